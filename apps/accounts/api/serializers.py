@@ -1,0 +1,53 @@
+from django.conf import settings
+from rest_framework import serializers
+
+from talkee.api_fields import Base64BytesField
+
+
+def password_field() -> serializers.CharField:
+    return serializers.CharField(max_length=settings.TALKEE_PASSWORD_MAX_LENGTH, trim_whitespace=False)
+
+
+class RegisterSerializer(serializers.Serializer[None]):
+    username = serializers.CharField(max_length=64)
+    password = password_field()
+    recovery_hash = Base64BytesField(length=32)
+
+
+class RegisterAnswerSerializer(serializers.Serializer[None]):
+    user = serializers.CharField()
+
+
+class ChallengeSerializer(serializers.Serializer[None]):
+    username = serializers.CharField(max_length=300)
+
+
+class ChallengeAnswerSerializer(serializers.Serializer[None]):
+    nonce = serializers.CharField()
+
+
+class DeviceKeysSerializer(serializers.Serializer[None]):
+    client_device_id = serializers.UUIDField()
+    ed25519_pub = Base64BytesField(length=32)
+    x25519_pub = Base64BytesField(length=32)
+    label = serializers.CharField(max_length=64, allow_blank=True, required=False, default="")  # type: ignore[assignment]
+
+
+class LoginSerializer(serializers.Serializer[None]):
+    username = serializers.CharField(max_length=300)
+    password = password_field()
+    device = DeviceKeysSerializer()
+    nonce = serializers.CharField(max_length=64)
+    signature = Base64BytesField(length=64)
+
+
+class LoginAnswerSerializer(serializers.Serializer[None]):
+    token = serializers.CharField()
+    device_id = serializers.IntegerField()
+    user = serializers.CharField()
+
+
+class RecoverSerializer(serializers.Serializer[None]):
+    username = serializers.CharField(max_length=300)
+    recovery_proof = Base64BytesField(length=32)
+    new_password = password_field()

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class AdminPanelConfig(AppConfig):
+    name = "apps.adminpanel"
+    label = "adminpanel"

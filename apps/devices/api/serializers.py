@@ -1,0 +1,47 @@
+from django.conf import settings
+from rest_framework import serializers
+
+from apps.devices.models import Device
+from talkee.api_fields import Base64BytesField
+
+
+class DeviceSerializer(serializers.ModelSerializer[Device]):
+    ed25519_pub = Base64BytesField(length=32)
+    x25519_pub = Base64BytesField(length=32)
+    keypackage_count = serializers.IntegerField(read_only=True)
+    current = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Device
+        fields = [
+            "id",
+            "client_device_id",
+            "label",
+            "ed25519_pub",
+            "x25519_pub",
+            "created",
+            "last_seen",
+            "keypackage_count",
+            "current",
+        ]
+
+    def get_current(self, device: Device) -> bool:
+        return bool(device.pk == self.context.get("current_device_id"))
+
+
+class KeyPackageUploadSerializer(serializers.Serializer[None]):
+    keypackages = serializers.ListField(
+        child=Base64BytesField(max_length=settings.TALKEE_KEYPACKAGE_MAX_BYTES),
+        min_length=1,
+        max_length=settings.TALKEE_KEYPACKAGE_BATCH_MAX,
+    )
+
+
+class KeyPackageClaimSerializer(serializers.Serializer[None]):
+    users = serializers.ListField(child=serializers.CharField(max_length=300), min_length=1, max_length=100)
+
+
+class ClaimedKeyPackageSerializer(serializers.Serializer[dict[str, object]]):
+    device_id = serializers.IntegerField()
+    client_device_id = serializers.UUIDField()
+    keypackage = Base64BytesField(allow_null=True)

@@ -1,0 +1,10 @@
+from django.urls import path
+
+from apps.devices.api import views
+
+urlpatterns = [
+    path("devices", views.DeviceListView.as_view(), name="devices"),
+    path("devices/<int:device_id>", views.DeviceDetailView.as_view(), name="device-detail"),
+    path("keypackages", views.KeyPackageUploadView.as_view(), name="keypackages"),
+    path("keypackages/claim", views.KeyPackageClaimView.as_view(), name="keypackages-claim"),
+]

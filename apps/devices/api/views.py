@@ -1,0 +1,75 @@
+from typing import Any
+
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import UserRateThrottle
+from rest_framework.views import APIView
+
+from apps.accounts.authentication import request_session
+from apps.accounts.selectors import full_address
+from apps.devices import selectors, services
+from apps.devices.api import serializers as s
+from apps.devices.models import Device
+from talkee.errors import NotFound
+
+
+class ClaimThrottle(UserRateThrottle):
+    scope = "claim_user"
+
+
+class DeviceListView(APIView):
+    @extend_schema(responses={200: s.DeviceSerializer(many=True)})
+    def get(self, request: Request) -> Response:
+        session = request_session(request)
+        devices = selectors.devices_of(session.user_id)
+        context = {"current_device_id": session.device_id}
+        return Response(s.DeviceSerializer(devices, many=True, context=context).data)
+
+
+class DeviceDetailView(APIView):
+    @extend_schema(responses={204: None, 404: OpenApiResponse(description="not one of your devices")})
+    def delete(self, request: Request, device_id: int) -> Response:
+        device = Device.objects.filter(pk=device_id, user_id=request_session(request).user_id).first()
+        if device is None:
+            raise NotFound("You have no device with this id.", code="device_not_found")
+        services.do_revoke_device(device)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class KeyPackageUploadView(APIView):
+    @extend_schema(
+        request=s.KeyPackageUploadSerializer,
+        responses={201: inline_serializer("KeyPackagesStored", {"stored": serializers.IntegerField()})},
+    )
+    def post(self, request: Request) -> Response:
+        serializer = s.KeyPackageUploadSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        stored = services.do_store_keypackages(
+            request_session(request).device, serializer.validated_data["keypackages"]
+        )
+        return Response({"stored": stored}, status=status.HTTP_201_CREATED)
+
+
+class KeyPackageClaimView(APIView):
+    throttle_classes = [ClaimThrottle]
+
+    @extend_schema(
+        request=s.KeyPackageClaimSerializer,
+        responses={
+            200: OpenApiResponse(
+                description='{"bob@domain": [{device_id, client_device_id, keypackage}]}; '
+                "keypackage is null when that device's pool is empty"
+            )
+        },
+    )
+    def post(self, request: Request) -> Response:
+        serializer = s.KeyPackageClaimSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        addresses = list(dict.fromkeys(full_address(u) for u in serializer.validated_data["users"]))
+        claimed = services.claim_keypackages(addresses)
+        answer: dict[str, Any] = {
+            address: s.ClaimedKeyPackageSerializer(entries, many=True).data  # type: ignore[arg-type] for address, entries in claimed.items()
+        }
+        return Response(answer)

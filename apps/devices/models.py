@@ -1,0 +1,46 @@
+"""Devices (one per browser install), their KeyPackage pools, and revoked-key tombstones."""
+
+from django.db import models
+
+
+class Device(models.Model):
+    """One install of the client: its own keys, sessions and MLS leaf `user@domain:device_id`."""
+
+    user = models.ForeignKey("accounts.User", on_delete=models.CASCADE, related_name="devices")
+    client_device_id = models.UUIDField()
+    ed25519_pub = models.BinaryField(max_length=32)
+    x25519_pub = models.BinaryField(max_length=32)
+    label = models.CharField(max_length=64, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    last_seen = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "client_device_id"], name="device_unique_per_user"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}:{self.client_device_id}"
+
+
+class KeyPackage(models.Model):
+    """An opaque MLS KeyPackage; handed out once, then deleted."""
+
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="keypackages")
+    data = models.BinaryField()
+    created = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"KeyPackage {self.pk} of device {self.device_id}"
+
+
+class RevokedDevice(models.Model):
+    """Remembers revoked device keys so a revoked install can never come back as itself."""
+
+    user = models.ForeignKey("accounts.User", on_delete=models.CASCADE, related_name="+")
+    client_device_id = models.UUIDField()
+    ed25519_pub = models.BinaryField(max_length=32, unique=True)
+    revoked_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"revoked {self.client_device_id}"

@@ -1,0 +1,167 @@
+"""Device actions: register on login, revoke (cascade + socket kick), KeyPackage pool."""
+
+import logging
+import uuid
+from typing import TYPE_CHECKING
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from nacl.bindings import crypto_core_ed25519_is_valid_point
+from nacl.exceptions import BadSignatureError
+from nacl.signing import VerifyKey
+
+from apps.devices.models import Device, KeyPackage, RevokedDevice
+from talkee.errors import Conflict, Forbidden, NotFound, ServiceError
+
+if TYPE_CHECKING:
+    from apps.accounts.models import User
+
+logger = logging.getLogger("talkee.devices")
+
+# mls10 MLSMessage, wire format mls_key_package, KeyPackage version mls10, suite 0xF00C.
+KEYPACKAGE_PREFIX = bytes.fromhex("000100050001f00c")
+
+CLOSE_REVOKED = 4001
+
+
+def device_group(device_id: int) -> str:
+    """The channel-layer group every socket of one device joins."""
+    return f"device.{device_id}"
+
+
+def check_ed25519_public_key(key: bytes) -> bytes:
+    if len(key) != 32 or not crypto_core_ed25519_is_valid_point(key):
+        raise ServiceError("ed25519_pub is not a valid Ed25519 public key.", code="invalid_key")
+    return key
+
+
+def check_x25519_public_key(key: bytes) -> bytes:
+    if len(key) != 32 or key == bytes(32):
+        raise ServiceError("x25519_pub is not a valid X25519 public key.", code="invalid_key")
+    return key
+
+
+def check_device_signature(ed25519_pub: bytes, message: bytes, signature: bytes) -> None:
+    check_ed25519_public_key(ed25519_pub)
+    try:
+        VerifyKey(ed25519_pub).verify(message, signature)
+    except (BadSignatureError, ValueError) as exc:
+        raise ServiceError(
+            "The device signature over the challenge is not valid.", code="invalid_signature", status=401
+        ) from exc
+
+
+def do_register_device(
+    user: "User", *, client_device_id: str, ed25519_pub: bytes, x25519_pub: bytes, label: str
+) -> Device:
+    """Create the device on first login; later logins must present the same keys."""
+    check_ed25519_public_key(ed25519_pub)
+    check_x25519_public_key(x25519_pub)
+    device_uuid = uuid.UUID(str(client_device_id))
+    if (
+        RevokedDevice.objects.filter(ed25519_pub=ed25519_pub).exists()
+        or RevokedDevice.objects.filter(user=user, client_device_id=device_uuid).exists()
+    ):
+        raise Forbidden("This device was revoked; set it up again as a new device.", code="device_revoked")
+    device = Device.objects.select_for_update().filter(user=user, client_device_id=device_uuid).first()
+    if device is None:
+        if Device.objects.filter(ed25519_pub=ed25519_pub).exists():
+            raise Conflict("This device key is already registered.", code="device_key_in_use")
+        return Device.objects.create(
+            user=user, client_device_id=device_uuid, ed25519_pub=ed25519_pub, x25519_pub=x25519_pub, label=label
+        )
+    if bytes(device.ed25519_pub) != ed25519_pub or bytes(device.x25519_pub) != x25519_pub:
+        raise Conflict("This device id is registered with other keys.", code="device_key_mismatch")
+    device.label = label or device.label
+    device.last_seen = timezone.now()
+    device.save(update_fields=["label", "last_seen"])
+    return device
+
+
+def kick_devices(device_ids: list[int], code: int = CLOSE_REVOKED) -> None:
+    """Close every open socket of these devices at once, through the channel layer."""
+    layer = get_channel_layer()
+    if layer is None or not device_ids:
+        return
+
+    async def _send() -> None:
+        for device_id in device_ids:
+            await layer.group_send(device_group(device_id), {"type": "device.kick", "code": code})
+
+    async_to_sync(_send)()
+
+
+def do_revoke_device(device: Device) -> None:
+    """Revoke: sessions, KeyPackages and everything else hanging off the device go in one
+    transaction (ON DELETE CASCADE); the key is tombstoned; open sockets get close 4001."""
+    device_id = device.pk
+    with transaction.atomic():
+        RevokedDevice.objects.create(
+            user_id=device.user_id, client_device_id=device.client_device_id, ed25519_pub=bytes(device.ed25519_pub)
+        )
+        device.delete()
+        transaction.on_commit(lambda: kick_devices([device_id]))
+    logger.info("device revoked", extra={"device_id": device_id})
+
+
+def check_keypackage(data: bytes) -> bytes:
+    if not data.startswith(KEYPACKAGE_PREFIX) or len(data) <= len(KEYPACKAGE_PREFIX):
+        raise ServiceError("Not an MLS KeyPackage for ciphersuite 0xF00C.", code="invalid_keypackage")
+    if len(data) > settings.TALKEE_KEYPACKAGE_MAX_BYTES:
+        raise ServiceError("KeyPackage too large.", code="keypackage_too_large", status=413)
+    return data
+
+
+def do_store_keypackages(device: Device, keypackages: list[bytes]) -> int:
+    """Add a batch to the device's pool, never beyond the per-device cap."""
+    for data in keypackages:
+        check_keypackage(data)
+    with transaction.atomic():
+        # Lock the device row so concurrent uploads cannot both pass the cap check.
+        Device.objects.select_for_update().filter(pk=device.pk).first()
+        held = KeyPackage.objects.filter(device=device).count()
+        if held + len(keypackages) > settings.TALKEE_KEYPACKAGE_POOL_MAX:
+            raise Conflict(
+                f"This device already holds {held} KeyPackages; the pool takes at most "
+                f"{settings.TALKEE_KEYPACKAGE_POOL_MAX}.",
+                code="keypackage_pool_full",
+            )
+        KeyPackage.objects.bulk_create([KeyPackage(device=device, data=data) for data in keypackages])
+    return len(keypackages)
+
+
+def claim_keypackages(addresses: list[str]) -> dict[str, list[dict[str, object]]]:
+    """One KeyPackage per device of each user, each handed out exactly once.
+
+    Rows are taken with SELECT … FOR UPDATE SKIP LOCKED and deleted in the same
+    transaction, so concurrent claimers never receive the same KeyPackage. A device
+    whose pool is empty is listed with `keypackage: None`.
+    """
+    from apps.accounts.models import User
+
+    users = {u.username: u for u in User.objects.filter(username__in=addresses)}
+    missing = [a for a in addresses if a not in users]
+    if missing:
+        raise NotFound(f"No such user: {', '.join(sorted(missing))}.", code="user_not_found")
+    result: dict[str, list[dict[str, object]]] = {}
+    with transaction.atomic():
+        devices = Device.objects.filter(user__in=users.values()).select_related("user").order_by("pk")
+        for device in devices:
+            package = (
+                KeyPackage.objects.select_for_update(skip_locked=True).filter(device=device).order_by("pk").first()
+            )
+            if package is not None:
+                KeyPackage.objects.filter(pk=package.pk).delete()
+            result.setdefault(device.user.username, []).append(
+                {
+                    "device_id": device.pk,
+                    "client_device_id": str(device.client_device_id),
+                    "keypackage": bytes(package.data) if package is not None else None,
+                }
+            )
+    for address in addresses:
+        result.setdefault(address, [])
+    return result

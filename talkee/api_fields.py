@@ -1,0 +1,62 @@
+"""Serializer fields shared by every API: binary values travel as standard base64."""
+
+import base64
+import binascii
+from typing import Any
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+
+@extend_schema_field(OpenApiTypes.BYTE)
+class Base64BytesField(serializers.Field[bytes, str, str, Any]):
+    """Standard base64 in JSON ↔ bytes in Python, with length bounds checked at the edge."""
+
+    default_error_messages = {
+        "invalid": "Must be standard base64.",
+        "exact": "Must decode to exactly {length} bytes.",
+        "max": "Must decode to at most {max_length} bytes.",
+        "min": "Must decode to at least {min_length} bytes.",
+    }
+
+    def __init__(
+        self,
+        *,
+        length: int | None = None,
+        max_length: int | None = None,
+        min_length: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.length = length
+        self.max_length = max_length
+        self.min_length = min_length
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> bytes:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        # Refuse long input before decoding so an oversized value costs nothing.
+        limit = self.length or self.max_length
+        if limit is not None and len(data) > (limit + 2) // 3 * 4:
+            if self.length is not None:
+                self.fail("exact", length=self.length)
+            self.fail("max", max_length=limit)
+        try:
+            value = base64.b64decode(data.encode("ascii"), validate=True)
+        except (binascii.Error, ValueError, UnicodeEncodeError):
+            self.fail("invalid")
+        if self.length is not None and len(value) != self.length:
+            self.fail("exact", length=self.length)
+        if self.max_length is not None and len(value) > self.max_length:
+            self.fail("max", max_length=self.max_length)
+        if self.min_length is not None and len(value) < self.min_length:
+            self.fail("min", min_length=self.min_length)
+        return value
+
+    def to_representation(self, value: bytes) -> str:
+        return base64.b64encode(bytes(value)).decode("ascii")
+
+
+def b64(value: bytes | memoryview) -> str:
+    return base64.b64encode(bytes(value)).decode("ascii")

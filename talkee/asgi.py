@@ -1,0 +1,22 @@
+"""One ASGI app for HTTP and WebSockets (daphne in `make run`, any ASGI server in production)."""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "talkee.settings.dev")
+django_asgi_app = get_asgi_application()
+
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+
+from talkee.jobs import start_inprocess_jobs  # noqa: E402
+from talkee.routing import websocket_urlpatterns  # noqa: E402
+
+start_inprocess_jobs()
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        "websocket": URLRouter(websocket_urlpatterns),
+    }
+)

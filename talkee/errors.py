@@ -1,0 +1,161 @@
+"""One error shape for every API answer: {"error": {"code": ..., "message": ...}}.
+
+DRF exceptions go through `api_exception_handler`; everything else that reaches an
+API path (unknown URL, wrong method outside DRF, oversized body, an unexpected crash)
+is turned into the same shape by `ApiErrorMiddleware`, so an API client never sees an
+HTML page or a traceback.
+"""
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from rest_framework import exceptions as drf_exceptions
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_default_handler
+
+logger = logging.getLogger("talkee.errors")
+
+API_PREFIXES = ("/v1/", "/s2s/", "/healthz", "/.well-known/")
+
+
+class ServiceError(Exception):
+    """A refusal from a service (`check_*` / `do_*`), carried to the client as is."""
+
+    status = 400
+    code = "invalid_request"
+
+    def __init__(self, message: str, *, code: str | None = None, status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        if status is not None:
+            self.status = status
+
+
+class NotFound(ServiceError):
+    status = 404
+    code = "not_found"
+
+
+class Forbidden(ServiceError):
+    status = 403
+    code = "forbidden"
+
+
+class Conflict(ServiceError):
+    status = 409
+    code = "conflict"
+
+
+def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"code": code, "message": message}
+    body.update(extra)
+    return {"error": body}
+
+
+def _first_message(detail: Any, path: str = "") -> str:
+    """Flatten DRF's nested validation detail into one readable sentence."""
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            name = key if key != "non_field_errors" else ""
+            return _first_message(value, f"{path}.{name}" if path and name else (name or path))
+    if isinstance(detail, list) and detail:
+        return _first_message(detail[0], path)
+    text = str(detail)
+    return f"{path}: {text}" if path else text
+
+
+_DRF_CODES: dict[type[drf_exceptions.APIException], str] = {
+    drf_exceptions.ParseError: "malformed_json",
+    drf_exceptions.NotAuthenticated: "unauthenticated",
+    drf_exceptions.AuthenticationFailed: "unauthenticated",
+    drf_exceptions.PermissionDenied: "forbidden",
+    drf_exceptions.NotFound: "not_found",
+    drf_exceptions.MethodNotAllowed: "method_not_allowed",
+    drf_exceptions.NotAcceptable: "not_acceptable",
+    drf_exceptions.UnsupportedMediaType: "unsupported_media_type",
+    drf_exceptions.Throttled: "rate_limited",
+}
+
+
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, ServiceError):
+        return Response(error_body(exc.code, exc.message), status=exc.status)
+    if isinstance(exc, RequestDataTooBig):
+        return Response(error_body("payload_too_large", "The request body is too large."), status=413)
+    response = drf_default_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, drf_exceptions.ValidationError):
+        response.data = error_body("invalid_input", _first_message(exc.detail), fields=exc.detail)
+        return response
+    if isinstance(exc, Http404):
+        code = "not_found"
+    elif isinstance(exc, PermissionDenied):
+        code = "forbidden"
+    else:
+        code = next((c for cls, c in _DRF_CODES.items() if isinstance(exc, cls)), "error")
+    message = _first_message(getattr(exc, "detail", str(exc)))
+    response.data = error_body(code, message)
+    return response
+
+
+_STATUS_CODES = {
+    400: ("bad_request", "The request could not be understood."),
+    401: ("unauthenticated", "Authentication is required."),
+    403: ("forbidden", "You are not allowed to do this."),
+    404: ("not_found", "There is nothing here."),
+    405: ("method_not_allowed", "This method is not allowed here."),
+    413: ("payload_too_large", "The request body is too large."),
+    500: ("server_error", "Something went wrong on the server; nothing was changed."),
+}
+
+
+def _is_api_path(path: str) -> bool:
+    return path.startswith(API_PREFIXES)
+
+
+class ApiErrorMiddleware:
+    """Gives API paths the JSON error shape whatever produced the error."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if _is_api_path(request.path):
+            length = request.META.get("CONTENT_LENGTH") or "0"
+            if length.isdigit() and int(length) > settings.TALKEE_MAX_REQUEST_BYTES:
+                return JsonResponse(error_body(*_STATUS_CODES[413]), status=413)
+        response = self.get_response(request)
+        if (
+            _is_api_path(request.path)
+            and response.status_code >= 400
+            and not response.get("Content-Type", "").startswith("application/json")
+        ):
+            code, message = _STATUS_CODES.get(response.status_code, ("error", "The request failed."))
+            replacement = JsonResponse(error_body(code, message), status=response.status_code)
+            for header in ("Allow", "Retry-After"):
+                if header in response:
+                    replacement[header] = response[header]
+            return replacement
+        return response
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not _is_api_path(request.path):
+            return None
+        if isinstance(exception, Http404):
+            return JsonResponse(error_body(*_STATUS_CODES[404]), status=404)
+        if isinstance(exception, RequestDataTooBig):
+            return JsonResponse(error_body(*_STATUS_CODES[413]), status=413)
+        # Log the type and where, never the request body (it may hold secrets).
+        logger.error(
+            "unhandled error",
+            extra={"path": request.path, "method": request.method, "error_type": type(exception).__name__},
+            exc_info=exception,
+        )
+        return JsonResponse(error_body(*_STATUS_CODES[500]), status=500)

@@ -1,0 +1,208 @@
+"""Settings shared by every environment; read from the environment with django-environ.
+
+The embedded default (no DATABASE_URL / REDIS_URL) is real: SQLite in var/, the
+in-memory channel layer and periodic jobs run in-process. With the variables set,
+PostgreSQL (psycopg 3) and Redis (channels-redis, Celery broker, cache) are used.
+"""
+
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+VAR_DIR = Path(environ.Env().str("TALKEE_VAR_DIR", default=str(BASE_DIR / "var")))
+
+env = environ.Env(
+    DEBUG=(bool, False),
+    TALKEE_DOMAIN=(str, "localhost"),
+)
+
+DEBUG = env("DEBUG")
+SECRET_KEY = env.str("SECRET_KEY", default="")
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
+
+TALKEE_DOMAIN = env("TALKEE_DOMAIN")
+TALKEE_KEY_DIR = Path(env.str("TALKEE_KEY_DIR", default=str(VAR_DIR / "keys")))
+TALKEE_PUBLIC_URL = env.str("TALKEE_PUBLIC_URL", default="http://127.0.0.1:8000")
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "channels",
+    "apps.accounts",
+    "apps.devices",
+    "apps.messages",
+    "apps.federation",
+    "apps.adminpanel",
+]
+
+MIDDLEWARE = [
+    "talkee.errors.ApiErrorMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "talkee.urls"
+ASGI_APPLICATION = "talkee.asgi.application"
+AUTH_USER_MODEL = "accounts.User"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- database -------------------------------------------------------------------
+DATABASES = {
+    "default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'talkee.sqlite3'}"),
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Keep connections open: a new connection per message costs a third of throughput
+    # (PERFORMANCE.md). Django's psycopg pool is used under the ASGI server.
+    DATABASES["default"].setdefault("OPTIONS", {})
+    DATABASES["default"]["OPTIONS"]["pool"] = {"min_size": 2, "max_size": 20, "timeout": 10}
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+else:
+    DATABASES["default"].setdefault("OPTIONS", {})
+    DATABASES["default"]["OPTIONS"].update({"timeout": 20, "transaction_mode": "IMMEDIATE"})
+
+# --- redis: channel layer, cache, celery --------------------------------------------
+REDIS_URL = env.str("REDIS_URL", default="")
+
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            # Pub/sub publishes once per group instead of once per socket; it is
+            # at-most-once, which is safe because the database and the device cursor
+            # are the truth and every live event carries its cursor (PERFORMANCE.md).
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": env.list("CHANNEL_REDIS_URLS", default=[REDIS_URL])},
+        }
+    }
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="talkee"),
+        }
+    }
+    CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
+    TALKEE_INPROCESS_JOBS = env.bool("TALKEE_INPROCESS_JOBS", default=False)
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CELERY_BROKER_URL = "memory://"
+    # No broker process: tasks run inline (same functions) and the beat schedule is
+    # driven by a thread inside the server process (talkee/jobs.py).
+    TALKEE_INPROCESS_JOBS = env.bool("TALKEE_INPROCESS_JOBS", default=True)
+
+CELERY_TASK_ALWAYS_EAGER = not REDIS_URL and not env.str("CELERY_BROKER_URL", default="")
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    "purge-expired-challenges": {
+        "task": "apps.accounts.tasks.purge_expired_challenges",
+        "schedule": 60.0,
+    },
+}
+
+# --- passwords --------------------------------------------------------------------
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+TALKEE_PASSWORD_MAX_LENGTH = 1024
+
+# --- API ------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["apps.accounts.authentication.BearerTokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "talkee.errors.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": None,
+    "DEFAULT_THROTTLE_RATES": {
+        "login_ip": env.str("THROTTLE_LOGIN_IP", default="20/min"),
+        "login_user": env.str("THROTTLE_LOGIN_USER", default="5/min"),
+        "register_ip": env.str("THROTTLE_REGISTER_IP", default="10/min"),
+        "claim_user": env.str("THROTTLE_CLAIM_USER", default="120/min"),
+    },
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Talkee client API",
+    "DESCRIPTION": "End-to-end encrypted messenger homeserver. Errors are "
+    '{"error": {"code": "...", "message": "..."}}.',
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI is served by this instance, not from a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+}
+
+# Handshake messages with the post-quantum suite reach several MB (MLS.md); base64
+# adds a third. The API edge refuses larger bodies with 413.
+TALKEE_MAX_REQUEST_BYTES = env.int("TALKEE_MAX_REQUEST_BYTES", default=23 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = TALKEE_MAX_REQUEST_BYTES
+
+# KeyPackage pool limits
+TALKEE_KEYPACKAGE_MAX_BYTES = env.int("TALKEE_KEYPACKAGE_MAX_BYTES", default=16 * 1024)
+TALKEE_KEYPACKAGE_BATCH_MAX = env.int("TALKEE_KEYPACKAGE_BATCH_MAX", default=100)
+TALKEE_KEYPACKAGE_POOL_MAX = env.int("TALKEE_KEYPACKAGE_POOL_MAX", default=200)
+TALKEE_CHALLENGE_TTL_SECONDS = env.int("TALKEE_CHALLENGE_TTL_SECONDS", default=120)
+TALKEE_WS_AUTH_TIMEOUT_SECONDS = env.float("TALKEE_WS_AUTH_TIMEOUT_SECONDS", default=10.0)
+
+# --- i18n / static ----------------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "collected-static"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+TALKEE_APP_DIR = BASE_DIR / "static" / "app"
+
+# --- logging: structured JSON lines to stdout, nothing that links a sender to a message
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": "talkee.logging.JsonFormatter"}},
+    "handlers": {"stdout": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stdout"}},
+    "root": {"handlers": ["stdout"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {
+        "django.request": {"level": "ERROR"},
+        "django.server": {"level": "WARNING"},
+        "daphne": {"level": "WARNING"},
+    },
+}

@@ -1,0 +1,14 @@
+"""`make test`: the real PostgreSQL and Redis on loopback unless told otherwise."""
+
+import os
+
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/talkee")
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/14")
+os.environ.setdefault("TALKEE_INPROCESS_JOBS", "false")
+
+from talkee.settings.base import *  # noqa: F403
+from talkee.settings.base import env
+
+DEBUG = False
+SECRET_KEY = "test-only-key"  # noqa: S105
+CACHES["default"]["KEY_PREFIX"] = env.str("CACHE_KEY_PREFIX", default="talkee-test")  # noqa: F405

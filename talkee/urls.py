@@ -1,0 +1,16 @@
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from apps.adminpanel.site import admin_site
+from talkee import views
+
+urlpatterns = [
+    path("healthz", views.healthz, name="healthz"),
+    path("v1/schema", SpectacularAPIView.as_view(), name="schema"),
+    path("v1/docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("v1/", include("apps.accounts.api.urls")),
+    path("v1/", include("apps.devices.api.urls")),
+    path("", include("apps.federation.urls")),
+    path("admin/", admin_site.urls),
+    path("", include("talkee.app_urls")),
+]
