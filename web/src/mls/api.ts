@@ -1,0 +1,102 @@
+// The RPC surface of the MLS worker. Every call is high level; none returns
+// private key material (device keys, leaf/path secrets, signature keys).
+
+import type { DevicePublicIdentity } from "../crypto/identity";
+import type { MessagePayload } from "../crypto/payload";
+
+export interface GroupSummary {
+  groupId: string;
+  epoch: number;
+  /** `user@domain:device_id` of each member, in leaf order. */
+  members: string[];
+}
+
+export interface CommitResult {
+  groupId: string;
+  /** Epoch after the commit. */
+  epoch: number;
+  /** MLSMessage bytes to POST as kind=commit (for the epoch before this one). */
+  commit: Uint8Array;
+  /** MLSMessage(mls_welcome) bytes for the added devices, when members were added. */
+  welcome?: Uint8Array;
+}
+
+export interface EncryptedMessage {
+  groupId: string;
+  epoch: number;
+  ciphertext: Uint8Array;
+}
+
+export type ReceiveResult =
+  | { kind: "application"; groupId: string; epoch: number; payload: MessagePayload }
+  | { kind: "handshake"; groupId: string; epoch: number; removed: boolean };
+
+/** Keys derived from the current epoch's exporter (they rotate with it). */
+export interface ChatKeys {
+  epoch: number;
+  reactionKey: Uint8Array;
+  groupNameKey: Uint8Array;
+  signalingKey: Uint8Array;
+  mediaFrameKey: Uint8Array;
+}
+
+export interface DeviceSetup {
+  password: string;
+  user: string;
+  deviceId: string;
+  dbName?: string;
+}
+
+/** The text a page asks to send; `_v` and `sender` are filled in by the worker. */
+export interface OutgoingPayload {
+  text: string;
+  file_key?: string;
+  file?: MessagePayload["file"];
+  reply_to?: string;
+  forward_of?: string;
+  [extra: string]: unknown;
+}
+
+export interface MlsWorkerApi {
+  /** First run on this install: creates the vault and the device's key pairs. */
+  setupDevice(setup: DeviceSetup): Promise<DevicePublicIdentity>;
+  /** Later runs: unlocks the vault (WrongPasswordError on a bad password). */
+  unlock(password: string, dbName?: string): Promise<DevicePublicIdentity>;
+  changePassword(currentPassword: string, newPassword: string): Promise<void>;
+  /** Drops the master key and all in-memory state. */
+  lock(): Promise<void>;
+
+  deviceIdentity(): Promise<DevicePublicIdentity>;
+  /** base64 Ed25519 signature over the UTF-8 bytes of a login nonce. */
+  signChallenge(nonce: string): Promise<string>;
+  /** Opens a device-sync bundle sealed (crypto_box_seal) to this device's X25519 key. */
+  openSealedBundle(sealed: Uint8Array): Promise<Uint8Array>;
+
+  /** Encoded KeyPackages to upload (base64 them for POST /v1/keypackages). */
+  makeKeyPackages(count: number): Promise<Uint8Array[]>;
+  createGroup(groupId: string): Promise<GroupSummary>;
+  addMembers(groupId: string, keyPackages: Uint8Array[]): Promise<CommitResult>;
+  removeMembers(groupId: string, memberIdentities: string[]): Promise<CommitResult>;
+  /** Self-update commit (post-compromise security); see rotationDue. */
+  selfUpdate(groupId: string): Promise<CommitResult>;
+  joinFromWelcome(welcome: Uint8Array): Promise<GroupSummary>;
+  processHandshake(groupId: string, message: Uint8Array): Promise<ReceiveResult>;
+
+  encrypt(groupId: string, payload: OutgoingPayload): Promise<EncryptedMessage>;
+  /**
+   * Decrypts an application message. With `messageId`, the payload is written
+   * to the durable message cache in the same vault transaction as the new state.
+   */
+  decrypt(groupId: string, message: Uint8Array, messageId?: string): Promise<ReceiveResult>;
+  /** Either kind of incoming group message. */
+  receive(groupId: string, message: Uint8Array, messageId?: string): Promise<ReceiveResult>;
+  /** A cached decrypted message (from the vault). */
+  cachedMessage(groupId: string, messageId: string): Promise<MessagePayload | undefined>;
+
+  exportSecret(groupId: string, label: string, length?: number): Promise<Uint8Array>;
+  chatKeys(groupId: string): Promise<ChatKeys>;
+  group(groupId: string): Promise<GroupSummary>;
+  listGroups(): Promise<string[]>;
+  /** True once this device owes the group a self-update (7 days or 1,000 messages). */
+  rotationDue(groupId: string, now?: number): Promise<boolean>;
+}

@@ -1,0 +1,376 @@
+// What runs inside the MLS worker: group states, device keys and the vault.
+// Every state-mutating call writes the new state to the vault (one IndexedDB
+// transaction) before it resolves, so a killed worker resumes exactly where
+// the ratchet was. Calls are serialised: ts-mls states are immutable values,
+// and two overlapping operations on one group would otherwise fork it.
+
+import type { ClientState } from "ts-mls";
+import { EXPORTER_LABELS, mediaFrameKey, signalingKey } from "../crypto/derivedKeys";
+import { fromBase64, fromUtf8, toBase64, toHex, utf8 } from "../crypto/encoding";
+import {
+  credentialIdentity,
+  decodeDeviceSecrets,
+  encodeDeviceSecrets,
+  generateDeviceSecrets,
+  publicIdentity,
+  signChallenge,
+  type DevicePublicIdentity,
+  type DeviceSecrets,
+} from "../crypto/identity";
+import { decodePayload, encodePayload, type MessagePayload } from "../crypto/payload";
+import {
+  DEFAULT_ROTATION_POLICY,
+  epochReadable,
+  expireEpochs,
+  freshRotationState,
+  needsSelfUpdate,
+  recordEpochChange,
+  recordMessage,
+  type RotationPolicy,
+  type RotationState,
+} from "../crypto/rotation";
+import { openSealed } from "../crypto/sealedBox";
+import { Vault } from "../vault/vault";
+import type {
+  ChatKeys,
+  CommitResult,
+  DeviceSetup,
+  EncryptedMessage,
+  GroupSummary,
+  MlsWorkerApi,
+  OutgoingPayload,
+  ReceiveResult,
+} from "./api";
+import * as engine from "./engine";
+import { decodeKeyPackage, type CommitOutput, type GeneratedKeyPackage } from "./engine";
+
+const ROW = {
+  device: "device/identity",
+  keyPackage: (refHex: string) => `kp/${refHex}`,
+  group: (id: string) => `group/${id}`,
+  rotation: (id: string) => `rotation/${id}`,
+  message: (id: string, messageId: string) => `msg/${id}/${messageId}`,
+};
+
+export class EpochExpiredError extends Error {
+  override name = "EpochExpiredError";
+}
+
+export class NotMemberError extends Error {
+  override name = "NotMemberError";
+}
+
+export interface ServiceOptions {
+  policy?: RotationPolicy;
+  /** Milliseconds since the epoch; injectable so rotation rules can be tested. */
+  now?: () => number;
+}
+
+interface GroupRecord {
+  state: ClientState;
+  rotation: RotationState;
+}
+
+function encodeKeyPackageRow(kp: GeneratedKeyPackage): Uint8Array {
+  return utf8(
+    JSON.stringify({
+      encoded: toBase64(kp.encoded),
+      ref: toBase64(kp.ref),
+      init: toBase64(kp.privatePackage.initPrivateKey),
+      hpke: toBase64(kp.privatePackage.hpkePrivateKey),
+      sig: toBase64(kp.privatePackage.signaturePrivateKey),
+    }),
+  );
+}
+
+function decodeKeyPackageRow(bytes: Uint8Array): GeneratedKeyPackage {
+  const raw = JSON.parse(fromUtf8(bytes)) as Record<string, string>;
+  const get = (k: string): Uint8Array => fromBase64(raw[k] ?? "");
+  const encoded = get("encoded");
+  return {
+    encoded,
+    ref: get("ref"),
+    publicPackage: decodeKeyPackage(encoded),
+    privatePackage: { initPrivateKey: get("init"), hpkePrivateKey: get("hpke"), signaturePrivateKey: get("sig") },
+  };
+}
+
+export class MlsService implements MlsWorkerApi {
+  private vault: Vault | null = null;
+  private device: DeviceSecrets | null = null;
+  private groups = new Map<string, GroupRecord>();
+  private queue: Promise<unknown> = Promise.resolve();
+  private readonly policy: RotationPolicy;
+  private readonly now: () => number;
+
+  constructor(options: ServiceOptions = {}) {
+    this.policy = options.policy ?? DEFAULT_ROTATION_POLICY;
+    this.now = options.now ?? (() => Date.now());
+  }
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private unlocked(): { vault: Vault; device: DeviceSecrets } {
+    if (this.vault === null || this.device === null) throw new Error("the MLS worker is locked: call unlock first");
+    return { vault: this.vault, device: this.device };
+  }
+
+  // ---- lifecycle -----------------------------------------------------------
+
+  setupDevice(setup: DeviceSetup): Promise<DevicePublicIdentity> {
+    return this.serial(async () => {
+      credentialIdentity(setup.user, setup.deviceId);
+      const vault = await Vault.create(setup.password, setup.dbName === undefined ? {} : { dbName: setup.dbName });
+      const device = await generateDeviceSecrets(setup.user, setup.deviceId);
+      await vault.put(ROW.device, encodeDeviceSecrets(device));
+      this.replaceSession(vault, device);
+      return publicIdentity(device);
+    });
+  }
+
+  unlock(password: string, dbName?: string): Promise<DevicePublicIdentity> {
+    return this.serial(async () => {
+      const vault = await Vault.unlock(password, dbName === undefined ? {} : { dbName });
+      const bytes = await vault.get(ROW.device);
+      if (bytes === undefined) {
+        vault.lock();
+        throw new Error("vault holds no device identity");
+      }
+      const device = decodeDeviceSecrets(bytes);
+      this.replaceSession(vault, device);
+      return publicIdentity(device);
+    });
+  }
+
+  private replaceSession(vault: Vault, device: DeviceSecrets): void {
+    this.vault?.lock();
+    this.vault = vault;
+    this.device = device;
+    this.groups.clear();
+  }
+
+  changePassword(currentPassword: string, newPassword: string): Promise<void> {
+    return this.serial(() => this.unlocked().vault.changePassword(currentPassword, newPassword));
+  }
+
+  lock(): Promise<void> {
+    return this.serial(async () => {
+      this.vault?.lock();
+      this.vault = null;
+      this.device = null;
+      this.groups.clear();
+    });
+  }
+
+  async deviceIdentity(): Promise<DevicePublicIdentity> {
+    return publicIdentity(this.unlocked().device);
+  }
+
+  async signChallenge(nonce: string): Promise<string> {
+    return signChallenge(this.unlocked().device, nonce);
+  }
+
+  async openSealedBundle(sealed: Uint8Array): Promise<Uint8Array> {
+    const { device } = this.unlocked();
+    return openSealed(sealed, device.x25519Public, device.x25519Secret);
+  }
+
+  // ---- groups --------------------------------------------------------------
+
+  private async load(groupId: string): Promise<GroupRecord> {
+    const cached = this.groups.get(groupId);
+    if (cached !== undefined) return cached;
+    const { vault } = this.unlocked();
+    const stateBytes = await vault.get(ROW.group(groupId));
+    if (stateBytes === undefined) throw new NotMemberError(`no state for group ${groupId} on this device`);
+    const rotationBytes = await vault.get(ROW.rotation(groupId));
+    const record: GroupRecord = {
+      state: engine.decodeState(stateBytes),
+      rotation: rotationBytes === undefined ? freshRotationState(this.now()) : (JSON.parse(fromUtf8(rotationBytes)) as RotationState),
+    };
+    this.groups.set(groupId, record);
+    return record;
+  }
+
+  /** Persists then publishes a group's new state (the order is what makes it swipe-safe). */
+  private async store(
+    groupId: string,
+    record: GroupRecord,
+    extraWrites: Array<readonly [string, Uint8Array]> = [],
+    deletes: string[] = [],
+  ): Promise<void> {
+    const { vault } = this.unlocked();
+    const expired = expireEpochs(record.rotation, this.now(), this.policy);
+    const next: GroupRecord = {
+      state: engine.forgetEpochs(record.state, expired.expired.map((e) => BigInt(e))),
+      rotation: expired.state,
+    };
+    await vault.commit(
+      [
+        [ROW.group(groupId), engine.encodeState(next.state)],
+        [ROW.rotation(groupId), utf8(JSON.stringify(next.rotation))],
+        ...extraWrites,
+      ],
+      deletes,
+    );
+    this.groups.set(groupId, next);
+  }
+
+  private summary(groupId: string, state: ClientState): GroupSummary {
+    return { groupId, epoch: Number(engine.groupEpoch(state)), members: engine.members(state).map((m) => m.identity) };
+  }
+
+  makeKeyPackages(count: number): Promise<Uint8Array[]> {
+    return this.serial(async () => {
+      const { vault, device } = this.unlocked();
+      if (!Number.isInteger(count) || count < 1 || count > 100) throw new RangeError("count must be 1..100");
+      const made: GeneratedKeyPackage[] = [];
+      for (let i = 0; i < count; i++) made.push(await engine.generateKeyPackage(device));
+      await vault.commit(made.map((kp) => [ROW.keyPackage(toHex(kp.ref)), encodeKeyPackageRow(kp)] as const));
+      return made.map((kp) => kp.encoded);
+    });
+  }
+
+  createGroup(groupId: string): Promise<GroupSummary> {
+    return this.serial(async () => {
+      const { vault, device } = this.unlocked();
+      if ((await vault.get(ROW.group(groupId))) !== undefined) throw new Error(`group ${groupId} already exists`);
+      const own = await engine.generateKeyPackage(device);
+      const state = await engine.createGroupState(utf8(groupId), own);
+      await this.store(groupId, { state, rotation: freshRotationState(this.now()) });
+      return this.summary(groupId, state);
+    });
+  }
+
+  private async ownCommit(groupId: string, make: (state: ClientState) => Promise<CommitOutput>): Promise<CommitResult> {
+    const record = await this.load(groupId);
+    const out = await make(record.state);
+    const rotation = recordEpochChange(record.rotation, Number(engine.groupEpoch(record.state)), this.now(), true);
+    await this.store(groupId, { state: out.state, rotation });
+    const result: CommitResult = { groupId, epoch: Number(engine.groupEpoch(out.state)), commit: out.commit };
+    if (out.welcome !== undefined) result.welcome = out.welcome;
+    return result;
+  }
+
+  addMembers(groupId: string, keyPackages: Uint8Array[]): Promise<CommitResult> {
+    return this.serial(() => this.ownCommit(groupId, (s) => engine.addMembers(s, keyPackages)));
+  }
+
+  removeMembers(groupId: string, memberIdentities: string[]): Promise<CommitResult> {
+    return this.serial(() => this.ownCommit(groupId, (s) => engine.removeMembers(s, memberIdentities)));
+  }
+
+  selfUpdate(groupId: string): Promise<CommitResult> {
+    return this.serial(() => this.ownCommit(groupId, (s) => engine.selfUpdate(s)));
+  }
+
+  joinFromWelcome(welcome: Uint8Array): Promise<GroupSummary> {
+    return this.serial(async () => {
+      const { vault } = this.unlocked();
+      const candidates: GeneratedKeyPackage[] = [];
+      for (const key of await vault.keys("kp/")) {
+        const row = await vault.get(key);
+        if (row !== undefined) candidates.push(decodeKeyPackageRow(row));
+      }
+      const { state, usedRef } = await engine.joinFromWelcome(welcome, candidates);
+      const groupId = fromUtf8(state.groupContext.groupId);
+      // The KeyPackage is single-use: its private keys go in the same transaction.
+      await this.store(groupId, { state, rotation: freshRotationState(this.now()) }, [], [ROW.keyPackage(toHex(usedRef))]);
+      return this.summary(groupId, state);
+    });
+  }
+
+  private async receiveLocked(groupId: string, message: Uint8Array, messageId: string | undefined): Promise<ReceiveResult> {
+    const record = await this.load(groupId);
+    const current = engine.groupEpoch(record.state);
+    const sentIn = engine.messageEpoch(message);
+    if (sentIn < current && !epochReadable(record.rotation, Number(sentIn), Number(current), this.now(), this.policy)) {
+      throw new EpochExpiredError(`message from epoch ${sentIn} arrived after its grace window (group is at ${current})`);
+    }
+    const r = await engine.receive(record.state, message);
+    if (r.kind === "application") {
+      const payload = decodePayload(r.plaintext);
+      const writes: Array<readonly [string, Uint8Array]> =
+        messageId === undefined ? [] : [[ROW.message(groupId, messageId), r.plaintext]];
+      await this.store(groupId, { state: r.state, rotation: recordMessage(record.rotation) }, writes);
+      return { kind: "application", groupId, epoch: Number(sentIn), payload };
+    }
+    const advanced = r.epoch !== current;
+    const rotation = advanced ? recordEpochChange(record.rotation, Number(current), this.now(), false) : record.rotation;
+    await this.store(groupId, { state: r.state, rotation });
+    return { kind: "handshake", groupId, epoch: Number(r.epoch), removed: r.removed };
+  }
+
+  processHandshake(groupId: string, message: Uint8Array): Promise<ReceiveResult> {
+    return this.serial(async () => {
+      const result = await this.receiveLocked(groupId, message, undefined);
+      if (result.kind !== "handshake") throw new Error("expected a handshake message, got application data");
+      return result;
+    });
+  }
+
+  decrypt(groupId: string, message: Uint8Array, messageId?: string): Promise<ReceiveResult> {
+    return this.serial(async () => {
+      const result = await this.receiveLocked(groupId, message, messageId);
+      if (result.kind !== "application") throw new Error("expected an application message, got a handshake");
+      return result;
+    });
+  }
+
+  receive(groupId: string, message: Uint8Array, messageId?: string): Promise<ReceiveResult> {
+    return this.serial(() => this.receiveLocked(groupId, message, messageId));
+  }
+
+  async cachedMessage(groupId: string, messageId: string): Promise<MessagePayload | undefined> {
+    const bytes = await this.unlocked().vault.get(ROW.message(groupId, messageId));
+    return bytes === undefined ? undefined : decodePayload(bytes);
+  }
+
+  encrypt(groupId: string, payload: OutgoingPayload): Promise<EncryptedMessage> {
+    return this.serial(async () => {
+      const { device } = this.unlocked();
+      const record = await this.load(groupId);
+      const full: MessagePayload = { ...payload, _v: 1, sender: credentialIdentity(device.user, device.deviceId) };
+      const padded = encodePayload(full);
+      const out = await engine.encryptApplication(record.state, padded);
+      await this.store(groupId, { state: out.state, rotation: recordMessage(record.rotation) });
+      return { groupId, epoch: Number(engine.groupEpoch(out.state)), ciphertext: out.message };
+    });
+  }
+
+  async exportSecret(groupId: string, label: string, length = 32): Promise<Uint8Array> {
+    const record = await this.serial(() => this.load(groupId));
+    return engine.exportSecret(record.state, label, length);
+  }
+
+  async chatKeys(groupId: string): Promise<ChatKeys> {
+    const record = await this.serial(() => this.load(groupId));
+    const callSecret = await engine.exportSecret(record.state, EXPORTER_LABELS.call);
+    return {
+      epoch: Number(engine.groupEpoch(record.state)),
+      reactionKey: await engine.exportSecret(record.state, EXPORTER_LABELS.reaction),
+      groupNameKey: await engine.exportSecret(record.state, EXPORTER_LABELS.groupName),
+      signalingKey: await signalingKey(callSecret),
+      mediaFrameKey: await mediaFrameKey(callSecret),
+    };
+  }
+
+  async group(groupId: string): Promise<GroupSummary> {
+    const record = await this.serial(() => this.load(groupId));
+    return this.summary(groupId, record.state);
+  }
+
+  async listGroups(): Promise<string[]> {
+    const keys = await this.unlocked().vault.keys("group/");
+    return keys.map((k) => k.slice("group/".length));
+  }
+
+  async rotationDue(groupId: string, now?: number): Promise<boolean> {
+    const record = await this.serial(() => this.load(groupId));
+    return needsSelfUpdate(record.rotation, now ?? this.now(), this.policy);
+  }
+}

@@ -1,0 +1,95 @@
+// The worker's service logic in Node (fake-indexeddb stands in for the
+// browser's IndexedDB; Playwright runs the same code in a real worker).
+import "fake-indexeddb/auto";
+import { describe, expect, it } from "vitest";
+import { utf8 } from "../src/crypto/encoding";
+import { verifyChallenge } from "../src/crypto/identity";
+import { sealForDevice } from "../src/crypto/sealedBox";
+import { fromBase64 } from "../src/crypto/encoding";
+import { DEFAULT_ROTATION_POLICY } from "../src/crypto/rotation";
+import { EpochExpiredError, MlsService } from "../src/mls/service";
+
+let n = 0;
+async function device(user: string, options: ConstructorParameters<typeof MlsService>[0] = {}) {
+  const dbName = `svc-${++n}`;
+  const svc = new MlsService(options);
+  const id = await svc.setupDevice({ password: "pw-" + user, user, deviceId: `dev${n}`, dbName });
+  return { svc, id, dbName, password: "pw-" + user };
+}
+
+describe("MLS worker service", () => {
+  it("keeps private keys inside: identity, challenge signature, sealed bundles", async () => {
+    const a = await device("alice@example.org");
+    expect(Object.keys(a.id).sort()).toEqual(["credential", "deviceId", "ed25519Pub", "user", "x25519Pub"]);
+    expect(fromBase64(a.id.ed25519Pub).length).toBe(32);
+    const sig = await a.svc.signChallenge("nonce-123");
+    expect(await verifyChallenge(a.id.ed25519Pub, "nonce-123", sig)).toBe(true);
+    expect(await verifyChallenge(a.id.ed25519Pub, "nonce-124", sig)).toBe(false);
+    const sealed = await sealForDevice(utf8("history"), fromBase64(a.id.x25519Pub));
+    expect(new TextDecoder().decode(await a.svc.openSealedBundle(sealed))).toBe("history");
+  });
+
+  it("survives being killed: a fresh service restores from the vault, decrypts and commits", async () => {
+    const a = await device("alice@example.org");
+    const b = await device("bob@example.org");
+    const [bobKp] = await b.svc.makeKeyPackages(2);
+    await a.svc.createGroup("chat-x");
+    const add = await a.svc.addMembers("chat-x", [bobKp!]);
+    const joined = await b.svc.joinFromWelcome(add.welcome!);
+    expect(joined.members).toEqual([a.id.credential, b.id.credential]);
+
+    const m1 = await a.svc.encrypt("chat-x", { text: "one" });
+    const r1 = await b.svc.decrypt("chat-x", m1.ciphertext, "m1");
+    expect(r1.kind === "application" && r1.payload.text).toBe("one");
+    expect(r1.kind === "application" && r1.payload.sender).toBe(a.id.credential);
+
+    // "kill" bob: drop the instance, start a new one on the same vault
+    const b2 = new MlsService();
+    await expect(b2.unlock("wrong", b.dbName)).rejects.toThrow("wrong password");
+    await b2.unlock(b.password, b.dbName);
+    expect((await b2.cachedMessage("chat-x", "m1"))?.text).toBe("one");
+    const m2 = await a.svc.encrypt("chat-x", { text: "two" });
+    const r2 = await b2.decrypt("chat-x", m2.ciphertext);
+    expect(r2.kind === "application" && r2.payload.text).toBe("two");
+    const upd = await b2.selfUpdate("chat-x");
+    const seen = await a.svc.processHandshake("chat-x", upd.commit);
+    expect(seen.epoch).toBe(upd.epoch);
+    expect(await a.svc.exportSecret("chat-x", "talkee-reaction-v1")).toEqual(await b2.exportSecret("chat-x", "talkee-reaction-v1"));
+    const keysA = await a.svc.chatKeys("chat-x");
+    const keysB = await b2.chatKeys("chat-x");
+    expect(keysA).toEqual(keysB);
+    expect(keysA.signalingKey).not.toEqual(keysA.mediaFrameKey);
+  });
+
+  it("reads late messages from the previous epoch only within the grace window", async () => {
+    let clock = 1_000_000;
+    const now = () => clock;
+    const a = await device("alice@example.org", { now });
+    const b = await device("bob@example.org", { now });
+    const [kp] = await b.svc.makeKeyPackages(1);
+    await a.svc.createGroup("g");
+    await b.svc.joinFromWelcome((await a.svc.addMembers("g", [kp!])).welcome!);
+
+    const late1 = await a.svc.encrypt("g", { text: "late but in grace" });
+    const late2 = await a.svc.encrypt("g", { text: "too late" });
+    const upd = await b.svc.selfUpdate("g"); // bob moves to the next epoch
+    await a.svc.processHandshake("g", upd.commit);
+    clock += DEFAULT_ROTATION_POLICY.graceMs - 1000;
+    const r = await b.svc.decrypt("g", late1.ciphertext);
+    expect(r.kind === "application" && r.payload.text).toBe("late but in grace");
+    clock += 2000;
+    await expect(b.svc.decrypt("g", late2.ciphertext)).rejects.toBeInstanceOf(EpochExpiredError);
+  });
+
+  it("asks for a self-update after 1,000 messages", async () => {
+    const a = await device("alice@example.org", { policy: { ...DEFAULT_ROTATION_POLICY, selfUpdateAfterMessages: 3 } });
+    await a.svc.createGroup("g");
+    for (let i = 0; i < 3; i++) {
+      expect(await a.svc.rotationDue("g")).toBe(false);
+      await a.svc.encrypt("g", { text: `m${i}` });
+    }
+    expect(await a.svc.rotationDue("g")).toBe(true);
+    await a.svc.selfUpdate("g");
+    expect(await a.svc.rotationDue("g")).toBe(false);
+  });
+});
