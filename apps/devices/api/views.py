@@ -69,7 +69,7 @@ class KeyPackageClaimView(APIView):
         serializer.is_valid(raise_exception=True)
         addresses = list(dict.fromkeys(full_address(u) for u in serializer.validated_data["users"]))
         claimed = services.claim_keypackages(addresses)
-        answer: dict[str, Any] = {
-            address: s.ClaimedKeyPackageSerializer(entries, many=True).data  # type: ignore[arg-type] for address, entries in claimed.items()
-        }
+        answer: dict[str, Any] = {}
+        for address, entries in claimed.items():
+            answer[address] = s.ClaimedKeyPackageSerializer(entries, many=True).data  # type: ignore[arg-type]
         return Response(answer)

@@ -1,0 +1,242 @@
+"""Shared fixtures: API clients with real device keys, a live daphne and a real Celery worker.
+
+Everything talks to the real PostgreSQL and Redis configured in talkee.settings.test.
+"""
+
+import base64
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from blake3 import blake3
+from django.conf import settings
+from django.core.cache import cache
+from nacl.public import PrivateKey
+from nacl.signing import SigningKey
+from rest_framework.test import APIClient
+
+ROOT = Path(__file__).resolve().parent.parent
+PASSWORD = "correct horse battery staple"
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def recovery_proof(username: str, entropy: bytes) -> bytes:
+    """The documented derivation (README, "Recovery"): what the client computes."""
+    return blake3(b"talkee-recovery-proof-v1\x00" + username.encode() + b"\x00" + entropy).digest()
+
+
+def fake_keypackage(body: bytes | None = None) -> bytes:
+    """Opaque bytes with the 0xF00C KeyPackage header the server checks; the body is random."""
+    return bytes.fromhex("000100050001f00c") + (body if body is not None else os.urandom(3400))
+
+
+@dataclass
+class DeviceKeys:
+    client_device_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    signing: SigningKey = field(default_factory=SigningKey.generate)
+    box: PrivateKey = field(default_factory=PrivateKey.generate)
+    label: str = "test browser"
+
+    def as_json(self) -> dict[str, str]:
+        return {
+            "client_device_id": self.client_device_id,
+            "ed25519_pub": b64(bytes(self.signing.verify_key)),
+            "x25519_pub": b64(bytes(self.box.public_key)),
+            "label": self.label,
+        }
+
+    def sign(self, nonce: str) -> str:
+        return b64(self.signing.sign(nonce.encode()).signature)
+
+
+@dataclass
+class Account:
+    username: str
+    password: str
+    entropy: bytes
+    client: APIClient
+    device: DeviceKeys
+    token: str = ""
+    device_id: int = 0
+
+    @property
+    def address(self) -> str:
+        return f"{self.username}@{settings.TALKEE_DOMAIN}"
+
+
+def login(client: APIClient, username: str, password: str, device: DeviceKeys) -> Any:
+    nonce = client.post("/v1/auth/challenge", {"username": username}, format="json").json()["nonce"]
+    return client.post(
+        "/v1/auth/login",
+        {
+            "username": username,
+            "password": password,
+            "device": device.as_json(),
+            "nonce": nonce,
+            "signature": device.sign(nonce),
+        },
+        format="json",
+    )
+
+
+@pytest.fixture(autouse=True)
+def _fresh_throttles() -> Iterator[None]:
+    """Throttle counters live in the shared cache; each test starts with none."""
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def make_account(db: None) -> Any:
+    """Register a user and log one device in; returns an Account with an authenticated client."""
+    counter = iter(range(10_000))
+
+    def _make(username: str | None = None, *, log_in: bool = True) -> Account:
+        name = username or f"user{next(counter)}x{uuid.uuid4().hex[:6]}"
+        entropy = os.urandom(16)
+        client = APIClient()
+        answer = client.post(
+            "/v1/accounts/register",
+            {
+                "username": name,
+                "password": PASSWORD,
+                "recovery_hash": b64(blake3(recovery_proof(name, entropy)).digest()),
+            },
+            format="json",
+        )
+        assert answer.status_code == 201, answer.content
+        account = Account(name, PASSWORD, entropy, client, DeviceKeys())
+        if log_in:
+            response = login(client, name, PASSWORD, account.device)
+            assert response.status_code == 200, response.content
+            account.token = response.json()["token"]
+            account.device_id = response.json()["device_id"]
+            client.credentials(HTTP_AUTHORIZATION=f"Bearer {account.token}")
+        cache.clear()
+        return account
+
+    return _make
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited early with {process.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"nothing listening on {port} after {timeout}s")
+
+
+def server_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """Environment for a subprocess that must see the test database pytest-django made."""
+    db = settings.DATABASES["default"]
+    env = dict(os.environ)
+    env.update(
+        DJANGO_SETTINGS_MODULE="talkee.settings.test",
+        DATABASE_URL=f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        PYTHONUNBUFFERED="1",
+    )
+    env.update(extra or {})
+    return env
+
+
+@dataclass
+class LiveServer:
+    url: str
+    ws_url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def start_daphne(tmp_dir: Path, name: str = "daphne", extra_env: dict[str, str] | None = None) -> LiveServer:
+    port = free_port()
+    log_path = tmp_dir / f"{name}-{port}.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "daphne", "-v", "0", "-b", "127.0.0.1", "-p", str(port), "talkee.asgi:application"],
+            cwd=ROOT,
+            env=server_env(extra_env),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    _wait_for_port(port, process)
+    return LiveServer(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}", process, log_path)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(scope="session")
+def live_server_daphne(django_db_setup: None, django_db_blocker: Any, tmp_path_factory: Any) -> Iterator[LiveServer]:
+    """A real daphne process serving the ASGI app on a free loopback port."""
+    server = start_daphne(tmp_path_factory.mktemp("daphne"))
+    yield server
+    stop(server.process)
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(django_db_setup: None, tmp_path_factory: Any) -> Iterator[Path]:
+    """A real Celery worker (solo pool) on the Redis broker, against the test database."""
+    log_path = tmp_path_factory.mktemp("celery") / "worker.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "talkee",
+                "worker",
+                "--pool",
+                "solo",
+                "--loglevel",
+                "INFO",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+            ],
+            cwd=ROOT,
+            env=server_env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + 60
+    while "ready" not in log_path.read_text(errors="replace"):
+        if process.poll() is not None or time.monotonic() > deadline:
+            stop(process)
+            raise RuntimeError("celery worker did not start:\n" + log_path.read_text(errors="replace"))
+        time.sleep(0.3)
+    yield log_path
+    stop(process)

@@ -1,0 +1,80 @@
+import asyncio
+import json
+
+import pytest
+import websockets
+from rest_framework.test import APIClient
+
+from apps.devices.models import Device, KeyPackage, RevokedDevice
+from tests.conftest import DeviceKeys, b64, fake_keypackage, login
+
+
+async def open_socket(ws_url: str, token: str):
+    socket = await websockets.connect(f"{ws_url}/v1/ws")
+    await socket.send(json.dumps({"type": "auth", "token": token, "cursor": 0}))
+    ready = json.loads(await asyncio.wait_for(socket.recv(), 5))
+    assert ready["type"] == "ready"
+    return socket
+
+
+async def wait_closed(socket) -> int:
+    try:
+        while True:
+            await asyncio.wait_for(socket.recv(), 5)
+    except websockets.ConnectionClosed as closed:
+        assert closed.rcvd is not None
+        return closed.rcvd.code
+
+
+@pytest.mark.django_db(transaction=True)
+def test_revoke_cascades_and_kicks_the_open_socket(make_account, live_server_daphne) -> None:
+    alice = make_account()
+    laptop = alice
+    phone = login(APIClient(), alice.username, alice.password, DeviceKeys())
+    phone_token, phone_id = phone.json()["token"], phone.json()["device_id"]
+    phone_client = APIClient()
+    phone_client.credentials(HTTP_AUTHORIZATION=f"Bearer {phone_token}")
+    assert (
+        phone_client.post("/v1/keypackages", {"keypackages": [b64(fake_keypackage())] * 3}, format="json").status_code
+        == 201
+    )
+
+    async def scenario() -> tuple[int, str]:
+        phone_socket = await open_socket(live_server_daphne.ws_url, phone_token)
+        laptop_socket = await open_socket(live_server_daphne.ws_url, laptop.token)
+        revoke = await asyncio.to_thread(laptop.client.delete, f"/v1/devices/{phone_id}")
+        assert revoke.status_code == 204
+        code = await wait_closed(phone_socket)
+        await laptop_socket.send(json.dumps({"type": "ping"}))
+        still_there = json.loads(await asyncio.wait_for(laptop_socket.recv(), 5))["type"]
+        await laptop_socket.close()
+        return code, still_there
+
+    code, laptop_answer = asyncio.run(scenario())
+    assert code == 4001
+    assert laptop_answer == "pong"
+    assert not Device.objects.filter(pk=phone_id).exists()
+    assert KeyPackage.objects.filter(device_id=phone_id).count() == 0
+    assert phone_client.get("/v1/devices").status_code == 401
+    assert [d["id"] for d in laptop.client.get("/v1/devices").json()] == [laptop.device_id]
+    assert RevokedDevice.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_revoked_device_can_never_log_in_as_itself(make_account) -> None:
+    alice = make_account()
+    phone_keys = DeviceKeys()
+    phone = login(APIClient(), alice.username, alice.password, phone_keys).json()
+    assert alice.client.delete(f"/v1/devices/{phone['device_id']}").status_code == 204
+    again = login(APIClient(), alice.username, alice.password, phone_keys)
+    assert again.status_code == 403
+    assert again.json()["error"]["code"] == "device_revoked"
+
+
+@pytest.mark.django_db
+def test_only_the_owner_can_revoke(make_account) -> None:
+    alice = make_account()
+    mallory = make_account()
+    response = mallory.client.delete(f"/v1/devices/{alice.device_id}")
+    assert response.status_code == 404
+    assert Device.objects.filter(pk=alice.device_id).exists()
