@@ -190,26 +190,32 @@ export async function decryptFileStream(
           if (header.length !== SECRETSTREAM_HEADER_BYTES) throw new FileDecryptionError("blob too short for a header");
           state = sodium.crypto_secretstream_xchacha20poly1305_init_pull(header, key);
         }
-        const length = Math.min(FILE_CHUNK_SIZE, bucket - index * FILE_CHUNK_SIZE);
-        const sealed = await input.read(length + SECRETSTREAM_CHUNK_OVERHEAD);
-        if (sealed.length !== length + SECRETSTREAM_CHUNK_OVERHEAD) throw new FileDecryptionError("blob is truncated");
-        const opened = sodium.crypto_secretstream_xchacha20poly1305_pull(state, sealed, null);
-        if (opened === false) throw new FileDecryptionError(`chunk ${index} failed authentication`);
-        const last = index === chunks - 1;
-        const expectedTag = last
-          ? sodium.crypto_secretstream_xchacha20poly1305_TAG_FINAL
-          : sodium.crypto_secretstream_xchacha20poly1305_TAG_MESSAGE;
-        if (opened.tag !== expectedTag) throw new FileDecryptionError(`chunk ${index} has an unexpected tag`);
-        const keep = Math.max(0, Math.min(opened.message.length, plaintextSize - produced));
-        for (let i = keep; i < opened.message.length; i++) {
-          if (opened.message[i] !== 0) throw new FileDecryptionError("padding is not zero");
-        }
-        produced += keep;
-        if (keep > 0) controller.enqueue(opened.message.subarray(0, keep));
-        index++;
-        if (last) {
-          if (!(await input.atEnd())) throw new FileDecryptionError("blob has bytes after the final chunk");
-          controller.close();
+        // Padding-only chunks yield nothing; keep going until a chunk yields
+        // data or the stream ends (a pull that enqueues nothing is not retried).
+        for (;;) {
+          const length = Math.min(FILE_CHUNK_SIZE, bucket - index * FILE_CHUNK_SIZE);
+          const sealed = await input.read(length + SECRETSTREAM_CHUNK_OVERHEAD);
+          if (sealed.length !== length + SECRETSTREAM_CHUNK_OVERHEAD) throw new FileDecryptionError("blob is truncated");
+          const opened = sodium.crypto_secretstream_xchacha20poly1305_pull(state, sealed, null);
+          if (opened === false) throw new FileDecryptionError(`chunk ${index} failed authentication`);
+          const last = index === chunks - 1;
+          const expectedTag = last
+            ? sodium.crypto_secretstream_xchacha20poly1305_TAG_FINAL
+            : sodium.crypto_secretstream_xchacha20poly1305_TAG_MESSAGE;
+          if (opened.tag !== expectedTag) throw new FileDecryptionError(`chunk ${index} has an unexpected tag`);
+          const keep = Math.max(0, Math.min(opened.message.length, plaintextSize - produced));
+          for (let i = keep; i < opened.message.length; i++) {
+            if (opened.message[i] !== 0) throw new FileDecryptionError("padding is not zero");
+          }
+          produced += keep;
+          index++;
+          if (keep > 0) controller.enqueue(opened.message.subarray(0, keep));
+          if (last) {
+            if (!(await input.atEnd())) throw new FileDecryptionError("blob has bytes after the final chunk");
+            controller.close();
+            return;
+          }
+          if (keep > 0) return;
         }
       },
       cancel(reason) {
