@@ -1,7 +1,9 @@
-"""Serializer fields shared by every API: binary values travel as standard base64."""
+"""Serializer fields shared by every API: binary values travel as standard base64, and a
+field documented as a string accepts only a JSON string."""
 
 import base64
 import binascii
+import uuid
 from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
@@ -56,6 +58,24 @@ class Base64BytesField(serializers.Field[bytes, str, str, Any]):
 
     def to_representation(self, value: bytes) -> str:
         return base64.b64encode(bytes(value)).decode("ascii")
+
+
+class StrictCharField(serializers.CharField):
+    """A JSON string and nothing else: DRF's CharField would quietly take 12345 as "12345"."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return str(super().to_internal_value(data))
+
+
+class StrictUUIDField(serializers.UUIDField):
+    """A UUID written as a JSON string; DRF's UUIDField would also take a number."""
+
+    def to_internal_value(self, data: Any) -> uuid.UUID:
+        if not isinstance(data, str):
+            self.fail("invalid", value=type(data).__name__)
+        return uuid.UUID(str(super().to_internal_value(data)))
 
 
 def b64(value: bytes | memoryview) -> str:

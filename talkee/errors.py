@@ -7,6 +7,7 @@ HTML page or a traceback.
 """
 
 import logging
+import traceback
 from collections.abc import Callable
 from typing import Any
 
@@ -70,6 +71,11 @@ def _first_message(detail: Any, path: str = "") -> str:
     return f"{path}: {text}" if path else text
 
 
+def describe_validation_error(detail: Any) -> str:
+    """One readable sentence for a serializer's errors (used where no DRF view answers)."""
+    return _first_message(detail)
+
+
 _DRF_CODES: dict[type[drf_exceptions.APIException], str] = {
     drf_exceptions.ParseError: "malformed_json",
     drf_exceptions.NotAuthenticated: "unauthenticated",
@@ -83,7 +89,17 @@ _DRF_CODES: dict[type[drf_exceptions.APIException], str] = {
 }
 
 
+def _raised_while_parsing(exc: BaseException) -> bool:
+    return any(
+        frame.f_globals.get("__name__") == "rest_framework.parsers" for frame, _ in traceback.walk_tb(exc.__traceback__)
+    )
+
+
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, RecursionError) and _raised_while_parsing(exc):
+        # json gives up on a deeply nested document with RecursionError, which DRF's
+        # JSONParser lets through (it catches only ValueError): bad input, not a crash.
+        return Response(error_body("malformed_json", "The JSON document is nested too deeply."), status=400)
     if isinstance(exc, ServiceError):
         return Response(error_body(exc.code, exc.message), status=exc.status)
     if isinstance(exc, RequestDataTooBig):

@@ -10,6 +10,8 @@ urlpatterns = [
     path("v1/docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("v1/", include("apps.accounts.api.urls")),
     path("v1/", include("apps.devices.api.urls")),
+    path("v1/", include("apps.chats.api.urls")),
+    path("v1/", include("apps.messages.api.urls")),
     path("", include("apps.federation.urls")),
     path("admin/", admin_site.urls),
     path("", include("talkee.app_urls")),

@@ -240,3 +240,30 @@ def celery_worker_process(django_db_setup: None, tmp_path_factory: Any) -> Itera
         time.sleep(0.3)
     yield log_path
     stop(process)
+
+
+# --- chats and messages ---------------------------------------------------------------
+
+
+def make_chat(owner: Account, kind: str, *members: Account, **extra: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"kind": kind, "members": [m.address for m in members], **extra}
+    response = owner.client.post("/v1/chats", body, format="json")
+    assert response.status_code in (200, 201), response.content
+    return dict(response.json())
+
+
+def send(account: Account, chat_id: str, text: bytes | None = None, **extra: Any) -> Any:
+    body: dict[str, Any] = {
+        "client_message_id": extra.pop("client_message_id", uuid.uuid4().hex),
+        "kind": extra.pop("kind", "application"),
+        "epoch": extra.pop("epoch", 0),
+        "ciphertext": b64(text if text is not None else os.urandom(256)),
+        **extra,
+    }
+    return account.client.post(f"/v1/chats/{chat_id}/messages", body, format="json")
+
+
+def token_client(token: str) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    return client

@@ -19,6 +19,7 @@ from apps.accounts.selectors import full_address
 from apps.accounts.tokens import new_token, token_hash
 from apps.devices import services as device_services
 from apps.devices.models import Device
+from apps.messages import services as message_services
 from talkee.errors import Conflict, Forbidden, ServiceError
 
 logger = logging.getLogger("talkee.accounts")
@@ -66,10 +67,14 @@ def do_register(localpart: str, password: str, recovery_hash: bytes) -> User:
 
 def do_issue_challenge(username: str) -> str:
     """A fresh single-use nonce; issued for any name so it does not reveal who exists."""
+    address = full_address(username)
+    if len(address) > User._meta.get_field("username").max_length:  # type: ignore[operator]
+        # No account can have such a name; refusing it says nothing about who exists.
+        raise ServiceError("This username is too long.", code="invalid_username")
     nonce = secrets.token_urlsafe(32)
     LoginChallenge.objects.create(
         nonce=nonce,
-        username=full_address(username),
+        username=address,
         expires_at=timezone.now() + timedelta(seconds=settings.TALKEE_CHALLENGE_TTL_SECONDS),
     )
     return nonce
@@ -116,6 +121,7 @@ def do_login(
             user, client_device_id=client_device_id, ed25519_pub=ed25519_pub, x25519_pub=x25519_pub, label=label
         )
         Session.objects.create(token_hash=token_hash(token), user=user, device=device)
+        message_services.do_init_cursor(device.pk)
     return LoginResult(token=token, device=device, user=user)
 
 

@@ -1,12 +1,20 @@
 """The device WebSocket at /v1/ws: thin — parse, authorise, call a service, reply.
 
-First frame `{"type": "auth", "token": ..., "cursor": N}`; then `ping`/`pong`. The
-delivery service extends the frame set (send, ack, typing, presence, call).
+First frame `{"type": "auth", "token": ..., "cursor": N}`. The server answers `ready`,
+replays every row after the cursor in order, says `synced`, then forwards live frames.
+Client frames: send, ack, typing, presence, call, ping.
+
+Live frames come from the channel layer pre-serialised; forwarding them touches no ORM
+and skips Channels' per-message connection cleanup (PERFORMANCE.md). A frame already
+sent during replay is not sent again.
 """
 
 import asyncio
 import json
 import logging
+import time
+import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -14,19 +22,43 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from apps.accounts.selectors import session_for_token
+from apps.chats.selectors import chat_ids_of
 from apps.devices.services import device_group
+from apps.messages import selectors, services
+from apps.messages.api.serializers import SendSerializer
+from apps.messages.delivery import chat_group, encode
+from talkee.errors import ServiceError, describe_validation_error
 
 logger = logging.getLogger("talkee.ws")
 
 CLOSE_FORBIDDEN = 4003
 CLOSE_BAD_FRAME = 4008
+# Handshake messages reach 16 MiB; base64 and the JSON envelope add about a third.
 MAX_FRAME_CHARS = 23 * 1024 * 1024
+# Events forwarded straight to the socket, without Channels' ORM connection cleanup.
+FAST_EVENTS = frozenset({"chat.frame", "chat.signal"})
 
 
 class DeviceSocketConsumer(AsyncWebsocketConsumer):
     device_id: int | None = None
     user_id: int | None = None
-    _auth_timer: asyncio.Task[None] | None = None
+    username: str = ""
+
+    async def websocket_connect(self, message: dict[str, Any]) -> None:
+        self.chat_ids: set[str] = set()
+        self.horizon = 0  # everything relevant up to here went out during replay
+        self.delivered: set[int] = set()  # live positions sent after the horizon
+        self.acked = 0
+        self.last_typing: dict[str, float] = {}
+        self.last_presence = 0.0
+        self._auth_timer: asyncio.Task[None] | None = None
+        await super().websocket_connect(message)
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        if message["type"] in FAST_EVENTS:
+            await getattr(self, message["type"].replace(".", "_"))(message)
+            return
+        await super().dispatch(message)
 
     async def connect(self) -> None:
         await self.accept()
@@ -41,35 +73,49 @@ class DeviceSocketConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         if self._auth_timer is not None:
             self._auth_timer.cancel()
-        if self.device_id is not None:
-            await self.channel_layer.group_discard(device_group(self.device_id), self.channel_name)
+        if self.device_id is None:
+            return
+        await self.channel_layer.group_discard(device_group(self.device_id), self.channel_name)
+        for chat_id in self.chat_ids:
+            await self.channel_layer.group_discard(chat_group(chat_id), self.channel_name)
+        await self._announce_presence("offline")
 
     async def send_frame(self, frame: dict[str, Any]) -> None:
-        await self.send(text_data=json.dumps(frame, separators=(",", ":")))
+        await self.send(text_data=encode(frame))
 
+    async def send_error(self, code: str, message: str, **extra: Any) -> None:
+        await self.send_frame({"type": "error", "code": code, "message": message, **extra})
+
+    # --- client frames --------------------------------------------------------------
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         frame = self._parse(text_data)
         if frame is None:
-            await self.send_frame({"type": "error", "code": "bad_frame", "message": "Frames are JSON objects."})
+            await self.send_error("bad_frame", "Frames are JSON objects with a string 'type'.")
             await self.close(code=CLOSE_BAD_FRAME)
             return
         kind = frame["type"]
         if self.device_id is None:
             if kind != "auth":
-                await self.send_frame(
-                    {"type": "error", "code": "unauthenticated", "message": "The first frame must be auth."}
-                )
+                await self.send_error("unauthenticated", "The first frame must be auth.")
                 await self.close(code=CLOSE_FORBIDDEN)
                 return
             await self.on_auth(frame)
             return
         handler = getattr(self, f"on_{kind}", None) if kind in self.client_frames else None
         if handler is None:
-            await self.send_frame({"type": "error", "code": "unknown_type", "message": f"Unknown frame type {kind!r}."})
+            await self.send_error("unknown_type", f"Unknown frame type {kind!r}.")
             return
-        await handler(frame)
+        try:
+            await handler(frame)
+        except ServiceError as exc:
+            await self.send_error(exc.code, exc.message, **self._echo(frame))
 
-    client_frames = frozenset({"ping"})
+    client_frames = frozenset({"ping", "send", "ack", "typing", "presence", "call"})
+
+    @staticmethod
+    def _echo(frame: dict[str, Any]) -> dict[str, Any]:
+        cmid = frame.get("client_message_id")
+        return {"client_message_id": cmid} if isinstance(cmid, str) else {}
 
     @staticmethod
     def _parse(text_data: str | None) -> dict[str, Any] | None:
@@ -85,22 +131,162 @@ class DeviceSocketConsumer(AsyncWebsocketConsumer):
 
     async def on_auth(self, frame: dict[str, Any]) -> None:
         token = frame.get("token")
+        requested = frame.get("cursor")
+        if requested is not None and (not isinstance(requested, int) or isinstance(requested, bool) or requested < 0):
+            await self.send_error("invalid_input", "cursor must be a non-negative integer.")
+            await self.close(code=CLOSE_BAD_FRAME)
+            return
         session = await database_sync_to_async(session_for_token)(token) if isinstance(token, str) else None
         if session is None:
-            await self.send_frame({"type": "error", "code": "unauthenticated", "message": "Invalid token."})
+            await self.send_error("unauthenticated", "Invalid token.")
             await self.close(code=CLOSE_FORBIDDEN)
             return
-        self.device_id = session.device_id
-        self.user_id = session.user_id
         if self._auth_timer is not None:
             self._auth_timer.cancel()
-        await self.channel_layer.group_add(device_group(session.device_id), self.channel_name)
-        await self.send_frame({"type": "ready", "device_id": session.device_id, "user": session.user.username})
+        self.device_id, self.user_id, self.username = session.device_id, session.user_id, session.user.username
+        # Join the live groups before reading the replay, so nothing falls between them.
+        await self.channel_layer.group_add(device_group(self.device_id), self.channel_name)
+        self.chat_ids = set(await database_sync_to_async(chat_ids_of)(self.user_id))
+        for chat_id in self.chat_ids:
+            await self.channel_layer.group_add(chat_group(chat_id), self.channel_name)
+        cursor = await database_sync_to_async(selectors.effective_cursor)(self.device_id, requested)
+        self.acked = cursor
+        await self.send_frame({"type": "ready", "device_id": self.device_id, "user": self.username, "cursor": cursor})
+        await self._replay(cursor)
+        await self._announce_presence("online")
+
+    async def _replay(self, cursor: int) -> None:
+        assert self.user_id is not None and self.device_id is not None
+        page = await database_sync_to_async(selectors.stream_after)(self.user_id, self.device_id, cursor)
+        while True:
+            for frame in page.frames:
+                await self.send_frame(frame)
+            if not page.more:
+                break
+            page = await database_sync_to_async(selectors.stream_after)(
+                self.user_id, self.device_id, page.upto, upto=page.end
+            )
+        self.horizon = page.upto
+        await self.send_frame({"type": "synced", "cursor": self.horizon})
 
     async def on_ping(self, frame: dict[str, Any]) -> None:
         await self.send_frame({"type": "pong"})
 
-    # --- channel-layer events ------------------------------------------------------
+    async def on_send(self, frame: dict[str, Any]) -> None:
+        serializer = SendSerializer(data=frame)
+        chat_id = frame.get("chat_id")
+        if not serializer.is_valid() or not isinstance(chat_id, str):
+            message = describe_validation_error(serializer.errors) if serializer.errors else "chat_id is required."
+            await self.send_error("invalid_input", message, **self._echo(frame))
+            return
+        data = dict(serializer.validated_data)
+        try:
+            chat_uuid = uuid.UUID(chat_id)
+        except ValueError:
+            await self.send_error("invalid_input", "chat_id must be a UUID.", **self._echo(frame))
+            return
+        assert self.user_id is not None
+        sent = await database_sync_to_async(services.do_send_message)(self.user_id, chat_uuid, **data)
+        await self.send_frame(
+            {"type": "sent", "client_message_id": data["client_message_id"], "id": sent.id, "seq": sent.seq}
+        )
+
+    async def on_ack(self, frame: dict[str, Any]) -> None:
+        position = frame.get("cursor")
+        if not isinstance(position, int) or isinstance(position, bool) or position < 0:
+            await self.send_error("invalid_input", "ack needs a non-negative integer cursor.")
+            return
+        if position <= self.acked:
+            return
+        assert self.user_id is not None and self.device_id is not None
+        # A live frame may overtake an older one published by another server process;
+        # never acknowledge past a relevant position this socket has not delivered.
+        safe = position
+        if position > self.horizon:
+            expected = await database_sync_to_async(selectors.relevant_positions)(
+                self.user_id, self.device_id, max(self.horizon, self.acked), position
+            )
+            missing = [p for p in expected if p not in self.delivered]
+            if missing:
+                safe = missing[0] - 1
+        if safe > self.acked:
+            self.acked = await database_sync_to_async(services.do_ack)(self.device_id, safe)
+            self.delivered = {p for p in self.delivered if p > self.acked}
+
+    def _allowed_signal(self, frame: dict[str, Any]) -> str | None:
+        chat_id = frame.get("chat_id")
+        return chat_id if isinstance(chat_id, str) and chat_id in self.chat_ids else None
+
+    async def on_typing(self, frame: dict[str, Any]) -> None:
+        chat_id = self._allowed_signal(frame)
+        if chat_id is None:
+            await self.send_error("chat_not_found", "No such chat.")
+            return
+        now = time.monotonic()
+        if now - self.last_typing.get(chat_id, 0.0) < settings.TALKEE_TYPING_INTERVAL_SECONDS:
+            return  # rate-limited: typing is a hint, dropping one is harmless
+        self.last_typing[chat_id] = now
+        signal = {"type": "typing", "chat_id": chat_id, "user": self.username}
+        await self.channel_layer.group_send(chat_group(chat_id), {"type": "chat.signal", "text": encode(signal)})
+
+    async def on_presence(self, frame: dict[str, Any]) -> None:
+        state = frame.get("state")
+        if state not in ("online", "away", "offline"):
+            await self.send_error("invalid_input", "presence state is online, away or offline.")
+            return
+        now = time.monotonic()
+        if now - self.last_presence < settings.TALKEE_TYPING_INTERVAL_SECONDS:
+            return
+        self.last_presence = now
+        await self._announce_presence(state)
+
+    async def _announce_presence(self, state: str) -> None:
+        """Presence goes only to the chats this user is in, and is never stored."""
+        hour = datetime.now(tz=UTC).replace(minute=0, second=0, microsecond=0)
+        signal = {
+            "type": "presence",
+            "user": self.username,
+            "state": state,
+            "last_seen": hour.isoformat() if state != "online" else None,
+        }
+        text = encode(signal)
+        for chat_id in self.chat_ids:
+            await self.channel_layer.group_send(chat_group(chat_id), {"type": "chat.signal", "text": text})
+
+    async def on_call(self, frame: dict[str, Any]) -> None:
+        chat_id = self._allowed_signal(frame)
+        payload = frame.get("payload")
+        if chat_id is None:
+            await self.send_error("chat_not_found", "No such chat.")
+            return
+        if not isinstance(payload, str) or len(payload) > settings.TALKEE_CALL_PAYLOAD_MAX_BYTES * 4 // 3 + 4:
+            await self.send_error("invalid_input", "call payload must be base64 of at most 64 KiB.")
+            return
+        signal = {"type": "call", "chat_id": chat_id, "payload": payload}
+        await self.channel_layer.group_send(chat_group(chat_id), {"type": "chat.signal", "text": encode(signal)})
+
+    # --- channel-layer events ---------------------------------------------------------
+    async def chat_frame(self, event: dict[str, Any]) -> None:
+        position = int(event["cursor"])
+        if position <= self.horizon or position in self.delivered:
+            return
+        self.delivered.add(position)
+        await self.send(text_data=event["text"])
+
+    async def chat_signal(self, event: dict[str, Any]) -> None:
+        await self.send(text_data=event["text"])
+
+    async def device_frame(self, event: dict[str, Any]) -> None:
+        change = event.get("membership")
+        chat_id = event.get("chat_id")
+        if chat_id and change == "joined" and chat_id not in self.chat_ids:
+            self.chat_ids.add(chat_id)
+            await self.channel_layer.group_add(chat_group(chat_id), self.channel_name)
+        elif chat_id and change == "left" and chat_id in self.chat_ids:
+            self.chat_ids.discard(chat_id)
+            await self.channel_layer.group_discard(chat_group(chat_id), self.channel_name)
+        await self.chat_frame(event)
+
     async def device_kick(self, event: dict[str, Any]) -> None:
         """The device was revoked or its user blocked: close at once."""
         await self.close(code=int(event.get("code", 4001)))

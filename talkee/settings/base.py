@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "channels",
     "apps.accounts",
     "apps.devices",
+    "apps.chats",
     "apps.messages",
     "apps.federation",
     "apps.adminpanel",
@@ -131,6 +132,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "apps.accounts.tasks.purge_expired_challenges",
         "schedule": 60.0,
     },
+    # Self-destructing messages are gone within a minute of expiry.
+    "purge-stale-ciphertext": {
+        "task": "apps.messages.tasks.purge_stale_ciphertext",
+        "schedule": env.float("TALKEE_PURGE_INTERVAL_SECONDS", default=15.0),
+    },
 }
 
 # --- passwords --------------------------------------------------------------------
@@ -175,6 +181,15 @@ SPECTACULAR_SETTINGS = {
 # adds a third. The API edge refuses larger bodies with 413.
 TALKEE_MAX_REQUEST_BYTES = env.int("TALKEE_MAX_REQUEST_BYTES", default=23 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = TALKEE_MAX_REQUEST_BYTES
+
+# Message sizes: application payloads are padded to at most 64 KiB before MLS adds its
+# framing; handshake messages (commit, welcome) grow ~3.5 KB per added member (MLS.md).
+TALKEE_APPLICATION_MAX_BYTES = env.int("TALKEE_APPLICATION_MAX_BYTES", default=66 * 1024)
+TALKEE_HANDSHAKE_MAX_BYTES = env.int("TALKEE_HANDSHAKE_MAX_BYTES", default=16 * 1024 * 1024)
+TALKEE_REACTION_MAX_BYTES = 1024
+TALKEE_CALL_PAYLOAD_MAX_BYTES = 64 * 1024
+TALKEE_SYNC_PAGE = env.int("TALKEE_SYNC_PAGE", default=500)
+TALKEE_TYPING_INTERVAL_SECONDS = env.float("TALKEE_TYPING_INTERVAL_SECONDS", default=2.0)
 
 # KeyPackage pool limits
 TALKEE_KEYPACKAGE_MAX_BYTES = env.int("TALKEE_KEYPACKAGE_MAX_BYTES", default=16 * 1024)

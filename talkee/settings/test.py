@@ -9,6 +9,8 @@ os.environ.setdefault("TALKEE_INPROCESS_JOBS", "false")
 from talkee.settings.base import *  # noqa: F403
 from talkee.settings.base import env
 
+# Separate names let two test runs share one PostgreSQL/Redis (set both per run).
+DATABASES["default"]["TEST"] = {"NAME": env.str("TALKEE_TEST_DB", default="test_talkee")}  # noqa: F405
 DEBUG = False
 SECRET_KEY = "test-only-key"  # noqa: S105
 CACHES["default"]["KEY_PREFIX"] = env.str("CACHE_KEY_PREFIX", default="talkee-test")  # noqa: F405

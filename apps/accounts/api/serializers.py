@@ -1,15 +1,15 @@
 from django.conf import settings
 from rest_framework import serializers
 
-from talkee.api_fields import Base64BytesField
+from talkee.api_fields import Base64BytesField, StrictCharField, StrictUUIDField
 
 
 def password_field() -> serializers.CharField:
-    return serializers.CharField(max_length=settings.TALKEE_PASSWORD_MAX_LENGTH, trim_whitespace=False)
+    return StrictCharField(max_length=settings.TALKEE_PASSWORD_MAX_LENGTH, trim_whitespace=False)
 
 
 class RegisterSerializer(serializers.Serializer[None]):
-    username = serializers.CharField(max_length=64)
+    username = StrictCharField(max_length=64)
     password = password_field()
     recovery_hash = Base64BytesField(length=32)
 
@@ -19,7 +19,7 @@ class RegisterAnswerSerializer(serializers.Serializer[None]):
 
 
 class ChallengeSerializer(serializers.Serializer[None]):
-    username = serializers.CharField(max_length=300)
+    username = StrictCharField(max_length=300)
 
 
 class ChallengeAnswerSerializer(serializers.Serializer[None]):
@@ -27,17 +27,17 @@ class ChallengeAnswerSerializer(serializers.Serializer[None]):
 
 
 class DeviceKeysSerializer(serializers.Serializer[None]):
-    client_device_id = serializers.UUIDField()
+    client_device_id = StrictUUIDField()
     ed25519_pub = Base64BytesField(length=32)
     x25519_pub = Base64BytesField(length=32)
-    label = serializers.CharField(max_length=64, allow_blank=True, required=False, default="")  # type: ignore[assignment]
+    label = StrictCharField(max_length=64, allow_blank=True, required=False, default="")  # type: ignore[assignment]
 
 
 class LoginSerializer(serializers.Serializer[None]):
-    username = serializers.CharField(max_length=300)
+    username = StrictCharField(max_length=300)
     password = password_field()
     device = DeviceKeysSerializer()
-    nonce = serializers.CharField(max_length=64)
+    nonce = StrictCharField(max_length=64)
     signature = Base64BytesField(length=64)
 
 
@@ -48,6 +48,6 @@ class LoginAnswerSerializer(serializers.Serializer[None]):
 
 
 class RecoverSerializer(serializers.Serializer[None]):
-    username = serializers.CharField(max_length=300)
+    username = StrictCharField(max_length=300)
     recovery_proof = Base64BytesField(length=32)
     new_password = password_field()

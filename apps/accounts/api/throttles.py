@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from blake3 import blake3
 from rest_framework.request import Request
 from rest_framework.throttling import SimpleRateThrottle
 
@@ -24,7 +25,10 @@ class LoginUsernameThrottle(SimpleRateThrottle):
         username = request.data.get("username") if isinstance(request.data, dict) else None
         if not isinstance(username, str) or not username:
             return None
-        return self.cache_format % {"scope": self.scope, "ident": full_address(username)[:300]}
+        # Hashed: any JSON string (even a lone surrogate, which no cache key may hold)
+        # gives a short valid key, and the cache never holds the names being tried.
+        address = full_address(username).encode("utf-8", "surrogatepass")
+        return self.cache_format % {"scope": self.scope, "ident": blake3(address).hexdigest()}
 
 
 class RegisterIPThrottle(LoginIPThrottle):

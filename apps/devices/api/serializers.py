@@ -2,7 +2,7 @@ from django.conf import settings
 from rest_framework import serializers
 
 from apps.devices.models import Device
-from talkee.api_fields import Base64BytesField
+from talkee.api_fields import Base64BytesField, StrictCharField
 
 
 class DeviceSerializer(serializers.ModelSerializer[Device]):
@@ -38,7 +38,7 @@ class KeyPackageUploadSerializer(serializers.Serializer[None]):
 
 
 class KeyPackageClaimSerializer(serializers.Serializer[None]):
-    users = serializers.ListField(child=serializers.CharField(max_length=300), min_length=1, max_length=100)
+    users = serializers.ListField(child=StrictCharField(max_length=300), min_length=1, max_length=100)
 
 
 class ClaimedKeyPackageSerializer(serializers.Serializer[dict[str, object]]):

@@ -1,0 +1,78 @@
+from typing import Any
+
+from rest_framework import serializers
+
+from apps.chats.models import Chat, Membership
+from talkee.api_fields import Base64BytesField
+
+NAME_MAX_BYTES = 4096
+
+
+class MemberSerializer(serializers.ModelSerializer[Membership]):
+    user = serializers.CharField(source="user.username")
+
+    class Meta:
+        model = Membership
+        fields = ["user", "role", "joined"]
+
+
+class ChatSerializer(serializers.ModelSerializer[Chat]):
+    encrypted_name = Base64BytesField(allow_null=True)
+    mls_group_id = Base64BytesField(allow_null=True)
+    members = serializers.SerializerMethodField()
+    favourite = serializers.SerializerMethodField()
+    role = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Chat
+        fields = [
+            "id",
+            "kind",
+            "encrypted_name",
+            "name_epoch",
+            "mls_group_id",
+            "epoch",
+            "ttl_seconds",
+            "created",
+            "members",
+            "role",
+            "favourite",
+        ]
+
+    def _mine(self, chat: Chat) -> Membership | None:
+        user_id = self.context["user_id"]
+        return next((m for m in chat.memberships.all() if m.user_id == user_id), None)
+
+    def get_members(self, chat: Chat) -> list[dict[str, Any]]:
+        return list(MemberSerializer(chat.memberships.all(), many=True).data)
+
+    def get_favourite(self, chat: Chat) -> bool:
+        mine = self._mine(chat)
+        return bool(mine and mine.is_favourite)
+
+    def get_role(self, chat: Chat) -> str | None:
+        mine = self._mine(chat)
+        return mine.role if mine else None
+
+
+class ChatCreateSerializer(serializers.Serializer[None]):
+    kind = serializers.ChoiceField(choices=Chat.Kind.choices)
+    members = serializers.ListField(child=serializers.CharField(max_length=300), max_length=1000)
+    id = serializers.UUIDField(required=False)
+    encrypted_name = Base64BytesField(max_length=NAME_MAX_BYTES, required=False, allow_null=True)
+    mls_group_id = Base64BytesField(max_length=256, required=False, allow_null=True)
+    ttl_seconds = serializers.IntegerField(min_value=1, max_value=365 * 86400, required=False, allow_null=True)
+
+
+class AddMembersSerializer(serializers.Serializer[None]):
+    users = serializers.ListField(child=serializers.CharField(max_length=300), min_length=1, max_length=1000)
+    role = serializers.ChoiceField(choices=[Membership.Role.MEMBER, Membership.Role.ADMIN], default="member")
+
+
+class RoleSerializer(serializers.Serializer[None]):
+    role = serializers.ChoiceField(choices=Membership.Role.choices)
+
+
+class NameSerializer(serializers.Serializer[None]):
+    encrypted_name = Base64BytesField(max_length=NAME_MAX_BYTES)
+    epoch = serializers.IntegerField(min_value=0)

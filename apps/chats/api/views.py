@@ -1,0 +1,119 @@
+"""Chat endpoints: thin views over apps.chats.services."""
+
+import uuid
+from typing import Any
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.accounts.authentication import request_session
+from apps.accounts.models import User
+from apps.accounts.selectors import full_address
+from apps.chats import selectors, services
+from apps.chats.api import serializers as s
+from apps.chats.models import Chat
+from talkee.errors import NotFound
+
+
+def valid(serializer_class: type, request: Request) -> dict[str, Any]:
+    serializer = serializer_class(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+def chat_or_404(request: Request, chat_id: uuid.UUID) -> Chat:
+    chat = selectors.chat_for_member(chat_id, request_session(request).user_id)
+    if chat is None:
+        raise NotFound("No such chat.", code="chat_not_found")
+    return chat
+
+
+def user_or_404(address: str) -> User:
+    user = User.objects.filter(username=full_address(address)).first()
+    if user is None:
+        raise NotFound(f"No such user: {address}.", code="user_not_found")
+    return user
+
+
+def render_chat(request: Request, chat_id: uuid.UUID, status_code: int = 200) -> Response:
+    chat = chat_or_404(request, chat_id)
+    data = s.ChatSerializer(chat, context={"user_id": request_session(request).user_id}).data
+    return Response(data, status=status_code)
+
+
+class ChatListView(APIView):
+    @extend_schema(responses={200: s.ChatSerializer(many=True)})
+    def get(self, request: Request) -> Response:
+        user_id = request_session(request).user_id
+        chats = selectors.chats_of(user_id)
+        return Response(s.ChatSerializer(chats, many=True, context={"user_id": user_id}).data)
+
+    @extend_schema(request=s.ChatCreateSerializer, responses={201: s.ChatSerializer, 200: s.ChatSerializer})
+    def post(self, request: Request) -> Response:
+        data = valid(s.ChatCreateSerializer, request)
+        chat, created = services.do_create_chat(
+            request_session(request).user,
+            data["kind"],
+            [full_address(m) for m in data["members"]],
+            chat_id=data.get("id"),
+            encrypted_name=data.get("encrypted_name"),
+            mls_group_id=data.get("mls_group_id"),
+            ttl_seconds=data.get("ttl_seconds"),
+        )
+        return render_chat(request, chat.id, status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+class ChatDetailView(APIView):
+    @extend_schema(responses={200: s.ChatSerializer})
+    def get(self, request: Request, chat_id: uuid.UUID) -> Response:
+        return render_chat(request, chat_id)
+
+
+class ChatMembersView(APIView):
+    @extend_schema(request=s.AddMembersSerializer, responses={200: s.ChatSerializer})
+    def post(self, request: Request, chat_id: uuid.UUID) -> Response:
+        chat = chat_or_404(request, chat_id)
+        data = valid(s.AddMembersSerializer, request)
+        services.do_add_members(
+            request_session(request).user, chat, [full_address(u) for u in data["users"]], data["role"]
+        )
+        return render_chat(request, chat_id)
+
+
+class ChatMemberView(APIView):
+    @extend_schema(request=None, responses={204: None})
+    def delete(self, request: Request, chat_id: uuid.UUID, address: str) -> Response:
+        chat = chat_or_404(request, chat_id)
+        services.do_remove_member(request_session(request).user, chat, user_or_404(address))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(request=s.RoleSerializer, responses={200: s.ChatSerializer})
+    def patch(self, request: Request, chat_id: uuid.UUID, address: str) -> Response:
+        chat = chat_or_404(request, chat_id)
+        data = valid(s.RoleSerializer, request)
+        services.do_change_role(request_session(request).user, chat, user_or_404(address), data["role"])
+        return render_chat(request, chat_id)
+
+
+class ChatNameView(APIView):
+    @extend_schema(request=s.NameSerializer, responses={200: s.ChatSerializer})
+    def put(self, request: Request, chat_id: uuid.UUID) -> Response:
+        chat = chat_or_404(request, chat_id)
+        data = valid(s.NameSerializer, request)
+        services.do_set_name(request_session(request).user, chat, data["encrypted_name"], data["epoch"])
+        return render_chat(request, chat_id)
+
+
+class ChatFavouriteView(APIView):
+    @extend_schema(request=None, responses={204: None})
+    def put(self, request: Request, chat_id: uuid.UUID) -> Response:
+        services.do_set_favourite(request_session(request).user, chat_or_404(request, chat_id), True)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(request=None, responses={204: None})
+    def delete(self, request: Request, chat_id: uuid.UUID) -> Response:
+        services.do_set_favourite(request_session(request).user, chat_or_404(request, chat_id), False)
+        return Response(status=status.HTTP_204_NO_CONTENT)

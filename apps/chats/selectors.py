@@ -1,0 +1,26 @@
+"""Reads for chats."""
+
+import uuid
+
+from django.db.models import Prefetch, QuerySet
+
+from apps.chats.models import Chat, Membership
+
+
+def membership_of(chat_id: uuid.UUID | str, user_id: int) -> Membership | None:
+    return Membership.objects.filter(chat_id=chat_id, user_id=user_id).first()
+
+
+def chat_ids_of(user_id: int) -> list[str]:
+    return [str(c) for c in Membership.objects.filter(user_id=user_id).values_list("chat_id", flat=True)]
+
+
+def chats_of(user_id: int) -> QuerySet[Chat]:
+    """The user's chats with their members (and roles) in two queries."""
+    members = Prefetch("memberships", queryset=Membership.objects.select_related("user").order_by("joined", "id"))
+    return Chat.objects.filter(memberships__user_id=user_id).prefetch_related(members).order_by("-created")
+
+
+def chat_for_member(chat_id: uuid.UUID | str, user_id: int) -> Chat | None:
+    """The chat if the user is in it; non-members learn nothing (not even existence)."""
+    return chats_of(user_id).filter(pk=chat_id).first()

@@ -1,0 +1,186 @@
+"""Chat actions: create, members and roles, sealed name, favourites.
+
+Roles are the one thing about a chat the server must understand (it enforces them);
+everything else about the chat's content is ciphertext.
+"""
+
+import uuid
+from typing import TYPE_CHECKING
+
+from django.db import IntegrityError, transaction
+
+from apps.chats.models import Chat, Membership
+from apps.chats.selectors import membership_of
+from apps.devices.models import Device
+from apps.messages.delivery import add_inbox_rows
+from apps.messages.models import DeviceInbox
+from talkee.errors import Conflict, Forbidden, NotFound, ServiceError
+
+if TYPE_CHECKING:
+    from apps.accounts.models import User
+
+Role = Membership.Role
+
+
+def _users_by_address(addresses: list[str]) -> list["User"]:
+    from apps.accounts.models import User
+
+    users = list(User.objects.filter(username__in=addresses))
+    missing = sorted(set(addresses) - {u.username for u in users})
+    if missing:
+        raise NotFound(f"No such user: {', '.join(missing)}.", code="user_not_found")
+    return users
+
+
+def notify_members(chat: Chat, user_ids: list[int], change: str, **data: object) -> None:
+    """A `chat` device event to every device of these users (inside the transaction)."""
+    devices = Device.objects.filter(user_id__in=user_ids).values_list("pk", flat=True)
+    payload = {"change": change, "chat_id": str(chat.id), **data}
+    add_inbox_rows(
+        DeviceInbox(device_id=device_id, kind=DeviceInbox.Kind.CHAT, chat=chat, data=payload) for device_id in devices
+    )
+
+
+def check_manager(chat: Chat, actor: "User") -> Membership:
+    membership = membership_of(chat.id, actor.pk)
+    if membership is None:
+        raise NotFound("No such chat.", code="chat_not_found")
+    if not membership.is_manager:
+        raise Forbidden("Only the chat's owners and admins can do this.", code="not_chat_admin")
+    return membership
+
+
+def do_create_chat(
+    creator: "User",
+    kind: str,
+    member_addresses: list[str],
+    *,
+    chat_id: uuid.UUID | None = None,
+    encrypted_name: bytes | None = None,
+    mls_group_id: bytes | None = None,
+    ttl_seconds: int | None = None,
+) -> tuple[Chat, bool]:
+    """Create a chat with the creator as owner. Returns (chat, created): a direct chat
+    for a pair that already has one is returned as it is."""
+    others = [u for u in _users_by_address(list(dict.fromkeys(member_addresses))) if u.pk != creator.pk]
+    pair = None
+    if kind == Chat.Kind.DIRECT:
+        if len(others) != 1:
+            raise ServiceError("A direct chat has exactly two people.", code="invalid_members")
+        if encrypted_name is not None:
+            raise ServiceError("Direct chats have no name.", code="invalid_request")
+        low, high = sorted((creator.pk, others[0].pk))
+        pair = f"{low}:{high}"
+        existing = Chat.objects.filter(direct_pair=pair).first()
+        if existing is not None:
+            return existing, False
+    try:
+        with transaction.atomic():
+            chat = Chat.objects.create(
+                id=chat_id or uuid.uuid4(),
+                kind=kind,
+                encrypted_name=encrypted_name,
+                mls_group_id=mls_group_id,
+                ttl_seconds=ttl_seconds,
+                direct_pair=pair,
+            )
+            Membership.objects.bulk_create(
+                [Membership(chat=chat, user=creator, role=Role.OWNER)]
+                + [Membership(chat=chat, user=user, role=Role.MEMBER) for user in others]
+            )
+            notify_members(chat, [creator.pk] + [u.pk for u in others], "joined")
+    except IntegrityError as exc:
+        if pair is not None:
+            # A concurrent request created the same direct chat first.
+            return Chat.objects.get(direct_pair=pair), False
+        raise Conflict("A chat with this id exists already.", code="chat_exists") from exc
+    return chat, True
+
+
+def do_add_members(actor: "User", chat: Chat, addresses: list[str], role: str = Role.MEMBER) -> list[Membership]:
+    check_manager(chat, actor)
+    if chat.kind == Chat.Kind.DIRECT:
+        raise ServiceError("Direct chats cannot have more members; create a group.", code="direct_chat")
+    if role == Role.OWNER:
+        raise ServiceError(
+            "Add people as members or admins; hand over ownership with a role change.", code="invalid_role"
+        )
+    users = _users_by_address(list(dict.fromkeys(addresses)))
+    with transaction.atomic():
+        locked = Chat.objects.select_for_update().get(pk=chat.pk)
+        present = set(Membership.objects.filter(chat=chat, user__in=users).values_list("user_id", flat=True))
+        new = [
+            Membership(chat=chat, user=u, role=role, joined_seq=locked.next_seq - 1)
+            for u in users
+            if u.pk not in present
+        ]
+        Membership.objects.bulk_create(new)
+        if new:
+            everyone = list(Membership.objects.filter(chat=chat).values_list("user_id", flat=True))
+            notify_members(chat, everyone, "members", added=[m.user.username for m in new])
+    return new
+
+
+def do_remove_member(actor: "User", chat: Chat, target: "User") -> None:
+    """Managers remove members; anyone may leave. The owner cannot be removed by an
+    admin, and the last owner cannot leave without handing over ownership."""
+    actor_membership = membership_of(chat.id, actor.pk)
+    if actor_membership is None:
+        raise NotFound("No such chat.", code="chat_not_found")
+    with transaction.atomic():
+        memberships = {m.user_id: m for m in Membership.objects.select_for_update().filter(chat=chat)}
+        victim = memberships.get(target.pk)
+        if victim is None:
+            raise NotFound(f"{target.username} is not in this chat.", code="member_not_found")
+        leaving = target.pk == actor.pk
+        if not leaving:
+            if not actor_membership.is_manager:
+                raise Forbidden("Only the chat's owners and admins can remove people.", code="not_chat_admin")
+            if victim.role == Role.OWNER and actor_membership.role != Role.OWNER:
+                raise Forbidden("An admin cannot remove the owner.", code="cannot_remove_owner")
+        owners = [m for m in memberships.values() if m.role == Role.OWNER]
+        if victim.role == Role.OWNER and len(owners) == 1:
+            raise Conflict("Hand over ownership before the last owner leaves.", code="last_owner")
+        if chat.kind == Chat.Kind.DIRECT and not leaving:
+            raise ServiceError("Nobody can be removed from a direct chat.", code="direct_chat")
+        victim.delete()
+        notify_members(chat, [target.pk], "left")
+        notify_members(chat, [uid for uid in memberships if uid != target.pk], "members", removed=[target.username])
+
+
+def do_change_role(actor: "User", chat: Chat, target: "User", role: str) -> Membership:
+    actor_membership = check_manager(chat, actor)
+    with transaction.atomic():
+        memberships = {m.user_id: m for m in Membership.objects.select_for_update().filter(chat=chat)}
+        victim = memberships.get(target.pk)
+        if victim is None:
+            raise NotFound(f"{target.username} is not in this chat.", code="member_not_found")
+        if actor_membership.role != Role.OWNER and (victim.role == Role.OWNER or role == Role.OWNER):
+            raise Forbidden(
+                "Only an owner can change an owner's role or make someone owner.", code="cannot_change_owner"
+            )
+        owners = [m for m in memberships.values() if m.role == Role.OWNER]
+        if victim.role == Role.OWNER and role != Role.OWNER and len(owners) == 1:
+            raise Conflict("The chat needs an owner; make someone else owner first.", code="last_owner")
+        victim.role = role
+        victim.save(update_fields=["role"])
+        notify_members(chat, list(memberships), "members", role={target.username: role})
+    return victim
+
+
+def do_set_name(actor: "User", chat: Chat, encrypted_name: bytes, epoch: int) -> Chat:
+    check_manager(chat, actor)
+    if chat.kind == Chat.Kind.DIRECT:
+        raise ServiceError("Direct chats have no name.", code="direct_chat")
+    with transaction.atomic():
+        Chat.objects.filter(pk=chat.pk).update(encrypted_name=encrypted_name, name_epoch=epoch)
+        chat.refresh_from_db()
+        members = list(Membership.objects.filter(chat=chat).values_list("user_id", flat=True))
+        notify_members(chat, members, "name")
+    return chat
+
+
+def do_set_favourite(user: "User", chat: Chat, favourite: bool) -> None:
+    updated = Membership.objects.filter(chat=chat, user=user).update(is_favourite=favourite)
+    if not updated:
+        raise NotFound("No such chat.", code="chat_not_found")

@@ -1,0 +1,56 @@
+from django.conf import settings
+from rest_framework import serializers
+
+from apps.messages.models import Message
+from talkee.api_fields import Base64BytesField
+
+
+class WelcomeSerializer(serializers.Serializer[None]):
+    device_ids = serializers.ListField(child=serializers.IntegerField(min_value=1), min_length=1, max_length=10_000)
+    payload = Base64BytesField(max_length=settings.TALKEE_HANDSHAKE_MAX_BYTES)
+
+
+class SendSerializer(serializers.Serializer[None]):
+    """One message, over HTTP or as a WebSocket `send` frame."""
+
+    client_message_id = serializers.CharField(min_length=8, max_length=64)
+    kind = serializers.ChoiceField(choices=Message.Kind.choices)
+    epoch = serializers.IntegerField(min_value=0)
+    ciphertext = Base64BytesField(max_length=settings.TALKEE_HANDSHAKE_MAX_BYTES)
+    edit_hash = Base64BytesField(length=32, required=False, allow_null=True)
+    ttl_seconds = serializers.IntegerField(min_value=1, max_value=365 * 86400, required=False, allow_null=True)
+    burn_on_read = serializers.BooleanField(required=False, default=False)
+    welcome = WelcomeSerializer(required=False, allow_null=True)
+
+
+class SentSerializer(serializers.Serializer[None]):
+    id = serializers.IntegerField()
+    seq = serializers.IntegerField()
+
+
+class EditSerializer(serializers.Serializer[None]):
+    edit_secret = Base64BytesField(length=32)
+    ciphertext = Base64BytesField(max_length=settings.TALKEE_APPLICATION_MAX_BYTES)
+
+
+class DeleteSerializer(serializers.Serializer[None]):
+    edit_secret = Base64BytesField(length=32, required=False, allow_null=True)
+
+
+class ReactionSerializer(serializers.Serializer[None]):
+    ciphertext = Base64BytesField(max_length=settings.TALKEE_REACTION_MAX_BYTES, min_length=1)
+    remove_hash = Base64BytesField(length=32)
+
+
+class RemoveReactionSerializer(serializers.Serializer[None]):
+    remove_secret = Base64BytesField(length=32, required=False, allow_null=True)
+
+
+class AckSerializer(serializers.Serializer[None]):
+    cursor = serializers.IntegerField(min_value=0)
+
+
+class HistoryQuerySerializer(serializers.Serializer[None]):
+    after_seq = serializers.IntegerField(min_value=0, required=False, default=0)
+    before_seq = serializers.IntegerField(min_value=1, required=False, allow_null=True, default=None)
+    limit = serializers.IntegerField(min_value=1, max_value=200, required=False, default=50)

@@ -1,0 +1,72 @@
+"""Writing to the device stream and fanning out after commit.
+
+The database and the cursor are the truth; live frames over the channel layer are an
+optimisation (at-most-once with the pub/sub layer). Frames are serialised once per
+event and forwarded as text by every socket, with no ORM work per socket.
+"""
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+
+from apps.devices.services import device_group
+from apps.messages.frames import inbox_frame
+from apps.messages.models import DeviceInbox
+from apps.messages.stream import allocate_positions
+
+
+def chat_group(chat_id: object) -> str:
+    return f"chat.{chat_id}"
+
+
+def encode(frame: dict[str, Any]) -> str:
+    return json.dumps(frame, separators=(",", ":"))
+
+
+def _send_now(sends: list[tuple[str, dict[str, Any]]]) -> None:
+    layer = get_channel_layer()
+    if layer is None or not sends:
+        return
+
+    async def _go() -> None:
+        for group, event in sends:
+            await layer.group_send(group, event)
+
+    async_to_sync(_go)()
+
+
+def publish_on_commit(sends: list[tuple[str, dict[str, Any]]]) -> None:
+    """Hand events to the channel layer once the surrounding transaction commits."""
+    transaction.on_commit(lambda: _send_now(sends))
+
+
+def chat_event(frame: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "chat.frame", "cursor": frame["cursor"], "text": encode(frame)}
+
+
+def device_event(frame: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {"type": "device.frame", "cursor": frame["cursor"], "text": encode(frame), **extra}
+
+
+def add_inbox_rows(rows: Iterable[DeviceInbox]) -> list[DeviceInbox]:
+    """Give each row its own stream position, store them in bulk, publish after commit."""
+    rows = list(rows)
+    if not rows:
+        return rows
+    first = allocate_positions(len(rows))
+    for offset, row in enumerate(rows):
+        row.pos = first + offset
+    DeviceInbox.objects.bulk_create(rows)
+    sends = []
+    for row in rows:
+        extra: dict[str, Any] = {}
+        if row.kind == DeviceInbox.Kind.CHAT and row.data:
+            # Sockets join or leave the chat's live group when membership changes.
+            extra = {"chat_id": str(row.chat_id), "membership": row.data.get("change")}
+        sends.append((device_group(row.device_id), device_event(inbox_frame(row), **extra)))
+    publish_on_commit(sends)
+    return rows

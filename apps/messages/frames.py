@@ -1,0 +1,55 @@
+"""The JSON frames devices receive — one shape for WebSocket, long-poll and history."""
+
+from typing import Any
+
+from apps.messages.models import DeviceInbox, Message, Reaction
+from talkee.api_fields import b64
+
+
+def _b64_or_none(value: bytes | memoryview | None) -> str | None:
+    return None if value is None else b64(value)
+
+
+def message_object(message: Message) -> dict[str, Any]:
+    return {
+        "id": message.id,
+        "seq": message.seq,
+        "chat_id": str(message.chat_id),
+        "kind": message.kind,
+        "epoch": message.epoch,
+        "ciphertext": _b64_or_none(message.ciphertext),
+        "edited_at": message.edited_at.isoformat() if message.edited_at else None,
+        "deleted": message.deleted_at is not None,
+        "expires_at": message.expires_at.isoformat() if message.expires_at else None,
+        "burn_on_read": message.burn_on_read,
+        "created": message.created.isoformat(),
+    }
+
+
+def message_frame(message: Message) -> dict[str, Any]:
+    return {"type": "event", "cursor": message.pos, "chat_id": str(message.chat_id), "message": message_object(message)}
+
+
+def reaction_frame(reaction: Reaction) -> dict[str, Any]:
+    return {
+        "type": "reaction",
+        "cursor": reaction.pos,
+        "chat_id": str(reaction.chat_id),
+        "reaction": {
+            "id": reaction.id,
+            "message_id": reaction.message_id,
+            "ciphertext": _b64_or_none(reaction.ciphertext),
+            "deleted": reaction.deleted_at is not None,
+        },
+    }
+
+
+def inbox_frame(row: DeviceInbox) -> dict[str, Any]:
+    return {
+        "type": "device_event",
+        "cursor": row.pos,
+        "kind": row.kind,
+        "chat_id": str(row.chat_id) if row.chat_id else None,
+        "payload": _b64_or_none(row.payload),
+        "data": row.data,
+    }

@@ -1,0 +1,95 @@
+"""Reads of the device stream: replay after a cursor, chat history."""
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db.models import F
+
+from apps.messages.frames import inbox_frame, message_frame, message_object, reaction_frame
+from apps.messages.models import DeviceCursor, DeviceInbox, Message, Reaction
+from apps.messages.stream import current_position
+
+
+@dataclass
+class StreamPage:
+    frames: list[dict[str, Any]]
+    # Everything relevant up to here has been returned: the next page starts after it.
+    upto: int
+    more: bool
+    # The horizon this replay is pinned to (pass it as `upto` for the next pages).
+    end: int
+
+
+def effective_cursor(device_id: int, requested: int | None) -> int:
+    """Where a device resumes: the cursor it sends (or the stored one), never below the
+    position at which the device was created."""
+    stored = DeviceCursor.objects.filter(device_id=device_id).values("pos", "floor").first()
+    floor = stored["floor"] if stored else 0
+    start = requested if requested is not None else (stored["pos"] if stored else current_position())
+    return max(start, floor)
+
+
+def stream_after(
+    user_id: int, device_id: int, cursor: int, *, upto: int | None = None, limit: int | None = None
+) -> StreamPage:
+    """Every row after `cursor` that this device may see, in stream order.
+
+    `upto` pins the end (the stream's committed end at the first page), so that the three
+    sources are read against one consistent horizon."""
+    limit = limit or settings.TALKEE_SYNC_PAGE
+    end = current_position() if upto is None else upto
+    messages = list(
+        Message.objects.filter(
+            chat__memberships__user_id=user_id,
+            seq__gt=F("chat__memberships__joined_seq"),
+            pos__gt=cursor,
+            pos__lte=end,
+        ).order_by("pos")[:limit]
+    )
+    reactions = list(
+        Reaction.objects.filter(chat__memberships__user_id=user_id, pos__gt=cursor, pos__lte=end).order_by("pos")[
+            :limit
+        ]
+    )
+    inbox = list(DeviceInbox.objects.filter(device_id=device_id, pos__gt=cursor, pos__lte=end).order_by("pos")[:limit])
+    full = [rows[-1].pos for rows in (messages, reactions, inbox) if len(rows) == limit]
+    page_end = min(full) if full else end
+    frames = (
+        [message_frame(m) for m in messages if m.pos <= page_end]
+        + [reaction_frame(r) for r in reactions if r.pos <= page_end]
+        + [inbox_frame(i) for i in inbox if i.pos <= page_end]
+    )
+    frames.sort(key=lambda frame: frame["cursor"])
+    return StreamPage(frames, page_end, more=page_end < end, end=end)
+
+
+def relevant_positions(user_id: int, device_id: int, after: int, upto: int) -> list[int]:
+    """Positions in (after, upto] this device should have received (for safe acks)."""
+    positions = list(
+        Message.objects.filter(
+            chat__memberships__user_id=user_id,
+            seq__gt=F("chat__memberships__joined_seq"),
+            pos__gt=after,
+            pos__lte=upto,
+        ).values_list("pos", flat=True)
+    )
+    positions += Reaction.objects.filter(chat__memberships__user_id=user_id, pos__gt=after, pos__lte=upto).values_list(
+        "pos", flat=True
+    )
+    positions += DeviceInbox.objects.filter(device_id=device_id, pos__gt=after, pos__lte=upto).values_list(
+        "pos", flat=True
+    )
+    return sorted(positions)
+
+
+def history(
+    chat_id: uuid.UUID | str, joined_seq: int, after_seq: int, limit: int, before_seq: int | None = None
+) -> list[dict[str, Any]]:
+    """A page of a chat's messages (ciphertext only), from when the member joined."""
+    rows = Message.objects.filter(chat_id=chat_id, seq__gt=max(after_seq, joined_seq))
+    if before_seq is not None:
+        rows = rows.filter(seq__lt=before_seq).order_by("-seq")[:limit]
+        return [message_object(m) for m in reversed(list(rows))]
+    return [message_object(m) for m in rows.order_by("seq")[:limit]]

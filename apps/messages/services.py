@@ -1,0 +1,290 @@
+"""Store-and-forward actions: send, edit, delete, burn, react, acknowledge, expire.
+
+Sealed sender: the sender's identity is used to authorise a write and then dropped —
+it is never stored with the row and never logged next to a message id.
+"""
+
+import hmac
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from blake3 import blake3
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from apps.chats.models import Chat, Membership
+from apps.devices.models import Device
+from apps.messages.delivery import add_inbox_rows, chat_event, chat_group, publish_on_commit
+from apps.messages.frames import message_frame, reaction_frame
+from apps.messages.models import DeviceCursor, DeviceInbox, Message, Reaction
+from apps.messages.stream import allocate_positions, current_position
+from talkee.errors import Conflict, Forbidden, NotFound, ServiceError
+
+Kind = Message.Kind
+
+
+@dataclass(frozen=True)
+class Sent:
+    id: int
+    seq: int
+    created: bool
+    cursor: int
+
+
+def _membership(chat_id: uuid.UUID | str, user_id: int) -> Membership:
+    membership = Membership.objects.select_related("chat").filter(chat_id=chat_id, user_id=user_id).first()
+    if membership is None:
+        raise NotFound("No such chat.", code="chat_not_found")
+    return membership
+
+
+def check_send_allowed(membership: Membership, kind: str) -> None:
+    if membership.chat.kind == Chat.Kind.CHANNEL and kind == Kind.APPLICATION and not membership.is_manager:
+        raise Forbidden("Only the channel's owners and admins can post here.", code="channel_read_only")
+
+
+def check_ciphertext_size(kind: str, ciphertext: bytes) -> None:
+    limit = settings.TALKEE_APPLICATION_MAX_BYTES if kind == Kind.APPLICATION else settings.TALKEE_HANDSHAKE_MAX_BYTES
+    if len(ciphertext) > limit:
+        raise ServiceError(f"A {kind} message may be at most {limit} bytes.", code="message_too_large", status=413)
+    if not ciphertext:
+        raise ServiceError("The ciphertext is empty.", code="invalid_input")
+
+
+def check_secret(secret: bytes, expected: bytes | memoryview | None) -> bool:
+    return expected is not None and hmac.compare_digest(blake3(secret).digest(), bytes(expected))
+
+
+def _existing(chat_id: uuid.UUID | str, client_message_id: str) -> Sent | None:
+    row = Message.objects.filter(chat_id=chat_id, client_message_id=client_message_id).values("id", "seq").first()
+    return None if row is None else Sent(row["id"], row["seq"], created=False, cursor=0)
+
+
+def _take_seq(chat_id: uuid.UUID | str, commit_epoch: int | None) -> tuple[int, int | None] | None:
+    """Next seq for the chat (and the epoch step for a commit), under the chat's row lock."""
+    table = Chat._meta.db_table
+    key = Chat._meta.pk.get_db_prep_value(uuid.UUID(str(chat_id)), connection)  # type: ignore[union-attr]
+    with connection.cursor() as cursor:
+        if commit_epoch is None:
+            cursor.execute(
+                f"UPDATE {table} SET next_seq = next_seq + 1 WHERE id = %s RETURNING next_seq - 1, ttl_seconds",  # noqa: S608
+                [key],
+            )
+        else:
+            cursor.execute(
+                f"UPDATE {table} SET next_seq = next_seq + 1, epoch = epoch + 1 "  # noqa: S608
+                "WHERE id = %s AND epoch = %s RETURNING next_seq - 1, ttl_seconds",
+                [key, commit_epoch],
+            )
+        row = cursor.fetchone()
+    return None if row is None else (int(row[0]), row[1])
+
+
+def do_send_message(
+    user_id: int,
+    chat_id: uuid.UUID | str,
+    *,
+    client_message_id: str,
+    kind: str,
+    epoch: int,
+    ciphertext: bytes,
+    edit_hash: bytes | None = None,
+    ttl_seconds: int | None = None,
+    burn_on_read: bool = False,
+    welcome: dict[str, Any] | None = None,
+) -> Sent:
+    """Store one message exactly once and fan it out after commit.
+
+    `seq` is taken under the chat's row lock and the stream position last, so both are
+    gap-free and ordered. A resend with the same `client_message_id` returns the
+    original `{id, seq}` and stores nothing. A commit must name the chat's current
+    epoch (first committer wins; the others get 409 stale_epoch)."""
+    membership = _membership(chat_id, user_id)
+    check_send_allowed(membership, kind)
+    check_ciphertext_size(kind, ciphertext)
+    welcome_devices: list[int] = []
+    welcome_payload = b""
+    if welcome is not None:
+        if kind != Kind.COMMIT:
+            raise ServiceError("A Welcome travels with the commit that adds the members.", code="invalid_input")
+        welcome_devices = list(dict.fromkeys(welcome["device_ids"]))
+        known = Device.objects.filter(pk__in=welcome_devices, user__memberships__chat_id=chat_id).count()
+        if known != len(welcome_devices):
+            raise ServiceError("A Welcome may only go to devices of the chat's members.", code="invalid_welcome")
+        welcome_payload = welcome["payload"]
+        check_ciphertext_size(Kind.COMMIT, welcome_payload)
+    try:
+        with transaction.atomic():
+            taken = _take_seq(chat_id, epoch if kind == Kind.COMMIT else None)
+            if taken is None:
+                raise _StaleEpoch()
+            seq, chat_ttl = taken
+            ttl = ttl_seconds or chat_ttl
+            expires_at = timezone.now() + timedelta(seconds=ttl) if ttl and kind == Kind.APPLICATION else None
+            message = Message.objects.create(
+                chat_id=chat_id,
+                seq=seq,
+                pos=allocate_positions(1),
+                client_message_id=client_message_id,
+                kind=kind,
+                epoch=epoch,
+                ciphertext=ciphertext,
+                edit_hash=edit_hash,
+                expires_at=expires_at,
+                burn_on_read=burn_on_read,
+            )
+            if welcome_devices:
+                add_inbox_rows(
+                    DeviceInbox(device_id=d, kind=DeviceInbox.Kind.WELCOME, chat_id=chat_id, payload=welcome_payload)
+                    for d in welcome_devices
+                )
+            publish_on_commit([(chat_group(chat_id), chat_event(message_frame(message)))])
+    except (IntegrityError, _StaleEpoch) as exc:
+        original = _existing(chat_id, client_message_id)
+        if original is not None:
+            return original
+        if isinstance(exc, _StaleEpoch):
+            current = Chat.objects.filter(pk=chat_id).values_list("epoch", flat=True).first()
+            raise Conflict(
+                f"The chat is at epoch {current}; process the newer commit and try again.", code="stale_epoch"
+            ) from None
+        raise
+    return Sent(message.id, seq, created=True, cursor=message.pos)
+
+
+class _StaleEpoch(Exception):
+    pass
+
+
+def _message_for_member(message_id: int, user_id: int) -> tuple[Message, Membership]:
+    message = Message.objects.select_related("chat").filter(pk=message_id).first()
+    membership = (
+        None if message is None else Membership.objects.filter(chat_id=message.chat_id, user_id=user_id).first()
+    )
+    if message is None or membership is None:
+        raise NotFound("No such message.", code="message_not_found")
+    return message, membership
+
+
+def _tombstone(messages: list[Message]) -> None:
+    """Null the ciphertext, mark deleted, give each row a new position and announce it."""
+    if not messages:
+        return
+    first = allocate_positions(len(messages))
+    now = timezone.now()
+    for offset, message in enumerate(messages):
+        message.ciphertext = None
+        message.edit_hash = None
+        message.deleted_at = now
+        message.pos = first + offset
+    Message.objects.bulk_update(messages, ["ciphertext", "edit_hash", "deleted_at", "pos"])
+    publish_on_commit([(chat_group(m.chat_id), chat_event(message_frame(m))) for m in messages])
+
+
+def do_edit_message(user_id: int, message_id: int, edit_secret: bytes, ciphertext: bytes) -> Message:
+    """Replace the ciphertext; only whoever holds the message's edit secret can."""
+    message, _ = _message_for_member(message_id, user_id)
+    if message.deleted_at is not None or message.kind != Kind.APPLICATION:
+        raise Conflict("This message can no longer be edited.", code="not_editable")
+    if not check_secret(edit_secret, message.edit_hash):
+        raise Forbidden("Only the author can edit this message.", code="wrong_edit_secret")
+    check_ciphertext_size(Kind.APPLICATION, ciphertext)
+    with transaction.atomic():
+        message.ciphertext = ciphertext
+        message.edited_at = timezone.now()
+        message.pos = allocate_positions(1)
+        message.save(update_fields=["ciphertext", "edited_at", "pos"])
+        publish_on_commit([(chat_group(message.chat_id), chat_event(message_frame(message)))])
+    return message
+
+
+def do_delete_message(user_id: int, message_id: int, edit_secret: bytes | None) -> Message:
+    """Tombstone a message: its author (edit secret) or the chat's owners and admins."""
+    message, membership = _message_for_member(message_id, user_id)
+    if message.deleted_at is not None:
+        return message
+    if not (edit_secret is not None and check_secret(edit_secret, message.edit_hash)) and not membership.is_manager:
+        raise Forbidden("Only the author or the chat's admins can delete this message.", code="wrong_edit_secret")
+    with transaction.atomic():
+        _tombstone([message])
+    return message
+
+
+def do_burn_message(user_id: int, message_id: int) -> Message:
+    """A reader burns a burn-on-read message: gone for everyone, at once."""
+    message, _ = _message_for_member(message_id, user_id)
+    if not message.burn_on_read:
+        raise ServiceError("This message is not burn-on-read.", code="not_burn_on_read")
+    if message.deleted_at is None:
+        with transaction.atomic():
+            _tombstone([message])
+    return message
+
+
+def purge_expired(limit: int = 500) -> int:
+    """Tombstone up to `limit` messages whose self-destruct time has passed."""
+    with transaction.atomic():
+        expired = list(
+            Message.objects.select_for_update(skip_locked=True)
+            .filter(deleted_at__isnull=True, expires_at__lte=timezone.now())
+            .order_by("expires_at")[:limit]
+        )
+        _tombstone(expired)
+    return len(expired)
+
+
+def do_add_reaction(user_id: int, message_id: int, ciphertext: bytes, remove_hash: bytes) -> Reaction:
+    message, _ = _message_for_member(message_id, user_id)
+    if message.deleted_at is not None:
+        raise Conflict("This message was deleted.", code="message_deleted")
+    with transaction.atomic():
+        reaction = Reaction.objects.create(
+            message=message,
+            chat_id=message.chat_id,
+            pos=allocate_positions(1),
+            ciphertext=ciphertext,
+            remove_hash=remove_hash,
+        )
+        publish_on_commit([(chat_group(message.chat_id), chat_event(reaction_frame(reaction)))])
+    return reaction
+
+
+def do_remove_reaction(user_id: int, reaction_id: int, remove_secret: bytes | None) -> Reaction:
+    reaction = Reaction.objects.filter(pk=reaction_id).first()
+    membership = (
+        None if reaction is None else Membership.objects.filter(chat_id=reaction.chat_id, user_id=user_id).first()
+    )
+    if reaction is None or membership is None:
+        raise NotFound("No such reaction.", code="reaction_not_found")
+    if reaction.deleted_at is not None:
+        return reaction
+    allowed = remove_secret is not None and check_secret(remove_secret, reaction.remove_hash)
+    if not allowed and not membership.is_manager:
+        raise Forbidden("Only who reacted can remove this reaction.", code="wrong_remove_secret")
+    with transaction.atomic():
+        reaction.ciphertext = None
+        reaction.deleted_at = timezone.now()
+        reaction.pos = allocate_positions(1)
+        reaction.save(update_fields=["ciphertext", "deleted_at", "pos"])
+        publish_on_commit([(chat_group(reaction.chat_id), chat_event(reaction_frame(reaction)))])
+    return reaction
+
+
+def do_init_cursor(device_id: int) -> DeviceCursor:
+    """A new device starts at the present: it never replays what was sent before it existed."""
+    now = current_position()
+    cursor, _ = DeviceCursor.objects.get_or_create(device_id=device_id, defaults={"pos": now, "floor": now})
+    return cursor
+
+
+def do_ack(device_id: int, position: int) -> int:
+    """Move the device's cursor forward (never back, never past the stream's end)."""
+    position = min(position, current_position())
+    cursor = do_init_cursor(device_id)
+    if position > cursor.pos:
+        DeviceCursor.objects.filter(device_id=device_id, pos__lt=position).update(pos=position)
+        return position
+    return cursor.pos
