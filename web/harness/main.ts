@@ -1,0 +1,341 @@
+// Test harness page for tests/e2e/crypto (never shipped in static/app).
+// Exposes window.talkeeHarness: thin async entry points over the real crypto
+// core, with bytes crossing to Python as {b64: "..."} and errors returned as
+// {error: {name, message}} so tests can assert on the error type.
+
+import { fromBase64, toBase64 } from "../src/crypto/encoding";
+import { createBlake3Hasher } from "../src/crypto/blake3";
+import { decryptFileStream, encryptFileStream, encryptedSizeForBucket, FILE_CHUNK_SIZE } from "../src/crypto/files";
+import { loadSodium } from "../src/crypto/sodium";
+import type { MlsWorkerApi } from "../src/mls/api";
+import { startMlsWorker, type MlsWorkerHandle } from "../src/mls/client";
+import { Vault } from "../src/vault/vault";
+
+type Wire = null | boolean | number | string | Wire[] | { [k: string]: Wire };
+type Outcome = { ok: Wire } | { error: { name: string; message: string } };
+
+function toWire(value: unknown): Wire {
+  if (value === undefined || value === null) return null;
+  if (value instanceof Uint8Array) return { b64: toBase64(value) };
+  if (Array.isArray(value)) return value.map(toWire);
+  if (typeof value === "bigint") return Number(value);
+  if (typeof value === "object") {
+    const out: { [k: string]: Wire } = {};
+    for (const [k, v] of Object.entries(value as Record<string, unknown>)) out[k] = toWire(v);
+    return out;
+  }
+  if (typeof value === "boolean" || typeof value === "number" || typeof value === "string") return value;
+  throw new TypeError(`cannot send ${typeof value} to the test`);
+}
+
+function fromWire(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(fromWire);
+  if (value !== null && typeof value === "object") {
+    const record = value as Record<string, unknown>;
+    if (typeof record["b64"] === "string" && Object.keys(record).length === 1) return fromBase64(record["b64"]);
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(record)) out[k] = fromWire(v);
+    return out;
+  }
+  return value;
+}
+
+async function outcome(fn: () => Promise<unknown>): Promise<Outcome> {
+  try {
+    return { ok: toWire(await fn()) };
+  } catch (err) {
+    const e = err instanceof Error ? err : new Error(String(err));
+    return { error: { name: e.name, message: e.message } };
+  }
+}
+
+const workers = new Map<number, MlsWorkerHandle>();
+const vaults = new Map<number, Vault>();
+let nextId = 1;
+
+function worker(id: number): MlsWorkerHandle {
+  const w = workers.get(id);
+  if (w === undefined) throw new Error(`no worker ${id}`);
+  return w;
+}
+
+function vault(id: number): Vault {
+  const v = vaults.get(id);
+  if (v === undefined) throw new Error(`no vault ${id}`);
+  return v;
+}
+
+async function rawRecords(dbName: string): Promise<Array<{ store: string; key: string; bytes: Uint8Array; text: string }>> {
+  const db = await new Promise<IDBDatabase>((resolve, reject) => {
+    const req = indexedDB.open(dbName);
+    req.onsuccess = () => resolve(req.result);
+    req.onerror = () => reject(req.error);
+  });
+  const out: Array<{ store: string; key: string; bytes: Uint8Array; text: string }> = [];
+  for (const store of Array.from(db.objectStoreNames)) {
+    const entries = await new Promise<Array<[IDBValidKey, unknown]>>((resolve, reject) => {
+      const rows: Array<[IDBValidKey, unknown]> = [];
+      const req = db.transaction(store).objectStore(store).openCursor();
+      req.onsuccess = () => {
+        const cursor = req.result;
+        if (cursor === null) resolve(rows);
+        else {
+          rows.push([cursor.key, cursor.value]);
+          cursor.continue();
+        }
+      };
+      req.onerror = () => reject(req.error);
+    });
+    for (const [key, value] of entries) {
+      // Every byte array in the record, concatenated, plus a JSON view of the rest.
+      const parts: Uint8Array[] = [];
+      const text = JSON.stringify(value, (_k, v: unknown) => {
+        if (v instanceof Uint8Array) {
+          parts.push(v);
+          return `<${v.length} bytes>`;
+        }
+        return v;
+      });
+      const total = parts.reduce((n, p) => n + p.length, 0);
+      const bytes = new Uint8Array(total);
+      let o = 0;
+      for (const p of parts) {
+        bytes.set(p, o);
+        o += p.length;
+      }
+      out.push({ store, key: String(key), bytes, text });
+    }
+  }
+  db.close();
+  return out;
+}
+
+async function rewriteRows(dbName: string, edit: (rows: IDBObjectStore) => void): Promise<void> {
+  const db = await new Promise<IDBDatabase>((resolve, reject) => {
+    const req = indexedDB.open(dbName);
+    req.onsuccess = () => resolve(req.result);
+    req.onerror = () => reject(req.error);
+  });
+  await new Promise<void>((resolve, reject) => {
+    const tx = db.transaction("rows", "readwrite");
+    edit(tx.objectStore("rows"));
+    tx.oncomplete = () => resolve();
+    tx.onerror = () => reject(tx.error);
+  });
+  db.close();
+}
+
+function getRow(store: IDBObjectStore, key: string): Promise<{ nonce: Uint8Array; ciphertext: Uint8Array }> {
+  return new Promise((resolve, reject) => {
+    const req = store.get(key);
+    req.onsuccess = () => resolve(req.result as { nonce: Uint8Array; ciphertext: Uint8Array });
+    req.onerror = () => reject(req.error);
+  });
+}
+
+/** A stream of `size` random bytes in 64 KiB pieces, hashed as it is produced. */
+function randomSource(size: number, hasher: { update(c: Uint8Array): void }): ReadableStream<Uint8Array> {
+  let produced = 0;
+  return new ReadableStream<Uint8Array>(
+    {
+      pull(controller) {
+        if (produced >= size) {
+          controller.close();
+          return;
+        }
+        const piece = new Uint8Array(Math.min(FILE_CHUNK_SIZE, size - produced));
+        crypto.getRandomValues(piece);
+        hasher.update(piece);
+        produced += piece.length;
+        controller.enqueue(piece);
+      },
+    },
+    { highWaterMark: 1 },
+  );
+}
+
+interface FileRun {
+  done: boolean;
+  ok: boolean;
+  error: string | null;
+  plaintextBytes: number;
+  encryptedBytes: number;
+  decryptedBytes: number;
+  expectedEncryptedSize: number;
+  ms: number;
+}
+
+let fileRun: FileRun | null = null;
+let held: Uint8Array | null = null;
+
+/** Encrypts a generated stream and decrypts it again, piping chunk by chunk (nothing holds the file). */
+async function fileRoundTrip(size: number, run: FileRun): Promise<void> {
+  const started = performance.now();
+  const inHash = await createBlake3Hasher();
+  const outHash = await createBlake3Hasher();
+  const enc = await encryptFileStream(randomSource(size, inHash), size);
+  run.expectedEncryptedSize = enc.encryptedSize;
+  const counted = enc.stream.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        run.encryptedBytes += chunk.length;
+        controller.enqueue(chunk);
+      },
+    }),
+  );
+  const dec = await decryptFileStream(counted, enc.key, size);
+  const reader = dec.getReader();
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    outHash.update(value);
+    run.decryptedBytes += value.length;
+  }
+  run.plaintextBytes = size;
+  run.ok =
+    run.decryptedBytes === size &&
+    run.encryptedBytes === enc.encryptedSize &&
+    toBase64(inHash.digest()) === toBase64(outHash.digest());
+  run.ms = performance.now() - started;
+}
+
+function newRun(): FileRun {
+  return { done: false, ok: false, error: null, plaintextBytes: 0, encryptedBytes: 0, decryptedBytes: 0, expectedEncryptedSize: 0, ms: 0 };
+}
+
+const harness = {
+  async ready(): Promise<Outcome> {
+    return outcome(async () => {
+      await loadSodium();
+      return true;
+    });
+  },
+
+  // ---- MLS worker -----------------------------------------------------------
+  spawnWorker(): number {
+    const id = nextId++;
+    workers.set(id, startMlsWorker());
+    return id;
+  },
+  killWorker(id: number): void {
+    worker(id).terminate();
+    workers.delete(id);
+  },
+  rpc(id: number, method: keyof MlsWorkerApi, args: unknown[]): Promise<Outcome> {
+    return outcome(async () => {
+      const api = worker(id).api as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>;
+      const fn = api[method];
+      if (fn === undefined) throw new Error(`no RPC ${method}`);
+      return fn(...(fromWire(args) as unknown[]));
+    });
+  },
+
+  // ---- vault (directly in the page) ------------------------------------------
+  vaultCreate(dbName: string, password: string): Promise<Outcome> {
+    return outcome(async () => {
+      const id = nextId++;
+      vaults.set(id, await Vault.create(password, { dbName }));
+      return id;
+    });
+  },
+  vaultUnlock(dbName: string, password: string): Promise<Outcome> {
+    return outcome(async () => {
+      const started = performance.now();
+      const id = nextId++;
+      vaults.set(id, await Vault.unlock(password, { dbName }));
+      return { id, ms: performance.now() - started };
+    });
+  },
+  vaultPut(id: number, key: string, text: string): Promise<Outcome> {
+    return outcome(() => vault(id).put(key, new TextEncoder().encode(text)));
+  },
+  vaultGet(id: number, key: string): Promise<Outcome> {
+    return outcome(async () => {
+      const v = await vault(id).get(key);
+      return v === undefined ? null : new TextDecoder().decode(v);
+    });
+  },
+  vaultChangePassword(id: number, current: string, next: string): Promise<Outcome> {
+    return outcome(() => vault(id).changePassword(current, next));
+  },
+  vaultLock(id: number): void {
+    vault(id).lock();
+    vaults.delete(id);
+  },
+
+  // ---- raw IndexedDB (what an attacker with the profile sees) ----------------
+  dumpIdb(dbName: string): Promise<Outcome> {
+    return outcome(() => rawRecords(dbName));
+  },
+  listIdbDatabases(): Promise<Outcome> {
+    return outcome(async () => (await indexedDB.databases()).map((d) => d.name ?? ""));
+  },
+  tamperRow(dbName: string, key: string, byteIndex: number): Promise<Outcome> {
+    return outcome(() =>
+      rewriteRows(dbName, (rows) => {
+        void getRow(rows, key).then((row) => {
+          const ct = row.ciphertext.slice();
+          ct[byteIndex % ct.length]! ^= 0x01;
+          rows.put({ nonce: row.nonce, ciphertext: ct }, key);
+        });
+      }),
+    );
+  },
+  swapRows(dbName: string, a: string, b: string): Promise<Outcome> {
+    return outcome(() =>
+      rewriteRows(dbName, (rows) => {
+        void Promise.all([getRow(rows, a), getRow(rows, b)]).then(([ra, rb]) => {
+          rows.put(rb, a);
+          rows.put(ra, b);
+        });
+      }),
+    );
+  },
+
+  // ---- files -----------------------------------------------------------------
+  fileRoundTrip(size: number): Promise<Outcome> {
+    return outcome(async () => {
+      const run = newRun();
+      await fileRoundTrip(size, run);
+      run.done = true;
+      return run;
+    });
+  },
+  /** Starts a round trip in the background; poll fileStatus() (lets the test sample memory meanwhile). */
+  startFileRoundTrip(size: number): void {
+    const run = newRun();
+    fileRun = run;
+    fileRoundTrip(size, run)
+      .catch((err: unknown) => {
+        run.error = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+      })
+      .finally(() => {
+        run.done = true;
+      });
+  },
+  fileStatus(): FileRun | null {
+    return fileRun;
+  },
+  encryptedSizeForBucket(bucket: number): number {
+    return encryptedSizeForBucket(bucket);
+  },
+  /** Control for the memory test: really holds `size` bytes, so the metric must notice. */
+  holdBytes(size: number): number {
+    held = new Uint8Array(size);
+    for (let i = 0; i < size; i += FILE_CHUNK_SIZE) crypto.getRandomValues(held.subarray(i, Math.min(size, i + FILE_CHUNK_SIZE)));
+    return held.length;
+  },
+  releaseBytes(): void {
+    held = null;
+  },
+};
+
+declare global {
+  interface Window {
+    talkeeHarness: typeof harness;
+  }
+}
+
+window.talkeeHarness = harness;
+const status = document.getElementById("status");
+if (status !== null) status.textContent = "ready";
