@@ -68,6 +68,13 @@ class ExactReader {
       }
     }
     const take = Math.min(n, this.pendingBytes);
+    const first = this.pending[0];
+    if (first !== undefined && first.length === take) {
+      // The common case (producers write whole chunks): hand it over without a copy.
+      this.pending.shift();
+      this.pendingBytes -= take;
+      return first;
+    }
     const out = new Uint8Array(take);
     let filled = 0;
     while (filled < take) {
