@@ -10,6 +10,8 @@ import { loadSodium } from "../src/crypto/sodium";
 import type { MlsWorkerApi } from "../src/mls/api";
 import { startMlsWorker, type MlsWorkerHandle } from "../src/mls/client";
 import { Vault } from "../src/vault/vault";
+import { generateDeviceSecrets } from "../src/crypto/identity";
+import { generateKeyPackage } from "../src/mls/engine";
 
 type Wire = null | boolean | number | string | Wire[] | { [k: string]: Wire };
 type Outcome = { ok: Wire } | { error: { name: string; message: string } };
@@ -203,7 +205,95 @@ function newRun(): FileRun {
   return { done: false, ok: false, error: null, plaintextBytes: 0, encryptedBytes: 0, decryptedBytes: 0, expectedEncryptedSize: 0, ms: 0 };
 }
 
+interface Timing {
+  runs: number;
+  meanMs: number;
+  minMs: number;
+  maxMs: number;
+}
+
+async function timed(runs: number, fn: (i: number) => Promise<unknown>): Promise<Timing> {
+  const samples: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t = performance.now();
+    await fn(i);
+    samples.push(performance.now() - t);
+  }
+  return {
+    runs,
+    meanMs: samples.reduce((a, b) => a + b, 0) / runs,
+    minMs: Math.min(...samples),
+    maxMs: Math.max(...samples),
+  };
+}
+
+/** Benchmarks for bench/crypto: everything through the real worker RPC and vault. */
+async function runBench(options: { keyPackages: number; messages: number; members: number; unlocks: number }): Promise<Record<string, unknown>> {
+  const alice = startMlsWorker();
+  const bob = startMlsWorker();
+  try {
+    await alice.api.setupDevice({ password: "bench-a", user: "alice@bench.example", deviceId: "a", dbName: "bench-a" });
+    await bob.api.setupDevice({ password: "bench-b", user: "bob@bench.example", deviceId: "b", dbName: "bench-b" });
+    const keyPackage = await timed(options.keyPackages, () => bob.api.makeKeyPackages(1));
+    const [kp] = await bob.api.makeKeyPackages(1);
+    await alice.api.createGroup("bench-2");
+    const add1 = await timed(1, async () => {
+      const r = await alice.api.addMembers("bench-2", [kp!]);
+      await bob.api.joinFromWelcome(r.welcome!);
+    });
+    const text = "x".repeat(100);
+    const ciphertexts: Uint8Array[] = [];
+    const encrypt = await timed(options.messages, async () => {
+      ciphertexts.push((await alice.api.encrypt("bench-2", { text })).ciphertext);
+    });
+    const decrypt = await timed(options.messages, (i) => bob.api.decrypt("bench-2", ciphertexts[i]!));
+
+    // 100 other devices' KeyPackages, made in the page (they are not ours to keep).
+    const others: Uint8Array[] = [];
+    const foreignKp = await timed(options.members, async (i) => {
+      const device = await generateDeviceSecrets(`member${i}@bench.example`, `d${i}`);
+      others.push((await generateKeyPackage(device)).encoded);
+    });
+    await alice.api.createGroup("bench-100");
+    let commitBytes = 0;
+    let welcomeBytes = 0;
+    const addMany = await timed(1, async () => {
+      const r = await alice.api.addMembers("bench-100", others);
+      commitBytes = r.commit.length;
+      welcomeBytes = r.welcome?.length ?? 0;
+    });
+    const sendIn100 = await timed(options.messages, () => alice.api.encrypt("bench-100", { text }));
+
+    const unlock = await timed(options.unlocks, async () => {
+      const v = await Vault.unlock("bench-b", { dbName: "bench-b" });
+      v.lock();
+    });
+    return {
+      userAgent: navigator.userAgent,
+      hardwareConcurrency: navigator.hardwareConcurrency,
+      keyPackageInWorker: keyPackage,
+      keyPackageBytes: kp!.length,
+      addOneMemberAndJoin: add1,
+      encrypt100B: encrypt,
+      decrypt100B: decrypt,
+      keyPackageInPage: foreignKp,
+      add100MembersCommit: addMany,
+      add100CommitBytes: commitBytes,
+      add100WelcomeBytes: welcomeBytes,
+      encrypt100BIn101MemberGroup: sendIn100,
+      vaultUnlock: unlock,
+    };
+  } finally {
+    alice.terminate();
+    bob.terminate();
+  }
+}
+
 const harness = {
+  bench(options: { keyPackages: number; messages: number; members: number; unlocks: number }): Promise<Outcome> {
+    return outcome(() => runBench(options));
+  },
+
   async ready(): Promise<Outcome> {
     return outcome(async () => {
       await loadSodium();
