@@ -72,9 +72,11 @@ describe("MLS with suite 0xF00C", () => {
       expect(r.text).toBe("hello group");
       return r;
     }));
-    const cRead = await readApp(c, hello.message);
-    c = cRead.state;
-    expect(cRead.text).toBe("hello group");
+    const direct = await receive(c, hello.message);
+    if (direct.kind !== "application") throw new Error("expected application message");
+    expect(direct.senderIdentity).toBe("alice@example.org:dev-a");
+    expect(fromUtf8(direct.plaintext)).toBe("hello group");
+    c = direct.state;
 
     // Bob removes Carol; everyone but Carol moves to epoch 2.
     const removal = await removeMembers(b, ["carol@other.example:dev-c"]);

@@ -7,7 +7,10 @@ import { verifyChallenge } from "../src/crypto/identity";
 import { sealForDevice } from "../src/crypto/sealedBox";
 import { fromBase64 } from "../src/crypto/encoding";
 import { DEFAULT_ROTATION_POLICY } from "../src/crypto/rotation";
-import { EpochExpiredError, MlsService } from "../src/mls/service";
+import { EpochExpiredError, MlsService, SenderMismatchError } from "../src/mls/service";
+import { generateDeviceSecrets } from "../src/crypto/identity";
+import { encodePayload } from "../src/crypto/payload";
+import * as engine from "../src/mls/engine";
 
 let n = 0;
 async function device(user: string, options: ConstructorParameters<typeof MlsService>[0] = {}) {
@@ -91,5 +94,25 @@ describe("MLS worker service", () => {
     expect(await a.svc.rotationDue("g")).toBe(true);
     await a.svc.selfUpdate("g");
     expect(await a.svc.rotationDue("g")).toBe(false);
+  });
+
+  it("refuses a payload whose sender is not the member who sent it", async () => {
+    const b = await device("bob@example.org");
+    // Mallory runs her own client code (the engine directly) and lies in the payload.
+    const mallory = await generateDeviceSecrets("mallory@example.org", "m1");
+    const malloryKp = await engine.generateKeyPackage(mallory);
+    let state = await engine.createGroupState(utf8("forged"), malloryKp);
+    const [bobKp] = await b.svc.makeKeyPackages(1);
+    const added = await engine.addMembers(state, [bobKp!]);
+    state = added.state;
+    await b.svc.joinFromWelcome(added.welcome!);
+
+    const honest = await engine.encryptApplication(state, encodePayload({ _v: 1, sender: "mallory@example.org:m1", text: "hi" }));
+    state = honest.state;
+    const r = await b.svc.decrypt("forged", honest.message);
+    expect(r.kind === "application" && r.payload.sender).toBe("mallory@example.org:m1");
+
+    const forged = await engine.encryptApplication(state, encodePayload({ _v: 1, sender: b.id.credential, text: "I am bob" }));
+    await expect(b.svc.decrypt("forged", forged.message)).rejects.toBeInstanceOf(SenderMismatchError);
   });
 });

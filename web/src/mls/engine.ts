@@ -30,6 +30,8 @@ import {
   type Proposal,
 } from "ts-mls";
 import { makeKeyPackageRef } from "ts-mls/keyPackage.js";
+import { decryptSenderData } from "ts-mls/privateMessage.js";
+import type { RatchetTree } from "ts-mls";
 import { bytesEqual, fromUtf8, utf8 } from "../crypto/encoding";
 import { credentialIdentity, ed25519Seed, type DeviceSecrets } from "../crypto/identity";
 import { talkeeCapabilities, talkeeSuite } from "./suite";
@@ -190,7 +192,7 @@ export async function encryptApplication(state: ClientState, plaintext: Uint8Arr
 }
 
 export type Received =
-  | { kind: "application"; state: ClientState; plaintext: Uint8Array; epoch: bigint }
+  | { kind: "application"; state: ClientState; plaintext: Uint8Array; epoch: bigint; senderIdentity: string }
   | { kind: "handshake"; state: ClientState; epoch: bigint; removed: boolean };
 
 /** The epoch a protocol message was sent in, read without decrypting it. */
@@ -202,6 +204,14 @@ export function messageEpoch(bytes: Uint8Array): bigint {
   throw new MlsUsageError(`unexpected wire format ${decoded.wireformat}`);
 }
 
+function leafIdentity(tree: RatchetTree, leafIndex: number): string {
+  const node = tree[leafIndex * 2];
+  if (node === undefined || node.nodeType !== "leaf" || node.leaf.credential.credentialType !== "basic") {
+    throw new MlsUsageError(`no member at leaf ${leafIndex}`);
+  }
+  return fromUtf8(node.leaf.credential.identity);
+}
+
 /** Processes an incoming group message: application data or a commit/proposal. */
 export async function receive(state: ClientState, bytes: Uint8Array): Promise<Received> {
   const decoded = decodeMlsMessage(bytes, 0)?.[0];
@@ -209,10 +219,32 @@ export async function receive(state: ClientState, bytes: Uint8Array): Promise<Re
   if (decoded.wireformat !== "mls_private_message" && decoded.wireformat !== "mls_public_message") {
     throw new MlsUsageError(`cannot process a ${decoded.wireformat} as a group message`);
   }
-  const result = await processMessage(decoded, state, emptyPskIndex, acceptAll, await talkeeSuite());
+  const cs = await talkeeSuite();
+  // The sender's leaf, from the encrypted sender data of the message's epoch;
+  // processMessage below verifies the content signature against that leaf.
+  let senderIdentity: string | undefined;
+  if (decoded.wireformat === "mls_private_message") {
+    const pm = decoded.privateMessage;
+    const epochData =
+      pm.epoch === state.groupContext.epoch
+        ? { senderDataSecret: state.keySchedule.senderDataSecret, ratchetTree: state.ratchetTree }
+        : state.historicalReceiverData.get(pm.epoch);
+    if (epochData !== undefined) {
+      const senderData = await decryptSenderData(pm, epochData.senderDataSecret, cs);
+      if (senderData !== undefined) senderIdentity = leafIdentity(epochData.ratchetTree, senderData.leafIndex);
+    }
+  }
+  const result = await processMessage(decoded, state, emptyPskIndex, acceptAll, cs);
   result.consumed.forEach(zeroOutUint8Array);
   if (result.kind === "applicationMessage") {
-    return { kind: "application", state: result.newState, plaintext: result.message, epoch: result.newState.groupContext.epoch };
+    if (senderIdentity === undefined) throw new MlsUsageError("application message without a known sender");
+    return {
+      kind: "application",
+      state: result.newState,
+      plaintext: result.message,
+      epoch: result.newState.groupContext.epoch,
+      senderIdentity,
+    };
   }
   return {
     kind: "handshake",

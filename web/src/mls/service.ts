@@ -56,6 +56,11 @@ export class EpochExpiredError extends Error {
   override name = "EpochExpiredError";
 }
 
+/** A payload claiming an author other than the member whose key signed it. */
+export class SenderMismatchError extends Error {
+  override name = "SenderMismatchError";
+}
+
 export class NotMemberError extends Error {
   override name = "NotMemberError";
 }
@@ -294,6 +299,9 @@ export class MlsService implements MlsWorkerApi {
     const r = await engine.receive(record.state, message);
     if (r.kind === "application") {
       const payload = decodePayload(r.plaintext);
+      if (payload.sender !== r.senderIdentity) {
+        throw new SenderMismatchError(`payload claims ${payload.sender} but was sent by ${r.senderIdentity}`);
+      }
       const writes: Array<readonly [string, Uint8Array]> =
         messageId === undefined ? [] : [[ROW.message(groupId, messageId), r.plaintext]];
       await this.store(groupId, { state: r.state, rotation: recordMessage(record.rotation) }, writes);
