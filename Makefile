@@ -13,7 +13,7 @@ WEB_SOURCES := $(shell find web -path web/node_modules -prune -o -path web/dist-
 run: venv web migrate
 	$(BIN)/python manage.py ensure_instance_key
 	@echo "Talkee on http://$(HOST):$(PORT)/  (Ctrl-C to stop)"
-	$(BIN)/daphne -v 0 -b $(HOST) -p $(PORT) talkee.asgi:application
+	$(BIN)/python -m talkee.server --host $(HOST) --port $(PORT)
 
 ## make worker: Celery worker + beat (when REDIS_URL / CELERY_BROKER_URL are set)
 worker: venv

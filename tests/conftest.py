@@ -178,7 +178,7 @@ def start_daphne(tmp_dir: Path, name: str = "daphne", extra_env: dict[str, str] 
     log_path = tmp_dir / f"{name}-{port}.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-v", "0", "-b", "127.0.0.1", "-p", str(port), "talkee.asgi:application"],
+            [sys.executable, "-m", "talkee.server", "--host", "127.0.0.1", "--port", str(port)],
             cwd=ROOT,
             env=server_env(extra_env),
             stdout=log,

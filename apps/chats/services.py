@@ -116,8 +116,12 @@ def do_add_members(actor: "User", chat: Chat, addresses: list[str], role: str = 
         ]
         Membership.objects.bulk_create(new)
         if new:
-            everyone = list(Membership.objects.filter(chat=chat).values_list("user_id", flat=True))
-            notify_members(chat, everyone, "members", added=[m.user.username for m in new])
+            added = [m.user_id for m in new]
+            others = list(
+                Membership.objects.filter(chat=chat).exclude(user_id__in=added).values_list("user_id", flat=True)
+            )
+            notify_members(chat, added, "joined")
+            notify_members(chat, others, "members", added=[m.user.username for m in new])
     return new
 
 
