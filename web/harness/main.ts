@@ -11,6 +11,10 @@ import type { MlsWorkerApi } from "../src/mls/api";
 import { startMlsWorker, type MlsWorkerHandle } from "../src/mls/client";
 import { Vault } from "../src/vault/vault";
 import { generateDeviceSecrets } from "../src/crypto/identity";
+import { recoveryHash, recoveryProof } from "../src/crypto/recovery";
+import { editHash } from "../src/crypto/blake3";
+import { sealForDevice } from "../src/crypto/sealedBox";
+import { encodePayload } from "../src/crypto/payload";
 import { generateKeyPackage } from "../src/mls/engine";
 
 type Wire = null | boolean | number | string | Wire[] | { [k: string]: Wire };
@@ -318,6 +322,23 @@ const harness = {
       if (fn === undefined) throw new Error(`no RPC ${method}`);
       return fn(...(fromWire(args) as unknown[]));
     });
+  },
+
+  // ---- server contract values computed by the client ------------------------
+  recovery(username: string, mnemonic: string): Promise<Outcome> {
+    return outcome(async () => ({
+      proof: await recoveryProof(username, mnemonic),
+      hash: await recoveryHash(username, mnemonic),
+    }));
+  },
+  editHash(secret: { b64: string }): Promise<Outcome> {
+    return outcome(() => editHash(fromBase64(secret.b64)));
+  },
+  sealForDevice(x25519Pub: string, text: string): Promise<Outcome> {
+    return outcome(() => sealForDevice(new TextEncoder().encode(text), fromBase64(x25519Pub)));
+  },
+  paddedPayloadLength(text: string): Promise<Outcome> {
+    return outcome(async () => encodePayload({ _v: 1, sender: "a@b.example:d", text }).length);
   },
 
   // ---- vault (directly in the page) ------------------------------------------

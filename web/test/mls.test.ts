@@ -18,6 +18,7 @@ import {
   type GeneratedKeyPackage,
 } from "../src/mls/engine";
 import { KEYPACKAGE_PREFIX } from "../src/mls/suite";
+import { encodePayload } from "../src/crypto/payload";
 import type { ClientState } from "ts-mls";
 
 async function device(user: string, id: string): Promise<{ secrets: DeviceSecrets; kp: GeneratedKeyPackage }> {
@@ -128,5 +129,20 @@ describe("MLS with suite 0xF00C", () => {
     const a = await createGroupState(utf8("chat-3"), alice.kp);
     const added = await addMembers(a, [bob.kp.encoded]);
     await expect(joinFromWelcome(added.welcome!, [mallory.kp])).rejects.toThrow(/not addressed/);
+  });
+
+  it("hides payload length: same bucket, same ciphertext size", async () => {
+    const alice = await device("alice@example.org", "dev-a");
+    let a = await createGroupState(utf8("chat-4"), alice.kp);
+    const sizes: number[] = [];
+    for (const text of ["a", "a".repeat(8), "a".repeat(150), "a".repeat(180), "a".repeat(900)]) {
+      const out = await encryptApplication(a, encodePayload({ _v: 1, sender: "alice@example.org:dev-a", text }));
+      a = out.state;
+      sizes.push(out.message.length);
+    }
+    expect(sizes[0]).toBe(sizes[1]); // both in the 64 B bucket
+    expect(sizes[2]).toBe(sizes[3]); // both in the 256 B bucket
+    expect(sizes[2]! - sizes[0]!).toBe(256 - 64);
+    expect(sizes[4]! - sizes[0]!).toBe(1024 - 64);
   });
 });

@@ -48,6 +48,8 @@ describe("MLS worker service", () => {
 
     // "kill" bob: drop the instance, start a new one on the same vault
     const b2 = new MlsService();
+    expect(await b2.isSetUp(b.dbName)).toBe(true);
+    expect(await b2.isSetUp("never-created")).toBe(false);
     await expect(b2.unlock("wrong", b.dbName)).rejects.toThrow("wrong password");
     await b2.unlock(b.password, b.dbName);
     expect((await b2.cachedMessage("chat-x", "m1"))?.text).toBe("one");

@@ -58,6 +58,8 @@ export interface OutgoingPayload {
 }
 
 export interface MlsWorkerApi {
+  /** Whether this install already has a vault (then call unlock, else setupDevice). */
+  isSetUp(dbName?: string): Promise<boolean>;
   /** First run on this install: creates the vault and the device's key pairs. */
   setupDevice(setup: DeviceSetup): Promise<DevicePublicIdentity>;
   /** Later runs: unlocks the vault (WrongPasswordError on a bad password). */

@@ -11,7 +11,6 @@ import {
   defaultKeyPackageEqualityConfig,
   defaultKeyRetentionConfig,
   defaultLifetimeConfig,
-  defaultPaddingConfig,
   defaultLifetime,
   emptyPskIndex,
   encodeGroupState,
@@ -47,7 +46,9 @@ export const talkeeClientConfig: ClientConfig = {
   keyRetentionConfig: defaultKeyRetentionConfig,
   lifetimeConfig: defaultLifetimeConfig,
   keyPackageEqualityConfig: defaultKeyPackageEqualityConfig,
-  paddingConfig: defaultPaddingConfig,
+  // Talkee pads payloads to its own buckets (src/crypto/padding.ts) before MLS;
+  // no extra MLS padding, so ciphertext size = bucket + a constant.
+  paddingConfig: { kind: "alwaysPad", paddingLength: 0 },
   authService: {
     // Leaf credentials must be basic `user@domain:device_id`; binding that
     // identity to a real device key is the server's device registry's job.

@@ -126,6 +126,10 @@ export class MlsService implements MlsWorkerApi {
 
   // ---- lifecycle -----------------------------------------------------------
 
+  isSetUp(dbName?: string): Promise<boolean> {
+    return Vault.exists(dbName === undefined ? {} : { dbName });
+  }
+
   setupDevice(setup: DeviceSetup): Promise<DevicePublicIdentity> {
     return this.serial(async () => {
       credentialIdentity(setup.user, setup.deviceId);
