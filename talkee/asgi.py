@@ -1,6 +1,7 @@
 """One ASGI app for HTTP and WebSockets (daphne in `make run`, any ASGI server in production)."""
 
 import os
+from typing import Any
 
 from django.core.asgi import get_asgi_application
 
@@ -9,14 +10,19 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
-from talkee.jobs import start_inprocess_jobs  # noqa: E402
+from talkee.jobs import remember_server_loop, start_inprocess_jobs  # noqa: E402
 from talkee.routing import websocket_urlpatterns  # noqa: E402
 
 start_inprocess_jobs()
 
-application = ProtocolTypeRouter(
+router = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
         "websocket": URLRouter(websocket_urlpatterns),
     }
 )
+
+
+async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    remember_server_loop()
+    await router(scope, receive, send)

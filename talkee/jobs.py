@@ -3,12 +3,19 @@
 With no broker (`make run` on a fresh machine) the Celery beat schedule is driven by a
 daemon thread: the same task functions, called through Celery's `apply()` on their
 schedule. With a broker, `make worker` runs the real worker + beat instead.
+
+Once the server's event loop is known (the first request or socket), jobs run through
+it, so the events they publish reach sockets on the in-memory channel layer, which only
+works from its own loop.
 """
 
+import asyncio
 import logging
 import threading
 import time
+from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import close_old_connections
 
@@ -16,13 +23,30 @@ from talkee.celery import app as celery_app
 
 logger = logging.getLogger("talkee.jobs")
 _started = threading.Event()
+_server_loop: asyncio.AbstractEventLoop | None = None
+
+
+def remember_server_loop() -> None:
+    """Called from inside the ASGI app: note the loop the server runs on."""
+    global _server_loop
+    if _server_loop is None:
+        _server_loop = asyncio.get_running_loop()
+
+
+def _run(task: Any) -> None:
+    loop = _server_loop
+    if loop is None or loop.is_closed():
+        task.apply()
+        return
+    future = asyncio.run_coroutine_threadsafe(sync_to_async(task.apply, thread_sensitive=False)(), loop)
+    future.result(timeout=300)
 
 
 def _run_forever(stop: threading.Event) -> None:
     celery_app.loader.import_default_modules()
     schedule = {name: float(str(entry["schedule"])) for name, entry in settings.CELERY_BEAT_SCHEDULE.items()}
     next_run = dict.fromkeys(schedule, time.monotonic())
-    while not stop.wait(1.0):
+    while not stop.wait(0.5):
         now = time.monotonic()
         for name, interval in schedule.items():
             if now < next_run[name]:
@@ -30,7 +54,7 @@ def _run_forever(stop: threading.Event) -> None:
             next_run[name] = now + interval
             task_name = str(settings.CELERY_BEAT_SCHEDULE[name]["task"])
             try:
-                celery_app.tasks[task_name].apply()
+                _run(celery_app.tasks[task_name])
             except Exception:
                 logger.exception("periodic job failed", extra={"job": name})
             finally:

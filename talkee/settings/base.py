@@ -219,5 +219,7 @@ LOGGING = {
         "django.request": {"level": "ERROR"},
         "django.server": {"level": "WARNING"},
         "daphne": {"level": "WARNING"},
+        # One line per periodic task run is noise; failures are still logged.
+        "celery.app.trace": {"level": "WARNING"},
     },
 }
