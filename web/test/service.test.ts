@@ -7,7 +7,7 @@ import { verifyChallenge } from "../src/crypto/identity";
 import { sealForDevice } from "../src/crypto/sealedBox";
 import { fromBase64 } from "../src/crypto/encoding";
 import { DEFAULT_ROTATION_POLICY } from "../src/crypto/rotation";
-import { EpochExpiredError, MlsService, SenderMismatchError } from "../src/mls/service";
+import { EpochExpiredError, MlsService, PendingCommitError, SenderMismatchError } from "../src/mls/service";
 import { generateDeviceSecrets } from "../src/crypto/identity";
 import { encodePayload } from "../src/crypto/payload";
 import * as engine from "../src/mls/engine";
@@ -115,6 +115,44 @@ describe("MLS worker service", () => {
     expect(r.kind === "application" && r.payload.sender).toBe("mallory@example.org:m1");
 
     const forged = await engine.encryptApplication(state, encodePayload({ _v: 1, sender: b.id.credential, text: "I am bob" }));
+    state = forged.state;
     await expect(b.svc.decrypt("forged", forged.message)).rejects.toBeInstanceOf(SenderMismatchError);
+    // Bob's group still works after refusing it.
+    const next = await engine.encryptApplication(state, encodePayload({ _v: 1, sender: "mallory@example.org:m1", text: "ok" }));
+    const again = await b.svc.decrypt("forged", next.message);
+    expect(again.kind === "application" && again.payload.text).toBe("ok");
+  });
+
+  it("loses a commit race cleanly: the winner's commit replaces our pending one", async () => {
+    const a = await device("alice@example.org");
+    const b = await device("bob@example.org");
+    const [kp] = await b.svc.makeKeyPackages(1);
+    await a.svc.createGroup("race");
+    await b.svc.joinFromWelcome((await a.svc.addMembers("race", [kp!])).welcome!);
+    await a.svc.confirmCommit("race");
+
+    // Both commit in epoch 1; the server orders Alice's first and answers Bob 409.
+    const aliceCommit = await a.svc.selfUpdate("race");
+    const bobCommit = await b.svc.selfUpdate("race");
+    expect(aliceCommit.epoch).toBe(2);
+    expect(bobCommit.epoch).toBe(2);
+    await expect(b.svc.selfUpdate("race")).rejects.toBeInstanceOf(PendingCommitError);
+    await a.svc.confirmCommit("race");
+    const processed = await b.svc.processHandshake("race", aliceCommit.commit);
+    expect(processed.epoch).toBe(2);
+    expect(await b.svc.exportSecret("race", "x")).toEqual(await a.svc.exportSecret("race", "x"));
+
+    // Bob retries on top of the winner.
+    const retry = await b.svc.selfUpdate("race");
+    expect((await a.svc.processHandshake("race", retry.commit)).epoch).toBe(3);
+    const m = await a.svc.encrypt("race", { text: "after the race" });
+    const r = await b.svc.decrypt("race", m.ciphertext); // a message in epoch 3 also confirms Bob's commit
+    expect(r.kind === "application" && r.payload.text).toBe("after the race");
+    await b.svc.selfUpdate("race"); // no longer pending
+
+    // discardCommit restores the previous epoch explicitly.
+    const before = await a.svc.group("race");
+    await a.svc.selfUpdate("race");
+    expect((await a.svc.discardCommit("race")).epoch).toBe(before.epoch);
   });
 });

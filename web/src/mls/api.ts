@@ -79,6 +79,14 @@ export interface MlsWorkerApi {
   createGroup(groupId: string): Promise<GroupSummary>;
   addMembers(groupId: string, keyPackages: Uint8Array[]): Promise<CommitResult>;
   removeMembers(groupId: string, memberIdentities: string[]): Promise<CommitResult>;
+  /**
+   * Our commits apply at once but keep the previous state until the server
+   * orders them: confirmCommit after the server accepted it; on 409 either
+   * discardCommit, or simply processHandshake the winning commit (which
+   * discards ours automatically). A message in the new epoch also confirms.
+   */
+  confirmCommit(groupId: string): Promise<GroupSummary>;
+  discardCommit(groupId: string): Promise<GroupSummary>;
   /** Self-update commit (post-compromise security); see rotationDue. */
   selfUpdate(groupId: string): Promise<CommitResult>;
   joinFromWelcome(welcome: Uint8Array): Promise<GroupSummary>;

@@ -213,6 +213,15 @@ function leafIdentity(tree: RatchetTree, leafIndex: number): string {
   return fromUtf8(node.leaf.credential.identity);
 }
 
+/** Whether a group message carries a commit (visible in the clear in PrivateMessage and PublicMessage). */
+export function isCommitMessage(bytes: Uint8Array): boolean {
+  const decoded = decodeMlsMessage(bytes, 0)?.[0];
+  if (decoded === undefined) throw new MlsUsageError("not an MLS message");
+  if (decoded.wireformat === "mls_private_message") return decoded.privateMessage.contentType === "commit";
+  if (decoded.wireformat === "mls_public_message") return decoded.publicMessage.content.contentType === "commit";
+  return false;
+}
+
 /** Processes an incoming group message: application data or a commit/proposal. */
 export async function receive(state: ClientState, bytes: Uint8Array): Promise<Received> {
   const decoded = decodeMlsMessage(bytes, 0)?.[0];

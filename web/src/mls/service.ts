@@ -49,6 +49,8 @@ const ROW = {
   keyPackage: (refHex: string) => `kp/${refHex}`,
   group: (id: string) => `group/${id}`,
   rotation: (id: string) => `rotation/${id}`,
+  /** The state before our own commit, until the server has ordered it (ARCHITECTURE: first committer wins). */
+  pending: (id: string) => `pending/${id}`,
   message: (id: string, messageId: string) => `msg/${id}/${messageId}`,
 };
 
@@ -59,6 +61,10 @@ export class EpochExpiredError extends Error {
 /** A payload claiming an author other than the member whose key signed it. */
 export class SenderMismatchError extends Error {
   override name = "SenderMismatchError";
+}
+
+export class PendingCommitError extends Error {
+  override name = "PendingCommitError";
 }
 
 export class NotMemberError extends Error {
@@ -117,6 +123,20 @@ export class MlsService implements MlsWorkerApi {
     const run = this.queue.then(fn, fn);
     this.queue = run.catch(() => undefined);
     return run;
+  }
+
+  /**
+   * Runs a state-changing step; on failure forgets the cached state so the
+   * next call reloads it from the vault (ts-mls zeroes consumed secrets in
+   * place, so a failed step can leave the in-memory state unusable).
+   */
+  private async guarded<T>(groupId: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      this.groups.delete(groupId);
+      throw err;
+    }
   }
 
   private unlocked(): { vault: Vault; device: DeviceSecrets } {
@@ -255,26 +275,62 @@ export class MlsService implements MlsWorkerApi {
     });
   }
 
+  private async pendingRecord(groupId: string): Promise<GroupRecord | undefined> {
+    const bytes = await this.unlocked().vault.get(ROW.pending(groupId));
+    if (bytes === undefined) return undefined;
+    const raw = JSON.parse(fromUtf8(bytes)) as { state: string; rotation: RotationState };
+    return { state: engine.decodeState(fromBase64(raw.state)), rotation: raw.rotation };
+  }
+
+  /**
+   * Applies our own commit at once, keeping the previous state in the vault
+   * until the server has ordered the commit: confirmCommit() when it was
+   * accepted, discardCommit() (or just processing the winning commit) on 409.
+   */
   private async ownCommit(groupId: string, make: (state: ClientState) => Promise<CommitOutput>): Promise<CommitResult> {
+    if ((await this.unlocked().vault.get(ROW.pending(groupId))) !== undefined) {
+      throw new PendingCommitError(`group ${groupId} has a commit awaiting the server; confirm or discard it first`);
+    }
     const record = await this.load(groupId);
+    // Encoded before committing: ts-mls zeroes consumed secrets in place, and
+    // states share byte arrays.
+    const previous = utf8(JSON.stringify({ state: toBase64(engine.encodeState(record.state)), rotation: record.rotation }));
     const out = await make(record.state);
     const rotation = recordEpochChange(record.rotation, Number(engine.groupEpoch(record.state)), this.now(), true);
-    await this.store(groupId, { state: out.state, rotation });
+    await this.store(groupId, { state: out.state, rotation }, [[ROW.pending(groupId), previous]]);
     const result: CommitResult = { groupId, epoch: Number(engine.groupEpoch(out.state)), commit: out.commit };
     if (out.welcome !== undefined) result.welcome = out.welcome;
     return result;
   }
 
+  confirmCommit(groupId: string): Promise<GroupSummary> {
+    return this.serial(async () => {
+      await this.unlocked().vault.delete(ROW.pending(groupId));
+      return this.summary(groupId, (await this.load(groupId)).state);
+    });
+  }
+
+  discardCommit(groupId: string): Promise<GroupSummary> {
+    return this.serial(async () => {
+      const previous = await this.pendingRecord(groupId);
+      if (previous === undefined) throw new PendingCommitError(`group ${groupId} has no pending commit`);
+      await this.store(groupId, previous, [], [ROW.pending(groupId)]);
+      return this.summary(groupId, previous.state);
+    });
+  }
+
   addMembers(groupId: string, keyPackages: Uint8Array[]): Promise<CommitResult> {
-    return this.serial(() => this.ownCommit(groupId, (s) => engine.addMembers(s, keyPackages)));
+    return this.serial(() => this.guarded(groupId, () => this.ownCommit(groupId, (s) => engine.addMembers(s, keyPackages))));
   }
 
   removeMembers(groupId: string, memberIdentities: string[]): Promise<CommitResult> {
-    return this.serial(() => this.ownCommit(groupId, (s) => engine.removeMembers(s, memberIdentities)));
+    return this.serial(() =>
+      this.guarded(groupId, () => this.ownCommit(groupId, (s) => engine.removeMembers(s, memberIdentities))),
+    );
   }
 
   selfUpdate(groupId: string): Promise<CommitResult> {
-    return this.serial(() => this.ownCommit(groupId, (s) => engine.selfUpdate(s)));
+    return this.serial(() => this.guarded(groupId, () => this.ownCommit(groupId, (s) => engine.selfUpdate(s))));
   }
 
   joinFromWelcome(welcome: Uint8Array): Promise<GroupSummary> {
@@ -294,9 +350,22 @@ export class MlsService implements MlsWorkerApi {
   }
 
   private async receiveLocked(groupId: string, message: Uint8Array, messageId: string | undefined): Promise<ReceiveResult> {
-    const record = await this.load(groupId);
-    const current = engine.groupEpoch(record.state);
+    let record = await this.load(groupId);
+    let current = engine.groupEpoch(record.state);
     const sentIn = engine.messageEpoch(message);
+    const pending = await this.pendingRecord(groupId);
+    const settled: string[] = [];
+    if (pending !== undefined) {
+      if (sentIn < current && engine.isCommitMessage(message)) {
+        // Somebody else's commit won the epoch our pending commit also claimed:
+        // drop ours and process theirs from the previous state.
+        record = pending;
+        current = engine.groupEpoch(record.state);
+        settled.push(ROW.pending(groupId));
+      } else if (sentIn === current) {
+        settled.push(ROW.pending(groupId)); // others are in our new epoch: the server took our commit
+      }
+    }
     if (sentIn < current && !epochReadable(record.rotation, Number(sentIn), Number(current), this.now(), this.policy)) {
       throw new EpochExpiredError(`message from epoch ${sentIn} arrived after its grace window (group is at ${current})`);
     }
@@ -308,18 +377,18 @@ export class MlsService implements MlsWorkerApi {
       }
       const writes: Array<readonly [string, Uint8Array]> =
         messageId === undefined ? [] : [[ROW.message(groupId, messageId), r.plaintext]];
-      await this.store(groupId, { state: r.state, rotation: recordMessage(record.rotation) }, writes);
+      await this.store(groupId, { state: r.state, rotation: recordMessage(record.rotation) }, writes, settled);
       return { kind: "application", groupId, epoch: Number(sentIn), payload };
     }
     const advanced = r.epoch !== current;
     const rotation = advanced ? recordEpochChange(record.rotation, Number(current), this.now(), false) : record.rotation;
-    await this.store(groupId, { state: r.state, rotation });
+    await this.store(groupId, { state: r.state, rotation }, [], settled);
     return { kind: "handshake", groupId, epoch: Number(r.epoch), removed: r.removed };
   }
 
   processHandshake(groupId: string, message: Uint8Array): Promise<ReceiveResult> {
     return this.serial(async () => {
-      const result = await this.receiveLocked(groupId, message, undefined);
+      const result = await this.guarded(groupId, () => this.receiveLocked(groupId, message, undefined));
       if (result.kind !== "handshake") throw new Error("expected a handshake message, got application data");
       return result;
     });
@@ -327,14 +396,14 @@ export class MlsService implements MlsWorkerApi {
 
   decrypt(groupId: string, message: Uint8Array, messageId?: string): Promise<ReceiveResult> {
     return this.serial(async () => {
-      const result = await this.receiveLocked(groupId, message, messageId);
+      const result = await this.guarded(groupId, () => this.receiveLocked(groupId, message, messageId));
       if (result.kind !== "application") throw new Error("expected an application message, got a handshake");
       return result;
     });
   }
 
   receive(groupId: string, message: Uint8Array, messageId?: string): Promise<ReceiveResult> {
-    return this.serial(() => this.receiveLocked(groupId, message, messageId));
+    return this.serial(() => this.guarded(groupId, () => this.receiveLocked(groupId, message, messageId)));
   }
 
   async cachedMessage(groupId: string, messageId: string): Promise<MessagePayload | undefined> {
@@ -343,15 +412,17 @@ export class MlsService implements MlsWorkerApi {
   }
 
   encrypt(groupId: string, payload: OutgoingPayload): Promise<EncryptedMessage> {
-    return this.serial(async () => {
-      const { device } = this.unlocked();
-      const record = await this.load(groupId);
-      const full: MessagePayload = { ...payload, _v: 1, sender: credentialIdentity(device.user, device.deviceId) };
-      const padded = encodePayload(full);
-      const out = await engine.encryptApplication(record.state, padded);
-      await this.store(groupId, { state: out.state, rotation: recordMessage(record.rotation) });
-      return { groupId, epoch: Number(engine.groupEpoch(out.state)), ciphertext: out.message };
-    });
+    return this.serial(() =>
+      this.guarded(groupId, async () => {
+        const { device } = this.unlocked();
+        const record = await this.load(groupId);
+        const full: MessagePayload = { ...payload, _v: 1, sender: credentialIdentity(device.user, device.deviceId) };
+        const padded = encodePayload(full);
+        const out = await engine.encryptApplication(record.state, padded);
+        await this.store(groupId, { state: out.state, rotation: recordMessage(record.rotation) });
+        return { groupId, epoch: Number(engine.groupEpoch(out.state)), ciphertext: out.message };
+      }),
+    );
   }
 
   async exportSecret(groupId: string, label: string, length = 32): Promise<Uint8Array> {
