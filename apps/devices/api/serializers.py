@@ -2,7 +2,7 @@ from django.conf import settings
 from rest_framework import serializers
 
 from apps.devices.models import Device
-from talkee.api_fields import Base64BytesField, StrictCharField
+from talkee.api_fields import Base64BytesField, BoundedListField, StrictCharField
 
 
 class DeviceSerializer(serializers.ModelSerializer[Device]):
@@ -30,7 +30,7 @@ class DeviceSerializer(serializers.ModelSerializer[Device]):
 
 
 class KeyPackageUploadSerializer(serializers.Serializer[None]):
-    keypackages = serializers.ListField(
+    keypackages = BoundedListField(
         child=Base64BytesField(max_length=settings.TALKEE_KEYPACKAGE_MAX_BYTES),
         min_length=1,
         max_length=settings.TALKEE_KEYPACKAGE_BATCH_MAX,
@@ -38,7 +38,7 @@ class KeyPackageUploadSerializer(serializers.Serializer[None]):
 
 
 class KeyPackageClaimSerializer(serializers.Serializer[None]):
-    users = serializers.ListField(child=StrictCharField(max_length=300), min_length=1, max_length=100)
+    users = BoundedListField(child=StrictCharField(max_length=300), min_length=1, max_length=100)
 
 
 class ClaimedKeyPackageSerializer(serializers.Serializer[dict[str, object]]):
