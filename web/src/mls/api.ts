@@ -109,4 +109,14 @@ export interface MlsWorkerApi {
   listGroups(): Promise<string[]>;
   /** True once this device owes the group a self-update (7 days or 1,000 messages). */
   rotationDue(groupId: string, now?: number): Promise<boolean>;
+
+  /**
+   * Rows the app owns (chats, sent payloads, outbox, cursor), sealed in the
+   * same vault under `app/<key>`; calls are serialised with the MLS ones.
+   */
+  appGet(key: string): Promise<Uint8Array | undefined>;
+  appPut(key: string, value: Uint8Array): Promise<void>;
+  appDelete(key: string): Promise<void>;
+  /** Keys (without the `app/` prefix) that start with `prefix`. */
+  appKeys(prefix: string): Promise<string[]>;
 }

@@ -52,6 +52,7 @@ const ROW = {
   /** The state before our own commit, until the server has ordered it (ARCHITECTURE: first committer wins). */
   pending: (id: string) => `pending/${id}`,
   message: (id: string, messageId: string) => `msg/${id}/${messageId}`,
+  app: (key: string) => `app/${key}`,
 };
 
 export class EpochExpiredError extends Error {
@@ -455,5 +456,24 @@ export class MlsService implements MlsWorkerApi {
   async rotationDue(groupId: string, now?: number): Promise<boolean> {
     const record = await this.serial(() => this.load(groupId));
     return needsSelfUpdate(record.rotation, now ?? this.now(), this.policy);
+  }
+
+  // ---- app rows ------------------------------------------------------------
+
+  appGet(key: string): Promise<Uint8Array | undefined> {
+    return this.serial(() => this.unlocked().vault.get(ROW.app(key)));
+  }
+
+  appPut(key: string, value: Uint8Array): Promise<void> {
+    return this.serial(() => this.unlocked().vault.put(ROW.app(key), value));
+  }
+
+  appDelete(key: string): Promise<void> {
+    return this.serial(() => this.unlocked().vault.delete(ROW.app(key)));
+  }
+
+  async appKeys(prefix: string): Promise<string[]> {
+    const keys = await this.serial(() => this.unlocked().vault.keys(ROW.app(prefix)));
+    return keys.map((k) => k.slice(ROW.app("").length));
   }
 }
