@@ -11,6 +11,7 @@ import { EpochExpiredError, MlsService, PendingCommitError, SenderMismatchError 
 import { generateDeviceSecrets } from "../src/crypto/identity";
 import { encodePayload } from "../src/crypto/payload";
 import * as engine from "../src/mls/engine";
+import { Vault } from "../src/vault/vault";
 
 let n = 0;
 async function device(user: string, options: ConstructorParameters<typeof MlsService>[0] = {}) {
@@ -75,6 +76,8 @@ describe("MLS worker service", () => {
     await a.svc.createGroup("g");
     await b.svc.joinFromWelcome((await a.svc.addMembers("g", [kp!])).welcome!);
 
+    const keysEpoch1 = await a.svc.chatKeys("g");
+    expect(keysEpoch1.epoch).toBe(1);
     const late1 = await a.svc.encrypt("g", { text: "late but in grace" });
     const late2 = await a.svc.encrypt("g", { text: "too late" });
     const upd = await b.svc.selfUpdate("g"); // bob moves to the next epoch
@@ -82,8 +85,18 @@ describe("MLS worker service", () => {
     clock += DEFAULT_ROTATION_POLICY.graceMs - 1000;
     const r = await b.svc.decrypt("g", late1.ciphertext);
     expect(r.kind === "application" && r.payload.text).toBe("late but in grace");
+    expect(await b.svc.chatKeys("g", 1)).toEqual(keysEpoch1); // e.g. a late reaction still opens
+    expect((await b.svc.chatKeys("g")).reactionKey).not.toEqual(keysEpoch1.reactionKey);
     clock += 2000;
     await expect(b.svc.decrypt("g", late2.ciphertext)).rejects.toBeInstanceOf(EpochExpiredError);
+    await expect(b.svc.chatKeys("g", 1)).rejects.toBeInstanceOf(EpochExpiredError);
+    await b.svc.encrypt("g", { text: "next" }); // any write deletes the expired epoch's keys
+    const fresh = new MlsService({ now });
+    await fresh.unlock(b.password, b.dbName);
+    await expect(fresh.chatKeys("g", 1)).rejects.toBeInstanceOf(EpochExpiredError);
+    const vault = await Vault.unlock(b.password, { dbName: b.dbName });
+    expect(await vault.keys("epochkeys/g/")).toEqual(["epochkeys/g/2"]);
+    vault.lock();
   });
 
   it("asks for a self-update after 1,000 messages", async () => {

@@ -104,7 +104,11 @@ export interface MlsWorkerApi {
   cachedMessage(groupId: string, messageId: string): Promise<MessagePayload | undefined>;
 
   exportSecret(groupId: string, label: string, length?: number): Promise<Uint8Array>;
-  chatKeys(groupId: string): Promise<ChatKeys>;
+  /**
+   * Derived keys of the current epoch, or of an earlier epoch still within
+   * its grace window (EpochExpiredError after it).
+   */
+  chatKeys(groupId: string, epoch?: number): Promise<ChatKeys>;
   group(groupId: string): Promise<GroupSummary>;
   listGroups(): Promise<string[]>;
   /** True once this device owes the group a self-update (7 days or 1,000 messages). */

@@ -6,7 +6,7 @@
 
 import type { ClientState } from "ts-mls";
 import { EXPORTER_LABELS, mediaFrameKey, signalingKey } from "../crypto/derivedKeys";
-import { fromBase64, fromUtf8, toBase64, toHex, utf8 } from "../crypto/encoding";
+import { bytesEqual, fromBase64, fromUtf8, toBase64, toHex, utf8 } from "../crypto/encoding";
 import {
   credentialIdentity,
   decodeDeviceSecrets,
@@ -51,6 +51,8 @@ const ROW = {
   rotation: (id: string) => `rotation/${id}`,
   /** The state before our own commit, until the server has ordered it (ARCHITECTURE: first committer wins). */
   pending: (id: string) => `pending/${id}`,
+  /** Exporter-derived keys of one epoch, kept while that epoch is readable. */
+  epochKeys: (id: string, epoch: number) => `epochkeys/${id}/${epoch}`,
   message: (id: string, messageId: string) => `msg/${id}/${messageId}`,
   app: (key: string) => `app/${key}`,
 };
@@ -81,6 +83,41 @@ export interface ServiceOptions {
 interface GroupRecord {
   state: ClientState;
   rotation: RotationState;
+}
+
+async function deriveChatKeys(state: ClientState): Promise<ChatKeys> {
+  const callSecret = await engine.exportSecret(state, EXPORTER_LABELS.call);
+  return {
+    epoch: Number(engine.groupEpoch(state)),
+    reactionKey: await engine.exportSecret(state, EXPORTER_LABELS.reaction),
+    groupNameKey: await engine.exportSecret(state, EXPORTER_LABELS.groupName),
+    signalingKey: await signalingKey(callSecret),
+    mediaFrameKey: await mediaFrameKey(callSecret),
+  };
+}
+
+function encodeChatKeys(keys: ChatKeys): Uint8Array {
+  return utf8(
+    JSON.stringify({
+      epoch: keys.epoch,
+      reactionKey: toBase64(keys.reactionKey),
+      groupNameKey: toBase64(keys.groupNameKey),
+      signalingKey: toBase64(keys.signalingKey),
+      mediaFrameKey: toBase64(keys.mediaFrameKey),
+    }),
+  );
+}
+
+function decodeChatKeys(bytes: Uint8Array): ChatKeys {
+  const raw = JSON.parse(fromUtf8(bytes)) as Record<string, string | number>;
+  const key = (name: string): Uint8Array => fromBase64(String(raw[name] ?? ""));
+  return {
+    epoch: Number(raw["epoch"]),
+    reactionKey: key("reactionKey"),
+    groupNameKey: key("groupNameKey"),
+    signalingKey: key("signalingKey"),
+    mediaFrameKey: key("mediaFrameKey"),
+  };
 }
 
 function encodeKeyPackageRow(kp: GeneratedKeyPackage): Uint8Array {
@@ -239,13 +276,22 @@ export class MlsService implements MlsWorkerApi {
       state: engine.forgetEpochs(record.state, expired.expired.map((e) => BigInt(e))),
       rotation: expired.state,
     };
+    const previous = this.groups.get(groupId);
+    const keyWrites: Array<readonly [string, Uint8Array]> = [];
+    // A new epoch (or a different one with the same number, after a lost
+    // commit race): keep its derived keys for late reactions/signalling.
+    if (previous === undefined || !bytesEqual(previous.state.keySchedule.exporterSecret, next.state.keySchedule.exporterSecret)) {
+      const keys = await deriveChatKeys(next.state);
+      keyWrites.push([ROW.epochKeys(groupId, keys.epoch), encodeChatKeys(keys)]);
+    }
     await vault.commit(
       [
         [ROW.group(groupId), engine.encodeState(next.state)],
         [ROW.rotation(groupId), utf8(JSON.stringify(next.rotation))],
+        ...keyWrites,
         ...extraWrites,
       ],
-      deletes,
+      [...deletes, ...expired.expired.map((e) => ROW.epochKeys(groupId, e))],
     );
     this.groups.set(groupId, next);
   }
@@ -431,16 +477,15 @@ export class MlsService implements MlsWorkerApi {
     return engine.exportSecret(record.state, label, length);
   }
 
-  async chatKeys(groupId: string): Promise<ChatKeys> {
+  async chatKeys(groupId: string, epoch?: number): Promise<ChatKeys> {
     const record = await this.serial(() => this.load(groupId));
-    const callSecret = await engine.exportSecret(record.state, EXPORTER_LABELS.call);
-    return {
-      epoch: Number(engine.groupEpoch(record.state)),
-      reactionKey: await engine.exportSecret(record.state, EXPORTER_LABELS.reaction),
-      groupNameKey: await engine.exportSecret(record.state, EXPORTER_LABELS.groupName),
-      signalingKey: await signalingKey(callSecret),
-      mediaFrameKey: await mediaFrameKey(callSecret),
-    };
+    const current = Number(engine.groupEpoch(record.state));
+    if (epoch === undefined || epoch === current) return deriveChatKeys(record.state);
+    const bytes = await this.unlocked().vault.get(ROW.epochKeys(groupId, epoch));
+    if (bytes === undefined || !epochReadable(record.rotation, epoch, current, this.now(), this.policy)) {
+      throw new EpochExpiredError(`keys of epoch ${epoch} are no longer kept (group is at ${current})`);
+    }
+    return decodeChatKeys(bytes);
   }
 
   async group(groupId: string): Promise<GroupSummary> {
