@@ -66,7 +66,7 @@ def test_three_member_group_on_the_wire_suite(harness: Any) -> None:
 
 def test_killed_worker_restores_from_vault_decrypts_and_commits(harness: Any) -> None:
     alice, a_id, _ = setup_device(harness, "alice@a.example", "dev-a")
-    bob, _, bob_db = setup_device(harness, "bob@a.example", "dev-b")
+    bob, b_id, bob_db = setup_device(harness, "bob@a.example", "dev-b")
     (kp,) = bob.makeKeyPackages(1)
     alice.createGroup("chat-k")
     bob.joinFromWelcome(alice.addMembers("chat-k", [kp])["welcome"])
@@ -76,7 +76,7 @@ def test_killed_worker_restores_from_vault_decrypts_and_commits(harness: Any) ->
     bob.kill()  # worker.terminate(): every in-memory secret is gone
     bob2 = harness.worker()
     assert harness.error_of(lambda: bob2.unlock("not bob's password", bob_db)) == "WrongPasswordError"
-    bob2.unlock("pw for bob@a.example", bob_db)
+    assert bob2.unlock("pw for bob@a.example", bob_db) == b_id  # same device keys, from the vault
     assert bob2.cachedMessage("chat-k", "msg-1")["text"] == "before the swipe"
 
     after = alice.encrypt("chat-k", {"text": "after the swipe"})
