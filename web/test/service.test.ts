@@ -51,6 +51,9 @@ describe("MLS worker service", () => {
     const b2 = new MlsService();
     expect(await b2.isSetUp(b.dbName)).toBe(true);
     expect(await b2.isSetUp("never-created")).toBe(false);
+    await expect(b2.setupDevice({ password: b.password, user: "bob@example.org", deviceId: "other", dbName: b.dbName })).rejects.toThrow(
+      /already exists/,
+    );
     await expect(b2.unlock("wrong", b.dbName)).rejects.toThrow("wrong password");
     await b2.unlock(b.password, b.dbName);
     expect((await b2.cachedMessage("chat-x", "m1"))?.text).toBe("one");
@@ -167,5 +170,16 @@ describe("MLS worker service", () => {
     const before = await a.svc.group("race");
     await a.svc.selfUpdate("race");
     expect((await a.svc.discardCommit("race")).epoch).toBe(before.epoch);
+  });
+
+  it("finishes a first run that was killed after the vault was created", async () => {
+    const dbName = "svc-half-setup";
+    (await Vault.create("pw", { dbName })).lock(); // the worker died here
+    const svc = new MlsService();
+    await expect(svc.setupDevice({ password: "wrong", user: "c@example.org", deviceId: "c1", dbName })).rejects.toThrow("wrong password");
+    const id = await svc.setupDevice({ password: "pw", user: "c@example.org", deviceId: "c1", dbName });
+    expect(id.credential).toBe("c@example.org:c1");
+    const again = new MlsService();
+    expect(await again.unlock("pw", dbName)).toEqual(id);
   });
 });

@@ -30,7 +30,7 @@ import {
   type RotationState,
 } from "../crypto/rotation";
 import { openSealed } from "../crypto/sealedBox";
-import { Vault } from "../vault/vault";
+import { Vault, VaultExistsError } from "../vault/vault";
 import type {
   ChatKeys,
   CommitResult,
@@ -191,7 +191,20 @@ export class MlsService implements MlsWorkerApi {
   setupDevice(setup: DeviceSetup): Promise<DevicePublicIdentity> {
     return this.serial(async () => {
       credentialIdentity(setup.user, setup.deviceId);
-      const vault = await Vault.create(setup.password, setup.dbName === undefined ? {} : { dbName: setup.dbName });
+      const options = setup.dbName === undefined ? {} : { dbName: setup.dbName };
+      let vault: Vault;
+      try {
+        vault = await Vault.create(setup.password, options);
+      } catch (err) {
+        // A first run killed between creating the vault and storing the keys
+        // may finish now; a vault that already holds a device is never touched.
+        if (!(err instanceof VaultExistsError)) throw err;
+        vault = await Vault.unlock(setup.password, options);
+        if ((await vault.get(ROW.device)) !== undefined) {
+          vault.lock();
+          throw err;
+        }
+      }
       const device = await generateDeviceSecrets(setup.user, setup.deviceId);
       await vault.put(ROW.device, encodeDeviceSecrets(device));
       this.replaceSession(vault, device);

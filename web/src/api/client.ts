@@ -1,0 +1,229 @@
+// The homeserver's HTTP API (/v1/, JSON, binary as standard base64). Errors come
+// back as ApiError with the server's code and a message fit to show a person.
+
+export class ApiError extends Error {
+  override name = "ApiError";
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The request never reached the server (offline, DNS, connection refused). */
+export class NetworkError extends Error {
+  override name = "NetworkError";
+  constructor() {
+    super("No connection to the server.");
+  }
+}
+
+const HUMAN: Record<string, string> = {
+  invalid_credentials: "Wrong username or password.",
+  user_not_found: "There is no user with that name.",
+  username_taken: "That username is taken. Pick another one.",
+  channel_read_only: "Only the channel's owners and admins can post here.",
+  not_chat_admin: "Only the chat's owners and admins can do this.",
+  cannot_remove_owner: "An admin cannot remove the owner.",
+  wrong_edit_secret: "Only the author (or an admin) can change this message.",
+  throttled: "Too many attempts. Wait a minute and try again.",
+  rate_limited: "Too many attempts. Wait a minute and try again.",
+  message_too_large: "This message is too large to send.",
+  file_too_large: "This file is too large (at most 64 MiB).",
+};
+
+/** A sentence for people: the server's own message when it has one, never a stack. */
+export function humanError(err: unknown): string {
+  if (err instanceof ApiError) return HUMAN[err.code] ?? err.message;
+  if (err instanceof NetworkError) return err.message;
+  if (err instanceof Error) {
+    switch (err.name) {
+      case "WrongPasswordError":
+        return "Wrong password. Try again.";
+      case "InvalidMnemonicError":
+        return "That recovery phrase is not valid. Check the 12 words.";
+      case "FileTooLargeError":
+        return HUMAN["file_too_large"] ?? "File too large.";
+      case "PayloadTooLargeError":
+        return "This message is too long; send it as a file instead.";
+      default:
+        return "Something went wrong: " + err.message.split("\n")[0];
+    }
+  }
+  return "Something went wrong.";
+}
+
+export interface ChatMember {
+  user: string;
+  role: "owner" | "admin" | "member";
+  joined: string;
+}
+
+export interface ChatInfo {
+  id: string;
+  kind: "direct" | "group" | "channel";
+  encrypted_name: string | null;
+  name_epoch: number;
+  epoch: number;
+  ttl_seconds: number | null;
+  created: string;
+  members: ChatMember[];
+  role: string | null;
+  favourite: boolean;
+}
+
+export interface WireMessage {
+  id: number;
+  seq: number;
+  chat_id: string;
+  kind: "application" | "commit" | "welcome" | "proposal";
+  epoch: number;
+  ciphertext: string | null;
+  edited_at: string | null;
+  deleted: boolean;
+  expires_at: string | null;
+  burn_on_read: boolean;
+  created: string;
+}
+
+export interface SendBody {
+  client_message_id: string;
+  kind: "application" | "commit";
+  epoch: number;
+  ciphertext: string;
+  edit_hash?: string;
+  ttl_seconds?: number;
+  burn_on_read?: boolean;
+  welcome?: { device_ids: number[]; payload: string };
+}
+
+export interface ClaimedKeyPackage {
+  device_id: number;
+  client_device_id: string;
+  keypackage: string | null;
+}
+
+export class Api {
+  token: string | null = null;
+
+  constructor(private readonly base = "") {}
+
+  async call<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
+    const headers: Record<string, string> = { Accept: "application/json" };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    if (this.token !== null) headers["Authorization"] = `Bearer ${this.token}`;
+    let response: Response;
+    try {
+      const init: RequestInit = { method, headers, cache: "no-store" };
+      if (body !== undefined) init.body = JSON.stringify(body);
+      if (signal !== undefined) init.signal = signal;
+      response = await fetch(this.base + path, init);
+    } catch (err) {
+      if (err instanceof DOMException && err.name === "AbortError") throw err;
+      throw new NetworkError();
+    }
+    if (response.status === 204) return undefined as T;
+    let data: unknown = null;
+    try {
+      data = await response.json();
+    } catch {
+      data = null;
+    }
+    if (!response.ok) {
+      const error = (data as { error?: { code?: string; message?: string } } | null)?.error;
+      if (response.status === 429) throw new ApiError(429, "throttled", HUMAN["throttled"] ?? "Too many attempts.");
+      throw new ApiError(response.status, error?.code ?? `http_${response.status}`, error?.message ?? `The server answered ${response.status}.`);
+    }
+    return data as T;
+  }
+
+  // --- accounts ---
+  serverInfo(): Promise<{ domain: string }> {
+    return this.call("GET", "/.well-known/talkee/server");
+  }
+  register(username: string, password: string, recoveryHash: string): Promise<{ user: string }> {
+    return this.call("POST", "/v1/accounts/register", { username, password, recovery_hash: recoveryHash });
+  }
+  challenge(username: string): Promise<{ nonce: string }> {
+    return this.call("POST", "/v1/auth/challenge", { username });
+  }
+  login(body: unknown): Promise<{ token: string; device_id: number; user: string }> {
+    return this.call("POST", "/v1/auth/login", body);
+  }
+  logout(): Promise<void> {
+    return this.call("POST", "/v1/auth/logout");
+  }
+  recover(username: string, recoveryProof: string, newPassword: string): Promise<void> {
+    return this.call("POST", "/v1/accounts/recover", { username, recovery_proof: recoveryProof, new_password: newPassword });
+  }
+  uploadKeyPackages(keypackages: string[]): Promise<{ stored: number }> {
+    return this.call("POST", "/v1/keypackages", { keypackages });
+  }
+  claimKeyPackages(users: string[]): Promise<Record<string, ClaimedKeyPackage[]>> {
+    return this.call("POST", "/v1/keypackages/claim", { users });
+  }
+
+  // --- chats ---
+  chats(): Promise<ChatInfo[]> {
+    return this.call("GET", "/v1/chats");
+  }
+  chat(id: string): Promise<ChatInfo> {
+    return this.call("GET", `/v1/chats/${id}`);
+  }
+  createChat(body: { id: string; kind: string; members: string[]; encrypted_name?: string; mls_group_id?: string }): Promise<ChatInfo> {
+    return this.call("POST", "/v1/chats", body);
+  }
+  addMembers(chatId: string, users: string[], role = "member"): Promise<ChatInfo> {
+    return this.call("POST", `/v1/chats/${chatId}/members`, { users, role });
+  }
+  removeMember(chatId: string, user: string): Promise<void> {
+    return this.call("DELETE", `/v1/chats/${chatId}/members/${encodeURIComponent(user)}`);
+  }
+  setRole(chatId: string, user: string, role: string): Promise<ChatInfo> {
+    return this.call("PATCH", `/v1/chats/${chatId}/members/${encodeURIComponent(user)}`, { role });
+  }
+  setName(chatId: string, encryptedName: string, epoch: number): Promise<ChatInfo> {
+    return this.call("PUT", `/v1/chats/${chatId}/name`, { encrypted_name: encryptedName, epoch });
+  }
+  setFavourite(chatId: string, favourite: boolean): Promise<void> {
+    return this.call(favourite ? "PUT" : "DELETE", `/v1/chats/${chatId}/favourite`);
+  }
+
+  // --- messages ---
+  send(chatId: string, body: SendBody): Promise<{ id: number; seq: number }> {
+    return this.call("POST", `/v1/chats/${chatId}/messages`, body);
+  }
+  history(chatId: string, beforeSeq: number | null, limit = 50): Promise<{ messages: WireMessage[] }> {
+    const q = beforeSeq === null ? `limit=${limit}` : `before_seq=${beforeSeq}&limit=${limit}`;
+    return this.call("GET", `/v1/chats/${chatId}/messages?${q}`);
+  }
+  editMessage(id: number, editSecret: string, ciphertext: string): Promise<WireMessage> {
+    return this.call("PATCH", `/v1/messages/${id}`, { edit_secret: editSecret, ciphertext });
+  }
+  deleteMessage(id: number, editSecret: string | null): Promise<WireMessage> {
+    return this.call("DELETE", `/v1/messages/${id}`, editSecret === null ? {} : { edit_secret: editSecret });
+  }
+  burn(id: number): Promise<WireMessage> {
+    return this.call("POST", `/v1/messages/${id}/burn`);
+  }
+  react(messageId: number, ciphertext: string, removeHash: string): Promise<{ id: number }> {
+    return this.call("POST", `/v1/messages/${messageId}/reactions`, { ciphertext, remove_hash: removeHash });
+  }
+  unreact(reactionId: number, removeSecret: string): Promise<void> {
+    return this.call("DELETE", `/v1/reactions/${reactionId}`, { remove_secret: removeSecret });
+  }
+  sync(cursor: number, timeout: number, signal: AbortSignal): Promise<{ events: Frame[]; cursor: number; more: boolean }> {
+    return this.call("GET", `/v1/sync?cursor=${cursor}&timeout=${timeout}`, undefined, signal);
+  }
+  ack(cursor: number): Promise<{ cursor: number }> {
+    return this.call("POST", "/v1/sync/ack", { cursor });
+  }
+}
+
+/** A frame of the device stream (WebSocket, long-poll, replay). */
+export type Frame =
+  | { type: "event"; cursor: number; chat_id: string; message: WireMessage }
+  | { type: "reaction"; cursor: number; chat_id: string; reaction: { id: number; message_id: number; ciphertext: string | null; deleted: boolean } }
+  | { type: "device_event"; cursor: number; kind: "welcome" | "chat" | "sync_bundle"; chat_id: string | null; payload: string | null; data: Record<string, unknown> | null };

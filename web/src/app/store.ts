@@ -1,0 +1,133 @@
+// What the app keeps on this device, sealed in the vault next to the MLS state
+// (rows `app/...` through the worker): session, chats, decrypted messages, outbox.
+import type { Remote } from "comlink";
+import type { MlsWorkerApi, OutgoingPayload } from "../mls/api";
+import { fromUtf8, utf8 } from "../crypto/encoding";
+
+export interface SessionRecord {
+  user: string; // alice@domain
+  token: string | null;
+  deviceId: number | null; // the server's device id
+  clientDeviceId: string;
+  cursor: number;
+}
+
+export interface ChatRecord {
+  id: string;
+  kind: "direct" | "group" | "channel";
+  name: string | null; // opened locally (groups/channels) — never stored in the clear
+  nameEpoch: number;
+  members: { user: string; role: string }[];
+  role: string | null;
+  favourite: boolean;
+  unread: number;
+  lastText: string;
+  lastAt: number;
+  ttlSeconds: number | null;
+  joined: boolean; // we hold the MLS group
+  removed: boolean;
+}
+
+export interface ReactionRecord {
+  id: number;
+  emoji: string;
+  user: string;
+  removeSecret?: string; // ours only
+}
+
+export interface LocalMessage {
+  key: string; // stable local key: client_message_id for ours, "m<id>" for others'
+  id: number | null;
+  seq: number | null;
+  sender: string; // MLS credential from inside the payload
+  text: string;
+  at: number;
+  mine: boolean;
+  status: "queued" | "sent" | "delivered" | "read" | "failed";
+  error?: string;
+  edited?: boolean;
+  deleted?: boolean;
+  replyTo?: string; // message id (string) of the quoted message
+  forwardOf?: string; // original author (user@domain)
+  editSecret?: string; // base64, ours only
+  reactions?: ReactionRecord[];
+  expiresAt?: number | null;
+  burn?: boolean;
+  revealed?: boolean;
+  unavailable?: boolean; // ciphertext this device cannot read (before it joined)
+}
+
+export interface OutboxEntry {
+  cmid: string;
+  chatId: string;
+  payload: OutgoingPayload;
+  editHash: string;
+  ttlSeconds?: number;
+  burn?: boolean;
+  ciphertext?: string;
+  epoch?: number;
+}
+
+const json = (value: unknown): Uint8Array => utf8(JSON.stringify(value));
+
+export class AppStore {
+  session: SessionRecord | null = null;
+  chats = new Map<string, ChatRecord>();
+  private messages = new Map<string, LocalMessage[]>();
+  outbox: OutboxEntry[] = [];
+
+  constructor(private readonly mls: Remote<MlsWorkerApi>) {}
+
+  private async read<T>(key: string): Promise<T | undefined> {
+    const bytes = await this.mls.appGet(key);
+    return bytes === undefined ? undefined : (JSON.parse(fromUtf8(bytes)) as T);
+  }
+
+  async load(): Promise<void> {
+    this.session = (await this.read<SessionRecord>("session")) ?? null;
+    const chats = (await this.read<ChatRecord[]>("chats")) ?? [];
+    this.chats = new Map(chats.map((c) => [c.id, c]));
+    this.outbox = (await this.read<OutboxEntry[]>("outbox")) ?? [];
+    for (const key of await this.mls.appKeys("msgs/")) {
+      const list = await this.read<LocalMessage[]>(key);
+      if (list !== undefined) this.messages.set(key.slice("msgs/".length), list);
+    }
+  }
+
+  async saveSession(): Promise<void> {
+    await this.mls.appPut("session", json(this.session));
+  }
+
+  async saveChats(): Promise<void> {
+    await this.mls.appPut("chats", json([...this.chats.values()]));
+  }
+
+  async saveOutbox(): Promise<void> {
+    await this.mls.appPut("outbox", json(this.outbox));
+  }
+
+  messagesOf(chatId: string): LocalMessage[] {
+    let list = this.messages.get(chatId);
+    if (list === undefined) {
+      list = [];
+      this.messages.set(chatId, list);
+    }
+    return list;
+  }
+
+  async saveMessages(chatId: string): Promise<void> {
+    await this.mls.appPut(`msgs/${chatId}`, json(this.messagesOf(chatId)));
+  }
+
+  findById(chatId: string, id: number | string): LocalMessage | undefined {
+    const n = Number(id);
+    return this.messagesOf(chatId).find((m) => m.id === n);
+  }
+
+  /** Keeps messages ordered by seq (queued ones, without a seq yet, stay last). */
+  insert(chatId: string, message: LocalMessage): void {
+    const list = this.messagesOf(chatId);
+    list.push(message);
+    list.sort((a, b) => (a.seq ?? Number.MAX_SAFE_INTEGER) - (b.seq ?? Number.MAX_SAFE_INTEGER) || a.at - b.at);
+  }
+}
