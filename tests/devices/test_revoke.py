@@ -14,7 +14,16 @@ async def open_socket(ws_url: str, token: str):
     await socket.send(json.dumps({"type": "auth", "token": token, "cursor": 0}))
     ready = json.loads(await asyncio.wait_for(socket.recv(), 5))
     assert ready["type"] == "ready"
+    while json.loads(await asyncio.wait_for(socket.recv(), 5))["type"] != "synced":
+        pass
     return socket
+
+
+async def next_of_type(socket, kind: str) -> dict:
+    while True:
+        frame = json.loads(await asyncio.wait_for(socket.recv(), 5))
+        if frame["type"] == kind:
+            return frame
 
 
 async def wait_closed(socket) -> int:
@@ -46,7 +55,7 @@ def test_revoke_cascades_and_kicks_the_open_socket(make_account, live_server_dap
         assert revoke.status_code == 204
         code = await wait_closed(phone_socket)
         await laptop_socket.send(json.dumps({"type": "ping"}))
-        still_there = json.loads(await asyncio.wait_for(laptop_socket.recv(), 5))["type"]
+        still_there = (await next_of_type(laptop_socket, "pong"))["type"]
         await laptop_socket.close()
         return code, still_there
 
