@@ -90,6 +90,21 @@ def login(client: APIClient, username: str, password: str, device: DeviceKeys) -
     )
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _close_pools_before_dropping_the_test_database(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Pooled connections would keep the test database busy when pytest-django drops it."""
+    if not request.config.pluginmanager.hasplugin("django"):
+        yield
+        return
+    request.getfixturevalue("django_db_setup")  # set up first, so torn down after us
+    yield
+    from django.db import connections
+
+    for connection in connections.all():
+        if hasattr(connection, "close_pool"):
+            connection.close_pool()
+
+
 @pytest.fixture(autouse=True)
 def _fresh_throttles() -> Iterator[None]:
     """Throttle counters live in the shared cache; each test starts with none."""
