@@ -8,6 +8,13 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "talkee.settings.dev")
 django_asgi_app = get_asgi_application()
 
+from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
+
+# /static/ (the admin's CSS, Swagger UI from drf-spectacular-sidecar) comes from the app
+# itself: `make run` has no other web server, and without this /v1/docs is a blank page.
+# A proxy in front may serve collectstatic's output instead; these requests never arrive.
+django_asgi_app = ASGIStaticFilesHandler(django_asgi_app)
+
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from talkee.jobs import remember_server_loop, start_inprocess_jobs  # noqa: E402
