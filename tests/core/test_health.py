@@ -1,0 +1,64 @@
+"""/healthz tells an operator (or a load balancer) whether the services behind Talkee answer."""
+
+import socket
+import time
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.test import Client, override_settings
+
+pytestmark = pytest.mark.django_db
+
+
+def test_healthy_against_the_real_postgres_redis_and_broker() -> None:
+    response = Client().get("/healthz")
+    assert response.status_code == 200, response.content
+    assert response["Content-Type"].startswith("application/json")
+    assert response.json() == {"status": "ok", "database": "ok", "channel_layer": "ok", "broker": "ok"}
+
+
+def test_healthz_over_the_real_asgi_server(live_server_daphne: Any) -> None:
+    with urllib.request.urlopen(f"{live_server_daphne.url}/healthz", timeout=10) as answer:
+        assert answer.status == 200
+        assert answer.headers["Content-Type"].startswith("application/json")
+        assert b'"channel_layer": "ok"' in answer.read()
+
+
+@pytest.fixture
+def closed_port() -> Iterator[int]:
+    """A loopback port nothing listens on (bound without listen, so nobody else takes it)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield int(sock.getsockname()[1])
+
+
+@pytest.mark.parametrize(
+    "backend", ["channels_redis.pubsub.RedisPubSubChannelLayer", "channels_redis.core.RedisChannelLayer"]
+)
+def test_channel_layer_down_is_a_quick_503_json(closed_port: int, backend: str) -> None:
+    layers = {"default": {"BACKEND": backend, "CONFIG": {"hosts": [f"redis://127.0.0.1:{closed_port}/0"]}}}
+    started = time.monotonic()
+    with override_settings(CHANNEL_LAYERS=layers):
+        response = Client().get("/healthz")
+    elapsed = time.monotonic() - started
+    assert response.status_code == 503, response.content
+    assert response["Content-Type"].startswith("application/json")
+    assert response.json() == {"status": "degraded", "database": "ok", "channel_layer": "down", "broker": "ok"}
+    assert elapsed < 5.0
+    # And the real layer is back once the override is gone.
+    assert Client().get("/healthz").status_code == 200
+
+
+def test_broker_down_is_a_quick_503_json(closed_port: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    from talkee.celery import app as celery_app
+
+    monkeypatch.setattr(celery_app.conf, "broker_url", f"redis://127.0.0.1:{closed_port}/0")
+    monkeypatch.setattr(celery_app.conf, "broker_write_url", None)
+    started = time.monotonic()
+    response = Client().get("/healthz")
+    elapsed = time.monotonic() - started
+    assert response.status_code == 503, response.content
+    assert response.json() == {"status": "degraded", "database": "ok", "channel_layer": "ok", "broker": "down"}
+    assert elapsed < 8.0
