@@ -19,6 +19,7 @@ from apps.accounts.selectors import full_address
 from apps.accounts.tokens import new_token, token_hash
 from apps.devices import services as device_services
 from apps.devices.models import Device
+from apps.devices.realtime import kick_devices
 from apps.messages import services as message_services
 from talkee.errors import Conflict, Forbidden, ServiceError
 
@@ -140,7 +141,7 @@ def do_recover(username: str, recovery_proof: bytes, new_password: str) -> None:
         user.set_password(new_password)
         user.save(update_fields=["password"])
         Session.objects.filter(user=user).delete()
-    device_services.kick_devices(list(user.devices.values_list("pk", flat=True)))
+    kick_devices(list(user.devices.values_list("pk", flat=True)))
 
 
 def do_set_blocked(user: User, blocked: bool) -> None:
@@ -151,4 +152,4 @@ def do_set_blocked(user: User, blocked: bool) -> None:
             Session.objects.filter(user=user).delete()
     user.is_blocked = blocked
     if blocked:
-        device_services.kick_devices(list(user.devices.values_list("pk", flat=True)), code=4003)
+        kick_devices(list(user.devices.values_list("pk", flat=True)), code=4003)

@@ -4,16 +4,18 @@ import logging
 import uuid
 from typing import TYPE_CHECKING
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.conf import settings
-from django.db import transaction
+from django.db import models, transaction
 from django.utils import timezone
 from nacl.bindings import crypto_core_ed25519_is_valid_point
 from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
 
+from apps.chats.models import Membership
 from apps.devices.models import Device, KeyPackage, RevokedDevice
+from apps.devices.realtime import kick_devices
+from apps.messages.delivery import add_inbox_rows
+from apps.messages.models import DeviceInbox
 from talkee.errors import Conflict, Forbidden, NotFound, ServiceError
 
 if TYPE_CHECKING:
@@ -23,13 +25,6 @@ logger = logging.getLogger("talkee.devices")
 
 # mls10 MLSMessage, wire format mls_key_package, KeyPackage version mls10, suite 0xF00C.
 KEYPACKAGE_PREFIX = bytes.fromhex("000100050001f00c")
-
-CLOSE_REVOKED = 4001
-
-
-def device_group(device_id: int) -> str:
-    """The channel-layer group every socket of one device joins."""
-    return f"device.{device_id}"
 
 
 def check_ed25519_public_key(key: bytes) -> bytes:
@@ -54,6 +49,26 @@ def check_device_signature(ed25519_pub: bytes, message: bytes, signature: bytes)
         ) from exc
 
 
+def notify_device_change(device: Device, change: str) -> None:
+    """Tell the user's other devices and the devices of everyone sharing a chat with them
+    that a device was added or revoked, so their clients add it to (or remove it from)
+    every MLS group with a commit. Inside the caller's transaction."""
+    peers = Membership.objects.filter(chat__memberships__user_id=device.user_id).values("user_id")
+    targets = (
+        Device.objects.filter(models.Q(user_id=device.user_id) | models.Q(user_id__in=peers))
+        .exclude(pk=device.pk)
+        .values_list("pk", flat=True)
+        .distinct()
+    )
+    data = {
+        "change": change,
+        "user": device.user.username,
+        "device_id": device.pk,
+        "client_device_id": str(device.client_device_id),
+    }
+    add_inbox_rows(DeviceInbox(device_id=target, kind=DeviceInbox.Kind.DEVICE, data=data) for target in targets)
+
+
 def do_register_device(
     user: "User", *, client_device_id: str, ed25519_pub: bytes, x25519_pub: bytes, label: str
 ) -> Device:
@@ -70,28 +85,17 @@ def do_register_device(
     if device is None:
         if Device.objects.filter(ed25519_pub=ed25519_pub).exists():
             raise Conflict("This device key is already registered.", code="device_key_in_use")
-        return Device.objects.create(
+        device = Device.objects.create(
             user=user, client_device_id=device_uuid, ed25519_pub=ed25519_pub, x25519_pub=x25519_pub, label=label
         )
+        notify_device_change(device, "added")
+        return device
     if bytes(device.ed25519_pub) != ed25519_pub or bytes(device.x25519_pub) != x25519_pub:
         raise Conflict("This device id is registered with other keys.", code="device_key_mismatch")
     device.label = label or device.label
     device.last_seen = timezone.now()
     device.save(update_fields=["label", "last_seen"])
     return device
-
-
-def kick_devices(device_ids: list[int], code: int = CLOSE_REVOKED) -> None:
-    """Close every open socket of these devices at once, through the channel layer."""
-    layer = get_channel_layer()
-    if layer is None or not device_ids:
-        return
-
-    async def _send() -> None:
-        for device_id in device_ids:
-            await layer.group_send(device_group(device_id), {"type": "device.kick", "code": code})
-
-    async_to_sync(_send)()
 
 
 def do_revoke_device(device: Device) -> None:
@@ -102,6 +106,7 @@ def do_revoke_device(device: Device) -> None:
         RevokedDevice.objects.create(
             user_id=device.user_id, client_device_id=device.client_device_id, ed25519_pub=bytes(device.ed25519_pub)
         )
+        notify_device_change(device, "revoked")
         device.delete()
         transaction.on_commit(lambda: kick_devices([device_id]))
     logger.info("device revoked", extra={"device_id": device_id})

@@ -23,7 +23,7 @@ from django.conf import settings
 
 from apps.accounts.selectors import session_for_token
 from apps.chats.selectors import chat_ids_of
-from apps.devices.services import device_group
+from apps.devices.realtime import device_group
 from apps.messages import selectors, services
 from apps.messages.api.serializers import SendSerializer
 from apps.messages.delivery import chat_group, encode

@@ -13,7 +13,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
-from apps.devices.services import device_group
+from apps.devices.realtime import device_group
 from apps.messages.frames import inbox_frame
 from apps.messages.models import DeviceInbox
 from apps.messages.stream import allocate_positions

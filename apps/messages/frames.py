@@ -52,4 +52,5 @@ def inbox_frame(row: DeviceInbox) -> dict[str, Any]:
         "chat_id": str(row.chat_id) if row.chat_id else None,
         "payload": _b64_or_none(row.payload),
         "data": row.data,
+        "from_device_id": row.from_device_id,
     }

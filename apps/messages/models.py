@@ -74,11 +74,13 @@ class Reaction(models.Model):
 
 
 class DeviceInbox(models.Model):
-    """Rows addressed to one device: MLS Welcomes, chat membership notices, sync bundles."""
+    """Rows addressed to one device: MLS Welcomes, chat membership notices, device-list
+    notices (a peer's device added or revoked) and history-sync bundles."""
 
     class Kind(models.TextChoices):
         WELCOME = "welcome"
         CHAT = "chat"
+        DEVICE = "device"
         SYNC_BUNDLE = "sync_bundle"
 
     id = models.BigAutoField(primary_key=True)
@@ -88,10 +90,15 @@ class DeviceInbox(models.Model):
     chat = models.ForeignKey("chats.Chat", on_delete=models.CASCADE, null=True, related_name="+")
     payload = models.BinaryField(null=True)
     data = models.JSONField(null=True)
+    # Sync bundles only: which of the user's devices sealed it (the server sees no more).
+    from_device = models.ForeignKey("devices.Device", on_delete=models.SET_NULL, null=True, related_name="+")
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        indexes = [models.Index(fields=["device", "pos"], name="inbox_device_pos")]
+        indexes = [
+            models.Index(fields=["device", "pos"], name="inbox_device_pos"),
+            models.Index(fields=["kind", "created"], name="inbox_kind_created"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} for device {self.device_id}"

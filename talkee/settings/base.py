@@ -132,6 +132,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "apps.accounts.tasks.purge_expired_challenges",
         "schedule": 60.0,
     },
+    "purge-stale-sync-bundles": {
+        "task": "apps.devices.tasks.purge_stale_sync_bundles",
+        "schedule": 300.0,
+    },
     # Self-destructing messages are gone within a minute of expiry.
     "purge-stale-ciphertext": {
         "task": "apps.messages.tasks.purge_stale_ciphertext",
@@ -190,6 +194,10 @@ TALKEE_REACTION_MAX_BYTES = 1024
 TALKEE_CALL_PAYLOAD_MAX_BYTES = 64 * 1024
 TALKEE_SYNC_PAGE = env.int("TALKEE_SYNC_PAGE", default=500)
 TALKEE_TYPING_INTERVAL_SECONDS = env.float("TALKEE_TYPING_INTERVAL_SECONDS", default=2.0)
+
+# History-sync bundles for new devices
+TALKEE_SYNC_BUNDLE_MAX_BYTES = env.int("TALKEE_SYNC_BUNDLE_MAX_BYTES", default=4 * 1024 * 1024)
+TALKEE_SYNC_BUNDLE_TTL_SECONDS = env.int("TALKEE_SYNC_BUNDLE_TTL_SECONDS", default=24 * 3600)
 
 # KeyPackage pool limits
 TALKEE_KEYPACKAGE_MAX_BYTES = env.int("TALKEE_KEYPACKAGE_MAX_BYTES", default=16 * 1024)

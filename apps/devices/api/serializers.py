@@ -37,6 +37,13 @@ class KeyPackageUploadSerializer(serializers.Serializer[None]):
     )
 
 
+class SyncBundleSerializer(serializers.Serializer[None]):
+    to_device_id = serializers.IntegerField(min_value=1)
+    chat_id = serializers.UUIDField()
+    # The cap is checked in the service so the answer is 413, not 400.
+    ciphertext = Base64BytesField(min_length=1)
+
+
 class KeyPackageClaimSerializer(serializers.Serializer[None]):
     users = BoundedListField(child=StrictCharField(max_length=300), min_length=1, max_length=100)
 

@@ -7,4 +7,5 @@ urlpatterns = [
     path("devices/<int:device_id>", views.DeviceDetailView.as_view(), name="device-detail"),
     path("keypackages", views.KeyPackageUploadView.as_view(), name="keypackages"),
     path("keypackages/claim", views.KeyPackageClaimView.as_view(), name="keypackages-claim"),
+    path("device-sync/bundle", views.SyncBundleView.as_view(), name="device-sync-bundle"),
 ]

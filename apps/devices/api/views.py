@@ -9,7 +9,7 @@ from rest_framework.views import APIView
 
 from apps.accounts.authentication import request_session
 from apps.accounts.selectors import full_address
-from apps.devices import selectors, services
+from apps.devices import selectors, services, sync
 from apps.devices.api import serializers as s
 from apps.devices.models import Device
 from talkee.errors import NotFound
@@ -50,6 +50,21 @@ class KeyPackageUploadView(APIView):
             request_session(request).device, serializer.validated_data["keypackages"]
         )
         return Response({"stored": stored}, status=status.HTTP_201_CREATED)
+
+
+class SyncBundleView(APIView):
+    @extend_schema(
+        request=s.SyncBundleSerializer,
+        responses={201: inline_serializer("SyncBundleStored", {"id": serializers.IntegerField()})},
+    )
+    def post(self, request: Request) -> Response:
+        serializer = s.SyncBundleSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        row = sync.do_store_sync_bundle(
+            request_session(request), data["to_device_id"], data["chat_id"], data["ciphertext"]
+        )
+        return Response({"id": row.pk}, status=status.HTTP_201_CREATED)
 
 
 class KeyPackageClaimView(APIView):

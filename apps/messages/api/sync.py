@@ -13,7 +13,7 @@ from django.http import HttpRequest, JsonResponse
 from apps.accounts.models import Session
 from apps.accounts.selectors import session_for_token
 from apps.chats.selectors import chat_ids_of
-from apps.devices.services import device_group
+from apps.devices.realtime import device_group
 from apps.messages import selectors
 from apps.messages.delivery import chat_group
 from talkee.errors import error_body
