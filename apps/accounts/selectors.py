@@ -8,7 +8,9 @@ from apps.accounts.tokens import token_hash
 
 def session_for_token(token: str) -> Session | None:
     """The live session behind a token, or None (unknown token, blocked user)."""
-    if not token or len(token) > 128:
+    # Tokens are URL-safe base64; anything else (a socket's JSON may carry any string,
+    # even a lone surrogate that cannot be hashed) is simply not one.
+    if not token or len(token) > 128 or not token.isascii():
         return None
     session = (
         Session.objects.select_related("user", "device")
