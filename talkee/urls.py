@@ -12,6 +12,7 @@ urlpatterns = [
     path("v1/", include("apps.devices.api.urls")),
     path("v1/", include("apps.chats.api.urls")),
     path("v1/", include("apps.messages.api.urls")),
+    path("v1/", include("apps.blobs.api.urls")),
     path("", include("apps.federation.urls")),
     path("admin/", admin_site.urls),
     path("", include("talkee.app_urls")),

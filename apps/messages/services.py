@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from apps.blobs.services import do_attach_blobs, release_blobs
 from apps.chats.models import Chat, Membership
 from apps.devices.models import Device
 from apps.messages.delivery import add_inbox_rows, chat_event, chat_group, publish_on_commit
@@ -95,6 +96,7 @@ def do_send_message(
     ttl_seconds: int | None = None,
     burn_on_read: bool = False,
     welcome: dict[str, Any] | None = None,
+    blob_ids: list[uuid.UUID] | None = None,
 ) -> Sent:
     """Store one message exactly once and fan it out after commit.
 
@@ -136,6 +138,8 @@ def do_send_message(
                 expires_at=expires_at,
                 burn_on_read=burn_on_read,
             )
+            if blob_ids:
+                do_attach_blobs(chat_id, message, blob_ids)
             if welcome_devices:
                 add_inbox_rows(
                     DeviceInbox(device_id=d, kind=DeviceInbox.Kind.WELCOME, chat_id=chat_id, payload=welcome_payload)
@@ -181,6 +185,7 @@ def _tombstone(messages: list[Message]) -> None:
         message.deleted_at = now
         message.pos = first + offset
     Message.objects.bulk_update(messages, ["ciphertext", "edit_hash", "deleted_at", "pos"])
+    release_blobs([m.id for m in messages])
     publish_on_commit([(chat_group(m.chat_id), chat_event(message_frame(m))) for m in messages])
 
 

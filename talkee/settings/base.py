@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "apps.devices",
     "apps.chats",
     "apps.messages",
+    "apps.blobs",
     "apps.federation",
     "apps.adminpanel",
 ]
@@ -141,6 +142,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "apps.messages.tasks.purge_stale_ciphertext",
         "schedule": env.float("TALKEE_PURGE_INTERVAL_SECONDS", default=15.0),
     },
+    # Uploads never completed (or never sent) are gone soon after their deadline.
+    "purge-abandoned-uploads": {
+        "task": "apps.blobs.tasks.purge_abandoned_uploads",
+        "schedule": env.float("TALKEE_BLOB_PURGE_INTERVAL_SECONDS", default=300.0),
+    },
 }
 
 # --- passwords --------------------------------------------------------------------
@@ -195,6 +201,14 @@ TALKEE_CALL_PAYLOAD_MAX_BYTES = 64 * 1024
 TALKEE_SYNC_PAGE = env.int("TALKEE_SYNC_PAGE", default=500)
 TALKEE_TYPING_INTERVAL_SECONDS = env.float("TALKEE_TYPING_INTERVAL_SECONDS", default=2.0)
 
+# Federation: static domain → host:port map (tests, private networks), else DNS names.
+TALKEE_FEDERATION_HOSTS: dict[str, str] = env.dict("TALKEE_FEDERATION_HOSTS", default={})
+TALKEE_FEDERATION_SCHEME = env.str("TALKEE_FEDERATION_SCHEME", default="https")
+TALKEE_FEDERATION_MAX_SKEW_SECONDS = env.int("TALKEE_FEDERATION_MAX_SKEW_SECONDS", default=300)
+TALKEE_FEDERATION_MAX_BODY_BYTES = env.int("TALKEE_FEDERATION_MAX_BODY_BYTES", default=20 * 1024 * 1024)
+TALKEE_FEDERATION_MAX_ENVELOPES = 100
+TALKEE_FEDERATION_PEER_RATE = env.str("TALKEE_FEDERATION_PEER_RATE", default="600/min")
+
 # History-sync bundles for new devices
 TALKEE_SYNC_BUNDLE_MAX_BYTES = env.int("TALKEE_SYNC_BUNDLE_MAX_BYTES", default=4 * 1024 * 1024)
 TALKEE_SYNC_BUNDLE_TTL_SECONDS = env.int("TALKEE_SYNC_BUNDLE_TTL_SECONDS", default=24 * 3600)
@@ -205,6 +219,30 @@ TALKEE_KEYPACKAGE_BATCH_MAX = env.int("TALKEE_KEYPACKAGE_BATCH_MAX", default=100
 TALKEE_KEYPACKAGE_POOL_MAX = env.int("TALKEE_KEYPACKAGE_POOL_MAX", default=200)
 TALKEE_CHALLENGE_TTL_SECONDS = env.int("TALKEE_CHALLENGE_TTL_SECONDS", default=120)
 TALKEE_WS_AUTH_TIMEOUT_SECONDS = env.float("TALKEE_WS_AUTH_TIMEOUT_SECONDS", default=10.0)
+
+# --- encrypted file blobs (apps/blobs) --------------------------------------------------
+# Opaque ciphertext under random names; any Django storage can replace the file system.
+TALKEE_BLOB_DIR = Path(env.str("TALKEE_BLOB_DIR", default=str(VAR_DIR / "blobs")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "blobs": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {
+            "location": str(TALKEE_BLOB_DIR),
+            "base_url": None,
+            "file_permissions_mode": 0o600,
+            "directory_permissions_mode": 0o700,
+        },
+    },
+}
+# Upload chunk size handed to clients (the last chunk of a blob may be shorter).
+TALKEE_BLOB_CHUNK_SIZE = env.int("TALKEE_BLOB_CHUNK_SIZE", default=1024 * 1024)
+# Bytes each user may start uploading per quota window (charged at POST /v1/blobs).
+TALKEE_BLOB_QUOTA_BYTES = env.int("TALKEE_BLOB_QUOTA_BYTES", default=1024 * 1024 * 1024)
+TALKEE_BLOB_QUOTA_WINDOW_SECONDS = env.int("TALKEE_BLOB_QUOTA_WINDOW_SECONDS", default=24 * 3600)
+# An upload must be completed and sent in a message within this time, or it is purged.
+TALKEE_BLOB_UPLOAD_TTL_SECONDS = env.int("TALKEE_BLOB_UPLOAD_TTL_SECONDS", default=24 * 3600)
 
 # --- i18n / static ----------------------------------------------------------------
 LANGUAGE_CODE = "en-us"

@@ -2,7 +2,7 @@ from django.conf import settings
 from rest_framework import serializers
 
 from apps.messages.models import Message
-from talkee.api_fields import Base64BytesField
+from talkee.api_fields import Base64BytesField, StrictUUIDField
 
 
 class WelcomeSerializer(serializers.Serializer[None]):
@@ -21,6 +21,8 @@ class SendSerializer(serializers.Serializer[None]):
     ttl_seconds = serializers.IntegerField(min_value=1, max_value=365 * 86400, required=False, allow_null=True)
     burn_on_read = serializers.BooleanField(required=False, default=False)
     welcome = WelcomeSerializer(required=False, allow_null=True)
+    # Completed uploads of this chat (apps/blobs) that the message's encrypted payload refers to.
+    blob_ids = serializers.ListField(child=StrictUUIDField(), max_length=10, required=False)
 
 
 class SentSerializer(serializers.Serializer[None]):

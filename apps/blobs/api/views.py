@@ -1,0 +1,140 @@
+"""Blob endpoints. Thin: validate, call one service, answer. Chunk bodies are raw bytes
+read from the request stream piece by piece (no DRF parser, so never one big bytes)."""
+
+import io
+import uuid
+from typing import Any
+
+from django.core.handlers.asgi import ASGIRequest
+from django.http import FileResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.exceptions import UnsupportedMediaType
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.accounts.authentication import request_session
+from apps.blobs import selectors, services
+from apps.blobs.api import serializers as s
+from apps.blobs.api.ranges import RangeNotSatisfiable, byte_range
+from apps.blobs.models import Blob
+from apps.blobs.storage import aiter_range, iter_range
+from talkee.errors import Conflict, NotFound, error_body
+
+RAW_TYPES = ("", "application/octet-stream")
+
+
+def valid(serializer_class: type, data: Any) -> dict[str, Any]:
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+def _member_blob(request: Request, blob_id: uuid.UUID) -> Blob:
+    blob = selectors.blob_for_member(blob_id, request_session(request).user_id)
+    if blob is None:
+        raise NotFound("No such blob.", code="blob_not_found")
+    return blob
+
+
+def _status(blob: Blob) -> dict[str, Any]:
+    return {
+        "id": blob.id,
+        "size": blob.size,
+        "chunk_size": blob.chunk_size,
+        "chunk_count": blob.chunk_count,
+        "received": selectors.received_chunks(blob),
+        "complete": blob.is_complete,
+    }
+
+
+class BlobsView(APIView):
+    @extend_schema(request=s.CreateBlobSerializer, responses={201: s.BlobCreatedSerializer})
+    def post(self, request: Request) -> Response:
+        data = valid(s.CreateBlobSerializer, request.data)
+        blob = services.do_create_blob(request_session(request).user_id, data["chat_id"], data["size"])
+        body = {
+            "id": blob.id,
+            "size": blob.size,
+            "chunk_size": blob.chunk_size,
+            "chunk_count": blob.chunk_count,
+            "expires_at": blob.expires_at,
+        }
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class ChunkView(APIView):
+    @extend_schema(
+        request={"application/octet-stream": OpenApiTypes.BINARY},
+        responses={201: s.ChunkStoredSerializer, 200: s.ChunkStoredSerializer},
+    )
+    def put(self, request: Request, blob_id: uuid.UUID, index: int) -> Response:
+        media_type = request.content_type.split(";")[0].strip().lower()
+        if media_type not in RAW_TYPES:
+            raise UnsupportedMediaType(media_type, "A chunk is raw bytes: Content-Type: application/octet-stream.")
+        header = str(request.META.get("CONTENT_LENGTH") or "")
+        length = int(header) if header.isdigit() else None
+        body = request.stream or io.BytesIO()
+        stored = services.do_store_chunk(request_session(request).user_id, blob_id, index, body, length)
+        return Response(
+            {"index": stored.index, "length": stored.length},
+            status=status.HTTP_201_CREATED if stored.created else status.HTTP_200_OK,
+        )
+
+
+class ChunksView(APIView):
+    @extend_schema(responses={200: s.UploadStatusSerializer})
+    def get(self, request: Request, blob_id: uuid.UUID) -> Response:
+        """Which chunks the server holds, so an interrupted upload can resume."""
+        return Response(_status(_member_blob(request, blob_id)))
+
+
+class CompleteView(APIView):
+    @extend_schema(request=None, responses={200: s.BlobCompletedSerializer})
+    def post(self, request: Request, blob_id: uuid.UUID) -> Response:
+        blob = services.do_complete_upload(request_session(request).user_id, blob_id)
+        return Response({"id": str(blob.id), "size": blob.size})
+
+
+class BlobView(APIView):
+    @extend_schema(
+        responses={
+            (200, "application/octet-stream"): OpenApiTypes.BINARY,
+            (206, "application/octet-stream"): OpenApiTypes.BINARY,
+            416: OpenApiResponse(description="Range not satisfiable"),
+        }
+    )
+    def get(self, request: Request, blob_id: uuid.UUID) -> Response | FileResponse:
+        """The encrypted bytes, for the chat's members only; one `Range` supported."""
+        blob = _member_blob(request, blob_id)
+        if not blob.is_complete:
+            raise Conflict("This upload is not complete yet.", code="upload_incomplete")
+        try:
+            span = byte_range(request.headers.get("Range"), blob.size)
+        except RangeNotSatisfiable as exc:
+            return Response(
+                error_body(exc.code, exc.message),
+                status=exc.status,
+                headers={"Content-Range": f"bytes */{blob.size}"},
+            )
+        first, last = span if span is not None else (0, blob.size - 1)
+        length = last - first + 1
+        if isinstance(request._request, ASGIRequest):
+            content: Any = aiter_range(blob.storage_name, first, length)
+        else:
+            content = iter_range(blob.storage_name, first, length)
+        response = FileResponse(
+            content,
+            status=status.HTTP_206_PARTIAL_CONTENT if span is not None else status.HTTP_200_OK,
+            content_type=blob.content_type,
+        )
+        response["Content-Length"] = str(length)
+        response["Accept-Ranges"] = "bytes"
+        response["Content-Disposition"] = f'attachment; filename="{blob.name}"'
+        response["Cache-Control"] = "private, no-store"
+        response["X-Content-Type-Options"] = "nosniff"
+        if span is not None:
+            response["Content-Range"] = f"bytes {first}-{last}/{blob.size}"
+        return response

@@ -1,0 +1,252 @@
+"""Blob actions: start an upload, store a chunk, complete, attach to messages, release.
+
+Sealed sender holds here too: the uploading user is used to authorise each call and to
+charge an allowance that names no blob, and is then dropped; no blob row, storage name
+or log line links a blob to its uploader.
+"""
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
+
+from apps.blobs import selectors
+from apps.blobs.models import Blob, BlobAttachment, BlobChunk, UploadAllowance
+from apps.blobs.sizes import ACCEPTED_SIZES
+from apps.blobs.storage import (
+    DamagedPart,
+    Readable,
+    delete_files_now,
+    digest_stream,
+    save_concatenation,
+    save_stream,
+)
+from apps.chats.models import Chat
+from apps.chats.selectors import membership_of
+from apps.messages.models import Message
+from talkee.errors import Conflict, Forbidden, NotFound, ServiceError
+
+
+@dataclass(frozen=True)
+class StoredChunk:
+    index: int
+    length: int
+    created: bool
+
+
+def _not_found() -> NotFound:
+    return NotFound("No such blob.", code="blob_not_found")
+
+
+def check_blob_size(size: int) -> None:
+    if size not in ACCEPTED_SIZES:
+        sizes = ", ".join(str(s) for s in sorted(ACCEPTED_SIZES))
+        raise ServiceError(
+            f"A blob must be a padded, encrypted file of one of these sizes: {sizes}.", code="invalid_size"
+        )
+
+
+def _charge_allowance(user_id: int, size: int) -> None:
+    """Reserve `size` bytes of the user's allowance for this window, or refuse with 413."""
+    window = int(timezone.now().timestamp()) // settings.TALKEE_BLOB_QUOTA_WINDOW_SECONDS
+    UploadAllowance.objects.get_or_create(user_id=user_id, defaults={"window": window})
+    allowance = UploadAllowance.objects.select_for_update().get(user_id=user_id)
+    if allowance.window != window:
+        allowance.window, allowance.used = window, 0
+    if allowance.used + size > settings.TALKEE_BLOB_QUOTA_BYTES:
+        raise ServiceError(
+            "Your upload allowance is used up for now; try again later.", code="quota_exceeded", status=413
+        )
+    allowance.used += size
+    allowance.save(update_fields=["window", "used"])
+
+
+def do_create_blob(user_id: int, chat_id: uuid.UUID | str, size: int) -> Blob:
+    """Start an upload of `size` bytes (a padded bucket) for a chat the user is in."""
+    check_blob_size(size)
+    membership = membership_of(chat_id, user_id)
+    if membership is None:
+        raise NotFound("No such chat.", code="chat_not_found")
+    if membership.chat.kind == Chat.Kind.CHANNEL and not membership.is_manager:
+        raise Forbidden("Only the channel's owners and admins can post here.", code="channel_read_only")
+    with transaction.atomic():
+        _charge_allowance(user_id, size)
+        return Blob.objects.create(
+            chat_id=chat_id,
+            size=size,
+            chunk_size=settings.TALKEE_BLOB_CHUNK_SIZE,
+            expires_at=timezone.now() + timedelta(seconds=settings.TALKEE_BLOB_UPLOAD_TTL_SECONDS),
+        )
+
+
+def _uploading_blob(blob_id: uuid.UUID | str, user_id: int) -> Blob:
+    blob = selectors.blob_for_member(blob_id, user_id)
+    if blob is None:
+        raise _not_found()
+    if blob.is_complete:
+        raise Conflict("This upload is already complete.", code="already_complete")
+    return blob
+
+
+def check_chunk(blob: Blob, index: int, length: int | None) -> int:
+    """The length chunk `index` must have; refuses an index or length that cannot fit."""
+    if not 0 <= index < blob.chunk_count:
+        raise ServiceError(
+            f"Chunk index must be between 0 and {blob.chunk_count - 1}.", code="chunk_out_of_range", status=400
+        )
+    expected = blob.chunk_length(index)
+    if length is None:
+        raise ServiceError(f"Send Content-Length: {expected}.", code="length_required", status=411)
+    if length != expected:
+        raise ServiceError(f"Chunk {index} must be exactly {expected} bytes.", code="wrong_chunk_length")
+    return expected
+
+
+def _same_as_stored(blob: Blob, index: int, digest: bytes) -> StoredChunk:
+    stored = BlobChunk.objects.filter(blob=blob, index=index).values_list("digest", "length").first()
+    if stored is None:
+        raise _not_found()
+    if bytes(stored[0]) != digest:
+        raise Conflict(
+            f"Chunk {index} is already stored with different bytes; start a new upload.", code="chunk_conflict"
+        )
+    return StoredChunk(index, stored[1], created=False)
+
+
+def do_store_chunk(
+    user_id: int, blob_id: uuid.UUID | str, index: int, body: Readable, length: int | None
+) -> StoredChunk:
+    """Stream one chunk to storage. Idempotent: the same bytes again are accepted (and
+    not stored twice); different bytes for a stored chunk are refused with 409 and the
+    stored chunk is left as it was."""
+    blob = _uploading_blob(blob_id, user_id)
+    expected = check_chunk(blob, index, length)
+    if BlobChunk.objects.filter(blob=blob, index=index).exists():
+        digest, received = digest_stream(body, expected)
+        if received != expected:
+            raise ServiceError(f"Chunk {index} ended after {received} bytes.", code="wrong_chunk_length")
+        return _same_as_stored(blob, index, digest)
+    name, digest, received = save_stream(body, expected, prefix="parts/")
+    written = False
+    try:
+        if received != expected:
+            raise ServiceError(f"Chunk {index} ended after {received} bytes.", code="wrong_chunk_length")
+        with transaction.atomic():
+            # The row lock orders this insert against completion and purge of the blob.
+            if not Blob.objects.select_for_update().filter(pk=blob.pk, completed_at__isnull=True).exists():
+                raise _not_found()
+            BlobChunk.objects.create(blob=blob, index=index, storage_name=name, length=received, digest=digest)
+        written = True
+    except IntegrityError:
+        # Another request stored this chunk first: same bytes are fine, others conflict.
+        return _same_as_stored(blob, index, digest)
+    finally:
+        if not written:
+            delete_files_now([name])
+    return StoredChunk(index, received, created=True)
+
+
+def do_complete_upload(user_id: int, blob_id: uuid.UUID | str) -> Blob:
+    """Check every chunk is there and the total is the declared size, then assemble the
+    blob. Until this succeeds nothing is served. Completing twice is harmless."""
+    blob = selectors.blob_for_member(blob_id, user_id)
+    if blob is None:
+        raise _not_found()
+    if blob.is_complete:
+        return blob
+    chunks = list(BlobChunk.objects.filter(blob=blob).order_by("index"))
+    missing = sorted(set(range(blob.chunk_count)) - {c.index for c in chunks})
+    if missing:
+        shown = ", ".join(str(i) for i in missing[:20]) + (", …" if len(missing) > 20 else "")
+        raise Conflict(f"{len(missing)} chunk(s) missing: {shown}.", code="upload_incomplete")
+    if sum(c.length for c in chunks) != blob.size:
+        raise Conflict("The chunks do not add up to the declared size.", code="upload_incomplete")
+    try:
+        name = save_concatenation((c.index, c.storage_name, c.length, bytes(c.digest)) for c in chunks)
+    except DamagedPart as damaged:
+        BlobChunk.objects.filter(blob=blob, index=damaged.index).delete()
+        raise Conflict(
+            f"Chunk {damaged.index} was damaged in storage; upload it again.", code="upload_incomplete"
+        ) from None
+    kept = False
+    try:
+        with transaction.atomic():
+            locked = Blob.objects.select_for_update().filter(pk=blob.pk).first()
+            if locked is None:
+                raise _not_found()
+            if locked.is_complete:
+                return locked
+            locked.storage_name = name
+            locked.completed_at = timezone.now()
+            locked.expires_at = locked.completed_at + timedelta(seconds=settings.TALKEE_BLOB_UPLOAD_TTL_SECONDS)
+            locked.save(update_fields=["storage_name", "completed_at", "expires_at"])
+            BlobChunk.objects.filter(blob=locked).delete()
+            kept = True
+    finally:
+        if not kept:
+            delete_files_now([name])
+    return locked
+
+
+def do_attach_blobs(chat_id: uuid.UUID | str, message: Message, blob_ids: Iterable[uuid.UUID | str]) -> None:
+    """Link a message being sent to completed blobs of its chat (inside the send's
+    transaction). Anything else — unknown, unfinished, another chat's — is refused."""
+    wanted = sorted({uuid.UUID(str(b)) for b in blob_ids})
+    if not wanted:
+        return
+    if message.kind != Message.Kind.APPLICATION:
+        raise ServiceError("Only application messages can carry files.", code="invalid_blob")
+    locked = list(
+        Blob.objects.select_for_update()
+        .filter(pk__in=wanted, chat_id=chat_id, completed_at__isnull=False)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    if len(locked) != len(wanted):
+        raise ServiceError("Each blob must be a completed upload to this chat.", code="invalid_blob")
+    BlobAttachment.objects.bulk_create([BlobAttachment(blob_id=b, message=message) for b in wanted])
+    # Referenced now: it lives as long as its messages, not until an upload deadline.
+    Blob.objects.filter(pk__in=wanted).update(expires_at=None)
+
+
+def release_blobs(message_ids: Iterable[int]) -> int:
+    """The messages are gone (deleted, burnt, expired): drop their references and delete
+    every blob that no live message references any more. Files go after commit."""
+    ids = list(message_ids)
+    if not ids:
+        return 0
+    links = BlobAttachment.objects.filter(message_id__in=ids)
+    blob_ids = sorted(set(links.values_list("blob_id", flat=True)))
+    if not blob_ids:
+        return 0
+    links.delete()
+    # Locked in a fixed order, the same lock do_attach_blobs takes: a concurrent send
+    # that references one of these blobs either commits first (and is seen below) or
+    # waits and then finds the blob gone.
+    list(Blob.objects.select_for_update().filter(pk__in=blob_ids).order_by("pk").values_list("pk", flat=True))
+    live = BlobAttachment.objects.filter(blob=OuterRef("pk"), message__deleted_at__isnull=True)
+    orphans = Blob.objects.filter(pk__in=blob_ids).exclude(Exists(live))
+    _, per_model = orphans.delete()
+    return per_model.get(Blob._meta.label, 0)
+
+
+def purge_abandoned(limit: int = 200) -> int:
+    """Delete up to `limit` blobs past their deadline that no message references:
+    uploads never completed, and completed ones never attached."""
+    with transaction.atomic():
+        live = BlobAttachment.objects.filter(blob=OuterRef("pk"))
+        ids = list(
+            Blob.objects.select_for_update(skip_locked=True)
+            .filter(expires_at__lte=timezone.now())
+            .exclude(Exists(live))
+            .order_by("expires_at")
+            .values_list("pk", flat=True)[:limit]
+        )
+        if ids:
+            Blob.objects.filter(pk__in=ids).delete()
+    return len(ids)

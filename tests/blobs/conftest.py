@@ -1,0 +1,75 @@
+"""Blob tests store into a temporary directory shared by this process, the live daphne
+and the Celery worker (they inherit TALKEE_BLOB_DIR from os.environ when they start)."""
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from apps.blobs.sizes import encrypted_size
+from tests.conftest import Account
+
+BLOB_DIR = Path(tempfile.mkdtemp(prefix="talkee-test-blobs-"))
+os.environ["TALKEE_BLOB_DIR"] = str(BLOB_DIR)
+
+SMALL = encrypted_size(32 * 1024)  # 32,809 bytes: one chunk
+MEDIUM = encrypted_size(2 * 1024 * 1024)  # 2,097,720 bytes: three 1 MiB chunks, the last short
+
+
+@pytest.fixture(autouse=True)
+def blob_storage(settings: Any) -> Path:
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "blobs": {
+            **settings.STORAGES["blobs"],
+            "OPTIONS": {**settings.STORAGES["blobs"]["OPTIONS"], "location": str(BLOB_DIR)},
+        },
+    }
+    return BLOB_DIR
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _remove_blob_dir() -> Iterator[None]:
+    yield
+    shutil.rmtree(BLOB_DIR, ignore_errors=True)
+
+
+def stored_files() -> list[Path]:
+    return sorted(p for p in BLOB_DIR.rglob("*") if p.is_file())
+
+
+def create_blob(account: Account, chat_id: str, size: int = SMALL, **extra: Any) -> Any:
+    return account.client.post("/v1/blobs", {"chat_id": chat_id, "size": size, **extra}, format="json")
+
+
+def put_chunk(account: Account, blob_id: str, index: int, data: bytes, **headers: Any) -> Any:
+    return account.client.put(
+        f"/v1/blobs/{blob_id}/chunks/{index}", data, content_type="application/octet-stream", **headers
+    )
+
+
+def upload(account: Account, chat_id: str, data: bytes) -> str:
+    """The whole client flow in process: create, every chunk, complete; the blob id."""
+    created = create_blob(account, chat_id, len(data))
+    assert created.status_code == 201, created.content
+    blob = created.json()
+    step = blob["chunk_size"]
+    for index in range(blob["chunk_count"]):
+        answer = put_chunk(account, blob["id"], index, data[index * step : (index + 1) * step])
+        assert answer.status_code == 201, answer.content
+    done = account.client.post(f"/v1/blobs/{blob['id']}/complete")
+    assert done.status_code == 200, done.content
+    assert done.json() == {"id": blob["id"], "size": len(data)}
+    return str(blob["id"])
+
+
+def download(account: Account, blob_id: str, **headers: Any) -> Any:
+    return account.client.get(f"/v1/blobs/{blob_id}", **headers)
+
+
+def body(response: Any) -> bytes:
+    return b"".join(response.streaming_content)
