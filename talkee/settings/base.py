@@ -137,6 +137,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "apps.devices.tasks.purge_stale_sync_bundles",
         "schedule": 300.0,
     },
+    "sweep-federation-outbox": {
+        "task": "apps.federation.tasks.sweep_outbox",
+        "schedule": 10.0,
+    },
     # Self-destructing messages are gone within a minute of expiry.
     "purge-stale-ciphertext": {
         "task": "apps.messages.tasks.purge_stale_ciphertext",

@@ -1,0 +1,94 @@
+"""Server-to-server endpoints. Every request is verified before anything else happens."""
+
+import json
+import logging
+
+from django.conf import settings
+from django.core.cache import cache
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_http_methods
+
+from apps.accounts.selectors import full_address
+from apps.devices.services import claim_keypackages
+from apps.federation import services
+from apps.federation.instance_key import instance_signing_key
+from apps.federation.signing import VerifiedRequest, verify_request
+from talkee.api_fields import b64
+from talkee.errors import ServiceError, error_body
+
+logger = logging.getLogger("talkee.federation")
+
+
+@require_GET
+def server_discovery(request: HttpRequest) -> JsonResponse:
+    """Where to reach this instance's federation API and the key peers pin."""
+    return JsonResponse(
+        {
+            "domain": settings.TALKEE_DOMAIN,
+            "federation_url": settings.TALKEE_PUBLIC_URL.rstrip("/") + "/s2s/",
+            "ed25519_pub": b64(bytes(instance_signing_key().verify_key)),
+        }
+    )
+
+
+def _refusal(exc: ServiceError) -> JsonResponse:
+    return JsonResponse(error_body(exc.code, exc.message), status=exc.status)
+
+
+def _over_rate(origin: str) -> bool:
+    count, _, period = settings.TALKEE_FEDERATION_PEER_RATE.partition("/")
+    window = {"s": 1, "sec": 1, "min": 60, "m": 60, "hour": 3600, "h": 3600}.get(period, 60)
+    key = f"s2s-rate:{origin}"
+    cache.add(key, 0, timeout=window)
+    try:
+        return cache.incr(key) > int(count)
+    except ValueError:
+        return False
+
+
+def _verified(request: HttpRequest) -> VerifiedRequest:
+    verified = verify_request(request)
+    if _over_rate(verified.origin):
+        raise ServiceError("Too many requests from your instance; slow down.", code="rate_limited", status=429)
+    return verified
+
+
+@csrf_exempt
+@require_http_methods(["POST"])
+def envelopes(request: HttpRequest) -> JsonResponse:
+    """verify → store in the inbox (once per (origin, txn_id)) → 202 → handled by a task."""
+    if len(request.body) > settings.TALKEE_FEDERATION_MAX_BODY_BYTES:
+        return JsonResponse(error_body("payload_too_large", "The batch is too large."), status=413)
+    try:
+        verified = _verified(request)
+        try:
+            document = json.loads(request.body)
+        except ValueError as exc:
+            raise ServiceError("The body is not JSON.", code="malformed_json") from exc
+        stored = services.do_receive_envelopes(verified.origin, services.check_envelopes(document))
+    except ServiceError as exc:
+        return _refusal(exc)
+    return JsonResponse({"accepted": len(stored)}, status=202)
+
+
+@require_GET
+def keybundle(request: HttpRequest) -> JsonResponse:
+    """One KeyPackage per device of a local user, for a peer adding them to a group."""
+    try:
+        _verified(request)
+        address = full_address(request.GET.get("user", ""))
+        if not address.endswith("@" + settings.TALKEE_DOMAIN):
+            raise ServiceError("That user does not live here.", code="not_local", status=404)
+        claimed = claim_keypackages([address])
+    except ServiceError as exc:
+        return _refusal(exc)
+    devices = [
+        {
+            "device_id": entry["device_id"],
+            "client_device_id": entry["client_device_id"],
+            "keypackage": b64(entry["keypackage"]) if isinstance(entry["keypackage"], bytes) else None,
+        }
+        for entry in claimed[address]
+    ]
+    return JsonResponse({address: devices})

@@ -1,0 +1,180 @@
+"""Fail closed: only correctly signed, fresh, unreplayed requests from a pinned key pass."""
+
+import json
+import time
+
+import pytest
+from django.test import Client, override_settings
+from nacl.signing import SigningKey
+
+from apps.federation.models import InboxEnvelope, Peer
+from tests.federation.conftest import PARTNER
+
+pytestmark = pytest.mark.django_db
+
+PATH = "/s2s/v1/envelopes"
+
+
+def batch(*txn_ids: str, kind: str = "ping") -> bytes:
+    return json.dumps(
+        {"envelopes": [{"txn_id": t, "kind": kind, "body": {"n": i}} for i, t in enumerate(txn_ids)]}
+    ).encode()
+
+
+def post(body: bytes, headers: dict[str, str]):
+    return Client().post(PATH, body, content_type="application/json", **headers)
+
+
+def test_signed_batch_is_stored_once_and_the_key_pinned(partner) -> None:
+    body = batch("txn-00000001", "txn-00000002")
+    response = post(body, partner.headers("POST", PATH, body))
+    assert response.status_code == 202
+    assert response.json() == {"accepted": 2}
+    assert list(InboxEnvelope.objects.order_by("pk").values_list("origin", "txn_id")) == [
+        (PARTNER, "txn-00000001"),
+        (PARTNER, "txn-00000002"),
+    ]
+    assert bytes(Peer.objects.get(domain=PARTNER).ed25519_pub) == bytes(partner.key.verify_key)
+    # the same envelope again in a new request (a retry after a lost 202) is not stored twice
+    again = post(batch("txn-00000002"), partner.headers("POST", PATH, batch("txn-00000002")))
+    assert again.status_code == 202
+    assert InboxEnvelope.objects.count() == 2
+
+
+def test_replayed_request_is_refused(partner) -> None:
+    body = batch("txn-replay01")
+    headers = partner.headers("POST", PATH, body, txn_id="req-1")
+    assert post(body, headers).status_code == 202
+    replay = post(body, headers)
+    assert replay.status_code == 409
+    assert replay.json()["error"]["code"] == "replayed"
+
+
+def test_unsigned_request_is_refused(partner) -> None:
+    response = post(batch("txn-unsigned1"), {})
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "unsigned"
+    assert not InboxEnvelope.objects.exists()
+
+
+def test_forged_signature_is_refused(partner) -> None:
+    body = batch("txn-forged01")
+    response = post(body, partner.headers("POST", PATH, body, key=SigningKey.generate()))
+    assert response.status_code == 401
+    assert response.json()["error"]["message"] == "invalid signature"
+    assert not InboxEnvelope.objects.exists()
+    assert not Peer.objects.exists(), "nothing is pinned from an unverifiable request"
+
+
+def test_tampered_body_is_refused(partner) -> None:
+    body = batch("txn-honest01")
+    headers = partner.headers("POST", PATH, body)
+    response = post(batch("txn-evil0001"), headers)
+    assert response.status_code == 401
+
+
+def test_expired_and_future_timestamps_are_refused(partner) -> None:
+    body = batch("txn-old00001")
+    for ts in (int(time.time()) - 301, int(time.time()) + 301):
+        response = post(body, partner.headers("POST", PATH, body, ts=ts))
+        assert response.status_code == 401
+        assert response.json()["error"]["code"] == "expired"
+
+
+def test_request_for_another_instance_is_refused(partner) -> None:
+    body = batch("txn-elsewhere")
+    response = post(body, partner.headers("POST", PATH, body, destination="other.example"))
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "wrong_destination"
+
+
+def test_origin_must_match_the_signing_key(partner) -> None:
+    """Signed by partner.test's key but claiming to be acme.test: acme.test's published key
+    (here the stand-in's own, different from the signer's) does not verify it."""
+    from django.conf import settings
+
+    hosts = {**settings.TALKEE_FEDERATION_HOSTS, "acme.test": f"127.0.0.1:{partner.port}"}
+    body = batch("txn-wrongorg")
+    partner.published = SigningKey.generate()
+    with override_settings(TALKEE_FEDERATION_HOSTS=hosts):
+        response = post(body, partner.headers("POST", PATH, body, origin="acme.test"))
+    assert response.status_code == 401
+    assert not InboxEnvelope.objects.exists()
+
+
+def test_changed_key_is_refused_until_an_admin_repins(partner, admin_client) -> None:
+    body = batch("txn-first001")
+    assert post(body, partner.headers("POST", PATH, body)).status_code == 202
+    partner.key = partner.published = SigningKey.generate()  # the peer now uses (and publishes) a new key
+    body = batch("txn-after001")
+    refused = post(body, partner.headers("POST", PATH, body))
+    assert refused.status_code == 401
+    assert refused.json()["error"]["message"] == "invalid signature"
+    peer = Peer.objects.get(domain=PARTNER)
+    admin_client.post("/admin/federation/peer/", {"action": "repin_keys", "_selected_action": [peer.pk]})
+    assert bytes(Peer.objects.get(domain=PARTNER).ed25519_pub) == bytes(partner.key.verify_key)
+    body = batch("txn-after002")
+    assert post(body, partner.headers("POST", PATH, body)).status_code == 202
+
+
+def test_blocked_peer_is_refused(partner) -> None:
+    body = batch("txn-block001")
+    assert post(body, partner.headers("POST", PATH, body)).status_code == 202
+    Peer.objects.filter(domain=PARTNER).update(blocked=True)
+    body = batch("txn-block002")
+    response = post(body, partner.headers("POST", PATH, body))
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "peer_blocked"
+
+
+@pytest.mark.parametrize(
+    ("document", "code"),
+    [
+        (b"not json", "malformed_json"),
+        (json.dumps({"envelopes": []}).encode(), "invalid_input"),
+        (json.dumps({"envelopes": [{"txn_id": "short", "kind": "ping", "body": {}}]}).encode(), "invalid_input"),
+        (
+            json.dumps({"envelopes": [{"txn_id": "txn-unknown1", "kind": "exploit", "body": {}}]}).encode(),
+            "unknown_kind",
+        ),
+    ],
+)
+def test_bad_batches_are_refused_with_a_reason(partner, document: bytes, code: str) -> None:
+    response = post(document, partner.headers("POST", PATH, document))
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == code
+
+
+@override_settings(TALKEE_FEDERATION_PEER_RATE="3/min")
+def test_per_peer_rate_limit(partner) -> None:
+    statuses = []
+    for i in range(5):
+        body = batch(f"txn-rate{i:04d}")
+        statuses.append(post(body, partner.headers("POST", PATH, body)).status_code)
+    assert statuses == [202, 202, 202, 429, 429]
+
+
+@override_settings(TALKEE_FEDERATION_MAX_BODY_BYTES=1000)
+def test_oversized_batch_is_refused(partner) -> None:
+    body = batch(*[f"txn-big{i:05d}" for i in range(40)])
+    assert post(body, partner.headers("POST", PATH, body)).status_code == 413
+
+
+def test_keybundle_claims_one_keypackage_per_device_for_a_signed_peer(partner, make_account) -> None:
+    from tests.conftest import b64, fake_keypackage
+
+    bob = make_account()
+    package = fake_keypackage()
+    bob.client.post("/v1/keypackages", {"keypackages": [b64(package)]}, format="json")
+    path = f"/s2s/mls/keybundle?user={bob.username}@localhost"
+    unsigned = Client().get(path)
+    assert unsigned.status_code == 401
+    answer = Client().get(path, **partner.headers("GET", path, b""))
+    assert answer.status_code == 200
+    assert answer.json() == {
+        bob.address: [
+            {"device_id": bob.device_id, "client_device_id": bob.device.client_device_id, "keypackage": b64(package)}
+        ]
+    }
+    elsewhere = "/s2s/mls/keybundle?user=carol@acme.test"
+    assert Client().get(elsewhere, **partner.headers("GET", elsewhere, b"")).status_code == 404
