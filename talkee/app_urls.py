@@ -1,4 +1,7 @@
-"""The PWA shell at `/` and its built assets under `/app/` (from `static/app/`)."""
+"""The PWA shell at `/` and its built assets under `/app/` (from `static/app/`).
+
+The service worker and the web manifest are served at the root as well: a worker's
+scope cannot reach above the path it is served from, and the app lives at `/`."""
 
 from pathlib import Path
 
@@ -41,7 +44,23 @@ def app_asset(request: HttpRequest, relative: str) -> FileResponse:
     return response
 
 
+@require_GET
+def app_root_file(request: HttpRequest, name: str) -> FileResponse:
+    response = FileResponse(_app_file(name).open("rb"), content_type=ROOT_FILES[name])
+    # Browsers check for a new worker on navigation; never let a cache pin an old one.
+    response["Cache-Control"] = "no-cache"
+    if name == "sw.js":
+        response["Service-Worker-Allowed"] = "/"
+    return response
+
+
+ROOT_FILES = {
+    "sw.js": "text/javascript; charset=utf-8",
+    "manifest.webmanifest": "application/manifest+json",
+}
+
 urlpatterns = [
     path("", app_shell, name="app-shell"),
+    re_path(r"^(?P<name>sw\.js|manifest\.webmanifest)$", app_root_file, name="app-root-file"),
     re_path(r"^app/(?P<relative>.+)$", app_asset, name="app-asset"),
 ]

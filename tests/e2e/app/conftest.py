@@ -1,0 +1,164 @@
+"""Browser tests of the Talkee PWA (web/src → static/app) in Debian's Chromium,
+against a live daphne on the test database.
+
+The app must be built (`cd web && npm run build`); it is built here when static/app is
+missing. Screenshots of the main screens go to test-artifacts/app/.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, expect
+
+from tests.conftest import LiveServer, ROOT, start_daphne, stop
+
+APP_DIR = ROOT / "static" / "app"
+ARTIFACTS = ROOT / "test-artifacts" / "app"
+PASSWORD = "a long test password 42"
+# Argon2id (64 MiB) in WASM, ML-KEM-1024 KeyPackages and MLS commits take a few seconds.
+SLOW = 30_000
+
+
+@pytest.fixture(scope="session")
+def built_app() -> Path:
+    if not (APP_DIR / "index.html").is_file():
+        result = subprocess.run(["npm", "run", "build"], cwd=ROOT / "web", capture_output=True, text=True)
+        if result.returncode != 0:
+            pytest.fail(f"`cd web && npm run build` failed:\n{result.stdout}\n{result.stderr}", pytrace=False)
+    return APP_DIR
+
+
+@pytest.fixture(scope="session")
+def app_server(django_db_setup: None, django_db_blocker: Any, tmp_path_factory: Any, built_app: Path) -> Iterator[LiveServer]:
+    """daphne serving the built app and the API; throttles relaxed for many sign-ups from one IP."""
+    server = start_daphne(
+        tmp_path_factory.mktemp("app-daphne"),
+        name="app-daphne",
+        extra_env={"THROTTLE_LOGIN_IP": "1000/min", "THROTTLE_LOGIN_USER": "1000/min", "THROTTLE_REGISTER_IP": "1000/min"},
+    )
+    # The sync Playwright API keeps an event loop in this thread; the database
+    # fixtures' flush between tests is still plain synchronous code.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    yield server
+    stop(server.process)
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args() -> dict[str, Any]:
+    return {
+        "executable_path": "/usr/bin/chromium",
+        "args": [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ],
+    }
+
+
+def shot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+
+
+@dataclass
+class Person:
+    """One user in their own browser context (their own IndexedDB: one device)."""
+
+    name: str
+    context: BrowserContext
+    page: Page
+    server: LiveServer
+    typed: list[str]
+
+    def open(self) -> None:
+        self.page.goto(self.server.url + "/")
+
+    def sign_up(self) -> None:
+        page = self.page
+        self.open()
+        page.get_by_role("button", name="Create account").first.click()
+        page.get_by_label("Username").fill(self.name)
+        page.get_by_label("Password", exact=True).fill(PASSWORD)
+        page.get_by_label("Repeat password").fill(PASSWORD)
+        page.locator("form").get_by_role("button", name="Create account").click()
+        phrase = page.get_by_role("list", name="Recovery phrase")
+        expect(phrase).to_be_visible()
+        words = phrase.locator("li").all_inner_texts()
+        assert len(words) == 12
+        self.words = words
+        page.get_by_role("button", name="I have written it down").click()
+        for index in (3, 7, 11):
+            page.get_by_label(f"Word {index}", exact=True).fill(words[index - 1])
+        page.get_by_role("button", name="Confirm and create account").click()
+        expect(page.get_by_role("status", name="Connection")).to_have_text("Connected", timeout=SLOW)
+
+    def start_direct(self, other: str) -> None:
+        self.page.get_by_label("Username to message").fill(other)
+        self.page.get_by_role("button", name="Start chat").click()
+        expect(self.composer).to_be_visible(timeout=SLOW)
+
+    def open_chat(self, title: str) -> None:
+        self.page.get_by_role("button", name=re.compile(rf"^Open chat .*{re.escape(title)}")).click()
+
+    @property
+    def composer(self) -> Any:
+        return self.page.get_by_role("textbox", name="Message", exact=True)
+
+    @property
+    def log(self) -> Any:
+        return self.page.get_by_role("log", name="Messages")
+
+    def say(self, text: str) -> None:
+        self.typed.append(text)
+        self.composer.fill(text)
+        self.composer.press("Enter")
+
+    def message(self, text: str) -> Any:
+        return self.log.locator("li.msg").filter(has_text=text)
+
+    def expect_message(self, text: str) -> None:
+        expect(self.message(text)).to_have_count(1, timeout=SLOW)
+
+    def banner(self) -> Any:
+        return self.page.get_by_role("status", name="Connection")
+
+
+@pytest.fixture
+def people(browser: Browser, app_server: LiveServer) -> Iterator[Any]:
+    """Factory of Persons, each in a fresh context sized like a desktop."""
+    contexts: list[BrowserContext] = []
+    typed: list[str] = []
+    logs: list[str] = []
+    suffix = uuid.uuid4().hex[:5]
+
+    def make(name: str, viewport: dict[str, int] | None = None) -> Person:
+        context = browser.new_context(viewport=viewport or {"width": 1280, "height": 800})
+        contexts.append(context)
+        page = context.new_page()
+        page.set_default_timeout(SLOW)
+        logs.append(f"--- {name}")
+        page.on("console", lambda msg, n=name: logs.append(f"[{n}] {msg.type}: {msg.text}"))
+        page.on("pageerror", lambda err, n=name: logs.append(f"[{n}] pageerror: {err}"))
+        person = Person(f"{name}{suffix}", context, page, app_server, typed)
+        return person
+
+    make.typed = typed  # type: ignore[attr-defined]
+    yield make
+    for context in contexts:
+        context.close()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "console.log").write_text("\n".join(logs))

@@ -1,0 +1,846 @@
+// The messenger: chats, sending through the encrypted outbox, and everything
+// that arrives on the device stream. All crypto is the core's (the MLS worker
+// and web/src/crypto); this module only decides what to encrypt and where to send it.
+import type { Remote } from "comlink";
+import { Api, ApiError, NetworkError, humanError, type ChatInfo, type Frame, type WireMessage } from "../api/client";
+import { newEditSecret, editHash } from "../crypto/blake3";
+import { openWithKey, sealWithKey } from "../crypto/derivedKeys";
+import { fromBase64, fromUtf8, toBase64, utf8 } from "../crypto/encoding";
+import type { MessagePayload } from "../crypto/payload";
+import type { MlsWorkerApi, OutgoingPayload } from "../mls/api";
+import { Connection, type LinkState, type Signal } from "../transport/connection";
+import type { AppStore, ChatRecord, LocalMessage, OutboxEntry } from "./store";
+
+const NAME_CONTEXT = "talkee-group-name-v1";
+const REACTION_CONTEXT = "talkee-reaction-v1";
+const STATUS_RANK: Record<LocalMessage["status"], number> = { failed: -1, queued: 0, sent: 1, delivered: 2, read: 3 };
+
+export type ChangeKind = "chats" | "messages" | "link" | "typing" | "presence";
+
+export function userOf(credential: string): string {
+  return credential.split(":")[0] ?? credential;
+}
+
+export function displayName(user: string, domain: string): string {
+  const [local, host] = user.split("@");
+  return host === domain || host === undefined ? (local ?? user) : user;
+}
+
+function newId(): string {
+  return crypto.randomUUID();
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => window.setTimeout(r, ms));
+}
+
+export class Messenger extends EventTarget {
+  readonly conn: Connection;
+  activeChat: string | null = null;
+  typing = new Map<string, Map<string, number>>();
+  presence = new Map<string, { state: string; lastSeen: string | null }>();
+  private ownCiphertexts = new Set<string>();
+  private flushing = false;
+  private receiptTimers = new Map<string, number>();
+  private receiptSent = new Map<string, { delivered: number; read: number }>();
+  /** Inbound processing and our own commits take turns (commits must not interleave with handshakes). */
+  private commitLock: Promise<void> = Promise.resolve();
+
+  constructor(
+    readonly api: Api,
+    readonly mls: Remote<MlsWorkerApi>,
+    readonly store: AppStore,
+    readonly credential: string,
+    private readonly relogin: () => Promise<void>,
+  ) {
+    super();
+    this.conn = new Connection(api, {
+      token: () => this.api.token ?? "",
+      cursor: () => this.store.session?.cursor ?? 0,
+      onFrame: (frame) => this.withLock(() => this.onFrame(frame)),
+      saveCursor: async (cursor) => {
+        if (this.store.session !== null) {
+          this.store.session.cursor = cursor;
+          await this.store.saveSession();
+        }
+      },
+      onSignal: (signal) => this.onSignal(signal),
+      onState: () => {
+        this.emit("link");
+        if (this.conn.online) void this.flushOutbox();
+      },
+      onSynced: async () => {
+        void this.flushOutbox();
+      },
+      onAuthFailed: () => {
+        void this.relogin().then(() => this.conn.start(), () => undefined);
+      },
+    });
+    window.setInterval(() => this.expireMessages(), 2000);
+  }
+
+  get user(): string {
+    return userOf(this.credential);
+  }
+
+  get domain(): string {
+    return this.user.split("@")[1] ?? "";
+  }
+
+  emit(kind: ChangeKind, chatId?: string): void {
+    this.dispatchEvent(new CustomEvent("change", { detail: { kind, chatId } }));
+  }
+
+  get linkState(): LinkState {
+    return this.conn.state;
+  }
+
+  private async withLock<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.commitLock.then(fn, fn);
+    this.commitLock = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  async start(): Promise<void> {
+    this.conn.start();
+    try {
+      await this.refreshChats();
+    } catch (err) {
+      if (!(err instanceof NetworkError)) throw err;
+    }
+  }
+
+  stop(): void {
+    this.conn.stop();
+  }
+
+  // ---- chats -----------------------------------------------------------------
+
+  chatTitle(chat: ChatRecord): string {
+    if (chat.kind === "direct") {
+      const other = chat.members.find((m) => m.user !== this.user);
+      return other !== undefined ? displayName(other.user, this.domain) : "Direct chat";
+    }
+    return chat.name ?? (chat.kind === "channel" ? "Channel" : "Group");
+  }
+
+  async refreshChats(): Promise<void> {
+    const list = await this.api.chats();
+    const seen = new Set<string>();
+    for (const info of list) {
+      seen.add(info.id);
+      await this.mergeChat(info);
+    }
+    for (const chat of this.store.chats.values()) {
+      if (!seen.has(chat.id) && !chat.removed) chat.removed = true;
+    }
+    await this.store.saveChats();
+    this.emit("chats");
+  }
+
+  async refreshChat(chatId: string): Promise<void> {
+    try {
+      await this.mergeChat(await this.api.chat(chatId));
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 404) {
+        const chat = this.store.chats.get(chatId);
+        if (chat !== undefined) chat.removed = true;
+      } else {
+        throw err;
+      }
+    }
+    await this.store.saveChats();
+    this.emit("chats");
+  }
+
+  private async mergeChat(info: ChatInfo): Promise<ChatRecord> {
+    let chat = this.store.chats.get(info.id);
+    if (chat === undefined) {
+      chat = {
+        id: info.id,
+        kind: info.kind,
+        name: null,
+        nameEpoch: -1,
+        members: [],
+        role: null,
+        favourite: false,
+        unread: 0,
+        lastText: "",
+        lastAt: Date.parse(info.created),
+        ttlSeconds: null,
+        joined: false,
+        removed: false,
+      };
+      this.store.chats.set(info.id, chat);
+    }
+    chat.members = info.members.map((m) => ({ user: m.user, role: m.role }));
+    chat.role = info.role;
+    chat.favourite = info.favourite;
+    chat.ttlSeconds = info.ttl_seconds;
+    chat.removed = false;
+    if (!chat.joined) chat.joined = (await this.mls.listGroups()).includes(info.id);
+    if (info.encrypted_name !== null && chat.joined && info.name_epoch !== chat.nameEpoch) {
+      try {
+        const keys = await this.mls.chatKeys(info.id);
+        if (keys.epoch === info.name_epoch) {
+          chat.name = fromUtf8(await openWithKey(keys.groupNameKey, fromBase64(info.encrypted_name), NAME_CONTEXT));
+          chat.nameEpoch = info.name_epoch;
+        }
+      } catch {
+        /* sealed under an epoch this device never had: keep what we know */
+      }
+    }
+    return chat;
+  }
+
+  private async sealName(chatId: string, name: string): Promise<void> {
+    const keys = await this.mls.chatKeys(chatId);
+    const sealed = await sealWithKey(keys.groupNameKey, utf8(name), NAME_CONTEXT);
+    await this.api.setName(chatId, toBase64(sealed), keys.epoch);
+    const chat = this.store.chats.get(chatId);
+    if (chat !== undefined) {
+      chat.name = name;
+      chat.nameEpoch = keys.epoch;
+    }
+  }
+
+  /** Opens (or creates) the direct chat with `username`. */
+  async startDirect(username: string): Promise<string> {
+    const id = newId();
+    const info = await this.api.createChat({ id, kind: "direct", members: [username.trim()] });
+    if (info.id !== id) {
+      await this.mergeChat(info);
+      await this.store.saveChats();
+      this.emit("chats");
+      return info.id;
+    }
+    await this.withLock(async () => {
+      await this.mls.createGroup(id);
+      const chat = await this.mergeChat(info);
+      chat.joined = true;
+      await this.store.saveChats();
+      await this.addDevices(id, info.members.map((m) => m.user));
+    });
+    this.emit("chats");
+    return id;
+  }
+
+  async createGroup(kind: "group" | "channel", name: string, members: string[]): Promise<string> {
+    const id = newId();
+    const info = await this.api.createChat({ id, kind, members: members.map((m) => m.trim()).filter((m) => m !== "") });
+    await this.withLock(async () => {
+      await this.mls.createGroup(id);
+      const chat = await this.mergeChat(info);
+      chat.joined = true;
+      chat.name = name;
+      await this.store.saveChats();
+      await this.addDevices(id, info.members.map((m) => m.user));
+      await this.sealName(id, name);
+      await this.store.saveChats();
+    });
+    this.emit("chats");
+    return id;
+  }
+
+  async addMember(chatId: string, username: string, role: string): Promise<void> {
+    const info = await this.api.addMembers(chatId, [username.trim()], role);
+    await this.mergeChat(info);
+    const before = new Set((await this.mls.group(chatId)).members.map(userOf));
+    const added = info.members.map((m) => m.user).filter((u) => !before.has(u));
+    await this.withLock(async () => {
+      if (added.length > 0) await this.addDevices(chatId, added, false);
+      const chat = this.store.chats.get(chatId);
+      if (chat?.name) await this.sealName(chatId, chat.name);
+    });
+    await this.store.saveChats();
+    this.emit("chats");
+  }
+
+  async removeMember(chatId: string, user: string): Promise<void> {
+    await this.api.removeMember(chatId, user);
+    if (user === this.user) {
+      // Leaving: the remaining members' next commit takes our leaf out of the group.
+      const chat = this.store.chats.get(chatId);
+      if (chat !== undefined) chat.removed = true;
+      await this.store.saveChats();
+      this.emit("chats");
+      return;
+    }
+    await this.withLock(async () => {
+      const group = await this.mls.group(chatId);
+      const leaves = group.members.filter((m) => userOf(m) === user);
+      if (leaves.length > 0) {
+        await this.commit(chatId, () => this.mls.removeMembers(chatId, leaves), undefined);
+      }
+      const chat = this.store.chats.get(chatId);
+      if (chat?.name) await this.sealName(chatId, chat.name);
+    });
+    await this.refreshChat(chatId);
+  }
+
+  async setRole(chatId: string, user: string, role: string): Promise<void> {
+    await this.mergeChat(await this.api.setRole(chatId, user, role));
+    await this.store.saveChats();
+    this.emit("chats");
+  }
+
+  async setFavourite(chatId: string, favourite: boolean): Promise<void> {
+    await this.api.setFavourite(chatId, favourite);
+    const chat = this.store.chats.get(chatId);
+    if (chat !== undefined) chat.favourite = favourite;
+    await this.store.saveChats();
+    this.emit("chats");
+  }
+
+  /** Claims one KeyPackage per device of these users and adds them with a commit + Welcome. */
+  private async addDevices(chatId: string, users: string[], withOwnDevices = true): Promise<void> {
+    const wanted = [...new Set(withOwnDevices ? [...users, this.user] : users.filter((u) => u !== this.user))];
+    const claimed = await this.api.claimKeyPackages(wanted);
+    const deviceIds: number[] = [];
+    const packages: Uint8Array[] = [];
+    const missing: string[] = [];
+    for (const [user, devices] of Object.entries(claimed)) {
+      let any = false;
+      for (const d of devices) {
+        if (d.device_id === this.store.session?.deviceId) continue;
+        if (d.keypackage === null) continue;
+        deviceIds.push(d.device_id);
+        packages.push(fromBase64(d.keypackage));
+        any = true;
+      }
+      if (!any && user !== this.user) missing.push(displayName(user, this.domain));
+    }
+    if (packages.length > 0) {
+      await this.commit(chatId, () => this.mls.addMembers(chatId, packages), deviceIds);
+    }
+    if (missing.length > 0) {
+      throw new Error(`${missing.join(", ")} has no device ready to receive messages yet.`);
+    }
+  }
+
+  /** Posts one of our commits; on 409 (another commit won the epoch) drops ours and retries. */
+  private async commit(
+    chatId: string,
+    make: () => Promise<{ epoch: number; commit: Uint8Array; welcome?: Uint8Array }>,
+    welcomeDevices: number[] | undefined,
+  ): Promise<void> {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const result = await make();
+      const ciphertext = toBase64(result.commit);
+      this.ownCiphertexts.add(ciphertext);
+      const body: Parameters<Api["send"]>[1] = { client_message_id: newId(), kind: "commit", epoch: result.epoch - 1, ciphertext };
+      if (welcomeDevices !== undefined && result.welcome !== undefined) {
+        body.welcome = { device_ids: welcomeDevices, payload: toBase64(result.welcome) };
+      }
+      try {
+        await this.api.send(chatId, body);
+        await this.mls.confirmCommit(chatId);
+        return;
+      } catch (err) {
+        await this.mls.discardCommit(chatId);
+        if (!(err instanceof ApiError && err.code === "stale_epoch")) throw err;
+        await this.catchUpHandshakes(chatId);
+      }
+    }
+    throw new Error("The group changed too often; try again.");
+  }
+
+  /** Processes commits we have not seen yet (after losing a commit race). */
+  private async catchUpHandshakes(chatId: string): Promise<void> {
+    await sleep(200);
+    const group = await this.mls.group(chatId);
+    const page = await this.api.history(chatId, null, 200);
+    for (const m of page.messages) {
+      if (m.kind === "commit" && m.epoch >= group.epoch && m.ciphertext !== null && !this.ownCiphertexts.has(m.ciphertext)) {
+        try {
+          await this.mls.processHandshake(chatId, fromBase64(m.ciphertext));
+        } catch {
+          /* not for our epoch */
+        }
+      }
+    }
+  }
+
+  // ---- sending -----------------------------------------------------------------
+
+  async send(chatId: string, text: string, options: { replyTo?: string; forwardOf?: string; ttlSeconds?: number; burn?: boolean } = {}): Promise<void> {
+    const { secret, editHash: hash } = await newEditSecret();
+    const payload: OutgoingPayload = { text };
+    if (options.replyTo !== undefined) payload.reply_to = options.replyTo;
+    if (options.forwardOf !== undefined) payload.forward_of = options.forwardOf;
+    const cmid = newId();
+    const entry: OutboxEntry = { cmid, chatId, payload, editHash: hash };
+    if (options.ttlSeconds) entry.ttlSeconds = options.ttlSeconds;
+    if (options.burn) entry.burn = true;
+    const local: LocalMessage = {
+      key: cmid,
+      id: null,
+      seq: null,
+      sender: this.credential,
+      text,
+      at: Date.now(),
+      mine: true,
+      status: "queued",
+      editSecret: toBase64(secret),
+      reactions: [],
+      expiresAt: options.ttlSeconds ? Date.now() + options.ttlSeconds * 1000 : null,
+      burn: options.burn ?? false,
+    };
+    if (options.replyTo !== undefined) local.replyTo = options.replyTo;
+    if (options.forwardOf !== undefined) local.forwardOf = options.forwardOf;
+    // Persist first: the message survives a killed tab and goes out once (client_message_id).
+    this.store.insert(chatId, local);
+    this.store.outbox.push(entry);
+    await this.store.saveMessages(chatId);
+    await this.store.saveOutbox();
+    this.touchChat(chatId, text, local.at, false);
+    await this.store.saveChats();
+    this.emit("messages", chatId);
+    this.emit("link");
+    void this.flushOutbox();
+  }
+
+  get queued(): number {
+    return this.store.outbox.length;
+  }
+
+  async flushOutbox(): Promise<void> {
+    if (this.flushing || !navigator.onLine) return;
+    this.flushing = true;
+    try {
+      while (this.store.outbox.length > 0) {
+        const entry = this.store.outbox[0]!;
+        if (entry.ciphertext === undefined) {
+          const enc = await this.mls.encrypt(entry.chatId, entry.payload);
+          entry.ciphertext = toBase64(enc.ciphertext);
+          entry.epoch = enc.epoch;
+          await this.store.saveOutbox();
+        }
+        this.ownCiphertexts.add(entry.ciphertext);
+        const local = this.store.messagesOf(entry.chatId).find((m) => m.key === entry.cmid);
+        try {
+          const body: Parameters<Api["send"]>[1] = {
+            client_message_id: entry.cmid,
+            kind: "application",
+            epoch: entry.epoch ?? 0,
+            ciphertext: entry.ciphertext,
+            edit_hash: entry.editHash,
+          };
+          if (entry.ttlSeconds) body.ttl_seconds = entry.ttlSeconds;
+          if (entry.burn) body.burn_on_read = true;
+          const sent = await this.api.send(entry.chatId, body);
+          if (local !== undefined) {
+            local.id = sent.id;
+            local.seq = sent.seq;
+            if (STATUS_RANK[local.status] < STATUS_RANK.sent) local.status = "sent";
+          }
+        } catch (err) {
+          if (err instanceof NetworkError) break;
+          if (local !== undefined) {
+            local.status = "failed";
+            local.error = humanError(err);
+          }
+        }
+        this.store.outbox.shift();
+        const list = this.store.messagesOf(entry.chatId);
+        list.sort((a, b) => (a.seq ?? Number.MAX_SAFE_INTEGER) - (b.seq ?? Number.MAX_SAFE_INTEGER) || a.at - b.at);
+        await this.store.saveMessages(entry.chatId);
+        await this.store.saveOutbox();
+        this.emit("messages", entry.chatId);
+        this.emit("link");
+      }
+    } finally {
+      this.flushing = false;
+    }
+  }
+
+  /** An encrypted control message (receipts); never queued: a lost receipt is harmless. */
+  private async sendControl(chatId: string, payload: OutgoingPayload): Promise<void> {
+    const chat = this.store.chats.get(chatId);
+    if (chat === undefined || !chat.joined || chat.removed) return;
+    if (chat.kind === "channel" && chat.role !== "owner" && chat.role !== "admin") return;
+    const enc = await this.mls.encrypt(chatId, payload);
+    const ciphertext = toBase64(enc.ciphertext);
+    this.ownCiphertexts.add(ciphertext);
+    await this.api.send(chatId, { client_message_id: newId(), kind: "application", epoch: enc.epoch, ciphertext });
+  }
+
+  async edit(chatId: string, message: LocalMessage, text: string): Promise<void> {
+    if (message.id === null || message.editSecret === undefined) return;
+    const payload: OutgoingPayload = { text, edit_of: String(message.id) };
+    if (message.replyTo !== undefined) payload.reply_to = message.replyTo;
+    const enc = await this.mls.encrypt(chatId, payload);
+    const ciphertext = toBase64(enc.ciphertext);
+    this.ownCiphertexts.add(ciphertext);
+    await this.api.editMessage(message.id, message.editSecret, ciphertext);
+    message.text = text;
+    message.edited = true;
+    await this.store.saveMessages(chatId);
+    this.emit("messages", chatId);
+  }
+
+  async remove(chatId: string, message: LocalMessage): Promise<void> {
+    if (message.id === null) return;
+    await this.api.deleteMessage(message.id, message.mine ? (message.editSecret ?? null) : null);
+    this.tombstone(message);
+    await this.store.saveMessages(chatId);
+    this.emit("messages", chatId);
+  }
+
+  private tombstone(message: LocalMessage): void {
+    message.deleted = true;
+    message.text = "";
+    message.reactions = [];
+  }
+
+  async burn(chatId: string, message: LocalMessage): Promise<void> {
+    message.revealed = true;
+    this.emit("messages", chatId);
+    if (message.id !== null) {
+      try {
+        await this.api.burn(message.id);
+      } catch {
+        /* already gone */
+      }
+    }
+  }
+
+  async react(chatId: string, message: LocalMessage, emoji: string): Promise<void> {
+    if (message.id === null) return;
+    const mine = (message.reactions ?? []).find((r) => r.user === this.user && r.emoji === emoji && r.removeSecret !== undefined);
+    if (mine !== undefined) {
+      await this.api.unreact(mine.id, mine.removeSecret!);
+      message.reactions = (message.reactions ?? []).filter((r) => r.id !== mine.id);
+    } else {
+      const keys = await this.mls.chatKeys(chatId);
+      const sealed = await sealWithKey(keys.reactionKey, utf8(JSON.stringify({ emoji, user: this.user })), REACTION_CONTEXT);
+      const epoch = new Uint8Array(4);
+      new DataView(epoch.buffer).setUint32(0, keys.epoch);
+      const body = new Uint8Array(4 + sealed.length);
+      body.set(epoch);
+      body.set(sealed, 4);
+      const { secret } = await newEditSecret();
+      const sent = await this.api.react(message.id, toBase64(body), await editHash(secret));
+      message.reactions = (message.reactions ?? []).filter((r) => r.id !== sent.id);
+      message.reactions.push({ id: sent.id, emoji, user: this.user, removeSecret: toBase64(secret) });
+    }
+    await this.store.saveMessages(chatId);
+    this.emit("messages", chatId);
+  }
+
+  typingIn(chatId: string): void {
+    this.conn.signal({ type: "typing", chat_id: chatId });
+  }
+
+  /** Opening a chat: unread back to zero and a read receipt for what is shown. */
+  async open(chatId: string | null): Promise<void> {
+    this.activeChat = chatId;
+    if (chatId === null) return;
+    const chat = this.store.chats.get(chatId);
+    if (chat !== undefined && chat.unread > 0) {
+      chat.unread = 0;
+      await this.store.saveChats();
+      this.emit("chats");
+    }
+    this.scheduleReceipt(chatId);
+  }
+
+  /** Older messages from the server; readable only if this device decrypted them before. */
+  async loadOlder(chatId: string): Promise<number> {
+    const list = this.store.messagesOf(chatId);
+    const seqs = list.map((m) => m.seq).filter((s): s is number => s !== null);
+    const before = seqs.length > 0 ? Math.min(...seqs) : null;
+    if (before !== null && before <= 1) return 0;
+    const page = await this.api.history(chatId, before, 50);
+    let added = 0;
+    for (const m of page.messages) {
+      if (m.kind !== "application" || this.store.findById(chatId, m.id) !== undefined) continue;
+      const cached = await this.mls.cachedMessage(chatId, String(m.id));
+      if (cached !== undefined && cached["receipt"] !== undefined) continue;
+      const local = cached !== undefined ? this.fromPayload(m, cached) : this.unavailable(m);
+      this.store.insert(chatId, local);
+      added++;
+    }
+    if (added > 0) {
+      await this.store.saveMessages(chatId);
+      this.emit("messages", chatId);
+    }
+    return added;
+  }
+
+  private unavailable(m: WireMessage): LocalMessage {
+    return {
+      key: `m${m.id}`,
+      id: m.id,
+      seq: m.seq,
+      sender: "",
+      text: "",
+      at: Date.parse(m.created),
+      mine: false,
+      status: "sent",
+      deleted: m.deleted,
+      unavailable: !m.deleted,
+    };
+  }
+
+  private fromPayload(m: WireMessage, payload: MessagePayload): LocalMessage {
+    const local: LocalMessage = {
+      key: `m${m.id}`,
+      id: m.id,
+      seq: m.seq,
+      sender: payload.sender,
+      text: payload.text,
+      at: Date.parse(m.created),
+      mine: userOf(payload.sender) === this.user,
+      status: "sent",
+      edited: m.edited_at !== null,
+      deleted: m.deleted,
+      reactions: [],
+      expiresAt: m.expires_at !== null ? Date.parse(m.expires_at) : null,
+      burn: m.burn_on_read,
+    };
+    if (typeof payload.reply_to === "string") local.replyTo = payload.reply_to;
+    if (typeof payload.forward_of === "string") local.forwardOf = payload.forward_of;
+    return local;
+  }
+
+  // ---- receiving ----------------------------------------------------------------
+
+  private async onFrame(frame: Frame): Promise<void> {
+    if (frame.type === "device_event") return this.onDeviceEvent(frame);
+    if (frame.type === "reaction") return this.onReaction(frame);
+    const m = frame.message;
+    const chat = this.store.chats.get(m.chat_id);
+    if (chat === undefined || !chat.joined) {
+      // A chat we learn about now (or whose Welcome has not come yet): nothing to decrypt.
+      if (chat === undefined) await this.refreshChat(m.chat_id).catch(() => undefined);
+      return;
+    }
+    if (m.kind === "commit") return this.onCommit(chat, m);
+    if (m.kind !== "application") return;
+    const existing = this.store.findById(m.chat_id, m.id);
+    if (m.deleted) {
+      if (existing !== undefined && !existing.deleted) {
+        this.tombstone(existing);
+        await this.store.saveMessages(m.chat_id);
+        this.emit("messages", m.chat_id);
+      }
+      return;
+    }
+    if (m.ciphertext === null) return;
+    if (this.ownCiphertexts.has(m.ciphertext)) {
+      this.ownCiphertexts.delete(m.ciphertext);
+      return; // ours, already shown (ids arrive with the POST answer)
+    }
+    const queued = this.store.outbox.find((e) => e.ciphertext === m.ciphertext);
+    if (queued !== undefined) return;
+    if (existing !== undefined && (existing.mine || m.edited_at === null)) return; // already have it
+    let payload: MessagePayload;
+    try {
+      const result = await this.mls.decrypt(m.chat_id, fromBase64(m.ciphertext), String(m.id));
+      if (result.kind !== "application") return;
+      payload = result.payload;
+    } catch (err) {
+      console.warn("talkee: could not decrypt message", m.id, err);
+      if (existing === undefined) {
+        this.store.insert(m.chat_id, this.unavailable(m));
+        await this.store.saveMessages(m.chat_id);
+        this.emit("messages", m.chat_id);
+      }
+      return;
+    }
+    if (typeof payload["receipt"] === "string") return this.onReceipt(chat, payload);
+    if (existing !== undefined) {
+      existing.text = payload.text;
+      existing.edited = true;
+      await this.store.saveMessages(m.chat_id);
+      this.emit("messages", m.chat_id);
+      return;
+    }
+    const local = this.fromPayload(m, payload);
+    this.store.insert(m.chat_id, local);
+    await this.store.saveMessages(m.chat_id);
+    this.touchChat(m.chat_id, payload.text, local.at, !local.mine && this.activeChat !== m.chat_id);
+    await this.store.saveChats();
+    this.emit("messages", m.chat_id);
+    this.emit("chats");
+    if (!local.mine) this.scheduleReceipt(m.chat_id);
+  }
+
+  private touchChat(chatId: string, text: string, at: number, unread: boolean): void {
+    const chat = this.store.chats.get(chatId);
+    if (chat === undefined) return;
+    chat.lastText = text;
+    chat.lastAt = at;
+    if (unread) chat.unread += 1;
+  }
+
+  private async onCommit(chat: ChatRecord, m: WireMessage): Promise<void> {
+    if (m.ciphertext === null || this.ownCiphertexts.has(m.ciphertext)) return;
+    const group = await this.mls.group(chat.id);
+    if (m.epoch < group.epoch) return; // before we joined, or already applied
+    try {
+      const result = await this.mls.processHandshake(chat.id, fromBase64(m.ciphertext));
+      if (result.kind === "handshake" && result.removed) {
+        chat.removed = true;
+        chat.joined = false;
+      }
+    } catch (err) {
+      console.warn("talkee: commit not applied", err);
+    }
+    await this.refreshChat(chat.id).catch(() => undefined);
+  }
+
+  private async onDeviceEvent(frame: Extract<Frame, { type: "device_event" }>): Promise<void> {
+    if (frame.kind === "welcome" && frame.payload !== null) {
+      try {
+        const group = await this.mls.joinFromWelcome(fromBase64(frame.payload));
+        const chat = this.store.chats.get(group.groupId);
+        if (chat !== undefined) chat.joined = true;
+        await this.refreshChat(group.groupId).catch(() => undefined);
+        const chatAfter = this.store.chats.get(group.groupId);
+        if (chatAfter !== undefined) chatAfter.joined = true;
+        await this.store.saveChats();
+        this.emit("chats");
+      } catch (err) {
+        console.warn("talkee: welcome not for this device", err);
+      }
+      void this.topUpKeyPackages(1);
+      return;
+    }
+    if (frame.kind === "chat" && frame.chat_id !== null) {
+      const change = frame.data?.["change"];
+      if (change === "left") {
+        const chat = this.store.chats.get(frame.chat_id);
+        if (chat !== undefined) {
+          chat.removed = true;
+          await this.store.saveChats();
+          this.emit("chats");
+        }
+        return;
+      }
+      await this.refreshChat(frame.chat_id).catch(() => undefined);
+    }
+  }
+
+  private async onReaction(frame: Extract<Frame, { type: "reaction" }>): Promise<void> {
+    const r = frame.reaction;
+    const message = this.store.findById(frame.chat_id, r.message_id);
+    if (message === undefined) return;
+    if (r.deleted || r.ciphertext === null) {
+      message.reactions = (message.reactions ?? []).filter((x) => x.id !== r.id);
+    } else {
+      if ((message.reactions ?? []).some((x) => x.id === r.id)) return;
+      try {
+        const bytes = fromBase64(r.ciphertext);
+        const epoch = new DataView(bytes.buffer, bytes.byteOffset, 4).getUint32(0);
+        const keys = await this.mls.chatKeys(frame.chat_id);
+        if (keys.epoch !== epoch) return;
+        const value = JSON.parse(fromUtf8(await openWithKey(keys.reactionKey, bytes.subarray(4), REACTION_CONTEXT))) as { emoji: string; user: string };
+        message.reactions = [...(message.reactions ?? []), { id: r.id, emoji: value.emoji, user: value.user }];
+      } catch {
+        return;
+      }
+    }
+    await this.store.saveMessages(frame.chat_id);
+    this.emit("messages", frame.chat_id);
+  }
+
+  // ---- receipts ------------------------------------------------------------------
+
+  private scheduleReceipt(chatId: string): void {
+    if (this.receiptTimers.has(chatId)) return;
+    this.receiptTimers.set(
+      chatId,
+      window.setTimeout(() => {
+        this.receiptTimers.delete(chatId);
+        void this.sendReceipts(chatId).catch((err: unknown) => console.warn("talkee: receipt not sent", err));
+      }, 400),
+    );
+  }
+
+  private async sendReceipts(chatId: string): Promise<void> {
+    const others = this.store.messagesOf(chatId).filter((m) => !m.mine && m.seq !== null && !m.unavailable);
+    if (others.length === 0) return;
+    const upto = Math.max(...others.map((m) => m.seq!));
+    const sent = this.receiptSent.get(chatId) ?? { delivered: 0, read: 0 };
+    const reading = this.activeChat === chatId && document.visibilityState === "visible";
+    const kind = reading ? "read" : "delivered";
+    if (sent[kind] >= upto || (kind === "delivered" && sent.read >= upto)) return;
+    sent[kind] = upto;
+    if (kind === "read") sent.delivered = Math.max(sent.delivered, upto);
+    this.receiptSent.set(chatId, sent);
+    await this.sendControl(chatId, { text: "", receipt: kind, upto });
+  }
+
+  private async onReceipt(chat: ChatRecord, payload: MessagePayload): Promise<void> {
+    const kind = payload["receipt"] === "read" ? "read" : "delivered";
+    const upto = Number(payload["upto"]);
+    if (userOf(payload.sender) === this.user) return;
+    let changed = false;
+    for (const m of this.store.messagesOf(chat.id)) {
+      if (m.mine && m.seq !== null && m.seq <= upto && STATUS_RANK[m.status] < STATUS_RANK[kind] && m.status !== "failed") {
+        m.status = kind;
+        changed = true;
+      }
+    }
+    if (changed) {
+      await this.store.saveMessages(chat.id);
+      this.emit("messages", chat.id);
+    }
+  }
+
+  // ---- signals -----------------------------------------------------------------------
+
+  private onSignal(signal: Signal): void {
+    if (signal.type === "typing" && typeof signal["chat_id"] === "string" && typeof signal["user"] === "string") {
+      if (signal["user"] === this.user) return;
+      const chatTyping = this.typing.get(signal["chat_id"]) ?? new Map<string, number>();
+      chatTyping.set(signal["user"], Date.now() + 5000);
+      this.typing.set(signal["chat_id"], chatTyping);
+      this.emit("typing", signal["chat_id"]);
+      window.setTimeout(() => this.emit("typing", signal["chat_id"] as string), 5100);
+      return;
+    }
+    if (signal.type === "presence" && typeof signal["user"] === "string") {
+      this.presence.set(signal["user"], { state: String(signal["state"]), lastSeen: (signal["last_seen"] as string | null) ?? null });
+      this.emit("presence");
+      return;
+    }
+    if (signal.type === "error") console.warn("talkee: server said", signal["code"], signal["message"]);
+  }
+
+  typingUsers(chatId: string): string[] {
+    const now = Date.now();
+    return [...(this.typing.get(chatId) ?? new Map<string, number>()).entries()].filter(([, until]) => until > now).map(([u]) => u);
+  }
+
+  private expireMessages(): void {
+    const now = Date.now();
+    for (const chat of this.store.chats.values()) {
+      let changed = false;
+      for (const m of this.store.messagesOf(chat.id)) {
+        if (!m.deleted && m.expiresAt != null && m.expiresAt <= now) {
+          this.tombstone(m);
+          changed = true;
+        }
+      }
+      if (changed) {
+        void this.store.saveMessages(chat.id);
+        this.emit("messages", chat.id);
+      }
+    }
+  }
+
+  async topUpKeyPackages(count: number): Promise<void> {
+    try {
+      const kps = await this.mls.makeKeyPackages(count);
+      await this.api.uploadKeyPackages(kps.map((k) => toBase64(k)));
+    } catch (err) {
+      console.warn("talkee: KeyPackage upload failed", err);
+    }
+  }
+}

@@ -1,0 +1,152 @@
+// Onboarding and the device session: sign up (with the recovery phrase), sign
+// in as this device, unlock after a reload, recover, sign out (wipe).
+import type { Remote } from "comlink";
+import { Api, ApiError } from "../api/client";
+import { toBase64 } from "../crypto/encoding";
+import { recoveryHash, recoveryProof } from "../crypto/recovery";
+import type { MlsWorkerApi } from "../mls/api";
+import { startMlsWorker, type MlsWorkerHandle } from "../mls/client";
+import { DEFAULT_VAULT_DB } from "../vault/vault";
+import { Messenger } from "./messenger";
+import { AppStore } from "./store";
+
+const KEYPACKAGE_POOL = 5;
+
+export class Session {
+  readonly api = new Api();
+  private worker: MlsWorkerHandle = startMlsWorker();
+  // Kept in memory only while the app is open, to log this device in again when its token dies.
+  private password: string | null = null;
+  store: AppStore = new AppStore(this.worker.api);
+  messenger: Messenger | null = null;
+
+  get mls(): Remote<MlsWorkerApi> {
+    return this.worker.api;
+  }
+
+  isSetUp(): Promise<boolean> {
+    return this.mls.isSetUp();
+  }
+
+  private async fullAddress(username: string): Promise<string> {
+    const name = username.trim().toLowerCase();
+    if (name.includes("@")) return name;
+    const { domain } = await this.api.serverInfo();
+    return `${name}@${domain}`;
+  }
+
+  /** New account: the phrase was shown and confirmed; register, then log this device in. */
+  async signUp(username: string, password: string, mnemonic: string): Promise<Messenger> {
+    const localpart = username.trim().toLowerCase();
+    const hash = await recoveryHash(localpart, mnemonic);
+    const { user } = await this.api.register(localpart, password, hash);
+    return this.setUpDevice(user, password);
+  }
+
+  /** Signs in on this browser as a new device. */
+  async signIn(username: string, password: string): Promise<Messenger> {
+    const user = await this.fullAddress(username);
+    return this.setUpDevice(user, password);
+  }
+
+  async recover(username: string, mnemonic: string, newPassword: string): Promise<void> {
+    const localpart = username.trim().toLowerCase().split("@")[0] ?? "";
+    const proof = await recoveryProof(localpart, mnemonic);
+    await this.api.recover(localpart, proof, newPassword);
+  }
+
+  private async setUpDevice(user: string, password: string): Promise<Messenger> {
+    const clientDeviceId = crypto.randomUUID();
+    await this.mls.setupDevice({ password, user, deviceId: clientDeviceId });
+    this.store = new AppStore(this.mls);
+    this.store.session = { user, token: null, deviceId: null, clientDeviceId, cursor: 0 };
+    await this.store.saveSession();
+    this.password = password;
+    try {
+      await this.logIn();
+    } catch (err) {
+      await this.wipe();
+      throw err;
+    }
+    return this.begin();
+  }
+
+  /** After a reload: the password opens the vault and everything comes back from it. */
+  async unlock(password: string): Promise<Messenger> {
+    await this.mls.unlock(password);
+    this.password = password;
+    this.store = new AppStore(this.mls);
+    await this.store.load();
+    if (this.store.session === null) throw new Error("This browser holds no account.");
+    this.api.token = this.store.session.token;
+    if (this.store.session.token === null) await this.logIn().catch(() => undefined);
+    return this.begin();
+  }
+
+  private async logIn(): Promise<void> {
+    const session = this.store.session;
+    if (session === null || this.password === null) throw new Error("no session");
+    const identity = await this.mls.deviceIdentity();
+    const { nonce } = await this.api.challenge(session.user);
+    const signature = await this.mls.signChallenge(nonce);
+    const answer = await this.api.login({
+      username: session.user,
+      password: this.password,
+      device: {
+        client_device_id: session.clientDeviceId,
+        ed25519_pub: identity.ed25519Pub,
+        x25519_pub: identity.x25519Pub,
+        label: navigator.userAgent.includes("Mobile") ? "Phone browser" : "Browser",
+      },
+      nonce,
+      signature,
+    });
+    const fresh = session.deviceId !== answer.device_id;
+    session.token = answer.token;
+    session.deviceId = answer.device_id;
+    session.user = answer.user;
+    this.api.token = answer.token;
+    await this.store.saveSession();
+    if (fresh) {
+      const kps = await this.mls.makeKeyPackages(KEYPACKAGE_POOL);
+      await this.api.uploadKeyPackages(kps.map((k) => toBase64(k)));
+    }
+  }
+
+  private async begin(): Promise<Messenger> {
+    const identity = await this.mls.deviceIdentity();
+    this.messenger = new Messenger(this.api, this.mls, this.store, identity.credential, () => this.logIn());
+    await this.messenger.start();
+    return this.messenger;
+  }
+
+  async signOut(): Promise<void> {
+    this.messenger?.stop();
+    try {
+      if (this.api.token !== null) await this.api.logout();
+    } catch (err) {
+      if (!(err instanceof ApiError)) {
+        /* offline: the token dies with the wipe on this side; the server expires it */
+      }
+    }
+    await this.wipe();
+  }
+
+  /** Forgets everything on this browser: keys, MLS state, messages. */
+  async wipe(): Promise<void> {
+    try {
+      await this.mls.lock();
+    } catch {
+      /* already locked */
+    }
+    this.worker.terminate();
+    await new Promise<void>((resolve) => {
+      const req = indexedDB.deleteDatabase(DEFAULT_VAULT_DB);
+      req.onsuccess = req.onerror = req.onblocked = () => resolve();
+    });
+    this.worker = startMlsWorker();
+    this.password = null;
+    this.api.token = null;
+    this.store = new AppStore(this.mls);
+  }
+}

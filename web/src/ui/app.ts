@@ -1,0 +1,44 @@
+// The app's frame: onboarding or unlock, then the chats list + conversation
+// with the connection banner always on top.
+import type { Messenger } from "../app/messenger";
+import { Session } from "../app/session";
+import { connectionBanner } from "./banner";
+import { chatList } from "./chatList";
+import { conversation } from "./conversation";
+import { clear, h } from "./dom";
+import { showUnlock, showWelcome } from "./onboarding";
+
+export async function startApp(root: HTMLElement): Promise<void> {
+  const session = new Session();
+  const enter = (messenger: Messenger): void => showMain(root, session, messenger);
+  const forget = (): void => {
+    void session.signOut().then(() => showWelcome(root, session, enter, "signin"));
+  };
+  if (await session.isSetUp()) showUnlock(root, session, enter, forget);
+  else showWelcome(root, session, enter);
+}
+
+function showMain(root: HTMLElement, session: Session, messenger: Messenger): void {
+  clear(root);
+  const signOut = (): void => {
+    if (!confirm("Sign out? This browser forgets your keys and messages.")) return;
+    void session.signOut().then(() => showWelcome(root, session, (m) => showMain(root, session, m), "signin"));
+  };
+  const shell = h("div", { class: "shell" });
+  const conv = conversation(messenger, () => openChat(null));
+  const list = chatList(messenger, (id) => openChat(id), signOut);
+  function openChat(id: string | null): void {
+    shell.classList.toggle("in-chat", id !== null);
+    conv.show(id);
+    list.render();
+    if (id !== null) history.replaceState(null, "", `#chat=${id}`);
+    else history.replaceState(null, "", location.pathname);
+  }
+  shell.append(list.el, conv.el);
+  root.append(h("div", { class: "app" }, connectionBanner(messenger), shell));
+  const fromHash = /^#chat=([0-9a-f-]{36})$/.exec(location.hash)?.[1];
+  openChat(fromHash !== undefined && messenger.store.chats.has(fromHash) ? fromHash : null);
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "visible" && messenger.activeChat !== null) void messenger.open(messenger.activeChat);
+  });
+}

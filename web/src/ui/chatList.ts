@@ -1,0 +1,109 @@
+// The chats list: favourites pinned, last message preview (decrypted here),
+// unread counters, start a direct chat, create a group or channel.
+import { humanError } from "../api/client";
+import type { Messenger } from "../app/messenger";
+import type { ChatRecord } from "../app/store";
+import { clear, formatTime, h } from "./dom";
+
+export interface ChatListHandle {
+  el: HTMLElement;
+  render(): void;
+}
+
+export function chatList(messenger: Messenger, open: (chatId: string) => void, signOut: () => void): ChatListHandle {
+  const list = h("ul", { class: "chats", "aria-label": "Chats" });
+  const error = h("p", { class: "error", role: "alert" });
+  const who = h("input", { id: "start-who", placeholder: "username", autocapitalize: "none", spellcheck: "false" });
+  const start = h("form", { class: "start", "aria-label": "Start a direct chat" }, h("label", { for: "start-who", class: "sr-only" }, "Username to message"), who, h("button", { type: "submit", class: "primary" }, "Start chat"));
+  start.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const name = who.value.trim();
+    if (name === "") return;
+    error.textContent = "";
+    const button = start.querySelector("button")!;
+    button.disabled = true;
+    messenger
+      .startDirect(name)
+      .then((id) => {
+        who.value = "";
+        open(id);
+      })
+      .catch((err: unknown) => (error.textContent = humanError(err)))
+      .finally(() => (button.disabled = false));
+  });
+
+  const groupForm = newGroupForm(messenger, open, error);
+  const newGroup = h("button", { type: "button", "aria-expanded": "false" }, "New group or channel");
+  newGroup.addEventListener("click", () => {
+    const shown = groupForm.hidden;
+    groupForm.hidden = !shown;
+    newGroup.setAttribute("aria-expanded", String(shown));
+    if (shown) groupForm.querySelector("input")?.focus();
+  });
+  groupForm.hidden = true;
+
+  const me = h("div", { class: "me" }, h("span", { class: "avatar", "aria-hidden": "true" }, (messenger.user[0] ?? "?").toUpperCase()), h("span", { class: "me-name" }, messenger.user), h("button", { type: "button", class: "link", onclick: signOut }, "Sign out"));
+  const el = h("nav", { class: "sidebar", "aria-label": "Chats and account" }, me, start, h("div", { class: "row" }, newGroup), groupForm, error, list);
+
+  const render = (): void => {
+    clear(list);
+    const chats = [...messenger.store.chats.values()].sort((a, b) => Number(b.favourite) - Number(a.favourite) || b.lastAt - a.lastAt);
+    if (chats.length === 0) list.append(h("li", { class: "empty" }, "No chats yet. Start one with a username above."));
+    for (const chat of chats) list.append(chatItem(messenger, chat, open));
+  };
+  messenger.addEventListener("change", (ev) => {
+    const kind = (ev as CustomEvent<{ kind: string }>).detail.kind;
+    if (kind === "chats" || kind === "messages") render();
+  });
+  render();
+  return { el, render };
+}
+
+function chatItem(messenger: Messenger, chat: ChatRecord, open: (id: string) => void): HTMLElement {
+  const title = messenger.chatTitle(chat);
+  const kindLabel = chat.kind === "direct" ? "" : chat.kind === "channel" ? "📢 " : "👥 ";
+  const preview = chat.removed ? "You are no longer in this chat" : chat.lastText || (chat.joined ? "No messages yet" : "Waiting for keys…");
+  const active = messenger.activeChat === chat.id;
+  const button = h(
+    "button",
+    { type: "button", class: "chat-open", "aria-current": active ? "true" : null, "aria-label": `Open chat ${title}${chat.unread > 0 ? `, ${chat.unread} unread` : ""}`, onclick: () => open(chat.id) },
+    h("span", { class: "avatar", "aria-hidden": "true" }, (title[0] ?? "?").toUpperCase()),
+    h("span", { class: "chat-text" }, h("span", { class: "chat-title" }, kindLabel + title, chat.favourite ? h("span", { class: "star", "aria-hidden": "true" }, " ★") : null), h("span", { class: "chat-preview" }, preview)),
+    h("span", { class: "chat-meta" }, h("time", {}, chat.lastAt ? formatTime(chat.lastAt) : ""), chat.unread > 0 ? h("span", { class: "badge", "aria-hidden": "true" }, String(chat.unread)) : null),
+  );
+  return h("li", { class: active ? "active" : null }, button);
+}
+
+function newGroupForm(messenger: Messenger, open: (id: string) => void, error: HTMLElement): HTMLFormElement {
+  const name = h("input", { id: "group-name", required: true, maxlength: 120 });
+  const members = h("input", { id: "group-members", placeholder: "bob, carol", autocapitalize: "none", spellcheck: "false" });
+  const kind = h("select", { id: "group-kind" }, h("option", { value: "group" }, "Group (everyone writes)"), h("option", { value: "channel" }, "Channel (admins post)"));
+  const submit = h("button", { type: "submit", class: "primary" }, "Create");
+  const form = h(
+    "form",
+    { class: "group-form", "aria-label": "New group or channel" },
+    h("label", { for: "group-name" }, "Name"),
+    name,
+    h("label", { for: "group-members" }, "Members (usernames, comma-separated)"),
+    members,
+    h("label", { for: "group-kind" }, "Kind"),
+    kind,
+    submit,
+  );
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    error.textContent = "";
+    submit.disabled = true;
+    const list = members.value.split(/[,\s]+/).filter((m) => m !== "");
+    messenger
+      .createGroup(kind.value as "group" | "channel", name.value.trim(), list)
+      .then((id) => {
+        form.reset();
+        form.hidden = true;
+        open(id);
+      })
+      .catch((err: unknown) => (error.textContent = humanError(err)))
+      .finally(() => (submit.disabled = false));
+  });
+  return form;
+}

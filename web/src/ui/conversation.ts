@@ -1,0 +1,317 @@
+// One conversation: messages (sender from inside the payload), ticks, reply,
+// forward, edit/delete, reactions, typing and presence, timers, infinite scroll.
+import { humanError } from "../api/client";
+import { displayName, userOf, type Messenger } from "../app/messenger";
+import type { ChatRecord, LocalMessage } from "../app/store";
+import { clear, formatTime, h } from "./dom";
+import { membersPanel } from "./members";
+
+const REACTIONS = ["👍", "❤️", "😂"];
+const TICKS: Record<LocalMessage["status"], [string, string]> = {
+  queued: ["🕓", "Queued for delivery"],
+  sent: ["✓", "Sent"],
+  delivered: ["✓✓", "Delivered"],
+  read: ["✓✓", "Read"],
+  failed: ["⚠", "Not sent"],
+};
+
+export interface ConversationHandle {
+  el: HTMLElement;
+  show(chatId: string | null): void;
+}
+
+export function conversation(messenger: Messenger, back: () => void): ConversationHandle {
+  const el = h("section", { class: "conversation", "aria-label": "Conversation" });
+  let chatId: string | null = null;
+  let replyTo: LocalMessage | null = null;
+  let editing: LocalMessage | null = null;
+  let panelOpen = false;
+  let loadingOlder = false;
+  let exhausted = false;
+
+  const title = h("h2", { class: "conv-title" });
+  const status = h("p", { class: "conv-status", "aria-live": "polite" });
+  const membersButton = h("button", { type: "button", "aria-expanded": "false" }, "Members");
+  const favButton = h("button", { type: "button", class: "icon" });
+  const header = h(
+    "header",
+    { class: "conv-header" },
+    h("button", { type: "button", class: "icon back", "aria-label": "Back to chats", onclick: back }, "‹"),
+    h("div", { class: "conv-heading" }, title, status),
+    favButton,
+    membersButton,
+  );
+  const log = h("ol", { class: "messages", role: "log", "aria-label": "Messages", "aria-live": "polite", tabindex: 0 });
+  const notice = h("p", { class: "error", role: "alert" });
+  const context = h("div", { class: "composer-context" });
+  const input = h("textarea", { id: "composer", rows: 1, placeholder: "Write a message", "aria-label": "Message" });
+  const ttl = h(
+    "select",
+    { "aria-label": "Self-destruct timer" },
+    h("option", { value: "" }, "No timer"),
+    h("option", { value: "30" }, "30 s"),
+    h("option", { value: "300" }, "5 min"),
+    h("option", { value: "3600" }, "1 hour"),
+    h("option", { value: "86400" }, "1 day"),
+  );
+  const burnBox = h("input", { type: "checkbox", id: "burn" });
+  const sendButton = h("button", { type: "submit", class: "primary" }, "Send");
+  const composer = h(
+    "form",
+    { class: "composer", "aria-label": "Write a message" },
+    context,
+    h("div", { class: "composer-row" }, input, sendButton),
+    h("div", { class: "composer-options" }, ttl, h("label", { for: "burn", class: "check" }, burnBox, " Burn after reading")),
+  );
+  const readOnly = h("p", { class: "read-only" }, "Only the channel's owners and admins can post here.");
+  const panel = h("aside", { class: "members-panel", "aria-label": "Members" });
+  panel.hidden = true;
+  const body = h("div", { class: "conv-body" }, h("div", { class: "conv-main" }, log, notice, composer, readOnly), panel);
+  const empty = h("div", { class: "conv-empty" }, h("p", {}, "Pick a chat, or start one with a username."));
+  el.append(header, body, empty);
+
+  const chat = (): ChatRecord | undefined => (chatId === null ? undefined : messenger.store.chats.get(chatId));
+  const isManager = (): boolean => chat()?.role === "owner" || chat()?.role === "admin";
+
+  const setContext = (): void => {
+    clear(context);
+    if (editing !== null) {
+      context.append(h("span", {}, "Editing your message"), h("button", { type: "button", class: "link", onclick: () => { editing = null; input.value = ""; setContext(); } }, "Cancel edit"));
+    } else if (replyTo !== null) {
+      context.append(h("span", { class: "quote" }, `Replying to ${nameOf(replyTo)}: ${replyTo.text.slice(0, 80)}`), h("button", { type: "button", class: "link", onclick: () => { replyTo = null; setContext(); } }, "Cancel reply"));
+    }
+  };
+
+  const nameOf = (m: LocalMessage): string => (m.mine ? "You" : displayName(userOf(m.sender), messenger.domain));
+
+  const submit = (): void => {
+    const id = chatId;
+    const text = input.value.trim();
+    if (id === null || text === "") return;
+    notice.textContent = "";
+    if (editing !== null) {
+      const target = editing;
+      editing = null;
+      input.value = "";
+      setContext();
+      messenger.edit(id, target, text).catch((err: unknown) => (notice.textContent = humanError(err)));
+      return;
+    }
+    const options: Parameters<Messenger["send"]>[2] = {};
+    if (replyTo?.id != null) options.replyTo = String(replyTo.id);
+    if (ttl.value !== "") options.ttlSeconds = Number(ttl.value);
+    if (burnBox.checked) options.burn = true;
+    replyTo = null;
+    input.value = "";
+    burnBox.checked = false;
+    setContext();
+    messenger.send(id, text, options).catch((err: unknown) => (notice.textContent = humanError(err)));
+  };
+  composer.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    submit();
+  });
+  input.addEventListener("keydown", (ev) => {
+    if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing) {
+      ev.preventDefault();
+      submit();
+    } else if (ev.key === "Escape" && (editing !== null || replyTo !== null)) {
+      editing = null;
+      replyTo = null;
+      setContext();
+    }
+  });
+  input.addEventListener("input", () => {
+    if (chatId !== null) messenger.typingIn(chatId);
+  });
+  membersButton.addEventListener("click", () => {
+    panelOpen = !panelOpen;
+    renderPanel();
+  });
+  favButton.addEventListener("click", () => {
+    const c = chat();
+    if (c !== undefined) messenger.setFavourite(c.id, !c.favourite).catch((err: unknown) => (notice.textContent = humanError(err)));
+  });
+  log.addEventListener("scroll", () => {
+    if (log.scrollTop < 40 && chatId !== null && !loadingOlder && !exhausted) {
+      loadingOlder = true;
+      const id = chatId;
+      const height = log.scrollHeight;
+      messenger
+        .loadOlder(id)
+        .then((n) => {
+          if (n === 0) exhausted = true;
+          else log.scrollTop = log.scrollHeight - height;
+        })
+        .catch(() => undefined)
+        .finally(() => (loadingOlder = false));
+    }
+  });
+
+  const renderHeader = (): void => {
+    const c = chat();
+    if (c === undefined) return;
+    const name = messenger.chatTitle(c);
+    title.textContent = (c.kind === "channel" ? "📢 " : c.kind === "group" ? "👥 " : "") + name;
+    favButton.textContent = c.favourite ? "★" : "☆";
+    favButton.setAttribute("aria-label", c.favourite ? "Remove from favourites" : "Add to favourites");
+    favButton.setAttribute("aria-pressed", String(c.favourite));
+    const typing = messenger.typingUsers(c.id).map((u) => displayName(u, messenger.domain));
+    if (typing.length > 0) {
+      status.textContent = `${typing.join(", ")} ${typing.length === 1 ? "is" : "are"} typing…`;
+    } else if (c.kind === "direct") {
+      const other = c.members.find((m) => m.user !== messenger.user);
+      const p = other === undefined ? undefined : messenger.presence.get(other.user);
+      status.textContent = p === undefined ? "" : p.state === "online" ? "online" : p.lastSeen ? `last seen ${formatTime(Date.parse(p.lastSeen))}` : "offline";
+    } else {
+      status.textContent = `${c.members.length} members · ${c.role ?? "member"}`;
+    }
+    const canPost = c.joined && !c.removed && (c.kind !== "channel" || isManager());
+    composer.hidden = !canPost;
+    readOnly.hidden = canPost;
+    readOnly.textContent = c.removed
+      ? "You are no longer a member of this chat."
+      : !c.joined
+        ? "Waiting for the encryption keys of this chat…"
+        : "Only the channel's owners and admins can post here.";
+  };
+
+  const renderPanel = (): void => {
+    membersButton.setAttribute("aria-expanded", String(panelOpen));
+    panel.hidden = !panelOpen;
+    clear(panel);
+    const c = chat();
+    if (panelOpen && c !== undefined) panel.append(membersPanel(messenger, c, () => { panelOpen = false; renderPanel(); }));
+  };
+
+  const renderMessages = (): void => {
+    const c = chat();
+    if (c === undefined) return;
+    const atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 80;
+    clear(log);
+    const list = messenger.store.messagesOf(c.id);
+    if (list.length === 0) log.append(h("li", { class: "empty" }, "No messages yet. Say hello — it is end-to-end encrypted."));
+    for (const m of list) log.append(messageItem(m, c));
+    if (atBottom || list.length < 30) log.scrollTop = log.scrollHeight;
+  };
+
+  const messageItem = (m: LocalMessage, c: ChatRecord): HTMLElement => {
+    const who = nameOf(m);
+    if (m.unavailable) return h("li", { class: "msg system" }, "🔒 A message from before this device joined");
+    if (m.deleted) return h("li", { class: `msg ${m.mine ? "mine" : ""} deleted` }, h("p", { class: "text" }, "Message deleted"));
+    const parts: (Node | null)[] = [];
+    if (c.kind !== "direct" && !m.mine) parts.push(h("p", { class: "sender" }, who));
+    if (m.forwardOf !== undefined) parts.push(h("p", { class: "forwarded" }, `Forwarded from ${displayName(m.forwardOf, messenger.domain)}`));
+    if (m.replyTo !== undefined) {
+      const quoted = messenger.store.findById(c.id, m.replyTo);
+      parts.push(h("blockquote", { class: "quote" }, quoted === undefined ? "Earlier message" : `${nameOf(quoted)}: ${quoted.deleted ? "Message deleted" : quoted.text.slice(0, 120)}`));
+    }
+    if (m.burn && !m.mine && !m.revealed) {
+      parts.push(h("button", { type: "button", class: "reveal", onclick: () => { void messenger.burn(c.id, m); } }, "🔥 Show message (burns after reading)"));
+    } else {
+      parts.push(h("p", { class: "text" }, m.text));
+    }
+    const reactions = new Map<string, { count: number; mine: boolean }>();
+    for (const r of m.reactions ?? []) {
+      const e = reactions.get(r.emoji) ?? { count: 0, mine: false };
+      e.count += 1;
+      e.mine ||= r.user === messenger.user;
+      reactions.set(r.emoji, e);
+    }
+    if (reactions.size > 0) {
+      parts.push(
+        h(
+          "div",
+          { class: "reactions" },
+          ...[...reactions.entries()].map(([emoji, r]) =>
+            h("button", { type: "button", class: r.mine ? "reaction mine" : "reaction", "aria-label": `${emoji} ${r.count}${r.mine ? ", yours" : ""}`, onclick: () => act(() => messenger.react(c.id, m, emoji)) }, `${emoji} ${r.count}`),
+          ),
+        ),
+      );
+    }
+    const [tick, tickLabel] = TICKS[m.status];
+    const meta = h(
+      "p",
+      { class: "meta" },
+      m.expiresAt ? h("span", { "aria-label": "Self-destructs" }, "⏱ ") : null,
+      m.burn ? h("span", { "aria-label": "Burns after reading" }, "🔥 ") : null,
+      m.edited ? h("span", { class: "edited" }, "edited · ") : null,
+      h("time", {}, formatTime(m.at)),
+      m.mine ? h("span", { class: `tick ${m.status}`, role: "img", "aria-label": tickLabel, title: m.error ?? tickLabel }, " " + tick) : null,
+    );
+    parts.push(meta);
+    if (m.status === "failed" && m.error) parts.push(h("p", { class: "error" }, m.error));
+    const actions = h("div", { class: "actions", role: "group", "aria-label": `Actions for message from ${who}` });
+    if (m.id !== null && c.joined && !c.removed) {
+      actions.append(h("button", { type: "button", "aria-label": "Reply", onclick: () => { replyTo = m; editing = null; setContext(); input.focus(); } }, "↩"));
+      for (const emoji of REACTIONS) actions.append(h("button", { type: "button", "aria-label": `React ${emoji}`, onclick: () => act(() => messenger.react(c.id, m, emoji)) }, emoji));
+      actions.append(h("button", { type: "button", "aria-label": "Forward", onclick: () => forwardPicker(m, c, actions) }, "↪"));
+      if (m.mine) actions.append(h("button", { type: "button", "aria-label": "Edit", onclick: () => { editing = m; replyTo = null; input.value = m.text; setContext(); input.focus(); } }, "✎"));
+      if (m.mine || isManager()) actions.append(h("button", { type: "button", "aria-label": "Delete", onclick: () => act(() => messenger.remove(c.id, m)) }, "🗑"));
+    }
+    return h("li", { class: `msg ${m.mine ? "mine" : "theirs"}`, "data-status": m.status }, h("div", { class: "bubble" }, ...parts), actions);
+  };
+
+  const forwardPicker = (m: LocalMessage, from: ChatRecord, host: HTMLElement): void => {
+    const existing = host.querySelector(".forward");
+    if (existing !== null) {
+      existing.remove();
+      return;
+    }
+    const targets = [...messenger.store.chats.values()].filter((c) => c.joined && !c.removed);
+    const box = h("div", { class: "forward", role: "group", "aria-label": "Forward to" });
+    for (const t of targets) {
+      box.append(
+        h("button", { type: "button", onclick: () => { box.remove(); const origin = m.forwardOf ?? (m.mine ? messenger.user : userOf(m.sender)); act(() => messenger.send(t.id, m.text, { forwardOf: origin })); } }, `Forward to ${messenger.chatTitle(t)}`),
+      );
+    }
+    void from;
+    host.append(box);
+  };
+
+  const act = (work: () => Promise<void>): void => {
+    notice.textContent = "";
+    work().catch((err: unknown) => (notice.textContent = humanError(err)));
+  };
+
+  messenger.addEventListener("change", (ev) => {
+    const detail = (ev as CustomEvent<{ kind: string; chatId?: string }>).detail;
+    if (chatId === null) return;
+    if (detail.kind === "messages" && detail.chatId === chatId) {
+      renderMessages();
+      if (document.visibilityState === "visible") void messenger.open(chatId);
+    } else if (detail.kind === "chats") {
+      renderHeader();
+      if (panelOpen && !panel.contains(document.activeElement)) renderPanel();
+    } else if (detail.kind === "typing" || detail.kind === "presence") {
+      renderHeader();
+    }
+  });
+
+  return {
+    el,
+    show(id: string | null): void {
+      if (id !== chatId) {
+        replyTo = null;
+        editing = null;
+        panelOpen = false;
+        exhausted = false;
+        input.value = "";
+        notice.textContent = "";
+        setContext();
+      }
+      chatId = id;
+      el.classList.toggle("has-chat", id !== null);
+      body.hidden = id === null;
+      header.hidden = id === null;
+      empty.hidden = id !== null;
+      if (id === null) return;
+      renderHeader();
+      renderPanel();
+      renderMessages();
+      log.scrollTop = log.scrollHeight;
+      void messenger.open(id);
+      input.focus();
+    },
+  };
+}
