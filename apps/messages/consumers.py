@@ -35,6 +35,14 @@ CLOSE_FORBIDDEN = 4003
 CLOSE_BAD_FRAME = 4008
 # Handshake messages reach 16 MiB; base64 and the JSON envelope add about a third.
 MAX_FRAME_CHARS = 23 * 1024 * 1024
+
+
+def in_db_thread(func: Any) -> Any:
+    """Run ORM work in the thread pool, not on Channels' single shared thread: sockets
+    then wait on the database side by side instead of one after another."""
+    return database_sync_to_async(func, thread_sensitive=False)
+
+
 # Events forwarded straight to the socket, without Channels' ORM connection cleanup.
 FAST_EVENTS = frozenset({"chat.frame", "chat.signal"})
 
@@ -136,7 +144,7 @@ class DeviceSocketConsumer(AsyncWebsocketConsumer):
             await self.send_error("invalid_input", "cursor must be a non-negative integer.")
             await self.close(code=CLOSE_BAD_FRAME)
             return
-        session = await database_sync_to_async(session_for_token)(token) if isinstance(token, str) else None
+        session = await in_db_thread(session_for_token)(token) if isinstance(token, str) else None
         if session is None:
             await self.send_error("unauthenticated", "Invalid token.")
             await self.close(code=CLOSE_FORBIDDEN)
@@ -146,10 +154,10 @@ class DeviceSocketConsumer(AsyncWebsocketConsumer):
         self.device_id, self.user_id, self.username = session.device_id, session.user_id, session.user.username
         # Join the live groups before reading the replay, so nothing falls between them.
         await self.channel_layer.group_add(device_group(self.device_id), self.channel_name)
-        self.chat_ids = set(await database_sync_to_async(chat_ids_of)(self.user_id))
+        self.chat_ids = set(await in_db_thread(chat_ids_of)(self.user_id))
         for chat_id in self.chat_ids:
             await self.channel_layer.group_add(chat_group(chat_id), self.channel_name)
-        cursor = await database_sync_to_async(selectors.effective_cursor)(self.device_id, requested)
+        cursor = await in_db_thread(selectors.effective_cursor)(self.device_id, requested)
         self.acked = cursor
         await self.send_frame({"type": "ready", "device_id": self.device_id, "user": self.username, "cursor": cursor})
         await self._replay(cursor)
@@ -157,15 +165,13 @@ class DeviceSocketConsumer(AsyncWebsocketConsumer):
 
     async def _replay(self, cursor: int) -> None:
         assert self.user_id is not None and self.device_id is not None
-        page = await database_sync_to_async(selectors.stream_after)(self.user_id, self.device_id, cursor)
+        page = await in_db_thread(selectors.stream_after)(self.user_id, self.device_id, cursor)
         while True:
             for frame in page.frames:
                 await self.send_frame(frame)
             if not page.more:
                 break
-            page = await database_sync_to_async(selectors.stream_after)(
-                self.user_id, self.device_id, page.upto, upto=page.end
-            )
+            page = await in_db_thread(selectors.stream_after)(self.user_id, self.device_id, page.upto, upto=page.end)
         self.horizon = page.upto
         await self.send_frame({"type": "synced", "cursor": self.horizon})
 
@@ -186,7 +192,7 @@ class DeviceSocketConsumer(AsyncWebsocketConsumer):
             await self.send_error("invalid_input", "chat_id must be a UUID.", **self._echo(frame))
             return
         assert self.user_id is not None
-        sent = await database_sync_to_async(services.do_send_message)(self.user_id, chat_uuid, **data)
+        sent = await in_db_thread(services.do_send_message)(self.user_id, chat_uuid, **data)
         await self.send_frame(
             {"type": "sent", "client_message_id": data["client_message_id"], "id": sent.id, "seq": sent.seq}
         )
@@ -203,14 +209,14 @@ class DeviceSocketConsumer(AsyncWebsocketConsumer):
         # never acknowledge past a relevant position this socket has not delivered.
         safe = position
         if position > self.horizon:
-            expected = await database_sync_to_async(selectors.relevant_positions)(
+            expected = await in_db_thread(selectors.relevant_positions)(
                 self.user_id, self.device_id, max(self.horizon, self.acked), position
             )
             missing = [p for p in expected if p not in self.delivered]
             if missing:
                 safe = missing[0] - 1
         if safe > self.acked:
-            self.acked = await database_sync_to_async(services.do_ack)(self.device_id, safe)
+            self.acked = await in_db_thread(services.do_ack)(self.device_id, safe)
             self.delivered = {p for p in self.delivered if p > self.acked}
 
     def _allowed_signal(self, frame: dict[str, Any]) -> str | None:
