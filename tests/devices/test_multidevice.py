@@ -23,8 +23,14 @@ def test_new_device_is_announced_to_own_devices_and_chat_peers_only(make_account
     phone = login(APIClient(), alice.username, alice.password, DeviceKeys(label="phone")).json()
     for account in (alice, bob):
         notices = [e["data"] for e in device_events(account.client, "device")]
-        assert notices == [{"change": "added", "user": alice.address, "device_id": phone["device_id"],
-                            "client_device_id": notices[0]["client_device_id"]}]
+        assert notices == [
+            {
+                "change": "added",
+                "user": alice.address,
+                "device_id": phone["device_id"],
+                "client_device_id": notices[0]["client_device_id"],
+            }
+        ]
     assert device_events(carol.client, "device") == []
     # the new device itself starts at the present: no notice about itself, no old rows
     assert device_events(token_client(phone["token"]), "device") == []
@@ -45,13 +51,16 @@ def test_history_bundle_goes_sealed_to_the_users_new_device(make_account) -> Non
     chat = make_chat(alice, "direct", bob)
     phone = login(APIClient(), alice.username, alice.password, DeviceKeys()).json()
     sealed = os.urandom(2048)
-    stored = alice.client.post("/v1/device-sync/bundle",
-                               {"to_device_id": phone["device_id"], "chat_id": chat["id"], "ciphertext": b64(sealed)},
-                               format="json")
+    stored = alice.client.post(
+        "/v1/device-sync/bundle",
+        {"to_device_id": phone["device_id"], "chat_id": chat["id"], "ciphertext": b64(sealed)},
+        format="json",
+    )
     assert stored.status_code == 201
     bundles = device_events(token_client(phone["token"]), "sync_bundle")
     assert [(b["payload"], b["chat_id"], b["from_device_id"]) for b in bundles] == [
-        (b64(sealed), chat["id"], alice.device_id)]
+        (b64(sealed), chat["id"], alice.device_id)
+    ]
     assert device_events(alice.client, "sync_bundle") == []
 
 
@@ -84,8 +93,14 @@ def test_bundles_are_purged_when_stale_or_acknowledged(make_account, celery_work
     phone = login(APIClient(), alice.username, alice.password, DeviceKeys()).json()
     tablet = login(APIClient(), alice.username, alice.password, DeviceKeys()).json()
     for target in (phone, tablet):
-        assert alice.client.post("/v1/device-sync/bundle", {"to_device_id": target["device_id"], "chat_id": chat["id"],
-                                                            "ciphertext": b64(b"sealed")}, format="json").status_code == 201
+        assert (
+            alice.client.post(
+                "/v1/device-sync/bundle",
+                {"to_device_id": target["device_id"], "chat_id": chat["id"], "ciphertext": b64(b"sealed")},
+                format="json",
+            ).status_code
+            == 201
+        )
     # the phone imports its bundle and acknowledges; the tablet never comes online for 25 hours
     phone_client = token_client(phone["token"])
     cursor = phone_client.get("/v1/sync", {"cursor": 0, "timeout": 0}).json()["cursor"]
@@ -93,8 +108,14 @@ def test_bundles_are_purged_when_stale_or_acknowledged(make_account, celery_work
     stale = DeviceInbox.objects.filter(kind="sync_bundle", device_id=tablet["device_id"])
     stale.update(created=timezone.now() - timedelta(hours=25))
     fresh = login(APIClient(), alice.username, alice.password, DeviceKeys()).json()
-    assert alice.client.post("/v1/device-sync/bundle", {"to_device_id": fresh["device_id"], "chat_id": chat["id"],
-                                                        "ciphertext": b64(b"keep")}, format="json").status_code == 201
+    assert (
+        alice.client.post(
+            "/v1/device-sync/bundle",
+            {"to_device_id": fresh["device_id"], "chat_id": chat["id"], "ciphertext": b64(b"keep")},
+            format="json",
+        ).status_code
+        == 201
+    )
     purge_stale_sync_bundles.delay()
     deadline = time.monotonic() + 30
     while DeviceInbox.objects.filter(kind="sync_bundle").count() != 1:
