@@ -128,7 +128,8 @@ class Person:
         self.composer.press("Enter")
 
     def message(self, text: str) -> Any:
-        return self.log.locator("li.msg").filter(has_text=text)
+        exact = self.page.locator(".text").filter(has_text=re.compile(rf"^{re.escape(text)}$"))
+        return self.log.locator("li.msg").filter(has=exact)
 
     def expect_message(self, text: str) -> None:
         expect(self.message(text)).to_have_count(1, timeout=SLOW)
@@ -162,3 +163,29 @@ def people(browser: Browser, app_server: LiveServer) -> Iterator[Any]:
         context.close()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     (ARTIFACTS / "console.log").write_text("\n".join(logs))
+
+
+def assert_private(server: LiveServer, texts: list[str]) -> None:
+    """Privacy scan: no plaintext the test typed is in any table or in the server's log."""
+    from tests.accounts.test_tokens import dump_database
+
+    dump = dump_database()
+    log = server.log().encode()
+    assert texts, "the scan needs the typed texts"
+    for text in texts:
+        needle = text.encode()
+        assert needle not in dump, f"plaintext {text!r} found in the database"
+        assert needle not in log, f"plaintext {text!r} found in the server log"
+
+
+def pair(people: Any) -> tuple[Person, Person]:
+    """Alice and Bob, signed up, in a direct chat Alice started."""
+    alice = people("alice")
+    bob = people("bob")
+    alice.sign_up()
+    bob.sign_up()
+    alice.start_direct(bob.name)
+    alice.say("Hello from Alice")
+    bob.open_chat(alice.name)
+    bob.expect_message("Hello from Alice")
+    return alice, bob

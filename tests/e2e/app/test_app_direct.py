@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.app.conftest import PASSWORD, SLOW, shot
+from tests.e2e.app.conftest import PASSWORD, SLOW, assert_private, pair, shot
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -57,3 +57,82 @@ def test_direct_chat_round_trip_and_reload(people: Any) -> None:
     bob.expect_message("See you there")
     bob.say("Bringing the umbrella")
     alice.expect_message("Bringing the umbrella")
+    assert_private(alice.server, alice.typed)
+
+
+def test_offline_messages_wait_in_the_outbox_and_go_out_once_in_order(people: Any) -> None:
+    alice, bob = pair(people)
+    bob.context.set_offline(True)
+    expect(bob.banner()).to_have_text("Offline — new messages will be queued", timeout=SLOW)
+    bob.say("Written on the train, one")
+    bob.say("Written on the train, two")
+    expect(bob.banner()).to_have_text("Message queued for delivery")
+    for text in ("Written on the train, one", "Written on the train, two"):
+        expect(bob.message(text).get_by_role("img", name="Queued for delivery")).to_be_visible()
+    shot(bob.page, "05-offline-queued")
+    # Nothing reached Alice while Bob was offline.
+    alice.page.wait_for_timeout(500)
+    expect(alice.log).not_to_contain_text("Written on the train")
+
+    bob.context.set_offline(False)
+    expect(bob.banner()).to_have_text("Connected", timeout=SLOW)
+    alice.expect_message("Written on the train, one")
+    alice.expect_message("Written on the train, two")
+    texts = alice.log.locator("li.msg .text").all_inner_texts()
+    assert texts.count("Written on the train, one") == 1
+    assert texts.count("Written on the train, two") == 1
+    assert texts.index("Written on the train, one") < texts.index("Written on the train, two")
+    expect(bob.message("Written on the train, two").get_by_role("img", name="Queued for delivery")).to_have_count(0)
+    # A reload on Bob's side does not send them again.
+    bob.page.reload()
+    bob.page.get_by_label("Password").fill(PASSWORD)
+    bob.page.get_by_role("button", name="Unlock").click()
+    expect(bob.banner()).to_have_text("Connected", timeout=SLOW)
+    alice.page.wait_for_timeout(1000)
+    texts = alice.log.locator("li.msg .text").all_inner_texts()
+    assert texts.count("Written on the train, one") == 1
+    assert texts.count("Written on the train, two") == 1
+    assert_private(alice.server, alice.typed)
+
+
+def test_edit_delete_reply_forward_react_and_ticks(people: Any) -> None:
+    alice, bob = pair(people)
+    # Bob has the chat open, so Alice's message turns read.
+    expect(alice.message("Hello from Alice").get_by_role("img", name="Read")).to_be_visible(timeout=SLOW)
+
+    alice.say("Meet at 5pm")
+    bob.expect_message("Meet at 5pm")
+    bob.message("Meet at 5pm").get_by_role("button", name="Reply").click()
+    bob.say("Make it 6pm please")
+    alice.expect_message("Make it 6pm please")
+    expect(alice.message("Make it 6pm please").locator("blockquote")).to_contain_text("Meet at 5pm")
+
+    bob.message("Meet at 5pm").get_by_role("button", name="React 👍").click()
+    expect(alice.message("Meet at 5pm").get_by_role("button", name="👍 1")).to_be_visible(timeout=SLOW)
+    alice.message("Meet at 5pm").get_by_role("button", name="React 👍").click()
+    expect(bob.message("Meet at 5pm").get_by_role("button", name="👍 2")).to_be_visible(timeout=SLOW)
+
+    alice.message("Meet at 5pm").get_by_role("button", name="Edit").click()
+    alice.composer.fill("Meet at 6pm then")
+    alice.typed.append("Meet at 6pm then")
+    alice.composer.press("Enter")
+    bob.expect_message("Meet at 6pm then")
+    expect(bob.message("Meet at 6pm then").locator(".edited")).to_be_visible()
+
+    alice.say("Oops, wrong chat")
+    bob.expect_message("Oops, wrong chat")
+    alice.message("Oops, wrong chat").get_by_role("button", name="Delete").click()
+    expect(bob.log).not_to_contain_text("Oops, wrong chat", timeout=SLOW)
+    expect(alice.log).not_to_contain_text("Oops, wrong chat")
+    expect(bob.log.locator("li.deleted")).to_have_count(1)
+    # Bob cannot delete Alice's message in a direct chat: he has no such button.
+    expect(bob.message("Meet at 6pm then").get_by_role("button", name="Delete")).to_have_count(0)
+
+    bob.message("Make it 6pm please").get_by_role("button", name="Forward").click()
+    bob.page.get_by_role("button", name=f"Forward to {alice.name}").click()
+    forwarded = alice.message("Make it 6pm please").filter(has_text=f"Forwarded from {bob.name}")
+    expect(forwarded).to_have_count(1, timeout=SLOW)
+    expect(bob.message("Make it 6pm please").last.get_by_role("img", name="Read")).to_be_visible(timeout=SLOW)
+    shot(alice.page, "06-reply-react-edit-alice")
+    shot(bob.page, "07-reply-react-edit-bob")
+    assert_private(alice.server, alice.typed)

@@ -661,6 +661,7 @@ export class Messenger extends EventTarget {
       return;
     }
     const local = this.fromPayload(m, payload);
+    this.typing.get(m.chat_id)?.delete(userOf(payload.sender)); // they sent it: no longer typing
     this.store.insert(m.chat_id, local);
     await this.store.saveMessages(m.chat_id);
     this.touchChat(m.chat_id, payload.text, local.at, !local.mine && this.activeChat !== m.chat_id);

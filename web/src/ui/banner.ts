@@ -1,6 +1,6 @@
 // The connection banner: always visible, always truthful (role=status).
 import type { Messenger } from "../app/messenger";
-import { h } from "./dom";
+import { clockIcon, h } from "./dom";
 
 export function connectionBanner(messenger: Messenger): HTMLElement {
   const el = h("div", { class: "banner", role: "status", "aria-live": "polite", "aria-label": "Connection" });
@@ -10,7 +10,7 @@ export function connectionBanner(messenger: Messenger): HTMLElement {
     let text: string;
     let tone: string;
     if (queued && state !== "connected" && state !== "alternative") {
-      text = "🕓 Message queued for delivery";
+      text = "Message queued for delivery";
       tone = "queued";
     } else if (state === "connected") {
       text = "Connected";
@@ -26,6 +26,7 @@ export function connectionBanner(messenger: Messenger): HTMLElement {
       tone = "warn";
     }
     el.textContent = text;
+    if (tone === "queued" && queued) el.prepend(clockIcon(), " ");
     el.dataset["tone"] = tone;
   };
   messenger.addEventListener("change", (ev) => {

@@ -61,14 +61,14 @@ export function chatList(messenger: Messenger, open: (chatId: string) => void, s
 
 function chatItem(messenger: Messenger, chat: ChatRecord, open: (id: string) => void): HTMLElement {
   const title = messenger.chatTitle(chat);
-  const kindLabel = chat.kind === "direct" ? "" : chat.kind === "channel" ? "📢 " : "👥 ";
+  const kindLabel = chat.kind === "direct" ? null : h("span", { class: `kind ${chat.kind}` }, chat.kind === "channel" ? "Channel" : "Group");
   const preview = chat.removed ? "You are no longer in this chat" : chat.lastText || (chat.joined ? "No messages yet" : "Waiting for keys…");
   const active = messenger.activeChat === chat.id;
   const button = h(
     "button",
     { type: "button", class: "chat-open", "aria-current": active ? "true" : null, "aria-label": `Open chat ${title}${chat.unread > 0 ? `, ${chat.unread} unread` : ""}`, onclick: () => open(chat.id) },
     h("span", { class: "avatar", "aria-hidden": "true" }, (title[0] ?? "?").toUpperCase()),
-    h("span", { class: "chat-text" }, h("span", { class: "chat-title" }, kindLabel + title, chat.favourite ? h("span", { class: "star", "aria-hidden": "true" }, " ★") : null), h("span", { class: "chat-preview" }, preview)),
+    h("span", { class: "chat-text" }, h("span", { class: "chat-title" }, kindLabel, kindLabel === null ? null : " ", title, chat.favourite ? h("span", { class: "star", "aria-hidden": "true" }, " ★") : null), h("span", { class: "chat-preview" }, preview)),
     h("span", { class: "chat-meta" }, h("time", {}, chat.lastAt ? formatTime(chat.lastAt) : ""), chat.unread > 0 ? h("span", { class: "badge", "aria-hidden": "true" }, String(chat.unread)) : null),
   );
   return h("li", { class: active ? "active" : null }, button);

@@ -3,12 +3,12 @@
 import { humanError } from "../api/client";
 import { displayName, userOf, type Messenger } from "../app/messenger";
 import type { ChatRecord, LocalMessage } from "../app/store";
-import { clear, formatTime, h } from "./dom";
+import { clear, clockIcon, formatTime, h } from "./dom";
 import { membersPanel } from "./members";
 
 const REACTIONS = ["👍", "❤️", "😂"];
 const TICKS: Record<LocalMessage["status"], [string, string]> = {
-  queued: ["🕓", "Queued for delivery"],
+  queued: ["", "Queued for delivery"],
   sent: ["✓", "Sent"],
   delivered: ["✓✓", "Delivered"],
   read: ["✓✓", "Read"],
@@ -28,6 +28,7 @@ export function conversation(messenger: Messenger, back: () => void): Conversati
   let panelOpen = false;
   let loadingOlder = false;
   let exhausted = false;
+  let lastPostable = true;
 
   const title = h("h2", { class: "conv-title" });
   const status = h("p", { class: "conv-status", "aria-live": "polite" });
@@ -152,7 +153,8 @@ export function conversation(messenger: Messenger, back: () => void): Conversati
     const c = chat();
     if (c === undefined) return;
     const name = messenger.chatTitle(c);
-    title.textContent = (c.kind === "channel" ? "📢 " : c.kind === "group" ? "👥 " : "") + name;
+    title.textContent = name;
+    if (c.kind !== "direct") title.prepend(h("span", { class: `kind ${c.kind}` }, c.kind === "channel" ? "Channel" : "Group"), " ");
     favButton.textContent = c.favourite ? "★" : "☆";
     favButton.setAttribute("aria-label", c.favourite ? "Remove from favourites" : "Add to favourites");
     favButton.setAttribute("aria-pressed", String(c.favourite));
@@ -237,7 +239,7 @@ export function conversation(messenger: Messenger, back: () => void): Conversati
       m.burn ? h("span", { "aria-label": "Burns after reading" }, "🔥 ") : null,
       m.edited ? h("span", { class: "edited" }, "edited · ") : null,
       h("time", {}, formatTime(m.at)),
-      m.mine ? h("span", { class: `tick ${m.status}`, role: "img", "aria-label": tickLabel, title: m.error ?? tickLabel }, " " + tick) : null,
+      m.mine ? h("span", { class: `tick ${m.status}`, role: "img", "aria-label": tickLabel, title: m.error ?? tickLabel }, " ", m.status === "queued" ? clockIcon() : tick) : null,
     );
     parts.push(meta);
     if (m.status === "failed" && m.error) parts.push(h("p", { class: "error" }, m.error));
@@ -247,7 +249,7 @@ export function conversation(messenger: Messenger, back: () => void): Conversati
       for (const emoji of REACTIONS) actions.append(h("button", { type: "button", "aria-label": `React ${emoji}`, onclick: () => act(() => messenger.react(c.id, m, emoji)) }, emoji));
       actions.append(h("button", { type: "button", "aria-label": "Forward", onclick: () => forwardPicker(m, c, actions) }, "↪"));
       if (m.mine) actions.append(h("button", { type: "button", "aria-label": "Edit", onclick: () => { editing = m; replyTo = null; input.value = m.text; setContext(); input.focus(); } }, "✎"));
-      if (m.mine || isManager()) actions.append(h("button", { type: "button", "aria-label": "Delete", onclick: () => act(() => messenger.remove(c.id, m)) }, "🗑"));
+      if (m.mine || isManager()) actions.append(h("button", { type: "button", "aria-label": "Delete", onclick: () => act(() => messenger.remove(c.id, m)) }, "✕"));
     }
     return h("li", { class: `msg ${m.mine ? "mine" : "theirs"}`, "data-status": m.status }, h("div", { class: "bubble" }, ...parts), actions);
   };
@@ -281,6 +283,12 @@ export function conversation(messenger: Messenger, back: () => void): Conversati
       renderMessages();
       if (document.visibilityState === "visible") void messenger.open(chatId);
     } else if (detail.kind === "chats") {
+      const c = chat();
+      const postable = c !== undefined && c.joined && !c.removed;
+      if (postable !== lastPostable) {
+        lastPostable = postable;
+        renderMessages();
+      }
       renderHeader();
       if (panelOpen && !panel.contains(document.activeElement)) renderPanel();
     } else if (detail.kind === "typing" || detail.kind === "presence") {

@@ -29,3 +29,28 @@ export function formatTime(ms: number): string {
   const time = d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
   return d.toDateString() === today.toDateString() ? time : `${d.toLocaleDateString()} ${time}`;
 }
+
+/** A small clock icon (queued messages); drawn, so it does not depend on an emoji font. */
+export function clockIcon(): SVGSVGElement {
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("viewBox", "0 0 16 16");
+  svg.setAttribute("width", "12");
+  svg.setAttribute("height", "12");
+  svg.setAttribute("aria-hidden", "true");
+  svg.classList.add("clock");
+  const circle = document.createElementNS(ns, "circle");
+  circle.setAttribute("cx", "8");
+  circle.setAttribute("cy", "8");
+  circle.setAttribute("r", "6.5");
+  const hands = document.createElementNS(ns, "path");
+  hands.setAttribute("d", "M8 4.2V8l2.6 1.6");
+  for (const el of [circle, hands]) {
+    el.setAttribute("fill", "none");
+    el.setAttribute("stroke", "currentColor");
+    el.setAttribute("stroke-width", "1.6");
+    el.setAttribute("stroke-linecap", "round");
+    svg.append(el);
+  }
+  return svg;
+}

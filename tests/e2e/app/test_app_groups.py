@@ -1,0 +1,100 @@
+"""A channel of three: the sealed name opens on every member's device, roles are
+enforced by the UI and by the server, and a removed member no longer reads new
+messages. Nothing typed reaches the database or the server log."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+import uuid
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+
+from apps.chats.models import Chat
+from tests.conftest import DeviceKeys, LiveServer, b64
+from tests.e2e.app.conftest import PASSWORD, SLOW, assert_private, shot
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+
+def http(server: LiveServer, method: str, path: str, body: dict[str, Any], token: str | None = None) -> tuple[int, Any]:
+    """A plain HTTP call to the live server (as another client would make it)."""
+    headers = {"Content-Type": "application/json"}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(server.url + path, json.dumps(body).encode(), headers, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read() or b"null")
+
+
+def test_channel_roles_and_removal(people: Any) -> None:
+    alice = people("alice")
+    bob = people("bob")
+    carol = people("carol", viewport={"width": 390, "height": 844})
+    for person in (alice, bob, carol):
+        person.sign_up()
+
+    name = "Secret Garden Club"
+    alice.typed.append(name)
+    alice.page.get_by_role("button", name="New group or channel").click()
+    alice.page.get_by_label("Name", exact=True).fill(name)
+    alice.page.get_by_label("Members (usernames, comma-separated)").fill(f"{bob.name}, {carol.name}")
+    alice.page.get_by_label("Kind").select_option("channel")
+    alice.page.get_by_role("button", name="Create", exact=True).click()
+    expect(alice.composer).to_be_visible(timeout=SLOW)
+    alice.say("Welcome to the garden")
+
+    for member in (bob, carol):
+        member.open_chat(name)  # the name was sealed by Alice and opened on this device
+        member.expect_message("Welcome to the garden")
+        # A member of a channel reads but does not post: the UI says so...
+        expect(member.composer).to_be_hidden()
+        expect(member.page.get_by_text("Only the channel's owners and admins can post here.")).to_be_visible()
+    shot(carol.page, "08-channel-member-phone")
+
+    # ...and the server refuses it too (Bob on another device, straight at the API).
+    device = DeviceKeys()
+    nonce = http(alice.server, "POST", "/v1/auth/challenge", {"username": bob.name})[1]["nonce"]
+    body = {"username": bob.name, "password": PASSWORD, "device": device.as_json(), "nonce": nonce, "signature": device.sign(nonce)}
+    token = http(alice.server, "POST", "/v1/auth/login", body)[1]["token"]
+    chat = Chat.objects.get(kind="channel", memberships__user__username__startswith=bob.name)
+    status, answer = http(
+        alice.server,
+        "POST",
+        f"/v1/chats/{chat.id}/messages",
+        {"client_message_id": uuid.uuid4().hex, "kind": "application", "epoch": chat.epoch, "ciphertext": b64(b"x" * 64)},
+        token,
+    )
+    assert status == 403
+    assert answer["error"]["code"] == "channel_read_only"
+
+    # Alice makes Bob an admin; an admin still cannot remove the owner (the server's refusal is shown).
+    alice.page.get_by_role("button", name="Members").click()
+    alice.page.get_by_label(f"Role of {bob.name}", exact=True).select_option("admin")
+    alice.page.get_by_role("button", name=f"Change role of {bob.name}").click()
+    expect(bob.composer).to_be_visible(timeout=SLOW)
+    bob.page.get_by_role("button", name="Members").click()
+    bob.page.get_by_role("button", name=f"Remove {alice.name}").click()
+    expect(bob.page.get_by_role("complementary", name="Members").get_by_role("alert")).to_have_text("An admin cannot remove the owner.", timeout=SLOW)
+    shot(bob.page, "09-members-panel-refusal")
+    bob.say("Admins can post now")
+    alice.expect_message("Admins can post now")
+    carol.expect_message("Admins can post now")
+
+    # Alice removes Carol: Carol's device is out of the group and reads nothing new.
+    alice.page.get_by_role("button", name=f"Remove {carol.name}").click()
+    expect(carol.page.get_by_text("You are no longer a member of this chat.")).to_be_visible(timeout=SLOW)
+    expect(alice.page.get_by_role("button", name=f"Remove {carol.name}")).to_have_count(0, timeout=SLOW)
+    alice.say("Only for the two of us now")
+    bob.expect_message("Only for the two of us now")
+    carol.page.wait_for_timeout(1500)
+    expect(carol.log).not_to_contain_text("Only for the two of us now")
+    shot(alice.page, "10-channel-owner")
+    shot(carol.page, "11-removed-member-phone")
+    assert_private(alice.server, alice.typed)
