@@ -40,11 +40,18 @@ def built_app() -> Path:
 @pytest.fixture(scope="session")
 def app_server(django_db_setup: None, django_db_blocker: Any, tmp_path_factory: Any, built_app: Path) -> Iterator[LiveServer]:
     """daphne serving the built app and the API; throttles relaxed for many sign-ups from one IP."""
+    blob_dir = tmp_path_factory.mktemp("app-blobs")
     server = start_daphne(
         tmp_path_factory.mktemp("app-daphne"),
         name="app-daphne",
-        extra_env={"THROTTLE_LOGIN_IP": "1000/min", "THROTTLE_LOGIN_USER": "1000/min", "THROTTLE_REGISTER_IP": "1000/min"},
+        extra_env={
+            "THROTTLE_LOGIN_IP": "1000/min",
+            "THROTTLE_LOGIN_USER": "1000/min",
+            "THROTTLE_REGISTER_IP": "1000/min",
+            "TALKEE_BLOB_DIR": str(blob_dir),
+        },
     )
+    server.blob_dir = blob_dir  # type: ignore[attr-defined]
     # The sync Playwright API keeps an event loop in this thread; the database
     # fixtures' flush between tests is still plain synchronous code.
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
@@ -165,17 +172,25 @@ def people(browser: Browser, app_server: LiveServer) -> Iterator[Any]:
     (ARTIFACTS / "console.log").write_text("\n".join(logs))
 
 
-def assert_private(server: LiveServer, texts: list[str]) -> None:
-    """Privacy scan: no plaintext the test typed is in any table or in the server's log."""
+def assert_private(server: LiveServer, texts: list[str], contents: list[bytes] = ()) -> None:  # type: ignore[assignment]
+    """Privacy scan: no plaintext the test typed (or file it sent) is in any table,
+    in the blob storage or in the server's log."""
     from tests.accounts.test_tokens import dump_database
 
     dump = dump_database()
     log = server.log().encode()
+    blob_dir: Path = server.blob_dir  # type: ignore[attr-defined]
+    stored = b"\n".join(p.read_bytes() for p in blob_dir.rglob("*") if p.is_file())
+    names = "\n".join(str(p) for p in blob_dir.rglob("*")).encode()
     assert texts, "the scan needs the typed texts"
     for text in texts:
         needle = text.encode()
         assert needle not in dump, f"plaintext {text!r} found in the database"
         assert needle not in log, f"plaintext {text!r} found in the server log"
+        assert needle not in stored and needle not in names, f"plaintext {text!r} found in the blob storage"
+    for content in contents:
+        for store, where in ((dump, "database"), (log, "server log"), (stored, "blob storage")):
+            assert content not in store, f"file contents found in the {where}"
 
 
 def pair(people: Any) -> tuple[Person, Person]:

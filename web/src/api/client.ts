@@ -97,6 +97,7 @@ export interface SendBody {
   ttl_seconds?: number;
   burn_on_read?: boolean;
   welcome?: { device_ids: number[]; payload: string };
+  blob_ids?: string[];
 }
 
 export interface ClaimedKeyPackage {
@@ -214,6 +215,43 @@ export class Api {
   unreact(reactionId: number, removeSecret: string): Promise<void> {
     return this.call("DELETE", `/v1/reactions/${reactionId}`, { remove_secret: removeSecret });
   }
+  // --- blobs (encrypted, padded file bytes; the name and type never reach the server) ---
+  createBlob(chatId: string, size: number): Promise<{ id: string; size: number; chunk_size: number; chunk_count: number }> {
+    return this.call("POST", "/v1/blobs", { chat_id: chatId, size });
+  }
+  async putChunk(blobId: string, index: number, bytes: Uint8Array): Promise<void> {
+    let response: Response;
+    try {
+      response = await fetch(`/v1/blobs/${blobId}/chunks/${index}`, {
+        method: "PUT",
+        headers: { "Content-Type": "application/octet-stream", Authorization: `Bearer ${this.token ?? ""}` },
+        body: bytes as BodyInit,
+      });
+    } catch {
+      throw new NetworkError();
+    }
+    if (!response.ok) {
+      const data = (await response.json().catch(() => null)) as { error?: { code?: string; message?: string } } | null;
+      throw new ApiError(response.status, data?.error?.code ?? `http_${response.status}`, data?.error?.message ?? "Upload failed.");
+    }
+  }
+  completeBlob(blobId: string): Promise<{ id: string; size: number }> {
+    return this.call("POST", `/v1/blobs/${blobId}/complete`);
+  }
+  async fetchBlob(blobId: string): Promise<ReadableStream<Uint8Array>> {
+    let response: Response;
+    try {
+      response = await fetch(`/v1/blobs/${blobId}`, { headers: { Authorization: `Bearer ${this.token ?? ""}` }, cache: "no-store" });
+    } catch {
+      throw new NetworkError();
+    }
+    if (!response.ok || response.body === null) {
+      const data = (await response.json().catch(() => null)) as { error?: { code?: string; message?: string } } | null;
+      throw new ApiError(response.status, data?.error?.code ?? `http_${response.status}`, data?.error?.message ?? "Download failed.");
+    }
+    return response.body;
+  }
+
   sync(cursor: number, timeout: number, signal: AbortSignal): Promise<{ events: Frame[]; cursor: number; more: boolean }> {
     return this.call("GET", `/v1/sync?cursor=${cursor}&timeout=${timeout}`, undefined, signal);
   }

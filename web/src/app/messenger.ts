@@ -6,7 +6,8 @@ import { Api, ApiError, NetworkError, humanError, type ChatInfo, type Frame, typ
 import { newEditSecret, editHash } from "../crypto/blake3";
 import { openWithKey, sealWithKey } from "../crypto/derivedKeys";
 import { fromBase64, fromUtf8, toBase64, utf8 } from "../crypto/encoding";
-import type { MessagePayload } from "../crypto/payload";
+import { decryptFileStream, encryptFileStream, FileTooLargeError, MAX_FILE_SIZE } from "../crypto/files";
+import type { FileReference, MessagePayload } from "../crypto/payload";
 import type { MlsWorkerApi, OutgoingPayload } from "../mls/api";
 import { Connection, type LinkState, type Signal } from "../transport/connection";
 import type { AppStore, ChatRecord, LocalMessage, OutboxEntry } from "./store";
@@ -366,15 +367,21 @@ export class Messenger extends EventTarget {
 
   // ---- sending -----------------------------------------------------------------
 
-  async send(chatId: string, text: string, options: { replyTo?: string; forwardOf?: string; ttlSeconds?: number; burn?: boolean } = {}): Promise<void> {
+  async send(
+    chatId: string,
+    text: string,
+    options: { replyTo?: string; forwardOf?: string; ttlSeconds?: number; burn?: boolean; file?: FileReference; blobIds?: string[] } = {},
+  ): Promise<void> {
     const { secret, editHash: hash } = await newEditSecret();
     const payload: OutgoingPayload = { text };
     if (options.replyTo !== undefined) payload.reply_to = options.replyTo;
     if (options.forwardOf !== undefined) payload.forward_of = options.forwardOf;
+    if (options.file !== undefined) payload.file = options.file;
     const cmid = newId();
     const entry: OutboxEntry = { cmid, chatId, payload, editHash: hash };
     if (options.ttlSeconds) entry.ttlSeconds = options.ttlSeconds;
     if (options.burn) entry.burn = true;
+    if (options.blobIds !== undefined) entry.blobIds = options.blobIds;
     const local: LocalMessage = {
       key: cmid,
       id: null,
@@ -391,12 +398,13 @@ export class Messenger extends EventTarget {
     };
     if (options.replyTo !== undefined) local.replyTo = options.replyTo;
     if (options.forwardOf !== undefined) local.forwardOf = options.forwardOf;
+    if (options.file !== undefined) local.file = options.file;
     // Persist first: the message survives a killed tab and goes out once (client_message_id).
     this.store.insert(chatId, local);
     this.store.outbox.push(entry);
     await this.store.saveMessages(chatId);
     await this.store.saveOutbox();
-    this.touchChat(chatId, text, local.at, false);
+    this.touchChat(chatId, text || (options.file ? `File: ${options.file.name}` : ""), local.at, false);
     await this.store.saveChats();
     this.emit("messages", chatId);
     this.emit("link");
@@ -431,6 +439,7 @@ export class Messenger extends EventTarget {
           };
           if (entry.ttlSeconds) body.ttl_seconds = entry.ttlSeconds;
           if (entry.burn) body.burn_on_read = true;
+          if (entry.blobIds !== undefined) body.blob_ids = entry.blobIds;
           const sent = await this.api.send(entry.chatId, body);
           if (local !== undefined) {
             local.id = sent.id;
@@ -531,6 +540,52 @@ export class Messenger extends EventTarget {
     this.emit("messages", chatId);
   }
 
+  /**
+   * Encrypts (padded to its bucket, in the core) and uploads a file in chunks,
+   * then sends the message that carries its key, name and type.
+   */
+  async sendFile(chatId: string, file: File, caption: string, onProgress: (done: number, total: number) => void): Promise<void> {
+    if (file.size > MAX_FILE_SIZE) throw new FileTooLargeError(file.size);
+    const encrypted = await encryptFileStream(file.stream() as ReadableStream<Uint8Array>, file.size);
+    const blob = await this.api.createBlob(chatId, encrypted.encryptedSize);
+    const reader = encrypted.stream.getReader();
+    let buffer = new Uint8Array(blob.chunk_size);
+    let filled = 0;
+    let index = 0;
+    let sent = 0;
+    const flush = async (): Promise<void> => {
+      await this.api.putChunk(blob.id, index, buffer.subarray(0, filled));
+      sent += filled;
+      index += 1;
+      filled = 0;
+      buffer = new Uint8Array(blob.chunk_size);
+      onProgress(sent, encrypted.encryptedSize);
+    };
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      let offset = 0;
+      while (offset < value.length) {
+        const take = Math.min(value.length - offset, blob.chunk_size - filled);
+        buffer.set(value.subarray(offset, offset + take), filled);
+        filled += take;
+        offset += take;
+        if (filled === blob.chunk_size) await flush();
+      }
+    }
+    if (filled > 0) await flush();
+    await this.api.completeBlob(blob.id);
+    const ref: FileReference = { blob_id: blob.id, key: toBase64(encrypted.key), name: file.name, mime: file.type || "application/octet-stream", size: file.size };
+    await this.send(chatId, caption, { file: ref, blobIds: [blob.id] });
+  }
+
+  /** Downloads and decrypts a file; the result has the original bytes and type. */
+  async openFile(ref: FileReference): Promise<Blob> {
+    const source = await this.api.fetchBlob(ref.blob_id);
+    const plain = await decryptFileStream(source, fromBase64(ref.key), ref.size);
+    return new Response(plain).blob().then((b) => new Blob([b], { type: ref.mime }));
+  }
+
   typingIn(chatId: string): void {
     this.conn.signal({ type: "typing", chat_id: chatId });
   }
@@ -604,6 +659,7 @@ export class Messenger extends EventTarget {
     };
     if (typeof payload.reply_to === "string") local.replyTo = payload.reply_to;
     if (typeof payload.forward_of === "string") local.forwardOf = payload.forward_of;
+    if (payload.file !== undefined) local.file = payload.file;
     return local;
   }
 
@@ -664,7 +720,7 @@ export class Messenger extends EventTarget {
     this.typing.get(m.chat_id)?.delete(userOf(payload.sender)); // they sent it: no longer typing
     this.store.insert(m.chat_id, local);
     await this.store.saveMessages(m.chat_id);
-    this.touchChat(m.chat_id, payload.text, local.at, !local.mine && this.activeChat !== m.chat_id);
+    this.touchChat(m.chat_id, payload.text || (payload.file ? `File: ${payload.file.name}` : ""), local.at, !local.mine && this.activeChat !== m.chat_id);
     await this.store.saveChats();
     this.emit("messages", m.chat_id);
     this.emit("chats");

@@ -3,6 +3,7 @@
 import type { Remote } from "comlink";
 import type { MlsWorkerApi, OutgoingPayload } from "../mls/api";
 import { fromUtf8, utf8 } from "../crypto/encoding";
+import type { FileReference } from "../crypto/payload";
 
 export interface SessionRecord {
   user: string; // alice@domain
@@ -55,6 +56,7 @@ export interface LocalMessage {
   burn?: boolean;
   revealed?: boolean;
   unavailable?: boolean; // ciphertext this device cannot read (before it joined)
+  file?: FileReference;
 }
 
 export interface OutboxEntry {
@@ -66,6 +68,7 @@ export interface OutboxEntry {
   burn?: boolean;
   ciphertext?: string;
   epoch?: number;
+  blobIds?: string[];
 }
 
 const json = (value: unknown): Uint8Array => utf8(JSON.stringify(value));

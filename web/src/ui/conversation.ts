@@ -57,11 +57,18 @@ export function conversation(messenger: Messenger, back: () => void): Conversati
   );
   const burnBox = h("input", { type: "checkbox", id: "burn" });
   const sendButton = h("button", { type: "submit", class: "primary" }, "Send");
+  const fileInput = h("input", { type: "file", id: "attach", class: "sr-only" });
+  const attach = h("label", { for: "attach", class: "attach", title: "Attach a file" }, h("span", { "aria-hidden": "true" }, "+"), h("span", { class: "sr-only" }, "Attach file"));
+  const progress = h("progress", { class: "upload", max: 100, value: 0, "aria-label": "Upload progress" });
+  const progressText = h("span", { class: "upload-text" });
+  const uploadRow = h("div", { class: "upload-row", role: "status", "aria-label": "Upload" }, progress, progressText);
+  uploadRow.hidden = true;
   const composer = h(
     "form",
     { class: "composer", "aria-label": "Write a message" },
     context,
-    h("div", { class: "composer-row" }, input, sendButton),
+    uploadRow,
+    h("div", { class: "composer-row" }, attach, fileInput, input, sendButton),
     h("div", { class: "composer-options" }, ttl, h("label", { for: "burn", class: "check" }, burnBox, " Burn after reading")),
   );
   const readOnly = h("p", { class: "read-only" }, "Only the channel's owners and admins can post here.");
@@ -125,6 +132,41 @@ export function conversation(messenger: Messenger, back: () => void): Conversati
   input.addEventListener("input", () => {
     if (chatId !== null) messenger.typingIn(chatId);
   });
+  const upload = (file: File): void => {
+    const id = chatId;
+    if (id === null) return;
+    notice.textContent = "";
+    uploadRow.hidden = false;
+    progress.value = 0;
+    progressText.textContent = `Encrypting and sending ${file.name}…`;
+    const caption = input.value.trim();
+    input.value = "";
+    messenger
+      .sendFile(id, file, caption, (done, total) => {
+        progress.value = Math.round((done / total) * 100);
+        progressText.textContent = `${file.name}: ${Math.round((done / total) * 100)}%`;
+      })
+      .then(() => (uploadRow.hidden = true))
+      .catch((err: unknown) => {
+        uploadRow.hidden = true;
+        notice.textContent = humanError(err);
+      });
+  };
+  fileInput.addEventListener("change", () => {
+    const file = fileInput.files?.[0];
+    fileInput.value = "";
+    if (file !== undefined) upload(file);
+  });
+  el.addEventListener("dragover", (ev) => {
+    if (chatId !== null && !composer.hidden) ev.preventDefault();
+  });
+  el.addEventListener("drop", (ev) => {
+    if (chatId === null || composer.hidden) return;
+    ev.preventDefault();
+    const file = ev.dataTransfer?.files[0];
+    if (file !== undefined) upload(file);
+  });
+
   membersButton.addEventListener("click", () => {
     panelOpen = !panelOpen;
     renderPanel();
@@ -211,7 +253,8 @@ export function conversation(messenger: Messenger, back: () => void): Conversati
     if (m.burn && !m.mine && !m.revealed) {
       parts.push(h("button", { type: "button", class: "reveal", onclick: () => { void messenger.burn(c.id, m); } }, "🔥 Show message (burns after reading)"));
     } else {
-      parts.push(h("p", { class: "text" }, m.text));
+      if (m.file !== undefined) parts.push(fileCard(m.file));
+      if (m.text !== "" || m.file === undefined) parts.push(h("p", { class: "text" }, m.text));
     }
     const reactions = new Map<string, { count: number; mine: boolean }>();
     for (const r of m.reactions ?? []) {
@@ -252,6 +295,45 @@ export function conversation(messenger: Messenger, back: () => void): Conversati
       if (m.mine || isManager()) actions.append(h("button", { type: "button", "aria-label": "Delete", onclick: () => act(() => messenger.remove(c.id, m)) }, "✕"));
     }
     return h("li", { class: `msg ${m.mine ? "mine" : "theirs"}`, "data-status": m.status }, h("div", { class: "bubble" }, ...parts), actions);
+  };
+
+  const previews = new Map<string, string>();
+  const fileCard = (ref: NonNullable<LocalMessage["file"]>): HTMLElement => {
+    const card = h("div", { class: "file" });
+    const size = ref.size < 1024 * 1024 ? `${Math.max(1, Math.round(ref.size / 1024))} KB` : `${(ref.size / 1024 / 1024).toFixed(1)} MB`;
+    const download = h("button", { type: "button", "aria-label": `Download ${ref.name}` }, "Download");
+    download.addEventListener("click", () => {
+      download.disabled = true;
+      messenger
+        .openFile(ref)
+        .then((blob) => {
+          const url = URL.createObjectURL(blob);
+          const a = h("a", { href: url, download: ref.name });
+          document.body.append(a);
+          a.click();
+          a.remove();
+          window.setTimeout(() => URL.revokeObjectURL(url), 60_000);
+        })
+        .catch((err: unknown) => (notice.textContent = humanError(err)))
+        .finally(() => (download.disabled = false));
+    });
+    if (ref.mime.startsWith("image/") && ref.size <= 8 * 1024 * 1024) {
+      const img = h("img", { alt: ref.name, class: "preview" });
+      const cached = previews.get(ref.blob_id);
+      if (cached !== undefined) img.src = cached;
+      else
+        void messenger
+          .openFile(ref)
+          .then((blob) => {
+            const url = URL.createObjectURL(blob);
+            previews.set(ref.blob_id, url);
+            img.src = url;
+          })
+          .catch(() => img.replaceWith(h("span", { class: "muted" }, "Preview unavailable")));
+      card.append(img);
+    }
+    card.append(h("span", { class: "file-name" }, ref.name), h("span", { class: "file-size" }, size), download);
+    return card;
   };
 
   const forwardPicker = (m: LocalMessage, from: ChatRecord, host: HTMLElement): void => {
