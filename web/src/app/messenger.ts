@@ -78,6 +78,9 @@ export class Messenger extends EventTarget {
       },
     });
     window.setInterval(() => this.expireMessages(), 2000);
+    document.addEventListener("visibilitychange", () => {
+      this.conn.signal({ type: "presence", state: document.visibilityState === "visible" ? "online" : "away" });
+    });
   }
 
   get user(): string {
@@ -160,6 +163,8 @@ export class Messenger extends EventTarget {
   private async mergeChat(info: ChatInfo): Promise<ChatRecord> {
     let chat = this.store.chats.get(info.id);
     if (chat === undefined) {
+      // Someone new to show our presence to (presence goes only to our chats).
+      window.setTimeout(() => this.conn.signal({ type: "presence", state: "online" }), 1500);
       chat = {
         id: info.id,
         kind: info.kind,
