@@ -177,7 +177,7 @@ def connect_file_cleanup() -> None:
     post_delete.connect(_blob_deleted, sender=BlobChunk, dispatch_uid="blobs.chunk_file")
 
 
-DOWNLOAD_PIECE = 256 * 1024
+DOWNLOAD_PIECE = 64 * 1024
 
 
 def iter_range(name: str, start: int, length: int) -> Iterator[bytes]:
@@ -206,5 +206,9 @@ async def aiter_range(name: str, start: int, length: int) -> AsyncIterator[bytes
                 return
             remaining -= len(data)
             yield data
+            # daphne hands each piece to Twisted without backpressure; giving the event
+            # loop a few turns lets the socket drain before the next piece is read.
+            for _ in range(4):
+                await asyncio.sleep(0)
     finally:
         await asyncio.to_thread(file.close)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.test import TestCase
 
 from apps.blobs.sizes import encrypted_size
 from tests.conftest import Account
@@ -20,16 +21,17 @@ SMALL = encrypted_size(32 * 1024)  # 32,809 bytes: one chunk
 MEDIUM = encrypted_size(2 * 1024 * 1024)  # 2,097,720 bytes: three 1 MiB chunks, the last short
 
 
+LIVE_FIXTURES = {"live_server_daphne", "celery_worker_process"}
+
+
 @pytest.fixture(autouse=True)
-def blob_storage(settings: Any) -> Path:
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "blobs": {
-            **settings.STORAGES["blobs"],
-            "OPTIONS": {**settings.STORAGES["blobs"]["OPTIONS"], "location": str(BLOB_DIR)},
-        },
-    }
-    return BLOB_DIR
+def blob_dir(settings: Any, request: Any, tmp_path: Path) -> Path:
+    """Where this test's blobs go: the directory the live processes share, or a fresh
+    one per test (an in-process test's rollback cannot remove files it wrote)."""
+    directory = BLOB_DIR if LIVE_FIXTURES & set(request.fixturenames) else tmp_path / "blobs"
+    options = {**settings.STORAGES["blobs"]["OPTIONS"], "location": str(directory)}
+    settings.STORAGES = {**settings.STORAGES, "blobs": {**settings.STORAGES["blobs"], "OPTIONS": options}}
+    return directory
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -38,8 +40,8 @@ def _remove_blob_dir() -> Iterator[None]:
     shutil.rmtree(BLOB_DIR, ignore_errors=True)
 
 
-def stored_files() -> list[Path]:
-    return sorted(p for p in BLOB_DIR.rglob("*") if p.is_file())
+def stored_files(directory: Path) -> list[Path]:
+    return sorted(p for p in directory.rglob("*") if p.is_file())
 
 
 def create_blob(account: Account, chat_id: str, size: int = SMALL, **extra: Any) -> Any:
@@ -61,7 +63,9 @@ def upload(account: Account, chat_id: str, data: bytes) -> str:
     for index in range(blob["chunk_count"]):
         answer = put_chunk(account, blob["id"], index, data[index * step : (index + 1) * step])
         assert answer.status_code == 201, answer.content
-    done = account.client.post(f"/v1/blobs/{blob['id']}/complete")
+    # Run the after-commit work (removing the parts) even inside a test's transaction.
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        done = account.client.post(f"/v1/blobs/{blob['id']}/complete")
     assert done.status_code == 200, done.content
     assert done.json() == {"id": blob["id"], "size": len(data)}
     return str(blob["id"])
