@@ -178,3 +178,25 @@ def test_quota_is_enforced_with_413(make_account, settings) -> None:
     # a new window starts afresh
     UploadAllowance.objects.update(window=0)
     assert create_blob(alice, chat["id"], SMALL).status_code == 201
+
+
+def test_a_part_damaged_on_disk_is_never_assembled(make_account, settings, blob_dir) -> None:
+    settings.TALKEE_BLOB_CHUNK_SIZE = 32 * 1024
+    alice = make_account()
+    chat = make_chat(alice, "group")
+    data = os.urandom(encrypted_size(128 * 1024))
+    blob = create_blob(alice, chat["id"], len(data)).json()
+    step = blob["chunk_size"]
+    for index in range(blob["chunk_count"]):
+        assert put_chunk(alice, blob["id"], index, data[index * step : (index + 1) * step]).status_code == 201
+    damaged = BlobChunk.objects.get(blob_id=blob["id"], index=3)
+    path = blob_dir / damaged.storage_name
+    path.write_bytes(b"\0" * path.stat().st_size)
+    refused = alice.client.post(f"/v1/blobs/{blob['id']}/complete")
+    assert refused.status_code == 409
+    assert refused.json()["error"]["code"] == "upload_incomplete"
+    assert alice.client.get(f"/v1/blobs/{blob['id']}/chunks").json()["received"] == [0, 1, 2, 4]
+    assert download(alice, blob["id"]).status_code == 409
+    assert put_chunk(alice, blob["id"], 3, data[3 * step : 4 * step]).status_code == 201
+    assert alice.client.post(f"/v1/blobs/{blob['id']}/complete").status_code == 200
+    assert body(download(alice, blob["id"])) == data
