@@ -35,8 +35,9 @@ def test_direct_chat_round_trip_and_reload(people: Any) -> None:
     bob.composer.type("second line")
     bob.typed.append("second line")
     bob.composer.press("Enter")
-    alice.expect_message("second line")
-    expect(alice.message("second line").locator(".text")).to_have_text("first line\nsecond line")
+    two_lines = alice.log.locator("li.msg .text").filter(has_text="second line")
+    expect(two_lines).to_have_count(1, timeout=SLOW)
+    assert two_lines.inner_text() == "first line\nsecond line"
     shot(alice.page, "02-conversation-alice")
     shot(bob.page, "03-conversation-bob")
 
