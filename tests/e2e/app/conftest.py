@@ -94,7 +94,7 @@ class Person:
     def open(self) -> None:
         self.page.goto(self.server.url + "/")
 
-    def sign_up(self) -> None:
+    def sign_up(self, state: str = "Connected") -> None:
         page = self.page
         self.open()
         page.get_by_role("button", name="Create account").first.click()
@@ -111,7 +111,7 @@ class Person:
         for index in (3, 7, 11):
             page.get_by_label(f"Word {index}", exact=True).fill(words[index - 1])
         page.get_by_role("button", name="Confirm and create account").click()
-        expect(page.get_by_role("status", name="Connection")).to_have_text("Connected", timeout=SLOW)
+        expect(page.get_by_role("status", name="Connection")).to_have_text(state, timeout=SLOW)
 
     def start_direct(self, other: str) -> None:
         self.page.get_by_label("Username to message").fill(other)

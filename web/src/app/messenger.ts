@@ -684,6 +684,14 @@ export class Messenger extends EventTarget {
     if (m.kind !== "application") return;
     const existing = this.store.findById(m.chat_id, m.id);
     if (m.deleted) {
+      if (existing !== undefined && existing.burn && existing.revealed && !existing.deleted) {
+        // Burnt because we read it: leave it on screen a little, then it is gone here too.
+        window.setTimeout(() => {
+          this.tombstone(existing);
+          void this.store.saveMessages(m.chat_id).then(() => this.emit("messages", m.chat_id));
+        }, 15000);
+        return;
+      }
       if (existing !== undefined && !existing.deleted) {
         this.tombstone(existing);
         await this.store.saveMessages(m.chat_id);
