@@ -4,6 +4,7 @@ never see what they typed."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -25,8 +26,16 @@ def test_direct_chat_round_trip_and_reload(people: Any) -> None:
     alice.say("Hi Bob, lunch at noon?")
     alice.expect_message("Hi Bob, lunch at noon?")
 
+    # Unread counter (client-side) before Bob opens the chat; the preview is decrypted locally.
+    unread = bob.page.get_by_role("button", name=f"Open chat {alice.name}, 1 unread")
+    expect(unread).to_be_visible(timeout=SLOW)
+    expect(unread).to_contain_text("Hi Bob, lunch at noon?")
     bob.open_chat(alice.name)
     bob.expect_message("Hi Bob, lunch at noon?")
+    expect(bob.page.get_by_role("button", name=f"Open chat {alice.name}", exact=True)).to_be_visible()
+    # Typing indicator and presence.
+    bob.composer.fill("Sure")
+    expect(alice.page.get_by_text(f"{bob.name} is typing…")).to_be_visible(timeout=SLOW)
     bob.say("Sure — the usual place")
     alice.expect_message("Sure — the usual place")
     # Enter sends, Shift+Enter makes a new line.
@@ -38,6 +47,10 @@ def test_direct_chat_round_trip_and_reload(people: Any) -> None:
     two_lines = alice.log.locator("li.msg .text").filter(has_text="second line")
     expect(two_lines).to_have_count(1, timeout=SLOW)
     assert two_lines.inner_text() == "first line\nsecond line"
+    expect(alice.page.locator(".conv-status")).to_have_text("online", timeout=SLOW)
+    # Favourites are pinned and remembered by the server.
+    alice.page.get_by_role("button", name="Add to favourites").click()
+    expect(alice.page.get_by_role("button", name="Remove from favourites")).to_be_visible(timeout=SLOW)
     shot(alice.page, "02-conversation-alice")
     shot(bob.page, "03-conversation-bob")
 
@@ -136,4 +149,24 @@ def test_edit_delete_reply_forward_react_and_ticks(people: Any) -> None:
     expect(bob.message("Make it 6pm please").last.get_by_role("img", name="Read")).to_be_visible(timeout=SLOW)
     shot(alice.page, "06-reply-react-edit-alice")
     shot(bob.page, "07-reply-react-edit-bob")
+    assert_private(alice.server, alice.typed)
+
+
+def test_blocked_websocket_falls_back_to_long_poll(people: Any) -> None:
+    alice = people("alice")
+    bob = people("bob")
+    # Bob's network lets no WebSocket through (a filtering proxy): the socket closes at once.
+    bob.context.route_web_socket(re.compile(r"/v1/ws"), lambda ws: ws.close())
+    alice.sign_up()
+    bob.sign_up(state="Reconnecting via alternative route")
+    shot(bob.page, "16-long-poll-banner")
+    alice.start_direct(bob.name)
+    alice.say("Can you read me over plain HTTPS?")
+    bob.open_chat(alice.name)
+    bob.expect_message("Can you read me over plain HTTPS?")
+    bob.say("Loud and clear")
+    alice.expect_message("Loud and clear")
+    alice.say("And the next one, live")
+    bob.expect_message("And the next one, live")
+    expect(bob.banner()).to_have_text("Reconnecting via alternative route")
     assert_private(alice.server, alice.typed)
