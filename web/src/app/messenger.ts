@@ -131,6 +131,18 @@ export class Messenger extends EventTarget {
     return chat.name ?? (chat.kind === "channel" ? "Channel" : "Group");
   }
 
+  /** The chat list's preview line, from what this device holds (never a burn-on-read text). */
+  preview(chat: ChatRecord): string {
+    const list = this.store.messagesOf(chat.id);
+    const last = list[list.length - 1];
+    if (last === undefined) return chat.lastText;
+    if (last.deleted) return "Message deleted";
+    if (last.unavailable) return "Encrypted message";
+    if (last.burn && !last.mine && !last.revealed) return "Burn-after-reading message";
+    if (last.text !== "") return last.text;
+    return last.file !== undefined ? `File: ${last.file.name}` : chat.lastText;
+  }
+
   async refreshChats(): Promise<void> {
     const list = await this.api.chats();
     const seen = new Set<string>();

@@ -62,7 +62,7 @@ export function chatList(messenger: Messenger, open: (chatId: string) => void, s
 function chatItem(messenger: Messenger, chat: ChatRecord, open: (id: string) => void): HTMLElement {
   const title = messenger.chatTitle(chat);
   const kindLabel = chat.kind === "direct" ? null : h("span", { class: `kind ${chat.kind}` }, chat.kind === "channel" ? "Channel" : "Group");
-  const preview = chat.removed ? "You are no longer in this chat" : chat.lastText || (chat.joined ? "No messages yet" : "Waiting for keys…");
+  const preview = chat.removed ? "You are no longer in this chat" : messenger.preview(chat) || (chat.joined ? "No messages yet" : "Waiting for keys…");
   const active = messenger.activeChat === chat.id;
   const button = h(
     "button",

@@ -50,6 +50,7 @@ export function conversation(messenger: Messenger, back: () => void): Conversati
     "select",
     { "aria-label": "Self-destruct timer" },
     h("option", { value: "" }, "No timer"),
+    h("option", { value: "10" }, "10 s"),
     h("option", { value: "30" }, "30 s"),
     h("option", { value: "300" }, "5 min"),
     h("option", { value: "3600" }, "1 hour"),
@@ -251,7 +252,7 @@ export function conversation(messenger: Messenger, back: () => void): Conversati
       parts.push(h("blockquote", { class: "quote" }, quoted === undefined ? "Earlier message" : `${nameOf(quoted)}: ${quoted.deleted ? "Message deleted" : quoted.text.slice(0, 120)}`));
     }
     if (m.burn && !m.mine && !m.revealed) {
-      parts.push(h("button", { type: "button", class: "reveal", onclick: () => { void messenger.burn(c.id, m); } }, "🔥 Show message (burns after reading)"));
+      parts.push(h("button", { type: "button", class: "reveal", onclick: () => { void messenger.burn(c.id, m); } }, "Show message (burns after reading)"));
     } else {
       if (m.file !== undefined) parts.push(fileCard(m.file));
       if (m.text !== "" || m.file === undefined) parts.push(h("p", { class: "text" }, m.text));
@@ -278,8 +279,8 @@ export function conversation(messenger: Messenger, back: () => void): Conversati
     const meta = h(
       "p",
       { class: "meta" },
-      m.expiresAt ? h("span", { "aria-label": "Self-destructs" }, "⏱ ") : null,
-      m.burn ? h("span", { "aria-label": "Burns after reading" }, "🔥 ") : null,
+      m.expiresAt ? h("span", { class: "flag", title: "Self-destructs", "aria-label": "Self-destructs" }, "timer · ") : null,
+      m.burn ? h("span", { class: "flag", title: "Burns after reading", "aria-label": "Burns after reading" }, "burns · ") : null,
       m.edited ? h("span", { class: "edited" }, "edited · ") : null,
       h("time", {}, formatTime(m.at)),
       m.mine ? h("span", { class: `tick ${m.status}`, role: "img", "aria-label": tickLabel, title: m.error ?? tickLabel }, " ", m.status === "queued" ? clockIcon() : tick) : null,
