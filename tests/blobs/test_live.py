@@ -58,7 +58,7 @@ def test_a_chunk_cut_short_stores_nothing_and_the_upload_resumes(make_account, l
     # chunk 2: the whole body arrives but the answer is lost; sending it again is harmless
     sock = client.raw_socket()
     sock.sendall(client.chunk_request_head(blob["id"], 2, len(parts[2])) + parts[2])
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 30
     while not BlobChunk.objects.filter(blob_id=blob["id"], index=2).exists():
         assert time.monotonic() < deadline
         time.sleep(0.05)
