@@ -97,4 +97,13 @@ def test_channel_roles_and_removal(people: Any) -> None:
     expect(carol.log).not_to_contain_text("Only for the two of us now")
     shot(alice.page, "10-channel-owner")
     shot(carol.page, "11-removed-member-phone")
+
+    # Added back from the members panel: a new Welcome; she reads what comes next, not what she missed.
+    alice.page.get_by_label("Add someone").fill(carol.name)
+    alice.page.get_by_role("button", name="Add member").click()
+    expect(carol.page.get_by_text("Only the channel's owners and admins can post here.")).to_be_visible(timeout=SLOW)
+    alice.say("Welcome back Carol")
+    carol.expect_message("Welcome back Carol")
+    bob.expect_message("Welcome back Carol")
+    expect(carol.log).not_to_contain_text("Only for the two of us now")
     assert_private(alice.server, alice.typed)
