@@ -170,3 +170,34 @@ def test_blocked_websocket_falls_back_to_long_poll(people: Any) -> None:
     bob.expect_message("And the next one, live")
     expect(bob.banner()).to_have_text("Reconnecting via alternative route")
     assert_private(alice.server, alice.typed)
+
+
+def test_tab_killed_after_the_server_took_a_message_sends_it_exactly_once(people: Any) -> None:
+    alice, bob = pair(people)
+    pattern = re.compile(r"/v1/chats/[0-9a-f-]+/messages$")
+
+    def deliver_then_drop(route: Any) -> None:
+        # The server stores the message, but the answer never reaches the page.
+        if route.request.method == "POST":
+            route.fetch()
+            route.abort()
+        else:
+            route.continue_()
+
+    bob.context.route(pattern, deliver_then_drop)
+    bob.say("Sent just before the swipe")
+    alice.expect_message("Sent just before the swipe")
+    expect(bob.message("Sent just before the swipe").get_by_role("img", name="Queued for delivery")).to_be_visible()
+    # The tab is killed; a new one opens the vault and finds the message still in the outbox.
+    bob.page.close()
+    bob.context.unroute(pattern)
+    bob.page = bob.context.new_page()
+    bob.page.set_default_timeout(SLOW)
+    bob.open()
+    bob.page.get_by_label("Password").fill(PASSWORD)
+    bob.page.get_by_role("button", name="Unlock").click()
+    bob.open_chat(alice.name)
+    expect(bob.message("Sent just before the swipe").get_by_role("img", name="Queued for delivery")).to_have_count(0, timeout=SLOW)
+    alice.page.wait_for_timeout(1500)
+    assert alice.log.locator("li.msg .text").all_inner_texts().count("Sent just before the swipe") == 1
+    assert_private(alice.server, alice.typed)

@@ -78,6 +78,11 @@ export class Messenger extends EventTarget {
       },
     });
     window.setInterval(() => this.expireMessages(), 2000);
+    // A send that failed on the way (the link dropped mid-request) is retried; the
+    // client_message_id makes the retry land once.
+    window.setInterval(() => {
+      if (this.store.outbox.length > 0 && this.conn.online) void this.flushOutbox();
+    }, 4000);
     document.addEventListener("visibilitychange", () => {
       this.conn.signal({ type: "presence", state: document.visibilityState === "visible" ? "online" : "away" });
     });
