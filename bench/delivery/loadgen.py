@@ -7,7 +7,7 @@ Every socket authenticates with a session token from the fixture (setup.sh), wai
            its `sent` ack AND the peer socket's `event` frame, then sends the next one.
   latency  open loop at a fixed total rate over 8 pairs; send -> peer socket latency.
   fanout   one member of a group sends; time until every member socket (sender's own
-           included) got the `event`.
+           included) got the `event` (phases fanout50, fanout1000, storm1000).
   idle     server RSS with N idle authenticated sockets.
 
 The ciphertext is random bytes of --size (a padded-size bucket), whose first 12 bytes
@@ -28,6 +28,7 @@ import random
 import struct
 import sys
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -422,13 +423,53 @@ async def mode_latency(a: argparse.Namespace, rep: Reporter, fx: dict[str, Any],
 
 
 # --- (c) fan-out to a group --------------------------------------------------------------
-async def mode_fanout(a: argparse.Namespace, rep: Reporter, fx: dict[str, Any], key: str) -> None:
+def http_add_members(ws_url: str, token: str, chat_id: str, addresses: list[str]) -> int:
+    """POST /v1/chats/{id}/members as the group's owner (the real API path)."""
+    base = ws_url.replace("ws://", "http://", 1).split("/v1/", 1)[0]
+    req = urllib.request.Request(
+        f"{base}/v1/chats/{chat_id}/members",
+        data=json.dumps({"users": addresses}).encode(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(req, timeout=120) as answer:
+        return int(answer.status)
+
+
+async def mode_fanout(a: argparse.Namespace, rep: Reporter, fx: dict[str, Any], key: str, storm: bool) -> None:
+    """Members' sockets online, then 20 messages from member 0.
+
+    group50 exists with its members, so connecting them is the ordinary path (each
+    connect announces presence to the group). For group1000 that would be a presence
+    storm of ~N^2/2 = 500k frames before the first message, which costs 35-75 s of
+    server CPU here: by default ("fanout1000") the 1,000 devices connect as non-members
+    and the owner adds the 999 others in one POST /v1/chats/{id}/members, so each socket
+    joins the chat's group through its "joined" device event. "storm1000" adds them first
+    and connects afterwards, to measure the storm."""
     group = fx[key]
     chat = group["chat_id"]
+    late_join = not group.get("members_preadded", True)
+    add_s = float("nan")
+    if late_join and storm:
+        await asyncio.to_thread(http_add_members, a.url, group["devices"][0]["token"], chat, group["addresses"][1:])
     s_conn = Snap(a.pid)
     devs, dt = await open_many(a.url, group["devices"])
     for d in devs:
         d.start()
+    if late_join and not storm:
+        await wait_quiet(a.pid, 30)
+        t_add = time.perf_counter()
+        status = await asyncio.to_thread(
+            http_add_members, a.url, group["devices"][0]["token"], chat, group["addresses"][1:]
+        )
+        deadline = time.perf_counter() + 60
+        while sum(1 for d in devs[1:] if d.counts.get("device_event")) < len(devs) - 1:
+            if time.perf_counter() > deadline:
+                print("  !! not every socket got its joined event within 60 s", flush=True)
+                break
+            await asyncio.sleep(0.05)
+        add_s = time.perf_counter() - t_add
+        print(f"  {key}: POST members -> {status}; all sockets had their joined event after {add_s:.2f}s", flush=True)
     quiet = await wait_quiet(a.pid, a.quiet_limit)
     s_q = Snap(a.pid)
     presence = sum(d.counts.get("presence", 0) for d in devs)
@@ -467,6 +508,7 @@ async def mode_fanout(a: argparse.Namespace, rep: Reporter, fx: dict[str, Any], 
             await asyncio.wait_for(done.wait(), a.fanout_timeout)
         except TimeoutError:
             lost += n_socks - cur["n"]
+            print(f"  !! message {m}: {cur['n']}/{n_socks} sockets got it within {a.fanout_timeout}s", flush=True)
         if cur["lat"]:
             all_t.append(max(cur["lat"]))
             first_t.append(min(cur["lat"]))
@@ -485,11 +527,13 @@ async def mode_fanout(a: argparse.Namespace, rep: Reporter, fx: dict[str, Any], 
         "quiet_wait_s": quiet,
         "presence_frames": presence,
         "connect_srv_cpu_s": conn["srv"],
+        "mode": "late_join" if late_join and not storm else "connect_as_members",
+        "join_s": add_s,
     }
     rep.emit(
         f"FANOUT server={a.label} size={a.size} group={n_socks} msgs={a.msgs} all_delivered_p50="
         f"{rec['all_p50_ms']:.1f}ms p99={rec['all_p99_ms']:.1f}ms first_p50={rec['first_p50_ms']:.1f}ms "
-        f"lost={lost} server_cpu_ms_per_msg={rec['srv_cpu_ms_per_msg']:.0f}",
+        f"lost={lost} server_cpu_ms_per_msg={rec['srv_cpu_ms_per_msg']:.0f} mode={rec['mode']}",
         rec,
     )
     await close_all(devs)
@@ -558,8 +602,8 @@ async def run(a: argparse.Namespace) -> None:
                 await wait_quiet(a.pid, 10)
         elif phase == "latency":
             await mode_latency(a, rep, fx, a.latency_first_pair)
-        elif phase in ("fanout50", "fanout1000"):
-            await mode_fanout(a, rep, fx, "group50" if phase == "fanout50" else "group1000")
+        elif phase in ("fanout50", "fanout1000", "storm1000"):
+            await mode_fanout(a, rep, fx, "group50" if phase == "fanout50" else "group1000", phase == "storm1000")
         else:
             sys.exit(f"unknown phase {phase}")
         print(f"  [{phase} took {time.perf_counter() - t:.0f}s]", flush=True)

@@ -10,8 +10,9 @@ DJANGO_SETTINGS_MODULE=talkee.settings.prod, SECRET_KEY). Two paths:
   hash, devices with real Ed25519 keys, sessions, device cursors, direct chats), which
   is what the services would store minus the per-row Argon2 and round trips.
 
-`populate.py reset-cursors` moves every device cursor to the stream's end, so the next
-run's sockets replay nothing from an earlier run (the bench does not ack).
+`populate.py reset` moves every device cursor to the stream's end, so the next run's
+sockets replay nothing from an earlier run (the bench does not ack), and takes the 999
+members out of the late-join 1,000-device group again.
 """
 
 from __future__ import annotations
@@ -144,19 +145,25 @@ def populate(args: argparse.Namespace) -> dict[str, object]:
     assert isinstance(first, User)
     password_hash = first.password  # one real Argon2 hash, reused by the bulk accounts
 
-    for name, size in (("group50", args.group_small), ("group1000", args.group_large)):
+    # group50 is created with its members. group1000 only with its owner: the load
+    # generator adds the other 999 through the HTTP API once their sockets are online
+    # (see loadgen.py, fan-out), and `reset` takes them out again.
+    for name, size, with_members in (("group50", args.group_small, True), ("group1000", args.group_large, False)):
         t = time.monotonic()
         members = bulk_accounts(f"bg{tag}{size}x", size, password_hash)
         owner = members[0]["user"]
         assert isinstance(owner, User)
+        addresses = [m["user"].username for m in members]  # type: ignore[union-attr]
         with transaction.atomic():
             chat, _ = chats.do_create_chat(
-                owner,
-                Chat.Kind.GROUP,
-                [m["user"].username for m in members[1:]],  # type: ignore[union-attr]
-                encrypted_name=os.urandom(48),
+                owner, Chat.Kind.GROUP, addresses[1:] if with_members else [], encrypted_name=os.urandom(48)
             )
-        out[name] = {"chat_id": str(chat.id), "devices": [device(m) for m in members]}
+        out[name] = {
+            "chat_id": str(chat.id),
+            "devices": [device(m) for m in members],
+            "addresses": addresses,
+            "members_preadded": with_members,
+        }
         log(f"{name}: {size} devices (bulk) + do_create_chat in {time.monotonic() - t:.1f}s")
 
     t = time.monotonic()
@@ -167,8 +174,14 @@ def populate(args: argparse.Namespace) -> dict[str, object]:
     return out
 
 
-def reset_cursors() -> None:
-    """Every device resumes at the stream's end: no replay of earlier runs."""
+def reset(fixture: str) -> None:
+    """Before each server's run: every device resumes at the stream's end (no replay of
+    earlier runs; the bench does not ack), and the late-join group is back to its owner."""
+    data = json.loads(Path(fixture).read_text())
+    late = data["group1000"]
+    if not late.get("members_preadded"):
+        removed, _ = Membership.objects.filter(chat_id=late["chat_id"]).exclude(role=Membership.Role.OWNER).delete()
+        log(f"group1000: {removed} memberships removed")
     now = current_position()
     n = DeviceCursor.objects.update(pos=now)
     log(f"{n} device cursors set to {now}")
@@ -176,15 +189,15 @@ def reset_cursors() -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("action", choices=["populate", "reset-cursors"])
-    ap.add_argument("--out", default="/tmp/talkee-bench/fixture.json")
+    ap.add_argument("action", choices=["populate", "reset"])
+    ap.add_argument("--out", "--fixture", default="/tmp/talkee-bench/fixture.json")
     ap.add_argument("--pairs", type=int, default=50)
     ap.add_argument("--group-small", type=int, default=50)
     ap.add_argument("--group-large", type=int, default=1000)
     ap.add_argument("--idle", type=int, default=10_000)
     args = ap.parse_args()
-    if args.action == "reset-cursors":
-        reset_cursors()
+    if args.action == "reset":
+        reset(args.out)
         return
     data = populate(args)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -91,9 +91,9 @@ for S in $SERVERS; do
   if [[ " $SEC " == *" talkee "* ]]; then
     PORT=$((PORT + 1))
     say "talkee on $S port $PORT (talkee.settings.prod, DEBUG=False, RedisPubSubChannelLayer, PostgreSQL pool)"
-    "$PY" bench/delivery/populate.py reset-cursors >>"$OUT/run.log" 2>&1
+    "$PY" bench/delivery/populate.py reset >>"$OUT/run.log" 2>&1
     P=$("$ROOT/bench/delivery/srv.sh" start "$S" $PORT)
-    timeout 600 "$PY" bench/delivery/loadgen.py --url "ws://127.0.0.1:$PORT/v1/ws" --pid "$P" --label "$S" \
+    timeout 900 "$PY" bench/delivery/loadgen.py --url "ws://127.0.0.1:$PORT/v1/ws" --pid "$P" --label "$S" \
       --phases "$PHASES" --results "$OUT/results.jsonl" 2>&1 | tee -a "$OUT/talkee.log"
     "$ROOT/bench/delivery/srv.sh" stop "$P"
   fi
