@@ -94,9 +94,11 @@ class Person:
     def open(self) -> None:
         self.page.goto(self.server.url + "/")
 
-    def sign_up(self, state: str = "Connected") -> None:
+    def sign_up(self, state: str = "Connected", shots: bool = False) -> None:
         page = self.page
         self.open()
+        if shots:
+            shot(page, "00a-welcome")
         page.get_by_role("button", name="Create account").first.click()
         page.get_by_label("Username").fill(self.name)
         page.get_by_label("Password", exact=True).fill(PASSWORD)
@@ -107,7 +109,11 @@ class Person:
         words = phrase.locator("li").all_inner_texts()
         assert len(words) == 12
         self.words = words
+        if shots:
+            shot(page, "00b-recovery-phrase")
         page.get_by_role("button", name="I have written it down").click()
+        if shots:
+            shot(page, "00c-confirm-phrase")
         for index in (3, 7, 11):
             page.get_by_label(f"Word {index}", exact=True).fill(words[index - 1])
         page.get_by_role("button", name="Confirm and create account").click()
@@ -146,7 +152,7 @@ class Person:
 
 
 @pytest.fixture
-def people(browser: Browser, app_server: LiveServer) -> Iterator[Any]:
+def people(browser: Browser, app_server: LiveServer, request: pytest.FixtureRequest) -> Iterator[Any]:
     """Factory of Persons, each in a fresh context sized like a desktop."""
     contexts: list[BrowserContext] = []
     typed: list[str] = []
@@ -169,7 +175,7 @@ def people(browser: Browser, app_server: LiveServer) -> Iterator[Any]:
     for context in contexts:
         context.close()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    (ARTIFACTS / "console.log").write_text("\n".join(logs))
+    (ARTIFACTS / f"console-{request.node.name}.log").write_text("\n".join(logs))
 
 
 def assert_private(server: LiveServer, texts: list[str], contents: list[bytes] = ()) -> None:  # type: ignore[assignment]

@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 def test_direct_chat_round_trip_and_reload(people: Any) -> None:
     alice = people("alice")
     bob = people("bob")
-    alice.sign_up()
+    alice.sign_up(shots=True)
     shot(alice.page, "01-chats-empty")
     bob.sign_up()
 

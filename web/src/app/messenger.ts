@@ -194,7 +194,7 @@ export class Messenger extends EventTarget {
         lastText: "",
         lastAt: Date.parse(info.created),
         ttlSeconds: null,
-        joined: false,
+        joined: (await this.mls.listGroups()).includes(info.id),
         removed: false,
       };
       this.store.chats.set(info.id, chat);
@@ -204,7 +204,6 @@ export class Messenger extends EventTarget {
     chat.favourite = info.favourite;
     chat.ttlSeconds = info.ttl_seconds;
     chat.removed = false;
-    if (!chat.joined) chat.joined = (await this.mls.listGroups()).includes(info.id);
     if (info.encrypted_name !== null && chat.joined && info.name_epoch !== chat.nameEpoch) {
       try {
         const keys = await this.mls.chatKeys(info.id);
@@ -442,54 +441,67 @@ export class Messenger extends EventTarget {
     this.flushing = true;
     try {
       while (this.store.outbox.length > 0) {
-        const entry = this.store.outbox[0]!;
-        if (entry.ciphertext === undefined) {
-          const enc = await this.mls.encrypt(entry.chatId, entry.payload);
-          entry.ciphertext = toBase64(enc.ciphertext);
-          entry.epoch = enc.epoch;
-          await this.store.saveOutbox();
-        }
-        this.ownCiphertexts.add(entry.ciphertext);
-        const local = this.store.messagesOf(entry.chatId).find((m) => m.key === entry.cmid);
-        try {
-          const body: Parameters<Api["send"]>[1] = {
-            client_message_id: entry.cmid,
-            kind: "application",
-            epoch: entry.epoch ?? 0,
-            ciphertext: entry.ciphertext,
-            edit_hash: entry.editHash,
-          };
-          if (entry.ttlSeconds) body.ttl_seconds = entry.ttlSeconds;
-          if (entry.burn) body.burn_on_read = true;
-          if (entry.blobIds !== undefined) body.blob_ids = entry.blobIds;
-          const sent = await this.api.send(entry.chatId, body);
-          if (local !== undefined) {
-            local.id = sent.id;
-            local.seq = sent.seq;
-            if (STATUS_RANK[local.status] < STATUS_RANK.sent) local.status = "sent";
-          }
-        } catch (err) {
-          if (err instanceof NetworkError) break;
-          if (local !== undefined) {
-            local.status = "failed";
-            local.error = humanError(err);
-          }
-        }
-        this.store.outbox.shift();
-        const list = this.store.messagesOf(entry.chatId);
-        list.sort((a, b) => (a.seq ?? Number.MAX_SAFE_INTEGER) - (b.seq ?? Number.MAX_SAFE_INTEGER) || a.at - b.at);
-        await this.store.saveMessages(entry.chatId);
-        await this.store.saveOutbox();
-        this.emit("messages", entry.chatId);
-        this.emit("link");
+        // Under the lock: a message is never encrypted in, or posted ahead of, one of
+        // our commits that the server has not ordered yet.
+        if (!(await this.withLock(() => this.sendFirstQueued()))) break;
       }
     } finally {
       this.flushing = false;
     }
   }
 
+  /** Sends the oldest outbox entry; false when the link is down (it stays queued). */
+  private async sendFirstQueued(): Promise<boolean> {
+    const entry = this.store.outbox[0];
+    if (entry === undefined) return true;
+    if (entry.ciphertext === undefined) {
+      const enc = await this.mls.encrypt(entry.chatId, entry.payload);
+      entry.ciphertext = toBase64(enc.ciphertext);
+      entry.epoch = enc.epoch;
+      await this.store.saveOutbox();
+    }
+    this.ownCiphertexts.add(entry.ciphertext);
+    const local = this.store.messagesOf(entry.chatId).find((m) => m.key === entry.cmid);
+    try {
+      const body: Parameters<Api["send"]>[1] = {
+        client_message_id: entry.cmid,
+        kind: "application",
+        epoch: entry.epoch ?? 0,
+        ciphertext: entry.ciphertext,
+        edit_hash: entry.editHash,
+      };
+      if (entry.ttlSeconds) body.ttl_seconds = entry.ttlSeconds;
+      if (entry.burn) body.burn_on_read = true;
+      if (entry.blobIds !== undefined) body.blob_ids = entry.blobIds;
+      const sent = await this.api.send(entry.chatId, body);
+      if (local !== undefined) {
+        local.id = sent.id;
+        local.seq = sent.seq;
+        if (STATUS_RANK[local.status] < STATUS_RANK.sent) local.status = "sent";
+      }
+    } catch (err) {
+      if (err instanceof NetworkError) return false;
+      if (local !== undefined) {
+        local.status = "failed";
+        local.error = humanError(err);
+      }
+    }
+    this.store.outbox.shift();
+    const list = this.store.messagesOf(entry.chatId);
+    list.sort((a, b) => (a.seq ?? Number.MAX_SAFE_INTEGER) - (b.seq ?? Number.MAX_SAFE_INTEGER) || a.at - b.at);
+    await this.store.saveMessages(entry.chatId);
+    await this.store.saveOutbox();
+    this.emit("messages", entry.chatId);
+    this.emit("link");
+    return true;
+  }
+
   /** An encrypted control message (receipts); never queued: a lost receipt is harmless. */
   private async sendControl(chatId: string, payload: OutgoingPayload): Promise<void> {
+    return this.withLock(() => this.sendControlLocked(chatId, payload));
+  }
+
+  private async sendControlLocked(chatId: string, payload: OutgoingPayload): Promise<void> {
     const chat = this.store.chats.get(chatId);
     if (chat === undefined || !chat.joined || chat.removed) return;
     if (chat.kind === "channel" && chat.role !== "owner" && chat.role !== "admin") return;
@@ -500,6 +512,10 @@ export class Messenger extends EventTarget {
   }
 
   async edit(chatId: string, message: LocalMessage, text: string): Promise<void> {
+    return this.withLock(() => this.editLocked(chatId, message, text));
+  }
+
+  private async editLocked(chatId: string, message: LocalMessage, text: string): Promise<void> {
     if (message.id === null || message.editSecret === undefined) return;
     const payload: OutgoingPayload = { text, edit_of: String(message.id) };
     if (message.replyTo !== undefined) payload.reply_to = message.replyTo;
@@ -540,6 +556,10 @@ export class Messenger extends EventTarget {
   }
 
   async react(chatId: string, message: LocalMessage, emoji: string): Promise<void> {
+    return this.withLock(() => this.reactLocked(chatId, message, emoji));
+  }
+
+  private async reactLocked(chatId: string, message: LocalMessage, emoji: string): Promise<void> {
     if (message.id === null) return;
     const mine = (message.reactions ?? []).find((r) => r.user === this.user && r.emoji === emoji && r.removeSecret !== undefined);
     if (mine !== undefined) {
@@ -804,6 +824,7 @@ export class Messenger extends EventTarget {
         const chat = this.store.chats.get(frame.chat_id);
         if (chat !== undefined) {
           chat.removed = true;
+          chat.joined = false; // our group state is stale now; a new Welcome brings us back
           await this.store.saveChats();
           this.emit("chats");
         }
