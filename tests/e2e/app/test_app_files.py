@@ -38,6 +38,16 @@ def test_file_round_trip(people: Any, tmp_path: Path) -> None:
     download.save_as(saved)
     assert saved.read_bytes() == contents
 
+    # An image shows as a preview, decrypted in the browser.
+    image = tmp_path / "holiday-snapshot.png"
+    image.write_bytes((Path(__file__).resolve().parents[3] / "web/public/icons/icon-192.png").read_bytes())
+    alice.typed.append("holiday-snapshot.png")
+    alice.page.get_by_label("Attach file").set_input_files(str(image))
+    preview = bob.log.get_by_role("img", name="holiday-snapshot.png")
+    expect(preview).to_be_visible(timeout=SLOW)
+    bob.page.wait_for_function("img => img.complete && img.naturalWidth === 192", arg=preview.element_handle())
+    shot(bob.page, "12b-image-preview")
+
     # Over 64 MiB is refused in the browser, with a human message.
     big = tmp_path / "too-big.bin"
     with big.open("wb") as f:
