@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Error, Page, expect
 
-from tests.conftest import LiveServer, ROOT, start_daphne, stop
+from tests.conftest import ROOT, LiveServer, start_daphne, stop
 
 APP_DIR = ROOT / "static" / "app"
 ARTIFACTS = ROOT / "test-artifacts" / "app"
@@ -38,7 +38,9 @@ def built_app() -> Path:
 
 
 @pytest.fixture(scope="session")
-def app_server(django_db_setup: None, django_db_blocker: Any, tmp_path_factory: Any, built_app: Path) -> Iterator[LiveServer]:
+def app_server(
+    django_db_setup: None, django_db_blocker: Any, tmp_path_factory: Any, built_app: Path
+) -> Iterator[LiveServer]:
     """daphne serving the built app and the API; throttles relaxed for many sign-ups from one IP."""
     blob_dir = tmp_path_factory.mktemp("app-blobs")
     server = start_daphne(
@@ -99,6 +101,7 @@ class Person:
         self.open()
         if shots:
             shot(page, "00a-welcome")
+            assert_controls_named(page)
         page.get_by_role("button", name="Create account").first.click()
         page.get_by_label("Username").fill(self.name)
         page.get_by_label("Password", exact=True).fill(PASSWORD)
@@ -165,8 +168,15 @@ def people(browser: Browser, app_server: LiveServer, request: pytest.FixtureRequ
         page = context.new_page()
         page.set_default_timeout(SLOW)
         logs.append(f"--- {name}")
-        page.on("console", lambda msg, n=name: logs.append(f"[{n}] {msg.type}: {msg.text}"))
-        page.on("pageerror", lambda err, n=name: logs.append(f"[{n}] pageerror: {err}"))
+
+        def on_console(msg: ConsoleMessage) -> None:
+            logs.append(f"[{name}] {msg.type}: {msg.text}")
+
+        def on_error(err: Error) -> None:
+            logs.append(f"[{name}] pageerror: {err}")
+
+        page.on("console", on_console)
+        page.on("pageerror", on_error)
         person = Person(f"{name}{suffix}", context, page, app_server, typed)
         return person
 
@@ -210,3 +220,19 @@ def pair(people: Any) -> tuple[Person, Person]:
     bob.open_chat(alice.name)
     bob.expect_message("Hello from Alice")
     return alice, bob
+
+
+NAMELESS_CONTROLS = """() => [...document.querySelectorAll('button, input, select, textarea, a[href]')]
+  .filter(el => el.getClientRects().length > 0 || el.type === 'file')
+  .filter(el => {
+    const own = el.getAttribute('aria-label') || el.getAttribute('title') || '';
+    const labels = el.labels ? [...el.labels].map(l => l.textContent).join(' ') : '';
+    const text = (el.tagName === 'BUTTON' || el.tagName === 'A') ? el.textContent : '';
+    return !(own + labels + text).trim();
+  })
+  .map(el => el.outerHTML.slice(0, 160))"""
+
+
+def assert_controls_named(page: Page) -> None:
+    """Every visible control has an accessible name (tests and screen readers rely on it)."""
+    assert page.evaluate(NAMELESS_CONTROLS) == []

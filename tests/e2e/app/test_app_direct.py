@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.app.conftest import PASSWORD, SLOW, assert_private, pair, shot
+from tests.e2e.app.conftest import PASSWORD, SLOW, assert_controls_named, assert_private, pair, shot
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -52,6 +52,7 @@ def test_direct_chat_round_trip_and_reload(people: Any) -> None:
     alice.page.get_by_role("button", name="Add to favourites").click()
     expect(alice.page.get_by_role("button", name="Remove from favourites")).to_be_visible(timeout=SLOW)
     shot(alice.page, "02-conversation-alice")
+    assert_controls_named(alice.page)
     shot(bob.page, "03-conversation-bob")
 
     # Reload: the vault asks for the password; a wrong one is refused.
@@ -60,6 +61,7 @@ def test_direct_chat_round_trip_and_reload(people: Any) -> None:
     bob.page.get_by_role("button", name="Unlock").click()
     expect(bob.page.get_by_role("alert")).to_have_text("Wrong password. Try again.", timeout=SLOW)
     shot(bob.page, "04-unlock-wrong-password")
+    assert_controls_named(bob.page)
     bob.page.get_by_label("Password").fill(PASSWORD)
     bob.page.get_by_role("button", name="Unlock").click()
     expect(bob.banner()).to_have_text("Connected", timeout=SLOW)
@@ -197,7 +199,9 @@ def test_tab_killed_after_the_server_took_a_message_sends_it_exactly_once(people
     bob.page.get_by_label("Password").fill(PASSWORD)
     bob.page.get_by_role("button", name="Unlock").click()
     bob.open_chat(alice.name)
-    expect(bob.message("Sent just before the swipe").get_by_role("img", name="Queued for delivery")).to_have_count(0, timeout=SLOW)
+    expect(bob.message("Sent just before the swipe").get_by_role("img", name="Queued for delivery")).to_have_count(
+        0, timeout=SLOW
+    )
     alice.page.wait_for_timeout(1500)
     assert alice.log.locator("li.msg .text").all_inner_texts().count("Sent just before the swipe") == 1
     assert_private(alice.server, alice.typed)

@@ -53,5 +53,7 @@ def test_file_round_trip(people: Any, tmp_path: Path) -> None:
     with big.open("wb") as f:
         f.truncate(64 * 1024 * 1024 + 1)
     alice.page.get_by_label("Attach file").set_input_files(str(big))
-    expect(alice.page.get_by_role("alert").filter(has_text="too large")).to_have_text("This file is too large (at most 64 MiB).", timeout=SLOW)
+    expect(alice.page.get_by_role("alert").filter(has_text="too large")).to_have_text(
+        "This file is too large (at most 64 MiB).", timeout=SLOW
+    )
     assert_private(alice.server, alice.typed, [b"region,revenue", contents[-4096:]])

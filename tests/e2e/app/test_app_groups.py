@@ -15,7 +15,7 @@ from playwright.sync_api import expect
 
 from apps.chats.models import Chat
 from tests.conftest import DeviceKeys, LiveServer, b64
-from tests.e2e.app.conftest import PASSWORD, SLOW, assert_private, shot
+from tests.e2e.app.conftest import PASSWORD, SLOW, assert_controls_named, assert_private, shot
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -61,14 +61,25 @@ def test_channel_roles_and_removal(people: Any) -> None:
     # ...and the server refuses it too (Bob on another device, straight at the API).
     device = DeviceKeys()
     nonce = http(alice.server, "POST", "/v1/auth/challenge", {"username": bob.name})[1]["nonce"]
-    body = {"username": bob.name, "password": PASSWORD, "device": device.as_json(), "nonce": nonce, "signature": device.sign(nonce)}
+    body = {
+        "username": bob.name,
+        "password": PASSWORD,
+        "device": device.as_json(),
+        "nonce": nonce,
+        "signature": device.sign(nonce),
+    }
     token = http(alice.server, "POST", "/v1/auth/login", body)[1]["token"]
     chat = Chat.objects.get(kind="channel", memberships__user__username__startswith=bob.name)
     status, answer = http(
         alice.server,
         "POST",
         f"/v1/chats/{chat.id}/messages",
-        {"client_message_id": uuid.uuid4().hex, "kind": "application", "epoch": chat.epoch, "ciphertext": b64(b"x" * 64)},
+        {
+            "client_message_id": uuid.uuid4().hex,
+            "kind": "application",
+            "epoch": chat.epoch,
+            "ciphertext": b64(b"x" * 64),
+        },
         token,
     )
     assert status == 403
@@ -81,8 +92,12 @@ def test_channel_roles_and_removal(people: Any) -> None:
     expect(bob.composer).to_be_visible(timeout=SLOW)
     bob.page.get_by_role("button", name="Members").click()
     bob.page.get_by_role("button", name=f"Remove {alice.name}").click()
-    expect(bob.page.get_by_role("complementary", name="Members").get_by_role("alert")).to_have_text("An admin cannot remove the owner.", timeout=SLOW)
+    expect(bob.page.get_by_role("complementary", name="Members").get_by_role("alert")).to_have_text(
+        "An admin cannot remove the owner.", timeout=SLOW
+    )
     shot(bob.page, "09-members-panel-refusal")
+    assert_controls_named(bob.page)
+    assert_controls_named(carol.page)
     bob.say("Admins can post now")
     alice.expect_message("Admins can post now")
     carol.expect_message("Admins can post now")

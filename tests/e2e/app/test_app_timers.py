@@ -35,6 +35,7 @@ def test_burn_on_read_and_self_destruct(people: Any) -> None:
     bob.expect_message("This vanishes in ten seconds")
     expect(bob.message("This vanishes in ten seconds").get_by_label("Self-destructs")).to_be_visible()
     row = Message.objects.exclude(expires_at=None).get()
+    assert row.expires_at is not None
     assert (row.expires_at - row.created).total_seconds() == pytest.approx(10, abs=1)
     expect(bob.log).not_to_contain_text("This vanishes in ten seconds", timeout=20_000)
     expect(alice.log).not_to_contain_text("This vanishes in ten seconds", timeout=5_000)
