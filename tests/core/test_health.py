@@ -1,5 +1,6 @@
 """/healthz tells an operator (or a load balancer) whether the services behind Talkee answer."""
 
+import asyncio
 import socket
 import time
 import urllib.request
@@ -7,6 +8,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
 from django.test import Client, override_settings
 
 pytestmark = pytest.mark.django_db
@@ -64,3 +67,34 @@ def test_broker_down_is_a_quick_503_json(closed_port: int, monkeypatch: pytest.M
     assert elapsed < 8.0
     monkeypatch.undo()
     assert Client().get("/healthz").json()["broker"] == "ok"
+
+
+def _channels_held(layer: Any) -> int:
+    """How many receive channels the layer instance keeps state for (each backend's own book)."""
+    if hasattr(layer, "_get_layer"):  # channels_redis pub/sub: one inner layer per event loop
+        return len(layer._get_layer().channels)
+    return len(layer.channels)  # in-memory
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    "backend",
+    # The two layers settings.base configures (with and without REDIS_URL).
+    ["channels_redis.pubsub.RedisPubSubChannelLayer", "channels.layers.InMemoryChannelLayer"],
+)
+def test_repeated_health_checks_leave_nothing_behind_in_the_servers_layer(backend: str) -> None:
+    """Like a load balancer polling a long-running server: many checks on one event loop."""
+    config = {"hosts": ["redis://127.0.0.1:6379/14"]} if backend.startswith("channels_redis") else {}
+    layers = {"default": {"BACKEND": backend, "CONFIG": config}}
+
+    async def poll(times: int) -> int:
+        layer = get_channel_layer()
+        client = Client()
+        for _ in range(times):
+            response = await sync_to_async(client.get)("/healthz")
+            assert response.status_code == 200, response.content
+            assert response.json()["channel_layer"] == "ok"
+        return _channels_held(layer)
+
+    with override_settings(CHANNEL_LAYERS=layers):
+        assert asyncio.run(poll(20)) == 0
