@@ -51,8 +51,11 @@ typecheck: venv
 web-test: web/node_modules/.installed
 	cd web && npm run typecheck && npm test && npm run build && npm run build:harness
 
+# Two runs: Playwright's sync API keeps an event loop in the test thread, which the
+# server-side tests (asyncio.run, sync ORM) must never share.
 pytest: venv
-	DJANGO_SETTINGS_MODULE=talkee.settings.test $(BIN)/pytest $(PYTEST_ARGS)
+	DJANGO_SETTINGS_MODULE=talkee.settings.test $(BIN)/pytest --ignore=tests/e2e $(PYTEST_ARGS)
+	DJANGO_SETTINGS_MODULE=talkee.settings.test $(BIN)/pytest tests/e2e $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) web/node_modules static/app web/dist-harness
