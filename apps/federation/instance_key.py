@@ -5,6 +5,7 @@ lives in TALKEE_KEY_DIR (default var/keys/) with mode 0600.
 """
 
 import os
+import tempfile
 from functools import cache
 from pathlib import Path
 
@@ -22,13 +23,23 @@ def ensure_instance_key() -> bool:
     """Create the key file if it does not exist. Returns True when it was created."""
     path = key_path()
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if path.exists():
+        return False
+    # The seed is written whole to a private temporary file, then linked into place:
+    # link() fails if the key exists, so two processes starting together cannot both
+    # install one, and neither ever reads a file that is still being written (or that a
+    # crash left empty).
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".instance-key-")
     try:
-        # O_EXCL: two processes starting together cannot both write a key.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(bytes(SigningKey.generate()))
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.link(temporary, path)
     except FileExistsError:
         return False
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(bytes(SigningKey.generate()))
+    finally:
+        os.unlink(temporary)
     return True
 
 
