@@ -93,3 +93,30 @@ def test_well_known_publishes_the_matching_public_key(key_dir: Path) -> None:
     assert body["domain"] == "localhost"
     assert body["federation_url"].endswith("/s2s/")
     assert base64.b64encode(seed).decode() not in response.content.decode()
+
+
+def test_processes_starting_together_all_read_the_one_whole_key(tmp_path: Path) -> None:
+    """First boot with daphne and the Celery worker (or several servers) starting at once:
+    a process that loses the race must never read a half-written key file."""
+    for round_ in range(30):
+        directory = tmp_path / f"round{round_}"
+        seeds: list[bytes] = []
+        errors: list[BaseException] = []
+        barrier = threading.Barrier(6)
+
+        def start(barrier: threading.Barrier, seeds: list[bytes], errors: list[BaseException]) -> None:
+            barrier.wait()
+            try:
+                seeds.append(bytes(instance_signing_key.__wrapped__()))  # uncached, as a fresh process
+            except BaseException as error:
+                errors.append(error)
+
+        with override_settings(TALKEE_KEY_DIR=directory):
+            threads = [threading.Thread(target=start, args=(barrier, seeds, errors)) for _ in range(6)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+        assert not errors, f"round {round_}: {errors[0]!r}"
+        assert len(set(seeds)) == 1 and len(seeds) == 6
+        assert not [p.name for p in directory.iterdir() if p.name != KEY_FILE], "no temporary files left"
