@@ -26,6 +26,21 @@ ARTIFACTS = ROOT / "test-artifacts" / "app"
 PASSWORD = "a long test password 42"
 # Argon2id (64 MiB) in WASM, ML-KEM-1024 KeyPackages and MLS commits take a few seconds.
 SLOW = 30_000
+ASYNC_UNSAFE = "DJANGO_ALLOW_ASYNC_UNSAFE"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """The sync Playwright API keeps an event loop in this thread, so Django takes the
+    test's plain synchronous ORM calls (dump, flush) for async code. Allowed here only,
+    for these tests, and never for the servers they start."""
+    previous = os.environ.get(ASYNC_UNSAFE)
+    os.environ[ASYNC_UNSAFE] = "true"
+    yield
+    if previous is None:
+        os.environ.pop(ASYNC_UNSAFE, None)
+    else:
+        os.environ[ASYNC_UNSAFE] = previous
 
 
 @pytest.fixture(scope="session")
@@ -51,12 +66,10 @@ def app_server(
             "THROTTLE_LOGIN_USER": "1000/min",
             "THROTTLE_REGISTER_IP": "1000/min",
             "TALKEE_BLOB_DIR": str(blob_dir),
+            "DJANGO_ALLOW_ASYNC_UNSAFE": "",  # the server keeps Django's async-safety checks
         },
     )
     server.blob_dir = blob_dir  # type: ignore[attr-defined]
-    # The sync Playwright API keeps an event loop in this thread; the database
-    # fixtures' flush between tests is still plain synchronous code.
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     yield server
     stop(server.process)
 
