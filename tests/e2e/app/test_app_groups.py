@@ -121,4 +121,9 @@ def test_channel_roles_and_removal(people: Any) -> None:
     carol.expect_message("Welcome back Carol")
     bob.expect_message("Welcome back Carol")
     expect(carol.log).not_to_contain_text("Only for the two of us now")
+
+    # The owner deletes someone else's message (admins may; the author's secret is not needed).
+    alice.message("Admins can post now").get_by_role("button", name="Delete").click()
+    expect(bob.log).not_to_contain_text("Admins can post now", timeout=SLOW)
+    expect(carol.log).not_to_contain_text("Admins can post now", timeout=SLOW)
     assert_private(alice.server, alice.typed)
