@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
+from django.db import connections
 from django.test import Client, override_settings
 
 pytestmark = pytest.mark.django_db
@@ -90,10 +91,13 @@ def test_repeated_health_checks_leave_nothing_behind_in_the_servers_layer(backen
     async def poll(times: int) -> int:
         layer = get_channel_layer()
         client = Client()
-        for _ in range(times):
-            response = await sync_to_async(client.get)("/healthz")
-            assert response.status_code == 200, response.content
-            assert response.json()["channel_layer"] == "ok"
+        try:
+            for _ in range(times):
+                response = await sync_to_async(client.get)("/healthz")
+                assert response.status_code == 200, response.content
+                assert response.json()["channel_layer"] == "ok"
+        finally:
+            await sync_to_async(connections.close_all)()  # the worker thread's, or teardown waits on it
         return _channels_held(layer)
 
     with override_settings(CHANNEL_LAYERS=layers):
