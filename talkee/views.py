@@ -9,7 +9,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from talkee.celery import app as celery_app
 
@@ -61,7 +61,7 @@ def _broker_state() -> str:
         return "down"
 
 
-@require_GET
+@require_safe
 def healthz(request: HttpRequest) -> JsonResponse:
     """200 with the state of database, channel layer and broker; 503 if one is down."""
     state = {
