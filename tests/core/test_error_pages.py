@@ -56,7 +56,7 @@ def test_unknown_url_and_wrong_method_stay_json_with_debug_on_or_off(debug: bool
     assert assert_error_shape(wrong, 405)["code"] == "method_not_allowed"
     assert wrong["Allow"] == "POST, OPTIONS"
     assert assert_error_shape(health_post, 405)["code"] == "method_not_allowed"
-    assert health_post["Allow"] == "GET"
+    assert health_post["Allow"] == "GET, HEAD"
 
 
 def test_a_non_api_url_keeps_its_html_404() -> None:

@@ -102,3 +102,10 @@ def test_repeated_health_checks_leave_nothing_behind_in_the_servers_layer(backen
 
     with override_settings(CHANNEL_LAYERS=layers):
         assert asyncio.run(poll(20)) == 0
+
+
+def test_head_answers_like_get_without_a_body() -> None:
+    """HTTP requires HEAD wherever GET works; some monitors probe with it."""
+    response = Client().head("/healthz")
+    assert response.status_code == 200
+    assert response.content == b""
