@@ -190,6 +190,8 @@ def test_tab_killed_after_the_server_took_a_message_sends_it_exactly_once(people
     bob.say("Sent just before the swipe")
     alice.expect_message("Sent just before the swipe")
     expect(bob.message("Sent just before the swipe").get_by_role("img", name="Queued for delivery")).to_be_visible()
+    # The socket is up, but the send did not get an answer: the banner says the message waits.
+    expect(bob.banner()).to_have_text("Message queued for delivery")
     # The tab is killed; a new one opens the vault and finds the message still in the outbox.
     bob.page.close()
     bob.context.unroute(pattern)

@@ -42,6 +42,8 @@ export class Messenger extends EventTarget {
   presence = new Map<string, { state: string; lastSeen: string | null }>();
   private ownCiphertexts = new Set<string>();
   private flushing = false;
+  /** The last send attempt could not reach the server (the outbox is waiting). */
+  stalled = false;
   private receiptTimers = new Map<string, number>();
   private receiptSent = new Map<string, { delivered: number; read: number }>();
   /** Inbound processing and our own commits take turns (commits must not interleave with handshakes). */
@@ -480,12 +482,17 @@ export class Messenger extends EventTarget {
         if (STATUS_RANK[local.status] < STATUS_RANK.sent) local.status = "sent";
       }
     } catch (err) {
-      if (err instanceof NetworkError) return false;
+      if (err instanceof NetworkError) {
+        this.stalled = true;
+        this.emit("link");
+        return false;
+      }
       if (local !== undefined) {
         local.status = "failed";
         local.error = humanError(err);
       }
     }
+    this.stalled = false;
     this.store.outbox.shift();
     const list = this.store.messagesOf(entry.chatId);
     list.sort((a, b) => (a.seq ?? Number.MAX_SAFE_INTEGER) - (b.seq ?? Number.MAX_SAFE_INTEGER) || a.at - b.at);

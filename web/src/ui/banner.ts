@@ -9,7 +9,7 @@ export function connectionBanner(messenger: Messenger): HTMLElement {
     const queued = messenger.queued > 0;
     let text: string;
     let tone: string;
-    if (queued && state !== "connected" && state !== "alternative") {
+    if (queued && ((state !== "connected" && state !== "alternative") || messenger.stalled)) {
       text = "Message queued for delivery";
       tone = "queued";
     } else if (state === "connected") {
