@@ -17,7 +17,9 @@ PORT=${PORT:-18290}
 OUTF="$BENCH_DIR/profile-$S-$PHASE${TAG:-}.txt"
 "$PY" bench/delivery/populate.py reset >/dev/null
 P=$("$ROOT/bench/delivery/srv.sh" start "$S" "$PORT")
-"$PYSPY" record -p "$P" --threads --format raw --rate 100 -o "$OUTF" >/dev/null 2>&1 &
+# PYSPY_ARGS=--gil samples only the thread holding the GIL (a CPU view); without it every
+# non-idle thread is sampled (a wall-clock view that includes waits on PostgreSQL).
+"$PYSPY" record -p "$P" --threads --format raw --rate 100 ${PYSPY_ARGS:-} -o "$OUTF" >/dev/null 2>&1 &
 SPY=$!
 sleep 1
 timeout 400 "$PY" bench/delivery/loadgen.py --url "ws://127.0.0.1:$PORT/v1/ws" --pid "$P" --label "$S+py-spy" \
@@ -25,4 +27,4 @@ timeout 400 "$PY" bench/delivery/loadgen.py --url "ws://127.0.0.1:$PORT/v1/ws" -
 kill -INT "$SPY"; wait "$SPY" 2>/dev/null
 "$ROOT/bench/delivery/srv.sh" stop "$P"
 echo "--- py-spy: $OUTF"
-"$PY" bench/delivery/pyspy_summary.py "$OUTF"
+"$PY" bench/delivery/pyspy_summary.py "$OUTF" ${SUMMARY_ARGS:-}

@@ -70,6 +70,8 @@ def thread_kind(frames: list[str]) -> str:
         return "sync worker thread (database_sync_to_async)"
     if "asyncio" in joined or "uvloop" in joined or "twisted" in joined or "run_forever" in joined:
         return "event loop thread"
+    if "psycopg_pool/" in joined:
+        return "psycopg pool background threads (mostly idle waits py-spy counts as active)"
     return "other"
 
 
@@ -77,6 +79,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("path")
     ap.add_argument("--top", type=int, default=15)
+    ap.add_argument("--focus", action="append", default=[], help="break a function down by its callees")
     a = ap.parse_args()
     stacks, total = parse(a.path)
     if not total:
@@ -116,6 +119,24 @@ def main() -> None:
     print(f"\ntop {a.top} self:")
     for name, n in self_.most_common(a.top):
         print(f"  {pc(n)}  {name}")
+    for focus in a.focus:
+        callees: Counter[str] = Counter()
+        inside = 0
+        for frames, n in stacks:
+            names = [short(f) for f in frames]
+            idx = next((i for i, x in enumerate(names) if x.startswith(focus + " ")), None)
+            if idx is None:
+                continue
+            inside += n
+            nxt = names[idx + 1] if idx + 1 < len(names) else "(self)"
+            line = frames[idx + 1].rsplit(":", 1)[-1].rstrip(")") if idx + 1 < len(frames) else ""
+            callees[
+                f"{nxt}  <- line {FRAME.match(frames[idx]).group('line') if FRAME.match(frames[idx]) else '?'}"
+            ] += n
+            del line
+        print(f"\n{focus}: {pc(inside)} of all samples; by the line of {focus} and callee:")
+        for name, n in callees.most_common(a.top):
+            print(f"  {pc(n)}  {name}")
 
 
 if __name__ == "__main__":
