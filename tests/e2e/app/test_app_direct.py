@@ -207,3 +207,23 @@ def test_tab_killed_after_the_server_took_a_message_sends_it_exactly_once(people
     alice.page.wait_for_timeout(1500)
     assert alice.log.locator("li.msg .text").all_inner_texts().count("Sent just before the swipe") == 1
     assert_private(alice.server, alice.typed)
+
+
+def test_long_history_scrolls_back_in_pages(people: Any) -> None:
+    alice, bob = pair(people)
+    for n in range(1, 46):
+        alice.say(f"Line {n:02d}")
+    bob.expect_message("Line 45")
+    bob.page.reload()
+    bob.page.get_by_label("Password").fill(PASSWORD)
+    bob.page.get_by_role("button", name="Unlock").click()
+    bob.open_chat(alice.name)
+    bob.expect_message("Line 45")
+    bob.expect_message("Line 06")
+    expect(bob.log).not_to_contain_text("Line 05")
+    bob.log.evaluate("el => { el.scrollTop = 0; el.dispatchEvent(new Event('scroll')); }")
+    bob.expect_message("Line 01")
+    bob.expect_message("Hello from Alice")
+    texts = bob.log.locator("li.msg .text").all_inner_texts()
+    assert texts == ["Hello from Alice"] + [f"Line {n:02d}" for n in range(1, 46)]
+    assert_private(alice.server, alice.typed)

@@ -7,6 +7,8 @@ import { clear, clockIcon, formatTime, h } from "./dom";
 import { membersPanel } from "./members";
 
 const REACTIONS = ["👍", "❤️", "😂"];
+/** Messages rendered per page of the infinite scroll. */
+const PAGE = 40;
 const TICKS: Record<LocalMessage["status"], [string, string]> = {
   queued: ["", "Queued for delivery"],
   sent: ["✓", "Sent"],
@@ -29,6 +31,7 @@ export function conversation(messenger: Messenger, back: () => void): Conversati
   let loadingOlder = false;
   let exhausted = false;
   let lastPostable = true;
+  let shown = PAGE; // how many of the newest messages are rendered
 
   const title = h("h2", { class: "conv-title" });
   const status = h("p", { class: "conv-status", "aria-live": "polite" });
@@ -177,19 +180,34 @@ export function conversation(messenger: Messenger, back: () => void): Conversati
     if (c !== undefined) messenger.setFavourite(c.id, !c.favourite).catch((err: unknown) => (notice.textContent = humanError(err)));
   });
   log.addEventListener("scroll", () => {
-    if (log.scrollTop < 40 && chatId !== null && !loadingOlder && !exhausted) {
-      loadingOlder = true;
-      const id = chatId;
-      const height = log.scrollHeight;
-      messenger
-        .loadOlder(id)
-        .then((n) => {
-          if (n === 0) exhausted = true;
-          else log.scrollTop = log.scrollHeight - height;
-        })
-        .catch(() => undefined)
-        .finally(() => (loadingOlder = false));
+    if (log.scrollTop >= 40 || chatId === null || loadingOlder) return;
+    const id = chatId;
+    const height = log.scrollHeight;
+    const keepPlace = (): void => {
+      log.scrollTop = log.scrollHeight - height;
+    };
+    const total = messenger.store.messagesOf(id).length;
+    if (shown < total) {
+      // Older messages this device already holds: render another page of them.
+      shown = Math.min(total, shown + PAGE);
+      renderMessages();
+      keepPlace();
+      return;
     }
+    if (exhausted) return;
+    loadingOlder = true;
+    messenger
+      .loadOlder(id)
+      .then((n) => {
+        if (n === 0) exhausted = true;
+        else {
+          shown += n;
+          renderMessages();
+          keepPlace();
+        }
+      })
+      .catch(() => undefined)
+      .finally(() => (loadingOlder = false));
   });
 
   const renderHeader = (): void => {
@@ -234,8 +252,11 @@ export function conversation(messenger: Messenger, back: () => void): Conversati
     if (c === undefined) return;
     const atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 80;
     clear(log);
-    const list = messenger.store.messagesOf(c.id);
+    const all = messenger.store.messagesOf(c.id);
+    if (atBottom && all.length > shown && all.length - shown <= 5) shown = all.length; // new arrivals at the bottom
+    const list = all.slice(Math.max(0, all.length - shown));
     if (list.length === 0) log.append(h("li", { class: "empty" }, "No messages yet. Say hello — it is end-to-end encrypted."));
+    if (list.length < all.length) log.append(h("li", { class: "msg system" }, "Scroll up for older messages"));
     for (const m of list) log.append(messageItem(m, c));
     if (atBottom || list.length < 30) log.scrollTop = log.scrollHeight;
   };
@@ -387,6 +408,7 @@ export function conversation(messenger: Messenger, back: () => void): Conversati
         editing = null;
         panelOpen = false;
         exhausted = false;
+        shown = PAGE;
         input.value = "";
         notice.textContent = "";
         setContext();
