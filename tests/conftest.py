@@ -221,9 +221,18 @@ def live_server_daphne(django_db_setup: None, django_db_blocker: Any, tmp_path_f
     stop(server.process)
 
 
+# A second instance the federation tests start on 127.0.0.3; the worker knows its address.
+FEDERATION_B = "b.test"
+FEDERATION_B_PORT = free_port()
+
+
 @pytest.fixture(scope="session")
 def celery_worker_process(django_db_setup: None, tmp_path_factory: Any) -> Iterator[Path]:
     """A real Celery worker (solo pool) on the Redis broker, against the test database."""
+    federation = {
+        "TALKEE_FEDERATION_HOSTS": f"{FEDERATION_B}=127.0.0.3:{FEDERATION_B_PORT}",
+        "TALKEE_FEDERATION_SCHEME": "http",
+    }
     log_path = tmp_path_factory.mktemp("celery") / "worker.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
@@ -243,7 +252,7 @@ def celery_worker_process(django_db_setup: None, tmp_path_factory: Any) -> Itera
                 "--without-heartbeat",
             ],
             cwd=ROOT,
-            env=server_env(),
+            env=server_env(federation),
             stdout=log,
             stderr=subprocess.STDOUT,
         )

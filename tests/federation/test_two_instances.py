@@ -1,7 +1,8 @@
-"""Two real instances on loopback: A (this test's database, served by a live daphne) and
-B (`b.test`: its own daphne on 127.0.0.3 with its own PostgreSQL database and key).
-A's outbox reaches B signed; B pins A's key on first contact; B is stopped while A keeps
-queueing, restarted, and everything arrives once, in order."""
+"""Two real instances on loopback: A (this test's database, served by a live daphne, with
+the real Celery worker delivering its outbox) and B (`b.test`: its own daphne on
+127.0.0.3 with its own PostgreSQL database and key). A's outbox reaches B signed; B pins
+A's key on first contact; B is stopped while A keeps queueing, restarted, and everything
+arrives once, in order."""
 
 import json
 import socket
@@ -21,11 +22,12 @@ from django.utils import timezone
 
 from apps.federation.models import OutboxEnvelope
 from apps.federation.services import deliver_to, queue_envelope
-from tests.conftest import ROOT, LiveServer, free_port, stop
+from apps.federation.tasks import sweep_outbox
+from tests.conftest import FEDERATION_B, FEDERATION_B_PORT, ROOT, LiveServer, stop
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
-B = "b.test"
+B = FEDERATION_B
 
 
 class InstanceB:
@@ -53,7 +55,7 @@ class InstanceB:
         subprocess.run(
             [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=self.env, check=True
         )
-        self.port = free_port()
+        self.port = FEDERATION_B_PORT
         self.tmp = tmp
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -96,7 +98,7 @@ class InstanceB:
 
 
 @pytest.fixture
-def instance_b(live_server_daphne: LiveServer, tmp_path: Path) -> Iterator[InstanceB]:
+def instance_b(live_server_daphne: LiveServer, celery_worker_process: Path, tmp_path: Path) -> Iterator[InstanceB]:
     b = InstanceB(tmp_path, live_server_daphne.url)
     b.start()
     try:
@@ -113,37 +115,53 @@ def queue(start: int, count: int) -> None:
             queue_envelope(B, "ping", {"n": n})
 
 
+def wait_until(condition, what: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
 def test_delivery_between_two_instances_survives_an_outage(instance_b: InstanceB) -> None:
-    queue(0, 10)
-    assert deliver_to(B) == 10
+    queue(0, 10)  # the worker delivers after commit
+    wait_until(lambda: len(instance_b.inbox()) == 10, "the first ten envelopes on B")
     assert instance_b.pinned() == ["localhost"], "B pinned A's key on first contact"
     assert instance_b.inbox() == [("localhost", "ping", n) for n in range(10)]
 
     instance_b.stop()
     queue(10, 30)
-    assert deliver_to(B) == 0
-    assert OutboxEnvelope.objects.filter(delivered_at=None).count() == 30
+    wait_until(
+        lambda: OutboxEnvelope.objects.filter(attempts__gte=1, delivered_at=None).count() == 30,
+        "a failed attempt while B is down",
+    )
+    assert all(r.last_error.startswith("unreachable") for r in OutboxEnvelope.objects.filter(delivered_at=None))
     instance_b.start()
     OutboxEnvelope.objects.update(next_attempt_at=timezone.now() - timedelta(seconds=1))  # the backoff passed
-    delivered = 0
-    while (sent := deliver_to(B)) > 0:
-        delivered += sent
-    assert delivered == 30
+    sweep_outbox.delay()  # what beat does every few seconds
+    wait_until(lambda: not OutboxEnvelope.objects.filter(delivered_at=None).exists(), "catch-up")
     assert instance_b.inbox() == [("localhost", "ping", n) for n in range(40)]
-    b_log = (instance_b.tmp / "b.log").read_text()
-    assert "Traceback" not in b_log
+    # B logged no failure of its own (a request cut off by its own shutdown is not one)
+    b_errors = [
+        line
+        for line in (instance_b.tmp / "b.log").read_text().splitlines()
+        if '"level": "ERROR"' in line and "RequestAborted" not in line
+    ]
+    assert b_errors == []
 
 
 def test_instance_b_refuses_a_key_change_of_a(instance_b: InstanceB, tmp_path: Path) -> None:
     queue(0, 1)
-    assert deliver_to(B) == 1
+    wait_until(lambda: len(instance_b.inbox()) == 1, "the first envelope on B")
     # A's key is replaced (a reinstall that lost var/keys, or an impostor): B refuses it
     from apps.federation.instance_key import instance_signing_key
 
     instance_signing_key.cache_clear()
     try:
         with override_settings(TALKEE_KEY_DIR=tmp_path / "new-keys"):
-            queue(1, 1)
+            # written straight to the outbox and sent from here, signed with the new key
+            OutboxEnvelope.objects.create(
+                destination=B, txn_id="txn-newkey-01", kind="ping", body={"n": 1}, next_attempt_at=timezone.now()
+            )
             assert deliver_to(B) == 0
     finally:
         instance_signing_key.cache_clear()
