@@ -93,3 +93,10 @@ class BoundedListField(serializers.ListField):
 
 def b64(value: bytes | memoryview) -> str:
     return base64.b64encode(bytes(value)).decode("ascii")
+
+
+def validated(serializer_class: type[serializers.Serializer[Any]], data: Any) -> dict[str, Any]:
+    """Validate request data at the edge: the serializer's data, or a 400 in the API's shape."""
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)

@@ -131,7 +131,7 @@ class DeviceSocketConsumer(AsyncWebsocketConsumer):
             return None
         try:
             frame = json.loads(text_data)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: absurdly nested JSON
             return None
         if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
             return None

@@ -1,7 +1,5 @@
 """Thin views: parse, call one service, answer."""
 
-from typing import Any
-
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.permissions import AllowAny
@@ -13,12 +11,7 @@ from apps.accounts import services
 from apps.accounts.api import serializers as s
 from apps.accounts.api.throttles import LoginIPThrottle, LoginUsernameThrottle, RegisterIPThrottle
 from apps.accounts.authentication import request_session
-
-
-def _valid(serializer_class: type, request: Request) -> dict[str, Any]:
-    serializer = serializer_class(data=request.data)
-    serializer.is_valid(raise_exception=True)
-    return dict(serializer.validated_data)
+from talkee.api_fields import validated
 
 
 class RegisterView(APIView):
@@ -28,7 +21,7 @@ class RegisterView(APIView):
 
     @extend_schema(request=s.RegisterSerializer, responses={201: s.RegisterAnswerSerializer})
     def post(self, request: Request) -> Response:
-        data = _valid(s.RegisterSerializer, request)
+        data = validated(s.RegisterSerializer, request.data)
         user = services.do_register(data["username"], data["password"], data["recovery_hash"])
         return Response({"user": user.username}, status=status.HTTP_201_CREATED)
 
@@ -40,7 +33,7 @@ class ChallengeView(APIView):
 
     @extend_schema(request=s.ChallengeSerializer, responses={200: s.ChallengeAnswerSerializer})
     def post(self, request: Request) -> Response:
-        data = _valid(s.ChallengeSerializer, request)
+        data = validated(s.ChallengeSerializer, request.data)
         return Response({"nonce": services.do_issue_challenge(data["username"])})
 
 
@@ -51,7 +44,7 @@ class LoginView(APIView):
 
     @extend_schema(request=s.LoginSerializer, responses={200: s.LoginAnswerSerializer})
     def post(self, request: Request) -> Response:
-        data = _valid(s.LoginSerializer, request)
+        data = validated(s.LoginSerializer, request.data)
         device = data["device"]
         result = services.do_login(
             data["username"],
@@ -80,6 +73,6 @@ class RecoverView(APIView):
 
     @extend_schema(request=s.RecoverSerializer, responses={204: None})
     def post(self, request: Request) -> Response:
-        data = _valid(s.RecoverSerializer, request)
+        data = validated(s.RecoverSerializer, request.data)
         services.do_recover(data["username"], data["recovery_proof"], data["new_password"])
         return Response(status=status.HTTP_204_NO_CONTENT)

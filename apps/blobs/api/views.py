@@ -21,15 +21,10 @@ from apps.blobs.api import serializers as s
 from apps.blobs.api.ranges import RangeNotSatisfiable, byte_range
 from apps.blobs.models import Blob
 from apps.blobs.storage import aiter_range, iter_range
+from talkee.api_fields import validated
 from talkee.errors import Conflict, NotFound, error_body
 
 RAW_TYPES = ("", "application/octet-stream")
-
-
-def valid(serializer_class: type, data: Any) -> dict[str, Any]:
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return dict(serializer.validated_data)
 
 
 def _member_blob(request: Request, blob_id: uuid.UUID) -> Blob:
@@ -53,7 +48,7 @@ def _status(blob: Blob) -> dict[str, Any]:
 class BlobsView(APIView):
     @extend_schema(request=s.CreateBlobSerializer, responses={201: s.BlobCreatedSerializer})
     def post(self, request: Request) -> Response:
-        data = valid(s.CreateBlobSerializer, request.data)
+        data = validated(s.CreateBlobSerializer, request.data)
         blob = services.do_create_blob(request_session(request).user_id, data["chat_id"], data["size"])
         body = {
             "id": blob.id,

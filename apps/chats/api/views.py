@@ -1,7 +1,6 @@
 """Chat endpoints: thin views over apps.chats.services."""
 
 import uuid
-from typing import Any
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
@@ -15,13 +14,8 @@ from apps.accounts.selectors import full_address
 from apps.chats import selectors, services
 from apps.chats.api import serializers as s
 from apps.chats.models import Chat
+from talkee.api_fields import validated
 from talkee.errors import NotFound
-
-
-def valid(serializer_class: type, request: Request) -> dict[str, Any]:
-    serializer = serializer_class(data=request.data)
-    serializer.is_valid(raise_exception=True)
-    return dict(serializer.validated_data)
 
 
 def chat_or_404(request: Request, chat_id: uuid.UUID) -> Chat:
@@ -53,7 +47,7 @@ class ChatListView(APIView):
 
     @extend_schema(request=s.ChatCreateSerializer, responses={201: s.ChatSerializer, 200: s.ChatSerializer})
     def post(self, request: Request) -> Response:
-        data = valid(s.ChatCreateSerializer, request)
+        data = validated(s.ChatCreateSerializer, request.data)
         chat, created = services.do_create_chat(
             request_session(request).user,
             data["kind"],
@@ -76,7 +70,7 @@ class ChatMembersView(APIView):
     @extend_schema(request=s.AddMembersSerializer, responses={200: s.ChatSerializer})
     def post(self, request: Request, chat_id: uuid.UUID) -> Response:
         chat = chat_or_404(request, chat_id)
-        data = valid(s.AddMembersSerializer, request)
+        data = validated(s.AddMembersSerializer, request.data)
         services.do_add_members(
             request_session(request).user, chat, [full_address(u) for u in data["users"]], data["role"]
         )
@@ -93,7 +87,7 @@ class ChatMemberView(APIView):
     @extend_schema(request=s.RoleSerializer, responses={200: s.ChatSerializer})
     def patch(self, request: Request, chat_id: uuid.UUID, address: str) -> Response:
         chat = chat_or_404(request, chat_id)
-        data = valid(s.RoleSerializer, request)
+        data = validated(s.RoleSerializer, request.data)
         services.do_change_role(request_session(request).user, chat, user_or_404(address), data["role"])
         return render_chat(request, chat_id)
 
@@ -102,7 +96,7 @@ class ChatNameView(APIView):
     @extend_schema(request=s.NameSerializer, responses={200: s.ChatSerializer})
     def put(self, request: Request, chat_id: uuid.UUID) -> Response:
         chat = chat_or_404(request, chat_id)
-        data = valid(s.NameSerializer, request)
+        data = validated(s.NameSerializer, request.data)
         services.do_set_name(request_session(request).user, chat, data["encrypted_name"], data["epoch"])
         return render_chat(request, chat_id)
 

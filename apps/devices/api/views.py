@@ -12,6 +12,7 @@ from apps.accounts.selectors import full_address
 from apps.devices import selectors, services, sync
 from apps.devices.api import serializers as s
 from apps.devices.models import Device
+from talkee.api_fields import validated
 from talkee.errors import NotFound
 
 
@@ -44,11 +45,8 @@ class KeyPackageUploadView(APIView):
         responses={201: inline_serializer("KeyPackagesStored", {"stored": serializers.IntegerField()})},
     )
     def post(self, request: Request) -> Response:
-        serializer = s.KeyPackageUploadSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        stored = services.do_store_keypackages(
-            request_session(request).device, serializer.validated_data["keypackages"]
-        )
+        data = validated(s.KeyPackageUploadSerializer, request.data)
+        stored = services.do_store_keypackages(request_session(request).device, data["keypackages"])
         return Response({"stored": stored}, status=status.HTTP_201_CREATED)
 
 
@@ -58,9 +56,7 @@ class SyncBundleView(APIView):
         responses={201: inline_serializer("SyncBundleStored", {"id": serializers.IntegerField()})},
     )
     def post(self, request: Request) -> Response:
-        serializer = s.SyncBundleSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
+        data = validated(s.SyncBundleSerializer, request.data)
         row = sync.do_store_sync_bundle(
             request_session(request), data["to_device_id"], data["chat_id"], data["ciphertext"]
         )
@@ -80,9 +76,8 @@ class KeyPackageClaimView(APIView):
         },
     )
     def post(self, request: Request) -> Response:
-        serializer = s.KeyPackageClaimSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        addresses = list(dict.fromkeys(full_address(u) for u in serializer.validated_data["users"]))
+        data = validated(s.KeyPackageClaimSerializer, request.data)
+        addresses = list(dict.fromkeys(full_address(u) for u in data["users"]))
         claimed = services.claim_keypackages(addresses)
         answer: dict[str, Any] = {}
         for address, entries in claimed.items():

@@ -1,7 +1,6 @@
 """Message endpoints. Thin: validate, call one service, answer."""
 
 import uuid
-from typing import Any
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
@@ -14,19 +13,14 @@ from apps.chats.selectors import membership_of
 from apps.messages import selectors, services
 from apps.messages.api import serializers as s
 from apps.messages.frames import message_object
+from talkee.api_fields import validated
 from talkee.errors import NotFound
-
-
-def valid(serializer_class: type, data: Any) -> dict[str, Any]:
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return dict(serializer.validated_data)
 
 
 class ChatMessagesView(APIView):
     @extend_schema(request=s.SendSerializer, responses={201: s.SentSerializer, 200: s.SentSerializer})
     def post(self, request: Request, chat_id: uuid.UUID) -> Response:
-        data = valid(s.SendSerializer, request.data)
+        data = validated(s.SendSerializer, request.data)
         sent = services.do_send_message(request_session(request).user_id, chat_id, **data)
         return Response(
             {"id": sent.id, "seq": sent.seq}, status=status.HTTP_201_CREATED if sent.created else status.HTTP_200_OK
@@ -34,7 +28,7 @@ class ChatMessagesView(APIView):
 
     @extend_schema(parameters=[s.HistoryQuerySerializer])
     def get(self, request: Request, chat_id: uuid.UUID) -> Response:
-        query = valid(s.HistoryQuerySerializer, request.query_params)
+        query = validated(s.HistoryQuerySerializer, request.query_params)
         membership = membership_of(chat_id, request_session(request).user_id)
         if membership is None:
             raise NotFound("No such chat.", code="chat_not_found")
@@ -47,7 +41,7 @@ class ChatMessagesView(APIView):
 class MessageView(APIView):
     @extend_schema(request=s.EditSerializer)
     def patch(self, request: Request, message_id: int) -> Response:
-        data = valid(s.EditSerializer, request.data)
+        data = validated(s.EditSerializer, request.data)
         message = services.do_edit_message(
             request_session(request).user_id, message_id, data["edit_secret"], data["ciphertext"]
         )
@@ -55,7 +49,7 @@ class MessageView(APIView):
 
     @extend_schema(request=s.DeleteSerializer)
     def delete(self, request: Request, message_id: int) -> Response:
-        data = valid(s.DeleteSerializer, request.data or {})
+        data = validated(s.DeleteSerializer, request.data or {})
         message = services.do_delete_message(request_session(request).user_id, message_id, data.get("edit_secret"))
         return Response(message_object(message))
 
@@ -70,7 +64,7 @@ class BurnView(APIView):
 class ReactionsView(APIView):
     @extend_schema(request=s.ReactionSerializer)
     def post(self, request: Request, message_id: int) -> Response:
-        data = valid(s.ReactionSerializer, request.data)
+        data = validated(s.ReactionSerializer, request.data)
         reaction = services.do_add_reaction(
             request_session(request).user_id, message_id, data["ciphertext"], data["remove_hash"]
         )
@@ -80,7 +74,7 @@ class ReactionsView(APIView):
 class ReactionView(APIView):
     @extend_schema(request=s.RemoveReactionSerializer, responses={204: None})
     def delete(self, request: Request, reaction_id: int) -> Response:
-        data = valid(s.RemoveReactionSerializer, request.data or {})
+        data = validated(s.RemoveReactionSerializer, request.data or {})
         services.do_remove_reaction(request_session(request).user_id, reaction_id, data.get("remove_secret"))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -88,6 +82,6 @@ class ReactionView(APIView):
 class AckView(APIView):
     @extend_schema(request=s.AckSerializer)
     def post(self, request: Request) -> Response:
-        data = valid(s.AckSerializer, request.data)
+        data = validated(s.AckSerializer, request.data)
         cursor = services.do_ack(request_session(request).device_id, data["cursor"])
         return Response({"cursor": cursor})
