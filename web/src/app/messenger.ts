@@ -757,6 +757,10 @@ export class Messenger extends EventTarget {
       if (result.kind !== "application") return;
       payload = result.payload;
     } catch (err) {
+      // Decrypted before, but the tab died before the app stored it: the worker keeps
+      // the plaintext in the same vault transaction as the ratchet step (swipe-safe).
+      const cached = await this.mls.cachedMessage(m.chat_id, String(m.id)).catch(() => undefined);
+      if (cached !== undefined) return this.accept(chat, m, cached, existing);
       console.warn("talkee: could not decrypt message", m.id, err);
       if (existing === undefined) {
         this.store.insert(m.chat_id, this.unavailable(m));
@@ -765,6 +769,11 @@ export class Messenger extends EventTarget {
       }
       return;
     }
+    return this.accept(chat, m, payload, existing);
+  }
+
+  /** A decrypted application message: a receipt, an edit, or a new message to show. */
+  private async accept(chat: ChatRecord, m: WireMessage, payload: MessagePayload, existing: LocalMessage | undefined): Promise<void> {
     if (typeof payload["receipt"] === "string") return this.onReceipt(chat, payload);
     if (existing !== undefined) {
       existing.text = payload.text;
