@@ -451,7 +451,11 @@ async def mode_fanout(a: argparse.Namespace, rep: Reporter, fx: dict[str, Any], 
     late_join = not group.get("members_preadded", True)
     add_s = float("nan")
     if late_join and storm:
-        await asyncio.to_thread(http_add_members, a.url, group["devices"][0]["token"], chat, group["addresses"][1:])
+        try:
+            await asyncio.to_thread(http_add_members, a.url, group["devices"][0]["token"], chat, group["addresses"][1:])
+        except OSError as exc:  # urllib's HTTPError / URLError
+            print(f"  !! {key}: POST members failed ({exc}); phase skipped", flush=True)
+            return
     s_conn = Snap(a.pid)
     devs, dt = await open_many(a.url, group["devices"])
     for d in devs:
@@ -459,9 +463,14 @@ async def mode_fanout(a: argparse.Namespace, rep: Reporter, fx: dict[str, Any], 
     if late_join and not storm:
         await wait_quiet(a.pid, 30)
         t_add = time.perf_counter()
-        status = await asyncio.to_thread(
-            http_add_members, a.url, group["devices"][0]["token"], chat, group["addresses"][1:]
-        )
+        try:
+            status = await asyncio.to_thread(
+                http_add_members, a.url, group["devices"][0]["token"], chat, group["addresses"][1:]
+            )
+        except OSError as exc:  # urllib's HTTPError / URLError
+            print(f"  !! {key}: POST members failed ({exc}); phase skipped", flush=True)
+            await close_all(devs)
+            return
         deadline = time.perf_counter() + 60
         while sum(1 for d in devs[1:] if d.counts.get("device_event")) < len(devs) - 1:
             if time.perf_counter() > deadline:
