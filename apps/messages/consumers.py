@@ -22,7 +22,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from apps.accounts.selectors import session_for_token
-from apps.chats.selectors import chat_ids_of
+from apps.chats.selectors import chat_sizes_of
 from apps.devices.realtime import device_group
 from apps.messages import selectors, services
 from apps.messages.api.serializers import SendSerializer
@@ -54,6 +54,7 @@ class DeviceSocketConsumer(AsyncWebsocketConsumer):
 
     async def websocket_connect(self, message: dict[str, Any]) -> None:
         self.chat_ids: set[str] = set()
+        self.presence_chat_ids: set[str] = set()
         self.horizon = 0  # everything relevant up to here went out during replay
         self.delivered: set[int] = set()  # live positions sent after the horizon
         self.acked = 0
@@ -154,7 +155,11 @@ class DeviceSocketConsumer(AsyncWebsocketConsumer):
         self.device_id, self.user_id, self.username = session.device_id, session.user_id, session.user.username
         # Join the live groups before reading the replay, so nothing falls between them.
         await self.channel_layer.group_add(device_group(self.device_id), self.channel_name)
-        self.chat_ids = set(await in_db_thread(chat_ids_of)(self.user_id))
+        sizes = await in_db_thread(chat_sizes_of)(self.user_id)
+        self.chat_ids = set(sizes)
+        # Presence goes to small chats only: in a group of N, N sockets coming online
+        # would otherwise cost N² frames (and a big group shows no one's presence anyway).
+        self.presence_chat_ids = {c for c, n in sizes.items() if n <= settings.TALKEE_PRESENCE_MAX_MEMBERS}
         for chat_id in self.chat_ids:
             await self.channel_layer.group_add(chat_group(chat_id), self.channel_name)
         cursor = await in_db_thread(selectors.effective_cursor)(self.device_id, requested)
@@ -256,7 +261,7 @@ class DeviceSocketConsumer(AsyncWebsocketConsumer):
             "last_seen": hour.isoformat() if state != "online" else None,
         }
         text = encode(signal)
-        for chat_id in self.chat_ids:
+        for chat_id in self.presence_chat_ids & self.chat_ids:
             await self.channel_layer.group_send(chat_group(chat_id), {"type": "chat.signal", "text": text})
 
     async def on_call(self, frame: dict[str, Any]) -> None:
@@ -287,6 +292,8 @@ class DeviceSocketConsumer(AsyncWebsocketConsumer):
         chat_id = event.get("chat_id")
         if chat_id and change == "joined" and chat_id not in self.chat_ids:
             self.chat_ids.add(chat_id)
+            if int(event.get("members") or 0) <= settings.TALKEE_PRESENCE_MAX_MEMBERS:
+                self.presence_chat_ids.add(chat_id)
             await self.channel_layer.group_add(chat_group(chat_id), self.channel_name)
         elif chat_id and change == "left" and chat_id in self.chat_ids:
             self.chat_ids.discard(chat_id)

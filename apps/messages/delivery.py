@@ -66,7 +66,11 @@ def add_inbox_rows(rows: Iterable[DeviceInbox]) -> list[DeviceInbox]:
         extra: dict[str, Any] = {}
         if row.kind == DeviceInbox.Kind.CHAT and row.data:
             # Sockets join or leave the chat's live group when membership changes.
-            extra = {"chat_id": str(row.chat_id), "membership": row.data.get("change")}
+            extra = {
+                "chat_id": str(row.chat_id),
+                "membership": row.data.get("change"),
+                "members": row.data.get("members"),
+            }
         sends.append((device_group(row.device_id), device_event(inbox_frame(row), **extra)))
     publish_on_commit(sends)
     return rows

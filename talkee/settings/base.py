@@ -204,6 +204,7 @@ TALKEE_REACTION_MAX_BYTES = 1024
 TALKEE_CALL_PAYLOAD_MAX_BYTES = 64 * 1024
 TALKEE_SYNC_PAGE = env.int("TALKEE_SYNC_PAGE", default=500)
 TALKEE_TYPING_INTERVAL_SECONDS = env.float("TALKEE_TYPING_INTERVAL_SECONDS", default=2.0)
+TALKEE_PRESENCE_MAX_MEMBERS = env.int("TALKEE_PRESENCE_MAX_MEMBERS", default=50)
 
 # Federation: static domain → host:port map (tests, private networks), else DNS names.
 TALKEE_FEDERATION_HOSTS: dict[str, str] = env.dict("TALKEE_FEDERATION_HOSTS", default={})

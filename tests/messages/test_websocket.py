@@ -299,3 +299,29 @@ def test_long_poll_returns_the_same_events_and_wakes_on_new_ones(make_account, l
     waiter.join(timeout=15)
     assert not waiter.is_alive()
     assert [e["message"]["id"] for e in result["events"]] == [second["id"]]
+
+
+def test_presence_skips_large_groups(make_account, tmp_path) -> None:
+    """With TALKEE_PRESENCE_MAX_MEMBERS=2, Alice coming online reaches Bob through their
+    direct chat only, not through the three-person group they share too."""
+    alice, bob, carol = make_account(), make_account(), make_account()
+    make_chat(alice, "group", bob, carol)
+    direct = make_chat(alice, "direct", bob)
+    server = start_daphne(tmp_path, "small-presence", {"TALKEE_PRESENCE_MAX_MEMBERS": "2"})
+    try:
+
+        async def scenario() -> list[dict]:
+            watcher = SocketDevice(server.ws_url, bob.token)
+            await watcher.connect()
+            arriving = SocketDevice(server.ws_url, alice.token)
+            await arriving.connect()
+            await arriving.send({"type": "typing", "chat_id": direct["id"]})
+            await watcher.until(lambda f: f["type"] == "typing")  # everything before it has arrived
+            seen = [f for f in watcher.frames_seen if f["type"] == "presence" and f["user"] == alice.address]
+            await arriving.close()
+            await watcher.close()
+            return seen
+
+        assert len(asyncio.run(scenario())) == 1
+    finally:
+        stop(server.process)

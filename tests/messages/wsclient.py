@@ -13,7 +13,8 @@ class SocketDevice:
         self.ws_url = ws_url
         self.token = token
         self.cursor: int | None = None
-        self.frames: list[dict[str, Any]] = []
+        self.frames: list[dict[str, Any]] = []  # stream frames (event, reaction, device_event)
+        self.frames_seen: list[dict[str, Any]] = []  # every frame received
         self.socket: Any = None
 
     async def connect(self, *, cursor: int | None = None, wait_synced: bool = True) -> dict[str, Any]:
@@ -33,6 +34,7 @@ class SocketDevice:
 
     async def recv(self, timeout: float = 10.0) -> dict[str, Any]:
         frame = json.loads(await asyncio.wait_for(self.socket.recv(), timeout))
+        self.frames_seen.append(frame)
         if "cursor" in frame and frame["type"] in ("event", "reaction", "device_event"):
             self.frames.append(frame)
             self.cursor = max(self.cursor or 0, frame["cursor"])
