@@ -20,22 +20,15 @@ from django.conf import settings
 from django.db import close_old_connections
 
 from talkee.celery import app as celery_app
+from talkee.eventloop import server_loop_from_a_thread
 
 logger = logging.getLogger("talkee.jobs")
 _started = threading.Event()
-_server_loop: asyncio.AbstractEventLoop | None = None
-
-
-def remember_server_loop() -> None:
-    """Called from inside the ASGI app: note the loop the server runs on."""
-    global _server_loop
-    if _server_loop is None:
-        _server_loop = asyncio.get_running_loop()
 
 
 def _run(task: Any) -> None:
-    loop = _server_loop
-    if loop is None or loop.is_closed():
+    loop = server_loop_from_a_thread()
+    if loop is None:
         task.apply()
         return
     future = asyncio.run_coroutine_threadsafe(sync_to_async(task.apply, thread_sensitive=False)(), loop)

@@ -5,7 +5,10 @@ optimisation (at-most-once with the pub/sub layer). Frames are serialised once p
 event and forwarded as text by every socket, with no ORM work per socket.
 """
 
+import asyncio
+import concurrent.futures
 import json
+import logging
 from collections.abc import Iterable
 from typing import Any
 
@@ -17,6 +20,9 @@ from apps.devices.realtime import device_group
 from apps.messages.frames import inbox_frame
 from apps.messages.models import DeviceInbox
 from apps.messages.stream import allocate_positions
+from talkee.eventloop import server_loop_from_a_thread
+
+logger = logging.getLogger("talkee.delivery")
 
 
 def chat_group(chat_id: object) -> str:
@@ -36,7 +42,22 @@ def _send_now(sends: list[tuple[str, dict[str, Any]]]) -> None:
         for group, event in sends:
             await layer.group_send(group, event)
 
-    async_to_sync(_go)()
+    loop = server_loop_from_a_thread()
+    if loop is None:  # a Celery worker, a management command, a test client
+        async_to_sync(_go)()
+        return
+    # Inside the server: hand the publish to its loop and free this worker thread at
+    # once. Live frames are an optimisation; a lost one is replayed from the database.
+    future = asyncio.run_coroutine_threadsafe(_go(), loop)
+    future.add_done_callback(_log_publish_failure)
+
+
+def _log_publish_failure(future: "concurrent.futures.Future[None]") -> None:
+    if not future.cancelled() and future.exception() is not None:
+        logger.warning(
+            "live publish failed; devices catch up from their cursor",
+            extra={"error_type": type(future.exception()).__name__},
+        )
 
 
 def publish_on_commit(sends: list[tuple[str, dict[str, Any]]]) -> None:
