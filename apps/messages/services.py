@@ -35,15 +35,15 @@ class Sent:
     cursor: int
 
 
-def _membership(chat_id: uuid.UUID | str, user_id: int) -> Membership:
-    membership = Membership.objects.select_related("chat").filter(chat_id=chat_id, user_id=user_id).first()
-    if membership is None:
+def check_send_allowed(chat_id: uuid.UUID | str, user_id: int, kind: str) -> None:
+    """Members send; in a channel only owners and admins post application messages.
+    (Two plain values, no model loading: this runs for every message.)"""
+    row = Membership.objects.filter(chat_id=chat_id, user_id=user_id).values_list("role", "chat__kind").first()
+    if row is None:
         raise NotFound("No such chat.", code="chat_not_found")
-    return membership
-
-
-def check_send_allowed(membership: Membership, kind: str) -> None:
-    if membership.chat.kind == Chat.Kind.CHANNEL and kind == Kind.APPLICATION and not membership.is_manager:
+    role, chat_kind = row
+    managers = (Membership.Role.OWNER, Membership.Role.ADMIN)
+    if chat_kind == Chat.Kind.CHANNEL and kind == Kind.APPLICATION and role not in managers:
         raise Forbidden("Only the channel's owners and admins can post here.", code="channel_read_only")
 
 
@@ -104,8 +104,7 @@ def do_send_message(
     gap-free and ordered. A resend with the same `client_message_id` returns the
     original `{id, seq}` and stores nothing. A commit must name the chat's current
     epoch (first committer wins; the others get 409 stale_epoch)."""
-    membership = _membership(chat_id, user_id)
-    check_send_allowed(membership, kind)
+    check_send_allowed(chat_id, user_id, kind)
     check_ciphertext_size(kind, ciphertext)
     welcome_devices: list[int] = []
     welcome_payload = b""
