@@ -131,7 +131,8 @@ def test_server_cursor_resumes_a_device_that_forgot_its_own(make_account, live_s
 def test_two_server_processes_share_delivery_and_resume(make_account, live_server_daphne, tmp_path) -> None:
     alice, bob = make_account(), make_account()
     chat = make_chat(alice, "direct", bob)
-    other = start_daphne(tmp_path, "second")
+    # the second process runs under uvicorn: the production option shares delivery too
+    other = start_daphne(tmp_path, "second", {"TALKEE_SERVER": "uvicorn"})
     try:
 
         async def scenario() -> tuple[list[int], list[int], list[int], list[int]]:
