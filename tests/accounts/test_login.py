@@ -15,6 +15,11 @@ def challenge(client: APIClient, username: str) -> str:
     return str(response.json()["nonce"])
 
 
+def post_login(client: APIClient, username: str, password: str, device: dict, nonce: str, signature: str):
+    body = {"username": username, "password": password, "device": device, "nonce": nonce, "signature": signature}
+    return client.post("/v1/auth/login", body, format="json")
+
+
 def test_login_with_device_signature_returns_token_once(make_account) -> None:
     alice = make_account(log_in=False)
     device = DeviceKeys(label="laptop")
@@ -36,17 +41,7 @@ def test_forged_signature_is_refused(make_account) -> None:
     alice = make_account(log_in=False)
     device, impostor = DeviceKeys(), DeviceKeys()
     nonce = challenge(alice.client, alice.username)
-    response = alice.client.post(
-        "/v1/auth/login",
-        {
-            "username": alice.username,
-            "password": PASSWORD,
-            "device": device.as_json(),
-            "nonce": nonce,
-            "signature": impostor.sign(nonce),
-        },
-        format="json",
-    )
+    response = post_login(alice.client, alice.username, PASSWORD, device.as_json(), nonce, impostor.sign(nonce))
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "invalid_signature"
     assert not Session.objects.exists()
@@ -58,17 +53,7 @@ def test_signature_over_another_nonce_is_refused(make_account) -> None:
     device = DeviceKeys()
     nonce = challenge(alice.client, alice.username)
     other = challenge(alice.client, alice.username)
-    response = alice.client.post(
-        "/v1/auth/login",
-        {
-            "username": alice.username,
-            "password": PASSWORD,
-            "device": device.as_json(),
-            "nonce": nonce,
-            "signature": device.sign(other),
-        },
-        format="json",
-    )
+    response = post_login(alice.client, alice.username, PASSWORD, device.as_json(), nonce, device.sign(other))
     assert response.status_code == 401
 
 
@@ -94,17 +79,7 @@ def test_expired_nonce_is_refused(make_account) -> None:
     device = DeviceKeys()
     nonce = challenge(alice.client, alice.username)
     LoginChallenge.objects.filter(nonce=nonce).update(expires_at=timezone.now())
-    response = alice.client.post(
-        "/v1/auth/login",
-        {
-            "username": alice.username,
-            "password": PASSWORD,
-            "device": device.as_json(),
-            "nonce": nonce,
-            "signature": device.sign(nonce),
-        },
-        format="json",
-    )
+    response = post_login(alice.client, alice.username, PASSWORD, device.as_json(), nonce, device.sign(nonce))
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "invalid_challenge"
 
@@ -114,17 +89,7 @@ def test_nonce_is_bound_to_the_username_it_was_issued_for(make_account) -> None:
     bob = make_account(log_in=False)
     device = DeviceKeys()
     nonce = challenge(alice.client, bob.username)
-    response = alice.client.post(
-        "/v1/auth/login",
-        {
-            "username": alice.username,
-            "password": PASSWORD,
-            "device": device.as_json(),
-            "nonce": nonce,
-            "signature": device.sign(nonce),
-        },
-        format="json",
-    )
+    response = post_login(alice.client, alice.username, PASSWORD, device.as_json(), nonce, device.sign(nonce))
     assert response.status_code == 401
 
 
@@ -169,16 +134,6 @@ def test_invalid_public_key_refused(make_account) -> None:
     nonce = challenge(alice.client, alice.username)
     keys = device.as_json()
     keys["ed25519_pub"] = b64(b"\xff" * 32)  # not a point on the curve
-    response = alice.client.post(
-        "/v1/auth/login",
-        {
-            "username": alice.username,
-            "password": PASSWORD,
-            "device": keys,
-            "nonce": nonce,
-            "signature": device.sign(nonce),
-        },
-        format="json",
-    )
+    response = post_login(alice.client, alice.username, PASSWORD, keys, nonce, device.sign(nonce))
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "invalid_key"
