@@ -214,6 +214,8 @@ def test_long_history_scrolls_back_in_pages(people: Any) -> None:
     for n in range(1, 46):
         alice.say(f"Line {n:02d}")
     bob.expect_message("Line 45")
+    # Bob has read everything (his read receipt is back) before the reload.
+    expect(alice.message("Line 45").get_by_role("img", name="Read")).to_be_visible(timeout=SLOW)
     bob.page.reload()
     bob.page.get_by_label("Password").fill(PASSWORD)
     bob.page.get_by_role("button", name="Unlock").click()

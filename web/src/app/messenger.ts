@@ -759,9 +759,12 @@ export class Messenger extends EventTarget {
     } catch (err) {
       // Decrypted before, but the tab died before the app stored it: the worker keeps
       // the plaintext in the same vault transaction as the ratchet step (swipe-safe).
-      const cached = await this.mls.cachedMessage(m.chat_id, String(m.id)).catch(() => undefined);
+      const cached = await this.mls.cachedMessage(m.chat_id, String(m.id)).catch((e: unknown) => {
+        console.warn("talkee: message cache unreadable", m.id, e);
+        return undefined;
+      });
       if (cached !== undefined) return this.accept(chat, m, cached, existing);
-      console.warn("talkee: could not decrypt message", m.id, err);
+      console.warn("talkee: could not decrypt message", m.id, `seq ${m.seq} epoch ${m.epoch} edited ${m.edited_at !== null}`, err);
       if (existing === undefined) {
         this.store.insert(m.chat_id, this.unavailable(m));
         await this.store.saveMessages(m.chat_id);
