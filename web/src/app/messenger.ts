@@ -515,7 +515,10 @@ export class Messenger extends EventTarget {
     const enc = await this.mls.encrypt(chatId, payload);
     const ciphertext = toBase64(enc.ciphertext);
     this.ownCiphertexts.add(ciphertext);
-    await this.api.send(chatId, { client_message_id: newId(), kind: "application", epoch: enc.epoch, ciphertext });
+    const sent = await this.api.send(chatId, { client_message_id: newId(), kind: "application", epoch: enc.epoch, ciphertext });
+    // Remember it: a replay after a reload must not try to decrypt our own receipt.
+    chat.ownControl = [...(chat.ownControl ?? []), sent.id].slice(-500);
+    await this.store.saveChats();
   }
 
   async edit(chatId: string, message: LocalMessage, text: string): Promise<void> {
@@ -751,6 +754,7 @@ export class Messenger extends EventTarget {
     const queued = this.store.outbox.find((e) => e.ciphertext === m.ciphertext);
     if (queued !== undefined) return;
     if (existing !== undefined && (existing.mine || m.edited_at === null)) return; // already have it
+    if (chat.ownControl?.includes(m.id)) return; // one of our receipts, replayed
     let payload: MessagePayload;
     try {
       const result = await this.mls.decrypt(m.chat_id, fromBase64(m.ciphertext), String(m.id));
