@@ -31,6 +31,11 @@ function newId(): string {
   return crypto.randomUUID();
 }
 
+/** Recognises one of our own ciphertexts later (its tail holds the AEAD tag: unique). */
+function ownMark(ciphertext: string): string {
+  return ciphertext.slice(-44);
+}
+
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => window.setTimeout(r, ms));
 }
@@ -515,10 +520,11 @@ export class Messenger extends EventTarget {
     const enc = await this.mls.encrypt(chatId, payload);
     const ciphertext = toBase64(enc.ciphertext);
     this.ownCiphertexts.add(ciphertext);
-    const sent = await this.api.send(chatId, { client_message_id: newId(), kind: "application", epoch: enc.epoch, ciphertext });
-    // Remember it: a replay after a reload must not try to decrypt our own receipt.
-    chat.ownControl = [...(chat.ownControl ?? []), sent.id].slice(-500);
+    // Remember it before it goes out: a replay after a reload must not try to decrypt
+    // our own receipt (MLS senders cannot), even if the tab died before the answer.
+    chat.ownControl = [...(chat.ownControl ?? []), ownMark(ciphertext)].slice(-300);
     await this.store.saveChats();
+    await this.api.send(chatId, { client_message_id: newId(), kind: "application", epoch: enc.epoch, ciphertext });
   }
 
   async edit(chatId: string, message: LocalMessage, text: string): Promise<void> {
@@ -754,7 +760,7 @@ export class Messenger extends EventTarget {
     const queued = this.store.outbox.find((e) => e.ciphertext === m.ciphertext);
     if (queued !== undefined) return;
     if (existing !== undefined && (existing.mine || m.edited_at === null)) return; // already have it
-    if (chat.ownControl?.includes(m.id)) return; // one of our receipts, replayed
+    if (chat.ownControl?.includes(ownMark(m.ciphertext))) return; // one of our receipts, replayed
     let payload: MessagePayload;
     try {
       const result = await this.mls.decrypt(m.chat_id, fromBase64(m.ciphertext), String(m.id));

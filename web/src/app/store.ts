@@ -27,8 +27,8 @@ export interface ChatRecord {
   ttlSeconds: number | null;
   joined: boolean; // we hold the MLS group
   removed: boolean;
-  /** Ids of our own receipts (MLS senders cannot decrypt their own messages on a replay). */
-  ownControl?: number[];
+  /** Marks of our own receipts' ciphertexts (MLS senders cannot decrypt their own messages on a replay). */
+  ownControl?: string[];
 }
 
 export interface ReactionRecord {
