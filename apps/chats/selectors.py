@@ -15,10 +15,10 @@ def chat_ids_of(user_id: int) -> list[str]:
     return [str(c) for c in Membership.objects.filter(user_id=user_id).values_list("chat_id", flat=True)]
 
 
-def chat_sizes_of(user_id: int) -> dict[str, int]:
-    """The user's chats and how many members each has, in one query."""
+def socket_chats_of(user_id: int) -> dict[str, tuple[int, int]]:
+    """The user's chats → (members, seq at which the user joined), in one query."""
     rows = Membership.objects.filter(user_id=user_id).annotate(size=Count("chat__memberships"))
-    return {str(chat_id): size for chat_id, size in rows.values_list("chat_id", "size")}
+    return {str(chat_id): (size, joined) for chat_id, size, joined in rows.values_list("chat_id", "size", "joined_seq")}
 
 
 def chats_of(user_id: int) -> QuerySet[Chat]:

@@ -88,7 +88,7 @@ def do_create_chat(
                 [Membership(chat=chat, user=creator, role=Role.OWNER)]
                 + [Membership(chat=chat, user=user, role=Role.MEMBER) for user in others]
             )
-            notify_members(chat, [creator.pk] + [u.pk for u in others], "joined", members=len(others) + 1)
+            notify_members(chat, [creator.pk] + [u.pk for u in others], "joined", members=len(others) + 1, joined_seq=0)
     except IntegrityError as exc:
         if pair is not None:
             # A concurrent request created the same direct chat first.
@@ -120,7 +120,7 @@ def do_add_members(actor: "User", chat: Chat, addresses: list[str], role: str = 
             others = list(
                 Membership.objects.filter(chat=chat).exclude(user_id__in=added).values_list("user_id", flat=True)
             )
-            notify_members(chat, added, "joined", members=len(added) + len(others))
+            notify_members(chat, added, "joined", members=len(added) + len(others), joined_seq=locked.next_seq - 1)
             notify_members(chat, others, "members", added=[m.user.username for m in new])
     return new
 

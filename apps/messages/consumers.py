@@ -22,7 +22,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from apps.accounts.selectors import session_for_token
-from apps.chats.selectors import chat_sizes_of
+from apps.chats.selectors import socket_chats_of
 from apps.devices.realtime import device_group
 from apps.messages import selectors, services
 from apps.messages.api.serializers import SendSerializer
@@ -55,6 +55,7 @@ class DeviceSocketConsumer(AsyncWebsocketConsumer):
     async def websocket_connect(self, message: dict[str, Any]) -> None:
         self.chat_ids: set[str] = set()
         self.presence_chat_ids: set[str] = set()
+        self.joined_seq: dict[str, int] = {}  # a member sees nothing about messages before they joined
         self.horizon = 0  # everything relevant up to here went out during replay
         self.delivered: set[int] = set()  # live positions sent after the horizon
         self.acked = 0
@@ -155,11 +156,12 @@ class DeviceSocketConsumer(AsyncWebsocketConsumer):
         self.device_id, self.user_id, self.username = session.device_id, session.user_id, session.user.username
         # Join the live groups before reading the replay, so nothing falls between them.
         await self.channel_layer.group_add(device_group(self.device_id), self.channel_name)
-        sizes = await in_db_thread(chat_sizes_of)(self.user_id)
-        self.chat_ids = set(sizes)
+        chats = await in_db_thread(socket_chats_of)(self.user_id)
+        self.chat_ids = set(chats)
+        self.joined_seq = {chat_id: joined for chat_id, (_, joined) in chats.items()}
         # Presence goes to small chats only: in a group of N, N sockets coming online
         # would otherwise cost N² frames (and a big group shows no one's presence anyway).
-        self.presence_chat_ids = {c for c, n in sizes.items() if n <= settings.TALKEE_PRESENCE_MAX_MEMBERS}
+        self.presence_chat_ids = {c for c, (n, _) in chats.items() if n <= settings.TALKEE_PRESENCE_MAX_MEMBERS}
         for chat_id in self.chat_ids:
             await self.channel_layer.group_add(chat_group(chat_id), self.channel_name)
         cursor = await in_db_thread(selectors.effective_cursor)(self.device_id, requested)
@@ -281,6 +283,9 @@ class DeviceSocketConsumer(AsyncWebsocketConsumer):
         position = int(event["cursor"])
         if position <= self.horizon or position in self.delivered:
             return
+        seq = event.get("seq")
+        if seq is not None and seq <= self.joined_seq.get(event.get("chat_id") or "", 0):
+            return  # an edit, deletion or reaction of a message from before this member joined
         self.delivered.add(position)
         await self.send(text_data=event["text"])
 
@@ -292,6 +297,7 @@ class DeviceSocketConsumer(AsyncWebsocketConsumer):
         chat_id = event.get("chat_id")
         if chat_id and change == "joined" and chat_id not in self.chat_ids:
             self.chat_ids.add(chat_id)
+            self.joined_seq[chat_id] = int(event.get("joined_seq") or 0)
             if int(event.get("members") or 0) <= settings.TALKEE_PRESENCE_MAX_MEMBERS:
                 self.presence_chat_ids.add(chat_id)
             await self.channel_layer.group_add(chat_group(chat_id), self.channel_name)

@@ -65,8 +65,16 @@ def publish_on_commit(sends: list[tuple[str, dict[str, Any]]]) -> None:
     transaction.on_commit(lambda: _send_now(sends))
 
 
-def chat_event(frame: dict[str, Any]) -> dict[str, Any]:
-    return {"type": "chat.frame", "cursor": frame["cursor"], "text": encode(frame)}
+def chat_event(frame: dict[str, Any], seq: int) -> dict[str, Any]:
+    """A live frame for a chat's sockets. `seq` is the message it concerns: sockets of
+    members who joined after that message drop it (they never see older messages)."""
+    return {
+        "type": "chat.frame",
+        "cursor": frame["cursor"],
+        "chat_id": frame["chat_id"],
+        "seq": seq,
+        "text": encode(frame),
+    }
 
 
 def device_event(frame: dict[str, Any], **extra: Any) -> dict[str, Any]:
@@ -91,6 +99,7 @@ def add_inbox_rows(rows: Iterable[DeviceInbox]) -> list[DeviceInbox]:
                 "chat_id": str(row.chat_id),
                 "membership": row.data.get("change"),
                 "members": row.data.get("members"),
+                "joined_seq": row.data.get("joined_seq"),
             }
         sends.append((device_group(row.device_id), device_event(inbox_frame(row), **extra)))
     publish_on_commit(sends)

@@ -49,9 +49,12 @@ def stream_after(
         ).order_by("pos")[:limit]
     )
     reactions = list(
-        Reaction.objects.filter(chat__memberships__user_id=user_id, pos__gt=cursor, pos__lte=end).order_by("pos")[
-            :limit
-        ]
+        Reaction.objects.filter(
+            chat__memberships__user_id=user_id,
+            message__seq__gt=F("chat__memberships__joined_seq"),
+            pos__gt=cursor,
+            pos__lte=end,
+        ).order_by("pos")[:limit]
     )
     inbox = list(DeviceInbox.objects.filter(device_id=device_id, pos__gt=cursor, pos__lte=end).order_by("pos")[:limit])
     full = [rows[-1].pos for rows in (messages, reactions, inbox) if len(rows) == limit]
@@ -75,9 +78,12 @@ def relevant_positions(user_id: int, device_id: int, after: int, upto: int) -> l
             pos__lte=upto,
         ).values_list("pos", flat=True)
     )
-    positions += Reaction.objects.filter(chat__memberships__user_id=user_id, pos__gt=after, pos__lte=upto).values_list(
-        "pos", flat=True
-    )
+    positions += Reaction.objects.filter(
+        chat__memberships__user_id=user_id,
+        message__seq__gt=F("chat__memberships__joined_seq"),
+        pos__gt=after,
+        pos__lte=upto,
+    ).values_list("pos", flat=True)
     positions += DeviceInbox.objects.filter(device_id=device_id, pos__gt=after, pos__lte=upto).values_list(
         "pos", flat=True
     )

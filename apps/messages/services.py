@@ -144,7 +144,7 @@ def do_send_message(
                     DeviceInbox(device_id=d, kind=DeviceInbox.Kind.WELCOME, chat_id=chat_id, payload=welcome_payload)
                     for d in welcome_devices
                 )
-            publish_on_commit([(chat_group(chat_id), chat_event(message_frame(message)))])
+            publish_on_commit([(chat_group(chat_id), chat_event(message_frame(message), message.seq))])
     except (IntegrityError, _StaleEpoch) as exc:
         original = _existing(chat_id, client_message_id)
         if original is not None:
@@ -185,7 +185,7 @@ def _tombstone(messages: list[Message]) -> None:
         message.pos = first + offset
     Message.objects.bulk_update(messages, ["ciphertext", "edit_hash", "deleted_at", "pos"])
     release_blobs([m.id for m in messages])
-    publish_on_commit([(chat_group(m.chat_id), chat_event(message_frame(m))) for m in messages])
+    publish_on_commit([(chat_group(m.chat_id), chat_event(message_frame(m), m.seq)) for m in messages])
 
 
 def do_edit_message(user_id: int, message_id: int, edit_secret: bytes, ciphertext: bytes) -> Message:
@@ -201,7 +201,7 @@ def do_edit_message(user_id: int, message_id: int, edit_secret: bytes, ciphertex
         message.edited_at = timezone.now()
         message.pos = allocate_positions(1)
         message.save(update_fields=["ciphertext", "edited_at", "pos"])
-        publish_on_commit([(chat_group(message.chat_id), chat_event(message_frame(message)))])
+        publish_on_commit([(chat_group(message.chat_id), chat_event(message_frame(message), message.seq))])
     return message
 
 
@@ -252,12 +252,12 @@ def do_add_reaction(user_id: int, message_id: int, ciphertext: bytes, remove_has
             ciphertext=ciphertext,
             remove_hash=remove_hash,
         )
-        publish_on_commit([(chat_group(message.chat_id), chat_event(reaction_frame(reaction)))])
+        publish_on_commit([(chat_group(message.chat_id), chat_event(reaction_frame(reaction), message.seq))])
     return reaction
 
 
 def do_remove_reaction(user_id: int, reaction_id: int, remove_secret: bytes | None) -> Reaction:
-    reaction = Reaction.objects.filter(pk=reaction_id).first()
+    reaction = Reaction.objects.select_related("message").filter(pk=reaction_id).first()
     membership = (
         None if reaction is None else Membership.objects.filter(chat_id=reaction.chat_id, user_id=user_id).first()
     )
@@ -273,7 +273,7 @@ def do_remove_reaction(user_id: int, reaction_id: int, remove_secret: bytes | No
         reaction.deleted_at = timezone.now()
         reaction.pos = allocate_positions(1)
         reaction.save(update_fields=["ciphertext", "deleted_at", "pos"])
-        publish_on_commit([(chat_group(reaction.chat_id), chat_event(reaction_frame(reaction)))])
+        publish_on_commit([(chat_group(reaction.chat_id), chat_event(reaction_frame(reaction), reaction.message.seq))])
     return reaction
 
 

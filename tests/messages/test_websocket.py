@@ -326,3 +326,51 @@ def test_presence_skips_large_groups(make_account, tmp_path) -> None:
         assert len(asyncio.run(scenario())) == 1
     finally:
         stop(server.process)
+
+
+def test_a_member_added_later_learns_nothing_about_older_messages(make_account, live_server_daphne) -> None:
+    """Edits and reactions of messages from before someone joined are ciphertext of the
+    current epoch: they must not reach the newcomer, live or on replay."""
+    import os
+
+    from blake3 import blake3
+
+    secret = os.urandom(32)
+    alice, bob = make_account(), make_account()
+    chat = make_chat(alice, "group")
+    old = send(alice, chat["id"], b"before bob", edit_hash=b64(blake3(secret).digest())).json()
+
+    async def scenario() -> tuple[list[dict], list[int]]:
+        await asyncio.to_thread(
+            alice.client.post, f"/v1/chats/{chat['id']}/members", {"users": [bob.address]}, format="json"
+        )
+        newcomer = SocketDevice(live_server_daphne.ws_url, bob.token)
+        await newcomer.connect()
+        await asyncio.to_thread(
+            alice.client.patch,
+            f"/v1/messages/{old['id']}",
+            {"edit_secret": b64(secret), "ciphertext": b64(b"edited in the new epoch")},
+            format="json",
+        )
+        await asyncio.to_thread(
+            alice.client.post,
+            f"/v1/messages/{old['id']}/reactions",
+            {"ciphertext": b64(b"sealed reaction"), "remove_hash": b64(os.urandom(32))},
+            format="json",
+        )
+        fresh = (await asyncio.to_thread(send, alice, chat["id"], b"after bob")).json()
+        await newcomer.until(lambda f: f["type"] == "event" and f["message"]["id"] == fresh["id"])
+        live = [f for f in newcomer.frames if f["type"] in ("event", "reaction")]
+        await newcomer.close()
+        replay = SocketDevice(live_server_daphne.ws_url, bob.token)
+        await replay.connect(cursor=0)
+        await replay.close()
+        return live, [
+            f["message"]["id"] if f["type"] == "event" else -1
+            for f in replay.frames
+            if f["type"] in ("event", "reaction")
+        ]
+
+    live, replayed = asyncio.run(scenario())
+    assert [f["type"] for f in live] == ["event"]
+    assert replayed == [live[0]["message"]["id"]]
