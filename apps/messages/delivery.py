@@ -67,12 +67,16 @@ def publish_on_commit(sends: list[tuple[str, dict[str, Any]]]) -> None:
 
 def chat_event(frame: dict[str, Any], seq: int) -> dict[str, Any]:
     """A live frame for a chat's sockets. `seq` is the message it concerns: sockets of
-    members who joined after that message drop it (they never see older messages)."""
+    members who joined after that message drop it (new ciphertext of an older message,
+    an edit or a reaction, is readable in the current epoch). A tombstone carries no
+    ciphertext and goes to everyone, so a member who left and came back can drop the
+    deleted message from the copy they kept."""
+    body = frame.get("message") or frame.get("reaction") or {}
     return {
         "type": "chat.frame",
         "cursor": frame["cursor"],
         "chat_id": frame["chat_id"],
-        "seq": seq,
+        "seq": None if body.get("deleted") else seq,
         "text": encode(frame),
     }
 
