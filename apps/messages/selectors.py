@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db.models import F
+from django.db.models import F, QuerySet
 
 from apps.messages.frames import inbox_frame, message_frame, message_object, reaction_frame
 from apps.messages.models import DeviceCursor, DeviceInbox, Message, Reaction
@@ -31,6 +31,19 @@ def effective_cursor(device_id: int, requested: int | None) -> int:
     return max(start, floor)
 
 
+def _visible_rows(user_id: int, device_id: int, after: int, upto: int) -> tuple[QuerySet[Any], ...]:
+    """The three sources of a device's stream in (after, upto]: messages and reactions of
+    its user's chats from when the user joined, and rows addressed to the device."""
+    window = {"pos__gt": after, "pos__lte": upto}
+    messages = Message.objects.filter(
+        chat__memberships__user_id=user_id, seq__gt=F("chat__memberships__joined_seq"), **window
+    )
+    reactions = Reaction.objects.filter(
+        chat__memberships__user_id=user_id, message__seq__gt=F("chat__memberships__joined_seq"), **window
+    )
+    return messages, reactions, DeviceInbox.objects.filter(device_id=device_id, **window)
+
+
 def stream_after(
     user_id: int, device_id: int, cursor: int, *, upto: int | None = None, limit: int | None = None
 ) -> StreamPage:
@@ -40,23 +53,9 @@ def stream_after(
     sources are read against one consistent horizon."""
     limit = limit or settings.TALKEE_SYNC_PAGE
     end = current_position() if upto is None else upto
-    messages = list(
-        Message.objects.filter(
-            chat__memberships__user_id=user_id,
-            seq__gt=F("chat__memberships__joined_seq"),
-            pos__gt=cursor,
-            pos__lte=end,
-        ).order_by("pos")[:limit]
+    messages, reactions, inbox = (
+        list(rows.order_by("pos")[:limit]) for rows in _visible_rows(user_id, device_id, cursor, end)
     )
-    reactions = list(
-        Reaction.objects.filter(
-            chat__memberships__user_id=user_id,
-            message__seq__gt=F("chat__memberships__joined_seq"),
-            pos__gt=cursor,
-            pos__lte=end,
-        ).order_by("pos")[:limit]
-    )
-    inbox = list(DeviceInbox.objects.filter(device_id=device_id, pos__gt=cursor, pos__lte=end).order_by("pos")[:limit])
     full = [rows[-1].pos for rows in (messages, reactions, inbox) if len(rows) == limit]
     page_end = min(full) if full else end
     frames = (
@@ -70,24 +69,9 @@ def stream_after(
 
 def relevant_positions(user_id: int, device_id: int, after: int, upto: int) -> list[int]:
     """Positions in (after, upto] this device should have received (for safe acks)."""
-    positions = list(
-        Message.objects.filter(
-            chat__memberships__user_id=user_id,
-            seq__gt=F("chat__memberships__joined_seq"),
-            pos__gt=after,
-            pos__lte=upto,
-        ).values_list("pos", flat=True)
+    return sorted(
+        pos for rows in _visible_rows(user_id, device_id, after, upto) for pos in rows.values_list("pos", flat=True)
     )
-    positions += Reaction.objects.filter(
-        chat__memberships__user_id=user_id,
-        message__seq__gt=F("chat__memberships__joined_seq"),
-        pos__gt=after,
-        pos__lte=upto,
-    ).values_list("pos", flat=True)
-    positions += DeviceInbox.objects.filter(device_id=device_id, pos__gt=after, pos__lte=upto).values_list(
-        "pos", flat=True
-    )
-    return sorted(positions)
 
 
 def history(

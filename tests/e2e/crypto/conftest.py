@@ -57,23 +57,6 @@ def harness_url() -> Iterator[str]:
         server.server_close()
 
 
-@pytest.fixture(scope="session")
-def browser_type_launch_args() -> dict[str, Any]:
-    return {
-        "executable_path": "/usr/bin/chromium",
-        "args": [
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-        ],
-    }
-
-
 class HarnessError(Exception):
     """An error thrown by the crypto core in the page, with its JS error name."""
 
