@@ -55,8 +55,17 @@ def check_ciphertext_size(kind: str, ciphertext: bytes) -> None:
         raise ServiceError("The ciphertext is empty.", code="invalid_input")
 
 
-def check_secret(secret: bytes, expected: bytes | memoryview | None) -> bool:
-    return expected is not None and hmac.compare_digest(blake3(secret).digest(), bytes(expected))
+def check_secret(secret: bytes | None, expected: bytes | memoryview | None) -> bool:
+    """Whether `secret` is the preimage of the stored BLAKE3 hash (constant time)."""
+    return secret is not None and expected is not None and hmac.compare_digest(blake3(secret).digest(), bytes(expected))
+
+
+def check_author_or_manager(
+    secret: bytes | None, expected: bytes | memoryview | None, membership: Membership, message: str, code: str
+) -> None:
+    """Whoever holds the secret (the author), or the chat's owners and admins."""
+    if not check_secret(secret, expected) and not membership.is_manager:
+        raise Forbidden(message, code=code)
 
 
 def _existing(chat_id: uuid.UUID | str, client_message_id: str) -> Sent | None:
@@ -163,7 +172,7 @@ class _StaleEpoch(Exception):
 
 
 def _message_for_member(message_id: int, user_id: int) -> tuple[Message, Membership]:
-    message = Message.objects.select_related("chat").filter(pk=message_id).first()
+    message = Message.objects.filter(pk=message_id).first()
     membership = (
         None if message is None else Membership.objects.filter(chat_id=message.chat_id, user_id=user_id).first()
     )
@@ -210,8 +219,13 @@ def do_delete_message(user_id: int, message_id: int, edit_secret: bytes | None) 
     message, membership = _message_for_member(message_id, user_id)
     if message.deleted_at is not None:
         return message
-    if not (edit_secret is not None and check_secret(edit_secret, message.edit_hash)) and not membership.is_manager:
-        raise Forbidden("Only the author or the chat's admins can delete this message.", code="wrong_edit_secret")
+    check_author_or_manager(
+        edit_secret,
+        message.edit_hash,
+        membership,
+        "Only the author or the chat's admins can delete this message.",
+        "wrong_edit_secret",
+    )
     with transaction.atomic():
         _tombstone([message])
     return message
@@ -265,9 +279,13 @@ def do_remove_reaction(user_id: int, reaction_id: int, remove_secret: bytes | No
         raise NotFound("No such reaction.", code="reaction_not_found")
     if reaction.deleted_at is not None:
         return reaction
-    allowed = remove_secret is not None and check_secret(remove_secret, reaction.remove_hash)
-    if not allowed and not membership.is_manager:
-        raise Forbidden("Only who reacted can remove this reaction.", code="wrong_remove_secret")
+    check_author_or_manager(
+        remove_secret,
+        reaction.remove_hash,
+        membership,
+        "Only who reacted can remove this reaction.",
+        "wrong_remove_secret",
+    )
     with transaction.atomic():
         reaction.ciphertext = None
         reaction.deleted_at = timezone.now()
