@@ -221,16 +221,19 @@ def live_server_daphne(django_db_setup: None, django_db_blocker: Any, tmp_path_f
     stop(server.process)
 
 
-# A second instance the federation tests start on 127.0.0.3; the worker knows its address.
+# Other instances the federation tests start on 127.0.0.3 and 127.0.0.4; the worker knows them.
 FEDERATION_B = "b.test"
 FEDERATION_B_PORT = free_port()
+FEDERATION_C = "c.test"
+FEDERATION_C_PORT = free_port()
+FEDERATION_HOSTS = {FEDERATION_B: f"127.0.0.3:{FEDERATION_B_PORT}", FEDERATION_C: f"127.0.0.4:{FEDERATION_C_PORT}"}
 
 
 @pytest.fixture(scope="session")
 def celery_worker_process(django_db_setup: None, tmp_path_factory: Any) -> Iterator[Path]:
     """A real Celery worker (solo pool) on the Redis broker, against the test database."""
     federation = {
-        "TALKEE_FEDERATION_HOSTS": f"{FEDERATION_B}=127.0.0.3:{FEDERATION_B_PORT}",
+        "TALKEE_FEDERATION_HOSTS": ",".join(f"{d}={h}" for d, h in FEDERATION_HOSTS.items()),
         "TALKEE_FEDERATION_SCHEME": "http",
     }
     log_path = tmp_path_factory.mktemp("celery") / "worker.log"

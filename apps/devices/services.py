@@ -14,6 +14,8 @@ from nacl.signing import VerifyKey
 from apps.chats.models import Membership
 from apps.devices.models import Device, KeyPackage, RevokedDevice
 from apps.devices.realtime import kick_devices
+from apps.federation import relay
+from apps.federation.remote import claim_remote, is_remote
 from apps.messages.delivery import add_inbox_rows
 from apps.messages.models import DeviceInbox
 from talkee.errors import Conflict, Forbidden, NotFound, ServiceError
@@ -56,6 +58,7 @@ def notify_device_change(device: Device, change: str) -> None:
     peers = Membership.objects.filter(chat__memberships__user_id=device.user_id).values("user_id")
     targets = (
         Device.objects.filter(models.Q(user_id=device.user_id) | models.Q(user_id__in=peers))
+        .filter(user__domain=settings.TALKEE_DOMAIN)
         .exclude(pk=device.pk)
         .values_list("pk", flat=True)
         .distinct()
@@ -67,6 +70,10 @@ def notify_device_change(device: Device, change: str) -> None:
         "client_device_id": str(device.client_device_id),
     }
     add_inbox_rows(DeviceInbox(device_id=target, kind=DeviceInbox.Kind.DEVICE, data=data) for target in targets)
+    if device.user.domain == settings.TALKEE_DOMAIN:
+        # Peers sharing a chat with the user tell their own members (a remote user's
+        # change came from their instance and is not passed on).
+        relay.announce_device(device, change)
 
 
 def do_register_device(
@@ -147,11 +154,12 @@ def claim_keypackages(addresses: list[str]) -> dict[str, list[dict[str, object]]
     """
     from apps.accounts.models import User
 
+    result: dict[str, list[dict[str, object]]] = {a: claim_remote(a) for a in addresses if is_remote(a)}
+    addresses = [a for a in addresses if a not in result]
     users = {u.username: u for u in User.objects.filter(username__in=addresses)}
     missing = [a for a in addresses if a not in users]
     if missing:
         raise NotFound(f"No such user: {', '.join(sorted(missing))}.", code="user_not_found")
-    result: dict[str, list[dict[str, object]]] = {}
     with transaction.atomic():
         devices = Device.objects.filter(user__in=users.values()).select_related("user").order_by("pk")
         for device in devices:

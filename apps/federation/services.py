@@ -66,19 +66,52 @@ def do_receive_envelopes(origin: str, envelopes: list[dict[str, Any]]) -> list[i
 
 
 def handle_inbox_rows(ids: list[int]) -> int:
-    """Handle stored envelopes once each (the row's handled_at is the guard)."""
+    """Handle stored envelopes (and any older ones of the same origins) in order."""
+    origins = set(InboxEnvelope.objects.filter(pk__in=ids, handled_at=None).values_list("origin", flat=True))
+    return sum(handle_pending(origin) for origin in sorted(origins))
+
+
+def handle_pending(origin: str, limit: int = 200) -> int:
+    """Handle one origin's unhandled envelopes in arrival order, each exactly once.
+
+    The origin's Peer row is locked for the whole batch, so two tasks never handle the
+    same origin's envelopes at once (or out of order: a chat's traffic from its home is
+    one ordered stream). Each envelope's effects and its `handled_at` commit together. A
+    refusal is final and recorded in `error`; once handled, a body is emptied (the rows
+    it produced are the truth: an inbox copy would outlive a deleted or expired message)."""
+    from apps.federation import handlers
+
     handled = 0
-    for pk in ids:
+    while True:
         with transaction.atomic():
-            row = InboxEnvelope.objects.select_for_update(skip_locked=True).filter(pk=pk, handled_at=None).first()
-            if row is None:
-                continue
-            # Cross-instance chats (membership, commits, welcomes, messages) are not wired
-            # yet: envelopes are stored durably and marked handled.
-            row.handled_at = timezone.now()
-            row.save(update_fields=["handled_at"])
-            handled += 1
-    return handled
+            Peer.objects.select_for_update().filter(domain=origin).first()
+            rows = list(InboxEnvelope.objects.filter(origin=origin, handled_at=None).order_by("pk")[:limit])
+            for row in rows:
+                try:
+                    with transaction.atomic():
+                        handlers.HANDLERS[row.kind](origin, row.body)
+                except (handlers.Refused, ServiceError, KeyError, TypeError, ValueError) as exc:
+                    row.error = (str(exc) or type(exc).__name__)[:200]
+                    logger.warning(
+                        "federation envelope refused",
+                        extra={"origin": origin, "kind": row.kind, "txn_id": row.txn_id, "error": row.error},
+                    )
+                row.handled_at = timezone.now()
+                if row.kind != "ping":
+                    row.body = {}
+            InboxEnvelope.objects.bulk_update(rows, ["handled_at", "error", "body"])
+        handled += len(rows)
+        if len(rows) < limit:
+            return handled
+
+
+def pending_origins(older_than: timedelta) -> list[str]:
+    """Origins with envelopes stored a while ago and not handled (a task that died)."""
+    return list(
+        InboxEnvelope.objects.filter(handled_at=None, received__lte=timezone.now() - older_than)
+        .values_list("origin", flat=True)
+        .distinct()
+    )
 
 
 def queue_envelope(destination: str, kind: str, body: dict[str, Any]) -> OutboxEnvelope:
@@ -150,4 +183,10 @@ def due_destinations() -> list[str]:
         OutboxEnvelope.objects.filter(delivered_at=None, next_attempt_at__lte=timezone.now())
         .values_list("destination", flat=True)
         .distinct()
+    )
+
+
+def clear_delivered_bodies() -> int:
+    return (
+        OutboxEnvelope.objects.filter(delivered_at__isnull=False).exclude(kind="ping").exclude(body={}).update(body={})
     )

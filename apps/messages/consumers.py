@@ -200,9 +200,10 @@ class DeviceSocketConsumer(AsyncWebsocketConsumer):
             return
         assert self.user_id is not None
         sent = await in_db_thread(services.do_send_message)(self.user_id, chat_uuid, **data)
-        await self.send_frame(
-            {"type": "sent", "client_message_id": data["client_message_id"], "id": sent.id, "seq": sent.seq}
-        )
+        answer = {"type": "sent", "client_message_id": data["client_message_id"], "id": sent.id, "seq": sent.seq}
+        if sent.forwarded:
+            answer["forwarded"] = True
+        await self.send_frame(answer)
 
     async def on_ack(self, frame: dict[str, Any]) -> None:
         position = frame.get("cursor")

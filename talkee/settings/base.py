@@ -141,6 +141,14 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "apps.federation.tasks.sweep_outbox",
         "schedule": 10.0,
     },
+    "sweep-federation-inbox": {
+        "task": "apps.federation.tasks.sweep_inbox",
+        "schedule": 15.0,
+    },
+    "clear-delivered-envelopes": {
+        "task": "apps.federation.tasks.clear_delivered_bodies",
+        "schedule": 30.0,
+    },
     # Self-destructing messages are gone within a minute of expiry.
     "purge-stale-ciphertext": {
         "task": "apps.messages.tasks.purge_stale_ciphertext",

@@ -171,9 +171,16 @@ def test_keybundle_claims_one_keypackage_per_device_for_a_signed_peer(partner, m
     assert unsigned.status_code == 401
     answer = Client().get(path, **partner.headers("GET", path, b""))
     assert answer.status_code == 200
+    keys = bob.device.as_json()
     assert answer.json() == {
         bob.address: [
-            {"device_id": bob.device_id, "client_device_id": bob.device.client_device_id, "keypackage": b64(package)}
+            {
+                "device_id": bob.device_id,
+                "client_device_id": bob.device.client_device_id,
+                "ed25519_pub": keys["ed25519_pub"],
+                "x25519_pub": keys["x25519_pub"],
+                "keypackage": b64(package),
+            }
         ]
     }
     elsewhere = "/s2s/mls/keybundle?user=carol@acme.test"

@@ -31,9 +31,22 @@ B = FEDERATION_B
 
 
 class InstanceB:
-    def __init__(self, tmp: Path, a_url: str) -> None:
+    """Another instance (B by default; C for groups) with its own database and key."""
+
+    def __init__(
+        self,
+        tmp: Path,
+        a_url: str,
+        *,
+        domain: str = B,
+        host: str = "127.0.0.3",
+        port: int = FEDERATION_B_PORT,
+        peers: dict[str, str] | None = None,
+    ) -> None:
         db = settings.DATABASES["default"]
-        self.dbname = f"{db['NAME']}_b"
+        self.name = domain.split(".", 1)[0]
+        self.domain, self.host = domain, host
+        self.dbname = f"{db['NAME']}_{self.name}"
         self.admin_dsn = f"postgresql://{db['USER']}@{db['HOST']}:{db['PORT']}/postgres"
         with psycopg.connect(self.admin_dsn, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{self.dbname}" WITH (FORCE)')
@@ -45,24 +58,26 @@ class InstanceB:
             "DJANGO_SETTINGS_MODULE": "talkee.settings.dev",
             "DEBUG": "false",
             "DATABASE_URL": self.dsn,
-            "TALKEE_DOMAIN": B,
-            "ALLOWED_HOSTS": "127.0.0.3",
-            "TALKEE_VAR_DIR": str(tmp / "b-var"),
-            "TALKEE_FEDERATION_HOSTS": f"localhost={a_host}",
+            "TALKEE_DOMAIN": domain,
+            "ALLOWED_HOSTS": host,
+            "TALKEE_VAR_DIR": str(tmp / f"{self.name}-var"),
+            "TALKEE_FEDERATION_HOSTS": ",".join(f"{d}={h}" for d, h in {"localhost": a_host, **(peers or {})}.items()),
             "TALKEE_FEDERATION_SCHEME": "http",
             "PYTHONUNBUFFERED": "1",
         }
         subprocess.run(
             [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=self.env, check=True
         )
-        self.port = FEDERATION_B_PORT
+        self.port = port
+        self.url = f"http://{host}:{port}"
+        self.log_path = tmp / f"{self.name}.log"
         self.tmp = tmp
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        log = (self.tmp / "b.log").open("ab")
+        log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "talkee.server", "--host", "127.0.0.3", "--port", str(self.port)],
+            [sys.executable, "-m", "talkee.server", "--host", self.host, "--port", str(self.port)],
             cwd=ROOT,
             env=self.env,
             stdout=log,
@@ -71,11 +86,11 @@ class InstanceB:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
-                with socket.create_connection(("127.0.0.3", self.port), timeout=0.5):
+                with socket.create_connection((self.host, self.port), timeout=0.5):
                     return
             except OSError:
                 time.sleep(0.2)
-        raise RuntimeError("instance B did not start")
+        raise RuntimeError(f"instance {self.name} did not start")
 
     def stop(self) -> None:
         if self.process is not None:
