@@ -151,6 +151,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+# Other instances the federation tests start on 127.0.0.3 and 127.0.0.4; every test process knows them.
+FEDERATION_B = "b.test"
+FEDERATION_B_PORT = free_port()
+FEDERATION_C = "c.test"
+FEDERATION_C_PORT = free_port()
+FEDERATION_HOSTS = {FEDERATION_B: f"127.0.0.3:{FEDERATION_B_PORT}", FEDERATION_C: f"127.0.0.4:{FEDERATION_C_PORT}"}
+
+
 def _wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -172,6 +180,9 @@ def server_env(extra: dict[str, str] | None = None) -> dict[str, str]:
         DJANGO_SETTINGS_MODULE="talkee.settings.test",
         DATABASE_URL=f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
         PYTHONUNBUFFERED="1",
+        # where the federation tests' other instances listen (A's server verifies their requests)
+        TALKEE_FEDERATION_HOSTS=",".join(f"{d}={h}" for d, h in FEDERATION_HOSTS.items()),
+        TALKEE_FEDERATION_SCHEME="http",
     )
     env.update(extra or {})
     return env
@@ -221,21 +232,9 @@ def live_server_daphne(django_db_setup: None, django_db_blocker: Any, tmp_path_f
     stop(server.process)
 
 
-# Other instances the federation tests start on 127.0.0.3 and 127.0.0.4; the worker knows them.
-FEDERATION_B = "b.test"
-FEDERATION_B_PORT = free_port()
-FEDERATION_C = "c.test"
-FEDERATION_C_PORT = free_port()
-FEDERATION_HOSTS = {FEDERATION_B: f"127.0.0.3:{FEDERATION_B_PORT}", FEDERATION_C: f"127.0.0.4:{FEDERATION_C_PORT}"}
-
-
 @pytest.fixture(scope="session")
 def celery_worker_process(django_db_setup: None, tmp_path_factory: Any) -> Iterator[Path]:
     """A real Celery worker (solo pool) on the Redis broker, against the test database."""
-    federation = {
-        "TALKEE_FEDERATION_HOSTS": ",".join(f"{d}={h}" for d, h in FEDERATION_HOSTS.items()),
-        "TALKEE_FEDERATION_SCHEME": "http",
-    }
     log_path = tmp_path_factory.mktemp("celery") / "worker.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
@@ -255,7 +254,7 @@ def celery_worker_process(django_db_setup: None, tmp_path_factory: Any) -> Itera
                 "--without-heartbeat",
             ],
             cwd=ROOT,
-            env=server_env(federation),
+            env=server_env(),
             stdout=log,
             stderr=subprocess.STDOUT,
         )
