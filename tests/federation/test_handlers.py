@@ -58,7 +58,7 @@ def message(chat_id: str, seq: int, ciphertext: bytes) -> dict[str, Any]:
     }
 
 
-def notices(device_id: int, kind: str = "chat") -> list[dict[str, Any]]:
+def notices(device_id: int, kind: str = "chat") -> list[Any]:
     return [r.data for r in DeviceInbox.objects.filter(device_id=device_id, kind=kind).order_by("pos")]
 
 
