@@ -29,6 +29,8 @@ from apps.federation.services import clear_delivered_bodies
 from apps.federation.tasks import sweep_outbox
 from tests.conftest import (
     FEDERATION_B,
+    FEDERATION_C,
+    FEDERATION_C_PORT,
     FEDERATION_HOSTS,
     PASSWORD,
     DeviceKeys,
@@ -48,7 +50,9 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 def instance_b(
     live_server_daphne: LiveServer, celery_worker_process: Path, tmp_path_factory: Any
 ) -> Iterator[InstanceB]:
-    b = InstanceB(tmp_path_factory.mktemp("b"), live_server_daphne.url)
+    b = InstanceB(
+        tmp_path_factory.mktemp("b"), live_server_daphne.url, peers={FEDERATION_C: FEDERATION_HOSTS[FEDERATION_C]}
+    )
     b.start()
     try:
         with override_settings(TALKEE_FEDERATION_HOSTS=FEDERATION_HOSTS, TALKEE_FEDERATION_SCHEME="http"):
@@ -56,6 +60,25 @@ def instance_b(
     finally:
         b.stop()
         b.drop()
+
+
+@pytest.fixture(scope="module")
+def instance_c(instance_b: InstanceB, live_server_daphne: LiveServer, tmp_path_factory: Any) -> Iterator[InstanceB]:
+    """A third instance (`c.test` on 127.0.0.4), for groups spanning A, B and C."""
+    c = InstanceB(
+        tmp_path_factory.mktemp("c"),
+        live_server_daphne.url,
+        domain=FEDERATION_C,
+        host="127.0.0.4",
+        port=FEDERATION_C_PORT,
+        peers={FEDERATION_B: FEDERATION_HOSTS[FEDERATION_B]},
+    )
+    c.start()
+    try:
+        yield c
+    finally:
+        c.stop()
+        c.drop()
 
 
 @dataclass
@@ -381,6 +404,68 @@ def test_outage_of_b_everything_arrives_once_in_order_on_bobs_device(
     received = events(device, chat_id)
     assert [m["seq"] for m in received] == list(range(1, 26))
     assert [base64.b64decode(m["ciphertext"]) for m in received] == texts
+
+
+def test_group_with_members_on_three_instances(
+    instance_b: InstanceB, instance_c: InstanceB, make_account: Any, live_server_daphne: LiveServer
+) -> None:
+    alice = make_account()
+    bob = RemoteAccount.register(instance_b, "bob")
+    carol = RemoteAccount.register(instance_c, "carol")
+    made = alice.client.post("/v1/chats", {"kind": "group", "members": [bob.address, carol.address]}, format="json")
+    assert made.status_code == 201, made.content
+    chat_id = str(made.json()["id"])
+    everyone = {alice.address: "owner", bob.address: "member", carol.address: "member"}
+    for member in (bob, carol):
+        wait_until(lambda m=member: m.chat(chat_id) is not None, f"the group on {member.instance.domain}")
+        assert {m["user"]: m["role"] for m in member.chat(chat_id)["members"]} == everyone
+
+    sent: list[bytes] = []
+
+    async def scenario() -> list[SocketDevice]:
+        sockets = [
+            SocketDevice(live_server_daphne.ws_url, alice.token),
+            SocketDevice(bob.ws_url, bob.token),
+            SocketDevice(carol.ws_url, carol.token),
+        ]
+        for device in sockets:
+            await device.connect()
+        for i in range(2):
+            text = f"alice {i}".encode() + os.urandom(8)
+            assert (await asyncio.to_thread(send, alice, chat_id, text)).status_code == 201
+            sent.append(text)
+            for member in (bob, carol):
+                text = f"{member.username} {i}".encode() + os.urandom(8)
+                status, _ = await asyncio.to_thread(member.send, chat_id, text)
+                assert status == 202
+                sent.append(text)
+        for device in sockets:
+            while len(events(device, chat_id)) < 6:
+                await device.until(lambda f: f["type"] == "event", timeout=30)
+            await settle(device)
+            await device.close()
+        return sockets
+
+    for device in asyncio.run(scenario()):
+        received = asyncio.run(replay(device, chat_id))
+        assert [m["seq"] for m in received] == list(range(1, 7))
+        texts = [base64.b64decode(m["ciphertext"]) for m in received]
+        assert sorted(texts) == sorted(sent)
+        for who in (b"alice", bob.username.encode(), carol.username.encode()):
+            assert [t for t in texts if t.startswith(who)] == [t for t in sent if t.startswith(who)]
+        assert len({f["message"]["seq"] for f in device.frames if f["type"] == "event"}) == 6
+        assert len([f for f in device.frames if f["type"] == "event"]) == 6, "each message once"
+
+    # Carol leaves from C: the home applies it and tells B and C; C gets nothing after that
+    status, _ = carol.call("DELETE", f"/v1/chats/{chat_id}/members/{carol.address}")
+    assert status == 202
+    wait_until(lambda: carol.chat(chat_id) is None, "Carol out of the group on C")
+    wait_until(lambda: carol.address not in [m["user"] for m in bob.chat(chat_id)["members"]], "B knows")
+    assert send(alice, chat_id, b"after carol left").status_code == 201
+    wait_until(lambda: len(bob.call("GET", f"/v1/chats/{chat_id}/messages")[1]["messages"]) == 7, "on B")
+    with psycopg.connect(instance_c.dsn) as conn:
+        seqs = [r[0] for r in conn.execute("SELECT seq FROM talkee_messages_message ORDER BY seq").fetchall()]
+    assert seqs == list(range(1, 7))
 
 
 # --- privacy ----------------------------------------------------------------------------
