@@ -1,0 +1,4 @@
+"""The federation tests' fixtures (real instances on loopback), for the bench."""
+
+from tests.conftest import *  # noqa: F403
+from tests.federation.test_cross_instance_chats import instance_b  # noqa: F401
