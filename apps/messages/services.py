@@ -281,11 +281,19 @@ class _StaleEpoch(Exception):
     pass
 
 
+def _membership_for_change(chat_id: uuid.UUID | str, user_id: int) -> Membership | None:
+    """The member's row, for changing a stored message (edit, delete, burn, react). Those
+    changes do not travel between instances yet, so in a chat spanning instances they are
+    refused rather than left to differ per instance."""
+    membership = Membership.objects.filter(chat_id=chat_id, user_id=user_id).select_related("chat").first()
+    if membership is not None and membership.chat.federated:
+        raise Conflict("Edits, deletions and reactions do not reach other instances yet.", code="federated_chat")
+    return membership
+
+
 def _message_for_member(message_id: int, user_id: int) -> tuple[Message, Membership]:
     message = Message.objects.filter(pk=message_id).first()
-    membership = (
-        None if message is None else Membership.objects.filter(chat_id=message.chat_id, user_id=user_id).first()
-    )
+    membership = None if message is None else _membership_for_change(message.chat_id, user_id)
     if message is None or membership is None:
         raise NotFound("No such message.", code="message_not_found")
     return message, membership
@@ -382,9 +390,7 @@ def do_add_reaction(user_id: int, message_id: int, ciphertext: bytes, remove_has
 
 def do_remove_reaction(user_id: int, reaction_id: int, remove_secret: bytes | None) -> Reaction:
     reaction = Reaction.objects.select_related("message").filter(pk=reaction_id).first()
-    membership = (
-        None if reaction is None else Membership.objects.filter(chat_id=reaction.chat_id, user_id=user_id).first()
-    )
+    membership = None if reaction is None else _membership_for_change(reaction.chat_id, user_id)
     if reaction is None or membership is None:
         raise NotFound("No such reaction.", code="reaction_not_found")
     if reaction.deleted_at is not None:

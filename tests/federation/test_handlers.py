@@ -90,6 +90,17 @@ def test_snapshot_and_messages_from_the_home_take_effect_once(partner, make_acco
     assert [(m["seq"], base64.b64decode(m["ciphertext"])) for m in history] == [(1, ciphertext)]
     assert Chat.objects.get(pk=chat_id).next_seq == 2
 
+    # changes to stored messages do not travel between instances yet: refused, not diverging
+    (stored_id,) = Message.objects.filter(chat_id=chat_id).values_list("pk", flat=True)
+    for method, path, body in (
+        ("patch", f"/v1/messages/{stored_id}", {"edit_secret": b64(bytes(32)), "ciphertext": b64(b"e" * 64)}),
+        ("delete", f"/v1/messages/{stored_id}", {}),
+        ("post", f"/v1/messages/{stored_id}/reactions", {"ciphertext": b64(b"r"), "remove_hash": b64(bytes(32))}),
+    ):
+        answer = getattr(carol.client, method)(path, body, format="json")
+        assert (answer.status_code, answer.json()["error"]["code"]) == (409, "federated_chat"), path
+    assert bytes(Message.objects.get(pk=stored_id).ciphertext) == ciphertext
+
     # re-running the task on handled envelopes does nothing
     assert handle_inbox_rows(list(InboxEnvelope.objects.values_list("pk", flat=True))) == 0
 
