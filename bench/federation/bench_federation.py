@@ -47,8 +47,17 @@ def test_federation_figures(instance_b: InstanceB, make_account: Any, live_serve
     payload = os.urandom(256)
     figures: dict[str, Any] = {"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "size": len(payload)}
 
-    # 1. A → B: Alice sends one after another; until every one is stored on B
+    # 0. baseline: the same send loop into a chat with no other instance in it
     n = int(os.environ.get("BENCH_MESSAGES", "500"))
+    carol = make_account()
+    local = alice.client.post("/v1/chats", {"kind": "direct", "members": [carol.address]}, format="json").json()
+    start = time.monotonic()
+    for _ in range(n):
+        assert send(alice, local["id"], payload).status_code == 201
+    took = time.monotonic() - start
+    figures["local"] = {"messages": n, "send_s": round(took, 2), "per_s": round(n / took, 1)}
+
+    # 1. A → B: Alice sends one after another; until every one is stored on B
     start = time.monotonic()
     for _ in range(n):
         assert send(alice, chat_id, payload).status_code == 201
