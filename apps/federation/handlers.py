@@ -283,6 +283,8 @@ def mls_welcome(origin: str, body: dict[str, Any]) -> None:
     if chat is None:
         raise Refused("no member of this chat lives here")
     payload = base64.b64decode(body["payload"], validate=True)
+    if not payload or len(payload) > settings.TALKEE_HANDSHAKE_MAX_BYTES:
+        raise Refused("a Welcome must be 1 byte to TALKEE_HANDSHAKE_MAX_BYTES")
     local = [t for t in body["devices"] if domain_of(str(t["user"])) == settings.TALKEE_DOMAIN]
     ids = Device.objects.filter(pk__in=_device_ids(local), user__memberships__chat=chat).values_list("pk", flat=True)
     add_inbox_rows(DeviceInbox(device_id=pk, kind=DeviceInbox.Kind.WELCOME, chat=chat, payload=payload) for pk in ids)

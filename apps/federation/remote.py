@@ -76,18 +76,21 @@ def _key(value: Any) -> bytes:
 
 
 def mirror_device(user: "User", entry: dict[str, Any]) -> tuple["Device", bool]:
-    """The local mirror of one of a remote user's devices (created if new)."""
+    """The local mirror of one of a remote user's devices (created if new), with the same
+    key checks as a local device's."""
     from apps.devices.models import Device
+    from apps.devices.services import check_ed25519_public_key, check_x25519_public_key
 
     client_device_id = uuid.UUID(str(entry["client_device_id"]))
+    existing = Device.objects.filter(user=user, client_device_id=client_device_id).first()
+    if existing is not None:
+        return existing, False
+    ed25519_pub = check_ed25519_public_key(_key(entry.get("ed25519_pub")))
+    x25519_pub = check_x25519_public_key(_key(entry.get("x25519_pub")))
     return Device.objects.get_or_create(
         user=user,
         client_device_id=client_device_id,
-        defaults={
-            "ed25519_pub": _key(entry.get("ed25519_pub")),
-            "x25519_pub": _key(entry.get("x25519_pub")),
-            "label": "remote",
-        },
+        defaults={"ed25519_pub": ed25519_pub, "x25519_pub": x25519_pub, "label": "remote"},
     )
 
 

@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 from django.test import Client
+from nacl.public import PrivateKey
+from nacl.signing import SigningKey
 
 from apps.chats.models import Chat, Membership
 from apps.devices.models import Device
@@ -157,9 +159,11 @@ def test_device_list_of_a_remote_member_reaches_local_members_once(partner, make
     device = {
         "user": DAVE,
         "client_device_id": str(uuid.uuid4()),
-        "ed25519_pub": b64(os.urandom(32)),
-        "x25519_pub": b64(os.urandom(32)),
+        "ed25519_pub": b64(bytes(SigningKey.generate().verify_key)),
+        "x25519_pub": b64(bytes(PrivateKey.generate().public_key)),
     }
+    bad_key = deliver(partner, "device_list", {**device, "ed25519_pub": b64(bytes(32)), "change": "added"})
+    assert bad_key.error == "ed25519_pub is not a valid Ed25519 public key."
     deliver(partner, "device_list", {**device, "change": "added"})
     deliver(partner, "device_list", {**device, "change": "added"})
     (mirror,) = Device.objects.filter(user__username=DAVE)
