@@ -7,17 +7,21 @@ import json
 import os
 import secrets
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 from nacl.public import PrivateKey
 from nacl.signing import SigningKey
 
 from apps.chats.models import Chat, Membership
 from apps.devices.models import Device
 from apps.federation.models import InboxEnvelope, OutboxEnvelope
+from apps.federation.remote import remote_user
 from apps.federation.services import handle_inbox_rows
+from apps.federation.tasks import sweep_inbox
 from apps.messages.models import DeviceInbox, Message
 from tests.conftest import b64, make_chat
 from tests.federation.conftest import PARTNER
@@ -188,3 +192,56 @@ def test_device_list_of_a_remote_member_reaches_local_members_once(partner, make
     (forward,) = OutboxEnvelope.objects.filter(destination=PARTNER, kind="message")
     assert forward.body["op"] == "send" and forward.body["sender"] == carol.address
     assert not Message.objects.filter(chat_id=chat_id).exists(), "only the home stores and orders it"
+
+
+def test_member_changes_asked_for_elsewhere_are_applied_by_the_home_with_the_actors_rights(
+    partner, make_account
+) -> None:
+    carol, erin = make_account(), make_account()
+    remote_user(DAVE)  # known here already (as after a lookup), so no lookup is needed
+    chat = make_chat(carol, "group", erin)
+    added = carol.client.post(f"/v1/chats/{chat['id']}/members", {"users": [DAVE]}, format="json")
+    assert added.status_code == 200, added.content
+    (shared,) = OutboxEnvelope.objects.filter(destination=PARTNER, kind="membership")
+    assert shared.body["op"] == "snapshot"
+    assert {m["user"] for m in shared.body["members"]} == {carol.address, erin.address, DAVE}
+    # Dave (a plain member) may not add people; the refusal is recorded, nothing changes
+    request = {"op": "request", "chat_id": chat["id"], "actor": DAVE, "action": "add", "users": [erin.address]}
+    refused = deliver(partner, "membership", {**request, "action": "role", "user": erin.address, "role": "admin"})
+    assert refused.error.startswith("not_chat_admin")
+    # made admin by the owner, he can; the home sends the new snapshot to the partner
+    carol.client.patch(f"/v1/chats/{chat['id']}/members/{DAVE}", {"role": "admin"}, format="json")
+    frank = make_account()
+    assert deliver(partner, "membership", {**request, "users": [frank.address]}).error == ""
+    assert Membership.objects.filter(chat_id=chat["id"], user__username=frank.address).exists()
+    latest = OutboxEnvelope.objects.filter(destination=PARTNER, kind="membership").order_by("-pk").first()
+    assert latest is not None and frank.address in {m["user"] for m in latest.body["members"]}
+    # and leaving, asked for by Dave himself
+    assert deliver(partner, "membership", {**request, "action": "remove", "user": DAVE}).error == ""
+    assert not Membership.objects.filter(chat_id=chat["id"], user__username=DAVE).exists()
+    last = OutboxEnvelope.objects.filter(destination=PARTNER, kind="membership").order_by("-pk").first()
+    assert last is not None and DAVE not in {m["user"] for m in last.body["members"]}, "the partner learns he is out"
+
+
+def test_an_envelope_whose_task_never_ran_is_handled_by_the_sweeper(partner, make_account) -> None:
+    carol = make_account()
+    chat_id = str(uuid.uuid4())
+    raw = json.dumps(
+        {
+            "envelopes": [
+                {
+                    "txn_id": "sweep-000001",
+                    "kind": "membership",
+                    "body": snapshot(chat_id, {DAVE: "owner", carol.address: "member"}),
+                },
+                {"txn_id": "sweep-000002", "kind": "message", "body": message(chat_id, 1, b"m" * 64)},
+            ]
+        }
+    ).encode()
+    answer = Client().post(PATH, raw, content_type="application/json", **partner.headers("POST", PATH, raw))
+    assert answer.status_code == 202  # stored; the handler task is lost (never run here)
+    assert sweep_inbox() == 0, "too fresh: its task may still be on its way"
+    InboxEnvelope.objects.update(received=timezone.now() - timedelta(minutes=1))
+    assert sweep_inbox() == 1
+    assert not InboxEnvelope.objects.filter(handled_at=None).exists()
+    assert list(Message.objects.filter(chat_id=chat_id).values_list("seq", flat=True)) == [1]
