@@ -214,7 +214,7 @@ def test_direct_chat_across_instances_both_send_both_receive_in_order_once(
     chat_id = start_direct_chat(alice, bob)
     on_b = bob.chat(chat_id)
     assert on_b is not None
-    assert on_b["kind"] == "direct"
+    assert (on_b["kind"], on_b["home"]) == ("direct", "localhost")
     assert {m["user"]: m["role"] for m in on_b["members"]} == {alice.address: "owner", bob.address: "member"}
     # the same pair asking again, from either side, gets the same chat
     again = alice.client.post("/v1/chats", {"kind": "direct", "members": [bob.address]}, format="json")

@@ -1,5 +1,6 @@
 from typing import Any
 
+from django.conf import settings
 from rest_framework import serializers
 
 from apps.chats.models import Chat, Membership
@@ -22,12 +23,14 @@ class ChatSerializer(serializers.ModelSerializer[Chat]):
     members = serializers.SerializerMethodField()
     favourite = serializers.SerializerMethodField()
     role = serializers.SerializerMethodField()
+    home = serializers.SerializerMethodField(help_text="the instance that orders this chat (its creator's)")
 
     class Meta:
         model = Chat
         fields = [
             "id",
             "kind",
+            "home",
             "encrypted_name",
             "name_epoch",
             "mls_group_id",
@@ -42,6 +45,9 @@ class ChatSerializer(serializers.ModelSerializer[Chat]):
     def _mine(self, chat: Chat) -> Membership | None:
         user_id = self.context["user_id"]
         return next((m for m in chat.memberships.all() if m.user_id == user_id), None)
+
+    def get_home(self, chat: Chat) -> str:
+        return chat.home or str(settings.TALKEE_DOMAIN)
 
     def get_members(self, chat: Chat) -> list[dict[str, Any]]:
         return list(MemberSerializer(chat.memberships.all(), many=True).data)
