@@ -357,7 +357,7 @@ def test_commit_and_welcome_across_instances_and_device_list(
     for data in (result["added"], result["revoked"]):
         assert (data["user"], data["client_device_id"]) == (bob.address, second.client_device_id)
     assert alice.client.get(f"/v1/chats/{chat_id}").json()["epoch"] == 2
-    # A no longer knows the revoked device: a Welcome to it is refused
+    # A dropped its mirror of the revoked device (so no Welcome can be addressed to it)
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM devices_device WHERE client_device_id = %s", [second.client_device_id])
         assert cursor.fetchone() == (0,)
