@@ -4,7 +4,6 @@ import json
 import logging
 import random
 import secrets
-import urllib.request
 from datetime import timedelta
 from typing import Any
 
@@ -122,11 +121,8 @@ def deliver_to(destination: str, limit: int = 100) -> int:
         ).encode()
         headers = sign_request("POST", ENVELOPES_PATH, destination, body)
         headers["Content-Type"] = "application/json"
-        request = urllib.request.Request(  # noqa: S310 - base_url builds http(s) only
-            discovery.base_url(destination) + ENVELOPES_PATH, data=body, headers=headers, method="POST"
-        )
         try:
-            status, raw = discovery.open_url(request, timeout=30)
+            status, raw = discovery.call(destination, "POST", ENVELOPES_PATH, body=body, headers=headers, timeout=30)
             error = "" if status == 202 else f"HTTP {status}: {raw[:120]!r}"
         except discovery.DiscoveryError as exc:
             error = f"unreachable: {exc}"
