@@ -20,8 +20,10 @@ from django.db import transaction
 from django.test import override_settings
 from django.utils import timezone
 
+from apps.federation import discovery
 from apps.federation.models import OutboxEnvelope
-from apps.federation.services import deliver_to, queue_envelope
+from apps.federation.services import ENVELOPES_PATH, deliver_to, queue_envelope
+from apps.federation.signing import sign_request
 from apps.federation.tasks import sweep_outbox
 from tests.conftest import (
     FEDERATION_B,
@@ -187,3 +189,28 @@ def test_instance_b_refuses_a_key_change_of_a(instance_b: InstanceB, tmp_path: P
     assert "401" in row.last_error and "invalid signature" in row.last_error
     assert instance_b.inbox() == [("localhost", "ping", 0)]
     assert json.dumps(instance_b.pinned()) == '["localhost"]'
+
+
+def test_b_refuses_a_client_certificate_that_does_not_name_the_origin(
+    instance_b: InstanceB, federation_pki: Pki
+) -> None:
+    """Correctly signed by A, but over TLS as c.test (a valid certificate from the same CA):
+    refused; the same request with A's own certificate passes."""
+    body = json.dumps({"envelopes": [{"txn_id": "txn-certname1", "kind": "ping", "body": {"n": 7}}]}).encode()
+
+    def post_as(cert_domain: str) -> tuple[int, bytes]:
+        headers = {**sign_request("POST", ENVELOPES_PATH, B, body), "Content-Type": "application/json"}
+        with override_settings(
+            TALKEE_FEDERATION_TLS_CERT=str(federation_pki.cert(cert_domain)),
+            TALKEE_FEDERATION_TLS_KEY=str(federation_pki.key(cert_domain)),
+        ):
+            return discovery.call(B, "POST", ENVELOPES_PATH, body=body, headers=headers)
+
+    status, raw = post_as("c.test")
+    assert status == 403
+    assert json.loads(raw)["error"]["code"] == "tls_origin_mismatch"
+    assert instance_b.inbox() == []
+    assert instance_b.pinned() == [], "nothing is pinned from a refused request"
+    status, raw = post_as("localhost")
+    assert status == 202, raw
+    assert instance_b.inbox() == [("localhost", "ping", 7)]
