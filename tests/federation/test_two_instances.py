@@ -22,9 +22,10 @@ from django.utils import timezone
 
 from apps.federation import discovery
 from apps.federation.models import OutboxEnvelope
-from apps.federation.services import ENVELOPES_PATH, deliver_to, queue_envelope
+from apps.federation.services import ENVELOPES_PATH, deliver_to, fetch_keybundle, queue_envelope
 from apps.federation.signing import sign_request
 from apps.federation.tasks import sweep_outbox
+from talkee.errors import NotFound
 from tests.conftest import (
     FEDERATION_B,
     FEDERATION_B_PORT,
@@ -32,6 +33,8 @@ from tests.conftest import (
     ROOT,
     LiveServer,
     _wait_for_port,
+    b64,
+    fake_keypackage,
     stop,
 )
 from tests.federation.conftest import S2sListener, start_s2s
@@ -214,3 +217,27 @@ def test_b_refuses_a_client_certificate_that_does_not_name_the_origin(
     status, raw = post_as("localhost")
     assert status == 202, raw
     assert instance_b.inbox() == [("localhost", "ping", 7)]
+
+
+def test_keypackages_of_a_user_on_b_are_claimed_over_mutual_tls(instance_b: InstanceB) -> None:
+    """A claims Bob's KeyPackages at B (signed GET over mTLS): one per device, each once."""
+    package = fake_keypackage()
+    seed = (
+        "import base64, uuid\n"
+        "from apps.accounts.models import User\n"
+        "from apps.devices.models import Device, KeyPackage\n"
+        f"bob = User.objects.create_user('bob@{B}', domain='{B}')\n"
+        "device = Device.objects.create(\n"
+        "    user=bob, client_device_id=uuid.uuid4(), ed25519_pub=b'e' * 32, x25519_pub=b'x' * 32\n"
+        ")\n"
+        f"KeyPackage.objects.create(device=device, data=base64.b64decode('{b64(package)}'))\n"
+    )
+    subprocess.run([sys.executable, "manage.py", "shell", "-c", seed], cwd=ROOT, env=instance_b.env, check=True)
+    first = fetch_keybundle(f"bob@{B}")
+    assert [d["keypackage"] for d in first] == [package]
+    again = fetch_keybundle(f"bob@{B}")
+    assert [d["device_id"] for d in again] == [first[0]["device_id"]]
+    assert again[0]["keypackage"] is None, "a KeyPackage is handed out once"
+    with pytest.raises(NotFound):
+        fetch_keybundle(f"nobody@{B}")
+    assert instance_b.pinned() == ["localhost"], "B verified A's signed claim (and pinned A)"
