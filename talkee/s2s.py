@@ -60,10 +60,13 @@ def run(host: str, port: int | None) -> None:
     os.environ.setdefault("TALKEE_INPROCESS_JOBS", "false")
     from django.conf import settings
 
-    from apps.federation.tls import server_context
+    from apps.federation.tls import TlsNotConfigured, server_context
     from talkee.asgi import application
 
-    context = server_context()
+    try:
+        context = server_context()
+    except (TlsNotConfigured, OSError) as exc:  # OSError: a missing or unreadable PEM file
+        raise SystemExit(f"talkee s2s listener: {exc} — see README, Federation") from exc
 
     def ssl_context_factory(config: uvicorn.Config, default: Any) -> ssl.SSLContext:
         return context
