@@ -69,7 +69,9 @@ def call(
         return int(response.status), response.read(settings.TALKEE_FEDERATION_MAX_BODY_BYTES + 1)
     except tls.TlsNotConfigured as exc:
         raise DiscoveryError(str(exc)) from exc
-    except ssl.SSLEOFError as exc:
+    except (ssl.SSLEOFError, http.client.RemoteDisconnected) as exc:
+        if scheme != "https":
+            raise DiscoveryError(str(exc)) from exc
         # a listener that refuses our client certificate just closes the connection
         raise DiscoveryError(f"TLS: the peer closed the connection (does it trust our certificate?): {exc}") from exc
     except ssl.SSLError as exc:
