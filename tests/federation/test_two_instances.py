@@ -168,6 +168,8 @@ def test_delivery_between_two_instances_survives_an_outage(instance_b: InstanceB
         if '"level": "ERROR"' in line and "RequestAborted" not in line
     ]
     assert b_errors == []
+    # and no access log: no line pairs a peer or a time with a request (s2s listener included)
+    assert ENVELOPES_PATH not in (instance_b.tmp / "b.log").read_text()
 
 
 def test_instance_b_refuses_a_key_change_of_a(instance_b: InstanceB, tmp_path: Path) -> None:
