@@ -119,7 +119,7 @@ def verify_request(request: HttpRequest) -> VerifiedRequest:
         raise Unauthenticated("The request is not signed.", code="unsigned")
     if len(origin) > 253 or len(txn_id) > 64 or not raw_ts.isdigit():
         raise Unauthenticated("Malformed signature headers.", code="unsigned")
-    if tls_names is not None and origin.lower() not in tls_names:
+    if tls_names is not None and origin not in tls_names:
         raise Forbidden("Your TLS client certificate does not name the origin you claim.", code="tls_origin_mismatch")
     if destination != settings.TALKEE_DOMAIN:
         raise Unauthenticated("The request is for another instance.", code="wrong_destination")
