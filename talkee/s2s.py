@@ -39,7 +39,9 @@ class TlsHttpToolsProtocol(HttpToolsProtocol):
 
 def federation_only(app: Any) -> Any:
     """Anything but the federation API is 404 here (the client API has its own port)."""
-    body = json.dumps({"error": {"code": "not_found", "message": "Only the federation API is served here."}})
+    from talkee.errors import error_body
+
+    body = json.dumps(error_body("not_found", "Only the federation API is served here."))
 
     async def guarded(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http" and str(scope["path"]).startswith(FEDERATION_PATHS):
