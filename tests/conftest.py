@@ -23,6 +23,8 @@ from nacl.public import PrivateKey
 from nacl.signing import SigningKey
 from rest_framework.test import APIClient
 
+from tests.federation.pki import Pki, make_pki
+
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "correct horse battery staple"
 
@@ -151,13 +153,13 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+def _wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 30.0, host: str = "127.0.0.1") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"server exited early with {process.returncode}")
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            with socket.create_connection((host, port), timeout=0.5):
                 return
         except OSError:
             time.sleep(0.2)
@@ -221,17 +223,25 @@ def live_server_daphne(django_db_setup: None, django_db_blocker: Any, tmp_path_f
     stop(server.process)
 
 
-# A second instance the federation tests start on 127.0.0.3; the worker knows its address.
+# A second instance the federation tests start on 127.0.0.3 (client port and mutual-TLS
+# s2s listener); the worker knows its address. This instance is `localhost`.
 FEDERATION_B = "b.test"
 FEDERATION_B_PORT = free_port()
+FEDERATION_B_S2S_PORT = free_port()
 
 
 @pytest.fixture(scope="session")
-def celery_worker_process(django_db_setup: None, tmp_path_factory: Any) -> Iterator[Path]:
+def federation_pki(tmp_path_factory: Any) -> Pki:
+    """A throwaway CA with a certificate for each test instance (tests/federation/pki.py)."""
+    return make_pki(tmp_path_factory.mktemp("pki"), "Talkee test CA", ["localhost", FEDERATION_B, "c.test"])
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(django_db_setup: None, federation_pki: Pki, tmp_path_factory: Any) -> Iterator[Path]:
     """A real Celery worker (solo pool) on the Redis broker, against the test database."""
     federation = {
-        "TALKEE_FEDERATION_HOSTS": f"{FEDERATION_B}=127.0.0.3:{FEDERATION_B_PORT}",
-        "TALKEE_FEDERATION_SCHEME": "http",
+        "TALKEE_FEDERATION_HOSTS": f"{FEDERATION_B}=127.0.0.3:{FEDERATION_B_S2S_PORT}",
+        **federation_pki.env("localhost"),
     }
     log_path = tmp_path_factory.mktemp("celery") / "worker.log"
     with log_path.open("wb") as log:

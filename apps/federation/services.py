@@ -1,12 +1,15 @@
-"""Federation actions: receive envelopes into the inbox, queue and deliver the outbox."""
+"""Federation actions: receive envelopes into the inbox, queue and deliver the outbox, claim
+a remote user's KeyPackages."""
 
+import base64
+import binascii
 import json
 import logging
 import random
 import secrets
-import urllib.request
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.db import transaction
@@ -16,11 +19,12 @@ from django.utils import timezone
 from apps.federation import discovery
 from apps.federation.models import InboxEnvelope, OutboxEnvelope, Peer
 from apps.federation.signing import sign_request
-from talkee.errors import ServiceError
+from talkee.errors import NotFound, ServiceError
 
 logger = logging.getLogger("talkee.federation")
 
 ENVELOPES_PATH = "/s2s/v1/envelopes"
+KEYBUNDLE_PATH = "/s2s/mls/keybundle"
 # Kinds this instance understands; anything else is refused at the door.
 ENVELOPE_KINDS = frozenset({"ping", "mls_welcome", "commit", "message", "membership", "device_list"})
 MAX_BACKOFF_SECONDS = 3600
@@ -94,6 +98,40 @@ def queue_envelope(destination: str, kind: str, body: dict[str, Any]) -> OutboxE
     return row
 
 
+def signed_call(destination: str, method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
+    """A request to a peer signed by our instance key, over mutual TLS (discovery.call)."""
+    headers = sign_request(method, path, destination, body)
+    if body:
+        headers["Content-Type"] = "application/json"
+    return discovery.call(destination, method, path, body=body or None, headers=headers, timeout=30)
+
+
+def fetch_keybundle(address: str) -> list[dict[str, Any]]:
+    """Claim one KeyPackage per device of a remote user at their instance (each used once;
+    `keypackage` is None for a device whose pool is empty)."""
+    domain = address.rpartition("@")[2]
+    try:
+        status, raw = signed_call(domain, "GET", f"{KEYBUNDLE_PATH}?{urlencode({'user': address}, safe='@')}")
+    except discovery.DiscoveryError as exc:
+        raise ServiceError(f"{domain} cannot be reached: {exc}", code="peer_unreachable", status=502) from exc
+    if status == 404:
+        raise NotFound(f"No such user: {address}.", code="user_not_found")
+    if status != 200:
+        raise ServiceError(f"{domain} refused the request (HTTP {status}).", code="peer_refused", status=502)
+    try:
+        devices = json.loads(raw)[address]
+        return [
+            {
+                "device_id": int(d["device_id"]),
+                "client_device_id": str(d["client_device_id"]),
+                "keypackage": None if d["keypackage"] is None else base64.b64decode(d["keypackage"], validate=True),
+            }
+            for d in devices
+        ]
+    except (ValueError, KeyError, TypeError, binascii.Error) as exc:
+        raise ServiceError(f"{domain} sent a malformed key bundle.", code="peer_malformed", status=502) from exc
+
+
 def backoff_seconds(failures: int) -> float:
     """Exponential from a second, capped at an hour, with ±50 % jitter."""
     base = min(float(MAX_BACKOFF_SECONDS), 2.0 ** max(0, failures - 1))
@@ -120,13 +158,8 @@ def deliver_to(destination: str, limit: int = 100) -> int:
             {"envelopes": [{"txn_id": e.txn_id, "kind": e.kind, "body": e.body} for e in batch]},
             separators=(",", ":"),
         ).encode()
-        headers = sign_request("POST", ENVELOPES_PATH, destination, body)
-        headers["Content-Type"] = "application/json"
-        request = urllib.request.Request(  # noqa: S310 - base_url builds http(s) only
-            discovery.base_url(destination) + ENVELOPES_PATH, data=body, headers=headers, method="POST"
-        )
         try:
-            status, raw = discovery.open_url(request, timeout=30)
+            status, raw = signed_call(destination, "POST", ENVELOPES_PATH, body)
             error = "" if status == 202 else f"HTTP {status}: {raw[:120]!r}"
         except discovery.DiscoveryError as exc:
             error = f"unreachable: {exc}"

@@ -209,6 +209,18 @@ TALKEE_PRESENCE_MAX_MEMBERS = env.int("TALKEE_PRESENCE_MAX_MEMBERS", default=50)
 # Federation: static domain → host:port map (tests, private networks), else DNS names.
 TALKEE_FEDERATION_HOSTS: dict[str, str] = env.dict("TALKEE_FEDERATION_HOSTS", default={})
 TALKEE_FEDERATION_SCHEME = env.str("TALKEE_FEDERATION_SCHEME", default="https")
+# Mutual TLS between instances (`python -m talkee.server --s2s`): this instance's certificate
+# (SAN dNSName = TALKEE_DOMAIN) and key, shown as server and as client, and the CA bundle
+# peers are verified against (empty: the system store). /s2s/ requests without a verified
+# client certificate naming their origin are refused unless REQUIRE_MTLS is turned off.
+TALKEE_FEDERATION_PORT = env.int("TALKEE_FEDERATION_PORT", default=8448)
+TALKEE_FEDERATION_TLS_CERT = env.str("TALKEE_FEDERATION_TLS_CERT", default="")
+TALKEE_FEDERATION_TLS_KEY = env.str("TALKEE_FEDERATION_TLS_KEY", default="")
+TALKEE_FEDERATION_TLS_CA = env.str("TALKEE_FEDERATION_TLS_CA", default="")
+TALKEE_FEDERATION_REQUIRE_MTLS = env.bool("TALKEE_FEDERATION_REQUIRE_MTLS", default=True)
+TALKEE_FEDERATION_URL = env.str(
+    "TALKEE_FEDERATION_URL", default=f"https://{TALKEE_DOMAIN}:{TALKEE_FEDERATION_PORT}/s2s/"
+)
 TALKEE_FEDERATION_MAX_SKEW_SECONDS = env.int("TALKEE_FEDERATION_MAX_SKEW_SECONDS", default=300)
 TALKEE_FEDERATION_MAX_BODY_BYTES = env.int("TALKEE_FEDERATION_MAX_BODY_BYTES", default=20 * 1024 * 1024)
 TALKEE_FEDERATION_MAX_ENVELOPES = 100

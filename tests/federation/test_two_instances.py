@@ -1,11 +1,11 @@
-"""Two real instances on loopback: A (this test's database, served by a live daphne, with
-the real Celery worker delivering its outbox) and B (`b.test`: its own daphne on
-127.0.0.3 with its own PostgreSQL database and key). A's outbox reaches B signed; B pins
-A's key on first contact; B is stopped while A keeps queueing, restarted, and everything
-arrives once, in order."""
+"""Two real instances on loopback: A (this test's database, served by a live daphne and its
+mutual-TLS s2s listener on 127.0.0.2, with the real Celery worker delivering its outbox) and
+B (`b.test`: its own daphne and s2s listener on 127.0.0.3 with its own PostgreSQL database,
+key and certificate). A's outbox reaches B signed, over mutual TLS; B pins A's key (fetched
+from A's s2s listener) on first contact; B is stopped while A keeps queueing, restarted, and
+everything arrives once, in order."""
 
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -20,10 +20,25 @@ from django.db import transaction
 from django.test import override_settings
 from django.utils import timezone
 
+from apps.federation import discovery
 from apps.federation.models import OutboxEnvelope
-from apps.federation.services import deliver_to, queue_envelope
+from apps.federation.services import ENVELOPES_PATH, deliver_to, fetch_keybundle, queue_envelope
+from apps.federation.signing import sign_request
 from apps.federation.tasks import sweep_outbox
-from tests.conftest import FEDERATION_B, FEDERATION_B_PORT, ROOT, LiveServer, stop
+from talkee.errors import NotFound
+from tests.conftest import (
+    FEDERATION_B,
+    FEDERATION_B_PORT,
+    FEDERATION_B_S2S_PORT,
+    ROOT,
+    LiveServer,
+    _wait_for_port,
+    b64,
+    fake_keypackage,
+    stop,
+)
+from tests.federation.conftest import S2sListener, start_s2s
+from tests.federation.pki import Pki
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -31,7 +46,7 @@ B = FEDERATION_B
 
 
 class InstanceB:
-    def __init__(self, tmp: Path, a_url: str) -> None:
+    def __init__(self, tmp: Path, a_url: str, pki: Pki) -> None:
         db = settings.DATABASES["default"]
         self.dbname = f"{db['NAME']}_b"
         self.admin_dsn = f"postgresql://{db['USER']}@{db['HOST']}:{db['PORT']}/postgres"
@@ -39,47 +54,45 @@ class InstanceB:
             conn.execute(f'DROP DATABASE IF EXISTS "{self.dbname}" WITH (FORCE)')
             conn.execute(f'CREATE DATABASE "{self.dbname}"')
         self.dsn = f"postgresql://{db['USER']}@{db['HOST']}:{db['PORT']}/{self.dbname}"
-        a_host = a_url.removeprefix("http://")
+        a_host = a_url.split("://", 1)[-1]  # A's s2s listener
         self.env = {
             "PATH": "/usr/bin:/bin",
             "DJANGO_SETTINGS_MODULE": "talkee.settings.dev",
             "DEBUG": "false",
             "DATABASE_URL": self.dsn,
             "TALKEE_DOMAIN": B,
-            "ALLOWED_HOSTS": "127.0.0.3",
+            "ALLOWED_HOSTS": f"127.0.0.3,{B}",
             "TALKEE_VAR_DIR": str(tmp / "b-var"),
             "TALKEE_FEDERATION_HOSTS": f"localhost={a_host}",
-            "TALKEE_FEDERATION_SCHEME": "http",
+            **pki.env(B),
             "PYTHONUNBUFFERED": "1",
         }
         subprocess.run(
             [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=self.env, check=True
         )
         self.port = FEDERATION_B_PORT
+        self.s2s_port = FEDERATION_B_S2S_PORT
         self.tmp = tmp
         self.process: subprocess.Popen[bytes] | None = None
+        self.s2s_process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        log = (self.tmp / "b.log").open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "talkee.server", "--host", "127.0.0.3", "--port", str(self.port)],
-            cwd=ROOT,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.3", self.port), timeout=0.5):
-                    return
-            except OSError:
-                time.sleep(0.2)
-        raise RuntimeError("instance B did not start")
+        log_path = self.tmp / "b.log"
+        with log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "talkee.server", "--host", "127.0.0.3", "--port", str(self.port)],
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        self.s2s_process = start_s2s("127.0.0.3", self.s2s_port, self.env, log_path)
+        _wait_for_port(self.port, self.process, host="127.0.0.3")
 
     def stop(self) -> None:
-        if self.process is not None:
-            stop(self.process)
+        for process in (self.s2s_process, self.process):
+            if process is not None:
+                stop(process)
 
     def inbox(self) -> list[tuple[str, str, int | None]]:
         with psycopg.connect(self.dsn) as conn:
@@ -98,11 +111,19 @@ class InstanceB:
 
 
 @pytest.fixture
-def instance_b(live_server_daphne: LiveServer, celery_worker_process: Path, tmp_path: Path) -> Iterator[InstanceB]:
-    b = InstanceB(tmp_path, live_server_daphne.url)
+def instance_b(
+    live_server_daphne: LiveServer,
+    celery_worker_process: Path,
+    instance_a_s2s: S2sListener,
+    federation_pki: Pki,
+    tmp_path: Path,
+) -> Iterator[InstanceB]:
+    b = InstanceB(tmp_path, instance_a_s2s.address, federation_pki)
     b.start()
     try:
-        with override_settings(TALKEE_FEDERATION_HOSTS={B: f"127.0.0.3:{b.port}"}, TALKEE_FEDERATION_SCHEME="http"):
+        with override_settings(
+            TALKEE_FEDERATION_HOSTS={B: f"127.0.0.3:{b.s2s_port}"}, **federation_pki.settings("localhost")
+        ):
             yield b
     finally:
         b.stop()
@@ -147,18 +168,22 @@ def test_delivery_between_two_instances_survives_an_outage(instance_b: InstanceB
         if '"level": "ERROR"' in line and "RequestAborted" not in line
     ]
     assert b_errors == []
+    # and no access log: no line pairs a peer or a time with a request (s2s listener included)
+    assert ENVELOPES_PATH not in (instance_b.tmp / "b.log").read_text()
 
 
 def test_instance_b_refuses_a_key_change_of_a(instance_b: InstanceB, tmp_path: Path) -> None:
     queue(0, 1)
-    wait_until(lambda: len(instance_b.inbox()) == 1, "the first envelope on B")
+    wait_until(lambda: not OutboxEnvelope.objects.filter(delivered_at=None).exists(), "the first delivery")
+    assert instance_b.inbox() == [("localhost", "ping", 0)]
     # A's key is replaced (a reinstall that lost var/keys, or an impostor): B refuses it
     from apps.federation.instance_key import instance_signing_key
 
     instance_signing_key.cache_clear()
     try:
-        with override_settings(TALKEE_KEY_DIR=tmp_path / "new-keys"):
-            # written straight to the outbox and sent from here, signed with the new key
+        # written straight to the outbox and sent from here, signed with the new key; the
+        # row stays uncommitted until then, so the worker (with A's real key) never sees it
+        with override_settings(TALKEE_KEY_DIR=tmp_path / "new-keys"), transaction.atomic():
             OutboxEnvelope.objects.create(
                 destination=B, txn_id="txn-newkey-01", kind="ping", body={"n": 1}, next_attempt_at=timezone.now()
             )
@@ -169,3 +194,52 @@ def test_instance_b_refuses_a_key_change_of_a(instance_b: InstanceB, tmp_path: P
     assert "401" in row.last_error and "invalid signature" in row.last_error
     assert instance_b.inbox() == [("localhost", "ping", 0)]
     assert json.dumps(instance_b.pinned()) == '["localhost"]'
+
+
+def test_b_refuses_a_client_certificate_that_does_not_name_the_origin(
+    instance_b: InstanceB, federation_pki: Pki
+) -> None:
+    """Correctly signed by A, but over TLS as c.test (a valid certificate from the same CA):
+    refused; the same request with A's own certificate passes."""
+    body = json.dumps({"envelopes": [{"txn_id": "txn-certname1", "kind": "ping", "body": {"n": 7}}]}).encode()
+
+    def post_as(cert_domain: str) -> tuple[int, bytes]:
+        headers = {**sign_request("POST", ENVELOPES_PATH, B, body), "Content-Type": "application/json"}
+        with override_settings(
+            TALKEE_FEDERATION_TLS_CERT=str(federation_pki.cert(cert_domain)),
+            TALKEE_FEDERATION_TLS_KEY=str(federation_pki.key(cert_domain)),
+        ):
+            return discovery.call(B, "POST", ENVELOPES_PATH, body=body, headers=headers)
+
+    status, raw = post_as("c.test")
+    assert status == 403
+    assert json.loads(raw)["error"]["code"] == "tls_origin_mismatch"
+    assert instance_b.inbox() == []
+    assert instance_b.pinned() == [], "nothing is pinned from a refused request"
+    status, raw = post_as("localhost")
+    assert status == 202, raw
+    assert instance_b.inbox() == [("localhost", "ping", 7)]
+
+
+def test_keypackages_of_a_user_on_b_are_claimed_over_mutual_tls(instance_b: InstanceB) -> None:
+    """A claims Bob's KeyPackages at B (signed GET over mTLS): one per device, each once."""
+    package = fake_keypackage()
+    seed = (
+        "import base64, uuid\n"
+        "from apps.accounts.models import User\n"
+        "from apps.devices.models import Device, KeyPackage\n"
+        f"bob = User.objects.create_user('bob@{B}', domain='{B}')\n"
+        "device = Device.objects.create(\n"
+        "    user=bob, client_device_id=uuid.uuid4(), ed25519_pub=b'e' * 32, x25519_pub=b'x' * 32\n"
+        ")\n"
+        f"KeyPackage.objects.create(device=device, data=base64.b64decode('{b64(package)}'))\n"
+    )
+    subprocess.run([sys.executable, "manage.py", "shell", "-c", seed], cwd=ROOT, env=instance_b.env, check=True)
+    first = fetch_keybundle(f"bob@{B}")
+    assert [d["keypackage"] for d in first] == [package]
+    again = fetch_keybundle(f"bob@{B}")
+    assert [d["device_id"] for d in again] == [first[0]["device_id"]]
+    assert again[0]["keypackage"] is None, "a KeyPackage is handed out once"
+    with pytest.raises(NotFound):
+        fetch_keybundle(f"nobody@{B}")
+    assert instance_b.pinned() == ["localhost"], "B verified A's signed claim (and pinned A)"
