@@ -188,6 +188,10 @@ export class Api {
   setName(chatId: string, encryptedName: string, epoch: number): Promise<ChatInfo> {
     return this.call("PUT", `/v1/chats/${chatId}/name`, { encrypted_name: encryptedName, epoch });
   }
+  /** The chat's self-destruct default for messages sent from now on (null: off). */
+  setTimer(chatId: string, ttlSeconds: number | null): Promise<ChatInfo> {
+    return this.call("PATCH", `/v1/chats/${chatId}`, { ttl_seconds: ttlSeconds });
+  }
   setFavourite(chatId: string, favourite: boolean): Promise<void> {
     return this.call(favourite ? "PUT" : "DELETE", `/v1/chats/${chatId}/favourite`);
   }

@@ -148,7 +148,7 @@ export class Messenger extends EventTarget {
     const list = this.store.messagesOf(chat.id);
     const last = list[list.length - 1];
     if (last === undefined) return chat.lastText;
-    if (last.deleted) return "Message deleted";
+    if (last.deleted) return last.expired ? "Message expired" : "Message deleted";
     if (last.unavailable) return "Encrypted message";
     if (last.burn && !last.mine && !last.revealed) return "Burn-after-reading message";
     if (last.text !== "") return last.text;
@@ -316,6 +316,16 @@ export class Messenger extends EventTarget {
     this.emit("chats");
   }
 
+  /**
+   * The chat's self-destruct default (null: off): messages sent from now on expire for
+   * everyone. Either person in a direct chat; owners and admins in groups and channels.
+   */
+  async setChatTimer(chatId: string, ttlSeconds: number | null): Promise<void> {
+    await this.mergeChat(await this.api.setTimer(chatId, ttlSeconds));
+    await this.store.saveChats();
+    this.emit("chats");
+  }
+
   async setFavourite(chatId: string, favourite: boolean): Promise<void> {
     await this.api.setFavourite(chatId, favourite);
     const chat = this.store.chats.get(chatId);
@@ -407,7 +417,9 @@ export class Messenger extends EventTarget {
     if (options.file !== undefined) payload.file = options.file;
     const cmid = newId();
     const entry: OutboxEntry = { cmid, chatId, payload, editHash: hash };
-    if (options.ttlSeconds) entry.ttlSeconds = options.ttlSeconds;
+    // The chat's timer as this person saw it when writing (the server applies it too).
+    const ttlSeconds = options.ttlSeconds ?? this.store.chats.get(chatId)?.ttlSeconds ?? undefined;
+    if (ttlSeconds) entry.ttlSeconds = ttlSeconds;
     if (options.burn) entry.burn = true;
     if (options.blobIds !== undefined) entry.blobIds = options.blobIds;
     const local: LocalMessage = {
@@ -421,7 +433,7 @@ export class Messenger extends EventTarget {
       status: "queued",
       editSecret: toBase64(secret),
       reactions: [],
-      expiresAt: options.ttlSeconds ? Date.now() + options.ttlSeconds * 1000 : null,
+      expiresAt: ttlSeconds ? Date.now() + ttlSeconds * 1000 : null,
       burn: options.burn ?? false,
     };
     if (options.replyTo !== undefined) local.replyTo = options.replyTo;
@@ -484,6 +496,8 @@ export class Messenger extends EventTarget {
       if (local !== undefined) {
         local.id = sent.id;
         local.seq = sent.seq;
+        // The server's clock starts when it stores the message (a queued one waited).
+        if (entry.ttlSeconds) local.expiresAt = Date.now() + entry.ttlSeconds * 1000;
         if (STATUS_RANK[local.status] < STATUS_RANK.sent) local.status = "sent";
       }
     } catch (err) {
@@ -962,6 +976,7 @@ export class Messenger extends EventTarget {
       for (const m of this.store.messagesOf(chat.id)) {
         if (!m.deleted && m.expiresAt != null && m.expiresAt <= now) {
           this.tombstone(m);
+          m.expired = true;
           changed = true;
         }
       }

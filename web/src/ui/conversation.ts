@@ -17,6 +17,25 @@ const TICKS: Record<LocalMessage["status"], [string, string]> = {
   failed: ["⚠", "Not sent"],
 };
 
+/** Choices for a chat's self-destruct default (seconds; null = off). */
+const CHAT_TIMERS: [number | null, string][] = [
+  [null, "off"],
+  [10, "10 s"],
+  [60, "1 min"],
+  [3600, "1 hour"],
+  [86400, "1 day"],
+  [604800, "1 week"],
+];
+
+export function formatDuration(seconds: number): string {
+  const known = CHAT_TIMERS.find(([v]) => v === seconds);
+  if (known !== undefined) return known[1];
+  const units: [number, string, string][] = [[604800, " week", " weeks"], [86400, " day", " days"], [3600, " hour", " hours"], [60, " min", " min"], [1, " s", " s"]];
+  const [size, one, many] = units.find(([n]) => seconds % n === 0 && seconds >= n) ?? [1, " s", " s"];
+  const n = seconds / size;
+  return `${n}${n === 1 ? one : many}`;
+}
+
 export interface ConversationHandle {
   el: HTMLElement;
   show(chatId: string | null): void;
@@ -37,11 +56,17 @@ export function conversation(messenger: Messenger, back: () => void): Conversati
   const status = h("p", { class: "conv-status", "aria-live": "polite" });
   const membersButton = h("button", { type: "button", "aria-expanded": "false" }, "Members");
   const favButton = h("button", { type: "button", class: "icon" });
+  const chatTimer = h(
+    "select",
+    { class: "chat-timer", "aria-label": "Timer for this chat" },
+    ...CHAT_TIMERS.map(([v, label]) => h("option", { value: v === null ? "" : String(v) }, `Self-destruct: ${label}`)),
+  );
   const header = h(
     "header",
     { class: "conv-header" },
     h("button", { type: "button", class: "icon back", "aria-label": "Back to chats", onclick: back }, "‹"),
     h("div", { class: "conv-heading" }, title, status),
+    chatTimer,
     favButton,
     membersButton,
   );
@@ -171,6 +196,16 @@ export function conversation(messenger: Messenger, back: () => void): Conversati
     if (file !== undefined) upload(file);
   });
 
+  chatTimer.addEventListener("change", () => {
+    const c = chat();
+    if (c === undefined) return;
+    const value = chatTimer.value === "" ? null : Number(chatTimer.value);
+    notice.textContent = "";
+    messenger.setChatTimer(c.id, value).catch((err: unknown) => {
+      notice.textContent = humanError(err);
+      renderHeader(); // back to what the chat really has
+    });
+  });
   membersButton.addEventListener("click", () => {
     panelOpen = !panelOpen;
     renderPanel();
@@ -229,6 +264,7 @@ export function conversation(messenger: Messenger, back: () => void): Conversati
     } else {
       status.textContent = `${c.members.length} members · ${c.role ?? "member"}`;
     }
+    renderTimer(c);
     const canPost = c.joined && !c.removed && (c.kind !== "channel" || isManager());
     composer.hidden = !canPost;
     readOnly.hidden = canPost;
@@ -237,6 +273,23 @@ export function conversation(messenger: Messenger, back: () => void): Conversati
       : !c.joined
         ? "Waiting for the encryption keys of this chat…"
         : "Only the channel's owners and admins can post here.";
+  };
+
+  /** The chat's timer, visible to every member; changeable by whom the server allows. */
+  const renderTimer = (c: ChatRecord): void => {
+    const value = c.ttlSeconds === null ? "" : String(c.ttlSeconds);
+    if (![...chatTimer.options].some((o) => o.value === value)) {
+      chatTimer.append(h("option", { value }, `Self-destruct: ${formatDuration(c.ttlSeconds ?? 0)}`));
+    }
+    chatTimer.value = value;
+    const allowed = !c.removed && (c.kind === "direct" || isManager());
+    chatTimer.disabled = !allowed;
+    chatTimer.title = allowed
+      ? "Messages sent from now on disappear for everyone after this time"
+      : "Only the chat's owners and admins can change the timer";
+    chatTimer.dataset["on"] = String(c.ttlSeconds !== null);
+    const defaultOption = ttl.options[0];
+    if (defaultOption !== undefined) defaultOption.textContent = c.ttlSeconds === null ? "No timer" : `Chat timer (${formatDuration(c.ttlSeconds)})`;
   };
 
   const renderPanel = (): void => {
@@ -264,7 +317,7 @@ export function conversation(messenger: Messenger, back: () => void): Conversati
   const messageItem = (m: LocalMessage, c: ChatRecord): HTMLElement => {
     const who = nameOf(m);
     if (m.unavailable) return h("li", { class: "msg system" }, "🔒 A message from before this device joined");
-    if (m.deleted) return h("li", { class: `msg ${m.mine ? "mine" : ""} deleted` }, h("p", { class: "text" }, "Message deleted"));
+    if (m.deleted) return h("li", { class: `msg ${m.mine ? "mine" : ""} deleted` }, h("p", { class: "text" }, m.expired ? "Message expired" : "Message deleted"));
     const parts: (Node | null)[] = [];
     if (c.kind !== "direct" && !m.mine) parts.push(h("p", { class: "sender" }, who));
     if (m.forwardOf !== undefined) parts.push(h("p", { class: "forwarded" }, `Forwarded from ${displayName(m.forwardOf, messenger.domain)}`));
