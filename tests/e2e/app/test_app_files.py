@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.app.conftest import SLOW, assert_private, pair, shot
+from tests.e2e.app.conftest import PASSWORD, SLOW, assert_private, pair, shot
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -57,3 +57,72 @@ def test_file_round_trip(people: Any, tmp_path: Path) -> None:
         "This file is too large (at most 64 MiB).", timeout=SLOW
     )
     assert_private(alice.server, alice.typed, [b"region,revenue", contents[-4096:]])
+
+
+def test_upload_resumes_after_a_reload(people: Any, tmp_path: Path) -> None:
+    """A multi-chunk upload cut off by a dropped link and then a reload carries on from the
+    chunks the server holds, with the same ciphertext; the file's message goes out once."""
+    from apps.blobs.models import Blob, BlobAttachment, BlobChunk
+
+    alice, bob = pair(people)
+    name = "board-minutes-draft-7.pdf"
+    contents = b"%PDF-1.7 board minutes, strictly private\n" + os.urandom(3 * 1024 * 1024)
+    source = tmp_path / name
+    source.write_bytes(contents)
+    alice.typed.append(name)
+
+    # The link drops after four chunks: every later chunk PUT is cut (the app keeps retrying).
+    def cut_after_four(route: Any) -> None:
+        index = int(route.request.url.rsplit("/", 1)[1])
+        if route.request.method == "PUT" and index >= 4:
+            route.abort("connectionreset")
+        else:
+            route.continue_()
+
+    alice.page.route("**/v1/blobs/*/chunks/*", cut_after_four)
+    alice.page.get_by_label("Attach file").set_input_files(str(source))
+    uploads = alice.page.get_by_role("status", name="Uploads")
+    expect(uploads).to_contain_text(f"{name}: ", timeout=SLOW)
+    expect(uploads).to_contain_text("waiting for the connection", timeout=SLOW)
+    shot(alice.page, "13-upload-waiting")
+    blob = Blob.objects.get(chat__memberships__user__username__startswith=f"{bob.name}@")
+    assert blob.chunk_count == 9  # 3 MiB → the 8 MiB bucket → 9 server chunks
+    assert sorted(BlobChunk.objects.filter(blob=blob).values_list("index", flat=True)) == [0, 1, 2, 3]
+    expect(bob.log.get_by_role("button", name=f"Download {name}")).to_have_count(0)
+
+    # The tab reloads (the browser no longer has the file); the link is back.
+    alice.page.unroute("**/v1/blobs/*/chunks/*")
+    sent_after: list[int] = []
+
+    def record(route: Any) -> None:
+        if route.request.method == "PUT":
+            sent_after.append(int(route.request.url.rsplit("/", 1)[1]))
+        route.continue_()
+
+    alice.page.route("**/v1/blobs/*/chunks/*", record)
+    alice.page.reload()
+    alice.page.get_by_label("Password").fill(PASSWORD)
+    alice.page.get_by_role("button", name="Unlock").click()
+    expect(alice.banner()).to_have_text("Connected", timeout=SLOW)
+    download = bob.log.get_by_role("button", name=f"Download {name}")
+    expect(download).to_have_count(1, timeout=SLOW)
+    alice.open_chat(bob.name)
+    expect(alice.log.get_by_role("button", name=f"Download {name}")).to_have_count(1, timeout=SLOW)
+    expect(alice.page.get_by_role("status", name="Uploads")).to_be_hidden()
+    shot(bob.page, "14-upload-resumed-received")
+
+    # Only what the server lacked went out again; one blob, complete, in one message.
+    assert sent_after == [4, 5, 6, 7, 8]
+    blob.refresh_from_db()
+    assert blob.is_complete and blob.size == 8_390_808
+    assert Blob.objects.filter(chat_id=blob.chat_id).count() == 1
+    assert BlobAttachment.objects.filter(blob=blob).count() == 1
+    stored = Path(alice.server.blob_dir) / blob.storage_name  # type: ignore[attr-defined]
+    assert stored.stat().st_size == blob.size
+
+    with bob.page.expect_download() as download_info:
+        download.click()
+    saved = tmp_path / "downloaded"
+    download_info.value.save_as(saved)
+    assert saved.read_bytes() == contents  # the resumed chunks continue the same secretstream
+    assert_private(alice.server, alice.typed, [b"board minutes, strictly private", contents[-4096:]])

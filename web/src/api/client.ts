@@ -239,6 +239,10 @@ export class Api {
       throw new ApiError(response.status, data?.error?.code ?? `http_${response.status}`, data?.error?.message ?? "Upload failed.");
     }
   }
+  /** Which chunks the server holds (to resume an interrupted upload). */
+  uploadStatus(blobId: string): Promise<{ id: string; size: number; chunk_size: number; chunk_count: number; received: number[]; complete: boolean }> {
+    return this.call("GET", `/v1/blobs/${blobId}/chunks`);
+  }
   completeBlob(blobId: string): Promise<{ id: string; size: number }> {
     return this.call("POST", `/v1/blobs/${blobId}/complete`);
   }

@@ -6,17 +6,18 @@ import { Api, ApiError, NetworkError, humanError, type ChatInfo, type Frame, typ
 import { newEditSecret, editHash } from "../crypto/blake3";
 import { openWithKey, sealWithKey } from "../crypto/derivedKeys";
 import { fromBase64, fromUtf8, toBase64, utf8 } from "../crypto/encoding";
-import { decryptFileStream, encryptFileStream, FileTooLargeError, MAX_FILE_SIZE } from "../crypto/files";
+import { decryptFileStream } from "../crypto/files";
 import type { FileReference, MessagePayload } from "../crypto/payload";
 import type { MlsWorkerApi, OutgoingPayload } from "../mls/api";
 import { Connection, type LinkState, type Signal } from "../transport/connection";
 import type { AppStore, ChatRecord, LocalMessage, OutboxEntry } from "./store";
+import { Uploads } from "./uploads";
 
 const NAME_CONTEXT = "talkee-group-name-v1";
 const REACTION_CONTEXT = "talkee-reaction-v1";
 const STATUS_RANK: Record<LocalMessage["status"], number> = { failed: -1, queued: 0, sent: 1, delivered: 2, read: 3 };
 
-export type ChangeKind = "chats" | "messages" | "link" | "typing" | "presence";
+export type ChangeKind = "chats" | "messages" | "link" | "typing" | "presence" | "uploads";
 
 export function userOf(credential: string): string {
   return credential.split(":")[0] ?? credential;
@@ -53,6 +54,8 @@ export class Messenger extends EventTarget {
   private receiptSent = new Map<string, { delivered: number; read: number }>();
   /** Inbound processing and our own commits take turns (commits must not interleave with handshakes). */
   private commitLock: Promise<void> = Promise.resolve();
+  /** Files on their way out (resumed after a reload). */
+  readonly uploads: Uploads;
 
   constructor(
     readonly api: Api,
@@ -62,6 +65,7 @@ export class Messenger extends EventTarget {
     private readonly relogin: () => Promise<void>,
   ) {
     super();
+    this.uploads = this.makeUploads();
     this.conn = new Connection(api, {
       token: () => this.api.token ?? "",
       cursor: () => this.store.session?.cursor ?? 0,
@@ -122,6 +126,7 @@ export class Messenger extends EventTarget {
 
   async start(): Promise<void> {
     this.conn.start();
+    void this.uploads.resume().catch((err: unknown) => console.warn("talkee: uploads not resumed", err));
     try {
       await this.refreshChats();
     } catch (err) {
@@ -131,6 +136,7 @@ export class Messenger extends EventTarget {
 
   stop(): void {
     this.conn.stop();
+    this.uploads.stop();
   }
 
   // ---- chats -----------------------------------------------------------------
@@ -408,14 +414,14 @@ export class Messenger extends EventTarget {
   async send(
     chatId: string,
     text: string,
-    options: { replyTo?: string; forwardOf?: string; ttlSeconds?: number; burn?: boolean; file?: FileReference; blobIds?: string[] } = {},
+    options: { replyTo?: string; forwardOf?: string; ttlSeconds?: number; burn?: boolean; file?: FileReference; blobIds?: string[]; cmid?: string } = {},
   ): Promise<void> {
     const { secret, editHash: hash } = await newEditSecret();
     const payload: OutgoingPayload = { text };
     if (options.replyTo !== undefined) payload.reply_to = options.replyTo;
     if (options.forwardOf !== undefined) payload.forward_of = options.forwardOf;
     if (options.file !== undefined) payload.file = options.file;
-    const cmid = newId();
+    const cmid = options.cmid ?? newId();
     const entry: OutboxEntry = { cmid, chatId, payload, editHash: hash };
     // The chat's timer as this person saw it when writing (the server applies it too).
     const ttlSeconds = options.ttlSeconds ?? this.store.chats.get(chatId)?.ttlSeconds ?? undefined;
@@ -613,42 +619,21 @@ export class Messenger extends EventTarget {
   }
 
   /**
-   * Encrypts (padded to its bucket, in the core) and uploads a file in chunks,
-   * then sends the message that carries its key, name and type.
+   * Encrypts (padded to its bucket, in the core) and uploads a file in chunks, then
+   * sends the message that carries its key, name and type (see ./uploads: it survives
+   * a reload or a dropped link). Progress comes as "uploads" changes.
    */
-  async sendFile(chatId: string, file: File, caption: string, onProgress: (done: number, total: number) => void): Promise<void> {
-    if (file.size > MAX_FILE_SIZE) throw new FileTooLargeError(file.size);
-    const encrypted = await encryptFileStream(file.stream() as ReadableStream<Uint8Array>, file.size);
-    const blob = await this.api.createBlob(chatId, encrypted.encryptedSize);
-    const reader = encrypted.stream.getReader();
-    let buffer = new Uint8Array(blob.chunk_size);
-    let filled = 0;
-    let index = 0;
-    let sent = 0;
-    const flush = async (): Promise<void> => {
-      await this.api.putChunk(blob.id, index, buffer.subarray(0, filled));
-      sent += filled;
-      index += 1;
-      filled = 0;
-      buffer = new Uint8Array(blob.chunk_size);
-      onProgress(sent, encrypted.encryptedSize);
-    };
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      let offset = 0;
-      while (offset < value.length) {
-        const take = Math.min(value.length - offset, blob.chunk_size - filled);
-        buffer.set(value.subarray(offset, offset + take), filled);
-        filled += take;
-        offset += take;
-        if (filled === blob.chunk_size) await flush();
-      }
-    }
-    if (filled > 0) await flush();
-    await this.api.completeBlob(blob.id);
-    const ref: FileReference = { blob_id: blob.id, key: toBase64(encrypted.key), name: file.name, mime: file.type || "application/octet-stream", size: file.size };
-    await this.send(chatId, caption, { file: ref, blobIds: [blob.id] });
+  sendFile(chatId: string, file: File, caption: string): Promise<void> {
+    return this.uploads.start(chatId, file, caption);
+  }
+
+  private makeUploads(): Uploads {
+    return new Uploads(this.api, this.mls, {
+      send: (record, ref) => this.send(record.chatId, record.caption, { file: ref, blobIds: [ref.blob_id], cmid: record.id }),
+      sent: (record) =>
+        this.store.outbox.some((e) => e.cmid === record.id) || this.store.messagesOf(record.chatId).some((m) => m.key === record.id),
+      changed: (chatId) => this.emit("uploads", chatId),
+    });
   }
 
   /** Downloads and decrypts a file; the result has the original bytes and type. */

@@ -3,6 +3,7 @@
 import { humanError } from "../api/client";
 import { displayName, userOf, type Messenger } from "../app/messenger";
 import type { ChatRecord, LocalMessage } from "../app/store";
+import type { UploadView } from "../app/uploads";
 import { clear, clockIcon, formatTime, h } from "./dom";
 import { membersPanel } from "./members";
 
@@ -88,9 +89,7 @@ export function conversation(messenger: Messenger, back: () => void): Conversati
   const sendButton = h("button", { type: "submit", class: "primary" }, "Send");
   const fileInput = h("input", { type: "file", id: "attach", class: "sr-only" });
   const attach = h("label", { for: "attach", class: "attach", title: "Attach a file" }, h("span", { "aria-hidden": "true" }, "+"), h("span", { class: "sr-only" }, "Attach file"));
-  const progress = h("progress", { class: "upload", max: 100, value: 0, "aria-label": "Upload progress" });
-  const progressText = h("span", { class: "upload-text" });
-  const uploadRow = h("div", { class: "upload-row", role: "status", "aria-label": "Upload" }, progress, progressText);
+  const uploadRow = h("div", { class: "upload-rows", role: "status", "aria-label": "Uploads" });
   uploadRow.hidden = true;
   const composer = h(
     "form",
@@ -165,21 +164,41 @@ export function conversation(messenger: Messenger, back: () => void): Conversati
     const id = chatId;
     if (id === null) return;
     notice.textContent = "";
-    uploadRow.hidden = false;
-    progress.value = 0;
-    progressText.textContent = `Encrypting and sending ${file.name}…`;
     const caption = input.value.trim();
     input.value = "";
-    messenger
-      .sendFile(id, file, caption, (done, total) => {
-        progress.value = Math.round((done / total) * 100);
-        progressText.textContent = `${file.name}: ${Math.round((done / total) * 100)}%`;
-      })
-      .then(() => (uploadRow.hidden = true))
-      .catch((err: unknown) => {
-        uploadRow.hidden = true;
-        notice.textContent = humanError(err);
-      });
+    // Progress, waiting for the link and refusals show in the upload rows (renderUploads).
+    messenger.sendFile(id, file, caption).catch((err: unknown) => {
+      if (messenger.uploads.inChat(id).length === 0) notice.textContent = humanError(err);
+    });
+  };
+  const PHASES: Record<UploadView["phase"], string> = {
+    encrypting: "encrypting",
+    uploading: "uploading",
+    waiting: "waiting for the connection",
+    sending: "sending",
+    failed: "not sent",
+  };
+  const renderUploads = (): void => {
+    clear(uploadRow);
+    const list = chatId === null ? [] : messenger.uploads.inChat(chatId);
+    uploadRow.hidden = list.length === 0;
+    for (const u of list) {
+      if (u.phase === "failed") {
+        uploadRow.append(
+          h("div", { class: "upload-row failed" }, h("span", { class: "error" }, u.error ?? `${u.name} was not sent.`), h("button", { type: "button", class: "link", onclick: () => messenger.uploads.dismiss(u.id) }, "Dismiss")),
+        );
+        continue;
+      }
+      const percent = Math.round(u.progress * 100);
+      uploadRow.append(
+        h(
+          "div",
+          { class: "upload-row" },
+          h("progress", { class: "upload", max: 100, value: percent, "aria-label": `Upload progress of ${u.name}` }),
+          h("span", { class: "upload-text" }, `${u.name}: ${percent}% · ${PHASES[u.phase]}`),
+        ),
+      );
+    }
   };
   fileInput.addEventListener("change", () => {
     const file = fileInput.files?.[0];
@@ -448,6 +467,8 @@ export function conversation(messenger: Messenger, back: () => void): Conversati
       }
       renderHeader();
       if (panelOpen && !panel.contains(document.activeElement)) renderPanel();
+    } else if (detail.kind === "uploads" && detail.chatId === chatId) {
+      renderUploads();
     } else if (detail.kind === "typing" || detail.kind === "presence") {
       renderHeader();
     }
@@ -475,6 +496,7 @@ export function conversation(messenger: Messenger, back: () => void): Conversati
       renderHeader();
       renderPanel();
       renderMessages();
+      renderUploads();
       log.scrollTop = log.scrollHeight;
       void messenger.open(id);
       input.focus();
