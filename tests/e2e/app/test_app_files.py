@@ -4,6 +4,7 @@ sees the name or the contents."""
 
 from __future__ import annotations
 
+import base64
 import os
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,34 @@ def test_file_round_trip(people: Any, tmp_path: Path) -> None:
     bob.page.wait_for_function("img => img.complete && img.naturalWidth === 192", arg=preview.element_handle())
     shot(bob.page, "12b-image-preview")
 
+    # Dragged from the desktop and dropped on the conversation: a real drop event with a
+    # DataTransfer holding the file (as Chromium builds it for a drag from outside).
+    dropped_name = "site-plan-dropped.bin"
+    dropped = b"dropped file, private\n" + os.urandom(200_000)
+    alice.typed.append(dropped_name)
+    transfer = alice.page.evaluate_handle(
+        """([b64, name]) => {
+          const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+          const data = new DataTransfer();
+          data.items.add(new File([bytes], name, { type: "application/octet-stream" }));
+          return data;
+        }""",
+        [base64.b64encode(dropped).decode(), dropped_name],
+    )
+    target = alice.page.get_by_role("log", name="Messages")
+    target.dispatch_event("dragenter", {"dataTransfer": transfer})
+    target.dispatch_event("dragover", {"dataTransfer": transfer})
+    expect(alice.page.locator(".conversation.dropping")).to_have_count(1)
+    target.dispatch_event("drop", {"dataTransfer": transfer})
+    expect(alice.page.locator(".conversation.dropping")).to_have_count(0)
+    received = bob.log.get_by_role("button", name=f"Download {dropped_name}")
+    expect(received).to_have_count(1, timeout=SLOW)
+    with bob.page.expect_download() as download_info:
+        received.click()
+    assert download_info.value.suggested_filename == dropped_name
+    download_info.value.save_as(tmp_path / "dropped")
+    assert (tmp_path / "dropped").read_bytes() == dropped
+
     # Over 64 MiB is refused in the browser, with a human message.
     big = tmp_path / "too-big.bin"
     with big.open("wb") as f:
@@ -56,7 +85,7 @@ def test_file_round_trip(people: Any, tmp_path: Path) -> None:
     expect(alice.page.get_by_role("alert").filter(has_text="too large")).to_have_text(
         "This file is too large (at most 64 MiB).", timeout=SLOW
     )
-    assert_private(alice.server, alice.typed, [b"region,revenue", contents[-4096:]])
+    assert_private(alice.server, alice.typed, [b"region,revenue", contents[-4096:], b"dropped file, private"])
 
 
 def test_upload_resumes_after_a_reload(people: Any, tmp_path: Path) -> None:

@@ -205,14 +205,20 @@ export function conversation(messenger: Messenger, back: () => void): Conversati
     fileInput.value = "";
     if (file !== undefined) upload(file);
   });
+  const carriesFiles = (ev: DragEvent): boolean => ev.dataTransfer?.types.includes("Files") ?? false;
   el.addEventListener("dragover", (ev) => {
-    if (chatId !== null && !composer.hidden) ev.preventDefault();
+    if (chatId === null || composer.hidden || !carriesFiles(ev)) return;
+    ev.preventDefault();
+    el.classList.add("dropping");
+  });
+  el.addEventListener("dragleave", (ev) => {
+    if (ev.relatedTarget === null || !el.contains(ev.relatedTarget as Node)) el.classList.remove("dropping");
   });
   el.addEventListener("drop", (ev) => {
+    el.classList.remove("dropping");
     if (chatId === null || composer.hidden) return;
     ev.preventDefault();
-    const file = ev.dataTransfer?.files[0];
-    if (file !== undefined) upload(file);
+    for (const file of ev.dataTransfer?.files ?? []) upload(file);
   });
 
   chatTimer.addEventListener("change", () => {
