@@ -113,7 +113,7 @@ def test_upload_resumes_after_a_reload(people: Any, tmp_path: Path) -> None:
     uploads = alice.page.get_by_role("status", name="Uploads")
     expect(uploads).to_contain_text(f"{name}: ", timeout=SLOW)
     expect(uploads).to_contain_text("waiting for the connection", timeout=SLOW)
-    shot(alice.page, "13-upload-waiting")
+    shot(alice.page, "18-upload-waiting")
     blob = Blob.objects.get(chat__memberships__user__username__startswith=f"{bob.name}@")
     assert blob.chunk_count == 9  # 3 MiB → the 8 MiB bucket → 9 server chunks
     assert sorted(BlobChunk.objects.filter(blob=blob).values_list("index", flat=True)) == [0, 1, 2, 3]
@@ -138,7 +138,7 @@ def test_upload_resumes_after_a_reload(people: Any, tmp_path: Path) -> None:
     alice.open_chat(bob.name)
     expect(alice.log.get_by_role("button", name=f"Download {name}")).to_have_count(1, timeout=SLOW)
     expect(alice.page.get_by_role("status", name="Uploads")).to_be_hidden()
-    shot(bob.page, "14-upload-resumed-received")
+    shot(bob.page, "19-upload-resumed-received")
 
     # Only what the server lacked went out again; one blob, complete, in one message.
     assert sent_after == [4, 5, 6, 7, 8]

@@ -37,6 +37,44 @@ function ownMark(ciphertext: string): string {
   return ciphertext.slice(-44);
 }
 
+export interface AccessProblem {
+  code: string;
+  title: string;
+  detail: string;
+  /** Trying again can help (a block can be lifted; a revoked device never comes back). */
+  retry: boolean;
+}
+
+/** Why signing in again was refused, in words for people. */
+export function accessProblemOf(err: unknown, domain: string): AccessProblem {
+  const code = err instanceof ApiError ? err.code : "error";
+  switch (code) {
+    case "account_blocked":
+      return {
+        code,
+        title: "Your account is blocked",
+        detail: `The administrator of ${domain} blocked this account, so it cannot send or receive messages. Ask them to unblock it, then try again.`,
+        retry: true,
+      };
+    case "device_revoked":
+      return {
+        code,
+        title: "This device was signed out",
+        detail: "It was removed from your account (from another device or by the administrator). Sign out here, then sign in again to use this browser as a new device.",
+        retry: false,
+      };
+    case "invalid_credentials":
+      return {
+        code,
+        title: "Your password was changed",
+        detail: "It was changed on another device or with the recovery phrase. Sign out here and sign in again with the new password.",
+        retry: false,
+      };
+    default:
+      return { code, title: "You are signed out", detail: `The server did not let this device sign in again: ${humanError(err)}`, retry: true };
+  }
+}
+
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => window.setTimeout(r, ms));
 }
@@ -56,6 +94,10 @@ export class Messenger extends EventTarget {
   private commitLock: Promise<void> = Promise.resolve();
   /** Files on their way out (resumed after a reload). */
   readonly uploads: Uploads;
+  /** Set when the server ended this device's session and signing in again was refused. */
+  accessProblem: AccessProblem | null = null;
+  private stopped = false;
+  private recovering = false;
 
   constructor(
     readonly api: Api,
@@ -84,9 +126,7 @@ export class Messenger extends EventTarget {
       onSynced: async () => {
         void this.flushOutbox();
       },
-      onAuthFailed: () => {
-        void this.relogin().then(() => this.conn.start(), () => undefined);
-      },
+      onAuthFailed: () => void this.recoverAuth(),
     });
     window.setInterval(() => this.expireMessages(), 2000);
     // A send that failed on the way (the link dropped mid-request) is retried; the
@@ -135,8 +175,40 @@ export class Messenger extends EventTarget {
   }
 
   stop(): void {
+    this.stopped = true;
     this.conn.stop();
     this.uploads.stop();
+  }
+
+  /**
+   * The token died (socket closed 4001/4003, or 401): sign this device in again. A refusal
+   * (blocked account, revoked device, changed password) is kept in `accessProblem` for the
+   * UI to say so; a network problem or a busy server is retried.
+   */
+  async recoverAuth(): Promise<void> {
+    if (this.recovering || this.stopped) return;
+    this.recovering = true;
+    try {
+      for (let attempt = 0; !this.stopped; attempt++) {
+        try {
+          await this.relogin();
+          this.accessProblem = null;
+          this.emit("link");
+          this.conn.start();
+          return;
+        } catch (err) {
+          if (err instanceof NetworkError || (err instanceof ApiError && (err.status === 429 || err.status >= 500))) {
+            await sleep(Math.min(30_000, 2000 * 2 ** attempt));
+            continue;
+          }
+          this.accessProblem = accessProblemOf(err, this.domain);
+          this.emit("link");
+          return;
+        }
+      }
+    } finally {
+      this.recovering = false;
+    }
   }
 
   // ---- chats -----------------------------------------------------------------
@@ -510,6 +582,11 @@ export class Messenger extends EventTarget {
       if (err instanceof NetworkError) {
         this.stalled = true;
         this.emit("link");
+        return false;
+      }
+      if (err instanceof ApiError && err.status === 401) {
+        // The token died: the message stays queued until this device is signed in again.
+        void this.recoverAuth();
         return false;
       }
       if (local !== undefined) {
