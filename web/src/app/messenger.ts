@@ -97,7 +97,7 @@ export class Messenger extends EventTarget {
   /** Set when the server ended this device's session and signing in again was refused. */
   accessProblem: AccessProblem | null = null;
   private stopped = false;
-  private recovering = false;
+  private recovery: Promise<void> | null = null;
 
   constructor(
     readonly api: Api,
@@ -185,29 +185,34 @@ export class Messenger extends EventTarget {
    * (blocked account, revoked device, changed password) is kept in `accessProblem` for the
    * UI to say so; a network problem or a busy server is retried.
    */
-  async recoverAuth(): Promise<void> {
-    if (this.recovering || this.stopped) return;
-    this.recovering = true;
-    try {
-      for (let attempt = 0; !this.stopped; attempt++) {
-        try {
-          await this.relogin();
-          this.accessProblem = null;
-          this.emit("link");
-          this.conn.start();
-          return;
-        } catch (err) {
-          if (err instanceof NetworkError || (err instanceof ApiError && (err.status === 429 || err.status >= 500))) {
-            await sleep(Math.min(30_000, 2000 * 2 ** attempt));
-            continue;
-          }
-          this.accessProblem = accessProblemOf(err, this.domain);
-          this.emit("link");
-          return;
+  recoverAuth(): Promise<void> {
+    if (this.recovery === null) this.recovery = this.recoverLoop().finally(() => (this.recovery = null));
+    return this.recovery;
+  }
+
+  /** The person's "Try again": after any attempt already on its way, one of our own. */
+  async retryAuth(): Promise<void> {
+    if (this.recovery !== null) await this.recovery;
+    if (this.accessProblem !== null) await this.recoverAuth();
+  }
+
+  private async recoverLoop(): Promise<void> {
+    for (let attempt = 0; !this.stopped; attempt++) {
+      try {
+        await this.relogin();
+        this.accessProblem = null;
+        this.emit("link");
+        this.conn.start();
+        return;
+      } catch (err) {
+        if (err instanceof NetworkError || (err instanceof ApiError && (err.status === 429 || err.status >= 500))) {
+          await sleep(Math.min(30_000, 2000 * 2 ** attempt));
+          continue;
         }
+        this.accessProblem = accessProblemOf(err, this.domain);
+        this.emit("link");
+        return;
       }
-    } finally {
-      this.recovering = false;
     }
   }
 

@@ -51,7 +51,7 @@ export function accessNotice(messenger: Messenger, signOut: () => void): HTMLEle
     const retry = h("button", { type: "button", class: "primary" }, "Try again");
     retry.addEventListener("click", () => {
       retry.disabled = true;
-      void messenger.recoverAuth().finally(() => (retry.disabled = false));
+      void messenger.retryAuth().finally(() => (retry.disabled = false));
     });
     el.append(
       h("h2", {}, problem.title),
