@@ -650,15 +650,19 @@ export class Messenger extends EventTarget {
   async remove(chatId: string, message: LocalMessage): Promise<void> {
     if (message.id === null) return;
     await this.api.deleteMessage(message.id, message.mine ? (message.editSecret ?? null) : null);
-    this.tombstone(message);
+    this.tombstone(message, chatId);
     await this.store.saveMessages(chatId);
     this.emit("messages", chatId);
   }
 
-  private tombstone(message: LocalMessage): void {
+  /** Gone (deleted, expired, burnt): the text leaves this device too, with the worker's cached copy. */
+  private tombstone(message: LocalMessage, chatId: string): void {
     message.deleted = true;
     message.text = "";
     message.reactions = [];
+    if (message.id !== null) {
+      void this.mls.forgetMessage(chatId, String(message.id)).catch((err: unknown) => console.warn("talkee: cached copy not dropped", err));
+    }
   }
 
   async burn(chatId: string, message: LocalMessage): Promise<void> {
@@ -821,13 +825,13 @@ export class Messenger extends EventTarget {
       if (existing !== undefined && existing.burn && existing.revealed && !existing.deleted) {
         // Burnt because we read it: leave it on screen a little, then it is gone here too.
         window.setTimeout(() => {
-          this.tombstone(existing);
+          this.tombstone(existing, m.chat_id);
           void this.store.saveMessages(m.chat_id).then(() => this.emit("messages", m.chat_id));
         }, 15000);
         return;
       }
       if (existing !== undefined && !existing.deleted) {
-        this.tombstone(existing);
+        this.tombstone(existing, m.chat_id);
         await this.store.saveMessages(m.chat_id);
         this.emit("messages", m.chat_id);
       }
@@ -1042,7 +1046,7 @@ export class Messenger extends EventTarget {
       let changed = false;
       for (const m of this.store.messagesOf(chat.id)) {
         if (!m.deleted && m.expiresAt != null && m.expiresAt <= now) {
-          this.tombstone(m);
+          this.tombstone(m, chat.id);
           m.expired = true;
           changed = true;
         }
