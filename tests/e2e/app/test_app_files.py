@@ -16,6 +16,16 @@ from tests.e2e.app.conftest import PASSWORD, SLOW, assert_private, pair, shot
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
+VAULT_ROW_KEYS = """() => new Promise((resolve, reject) => {
+  const open = indexedDB.open("talkee-vault");
+  open.onerror = () => reject(open.error);
+  open.onsuccess = () => {
+    const req = open.result.transaction("rows").objectStore("rows").getAllKeys();
+    req.onsuccess = () => { resolve(req.result); open.result.close(); };
+    req.onerror = () => reject(req.error);
+  };
+})"""
+
 
 def test_file_round_trip(people: Any, tmp_path: Path) -> None:
     alice, bob = pair(people)
@@ -114,6 +124,8 @@ def test_upload_resumes_after_a_reload(people: Any, tmp_path: Path) -> None:
     expect(uploads).to_contain_text(f"{name}: ", timeout=SLOW)
     expect(uploads).to_contain_text("waiting for the connection", timeout=SLOW)
     shot(alice.page, "18-upload-waiting")
+    # The whole encrypted blob waits sealed in the vault (9 rows of 1 MiB) for the rest to go out.
+    assert len([k for k in alice.page.evaluate(VAULT_ROW_KEYS) if k.startswith("app/upload/")]) == 9
     blob = Blob.objects.get(chat__memberships__user__username__startswith=f"{bob.name}@")
     assert blob.chunk_count == 9  # 3 MiB → the 8 MiB bucket → 9 server chunks
     assert sorted(BlobChunk.objects.filter(blob=blob).values_list("index", flat=True)) == [0, 1, 2, 3]
@@ -154,4 +166,32 @@ def test_upload_resumes_after_a_reload(people: Any, tmp_path: Path) -> None:
     saved = tmp_path / "downloaded"
     download_info.value.save_as(saved)
     assert saved.read_bytes() == contents  # the resumed chunks continue the same secretstream
+
+    # Closed while still encrypting (before anything reached the server): the browser no
+    # longer has the file, so after reopening the app says so instead of sending half.
+    early_name = "annual-report-too-early.bin"
+    early = tmp_path / early_name
+    early.write_bytes(os.urandom(40 * 1024 * 1024))
+    alice.typed.append(early_name)
+    alice.page.get_by_label("Attach file").set_input_files(str(early))
+    expect(alice.page.get_by_role("status", name="Uploads")).to_contain_text(f"{early_name}: ", timeout=SLOW)
+    expect(alice.page.get_by_role("status", name="Uploads")).to_contain_text("encrypting")
+    alice.page.reload()
+    alice.page.get_by_label("Password").fill(PASSWORD)
+    alice.page.get_by_role("button", name="Unlock").click()
+    expect(alice.banner()).to_have_text("Connected", timeout=SLOW)
+    alice.open_chat(bob.name)
+    told = alice.page.get_by_role("status", name="Uploads")
+    expect(told).to_contain_text(
+        f"{early_name} was not sent: the page closed while it was being encrypted. Attach it again."
+    )
+    shot(alice.page, "19b-upload-closed-while-encrypting")
+    assert Blob.objects.filter(chat_id=blob.chat_id).count() == 1, "no reservation for the unfinished one"
+    told.get_by_role("button", name="Dismiss").click()
+    expect(told).to_be_hidden()
+    expect(bob.log.get_by_role("button", name=f"Download {early_name}")).to_have_count(0)
+    # Neither upload left encrypted parts behind in the vault (row keys are readable, values sealed).
+    keys = alice.page.evaluate(VAULT_ROW_KEYS)
+    assert any(k.startswith("app/msgs/") for k in keys), keys
+    assert not [k for k in keys if k.startswith("app/upload/")]
     assert_private(alice.server, alice.typed, [b"board minutes, strictly private", contents[-4096:]])
