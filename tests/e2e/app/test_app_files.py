@@ -73,12 +73,24 @@ def test_file_round_trip(people: Any, tmp_path: Path) -> None:
         }""",
         [base64.b64encode(dropped).decode(), dropped_name],
     )
+    # ...and its first chunk meets a dropped link: the app waits and carries on by itself.
+    cut: list[str] = []
+
+    def drop_once(route: Any) -> None:
+        if route.request.method == "PUT" and not cut:
+            cut.append(route.request.url)
+            route.abort("connectionreset")
+        else:
+            route.continue_()
+
+    alice.page.route("**/v1/blobs/*/chunks/*", drop_once)
     target = alice.page.get_by_role("log", name="Messages")
     target.dispatch_event("dragenter", {"dataTransfer": transfer})
     target.dispatch_event("dragover", {"dataTransfer": transfer})
     expect(alice.page.locator(".conversation.dropping")).to_have_count(1)
     target.dispatch_event("drop", {"dataTransfer": transfer})
     expect(alice.page.locator(".conversation.dropping")).to_have_count(0)
+    expect(alice.page.get_by_role("status", name="Uploads")).to_contain_text("waiting for the connection")
     received = bob.log.get_by_role("button", name=f"Download {dropped_name}")
     expect(received).to_have_count(1, timeout=SLOW)
     with bob.page.expect_download() as download_info:
@@ -86,6 +98,8 @@ def test_file_round_trip(people: Any, tmp_path: Path) -> None:
     assert download_info.value.suggested_filename == dropped_name
     download_info.value.save_as(tmp_path / "dropped")
     assert (tmp_path / "dropped").read_bytes() == dropped
+    assert len(cut) == 1
+    alice.page.unroute("**/v1/blobs/*/chunks/*")
 
     # Over 64 MiB is refused in the browser, with a human message.
     big = tmp_path / "too-big.bin"
