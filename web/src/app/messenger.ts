@@ -11,6 +11,7 @@ import type { FileReference, MessagePayload } from "../crypto/payload";
 import type { MlsWorkerApi, OutgoingPayload } from "../mls/api";
 import { Connection, type LinkState, type Signal } from "../transport/connection";
 import type { AppStore, ChatRecord, LocalMessage, OutboxEntry } from "./store";
+import { accessProblemOf, type AccessProblem } from "./access";
 import { Uploads } from "./uploads";
 
 const NAME_CONTEXT = "talkee-group-name-v1";
@@ -35,44 +36,6 @@ function newId(): string {
 /** Recognises one of our own ciphertexts later (its tail holds the AEAD tag: unique). */
 function ownMark(ciphertext: string): string {
   return ciphertext.slice(-44);
-}
-
-export interface AccessProblem {
-  code: string;
-  title: string;
-  detail: string;
-  /** Trying again can help (a block can be lifted; a revoked device never comes back). */
-  retry: boolean;
-}
-
-/** Why signing in again was refused, in words for people. */
-export function accessProblemOf(err: unknown, domain: string): AccessProblem {
-  const code = err instanceof ApiError ? err.code : "error";
-  switch (code) {
-    case "account_blocked":
-      return {
-        code,
-        title: "Your account is blocked",
-        detail: `The administrator of ${domain} blocked this account, so it cannot send or receive messages. Ask them to unblock it, then try again.`,
-        retry: true,
-      };
-    case "device_revoked":
-      return {
-        code,
-        title: "This device was signed out",
-        detail: "It was removed from your account (from another device or by the administrator). Sign out here, then sign in again to use this browser as a new device.",
-        retry: false,
-      };
-    case "invalid_credentials":
-      return {
-        code,
-        title: "Your password was changed",
-        detail: "It was changed on another device or with the recovery phrase. Sign out here and sign in again with the new password.",
-        retry: false,
-      };
-    default:
-      return { code, title: "You are signed out", detail: `The server did not let this device sign in again: ${humanError(err)}`, retry: true };
-  }
 }
 
 function sleep(ms: number): Promise<void> {
