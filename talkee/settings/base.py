@@ -94,6 +94,8 @@ else:
 # --- redis: channel layer, cache, celery --------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
 
+CACHE_KEY_PREFIX = env.str("CACHE_KEY_PREFIX", default="talkee")
+
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
@@ -101,14 +103,19 @@ if REDIS_URL:
             # at-most-once, which is safe because the database and the device cursor
             # are the truth and every live event carries its cursor (PERFORMANCE.md).
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {"hosts": env.list("CHANNEL_REDIS_URLS", default=[REDIS_URL])},
+            "CONFIG": {
+                "hosts": env.list("CHANNEL_REDIS_URLS", default=[REDIS_URL]),
+                # Redis pub/sub ignores the database number: two deployments (or test
+                # runs) on one Redis would hear each other's `device.<id>` groups.
+                "prefix": env.str("CHANNEL_LAYER_PREFIX", default=f"{CACHE_KEY_PREFIX}-asgi"),
+            },
         }
     }
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
-            "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="talkee"),
+            "KEY_PREFIX": CACHE_KEY_PREFIX,
         }
     }
     CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)

@@ -55,13 +55,16 @@ class ChatSerializer(serializers.ModelSerializer[Chat]):
         return mine.role if mine else None
 
 
+TTL_MAX_SECONDS = 365 * 86400
+
+
 class ChatCreateSerializer(serializers.Serializer[None]):
     kind = serializers.ChoiceField(choices=Chat.Kind.choices)
     members = serializers.ListField(child=serializers.CharField(max_length=300), max_length=1000)
     id = serializers.UUIDField(required=False)
     encrypted_name = Base64BytesField(max_length=NAME_MAX_BYTES, required=False, allow_null=True)
     mls_group_id = Base64BytesField(max_length=256, required=False, allow_null=True)
-    ttl_seconds = serializers.IntegerField(min_value=1, max_value=365 * 86400, required=False, allow_null=True)
+    ttl_seconds = serializers.IntegerField(min_value=1, max_value=TTL_MAX_SECONDS, required=False, allow_null=True)
 
 
 class AddMembersSerializer(serializers.Serializer[None]):
@@ -76,3 +79,9 @@ class RoleSerializer(serializers.Serializer[None]):
 class NameSerializer(serializers.Serializer[None]):
     encrypted_name = Base64BytesField(max_length=NAME_MAX_BYTES)
     epoch = serializers.IntegerField(min_value=0)
+
+
+class TimerSerializer(serializers.Serializer[None]):
+    """`null` turns the chat's self-destruct default off."""
+
+    ttl_seconds = serializers.IntegerField(min_value=1, max_value=TTL_MAX_SECONDS, allow_null=True)
