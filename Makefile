@@ -7,13 +7,17 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WEB_SOURCES := $(shell find web -path web/node_modules -prune -o -path web/dist-harness -prune -o -type f -print 2>/dev/null)
 
-.PHONY: run test worker venv web lint typecheck pytest web-test migrate clean
+.PHONY: run test s2s worker venv web lint typecheck pytest web-test migrate clean
 
 ## make run: install what is missing, build the PWA, migrate, serve (daphne, HTTP + WebSocket)
 run: venv web migrate
 	$(BIN)/python manage.py ensure_instance_key
 	@echo "Talkee on http://$(HOST):$(PORT)/  (Ctrl-C to stop)"
 	$(BIN)/python -m talkee.server --host $(HOST) --port $(PORT)
+
+## make s2s: the federation listener (mutual TLS; needs TALKEE_FEDERATION_TLS_CERT/_KEY/_CA, README "Federation")
+s2s: venv
+	$(BIN)/python -m talkee.server --s2s --host $(HOST)
 
 ## make worker: Celery worker + beat (when REDIS_URL / CELERY_BROKER_URL are set)
 worker: venv

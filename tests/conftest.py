@@ -23,6 +23,8 @@ from nacl.public import PrivateKey
 from nacl.signing import SigningKey
 from rest_framework.test import APIClient
 
+from tests.federation.pki import Pki, make_pki
+
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "correct horse battery staple"
 
@@ -151,25 +153,37 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-# Other instances the federation tests start on 127.0.0.3 and 127.0.0.4; every test process knows them.
+# Other instances the federation tests start: B on 127.0.0.3, C on 127.0.0.4, each with a
+# client port and a mutual-TLS s2s listener. This instance is `localhost`; its processes
+# reach B and C at their s2s listeners (FEDERATION_HOSTS).
 FEDERATION_B = "b.test"
 FEDERATION_B_PORT = free_port()
+FEDERATION_B_S2S_PORT = free_port()
 FEDERATION_C = "c.test"
 FEDERATION_C_PORT = free_port()
-FEDERATION_HOSTS = {FEDERATION_B: f"127.0.0.3:{FEDERATION_B_PORT}", FEDERATION_C: f"127.0.0.4:{FEDERATION_C_PORT}"}
+FEDERATION_C_S2S_PORT = free_port()
+FEDERATION_HOSTS = {
+    FEDERATION_B: f"127.0.0.3:{FEDERATION_B_S2S_PORT}",
+    FEDERATION_C: f"127.0.0.4:{FEDERATION_C_S2S_PORT}",
+}
 
 
-def _wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+def _wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 30.0, host: str = "127.0.0.1") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"server exited early with {process.returncode}")
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            with socket.create_connection((host, port), timeout=0.5):
                 return
         except OSError:
             time.sleep(0.2)
     raise RuntimeError(f"nothing listening on {port} after {timeout}s")
+
+
+def federation_hosts_env(hosts: dict[str, str] | None = None) -> str:
+    """TALKEE_FEDERATION_HOSTS as an environment variable (`domain=host:port,...`)."""
+    return ",".join(f"{d}={h}" for d, h in (FEDERATION_HOSTS if hosts is None else hosts).items())
 
 
 def server_env(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -180,9 +194,6 @@ def server_env(extra: dict[str, str] | None = None) -> dict[str, str]:
         DJANGO_SETTINGS_MODULE="talkee.settings.test",
         DATABASE_URL=f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
         PYTHONUNBUFFERED="1",
-        # where the federation tests' other instances listen (A's server verifies their requests)
-        TALKEE_FEDERATION_HOSTS=",".join(f"{d}={h}" for d, h in FEDERATION_HOSTS.items()),
-        TALKEE_FEDERATION_SCHEME="http",
     )
     env.update(extra or {})
     return env
@@ -233,8 +244,15 @@ def live_server_daphne(django_db_setup: None, django_db_blocker: Any, tmp_path_f
 
 
 @pytest.fixture(scope="session")
-def celery_worker_process(django_db_setup: None, tmp_path_factory: Any) -> Iterator[Path]:
+def federation_pki(tmp_path_factory: Any) -> Pki:
+    """A throwaway CA with a certificate for each test instance (tests/federation/pki.py)."""
+    return make_pki(tmp_path_factory.mktemp("pki"), "Talkee test CA", ["localhost", FEDERATION_B, FEDERATION_C])
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(django_db_setup: None, federation_pki: Pki, tmp_path_factory: Any) -> Iterator[Path]:
     """A real Celery worker (solo pool) on the Redis broker, against the test database."""
+    federation = {"TALKEE_FEDERATION_HOSTS": federation_hosts_env(), **federation_pki.env("localhost")}
     log_path = tmp_path_factory.mktemp("celery") / "worker.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
@@ -254,7 +272,7 @@ def celery_worker_process(django_db_setup: None, tmp_path_factory: Any) -> Itera
                 "--without-heartbeat",
             ],
             cwd=ROOT,
-            env=server_env(),
+            env=server_env(federation),
             stdout=log,
             stderr=subprocess.STDOUT,
         )

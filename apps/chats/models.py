@@ -8,6 +8,9 @@ import uuid
 
 from django.db import models
 
+# The longest self-destruct default a chat (or a message) may have.
+TTL_MAX_SECONDS = 365 * 86400
+
 
 class Chat(models.Model):
     class Kind(models.TextChoices):

@@ -1,4 +1,4 @@
-"""Chat actions: create, members and roles, sealed name, favourites.
+"""Chat actions: create, members and roles, sealed name, self-destruct timer, favourites.
 
 Roles are the one thing about a chat the server must understand (it enforces them);
 everything else about the chat's content is ciphertext.
@@ -208,6 +208,26 @@ def do_set_name(actor: "User", chat: Chat, encrypted_name: bytes, epoch: int) ->
         chat.refresh_from_db()
         members = list(Membership.objects.filter(chat=chat).values_list("user_id", flat=True))
         notify_members(chat, members, "name")
+        if chat.federated:
+            relay.share_chat(chat.id)
+    return chat
+
+
+def do_set_timer(actor: "User", chat: Chat, ttl_seconds: int | None) -> Chat:
+    """The chat's self-destruct default for messages sent from now on (None: off).
+    Either person in a direct chat may set it; in groups and channels owners and admins."""
+    if chat.kind == Chat.Kind.DIRECT:
+        if membership_of(chat.id, actor.pk) is None:
+            raise NotFound("No such chat.", code="chat_not_found")
+    else:
+        check_manager(chat, actor)
+    if _forwarded(chat, actor, "timer", ttl_seconds=ttl_seconds):
+        return chat
+    with transaction.atomic():
+        Chat.objects.filter(pk=chat.pk).update(ttl_seconds=ttl_seconds)
+        chat.ttl_seconds = ttl_seconds
+        members = list(Membership.objects.filter(chat=chat).values_list("user_id", flat=True))
+        notify_members(chat, members, "timer", ttl_seconds=ttl_seconds)
         if chat.federated:
             relay.share_chat(chat.id)
     return chat

@@ -20,7 +20,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from apps.accounts.models import User
-from apps.chats.models import Chat, Membership
+from apps.chats.models import TTL_MAX_SECONDS, Chat, Membership
 from apps.devices.models import Device
 from apps.federation import relay
 from apps.federation.remote import domain_of, mirror_device, remote_user
@@ -77,6 +77,15 @@ def membership(origin: str, body: dict[str, Any]) -> None:
         _membership_snapshot(origin, body)
 
 
+def _ttl(value: Any) -> int | None:
+    """A chat's self-destruct default as a peer sent it (None: off), in the API's range."""
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= TTL_MAX_SECONDS:
+        raise Refused("ttl_seconds out of range")
+    return value
+
+
 def _membership_snapshot(origin: str, body: dict[str, Any]) -> None:
     """Make the local copy of the chat match the home's snapshot; tell local members."""
     from apps.chats.services import notify_members
@@ -96,7 +105,8 @@ def _membership_snapshot(origin: str, body: dict[str, Any]) -> None:
     chat.epoch = max(chat.epoch, int(doc["epoch"]))
     chat.next_seq = max(chat.next_seq, int(doc["next_seq"]))
     chat.mls_group_id = _b64(doc.get("mls_group_id"))
-    chat.ttl_seconds = doc.get("ttl_seconds")
+    timer_changed = chat.ttl_seconds != doc.get("ttl_seconds")
+    chat.ttl_seconds = _ttl(doc.get("ttl_seconds"))
     if name_changed:
         chat.encrypted_name = _b64(doc.get("encrypted_name"))
         chat.name_epoch = int(doc.get("name_epoch", 0))
@@ -149,6 +159,8 @@ def _membership_snapshot(origin: str, body: dict[str, Any]) -> None:
         notify_members(chat, staying, "members", **changes)
     if name_changed:
         notify_members(chat, staying, "name")
+    if timer_changed:
+        notify_members(chat, staying, "timer", ttl_seconds=chat.ttl_seconds)
 
 
 def _membership_request(origin: str, body: dict[str, Any]) -> None:
@@ -172,6 +184,8 @@ def _membership_request(origin: str, body: dict[str, Any]) -> None:
                 services.do_change_role(actor, chat, target, str(body["role"]))
         elif action == "name":
             services.do_set_name(actor, chat, base64.b64decode(body["encrypted_name"]), int(body["epoch"]))
+        elif action == "timer":
+            services.do_set_timer(actor, chat, _ttl(body["ttl_seconds"]))
         else:
             raise Refused(f"unknown action {action!r}")
     except ServiceError as exc:

@@ -11,7 +11,6 @@ import base64
 import binascii
 import json
 import urllib.parse
-import urllib.request
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +18,7 @@ from django.conf import settings
 from django.db import transaction
 
 from apps.federation import discovery
-from apps.federation.signing import sign_request
+from apps.federation.services import signed_call
 from talkee.errors import NotFound, ServiceError
 
 if TYPE_CHECKING:
@@ -44,12 +43,10 @@ def is_remote(address: str) -> bool:
 
 
 def signed_get(domain: str, path: str, query: dict[str, str]) -> dict[str, Any]:
-    """A signed GET to a peer; its JSON answer, or a clear error (404 passes through)."""
-    full = f"{path}?{urllib.parse.urlencode(query)}"
-    headers = sign_request("GET", full, domain, b"")
-    request = urllib.request.Request(discovery.base_url(domain) + full, headers=headers)  # noqa: S310 - http(s) only
+    """A signed GET to a peer over mutual TLS; its JSON answer, or a clear error (404 passes
+    through)."""
     try:
-        status, raw = discovery.open_url(request, timeout=15)
+        status, raw = signed_call(domain, "GET", f"{path}?{urllib.parse.urlencode(query, safe='@')}")
     except discovery.DiscoveryError as exc:
         raise PeerUnavailable(f"{domain} cannot be reached; try again later.") from exc
     if status == 404:

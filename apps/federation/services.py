@@ -1,10 +1,10 @@
-"""Federation actions: receive envelopes into the inbox, queue and deliver the outbox."""
+"""Federation actions: receive envelopes into the inbox and handle them in order, queue and
+deliver the outbox; every request to a peer is signed and goes over mutual TLS (signed_call)."""
 
 import json
 import logging
 import random
 import secrets
-import urllib.request
 from datetime import timedelta
 from typing import Any
 
@@ -127,6 +127,14 @@ def queue_envelope(destination: str, kind: str, body: dict[str, Any]) -> OutboxE
     return row
 
 
+def signed_call(destination: str, method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
+    """A request to a peer signed by our instance key, over mutual TLS (discovery.call)."""
+    headers = sign_request(method, path, destination, body)
+    if body:
+        headers["Content-Type"] = "application/json"
+    return discovery.call(destination, method, path, body=body or None, headers=headers, timeout=30)
+
+
 def backoff_seconds(failures: int) -> float:
     """Exponential from a second, capped at an hour, with ±50 % jitter."""
     base = min(float(MAX_BACKOFF_SECONDS), 2.0 ** max(0, failures - 1))
@@ -153,13 +161,8 @@ def deliver_to(destination: str, limit: int = 100) -> int:
             {"envelopes": [{"txn_id": e.txn_id, "kind": e.kind, "body": e.body} for e in batch]},
             separators=(",", ":"),
         ).encode()
-        headers = sign_request("POST", ENVELOPES_PATH, destination, body)
-        headers["Content-Type"] = "application/json"
-        request = urllib.request.Request(  # noqa: S310 - base_url builds http(s) only
-            discovery.base_url(destination) + ENVELOPES_PATH, data=body, headers=headers, method="POST"
-        )
         try:
-            status, raw = discovery.open_url(request, timeout=30)
+            status, raw = signed_call(destination, "POST", ENVELOPES_PATH, body)
             error = "" if status == 202 else f"HTTP {status}: {raw[:120]!r}"
         except discovery.DiscoveryError as exc:
             error = f"unreachable: {exc}"

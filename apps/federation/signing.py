@@ -4,7 +4,9 @@ Every request carries an Ed25519 signature by the origin's instance key over the
 canonical JSON (sorted keys, no spaces, UTF-8) of
 `{method, path, origin, destination, body_sha256, ts, txn_id}`. Verification fails
 closed: anything missing, stale, replayed, for another destination, from a blocked peer,
-or signed by a key other than the pinned one is refused.
+or signed by a key other than the pinned one is refused. With mutual TLS required (the
+default), the request must also have come through the s2s listener with a verified client
+certificate naming the origin (apps/federation/tls.py).
 """
 
 import base64
@@ -21,7 +23,7 @@ from django.http import HttpRequest
 from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
 
-from apps.federation import discovery
+from apps.federation import discovery, tls
 from apps.federation.instance_key import instance_signing_key
 from apps.federation.models import Peer, SeenRequest
 from talkee.errors import Forbidden, ServiceError
@@ -92,8 +94,21 @@ def _pinned_or_discovered(origin: str) -> tuple[Peer | None, bytes]:
         raise Unauthenticated(f"Cannot fetch the key of {origin}: {exc}", code="unknown_peer") from exc
 
 
+def _tls_names(request: HttpRequest) -> list[str] | None:
+    """The verified TLS client identity, or None when mutual TLS is not required."""
+    if not settings.TALKEE_FEDERATION_REQUIRE_MTLS:
+        return None
+    names = tls.client_names(getattr(request, "scope", None))
+    if not names:
+        raise Unauthenticated(
+            "Server-to-server requests need mutual TLS (this instance's s2s listener).", code="mtls_required"
+        )
+    return names
+
+
 def verify_request(request: HttpRequest) -> VerifiedRequest:
     """Check a signed request; pin the origin's key on first contact (TOFU)."""
+    tls_names = _tls_names(request)
     headers = request.headers
     origin = headers.get(HEADER_ORIGIN, "")
     destination = headers.get(HEADER_DESTINATION, "")
@@ -104,6 +119,8 @@ def verify_request(request: HttpRequest) -> VerifiedRequest:
         raise Unauthenticated("The request is not signed.", code="unsigned")
     if len(origin) > 253 or len(txn_id) > 64 or not raw_ts.isdigit():
         raise Unauthenticated("Malformed signature headers.", code="unsigned")
+    if tls_names is not None and origin not in tls_names:
+        raise Forbidden("Your TLS client certificate does not name the origin you claim.", code="tls_origin_mismatch")
     if destination != settings.TALKEE_DOMAIN:
         raise Unauthenticated("The request is for another instance.", code="wrong_destination")
     if abs(time.time() - int(raw_ts)) > settings.TALKEE_FEDERATION_MAX_SKEW_SECONDS:

@@ -29,7 +29,7 @@ def server_discovery(request: HttpRequest) -> JsonResponse:
     return JsonResponse(
         {
             "domain": settings.TALKEE_DOMAIN,
-            "federation_url": settings.TALKEE_PUBLIC_URL.rstrip("/") + "/s2s/",
+            "federation_url": settings.TALKEE_FEDERATION_URL,
             "ed25519_pub": b64(bytes(instance_signing_key().verify_key)),
         }
     )

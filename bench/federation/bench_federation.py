@@ -1,8 +1,9 @@
 """Federation figures between two real instances — not a test, not run by CI.
 
-A is this process's database with a live daphne and the real Celery worker (solo pool);
-B is `b.test`: its own daphne on 127.0.0.3 and PostgreSQL database, handling envelopes in
-its embedded job runner — the harness of tests/federation/test_cross_instance_chats.py.
+A is this process's database with a live daphne, its s2s listener (127.0.0.2) and the real
+Celery worker (solo pool); B is `b.test`: its own daphne and s2s listener on 127.0.0.3 and
+PostgreSQL database, tasks inline; the instances talk over mutual TLS — the harness of
+tests/federation/test_cross_instance_chats.py.
 
     DJANGO_SETTINGS_MODULE=talkee.settings.test TALKEE_TEST_DB=test_talkee_bench_fed \\
     REDIS_URL=redis://127.0.0.1:6379/13 CACHE_KEY_PREFIX=benchfed \\

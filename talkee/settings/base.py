@@ -94,6 +94,8 @@ else:
 # --- redis: channel layer, cache, celery --------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
 
+CACHE_KEY_PREFIX = env.str("CACHE_KEY_PREFIX", default="talkee")
+
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
@@ -101,14 +103,19 @@ if REDIS_URL:
             # at-most-once, which is safe because the database and the device cursor
             # are the truth and every live event carries its cursor (PERFORMANCE.md).
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {"hosts": env.list("CHANNEL_REDIS_URLS", default=[REDIS_URL])},
+            "CONFIG": {
+                "hosts": env.list("CHANNEL_REDIS_URLS", default=[REDIS_URL]),
+                # Redis pub/sub ignores the database number: two deployments (or test
+                # runs) on one Redis would hear each other's `device.<id>` groups.
+                "prefix": env.str("CHANNEL_LAYER_PREFIX", default=f"{CACHE_KEY_PREFIX}-asgi"),
+            },
         }
     }
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
-            "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="talkee"),
+            "KEY_PREFIX": CACHE_KEY_PREFIX,
         }
     }
     CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
@@ -121,7 +128,12 @@ else:
     # driven by a thread inside the server process (talkee/jobs.py).
     TALKEE_INPROCESS_JOBS = env.bool("TALKEE_INPROCESS_JOBS", default=True)
 
-CELERY_TASK_ALWAYS_EAGER = not REDIS_URL and not env.str("CELERY_BROKER_URL", default="")
+# TALKEE_TASKS_INLINE: tasks run in the process that queues them (no worker). The default
+# without a broker; with Redis it serves a small instance that needs Redis only for the
+# channel layer (a separate s2s listener publishes to the client server's sockets through it).
+CELERY_TASK_ALWAYS_EAGER = env.bool(
+    "TALKEE_TASKS_INLINE", default=not REDIS_URL and not env.str("CELERY_BROKER_URL", default="")
+)
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -217,6 +229,18 @@ TALKEE_PRESENCE_MAX_MEMBERS = env.int("TALKEE_PRESENCE_MAX_MEMBERS", default=50)
 # Federation: static domain → host:port map (tests, private networks), else DNS names.
 TALKEE_FEDERATION_HOSTS: dict[str, str] = env.dict("TALKEE_FEDERATION_HOSTS", default={})
 TALKEE_FEDERATION_SCHEME = env.str("TALKEE_FEDERATION_SCHEME", default="https")
+# Mutual TLS between instances (`python -m talkee.server --s2s`): this instance's certificate
+# (SAN dNSName = TALKEE_DOMAIN) and key, shown as server and as client, and the CA bundle
+# peers are verified against (empty: the system store). /s2s/ requests without a verified
+# client certificate naming their origin are refused unless REQUIRE_MTLS is turned off.
+TALKEE_FEDERATION_PORT = env.int("TALKEE_FEDERATION_PORT", default=8448)
+TALKEE_FEDERATION_TLS_CERT = env.str("TALKEE_FEDERATION_TLS_CERT", default="")
+TALKEE_FEDERATION_TLS_KEY = env.str("TALKEE_FEDERATION_TLS_KEY", default="")
+TALKEE_FEDERATION_TLS_CA = env.str("TALKEE_FEDERATION_TLS_CA", default="")
+TALKEE_FEDERATION_REQUIRE_MTLS = env.bool("TALKEE_FEDERATION_REQUIRE_MTLS", default=True)
+TALKEE_FEDERATION_URL = env.str(
+    "TALKEE_FEDERATION_URL", default=f"https://{TALKEE_DOMAIN}:{TALKEE_FEDERATION_PORT}/s2s/"
+)
 TALKEE_FEDERATION_MAX_SKEW_SECONDS = env.int("TALKEE_FEDERATION_MAX_SKEW_SECONDS", default=300)
 TALKEE_FEDERATION_MAX_BODY_BYTES = env.int("TALKEE_FEDERATION_MAX_BODY_BYTES", default=20 * 1024 * 1024)
 TALKEE_FEDERATION_MAX_ENVELOPES = 100

@@ -157,3 +157,63 @@ def test_unknown_members_are_named(make_account) -> None:
     assert response.status_code == 404
     assert "ghost@" in response.json()["error"]["message"]
     assert Membership.objects.count() == 0
+
+
+def timer(account, chat_id: str, body: object):
+    return account.client.patch(f"/v1/chats/{chat_id}", body, format="json")
+
+
+def test_chat_timer_either_person_in_a_direct_chat(make_account) -> None:
+    from apps.messages.models import Message
+    from tests.conftest import send
+
+    alice, bob, mallory = make_account(), make_account(), make_account()
+    chat = make_chat(alice, "direct", bob)
+    before = send(alice, chat["id"]).json()
+    answer = timer(bob, chat["id"], {"ttl_seconds": 60})
+    assert answer.status_code == 200, answer.content
+    assert answer.json()["ttl_seconds"] == 60
+    assert alice.client.get(f"/v1/chats/{chat['id']}").json()["ttl_seconds"] == 60
+    # both people hear about it (a `chat` device event), so their apps show the timer
+    for account in (alice, bob):
+        events = account.client.get("/v1/sync", {"cursor": 0, "timeout": 0}).json()["events"]
+        notices = [e["data"] for e in events if e["type"] == "device_event" and e["kind"] == "chat"]
+        assert {"change": "timer", "chat_id": chat["id"], "ttl_seconds": 60} in notices
+    after = send(alice, chat["id"]).json()
+    assert Message.objects.get(pk=before["id"]).expires_at is None, "the timer is for messages sent from now on"
+    row = Message.objects.get(pk=after["id"])
+    assert row.expires_at is not None
+    assert (row.expires_at - row.created).total_seconds() == pytest.approx(60, abs=2)
+    assert timer(alice, chat["id"], {"ttl_seconds": None}).json()["ttl_seconds"] is None
+    assert Message.objects.get(pk=send(alice, chat["id"]).json()["id"]).expires_at is None
+    outsider = timer(mallory, chat["id"], {"ttl_seconds": 10})
+    assert outsider.status_code == 404
+    assert outsider.json()["error"]["code"] == "chat_not_found"
+
+
+def test_chat_timer_by_managers_in_groups_and_channels(make_account) -> None:
+    owner, admin, member = make_account(), make_account(), make_account()
+    for kind in ("group", "channel"):
+        chat = make_chat(owner, kind, member)
+        cid = chat["id"]
+        owner.client.post(f"/v1/chats/{cid}/members", {"users": [admin.address], "role": "admin"}, format="json")
+        denied = timer(member, cid, {"ttl_seconds": 3600})
+        assert denied.status_code == 403
+        assert denied.json()["error"]["code"] == "not_chat_admin"
+        assert owner.client.get(f"/v1/chats/{cid}").json()["ttl_seconds"] is None
+        assert timer(admin, cid, {"ttl_seconds": 3600}).json()["ttl_seconds"] == 3600
+        assert timer(owner, cid, {"ttl_seconds": 604800}).json()["ttl_seconds"] == 604800
+        assert member.client.get(f"/v1/chats/{cid}").json()["ttl_seconds"] == 604800
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{}, {"ttl_seconds": 0}, {"ttl_seconds": -5}, {"ttl_seconds": 365 * 86400 + 1}, {"ttl_seconds": "soon"}, []],
+)
+def test_chat_timer_bad_input_is_a_clear_400(make_account, body: object) -> None:
+    alice, bob = make_account(), make_account()
+    chat = make_chat(alice, "group", bob)
+    answer = timer(alice, chat["id"], body)
+    assert answer.status_code == 400, answer.content
+    assert set(answer.json()["error"]) >= {"code", "message"}
+    assert alice.client.get(f"/v1/chats/{chat['id']}").json()["ttl_seconds"] is None

@@ -1,13 +1,19 @@
-"""A stand-in remote instance on loopback: it publishes /.well-known/talkee/server for
-`partner.test` with a key the test controls, and signs requests with it."""
+"""A stand-in remote instance on loopback (`partner.test`: it publishes
+/.well-known/talkee/server with a key the test controls over plain http, and signs requests
+with it — for the signature checks, with mutual TLS off), and this instance's own mutual-TLS
+s2s listener on 127.0.0.2 for the tests with real instances."""
 
 import base64
 import json
 import secrets
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +21,8 @@ from django.test import override_settings
 from nacl.signing import SigningKey
 
 from apps.federation.signing import canonical, signed_fields
+from tests.conftest import ROOT, _wait_for_port, federation_hosts_env, free_port, server_env, stop
+from tests.federation.pki import Pki
 
 PARTNER = "partner.test"
 
@@ -88,7 +96,46 @@ class StandInPeer:
 def partner() -> Iterator[StandInPeer]:
     peer = StandInPeer()
     with override_settings(
-        TALKEE_FEDERATION_HOSTS={PARTNER: f"127.0.0.1:{peer.port}"}, TALKEE_FEDERATION_SCHEME="http"
+        TALKEE_FEDERATION_HOSTS={PARTNER: f"127.0.0.1:{peer.port}"},
+        TALKEE_FEDERATION_SCHEME="http",
+        TALKEE_FEDERATION_REQUIRE_MTLS=False,
     ):
         yield peer
     peer.server.shutdown()
+
+
+def start_s2s(host: str, port: int, env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    """`python -m talkee.server --s2s`: the mutual-TLS listener, as production runs it."""
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "talkee.server", "--s2s", "--host", host, "--port", str(port)],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    _wait_for_port(port, process, host=host)
+    return process
+
+
+@dataclass
+class S2sListener:
+    host: str
+    port: int
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+@pytest.fixture(scope="session")
+def instance_a_s2s(django_db_setup: None, federation_pki: Pki, tmp_path_factory: Any) -> Iterator[S2sListener]:
+    """This instance's (`localhost`) s2s listener on 127.0.0.2, on the test database."""
+    port = free_port()
+    log_path = tmp_path_factory.mktemp("s2s") / "a-s2s.log"
+    env = server_env({**federation_pki.env("localhost"), "TALKEE_FEDERATION_HOSTS": federation_hosts_env()})
+    listener = S2sListener("127.0.0.2", port, start_s2s("127.0.0.2", port, env, log_path), log_path)
+    yield listener
+    stop(listener.process)

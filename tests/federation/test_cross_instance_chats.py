@@ -1,8 +1,9 @@
-"""Cross-instance chats between real instances: A (this test's database, a live daphne and
-the real Celery worker) and B (`b.test`, its own daphne on 127.0.0.3 and its own
-PostgreSQL database; the embedded job runner handles its envelopes). alice@A and bob@B
-share chats; A (the creator's instance) orders them; each side's devices get the same
-frames as for a local chat."""
+"""Cross-instance chats between real instances over mutual TLS: A (this test's database, a
+live daphne, its s2s listener on 127.0.0.2 and the real Celery worker) and B (`b.test`: its
+own daphne and s2s listener on 127.0.0.3, its own PostgreSQL database, key and certificate;
+tasks inline), C (`c.test`, the same on 127.0.0.4) for groups. alice@A and bob@B share
+chats; A (the creator's instance) orders them; each side's devices get the same frames as
+for a local chat."""
 
 import asyncio
 import base64
@@ -31,6 +32,7 @@ from tests.conftest import (
     FEDERATION_B,
     FEDERATION_C,
     FEDERATION_C_PORT,
+    FEDERATION_C_S2S_PORT,
     FEDERATION_HOSTS,
     PASSWORD,
     DeviceKeys,
@@ -40,6 +42,8 @@ from tests.conftest import (
     recovery_proof,
     send,
 )
+from tests.federation.conftest import S2sListener
+from tests.federation.pki import Pki
 from tests.federation.test_two_instances import InstanceB, wait_until
 from tests.messages.wsclient import SocketDevice
 
@@ -48,14 +52,21 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 @pytest.fixture(scope="module")
 def instance_b(
-    live_server_daphne: LiveServer, celery_worker_process: Path, tmp_path_factory: Any
+    live_server_daphne: LiveServer,
+    celery_worker_process: Path,
+    instance_a_s2s: S2sListener,
+    federation_pki: Pki,
+    tmp_path_factory: Any,
 ) -> Iterator[InstanceB]:
     b = InstanceB(
-        tmp_path_factory.mktemp("b"), live_server_daphne.url, peers={FEDERATION_C: FEDERATION_HOSTS[FEDERATION_C]}
+        tmp_path_factory.mktemp("b"),
+        instance_a_s2s.address,
+        federation_pki,
+        peers={FEDERATION_C: FEDERATION_HOSTS[FEDERATION_C]},
     )
     b.start()
     try:
-        with override_settings(TALKEE_FEDERATION_HOSTS=FEDERATION_HOSTS, TALKEE_FEDERATION_SCHEME="http"):
+        with override_settings(TALKEE_FEDERATION_HOSTS=FEDERATION_HOSTS, **federation_pki.settings("localhost")):
             yield b
     finally:
         b.stop()
@@ -63,14 +74,18 @@ def instance_b(
 
 
 @pytest.fixture(scope="module")
-def instance_c(instance_b: InstanceB, live_server_daphne: LiveServer, tmp_path_factory: Any) -> Iterator[InstanceB]:
+def instance_c(
+    instance_b: InstanceB, instance_a_s2s: S2sListener, federation_pki: Pki, tmp_path_factory: Any
+) -> Iterator[InstanceB]:
     """A third instance (`c.test` on 127.0.0.4), for groups spanning A, B and C."""
     c = InstanceB(
         tmp_path_factory.mktemp("c"),
-        live_server_daphne.url,
+        instance_a_s2s.address,
+        federation_pki,
         domain=FEDERATION_C,
         host="127.0.0.4",
         port=FEDERATION_C_PORT,
+        s2s_port=FEDERATION_C_S2S_PORT,
         peers={FEDERATION_B: FEDERATION_HOSTS[FEDERATION_B]},
     )
     c.start()
@@ -207,7 +222,11 @@ def start_direct_chat(alice: Any, bob: RemoteAccount) -> str:
 
 
 def test_direct_chat_across_instances_both_send_both_receive_in_order_once(
-    instance_b: InstanceB, make_account: Any, live_server_daphne: LiveServer, celery_worker_process: Path
+    instance_b: InstanceB,
+    make_account: Any,
+    live_server_daphne: LiveServer,
+    instance_a_s2s: S2sListener,
+    celery_worker_process: Path,
 ) -> None:
     alice = make_account()
     bob = RemoteAccount.register(instance_b, "bob")
@@ -278,8 +297,7 @@ def test_direct_chat_across_instances_both_send_both_receive_in_order_once(
     ]
     check_privacy(
         instance_b,
-        live_server_daphne,
-        celery_worker_process,
+        [live_server_daphne.log_path, instance_a_s2s.log_path, celery_worker_process],
         [alice.address, bob.address],
         sent_by_alice + sent_by_bob,
     )
@@ -490,9 +508,7 @@ def _message_columns(dsn: str) -> list[str]:
     return [r[0] for r in rows]
 
 
-def check_privacy(
-    b: InstanceB, a_server: LiveServer, worker_log: Path, addresses: list[str], ciphertexts: list[bytes]
-) -> None:
+def check_privacy(b: InstanceB, a_logs: list[Path], addresses: list[str], ciphertexts: list[bytes]) -> None:
     """Neither database pairs a sender with a message, nor keeps envelope copies of the
     ciphertext once delivered and handled; no log line names a user or a message."""
     from django.conf import settings
@@ -516,7 +532,7 @@ def check_privacy(
         columns = _message_columns(dsn)
         assert columns and not [c for c in columns if c in ("sender", "sender_id", "user_id", "author", "device_id")]
         assert not [r for r in _all_rows(dsn)["talkee_messages_message"] if any(a in r for a in addresses)]
-    logs = [a_server.log(), b.log_path.read_text(errors="replace"), worker_log.read_text(errors="replace")]
+    logs = [path.read_text(errors="replace") for path in [*a_logs, b.log_path]]
     for log in logs:
         assert not [line for line in log.splitlines() if any(a in line for a in addresses)]
         assert not [line for line in log.splitlines() if any(b64(c)[:24] in line for c in ciphertexts)]

@@ -245,3 +245,47 @@ def test_an_envelope_whose_task_never_ran_is_handled_by_the_sweeper(partner, mak
     assert sweep_inbox() == 1
     assert not InboxEnvelope.objects.filter(handled_at=None).exists()
     assert list(Message.objects.filter(chat_id=chat_id).values_list("seq", flat=True)) == [1]
+
+
+def test_a_chat_timer_travels_through_the_home(partner, make_account) -> None:
+    """The self-destruct default is part of the home's snapshot; set elsewhere, it is a
+    request the home applies with the actor's rights (as for member changes)."""
+    carol, erin = make_account(), make_account()
+    chat_id = str(uuid.uuid4())
+    deliver(partner, "membership", snapshot(chat_id, {DAVE: "owner", carol.address: "member"}))
+    timed = deliver(partner, "membership", snapshot(chat_id, {DAVE: "owner", carol.address: "member"}, ttl_seconds=60))
+    assert timed.error == ""
+    assert Chat.objects.get(pk=chat_id).ttl_seconds == 60
+    assert [(n["change"], n.get("ttl_seconds")) for n in notices(carol.device_id)][-1] == ("timer", 60)
+    deliver(partner, "membership", snapshot(chat_id, {DAVE: "owner", carol.address: "member"}, ttl_seconds=60))
+    assert [n["change"] for n in notices(carol.device_id)].count("timer") == 1, "an unchanged timer is not news"
+    bad = deliver(partner, "membership", snapshot(chat_id, {DAVE: "owner", carol.address: "member"}, ttl_seconds=-5))
+    assert bad.error == "ttl_seconds out of range" and Chat.objects.get(pk=chat_id).ttl_seconds == 60
+    # a plain member cannot set it; an admin on this side asks the home, which decides
+    assert carol.client.patch(f"/v1/chats/{chat_id}", {"ttl_seconds": 5}, format="json").status_code == 403
+    deliver(partner, "membership", snapshot(chat_id, {DAVE: "owner", carol.address: "admin"}, ttl_seconds=60))
+    asked = carol.client.patch(f"/v1/chats/{chat_id}", {"ttl_seconds": 5}, format="json")
+    assert (asked.status_code, asked.json()["ttl_seconds"]) == (202, 60), "unchanged until the home's snapshot"
+    request = OutboxEnvelope.objects.get(destination=PARTNER, kind="membership")
+    assert request.body == {
+        "op": "request",
+        "chat_id": chat_id,
+        "actor": carol.address,
+        "action": "timer",
+        "ttl_seconds": 5,
+    }
+
+    # a chat homed here: the owner's change goes out in the snapshot; a plain member
+    # elsewhere is refused, and so is a timer out of range
+    remote_user(DAVE)
+    local = make_chat(carol, "group", erin)
+    carol.client.post(f"/v1/chats/{local['id']}/members", {"users": [DAVE]}, format="json")
+    assert carol.client.patch(f"/v1/chats/{local['id']}", {"ttl_seconds": 3600}, format="json").status_code == 200
+    shared = OutboxEnvelope.objects.filter(destination=PARTNER, kind="membership").order_by("-pk").first()
+    assert shared is not None and shared.body["chat"]["ttl_seconds"] == 3600
+    ask = {"op": "request", "chat_id": local["id"], "actor": DAVE, "action": "timer", "ttl_seconds": 10}
+    assert deliver(partner, "membership", ask).error.startswith("not_chat_admin")
+    carol.client.patch(f"/v1/chats/{local['id']}/members/{DAVE}", {"role": "admin"}, format="json")
+    assert deliver(partner, "membership", {**ask, "ttl_seconds": 0}).error == "ttl_seconds out of range"
+    assert deliver(partner, "membership", ask).error == ""
+    assert Chat.objects.get(pk=local["id"]).ttl_seconds == 10

@@ -1,11 +1,11 @@
-"""Two real instances on loopback: A (this test's database, served by a live daphne, with
-the real Celery worker delivering its outbox) and B (`b.test`: its own daphne on
-127.0.0.3 with its own PostgreSQL database and key). A's outbox reaches B signed; B pins
-A's key on first contact; B is stopped while A keeps queueing, restarted, and everything
-arrives once, in order."""
+"""Two real instances on loopback: A (this test's database, served by a live daphne and its
+mutual-TLS s2s listener on 127.0.0.2, with the real Celery worker delivering its outbox) and
+B (`b.test`: its own daphne and s2s listener on 127.0.0.3 with its own PostgreSQL database,
+key and certificate). A's outbox reaches B signed, over mutual TLS; B pins A's key (fetched
+from A's s2s listener) on first contact; B is stopped while A keeps queueing, restarted, and
+everything arrives once, in order."""
 
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -15,15 +15,36 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import redis
 from django.conf import settings
 from django.db import transaction
 from django.test import override_settings
 from django.utils import timezone
 
+from apps.devices.models import Device
+from apps.federation import discovery
 from apps.federation.models import OutboxEnvelope
-from apps.federation.services import deliver_to, queue_envelope
+from apps.federation.remote import claim_remote
+from apps.federation.services import ENVELOPES_PATH, deliver_to, queue_envelope
+from apps.federation.signing import sign_request
 from apps.federation.tasks import sweep_outbox
-from tests.conftest import FEDERATION_B, FEDERATION_B_PORT, ROOT, LiveServer, stop
+from talkee.errors import NotFound
+from tests.conftest import (
+    FEDERATION_B,
+    FEDERATION_B_PORT,
+    FEDERATION_B_S2S_PORT,
+    FEDERATION_HOSTS,
+    ROOT,
+    DeviceKeys,
+    LiveServer,
+    _wait_for_port,
+    b64,
+    fake_keypackage,
+    federation_hosts_env,
+    stop,
+)
+from tests.federation.conftest import S2sListener, start_s2s
+from tests.federation.pki import Pki
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -31,16 +52,23 @@ B = FEDERATION_B
 
 
 class InstanceB:
-    """Another instance (B by default; C for groups) with its own database and key."""
+    """Another instance (B by default; C for groups) with its own database, key and
+    certificate: its client port (daphne) and its mutual-TLS s2s listener on `host`.
+
+    The two processes share a channel layer on Redis (a prefix of their own), so what the
+    s2s listener handles reaches the client server's sockets; tasks run inline and the
+    client server runs the periodic jobs (no worker)."""
 
     def __init__(
         self,
         tmp: Path,
-        a_url: str,
+        a_address: str,
+        pki: Pki,
         *,
         domain: str = B,
         host: str = "127.0.0.3",
         port: int = FEDERATION_B_PORT,
+        s2s_port: int = FEDERATION_B_S2S_PORT,
         peers: dict[str, str] | None = None,
     ) -> None:
         db = settings.DATABASES["default"]
@@ -52,49 +80,54 @@ class InstanceB:
             conn.execute(f'DROP DATABASE IF EXISTS "{self.dbname}" WITH (FORCE)')
             conn.execute(f'CREATE DATABASE "{self.dbname}"')
         self.dsn = f"postgresql://{db['USER']}@{db['HOST']}:{db['PORT']}/{self.dbname}"
-        a_host = a_url.removeprefix("http://")
+        prefix = f"{settings.CACHE_KEY_PREFIX}-{self.name}"
+        with redis.Redis.from_url(settings.REDIS_URL) as client:  # an earlier run's cache
+            for key in client.scan_iter(f"{prefix}:*"):
+                client.delete(key)
         self.env = {
             "PATH": "/usr/bin:/bin",
             "DJANGO_SETTINGS_MODULE": "talkee.settings.dev",
             "DEBUG": "false",
             "DATABASE_URL": self.dsn,
+            "REDIS_URL": settings.REDIS_URL,
+            "CACHE_KEY_PREFIX": prefix,
+            "TALKEE_TASKS_INLINE": "true",
+            "TALKEE_INPROCESS_JOBS": "true",
             "TALKEE_DOMAIN": domain,
-            "ALLOWED_HOSTS": host,
+            "ALLOWED_HOSTS": f"{host},{domain}",
             "TALKEE_VAR_DIR": str(tmp / f"{self.name}-var"),
-            "TALKEE_FEDERATION_HOSTS": ",".join(f"{d}={h}" for d, h in {"localhost": a_host, **(peers or {})}.items()),
-            "TALKEE_FEDERATION_SCHEME": "http",
+            # A's s2s listener, and the other peers' (`a_address`: host:port)
+            "TALKEE_FEDERATION_HOSTS": federation_hosts_env({"localhost": a_address, **(peers or {})}),
+            **pki.env(domain),
             "PYTHONUNBUFFERED": "1",
         }
         subprocess.run(
             [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=self.env, check=True
         )
-        self.port = port
+        self.port, self.s2s_port = port, s2s_port
         self.url = f"http://{host}:{port}"
         self.log_path = tmp / f"{self.name}.log"
         self.tmp = tmp
         self.process: subprocess.Popen[bytes] | None = None
+        self.s2s_process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "talkee.server", "--host", self.host, "--port", str(self.port)],
-            cwd=ROOT,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection((self.host, self.port), timeout=0.5):
-                    return
-            except OSError:
-                time.sleep(0.2)
-        raise RuntimeError(f"instance {self.name} did not start")
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "talkee.server", "--host", self.host, "--port", str(self.port)],
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        s2s_env = {**self.env, "TALKEE_INPROCESS_JOBS": "false"}  # the client server runs them
+        self.s2s_process = start_s2s(self.host, self.s2s_port, s2s_env, self.log_path)
+        _wait_for_port(self.port, self.process, host=self.host)
 
     def stop(self) -> None:
-        if self.process is not None:
-            stop(self.process)
+        for process in (self.s2s_process, self.process):
+            if process is not None:
+                stop(process)
 
     def inbox(self) -> list[tuple[str, str, int | None]]:
         with psycopg.connect(self.dsn) as conn:
@@ -113,11 +146,17 @@ class InstanceB:
 
 
 @pytest.fixture
-def instance_b(live_server_daphne: LiveServer, celery_worker_process: Path, tmp_path: Path) -> Iterator[InstanceB]:
-    b = InstanceB(tmp_path, live_server_daphne.url)
+def instance_b(
+    live_server_daphne: LiveServer,
+    celery_worker_process: Path,
+    instance_a_s2s: S2sListener,
+    federation_pki: Pki,
+    tmp_path: Path,
+) -> Iterator[InstanceB]:
+    b = InstanceB(tmp_path, instance_a_s2s.address, federation_pki)
     b.start()
     try:
-        with override_settings(TALKEE_FEDERATION_HOSTS={B: f"127.0.0.3:{b.port}"}, TALKEE_FEDERATION_SCHEME="http"):
+        with override_settings(TALKEE_FEDERATION_HOSTS=FEDERATION_HOSTS, **federation_pki.settings("localhost")):
             yield b
     finally:
         b.stop()
@@ -158,22 +197,26 @@ def test_delivery_between_two_instances_survives_an_outage(instance_b: InstanceB
     # B logged no failure of its own (a request cut off by its own shutdown is not one)
     b_errors = [
         line
-        for line in (instance_b.tmp / "b.log").read_text().splitlines()
+        for line in instance_b.log_path.read_text().splitlines()
         if '"level": "ERROR"' in line and "RequestAborted" not in line
     ]
     assert b_errors == []
+    # and no access log: no line pairs a peer or a time with a request (s2s listener included)
+    assert ENVELOPES_PATH not in instance_b.log_path.read_text()
 
 
 def test_instance_b_refuses_a_key_change_of_a(instance_b: InstanceB, tmp_path: Path) -> None:
     queue(0, 1)
-    wait_until(lambda: len(instance_b.inbox()) == 1, "the first envelope on B")
+    wait_until(lambda: not OutboxEnvelope.objects.filter(delivered_at=None).exists(), "the first delivery")
+    assert instance_b.inbox() == [("localhost", "ping", 0)]
     # A's key is replaced (a reinstall that lost var/keys, or an impostor): B refuses it
     from apps.federation.instance_key import instance_signing_key
 
     instance_signing_key.cache_clear()
     try:
-        with override_settings(TALKEE_KEY_DIR=tmp_path / "new-keys"):
-            # written straight to the outbox and sent from here, signed with the new key
+        # written straight to the outbox and sent from here, signed with the new key; the
+        # row stays uncommitted until then, so the worker (with A's real key) never sees it
+        with override_settings(TALKEE_KEY_DIR=tmp_path / "new-keys"), transaction.atomic():
             OutboxEnvelope.objects.create(
                 destination=B, txn_id="txn-newkey-01", kind="ping", body={"n": 1}, next_attempt_at=timezone.now()
             )
@@ -184,3 +227,58 @@ def test_instance_b_refuses_a_key_change_of_a(instance_b: InstanceB, tmp_path: P
     assert "401" in row.last_error and "invalid signature" in row.last_error
     assert instance_b.inbox() == [("localhost", "ping", 0)]
     assert json.dumps(instance_b.pinned()) == '["localhost"]'
+
+
+def test_b_refuses_a_client_certificate_that_does_not_name_the_origin(
+    instance_b: InstanceB, federation_pki: Pki
+) -> None:
+    """Correctly signed by A, but over TLS as c.test (a valid certificate from the same CA):
+    refused; the same request with A's own certificate passes."""
+    body = json.dumps({"envelopes": [{"txn_id": "txn-certname1", "kind": "ping", "body": {"n": 7}}]}).encode()
+
+    def post_as(cert_domain: str) -> tuple[int, bytes]:
+        headers = {**sign_request("POST", ENVELOPES_PATH, B, body), "Content-Type": "application/json"}
+        with override_settings(
+            TALKEE_FEDERATION_TLS_CERT=str(federation_pki.cert(cert_domain)),
+            TALKEE_FEDERATION_TLS_KEY=str(federation_pki.key(cert_domain)),
+        ):
+            return discovery.call(B, "POST", ENVELOPES_PATH, body=body, headers=headers)
+
+    status, raw = post_as("c.test")
+    assert status == 403
+    assert json.loads(raw)["error"]["code"] == "tls_origin_mismatch"
+    assert instance_b.inbox() == []
+    assert instance_b.pinned() == [], "nothing is pinned from a refused request"
+    status, raw = post_as("localhost")
+    assert status == 202, raw
+    assert instance_b.inbox() == [("localhost", "ping", 7)]
+
+
+def test_keypackages_of_a_user_on_b_are_claimed_over_mutual_tls(instance_b: InstanceB) -> None:
+    """A claims Bob's KeyPackages at B (signed GET over mTLS): one per device, each once,
+    under A's mirror of the device (with its public keys)."""
+    package = fake_keypackage()
+    keys = DeviceKeys()
+    seed = (
+        "import base64, uuid\n"
+        "from apps.accounts.models import User\n"
+        "from apps.devices.models import Device, KeyPackage\n"
+        f"bob = User.objects.create_user('bob@{B}', domain='{B}')\n"
+        "device = Device.objects.create(\n"
+        f"    user=bob, client_device_id='{keys.client_device_id}',\n"
+        f"    ed25519_pub=base64.b64decode('{keys.as_json()['ed25519_pub']}'),\n"
+        f"    x25519_pub=base64.b64decode('{keys.as_json()['x25519_pub']}'),\n"
+        ")\n"
+        f"KeyPackage.objects.create(device=device, data=base64.b64decode('{b64(package)}'))\n"
+    )
+    subprocess.run([sys.executable, "manage.py", "shell", "-c", seed], cwd=ROOT, env=instance_b.env, check=True)
+    first = claim_remote(f"bob@{B}")
+    assert [(d["client_device_id"], d["keypackage"]) for d in first] == [(keys.client_device_id, package)]
+    mirror = Device.objects.get(pk=int(str(first[0]["device_id"])))
+    assert bytes(mirror.ed25519_pub) == bytes(keys.signing.verify_key) and mirror.user.username == f"bob@{B}"
+    again = claim_remote(f"bob@{B}")
+    assert [d["device_id"] for d in again] == [first[0]["device_id"]]
+    assert again[0]["keypackage"] is None, "a KeyPackage is handed out once"
+    with pytest.raises(NotFound):
+        claim_remote(f"nobody@{B}")
+    assert instance_b.pinned() == ["localhost"], "B verified A's signed claim (and pinned A)"

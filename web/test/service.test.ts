@@ -70,6 +70,25 @@ describe("MLS worker service", () => {
     expect(keysA.signalingKey).not.toEqual(keysA.mediaFrameKey);
   });
 
+  it("forgets a cached message for good (deleted or expired: its plaintext leaves the vault)", async () => {
+    const a = await device("alice@example.org");
+    const b = await device("bob@example.org");
+    const [bobKp] = await b.svc.makeKeyPackages(1);
+    await a.svc.createGroup("chat-f");
+    const add = await a.svc.addMembers("chat-f", [bobKp!]);
+    await b.svc.joinFromWelcome(add.welcome!);
+    for (const [id, text] of [["m1", "gone soon"], ["m2", "stays"]] as const) {
+      const m = await a.svc.encrypt("chat-f", { text });
+      await b.svc.decrypt("chat-f", m.ciphertext, id);
+    }
+    await b.svc.forgetMessage("chat-f", "m1");
+    await b.svc.forgetMessage("chat-f", "never-cached"); // harmless
+    const b2 = new MlsService();
+    await b2.unlock(b.password, b.dbName);
+    expect(await b2.cachedMessage("chat-f", "m1")).toBeUndefined();
+    expect((await b2.cachedMessage("chat-f", "m2"))?.text).toBe("stays");
+  });
+
   it("reads late messages from the previous epoch only within the grace window", async () => {
     let clock = 1_000_000;
     const now = () => clock;

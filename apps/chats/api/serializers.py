@@ -3,7 +3,7 @@ from typing import Any
 from django.conf import settings
 from rest_framework import serializers
 
-from apps.chats.models import Chat, Membership
+from apps.chats.models import TTL_MAX_SECONDS, Chat, Membership
 from talkee.api_fields import Base64BytesField
 
 NAME_MAX_BYTES = 4096
@@ -67,7 +67,7 @@ class ChatCreateSerializer(serializers.Serializer[None]):
     id = serializers.UUIDField(required=False)
     encrypted_name = Base64BytesField(max_length=NAME_MAX_BYTES, required=False, allow_null=True)
     mls_group_id = Base64BytesField(max_length=256, required=False, allow_null=True)
-    ttl_seconds = serializers.IntegerField(min_value=1, max_value=365 * 86400, required=False, allow_null=True)
+    ttl_seconds = serializers.IntegerField(min_value=1, max_value=TTL_MAX_SECONDS, required=False, allow_null=True)
 
 
 class AddMembersSerializer(serializers.Serializer[None]):
@@ -82,3 +82,9 @@ class RoleSerializer(serializers.Serializer[None]):
 class NameSerializer(serializers.Serializer[None]):
     encrypted_name = Base64BytesField(max_length=NAME_MAX_BYTES)
     epoch = serializers.IntegerField(min_value=0)
+
+
+class TimerSerializer(serializers.Serializer[None]):
+    """`null` turns the chat's self-destruct default off."""
+
+    ttl_seconds = serializers.IntegerField(min_value=1, max_value=TTL_MAX_SECONDS, allow_null=True)

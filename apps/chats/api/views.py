@@ -71,6 +71,14 @@ class ChatDetailView(APIView):
     def get(self, request: Request, chat_id: uuid.UUID) -> Response:
         return render_chat(request, chat_id)
 
+    @extend_schema(request=s.TimerSerializer, responses={200: s.ChatSerializer, 202: s.ChatSerializer})
+    def patch(self, request: Request, chat_id: uuid.UUID) -> Response:
+        """The chat's self-destruct default (`ttl_seconds`) for messages sent from now on."""
+        chat = chat_or_404(request, chat_id)
+        data = validated(s.TimerSerializer, request.data)
+        services.do_set_timer(request_session(request).user, chat, data["ttl_seconds"])
+        return render_chat(request, chat_id, changed(chat))
+
 
 class ChatMembersView(APIView):
     @extend_schema(request=s.AddMembersSerializer, responses={200: s.ChatSerializer})

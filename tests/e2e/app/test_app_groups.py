@@ -56,6 +56,11 @@ def test_channel_roles_and_removal(people: Any) -> None:
         # A member of a channel reads but does not post: the UI says so...
         expect(member.composer).to_be_hidden()
         expect(member.page.get_by_text("Only the channel's owners and admins can post here.")).to_be_visible()
+        # ...and sees the chat's timer but cannot change it (owners and admins do).
+        expect(member.page.get_by_label("Timer for this chat")).to_be_disabled()
+    alice.page.get_by_label("Timer for this chat").select_option("604800")
+    for member in (bob, carol):
+        expect(member.page.get_by_label("Timer for this chat")).to_have_value("604800", timeout=SLOW)
     shot(carol.page, "08-channel-member-phone")
 
     # ...and the server refuses it too (Bob on another device, straight at the API).

@@ -40,3 +40,57 @@ def test_burn_on_read_and_self_destruct(people: Any) -> None:
     expect(bob.log).not_to_contain_text("This vanishes in ten seconds", timeout=20_000)
     expect(alice.log).not_to_contain_text("This vanishes in ten seconds", timeout=5_000)
     assert_private(alice.server, alice.typed)
+
+
+def test_chat_timer_set_by_either_person_expires_for_both(people: Any, celery_worker_process: Any) -> None:
+    from apps.chats.models import Chat
+    from apps.messages.tasks import purge_stale_ciphertext
+
+    alice, bob = pair(people)
+    alice.say("Said before the timer")
+    bob.expect_message("Said before the timer")
+    # Bob's read receipt is in before the timer (so the next row after it is Alice's message).
+    expect(alice.message("Said before the timer").get_by_role("img", name="Read")).to_be_visible(timeout=SLOW)
+
+    # Either person in a direct chat sets the chat's timer; the other sees it at once.
+    bob.page.get_by_label("Timer for this chat").select_option("10")
+    expect(alice.page.get_by_label("Timer for this chat")).to_have_value("10", timeout=SLOW)
+    expect(alice.page.get_by_label("Self-destruct timer", exact=True)).to_contain_text("Chat timer (10 s)")
+    chat = Chat.objects.get(memberships__user__username__startswith=f"{alice.name}@", kind="direct")
+    assert chat.ttl_seconds == 10
+    shot(alice.page, "20-chat-timer")
+
+    seq_before = Message.objects.filter(chat=chat).order_by("-seq").values_list("seq", flat=True).first()
+    alice.say("Gone for both of us in ten seconds")
+    bob.expect_message("Gone for both of us in ten seconds")
+    expect(bob.message("Gone for both of us in ten seconds").get_by_label("Self-destructs")).to_be_visible()
+    expect(alice.message("Gone for both of us in ten seconds").get_by_label("Self-destructs")).to_be_visible()
+    row = Message.objects.filter(chat=chat, kind="application", seq__gt=seq_before).order_by("seq").first()
+    assert row is not None and row.expires_at is not None
+    assert (row.expires_at - row.created).total_seconds() == pytest.approx(10, abs=1.5)
+
+    # At expiry both apps drop the text (the server's purge then takes the ciphertext).
+    expect(bob.log).not_to_contain_text("Gone for both of us in ten seconds", timeout=20_000)
+    expect(alice.log).not_to_contain_text("Gone for both of us in ten seconds", timeout=5_000)
+    expect(bob.log.get_by_text("Message expired")).to_have_count(1)
+    bob.expect_message("Said before the timer")  # sent before the timer: stays
+    shot(bob.page, "21-chat-timer-expired")
+    purge_stale_ciphertext.delay()
+    row_id = row.pk
+    for _ in range(150):
+        row.refresh_from_db()
+        if row.ciphertext is None:
+            break
+        bob.page.wait_for_timeout(200)
+    assert row.ciphertext is None and row.deleted_at is not None, celery_worker_process.read_text()[-2000:]
+
+    # Turned off again: messages from now on stay.
+    alice.page.get_by_label("Timer for this chat").select_option("")
+    expect(bob.page.get_by_label("Timer for this chat")).to_have_value("", timeout=SLOW)
+    seq_off = Message.objects.filter(chat=chat).order_by("-seq").values_list("seq", flat=True).first()
+    alice.say("This one stays")
+    bob.expect_message("This one stays")
+    after = Message.objects.filter(chat=chat, kind="application", seq__gt=seq_off)
+    assert after.exists() and all(m.expires_at is None for m in after) and row_id not in {m.pk for m in after}
+    expect(bob.message("This one stays").get_by_label("Self-destructs")).to_have_count(0)
+    assert_private(alice.server, alice.typed)

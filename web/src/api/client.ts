@@ -188,6 +188,10 @@ export class Api {
   setName(chatId: string, encryptedName: string, epoch: number): Promise<ChatInfo> {
     return this.call("PUT", `/v1/chats/${chatId}/name`, { encrypted_name: encryptedName, epoch });
   }
+  /** The chat's self-destruct default for messages sent from now on (null: off). */
+  setTimer(chatId: string, ttlSeconds: number | null): Promise<ChatInfo> {
+    return this.call("PATCH", `/v1/chats/${chatId}`, { ttl_seconds: ttlSeconds });
+  }
   setFavourite(chatId: string, favourite: boolean): Promise<void> {
     return this.call(favourite ? "PUT" : "DELETE", `/v1/chats/${chatId}/favourite`);
   }
@@ -234,6 +238,10 @@ export class Api {
       const data = (await response.json().catch(() => null)) as { error?: { code?: string; message?: string } } | null;
       throw new ApiError(response.status, data?.error?.code ?? `http_${response.status}`, data?.error?.message ?? "Upload failed.");
     }
+  }
+  /** Which chunks the server holds (to resume an interrupted upload). */
+  uploadStatus(blobId: string): Promise<{ id: string; size: number; chunk_size: number; chunk_count: number; received: number[]; complete: boolean }> {
+    return this.call("GET", `/v1/blobs/${blobId}/chunks`);
   }
   completeBlob(blobId: string): Promise<{ id: string; size: number }> {
     return this.call("POST", `/v1/blobs/${blobId}/complete`);

@@ -6,17 +6,19 @@ import { Api, ApiError, NetworkError, humanError, type ChatInfo, type Frame, typ
 import { newEditSecret, editHash } from "../crypto/blake3";
 import { openWithKey, sealWithKey } from "../crypto/derivedKeys";
 import { fromBase64, fromUtf8, toBase64, utf8 } from "../crypto/encoding";
-import { decryptFileStream, encryptFileStream, FileTooLargeError, MAX_FILE_SIZE } from "../crypto/files";
+import { decryptFileStream } from "../crypto/files";
 import type { FileReference, MessagePayload } from "../crypto/payload";
 import type { MlsWorkerApi, OutgoingPayload } from "../mls/api";
 import { Connection, type LinkState, type Signal } from "../transport/connection";
 import type { AppStore, ChatRecord, LocalMessage, OutboxEntry } from "./store";
+import { accessProblemOf, type AccessProblem } from "./access";
+import { Uploads } from "./uploads";
 
 const NAME_CONTEXT = "talkee-group-name-v1";
 const REACTION_CONTEXT = "talkee-reaction-v1";
 const STATUS_RANK: Record<LocalMessage["status"], number> = { failed: -1, queued: 0, sent: 1, delivered: 2, read: 3 };
 
-export type ChangeKind = "chats" | "messages" | "link" | "typing" | "presence";
+export type ChangeKind = "chats" | "messages" | "link" | "typing" | "presence" | "uploads";
 
 export function userOf(credential: string): string {
   return credential.split(":")[0] ?? credential;
@@ -53,6 +55,12 @@ export class Messenger extends EventTarget {
   private receiptSent = new Map<string, { delivered: number; read: number }>();
   /** Inbound processing and our own commits take turns (commits must not interleave with handshakes). */
   private commitLock: Promise<void> = Promise.resolve();
+  /** Files on their way out (resumed after a reload). */
+  readonly uploads: Uploads;
+  /** Set when the server ended this device's session and signing in again was refused. */
+  accessProblem: AccessProblem | null = null;
+  private stopped = false;
+  private recovery: Promise<void> | null = null;
 
   constructor(
     readonly api: Api,
@@ -62,6 +70,7 @@ export class Messenger extends EventTarget {
     private readonly relogin: () => Promise<void>,
   ) {
     super();
+    this.uploads = this.makeUploads();
     this.conn = new Connection(api, {
       token: () => this.api.token ?? "",
       cursor: () => this.store.session?.cursor ?? 0,
@@ -80,9 +89,7 @@ export class Messenger extends EventTarget {
       onSynced: async () => {
         void this.flushOutbox();
       },
-      onAuthFailed: () => {
-        void this.relogin().then(() => this.conn.start(), () => undefined);
-      },
+      onAuthFailed: () => void this.recoverAuth(),
     });
     window.setInterval(() => this.expireMessages(), 2000);
     // A send that failed on the way (the link dropped mid-request) is retried; the
@@ -122,6 +129,7 @@ export class Messenger extends EventTarget {
 
   async start(): Promise<void> {
     this.conn.start();
+    void this.uploads.resume().catch((err: unknown) => console.warn("talkee: uploads not resumed", err));
     try {
       await this.refreshChats();
     } catch (err) {
@@ -130,7 +138,45 @@ export class Messenger extends EventTarget {
   }
 
   stop(): void {
+    this.stopped = true;
     this.conn.stop();
+    this.uploads.stop();
+  }
+
+  /**
+   * The token died (socket closed 4001/4003, or 401): sign this device in again. A refusal
+   * (blocked account, revoked device, changed password) is kept in `accessProblem` for the
+   * UI to say so; a network problem or a busy server is retried.
+   */
+  recoverAuth(): Promise<void> {
+    if (this.recovery === null) this.recovery = this.recoverLoop().finally(() => (this.recovery = null));
+    return this.recovery;
+  }
+
+  /** The person's "Try again": after any attempt already on its way, one of our own. */
+  async retryAuth(): Promise<void> {
+    if (this.recovery !== null) await this.recovery;
+    if (this.accessProblem !== null) await this.recoverAuth();
+  }
+
+  private async recoverLoop(): Promise<void> {
+    for (let attempt = 0; !this.stopped; attempt++) {
+      try {
+        await this.relogin();
+        this.accessProblem = null;
+        this.emit("link");
+        this.conn.start();
+        return;
+      } catch (err) {
+        if (err instanceof NetworkError || (err instanceof ApiError && (err.status === 429 || err.status >= 500))) {
+          await sleep(Math.min(30_000, 2000 * 2 ** attempt));
+          continue;
+        }
+        this.accessProblem = accessProblemOf(err, this.domain);
+        this.emit("link");
+        return;
+      }
+    }
   }
 
   // ---- chats -----------------------------------------------------------------
@@ -148,7 +194,7 @@ export class Messenger extends EventTarget {
     const list = this.store.messagesOf(chat.id);
     const last = list[list.length - 1];
     if (last === undefined) return chat.lastText;
-    if (last.deleted) return "Message deleted";
+    if (last.deleted) return last.expired ? "Message expired" : "Message deleted";
     if (last.unavailable) return "Encrypted message";
     if (last.burn && !last.mine && !last.revealed) return "Burn-after-reading message";
     if (last.text !== "") return last.text;
@@ -316,6 +362,16 @@ export class Messenger extends EventTarget {
     this.emit("chats");
   }
 
+  /**
+   * The chat's self-destruct default (null: off): messages sent from now on expire for
+   * everyone. Either person in a direct chat; owners and admins in groups and channels.
+   */
+  async setChatTimer(chatId: string, ttlSeconds: number | null): Promise<void> {
+    await this.mergeChat(await this.api.setTimer(chatId, ttlSeconds));
+    await this.store.saveChats();
+    this.emit("chats");
+  }
+
   async setFavourite(chatId: string, favourite: boolean): Promise<void> {
     await this.api.setFavourite(chatId, favourite);
     const chat = this.store.chats.get(chatId);
@@ -398,16 +454,18 @@ export class Messenger extends EventTarget {
   async send(
     chatId: string,
     text: string,
-    options: { replyTo?: string; forwardOf?: string; ttlSeconds?: number; burn?: boolean; file?: FileReference; blobIds?: string[] } = {},
+    options: { replyTo?: string; forwardOf?: string; ttlSeconds?: number; burn?: boolean; file?: FileReference; blobIds?: string[]; cmid?: string } = {},
   ): Promise<void> {
     const { secret, editHash: hash } = await newEditSecret();
     const payload: OutgoingPayload = { text };
     if (options.replyTo !== undefined) payload.reply_to = options.replyTo;
     if (options.forwardOf !== undefined) payload.forward_of = options.forwardOf;
     if (options.file !== undefined) payload.file = options.file;
-    const cmid = newId();
+    const cmid = options.cmid ?? newId();
     const entry: OutboxEntry = { cmid, chatId, payload, editHash: hash };
-    if (options.ttlSeconds) entry.ttlSeconds = options.ttlSeconds;
+    // The chat's timer as this person saw it when writing (the server applies it too).
+    const ttlSeconds = options.ttlSeconds ?? this.store.chats.get(chatId)?.ttlSeconds ?? undefined;
+    if (ttlSeconds) entry.ttlSeconds = ttlSeconds;
     if (options.burn) entry.burn = true;
     if (options.blobIds !== undefined) entry.blobIds = options.blobIds;
     const local: LocalMessage = {
@@ -421,7 +479,7 @@ export class Messenger extends EventTarget {
       status: "queued",
       editSecret: toBase64(secret),
       reactions: [],
-      expiresAt: options.ttlSeconds ? Date.now() + options.ttlSeconds * 1000 : null,
+      expiresAt: ttlSeconds ? Date.now() + ttlSeconds * 1000 : null,
       burn: options.burn ?? false,
     };
     if (options.replyTo !== undefined) local.replyTo = options.replyTo;
@@ -484,12 +542,19 @@ export class Messenger extends EventTarget {
       if (local !== undefined) {
         local.id = sent.id;
         local.seq = sent.seq;
+        // The server's clock starts when it stores the message (a queued one waited).
+        if (entry.ttlSeconds) local.expiresAt = Date.now() + entry.ttlSeconds * 1000;
         if (STATUS_RANK[local.status] < STATUS_RANK.sent) local.status = "sent";
       }
     } catch (err) {
       if (err instanceof NetworkError) {
         this.stalled = true;
         this.emit("link");
+        return false;
+      }
+      if (err instanceof ApiError && err.status === 401) {
+        // The token died: the message stays queued until this device is signed in again.
+        void this.recoverAuth();
         return false;
       }
       if (local !== undefined) {
@@ -548,15 +613,19 @@ export class Messenger extends EventTarget {
   async remove(chatId: string, message: LocalMessage): Promise<void> {
     if (message.id === null) return;
     await this.api.deleteMessage(message.id, message.mine ? (message.editSecret ?? null) : null);
-    this.tombstone(message);
+    this.tombstone(message, chatId);
     await this.store.saveMessages(chatId);
     this.emit("messages", chatId);
   }
 
-  private tombstone(message: LocalMessage): void {
+  /** Gone (deleted, expired, burnt): the text leaves this device too, with the worker's cached copy. */
+  private tombstone(message: LocalMessage, chatId: string): void {
     message.deleted = true;
     message.text = "";
     message.reactions = [];
+    if (message.id !== null) {
+      void this.mls.forgetMessage(chatId, String(message.id)).catch((err: unknown) => console.warn("talkee: cached copy not dropped", err));
+    }
   }
 
   async burn(chatId: string, message: LocalMessage): Promise<void> {
@@ -599,42 +668,21 @@ export class Messenger extends EventTarget {
   }
 
   /**
-   * Encrypts (padded to its bucket, in the core) and uploads a file in chunks,
-   * then sends the message that carries its key, name and type.
+   * Encrypts (padded to its bucket, in the core) and uploads a file in chunks, then
+   * sends the message that carries its key, name and type (see ./uploads: it survives
+   * a reload or a dropped link). Progress comes as "uploads" changes.
    */
-  async sendFile(chatId: string, file: File, caption: string, onProgress: (done: number, total: number) => void): Promise<void> {
-    if (file.size > MAX_FILE_SIZE) throw new FileTooLargeError(file.size);
-    const encrypted = await encryptFileStream(file.stream() as ReadableStream<Uint8Array>, file.size);
-    const blob = await this.api.createBlob(chatId, encrypted.encryptedSize);
-    const reader = encrypted.stream.getReader();
-    let buffer = new Uint8Array(blob.chunk_size);
-    let filled = 0;
-    let index = 0;
-    let sent = 0;
-    const flush = async (): Promise<void> => {
-      await this.api.putChunk(blob.id, index, buffer.subarray(0, filled));
-      sent += filled;
-      index += 1;
-      filled = 0;
-      buffer = new Uint8Array(blob.chunk_size);
-      onProgress(sent, encrypted.encryptedSize);
-    };
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      let offset = 0;
-      while (offset < value.length) {
-        const take = Math.min(value.length - offset, blob.chunk_size - filled);
-        buffer.set(value.subarray(offset, offset + take), filled);
-        filled += take;
-        offset += take;
-        if (filled === blob.chunk_size) await flush();
-      }
-    }
-    if (filled > 0) await flush();
-    await this.api.completeBlob(blob.id);
-    const ref: FileReference = { blob_id: blob.id, key: toBase64(encrypted.key), name: file.name, mime: file.type || "application/octet-stream", size: file.size };
-    await this.send(chatId, caption, { file: ref, blobIds: [blob.id] });
+  sendFile(chatId: string, file: File, caption: string): Promise<void> {
+    return this.uploads.start(chatId, file, caption);
+  }
+
+  private makeUploads(): Uploads {
+    return new Uploads(this.api, this.mls, {
+      send: (record, ref) => this.send(record.chatId, record.caption, { file: ref, blobIds: [ref.blob_id], cmid: record.id }),
+      sent: (record) =>
+        this.store.outbox.some((e) => e.cmid === record.id) || this.store.messagesOf(record.chatId).some((m) => m.key === record.id),
+      changed: (chatId) => this.emit("uploads", chatId),
+    });
   }
 
   /** Downloads and decrypts a file; the result has the original bytes and type. */
@@ -740,13 +788,13 @@ export class Messenger extends EventTarget {
       if (existing !== undefined && existing.burn && existing.revealed && !existing.deleted) {
         // Burnt because we read it: leave it on screen a little, then it is gone here too.
         window.setTimeout(() => {
-          this.tombstone(existing);
+          this.tombstone(existing, m.chat_id);
           void this.store.saveMessages(m.chat_id).then(() => this.emit("messages", m.chat_id));
         }, 15000);
         return;
       }
       if (existing !== undefined && !existing.deleted) {
-        this.tombstone(existing);
+        this.tombstone(existing, m.chat_id);
         await this.store.saveMessages(m.chat_id);
         this.emit("messages", m.chat_id);
       }
@@ -961,7 +1009,8 @@ export class Messenger extends EventTarget {
       let changed = false;
       for (const m of this.store.messagesOf(chat.id)) {
         if (!m.deleted && m.expiresAt != null && m.expiresAt <= now) {
-          this.tombstone(m);
+          this.tombstone(m, chat.id);
+          m.expired = true;
           changed = true;
         }
       }

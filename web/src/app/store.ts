@@ -55,6 +55,7 @@ export interface LocalMessage {
   editSecret?: string; // base64, ours only
   reactions?: ReactionRecord[];
   expiresAt?: number | null;
+  expired?: boolean; // its timer ran out here (the text is gone)
   burn?: boolean;
   revealed?: boolean;
   unavailable?: boolean; // ciphertext this device cannot read (before it joined)

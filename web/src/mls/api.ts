@@ -102,6 +102,8 @@ export interface MlsWorkerApi {
   receive(groupId: string, message: Uint8Array, messageId?: string): Promise<ReceiveResult>;
   /** A cached decrypted message (from the vault). */
   cachedMessage(groupId: string, messageId: string): Promise<MessagePayload | undefined>;
+  /** Drops a cached decrypted message (deleted, expired or burnt: its plaintext must not outlive it). */
+  forgetMessage(groupId: string, messageId: string): Promise<void>;
 
   exportSecret(groupId: string, label: string, length?: number): Promise<Uint8Array>;
   /**

@@ -471,6 +471,10 @@ export class MlsService implements MlsWorkerApi {
     return bytes === undefined ? undefined : decodePayload(bytes);
   }
 
+  forgetMessage(groupId: string, messageId: string): Promise<void> {
+    return this.serial(() => this.unlocked().vault.delete(ROW.message(groupId, messageId)));
+  }
+
   encrypt(groupId: string, payload: OutgoingPayload): Promise<EncryptedMessage> {
     return this.serial(() =>
       this.guarded(groupId, async () => {

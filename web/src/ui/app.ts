@@ -2,7 +2,7 @@
 // with the connection banner always on top.
 import type { Messenger } from "../app/messenger";
 import { Session } from "../app/session";
-import { connectionBanner } from "./banner";
+import { accessNotice, connectionBanner } from "./banner";
 import { chatList } from "./chatList";
 import { conversation } from "./conversation";
 import { clear, h } from "./dom";
@@ -35,7 +35,7 @@ function showMain(root: HTMLElement, session: Session, messenger: Messenger): vo
     else history.replaceState(null, "", location.pathname);
   }
   shell.append(list.el, conv.el);
-  root.append(h("div", { class: "app" }, connectionBanner(messenger), shell));
+  root.append(h("div", { class: "app" }, connectionBanner(messenger), accessNotice(messenger, signOut), shell));
   const fromHash = /^#chat=([0-9a-f-]{36})$/.exec(location.hash)?.[1];
   openChat(fromHash !== undefined && messenger.store.chats.has(fromHash) ? fromHash : null);
   document.addEventListener("visibilitychange", () => {

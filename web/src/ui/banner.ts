@@ -1,6 +1,6 @@
 // The connection banner: always visible, always truthful (role=status).
 import type { Messenger } from "../app/messenger";
-import { clockIcon, h } from "./dom";
+import { clear, clockIcon, h } from "./dom";
 
 export function connectionBanner(messenger: Messenger): HTMLElement {
   const el = h("div", { class: "banner", role: "status", "aria-live": "polite", "aria-label": "Connection" });
@@ -9,7 +9,10 @@ export function connectionBanner(messenger: Messenger): HTMLElement {
     const queued = messenger.queued > 0;
     let text: string;
     let tone: string;
-    if (queued && ((state !== "connected" && state !== "alternative") || messenger.stalled)) {
+    if (messenger.accessProblem !== null) {
+      text = messenger.accessProblem.title;
+      tone = "error";
+    } else if (queued && ((state !== "connected" && state !== "alternative") || messenger.stalled)) {
       text = "Message queued for delivery";
       tone = "queued";
     } else if (state === "connected") {
@@ -26,12 +29,38 @@ export function connectionBanner(messenger: Messenger): HTMLElement {
       tone = "warn";
     }
     el.textContent = text;
-    if (tone === "queued" && queued) el.prepend(clockIcon(), " ");
+    if ((tone === "queued" || tone === "error") && queued) el.prepend(clockIcon(), " ");
     el.dataset["tone"] = tone;
   };
   messenger.addEventListener("change", (ev) => {
     const kind = (ev as CustomEvent<{ kind: string }>).detail.kind;
     if (kind === "link" || kind === "messages") render();
+  });
+  render();
+  return el;
+}
+
+/** What went wrong when the server would not let this device back in, and what to do. */
+export function accessNotice(messenger: Messenger, signOut: () => void): HTMLElement {
+  const el = h("div", { class: "access-problem", role: "alert" });
+  const render = (): void => {
+    const problem = messenger.accessProblem;
+    el.hidden = problem === null;
+    clear(el);
+    if (problem === null) return;
+    const retry = h("button", { type: "button", class: "primary" }, "Try again");
+    retry.addEventListener("click", () => {
+      retry.disabled = true;
+      void messenger.retryAuth().finally(() => (retry.disabled = false));
+    });
+    el.append(
+      h("h2", {}, problem.title),
+      h("p", {}, problem.detail),
+      h("div", { class: "access-actions" }, problem.retry ? retry : null, h("button", { type: "button", class: problem.retry ? "" : "primary", onclick: signOut }, "Sign out of this browser")),
+    );
+  };
+  messenger.addEventListener("change", (ev) => {
+    if ((ev as CustomEvent<{ kind: string }>).detail.kind === "link") render();
   });
   render();
   return el;

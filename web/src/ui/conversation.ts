@@ -3,6 +3,7 @@
 import { humanError } from "../api/client";
 import { displayName, userOf, type Messenger } from "../app/messenger";
 import type { ChatRecord, LocalMessage } from "../app/store";
+import type { UploadView } from "../app/uploads";
 import { clear, clockIcon, formatTime, h } from "./dom";
 import { membersPanel } from "./members";
 
@@ -16,6 +17,25 @@ const TICKS: Record<LocalMessage["status"], [string, string]> = {
   read: ["✓✓", "Read"],
   failed: ["⚠", "Not sent"],
 };
+
+/** Choices for a chat's self-destruct default (seconds; null = off). */
+const CHAT_TIMERS: [number | null, string][] = [
+  [null, "off"],
+  [10, "10 s"],
+  [60, "1 min"],
+  [3600, "1 hour"],
+  [86400, "1 day"],
+  [604800, "1 week"],
+];
+
+export function formatDuration(seconds: number): string {
+  const known = CHAT_TIMERS.find(([v]) => v === seconds);
+  if (known !== undefined) return known[1];
+  const units: [number, string, string][] = [[604800, " week", " weeks"], [86400, " day", " days"], [3600, " hour", " hours"], [60, " min", " min"], [1, " s", " s"]];
+  const [size, one, many] = units.find(([n]) => seconds % n === 0 && seconds >= n) ?? [1, " s", " s"];
+  const n = seconds / size;
+  return `${n}${n === 1 ? one : many}`;
+}
 
 export interface ConversationHandle {
   el: HTMLElement;
@@ -37,11 +57,17 @@ export function conversation(messenger: Messenger, back: () => void): Conversati
   const status = h("p", { class: "conv-status", "aria-live": "polite" });
   const membersButton = h("button", { type: "button", "aria-expanded": "false" }, "Members");
   const favButton = h("button", { type: "button", class: "icon" });
+  const chatTimer = h(
+    "select",
+    { class: "chat-timer", "aria-label": "Timer for this chat" },
+    ...CHAT_TIMERS.map(([v, label]) => h("option", { value: v === null ? "" : String(v) }, `Self-destruct: ${label}`)),
+  );
   const header = h(
     "header",
     { class: "conv-header" },
     h("button", { type: "button", class: "icon back", "aria-label": "Back to chats", onclick: back }, "‹"),
     h("div", { class: "conv-heading" }, title, status),
+    chatTimer,
     favButton,
     membersButton,
   );
@@ -63,9 +89,7 @@ export function conversation(messenger: Messenger, back: () => void): Conversati
   const sendButton = h("button", { type: "submit", class: "primary" }, "Send");
   const fileInput = h("input", { type: "file", id: "attach", class: "sr-only" });
   const attach = h("label", { for: "attach", class: "attach", title: "Attach a file" }, h("span", { "aria-hidden": "true" }, "+"), h("span", { class: "sr-only" }, "Attach file"));
-  const progress = h("progress", { class: "upload", max: 100, value: 0, "aria-label": "Upload progress" });
-  const progressText = h("span", { class: "upload-text" });
-  const uploadRow = h("div", { class: "upload-row", role: "status", "aria-label": "Upload" }, progress, progressText);
+  const uploadRow = h("div", { class: "upload-rows", role: "status", "aria-label": "Uploads" });
   uploadRow.hidden = true;
   const composer = h(
     "form",
@@ -140,37 +164,73 @@ export function conversation(messenger: Messenger, back: () => void): Conversati
     const id = chatId;
     if (id === null) return;
     notice.textContent = "";
-    uploadRow.hidden = false;
-    progress.value = 0;
-    progressText.textContent = `Encrypting and sending ${file.name}…`;
     const caption = input.value.trim();
     input.value = "";
-    messenger
-      .sendFile(id, file, caption, (done, total) => {
-        progress.value = Math.round((done / total) * 100);
-        progressText.textContent = `${file.name}: ${Math.round((done / total) * 100)}%`;
-      })
-      .then(() => (uploadRow.hidden = true))
-      .catch((err: unknown) => {
-        uploadRow.hidden = true;
-        notice.textContent = humanError(err);
-      });
+    // Progress, waiting for the link and refusals show in the upload rows (renderUploads).
+    messenger.sendFile(id, file, caption).catch((err: unknown) => {
+      if (messenger.uploads.inChat(id).length === 0) notice.textContent = humanError(err);
+    });
+  };
+  const PHASES: Record<UploadView["phase"], string> = {
+    encrypting: "encrypting",
+    uploading: "uploading",
+    waiting: "waiting for the connection",
+    sending: "sending",
+    failed: "not sent",
+  };
+  const renderUploads = (): void => {
+    clear(uploadRow);
+    const list = chatId === null ? [] : messenger.uploads.inChat(chatId);
+    uploadRow.hidden = list.length === 0;
+    for (const u of list) {
+      if (u.phase === "failed") {
+        uploadRow.append(
+          h("div", { class: "upload-row failed" }, h("span", { class: "error" }, u.error ?? `${u.name} was not sent.`), h("button", { type: "button", class: "link", onclick: () => messenger.uploads.dismiss(u.id) }, "Dismiss")),
+        );
+        continue;
+      }
+      const percent = Math.round(u.progress * 100);
+      uploadRow.append(
+        h(
+          "div",
+          { class: "upload-row" },
+          h("progress", { class: "upload", max: 100, value: percent, "aria-label": `Upload progress of ${u.name}` }),
+          h("span", { class: "upload-text" }, `${u.name}: ${percent}% · ${PHASES[u.phase]}`),
+        ),
+      );
+    }
   };
   fileInput.addEventListener("change", () => {
     const file = fileInput.files?.[0];
     fileInput.value = "";
     if (file !== undefined) upload(file);
   });
+  const carriesFiles = (ev: DragEvent): boolean => ev.dataTransfer?.types.includes("Files") ?? false;
   el.addEventListener("dragover", (ev) => {
-    if (chatId !== null && !composer.hidden) ev.preventDefault();
+    if (chatId === null || composer.hidden || !carriesFiles(ev)) return;
+    ev.preventDefault();
+    el.classList.add("dropping");
+  });
+  el.addEventListener("dragleave", (ev) => {
+    if (ev.relatedTarget === null || !el.contains(ev.relatedTarget as Node)) el.classList.remove("dropping");
   });
   el.addEventListener("drop", (ev) => {
+    el.classList.remove("dropping");
     if (chatId === null || composer.hidden) return;
     ev.preventDefault();
-    const file = ev.dataTransfer?.files[0];
-    if (file !== undefined) upload(file);
+    for (const file of ev.dataTransfer?.files ?? []) upload(file);
   });
 
+  chatTimer.addEventListener("change", () => {
+    const c = chat();
+    if (c === undefined) return;
+    const value = chatTimer.value === "" ? null : Number(chatTimer.value);
+    notice.textContent = "";
+    messenger.setChatTimer(c.id, value).catch((err: unknown) => {
+      notice.textContent = humanError(err);
+      renderHeader(); // back to what the chat really has
+    });
+  });
   membersButton.addEventListener("click", () => {
     panelOpen = !panelOpen;
     renderPanel();
@@ -229,6 +289,7 @@ export function conversation(messenger: Messenger, back: () => void): Conversati
     } else {
       status.textContent = `${c.members.length} members · ${c.role ?? "member"}`;
     }
+    renderTimer(c);
     const canPost = c.joined && !c.removed && (c.kind !== "channel" || isManager());
     composer.hidden = !canPost;
     readOnly.hidden = canPost;
@@ -237,6 +298,23 @@ export function conversation(messenger: Messenger, back: () => void): Conversati
       : !c.joined
         ? "Waiting for the encryption keys of this chat…"
         : "Only the channel's owners and admins can post here.";
+  };
+
+  /** The chat's timer, visible to every member; changeable by whom the server allows. */
+  const renderTimer = (c: ChatRecord): void => {
+    const value = c.ttlSeconds === null ? "" : String(c.ttlSeconds);
+    if (![...chatTimer.options].some((o) => o.value === value)) {
+      chatTimer.append(h("option", { value }, `Self-destruct: ${formatDuration(c.ttlSeconds ?? 0)}`));
+    }
+    chatTimer.value = value;
+    const allowed = !c.removed && (c.kind === "direct" || isManager());
+    chatTimer.disabled = !allowed;
+    chatTimer.title = allowed
+      ? "Messages sent from now on disappear for everyone after this time"
+      : "Only the chat's owners and admins can change the timer";
+    chatTimer.dataset["on"] = String(c.ttlSeconds !== null);
+    const defaultOption = ttl.options[0];
+    if (defaultOption !== undefined) defaultOption.textContent = c.ttlSeconds === null ? "No timer" : `Chat timer (${formatDuration(c.ttlSeconds)})`;
   };
 
   const renderPanel = (): void => {
@@ -264,7 +342,7 @@ export function conversation(messenger: Messenger, back: () => void): Conversati
   const messageItem = (m: LocalMessage, c: ChatRecord): HTMLElement => {
     const who = nameOf(m);
     if (m.unavailable) return h("li", { class: "msg system" }, "🔒 A message from before this device joined");
-    if (m.deleted) return h("li", { class: `msg ${m.mine ? "mine" : ""} deleted` }, h("p", { class: "text" }, "Message deleted"));
+    if (m.deleted) return h("li", { class: `msg ${m.mine ? "mine" : ""} deleted` }, h("p", { class: "text" }, m.expired ? "Message expired" : "Message deleted"));
     const parts: (Node | null)[] = [];
     if (c.kind !== "direct" && !m.mine) parts.push(h("p", { class: "sender" }, who));
     if (m.forwardOf !== undefined) parts.push(h("p", { class: "forwarded" }, `Forwarded from ${displayName(m.forwardOf, messenger.domain)}`));
@@ -395,6 +473,8 @@ export function conversation(messenger: Messenger, back: () => void): Conversati
       }
       renderHeader();
       if (panelOpen && !panel.contains(document.activeElement)) renderPanel();
+    } else if (detail.kind === "uploads" && detail.chatId === chatId) {
+      renderUploads();
     } else if (detail.kind === "typing" || detail.kind === "presence") {
       renderHeader();
     }
@@ -422,6 +502,7 @@ export function conversation(messenger: Messenger, back: () => void): Conversati
       renderHeader();
       renderPanel();
       renderMessages();
+      renderUploads();
       log.scrollTop = log.scrollHeight;
       void messenger.open(id);
       input.focus();
