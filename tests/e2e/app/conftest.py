@@ -118,6 +118,16 @@ class Person:
         page.get_by_role("button", name="Confirm and create account").click()
         expect(page.get_by_role("status", name="Connection")).to_have_text(state, timeout=SLOW)
 
+    def sign_in(self, state: str = "Connected") -> None:
+        """Sign in on this browser as a new device of an existing account."""
+        page = self.page
+        self.open()
+        page.get_by_role("button", name="Sign in").first.click()
+        page.get_by_label("Username").fill(self.name)
+        page.get_by_label("Password", exact=True).fill(PASSWORD)
+        page.locator("form").get_by_role("button", name="Sign in").click()
+        expect(self.banner()).to_have_text(state, timeout=SLOW)
+
     def start_direct(self, other: str) -> None:
         self.page.get_by_label("Username to message").fill(other)
         self.page.get_by_role("button", name="Start chat").click()

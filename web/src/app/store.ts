@@ -73,6 +73,14 @@ export interface OutboxEntry {
   blobIds?: string[];
 }
 
+/** A device added to or revoked from a user's account, still to be applied to our groups. */
+export interface DeviceChange {
+  change: "added" | "revoked";
+  user: string;
+  deviceId: number; // the server's id
+  clientDeviceId: string; // the leaf credential is user:clientDeviceId
+}
+
 const json = (value: unknown): Uint8Array => utf8(JSON.stringify(value));
 
 export class AppStore {
@@ -80,6 +88,7 @@ export class AppStore {
   chats = new Map<string, ChatRecord>();
   private messages = new Map<string, LocalMessage[]>();
   outbox: OutboxEntry[] = [];
+  deviceChanges: DeviceChange[] = [];
 
   constructor(private readonly mls: Remote<MlsWorkerApi>) {}
 
@@ -93,6 +102,7 @@ export class AppStore {
     const chats = (await this.read<ChatRecord[]>("chats")) ?? [];
     this.chats = new Map(chats.map((c) => [c.id, c]));
     this.outbox = (await this.read<OutboxEntry[]>("outbox")) ?? [];
+    this.deviceChanges = (await this.read<DeviceChange[]>("devicechanges")) ?? [];
     for (const key of await this.mls.appKeys("msgs/")) {
       const list = await this.read<LocalMessage[]>(key);
       if (list !== undefined) this.messages.set(key.slice("msgs/".length), list);
@@ -109,6 +119,10 @@ export class AppStore {
 
   async saveOutbox(): Promise<void> {
     await this.mls.appPut("outbox", json(this.outbox));
+  }
+
+  async saveDeviceChanges(): Promise<void> {
+    await this.mls.appPut("devicechanges", json(this.deviceChanges));
   }
 
   messagesOf(chatId: string): LocalMessage[] {

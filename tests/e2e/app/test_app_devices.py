@@ -1,0 +1,184 @@
+"""Multi-device (issue 8), three browser contexts: Alice on two devices and Bob talk; a
+third device of Alice signs in and shows the old history from a sealed bundle; revoking
+device 2 in Settings kicks it at once, and a copy of its saved MLS state cannot read what
+is sent afterwards. The purge of bundles after expiry is tested in tests/devices."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from apps.chats.models import Chat
+from apps.devices.models import Device
+from apps.messages.models import DeviceInbox, Message
+from tests.e2e.app.conftest import PASSWORD, SLOW, Person, assert_controls_named, assert_private, pair, shot
+from tests.e2e.crypto.conftest import Harness, HarnessError, harness_url  # noqa: F401  (fixture)
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+# A copy of the vault as it lies in the browser profile (raw IndexedDB records), the way
+# someone who kept the revoked device's disk would hold it.
+DUMP_VAULT = """async (name) => {
+  const db = await new Promise((resolve, reject) => {
+    const req = indexedDB.open(name);
+    req.onsuccess = () => resolve(req.result);
+    req.onerror = () => reject(req.error);
+  });
+  const b64 = (u) => { let s = ""; for (const x of u) s += String.fromCharCode(x); return btoa(s); };
+  const wire = (v) => v instanceof Uint8Array ? { b64: b64(v) }
+    : Array.isArray(v) ? v.map(wire)
+    : v !== null && typeof v === "object" ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, wire(x)]))
+    : v;
+  const out = [];
+  for (const store of ["meta", "rows"]) {
+    const [keys, values] = await new Promise((resolve, reject) => {
+      const tx = db.transaction(store);
+      const k = tx.objectStore(store).getAllKeys();
+      const v = tx.objectStore(store).getAll();
+      tx.oncomplete = () => resolve([k.result, v.result]);
+      tx.onerror = () => reject(tx.error);
+    });
+    keys.forEach((key, i) => out.push({ store, key: String(key), value: wire(values[i]) }));
+  }
+  db.close();
+  return out;
+}"""
+
+
+def mine(person: Person, text: str) -> None:
+    """The message is shown, as one of the user's own (sent from this or a sibling device)."""
+    person.expect_message(text)
+    expect(person.message(text)).to_have_class(re.compile(r"\bmine\b"))
+
+
+def theirs(person: Person, text: str) -> None:
+    person.expect_message(text)
+    expect(person.message(text)).to_have_class(re.compile(r"\btheirs\b"))
+
+
+def wait_until(check: Any, page: Page, what: str, timeout_ms: int = SLOW * 2) -> Any:
+    """Polls the database (bounded) while the browsers work."""
+    waited = 0
+    while waited < timeout_ms:
+        value = check()
+        if value:
+            return value
+        page.wait_for_timeout(250)
+        waited += 250
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_three_devices_history_sync_and_revoke(people: Any, harness_url: str) -> None:  # noqa: F811
+    alice, bob = pair(people)
+    chat = Chat.objects.get(memberships__user__username__startswith=alice.name + "@")
+
+    # Alice's second browser: a new device. Her first device adds it to the chat (commit +
+    # Welcome) and sends it the history sealed to its X25519 key.
+    alice2 = people("alice")
+    alice2.sign_in()
+    alice2.open_chat(bob.name)
+    mine(alice2, "Hello from Alice")
+    # A message from her laptop after the phone joined reaches the phone as her own; Bob
+    # reading it means Bob has applied the commit that added the phone (frames are ordered).
+    alice.say("Sent from the laptop after the phone joined")
+    mine(alice2, "Sent from the laptop after the phone joined")
+    theirs(bob, "Sent from the laptop after the phone joined")
+    bob.say("Hi Alice, on both of your devices")
+    theirs(alice, "Hi Alice, on both of your devices")
+    theirs(alice2, "Hi Alice, on both of your devices")
+    alice2.say("Typed on the phone")
+    theirs(bob, "Typed on the phone")
+    mine(alice, "Typed on the phone")
+
+    # The third device signs in and shows the old history, from bundles.
+    alice3 = people("alice")
+    alice3.sign_in()
+    alice3.open_chat(bob.name)
+    for text in ("Hello from Alice", "Sent from the laptop after the phone joined", "Typed on the phone"):
+        mine(alice3, text)
+    theirs(alice3, "Hi Alice, on both of your devices")
+    devices = list(Device.objects.filter(user__username__startswith=alice.name + "@").order_by("pk"))
+    assert len(devices) == 3
+    first, second, third = devices
+    bundles = DeviceInbox.objects.filter(kind=DeviceInbox.Kind.SYNC_BUNDLE, device=third, chat=chat)
+    assert bundles.exists()
+    assert {b.from_device_id for b in bundles} <= {first.pk, second.pk}
+    alice3.say("Hello from the third device")
+    theirs(bob, "Hello from the third device")
+    mine(alice, "Hello from the third device")
+    mine(alice2, "Hello from the third device")
+
+    # Keep a copy of device 2's saved state, then a message it can still read.
+    saved_state = alice2.page.evaluate(DUMP_VAULT, "talkee-vault")
+    assert any(r["key"].startswith("group/") for r in saved_state)
+    epoch_at_copy = Chat.objects.get(pk=chat.pk).epoch
+    bob.say("Last words before the revoke")
+    theirs(alice2, "Last words before the revoke")
+
+    # Settings → Your devices, on the laptop: revoke the phone.
+    page = alice.page
+    page.get_by_role("button", name="Settings").click()
+    devices_list = page.get_by_role("list", name="Your devices")
+    expect(devices_list.locator("li")).to_have_count(3, timeout=SLOW)
+    expect(devices_list.locator("li[aria-current=true]")).to_contain_text("This device")
+    expect(devices_list.locator("li[aria-current=true]")).to_contain_text(f"#{first.pk}")
+    assert_controls_named(page)
+    shot(page, "20-settings-devices")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name=re.compile(rf"^Revoke .*#{second.pk}$")).click()
+    # Kicked at once: the phone's tab wipes its vault and is back at sign-in, told why.
+    expect(alice2.page.get_by_role("status").filter(has_text="revoked")).to_be_visible(timeout=SLOW)
+    expect(alice2.page.locator("form").get_by_role("button", name="Sign in")).to_be_visible()
+    shot(alice2.page, "21-revoked-device-signed-out")
+    expect(devices_list.locator("li")).to_have_count(2, timeout=SLOW)
+    expect(page.get_by_role("status").filter(has_text=f"#{second.pk} was revoked")).to_be_visible()
+    shot(page, "22-settings-after-revoke")
+    assert not Device.objects.filter(pk=second.pk).exists()
+    alice2.page.reload()
+    expect(alice2.page.get_by_role("button", name="Unlock")).to_have_count(0)
+    expect(alice2.page.get_by_role("button", name="Create account").first).to_be_visible(timeout=SLOW)
+
+    # One of the remaining devices takes the phone's leaf out with a commit.
+    removal = wait_until(
+        lambda: Message.objects.filter(chat=chat, kind="commit", epoch__gte=epoch_at_copy).order_by("seq").first(),
+        page,
+        "the commit removing device 2",
+    )
+    page.get_by_role("button", name="Close settings").click()
+    alice.open_chat(bob.name)
+    # Stored after the removal, so Bob applies the removal before he reads it (stream order).
+    alice.say("The phone is gone")
+    theirs(bob, "The phone is gone")
+    bob.say("Sent after the revoke")
+    mine(alice, "The phone is gone")
+    theirs(alice, "Sent after the revoke")
+    theirs(alice3, "Sent after the revoke")
+
+    # The saved copy of device 2 reads the message from before the revoke, and nothing
+    # sent in the epochs after it.
+    harness_page = alice2.context.new_page()
+    harness_page.goto(harness_url)
+    harness_page.wait_for_function("window.talkeeHarness !== undefined")
+    harness = Harness(harness_page)
+    assert harness.call("importIdb", "stolen-vault", saved_state) == len(saved_state)
+    worker = harness.worker()
+    worker.unlock(PASSWORD, "stolen-vault")
+    chat_id = str(chat.pk)
+    app_rows = Message.objects.filter(chat=chat, kind="application", ciphertext__isnull=False).order_by("seq")
+    texts_before = []
+    for row in app_rows.filter(epoch=epoch_at_copy, seq__lt=removal.seq):
+        try:
+            texts_before.append(worker.decrypt(chat_id, bytes(row.ciphertext))["payload"]["text"])
+        except HarnessError:
+            pass  # consumed before the copy, or this copy's own messages
+    assert "Last words before the revoke" in texts_before
+    after = list(app_rows.filter(epoch__gt=removal.epoch))
+    assert after, "nothing was sent in the epoch after the removal"
+    for row in after:
+        with pytest.raises(HarnessError):
+            worker.decrypt(chat_id, bytes(row.ciphertext))
+
+    assert_private(alice.server, people.typed)
