@@ -426,6 +426,7 @@ export class Messenger extends EventTarget {
       } catch (err) {
         await this.mls.discardCommit(chatId);
         if (!(err instanceof ApiError && err.code === "stale_epoch")) throw err;
+        console.info("talkee: another commit won the epoch; catching up", chatId);
         await this.catchUpHandshakes(chatId);
       }
     }
@@ -1030,7 +1031,8 @@ export class Messenger extends EventTarget {
           if (keyPackage === null) {
             const claimed = await this.api.claimKeyPackages([change.user], [change.deviceId]);
             const entry = claimed[change.user]?.find((d) => d.device_id === change.deviceId);
-            if (entry === undefined || entry.keypackage === null) throw new NoKeyPackageError();
+            if (entry === undefined) return null; // revoked meanwhile: nothing to add
+            if (entry.keypackage === null) throw new NoKeyPackageError();
             keyPackage = fromBase64(entry.keypackage);
           }
           return this.mls.addMembers(chatId, [keyPackage]);
