@@ -5,11 +5,13 @@ is sent afterwards. The purge of bundles after expiry is tested in tests/devices
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, WebSocketRoute, expect
 
 from apps.chats.models import Chat
 from apps.devices.models import Device
@@ -59,6 +61,45 @@ def theirs(person: Person, text: str) -> None:
     expect(person.message(text)).to_have_class(re.compile(r"\btheirs\b"))
 
 
+class HeldStream:
+    """One person's device stream through a Playwright WebSocket route that can hold back
+    what the server sends (the socket stays up; pings and the handshake pass)."""
+
+    STREAM = {"event", "reaction", "device_event"}
+
+    def __init__(self, person: Person) -> None:
+        self.hold = False
+        self.held: list[tuple[WebSocketRoute, str]] = []
+        person.page.route_web_socket("**/v1/ws", self._route)
+        # Reconnect so the socket goes through the route.
+        person.context.set_offline(True)
+        expect(person.banner()).to_have_text(re.compile("^Offline"), timeout=SLOW)
+        person.context.set_offline(False)
+        expect(person.banner()).to_have_text("Connected", timeout=SLOW)
+
+    def _route(self, ws: WebSocketRoute) -> None:
+        server = ws.connect_to_server()
+
+        def from_server(message: str | bytes) -> None:
+            text = message if isinstance(message, str) else message.decode()
+            if self.hold and json.loads(text).get("type") in self.STREAM:
+                self.held.append((ws, text))
+            else:
+                ws.send(text)
+
+        server.on_message(from_server)
+
+    def release(self, upto: Callable[[dict[str, Any]], bool] | None = None) -> None:
+        """Passes the held frames on in order: up to the first `upto` picks (then holds on), or all."""
+        while self.held:
+            ws, text = self.held.pop(0)
+            ws.send(text)
+            if upto is not None and upto(json.loads(text)):
+                return
+        assert upto is None, "no held frame matched"
+        self.hold = False
+
+
 def wait_until(check: Any, page: Page, what: str, timeout_ms: int = SLOW * 2) -> Any:
     """Polls the database (bounded) while the browsers work."""
     waited = 0
@@ -93,16 +134,16 @@ def test_three_devices_history_sync_and_revoke(people: Any, harness_url: str) ->
     theirs(bob, "Typed on the phone")
     mine(alice, "Typed on the phone")
 
-    # The sibling first in line to add the next device (credential order) is offline: the
-    # other one waits its turn, finds the leaf missing and adds it. The first, back online,
-    # replays the event and loses the epoch race (409, catch up, leaf found) or finds the
-    # leaf already there: the device is added once.
+    # The sibling first in line to add the next device (credential order) hears nothing
+    # from the server for a while: the other one waits its turn, finds the leaf missing and
+    # adds it. When the first then learns of the new device (but not yet of that commit),
+    # its own commit loses the epoch (409): it catches up, finds the leaf there and stops.
     first, second = Device.objects.filter(user__username__startswith=alice.name + "@").order_by("pk")
     first_leads = str(first.client_device_id) < str(second.client_device_id)
     in_line = alice if first_leads else alice2
     standby_device = second if first_leads else first
-    in_line.context.set_offline(True)
-    expect(in_line.banner()).to_have_text(re.compile("^Offline"), timeout=SLOW)
+    stream = HeldStream(in_line)
+    stream.hold = True
     commits_before = Message.objects.filter(chat=chat, kind="commit").count()
 
     # The third device signs in and shows the old history, from bundles.
@@ -116,8 +157,9 @@ def test_three_devices_history_sync_and_revoke(people: Any, harness_url: str) ->
     assert third is not None and third.pk not in (first.pk, second.pk)
     bundles = DeviceInbox.objects.filter(kind=DeviceInbox.Kind.SYNC_BUNDLE, device=third, chat=chat)
     assert {b.from_device_id for b in bundles} == {standby_device.pk}
-    in_line.context.set_offline(False)
-    expect(in_line.banner()).to_have_text("Connected", timeout=SLOW)
+    with in_line.page.expect_console_message(lambda m: "won the epoch" in m.text, timeout=SLOW):
+        stream.release(upto=lambda frame: frame.get("type") == "device_event" and frame.get("kind") == "device")
+    stream.release()
     alice3.say("Hello from the third device")
     theirs(bob, "Hello from the third device")
     mine(alice, "Hello from the third device")

@@ -117,6 +117,8 @@ export class Messenger extends EventTarget {
       },
       onSynced: async () => {
         void this.flushOutbox();
+        // Device changes not applied yet (a killed tab, or the link dropped meanwhile).
+        for (const change of [...this.store.deviceChanges]) void this.applyDeviceChange(change);
       },
       onAuthFailed: () => {
         void this.relogin().then(
@@ -173,8 +175,6 @@ export class Messenger extends EventTarget {
     } catch (err) {
       if (!(err instanceof NetworkError)) throw err;
     }
-    // Device changes a killed tab had not finished applying.
-    for (const change of [...this.store.deviceChanges]) void this.applyDeviceChange(change);
   }
 
   stop(): void {
