@@ -240,3 +240,52 @@ def test_three_devices_history_sync_and_revoke(people: Any, harness_url: str) ->
             worker.decrypt(chat_id, bytes(row.ciphertext))
 
     assert_private(alice.server, people.typed)
+
+
+def test_a_peer_adds_a_new_device_whose_siblings_stay_silent(people: Any) -> None:
+    """Bob signs in on a second browser while his first one hears nothing (asleep, lost):
+    after the siblings' turns and a grace period Alice's device adds it. The new device
+    then revokes the old one, whose leaf goes out with one commit."""
+    alice, bob = pair(people)
+    chat = Chat.objects.get(memberships__user__username__startswith=alice.name + "@")
+    silent = HeldStream(bob)
+    silent.hold = True
+    commits_before = Message.objects.filter(chat=chat, kind="commit").count()
+    bob2 = people("bob")
+    bob2.sign_in()
+    wait_until(
+        lambda: Message.objects.filter(chat=chat, kind="commit").count() > commits_before,
+        alice.page,
+        "Alice's device adding Bob's new device",
+        timeout_ms=90_000,
+    )
+    alice.say("Hello to your new browser")
+    bob2.open_chat(alice.name)
+    theirs(bob2, "Hello to your new browser")
+    # No sibling added it, so no history came with it: the first message is not there.
+    expect(bob2.message("Hello from Alice")).to_have_count(0)
+    bob2.say("Hi from the new browser")
+    theirs(alice, "Hi from the new browser")
+
+    # The first browser hears again: the device it missed is there already, it adds nothing.
+    silent.release()
+    bob.open_chat(alice.name)
+    theirs(bob, "Hello to your new browser")
+    assert Message.objects.filter(chat=chat, kind="commit").count() == commits_before + 1
+
+    bob2.page.get_by_role("button", name="Settings").click()
+    first = Device.objects.filter(user__username__startswith=bob.name + "@").order_by("pk").first()
+    assert first is not None
+    bob2.page.once("dialog", lambda dialog: dialog.accept())
+    bob2.page.get_by_role("button", name=re.compile(rf"^Revoke .*#{first.pk}$")).click()
+    expect(bob.page.get_by_role("status").filter(has_text="revoked")).to_be_visible(timeout=SLOW)
+    wait_until(
+        lambda: Message.objects.filter(chat=chat, kind="commit").count() == commits_before + 2,
+        alice.page,
+        "the commit removing Bob's first device",
+    )
+    bob2.page.get_by_role("button", name="Close settings").click()
+    alice.say("Only your new browser reads this")
+    theirs(bob2, "Only your new browser reads this")
+    assert Message.objects.filter(chat=chat, kind="commit").count() == commits_before + 2
+    assert_private(alice.server, people.typed)

@@ -19,8 +19,10 @@ const STATUS_RANK: Record<LocalMessage["status"], number> = { failed: -1, queued
 
 export type ChangeKind = "chats" | "messages" | "link" | "typing" | "presence" | "devices" | "revoked";
 
-/** Seconds-scale wait per rank: the first committer acts at once, the next only if it did not. */
+/** Wait per place in line: the first committer acts at once, the next only if it did not. */
 const RANK_STEP_MS = 5000;
+/** Other users' devices step in only after the changed device's siblings all had their turn. */
+const PEER_GRACE_MS = 20000;
 /** Tries at a new device's KeyPackage (it uploads them right after signing in). */
 const KEYPACKAGE_ROUNDS = 8;
 
@@ -31,14 +33,19 @@ class NoKeyPackageError extends Error {
 type DeviceEventFrame = Extract<Frame, { type: "device_event" }>;
 
 /**
- * Who commits a device change in a group: the changed device's siblings (same user) in
- * credential order, else every other member in that order. Our place in that order
- * (0 acts first), or -1 when it is not ours to do.
+ * Who commits a device change in a group, and when: the changed device's siblings (same
+ * user) in credential order, then, after a grace period, every other member in that
+ * order (a user whose other devices are gone or silent). Each waits for its turn and
+ * acts only if the change is still missing. `wait` is -1 when we are not in the group.
  */
-export function committerRank(members: string[], leaf: string, me: string): number {
+export function committerTurn(members: string[], leaf: string, me: string): { wait: number; sibling: boolean } {
   const others = members.filter((m) => m !== leaf);
-  const siblings = others.filter((m) => userOf(m) === userOf(leaf));
-  return (siblings.length > 0 ? siblings : others).sort().indexOf(me);
+  const siblings = others.filter((m) => userOf(m) === userOf(leaf)).sort();
+  const peers = others.filter((m) => userOf(m) !== userOf(leaf)).sort();
+  if (siblings.includes(me)) return { wait: siblings.indexOf(me) * RANK_STEP_MS, sibling: true };
+  if (!peers.includes(me)) return { wait: -1, sibling: false };
+  const grace = siblings.length > 0 ? siblings.length * RANK_STEP_MS + PEER_GRACE_MS : 0;
+  return { wait: grace + peers.indexOf(me) * RANK_STEP_MS, sibling: false };
 }
 
 function parseDeviceChange(data: Record<string, unknown> | null): DeviceChange | null {
@@ -973,7 +980,7 @@ export class Messenger extends EventTarget {
   /**
    * A device was added to (revoked from) an account we share chats with: its leaf goes
    * into (out of) every such group with a commit. One device does it per group
-   * (committerRank); the next in line waits and checks, and a lost race (409) is caught
+   * (committerTurn); the next in line waits and checks, and a lost race (409) is caught
    * up and checked again before any retry.
    */
   private async applyDeviceChange(change: DeviceChange): Promise<void> {
@@ -1006,9 +1013,9 @@ export class Messenger extends EventTarget {
     for (let round = 0; round < KEYPACKAGE_ROUNDS; round++) {
       const group = await this.mls.group(chatId);
       if (group.members.includes(leaf) === adding) return; // done (by us or another device)
-      const rank = committerRank(group.members, leaf, this.credential);
-      if (rank < 0) return;
-      await sleep(round === 0 ? rank * RANK_STEP_MS : Math.min(1500 * round, 8000));
+      const turn = committerTurn(group.members, leaf, this.credential);
+      if (turn.wait < 0) return;
+      await sleep(round === 0 ? turn.wait : Math.min(1500 * round, 8000));
       const outcome = await this.withLock(() => this.commitDeviceChange(chatId, change, leaf));
       if (outcome === "no_keypackage") continue;
       if (outcome === "committed" && adding && change.user === this.user) await this.sendHistory(chatId, change.deviceId);
