@@ -168,18 +168,20 @@ def people(browser: Browser, app_server: LiveServer, request: pytest.FixtureRequ
     logs: list[str] = []
     suffix = uuid.uuid4().hex[:5]
 
-    def make(name: str, viewport: dict[str, int] | None = None) -> Person:
+    def make(name: str, viewport: dict[str, int] | None = None, label: str | None = None) -> Person:
+        """`label` names this browser in the console log (several devices of one user)."""
         context = browser.new_context(viewport=viewport or {"width": 1280, "height": 800})
         contexts.append(context)
         page = context.new_page()
         page.set_default_timeout(SLOW)
-        logs.append(f"--- {name}")
+        tag = label or name
+        logs.append(f"--- {tag}")
 
         def on_console(msg: ConsoleMessage) -> None:
-            logs.append(f"[{name}] {msg.type}: {msg.text}")
+            logs.append(f"[{tag}] {msg.type}: {msg.text}")
 
         def on_error(err: Error) -> None:
-            logs.append(f"[{name}] pageerror: {err}")
+            logs.append(f"[{tag}] pageerror: {err}")
 
         page.on("console", on_console)
         page.on("pageerror", on_error)

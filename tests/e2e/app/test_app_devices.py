@@ -115,10 +115,23 @@ def wait_until(check: Any, page: Page, what: str, timeout_ms: int = SLOW * 2) ->
 def test_three_devices_history_sync_and_revoke(people: Any, harness_url: str) -> None:  # noqa: F811
     alice, bob = pair(people)
     chat = Chat.objects.get(memberships__user__username__startswith=alice.name + "@")
+    # A group Bob owns, where Alice is a plain member (she cannot seal its name again).
+    group_name = "Weekend plans"
+    bob.typed.append(group_name)
+    bob.page.get_by_role("button", name="New group or channel").click()
+    bob.page.get_by_label("Name", exact=True).fill(group_name)
+    bob.page.get_by_label("Members (usernames, comma-separated)").fill(alice.name)
+    bob.page.get_by_role("button", name="Create", exact=True).click()
+    expect(bob.page.get_by_role("heading", name=group_name)).to_be_visible(timeout=SLOW)
+    bob.say("Group hello before the phone")
+    alice.open_chat(group_name)
+    theirs(alice, "Group hello before the phone")
+    alice.open_chat(bob.name)
+    bob.open_chat(alice.name)
 
     # Alice's second browser: a new device. Her first device adds it to the chat (commit +
     # Welcome) and sends it the history sealed to its X25519 key.
-    alice2 = people("alice")
+    alice2 = people("alice", label="alice-phone")
     alice2.sign_in()
     alice2.open_chat(bob.name)
     mine(alice2, "Hello from Alice")
@@ -133,6 +146,14 @@ def test_three_devices_history_sync_and_revoke(people: Any, harness_url: str) ->
     alice2.say("Typed on the phone")
     theirs(bob, "Typed on the phone")
     mine(alice, "Typed on the phone")
+    # Every chat: the group too, with its name and history from the bundle.
+    alice2.open_chat(group_name)
+    theirs(alice2, "Group hello before the phone")
+    alice2.say("The phone is in the group")
+    bob.open_chat(group_name)
+    theirs(bob, "The phone is in the group")
+    bob.open_chat(alice.name)
+    alice2.open_chat(bob.name)
 
     # The sibling first in line to add the next device (credential order) hears nothing
     # from the server for a while: the other one waits its turn, finds the leaf missing and
@@ -147,12 +168,16 @@ def test_three_devices_history_sync_and_revoke(people: Any, harness_url: str) ->
     commits_before = Message.objects.filter(chat=chat, kind="commit").count()
 
     # The third device signs in and shows the old history, from bundles.
-    alice3 = people("alice")
+    alice3 = people("alice", label="alice-third")
     alice3.sign_in()
     alice3.open_chat(bob.name)
     for text in ("Hello from Alice", "Sent from the laptop after the phone joined", "Typed on the phone"):
         mine(alice3, text)
     theirs(alice3, "Hi Alice, on both of your devices")
+    alice3.open_chat(group_name)
+    theirs(alice3, "Group hello before the phone")
+    mine(alice3, "The phone is in the group")
+    alice3.open_chat(bob.name)
     third = Device.objects.filter(user__username__startswith=alice.name + "@").order_by("pk").last()
     assert third is not None and third.pk not in (first.pk, second.pk)
     bundles = DeviceInbox.objects.filter(kind=DeviceInbox.Kind.SYNC_BUNDLE, device=third, chat=chat)
@@ -251,7 +276,7 @@ def test_a_peer_adds_a_new_device_whose_siblings_stay_silent(people: Any) -> Non
     silent = HeldStream(bob)
     silent.hold = True
     commits_before = Message.objects.filter(chat=chat, kind="commit").count()
-    bob2 = people("bob")
+    bob2 = people("bob", label="bob-new")
     bob2.sign_in()
     wait_until(
         lambda: Message.objects.filter(chat=chat, kind="commit").count() > commits_before,

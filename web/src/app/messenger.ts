@@ -1051,9 +1051,12 @@ export class Messenger extends EventTarget {
       throw err;
     }
     if (!committed) return "done";
-    // The name is sealed under the epoch's exporter: seal it again for the new epoch.
+    // The name is sealed under the epoch's exporter: seal it again for the new epoch
+    // (owners and admins may; our own new device also gets it in the history bundle).
     const chat = this.store.chats.get(chatId);
-    if (chat?.name) await this.sealName(chatId, chat.name);
+    if (chat?.name && (chat.role === "owner" || chat.role === "admin")) {
+      await this.sealName(chatId, chat.name).catch((err: unknown) => console.warn("talkee: name not sealed again", err));
+    }
     await this.store.saveChats();
     return "committed";
   }
