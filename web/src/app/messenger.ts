@@ -23,6 +23,8 @@ export type ChangeKind = "chats" | "messages" | "link" | "typing" | "presence" |
 const RANK_STEP_MS = 5000;
 /** Other users' devices step in only after the changed device's siblings all had their turn. */
 const PEER_GRACE_MS = 20000;
+/** KeyPackages this device keeps on the server (claims by others use them up). */
+export const KEYPACKAGE_POOL = 5;
 /** Tries at a new device's KeyPackage (it uploads them right after signing in). */
 const KEYPACKAGE_ROUNDS = 8;
 
@@ -126,6 +128,7 @@ export class Messenger extends EventTarget {
         void this.flushOutbox();
         // Device changes not applied yet (a killed tab, or the link dropped meanwhile).
         for (const change of [...this.store.deviceChanges]) void this.applyDeviceChange(change);
+        void this.refillKeyPackages();
       },
       onAuthFailed: () => {
         void this.relogin().then(
@@ -1198,6 +1201,18 @@ export class Messenger extends EventTarget {
         void this.store.saveMessages(chat.id);
         this.emit("messages", chat.id);
       }
+    }
+  }
+
+  /** Tops the server's pool of our KeyPackages up (claims that lost a race never send a Welcome). */
+  private async refillKeyPackages(): Promise<void> {
+    try {
+      const current = (await this.ownDevices(true)).find((d) => d.current);
+      if (current !== undefined && current.keypackage_count < KEYPACKAGE_POOL) {
+        await this.topUpKeyPackages(KEYPACKAGE_POOL - current.keypackage_count);
+      }
+    } catch (err) {
+      console.warn("talkee: KeyPackage pool not checked", err);
     }
   }
 

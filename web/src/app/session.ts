@@ -7,10 +7,8 @@ import { recoveryHash, recoveryProof } from "../crypto/recovery";
 import type { MlsWorkerApi } from "../mls/api";
 import { startMlsWorker, type MlsWorkerHandle } from "../mls/client";
 import { DEFAULT_VAULT_DB } from "../vault/vault";
-import { Messenger } from "./messenger";
+import { KEYPACKAGE_POOL, Messenger } from "./messenger";
 import { AppStore } from "./store";
-
-const KEYPACKAGE_POOL = 5;
 
 export class Session {
   readonly api = new Api();
