@@ -3,7 +3,7 @@ import { fromUtf8 } from "../src/crypto/encoding";
 import { generateDeviceSecrets, signWithContext, SYNC_BUNDLE_CONTEXT } from "../src/crypto/identity";
 import { openSealed } from "../src/crypto/sealedBox";
 import { BundleError, packHistory, readBundle, sealBundle, type HistoryBundle } from "../src/app/history";
-import { committerTurn } from "../src/app/messenger";
+import { committerWait } from "../src/app/messenger";
 import type { LocalMessage } from "../src/app/store";
 
 function message(id: number, text: string, extra: Partial<LocalMessage> = {}): LocalMessage {
@@ -59,20 +59,20 @@ describe("history bundles", () => {
 describe("who commits a device change", () => {
   const members = ["alice@x:b", "bob@x:1", "alice@x:a", "alice@x:new", "carol@x:2"];
   it("is the changed device's siblings first, in credential order", () => {
-    expect(committerTurn(members, "alice@x:new", "alice@x:a")).toEqual({ wait: 0, sibling: true });
-    expect(committerTurn(members, "alice@x:new", "alice@x:b")).toEqual({ wait: 5000, sibling: true });
+    expect(committerWait(members, "alice@x:new", "alice@x:a")).toBe(0);
+    expect(committerWait(members, "alice@x:new", "alice@x:b")).toBe(5000);
   });
   it("is the other members after a grace period, for a user whose devices stay silent", () => {
-    expect(committerTurn(members, "alice@x:new", "bob@x:1")).toEqual({ wait: 30000, sibling: false });
-    expect(committerTurn(members, "alice@x:new", "carol@x:2")).toEqual({ wait: 35000, sibling: false });
+    expect(committerWait(members, "alice@x:new", "bob@x:1")).toBe(30000);
+    expect(committerWait(members, "alice@x:new", "carol@x:2")).toBe(35000);
   });
   it("is the other members at once when the user has no other device in the group", () => {
-    expect(committerTurn(["alice@x:new", "bob@x:1", "carol@x:2"], "alice@x:new", "bob@x:1")).toEqual({ wait: 0, sibling: false });
-    expect(committerTurn(["alice@x:new", "bob@x:1", "carol@x:2"], "alice@x:new", "carol@x:2")).toEqual({ wait: 5000, sibling: false });
+    expect(committerWait(["alice@x:new", "bob@x:1", "carol@x:2"], "alice@x:new", "bob@x:1")).toBe(0);
+    expect(committerWait(["alice@x:new", "bob@x:1", "carol@x:2"], "alice@x:new", "carol@x:2")).toBe(5000);
   });
   it("leaves out the changed device itself and non-members", () => {
-    expect(committerTurn(["alice@x:gone", "bob@x:1"], "alice@x:gone", "bob@x:1")).toEqual({ wait: 0, sibling: false });
-    expect(committerTurn(["alice@x:gone", "bob@x:1"], "alice@x:gone", "alice@x:gone").wait).toBe(-1);
-    expect(committerTurn(["alice@x:gone", "bob@x:1"], "alice@x:gone", "dave@x:9").wait).toBe(-1);
+    expect(committerWait(["alice@x:gone", "bob@x:1"], "alice@x:gone", "bob@x:1")).toBe(0);
+    expect(committerWait(["alice@x:gone", "bob@x:1"], "alice@x:gone", "alice@x:gone")).toBe(-1);
+    expect(committerWait(["alice@x:gone", "bob@x:1"], "alice@x:gone", "dave@x:9")).toBe(-1);
   });
 });

@@ -37,17 +37,17 @@ type DeviceEventFrame = Extract<Frame, { type: "device_event" }>;
 /**
  * Who commits a device change in a group, and when: the changed device's siblings (same
  * user) in credential order, then, after a grace period, every other member in that
- * order (a user whose other devices are gone or silent). Each waits for its turn and
- * acts only if the change is still missing. `wait` is -1 when we are not in the group.
+ * order (a user whose other devices are gone or silent). Each waits for its turn (the
+ * answer, in ms) and acts only if the change is still missing; -1: not in the group.
  */
-export function committerTurn(members: string[], leaf: string, me: string): { wait: number; sibling: boolean } {
+export function committerWait(members: string[], leaf: string, me: string): number {
   const others = members.filter((m) => m !== leaf);
   const siblings = others.filter((m) => userOf(m) === userOf(leaf)).sort();
   const peers = others.filter((m) => userOf(m) !== userOf(leaf)).sort();
-  if (siblings.includes(me)) return { wait: siblings.indexOf(me) * RANK_STEP_MS, sibling: true };
-  if (!peers.includes(me)) return { wait: -1, sibling: false };
+  if (siblings.includes(me)) return siblings.indexOf(me) * RANK_STEP_MS;
+  if (!peers.includes(me)) return -1;
   const grace = siblings.length > 0 ? siblings.length * RANK_STEP_MS + PEER_GRACE_MS : 0;
-  return { wait: grace + peers.indexOf(me) * RANK_STEP_MS, sibling: false };
+  return grace + peers.indexOf(me) * RANK_STEP_MS;
 }
 
 function parseDeviceChange(data: Record<string, unknown> | null): DeviceChange | null {
@@ -983,7 +983,7 @@ export class Messenger extends EventTarget {
   /**
    * A device was added to (revoked from) an account we share chats with: its leaf goes
    * into (out of) every such group with a commit. One device does it per group
-   * (committerTurn); the next in line waits and checks, and a lost race (409) is caught
+   * (committerWait); the next in line waits and checks, and a lost race (409) is caught
    * up and checked again before any retry.
    */
   private async applyDeviceChange(change: DeviceChange): Promise<void> {
@@ -1016,9 +1016,9 @@ export class Messenger extends EventTarget {
     for (let round = 0; round < KEYPACKAGE_ROUNDS; round++) {
       const group = await this.mls.group(chatId);
       if (group.members.includes(leaf) === adding) return; // done (by us or another device)
-      const turn = committerTurn(group.members, leaf, this.credential);
-      if (turn.wait < 0) return;
-      await sleep(round === 0 ? turn.wait : Math.min(1500 * round, 8000));
+      const wait = committerWait(group.members, leaf, this.credential);
+      if (wait < 0) return;
+      await sleep(round === 0 ? wait : Math.min(1500 * round, 8000));
       const outcome = await this.withLock(() => this.commitDeviceChange(chatId, change, leaf));
       if (outcome === "no_keypackage") continue;
       if (outcome === "committed" && adding && change.user === this.user) await this.sendHistory(chatId, change.deviceId);
