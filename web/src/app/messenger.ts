@@ -128,6 +128,7 @@ export class Messenger extends EventTarget {
         void this.flushOutbox();
         // Device changes not applied yet (a killed tab, or the link dropped meanwhile).
         for (const change of [...this.store.deviceChanges]) void this.applyDeviceChange(change);
+        void this.sendOwedHistory();
         void this.refillKeyPackages();
       },
       onAuthFailed: () => {
@@ -1021,7 +1022,7 @@ export class Messenger extends EventTarget {
       await sleep(round === 0 ? wait : Math.min(1500 * round, 8000));
       const outcome = await this.withLock(() => this.commitDeviceChange(chatId, change, leaf));
       if (outcome === "no_keypackage") continue;
-      if (outcome === "committed" && adding && change.user === this.user) await this.sendHistory(chatId, change.deviceId);
+      if (outcome === "committed" && adding && change.user === this.user) await this.sendOwedHistory();
       return;
     }
     throw new Error(`${leaf} has no KeyPackage yet; not added to ${chatId}`);
@@ -1054,6 +1055,11 @@ export class Messenger extends EventTarget {
       throw err;
     }
     if (!committed) return "done";
+    if (adding && change.user === this.user) {
+      // Ours to send now that our commit put the device in; kept until every part is up.
+      this.store.historyOwed.push({ chatId, deviceId: change.deviceId });
+      await this.store.saveHistoryOwed();
+    }
     // The name is sealed under the epoch's exporter: seal it again for the new epoch
     // (owners and admins may; our own new device also gets it in the history bundle).
     const chat = this.store.chats.get(chatId);
@@ -1062,6 +1068,28 @@ export class Messenger extends EventTarget {
     }
     await this.store.saveChats();
     return "committed";
+  }
+
+  /** Sends the history bundles this device owes (again after a failed upload: the import skips what it has). */
+  private async sendOwedHistory(): Promise<void> {
+    for (const owed of [...this.store.historyOwed]) {
+      const key = `history/${owed.chatId}/${owed.deviceId}`;
+      if (this.applying.has(key)) continue;
+      this.applying.add(key);
+      try {
+        await this.sendHistory(owed.chatId, owed.deviceId);
+        this.store.historyOwed = this.store.historyOwed.filter((o) => o !== owed);
+        await this.store.saveHistoryOwed();
+      } catch (err) {
+        console.warn("talkee: history bundle not sent yet", owed.chatId, err);
+        if (!(err instanceof NetworkError)) {
+          this.store.historyOwed = this.store.historyOwed.filter((o) => o !== owed);
+          await this.store.saveHistoryOwed();
+        }
+      } finally {
+        this.applying.delete(key);
+      }
+    }
   }
 
   /** The chat's history from this device, signed and sealed to our new device, in ≤ 4 MiB bundles. */

@@ -81,6 +81,12 @@ export interface DeviceChange {
   clientDeviceId: string; // the leaf credential is user:clientDeviceId
 }
 
+/** History a new device of ours is owed by this device (it added the device to that chat). */
+export interface HistoryOwed {
+  chatId: string;
+  deviceId: number;
+}
+
 const json = (value: unknown): Uint8Array => utf8(JSON.stringify(value));
 
 export class AppStore {
@@ -89,6 +95,7 @@ export class AppStore {
   private messages = new Map<string, LocalMessage[]>();
   outbox: OutboxEntry[] = [];
   deviceChanges: DeviceChange[] = [];
+  historyOwed: HistoryOwed[] = [];
 
   constructor(private readonly mls: Remote<MlsWorkerApi>) {}
 
@@ -103,6 +110,7 @@ export class AppStore {
     this.chats = new Map(chats.map((c) => [c.id, c]));
     this.outbox = (await this.read<OutboxEntry[]>("outbox")) ?? [];
     this.deviceChanges = (await this.read<DeviceChange[]>("devicechanges")) ?? [];
+    this.historyOwed = (await this.read<HistoryOwed[]>("historyowed")) ?? [];
     for (const key of await this.mls.appKeys("msgs/")) {
       const list = await this.read<LocalMessage[]>(key);
       if (list !== undefined) this.messages.set(key.slice("msgs/".length), list);
@@ -123,6 +131,10 @@ export class AppStore {
 
   async saveDeviceChanges(): Promise<void> {
     await this.mls.appPut("devicechanges", json(this.deviceChanges));
+  }
+
+  async saveHistoryOwed(): Promise<void> {
+    await this.mls.appPut("historyowed", json(this.historyOwed));
   }
 
   messagesOf(chatId: string): LocalMessage[] {
