@@ -4,6 +4,7 @@ import { generateDeviceSecrets, signWithContext, SYNC_BUNDLE_CONTEXT } from "../
 import { openSealed } from "../src/crypto/sealedBox";
 import { BundleError, packHistory, readBundle, sealBundle, type HistoryBundle } from "../src/app/history";
 import { committerWait } from "../src/app/messenger";
+import { deviceLabel } from "../src/app/session";
 import type { LocalMessage } from "../src/app/store";
 
 function message(id: number, text: string, extra: Partial<LocalMessage> = {}): LocalMessage {
@@ -74,5 +75,15 @@ describe("who commits a device change", () => {
     expect(committerWait(["alice@x:gone", "bob@x:1"], "alice@x:gone", "bob@x:1")).toBe(0);
     expect(committerWait(["alice@x:gone", "bob@x:1"], "alice@x:gone", "alice@x:gone")).toBe(-1);
     expect(committerWait(["alice@x:gone", "bob@x:1"], "alice@x:gone", "dave@x:9")).toBe(-1);
+  });
+});
+
+describe("device labels", () => {
+  it("name the browser and the system, nothing more", () => {
+    expect(deviceLabel("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/131.0.0.0 Safari/537.36")).toBe("Chrome on Linux");
+    expect(deviceLabel("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1")).toBe("Safari on iOS");
+    expect(deviceLabel("Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0")).toBe("Firefox on Windows");
+    expect(deviceLabel("Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Mobile Safari/537.36 EdgA/120.0")).toBe("Chrome on Android");
+    expect(deviceLabel("curl/8")).toBe("Browser");
   });
 });
