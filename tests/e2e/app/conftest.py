@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Error, Page, expect
+from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Error, Page, Response, expect
 
 from tests.conftest import ROOT, LiveServer, start_daphne, stop
 
@@ -183,8 +183,13 @@ def people(browser: Browser, app_server: LiveServer, request: pytest.FixtureRequ
         def on_error(err: Error) -> None:
             logs.append(f"[{tag}] pageerror: {err}")
 
+        def on_response(response: Response) -> None:
+            if response.status >= 400:
+                logs.append(f"[{tag}] http {response.status} {response.request.method} {response.url}")
+
         page.on("console", on_console)
         page.on("pageerror", on_error)
+        page.on("response", on_response)
         person = Person(f"{name}{suffix}", context, page, app_server, typed)
         return person
 
