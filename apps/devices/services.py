@@ -138,8 +138,9 @@ def do_store_keypackages(device: Device, keypackages: list[bytes]) -> int:
     return len(keypackages)
 
 
-def claim_keypackages(addresses: list[str]) -> dict[str, list[dict[str, object]]]:
-    """One KeyPackage per device of each user, each handed out exactly once.
+def claim_keypackages(addresses: list[str], device_ids: list[int] | None = None) -> dict[str, list[dict[str, object]]]:
+    """One KeyPackage per device of each user (only `device_ids` of them when given), each
+    handed out exactly once.
 
     Rows are taken with SELECT … FOR UPDATE SKIP LOCKED and deleted in the same
     transaction, so concurrent claimers never receive the same KeyPackage. A device
@@ -154,6 +155,8 @@ def claim_keypackages(addresses: list[str]) -> dict[str, list[dict[str, object]]
     result: dict[str, list[dict[str, object]]] = {}
     with transaction.atomic():
         devices = Device.objects.filter(user__in=users.values()).select_related("user").order_by("pk")
+        if device_ids is not None:
+            devices = devices.filter(pk__in=device_ids)
         for device in devices:
             package = (
                 KeyPackage.objects.select_for_update(skip_locked=True).filter(device=device).order_by("pk").first()
