@@ -1,5 +1,5 @@
 """The tunnel codec on its own: names within DNS limits, reassembly, and the known answers
-the web client's tests check too (web/src/transport/tunnel-vectors.json)."""
+the web client's tests check too (web/test/tunnel-vectors.json)."""
 
 import json
 import os
@@ -10,7 +10,7 @@ from nacl.public import PrivateKey
 from apps.transport import codec, sealing
 from tests.conftest import ROOT
 
-VECTORS = json.loads((ROOT / "web/src/transport/tunnel-vectors.json").read_text())
+VECTORS = json.loads((ROOT / "web/test/tunnel-vectors.json").read_text())
 
 
 @pytest.mark.parametrize("size", [1, 57, 300, 5000])

@@ -9,7 +9,7 @@ export function connectionBanner(messenger: Messenger): HTMLElement {
     const queued = messenger.queued > 0;
     let text: string;
     let tone: string;
-    if (queued && ((state !== "connected" && state !== "alternative") || messenger.stalled)) {
+    if (queued && (!messenger.conn.online || messenger.stalled)) {
       text = "Message queued for delivery";
       tone = "queued";
     } else if (state === "connected") {
@@ -17,6 +17,9 @@ export function connectionBanner(messenger: Messenger): HTMLElement {
       tone = "ok";
     } else if (state === "alternative") {
       text = "Reconnecting via alternative route";
+      tone = "warn";
+    } else if (state === "dns") {
+      text = "DNS fallback active";
       tone = "warn";
     } else if (state === "offline") {
       text = "Offline — new messages will be queued";
