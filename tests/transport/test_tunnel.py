@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings
 from dnslib import RCODE, DNSRecord
+from redis import Redis
 
 from apps.messages.models import Message
 from apps.transport import codec
@@ -230,6 +232,35 @@ def test_garbage_gets_dns_error_codes_and_the_gateway_keeps_answering(live_serve
     # Still answering.
     assert rcode(f"{rid}-0.d.{ZONE}") == RCODE.NXDOMAIN
     assert dns_gateway.process.poll() is None
+
+
+def test_half_received_requests_expire_and_a_missing_fragment_is_reported(
+    make_account, live_server_daphne, dns_gateway
+) -> None:
+    alice = make_account()
+    client = tunnel(udp(dns_gateway), live_server_daphne, alice.token)
+    frame, counter = client.seal({"op": "sync", "cursor": 0, "padding": "x" * 400})
+    rid = new_rid()
+    names = codec.upload_names(frame, rid, ZONE)
+    assert len(names) >= 3
+    # Only the first fragment and the last: the gateway keeps what it got, with an expiry.
+    assert client.resolver.txt(names[0]) == ["ok"]
+    assert client.resolver.txt(names[-1]) == ["missing"]
+    redis = Redis.from_url(settings.CACHES["default"]["LOCATION"])
+    kept = redis.keys(f"*tunnel:frag:{rid}:*")
+    assert len(kept) == 2
+    assert all(0 < redis.ttl(key) <= settings.TALKEE_TUNNEL_FRAGMENT_TTL_SECONDS for key in kept)
+    # The rest arrives: the request completes, and its fragments are gone.
+    for name in names[1:-1]:
+        assert client.resolver.txt(name) == ["ok"]
+    _, total, first = codec.parse_txt(client.resolver.txt(names[-1]))
+    chunks = [first] + [
+        codec.parse_txt(client.resolver.txt(codec.download_name(rid, n, ZONE)))[2] for n in range(1, total)
+    ]
+    assert json.loads(client.session.open_reply(b"".join(chunks), counter))["status"] == 200
+    assert redis.keys(f"*tunnel:frag:{rid}:*") == []
+    # A resolver retrying the last query gets the same answer, not a second run.
+    assert codec.parse_txt(client.resolver.txt(names[-1]))[2] == first
 
 
 def test_names_logs_and_database_hold_no_plaintext_or_token(make_account, live_server_daphne, dns_gateway) -> None:
