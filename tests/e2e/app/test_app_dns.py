@@ -19,12 +19,16 @@ def test_blocked_socket_and_https_fall_back_to_the_dns_tunnel(people: Any) -> No
     alice, bob = pair(people)
     expect(bob.banner()).to_have_text("Connected")
     # From here on Bob's network filters the socket and the API; DoH still gets out.
-    bob.context.route_web_socket(re.compile(r"/v1/ws"), lambda ws: ws.close())
+    blocked = True
+    bob.context.route_web_socket(re.compile(r"/v1/ws"), lambda ws: ws.close() if blocked else ws.connect_to_server())
     api_tried: list[str] = []
 
     def refuse_api(route: Any) -> None:
         api_tried.append(route.request.url)
-        route.abort()
+        if blocked:
+            route.abort()
+        else:
+            route.continue_()
 
     bob.context.route(re.compile(r"/v1/"), refuse_api)
     doh_bodies: list[bytes] = []
@@ -54,4 +58,11 @@ def test_blocked_socket_and_https_fall_back_to_the_dns_tunnel(people: Any) -> No
         assert text.lower().encode() not in seen
     remembered = bob.page.evaluate("() => Object.keys(localStorage)")
     assert "talkee.tunnel" in remembered  # the tunnel's key and zone, for when the well-known URL is blocked too
+
+    # The filter goes away: the app climbs back to the socket by itself (retried every 30 s).
+    blocked = False
+    expect(bob.banner()).to_have_text("Connected", timeout=60_000)
+    alice.say("Back on the socket")
+    bob.expect_message("Back on the socket")
+    expect(bob.message("Answer while Bob is on DNS")).to_have_count(1)  # nothing twice
     assert_private(alice.server, alice.typed)

@@ -23,6 +23,8 @@ export const MAX_FRAGMENTS = 256;
 const VERSION = 1;
 const REPLY_OK = 0;
 const PARALLEL = 4;
+// A query the resolver does not answer must not hold the outbox: give up and retry later.
+const QUERY_TIMEOUT_MS = 10_000;
 const TYPE_TXT = 16;
 export const RCODE = { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5 } as const;
 
@@ -263,6 +265,7 @@ export class DnsTunnel {
   private async txt(name: string, signal?: AbortSignal): Promise<string[]> {
     const id = crypto.getRandomValues(new Uint16Array(1))[0] ?? 0;
     let response: Response;
+    let wire: Uint8Array;
     try {
       const init: RequestInit = {
         method: "POST",
@@ -270,14 +273,16 @@ export class DnsTunnel {
         body: dnsQuery(id, name) as BodyInit,
         cache: "no-store",
       };
-      if (signal !== undefined) init.signal = signal;
+      const timeout = AbortSignal.timeout(QUERY_TIMEOUT_MS);
+      init.signal = signal === undefined ? timeout : AbortSignal.any([signal, timeout]);
       response = await fetch(this.config.resolverUrl, init);
+      if (!response.ok) throw new NetworkError();
+      wire = new Uint8Array(await response.arrayBuffer());
     } catch (err) {
-      if (err instanceof DOMException && err.name === "AbortError") throw err;
+      if (err instanceof DOMException && err.name === "AbortError" && signal?.aborted === true) throw err;
       throw new NetworkError();
     }
-    if (!response.ok) throw new NetworkError();
-    const answer = dnsAnswer(new Uint8Array(await response.arrayBuffer()), id);
+    const answer = dnsAnswer(wire, id);
     if (answer.rcode === RCODE.REFUSED) throw new TunnelRefused("the gateway refused the frame");
     if (answer.rcode !== RCODE.NOERROR || answer.txt === null) throw new NetworkError();
     return answer.txt;
