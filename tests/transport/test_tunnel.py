@@ -6,6 +6,7 @@ import asyncio
 import base64
 import json
 import os
+import random
 import subprocess
 import sys
 import urllib.error
@@ -17,7 +18,8 @@ from typing import Any
 
 import pytest
 from django.conf import settings
-from dnslib import RCODE, DNSRecord
+from dnslib import QTYPE, RCODE, RR, DNSRecord
+from dnslib.server import BaseResolver, DNSLogger, DNSServer
 from redis import Redis
 
 from apps.messages.models import Message
@@ -141,6 +143,51 @@ def test_doh_endpoint_carries_send_and_a_waiting_sync(make_account, live_server_
     assert status == 201
     assert sync_status == 200, woken
     assert [e["message"]["id"] for e in woken["events"] if e["type"] == "event"] == [sent["id"]]
+
+
+class CaseMixingForwarder(BaseResolver):
+    """A stand-in for a recursive resolver between the client and the gateway: it uses
+    0x20 case randomisation on the way up (as many resolvers do), checks that the answer
+    echoes the question exactly, and relays it with a query id of its own."""
+
+    def __init__(self, gateway_port: int) -> None:
+        self.gateway_port = gateway_port
+        self.forwarded = 0
+
+    def resolve(self, request: DNSRecord, handler: Any) -> DNSRecord:
+        name = str(request.q.qname)
+        mixed = "".join(c.upper() if random.random() < 0.5 else c.lower() for c in name)
+        upstream = DNSRecord.question(mixed, QTYPE[request.q.qtype])
+        answer = DNSRecord.parse(upstream.send("127.0.0.1", self.gateway_port, timeout=10))
+        assert str(answer.q.qname) == mixed, "the gateway must echo the question as asked"
+        self.forwarded += 1
+        reply = request.reply()
+        reply.header.rcode = answer.header.rcode
+        for rr in answer.rr:
+            reply.add_answer(RR(request.q.qname, rr.rtype, rdata=rr.rdata, ttl=rr.ttl))
+        return reply
+
+
+def test_the_tunnel_works_through_a_resolver_that_changes_case_and_ids(
+    make_account, live_server_daphne, dns_gateway
+) -> None:
+    alice, bob = make_account(), make_account()
+    chat = make_chat(alice, "direct", bob)
+    forwarder = CaseMixingForwarder(dns_gateway.port)
+    port = free_port()
+    resolver_server = DNSServer(forwarder, port=port, address="127.0.0.1", logger=DNSLogger("-request,-reply"))
+    resolver_server.start_thread()
+    try:
+        client = tunnel(Resolver("udp", ("127.0.0.1", port)), live_server_daphne, alice.token)
+        status, sent = client.call(send_op(chat["id"], os.urandom(500)))
+        assert status == 201
+        status, page = tunnel(Resolver("udp", ("127.0.0.1", port)), live_server_daphne, bob.token).call(
+            {"op": "sync", "cursor": 0}
+        )
+        assert [e["message"]["id"] for e in page["events"] if e["type"] == "event"] == [sent["id"]]
+        assert forwarder.forwarded > 5
+    finally:
+        resolver_server.stop()
 
 
 def test_api_errors_come_back_in_the_api_shape(make_account, live_server_daphne, dns_gateway) -> None:
