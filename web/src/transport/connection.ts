@@ -49,6 +49,7 @@ export class Connection {
   private pollAbort: AbortController | null = null;
   private tunnel: DnsTunnel | null = null;
   private tunneling = false;
+  private tunnelRun = 0; // a loop that outlived a stop/start must not run beside the new one
   private tunnelAbort: AbortController | null = null;
   private stopped = true;
   private chain: Promise<void> = Promise.resolve();
@@ -321,7 +322,7 @@ export class Connection {
     this.tunneling = true;
     this.api.sendRoute = this.tunnel;
     this.setState("dns");
-    void this.tunnelLoop(this.tunnel);
+    void this.tunnelLoop(this.tunnel, ++this.tunnelRun);
   }
 
   private stopTunnel(): void {
@@ -332,16 +333,17 @@ export class Connection {
     this.tunnelAbort = null;
   }
 
-  private async tunnelLoop(tunnel: DnsTunnel): Promise<void> {
+  private async tunnelLoop(tunnel: DnsTunnel, run: number): Promise<void> {
     let synced = false;
     let failures = 0;
-    while (this.tunneling && !this.stopped) {
+    const current = (): boolean => this.tunneling && this.tunnelRun === run;
+    while (current() && !this.stopped) {
       const abort = new AbortController();
       this.tunnelAbort = abort;
       try {
         await this.chain;
         const page = await tunnel.sync(this.processed, synced ? TUNNEL_WAIT_S : 0, abort.signal);
-        if (!this.tunneling) return;
+        if (!current()) return;
         failures = 0;
         this.setState("dns");
         for (const frame of page.events) this.enqueueFrame(frame);
@@ -351,7 +353,7 @@ export class Connection {
           this.enqueue(async () => this.hooks.onSynced());
         }
       } catch (err) {
-        if (!this.tunneling) return;
+        if (!current()) return;
         if (err instanceof ApiError && err.status === 401) {
           this.stopTunnel();
           this.setState("offline");
