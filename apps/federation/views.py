@@ -32,6 +32,7 @@ def server_discovery(request: HttpRequest) -> JsonResponse:
             # The DNS tunnel (apps/transport): the key its frames are sealed to, and its zone.
             "tunnel_x25519_pub": b64(tunnel_public_key()),
             "tunnel_zone": settings.TALKEE_TUNNEL_ZONE,
+            "tunnel_doh_url": settings.TALKEE_TUNNEL_DOH_URL or None,
         }
     )
 

@@ -229,6 +229,9 @@ TALKEE_WS_AUTH_TIMEOUT_SECONDS = env.float("TALKEE_WS_AUTH_TIMEOUT_SECONDS", def
 # --- resilient transport (apps/transport): the client protocol tunnelled through DNS ---
 # The delegated zone the authoritative gateway answers for (NS records point at it).
 TALKEE_TUNNEL_ZONE = env.str("TALKEE_TUNNEL_ZONE", default=f"t.{TALKEE_DOMAIN}").strip(".").lower()
+# A public DoH resolver that forwards the zone to the gateway, offered to clients (they
+# fall back to this instance's own /dns-query when it is empty).
+TALKEE_TUNNEL_DOH_URL = env.str("TALKEE_TUNNEL_DOH_URL", default="")
 # Half-received requests and finished answers are kept this long (the cache), then dropped.
 TALKEE_TUNNEL_FRAGMENT_TTL_SECONDS = env.int("TALKEE_TUNNEL_FRAGMENT_TTL_SECONDS", default=60)
 # A tunnelled request may carry at most this much (a text message, not a file).

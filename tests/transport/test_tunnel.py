@@ -82,6 +82,18 @@ def send_op(chat_id: str, ciphertext: bytes, cmid: str | None = None) -> dict[st
     }
 
 
+def test_the_well_known_document_names_the_tunnel(settings) -> None:
+    from django.test import Client
+
+    from apps.transport.sealing import tunnel_public_key
+
+    info = Client().get("/.well-known/talkee/server").json()
+    assert base64.b64decode(info["tunnel_x25519_pub"]) == tunnel_public_key()
+    assert (info["tunnel_zone"], info["tunnel_doh_url"]) == (ZONE, None)
+    settings.TALKEE_TUNNEL_DOH_URL = "https://doh.example.net/dns-query"
+    assert Client().get("/.well-known/talkee/server").json()["tunnel_doh_url"] == settings.TALKEE_TUNNEL_DOH_URL
+
+
 def udp(gateway: Gateway) -> Resolver:
     return Resolver("udp", ("127.0.0.1", gateway.port))
 

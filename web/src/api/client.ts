@@ -147,7 +147,7 @@ export class Api {
   }
 
   // --- accounts ---
-  serverInfo(): Promise<{ domain: string; tunnel_x25519_pub?: string; tunnel_zone?: string }> {
+  serverInfo(): Promise<{ domain: string; tunnel_x25519_pub?: string; tunnel_zone?: string; tunnel_doh_url?: string | null }> {
     return this.call("GET", "/.well-known/talkee/server");
   }
   register(username: string, password: string, recoveryHash: string): Promise<{ user: string }> {

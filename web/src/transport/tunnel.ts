@@ -358,17 +358,25 @@ export class DnsTunnel {
 }
 
 const CONFIG_KEY = "talkee.tunnel";
-/** Set this localStorage key to use another DoH resolver than the instance's /dns-query. */
+/** Set this localStorage key to use another DoH resolver than the one the instance names. */
 export const RESOLVER_KEY = "talkee.dohResolver";
 
-/** The tunnel's zone and key from /.well-known/talkee/server, remembered for the day
- * the well-known URL is blocked too; null when the instance has no tunnel. */
-export async function loadTunnelConfig(serverInfo: () => Promise<{ tunnel_x25519_pub?: string; tunnel_zone?: string }>): Promise<TunnelConfig | null> {
-  let stored: { zone?: string; key?: string } | null = null;
+interface TunnelInfo {
+  tunnel_x25519_pub?: string;
+  tunnel_zone?: string;
+  tunnel_doh_url?: string | null;
+}
+
+/** The tunnel's zone, key and resolver from /.well-known/talkee/server, remembered for the
+ * day the well-known URL is blocked too; null when the instance has no tunnel. The
+ * resolver is, in order: this browser's `talkee.dohResolver`, the public resolver the
+ * instance names (TALKEE_TUNNEL_DOH_URL), the instance's own /dns-query. */
+export async function loadTunnelConfig(serverInfo: () => Promise<TunnelInfo>): Promise<TunnelConfig | null> {
+  let stored: { zone?: string; key?: string; resolver?: string | null } | null = null;
   try {
     const info = await serverInfo();
     if (info.tunnel_zone !== undefined && info.tunnel_x25519_pub !== undefined) {
-      stored = { zone: info.tunnel_zone, key: info.tunnel_x25519_pub };
+      stored = { zone: info.tunnel_zone, key: info.tunnel_x25519_pub, resolver: info.tunnel_doh_url ?? null };
       localStorage.setItem(CONFIG_KEY, JSON.stringify(stored));
     }
   } catch {
@@ -382,6 +390,6 @@ export async function loadTunnelConfig(serverInfo: () => Promise<{ tunnel_x25519
   return {
     zone: stored.zone,
     serverPublicKey: fromBase64(stored.key),
-    resolverUrl: localStorage.getItem(RESOLVER_KEY) ?? `${location.origin}/dns-query`,
+    resolverUrl: localStorage.getItem(RESOLVER_KEY) ?? stored.resolver ?? `${location.origin}/dns-query`,
   };
 }
