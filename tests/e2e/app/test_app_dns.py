@@ -49,6 +49,8 @@ def test_blocked_socket_and_https_fall_back_to_the_dns_tunnel(people: Any) -> No
     bob.expect_message("Answer while Bob is on DNS")
     expect(bob.message("Sent through the DNS tunnel").get_by_role("img", name="Queued for delivery")).to_have_count(0)
     expect(bob.banner()).to_have_text("DNS fallback active")
+    # Bob has the chat open: his read receipt (an encrypted message) goes through the tunnel too.
+    expect(alice.message("Answer while Bob is on DNS").get_by_role("img", name="Read")).to_be_visible(timeout=SLOW)
     shot(bob.page, "30-dns-fallback-bob")
     shot(alice.page, "31-dns-fallback-alice")
     assert doh_bodies, "the tunnel went over /dns-query"
