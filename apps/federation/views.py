@@ -14,6 +14,7 @@ from apps.devices.services import claim_keypackages
 from apps.federation import services
 from apps.federation.instance_key import instance_signing_key
 from apps.federation.signing import VerifiedRequest, verify_request
+from apps.transport.sealing import tunnel_public_key
 from talkee.api_fields import b64
 from talkee.errors import ServiceError, error_body
 
@@ -28,6 +29,10 @@ def server_discovery(request: HttpRequest) -> JsonResponse:
             "domain": settings.TALKEE_DOMAIN,
             "federation_url": settings.TALKEE_FEDERATION_URL,
             "ed25519_pub": b64(bytes(instance_signing_key().verify_key)),
+            # The DNS tunnel (apps/transport): the key its frames are sealed to, and its zone.
+            "tunnel_x25519_pub": b64(tunnel_public_key()),
+            "tunnel_zone": settings.TALKEE_TUNNEL_ZONE,
+            "tunnel_doh_url": settings.TALKEE_TUNNEL_DOH_URL or None,
         }
     )
 

@@ -120,8 +120,14 @@ export interface DeviceInfo {
   current: boolean;
 }
 
+/** Another way to send while HTTPS is blocked (the DNS tunnel, set by transport/connection.ts). */
+export interface SendRoute {
+  send(chatId: string, body: SendBody): Promise<{ id: number; seq: number }>;
+}
+
 export class Api {
   token: string | null = null;
+  sendRoute: SendRoute | null = null;
 
   constructor(private readonly base = "") {}
 
@@ -155,7 +161,7 @@ export class Api {
   }
 
   // --- accounts ---
-  serverInfo(): Promise<{ domain: string }> {
+  serverInfo(): Promise<{ domain: string; tunnel_x25519_pub?: string; tunnel_zone?: string; tunnel_doh_url?: string | null }> {
     return this.call("GET", "/.well-known/talkee/server");
   }
   register(username: string, password: string, recoveryHash: string): Promise<{ user: string }> {
@@ -225,6 +231,7 @@ export class Api {
 
   // --- messages ---
   send(chatId: string, body: SendBody): Promise<{ id: number; seq: number }> {
+    if (this.sendRoute !== null) return this.sendRoute.send(chatId, body);
     return this.call("POST", `/v1/chats/${chatId}/messages`, body);
   }
   history(chatId: string, beforeSeq: number | null, limit = 50): Promise<{ messages: WireMessage[] }> {
