@@ -6,13 +6,12 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import models, transaction
-from django.utils import timezone
 from nacl.bindings import crypto_core_ed25519_is_valid_point
 from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
 
 from apps.chats.models import Membership
-from apps.devices.models import Device, KeyPackage, RevokedDevice
+from apps.devices.models import Device, KeyPackage, RevokedDevice, current_hour
 from apps.devices.realtime import kick_devices
 from apps.messages.delivery import add_inbox_rows
 from apps.messages.models import DeviceInbox
@@ -93,9 +92,17 @@ def do_register_device(
     if bytes(device.ed25519_pub) != ed25519_pub or bytes(device.x25519_pub) != x25519_pub:
         raise Conflict("This device id is registered with other keys.", code="device_key_mismatch")
     device.label = label or device.label
-    device.last_seen = timezone.now()
+    device.last_seen = current_hour()
     device.save(update_fields=["label", "last_seen"])
     return device
+
+
+def do_touch_device(device: Device) -> None:
+    """The device is in use (a socket or a request with its token): at most one write an hour."""
+    hour = current_hour()
+    if device.last_seen < hour:
+        Device.objects.filter(pk=device.pk, last_seen__lt=hour).update(last_seen=hour)
+        device.last_seen = hour
 
 
 def do_revoke_device(device: Device) -> None:
