@@ -40,6 +40,31 @@ const POLL_TIMEOUT_S = 25;
 const TUNNEL_WAIT_S = 2;
 const POLL_FAILURES_BEFORE_TUNNEL = 2;
 
+interface SyncPage {
+  events: Frame[];
+  cursor: number;
+  more: boolean;
+}
+
+/** A route the stream is pulled over when there is no socket (see `pullLoop`). */
+interface PullRoute {
+  state: LinkState;
+  /** How long the server may hold a request once the replay is done (seconds). */
+  waitS: number;
+  /** This route is still the one in use. */
+  current(): boolean;
+  fetch(cursor: number, waitS: number, signal: AbortSignal): Promise<SyncPage>;
+  setAbort(abort: AbortController): void;
+  /** Leave the route (the token was refused). */
+  end(): void;
+  /** After a failed request (not a 401, not offline): true ends the loop. */
+  failed(err: unknown, failures: number): Promise<boolean>;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => window.setTimeout(r, ms));
+}
+
 export class Connection {
   state: LinkState = "connecting";
   private ws: WebSocket | null = null;
@@ -273,18 +298,43 @@ export class Connection {
     void this.pollLoop();
   }
 
-  private async pollLoop(): Promise<void> {
+  private pollLoop(): Promise<void> {
+    return this.pullLoop({
+      state: "alternative",
+      waitS: POLL_TIMEOUT_S,
+      current: () => this.polling,
+      fetch: (cursor, waitS, signal) => this.api.sync(cursor, waitS, signal),
+      setAbort: (abort) => (this.pollAbort = abort),
+      end: () => (this.polling = false),
+      failed: async (err, failures) => {
+        if (err instanceof NetworkError && failures >= POLL_FAILURES_BEFORE_TUNNEL && this.tunnel !== null) {
+          // HTTPS does not get through either: down to the DNS tunnel.
+          this.polling = false;
+          this.startTunnel();
+          return true;
+        }
+        await sleep(2000);
+        return false;
+      },
+    });
+  }
+
+  /**
+   * Pages of frames over a route without a socket (HTTPS long-poll, the DNS tunnel): the
+   * replay first (no wait), then waits; every frame processed before the next request.
+   */
+  private async pullLoop(route: PullRoute): Promise<void> {
     let synced = false;
     let failures = 0;
-    while (this.polling && !this.stopped) {
+    while (route.current() && !this.stopped) {
       const abort = new AbortController();
-      this.pollAbort = abort;
+      route.setAbort(abort);
       try {
         await this.chain; // everything earlier processed, so `processed` is current
-        const page = await this.api.sync(this.processed, synced ? POLL_TIMEOUT_S : 0, abort.signal);
-        if (!this.polling) return;
+        const page = await route.fetch(this.processed, synced ? route.waitS : 0, abort.signal);
+        if (!route.current()) return;
         failures = 0;
-        this.setState("alternative");
+        this.setState(route.state);
         for (const frame of page.events) this.enqueueFrame(frame);
         await this.chain;
         if (!page.more && !synced) {
@@ -292,9 +342,9 @@ export class Connection {
           this.enqueue(async () => this.hooks.onSynced());
         }
       } catch (err) {
-        if (!this.polling) return;
+        if (!route.current()) return;
         if (err instanceof ApiError && err.status === 401) {
-          this.polling = false;
+          route.end();
           this.setState("offline");
           this.hooks.onAuthFailed();
           return;
@@ -304,13 +354,7 @@ export class Connection {
           return;
         }
         failures += 1;
-        if (err instanceof NetworkError && failures >= POLL_FAILURES_BEFORE_TUNNEL && this.tunnel !== null) {
-          // HTTPS does not get through either: down to the DNS tunnel.
-          this.polling = false;
-          this.startTunnel();
-          return;
-        }
-        await new Promise((r) => window.setTimeout(r, 2000));
+        if (await route.failed(err, failures)) return;
       }
     }
   }
@@ -333,42 +377,20 @@ export class Connection {
     this.tunnelAbort = null;
   }
 
-  private async tunnelLoop(tunnel: DnsTunnel, run: number): Promise<void> {
-    let synced = false;
-    let failures = 0;
-    const current = (): boolean => this.tunneling && this.tunnelRun === run;
-    while (current() && !this.stopped) {
-      const abort = new AbortController();
-      this.tunnelAbort = abort;
-      try {
-        await this.chain;
-        const page = await tunnel.sync(this.processed, synced ? TUNNEL_WAIT_S : 0, abort.signal);
-        if (!current()) return;
-        failures = 0;
-        this.setState("dns");
-        for (const frame of page.events) this.enqueueFrame(frame);
-        await this.chain;
-        if (!page.more && !synced) {
-          synced = true;
-          this.enqueue(async () => this.hooks.onSynced());
-        }
-      } catch (err) {
-        if (!current()) return;
-        if (err instanceof ApiError && err.status === 401) {
-          this.stopTunnel();
-          this.setState("offline");
-          this.hooks.onAuthFailed();
-          return;
-        }
-        if (!navigator.onLine) {
-          this.goOffline();
-          return;
-        }
-        failures += 1;
+  private tunnelLoop(tunnel: DnsTunnel, run: number): Promise<void> {
+    return this.pullLoop({
+      state: "dns",
+      waitS: TUNNEL_WAIT_S,
+      current: () => this.tunneling && this.tunnelRun === run,
+      fetch: (cursor, waitS, signal) => tunnel.sync(cursor, waitS, signal),
+      setAbort: (abort) => (this.tunnelAbort = abort),
+      end: () => this.stopTunnel(),
+      failed: async (_err, failures) => {
         if (failures >= 3) this.setState("connecting"); // the tunnel does not get through either
-        await new Promise((r) => window.setTimeout(r, Math.min(2000 * failures, 10000)));
-      }
-    }
+        await sleep(Math.min(2000 * failures, 10000));
+        return false;
+      },
+    });
   }
 
   /** From the tunnel, go back up to HTTPS as soon as it answers again. */
