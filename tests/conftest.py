@@ -249,41 +249,61 @@ def federation_pki(tmp_path_factory: Any) -> Pki:
     return make_pki(tmp_path_factory.mktemp("pki"), "Talkee test CA", ["localhost", FEDERATION_B, FEDERATION_C])
 
 
+CELERY_WORKER_ARGS = (
+    *(sys.executable, "-m", "celery", "-A", "talkee", "worker", "--pool", "solo", "--loglevel", "INFO"),
+    *("--without-gossip", "--without-mingle", "--without-heartbeat"),
+)
+
+
+class CeleryWorker:
+    """A real Celery worker process (solo pool) on the Redis broker, against the test
+    database; `kill()` and `start()` let a test cut it off mid-task and bring a new one."""
+
+    def __init__(self, log_path: Path, env: dict[str, str]) -> None:
+        self.log_path, self.env = log_path, env
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [*CELERY_WORKER_ARGS],
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + 60
+        while "ready" not in self.log_path.read_bytes()[offset:].decode(errors="replace"):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("celery worker did not start:\n" + self.log_path.read_text(errors="replace"))
+            time.sleep(0.3)
+
+    def kill(self) -> None:
+        """SIGKILL: no clean shutdown, whatever task it is in the middle of."""
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait()
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop(self.process)
+
+
 @pytest.fixture(scope="session")
-def celery_worker_process(django_db_setup: None, federation_pki: Pki, tmp_path_factory: Any) -> Iterator[Path]:
-    """A real Celery worker (solo pool) on the Redis broker, against the test database."""
+def celery_worker(django_db_setup: None, federation_pki: Pki, tmp_path_factory: Any) -> Iterator[CeleryWorker]:
     federation = {"TALKEE_FEDERATION_HOSTS": federation_hosts_env(), **federation_pki.env("localhost")}
-    log_path = tmp_path_factory.mktemp("celery") / "worker.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "talkee",
-                "worker",
-                "--pool",
-                "solo",
-                "--loglevel",
-                "INFO",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-            ],
-            cwd=ROOT,
-            env=server_env(federation),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    deadline = time.monotonic() + 60
-    while "ready" not in log_path.read_text(errors="replace"):
-        if process.poll() is not None or time.monotonic() > deadline:
-            stop(process)
-            raise RuntimeError("celery worker did not start:\n" + log_path.read_text(errors="replace"))
-        time.sleep(0.3)
-    yield log_path
-    stop(process)
+    worker = CeleryWorker(tmp_path_factory.mktemp("celery") / "worker.log", server_env(federation))
+    worker.start()
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(celery_worker: CeleryWorker) -> Path:
+    """The running worker's log (tests read it to see which tasks ran)."""
+    return celery_worker.log_path
 
 
 # --- chats and messages ---------------------------------------------------------------

@@ -36,6 +36,7 @@ from tests.conftest import (
     FEDERATION_B_S2S_PORT,
     FEDERATION_HOSTS,
     ROOT,
+    CeleryWorker,
     DeviceKeys,
     LiveServer,
     _wait_for_port,
@@ -204,6 +205,28 @@ def test_delivery_between_two_instances_survives_an_outage(instance_b: InstanceB
     assert b_errors == []
     # and no access log: no line pairs a peer or a time with a request (s2s listener included)
     assert ENVELOPES_PATH not in instance_b.log_path.read_text()
+
+
+def test_a_worker_killed_mid_delivery_loses_and_duplicates_nothing(
+    instance_b: InstanceB, celery_worker: CeleryWorker
+) -> None:
+    """The worker is SIGKILLed while it delivers 1,000 envelopes batch after batch; the
+    outbox rows are the truth, so a new worker (re-queued by the sweeper, as beat does)
+    sends what is left and B holds every envelope once, in order."""
+    total = 1000
+    queue(0, total)
+    wait_until(lambda: OutboxEnvelope.objects.filter(delivered_at__isnull=False).exists(), "the first batch on its way")
+    celery_worker.kill()
+    delivered_at_kill = OutboxEnvelope.objects.filter(delivered_at__isnull=False).count()
+    try:
+        assert 0 < delivered_at_kill < total, "the worker was killed in the middle of the delivery"
+        time.sleep(1)
+        assert OutboxEnvelope.objects.filter(delivered_at=None).exists(), "nothing delivers while no worker runs"
+    finally:
+        celery_worker.start()
+    sweep_outbox.delay()
+    wait_until(lambda: not OutboxEnvelope.objects.filter(delivered_at=None).exists(), "catch-up", timeout=120)
+    assert instance_b.inbox() == [("localhost", "ping", n) for n in range(total)]
 
 
 def test_instance_b_refuses_a_key_change_of_a(instance_b: InstanceB, tmp_path: Path) -> None:
