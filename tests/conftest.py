@@ -153,6 +153,21 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+# Other instances the federation tests start: B on 127.0.0.3, C on 127.0.0.4, each with a
+# client port and a mutual-TLS s2s listener. This instance is `localhost`; its processes
+# reach B and C at their s2s listeners (FEDERATION_HOSTS).
+FEDERATION_B = "b.test"
+FEDERATION_B_PORT = free_port()
+FEDERATION_B_S2S_PORT = free_port()
+FEDERATION_C = "c.test"
+FEDERATION_C_PORT = free_port()
+FEDERATION_C_S2S_PORT = free_port()
+FEDERATION_HOSTS = {
+    FEDERATION_B: f"127.0.0.3:{FEDERATION_B_S2S_PORT}",
+    FEDERATION_C: f"127.0.0.4:{FEDERATION_C_S2S_PORT}",
+}
+
+
 def _wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 30.0, host: str = "127.0.0.1") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -164,6 +179,11 @@ def _wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float =
         except OSError:
             time.sleep(0.2)
     raise RuntimeError(f"nothing listening on {port} after {timeout}s")
+
+
+def federation_hosts_env(hosts: dict[str, str] | None = None) -> str:
+    """TALKEE_FEDERATION_HOSTS as an environment variable (`domain=host:port,...`)."""
+    return ",".join(f"{d}={h}" for d, h in (FEDERATION_HOSTS if hosts is None else hosts).items())
 
 
 def server_env(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -223,26 +243,16 @@ def live_server_daphne(django_db_setup: None, django_db_blocker: Any, tmp_path_f
     stop(server.process)
 
 
-# A second instance the federation tests start on 127.0.0.3 (client port and mutual-TLS
-# s2s listener); the worker knows its address. This instance is `localhost`.
-FEDERATION_B = "b.test"
-FEDERATION_B_PORT = free_port()
-FEDERATION_B_S2S_PORT = free_port()
-
-
 @pytest.fixture(scope="session")
 def federation_pki(tmp_path_factory: Any) -> Pki:
     """A throwaway CA with a certificate for each test instance (tests/federation/pki.py)."""
-    return make_pki(tmp_path_factory.mktemp("pki"), "Talkee test CA", ["localhost", FEDERATION_B, "c.test"])
+    return make_pki(tmp_path_factory.mktemp("pki"), "Talkee test CA", ["localhost", FEDERATION_B, FEDERATION_C])
 
 
 @pytest.fixture(scope="session")
 def celery_worker_process(django_db_setup: None, federation_pki: Pki, tmp_path_factory: Any) -> Iterator[Path]:
     """A real Celery worker (solo pool) on the Redis broker, against the test database."""
-    federation = {
-        "TALKEE_FEDERATION_HOSTS": f"{FEDERATION_B}=127.0.0.3:{FEDERATION_B_S2S_PORT}",
-        **federation_pki.env("localhost"),
-    }
+    federation = {"TALKEE_FEDERATION_HOSTS": federation_hosts_env(), **federation_pki.env("localhost")}
     log_path = tmp_path_factory.mktemp("celery") / "worker.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(

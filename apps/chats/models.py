@@ -8,6 +8,9 @@ import uuid
 
 from django.db import models
 
+# The longest self-destruct default a chat (or a message) may have.
+TTL_MAX_SECONDS = 365 * 86400
+
 
 class Chat(models.Model):
     class Kind(models.TextChoices):
@@ -25,6 +28,11 @@ class Chat(models.Model):
     ttl_seconds = models.PositiveIntegerField(null=True, blank=True)
     # "lowid:highid" for direct chats, so a pair has exactly one direct chat.
     direct_pair = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    # Federation: the instance that orders this chat (seq, epoch, membership) — the
+    # creator's. Empty: this instance. `federated` once any member lives elsewhere, so a
+    # purely local chat's hot paths never look for peers.
+    home = models.CharField(max_length=253, blank=True, default="")
+    federated = models.BooleanField(default=False)
     created = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:

@@ -7,13 +7,17 @@ everything else about the chat's content is ciphertext.
 import uuid
 from typing import TYPE_CHECKING
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from apps.chats.models import Chat, Membership
 from apps.chats.selectors import membership_of
 from apps.devices.models import Device
+from apps.federation import relay
+from apps.federation.remote import resolve_users
 from apps.messages.delivery import add_inbox_rows
 from apps.messages.models import DeviceInbox
+from talkee.api_fields import b64
 from talkee.errors import Conflict, Forbidden, NotFound, ServiceError
 
 if TYPE_CHECKING:
@@ -23,22 +27,29 @@ Role = Membership.Role
 
 
 def _users_by_address(addresses: list[str]) -> list["User"]:
-    from apps.accounts.models import User
-
-    users = list(User.objects.filter(username__in=addresses))
-    missing = sorted(set(addresses) - {u.username for u in users})
-    if missing:
-        raise NotFound(f"No such user: {', '.join(missing)}.", code="user_not_found")
-    return users
+    """Local users, and remote ones (looked up at their instance the first time)."""
+    return resolve_users(addresses)
 
 
 def notify_members(chat: Chat, user_ids: list[int], change: str, **data: object) -> None:
-    """A `chat` device event to every device of these users (inside the transaction)."""
-    devices = Device.objects.filter(user_id__in=user_ids).values_list("pk", flat=True)
+    """A `chat` device event to every local device of these users (inside the transaction)."""
+    devices = Device.objects.filter(user_id__in=user_ids, user__domain=settings.TALKEE_DOMAIN).values_list(
+        "pk", flat=True
+    )
     payload = {"change": change, "chat_id": str(chat.id), **data}
     add_inbox_rows(
         DeviceInbox(device_id=device_id, kind=DeviceInbox.Kind.CHAT, chat=chat, data=payload) for device_id in devices
     )
+
+
+def _forwarded(chat: Chat, actor: "User", action: str, **fields: object) -> bool:
+    """In a chat homed elsewhere, a member change is a request to the home (which checks
+    the actor's role again and answers with the new member list). True if forwarded."""
+    if not chat.home:
+        return False
+    with transaction.atomic():
+        relay.request_change(chat.home, chat.id, actor.username, action, fields)
+    return True
 
 
 def check_manager(chat: Chat, actor: "User") -> Membership:
@@ -89,6 +100,8 @@ def do_create_chat(
                 + [Membership(chat=chat, user=user, role=Role.MEMBER) for user in others]
             )
             notify_members(chat, [creator.pk] + [u.pk for u in others], "joined", members=len(others) + 1, joined_seq=0)
+            if any(u.domain != settings.TALKEE_DOMAIN for u in others):
+                relay.share_chat(chat.id)
     except IntegrityError as exc:
         if pair is not None:
             # A concurrent request created the same direct chat first.
@@ -106,6 +119,8 @@ def do_add_members(actor: "User", chat: Chat, addresses: list[str], role: str = 
             "Add people as members or admins; hand over ownership with a role change.", code="invalid_role"
         )
     users = _users_by_address(list(dict.fromkeys(addresses)))
+    if _forwarded(chat, actor, "add", users=[u.username for u in users], role=role):
+        return []
     with transaction.atomic():
         locked = Chat.objects.select_for_update().get(pk=chat.pk)
         present = set(Membership.objects.filter(chat=chat, user__in=users).values_list("user_id", flat=True))
@@ -122,6 +137,8 @@ def do_add_members(actor: "User", chat: Chat, addresses: list[str], role: str = 
             )
             notify_members(chat, added, "joined", members=len(added) + len(others), joined_seq=locked.next_seq - 1)
             notify_members(chat, others, "members", added=[m.user.username for m in new])
+            if chat.federated or any(m.user.domain != settings.TALKEE_DOMAIN for m in new):
+                relay.share_chat(chat.id)
     return new
 
 
@@ -131,6 +148,8 @@ def do_remove_member(actor: "User", chat: Chat, target: "User") -> None:
     actor_membership = membership_of(chat.id, actor.pk)
     if actor_membership is None:
         raise NotFound("No such chat.", code="chat_not_found")
+    if _forwarded(chat, actor, "remove", user=target.username):
+        return
     with transaction.atomic():
         memberships = {m.user_id: m for m in Membership.objects.select_for_update().filter(chat=chat)}
         victim = memberships.get(target.pk)
@@ -150,10 +169,14 @@ def do_remove_member(actor: "User", chat: Chat, target: "User") -> None:
         victim.delete()
         notify_members(chat, [target.pk], "left")
         notify_members(chat, [uid for uid in memberships if uid != target.pk], "members", removed=[target.username])
+        if chat.federated:
+            relay.share_chat(chat.id, also=[target.domain] if target.domain != settings.TALKEE_DOMAIN else [])
 
 
 def do_change_role(actor: "User", chat: Chat, target: "User", role: str) -> Membership:
     actor_membership = check_manager(chat, actor)
+    if _forwarded(chat, actor, "role", user=target.username, role=role):
+        return actor_membership
     with transaction.atomic():
         memberships = {m.user_id: m for m in Membership.objects.select_for_update().filter(chat=chat)}
         victim = memberships.get(target.pk)
@@ -169,6 +192,8 @@ def do_change_role(actor: "User", chat: Chat, target: "User", role: str) -> Memb
         victim.role = role
         victim.save(update_fields=["role"])
         notify_members(chat, list(memberships), "members", role={target.username: role})
+        if chat.federated:
+            relay.share_chat(chat.id)
     return victim
 
 
@@ -176,11 +201,15 @@ def do_set_name(actor: "User", chat: Chat, encrypted_name: bytes, epoch: int) ->
     check_manager(chat, actor)
     if chat.kind == Chat.Kind.DIRECT:
         raise ServiceError("Direct chats have no name.", code="direct_chat")
+    if _forwarded(chat, actor, "name", encrypted_name=b64(encrypted_name), epoch=epoch):
+        return chat
     with transaction.atomic():
         Chat.objects.filter(pk=chat.pk).update(encrypted_name=encrypted_name, name_epoch=epoch)
         chat.refresh_from_db()
         members = list(Membership.objects.filter(chat=chat).values_list("user_id", flat=True))
         notify_members(chat, members, "name")
+        if chat.federated:
+            relay.share_chat(chat.id)
     return chat
 
 
@@ -192,11 +221,15 @@ def do_set_timer(actor: "User", chat: Chat, ttl_seconds: int | None) -> Chat:
             raise NotFound("No such chat.", code="chat_not_found")
     else:
         check_manager(chat, actor)
+    if _forwarded(chat, actor, "timer", ttl_seconds=ttl_seconds):
+        return chat
     with transaction.atomic():
         Chat.objects.filter(pk=chat.pk).update(ttl_seconds=ttl_seconds)
         chat.ttl_seconds = ttl_seconds
         members = list(Membership.objects.filter(chat=chat).values_list("user_id", flat=True))
         notify_members(chat, members, "timer", ttl_seconds=ttl_seconds)
+        if chat.federated:
+            relay.share_chat(chat.id)
     return chat
 
 

@@ -6,14 +6,15 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import models, transaction
-from django.utils import timezone
 from nacl.bindings import crypto_core_ed25519_is_valid_point
 from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
 
 from apps.chats.models import Membership
-from apps.devices.models import Device, KeyPackage, RevokedDevice
+from apps.devices.models import Device, KeyPackage, RevokedDevice, current_hour
 from apps.devices.realtime import kick_devices
+from apps.federation import relay
+from apps.federation.remote import claim_remote, is_remote
 from apps.messages.delivery import add_inbox_rows
 from apps.messages.models import DeviceInbox
 from talkee.errors import Conflict, Forbidden, NotFound, ServiceError
@@ -56,6 +57,7 @@ def notify_device_change(device: Device, change: str) -> None:
     peers = Membership.objects.filter(chat__memberships__user_id=device.user_id).values("user_id")
     targets = (
         Device.objects.filter(models.Q(user_id=device.user_id) | models.Q(user_id__in=peers))
+        .filter(user__domain=settings.TALKEE_DOMAIN)
         .exclude(pk=device.pk)
         .values_list("pk", flat=True)
         .distinct()
@@ -67,6 +69,10 @@ def notify_device_change(device: Device, change: str) -> None:
         "client_device_id": str(device.client_device_id),
     }
     add_inbox_rows(DeviceInbox(device_id=target, kind=DeviceInbox.Kind.DEVICE, data=data) for target in targets)
+    if device.user.domain == settings.TALKEE_DOMAIN:
+        # Peers sharing a chat with the user tell their own members (a remote user's
+        # change came from their instance and is not passed on).
+        relay.announce_device(device, change)
 
 
 def do_register_device(
@@ -93,9 +99,17 @@ def do_register_device(
     if bytes(device.ed25519_pub) != ed25519_pub or bytes(device.x25519_pub) != x25519_pub:
         raise Conflict("This device id is registered with other keys.", code="device_key_mismatch")
     device.label = label or device.label
-    device.last_seen = timezone.now()
+    device.last_seen = current_hour()
     device.save(update_fields=["label", "last_seen"])
     return device
+
+
+def do_touch_device(device: Device) -> None:
+    """The device is in use (a socket or a request with its token): at most one write an hour."""
+    hour = current_hour()
+    if device.last_seen < hour:
+        Device.objects.filter(pk=device.pk, last_seen__lt=hour).update(last_seen=hour)
+        device.last_seen = hour
 
 
 def do_revoke_device(device: Device) -> None:
@@ -148,11 +162,20 @@ def claim_keypackages(addresses: list[str], device_ids: list[int] | None = None)
     """
     from apps.accounts.models import User
 
+    result: dict[str, list[dict[str, object]]] = {}
+    for address in filter(is_remote, addresses):
+        if device_ids is None:
+            result[address] = claim_remote(address)
+            continue
+        mirrors = Device.objects.filter(pk__in=device_ids, user__username=address).values_list(
+            "client_device_id", flat=True
+        )
+        result[address] = claim_remote(address, [str(c) for c in mirrors]) if mirrors else []
+    addresses = [a for a in addresses if a not in result]
     users = {u.username: u for u in User.objects.filter(username__in=addresses)}
     missing = [a for a in addresses if a not in users]
     if missing:
         raise NotFound(f"No such user: {', '.join(sorted(missing))}.", code="user_not_found")
-    result: dict[str, list[dict[str, object]]] = {}
     with transaction.atomic():
         devices = Device.objects.filter(user__in=users.values()).select_related("user").order_by("pk")
         if device_ids is not None:

@@ -44,9 +44,14 @@ class InboxEnvelope(models.Model):
     body = models.JSONField()
     received = models.DateTimeField(auto_now_add=True)
     handled_at = models.DateTimeField(null=True)
+    # Why a handler refused the envelope (it stays handled: a refusal is final).
+    error = models.CharField(max_length=200, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["origin", "txn_id"], name="inbox_unique_txn")]
+        indexes = [
+            models.Index(fields=["origin", "id"], name="inbox_pending", condition=models.Q(handled_at__isnull=True))
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} from {self.origin} ({self.txn_id})"

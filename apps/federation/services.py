@@ -1,15 +1,12 @@
-"""Federation actions: receive envelopes into the inbox, queue and deliver the outbox, claim
-a remote user's KeyPackages."""
+"""Federation actions: receive envelopes into the inbox and handle them in order, queue and
+deliver the outbox; every request to a peer is signed and goes over mutual TLS (signed_call)."""
 
-import base64
-import binascii
 import json
 import logging
 import random
 import secrets
 from datetime import timedelta
 from typing import Any
-from urllib.parse import urlencode
 
 from django.conf import settings
 from django.db import transaction
@@ -19,12 +16,11 @@ from django.utils import timezone
 from apps.federation import discovery
 from apps.federation.models import InboxEnvelope, OutboxEnvelope, Peer
 from apps.federation.signing import sign_request
-from talkee.errors import NotFound, ServiceError
+from talkee.errors import ServiceError
 
 logger = logging.getLogger("talkee.federation")
 
 ENVELOPES_PATH = "/s2s/v1/envelopes"
-KEYBUNDLE_PATH = "/s2s/mls/keybundle"
 # Kinds this instance understands; anything else is refused at the door.
 ENVELOPE_KINDS = frozenset({"ping", "mls_welcome", "commit", "message", "membership", "device_list"})
 MAX_BACKOFF_SECONDS = 3600
@@ -70,19 +66,52 @@ def do_receive_envelopes(origin: str, envelopes: list[dict[str, Any]]) -> list[i
 
 
 def handle_inbox_rows(ids: list[int]) -> int:
-    """Handle stored envelopes once each (the row's handled_at is the guard)."""
+    """Handle stored envelopes (and any older ones of the same origins) in order."""
+    origins = set(InboxEnvelope.objects.filter(pk__in=ids, handled_at=None).values_list("origin", flat=True))
+    return sum(handle_pending(origin) for origin in sorted(origins))
+
+
+def handle_pending(origin: str, limit: int = 200) -> int:
+    """Handle one origin's unhandled envelopes in arrival order, each exactly once.
+
+    The origin's Peer row is locked for the whole batch, so two tasks never handle the
+    same origin's envelopes at once (or out of order: a chat's traffic from its home is
+    one ordered stream). Each envelope's effects and its `handled_at` commit together. A
+    refusal is final and recorded in `error`; once handled, a body is emptied (the rows
+    it produced are the truth: an inbox copy would outlive a deleted or expired message)."""
+    from apps.federation import handlers
+
     handled = 0
-    for pk in ids:
+    while True:
         with transaction.atomic():
-            row = InboxEnvelope.objects.select_for_update(skip_locked=True).filter(pk=pk, handled_at=None).first()
-            if row is None:
-                continue
-            # Cross-instance chats (membership, commits, welcomes, messages) are not wired
-            # yet: envelopes are stored durably and marked handled.
-            row.handled_at = timezone.now()
-            row.save(update_fields=["handled_at"])
-            handled += 1
-    return handled
+            Peer.objects.select_for_update().filter(domain=origin).first()
+            rows = list(InboxEnvelope.objects.filter(origin=origin, handled_at=None).order_by("pk")[:limit])
+            for row in rows:
+                try:
+                    with transaction.atomic():
+                        handlers.HANDLERS[row.kind](origin, row.body)
+                except (handlers.Refused, ServiceError, KeyError, TypeError, ValueError) as exc:
+                    row.error = (str(exc) or type(exc).__name__)[:200]
+                    logger.warning(
+                        "federation envelope refused",
+                        extra={"origin": origin, "kind": row.kind, "txn_id": row.txn_id, "error": row.error},
+                    )
+                row.handled_at = timezone.now()
+                if row.kind != "ping":
+                    row.body = {}
+            InboxEnvelope.objects.bulk_update(rows, ["handled_at", "error", "body"])
+        handled += len(rows)
+        if len(rows) < limit:
+            return handled
+
+
+def pending_origins(older_than: timedelta) -> list[str]:
+    """Origins with envelopes stored a while ago and not handled (a task that died)."""
+    return list(
+        InboxEnvelope.objects.filter(handled_at=None, received__lte=timezone.now() - older_than)
+        .values_list("origin", flat=True)
+        .distinct()
+    )
 
 
 def queue_envelope(destination: str, kind: str, body: dict[str, Any]) -> OutboxEnvelope:
@@ -104,32 +133,6 @@ def signed_call(destination: str, method: str, path: str, body: bytes = b"") -> 
     if body:
         headers["Content-Type"] = "application/json"
     return discovery.call(destination, method, path, body=body or None, headers=headers, timeout=30)
-
-
-def fetch_keybundle(address: str) -> list[dict[str, Any]]:
-    """Claim one KeyPackage per device of a remote user at their instance (each used once;
-    `keypackage` is None for a device whose pool is empty)."""
-    domain = address.rpartition("@")[2]
-    try:
-        status, raw = signed_call(domain, "GET", f"{KEYBUNDLE_PATH}?{urlencode({'user': address}, safe='@')}")
-    except discovery.DiscoveryError as exc:
-        raise ServiceError(f"{domain} cannot be reached: {exc}", code="peer_unreachable", status=502) from exc
-    if status == 404:
-        raise NotFound(f"No such user: {address}.", code="user_not_found")
-    if status != 200:
-        raise ServiceError(f"{domain} refused the request (HTTP {status}).", code="peer_refused", status=502)
-    try:
-        devices = json.loads(raw)[address]
-        return [
-            {
-                "device_id": int(d["device_id"]),
-                "client_device_id": str(d["client_device_id"]),
-                "keypackage": None if d["keypackage"] is None else base64.b64decode(d["keypackage"], validate=True),
-            }
-            for d in devices
-        ]
-    except (ValueError, KeyError, TypeError, binascii.Error) as exc:
-        raise ServiceError(f"{domain} sent a malformed key bundle.", code="peer_malformed", status=502) from exc
 
 
 def backoff_seconds(failures: int) -> float:
@@ -183,4 +186,10 @@ def due_destinations() -> list[str]:
         OutboxEnvelope.objects.filter(delivered_at=None, next_attempt_at__lte=timezone.now())
         .values_list("destination", flat=True)
         .distinct()
+    )
+
+
+def clear_delivered_bodies() -> int:
+    return (
+        OutboxEnvelope.objects.filter(delivered_at__isnull=False).exclude(kind="ping").exclude(body={}).update(body={})
     )

@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 from celery import shared_task
 
 from apps.federation import services
@@ -26,3 +28,18 @@ def sweep_outbox() -> int:
     for destination in destinations:
         deliver_outbox.delay(destination)
     return len(destinations)
+
+
+@shared_task
+def sweep_inbox() -> int:
+    """Handle envelopes whose handler task never ran or died (acks_late re-runs most)."""
+    origins = services.pending_origins(timedelta(seconds=30))
+    for origin in origins:
+        services.handle_pending(origin)
+    return len(origins)
+
+
+@shared_task
+def clear_delivered_bodies() -> int:
+    """A delivered envelope's body is the peer's now: keep no copy of its ciphertext."""
+    return services.clear_delivered_bodies()

@@ -2,6 +2,7 @@
 
 import json
 import logging
+import uuid
 
 from django.conf import settings
 from django.core.cache import cache
@@ -9,10 +10,13 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
+from apps.accounts.models import User
 from apps.accounts.selectors import full_address
+from apps.devices.models import Device
 from apps.devices.services import claim_keypackages
 from apps.federation import services
 from apps.federation.instance_key import instance_signing_key
+from apps.federation.remote import device_entry
 from apps.federation.signing import VerifiedRequest, verify_request
 from apps.transport.sealing import tunnel_public_key
 from talkee.api_fields import b64
@@ -77,23 +81,57 @@ def envelopes(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"accepted": len(stored)}, status=202)
 
 
+def _local_address(request: HttpRequest) -> str:
+    address = full_address(request.GET.get("user", ""))
+    if not address.endswith("@" + settings.TALKEE_DOMAIN):
+        raise ServiceError("That user does not live here.", code="not_local", status=404)
+    return address
+
+
 @require_GET
 def keybundle(request: HttpRequest) -> JsonResponse:
-    """One KeyPackage per device of a local user, for a peer adding them to a group."""
+    """One KeyPackage per device of a local user (only the `device=` client device ids when
+    given), for a peer adding them to a group, with the devices' public keys (the peer
+    mirrors them)."""
     try:
         _verified(request)
-        address = full_address(request.GET.get("user", ""))
-        if not address.endswith("@" + settings.TALKEE_DOMAIN):
-            raise ServiceError("That user does not live here.", code="not_local", status=404)
-        claimed = claim_keypackages([address])
+        address = _local_address(request)
+        device_ids = None
+        if wanted := request.GET.getlist("device"):
+            try:
+                client_ids = [uuid.UUID(w) for w in wanted[:100]]
+            except ValueError as exc:
+                raise ServiceError("device must be client device ids.", code="invalid_device") from exc
+            device_ids = list(
+                Device.objects.filter(user__username=address, client_device_id__in=client_ids).values_list(
+                    "pk", flat=True
+                )
+            )
+        claimed = claim_keypackages([address], device_ids)
     except ServiceError as exc:
         return _refusal(exc)
+    keys = {d.pk: device_entry(d) for d in Device.objects.filter(pk__in=[e["device_id"] for e in claimed[address]])}
     devices = [
         {
+            **keys[int(str(entry["device_id"]))],
             "device_id": entry["device_id"],
-            "client_device_id": entry["client_device_id"],
             "keypackage": b64(entry["keypackage"]) if isinstance(entry["keypackage"], bytes) else None,
         }
         for entry in claimed[address]
     ]
     return JsonResponse({address: devices})
+
+
+@require_GET
+def user_lookup(request: HttpRequest) -> JsonResponse:
+    """A local user and their devices' public keys, for a peer adding them to a chat."""
+    try:
+        _verified(request)
+        address = _local_address(request)
+        user = User.objects.filter(username=address, is_blocked=False).first()
+        if user is None:
+            raise ServiceError("No such user.", code="user_not_found", status=404)
+    except ServiceError as exc:
+        return _refusal(exc)
+    devices = [device_entry(d) for d in Device.objects.filter(user=user).order_by("pk")]
+    return JsonResponse({"user": address, "devices": devices})

@@ -4,24 +4,28 @@ Sealed sender: the sender's identity is used to authorise a write and then dropp
 it is never stored with the row and never logged next to a message id.
 """
 
+import base64
 import hmac
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, NamedTuple
 
 from blake3 import blake3
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from apps.accounts.models import User
 from apps.blobs.services import do_attach_blobs, release_blobs
 from apps.chats.models import Chat, Membership
 from apps.devices.models import Device
+from apps.federation import relay
 from apps.messages.delivery import add_inbox_rows, chat_event, chat_group, publish_on_commit
 from apps.messages.frames import message_frame, reaction_frame
 from apps.messages.models import DeviceCursor, DeviceInbox, Message, Reaction
 from apps.messages.stream import allocate_positions, current_position
+from talkee.api_fields import b64
 from talkee.errors import Conflict, Forbidden, NotFound, ServiceError
 
 Kind = Message.Kind
@@ -29,22 +33,34 @@ Kind = Message.Kind
 
 @dataclass(frozen=True)
 class Sent:
-    id: int
-    seq: int
+    id: int | None  # None: forwarded to the chat's home, which orders it (it arrives as an event)
+    seq: int | None
     created: bool
     cursor: int
+    forwarded: bool = False
 
 
-def check_send_allowed(chat_id: uuid.UUID | str, user_id: int, kind: str) -> None:
+class SendContext(NamedTuple):
+    home: str  # "" when this instance orders the chat
+    federated: bool
+    epoch: int
+
+
+def check_send_allowed(chat_id: uuid.UUID | str, user_id: int, kind: str) -> SendContext:
     """Members send; in a channel only owners and admins post application messages.
-    (Two plain values, no model loading: this runs for every message.)"""
-    row = Membership.objects.filter(chat_id=chat_id, user_id=user_id).values_list("role", "chat__kind").first()
+    (One row of plain values, no model loading: this runs for every message.)"""
+    row = (
+        Membership.objects.filter(chat_id=chat_id, user_id=user_id)
+        .values_list("role", "chat__kind", "chat__home", "chat__federated", "chat__epoch")
+        .first()
+    )
     if row is None:
         raise NotFound("No such chat.", code="chat_not_found")
-    role, chat_kind = row
+    role, chat_kind, home, federated, epoch = row
     managers = (Membership.Role.OWNER, Membership.Role.ADMIN)
     if chat_kind == Chat.Kind.CHANNEL and kind == Kind.APPLICATION and role not in managers:
         raise Forbidden("Only the channel's owners and admins can post here.", code="channel_read_only")
+    return SendContext(home, federated, epoch)
 
 
 def check_ciphertext_size(kind: str, ciphertext: bytes) -> None:
@@ -113,19 +129,42 @@ def do_send_message(
     gap-free and ordered. A resend with the same `client_message_id` returns the
     original `{id, seq}` and stores nothing. A commit must name the chat's current
     epoch (first committer wins; the others get 409 stale_epoch)."""
-    check_send_allowed(chat_id, user_id, kind)
+    context = check_send_allowed(chat_id, user_id, kind)
     check_ciphertext_size(kind, ciphertext)
-    welcome_devices: list[int] = []
+    if blob_ids and context.federated:
+        raise ServiceError(
+            "Files cannot be attached yet in chats with members on other instances.", code="federated_files"
+        )
+    welcome_devices: list[Device] = []
     welcome_payload = b""
     if welcome is not None:
         if kind != Kind.COMMIT:
             raise ServiceError("A Welcome travels with the commit that adds the members.", code="invalid_input")
-        welcome_devices = list(dict.fromkeys(welcome["device_ids"]))
-        known = Device.objects.filter(pk__in=welcome_devices, user__memberships__chat_id=chat_id).count()
-        if known != len(welcome_devices):
+        ids = list(dict.fromkeys(welcome["device_ids"]))
+        welcome_devices = list(
+            Device.objects.filter(pk__in=ids, user__memberships__chat_id=chat_id).select_related("user")
+        )
+        if len(welcome_devices) != len(ids):
             raise ServiceError("A Welcome may only go to devices of the chat's members.", code="invalid_welcome")
         welcome_payload = welcome["payload"]
         check_ciphertext_size(Kind.COMMIT, welcome_payload)
+    if context.home:
+        return _forward_send(
+            context,
+            user_id,
+            chat_id,
+            welcome_devices,
+            welcome_payload,
+            client_message_id=client_message_id,
+            kind=kind,
+            epoch=epoch,
+            ciphertext=b64(ciphertext),
+            edit_hash=None if edit_hash is None else b64(edit_hash),
+            ttl_seconds=ttl_seconds,
+            burn_on_read=burn_on_read,
+        )
+    local_welcome = [d.pk for d in welcome_devices if d.user.domain == settings.TALKEE_DOMAIN]
+    remote_welcome = [d for d in welcome_devices if d.user.domain != settings.TALKEE_DOMAIN]
     try:
         with transaction.atomic():
             taken = _take_seq(chat_id, epoch if kind == Kind.COMMIT else None)
@@ -134,10 +173,9 @@ def do_send_message(
             seq, chat_ttl = taken
             ttl = ttl_seconds or chat_ttl
             expires_at = timezone.now() + timedelta(seconds=ttl) if ttl and kind == Kind.APPLICATION else None
-            message = Message.objects.create(
-                chat_id=chat_id,
+            message = _store(
+                chat_id,
                 seq=seq,
-                pos=allocate_positions(1),
                 client_message_id=client_message_id,
                 kind=kind,
                 epoch=epoch,
@@ -148,12 +186,15 @@ def do_send_message(
             )
             if blob_ids:
                 do_attach_blobs(chat_id, message, blob_ids)
-            if welcome_devices:
+            if local_welcome:
                 add_inbox_rows(
                     DeviceInbox(device_id=d, kind=DeviceInbox.Kind.WELCOME, chat_id=chat_id, payload=welcome_payload)
-                    for d in welcome_devices
+                    for d in local_welcome
                 )
-            publish_on_commit([(chat_group(chat_id), chat_event(message_frame(message), message.seq))])
+            if context.federated:
+                relay.deliver_message(message, relay.remote_domains(chat_id))
+                if remote_welcome:
+                    relay.send_welcomes(chat_id, remote_welcome, welcome_payload)
     except (IntegrityError, _StaleEpoch) as exc:
         original = _existing(chat_id, client_message_id)
         if original is not None:
@@ -167,15 +208,92 @@ def do_send_message(
     return Sent(message.id, seq, created=True, cursor=message.pos)
 
 
+def _store(chat_id: uuid.UUID | str, **fields: Any) -> Message:
+    """Store one ordered message at its stream position and publish it after commit."""
+    message = Message.objects.create(chat_id=chat_id, pos=allocate_positions(1), **fields)
+    publish_on_commit([(chat_group(chat_id), chat_event(message_frame(message), message.seq))])
+    return message
+
+
+def _forward_send(
+    context: SendContext,
+    user_id: int,
+    chat_id: uuid.UUID | str,
+    welcome_devices: list[Device],
+    welcome_payload: bytes,
+    **fields: Any,
+) -> Sent:
+    """A send in a chat homed on another instance: stored durably in the outbox for the
+    home, which assigns the seq and delivers it back (as an `event`, like any message).
+    A resend of a message that came back answers its id and seq."""
+    original = _existing(chat_id, fields["client_message_id"])
+    if original is not None:
+        return original
+    if fields["kind"] == Kind.COMMIT and fields["epoch"] != context.epoch:
+        raise Conflict(
+            f"The chat is at epoch {context.epoch}; process the newer commit and try again.", code="stale_epoch"
+        )
+    if welcome_devices:
+        fields["welcome"] = {
+            "devices": [
+                {"user": d.user.username, "client_device_id": str(d.client_device_id)} for d in welcome_devices
+            ],
+            "payload": b64(welcome_payload),
+        }
+    sender = User.objects.values_list("username", flat=True).get(pk=user_id)
+    with transaction.atomic():
+        relay.forward_send(context.home, chat_id, sender, fields)
+    return Sent(None, None, created=True, cursor=0, forwarded=True)
+
+
+def do_store_delivered(chat_id: uuid.UUID, fields: dict[str, Any]) -> bool:
+    """A message the chat's home ordered: stored once under its seq (a repeat is a no-op),
+    then fanned out to this instance's members like a local one. Inside the caller's
+    transaction, with the chat row locked by it."""
+    seq = int(fields["seq"])
+    if Message.objects.filter(chat_id=chat_id, seq=seq).exists():
+        return False
+    kind = fields["kind"]
+    if kind not in Kind.values:
+        raise ServiceError(f"Unknown message kind {kind!r}.", code="invalid_input")
+    ciphertext = base64.b64decode(fields["ciphertext"], validate=True)
+    check_ciphertext_size(kind, ciphertext)
+    expires_at = fields.get("expires_at")
+    edit_hash = fields.get("edit_hash")
+    _store(
+        chat_id,
+        seq=seq,
+        client_message_id=str(fields["client_message_id"])[:64],
+        kind=kind,
+        epoch=int(fields["epoch"]),
+        ciphertext=ciphertext,
+        edit_hash=None if edit_hash is None else base64.b64decode(edit_hash, validate=True),
+        expires_at=None if expires_at is None else datetime.fromisoformat(expires_at),
+        burn_on_read=bool(fields.get("burn_on_read")),
+    )
+    Chat.objects.filter(pk=chat_id, next_seq__lte=seq).update(next_seq=seq + 1)
+    if kind == Kind.COMMIT:
+        Chat.objects.filter(pk=chat_id, epoch__lte=int(fields["epoch"])).update(epoch=int(fields["epoch"]) + 1)
+    return True
+
+
 class _StaleEpoch(Exception):
     pass
 
 
+def _membership_for_change(chat_id: uuid.UUID | str, user_id: int) -> Membership | None:
+    """The member's row, for changing a stored message (edit, delete, burn, react). Those
+    changes do not travel between instances yet, so in a chat spanning instances they are
+    refused rather than left to differ per instance."""
+    membership = Membership.objects.filter(chat_id=chat_id, user_id=user_id).select_related("chat").first()
+    if membership is not None and membership.chat.federated:
+        raise Conflict("Edits, deletions and reactions do not reach other instances yet.", code="federated_chat")
+    return membership
+
+
 def _message_for_member(message_id: int, user_id: int) -> tuple[Message, Membership]:
     message = Message.objects.filter(pk=message_id).first()
-    membership = (
-        None if message is None else Membership.objects.filter(chat_id=message.chat_id, user_id=user_id).first()
-    )
+    membership = None if message is None else _membership_for_change(message.chat_id, user_id)
     if message is None or membership is None:
         raise NotFound("No such message.", code="message_not_found")
     return message, membership
@@ -272,9 +390,7 @@ def do_add_reaction(user_id: int, message_id: int, ciphertext: bytes, remove_has
 
 def do_remove_reaction(user_id: int, reaction_id: int, remove_secret: bytes | None) -> Reaction:
     reaction = Reaction.objects.select_related("message").filter(pk=reaction_id).first()
-    membership = (
-        None if reaction is None else Membership.objects.filter(chat_id=reaction.chat_id, user_id=user_id).first()
-    )
+    membership = None if reaction is None else _membership_for_change(reaction.chat_id, user_id)
     if reaction is None or membership is None:
         raise NotFound("No such reaction.", code="reaction_not_found")
     if reaction.deleted_at is not None:
@@ -305,7 +421,10 @@ def do_init_cursor(device_id: int) -> DeviceCursor:
 def do_ack(device_id: int, position: int) -> int:
     """Move the device's cursor forward (never back, never past the stream's end)."""
     position = min(position, current_position())
-    cursor = do_init_cursor(device_id)
+    try:
+        cursor = do_init_cursor(device_id)
+    except IntegrityError as exc:  # the device was revoked while its socket was still open
+        raise ServiceError("This device was revoked.", code="device_revoked") from exc
     if position > cursor.pos:
         DeviceCursor.objects.filter(device_id=device_id, pos__lt=position).update(pos=position)
         return position

@@ -129,7 +129,12 @@ else:
     # driven by a thread inside the server process (talkee/jobs.py).
     TALKEE_INPROCESS_JOBS = env.bool("TALKEE_INPROCESS_JOBS", default=True)
 
-CELERY_TASK_ALWAYS_EAGER = not REDIS_URL and not env.str("CELERY_BROKER_URL", default="")
+# TALKEE_TASKS_INLINE: tasks run in the process that queues them (no worker). The default
+# without a broker; with Redis it serves a small instance that needs Redis only for the
+# channel layer (a separate s2s listener publishes to the client server's sockets through it).
+CELERY_TASK_ALWAYS_EAGER = env.bool(
+    "TALKEE_TASKS_INLINE", default=not REDIS_URL and not env.str("CELERY_BROKER_URL", default="")
+)
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -148,6 +153,14 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "sweep-federation-outbox": {
         "task": "apps.federation.tasks.sweep_outbox",
         "schedule": 10.0,
+    },
+    "sweep-federation-inbox": {
+        "task": "apps.federation.tasks.sweep_inbox",
+        "schedule": 15.0,
+    },
+    "clear-delivered-envelopes": {
+        "task": "apps.federation.tasks.clear_delivered_bodies",
+        "schedule": 30.0,
     },
     # Self-destructing messages are gone within a minute of expiry.
     "purge-stale-ciphertext": {

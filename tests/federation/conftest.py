@@ -21,7 +21,7 @@ from django.test import override_settings
 from nacl.signing import SigningKey
 
 from apps.federation.signing import canonical, signed_fields
-from tests.conftest import FEDERATION_B, FEDERATION_B_S2S_PORT, ROOT, _wait_for_port, free_port, server_env, stop
+from tests.conftest import ROOT, _wait_for_port, federation_hosts_env, free_port, server_env, stop
 from tests.federation.pki import Pki
 
 PARTNER = "partner.test"
@@ -135,12 +135,7 @@ def instance_a_s2s(django_db_setup: None, federation_pki: Pki, tmp_path_factory:
     """This instance's (`localhost`) s2s listener on 127.0.0.2, on the test database."""
     port = free_port()
     log_path = tmp_path_factory.mktemp("s2s") / "a-s2s.log"
-    env = server_env(
-        {
-            **federation_pki.env("localhost"),
-            "TALKEE_FEDERATION_HOSTS": f"{FEDERATION_B}=127.0.0.3:{FEDERATION_B_S2S_PORT}",
-        }
-    )
+    env = server_env({**federation_pki.env("localhost"), "TALKEE_FEDERATION_HOSTS": federation_hosts_env()})
     listener = S2sListener("127.0.0.2", port, start_s2s("127.0.0.2", port, env, log_path), log_path)
     yield listener
     stop(listener.process)

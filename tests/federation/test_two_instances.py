@@ -15,14 +15,18 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import redis
 from django.conf import settings
 from django.db import transaction
 from django.test import override_settings
 from django.utils import timezone
 
+from apps.devices.models import Device
+from apps.devices.services import claim_keypackages
 from apps.federation import discovery
 from apps.federation.models import OutboxEnvelope
-from apps.federation.services import ENVELOPES_PATH, deliver_to, fetch_keybundle, queue_envelope
+from apps.federation.remote import claim_remote
+from apps.federation.services import ENVELOPES_PATH, deliver_to, queue_envelope
 from apps.federation.signing import sign_request
 from apps.federation.tasks import sweep_outbox
 from talkee.errors import NotFound
@@ -30,11 +34,14 @@ from tests.conftest import (
     FEDERATION_B,
     FEDERATION_B_PORT,
     FEDERATION_B_S2S_PORT,
+    FEDERATION_HOSTS,
     ROOT,
+    DeviceKeys,
     LiveServer,
     _wait_for_port,
     b64,
     fake_keypackage,
+    federation_hosts_env,
     stop,
 )
 from tests.federation.conftest import S2sListener, start_s2s
@@ -46,48 +53,77 @@ B = FEDERATION_B
 
 
 class InstanceB:
-    def __init__(self, tmp: Path, a_url: str, pki: Pki) -> None:
+    """Another instance (B by default; C for groups) with its own database, key and
+    certificate: its client port (daphne) and its mutual-TLS s2s listener on `host`.
+
+    The two processes share a channel layer on Redis (a prefix of their own), so what the
+    s2s listener handles reaches the client server's sockets; tasks run inline and the
+    client server runs the periodic jobs (no worker)."""
+
+    def __init__(
+        self,
+        tmp: Path,
+        a_address: str,
+        pki: Pki,
+        *,
+        domain: str = B,
+        host: str = "127.0.0.3",
+        port: int = FEDERATION_B_PORT,
+        s2s_port: int = FEDERATION_B_S2S_PORT,
+        peers: dict[str, str] | None = None,
+    ) -> None:
         db = settings.DATABASES["default"]
-        self.dbname = f"{db['NAME']}_b"
+        self.name = domain.split(".", 1)[0]
+        self.domain, self.host = domain, host
+        self.dbname = f"{db['NAME']}_{self.name}"
         self.admin_dsn = f"postgresql://{db['USER']}@{db['HOST']}:{db['PORT']}/postgres"
         with psycopg.connect(self.admin_dsn, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{self.dbname}" WITH (FORCE)')
             conn.execute(f'CREATE DATABASE "{self.dbname}"')
         self.dsn = f"postgresql://{db['USER']}@{db['HOST']}:{db['PORT']}/{self.dbname}"
-        a_host = a_url.split("://", 1)[-1]  # A's s2s listener
+        prefix = f"{settings.CACHE_KEY_PREFIX}-{self.name}"
+        with redis.Redis.from_url(settings.REDIS_URL) as client:  # an earlier run's cache
+            for key in client.scan_iter(f"{prefix}:*"):
+                client.delete(key)
         self.env = {
             "PATH": "/usr/bin:/bin",
             "DJANGO_SETTINGS_MODULE": "talkee.settings.dev",
             "DEBUG": "false",
             "DATABASE_URL": self.dsn,
-            "TALKEE_DOMAIN": B,
-            "ALLOWED_HOSTS": f"127.0.0.3,{B}",
-            "TALKEE_VAR_DIR": str(tmp / "b-var"),
-            "TALKEE_FEDERATION_HOSTS": f"localhost={a_host}",
-            **pki.env(B),
+            "REDIS_URL": settings.REDIS_URL,
+            "CACHE_KEY_PREFIX": prefix,
+            "TALKEE_TASKS_INLINE": "true",
+            "TALKEE_INPROCESS_JOBS": "true",
+            "TALKEE_DOMAIN": domain,
+            "ALLOWED_HOSTS": f"{host},{domain}",
+            "TALKEE_VAR_DIR": str(tmp / f"{self.name}-var"),
+            # A's s2s listener, and the other peers' (`a_address`: host:port)
+            "TALKEE_FEDERATION_HOSTS": federation_hosts_env({"localhost": a_address, **(peers or {})}),
+            **pki.env(domain),
             "PYTHONUNBUFFERED": "1",
         }
         subprocess.run(
             [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=self.env, check=True
         )
-        self.port = FEDERATION_B_PORT
-        self.s2s_port = FEDERATION_B_S2S_PORT
+        self.port, self.s2s_port = port, s2s_port
+        self.url = f"http://{host}:{port}"
+        self.log_path = tmp / f"{self.name}.log"
         self.tmp = tmp
         self.process: subprocess.Popen[bytes] | None = None
         self.s2s_process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        log_path = self.tmp / "b.log"
-        with log_path.open("ab") as log:
+        with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "talkee.server", "--host", "127.0.0.3", "--port", str(self.port)],
+                [sys.executable, "-m", "talkee.server", "--host", self.host, "--port", str(self.port)],
                 cwd=ROOT,
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        self.s2s_process = start_s2s("127.0.0.3", self.s2s_port, self.env, log_path)
-        _wait_for_port(self.port, self.process, host="127.0.0.3")
+        s2s_env = {**self.env, "TALKEE_INPROCESS_JOBS": "false"}  # the client server runs them
+        self.s2s_process = start_s2s(self.host, self.s2s_port, s2s_env, self.log_path)
+        _wait_for_port(self.port, self.process, host=self.host)
 
     def stop(self) -> None:
         for process in (self.s2s_process, self.process):
@@ -121,9 +157,7 @@ def instance_b(
     b = InstanceB(tmp_path, instance_a_s2s.address, federation_pki)
     b.start()
     try:
-        with override_settings(
-            TALKEE_FEDERATION_HOSTS={B: f"127.0.0.3:{b.s2s_port}"}, **federation_pki.settings("localhost")
-        ):
+        with override_settings(TALKEE_FEDERATION_HOSTS=FEDERATION_HOSTS, **federation_pki.settings("localhost")):
             yield b
     finally:
         b.stop()
@@ -164,12 +198,12 @@ def test_delivery_between_two_instances_survives_an_outage(instance_b: InstanceB
     # B logged no failure of its own (a request cut off by its own shutdown is not one)
     b_errors = [
         line
-        for line in (instance_b.tmp / "b.log").read_text().splitlines()
+        for line in instance_b.log_path.read_text().splitlines()
         if '"level": "ERROR"' in line and "RequestAborted" not in line
     ]
     assert b_errors == []
     # and no access log: no line pairs a peer or a time with a request (s2s listener included)
-    assert ENVELOPES_PATH not in (instance_b.tmp / "b.log").read_text()
+    assert ENVELOPES_PATH not in instance_b.log_path.read_text()
 
 
 def test_instance_b_refuses_a_key_change_of_a(instance_b: InstanceB, tmp_path: Path) -> None:
@@ -222,24 +256,48 @@ def test_b_refuses_a_client_certificate_that_does_not_name_the_origin(
 
 
 def test_keypackages_of_a_user_on_b_are_claimed_over_mutual_tls(instance_b: InstanceB) -> None:
-    """A claims Bob's KeyPackages at B (signed GET over mTLS): one per device, each once."""
-    package = fake_keypackage()
-    seed = (
-        "import base64, uuid\n"
-        "from apps.accounts.models import User\n"
-        "from apps.devices.models import Device, KeyPackage\n"
-        f"bob = User.objects.create_user('bob@{B}', domain='{B}')\n"
-        "device = Device.objects.create(\n"
-        "    user=bob, client_device_id=uuid.uuid4(), ed25519_pub=b'e' * 32, x25519_pub=b'x' * 32\n"
-        ")\n"
-        f"KeyPackage.objects.create(device=device, data=base64.b64decode('{b64(package)}'))\n"
+    """A claims Bob's KeyPackages at B (signed GET over mTLS): one per device, each once,
+    under A's mirror of the device (with its public keys); naming one mirrored device
+    claims only that device's at B."""
+    devices = [DeviceKeys(), DeviceKeys()]
+    packages = {d.client_device_id: [fake_keypackage(), fake_keypackage()] for d in devices}
+    seed = [
+        "import base64",
+        "from apps.accounts.models import User",
+        "from apps.devices.models import Device, KeyPackage",
+        f"bob = User.objects.create_user('bob@{B}', domain='{B}')",
+    ]
+    for keys in devices:
+        seed += [
+            "device = Device.objects.create(",
+            f"    user=bob, client_device_id='{keys.client_device_id}',",
+            f"    ed25519_pub=base64.b64decode('{keys.as_json()['ed25519_pub']}'),",
+            f"    x25519_pub=base64.b64decode('{keys.as_json()['x25519_pub']}'),",
+            ")",
+            *(
+                f"KeyPackage.objects.create(device=device, data=base64.b64decode('{b64(p)}'))"
+                for p in packages[keys.client_device_id]
+            ),
+        ]
+    subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", "\n".join(seed)], cwd=ROOT, env=instance_b.env, check=True
     )
-    subprocess.run([sys.executable, "manage.py", "shell", "-c", seed], cwd=ROOT, env=instance_b.env, check=True)
-    first = fetch_keybundle(f"bob@{B}")
-    assert [d["keypackage"] for d in first] == [package]
-    again = fetch_keybundle(f"bob@{B}")
-    assert [d["device_id"] for d in again] == [first[0]["device_id"]]
-    assert again[0]["keypackage"] is None, "a KeyPackage is handed out once"
+    first = claim_remote(f"bob@{B}")
+    assert {d["client_device_id"]: d["keypackage"] for d in first} == {c: p[0] for c, p in packages.items()}
+    mirrors = {d["client_device_id"]: int(str(d["device_id"])) for d in first}
+    mirror = Device.objects.get(pk=mirrors[devices[0].client_device_id])
+    assert bytes(mirror.ed25519_pub) == bytes(devices[0].signing.verify_key) and mirror.user.username == f"bob@{B}"
+    # only the second device (as when one new device of Bob's joins a group)
+    only = claim_keypackages([f"bob@{B}"], device_ids=[mirrors[devices[1].client_device_id]])[f"bob@{B}"]
+    assert [(d["device_id"], d["keypackage"]) for d in only] == [
+        (mirrors[devices[1].client_device_id], packages[devices[1].client_device_id][1])
+    ]
+    again = {d["client_device_id"]: d["keypackage"] for d in claim_remote(f"bob@{B}")}
+    assert again == {
+        devices[0].client_device_id: packages[devices[0].client_device_id][1],
+        devices[1].client_device_id: None,
+    }
+    assert [d["device_id"] for d in claim_remote(f"bob@{B}")] == [mirrors[d.client_device_id] for d in devices]
     with pytest.raises(NotFound):
-        fetch_keybundle(f"nobody@{B}")
+        claim_remote(f"nobody@{B}")
     assert instance_b.pinned() == ["localhost"], "B verified A's signed claim (and pinned A)"

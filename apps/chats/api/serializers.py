@@ -1,8 +1,9 @@
 from typing import Any
 
+from django.conf import settings
 from rest_framework import serializers
 
-from apps.chats.models import Chat, Membership
+from apps.chats.models import TTL_MAX_SECONDS, Chat, Membership
 from talkee.api_fields import Base64BytesField
 
 NAME_MAX_BYTES = 4096
@@ -22,12 +23,14 @@ class ChatSerializer(serializers.ModelSerializer[Chat]):
     members = serializers.SerializerMethodField()
     favourite = serializers.SerializerMethodField()
     role = serializers.SerializerMethodField()
+    home = serializers.SerializerMethodField(help_text="the instance that orders this chat (its creator's)")
 
     class Meta:
         model = Chat
         fields = [
             "id",
             "kind",
+            "home",
             "encrypted_name",
             "name_epoch",
             "mls_group_id",
@@ -43,6 +46,9 @@ class ChatSerializer(serializers.ModelSerializer[Chat]):
         user_id = self.context["user_id"]
         return next((m for m in chat.memberships.all() if m.user_id == user_id), None)
 
+    def get_home(self, chat: Chat) -> str:
+        return chat.home or str(settings.TALKEE_DOMAIN)
+
     def get_members(self, chat: Chat) -> list[dict[str, Any]]:
         return list(MemberSerializer(chat.memberships.all(), many=True).data)
 
@@ -53,9 +59,6 @@ class ChatSerializer(serializers.ModelSerializer[Chat]):
     def get_role(self, chat: Chat) -> str | None:
         mine = self._mine(chat)
         return mine.role if mine else None
-
-
-TTL_MAX_SECONDS = 365 * 86400
 
 
 class ChatCreateSerializer(serializers.Serializer[None]):

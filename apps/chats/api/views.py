@@ -32,6 +32,12 @@ def user_or_404(address: str) -> User:
     return user
 
 
+def changed(chat: Chat) -> int:
+    """A change in a chat homed on another instance is forwarded there and answered 202:
+    the new state arrives as a `chat` device event."""
+    return status.HTTP_202_ACCEPTED if chat.home else status.HTTP_200_OK
+
+
 def render_chat(request: Request, chat_id: uuid.UUID, status_code: int = 200) -> Response:
     chat = chat_or_404(request, chat_id)
     data = s.ChatSerializer(chat, context={"user_id": request_session(request).user_id}).data
@@ -65,13 +71,13 @@ class ChatDetailView(APIView):
     def get(self, request: Request, chat_id: uuid.UUID) -> Response:
         return render_chat(request, chat_id)
 
-    @extend_schema(request=s.TimerSerializer, responses={200: s.ChatSerializer})
+    @extend_schema(request=s.TimerSerializer, responses={200: s.ChatSerializer, 202: s.ChatSerializer})
     def patch(self, request: Request, chat_id: uuid.UUID) -> Response:
         """The chat's self-destruct default (`ttl_seconds`) for messages sent from now on."""
         chat = chat_or_404(request, chat_id)
         data = validated(s.TimerSerializer, request.data)
         services.do_set_timer(request_session(request).user, chat, data["ttl_seconds"])
-        return render_chat(request, chat_id)
+        return render_chat(request, chat_id, changed(chat))
 
 
 class ChatMembersView(APIView):
@@ -82,7 +88,7 @@ class ChatMembersView(APIView):
         services.do_add_members(
             request_session(request).user, chat, [full_address(u) for u in data["users"]], data["role"]
         )
-        return render_chat(request, chat_id)
+        return render_chat(request, chat_id, changed(chat))
 
 
 class ChatMemberView(APIView):
@@ -90,14 +96,14 @@ class ChatMemberView(APIView):
     def delete(self, request: Request, chat_id: uuid.UUID, address: str) -> Response:
         chat = chat_or_404(request, chat_id)
         services.do_remove_member(request_session(request).user, chat, user_or_404(address))
-        return Response(status=status.HTTP_204_NO_CONTENT)
+        return Response(status=status.HTTP_202_ACCEPTED if chat.home else status.HTTP_204_NO_CONTENT)
 
     @extend_schema(request=s.RoleSerializer, responses={200: s.ChatSerializer})
     def patch(self, request: Request, chat_id: uuid.UUID, address: str) -> Response:
         chat = chat_or_404(request, chat_id)
         data = validated(s.RoleSerializer, request.data)
         services.do_change_role(request_session(request).user, chat, user_or_404(address), data["role"])
-        return render_chat(request, chat_id)
+        return render_chat(request, chat_id, changed(chat))
 
 
 class ChatNameView(APIView):
@@ -106,7 +112,7 @@ class ChatNameView(APIView):
         chat = chat_or_404(request, chat_id)
         data = validated(s.NameSerializer, request.data)
         services.do_set_name(request_session(request).user, chat, data["encrypted_name"], data["epoch"])
-        return render_chat(request, chat_id)
+        return render_chat(request, chat_id, changed(chat))
 
 
 class ChatFavouriteView(APIView):

@@ -26,8 +26,9 @@ class SendSerializer(serializers.Serializer[None]):
 
 
 class SentSerializer(serializers.Serializer[None]):
-    id = serializers.IntegerField()
-    seq = serializers.IntegerField()
+    id = serializers.IntegerField(allow_null=True)
+    seq = serializers.IntegerField(allow_null=True)
+    forwarded = serializers.BooleanField(required=False, help_text="202: queued for the chat's home instance")
 
 
 class EditSerializer(serializers.Serializer[None]):

@@ -18,10 +18,15 @@ from talkee.errors import NotFound
 
 
 class ChatMessagesView(APIView):
-    @extend_schema(request=s.SendSerializer, responses={201: s.SentSerializer, 200: s.SentSerializer})
+    @extend_schema(
+        request=s.SendSerializer, responses={201: s.SentSerializer, 200: s.SentSerializer, 202: s.SentSerializer}
+    )
     def post(self, request: Request, chat_id: uuid.UUID) -> Response:
         data = validated(s.SendSerializer, request.data)
         sent = services.do_send_message(request_session(request).user_id, chat_id, **data)
+        if sent.forwarded:
+            # Accepted (durably queued) for the chat's home instance, which orders it.
+            return Response({"id": None, "seq": None, "forwarded": True}, status=status.HTTP_202_ACCEPTED)
         return Response(
             {"id": sent.id, "seq": sent.seq}, status=status.HTTP_201_CREATED if sent.created else status.HTTP_200_OK
         )

@@ -1,0 +1,538 @@
+"""Cross-instance chats between real instances over mutual TLS: A (this test's database, a
+live daphne, its s2s listener on 127.0.0.2 and the real Celery worker) and B (`b.test`: its
+own daphne and s2s listener on 127.0.0.3, its own PostgreSQL database, key and certificate;
+tasks inline), C (`c.test`, the same on 127.0.0.4) for groups. alice@A and bob@B share
+chats; A (the creator's instance) orders them; each side's devices get the same frames as
+for a local chat."""
+
+import asyncio
+import base64
+import json
+import os
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from blake3 import blake3
+from django.db import connection
+from django.test import override_settings
+from django.utils import timezone
+
+from apps.federation.models import OutboxEnvelope
+from apps.federation.services import clear_delivered_bodies
+from apps.federation.tasks import sweep_outbox
+from tests.conftest import (
+    FEDERATION_B,
+    FEDERATION_C,
+    FEDERATION_C_PORT,
+    FEDERATION_C_S2S_PORT,
+    FEDERATION_HOSTS,
+    PASSWORD,
+    DeviceKeys,
+    LiveServer,
+    b64,
+    fake_keypackage,
+    recovery_proof,
+    send,
+)
+from tests.federation.conftest import S2sListener
+from tests.federation.pki import Pki
+from tests.federation.test_two_instances import InstanceB, wait_until
+from tests.messages.wsclient import SocketDevice
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def instance_b(
+    live_server_daphne: LiveServer,
+    celery_worker_process: Path,
+    instance_a_s2s: S2sListener,
+    federation_pki: Pki,
+    tmp_path_factory: Any,
+) -> Iterator[InstanceB]:
+    b = InstanceB(
+        tmp_path_factory.mktemp("b"),
+        instance_a_s2s.address,
+        federation_pki,
+        peers={FEDERATION_C: FEDERATION_HOSTS[FEDERATION_C]},
+    )
+    b.start()
+    try:
+        with override_settings(TALKEE_FEDERATION_HOSTS=FEDERATION_HOSTS, **federation_pki.settings("localhost")):
+            yield b
+    finally:
+        b.stop()
+        b.drop()
+
+
+@pytest.fixture(scope="module")
+def instance_c(
+    instance_b: InstanceB, instance_a_s2s: S2sListener, federation_pki: Pki, tmp_path_factory: Any
+) -> Iterator[InstanceB]:
+    """A third instance (`c.test` on 127.0.0.4), for groups spanning A, B and C."""
+    c = InstanceB(
+        tmp_path_factory.mktemp("c"),
+        instance_a_s2s.address,
+        federation_pki,
+        domain=FEDERATION_C,
+        host="127.0.0.4",
+        port=FEDERATION_C_PORT,
+        s2s_port=FEDERATION_C_S2S_PORT,
+        peers={FEDERATION_B: FEDERATION_HOSTS[FEDERATION_B]},
+    )
+    c.start()
+    try:
+        yield c
+    finally:
+        c.stop()
+        c.drop()
+
+
+@dataclass
+class RemoteAccount:
+    """A user of another instance, driven through that instance's HTTP API."""
+
+    instance: InstanceB
+    username: str
+    token: str = ""
+    device_id: int = 0
+
+    @property
+    def address(self) -> str:
+        return f"{self.username}@{self.instance.domain}"
+
+    @property
+    def ws_url(self) -> str:
+        return self.instance.url.replace("http://", "ws://")
+
+    def call(self, method: str, path: str, body: Any = None, token: str | None = None) -> tuple[int, Any]:
+        headers = {"Content-Type": "application/json"}
+        if token or self.token:
+            headers["Authorization"] = f"Bearer {token or self.token}"
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(self.instance.url + path, data=data, headers=headers, method=method)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                raw = response.read()
+                return response.status, json.loads(raw) if raw else None
+        except urllib.error.HTTPError as exc:
+            raw = exc.read()
+            return exc.code, json.loads(raw) if raw else None
+
+    def log_in(self, device: DeviceKeys) -> tuple[str, int]:
+        status, challenge = self.call("POST", "/v1/auth/challenge", {"username": self.username})
+        assert status == 200, challenge
+        nonce = challenge["nonce"]
+        body = {
+            "username": self.username,
+            "password": PASSWORD,
+            "device": device.as_json(),
+            "nonce": nonce,
+            "signature": device.sign(nonce),
+        }
+        status, answer = self.call("POST", "/v1/auth/login", body, token="-")
+        assert status == 200, answer
+        return answer["token"], answer["device_id"]
+
+    @classmethod
+    def register(cls, instance: InstanceB, name: str) -> "RemoteAccount":
+        account = cls(instance, f"{name}{uuid.uuid4().hex[:6]}")
+        proof = recovery_proof(account.username, os.urandom(16))
+        body = {"username": account.username, "password": PASSWORD, "recovery_hash": b64(blake3(proof).digest())}
+        status, answer = account.call("POST", "/v1/accounts/register", body)
+        assert status == 201, answer
+        account.device = DeviceKeys()
+        account.token, account.device_id = account.log_in(account.device)
+        return account
+
+    device: DeviceKeys | None = None
+
+    def send(self, chat_id: str, ciphertext: bytes, **extra: Any) -> tuple[int, Any]:
+        body = {
+            "client_message_id": uuid.uuid4().hex,
+            "kind": "application",
+            "epoch": 0,
+            "ciphertext": b64(ciphertext),
+            **extra,
+        }
+        return self.call("POST", f"/v1/chats/{chat_id}/messages", body)
+
+    def chat(self, chat_id: str) -> dict[str, Any] | None:
+        status, chats = self.call("GET", "/v1/chats")
+        assert status == 200, chats
+        return next((c for c in chats if c["id"] == chat_id), None)
+
+
+def ws_send(chat_id: str, ciphertext: bytes, **extra: Any) -> dict[str, Any]:
+    return {
+        "type": "send",
+        "chat_id": chat_id,
+        "client_message_id": uuid.uuid4().hex,
+        "kind": "application",
+        "epoch": 0,
+        "ciphertext": b64(ciphertext),
+        **extra,
+    }
+
+
+def events(device: SocketDevice, chat_id: str) -> list[dict[str, Any]]:
+    return [f["message"] for f in device.frames if f["type"] == "event" and f["chat_id"] == chat_id]
+
+
+async def seen(device: SocketDevice, predicate: Any, timeout: float = 30) -> dict[str, Any]:
+    """The first frame so far (or to come) that matches: frames of one socket may come
+    from several publishers (API process, worker), so two of them can arrive either way."""
+    for frame in device.frames_seen:
+        if predicate(frame):
+            return frame
+    return await device.until(predicate, timeout=timeout)
+
+
+async def settle(device: SocketDevice) -> None:
+    """Read whatever is still coming (duplicates would show here) until a pong."""
+    await asyncio.sleep(1.5)
+    await device.send({"type": "ping"})
+    await device.until(lambda f: f["type"] == "pong")
+
+
+async def replay(device: SocketDevice, chat_id: str) -> list[dict[str, Any]]:
+    """Reconnect the device from where it started and read its replay of the chat."""
+    again = SocketDevice(device.ws_url, device.token)
+    start = min(f["cursor"] for f in device.frames) - 1
+    await again.connect(cursor=start)
+    await again.close()
+    return events(again, chat_id)
+
+
+def start_direct_chat(alice: Any, bob: RemoteAccount) -> str:
+    made = alice.client.post("/v1/chats", {"kind": "direct", "members": [bob.address]}, format="json")
+    assert made.status_code == 201, made.content
+    chat_id = str(made.json()["id"])
+    assert sorted(m["user"] for m in made.json()["members"]) == sorted([alice.address, bob.address])
+    wait_until(lambda: bob.chat(chat_id) is not None, "the chat on B")
+    return chat_id
+
+
+def test_direct_chat_across_instances_both_send_both_receive_in_order_once(
+    instance_b: InstanceB,
+    make_account: Any,
+    live_server_daphne: LiveServer,
+    instance_a_s2s: S2sListener,
+    celery_worker_process: Path,
+) -> None:
+    alice = make_account()
+    bob = RemoteAccount.register(instance_b, "bob")
+    chat_id = start_direct_chat(alice, bob)
+    on_b = bob.chat(chat_id)
+    assert on_b is not None
+    assert (on_b["kind"], on_b["home"]) == ("direct", "localhost")
+    assert {m["user"]: m["role"] for m in on_b["members"]} == {alice.address: "owner", bob.address: "member"}
+    # the same pair asking again, from either side, gets the same chat
+    again = alice.client.post("/v1/chats", {"kind": "direct", "members": [bob.address]}, format="json")
+    assert (again.status_code, again.json()["id"]) == (200, chat_id)
+    status, from_b = bob.call("POST", "/v1/chats", {"kind": "direct", "members": [alice.address]})
+    assert (status, from_b["id"]) == (200, chat_id)
+
+    sent_by_alice: list[bytes] = []
+    sent_by_bob: list[bytes] = []
+
+    async def scenario() -> tuple[SocketDevice, SocketDevice]:
+        a_socket = SocketDevice(live_server_daphne.ws_url, alice.token)
+        b_socket = SocketDevice(bob.ws_url, bob.token)
+        await a_socket.connect()
+        await b_socket.connect()
+        for i in range(3):
+            text = f"alice api {i}".encode() + os.urandom(16)
+            answer = await asyncio.to_thread(send, alice, chat_id, text)
+            assert answer.status_code == 201, answer.content
+            sent_by_alice.append(text)
+            text = f"bob api {i}".encode() + os.urandom(16)
+            status, body = await asyncio.to_thread(bob.send, chat_id, text)
+            assert (status, body) == (202, {"id": None, "seq": None, "forwarded": True})
+            sent_by_bob.append(text)
+        text = b"alice ws" + os.urandom(16)
+        await a_socket.send(ws_send(chat_id, text))
+        assert (await a_socket.until(lambda f: f["type"] == "sent"))["seq"] is not None
+        sent_by_alice.append(text)
+        text = b"bob ws" + os.urandom(16)
+        await b_socket.send(ws_send(chat_id, text))
+        sent = await b_socket.until(lambda f: f["type"] == "sent")
+        assert sent["forwarded"] is True and sent["seq"] is None
+        sent_by_bob.append(text)
+        for device in (a_socket, b_socket):
+            while len(events(device, chat_id)) < 8:
+                await device.until(lambda f: f["type"] == "event", timeout=30)
+            await settle(device)
+            await device.close()
+        return a_socket, b_socket
+
+    a_socket, b_socket = asyncio.run(scenario())
+    for device in (a_socket, b_socket):
+        # Live frames on A come from two publishers (this process for Alice's API sends,
+        # the worker for Bob's): they may overtake each other on the wire, so the stream
+        # position is the order, as for any local chat; a replay gives exactly that order.
+        live = sorted((f["cursor"], f["message"]["seq"]) for f in device.frames if f["type"] == "event")
+        assert [seq for _, seq in live] == list(range(1, 9)), "every message once, in the home's order"
+        received = asyncio.run(replay(device, chat_id))
+        assert [m["seq"] for m in received] == list(range(1, 9))
+        texts = [base64.b64decode(m["ciphertext"]) for m in received]
+        assert [t for t in texts if t in sent_by_alice] == sent_by_alice
+        assert [t for t in texts if t in sent_by_bob] == sent_by_bob
+    a_replay, b_replay = asyncio.run(replay(a_socket, chat_id)), asyncio.run(replay(b_socket, chat_id))
+    assert [m["ciphertext"] for m in a_replay] == [m["ciphertext"] for m in b_replay]
+    # history on either instance is the same ordered conversation
+    status, history_b = bob.call("GET", f"/v1/chats/{chat_id}/messages?limit=50")
+    history_a = alice.client.get(f"/v1/chats/{chat_id}/messages?limit=50").json()
+    assert status == 200
+    assert [(m["seq"], m["ciphertext"]) for m in history_b["messages"]] == [
+        (m["seq"], m["ciphertext"]) for m in history_a["messages"]
+    ]
+    check_privacy(
+        instance_b,
+        [live_server_daphne.log_path, instance_a_s2s.log_path, celery_worker_process],
+        [alice.address, bob.address],
+        sent_by_alice + sent_by_bob,
+    )
+
+
+def test_commit_and_welcome_across_instances_and_device_list(
+    instance_b: InstanceB, make_account: Any, live_server_daphne: LiveServer
+) -> None:
+    alice = make_account()
+    bob = RemoteAccount.register(instance_b, "bob")
+    package = fake_keypackage()
+    status, _ = bob.call("POST", "/v1/keypackages", {"keypackages": [b64(package)]})
+    assert status == 201
+    made = alice.client.post("/v1/chats", {"kind": "group", "members": [bob.address]}, format="json")
+    assert made.status_code == 201, made.content
+    chat_id = str(made.json()["id"])
+    wait_until(lambda: bob.chat(chat_id) is not None, "the group on B")
+
+    # Alice claims Bob's KeyPackage through A, which claims it at B (signed)
+    claimed = alice.client.post("/v1/keypackages/claim", {"users": [bob.address]}, format="json")
+    assert claimed.status_code == 200, claimed.content
+    (entry,) = claimed.json()[bob.address]
+    assert entry["client_device_id"] == bob.device.client_device_id and base64.b64decode(entry["keypackage"]) == package
+    again = alice.client.post("/v1/keypackages/claim", {"users": [bob.address]}, format="json").json()
+    assert again[bob.address][0]["keypackage"] is None, "each KeyPackage is handed out once"
+
+    welcome = os.urandom(900)
+    commit = os.urandom(700)
+
+    async def scenario() -> dict[str, Any]:
+        a_socket = SocketDevice(live_server_daphne.ws_url, alice.token)
+        b_socket = SocketDevice(bob.ws_url, bob.token)
+        await a_socket.connect()
+        await b_socket.connect()
+        answer = await asyncio.to_thread(
+            send,
+            alice,
+            chat_id,
+            commit,
+            kind="commit",
+            epoch=0,
+            welcome={"device_ids": [entry["device_id"]], "payload": b64(welcome)},
+        )
+        assert answer.status_code == 201, answer.content
+        got = await seen(b_socket, lambda f: f["type"] == "device_event" and f["kind"] == "welcome")
+        assert (got["chat_id"], base64.b64decode(got["payload"])) == (chat_id, welcome)
+        event = await seen(b_socket, lambda f: f["type"] == "event")
+        assert (event["message"]["kind"], event["message"]["epoch"]) == ("commit", 0)
+        assert base64.b64decode(event["message"]["ciphertext"]) == commit
+
+        # Bob's commit at the next epoch goes through A (the home), which checks the epoch
+        wait_until(lambda: bob.chat(chat_id)["epoch"] == 1, "epoch 1 on B")  # type: ignore[index]
+        status, body = await asyncio.to_thread(bob.send, chat_id, os.urandom(500), kind="commit", epoch=1)
+        assert status == 202, body
+        mine = await seen(a_socket, lambda f: f["type"] == "event" and f["message"]["seq"] == 2)
+        assert (mine["message"]["kind"], mine["message"]["epoch"]) == ("commit", 1)
+        await seen(b_socket, lambda f: f["type"] == "event" and f["message"]["seq"] == 2)
+        status, body = await asyncio.to_thread(bob.send, chat_id, os.urandom(500), kind="commit", epoch=1)
+        assert (status, body["error"]["code"]) == (409, "stale_epoch")
+
+        # a new device of Bob's reaches Alice's device as a `device` event, and so does its revocation
+        second = DeviceKeys()
+        _, second_id = await asyncio.to_thread(bob.log_in, second)
+        added = await a_socket.until(lambda f: f["type"] == "device_event" and f["kind"] == "device", timeout=30)
+        status, _ = await asyncio.to_thread(bob.call, "DELETE", f"/v1/devices/{second_id}")
+        assert status == 204
+        revoked = await a_socket.until(lambda f: f["type"] == "device_event" and f["kind"] == "device", timeout=30)
+        await a_socket.close()
+        await b_socket.close()
+        return {"added": added["data"], "revoked": revoked["data"], "second": second}
+
+    result = asyncio.run(scenario())
+    second = result["second"]
+    assert result["added"]["change"] == "added" and result["revoked"]["change"] == "revoked"
+    for data in (result["added"], result["revoked"]):
+        assert (data["user"], data["client_device_id"]) == (bob.address, second.client_device_id)
+    assert alice.client.get(f"/v1/chats/{chat_id}").json()["epoch"] == 2
+    # A dropped its mirror of the revoked device (so no Welcome can be addressed to it)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM devices_device WHERE client_device_id = %s", [second.client_device_id])
+        assert cursor.fetchone() == (0,)
+
+
+def test_outage_of_b_everything_arrives_once_in_order_on_bobs_device(
+    instance_b: InstanceB, make_account: Any, live_server_daphne: LiveServer
+) -> None:
+    alice = make_account()
+    bob = RemoteAccount.register(instance_b, "bob")
+    chat_id = start_direct_chat(alice, bob)
+
+    async def connect_bob(cursor: int | None = None) -> SocketDevice:
+        device = SocketDevice(bob.ws_url, bob.token)
+        await device.connect(cursor=cursor)
+        return device
+
+    async def where_bob_is() -> int | None:
+        device = await connect_bob()
+        await device.close()
+        return device.cursor
+
+    cursor = asyncio.run(where_bob_is())
+    instance_b.stop()
+    texts = [f"while B is down {i}".encode() + os.urandom(8) for i in range(25)]
+    for text in texts:
+        assert send(alice, chat_id, text).status_code == 201
+    waiting = OutboxEnvelope.objects.filter(destination=FEDERATION_B, delivered_at=None)
+    wait_until(lambda: waiting.filter(attempts__gte=1).exists(), "a failed attempt while B is down")
+    assert waiting.count() == 25
+    instance_b.start()
+    OutboxEnvelope.objects.update(next_attempt_at=timezone.now() - timedelta(seconds=1))  # the backoff passed
+    sweep_outbox.delay()  # what beat does every few seconds
+
+    async def catch_up() -> SocketDevice:
+        device = await connect_bob(cursor)
+        while len(events(device, chat_id)) < 25:
+            await device.until(lambda f: f["type"] == "event", timeout=60)
+        await settle(device)
+        await device.close()
+        return device
+
+    device = asyncio.run(catch_up())
+    received = events(device, chat_id)
+    assert [m["seq"] for m in received] == list(range(1, 26))
+    assert [base64.b64decode(m["ciphertext"]) for m in received] == texts
+
+
+def test_group_with_members_on_three_instances(
+    instance_b: InstanceB, instance_c: InstanceB, make_account: Any, live_server_daphne: LiveServer
+) -> None:
+    alice = make_account()
+    bob = RemoteAccount.register(instance_b, "bob")
+    carol = RemoteAccount.register(instance_c, "carol")
+    made = alice.client.post("/v1/chats", {"kind": "group", "members": [bob.address, carol.address]}, format="json")
+    assert made.status_code == 201, made.content
+    chat_id = str(made.json()["id"])
+    everyone = {alice.address: "owner", bob.address: "member", carol.address: "member"}
+    for member in (bob, carol):
+        wait_until(lambda m=member: m.chat(chat_id) is not None, f"the group on {member.instance.domain}")
+        assert {m["user"]: m["role"] for m in member.chat(chat_id)["members"]} == everyone
+
+    sent: list[bytes] = []
+
+    async def scenario() -> list[SocketDevice]:
+        sockets = [
+            SocketDevice(live_server_daphne.ws_url, alice.token),
+            SocketDevice(bob.ws_url, bob.token),
+            SocketDevice(carol.ws_url, carol.token),
+        ]
+        for device in sockets:
+            await device.connect()
+        for i in range(2):
+            text = f"alice {i}".encode() + os.urandom(8)
+            assert (await asyncio.to_thread(send, alice, chat_id, text)).status_code == 201
+            sent.append(text)
+            for member in (bob, carol):
+                text = f"{member.username} {i}".encode() + os.urandom(8)
+                status, _ = await asyncio.to_thread(member.send, chat_id, text)
+                assert status == 202
+                sent.append(text)
+        for device in sockets:
+            while len(events(device, chat_id)) < 6:
+                await device.until(lambda f: f["type"] == "event", timeout=30)
+            await settle(device)
+            await device.close()
+        return sockets
+
+    for device in asyncio.run(scenario()):
+        received = asyncio.run(replay(device, chat_id))
+        assert [m["seq"] for m in received] == list(range(1, 7))
+        texts = [base64.b64decode(m["ciphertext"]) for m in received]
+        assert sorted(texts) == sorted(sent)
+        for who in (b"alice", bob.username.encode(), carol.username.encode()):
+            assert [t for t in texts if t.startswith(who)] == [t for t in sent if t.startswith(who)]
+        assert len({f["message"]["seq"] for f in device.frames if f["type"] == "event"}) == 6
+        assert len([f for f in device.frames if f["type"] == "event"]) == 6, "each message once"
+
+    # Carol leaves from C: the home applies it and tells B and C; C gets nothing after that
+    status, _ = carol.call("DELETE", f"/v1/chats/{chat_id}/members/{carol.address}")
+    assert status == 202
+    wait_until(lambda: carol.chat(chat_id) is None, "Carol out of the group on C")
+    wait_until(lambda: carol.address not in [m["user"] for m in bob.chat(chat_id)["members"]], "B knows")
+    assert send(alice, chat_id, b"after carol left").status_code == 201
+    wait_until(lambda: len(bob.call("GET", f"/v1/chats/{chat_id}/messages")[1]["messages"]) == 7, "on B")
+    with psycopg.connect(instance_c.dsn) as conn:
+        seqs = [r[0] for r in conn.execute("SELECT seq FROM talkee_messages_message ORDER BY seq").fetchall()]
+    assert seqs == list(range(1, 7))
+
+
+# --- privacy ----------------------------------------------------------------------------
+
+
+def _all_rows(dsn: str) -> dict[str, list[str]]:
+    with psycopg.connect(dsn) as conn:
+        tables = [
+            r[0]
+            for r in conn.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"
+            ).fetchall()
+        ]
+        return {t: [r[0] for r in conn.execute(f'SELECT row_to_json(x)::text FROM "{t}" x').fetchall()] for t in tables}
+
+
+def _message_columns(dsn: str) -> list[str]:
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'talkee_messages_message'"
+        ).fetchall()
+    return [r[0] for r in rows]
+
+
+def check_privacy(b: InstanceB, a_logs: list[Path], addresses: list[str], ciphertexts: list[bytes]) -> None:
+    """Neither database pairs a sender with a message, nor keeps envelope copies of the
+    ciphertext once delivered and handled; no log line names a user or a message."""
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    a_dsn = f"postgresql://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    clear_delivered_bodies()  # A's beat does this every 30 s; B's embedded runner does it itself
+
+    def envelope_copies(dsn: str) -> list[str]:
+        rows = _all_rows(dsn)
+        return [
+            row
+            for table in ("federation_inboxenvelope", "federation_outboxenvelope")
+            for row in rows[table]
+            if any(b64(c) in row for c in ciphertexts) or any(a in row for a in addresses)
+        ]
+
+    wait_until(lambda: envelope_copies(b.dsn) == [], "B's delivered envelopes emptied", timeout=45)
+    assert envelope_copies(a_dsn) == []
+    for dsn in (a_dsn, b.dsn):
+        columns = _message_columns(dsn)
+        assert columns and not [c for c in columns if c in ("sender", "sender_id", "user_id", "author", "device_id")]
+        assert not [r for r in _all_rows(dsn)["talkee_messages_message"] if any(a in r for a in addresses)]
+    logs = [path.read_text(errors="replace") for path in [*a_logs, b.log_path]]
+    for log in logs:
+        assert not [line for line in log.splitlines() if any(a in line for a in addresses)]
+        assert not [line for line in log.splitlines() if any(b64(c)[:24] in line for c in ciphertexts)]

@@ -1,0 +1,291 @@
+"""Envelope handlers, driven by a signed stand-in peer (`partner.test`) that is the home of
+a chat with a local member: each envelope takes effect once, a repeat changes nothing,
+and an instance may speak only for its own chats and users."""
+
+import base64
+import json
+import os
+import secrets
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+from nacl.public import PrivateKey
+from nacl.signing import SigningKey
+
+from apps.chats.models import Chat, Membership
+from apps.devices.models import Device
+from apps.federation.models import InboxEnvelope, OutboxEnvelope
+from apps.federation.remote import remote_user
+from apps.federation.services import handle_inbox_rows
+from apps.federation.tasks import sweep_inbox
+from apps.messages.models import DeviceInbox, Message
+from tests.conftest import b64, make_chat
+from tests.federation.conftest import PARTNER
+
+pytestmark = pytest.mark.django_db
+
+PATH = "/s2s/v1/envelopes"
+DAVE = f"dave@{PARTNER}"
+
+
+def deliver(partner: Any, kind: str, body: dict[str, Any]) -> InboxEnvelope:
+    """POST one signed envelope as the partner and run the handler task's function."""
+    raw = json.dumps({"envelopes": [{"txn_id": secrets.token_urlsafe(12), "kind": kind, "body": body}]}).encode()
+    answer = Client().post(PATH, raw, content_type="application/json", **partner.headers("POST", PATH, raw))
+    assert answer.status_code == 202, answer.content
+    row = InboxEnvelope.objects.order_by("-pk").first()
+    assert row is not None
+    handle_inbox_rows([row.pk])
+    row.refresh_from_db()
+    return row
+
+
+def snapshot(chat_id: str, members: dict[str, str], **chat: Any) -> dict[str, Any]:
+    return {
+        "op": "snapshot",
+        "chat": {"id": chat_id, "kind": "group", "epoch": 0, "next_seq": 1, "name_epoch": 0, **chat},
+        "members": [{"user": u, "role": r, "joined_seq": 0} for u, r in members.items()],
+    }
+
+
+def message(chat_id: str, seq: int, ciphertext: bytes) -> dict[str, Any]:
+    return {
+        "op": "deliver",
+        "chat_id": chat_id,
+        "seq": seq,
+        "epoch": 0,
+        "kind": "application",
+        "client_message_id": uuid.uuid4().hex,
+        "ciphertext": b64(ciphertext),
+    }
+
+
+def notices(device_id: int, kind: str = "chat") -> list[Any]:
+    return [r.data for r in DeviceInbox.objects.filter(device_id=device_id, kind=kind).order_by("pos")]
+
+
+def test_snapshot_and_messages_from_the_home_take_effect_once(partner, make_account) -> None:
+    carol = make_account()
+    chat_id = str(uuid.uuid4())
+    first = deliver(partner, "membership", snapshot(chat_id, {DAVE: "owner", carol.address: "member"}))
+    assert first.error == "" and first.handled_at is not None
+    assert first.body == {}, "a handled envelope keeps no copy of what it carried"
+    chat = Chat.objects.get(pk=chat_id)
+    assert (chat.home, chat.federated) == (PARTNER, True)
+    assert dict(Membership.objects.filter(chat=chat).values_list("user__username", "role")) == {
+        DAVE: "owner",
+        carol.address: "member",
+    }
+    assert [n["change"] for n in notices(carol.device_id)] == ["joined"]
+    # the same snapshot again (a new envelope): nothing changes, nobody is told again
+    deliver(partner, "membership", snapshot(chat_id, {DAVE: "owner", carol.address: "member"}))
+    assert Membership.objects.filter(chat=chat).count() == 2
+    assert [n["change"] for n in notices(carol.device_id)] == ["joined"]
+
+    ciphertext = os.urandom(200)
+    body = message(chat_id, 1, ciphertext)
+    deliver(partner, "message", body)
+    deliver(partner, "message", body)  # sent twice: stored once
+    stored = list(Message.objects.filter(chat_id=chat_id).values_list("seq", "ciphertext"))
+    assert [(seq, bytes(c)) for seq, c in stored] == [(1, ciphertext)]
+    history = carol.client.get(f"/v1/chats/{chat_id}/messages").json()["messages"]
+    assert [(m["seq"], base64.b64decode(m["ciphertext"])) for m in history] == [(1, ciphertext)]
+    assert Chat.objects.get(pk=chat_id).next_seq == 2
+
+    # changes to stored messages do not travel between instances yet: refused, not diverging
+    (stored_id,) = Message.objects.filter(chat_id=chat_id).values_list("pk", flat=True)
+    for method, path, body in (
+        ("patch", f"/v1/messages/{stored_id}", {"edit_secret": b64(bytes(32)), "ciphertext": b64(b"e" * 64)}),
+        ("delete", f"/v1/messages/{stored_id}", {}),
+        ("post", f"/v1/messages/{stored_id}/reactions", {"ciphertext": b64(b"r"), "remove_hash": b64(bytes(32))}),
+    ):
+        answer = getattr(carol.client, method)(path, body, format="json")
+        assert (answer.status_code, answer.json()["error"]["code"]) == (409, "federated_chat"), path
+    assert bytes(Message.objects.get(pk=stored_id).ciphertext) == ciphertext
+
+    # re-running the task on handled envelopes does nothing
+    assert handle_inbox_rows(list(InboxEnvelope.objects.values_list("pk", flat=True))) == 0
+
+    # a role change and a removal, as snapshots: the local member hears each once
+    deliver(partner, "membership", snapshot(chat_id, {DAVE: "owner", carol.address: "admin"}))
+    deliver(partner, "membership", snapshot(chat_id, {DAVE: "owner"}))
+    assert [n["change"] for n in notices(carol.device_id)] == ["joined", "members", "left"]
+    assert not Membership.objects.filter(chat=chat, user__username=carol.address).exists()
+    assert carol.client.get(f"/v1/chats/{chat_id}/messages").status_code == 404
+
+
+def test_a_peer_speaks_only_for_its_own_chats_and_users(partner, make_account) -> None:
+    carol, erin = make_account(), make_account()
+    local = make_chat(carol, "group", erin)
+    # a chat homed here: the partner may not deliver ordered messages or snapshots for it
+    refused = deliver(partner, "message", message(local["id"], 1, os.urandom(64)))
+    assert refused.error == "only the chat's home speaks for it"
+    refused = deliver(partner, "membership", snapshot(local["id"], {DAVE: "owner", carol.address: "member"}))
+    assert refused.error == "only the chat's home speaks for it"
+    assert not Message.objects.filter(chat_id=local["id"]).exists()
+    assert Membership.objects.filter(chat_id=local["id"]).count() == 2
+    # nor send as someone of another instance (or as a local user)
+    for sender in ("eve@elsewhere.test", carol.address):
+        body = {"op": "send", "chat_id": local["id"], "sender": sender, "client_message_id": "x" * 12}
+        assert deliver(partner, "message", {**body, "kind": "application", "epoch": 0, "ciphertext": b64(b"x")}).error
+    assert not Message.objects.filter(chat_id=local["id"]).exists()
+    # a partner user who is not a member is refused by the home's membership check, and
+    # told so by client_message_id only
+    deliver(partner, "membership", snapshot(str(uuid.uuid4()), {DAVE: "owner", carol.address: "member"}))
+    body = {
+        "op": "send",
+        "chat_id": local["id"],
+        "sender": DAVE,
+        "client_message_id": "not-a-member-1",
+        "kind": "application",
+        "epoch": 0,
+        "ciphertext": b64(os.urandom(64)),
+    }
+    assert deliver(partner, "message", body).error == ""
+    assert not Message.objects.filter(chat_id=local["id"]).exists()
+    (rejection,) = OutboxEnvelope.objects.filter(destination=PARTNER, kind="message")
+    assert rejection.body == {
+        "op": "rejected",
+        "chat_id": local["id"],
+        "client_message_id": "not-a-member-1",
+        "error": {"code": "chat_not_found", "message": "No such chat."},
+    }
+
+
+def test_device_list_of_a_remote_member_reaches_local_members_once(partner, make_account) -> None:
+    carol = make_account()
+    chat_id = str(uuid.uuid4())
+    deliver(partner, "membership", snapshot(chat_id, {DAVE: "owner", carol.address: "member"}))
+    device = {
+        "user": DAVE,
+        "client_device_id": str(uuid.uuid4()),
+        "ed25519_pub": b64(bytes(SigningKey.generate().verify_key)),
+        "x25519_pub": b64(bytes(PrivateKey.generate().public_key)),
+    }
+    bad_key = deliver(partner, "device_list", {**device, "ed25519_pub": b64(bytes(32)), "change": "added"})
+    assert bad_key.error == "ed25519_pub is not a valid Ed25519 public key."
+    deliver(partner, "device_list", {**device, "change": "added"})
+    deliver(partner, "device_list", {**device, "change": "added"})
+    (mirror,) = Device.objects.filter(user__username=DAVE)
+    events = notices(carol.device_id, "device")
+    assert events == [
+        {"change": "added", "user": DAVE, "device_id": mirror.pk, "client_device_id": device["client_device_id"]}
+    ]
+    deliver(partner, "device_list", {**device, "change": "revoked"})
+    deliver(partner, "device_list", {**device, "change": "revoked"})
+    assert not Device.objects.filter(user__username=DAVE).exists()
+    assert [e["change"] for e in notices(carol.device_id, "device")] == ["added", "revoked"]
+    # no instance speaks for another's users
+    refused = deliver(partner, "device_list", {**device, "user": carol.address, "change": "revoked"})
+    assert refused.error == "an instance speaks only for its own users"
+    # a local member's send in the partner's chat goes to the partner (the home), durably
+    answer = carol.client.post(
+        f"/v1/chats/{chat_id}/messages",
+        {"client_message_id": "forwarded-01", "kind": "application", "epoch": 0, "ciphertext": b64(b"c" * 64)},
+        format="json",
+    )
+    assert (answer.status_code, answer.json()) == (202, {"id": None, "seq": None, "forwarded": True})
+    (forward,) = OutboxEnvelope.objects.filter(destination=PARTNER, kind="message")
+    assert forward.body["op"] == "send" and forward.body["sender"] == carol.address
+    assert not Message.objects.filter(chat_id=chat_id).exists(), "only the home stores and orders it"
+
+
+def test_member_changes_asked_for_elsewhere_are_applied_by_the_home_with_the_actors_rights(
+    partner, make_account
+) -> None:
+    carol, erin = make_account(), make_account()
+    remote_user(DAVE)  # known here already (as after a lookup), so no lookup is needed
+    chat = make_chat(carol, "group", erin)
+    added = carol.client.post(f"/v1/chats/{chat['id']}/members", {"users": [DAVE]}, format="json")
+    assert added.status_code == 200, added.content
+    (shared,) = OutboxEnvelope.objects.filter(destination=PARTNER, kind="membership")
+    assert shared.body["op"] == "snapshot"
+    assert {m["user"] for m in shared.body["members"]} == {carol.address, erin.address, DAVE}
+    # Dave (a plain member) may not add people; the refusal is recorded, nothing changes
+    request = {"op": "request", "chat_id": chat["id"], "actor": DAVE, "action": "add", "users": [erin.address]}
+    refused = deliver(partner, "membership", {**request, "action": "role", "user": erin.address, "role": "admin"})
+    assert refused.error.startswith("not_chat_admin")
+    # made admin by the owner, he can; the home sends the new snapshot to the partner
+    carol.client.patch(f"/v1/chats/{chat['id']}/members/{DAVE}", {"role": "admin"}, format="json")
+    frank = make_account()
+    assert deliver(partner, "membership", {**request, "users": [frank.address]}).error == ""
+    assert Membership.objects.filter(chat_id=chat["id"], user__username=frank.address).exists()
+    latest = OutboxEnvelope.objects.filter(destination=PARTNER, kind="membership").order_by("-pk").first()
+    assert latest is not None and frank.address in {m["user"] for m in latest.body["members"]}
+    # and leaving, asked for by Dave himself
+    assert deliver(partner, "membership", {**request, "action": "remove", "user": DAVE}).error == ""
+    assert not Membership.objects.filter(chat_id=chat["id"], user__username=DAVE).exists()
+    last = OutboxEnvelope.objects.filter(destination=PARTNER, kind="membership").order_by("-pk").first()
+    assert last is not None and DAVE not in {m["user"] for m in last.body["members"]}, "the partner learns he is out"
+
+
+def test_an_envelope_whose_task_never_ran_is_handled_by_the_sweeper(partner, make_account) -> None:
+    carol = make_account()
+    chat_id = str(uuid.uuid4())
+    raw = json.dumps(
+        {
+            "envelopes": [
+                {
+                    "txn_id": "sweep-000001",
+                    "kind": "membership",
+                    "body": snapshot(chat_id, {DAVE: "owner", carol.address: "member"}),
+                },
+                {"txn_id": "sweep-000002", "kind": "message", "body": message(chat_id, 1, b"m" * 64)},
+            ]
+        }
+    ).encode()
+    answer = Client().post(PATH, raw, content_type="application/json", **partner.headers("POST", PATH, raw))
+    assert answer.status_code == 202  # stored; the handler task is lost (never run here)
+    assert sweep_inbox() == 0, "too fresh: its task may still be on its way"
+    InboxEnvelope.objects.update(received=timezone.now() - timedelta(minutes=1))
+    assert sweep_inbox() == 1
+    assert not InboxEnvelope.objects.filter(handled_at=None).exists()
+    assert list(Message.objects.filter(chat_id=chat_id).values_list("seq", flat=True)) == [1]
+
+
+def test_a_chat_timer_travels_through_the_home(partner, make_account) -> None:
+    """The self-destruct default is part of the home's snapshot; set elsewhere, it is a
+    request the home applies with the actor's rights (as for member changes)."""
+    carol, erin = make_account(), make_account()
+    chat_id = str(uuid.uuid4())
+    deliver(partner, "membership", snapshot(chat_id, {DAVE: "owner", carol.address: "member"}))
+    timed = deliver(partner, "membership", snapshot(chat_id, {DAVE: "owner", carol.address: "member"}, ttl_seconds=60))
+    assert timed.error == ""
+    assert Chat.objects.get(pk=chat_id).ttl_seconds == 60
+    assert [(n["change"], n.get("ttl_seconds")) for n in notices(carol.device_id)][-1] == ("timer", 60)
+    deliver(partner, "membership", snapshot(chat_id, {DAVE: "owner", carol.address: "member"}, ttl_seconds=60))
+    assert [n["change"] for n in notices(carol.device_id)].count("timer") == 1, "an unchanged timer is not news"
+    bad = deliver(partner, "membership", snapshot(chat_id, {DAVE: "owner", carol.address: "member"}, ttl_seconds=-5))
+    assert bad.error == "ttl_seconds out of range" and Chat.objects.get(pk=chat_id).ttl_seconds == 60
+    # a plain member cannot set it; an admin on this side asks the home, which decides
+    assert carol.client.patch(f"/v1/chats/{chat_id}", {"ttl_seconds": 5}, format="json").status_code == 403
+    deliver(partner, "membership", snapshot(chat_id, {DAVE: "owner", carol.address: "admin"}, ttl_seconds=60))
+    asked = carol.client.patch(f"/v1/chats/{chat_id}", {"ttl_seconds": 5}, format="json")
+    assert (asked.status_code, asked.json()["ttl_seconds"]) == (202, 60), "unchanged until the home's snapshot"
+    request = OutboxEnvelope.objects.get(destination=PARTNER, kind="membership")
+    assert request.body == {
+        "op": "request",
+        "chat_id": chat_id,
+        "actor": carol.address,
+        "action": "timer",
+        "ttl_seconds": 5,
+    }
+
+    # a chat homed here: the owner's change goes out in the snapshot; a plain member
+    # elsewhere is refused, and so is a timer out of range
+    remote_user(DAVE)
+    local = make_chat(carol, "group", erin)
+    carol.client.post(f"/v1/chats/{local['id']}/members", {"users": [DAVE]}, format="json")
+    assert carol.client.patch(f"/v1/chats/{local['id']}", {"ttl_seconds": 3600}, format="json").status_code == 200
+    shared = OutboxEnvelope.objects.filter(destination=PARTNER, kind="membership").order_by("-pk").first()
+    assert shared is not None and shared.body["chat"]["ttl_seconds"] == 3600
+    ask = {"op": "request", "chat_id": local["id"], "actor": DAVE, "action": "timer", "ttl_seconds": 10}
+    assert deliver(partner, "membership", ask).error.startswith("not_chat_admin")
+    carol.client.patch(f"/v1/chats/{local['id']}/members/{DAVE}", {"role": "admin"}, format="json")
+    assert deliver(partner, "membership", {**ask, "ttl_seconds": 0}).error == "ttl_seconds out of range"
+    assert deliver(partner, "membership", ask).error == ""
+    assert Chat.objects.get(pk=local["id"]).ttl_seconds == 10
