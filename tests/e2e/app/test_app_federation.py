@@ -65,7 +65,11 @@ def unlock(person: Person) -> None:
 
 
 def test_alice_on_a_and_bob_on_b_chat_in_the_pwa(
-    people: Any, instance_b: InstanceB, app_server: LiveServer, instance_a_s2s: S2sListener, celery_worker_process: Path  # noqa: F811
+    people: Any,
+    instance_b: InstanceB,
+    app_server: LiveServer,
+    instance_a_s2s: S2sListener,  # noqa: F811
+    celery_worker_process: Path,
 ) -> None:
     alice = people("alice")
     bob = on_b(people("bob"), instance_b)
