@@ -84,7 +84,7 @@ function newGroupForm(messenger: Messenger, open: (id: string) => void, error: H
     { class: "group-form", "aria-label": "New group or channel" },
     h("label", { for: "group-name" }, "Name"),
     name,
-    h("label", { for: "group-members" }, "Members (usernames or name@server, comma-separated)"),
+    h("label", { for: "group-members" }, "Members (usernames, comma-separated)"),
     members,
     h("label", { for: "group-kind" }, "Kind"),
     kind,
