@@ -162,3 +162,42 @@ def test_alice_on_a_and_bob_on_b_chat_in_the_pwa(
         ciphertexts,
     )
     assert re.match(r"^http://127\.0\.0\.3:", bob.page.url), "Bob used B's own origin"
+
+
+def test_a_member_on_b_adds_someone_through_the_home(people: Any, instance_b: InstanceB) -> None:
+    """A group homed on A; Bob (admin, on B) adds Carol (on A). B forwards the change (202),
+    A applies it and sends the new member list; then Bob's device adds Carol's device to the
+    MLS group (its commit and Welcome also go through A), and Carol reads and writes."""
+    alice = people("alice")
+    carol = people("carol")
+    bob = on_b(people("bob"), instance_b)
+    for person in (alice, carol, bob):
+        person.sign_up()
+    bob_address = f"{bob.name}@{FEDERATION_B}"
+    name = "Across the river"
+    alice.typed.append(name)
+    alice.page.get_by_role("button", name="New group or channel").click()
+    alice.page.get_by_label("Name", exact=True).fill(name)
+    alice.page.get_by_label("Members (usernames, comma-separated)").fill(bob_address)
+    alice.page.get_by_role("button", name="Create", exact=True).click()
+    expect(alice.composer).to_be_visible(timeout=SLOW)
+    alice.say("Bob, please bring Carol in")
+    bob.open_chat(name)  # the sealed name opened on B's side too
+    bob.expect_message("Bob, please bring Carol in")
+
+    alice.page.get_by_role("button", name="Members").click()
+    alice.page.get_by_label(f"Role of {bob_address}", exact=True).select_option("admin")
+    alice.page.get_by_role("button", name=f"Change role of {bob_address}").click()
+    bob.page.get_by_role("button", name="Members").click()
+    bob.page.get_by_label("Add someone").fill(f"{carol.name}@localhost")  # B's view of A's user
+    bob.page.get_by_role("button", name="Add member").click()
+    carol.open_chat(name)
+    bob.say("Carol is in")
+    carol.expect_message("Carol is in")
+    alice.expect_message("Carol is in")
+    carol.say("Hello both, from A")
+    bob.expect_message("Hello both, from A")
+    alice.expect_message("Hello both, from A")
+    expect(carol.message("Bob, please bring Carol in")).to_have_count(0)  # from before she joined
+    shot(bob.page, "22-federated-group-bob-on-b")
+    assert_private(alice.server, alice.typed)

@@ -391,6 +391,8 @@ export class Messenger extends EventTarget {
       if (toAdd.length > 0) await this.addDevices(chatId, toAdd, false);
       const leaves = group.members.filter((m) => removed.includes(userOf(m)));
       if (leaves.length > 0) await this.commit(chatId, () => this.mls.removeMembers(chatId, leaves), undefined);
+      // The name is re-sealed for the new epoch, as after any of our commits.
+      if (chat.name && (toAdd.length > 0 || leaves.length > 0)) await this.sealName(chatId, chat.name);
     });
   }
 
@@ -434,17 +436,20 @@ export class Messenger extends EventTarget {
 
   async addMember(chatId: string, username: string, role: string): Promise<void> {
     const address = username.trim();
+    const known = this.store.chats.get(chatId);
     const info = await this.api.addMembers(chatId, [address], role);
-    const chat0 = await this.mergeChat(info);
-    if (this.homedElsewhere(chat0)) {
-      // 202: the home applies it and sends the new member list (a `chat` event); their
-      // devices join the group when that list names them (addPendingMembers).
+    if (known !== undefined && this.homedElsewhere(known)) {
+      // 202: the home applies it and sends the new member list (a `chat` event, which may
+      // already have come: the answer's list is older); their devices join the group once
+      // the list names them (applyPendingMembers).
       const user = address.includes("@") ? address : `${address}@${this.domain}`;
-      chat0.pendingAdds = [...new Set([...(chat0.pendingAdds ?? []), user])];
+      known.pendingAdds = [...new Set([...(known.pendingAdds ?? []), user])];
       await this.store.saveChats();
-      this.emit("chats");
+      await this.refreshChat(chatId);
+      await this.applyPendingMembers(chatId);
       return;
     }
+    await this.mergeChat(info);
     const before = new Set((await this.mls.group(chatId)).members.map(userOf));
     const added = info.members.map((m) => m.user).filter((u) => !before.has(u));
     await this.withLock(async () => {
@@ -464,6 +469,8 @@ export class Messenger extends EventTarget {
       // leave the group when that list no longer names them (applyPendingMembers).
       known.pendingRemoves = [...new Set([...(known.pendingRemoves ?? []), user])];
       await this.store.saveChats();
+      await this.refreshChat(chatId);
+      await this.applyPendingMembers(chatId);
       return;
     }
     if (user === this.user) {
