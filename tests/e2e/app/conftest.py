@@ -19,7 +19,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Error, Page, Response, expect
 
-from tests.conftest import ROOT, LiveServer, start_daphne, stop
+from tests.conftest import ROOT, LiveServer, federation_hosts_env, start_daphne, stop
+from tests.federation.pki import Pki
 
 APP_DIR = ROOT / "static" / "app"
 ARTIFACTS = ROOT / "test-artifacts" / "app"
@@ -54,9 +55,10 @@ def built_app() -> Path:
 
 @pytest.fixture(scope="session")
 def app_server(
-    django_db_setup: None, django_db_blocker: Any, tmp_path_factory: Any, built_app: Path
+    django_db_setup: None, django_db_blocker: Any, tmp_path_factory: Any, built_app: Path, federation_pki: Pki
 ) -> Iterator[LiveServer]:
-    """daphne serving the built app and the API; throttles relaxed for many sign-ups from one IP."""
+    """daphne serving the built app and the API; throttles relaxed for many sign-ups from one IP.
+    It is instance A (`localhost`) of the federation tests: its certificate and the peers' map."""
     blob_dir = tmp_path_factory.mktemp("app-blobs")
     server = start_daphne(
         tmp_path_factory.mktemp("app-daphne"),
@@ -67,6 +69,8 @@ def app_server(
             "THROTTLE_REGISTER_IP": "1000/min",
             "TALKEE_BLOB_DIR": str(blob_dir),
             "DJANGO_ALLOW_ASYNC_UNSAFE": "",  # the server keeps Django's async-safety checks
+            "TALKEE_FEDERATION_HOSTS": federation_hosts_env(),
+            **federation_pki.env("localhost"),
         },
     )
     server.blob_dir = blob_dir  # type: ignore[attr-defined]

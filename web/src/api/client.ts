@@ -22,7 +22,10 @@ export class NetworkError extends Error {
 
 const HUMAN: Record<string, string> = {
   invalid_credentials: "Wrong username or password.",
-  user_not_found: "There is no user with that name.",
+  user_not_found: "There is no user with that name (someone on another server is written name@their.server).",
+  peer_unreachable: "That person's server cannot be reached right now. Try again later.",
+  federated_chat: "This chat spans more than one server: edits, deletions, reactions and burn-after-reading are not available in it yet.",
+  federated_files: "This chat spans more than one server: files cannot be sent in it yet.",
   username_taken: "That username is taken. Pick another one.",
   channel_read_only: "Only the channel's owners and admins can post here.",
   not_chat_admin: "Only the chat's owners and admins can do this.",
@@ -74,6 +77,15 @@ export interface ChatInfo {
   members: ChatMember[];
   role: string | null;
   favourite: boolean;
+  /** The instance that orders this chat (its creator's); absent from older servers: here. */
+  home?: string;
+}
+
+/** A send's answer: in a chat homed on another instance it is only forwarded (no id, no seq yet). */
+export interface SentAnswer {
+  id: number | null;
+  seq: number | null;
+  forwarded?: boolean;
 }
 
 export interface WireMessage {
@@ -122,7 +134,7 @@ export interface DeviceInfo {
 
 /** Another way to send while HTTPS is blocked (the DNS tunnel, set by transport/connection.ts). */
 export interface SendRoute {
-  send(chatId: string, body: SendBody): Promise<{ id: number; seq: number }>;
+  send(chatId: string, body: SendBody): Promise<SentAnswer>;
 }
 
 export class Api {
@@ -230,7 +242,7 @@ export class Api {
   }
 
   // --- messages ---
-  send(chatId: string, body: SendBody): Promise<{ id: number; seq: number }> {
+  send(chatId: string, body: SendBody): Promise<SentAnswer> {
     if (this.sendRoute !== null) return this.sendRoute.send(chatId, body);
     return this.call("POST", `/v1/chats/${chatId}/messages`, body);
   }

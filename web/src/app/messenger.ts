@@ -67,6 +67,23 @@ export function userOf(credential: string): string {
   return credential.split(":")[0] ?? credential;
 }
 
+export function domainOf(user: string): string {
+  return user.split("@")[1] ?? "";
+}
+
+/**
+ * A chat that spans instances: homed elsewhere, or with a member of another instance.
+ * Its home orders messages and members; edits, deletions, reactions, burn and files are
+ * not federated yet (the server refuses them with 409 federated_chat / federated_files).
+ */
+export function spansInstances(chat: { home?: string; members: { user: string }[] }, domain: string): boolean {
+  if (chat.home !== undefined && chat.home !== "" && chat.home !== domain) return true;
+  return chat.members.some((m) => domainOf(m.user) !== domain);
+}
+
+/** How many times a send the home refused (its epoch was stale) is encrypted again. */
+export const FORWARD_RETRIES = 3;
+
 export function displayName(user: string, domain: string): string {
   const [local, host] = user.split("@");
   return host === domain || host === undefined ? (local ?? user) : user;
@@ -316,6 +333,7 @@ export class Messenger extends EventTarget {
     chat.role = info.role;
     chat.favourite = info.favourite;
     chat.ttlSeconds = info.ttl_seconds;
+    if (info.home !== undefined) chat.home = info.home;
     chat.removed = false;
     if (info.encrypted_name !== null && chat.joined && info.name_epoch !== chat.nameEpoch) {
       try {
@@ -340,6 +358,42 @@ export class Messenger extends EventTarget {
       chat.name = name;
       chat.nameEpoch = keys.epoch;
     }
+  }
+
+  /** The chat is ordered by another instance (member changes and sends are forwarded there). */
+  homedElsewhere(chat: ChatRecord): boolean {
+    return chat.home !== undefined && chat.home !== "" && chat.home !== this.domain;
+  }
+
+  /** Edits, deletions, reactions, burn and files are not available (not federated yet). */
+  spansInstances(chat: ChatRecord): boolean {
+    return spansInstances(chat, this.domain);
+  }
+
+  /**
+   * Member changes the remote home applied at our request (its snapshot arrived): the
+   * added people's devices join the MLS group, the removed people's leaves leave it.
+   */
+  private async applyPendingMembers(chatId: string): Promise<void> {
+    const chat = this.store.chats.get(chatId);
+    if (chat === undefined || !chat.joined) return;
+    const isMember = (u: string): boolean => chat.members.some((m) => m.user === u);
+    const added = (chat.pendingAdds ?? []).filter(isMember);
+    const removed = (chat.pendingRemoves ?? []).filter((u) => !isMember(u));
+    if (added.length === 0 && removed.length === 0) return;
+    chat.pendingAdds = (chat.pendingAdds ?? []).filter((u) => !added.includes(u));
+    chat.pendingRemoves = (chat.pendingRemoves ?? []).filter((u) => !removed.includes(u));
+    await this.store.saveChats();
+    await this.withLock(async () => {
+      const group = await this.mls.group(chatId);
+      const inGroup = new Set(group.members.map(userOf));
+      const toAdd = added.filter((u) => !inGroup.has(u));
+      if (toAdd.length > 0) await this.addDevices(chatId, toAdd, false);
+      const leaves = group.members.filter((m) => removed.includes(userOf(m)));
+      if (leaves.length > 0) await this.commit(chatId, () => this.mls.removeMembers(chatId, leaves), undefined);
+      // The name is re-sealed for the new epoch, as after any of our commits.
+      if (chat.name && (toAdd.length > 0 || leaves.length > 0)) await this.sealName(chatId, chat.name);
+    });
   }
 
   /** Opens (or creates) the direct chat with `username`. */
@@ -381,7 +435,20 @@ export class Messenger extends EventTarget {
   }
 
   async addMember(chatId: string, username: string, role: string): Promise<void> {
-    const info = await this.api.addMembers(chatId, [username.trim()], role);
+    const address = username.trim();
+    const known = this.store.chats.get(chatId);
+    const info = await this.api.addMembers(chatId, [address], role);
+    if (known !== undefined && this.homedElsewhere(known)) {
+      // 202: the home applies it and sends the new member list (a `chat` event, which may
+      // already have come: the answer's list is older); their devices join the group once
+      // the list names them (applyPendingMembers).
+      const user = address.includes("@") ? address : `${address}@${this.domain}`;
+      known.pendingAdds = [...new Set([...(known.pendingAdds ?? []), user])];
+      await this.store.saveChats();
+      await this.refreshChat(chatId);
+      await this.applyPendingMembers(chatId);
+      return;
+    }
     await this.mergeChat(info);
     const before = new Set((await this.mls.group(chatId)).members.map(userOf));
     const added = info.members.map((m) => m.user).filter((u) => !before.has(u));
@@ -396,6 +463,16 @@ export class Messenger extends EventTarget {
 
   async removeMember(chatId: string, user: string): Promise<void> {
     await this.api.removeMember(chatId, user);
+    const known = this.store.chats.get(chatId);
+    if (known !== undefined && this.homedElsewhere(known) && user !== this.user) {
+      // 202: the home removes them and sends the new list (a `chat` event); their leaves
+      // leave the group when that list no longer names them (applyPendingMembers).
+      known.pendingRemoves = [...new Set([...(known.pendingRemoves ?? []), user])];
+      await this.store.saveChats();
+      await this.refreshChat(chatId);
+      await this.applyPendingMembers(chatId);
+      return;
+    }
     if (user === this.user) {
       // Leaving: the remaining members' next commit takes our leaf out of the group.
       const chat = this.store.chats.get(chatId);
@@ -605,6 +682,12 @@ export class Messenger extends EventTarget {
       if (entry.burn) body.burn_on_read = true;
       if (entry.blobIds !== undefined) body.blob_ids = entry.blobIds;
       const sent = await this.api.send(entry.chatId, body);
+      if (sent.forwarded === true || sent.id === null) {
+        // Homed on another instance: accepted here, ordered there. Kept (sealed in the
+        // vault) until its `event` comes back, recognised by the ciphertext we posted.
+        this.store.forwarded.push(entry);
+        await this.store.saveForwarded();
+      }
       if (local !== undefined) {
         local.id = sent.id;
         local.seq = sent.seq;
@@ -867,6 +950,8 @@ export class Messenger extends EventTarget {
       return;
     }
     if (m.ciphertext === null) return;
+    const forwarded = this.store.forwarded.find((e) => e.ciphertext === m.ciphertext);
+    if (forwarded !== undefined) return this.onForwardedOrdered(forwarded, m);
     if (this.ownCiphertexts.has(m.ciphertext)) {
       this.ownCiphertexts.delete(m.ciphertext);
       return; // ours, already shown (ids arrive with the POST answer)
@@ -899,6 +984,57 @@ export class Messenger extends EventTarget {
       return;
     }
     return this.accept(chat, m, payload, existing);
+  }
+
+  /** The home ordered one of our forwarded messages: it takes its id and seq (and its place). */
+  private async onForwardedOrdered(entry: OutboxEntry, m: WireMessage): Promise<void> {
+    this.ownCiphertexts.delete(m.ciphertext ?? "");
+    const local = this.store.messagesOf(m.chat_id).find((x) => x.key === entry.cmid);
+    if (local !== undefined) {
+      local.id = m.id;
+      local.seq = m.seq;
+      if (entry.ttlSeconds) local.expiresAt = Date.now() + entry.ttlSeconds * 1000;
+      const list = this.store.messagesOf(m.chat_id);
+      list.sort((a, b) => (a.seq ?? Number.MAX_SAFE_INTEGER) - (b.seq ?? Number.MAX_SAFE_INTEGER) || a.at - b.at);
+      await this.store.saveMessages(m.chat_id);
+    }
+    this.store.forwarded = this.store.forwarded.filter((e) => e !== entry);
+    await this.store.saveForwarded();
+    this.emit("messages", m.chat_id);
+  }
+
+  /**
+   * The home refused one of our forwarded sends (`send_rejected`, by client_message_id —
+   * nobody else knows it): typically a commit won the epoch first. That commit reaches us
+   * ahead of the refusal (one ordered stream from the home); we catch up on anything
+   * missed, encrypt the same payload again and send it with the same client_message_id.
+   */
+  private async onSendRejected(chatId: string, data: Record<string, unknown>): Promise<void> {
+    const cmid = data["client_message_id"];
+    const entry = this.store.forwarded.find((e) => e.cmid === cmid && e.chatId === chatId);
+    if (entry === undefined) return; // not ours (every local member's devices hear of it)
+    this.store.forwarded = this.store.forwarded.filter((e) => e !== entry);
+    const error = data["error"] as { code?: unknown; message?: unknown } | undefined;
+    const code = typeof error?.code === "string" ? error.code : "";
+    const local = this.store.messagesOf(chatId).find((x) => x.key === entry.cmid);
+    const retries = (entry.retries ?? 0) + 1;
+    if (code === "stale_epoch" && retries <= FORWARD_RETRIES) {
+      await this.catchUpHandshakes(chatId);
+      const again: OutboxEntry = { ...entry, retries };
+      delete again.ciphertext;
+      delete again.epoch;
+      this.store.outbox.unshift(again);
+      if (local !== undefined) local.status = "queued";
+    } else if (local !== undefined) {
+      local.status = "failed";
+      local.error = humanError(new ApiError(409, code || "rejected", typeof error?.message === "string" && error.message !== "" ? error.message : "The chat's home server refused this message."));
+    }
+    await this.store.saveOutbox();
+    await this.store.saveForwarded();
+    await this.store.saveMessages(chatId);
+    this.emit("messages", chatId);
+    this.emit("link");
+    void this.flushOutbox();
   }
 
   /** A decrypted application message: a receipt, an edit, or a new message to show. */
@@ -986,7 +1122,9 @@ export class Messenger extends EventTarget {
         }
         return;
       }
+      if (change === "send_rejected" && frame.data !== null) return this.onSendRejected(frame.chat_id, frame.data);
       await this.refreshChat(frame.chat_id).catch(() => undefined);
+      void this.applyPendingMembers(frame.chat_id).catch((err: unknown) => console.warn("talkee: member change not applied to the group", err));
     }
   }
 

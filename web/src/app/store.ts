@@ -25,6 +25,12 @@ export interface ChatRecord {
   lastText: string;
   lastAt: number;
   ttlSeconds: number | null;
+  /** The instance that orders this chat (its creator's domain). */
+  home?: string;
+  /** Users we asked the (remote) home to add; their devices join the group once the home's snapshot lists them. */
+  pendingAdds?: string[];
+  /** Users we asked the (remote) home to remove; their leaves leave the group once the snapshot no longer lists them. */
+  pendingRemoves?: string[];
   joined: boolean; // we hold the MLS group
   removed: boolean;
   /** Marks of our own receipts' ciphertexts (MLS senders cannot decrypt their own messages on a replay). */
@@ -72,6 +78,8 @@ export interface OutboxEntry {
   ciphertext?: string;
   epoch?: number;
   blobIds?: string[];
+  /** Times the home instance refused it (stale epoch) and it was encrypted again. */
+  retries?: number;
 }
 
 /** A device added to or revoked from a user's account, still to be applied to our groups. */
@@ -95,6 +103,8 @@ export class AppStore {
   chats = new Map<string, ChatRecord>();
   private messages = new Map<string, LocalMessage[]>();
   outbox: OutboxEntry[] = [];
+  /** Sent to a chat homed on another instance: accepted here, not yet ordered there (matched by ciphertext). */
+  forwarded: OutboxEntry[] = [];
   deviceChanges: DeviceChange[] = [];
   historyOwed: HistoryOwed[] = [];
 
@@ -110,6 +120,7 @@ export class AppStore {
     const chats = (await this.read<ChatRecord[]>("chats")) ?? [];
     this.chats = new Map(chats.map((c) => [c.id, c]));
     this.outbox = (await this.read<OutboxEntry[]>("outbox")) ?? [];
+    this.forwarded = (await this.read<OutboxEntry[]>("forwarded")) ?? [];
     this.deviceChanges = (await this.read<DeviceChange[]>("devicechanges")) ?? [];
     this.historyOwed = (await this.read<HistoryOwed[]>("historyowed")) ?? [];
     for (const key of await this.mls.appKeys("msgs/")) {
@@ -128,6 +139,10 @@ export class AppStore {
 
   async saveOutbox(): Promise<void> {
     await this.mls.appPut("outbox", json(this.outbox));
+  }
+
+  async saveForwarded(): Promise<void> {
+    await this.mls.appPut("forwarded", json(this.forwarded));
   }
 
   async saveDeviceChanges(): Promise<void> {

@@ -13,7 +13,7 @@ export interface ChatListHandle {
 export function chatList(messenger: Messenger, open: (chatId: string) => void, signOut: () => void, openSettings: () => void): ChatListHandle {
   const list = h("ul", { class: "chats", "aria-label": "Chats" });
   const error = h("p", { class: "error", role: "alert" });
-  const who = h("input", { id: "start-who", placeholder: "username", autocapitalize: "none", spellcheck: "false" });
+  const who = h("input", { id: "start-who", placeholder: "username or name@server", autocapitalize: "none", spellcheck: "false" });
   const start = h("form", { class: "start", "aria-label": "Start a direct chat" }, h("label", { for: "start-who", class: "sr-only" }, "Username to message"), who, h("button", { type: "submit", class: "primary" }, "Start chat"));
   start.addEventListener("submit", (ev) => {
     ev.preventDefault();
@@ -76,7 +76,7 @@ function chatItem(messenger: Messenger, chat: ChatRecord, open: (id: string) => 
 
 function newGroupForm(messenger: Messenger, open: (id: string) => void, error: HTMLElement): HTMLFormElement {
   const name = h("input", { id: "group-name", required: true, maxlength: 120 });
-  const members = h("input", { id: "group-members", placeholder: "bob, carol", autocapitalize: "none", spellcheck: "false" });
+  const members = h("input", { id: "group-members", placeholder: "bob, carol@partner.example", autocapitalize: "none", spellcheck: "false" });
   const kind = h("select", { id: "group-kind" }, h("option", { value: "group" }, "Group (everyone writes)"), h("option", { value: "channel" }, "Channel (admins post)"));
   const submit = h("button", { type: "submit", class: "primary" }, "Create");
   const form = h(

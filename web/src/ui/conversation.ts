@@ -1,6 +1,6 @@
 // One conversation: messages (sender from inside the payload), ticks, reply,
 // forward, edit/delete, reactions, typing and presence, timers, infinite scroll.
-import { humanError } from "../api/client";
+import { ApiError, humanError } from "../api/client";
 import { displayName, userOf, type Messenger } from "../app/messenger";
 import type { ChatRecord, LocalMessage } from "../app/store";
 import type { UploadView } from "../app/uploads";
@@ -10,6 +10,7 @@ import { membersPanel } from "./members";
 const REACTIONS = ["👍", "❤️", "😂"];
 /** Messages rendered per page of the infinite scroll. */
 const PAGE = 40;
+const FEDERATED_NOTE = "This chat spans more than one server: reactions, edits, deletions, burn after reading and files are not available in it yet.";
 const TICKS: Record<LocalMessage["status"], [string, string]> = {
   queued: ["", "Queued for delivery"],
   sent: ["✓", "Sent"],
@@ -91,13 +92,18 @@ export function conversation(messenger: Messenger, back: () => void): Conversati
   const attach = h("label", { for: "attach", class: "attach", title: "Attach a file" }, h("span", { "aria-hidden": "true" }, "+"), h("span", { class: "sr-only" }, "Attach file"));
   const uploadRow = h("div", { class: "upload-rows", role: "status", "aria-label": "Uploads" });
   uploadRow.hidden = true;
+  const burnLabel = h("label", { for: "burn", class: "check" }, burnBox, " Burn after reading");
+  // A chat spanning servers: what is not federated yet is switched off, and said so.
+  const federatedNote = h("p", { class: "federated-note", id: "federated-note" }, FEDERATED_NOTE);
+  federatedNote.hidden = true;
   const composer = h(
     "form",
     { class: "composer", "aria-label": "Write a message" },
     context,
     uploadRow,
     h("div", { class: "composer-row" }, attach, fileInput, input, sendButton),
-    h("div", { class: "composer-options" }, ttl, h("label", { for: "burn", class: "check" }, burnBox, " Burn after reading")),
+    h("div", { class: "composer-options" }, ttl, burnLabel),
+    federatedNote,
   );
   const readOnly = h("p", { class: "read-only" }, "Only the channel's owners and admins can post here.");
   const panel = h("aside", { class: "members-panel", "aria-label": "Members" });
@@ -163,6 +169,11 @@ export function conversation(messenger: Messenger, back: () => void): Conversati
   const upload = (file: File): void => {
     const id = chatId;
     if (id === null) return;
+    const c = chat();
+    if (c !== undefined && messenger.spansInstances(c)) {
+      notice.textContent = humanError(new ApiError(409, "federated_files", "Files are not available in this chat."));
+      return;
+    }
     notice.textContent = "";
     const caption = input.value.trim();
     input.value = "";
@@ -290,6 +301,13 @@ export function conversation(messenger: Messenger, back: () => void): Conversati
       status.textContent = `${c.members.length} members · ${c.role ?? "member"}`;
     }
     renderTimer(c);
+    const federated = messenger.spansInstances(c);
+    federatedNote.hidden = !federated;
+    attach.hidden = federated;
+    fileInput.disabled = federated;
+    burnBox.disabled = federated;
+    if (federated) burnBox.checked = false;
+    burnLabel.title = federated ? FEDERATED_NOTE : "The message is deleted for everyone once it has been read";
     const canPost = c.joined && !c.removed && (c.kind !== "channel" || isManager());
     composer.hidden = !canPost;
     readOnly.hidden = canPost;
@@ -387,12 +405,18 @@ export function conversation(messenger: Messenger, back: () => void): Conversati
     parts.push(meta);
     if (m.status === "failed" && m.error) parts.push(h("p", { class: "error" }, m.error));
     const actions = h("div", { class: "actions", role: "group", "aria-label": `Actions for message from ${who}` });
+    const federated = messenger.spansInstances(c);
+    if (federated) {
+      // Reactions, edits and deletions are refused across servers: not offered, and said why.
+      actions.title = FEDERATED_NOTE;
+      actions.setAttribute("aria-describedby", "federated-note");
+    }
     if (m.id !== null && c.joined && !c.removed) {
       actions.append(h("button", { type: "button", "aria-label": "Reply", onclick: () => { replyTo = m; editing = null; setContext(); input.focus(); } }, "↩"));
-      for (const emoji of REACTIONS) actions.append(h("button", { type: "button", "aria-label": `React ${emoji}`, onclick: () => act(() => messenger.react(c.id, m, emoji)) }, emoji));
+      if (!federated) for (const emoji of REACTIONS) actions.append(h("button", { type: "button", "aria-label": `React ${emoji}`, onclick: () => act(() => messenger.react(c.id, m, emoji)) }, emoji));
       actions.append(h("button", { type: "button", "aria-label": "Forward", onclick: () => forwardPicker(m, c, actions) }, "↪"));
-      if (m.mine) actions.append(h("button", { type: "button", "aria-label": "Edit", onclick: () => { editing = m; replyTo = null; input.value = m.text; setContext(); input.focus(); } }, "✎"));
-      if (m.mine || isManager()) actions.append(h("button", { type: "button", "aria-label": "Delete", onclick: () => act(() => messenger.remove(c.id, m)) }, "✕"));
+      if (m.mine && !federated) actions.append(h("button", { type: "button", "aria-label": "Edit", onclick: () => { editing = m; replyTo = null; input.value = m.text; setContext(); input.focus(); } }, "✎"));
+      if ((m.mine || isManager()) && !federated) actions.append(h("button", { type: "button", "aria-label": "Delete", onclick: () => act(() => messenger.remove(c.id, m)) }, "✕"));
     }
     return h("li", { class: `msg ${m.mine ? "mine" : "theirs"}`, "data-status": m.status }, h("div", { class: "bubble" }, ...parts), actions);
   };

@@ -35,7 +35,7 @@ export function membersPanel(messenger: Messenger, chat: ChatRecord, close: () =
   }
   const panel = h("div", { class: "members" }, h("div", { class: "panel-head" }, h("h3", {}, "Members"), h("button", { type: "button", class: "icon", "aria-label": "Close members", onclick: close }, "✕")), list, error);
   if (manager && chat.kind !== "direct") {
-    const who = h("input", { id: "add-member", autocapitalize: "none", spellcheck: "false", placeholder: "username" });
+    const who = h("input", { id: "add-member", autocapitalize: "none", spellcheck: "false", placeholder: "username or name@server" });
     const role = h("select", { "aria-label": "Role for the new member" }, h("option", { value: "member" }, "member"), h("option", { value: "admin" }, "admin"));
     const add = h("button", { type: "submit", class: "primary" }, "Add member");
     const form = h("form", { class: "add-member" }, h("label", { for: "add-member" }, "Add someone"), who, role, add);

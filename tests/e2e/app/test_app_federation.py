@@ -1,0 +1,203 @@
+"""alice@A and bob@B chat in the PWA, each in a browser on their own instance.
+
+A is `localhost`: the e2e fixtures' live daphne (app_server, here with A's federation
+certificate and peer map), the real Celery worker and A's mutual-TLS s2s listener on
+127.0.0.2. B is `b.test`: its own daphne and s2s listener on 127.0.0.3, its own PostgreSQL
+database, key and certificate (`InstanceB`), serving the same built PWA; Bob's browser
+opens B at its own origin. Alice starts a direct chat with bob@b.test (A is its home);
+both write, every message shows once, in the same order on both sides, also after a
+reload; neither database nor any log holds what they typed."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+
+from apps.messages.models import Message
+from tests.conftest import FEDERATION_B, LiveServer
+from tests.e2e.app.conftest import PASSWORD, SLOW, Person, assert_controls_named, assert_private, shot
+from tests.federation.conftest import S2sListener, instance_a_s2s  # noqa: F401 (fixture)
+from tests.federation.pki import Pki
+from tests.federation.test_cross_instance_chats import _all_rows, check_privacy
+from tests.federation.test_two_instances import InstanceB
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def instance_b(
+    app_server: LiveServer,
+    celery_worker_process: Path,
+    instance_a_s2s: S2sListener,  # noqa: F811
+    federation_pki: Pki,
+    tmp_path: Path,
+) -> Iterator[InstanceB]:
+    b = InstanceB(tmp_path, instance_a_s2s.address, federation_pki)
+    b.start()
+    try:
+        yield b
+    finally:
+        b.stop()
+        b.drop()
+
+
+def on_b(person: Person, b: InstanceB) -> Person:
+    """The person's browser talks to B (its own origin, 127.0.0.3) instead of A."""
+    assert b.process is not None
+    person.server = LiveServer(b.url, b.url.replace("http://", "ws://"), b.process, b.log_path)
+    return person
+
+
+def texts_in_order(person: Person) -> list[str]:
+    return [t for t in person.log.locator("li.msg .text").all_inner_texts() if t in person.typed]
+
+
+def unlock(person: Person) -> None:
+    person.page.reload()
+    person.page.get_by_label("Password").fill(PASSWORD)
+    person.page.get_by_role("button", name="Unlock").click()
+    expect(person.banner()).to_have_text("Connected", timeout=SLOW)
+
+
+def test_alice_on_a_and_bob_on_b_chat_in_the_pwa(
+    people: Any,
+    instance_b: InstanceB,
+    app_server: LiveServer,
+    instance_a_s2s: S2sListener,  # noqa: F811
+    celery_worker_process: Path,
+) -> None:
+    alice = people("alice")
+    bob = on_b(people("bob"), instance_b)
+    alice.sign_up()
+    bob.sign_up()
+    bob_address = f"{bob.name}@{FEDERATION_B}"
+    alice_address = f"{alice.name}@localhost"
+
+    # Remote addresses that do not work are said in words.
+    alice.page.get_by_label("Username to message").fill(f"nobody{bob.name}@{FEDERATION_B}")
+    alice.page.get_by_role("button", name="Start chat").click()
+    expect(alice.page.get_by_role("alert")).to_contain_text("There is no user with that name", timeout=SLOW)
+    alice.page.get_by_label("Username to message").fill("carol@c.test")  # mapped, nobody listening
+    alice.page.get_by_role("button", name="Start chat").click()
+    expect(alice.page.get_by_role("alert")).to_contain_text("server cannot be reached", timeout=SLOW)
+
+    alice.start_direct(bob_address)
+    expect(alice.page.locator(".conv-title")).to_have_text(bob_address)
+    alice.say("Hello Bob, this is Alice on A")
+    # Bob's chat list names Alice with her server; the Welcome came over from A.
+    bob.open_chat(alice_address)
+    bob.expect_message("Hello Bob, this is Alice on A")
+    bob.say("Hi Alice, Bob here on B")  # forwarded to A, which orders it
+    alice.expect_message("Hi Alice, Bob here on B")
+    alice.say("Two in a row, first")
+    alice.say("Two in a row, second")
+    bob.expect_message("Two in a row, second")
+    bob.say("Got both")
+    bob.say("And one more from B")
+    alice.expect_message("And one more from B")
+    expected = [
+        "Hello Bob, this is Alice on A",
+        "Hi Alice, Bob here on B",
+        "Two in a row, first",
+        "Two in a row, second",
+        "Got both",
+        "And one more from B",
+    ]
+    bob.expect_message("And one more from B")
+    assert texts_in_order(alice) == expected
+    assert texts_in_order(bob) == expected
+    # Bob's forwarded messages were ordered by A: they lost the clock and are sent.
+    expect(bob.message("And one more from B").get_by_role("img", name="Queued for delivery")).to_have_count(0)
+
+    # What is not federated yet is not offered, and the chat says why.
+    for person in (alice, bob):
+        expect(person.page.locator("#federated-note")).to_be_visible()
+        expect(person.page.locator("#federated-note")).to_contain_text("spans more than one server")
+        expect(person.page.get_by_role("button", name="React 👍")).to_have_count(0)
+        expect(person.page.get_by_role("button", name="Edit")).to_have_count(0)
+        expect(person.page.get_by_role("button", name="Delete")).to_have_count(0)
+        expect(person.page.locator("label.attach")).to_be_hidden()
+        expect(person.page.locator("#burn")).to_be_disabled()
+    shot(alice.page, "20-federated-alice-on-a")
+    shot(bob.page, "21-federated-bob-on-b")
+    assert_controls_named(bob.page)
+
+    # A reload keeps the history, once and in order, and the chat goes on.
+    unlock(alice)
+    unlock(bob)
+    alice.open_chat(bob_address)
+    bob.open_chat(alice_address)
+    alice.expect_message("And one more from B")
+    bob.expect_message("And one more from B")
+    assert texts_in_order(alice) == expected
+    assert texts_in_order(bob) == expected
+    bob.say("After the reload, from B")
+    alice.expect_message("After the reload, from B")
+    alice.say("After the reload, from A")
+    bob.expect_message("After the reload, from A")
+    expected += ["After the reload, from B", "After the reload, from A"]
+    assert texts_in_order(alice) == expected
+    assert texts_in_order(bob) == expected
+
+    # Privacy: A's database, blobs and log; B's database; every process's log.
+    typed = alice.typed  # the people factory shares one list
+    assert_private(app_server, typed)
+    b_rows = "\n".join(r for rows in _all_rows(instance_b.dsn).values() for r in rows)
+    b_log = instance_b.log_path.read_text(errors="replace")
+    for text in typed:
+        assert text not in b_rows and text.encode().hex() not in b_rows, f"{text!r} in B's database"
+        assert text not in b_log, f"{text!r} in B's log"
+    chat_ids = {m.chat_id for m in Message.objects.all()}
+    assert len(chat_ids) == 1
+    ciphertexts = [bytes(c) for c in Message.objects.exclude(ciphertext=None).values_list("ciphertext", flat=True)]
+    check_privacy(
+        instance_b,
+        [app_server.log_path, instance_a_s2s.log_path, celery_worker_process],
+        [alice_address, bob_address],
+        ciphertexts,
+    )
+    assert re.match(r"^http://127\.0\.0\.3:", bob.page.url), "Bob used B's own origin"
+
+
+def test_a_member_on_b_adds_someone_through_the_home(people: Any, instance_b: InstanceB) -> None:
+    """A group homed on A; Bob (admin, on B) adds Carol (on A). B forwards the change (202),
+    A applies it and sends the new member list; then Bob's device adds Carol's device to the
+    MLS group (its commit and Welcome also go through A), and Carol reads and writes."""
+    alice = people("alice")
+    carol = people("carol")
+    bob = on_b(people("bob"), instance_b)
+    for person in (alice, carol, bob):
+        person.sign_up()
+    bob_address = f"{bob.name}@{FEDERATION_B}"
+    name = "Across the river"
+    alice.typed.append(name)
+    alice.page.get_by_role("button", name="New group or channel").click()
+    alice.page.get_by_label("Name", exact=True).fill(name)
+    alice.page.get_by_label("Members (usernames, comma-separated)").fill(bob_address)
+    alice.page.get_by_role("button", name="Create", exact=True).click()
+    expect(alice.composer).to_be_visible(timeout=SLOW)
+    alice.say("Bob, please bring Carol in")
+    bob.open_chat(name)  # the sealed name opened on B's side too
+    bob.expect_message("Bob, please bring Carol in")
+
+    alice.page.get_by_role("button", name="Members").click()
+    alice.page.get_by_label(f"Role of {bob_address}", exact=True).select_option("admin")
+    alice.page.get_by_role("button", name=f"Change role of {bob_address}").click()
+    bob.page.get_by_role("button", name="Members").click()
+    bob.page.get_by_label("Add someone").fill(f"{carol.name}@localhost")  # B's view of A's user
+    bob.page.get_by_role("button", name="Add member").click()
+    carol.open_chat(name)
+    bob.say("Carol is in")
+    carol.expect_message("Carol is in")
+    alice.expect_message("Carol is in")
+    carol.say("Hello both, from A")
+    bob.expect_message("Hello both, from A")
+    alice.expect_message("Hello both, from A")
+    expect(carol.message("Bob, please bring Carol in")).to_have_count(0)  # from before she joined
+    shot(bob.page, "22-federated-group-bob-on-b")
+    assert_private(alice.server, alice.typed)
