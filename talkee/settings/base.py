@@ -120,6 +120,9 @@ if REDIS_URL:
         }
     }
     CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
+    # Several instances (or test runs) may share one Redis as their broker: each its own keys.
+    if broker_prefix := env.str("CELERY_BROKER_KEYPREFIX", default=""):
+        CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": broker_prefix}
     TALKEE_INPROCESS_JOBS = env.bool("TALKEE_INPROCESS_JOBS", default=False)
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}

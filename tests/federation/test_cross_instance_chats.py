@@ -1,7 +1,7 @@
 """Cross-instance chats between real instances over mutual TLS: A (this test's database, a
 live daphne, its s2s listener on 127.0.0.2 and the real Celery worker) and B (`b.test`: its
-own daphne and s2s listener on 127.0.0.3, its own PostgreSQL database, key and certificate;
-tasks inline), C (`c.test`, the same on 127.0.0.4) for groups. alice@A and bob@B share
+own daphne, s2s listener and Celery worker on 127.0.0.3, its own PostgreSQL database, key
+and certificate), C (`c.test`, the same on 127.0.0.4) for groups. alice@A and bob@B share
 chats; A (the creator's instance) orders them; each side's devices get the same frames as
 for a local chat."""
 

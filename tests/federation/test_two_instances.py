@@ -28,7 +28,7 @@ from apps.federation.models import OutboxEnvelope
 from apps.federation.remote import claim_remote
 from apps.federation.services import ENVELOPES_PATH, deliver_to, queue_envelope
 from apps.federation.signing import sign_request
-from apps.federation.tasks import sweep_outbox
+from apps.federation.tasks import deliver_outbox, sweep_outbox
 from talkee.errors import NotFound
 from tests.conftest import (
     FEDERATION_B,
@@ -57,9 +57,11 @@ class InstanceB:
     """Another instance (B by default; C for groups) with its own database, key and
     certificate: its client port (daphne) and its mutual-TLS s2s listener on `host`.
 
-    The two processes share a channel layer on Redis (a prefix of their own), so what the
-    s2s listener handles reaches the client server's sockets; tasks run inline and the
-    client server runs the periodic jobs (no worker)."""
+    Like A, it has its own Celery worker (its broker keys under a prefix of their own on the
+    shared Redis): the s2s listener stores envelopes and the worker handles them and
+    delivers B's outbox. The processes share a channel layer on Redis (a prefix of their
+    own), so what the worker handles reaches the client server's sockets; the client server
+    runs the periodic jobs."""
 
     def __init__(
         self,
@@ -93,7 +95,7 @@ class InstanceB:
             "DATABASE_URL": self.dsn,
             "REDIS_URL": settings.REDIS_URL,
             "CACHE_KEY_PREFIX": prefix,
-            "TALKEE_TASKS_INLINE": "true",
+            "CELERY_BROKER_KEYPREFIX": f"{prefix}-broker:",
             "TALKEE_INPROCESS_JOBS": "true",
             "TALKEE_DOMAIN": domain,
             "ALLOWED_HOSTS": f"{host},{domain}",
@@ -112,8 +114,10 @@ class InstanceB:
         self.tmp = tmp
         self.process: subprocess.Popen[bytes] | None = None
         self.s2s_process: subprocess.Popen[bytes] | None = None
+        self.worker = CeleryWorker(self.log_path, self.env)  # one log for B's processes (the scans read it)
 
     def start(self) -> None:
+        self.worker.start()
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "talkee.server", "--host", self.host, "--port", str(self.port)],
@@ -130,6 +134,7 @@ class InstanceB:
         for process in (self.s2s_process, self.process):
             if process is not None:
                 stop(process)
+        self.worker.stop()
 
     def inbox(self) -> list[tuple[str, str, int | None]]:
         with psycopg.connect(self.dsn) as conn:
@@ -210,12 +215,22 @@ def test_delivery_between_two_instances_survives_an_outage(instance_b: InstanceB
 def test_a_worker_killed_mid_delivery_loses_and_duplicates_nothing(
     instance_b: InstanceB, celery_worker: CeleryWorker
 ) -> None:
-    """The worker is SIGKILLed while it delivers 1,000 envelopes batch after batch; the
+    """The worker is SIGKILLed while it delivers 3,000 envelopes batch after batch; the
     outbox rows are the truth, so a new worker (re-queued by the sweeper, as beat does)
     sends what is left and B holds every envelope once, in order."""
-    total = 1000
-    queue(0, total)
-    wait_until(lambda: OutboxEnvelope.objects.filter(delivered_at__isnull=False).exists(), "the first batch on its way")
+    total = 3000  # 30 signed batches: seconds of delivery to cut into
+    # The rows queue_envelope writes, written at once; then one delivery task for them.
+    OutboxEnvelope.objects.bulk_create(
+        OutboxEnvelope(
+            destination=B, txn_id=f"txn-kill-{n:05d}", kind="ping", body={"n": n}, next_attempt_at=timezone.now()
+        )
+        for n in range(total)
+    )
+    deliver_outbox.delay(B)
+    deadline = time.monotonic() + 60
+    while not OutboxEnvelope.objects.filter(delivered_at__isnull=False).exists():  # the first batch is through
+        assert time.monotonic() < deadline, "timed out waiting for the first batch"
+        time.sleep(0.01)
     celery_worker.kill()
     delivered_at_kill = OutboxEnvelope.objects.filter(delivered_at__isnull=False).count()
     try:
