@@ -91,8 +91,9 @@ def share_chat(chat_id: uuid.UUID | str, also: Iterable[str] = ()) -> None:
         queue_envelope(domain, "membership", body)
 
 
-def deliver_message(message: "Message", domains: Iterable[str]) -> None:
-    """A message the home stored, to every instance with a member (no sender)."""
+def deliver_message(message: "Message", domains: Iterable[str], files: list[dict[str, Any]] | None = None) -> None:
+    """A message the home stored, to every instance with a member (no sender), with its
+    files' ids and padded sizes (the bytes stay here; peers fetch ranges)."""
     body = {
         "op": "deliver",
         "chat_id": str(message.chat_id),
@@ -104,6 +105,7 @@ def deliver_message(message: "Message", domains: Iterable[str]) -> None:
         "edit_hash": _b64_or_none(message.edit_hash),
         "expires_at": message.expires_at.isoformat() if message.expires_at else None,
         "burn_on_read": message.burn_on_read,
+        "blobs": files or [],
     }
     for domain in sorted(set(domains)):
         queue_envelope(domain, "message", body)

@@ -17,7 +17,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from apps.accounts.models import User
-from apps.blobs.services import do_attach_blobs, release_blobs
+from apps.blobs.services import check_files_here, do_attach_blobs, do_attach_home_blobs, release_blobs
 from apps.chats.models import Chat, Membership
 from apps.devices.models import Device
 from apps.federation import relay
@@ -131,10 +131,8 @@ def do_send_message(
     epoch (first committer wins; the others get 409 stale_epoch)."""
     context = check_send_allowed(chat_id, user_id, kind)
     check_ciphertext_size(kind, ciphertext)
-    if blob_ids and context.federated:
-        raise ServiceError(
-            "Files cannot be attached yet in chats with members on other instances.", code="federated_files"
-        )
+    if blob_ids and context.home:
+        check_files_here(context.home)
     welcome_devices: list[Device] = []
     welcome_payload = b""
     if welcome is not None:
@@ -184,15 +182,14 @@ def do_send_message(
                 expires_at=expires_at,
                 burn_on_read=burn_on_read,
             )
-            if blob_ids:
-                do_attach_blobs(chat_id, message, blob_ids)
+            files = do_attach_blobs(chat_id, message, blob_ids) if blob_ids else []
             if local_welcome:
                 add_inbox_rows(
                     DeviceInbox(device_id=d, kind=DeviceInbox.Kind.WELCOME, chat_id=chat_id, payload=welcome_payload)
                     for d in local_welcome
                 )
             if context.federated:
-                relay.deliver_message(message, relay.remote_domains(chat_id))
+                relay.deliver_message(message, relay.remote_domains(chat_id), files)
                 if remote_welcome:
                     relay.send_welcomes(chat_id, remote_welcome, welcome_payload)
     except (IntegrityError, _StaleEpoch) as exc:
@@ -260,7 +257,7 @@ def do_store_delivered(chat_id: uuid.UUID, fields: dict[str, Any]) -> bool:
     check_ciphertext_size(kind, ciphertext)
     expires_at = fields.get("expires_at")
     edit_hash = fields.get("edit_hash")
-    _store(
+    message = _store(
         chat_id,
         seq=seq,
         client_message_id=str(fields["client_message_id"])[:64],
@@ -271,6 +268,10 @@ def do_store_delivered(chat_id: uuid.UUID, fields: dict[str, Any]) -> bool:
         expires_at=None if expires_at is None else datetime.fromisoformat(expires_at),
         burn_on_read=bool(fields.get("burn_on_read")),
     )
+    files = fields.get("blobs") or []
+    if not isinstance(files, list) or len(files) > 10 or (files and kind != Kind.APPLICATION):
+        raise ServiceError("At most 10 files, on an application message.", code="invalid_blob")
+    do_attach_home_blobs(chat_id, message, files)
     Chat.objects.filter(pk=chat_id, next_seq__lte=seq).update(next_seq=seq + 1)
     if kind == Kind.COMMIT:
         Chat.objects.filter(pk=chat_id, epoch__lte=int(fields["epoch"])).update(epoch=int(fields["epoch"]) + 1)
