@@ -22,6 +22,10 @@ class BearerTokenAuthentication(BaseAuthentication):
         session = session_for_token(token)
         if session is None:
             raise AuthenticationFailed("Invalid or expired token.")
+        # Imported here: apps.devices.services' own imports load DRF's settings, which load this module.
+        from apps.devices.services import do_touch_device
+
+        do_touch_device(session.device)
         return session.user, session
 
     def authenticate_header(self, request: Request) -> str:

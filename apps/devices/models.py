@@ -1,6 +1,14 @@
 """Devices (one per browser install), their KeyPackage pools, and revoked-key tombstones."""
 
+from datetime import datetime
+
 from django.db import models
+from django.utils import timezone
+
+
+def current_hour() -> datetime:
+    """Devices are "last seen" to the hour: the row must not keep a trail of when someone uses the app."""
+    return timezone.now().replace(minute=0, second=0, microsecond=0)
 
 
 class Device(models.Model):
@@ -12,7 +20,7 @@ class Device(models.Model):
     x25519_pub = models.BinaryField(max_length=32)
     label = models.CharField(max_length=64, blank=True)
     created = models.DateTimeField(auto_now_add=True)
-    last_seen = models.DateTimeField(auto_now_add=True)
+    last_seen = models.DateTimeField(default=current_hour)
 
     class Meta:
         constraints = [

@@ -6,13 +6,12 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import models, transaction
-from django.utils import timezone
 from nacl.bindings import crypto_core_ed25519_is_valid_point
 from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
 
 from apps.chats.models import Membership
-from apps.devices.models import Device, KeyPackage, RevokedDevice
+from apps.devices.models import Device, KeyPackage, RevokedDevice, current_hour
 from apps.devices.realtime import kick_devices
 from apps.federation import relay
 from apps.federation.remote import claim_remote, is_remote
@@ -100,9 +99,17 @@ def do_register_device(
     if bytes(device.ed25519_pub) != ed25519_pub or bytes(device.x25519_pub) != x25519_pub:
         raise Conflict("This device id is registered with other keys.", code="device_key_mismatch")
     device.label = label or device.label
-    device.last_seen = timezone.now()
+    device.last_seen = current_hour()
     device.save(update_fields=["label", "last_seen"])
     return device
+
+
+def do_touch_device(device: Device) -> None:
+    """The device is in use (a socket or a request with its token): at most one write an hour."""
+    hour = current_hour()
+    if device.last_seen < hour:
+        Device.objects.filter(pk=device.pk, last_seen__lt=hour).update(last_seen=hour)
+        device.last_seen = hour
 
 
 def do_revoke_device(device: Device) -> None:
@@ -145,8 +152,9 @@ def do_store_keypackages(device: Device, keypackages: list[bytes]) -> int:
     return len(keypackages)
 
 
-def claim_keypackages(addresses: list[str]) -> dict[str, list[dict[str, object]]]:
-    """One KeyPackage per device of each user, each handed out exactly once.
+def claim_keypackages(addresses: list[str], device_ids: list[int] | None = None) -> dict[str, list[dict[str, object]]]:
+    """One KeyPackage per device of each user (only `device_ids` of them when given), each
+    handed out exactly once.
 
     Rows are taken with SELECT … FOR UPDATE SKIP LOCKED and deleted in the same
     transaction, so concurrent claimers never receive the same KeyPackage. A device
@@ -154,7 +162,15 @@ def claim_keypackages(addresses: list[str]) -> dict[str, list[dict[str, object]]
     """
     from apps.accounts.models import User
 
-    result: dict[str, list[dict[str, object]]] = {a: claim_remote(a) for a in addresses if is_remote(a)}
+    result: dict[str, list[dict[str, object]]] = {}
+    for address in filter(is_remote, addresses):
+        if device_ids is None:
+            result[address] = claim_remote(address)
+            continue
+        mirrors = Device.objects.filter(pk__in=device_ids, user__username=address).values_list(
+            "client_device_id", flat=True
+        )
+        result[address] = claim_remote(address, [str(c) for c in mirrors]) if mirrors else []
     addresses = [a for a in addresses if a not in result]
     users = {u.username: u for u in User.objects.filter(username__in=addresses)}
     missing = [a for a in addresses if a not in users]
@@ -162,6 +178,8 @@ def claim_keypackages(addresses: list[str]) -> dict[str, list[dict[str, object]]
         raise NotFound(f"No such user: {', '.join(sorted(missing))}.", code="user_not_found")
     with transaction.atomic():
         devices = Device.objects.filter(user__in=users.values()).select_related("user").order_by("pk")
+        if device_ids is not None:
+            devices = devices.filter(pk__in=device_ids)
         for device in devices:
             package = (
                 KeyPackage.objects.select_for_update(skip_locked=True).filter(device=device).order_by("pk").first()

@@ -47,7 +47,7 @@ def is_remote(address: str) -> bool:
     return domain_of(address) != str(settings.TALKEE_DOMAIN)
 
 
-def signed_get(domain: str, path: str, query: dict[str, str]) -> dict[str, Any]:
+def signed_get(domain: str, path: str, query: list[tuple[str, str]]) -> dict[str, Any]:
     """A signed GET to a peer over mutual TLS; its JSON answer, or a clear error (404 passes
     through)."""
     try:
@@ -116,7 +116,7 @@ def resolve_users(addresses: list[str]) -> list["User"]:
     for address in addresses:
         if address in users or not is_remote(address):
             continue
-        document = signed_get(domain_of(address), USERS_PATH, {"user": address})
+        document = signed_get(domain_of(address), USERS_PATH, [("user", address)])
         if document.get("user") != address or not isinstance(document.get("devices"), list):
             raise ServiceError(
                 f"{domain_of(address)} answered for someone else.", code="invalid_peer_answer", status=502
@@ -141,10 +141,12 @@ def device_entry(device: "Device") -> dict[str, Any]:
     }
 
 
-def claim_remote(address: str) -> list[dict[str, object]]:
-    """One KeyPackage per device of a remote user, claimed at their instance; device ids
-    are this instance's mirrors (created for devices seen for the first time)."""
-    document = signed_get(domain_of(address), KEYBUNDLE_PATH, {"user": address})
+def claim_remote(address: str, client_device_ids: list[str] | None = None) -> list[dict[str, object]]:
+    """One KeyPackage per device of a remote user (only these devices when given), claimed
+    at their instance; device ids are this instance's mirrors (created for devices seen for
+    the first time)."""
+    query = [("user", address), *(("device", c) for c in client_device_ids or [])]
+    document = signed_get(domain_of(address), KEYBUNDLE_PATH, query)
     entries = document.get(address)
     if not isinstance(entries, list):
         raise ServiceError(f"{domain_of(address)} answered for someone else.", code="invalid_peer_answer", status=502)

@@ -20,6 +20,7 @@ from apps.federation import services
 from apps.federation.instance_key import instance_signing_key
 from apps.federation.remote import device_entry, domain_of
 from apps.federation.signing import VerifiedRequest, verify_request
+from apps.transport.sealing import tunnel_public_key
 from talkee.api_fields import b64
 from talkee.errors import NotFound, ServiceError, error_body
 
@@ -34,6 +35,10 @@ def server_discovery(request: HttpRequest) -> JsonResponse:
             "domain": settings.TALKEE_DOMAIN,
             "federation_url": settings.TALKEE_FEDERATION_URL,
             "ed25519_pub": b64(bytes(instance_signing_key().verify_key)),
+            # The DNS tunnel (apps/transport): the key its frames are sealed to, and its zone.
+            "tunnel_x25519_pub": b64(tunnel_public_key()),
+            "tunnel_zone": settings.TALKEE_TUNNEL_ZONE,
+            "tunnel_doh_url": settings.TALKEE_TUNNEL_DOH_URL or None,
         }
     )
 
@@ -87,12 +92,24 @@ def _local_address(request: HttpRequest) -> str:
 
 @require_GET
 def keybundle(request: HttpRequest) -> JsonResponse:
-    """One KeyPackage per device of a local user, for a peer adding them to a group,
-    with the device's public keys (the peer mirrors the device)."""
+    """One KeyPackage per device of a local user (only the `device=` client device ids when
+    given), for a peer adding them to a group, with the devices' public keys (the peer
+    mirrors them)."""
     try:
         _verified(request)
         address = _local_address(request)
-        claimed = claim_keypackages([address])
+        device_ids = None
+        if wanted := request.GET.getlist("device"):
+            try:
+                client_ids = [uuid.UUID(w) for w in wanted[:100]]
+            except ValueError as exc:
+                raise ServiceError("device must be client device ids.", code="invalid_device") from exc
+            device_ids = list(
+                Device.objects.filter(user__username=address, client_device_id__in=client_ids).values_list(
+                    "pk", flat=True
+                )
+            )
+        claimed = claim_keypackages([address], device_ids)
     except ServiceError as exc:
         return _refusal(exc)
     keys = {d.pk: device_entry(d) for d in Device.objects.filter(pk__in=[e["device_id"] for e in claimed[address]])}

@@ -24,6 +24,7 @@ from django.conf import settings
 from apps.accounts.selectors import session_for_token
 from apps.chats.selectors import socket_chats_of
 from apps.devices.realtime import device_group
+from apps.devices.services import do_touch_device
 from apps.messages import selectors, services
 from apps.messages.api.serializers import SendSerializer
 from apps.messages.delivery import chat_group, encode
@@ -31,6 +32,7 @@ from talkee.errors import ServiceError, describe_validation_error
 
 logger = logging.getLogger("talkee.ws")
 
+CLOSE_REVOKED = 4001
 CLOSE_FORBIDDEN = 4003
 CLOSE_BAD_FRAME = 4008
 # Handshake messages reach 16 MiB; base64 and the JSON envelope add about a third.
@@ -119,6 +121,8 @@ class DeviceSocketConsumer(AsyncWebsocketConsumer):
             await handler(frame)
         except ServiceError as exc:
             await self.send_error(exc.code, exc.message, **self._echo(frame))
+            if exc.code == "device_revoked":
+                await self.close(code=CLOSE_REVOKED)
 
     client_frames = frozenset({"ping", "send", "ack", "typing", "presence", "call"})
 
@@ -154,6 +158,7 @@ class DeviceSocketConsumer(AsyncWebsocketConsumer):
         if self._auth_timer is not None:
             self._auth_timer.cancel()
         self.device_id, self.user_id, self.username = session.device_id, session.user_id, session.user.username
+        await in_db_thread(do_touch_device)(session.device)
         # Join the live groups before reading the replay, so nothing falls between them.
         await self.channel_layer.group_add(device_group(self.device_id), self.channel_name)
         chats = await in_db_thread(socket_chats_of)(self.user_id)

@@ -535,7 +535,10 @@ def do_init_cursor(device_id: int) -> DeviceCursor:
 def do_ack(device_id: int, position: int) -> int:
     """Move the device's cursor forward (never back, never past the stream's end)."""
     position = min(position, current_position())
-    cursor = do_init_cursor(device_id)
+    try:
+        cursor = do_init_cursor(device_id)
+    except IntegrityError as exc:  # the device was revoked while its socket was still open
+        raise ServiceError("This device was revoked.", code="device_revoked") from exc
     if position > cursor.pos:
         DeviceCursor.objects.filter(device_id=device_id, pos__lt=position).update(pos=position)
         return position

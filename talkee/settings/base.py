@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "apps.messages",
     "apps.blobs",
     "apps.federation",
+    "apps.transport",
     "apps.adminpanel",
 ]
 
@@ -256,6 +257,22 @@ TALKEE_KEYPACKAGE_BATCH_MAX = env.int("TALKEE_KEYPACKAGE_BATCH_MAX", default=100
 TALKEE_KEYPACKAGE_POOL_MAX = env.int("TALKEE_KEYPACKAGE_POOL_MAX", default=200)
 TALKEE_CHALLENGE_TTL_SECONDS = env.int("TALKEE_CHALLENGE_TTL_SECONDS", default=120)
 TALKEE_WS_AUTH_TIMEOUT_SECONDS = env.float("TALKEE_WS_AUTH_TIMEOUT_SECONDS", default=10.0)
+
+# --- resilient transport (apps/transport): the client protocol tunnelled through DNS ---
+# The delegated zone the authoritative gateway answers for (NS records point at it).
+TALKEE_TUNNEL_ZONE = env.str("TALKEE_TUNNEL_ZONE", default=f"t.{TALKEE_DOMAIN}").strip(".").lower()
+# A public DoH resolver that forwards the zone to the gateway, offered to clients (they
+# fall back to this instance's own /dns-query when it is empty).
+TALKEE_TUNNEL_DOH_URL = env.str("TALKEE_TUNNEL_DOH_URL", default="")
+# Half-received requests and finished answers are kept this long (the cache), then dropped.
+TALKEE_TUNNEL_FRAGMENT_TTL_SECONDS = env.int("TALKEE_TUNNEL_FRAGMENT_TTL_SECONDS", default=60)
+# A tunnelled request may carry at most this much (a text message, not a file).
+TALKEE_TUNNEL_MAX_REQUEST_BYTES = env.int("TALKEE_TUNNEL_MAX_REQUEST_BYTES", default=24 * 1024)
+# Resolvers give up after a few seconds: a tunnelled sync waits at most this long.
+TALKEE_TUNNEL_MAX_WAIT_SECONDS = env.float("TALKEE_TUNNEL_MAX_WAIT_SECONDS", default=2.0)
+TALKEE_TUNNEL_SYNC_FRAMES = env.int("TALKEE_TUNNEL_SYNC_FRAMES", default=20)
+# Frames older (or newer) than this by the client's clock are refused as replays.
+TALKEE_TUNNEL_MAX_SKEW_SECONDS = env.int("TALKEE_TUNNEL_MAX_SKEW_SECONDS", default=300)
 
 # --- encrypted file blobs (apps/blobs) --------------------------------------------------
 # Opaque ciphertext under random names; any Django storage can replace the file system.

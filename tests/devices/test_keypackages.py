@@ -128,3 +128,28 @@ def test_concurrent_claims_never_hand_out_a_keypackage_twice(make_account) -> No
     assert max(Counter(real).values()) == 1, "no KeyPackage handed out twice"
     assert set(real) == {b64(p) for p in packages}
     assert KeyPackage.objects.count() == 0
+
+
+def test_claim_for_named_devices_leaves_the_other_pools_alone(make_account) -> None:
+    """Adding one new device claims only its KeyPackage, not one of each sibling's."""
+    bob = make_account()
+    keys = DeviceKeys()
+    second = login(APIClient(), bob.username, bob.password, keys).json()
+    bob2_client = APIClient()
+    bob2_client.credentials(HTTP_AUTHORIZATION=f"Bearer {second['token']}")
+    upload(bob, [fake_keypackage()])
+    new_package = fake_keypackage()
+    bob2_client.post("/v1/keypackages", {"keypackages": [b64(new_package)]}, format="json")
+
+    alice = make_account()
+    claimed = alice.client.post(
+        "/v1/keypackages/claim", {"users": [bob.address], "device_ids": [second["device_id"]]}, format="json"
+    )
+    assert claimed.status_code == 200
+    assert claimed.json()[bob.address] == [
+        {"device_id": second["device_id"], "client_device_id": keys.client_device_id, "keypackage": b64(new_package)}
+    ]
+    assert KeyPackage.objects.filter(device_id=bob.device_id).count() == 1
+    bad = alice.client.post("/v1/keypackages/claim", {"users": [bob.address], "device_ids": ["x"]}, format="json")
+    assert bad.status_code == 400
+    assert bad.json()["error"]["code"] == "invalid_input"

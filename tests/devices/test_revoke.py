@@ -6,6 +6,9 @@ import websockets
 from rest_framework.test import APIClient
 
 from apps.devices.models import Device, KeyPackage, RevokedDevice
+from apps.messages import services as message_services
+from apps.messages.models import DeviceCursor
+from talkee.errors import ServiceError
 from tests.conftest import DeviceKeys, b64, fake_keypackage, login
 
 
@@ -87,3 +90,16 @@ def test_only_the_owner_can_revoke(make_account) -> None:
     response = mallory.client.delete(f"/v1/devices/{alice.device_id}")
     assert response.status_code == 404
     assert Device.objects.filter(pk=alice.device_id).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_ack_racing_the_revoke_is_refused_not_a_crash(make_account) -> None:
+    """A revoked device's socket may still send an ack before the kick reaches it: the
+    cursor row is gone with the device, and the ack is refused as device_revoked."""
+    alice = make_account()
+    phone = login(APIClient(), alice.username, alice.password, DeviceKeys()).json()
+    assert alice.client.delete(f"/v1/devices/{phone['device_id']}").status_code == 204
+    with pytest.raises(ServiceError) as refused:
+        message_services.do_ack(phone["device_id"], 1)
+    assert refused.value.code == "device_revoked"
+    assert not DeviceCursor.objects.filter(device_id=phone["device_id"]).exists()

@@ -22,6 +22,7 @@ from django.test import override_settings
 from django.utils import timezone
 
 from apps.devices.models import Device
+from apps.devices.services import claim_keypackages
 from apps.federation import discovery
 from apps.federation.models import OutboxEnvelope
 from apps.federation.remote import claim_remote
@@ -256,29 +257,47 @@ def test_b_refuses_a_client_certificate_that_does_not_name_the_origin(
 
 def test_keypackages_of_a_user_on_b_are_claimed_over_mutual_tls(instance_b: InstanceB) -> None:
     """A claims Bob's KeyPackages at B (signed GET over mTLS): one per device, each once,
-    under A's mirror of the device (with its public keys)."""
-    package = fake_keypackage()
-    keys = DeviceKeys()
-    seed = (
-        "import base64, uuid\n"
-        "from apps.accounts.models import User\n"
-        "from apps.devices.models import Device, KeyPackage\n"
-        f"bob = User.objects.create_user('bob@{B}', domain='{B}')\n"
-        "device = Device.objects.create(\n"
-        f"    user=bob, client_device_id='{keys.client_device_id}',\n"
-        f"    ed25519_pub=base64.b64decode('{keys.as_json()['ed25519_pub']}'),\n"
-        f"    x25519_pub=base64.b64decode('{keys.as_json()['x25519_pub']}'),\n"
-        ")\n"
-        f"KeyPackage.objects.create(device=device, data=base64.b64decode('{b64(package)}'))\n"
+    under A's mirror of the device (with its public keys); naming one mirrored device
+    claims only that device's at B."""
+    devices = [DeviceKeys(), DeviceKeys()]
+    packages = {d.client_device_id: [fake_keypackage(), fake_keypackage()] for d in devices}
+    seed = [
+        "import base64",
+        "from apps.accounts.models import User",
+        "from apps.devices.models import Device, KeyPackage",
+        f"bob = User.objects.create_user('bob@{B}', domain='{B}')",
+    ]
+    for keys in devices:
+        seed += [
+            "device = Device.objects.create(",
+            f"    user=bob, client_device_id='{keys.client_device_id}',",
+            f"    ed25519_pub=base64.b64decode('{keys.as_json()['ed25519_pub']}'),",
+            f"    x25519_pub=base64.b64decode('{keys.as_json()['x25519_pub']}'),",
+            ")",
+            *(
+                f"KeyPackage.objects.create(device=device, data=base64.b64decode('{b64(p)}'))"
+                for p in packages[keys.client_device_id]
+            ),
+        ]
+    subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", "\n".join(seed)], cwd=ROOT, env=instance_b.env, check=True
     )
-    subprocess.run([sys.executable, "manage.py", "shell", "-c", seed], cwd=ROOT, env=instance_b.env, check=True)
     first = claim_remote(f"bob@{B}")
-    assert [(d["client_device_id"], d["keypackage"]) for d in first] == [(keys.client_device_id, package)]
-    mirror = Device.objects.get(pk=int(str(first[0]["device_id"])))
-    assert bytes(mirror.ed25519_pub) == bytes(keys.signing.verify_key) and mirror.user.username == f"bob@{B}"
-    again = claim_remote(f"bob@{B}")
-    assert [d["device_id"] for d in again] == [first[0]["device_id"]]
-    assert again[0]["keypackage"] is None, "a KeyPackage is handed out once"
+    assert {d["client_device_id"]: d["keypackage"] for d in first} == {c: p[0] for c, p in packages.items()}
+    mirrors = {d["client_device_id"]: int(str(d["device_id"])) for d in first}
+    mirror = Device.objects.get(pk=mirrors[devices[0].client_device_id])
+    assert bytes(mirror.ed25519_pub) == bytes(devices[0].signing.verify_key) and mirror.user.username == f"bob@{B}"
+    # only the second device (as when one new device of Bob's joins a group)
+    only = claim_keypackages([f"bob@{B}"], device_ids=[mirrors[devices[1].client_device_id]])[f"bob@{B}"]
+    assert [(d["device_id"], d["keypackage"]) for d in only] == [
+        (mirrors[devices[1].client_device_id], packages[devices[1].client_device_id][1])
+    ]
+    again = {d["client_device_id"]: d["keypackage"] for d in claim_remote(f"bob@{B}")}
+    assert again == {
+        devices[0].client_device_id: packages[devices[0].client_device_id][1],
+        devices[1].client_device_id: None,
+    }
+    assert [d["device_id"] for d in claim_remote(f"bob@{B}")] == [mirrors[d.client_device_id] for d in devices]
     with pytest.raises(NotFound):
         claim_remote(f"nobody@{B}")
     assert instance_b.pinned() == ["localhost"], "B verified A's signed claim (and pinned A)"

@@ -378,6 +378,27 @@ const harness = {
   dumpIdb(dbName: string): Promise<Outcome> {
     return outcome(() => rawRecords(dbName));
   },
+  /** Writes raw vault records (a copy of another browser's IndexedDB, as an attacker would keep it) here. */
+  importIdb(dbName: string, records: Array<{ store: "meta" | "rows"; key: string; value: unknown }>): Promise<Outcome> {
+    return outcome(async () => {
+      const db = await new Promise<IDBDatabase>((resolve, reject) => {
+        const req = indexedDB.open(dbName, 1);
+        req.onupgradeneeded = () => {
+          for (const store of ["meta", "rows"]) req.result.createObjectStore(store);
+        };
+        req.onsuccess = () => resolve(req.result);
+        req.onerror = () => reject(req.error);
+      });
+      await new Promise<void>((resolve, reject) => {
+        const tx = db.transaction(["meta", "rows"], "readwrite");
+        for (const r of records) tx.objectStore(r.store).put(fromWire(r.value), r.key);
+        tx.oncomplete = () => resolve();
+        tx.onerror = () => reject(tx.error);
+      });
+      db.close();
+      return records.length;
+    });
+  },
   listIdbDatabases(): Promise<Outcome> {
     return outcome(async () => (await indexedDB.databases()).map((d) => d.name ?? ""));
   },

@@ -46,6 +46,10 @@ class SyncBundleSerializer(serializers.Serializer[None]):
 
 class KeyPackageClaimSerializer(serializers.Serializer[None]):
     users = BoundedListField(child=StrictCharField(max_length=300), min_length=1, max_length=100)
+    # Only these devices of those users (adding one new device must not use up its siblings' pools).
+    device_ids = BoundedListField(
+        child=serializers.IntegerField(min_value=1), min_length=1, max_length=100, required=False
+    )
 
 
 class ClaimedKeyPackageSerializer(serializers.Serializer[dict[str, object]]):

@@ -71,14 +71,14 @@ class KeyPackageClaimView(APIView):
         responses={
             200: OpenApiResponse(
                 description='{"bob@domain": [{device_id, client_device_id, keypackage}]}; '
-                "keypackage is null when that device's pool is empty"
+                "keypackage is null when that device's pool is empty; with device_ids, only those devices"
             )
         },
     )
     def post(self, request: Request) -> Response:
         data = validated(s.KeyPackageClaimSerializer, request.data)
         addresses = list(dict.fromkeys(full_address(u) for u in data["users"]))
-        claimed = services.claim_keypackages(addresses)
+        claimed = services.claim_keypackages(addresses, device_ids=data.get("device_ids"))
         answer: dict[str, Any] = {}
         for address, entries in claimed.items():
             answer[address] = s.ClaimedKeyPackageSerializer(entries, many=True).data  # type: ignore[arg-type]

@@ -34,10 +34,38 @@ async def _session(request: HttpRequest) -> Session | None:
     return await sync_to_async(session_for_token)(token.strip())
 
 
-def _page(session: Session, cursor: int) -> dict[str, Any]:
+def _page(session: Session, cursor: int, limit: int | None) -> dict[str, Any]:
     start = selectors.effective_cursor(session.device_id, cursor)
-    page = selectors.stream_after(session.user_id, session.device_id, start)
+    page = selectors.stream_after(session.user_id, session.device_id, start, limit=limit)
     return {"events": page.frames, "cursor": page.upto, "more": page.more}
+
+
+async def sync_page(session: Session, cursor: int, timeout: float, *, limit: int | None = None) -> dict[str, Any]:
+    """The frames after `cursor` (at most `limit` rows per source), waiting up to `timeout`
+    seconds on the channel layer when there are none. Shared by `GET /v1/sync` and the
+    DNS tunnel (apps/transport)."""
+    layer = get_channel_layer()
+    channel = await layer.new_channel() if layer is not None and timeout > 0 else None
+    groups: list[str] = []
+    try:
+        if channel is not None:
+            # Subscribe first, then read: an event committed in between still wakes us.
+            groups = [device_group(session.device_id)] + [
+                chat_group(c) for c in await sync_to_async(chat_ids_of)(session.user_id)
+            ]
+            for group in groups:
+                await layer.group_add(group, channel)
+        answer = await sync_to_async(_page)(session, cursor, limit)
+        if answer["events"] or channel is None:
+            return answer
+        try:
+            await asyncio.wait_for(layer.receive(channel), timeout=timeout)
+        except TimeoutError:
+            return answer
+        return await sync_to_async(_page)(session, cursor, limit)
+    finally:
+        for group in groups:
+            await layer.group_discard(group, channel)
 
 
 async def sync_view(request: HttpRequest) -> JsonResponse:
@@ -57,26 +85,4 @@ async def sync_view(request: HttpRequest) -> JsonResponse:
             raise ValueError
     except ValueError:
         return _error(400, "invalid_input", "cursor must be a non-negative integer and timeout a number of seconds.")
-
-    layer = get_channel_layer()
-    channel = await layer.new_channel() if layer is not None and timeout > 0 else None
-    groups: list[str] = []
-    try:
-        if channel is not None:
-            # Subscribe first, then read: an event committed in between still wakes us.
-            groups = [device_group(session.device_id)] + [
-                chat_group(c) for c in await sync_to_async(chat_ids_of)(session.user_id)
-            ]
-            for group in groups:
-                await layer.group_add(group, channel)
-        answer = await sync_to_async(_page)(session, cursor)
-        if answer["events"] or channel is None:
-            return JsonResponse(answer)
-        try:
-            await asyncio.wait_for(layer.receive(channel), timeout=timeout)
-        except TimeoutError:
-            return JsonResponse(answer)
-        return JsonResponse(await sync_to_async(_page)(session, cursor))
-    finally:
-        for group in groups:
-            await layer.group_discard(group, channel)
+    return JsonResponse(await sync_page(session, cursor, timeout))

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Error, Page, expect
+from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Error, Page, Response, expect
 
 from tests.conftest import ROOT, LiveServer, start_daphne, stop
 
@@ -118,6 +118,16 @@ class Person:
         page.get_by_role("button", name="Confirm and create account").click()
         expect(page.get_by_role("status", name="Connection")).to_have_text(state, timeout=SLOW)
 
+    def sign_in(self, state: str = "Connected") -> None:
+        """Sign in on this browser as a new device of an existing account."""
+        page = self.page
+        self.open()
+        page.get_by_role("button", name="Sign in").first.click()
+        page.get_by_label("Username").fill(self.name)
+        page.get_by_label("Password", exact=True).fill(PASSWORD)
+        page.locator("form").get_by_role("button", name="Sign in").click()
+        expect(self.banner()).to_have_text(state, timeout=SLOW)
+
     def start_direct(self, other: str) -> None:
         self.page.get_by_label("Username to message").fill(other)
         self.page.get_by_role("button", name="Start chat").click()
@@ -158,21 +168,28 @@ def people(browser: Browser, app_server: LiveServer, request: pytest.FixtureRequ
     logs: list[str] = []
     suffix = uuid.uuid4().hex[:5]
 
-    def make(name: str, viewport: dict[str, int] | None = None) -> Person:
+    def make(name: str, viewport: dict[str, int] | None = None, label: str | None = None) -> Person:
+        """`label` names this browser in the console log (several devices of one user)."""
         context = browser.new_context(viewport=viewport or {"width": 1280, "height": 800})
         contexts.append(context)
         page = context.new_page()
         page.set_default_timeout(SLOW)
-        logs.append(f"--- {name}")
+        tag = label or name
+        logs.append(f"--- {tag}")
 
         def on_console(msg: ConsoleMessage) -> None:
-            logs.append(f"[{name}] {msg.type}: {msg.text}")
+            logs.append(f"[{tag}] {msg.type}: {msg.text}")
 
         def on_error(err: Error) -> None:
-            logs.append(f"[{name}] pageerror: {err}")
+            logs.append(f"[{tag}] pageerror: {err}")
+
+        def on_response(response: Response) -> None:
+            if response.status >= 400:
+                logs.append(f"[{tag}] http {response.status} {response.request.method} {response.url}")
 
         page.on("console", on_console)
         page.on("pageerror", on_error)
+        page.on("response", on_response)
         person = Person(f"{name}{suffix}", context, page, app_server, typed)
         return person
 

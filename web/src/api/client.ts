@@ -32,6 +32,8 @@ const HUMAN: Record<string, string> = {
   rate_limited: "Too many attempts. Wait a minute and try again.",
   message_too_large: "This message is too large to send.",
   file_too_large: "This file is too large (at most 64 MiB).",
+  device_revoked: "This device was signed out from another of your devices.",
+  device_not_found: "That device is no longer registered.",
 };
 
 /** A sentence for people: the server's own message when it has one, never a stack. */
@@ -106,8 +108,26 @@ export interface ClaimedKeyPackage {
   keypackage: string | null;
 }
 
+export interface DeviceInfo {
+  id: number;
+  client_device_id: string;
+  label: string;
+  ed25519_pub: string;
+  x25519_pub: string;
+  created: string;
+  last_seen: string;
+  keypackage_count: number;
+  current: boolean;
+}
+
+/** Another way to send while HTTPS is blocked (the DNS tunnel, set by transport/connection.ts). */
+export interface SendRoute {
+  send(chatId: string, body: SendBody): Promise<{ id: number; seq: number }>;
+}
+
 export class Api {
   token: string | null = null;
+  sendRoute: SendRoute | null = null;
 
   constructor(private readonly base = "") {}
 
@@ -141,7 +161,7 @@ export class Api {
   }
 
   // --- accounts ---
-  serverInfo(): Promise<{ domain: string }> {
+  serverInfo(): Promise<{ domain: string; tunnel_x25519_pub?: string; tunnel_zone?: string; tunnel_doh_url?: string | null }> {
     return this.call("GET", "/.well-known/talkee/server");
   }
   register(username: string, password: string, recoveryHash: string): Promise<{ user: string }> {
@@ -162,8 +182,21 @@ export class Api {
   uploadKeyPackages(keypackages: string[]): Promise<{ stored: number }> {
     return this.call("POST", "/v1/keypackages", { keypackages });
   }
-  claimKeyPackages(users: string[]): Promise<Record<string, ClaimedKeyPackage[]>> {
-    return this.call("POST", "/v1/keypackages/claim", { users });
+  /** One KeyPackage per device of these users (only `deviceIds` of them when given). */
+  claimKeyPackages(users: string[], deviceIds?: number[]): Promise<Record<string, ClaimedKeyPackage[]>> {
+    return this.call("POST", "/v1/keypackages/claim", deviceIds === undefined ? { users } : { users, device_ids: deviceIds });
+  }
+
+  // --- devices ---
+  devices(): Promise<DeviceInfo[]> {
+    return this.call("GET", "/v1/devices");
+  }
+  revokeDevice(deviceId: number): Promise<void> {
+    return this.call("DELETE", `/v1/devices/${deviceId}`);
+  }
+  /** A history bundle sealed to one of our own devices (≤ 4 MiB). */
+  uploadSyncBundle(toDeviceId: number, chatId: string, ciphertext: string): Promise<{ id: number }> {
+    return this.call("POST", "/v1/device-sync/bundle", { to_device_id: toDeviceId, chat_id: chatId, ciphertext });
   }
 
   // --- chats ---
@@ -198,6 +231,7 @@ export class Api {
 
   // --- messages ---
   send(chatId: string, body: SendBody): Promise<{ id: number; seq: number }> {
+    if (this.sendRoute !== null) return this.sendRoute.send(chatId, body);
     return this.call("POST", `/v1/chats/${chatId}/messages`, body);
   }
   history(chatId: string, beforeSeq: number | null, limit = 50): Promise<{ messages: WireMessage[] }> {
@@ -272,4 +306,12 @@ export class Api {
 export type Frame =
   | { type: "event"; cursor: number; chat_id: string; message: WireMessage }
   | { type: "reaction"; cursor: number; chat_id: string; reaction: { id: number; message_id: number; ciphertext: string | null; deleted: boolean } }
-  | { type: "device_event"; cursor: number; kind: "welcome" | "chat" | "sync_bundle"; chat_id: string | null; payload: string | null; data: Record<string, unknown> | null };
+  | {
+      type: "device_event";
+      cursor: number;
+      kind: "welcome" | "chat" | "sync_bundle" | "device";
+      chat_id: string | null;
+      payload: string | null;
+      data: Record<string, unknown> | null;
+      from_device_id?: number | null;
+    };

@@ -6,7 +6,7 @@ export interface AccessProblem {
   code: string;
   title: string;
   detail: string;
-  /** Trying again can help (a block can be lifted; a revoked device never comes back). */
+  /** Trying again can help (a block can be lifted; a changed password does not come back). */
   retry: boolean;
 }
 
@@ -20,13 +20,6 @@ export function accessProblemOf(err: unknown, domain: string): AccessProblem {
         title: "Your account is blocked",
         detail: `The administrator of ${domain} blocked this account, so it cannot send or receive messages. Ask them to unblock it, then try again.`,
         retry: true,
-      };
-    case "device_revoked":
-      return {
-        code,
-        title: "This device was signed out",
-        detail: "It was removed from your account (from another device or by the administrator). Sign out here, then sign in again to use this browser as a new device.",
-        retry: false,
       };
     case "invalid_credentials":
       return {

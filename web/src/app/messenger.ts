@@ -2,7 +2,7 @@
 // that arrives on the device stream. All crypto is the core's (the MLS worker
 // and web/src/crypto); this module only decides what to encrypt and where to send it.
 import type { Remote } from "comlink";
-import { Api, ApiError, NetworkError, humanError, type ChatInfo, type Frame, type WireMessage } from "../api/client";
+import { Api, ApiError, NetworkError, humanError, type ChatInfo, type DeviceInfo, type Frame, type WireMessage } from "../api/client";
 import { newEditSecret, editHash } from "../crypto/blake3";
 import { openWithKey, sealWithKey } from "../crypto/derivedKeys";
 import { fromBase64, fromUtf8, toBase64, utf8 } from "../crypto/encoding";
@@ -10,15 +10,58 @@ import { decryptFileStream } from "../crypto/files";
 import type { FileReference, MessagePayload } from "../crypto/payload";
 import type { MlsWorkerApi, OutgoingPayload } from "../mls/api";
 import { Connection, type LinkState, type Signal } from "../transport/connection";
-import type { AppStore, ChatRecord, LocalMessage, OutboxEntry } from "./store";
 import { accessProblemOf, type AccessProblem } from "./access";
+import { packHistory, readBundle, sealBundle, type HistoryBundle } from "./history";
+import type { AppStore, ChatRecord, DeviceChange, LocalMessage, OutboxEntry } from "./store";
 import { Uploads } from "./uploads";
 
 const NAME_CONTEXT = "talkee-group-name-v1";
 const REACTION_CONTEXT = "talkee-reaction-v1";
 const STATUS_RANK: Record<LocalMessage["status"], number> = { failed: -1, queued: 0, sent: 1, delivered: 2, read: 3 };
 
-export type ChangeKind = "chats" | "messages" | "link" | "typing" | "presence" | "uploads";
+export type ChangeKind = "chats" | "messages" | "link" | "typing" | "presence" | "uploads" | "devices" | "revoked";
+
+/** Wait per place in line: the first committer acts at once, the next only if it did not. */
+const RANK_STEP_MS = 5000;
+/** Other users' devices step in only after the changed device's siblings all had their turn. */
+const PEER_GRACE_MS = 20000;
+/** KeyPackages this device keeps on the server (claims by others use them up). */
+export const KEYPACKAGE_POOL = 5;
+/** Tries at a new device's KeyPackage (it uploads them right after signing in). */
+const KEYPACKAGE_ROUNDS = 8;
+
+class NoKeyPackageError extends Error {
+  override name = "NoKeyPackageError";
+}
+
+type DeviceEventFrame = Extract<Frame, { type: "device_event" }>;
+
+/**
+ * Who commits a device change in a group, and when: the changed device's siblings (same
+ * user) in credential order, then, after a grace period, every other member in that
+ * order (a user whose other devices are gone or silent). Each waits for its turn (the
+ * answer, in ms) and acts only if the change is still missing; -1: not in the group.
+ */
+export function committerWait(members: string[], leaf: string, me: string): number {
+  const others = members.filter((m) => m !== leaf);
+  const siblings = others.filter((m) => userOf(m) === userOf(leaf)).sort();
+  const peers = others.filter((m) => userOf(m) !== userOf(leaf)).sort();
+  if (siblings.includes(me)) return siblings.indexOf(me) * RANK_STEP_MS;
+  if (!peers.includes(me)) return -1;
+  const grace = siblings.length > 0 ? siblings.length * RANK_STEP_MS + PEER_GRACE_MS : 0;
+  return grace + peers.indexOf(me) * RANK_STEP_MS;
+}
+
+function parseDeviceChange(data: Record<string, unknown> | null): DeviceChange | null {
+  const change = data?.["change"];
+  const user = data?.["user"];
+  const deviceId = data?.["device_id"];
+  const clientDeviceId = data?.["client_device_id"];
+  if ((change !== "added" && change !== "revoked") || typeof user !== "string" || typeof deviceId !== "number" || typeof clientDeviceId !== "string") {
+    return null;
+  }
+  return { change, user, deviceId, clientDeviceId };
+}
 
 export function userOf(credential: string): string {
   return credential.split(":")[0] ?? credential;
@@ -61,6 +104,10 @@ export class Messenger extends EventTarget {
   accessProblem: AccessProblem | null = null;
   private stopped = false;
   private recovery: Promise<void> | null = null;
+  /** Our own devices as the server lists them (keys for history bundles); null = ask again. */
+  private ownDeviceList: DeviceInfo[] | null = null;
+  private applying = new Set<string>();
+  private timers: number[] = [];
 
   constructor(
     readonly api: Api,
@@ -88,15 +135,21 @@ export class Messenger extends EventTarget {
       },
       onSynced: async () => {
         void this.flushOutbox();
+        // Device changes not applied yet (a killed tab, or the link dropped meanwhile).
+        for (const change of [...this.store.deviceChanges]) void this.applyDeviceChange(change);
+        void this.sendOwedHistory();
+        void this.refillKeyPackages();
       },
       onAuthFailed: () => void this.recoverAuth(),
     });
-    window.setInterval(() => this.expireMessages(), 2000);
+    this.timers.push(window.setInterval(() => this.expireMessages(), 2000));
     // A send that failed on the way (the link dropped mid-request) is retried; the
     // client_message_id makes the retry land once.
-    window.setInterval(() => {
-      if (this.store.outbox.length > 0 && this.conn.online) void this.flushOutbox();
-    }, 4000);
+    this.timers.push(
+      window.setInterval(() => {
+        if (this.store.outbox.length > 0 && this.conn.online) void this.flushOutbox();
+      }, 4000),
+    );
     document.addEventListener("visibilitychange", () => {
       this.conn.signal({ type: "presence", state: document.visibilityState === "visible" ? "online" : "away" });
     });
@@ -141,6 +194,8 @@ export class Messenger extends EventTarget {
     this.stopped = true;
     this.conn.stop();
     this.uploads.stop();
+    for (const t of this.timers) window.clearInterval(t);
+    this.timers = [];
   }
 
   /**
@@ -171,6 +226,11 @@ export class Messenger extends EventTarget {
         if (err instanceof NetworkError || (err instanceof ApiError && (err.status === 429 || err.status >= 500))) {
           await sleep(Math.min(30_000, 2000 * 2 ** attempt));
           continue;
+        }
+        if (err instanceof ApiError && err.code === "device_revoked") {
+          // Revoked (from another device or by the administrator): nothing here may outlive it.
+          this.emit("revoked");
+          return;
         }
         this.accessProblem = accessProblemOf(err, this.domain);
         this.emit("link");
@@ -406,14 +466,19 @@ export class Messenger extends EventTarget {
     }
   }
 
-  /** Posts one of our commits; on 409 (another commit won the epoch) drops ours and retries. */
+  /**
+   * Posts one of our commits; on 409 (another commit won the epoch) drops ours, catches
+   * up and asks `make` again, which answers null when the winner already did the job.
+   * True when our commit went in.
+   */
   private async commit(
     chatId: string,
-    make: () => Promise<{ epoch: number; commit: Uint8Array; welcome?: Uint8Array }>,
+    make: () => Promise<{ epoch: number; commit: Uint8Array; welcome?: Uint8Array } | null>,
     welcomeDevices: number[] | undefined,
-  ): Promise<void> {
+  ): Promise<boolean> {
     for (let attempt = 0; attempt < 5; attempt++) {
       const result = await make();
+      if (result === null) return false;
       const ciphertext = toBase64(result.commit);
       this.ownCiphertexts.add(ciphertext);
       const body: Parameters<Api["send"]>[1] = { client_message_id: newId(), kind: "commit", epoch: result.epoch - 1, ciphertext };
@@ -423,10 +488,11 @@ export class Messenger extends EventTarget {
       try {
         await this.api.send(chatId, body);
         await this.mls.confirmCommit(chatId);
-        return;
+        return true;
       } catch (err) {
         await this.mls.discardCommit(chatId);
         if (!(err instanceof ApiError && err.code === "stale_epoch")) throw err;
+        console.info("talkee: another commit won the epoch; catching up", chatId);
         await this.catchUpHandshakes(chatId);
       }
     }
@@ -807,7 +873,9 @@ export class Messenger extends EventTarget {
     }
     const queued = this.store.outbox.find((e) => e.ciphertext === m.ciphertext);
     if (queued !== undefined) return;
-    if (existing !== undefined && (existing.mine || m.edited_at === null)) return; // already have it
+    // Already have it (an edit of one of this device's own messages is never decryptable here;
+    // a sibling device's edit of its message is).
+    if (existing !== undefined && ((existing.mine && existing.sender === this.credential) || m.edited_at === null)) return;
     if (chat.ownControl?.includes(ownMark(m.ciphertext))) return; // one of our receipts, replayed
     let payload: MessagePayload;
     try {
@@ -878,7 +946,18 @@ export class Messenger extends EventTarget {
     await this.refreshChat(chat.id).catch(() => undefined);
   }
 
-  private async onDeviceEvent(frame: Extract<Frame, { type: "device_event" }>): Promise<void> {
+  private async onDeviceEvent(frame: DeviceEventFrame): Promise<void> {
+    if (frame.kind === "device") {
+      const change = parseDeviceChange(frame.data);
+      if (change === null || change.deviceId === this.store.session?.deviceId) return;
+      if (change.user === this.user) this.ownDeviceList = null;
+      this.store.deviceChanges.push(change);
+      await this.store.saveDeviceChanges();
+      this.emit("devices");
+      void this.applyDeviceChange(change);
+      return;
+    }
+    if (frame.kind === "sync_bundle") return this.importBundle(frame);
     if (frame.kind === "welcome" && frame.payload !== null) {
       try {
         const group = await this.mls.joinFromWelcome(fromBase64(frame.payload));
@@ -932,6 +1011,186 @@ export class Messenger extends EventTarget {
     }
     await this.store.saveMessages(frame.chat_id);
     this.emit("messages", frame.chat_id);
+  }
+
+  // ---- devices: ours and our peers' ------------------------------------------------
+
+  async ownDevices(fresh = false): Promise<DeviceInfo[]> {
+    if (fresh || this.ownDeviceList === null) this.ownDeviceList = await this.api.devices();
+    return this.ownDeviceList;
+  }
+
+  /** Revokes another of our devices; the server's `device revoked` event then takes its leaf out. */
+  async revokeDevice(deviceId: number): Promise<void> {
+    if (deviceId === this.store.session?.deviceId) throw new Error("Use Sign out to remove this device.");
+    await this.api.revokeDevice(deviceId);
+    this.ownDeviceList = null;
+    this.emit("devices");
+  }
+
+  /**
+   * A device was added to (revoked from) an account we share chats with: its leaf goes
+   * into (out of) every such group with a commit. One device does it per group
+   * (committerWait); the next in line waits and checks, and a lost race (409) is caught
+   * up and checked again before any retry.
+   */
+  private async applyDeviceChange(change: DeviceChange): Promise<void> {
+    const key = `${change.change}/${change.deviceId}`;
+    if (this.applying.has(key)) return;
+    this.applying.add(key);
+    const leaf = `${change.user}:${change.clientDeviceId}`;
+    let complete = true;
+    try {
+      const chats = [...this.store.chats.values()].filter(
+        (c) => c.joined && !c.removed && (change.user === this.user || c.members.some((m) => m.user === change.user)),
+      );
+      const results = await Promise.allSettled(chats.map((c) => this.applyDeviceChangeTo(c.id, change, leaf)));
+      for (const r of results) {
+        if (r.status === "rejected") {
+          console.warn("talkee: device change not applied", key, r.reason);
+          if (r.reason instanceof NetworkError) complete = false; // again on the next start
+        }
+      }
+    } finally {
+      this.applying.delete(key);
+    }
+    if (!complete) return;
+    this.store.deviceChanges = this.store.deviceChanges.filter((c) => `${c.change}/${c.deviceId}` !== key);
+    await this.store.saveDeviceChanges();
+  }
+
+  private async applyDeviceChangeTo(chatId: string, change: DeviceChange, leaf: string): Promise<void> {
+    const adding = change.change === "added";
+    for (let round = 0; round < KEYPACKAGE_ROUNDS; round++) {
+      const group = await this.mls.group(chatId);
+      if (group.members.includes(leaf) === adding) return; // done (by us or another device)
+      const wait = committerWait(group.members, leaf, this.credential);
+      if (wait < 0) return;
+      await sleep(round === 0 ? wait : Math.min(1500 * round, 8000));
+      const outcome = await this.withLock(() => this.commitDeviceChange(chatId, change, leaf));
+      if (outcome === "no_keypackage") continue;
+      if (outcome === "committed" && adding && change.user === this.user) await this.sendOwedHistory();
+      return;
+    }
+    throw new Error(`${leaf} has no KeyPackage yet; not added to ${chatId}`);
+  }
+
+  private async commitDeviceChange(chatId: string, change: DeviceChange, leaf: string): Promise<"done" | "committed" | "no_keypackage"> {
+    const adding = change.change === "added";
+    let keyPackage: Uint8Array | null = null;
+    let committed: boolean;
+    try {
+      committed = await this.commit(
+        chatId,
+        async () => {
+          const group = await this.mls.group(chatId);
+          if (group.members.includes(leaf) === adding) return null;
+          if (!adding) return this.mls.removeMembers(chatId, [leaf]);
+          if (keyPackage === null) {
+            const claimed = await this.api.claimKeyPackages([change.user], [change.deviceId]);
+            const entry = claimed[change.user]?.find((d) => d.device_id === change.deviceId);
+            if (entry === undefined) return null; // revoked meanwhile: nothing to add
+            if (entry.keypackage === null) throw new NoKeyPackageError();
+            keyPackage = fromBase64(entry.keypackage);
+          }
+          return this.mls.addMembers(chatId, [keyPackage]);
+        },
+        adding ? [change.deviceId] : undefined,
+      );
+    } catch (err) {
+      if (err instanceof NoKeyPackageError) return "no_keypackage";
+      throw err;
+    }
+    if (!committed) return "done";
+    if (adding && change.user === this.user) {
+      // Ours to send now that our commit put the device in; kept until every part is up.
+      this.store.historyOwed.push({ chatId, deviceId: change.deviceId });
+      await this.store.saveHistoryOwed();
+    }
+    // The name is sealed under the epoch's exporter: seal it again for the new epoch
+    // (owners and admins may; our own new device also gets it in the history bundle).
+    const chat = this.store.chats.get(chatId);
+    if (chat?.name && (chat.role === "owner" || chat.role === "admin")) {
+      await this.sealName(chatId, chat.name).catch((err: unknown) => console.warn("talkee: name not sealed again", err));
+    }
+    await this.store.saveChats();
+    return "committed";
+  }
+
+  /** Sends the history bundles this device owes (again after a failed upload: the import skips what it has). */
+  private async sendOwedHistory(): Promise<void> {
+    for (const owed of [...this.store.historyOwed]) {
+      const key = `history/${owed.chatId}/${owed.deviceId}`;
+      if (this.applying.has(key)) continue;
+      this.applying.add(key);
+      try {
+        await this.sendHistory(owed.chatId, owed.deviceId);
+        this.store.historyOwed = this.store.historyOwed.filter((o) => o !== owed);
+        await this.store.saveHistoryOwed();
+      } catch (err) {
+        console.warn("talkee: history bundle not sent yet", owed.chatId, err);
+        if (!(err instanceof NetworkError)) {
+          this.store.historyOwed = this.store.historyOwed.filter((o) => o !== owed);
+          await this.store.saveHistoryOwed();
+        }
+      } finally {
+        this.applying.delete(key);
+      }
+    }
+  }
+
+  /** The chat's history from this device, signed and sealed to our new device, in ≤ 4 MiB bundles. */
+  private async sendHistory(chatId: string, toDeviceId: number): Promise<void> {
+    const target = (await this.ownDevices(true)).find((d) => d.id === toDeviceId);
+    if (target === undefined) return; // revoked meanwhile
+    const chat = this.store.chats.get(chatId);
+    for (const part of packHistory(chatId, chat?.name ?? null, this.store.messagesOf(chatId))) {
+      const signature = await this.mls.signSyncBundle(part);
+      const sealed = await sealBundle(part, signature, fromBase64(target.x25519_pub));
+      await this.api.uploadSyncBundle(toDeviceId, chatId, toBase64(sealed));
+    }
+  }
+
+  /** A history bundle from another of our devices: its messages join what this device shows. */
+  private async importBundle(frame: DeviceEventFrame): Promise<void> {
+    const chatId = frame.chat_id;
+    const fromId = frame.from_device_id ?? null;
+    if (frame.payload === null || chatId === null || fromId === null) return;
+    const mine = (list: DeviceInfo[]): DeviceInfo | undefined => list.find((d) => d.id === fromId && !d.current);
+    const sender = mine(await this.ownDevices()) ?? mine(await this.ownDevices(true));
+    if (sender === undefined) {
+      console.warn("talkee: history bundle not from one of our devices; ignored", fromId);
+      return;
+    }
+    let bundle: HistoryBundle;
+    try {
+      const opened = await this.mls.openSealedBundle(fromBase64(frame.payload));
+      bundle = await readBundle(opened, fromBase64(sender.ed25519_pub), chatId);
+    } catch (err) {
+      console.warn("talkee: history bundle rejected", err);
+      return;
+    }
+    if (!this.store.chats.has(chatId)) await this.refreshChat(chatId);
+    const chat = this.store.chats.get(chatId);
+    if (chat === undefined) return;
+    if (chat.name === null && bundle.name !== null) chat.name = bundle.name;
+    for (const m of bundle.messages) {
+      const existing = m.id === null ? undefined : this.store.findById(chatId, m.id);
+      if (existing !== undefined && !existing.unavailable) continue;
+      const local: LocalMessage = { ...m, mine: userOf(m.sender) === this.user, unavailable: false };
+      if (existing !== undefined) Object.assign(existing, local);
+      else this.store.insert(chatId, local);
+    }
+    const list = this.store.messagesOf(chatId);
+    const last = list[list.length - 1];
+    if (last !== undefined && last.at >= chat.lastAt) {
+      chat.lastText = last.text || (last.file ? `File: ${last.file.name}` : "");
+      chat.lastAt = last.at;
+    }
+    await this.store.saveMessages(chatId);
+    await this.store.saveChats();
+    this.emit("messages", chatId);
+    this.emit("chats");
   }
 
   // ---- receipts ------------------------------------------------------------------
@@ -1018,6 +1277,18 @@ export class Messenger extends EventTarget {
         void this.store.saveMessages(chat.id);
         this.emit("messages", chat.id);
       }
+    }
+  }
+
+  /** Tops the server's pool of our KeyPackages up (claims that lost a race never send a Welcome). */
+  private async refillKeyPackages(): Promise<void> {
+    try {
+      const current = (await this.ownDevices(true)).find((d) => d.current);
+      if (current !== undefined && current.keypackage_count < KEYPACKAGE_POOL) {
+        await this.topUpKeyPackages(KEYPACKAGE_POOL - current.keypackage_count);
+      }
+    } catch (err) {
+      console.warn("talkee: KeyPackage pool not checked", err);
     }
   }
 

@@ -7,10 +7,29 @@ import { recoveryHash, recoveryProof } from "../crypto/recovery";
 import type { MlsWorkerApi } from "../mls/api";
 import { startMlsWorker, type MlsWorkerHandle } from "../mls/client";
 import { DEFAULT_VAULT_DB } from "../vault/vault";
-import { Messenger } from "./messenger";
+import { KEYPACKAGE_POOL, Messenger } from "./messenger";
 import { AppStore } from "./store";
 
-const KEYPACKAGE_POOL = 5;
+/** What Settings → Your devices calls this browser ("Chrome on Linux"); no version numbers. */
+export function deviceLabel(userAgent: string): string {
+  const browsers: Array<[RegExp, string]> = [
+    [/Edg\//, "Edge"],
+    [/Firefox\//, "Firefox"],
+    [/Chrom(e|ium)\//, "Chrome"],
+    [/Safari\//, "Safari"],
+  ];
+  const systems: Array<[RegExp, string]> = [
+    [/Android/, "Android"],
+    [/iPhone|iPad/, "iOS"],
+    [/CrOS/, "ChromeOS"],
+    [/Mac OS X/, "macOS"],
+    [/Windows/, "Windows"],
+    [/Linux/, "Linux"],
+  ];
+  const browser = browsers.find(([re]) => re.test(userAgent))?.[1] ?? "Browser";
+  const system = systems.find(([re]) => re.test(userAgent))?.[1];
+  return system === undefined ? browser : `${browser} on ${system}`;
+}
 
 export class Session {
   readonly api = new Api();
@@ -96,7 +115,7 @@ export class Session {
         client_device_id: session.clientDeviceId,
         ed25519_pub: identity.ed25519Pub,
         x25519_pub: identity.x25519Pub,
-        label: navigator.userAgent.includes("Mobile") ? "Phone browser" : "Browser",
+        label: deviceLabel(navigator.userAgent),
       },
       nonce,
       signature,

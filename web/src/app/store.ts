@@ -74,6 +74,20 @@ export interface OutboxEntry {
   blobIds?: string[];
 }
 
+/** A device added to or revoked from a user's account, still to be applied to our groups. */
+export interface DeviceChange {
+  change: "added" | "revoked";
+  user: string;
+  deviceId: number; // the server's id
+  clientDeviceId: string; // the leaf credential is user:clientDeviceId
+}
+
+/** History a new device of ours is owed by this device (it added the device to that chat). */
+export interface HistoryOwed {
+  chatId: string;
+  deviceId: number;
+}
+
 const json = (value: unknown): Uint8Array => utf8(JSON.stringify(value));
 
 export class AppStore {
@@ -81,6 +95,8 @@ export class AppStore {
   chats = new Map<string, ChatRecord>();
   private messages = new Map<string, LocalMessage[]>();
   outbox: OutboxEntry[] = [];
+  deviceChanges: DeviceChange[] = [];
+  historyOwed: HistoryOwed[] = [];
 
   constructor(private readonly mls: Remote<MlsWorkerApi>) {}
 
@@ -94,6 +110,8 @@ export class AppStore {
     const chats = (await this.read<ChatRecord[]>("chats")) ?? [];
     this.chats = new Map(chats.map((c) => [c.id, c]));
     this.outbox = (await this.read<OutboxEntry[]>("outbox")) ?? [];
+    this.deviceChanges = (await this.read<DeviceChange[]>("devicechanges")) ?? [];
+    this.historyOwed = (await this.read<HistoryOwed[]>("historyowed")) ?? [];
     for (const key of await this.mls.appKeys("msgs/")) {
       const list = await this.read<LocalMessage[]>(key);
       if (list !== undefined) this.messages.set(key.slice("msgs/".length), list);
@@ -110,6 +128,14 @@ export class AppStore {
 
   async saveOutbox(): Promise<void> {
     await this.mls.appPut("outbox", json(this.outbox));
+  }
+
+  async saveDeviceChanges(): Promise<void> {
+    await this.mls.appPut("devicechanges", json(this.deviceChanges));
+  }
+
+  async saveHistoryOwed(): Promise<void> {
+    await this.mls.appPut("historyowed", json(this.historyOwed));
   }
 
   messagesOf(chatId: string): LocalMessage[] {

@@ -75,6 +75,32 @@ export async function verifyChallenge(ed25519Pub: string, nonce: string, signatu
   return sodium.crypto_sign_verify_detached(fromBase64(signature), utf8(nonce), fromBase64(ed25519Pub));
 }
 
+/** Signature context of device-sync history bundles. */
+export const SYNC_BUNDLE_CONTEXT = "talkee-sync-bundle-v1";
+
+/** Ed25519 over `context || 0x00 || message` (a context of its own: never a valid login signature). */
+function withContext(context: string, message: Uint8Array): Uint8Array {
+  const prefix = utf8(context);
+  const out = new Uint8Array(prefix.length + 1 + message.length);
+  out.set(prefix);
+  out.set(message, prefix.length + 1);
+  return out;
+}
+
+export async function signWithContext(secrets: DeviceSecrets, context: string, message: Uint8Array): Promise<Uint8Array> {
+  const sodium = await loadSodium();
+  return sodium.crypto_sign_detached(withContext(context, message), secrets.ed25519Secret);
+}
+
+export async function verifyWithContext(ed25519Pub: Uint8Array, context: string, message: Uint8Array, signature: Uint8Array): Promise<boolean> {
+  const sodium = await loadSodium();
+  try {
+    return sodium.crypto_sign_verify_detached(signature, withContext(context, message), ed25519Pub);
+  } catch {
+    return false;
+  }
+}
+
 /** Vault serialisation (the row is encrypted by the vault, never stored like this in the clear). */
 export function encodeDeviceSecrets(secrets: DeviceSecrets): Uint8Array {
   return utf8(

@@ -73,6 +73,8 @@ export interface MlsWorkerApi {
   signChallenge(nonce: string): Promise<string>;
   /** Opens a device-sync bundle sealed (crypto_box_seal) to this device's X25519 key. */
   openSealedBundle(sealed: Uint8Array): Promise<Uint8Array>;
+  /** Ed25519 signature of this device over a history bundle (context `talkee-sync-bundle-v1`). */
+  signSyncBundle(plaintext: Uint8Array): Promise<Uint8Array>;
 
   /** Encoded KeyPackages to upload (base64 them for POST /v1/keypackages). */
   makeKeyPackages(count: number): Promise<Uint8Array[]>;

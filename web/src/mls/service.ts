@@ -14,6 +14,8 @@ import {
   generateDeviceSecrets,
   publicIdentity,
   signChallenge,
+  signWithContext,
+  SYNC_BUNDLE_CONTEXT,
   type DevicePublicIdentity,
   type DeviceSecrets,
 } from "../crypto/identity";
@@ -257,6 +259,10 @@ export class MlsService implements MlsWorkerApi {
   async openSealedBundle(sealed: Uint8Array): Promise<Uint8Array> {
     const { device } = this.unlocked();
     return openSealed(sealed, device.x25519Public, device.x25519Secret);
+  }
+
+  async signSyncBundle(plaintext: Uint8Array): Promise<Uint8Array> {
+    return signWithContext(this.unlocked().device, SYNC_BUNDLE_CONTEXT, plaintext);
   }
 
   // ---- groups --------------------------------------------------------------

@@ -1,11 +1,16 @@
-// The device stream: WebSocket first, HTTPS long-poll (GET /v1/sync) when the
-// socket cannot get through. Frames are handed over one at a time, in order;
-// the cursor is persisted (by the caller) before it is acknowledged, so a
-// dropped link or a killed tab never loses or repeats a message.
+// The device stream, on a ladder of transports switched automatically:
+// WebSocket → HTTPS long-poll (GET /v1/sync) when the socket cannot get through →
+// the DNS tunnel (DoH, ./tunnel.ts) when HTTPS /v1/ is blocked too. The socket is
+// retried every 30 s from the lower rungs (and HTTPS from the tunnel).
+// Frames are handed over one at a time, in order; the cursor is persisted (by the
+// caller) before it is acknowledged, so a dropped link or a killed tab never loses
+// or repeats a message.
 import type { Api, Frame } from "../api/client";
-import { ApiError } from "../api/client";
+import { ApiError, NetworkError } from "../api/client";
+import { DnsTunnel, loadTunnelConfig } from "./tunnel";
 
-export type LinkState = "connecting" | "connected" | "alternative" | "offline";
+/** `alternative`: HTTPS long-poll; `dns`: the DNS tunnel. */
+export type LinkState = "connecting" | "connected" | "alternative" | "dns" | "offline";
 
 export interface Signal {
   type: string;
@@ -31,6 +36,9 @@ const PING_EVERY_MS = 20000;
 const PONG_TIMEOUT_MS = 8000;
 const WS_RETRY_FROM_POLL_MS = 30000;
 const POLL_TIMEOUT_S = 25;
+// Resolvers give up after a few seconds, so tunnelled syncs wait briefly (the server caps it too).
+const TUNNEL_WAIT_S = 2;
+const POLL_FAILURES_BEFORE_TUNNEL = 2;
 
 export class Connection {
   state: LinkState = "connecting";
@@ -39,6 +47,10 @@ export class Connection {
   private wsFailures = 0;
   private polling = false;
   private pollAbort: AbortController | null = null;
+  private tunnel: DnsTunnel | null = null;
+  private tunneling = false;
+  private tunnelRun = 0; // a loop that outlived a stop/start must not run beside the new one
+  private tunnelAbort: AbortController | null = null;
   private stopped = true;
   private chain: Promise<void> = Promise.resolve();
   private processed = 0; // highest cursor processed and persisted
@@ -65,7 +77,14 @@ export class Connection {
       this.setState("offline");
       return;
     }
-    if (this.ws === null && !this.polling) this.openSocket();
+    void this.prepareTunnel();
+    if (this.ws === null && !this.polling && !this.tunneling) this.openSocket();
+  }
+
+  private async prepareTunnel(): Promise<void> {
+    if (this.tunnel !== null) return;
+    const config = await loadTunnelConfig(() => this.api.serverInfo());
+    if (config !== null && this.tunnel === null) this.tunnel = new DnsTunnel(config, () => this.hooks.token());
   }
 
   stop(): void {
@@ -81,7 +100,7 @@ export class Connection {
   }
 
   get online(): boolean {
-    return this.state === "connected" || this.state === "alternative";
+    return this.state === "connected" || this.state === "alternative" || this.state === "dns";
   }
 
   private setState(state: LinkState): void {
@@ -107,6 +126,7 @@ export class Connection {
     this.polling = false;
     this.pollAbort?.abort();
     this.pollAbort = null;
+    this.stopTunnel();
   }
 
   private goOffline(): void {
@@ -141,7 +161,7 @@ export class Connection {
     }
     this.ws = ws;
     this.wsReady = false;
-    if (!this.polling) this.setState("connecting");
+    if (!this.polling && !this.tunneling) this.setState("connecting");
     const openTimer = window.setTimeout(() => {
       if (this.ws === ws && !this.wsReady) {
         ws.close();
@@ -163,11 +183,12 @@ export class Connection {
         window.clearTimeout(openTimer);
         this.wsReady = true;
         this.wsFailures = 0;
-        // The socket works: stop the long-poll (the replay covers what it would bring).
+        // The socket works: stop the long-poll and the tunnel (the replay covers what they would bring).
         if (this.polling) {
           this.polling = false;
           this.pollAbort?.abort();
         }
+        this.stopTunnel();
         return;
       }
       if (frame.type === "synced") {
@@ -214,8 +235,10 @@ export class Connection {
       return;
     }
     if (this.wsFailures >= 2) {
-      // The socket does not get through: carry on over plain HTTPS, and try the socket again later.
-      this.startPolling();
+      // The socket does not get through: carry on over plain HTTPS (or stay in the
+      // tunnel until HTTPS answers again), and try the socket again later.
+      if (this.tunneling) void this.probeHttps();
+      else this.startPolling();
       this.scheduleRetry(WS_RETRY_FROM_POLL_MS);
     } else {
       this.scheduleRetry(800);
@@ -252,6 +275,7 @@ export class Connection {
 
   private async pollLoop(): Promise<void> {
     let synced = false;
+    let failures = 0;
     while (this.polling && !this.stopped) {
       const abort = new AbortController();
       this.pollAbort = abort;
@@ -259,6 +283,7 @@ export class Connection {
         await this.chain; // everything earlier processed, so `processed` is current
         const page = await this.api.sync(this.processed, synced ? POLL_TIMEOUT_S : 0, abort.signal);
         if (!this.polling) return;
+        failures = 0;
         this.setState("alternative");
         for (const frame of page.events) this.enqueueFrame(frame);
         await this.chain;
@@ -278,9 +303,84 @@ export class Connection {
           this.goOffline();
           return;
         }
+        failures += 1;
+        if (err instanceof NetworkError && failures >= POLL_FAILURES_BEFORE_TUNNEL && this.tunnel !== null) {
+          // HTTPS does not get through either: down to the DNS tunnel.
+          this.polling = false;
+          this.startTunnel();
+          return;
+        }
         await new Promise((r) => window.setTimeout(r, 2000));
       }
     }
+  }
+
+  // ---- DNS tunnel ------------------------------------------------------------
+
+  private startTunnel(): void {
+    if (this.tunneling || this.tunnel === null) return;
+    this.tunneling = true;
+    this.api.sendRoute = this.tunnel;
+    this.setState("dns");
+    void this.tunnelLoop(this.tunnel, ++this.tunnelRun);
+  }
+
+  private stopTunnel(): void {
+    if (!this.tunneling) return;
+    this.tunneling = false;
+    this.api.sendRoute = null;
+    this.tunnelAbort?.abort();
+    this.tunnelAbort = null;
+  }
+
+  private async tunnelLoop(tunnel: DnsTunnel, run: number): Promise<void> {
+    let synced = false;
+    let failures = 0;
+    const current = (): boolean => this.tunneling && this.tunnelRun === run;
+    while (current() && !this.stopped) {
+      const abort = new AbortController();
+      this.tunnelAbort = abort;
+      try {
+        await this.chain;
+        const page = await tunnel.sync(this.processed, synced ? TUNNEL_WAIT_S : 0, abort.signal);
+        if (!current()) return;
+        failures = 0;
+        this.setState("dns");
+        for (const frame of page.events) this.enqueueFrame(frame);
+        await this.chain;
+        if (!page.more && !synced) {
+          synced = true;
+          this.enqueue(async () => this.hooks.onSynced());
+        }
+      } catch (err) {
+        if (!current()) return;
+        if (err instanceof ApiError && err.status === 401) {
+          this.stopTunnel();
+          this.setState("offline");
+          this.hooks.onAuthFailed();
+          return;
+        }
+        if (!navigator.onLine) {
+          this.goOffline();
+          return;
+        }
+        failures += 1;
+        if (failures >= 3) this.setState("connecting"); // the tunnel does not get through either
+        await new Promise((r) => window.setTimeout(r, Math.min(2000 * failures, 10000)));
+      }
+    }
+  }
+
+  /** From the tunnel, go back up to HTTPS as soon as it answers again. */
+  private async probeHttps(): Promise<void> {
+    try {
+      await this.api.sync(this.processed, 0, new AbortController().signal);
+    } catch {
+      return;
+    }
+    if (!this.tunneling || this.stopped) return;
+    this.stopTunnel();
+    this.startPolling();
   }
 
   // ---- processing and acks ---------------------------------------------------
@@ -316,7 +416,8 @@ export class Connection {
       this.ws.send(JSON.stringify({ type: "ack", cursor }));
     } else {
       try {
-        await this.api.ack(cursor);
+        if (this.tunneling && this.tunnel !== null) await this.tunnel.ack(cursor);
+        else await this.api.ack(cursor);
       } catch {
         return; // acked on a later try; the persisted cursor already skips these frames
       }

@@ -7,6 +7,7 @@ import { chatList } from "./chatList";
 import { conversation } from "./conversation";
 import { clear, h } from "./dom";
 import { showUnlock, showWelcome } from "./onboarding";
+import { settingsScreen } from "./settings";
 
 export async function startApp(root: HTMLElement): Promise<void> {
   const session = new Session();
@@ -18,15 +19,32 @@ export async function startApp(root: HTMLElement): Promise<void> {
   else showWelcome(root, session, enter);
 }
 
+const REVOKED_NOTE =
+  "This device was revoked (from another of your devices or by the administrator). Its keys and messages have been deleted from this browser. Sign in again to use it as a new device.";
+
 function showMain(root: HTMLElement, session: Session, messenger: Messenger): void {
   clear(root);
+  const enter = (m: Messenger): void => showMain(root, session, m);
   const signOut = (): void => {
     if (!confirm("Sign out? This browser forgets your keys and messages.")) return;
-    void session.signOut().then(() => showWelcome(root, session, (m) => showMain(root, session, m), "signin"));
+    void session.signOut().then(() => showWelcome(root, session, enter, "signin"));
   };
+  messenger.addEventListener("change", (ev) => {
+    if ((ev as CustomEvent<{ kind: string }>).detail.kind !== "revoked") return;
+    // Kicked and refused by the server: nothing here may outlive the device.
+    messenger.stop();
+    void session.wipe().then(() => showWelcome(root, session, enter, "signin", REVOKED_NOTE));
+  });
   const shell = h("div", { class: "shell" });
   const conv = conversation(messenger, () => openChat(null));
-  const list = chatList(messenger, (id) => openChat(id), signOut);
+  const settings = settingsScreen(messenger, () => showSettings(false));
+  settings.el.hidden = true;
+  function showSettings(shown: boolean): void {
+    settings.el.hidden = !shown;
+    shell.hidden = shown;
+    if (shown) settings.refresh();
+  }
+  const list = chatList(messenger, (id) => openChat(id), signOut, () => showSettings(true));
   function openChat(id: string | null): void {
     shell.classList.toggle("in-chat", id !== null);
     conv.show(id);
@@ -35,7 +53,7 @@ function showMain(root: HTMLElement, session: Session, messenger: Messenger): vo
     else history.replaceState(null, "", location.pathname);
   }
   shell.append(list.el, conv.el);
-  root.append(h("div", { class: "app" }, connectionBanner(messenger), accessNotice(messenger, signOut), shell));
+  root.append(h("div", { class: "app" }, connectionBanner(messenger), accessNotice(messenger, signOut), shell, settings.el));
   const fromHash = /^#chat=([0-9a-f-]{36})$/.exec(location.hash)?.[1];
   openChat(fromHash !== undefined && messenger.store.chats.has(fromHash) ? fromHash : null);
   document.addEventListener("visibilitychange", () => {

@@ -12,7 +12,7 @@ export function connectionBanner(messenger: Messenger): HTMLElement {
     if (messenger.accessProblem !== null) {
       text = messenger.accessProblem.title;
       tone = "error";
-    } else if (queued && ((state !== "connected" && state !== "alternative") || messenger.stalled)) {
+    } else if (queued && (!messenger.conn.online || messenger.stalled)) {
       text = "Message queued for delivery";
       tone = "queued";
     } else if (state === "connected") {
@@ -20,6 +20,9 @@ export function connectionBanner(messenger: Messenger): HTMLElement {
       tone = "ok";
     } else if (state === "alternative") {
       text = "Reconnecting via alternative route";
+      tone = "warn";
+    } else if (state === "dns") {
+      text = "DNS fallback active";
       tone = "warn";
     } else if (state === "offline") {
       text = "Offline — new messages will be queued";

@@ -10,7 +10,7 @@ export interface ChatListHandle {
   render(): void;
 }
 
-export function chatList(messenger: Messenger, open: (chatId: string) => void, signOut: () => void): ChatListHandle {
+export function chatList(messenger: Messenger, open: (chatId: string) => void, signOut: () => void, openSettings: () => void): ChatListHandle {
   const list = h("ul", { class: "chats", "aria-label": "Chats" });
   const error = h("p", { class: "error", role: "alert" });
   const who = h("input", { id: "start-who", placeholder: "username", autocapitalize: "none", spellcheck: "false" });
@@ -42,7 +42,7 @@ export function chatList(messenger: Messenger, open: (chatId: string) => void, s
   });
   groupForm.hidden = true;
 
-  const me = h("div", { class: "me" }, h("span", { class: "avatar", "aria-hidden": "true" }, (messenger.user[0] ?? "?").toUpperCase()), h("span", { class: "me-name" }, messenger.user), h("button", { type: "button", class: "link", onclick: signOut }, "Sign out"));
+  const me = h("div", { class: "me" }, h("span", { class: "avatar", "aria-hidden": "true" }, (messenger.user[0] ?? "?").toUpperCase()), h("span", { class: "me-name" }, messenger.user), h("button", { type: "button", class: "link", onclick: openSettings }, "Settings"), h("button", { type: "button", class: "link", onclick: signOut }, "Sign out"));
   const el = h("nav", { class: "sidebar", "aria-label": "Chats and account" }, me, start, h("div", { class: "row" }, newGroup), groupForm, error, list);
 
   const render = (): void => {

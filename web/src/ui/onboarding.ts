@@ -34,9 +34,10 @@ async function busy(button: HTMLButtonElement, error: HTMLElement, work: () => P
   }
 }
 
-export function showWelcome(root: HTMLElement, session: Session, done: Done, tab: "signup" | "signin" | "recover" = "signup"): void {
+export function showWelcome(root: HTMLElement, session: Session, done: Done, tab: "signup" | "signin" | "recover" = "signup", note?: string): void {
   clear(root);
   const panel = h("div", { class: "card-body" });
+  if (note !== undefined) panel.append(h("p", { class: "note warn", role: "status" }, note));
   const tabs = h(
     "nav",
     { class: "tabs", "aria-label": "Account" },

@@ -1,0 +1,183 @@
+"""The tunnel's actions: keep fragments until a request is whole, refuse stale or replayed
+frames, run the client protocol operation through the same services as the API, keep the
+sealed answer until the client has fetched it.
+
+Everything kept is ciphertext in the cache (Redis in production) with a short expiry, so
+half-received requests cannot pile up. Nothing here logs a name, a frame or a token.
+"""
+
+import asyncio
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from blake3 import blake3
+from channels.db import database_sync_to_async
+from django.conf import settings
+from django.core.cache import cache
+from rest_framework.exceptions import ValidationError
+
+from apps.accounts.models import Session
+from apps.accounts.selectors import session_for_token
+from apps.messages import services as message_services
+from apps.messages.api.serializers import AckSerializer, SendSerializer
+from apps.messages.api.sync import sync_page
+from apps.transport import codec, sealing
+from talkee.api_fields import validated
+from talkee.errors import ServiceError, describe_validation_error, error_body
+
+_BUSY_POLL_SECONDS = 0.1
+
+
+class Refused(Exception):
+    """A frame that is garbage, tampered with, stale or replayed (DNS REFUSED)."""
+
+
+class Unknown(Exception):
+    """An answer chunk nobody has (expired, never made): DNS NXDOMAIN."""
+
+
+class Busy(Exception):
+    """The same request is still being answered elsewhere (DNS SERVFAIL: retry)."""
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    body: Any
+
+
+def _key(kind: str, rid: str, seq: int | None = None) -> str:
+    return f"tunnel:{kind}:{rid}" if seq is None else f"tunnel:{kind}:{rid}:{seq}"
+
+
+def _ttl() -> int:
+    return int(settings.TALKEE_TUNNEL_FRAGMENT_TTL_SECONDS)
+
+
+async def answer_upload(fragment: codec.Upload) -> list[str]:
+    """Keep one fragment; once the last one arrives, run the request and answer its first chunk."""
+    last = fragment.seq == fragment.total - 1
+    answer = await cache.aget(_key("ans", fragment.rid))
+    if answer is not None:
+        return _txt(answer, 0) if last else ["ok"]
+    # A request holds at most MAX_FRAGMENTS names of at most 253 characters, for at most
+    # the fragment TTL: what a half-received request can cost is bounded.
+    await cache.aset(_key("frag", fragment.rid, fragment.seq), fragment.data, _ttl())
+    if not last:
+        return ["ok"]
+    keys = [_key("frag", fragment.rid, seq) for seq in range(fragment.total)]
+    parts = await cache.aget_many(keys)
+    if len(parts) != fragment.total:
+        return ["missing"]
+    text = "".join(parts[k] for k in keys)
+    if len(text) * 5 // 8 > settings.TALKEE_TUNNEL_MAX_REQUEST_BYTES:
+        raise Refused()
+    if not await cache.aadd(_key("busy", fragment.rid), 1, _ttl()):
+        return _txt(await _wait_for_answer(fragment.rid), 0)
+    try:
+        reply = await answer_frame(codec.b32decode(text))
+    except (Refused, codec.CodecError):
+        await cache.adelete(_key("busy", fragment.rid))
+        raise Refused() from None
+    chunks = codec.reply_chunks(reply)
+    await cache.aset(_key("ans", fragment.rid), chunks, _ttl())
+    await cache.adelete_many(keys)
+    return _txt(chunks, 0)
+
+
+async def answer_download(download: codec.Download) -> list[str]:
+    chunks = await cache.aget(_key("ans", download.rid))
+    if chunks is None or download.seq >= len(chunks):
+        raise Unknown()
+    return _txt(chunks, download.seq)
+
+
+def _txt(chunks: list[bytes], seq: int) -> list[str]:
+    return codec.txt_strings(seq, len(chunks), chunks[seq])
+
+
+async def _wait_for_answer(rid: str) -> list[bytes]:
+    deadline = time.monotonic() + settings.TALKEE_TUNNEL_MAX_WAIT_SECONDS + 3
+    while time.monotonic() < deadline:
+        await asyncio.sleep(_BUSY_POLL_SECONDS)
+        chunks: list[bytes] | None = await cache.aget(_key("ans", rid))
+        if chunks is not None:
+            return chunks
+    raise Busy()
+
+
+async def check_fresh(request: sealing.OpenedRequest, ts: Any) -> None:
+    """Refuse a frame from too far in the past or future, and any counter seen before
+    for this client key (remembered as long as a frame's timestamp stays acceptable)."""
+    skew = settings.TALKEE_TUNNEL_MAX_SKEW_SECONDS
+    if not isinstance(ts, int | float) or isinstance(ts, bool) or abs(time.time() - ts) > skew:
+        raise Refused()
+    seen = blake3(request.client_pk + request.counter.to_bytes(8, "big")).hexdigest()
+    if not await cache.aadd(f"tunnel:seen:{seen}", 1, 2 * skew + 60):
+        raise Refused()
+
+
+async def answer_frame(frame: bytes) -> bytes:
+    """Open a request frame, check it is fresh, run it and seal the reply."""
+    try:
+        request = sealing.open_request(frame)
+    except sealing.SealError:
+        raise Refused() from None
+    try:
+        op = json.loads(request.plaintext)
+    except (ValueError, RecursionError):
+        op = None
+    if not isinstance(op, dict):
+        raise Refused()
+    await check_fresh(request, op.get("ts"))
+    reply = await run_operation(op)
+    body = json.dumps({"status": reply.status, "body": reply.body}, separators=(",", ":"))
+    return sealing.seal_reply(request, body.encode())
+
+
+async def run_operation(op: dict[str, Any]) -> Reply:
+    """One client protocol operation, answered like the HTTP API would (same services,
+    same error shape)."""
+    token = op.get("token")
+    session = await database_sync_to_async(session_for_token)(token) if isinstance(token, str) else None
+    if session is None:
+        return Reply(401, error_body("unauthenticated", "Authentication credentials were not provided or are invalid."))
+    try:
+        match op.get("op"):
+            case "sync":
+                return await _sync(session, op)
+            case "ack":
+                data = validated(AckSerializer, op)
+                cursor = await database_sync_to_async(message_services.do_ack)(session.device_id, data["cursor"])
+                return Reply(200, {"cursor": cursor})
+            case "send":
+                return await _send(session, op)
+            case _:
+                return Reply(400, error_body("unknown_operation", "The tunnel carries sync, ack and send."))
+    except ValidationError as exc:
+        return Reply(400, error_body("invalid_input", describe_validation_error(exc.detail)))
+    except ServiceError as exc:
+        return Reply(exc.status, error_body(exc.code, exc.message))
+
+
+async def _sync(session: Session, op: dict[str, Any]) -> Reply:
+    cursor, timeout = op.get("cursor", 0), op.get("timeout", 0)
+    if not isinstance(cursor, int) or isinstance(cursor, bool) or cursor < 0:
+        return Reply(400, error_body("invalid_input", "cursor must be a non-negative integer."))
+    if not isinstance(timeout, int | float) or isinstance(timeout, bool) or timeout < 0:
+        return Reply(400, error_body("invalid_input", "timeout must be a number of seconds."))
+    wait = min(float(timeout), settings.TALKEE_TUNNEL_MAX_WAIT_SECONDS)
+    return Reply(200, await sync_page(session, cursor, wait, limit=settings.TALKEE_TUNNEL_SYNC_FRAMES))
+
+
+async def _send(session: Session, op: dict[str, Any]) -> Reply:
+    try:
+        chat_id = uuid.UUID(op.get("chat_id") or "")
+    except (TypeError, ValueError, AttributeError):
+        return Reply(400, error_body("invalid_input", "chat_id must be a UUID."))
+    data = validated(SendSerializer, op)
+    sent = await database_sync_to_async(message_services.do_send_message)(session.user_id, chat_id, **data)
+    return Reply(201 if sent.created else 200, {"id": sent.id, "seq": sent.seq})

@@ -1,0 +1,44 @@
+"""`/dns-query`: DNS over HTTPS (RFC 8484) for the tunnel zone, GET `?dns=` (base64url,
+no padding) or POST `application/dns-message`. A browser cannot send raw DNS; it posts
+here, or to a public DoH resolver that forwards the zone to `manage.py dns_gateway`."""
+
+import base64
+import binascii
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from apps.transport.gateway import MAX_QUERY_BYTES, answer
+from talkee.errors import error_body
+
+CONTENT_TYPE = "application/dns-message"
+
+
+def _error(status: int, code: str, message: str) -> JsonResponse:
+    return JsonResponse(error_body(code, message), status=status)
+
+
+@csrf_exempt
+async def dns_query(request: HttpRequest) -> HttpResponse:
+    if request.method == "GET":
+        encoded = request.GET.get("dns", "")
+        if not encoded or len(encoded) > MAX_QUERY_BYTES * 2:
+            return _error(400, "invalid_input", "dns must be a base64url DNS message.")
+        try:
+            wire = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+        except (binascii.Error, ValueError):
+            return _error(400, "invalid_input", "dns must be a base64url DNS message.")
+    elif request.method == "POST":
+        if request.content_type != CONTENT_TYPE:
+            return _error(415, "unsupported_media_type", f"Send {CONTENT_TYPE}.")
+        wire = request.body
+        if len(wire) > MAX_QUERY_BYTES:
+            return _error(413, "payload_too_large", "A DNS message here is at most 4096 bytes.")
+    else:
+        response = _error(405, "method_not_allowed", "Use GET or POST.")
+        response["Allow"] = "GET, POST"
+        return response
+    packed = await answer(wire, udp=False)
+    if packed is None:
+        return _error(400, "invalid_input", "Not a DNS query.")
+    return HttpResponse(packed, content_type=CONTENT_TYPE, headers={"Cache-Control": "no-store"})

@@ -1,0 +1,79 @@
+// Settings → Your devices: every device signed in to this account (label, when it
+// was added and last seen, which one is this browser), and revoking the others.
+import { humanError, type DeviceInfo } from "../api/client";
+import type { Messenger } from "../app/messenger";
+import { clear, formatTime, h } from "./dom";
+
+export interface SettingsHandle {
+  el: HTMLElement;
+  refresh(): void;
+}
+
+function deviceName(d: DeviceInfo): string {
+  return `${d.label || "Device"} #${d.id}`;
+}
+
+export function settingsScreen(messenger: Messenger, close: () => void): SettingsHandle {
+  const list = h("ul", { class: "device-list", "aria-label": "Your devices" });
+  const error = h("p", { class: "error", role: "alert" });
+  const status = h("p", { class: "muted", role: "status" });
+
+  const row = (d: DeviceInfo): HTMLElement => {
+    const name = deviceName(d);
+    const details = h(
+      "span",
+      { class: "device-text" },
+      h("span", { class: "device-name" }, name, d.current ? h("span", { class: "this-device" }, "This device") : null),
+      h("span", { class: "device-meta" }, `Added ${formatTime(Date.parse(d.created))} · last seen ${formatTime(Date.parse(d.last_seen))}`),
+    );
+    const item = h("li", { class: d.current ? "current" : null, "aria-current": d.current ? "true" : null }, details);
+    if (!d.current) {
+      const revoke = h("button", { type: "button", class: "danger", "aria-label": `Revoke ${name}` }, "Revoke");
+      revoke.addEventListener("click", () => {
+        if (!confirm(`Revoke ${name}? It is signed out at once and can no longer read new messages.`)) return;
+        error.textContent = "";
+        revoke.disabled = true;
+        messenger
+          .revokeDevice(d.id)
+          .then(() => {
+            status.textContent = `${name} was revoked.`;
+            refresh();
+          })
+          .catch((err: unknown) => {
+            error.textContent = humanError(err);
+            revoke.disabled = false;
+          });
+      });
+      item.append(revoke);
+    }
+    return item;
+  };
+
+  let loading = 0;
+  const refresh = (): void => {
+    const mine = ++loading;
+    messenger
+      .ownDevices(true)
+      .then((devices) => {
+        if (mine !== loading) return;
+        clear(list);
+        for (const d of devices) list.append(row(d));
+      })
+      .catch((err: unknown) => (error.textContent = humanError(err)));
+  };
+  messenger.addEventListener("change", (ev) => {
+    if ((ev as CustomEvent<{ kind: string }>).detail.kind === "devices" && !el.hidden) refresh();
+  });
+
+  const el = h(
+    "section",
+    { class: "settings", "aria-labelledby": "settings-title" },
+    h("div", { class: "panel-head" }, h("h2", { id: "settings-title" }, "Settings"), h("button", { type: "button", class: "icon", "aria-label": "Close settings", onclick: close }, "✕")),
+    h("h3", {}, "Your devices"),
+    h("p", { class: "muted" }, "Each browser where you signed in has its own keys. Revoke one you no longer use or have lost: it is signed out at once, and it cannot read anything sent afterwards."),
+    list,
+    status,
+    error,
+  );
+  return { el, refresh };
+}
