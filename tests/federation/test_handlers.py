@@ -134,7 +134,7 @@ def test_snapshot_and_messages_from_the_home_take_effect_once(partner, make_acco
     (mirrored,) = Reaction.objects.filter(chat_id=chat_id)
     assert (mirrored.home_id, bytes(mirrored.ciphertext)) == (77, b"r" * 40)
     removal = carol.client.delete(f"/v1/reactions/{mirrored.pk}", {"remove_secret": b64(secret)}, format="json")
-    assert removal.status_code == 204
+    assert (removal.status_code, removal.json()) == (202, {"forwarded": True})
     unreact = OutboxEnvelope.objects.filter(destination=PARTNER, kind="message").order_by("-pk").first()
     assert unreact is not None and (unreact.body["action"], unreact.body["reaction_id"]) == ("unreact", 77)
     deliver(partner, "message", {**reaction, "deleted": True, "ciphertext": None})

@@ -88,10 +88,13 @@ class ReactionsView(APIView):
 
 
 class ReactionView(APIView):
-    @extend_schema(request=s.RemoveReactionSerializer, responses={204: None})
+    @extend_schema(request=s.RemoveReactionSerializer, responses={204: None, 202: None})
     def delete(self, request: Request, reaction_id: int) -> Response:
         data = validated(s.RemoveReactionSerializer, request.data or {})
-        services.do_remove_reaction(request_session(request).user_id, reaction_id, data.get("remove_secret"))
+        reaction = services.do_remove_reaction(request_session(request).user_id, reaction_id, data.get("remove_secret"))
+        if reaction.home_id is not None and reaction.deleted_at is None:
+            # queued for the chat's home, which removes it everywhere (a `reaction` frame)
+            return Response({"forwarded": True}, status=status.HTTP_202_ACCEPTED)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
