@@ -295,6 +295,31 @@ def test_message_changes_asked_for_elsewhere_are_checked_and_applied_by_the_home
     assert all("actor" not in b and "sender" not in b for b in outgoing("changed") + outgoing("reaction"))
 
 
+def test_expiry_at_the_home_reaches_the_other_instances_and_theirs_stay_local(partner, make_account) -> None:
+    from apps.messages.services import purge_expired
+
+    carol = make_account()
+    remote_user(DAVE)
+    chat = make_chat(carol, "group")
+    carol.client.post(f"/v1/chats/{chat['id']}/members", {"users": [DAVE]}, format="json")
+    sent = send(carol, chat["id"], b"short-lived", ttl_seconds=60)
+    Message.objects.filter(pk=sent.json()["id"]).update(expires_at=timezone.now() - timedelta(seconds=1))
+    # a copy of a chat homed elsewhere expires here too, on its own timer, telling no one
+    elsewhere = str(uuid.uuid4())
+    deliver(partner, "membership", snapshot(elsewhere, {DAVE: "owner", carol.address: "member"}))
+    expired = {**message(elsewhere, 1, os.urandom(64)), "expires_at": timezone.now().isoformat()}
+    deliver(partner, "message", expired)
+    assert purge_expired() == 2
+    changed = [
+        e.body for e in OutboxEnvelope.objects.filter(destination=PARTNER, kind="message") if e.body["op"] == "changed"
+    ]
+    assert [(b["chat_id"], b["seq"], b["deleted"]) for b in changed] == [(chat["id"], sent.json()["seq"], True)]
+    # the home's own tombstone of the copy that already expired here changes nothing more
+    pos = Message.objects.get(chat_id=elsewhere, seq=1).pos
+    deliver(partner, "message", {"op": "changed", "chat_id": elsewhere, "seq": 1, "deleted": True})
+    assert Message.objects.get(chat_id=elsewhere, seq=1).pos == pos
+
+
 def test_an_envelope_whose_task_never_ran_is_handled_by_the_sweeper(partner, make_account) -> None:
     carol = make_account()
     chat_id = str(uuid.uuid4())
