@@ -212,6 +212,8 @@ def message(origin: str, body: dict[str, Any]) -> None:
         _rejected(origin, body)
     elif op == "change":
         _change_at_home(origin, body)
+    elif op == "change_rejected":
+        _rejected(origin, body)
     elif op in ("changed", "reaction"):
         chat = _homed_at(origin, body["chat_id"])
         if chat is None:
@@ -227,8 +229,9 @@ def _change_at_home(origin: str, body: dict[str, Any]) -> None:
     """An edit, deletion, burn or reaction change asked for on another instance: the same
     service as a local request, with the actor's own rights (membership, the edit or
     remove secret, an admin's role as the home knows it); the result goes out to every
-    instance with a member as for a local change. A refusal is final (kept on the
-    envelope); the asking instance already checked what its copy allows."""
+    instance with a member as for a local change. A refusal is answered to the
+    asking instance, which already checked what its copy allows); a refusal goes back to
+    it as `change_rejected` (the action and seq, no actor)."""
     from apps.messages import services
     from apps.messages.api import serializers as s
     from apps.messages.models import Message
@@ -265,9 +268,9 @@ def _change_at_home(origin: str, body: dict[str, Any]) -> None:
         else:
             raise Refused(f"unknown action {action!r}")
     except ServiceError as exc:
-        raise Refused(f"{exc.code}: {exc.message}") from exc
+        relay.reject_change(origin, str(chat.id), body, exc.code, exc.message)
     except ValidationError as exc:
-        raise Refused(f"invalid_input: {exc.detail}") from exc
+        relay.reject_change(origin, str(chat.id), body, "invalid_input", str(exc.detail))
 
 
 def _reaction_chat(reaction_id: int) -> uuid.UUID | None:
@@ -332,7 +335,7 @@ def _device_ids(targets: list[dict[str, Any]]) -> list[int]:
 
 
 def _rejected(origin: str, body: dict[str, Any]) -> None:
-    """The home refused a send forwarded from here. Every local member's devices hear of
+    """The home refused a send (or a message change) forwarded from here. Every local member's devices hear of
     it; only the author's recognise the client_message_id (no sender is recorded)."""
     from apps.chats.services import notify_members
 
@@ -343,13 +346,14 @@ def _rejected(origin: str, body: dict[str, Any]) -> None:
     local = list(
         Membership.objects.filter(chat=chat, user__domain=settings.TALKEE_DOMAIN).values_list("user_id", flat=True)
     )
-    notify_members(
-        chat,
-        local,
-        "send_rejected",
-        client_message_id=str(body["client_message_id"])[:64],
-        error={"code": str(error.get("code", ""))[:64], "message": str(error.get("message", ""))[:200]},
-    )
+    detail = {"code": str(error.get("code", ""))[:64], "message": str(error.get("message", ""))[:200]}
+    if body.get("op") == "change_rejected":
+        action = str(body.get("action", ""))[:16]
+        notify_members(chat, local, "change_rejected", seq=int(body["seq"]), action=action, error=detail)
+    else:
+        notify_members(
+            chat, local, "send_rejected", client_message_id=str(body["client_message_id"])[:64], error=detail
+        )
 
 
 # --- welcomes and devices -----------------------------------------------------------
