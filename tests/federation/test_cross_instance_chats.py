@@ -666,13 +666,18 @@ def test_a_file_sent_on_a_is_downloaded_by_bob_through_b(
     instance_a_s2s: S2sListener,
     celery_worker_process: Path,
 ) -> None:
-    from tests.blobs.conftest import MEDIUM, upload
+    from apps.blobs.sizes import encrypted_size
+    from apps.federation.remote import BLOB_PIECE_BYTES
+    from tests.blobs.conftest import upload
+
+    size = encrypted_size(8 * 1024 * 1024)  # more than two of the pieces B fetches from A
+    assert size > 2 * BLOB_PIECE_BYTES
 
     alice = make_account()
     bob = RemoteAccount.register(instance_b, "bob")
     carol = RemoteAccount.register(instance_b, "carol")  # on B, not in the chat
     chat_id = start_direct_chat(alice, bob)
-    data = os.urandom(MEDIUM)
+    data = os.urandom(size)
     blob_id = upload(alice, chat_id, data)
     secret = os.urandom(32)
     sent = send(
@@ -694,12 +699,14 @@ def test_a_file_sent_on_a_is_downloaded_by_bob_through_b(
 
     # the whole file (fetched by B from A in signed ranged pieces): the same bytes
     status, body, headers = download(bob)
-    assert (status, len(body), body == data) == (200, MEDIUM, True)
-    assert headers["Content-Length"] == str(MEDIUM)
+    assert (status, len(body), body == data) == (200, size, True)
+    assert headers["Content-Length"] == str(size)
     # a range, as a resuming or streaming client asks
     status, body, headers = download(bob, {"Range": "bytes=1048570-1048589"})
-    assert (status, body, headers["Content-Range"]) == (206, data[1048570:1048590], f"bytes 1048570-1048589/{MEDIUM}")
-    status, body, _ = download(bob, {"Range": f"bytes={MEDIUM}-"})
+    assert (status, body, headers["Content-Range"]) == (206, data[1048570:1048590], f"bytes 1048570-1048589/{size}")
+    status, body, _ = download(bob, {"Range": f"bytes={BLOB_PIECE_BYTES - 10}-"})  # from across a piece's end
+    assert (status, body) == (206, data[BLOB_PIECE_BYTES - 10 :])
+    status, body, _ = download(bob, {"Range": f"bytes={size}-"})
     assert status == 416
     # someone on B who is not in the chat: no such blob
     status, body, _ = download(carol)
@@ -711,9 +718,9 @@ def test_a_file_sent_on_a_is_downloaded_by_bob_through_b(
         row = conn.execute(
             "SELECT size, storage_name, at_home FROM blobs_blob WHERE id = %s", [uuid.UUID(blob_id)]
         ).fetchone()
-    assert row == (MEDIUM, "", True)
+    assert row == (size, "", True)
     # uploads on B (not the chat's home) are still refused, clearly
-    status, body = bob.call("POST", "/v1/blobs", {"chat_id": chat_id, "size": MEDIUM})
+    status, body = bob.call("POST", "/v1/blobs", {"chat_id": chat_id, "size": size})
     assert (status, body["error"]["code"]) == (400, "federated_files")
     # Alice deletes the message: the file is gone at A, B's stub with B's copy, and B
     # can no longer fetch it

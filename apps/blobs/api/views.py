@@ -4,8 +4,10 @@ read from the request stream piece by piece (no DRF parser, so never one big byt
 import io
 import itertools
 import uuid
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.core.handlers.asgi import ASGIRequest
 from django.http import FileResponse, HttpRequest, JsonResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
@@ -108,7 +110,7 @@ class BlobView(APIView):
         """The encrypted bytes, for the chat's members only; one `Range` supported."""
         blob = _member_blob(request, blob_id)
         if blob.at_home:
-            return fetch_from_home(blob, request_session(request).user_id, request.headers.get("Range"))
+            return fetch_from_home(request._request, blob, request_session(request).user_id)
         return blob_response(request._request, blob)
 
 
@@ -150,12 +152,23 @@ def _blob_headers(
     return response
 
 
-def fetch_from_home(blob: Blob, user_id: int, range_header: str | None) -> HttpResponseBase:
+async def _one_piece_at_a_time(pieces: Iterator[bytes]) -> AsyncIterator[bytes]:
+    """Under ASGI, Django would read a sync iterator to its end before sending anything;
+    this holds one piece (at most BLOB_PIECE_BYTES) at a time."""
+    while (piece := await sync_to_async(_next_piece)(pieces)) is not None:
+        yield piece
+
+
+def _next_piece(pieces: Iterator[bytes]) -> bytes | None:
+    return next(pieces, None)
+
+
+def fetch_from_home(request: HttpRequest, blob: Blob, user_id: int) -> HttpResponseBase:
     """A file of a chat homed elsewhere, for a member here: the requested range fetched from
     the home piece by piece (signed, mutual TLS; the home checks the member there) and
     streamed on. Nothing is kept here."""
     try:
-        span = byte_range(range_header, blob.size)
+        span = byte_range(request.headers.get("Range"), blob.size)
     except RangeNotSatisfiable as exc:
         return JsonResponse(
             error_body(exc.code, exc.message), status=exc.status, headers={"Content-Range": f"bytes */{blob.size}"}
@@ -163,8 +176,11 @@ def fetch_from_home(blob: Blob, user_id: int, range_header: str | None) -> HttpR
     first, last = span if span is not None else (0, blob.size - 1)
     pieces = home_blob_pieces(blob.chat_id, blob.id, user_id, first, last)
     head = next(pieces)  # fetched before answering: a refusal at the home is a clear error here
+    content: Any = itertools.chain([head], pieces)
+    if isinstance(request, ASGIRequest):
+        content = _one_piece_at_a_time(content)
     response = StreamingHttpResponse(
-        itertools.chain([head], pieces),
+        content,
         status=status.HTTP_206_PARTIAL_CONTENT if span is not None else status.HTTP_200_OK,
         content_type=blob.content_type,
     )
