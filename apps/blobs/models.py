@@ -23,6 +23,11 @@ class Blob(models.Model):
     content_type = models.CharField(max_length=32, default="application/octet-stream", editable=False)
     # Where the assembled bytes are (a random storage name); empty until complete.
     storage_name = models.CharField(max_length=128, blank=True, default="")
+    # In a chat spanning instances, a file is stored once, at the chat's home (which
+    # orders the chat and owns its member list); the other instances keep this stub
+    # (no bytes) and fetch ranges from the home for their members, signed. The stub
+    # names no instance but the chat's home, so it says nothing about who sent it.
+    at_home = models.BooleanField(default=False)
     created = models.DateTimeField(auto_now_add=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     # Deadline to finish the upload and attach it to a message; null once a message

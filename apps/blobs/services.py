@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -74,6 +75,7 @@ def do_create_blob(user_id: int, chat_id: uuid.UUID | str, size: int) -> Blob:
         raise NotFound("No such chat.", code="chat_not_found")
     if membership.chat.kind == Chat.Kind.CHANNEL and not membership.is_manager:
         raise Forbidden("Only the channel's owners and admins can post here.", code="channel_read_only")
+    check_files_here(membership.chat.home)
     with transaction.atomic():
         _charge_allowance(user_id, size)
         return Blob.objects.create(
@@ -193,25 +195,62 @@ def do_complete_upload(user_id: int, blob_id: uuid.UUID | str) -> Blob:
     return locked
 
 
-def do_attach_blobs(chat_id: uuid.UUID | str, message: Message, blob_ids: Iterable[uuid.UUID | str]) -> None:
+def check_files_here(home: str) -> None:
+    """A chat spanning instances keeps its files at its home only (see Blob.at_home)."""
+    if home:
+        raise ServiceError(
+            "In a chat with members on other instances, files can be attached only on the chat's home "
+            f"instance ({home}) for now.",
+            code="federated_files",
+        )
+
+
+def do_attach_blobs(
+    chat_id: uuid.UUID | str, message: Message, blob_ids: Iterable[uuid.UUID | str]
+) -> list[dict[str, Any]]:
     """Link a message being sent to completed blobs of its chat (inside the send's
-    transaction). Anything else — unknown, unfinished, another chat's — is refused."""
+    transaction). Anything else — unknown, unfinished, another chat's — is refused.
+    Returns what the chat's other instances need for their stubs: id and padded size."""
     wanted = sorted({uuid.UUID(str(b)) for b in blob_ids})
     if not wanted:
-        return
+        return []
     if message.kind != Message.Kind.APPLICATION:
         raise ServiceError("Only application messages can carry files.", code="invalid_blob")
     locked = list(
         Blob.objects.select_for_update()
-        .filter(pk__in=wanted, chat_id=chat_id, completed_at__isnull=False)
+        .filter(pk__in=wanted, chat_id=chat_id, completed_at__isnull=False, at_home=False)
         .order_by("pk")
-        .values_list("pk", flat=True)
+        .values("id", "size", "chunk_size")
     )
     if len(locked) != len(wanted):
         raise ServiceError("Each blob must be a completed upload to this chat.", code="invalid_blob")
     BlobAttachment.objects.bulk_create([BlobAttachment(blob_id=b, message=message) for b in wanted])
     # Referenced now: it lives as long as its messages, not until an upload deadline.
     Blob.objects.filter(pk__in=wanted).update(expires_at=None)
+    return [{"id": str(b["id"]), "size": b["size"], "chunk_size": b["chunk_size"]} for b in locked]
+
+
+def do_attach_home_blobs(chat_id: uuid.UUID | str, message: Message, entries: list[dict[str, Any]]) -> None:
+    """Files of a message the chat's home delivered: a stub per blob (id, padded size, no
+    bytes: they stay at the home), linked to the local copy; a repeat adds nothing. A
+    blob id already used here for anything else is refused."""
+    blobs = []
+    for entry in entries:
+        size, chunk_size = entry.get("size"), entry.get("chunk_size")
+        if not isinstance(size, int) or not isinstance(chunk_size, int) or not 0 < chunk_size <= size:
+            raise ServiceError("A file needs its padded size and chunk size.", code="invalid_blob")
+        check_blob_size(size)
+        blobs.append(Blob(id=uuid.UUID(str(entry["id"])), chat_id=chat_id, size=size, chunk_size=chunk_size))
+    if not blobs:
+        return
+    ids = [b.id for b in blobs]
+    if Blob.objects.filter(pk__in=ids).exclude(chat_id=chat_id, at_home=True).exists():
+        raise ServiceError("A delivered file collides with another blob.", code="invalid_blob")
+    now = timezone.now()
+    for blob in blobs:
+        blob.at_home, blob.completed_at, blob.expires_at = True, now, None
+    Blob.objects.bulk_create(blobs, ignore_conflicts=True)
+    BlobAttachment.objects.bulk_create([BlobAttachment(blob_id=b, message=message) for b in ids], ignore_conflicts=True)
 
 
 def release_blobs(message_ids: Iterable[int]) -> int:

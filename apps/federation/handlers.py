@@ -18,6 +18,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from rest_framework.exceptions import ValidationError
 
 from apps.accounts.models import User
 from apps.chats.models import TTL_MAX_SECONDS, Chat, Membership
@@ -26,6 +27,7 @@ from apps.federation import relay
 from apps.federation.remote import domain_of, mirror_device, remote_user
 from apps.messages.delivery import add_inbox_rows
 from apps.messages.models import DeviceInbox
+from talkee.api_fields import validated
 from talkee.errors import ServiceError
 
 
@@ -208,8 +210,73 @@ def message(origin: str, body: dict[str, Any]) -> None:
         do_store_delivered(chat.id, body)
     elif op == "rejected":
         _rejected(origin, body)
+    elif op == "change":
+        _change_at_home(origin, body)
+    elif op == "change_rejected":
+        _rejected(origin, body)
+    elif op in ("changed", "reaction"):
+        chat = _homed_at(origin, body["chat_id"])
+        if chat is None:
+            raise Refused("no member of this chat lives here")
+        from apps.messages.services import do_apply_changed, do_apply_reaction
+
+        (do_apply_changed if op == "changed" else do_apply_reaction)(chat.id, body)
     else:
         raise Refused(f"unknown op {op!r}")
+
+
+def _change_at_home(origin: str, body: dict[str, Any]) -> None:
+    """An edit, deletion, burn or reaction change asked for on another instance: the same
+    service as a local request, with the actor's own rights (membership, the edit or
+    remove secret, an admin's role as the home knows it); the result goes out to every
+    instance with a member as for a local change. A refusal is answered to the
+    asking instance, which already checked what its copy allows); a refusal goes back to
+    it as `change_rejected` (the action and seq, no actor)."""
+    from apps.messages import services
+    from apps.messages.api import serializers as s
+    from apps.messages.models import Message
+
+    chat = _homed_here(body["chat_id"])
+    actor = _own_user(origin, body.get("actor"))
+    action = body.get("action")
+    try:
+        if action == "unreact":
+            data = validated(s.RemoveReactionSerializer, {"remove_secret": body.get("remove_secret")})
+            reaction_id = body.get("reaction_id")
+            if not isinstance(reaction_id, int) or not chat.id == _reaction_chat(reaction_id):
+                raise Refused("no such reaction in this chat")
+            services.do_remove_reaction(actor.pk, reaction_id, data.get("remove_secret"))
+            return
+        message_id = Message.objects.filter(chat=chat, seq=int(body["seq"])).values_list("pk", flat=True).first()
+        if message_id is None:
+            raise Refused("no such message")
+        if action == "edit":
+            data = validated(
+                s.EditSerializer, {"edit_secret": body.get("edit_secret"), "ciphertext": body.get("ciphertext")}
+            )
+            services.do_edit_message(actor.pk, message_id, data["edit_secret"], data["ciphertext"])
+        elif action == "delete":
+            data = validated(s.DeleteSerializer, {"edit_secret": body.get("edit_secret")})
+            services.do_delete_message(actor.pk, message_id, data.get("edit_secret"))
+        elif action == "burn":
+            services.do_burn_message(actor.pk, message_id)
+        elif action == "react":
+            data = validated(
+                s.ReactionSerializer, {"ciphertext": body.get("ciphertext"), "remove_hash": body.get("remove_hash")}
+            )
+            services.do_add_reaction(actor.pk, message_id, data["ciphertext"], data["remove_hash"])
+        else:
+            raise Refused(f"unknown action {action!r}")
+    except ServiceError as exc:
+        relay.reject_change(origin, str(chat.id), body, exc.code, exc.message)
+    except ValidationError as exc:
+        relay.reject_change(origin, str(chat.id), body, "invalid_input", str(exc.detail))
+
+
+def _reaction_chat(reaction_id: int) -> uuid.UUID | None:
+    from apps.messages.models import Reaction
+
+    return Reaction.objects.filter(pk=reaction_id).values_list("chat_id", flat=True).first()
 
 
 def _send_at_home(origin: str, body: dict[str, Any]) -> None:
@@ -268,7 +335,7 @@ def _device_ids(targets: list[dict[str, Any]]) -> list[int]:
 
 
 def _rejected(origin: str, body: dict[str, Any]) -> None:
-    """The home refused a send forwarded from here. Every local member's devices hear of
+    """The home refused a send (or a message change) forwarded from here. Every local member's devices hear of
     it; only the author's recognise the client_message_id (no sender is recorded)."""
     from apps.chats.services import notify_members
 
@@ -279,13 +346,14 @@ def _rejected(origin: str, body: dict[str, Any]) -> None:
     local = list(
         Membership.objects.filter(chat=chat, user__domain=settings.TALKEE_DOMAIN).values_list("user_id", flat=True)
     )
-    notify_members(
-        chat,
-        local,
-        "send_rejected",
-        client_message_id=str(body["client_message_id"])[:64],
-        error={"code": str(error.get("code", ""))[:64], "message": str(error.get("message", ""))[:200]},
-    )
+    detail = {"code": str(error.get("code", ""))[:64], "message": str(error.get("message", ""))[:200]}
+    if body.get("op") == "change_rejected":
+        action = str(body.get("action", ""))[:16]
+        notify_members(chat, local, "change_rejected", seq=int(body["seq"]), action=action, error=detail)
+    else:
+        notify_members(
+            chat, local, "send_rejected", client_message_id=str(body["client_message_id"])[:64], error=detail
+        )
 
 
 # --- welcomes and devices -----------------------------------------------------------

@@ -7,6 +7,9 @@ commit's epoch and owns the member list. From the home:
   every instance that has (or just lost) a member. Snapshots are idempotent by nature.
 - `message` (`op: deliver`) — each stored message with its seq, no sender, to every
   instance with a member.
+- `message` (`op: changed`) — a stored message's new state (edited, or tombstoned by a
+  deletion, a burn or its expiry), by seq; `op: reaction` — a reaction added or removed,
+  by the home's reaction id. Neither names who asked.
 - `mls_welcome` — a Welcome for devices living on the destination.
 
 From a non-home instance to the home:
@@ -15,6 +18,10 @@ From a non-home instance to the home:
   the home needs it for the membership check, and drops it like a local send's. The home
   answers with the usual `deliver` (to every instance, the sender's included) or with an
   `op: rejected` naming only the client_message_id.
+
+- `message` (`op: change`) — an edit, deletion, burn, reaction or reaction removal asked
+  for here (`action`), naming the actor for the home's checks (membership, edit or
+  remove secret, admin role); the home applies it and fans out `changed` / `reaction`.
 
 Any instance, for its own users: `device_list` — a device added or revoked, to every
 instance sharing a chat with the user.
@@ -36,7 +43,7 @@ from talkee.api_fields import b64
 
 if TYPE_CHECKING:
     from apps.devices.models import Device
-    from apps.messages.models import Message
+    from apps.messages.models import Message, Reaction
 
 
 def remote_domains(chat_id: uuid.UUID | str) -> set[str]:
@@ -84,8 +91,9 @@ def share_chat(chat_id: uuid.UUID | str, also: Iterable[str] = ()) -> None:
         queue_envelope(domain, "membership", body)
 
 
-def deliver_message(message: "Message", domains: Iterable[str]) -> None:
-    """A message the home stored, to every instance with a member (no sender)."""
+def deliver_message(message: "Message", domains: Iterable[str], files: list[dict[str, Any]] | None = None) -> None:
+    """A message the home stored, to every instance with a member (no sender), with its
+    files' ids and padded sizes (the bytes stay here; peers fetch ranges)."""
     body = {
         "op": "deliver",
         "chat_id": str(message.chat_id),
@@ -97,9 +105,55 @@ def deliver_message(message: "Message", domains: Iterable[str]) -> None:
         "edit_hash": _b64_or_none(message.edit_hash),
         "expires_at": message.expires_at.isoformat() if message.expires_at else None,
         "burn_on_read": message.burn_on_read,
+        "blobs": files or [],
     }
     for domain in sorted(set(domains)):
         queue_envelope(domain, "message", body)
+
+
+def message_changed(messages: Iterable["Message"]) -> None:
+    """Messages the home edited or tombstoned: their new state, by seq, to every instance
+    with a member of their chat (no actor)."""
+    by_chat: dict[uuid.UUID, list[Message]] = {}
+    for message in messages:
+        by_chat.setdefault(message.chat_id, []).append(message)
+    for chat_id, changed in by_chat.items():
+        domains = remote_domains(chat_id)
+        for message in changed:
+            body = {
+                "op": "changed",
+                "chat_id": str(chat_id),
+                "seq": message.seq,
+                "ciphertext": _b64_or_none(message.ciphertext),
+                "edited_at": message.edited_at.isoformat() if message.edited_at else None,
+                "deleted": message.deleted_at is not None,
+            }
+            for domain in sorted(domains):
+                queue_envelope(domain, "message", body)
+
+
+def reaction_changed(reaction: "Reaction", seq: int) -> None:
+    """A reaction the home added or removed, to every instance with a member (no actor)."""
+    body = {
+        "op": "reaction",
+        "chat_id": str(reaction.chat_id),
+        "seq": seq,
+        "reaction_id": reaction.id,
+        "ciphertext": _b64_or_none(reaction.ciphertext),
+        "remove_hash": b64(reaction.remove_hash),
+        "deleted": reaction.deleted_at is not None,
+    }
+    for domain in sorted(remote_domains(reaction.chat_id)):
+        queue_envelope(domain, "message", body)
+
+
+def request_message_change(
+    home: str, chat_id: uuid.UUID | str, actor: str, action: str, fields: dict[str, Any]
+) -> None:
+    """An edit, deletion, burn or reaction change asked for here, in a chat homed elsewhere."""
+    queue_envelope(
+        home, "message", {"op": "change", "chat_id": str(chat_id), "actor": actor, "action": action, **fields}
+    )
 
 
 def send_welcomes(chat_id: uuid.UUID | str, devices: list["Device"], payload: bytes) -> None:
@@ -133,6 +187,22 @@ def reject_send(origin: str, chat_id: str, client_message_id: str, code: str, me
             "op": "rejected",
             "chat_id": chat_id,
             "client_message_id": client_message_id,
+            "error": {"code": code, "message": message[:200]},
+        },
+    )
+
+
+def reject_change(origin: str, chat_id: str, request: dict[str, Any], code: str, message: str) -> None:
+    """The home refused a message change asked for on `origin`: which one (action, seq; a
+    reaction removal names no seq), and why — not who asked."""
+    queue_envelope(
+        origin,
+        "message",
+        {
+            "op": "change_rejected",
+            "chat_id": chat_id,
+            "action": request.get("action"),
+            "seq": request.get("seq", 0),
             "error": {"code": code, "message": message[:200]},
         },
     )

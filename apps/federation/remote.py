@@ -12,6 +12,7 @@ import binascii
 import json
 import urllib.parse
 import uuid
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -27,6 +28,10 @@ if TYPE_CHECKING:
 
 USERS_PATH = "/s2s/v1/users"
 KEYBUNDLE_PATH = "/s2s/mls/keybundle"
+BLOBS_PATH = "/s2s/v1/blobs/"
+# A file of a chat homed elsewhere is fetched in ranges of at most this many bytes
+# (each one signed request, well under TALKEE_FEDERATION_MAX_BODY_BYTES).
+BLOB_PIECE_BYTES = 4 * 1024 * 1024
 
 
 class PeerUnavailable(ServiceError):
@@ -159,3 +164,27 @@ def claim_remote(address: str, client_device_ids: list[str] | None = None) -> li
                 }
             )
     return claimed
+
+
+def home_blob_pieces(chat_id: uuid.UUID, blob_id: uuid.UUID, user_id: int, first: int, last: int) -> Iterator[bytes]:
+    """Bytes first..last of a file stored at the chat's home, asked for on behalf of a
+    local member (the home checks their membership), in signed ranged requests."""
+    from apps.accounts.models import User
+    from apps.chats.models import Chat
+
+    home = Chat.objects.values_list("home", flat=True).get(pk=chat_id)
+    user = User.objects.values_list("username", flat=True).get(pk=user_id)
+    path = f"{BLOBS_PATH}{blob_id}?{urllib.parse.urlencode({'user': user}, safe='@')}"
+    start = first
+    while start <= last:
+        end = min(last, start + BLOB_PIECE_BYTES - 1)
+        try:
+            status, raw = signed_call(home, "GET", path, extra_headers={"Range": f"bytes={start}-{end}"})
+        except discovery.DiscoveryError as exc:
+            raise PeerUnavailable(f"{home} cannot be reached; try again later.") from exc
+        if status == 404:
+            raise NotFound("No such blob.", code="blob_not_found")
+        if status != 206 or len(raw) != end - start + 1:
+            raise PeerUnavailable(f"{home} answered {status} for a file; try again later.")
+        yield raw
+        start = end + 1

@@ -127,9 +127,11 @@ def queue_envelope(destination: str, kind: str, body: dict[str, Any]) -> OutboxE
     return row
 
 
-def signed_call(destination: str, method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
+def signed_call(
+    destination: str, method: str, path: str, body: bytes = b"", extra_headers: dict[str, str] | None = None
+) -> tuple[int, bytes]:
     """A request to a peer signed by our instance key, over mutual TLS (discovery.call)."""
-    headers = sign_request(method, path, destination, body)
+    headers = {**(extra_headers or {}), **sign_request(method, path, destination, body)}
     if body:
         headers["Content-Type"] = "application/json"
     return discovery.call(destination, method, path, body=body or None, headers=headers, timeout=30)

@@ -6,7 +6,9 @@ import uuid
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db.models import Exists, OuterRef
 from django.http import HttpRequest, JsonResponse
+from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -16,11 +18,11 @@ from apps.devices.models import Device
 from apps.devices.services import claim_keypackages
 from apps.federation import services
 from apps.federation.instance_key import instance_signing_key
-from apps.federation.remote import device_entry
+from apps.federation.remote import device_entry, domain_of
 from apps.federation.signing import VerifiedRequest, verify_request
 from apps.transport.sealing import tunnel_public_key
 from talkee.api_fields import b64
-from talkee.errors import ServiceError, error_body
+from talkee.errors import NotFound, ServiceError, error_body
 
 logger = logging.getLogger("talkee.federation")
 
@@ -135,3 +137,25 @@ def user_lookup(request: HttpRequest) -> JsonResponse:
         return _refusal(exc)
     devices = [device_entry(d) for d in Device.objects.filter(user=user).order_by("pk")]
     return JsonResponse({"user": address, "devices": devices})
+
+
+@require_GET
+def blob(request: HttpRequest, blob_id: uuid.UUID) -> HttpResponseBase:
+    """A range of a file stored here (the chat's home) for a member on the asking instance:
+    the instance speaks only for its own users, and the member list here decides."""
+    from apps.blobs.api.views import blob_response
+    from apps.blobs.models import Blob
+    from apps.chats.models import Membership
+
+    try:
+        verified = _verified(request)
+        address = full_address(request.GET.get("user", ""))
+        if domain_of(address) != verified.origin:
+            raise ServiceError("An instance asks only for its own users.", code="not_your_user", status=403)
+        member = Membership.objects.filter(chat_id=OuterRef("chat_id"), user__username=address)
+        found = Blob.objects.filter(pk=blob_id, at_home=False, chat__home="").filter(Exists(member)).first()
+        if found is None:
+            raise NotFound("No such blob.", code="blob_not_found")
+        return blob_response(request, found)
+    except ServiceError as exc:
+        return _refusal(exc)

@@ -63,11 +63,15 @@ class Reaction(models.Model):
     pos = models.BigIntegerField()
     ciphertext = models.BinaryField(null=True)
     remove_hash = models.BinaryField(max_length=32)
+    # In a chat homed on another instance: the reaction's id at the home (which orders
+    # reactions like messages); null for a reaction this instance ordered itself.
+    home_id = models.BigIntegerField(null=True)
     deleted_at = models.DateTimeField(null=True)
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         indexes = [models.Index(fields=["chat", "pos"], name="reaction_chat_pos")]
+        constraints = [models.UniqueConstraint(fields=["chat", "home_id"], name="reaction_home_id_unique")]
 
     def __str__(self) -> str:
         return f"reaction {self.id} on {self.message_id}"

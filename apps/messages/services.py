@@ -17,7 +17,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from apps.accounts.models import User
-from apps.blobs.services import do_attach_blobs, release_blobs
+from apps.blobs.services import check_files_here, do_attach_blobs, do_attach_home_blobs, release_blobs
 from apps.chats.models import Chat, Membership
 from apps.devices.models import Device
 from apps.federation import relay
@@ -131,10 +131,8 @@ def do_send_message(
     epoch (first committer wins; the others get 409 stale_epoch)."""
     context = check_send_allowed(chat_id, user_id, kind)
     check_ciphertext_size(kind, ciphertext)
-    if blob_ids and context.federated:
-        raise ServiceError(
-            "Files cannot be attached yet in chats with members on other instances.", code="federated_files"
-        )
+    if blob_ids and context.home:
+        check_files_here(context.home)
     welcome_devices: list[Device] = []
     welcome_payload = b""
     if welcome is not None:
@@ -184,15 +182,14 @@ def do_send_message(
                 expires_at=expires_at,
                 burn_on_read=burn_on_read,
             )
-            if blob_ids:
-                do_attach_blobs(chat_id, message, blob_ids)
+            files = do_attach_blobs(chat_id, message, blob_ids) if blob_ids else []
             if local_welcome:
                 add_inbox_rows(
                     DeviceInbox(device_id=d, kind=DeviceInbox.Kind.WELCOME, chat_id=chat_id, payload=welcome_payload)
                     for d in local_welcome
                 )
             if context.federated:
-                relay.deliver_message(message, relay.remote_domains(chat_id))
+                relay.deliver_message(message, relay.remote_domains(chat_id), files)
                 if remote_welcome:
                     relay.send_welcomes(chat_id, remote_welcome, welcome_payload)
     except (IntegrityError, _StaleEpoch) as exc:
@@ -260,7 +257,7 @@ def do_store_delivered(chat_id: uuid.UUID, fields: dict[str, Any]) -> bool:
     check_ciphertext_size(kind, ciphertext)
     expires_at = fields.get("expires_at")
     edit_hash = fields.get("edit_hash")
-    _store(
+    message = _store(
         chat_id,
         seq=seq,
         client_message_id=str(fields["client_message_id"])[:64],
@@ -271,6 +268,10 @@ def do_store_delivered(chat_id: uuid.UUID, fields: dict[str, Any]) -> bool:
         expires_at=None if expires_at is None else datetime.fromisoformat(expires_at),
         burn_on_read=bool(fields.get("burn_on_read")),
     )
+    files = fields.get("blobs") or []
+    if not isinstance(files, list) or len(files) > 10 or (files and kind != Kind.APPLICATION):
+        raise ServiceError("At most 10 files, on an application message.", code="invalid_blob")
+    do_attach_home_blobs(chat_id, message, files)
     Chat.objects.filter(pk=chat_id, next_seq__lte=seq).update(next_seq=seq + 1)
     if kind == Kind.COMMIT:
         Chat.objects.filter(pk=chat_id, epoch__lte=int(fields["epoch"])).update(epoch=int(fields["epoch"]) + 1)
@@ -282,13 +283,9 @@ class _StaleEpoch(Exception):
 
 
 def _membership_for_change(chat_id: uuid.UUID | str, user_id: int) -> Membership | None:
-    """The member's row, for changing a stored message (edit, delete, burn, react). Those
-    changes do not travel between instances yet, so in a chat spanning instances they are
-    refused rather than left to differ per instance."""
-    membership = Membership.objects.filter(chat_id=chat_id, user_id=user_id).select_related("chat").first()
-    if membership is not None and membership.chat.federated:
-        raise Conflict("Edits, deletions and reactions do not reach other instances yet.", code="federated_chat")
-    return membership
+    """The member's row (with its chat), for changing a stored message (edit, delete,
+    burn, react)."""
+    return Membership.objects.filter(chat_id=chat_id, user_id=user_id).select_related("chat").first()
 
 
 def _message_for_member(message_id: int, user_id: int) -> tuple[Message, Membership]:
@@ -296,11 +293,30 @@ def _message_for_member(message_id: int, user_id: int) -> tuple[Message, Members
     membership = None if message is None else _membership_for_change(message.chat_id, user_id)
     if message is None or membership is None:
         raise NotFound("No such message.", code="message_not_found")
+    message.chat = membership.chat
     return message, membership
 
 
+def is_forwarded(message: Message) -> bool:
+    """Whether a change of this message was sent to its chat's home rather than applied here."""
+    return bool(message.chat.home)
+
+
+def _forward_change(membership: Membership, user_id: int, action: str, **fields: Any) -> None:
+    """A change in a chat homed elsewhere: checked here as far as this copy allows (for a
+    clear answer), then durably queued for the home, which checks again and applies it."""
+    sender = User.objects.values_list("username", flat=True).get(pk=user_id)
+    with transaction.atomic():
+        relay.request_message_change(membership.chat.home, membership.chat_id, sender, action, fields)
+
+
+def _publish_change(message: Message) -> None:
+    publish_on_commit([(chat_group(message.chat_id), chat_event(message_frame(message), message.seq))])
+
+
 def _tombstone(messages: list[Message]) -> None:
-    """Null the ciphertext, mark deleted, give each row a new position and announce it."""
+    """Null the ciphertext, mark deleted, give each row a new position and announce it
+    (at a federated chat's home also to the other instances)."""
     if not messages:
         return
     first = allocate_positions(len(messages))
@@ -313,22 +329,33 @@ def _tombstone(messages: list[Message]) -> None:
     Message.objects.bulk_update(messages, ["ciphertext", "edit_hash", "deleted_at", "pos"])
     release_blobs([m.id for m in messages])
     publish_on_commit([(chat_group(m.chat_id), chat_event(message_frame(m), m.seq)) for m in messages])
+    ordered_here = set(
+        Chat.objects.filter(pk__in={m.chat_id for m in messages}, federated=True, home="").values_list("pk", flat=True)
+    )
+    relay.message_changed(m for m in messages if m.chat_id in ordered_here)
 
 
 def do_edit_message(user_id: int, message_id: int, edit_secret: bytes, ciphertext: bytes) -> Message:
     """Replace the ciphertext; only whoever holds the message's edit secret can."""
-    message, _ = _message_for_member(message_id, user_id)
+    message, membership = _message_for_member(message_id, user_id)
     if message.deleted_at is not None or message.kind != Kind.APPLICATION:
         raise Conflict("This message can no longer be edited.", code="not_editable")
     if not check_secret(edit_secret, message.edit_hash):
         raise Forbidden("Only the author can edit this message.", code="wrong_edit_secret")
     check_ciphertext_size(Kind.APPLICATION, ciphertext)
+    if membership.chat.home:
+        _forward_change(
+            membership, user_id, "edit", seq=message.seq, edit_secret=b64(edit_secret), ciphertext=b64(ciphertext)
+        )
+        return message
     with transaction.atomic():
         message.ciphertext = ciphertext
         message.edited_at = timezone.now()
         message.pos = allocate_positions(1)
         message.save(update_fields=["ciphertext", "edited_at", "pos"])
-        publish_on_commit([(chat_group(message.chat_id), chat_event(message_frame(message), message.seq))])
+        _publish_change(message)
+        if membership.chat.federated:
+            relay.message_changed([message])
     return message
 
 
@@ -344,6 +371,15 @@ def do_delete_message(user_id: int, message_id: int, edit_secret: bytes | None) 
         "Only the author or the chat's admins can delete this message.",
         "wrong_edit_secret",
     )
+    if membership.chat.home:
+        _forward_change(
+            membership,
+            user_id,
+            "delete",
+            seq=message.seq,
+            edit_secret=None if edit_secret is None else b64(edit_secret),
+        )
+        return message
     with transaction.atomic():
         _tombstone([message])
     return message
@@ -351,17 +387,22 @@ def do_delete_message(user_id: int, message_id: int, edit_secret: bytes | None) 
 
 def do_burn_message(user_id: int, message_id: int) -> Message:
     """A reader burns a burn-on-read message: gone for everyone, at once."""
-    message, _ = _message_for_member(message_id, user_id)
+    message, membership = _message_for_member(message_id, user_id)
     if not message.burn_on_read:
         raise ServiceError("This message is not burn-on-read.", code="not_burn_on_read")
     if message.deleted_at is None:
+        if membership.chat.home:
+            _forward_change(membership, user_id, "burn", seq=message.seq)
+            return message
         with transaction.atomic():
             _tombstone([message])
     return message
 
 
 def purge_expired(limit: int = 500) -> int:
-    """Tombstone up to `limit` messages whose self-destruct time has passed."""
+    """Tombstone up to `limit` messages whose self-destruct time has passed. Every instance
+    purges its own copies on time (the home's own purge tells the others too, which then
+    find theirs already gone), so no copy outlives its timer while a peer is down."""
     with transaction.atomic():
         expired = list(
             Message.objects.select_for_update(skip_locked=True)
@@ -372,10 +413,17 @@ def purge_expired(limit: int = 500) -> int:
     return len(expired)
 
 
-def do_add_reaction(user_id: int, message_id: int, ciphertext: bytes, remove_hash: bytes) -> Reaction:
-    message, _ = _message_for_member(message_id, user_id)
+def do_add_reaction(user_id: int, message_id: int, ciphertext: bytes, remove_hash: bytes) -> Reaction | None:
+    """A reaction (None: forwarded to the chat's home, which orders it; it arrives as a
+    `reaction` frame like any other)."""
+    message, membership = _message_for_member(message_id, user_id)
     if message.deleted_at is not None:
         raise Conflict("This message was deleted.", code="message_deleted")
+    if membership.chat.home:
+        _forward_change(
+            membership, user_id, "react", seq=message.seq, ciphertext=b64(ciphertext), remove_hash=b64(remove_hash)
+        )
+        return None
     with transaction.atomic():
         reaction = Reaction.objects.create(
             message=message,
@@ -385,6 +433,8 @@ def do_add_reaction(user_id: int, message_id: int, ciphertext: bytes, remove_has
             remove_hash=remove_hash,
         )
         publish_on_commit([(chat_group(message.chat_id), chat_event(reaction_frame(reaction), message.seq))])
+        if membership.chat.federated:
+            relay.reaction_changed(reaction, message.seq)
     return reaction
 
 
@@ -402,13 +452,77 @@ def do_remove_reaction(user_id: int, reaction_id: int, remove_secret: bytes | No
         "Only who reacted can remove this reaction.",
         "wrong_remove_secret",
     )
+    if membership.chat.home:
+        secret = None if remove_secret is None else b64(remove_secret)
+        _forward_change(membership, user_id, "unreact", reaction_id=reaction.home_id, remove_secret=secret)
+        return reaction
+    _mark_reaction_removed(reaction)
+    if membership.chat.federated:
+        relay.reaction_changed(reaction, reaction.message.seq)
+    return reaction
+
+
+def _mark_reaction_removed(reaction: Reaction) -> None:
     with transaction.atomic():
         reaction.ciphertext = None
         reaction.deleted_at = timezone.now()
         reaction.pos = allocate_positions(1)
         reaction.save(update_fields=["ciphertext", "deleted_at", "pos"])
         publish_on_commit([(chat_group(reaction.chat_id), chat_event(reaction_frame(reaction), reaction.message.seq))])
-    return reaction
+
+
+def do_apply_changed(chat_id: uuid.UUID, fields: dict[str, Any]) -> bool:
+    """A message change the chat's home applied (`changed`): the local copy made to match
+    and announced like a local change; a repeat, or a change of a copy already gone here
+    (expired on time), is a no-op. Inside the caller's transaction."""
+    message = Message.objects.select_for_update().filter(chat_id=chat_id, seq=int(fields["seq"])).first()
+    if message is None or message.deleted_at is not None:
+        return False
+    if fields.get("deleted"):
+        _tombstone([message])
+        return True
+    edited_at = fields.get("edited_at")
+    ciphertext = fields.get("ciphertext")
+    if edited_at is None or ciphertext is None:
+        raise ServiceError("A change is an edit or a deletion.", code="invalid_input")
+    when = datetime.fromisoformat(edited_at)
+    if message.edited_at is not None and message.edited_at >= when:
+        return False
+    new_ciphertext = base64.b64decode(ciphertext, validate=True)
+    check_ciphertext_size(Kind.APPLICATION, new_ciphertext)
+    message.ciphertext = new_ciphertext
+    message.edited_at = when
+    message.pos = allocate_positions(1)
+    message.save(update_fields=["ciphertext", "edited_at", "pos"])
+    _publish_change(message)
+    return True
+
+
+def do_apply_reaction(chat_id: uuid.UUID, fields: dict[str, Any]) -> bool:
+    """A reaction the chat's home added or removed, mirrored under the home's id (a repeat
+    is a no-op) and announced like a local one. Inside the caller's transaction."""
+    home_id = int(fields["reaction_id"])
+    existing = Reaction.objects.select_related("message").filter(chat_id=chat_id, home_id=home_id).first()
+    if fields.get("deleted"):
+        if existing is None or existing.deleted_at is not None:
+            return False
+        _mark_reaction_removed(existing)
+        return True
+    if existing is not None:
+        return False
+    message = Message.objects.filter(chat_id=chat_id, seq=int(fields["seq"]), deleted_at__isnull=True).first()
+    if message is None:
+        return False
+    reaction = Reaction.objects.create(
+        message=message,
+        chat_id=chat_id,
+        home_id=home_id,
+        pos=allocate_positions(1),
+        ciphertext=base64.b64decode(fields["ciphertext"], validate=True),
+        remove_hash=base64.b64decode(fields["remove_hash"], validate=True),
+    )
+    publish_on_commit([(chat_group(chat_id), chat_event(reaction_frame(reaction), message.seq))])
+    return True
 
 
 def do_init_cursor(device_id: int) -> DeviceCursor:

@@ -105,6 +105,7 @@ def test_no_row_links_a_blob_to_its_uploader() -> None:
         "created",
         "completed_at",
         "expires_at",
+        "at_home",  # a stub of a file stored at the chat's home: names no instance but the home
     }
     # the quota counter names a user and a window number, never a blob or a time
     assert {f.name for f in UploadAllowance._meta.get_fields() if f.concrete} == {"user", "window", "used"}

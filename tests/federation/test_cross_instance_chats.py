@@ -536,3 +536,211 @@ def check_privacy(b: InstanceB, a_logs: list[Path], addresses: list[str], cipher
     for log in logs:
         assert not [line for line in log.splitlines() if any(a in line for a in addresses)]
         assert not [line for line in log.splitlines() if any(b64(c)[:24] in line for c in ciphertexts)]
+
+
+def _history(account: Any, chat_id: str) -> dict[int, dict[str, Any]]:
+    """seq → message, as the user's instance shows it (alice: A in process; bob: B's API)."""
+    if isinstance(account, RemoteAccount):
+        status, page = account.call("GET", f"/v1/chats/{chat_id}/messages?limit=50")
+        assert status == 200, page
+    else:
+        page = account.client.get(f"/v1/chats/{chat_id}/messages?limit=50").json()
+    return {m["seq"]: m for m in page["messages"]}
+
+
+def test_edits_deletions_reactions_and_burn_across_instances(
+    instance_b: InstanceB,
+    make_account: Any,
+    live_server_daphne: LiveServer,
+    instance_a_s2s: S2sListener,
+    celery_worker_process: Path,
+) -> None:
+    alice = make_account()
+    bob = RemoteAccount.register(instance_b, "bob")
+    chat_id = start_direct_chat(alice, bob)
+    a_secret, b_secret = os.urandom(32), os.urandom(32)
+    a_text, b_text = b"alice original" + os.urandom(16), b"bob original" + os.urandom(16)
+    sent = send(alice, chat_id, a_text, edit_hash=b64(blake3(a_secret).digest()))
+    assert sent.status_code == 201, sent.content
+    a_seq = sent.json()["seq"]
+    status, _ = bob.send(chat_id, b_text, edit_hash=b64(blake3(b_secret).digest()))
+    assert status == 202
+    wait_until(lambda: len(_history(bob, chat_id)) == 2 and len(_history(alice, chat_id)) == 2, "both messages")
+    b_seq = next(seq for seq, m in _history(alice, chat_id).items() if base64.b64decode(m["ciphertext"]) == b_text)
+    edited_a, edited_b = b"alice edited" + os.urandom(16), b"bob edited" + os.urandom(16)
+
+    def text_on(account: Any, seq: int) -> bytes | None:
+        message = _history(account, chat_id)[seq]
+        return None if message["ciphertext"] is None else base64.b64decode(message["ciphertext"])
+
+    async def scenario() -> None:
+        a_socket = SocketDevice(alice_ws, alice.token)
+        b_socket = SocketDevice(bob.ws_url, bob.token)
+        await a_socket.connect()
+        await b_socket.connect()
+        # Alice edits on A (the home): Bob's device on B gets the same `event`, by seq
+        edit = {"edit_secret": b64(a_secret), "ciphertext": b64(edited_a)}
+        answer = await asyncio.to_thread(alice.client.patch, f"/v1/messages/{a_message}", edit, format="json")
+        assert answer.status_code == 200, answer.content
+        frame = await seen(
+            b_socket, lambda f: f["type"] == "event" and f["message"]["seq"] == a_seq and f["message"]["edited_at"]
+        )
+        assert base64.b64decode(frame["message"]["ciphertext"]) == edited_a
+        # Bob reacts to it from B: forwarded, ordered by A, seen by Alice's device
+        reaction = {"ciphertext": b64(b"thumbs" + os.urandom(24)), "remove_hash": b64(blake3(b_secret).digest())}
+        status, body = await asyncio.to_thread(bob.call, "POST", f"/v1/messages/{b_ids[a_seq]}/reactions", reaction)
+        assert (status, body["forwarded"]) == (202, True)
+        on_a = await seen(a_socket, lambda f: f["type"] == "reaction" and not f["reaction"]["deleted"])
+        assert on_a["reaction"]["ciphertext"] == reaction["ciphertext"]
+        on_b = await seen(b_socket, lambda f: f["type"] == "reaction" and not f["reaction"]["deleted"])
+        # ... and removes it from B with the secret behind its remove_hash
+        status, _ = await asyncio.to_thread(
+            bob.call, "DELETE", f"/v1/reactions/{on_b['reaction']['id']}", {"remove_secret": b64(b_secret)}
+        )
+        assert status == 202
+        gone = await seen(a_socket, lambda f: f["type"] == "reaction" and f["reaction"]["deleted"])
+        assert gone["reaction"]["id"] == on_a["reaction"]["id"] and gone["reaction"]["ciphertext"] is None
+        await settle(a_socket)
+        await settle(b_socket)
+        reactions_on_a = [f for f in a_socket.frames if f["type"] == "reaction"]
+        assert len(reactions_on_a) == 2, "added once, removed once"
+        await a_socket.close()
+        await b_socket.close()
+
+    alice_ws = live_server_daphne.ws_url
+    a_message = _history(alice, chat_id)[a_seq]["id"]
+    b_ids = {seq: m["id"] for seq, m in _history(bob, chat_id).items()}
+    asyncio.run(scenario())
+
+    # Bob edits his own message on B: a wrong secret is refused there at once, the right
+    # one goes to A, which checks it again and fans the edit out
+    status, body = bob.call(
+        "PATCH", f"/v1/messages/{b_ids[b_seq]}", {"edit_secret": b64(a_secret), "ciphertext": b64(b"forged" * 8)}
+    )
+    assert (status, body["error"]["code"]) == (403, "wrong_edit_secret")
+    status, body = bob.call(
+        "PATCH", f"/v1/messages/{b_ids[b_seq]}", {"edit_secret": b64(b_secret), "ciphertext": b64(edited_b)}
+    )
+    assert (status, body["forwarded"]) == (202, True)
+    wait_until(lambda: text_on(alice, b_seq) == edited_b and text_on(bob, b_seq) == edited_b, "Bob's edit")
+    # Bob may not delete Alice's message (not his secret, no admin role in a direct chat)
+    status, body = bob.call("DELETE", f"/v1/messages/{b_ids[a_seq]}", {"edit_secret": b64(b_secret)})
+    assert (status, body["error"]["code"]) == (403, "wrong_edit_secret")
+    # Alice deletes hers on A: gone on B too
+    deleted = alice.client.delete(f"/v1/messages/{a_message}", {"edit_secret": b64(a_secret)}, format="json")
+    assert deleted.status_code == 200 and deleted.json()["deleted"]
+    wait_until(lambda: _history(bob, chat_id)[a_seq]["deleted"], "Alice's deletion on B")
+    assert text_on(bob, a_seq) is None
+
+    # burn-on-read: Alice's message burnt by Bob on B is gone on both instances
+    burn_text = b"read once" + os.urandom(16)
+    sent = send(alice, chat_id, burn_text, burn_on_read=True)
+    burn_seq = sent.json()["seq"]
+    wait_until(lambda: burn_seq in _history(bob, chat_id), "the burn-on-read message on B")
+    status, body = bob.call("POST", f"/v1/messages/{_history(bob, chat_id)[burn_seq]['id']}/burn")
+    assert (status, body["forwarded"]) == (202, True)
+    wait_until(
+        lambda: _history(alice, chat_id)[burn_seq]["deleted"] and _history(bob, chat_id)[burn_seq]["deleted"],
+        "the burn on both instances",
+    )
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    a_dsn = f"postgresql://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    for dsn in (a_dsn, instance_b.dsn):
+        # replaced, deleted and burnt ciphertexts are gone from every table of both instances
+        rows = [row for table in _all_rows(dsn).values() for row in table]
+        assert not [r for r in rows if any(t.hex() in r for t in (a_text, b_text, edited_a, burn_text))]
+    check_privacy(
+        instance_b,
+        [live_server_daphne.log_path, instance_a_s2s.log_path, celery_worker_process],
+        [alice.address, bob.address],
+        [a_text, b_text, edited_a, edited_b, burn_text],
+    )
+
+
+def test_a_file_sent_on_a_is_downloaded_by_bob_through_b(
+    settings: Any,
+    instance_b: InstanceB,
+    make_account: Any,
+    live_server_daphne: LiveServer,
+    instance_a_s2s: S2sListener,
+    celery_worker_process: Path,
+) -> None:
+    from apps.blobs.sizes import encrypted_size
+    from apps.federation.remote import BLOB_PIECE_BYTES
+    from tests.blobs.conftest import upload
+
+    size = encrypted_size(8 * 1024 * 1024)  # more than two of the pieces B fetches from A
+    shared = os.environ.get("TALKEE_BLOB_DIR")
+    if shared:  # tests/blobs/conftest.py moved the live processes' blob directory: follow them
+        options = {**settings.STORAGES["blobs"]["OPTIONS"], "location": shared}
+        settings.STORAGES = {**settings.STORAGES, "blobs": {**settings.STORAGES["blobs"], "OPTIONS": options}}
+    assert size > 2 * BLOB_PIECE_BYTES
+
+    alice = make_account()
+    bob = RemoteAccount.register(instance_b, "bob")
+    carol = RemoteAccount.register(instance_b, "carol")  # on B, not in the chat
+    chat_id = start_direct_chat(alice, bob)
+    data = os.urandom(size)
+    blob_id = upload(alice, chat_id, data)
+    secret = os.urandom(32)
+    sent = send(
+        alice, chat_id, b"see attached" + os.urandom(16), blob_ids=[blob_id], edit_hash=b64(blake3(secret).digest())
+    )
+    assert sent.status_code == 201, sent.content
+    wait_until(lambda: sent.json()["seq"] in _history(bob, chat_id), "the message on B")
+
+    def download(account: RemoteAccount, headers: dict[str, str] | None = None) -> tuple[int, bytes, Any]:
+        request = urllib.request.Request(
+            f"{account.instance.url}/v1/blobs/{blob_id}",
+            headers={"Authorization": f"Bearer {account.token}", **(headers or {})},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return response.status, response.read(), response.headers
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read(), exc.headers
+
+    # the whole file (fetched by B from A in signed ranged pieces): the same bytes
+    status, body, headers = download(bob)
+    assert (status, len(body), body == data) == (200, size, True), body[:300]
+    assert headers["Content-Length"] == str(size)
+    # a range, as a resuming or streaming client asks
+    status, body, headers = download(bob, {"Range": "bytes=1048570-1048589"})
+    assert (status, body, headers["Content-Range"]) == (206, data[1048570:1048590], f"bytes 1048570-1048589/{size}")
+    status, body, _ = download(bob, {"Range": f"bytes={BLOB_PIECE_BYTES - 10}-"})  # from across a piece's end
+    assert (status, body) == (206, data[BLOB_PIECE_BYTES - 10 :])
+    status, body, _ = download(bob, {"Range": f"bytes={size}-"})
+    assert status == 416
+    # someone on B who is not in the chat: no such blob
+    status, body, _ = download(carol)
+    assert (status, json.loads(body)["error"]["code"]) == (404, "blob_not_found")
+    # B keeps no copy of the bytes, and its row knows only the padded size and the chat
+    b_files = [p for p in (instance_b.tmp / f"{instance_b.name}-var").rglob("*") if p.is_file()]
+    assert not [p for p in b_files if data[:64] in p.read_bytes()]
+    with psycopg.connect(instance_b.dsn) as conn:
+        row = conn.execute(
+            "SELECT size, storage_name, at_home FROM blobs_blob WHERE id = %s", [uuid.UUID(blob_id)]
+        ).fetchone()
+    assert row == (size, "", True)
+    # uploads on B (not the chat's home) are still refused, clearly
+    status, body = bob.call("POST", "/v1/blobs", {"chat_id": chat_id, "size": size})
+    assert (status, body["error"]["code"]) == (400, "federated_files")
+    # Alice deletes the message: the file is gone at A, B's stub with B's copy, and B
+    # can no longer fetch it
+    deleted = alice.client.delete(f"/v1/messages/{sent.json()['id']}", {"edit_secret": b64(secret)}, format="json")
+    assert deleted.status_code == 200, deleted.content
+
+    def stub_on_b() -> Any:
+        with psycopg.connect(instance_b.dsn) as conn:
+            return conn.execute("SELECT 1 FROM blobs_blob WHERE id = %s", [uuid.UUID(blob_id)]).fetchone()
+
+    wait_until(lambda: stub_on_b() is None, "B's stub released with the message")
+    assert download(bob)[0] == 404
+    check_privacy(
+        instance_b,
+        [live_server_daphne.log_path, instance_a_s2s.log_path, celery_worker_process],
+        [alice.address, bob.address],
+        [],
+    )

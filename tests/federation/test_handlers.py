@@ -11,6 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from blake3 import blake3
 from django.test import Client
 from django.utils import timezone
 from nacl.public import PrivateKey
@@ -22,8 +23,8 @@ from apps.federation.models import InboxEnvelope, OutboxEnvelope
 from apps.federation.remote import remote_user
 from apps.federation.services import handle_inbox_rows
 from apps.federation.tasks import sweep_inbox
-from apps.messages.models import DeviceInbox, Message
-from tests.conftest import b64, make_chat
+from apps.messages.models import DeviceInbox, Message, Reaction
+from tests.conftest import b64, make_chat, send
 from tests.federation.conftest import PARTNER
 
 pytestmark = pytest.mark.django_db
@@ -96,16 +97,61 @@ def test_snapshot_and_messages_from_the_home_take_effect_once(partner, make_acco
     assert [(m["seq"], base64.b64decode(m["ciphertext"])) for m in history] == [(1, ciphertext)]
     assert Chat.objects.get(pk=chat_id).next_seq == 2
 
-    # changes to stored messages do not travel between instances yet: refused, not diverging
-    (stored_id,) = Message.objects.filter(chat_id=chat_id).values_list("pk", flat=True)
-    for method, path, body in (
-        ("patch", f"/v1/messages/{stored_id}", {"edit_secret": b64(bytes(32)), "ciphertext": b64(b"e" * 64)}),
-        ("delete", f"/v1/messages/{stored_id}", {}),
-        ("post", f"/v1/messages/{stored_id}/reactions", {"ciphertext": b64(b"r"), "remove_hash": b64(bytes(32))}),
-    ):
-        answer = getattr(carol.client, method)(path, body, format="json")
-        assert (answer.status_code, answer.json()["error"]["code"]) == (409, "federated_chat"), path
-    assert bytes(Message.objects.get(pk=stored_id).ciphertext) == ciphertext
+    # changes of stored messages go to the home (checked here first, as far as this copy
+    # allows); the home's answer comes back as `changed` / `reaction` and is mirrored once
+    secret = os.urandom(32)
+    body = {**message(chat_id, 2, os.urandom(100)), "edit_hash": b64(blake3(secret).digest())}
+    deliver(partner, "message", body)
+    stored_id = Message.objects.values_list("pk", flat=True).get(chat_id=chat_id, seq=2)
+    wrong = carol.client.patch(
+        f"/v1/messages/{stored_id}", {"edit_secret": b64(bytes(32)), "ciphertext": b64(b"e" * 64)}, format="json"
+    )
+    assert (wrong.status_code, wrong.json()["error"]["code"]) == (403, "wrong_edit_secret")
+    assert not OutboxEnvelope.objects.filter(destination=PARTNER, kind="message").exists()
+    edit = carol.client.patch(
+        f"/v1/messages/{stored_id}", {"edit_secret": b64(secret), "ciphertext": b64(b"e" * 64)}, format="json"
+    )
+    assert (edit.status_code, edit.json()["forwarded"]) == (202, True)
+    (asked,) = OutboxEnvelope.objects.filter(destination=PARTNER, kind="message")
+    assert {k: asked.body[k] for k in ("op", "action", "seq", "actor")} == {
+        "op": "change",
+        "action": "edit",
+        "seq": 2,
+        "actor": carol.address,
+    }
+    assert bytes(Message.objects.get(pk=stored_id).ciphertext) != b"e" * 64, "applied only when the home says so"
+    changed = {"op": "changed", "chat_id": chat_id, "seq": 2, "ciphertext": b64(b"e" * 64), "deleted": False}
+    changed["edited_at"] = timezone.now().isoformat()
+    deliver(partner, "message", changed)
+    before = Message.objects.get(pk=stored_id).pos
+    deliver(partner, "message", changed)  # a repeat: no new position, no new event
+    edited = Message.objects.get(pk=stored_id)
+    assert (bytes(edited.ciphertext), edited.pos, edited.edited_at is not None) == (b"e" * 64, before, True)
+    reaction = {"op": "reaction", "chat_id": chat_id, "seq": 2, "reaction_id": 77, "deleted": False}
+    reaction |= {"ciphertext": b64(b"r" * 40), "remove_hash": b64(blake3(secret).digest())}
+    deliver(partner, "message", reaction)
+    deliver(partner, "message", reaction)
+    (mirrored,) = Reaction.objects.filter(chat_id=chat_id)
+    assert (mirrored.home_id, bytes(mirrored.ciphertext)) == (77, b"r" * 40)
+    removal = carol.client.delete(f"/v1/reactions/{mirrored.pk}", {"remove_secret": b64(secret)}, format="json")
+    assert (removal.status_code, removal.json()) == (202, {"forwarded": True})
+    unreact = OutboxEnvelope.objects.filter(destination=PARTNER, kind="message").order_by("-pk").first()
+    assert unreact is not None and (unreact.body["action"], unreact.body["reaction_id"]) == ("unreact", 77)
+    refusal = {"op": "change_rejected", "chat_id": chat_id, "action": "edit", "seq": 2}
+    deliver(partner, "message", {**refusal, "error": {"code": "wrong_edit_secret", "message": "no"}})
+    assert notices(carol.device_id)[-1] == {
+        "chat_id": chat_id,
+        "change": "change_rejected",
+        "seq": 2,
+        "action": "edit",
+        "error": {"code": "wrong_edit_secret", "message": "no"},
+    }
+    deliver(partner, "message", {**reaction, "deleted": True, "ciphertext": None})
+    assert Reaction.objects.get(pk=mirrored.pk).deleted_at is not None
+    deliver(partner, "message", {**changed, "deleted": True, "ciphertext": None})
+    gone = Message.objects.get(pk=stored_id)
+    assert (gone.ciphertext, gone.edit_hash, gone.deleted_at is not None) == (None, None, True)
+    assert not OutboxEnvelope.objects.filter(destination=PARTNER, kind="message", body__op="changed").exists()
 
     # re-running the task on handled envelopes does nothing
     assert handle_inbox_rows(list(InboxEnvelope.objects.values_list("pk", flat=True))) == 0
@@ -113,7 +159,7 @@ def test_snapshot_and_messages_from_the_home_take_effect_once(partner, make_acco
     # a role change and a removal, as snapshots: the local member hears each once
     deliver(partner, "membership", snapshot(chat_id, {DAVE: "owner", carol.address: "admin"}))
     deliver(partner, "membership", snapshot(chat_id, {DAVE: "owner"}))
-    assert [n["change"] for n in notices(carol.device_id)] == ["joined", "members", "left"]
+    assert [n["change"] for n in notices(carol.device_id)] == ["joined", "change_rejected", "members", "left"]
     assert not Membership.objects.filter(chat=chat, user__username=carol.address).exists()
     assert carol.client.get(f"/v1/chats/{chat_id}/messages").status_code == 404
 
@@ -221,6 +267,74 @@ def test_member_changes_asked_for_elsewhere_are_applied_by_the_home_with_the_act
     assert not Membership.objects.filter(chat_id=chat["id"], user__username=DAVE).exists()
     last = OutboxEnvelope.objects.filter(destination=PARTNER, kind="membership").order_by("-pk").first()
     assert last is not None and DAVE not in {m["user"] for m in last.body["members"]}, "the partner learns he is out"
+
+
+def test_message_changes_asked_for_elsewhere_are_checked_and_applied_by_the_home(partner, make_account) -> None:
+    carol = make_account()
+    remote_user(DAVE)
+    chat = make_chat(carol, "group")
+    carol.client.post(f"/v1/chats/{chat['id']}/members", {"users": [DAVE]}, format="json")
+    secret = os.urandom(32)
+    sent = send(carol, chat["id"], b"carol's text", edit_hash=b64(blake3(secret).digest()))
+    message_id, seq = sent.json()["id"], sent.json()["seq"]
+    request = {"op": "change", "chat_id": chat["id"], "actor": DAVE, "seq": seq}
+
+    def outgoing(op: str) -> list[dict[str, Any]]:
+        rows = OutboxEnvelope.objects.filter(destination=PARTNER, kind="message", body__op=op).order_by("pk")
+        return [r.body for r in rows]
+
+    # Dave does not hold Carol's edit secret: the home refuses, whatever his instance said,
+    # and tells his instance which change was refused (not who asked)
+    wrong = {**request, "action": "edit", "edit_secret": b64(bytes(32)), "ciphertext": b64(b"x" * 64)}
+    deliver(partner, "message", wrong)
+    deliver(partner, "message", {**request, "action": "delete"})
+    assert bytes(Message.objects.get(pk=message_id).ciphertext) == b"carol's text"
+    assert [(b["action"], b["seq"], b["error"]["code"]) for b in outgoing("change_rejected")] == [
+        ("edit", seq, "wrong_edit_secret"),
+        ("delete", seq, "wrong_edit_secret"),
+    ]
+    # a reaction from Dave: stored here, announced to his instance under this instance's id
+    react = {**request, "action": "react", "ciphertext": b64(b"r" * 40), "remove_hash": b64(bytes(32))}
+    assert deliver(partner, "message", react).error == ""
+    (reaction,) = Reaction.objects.filter(chat_id=chat["id"])
+    assert [(b["reaction_id"], b["deleted"]) for b in outgoing("reaction")] == [(reaction.pk, False)]
+    # removal needs the secret behind remove_hash (he has no admin role)
+    unreact = {**request, "action": "unreact", "reaction_id": reaction.pk, "remove_secret": b64(os.urandom(32))}
+    deliver(partner, "message", unreact)
+    assert outgoing("change_rejected")[-1]["error"]["code"] == "wrong_remove_secret"
+    assert Reaction.objects.get(pk=reaction.pk).deleted_at is None
+    # made admin at the home, his deletion of Carol's message is applied and fanned out
+    carol.client.patch(f"/v1/chats/{chat['id']}/members/{DAVE}", {"role": "admin"}, format="json")
+    assert deliver(partner, "message", {**request, "action": "delete"}).error == ""
+    assert Message.objects.get(pk=message_id).deleted_at is not None
+    assert [(b["seq"], b["deleted"], b["ciphertext"]) for b in outgoing("changed")] == [(seq, True, None)]
+    answers = outgoing("changed") + outgoing("reaction") + outgoing("change_rejected")
+    assert not [b for b in answers if DAVE in json.dumps(b)], "no answer names who asked"
+
+
+def test_expiry_at_the_home_reaches_the_other_instances_and_theirs_stay_local(partner, make_account) -> None:
+    from apps.messages.services import purge_expired
+
+    carol = make_account()
+    remote_user(DAVE)
+    chat = make_chat(carol, "group")
+    carol.client.post(f"/v1/chats/{chat['id']}/members", {"users": [DAVE]}, format="json")
+    sent = send(carol, chat["id"], b"short-lived", ttl_seconds=60)
+    Message.objects.filter(pk=sent.json()["id"]).update(expires_at=timezone.now() - timedelta(seconds=1))
+    # a copy of a chat homed elsewhere expires here too, on its own timer, telling no one
+    elsewhere = str(uuid.uuid4())
+    deliver(partner, "membership", snapshot(elsewhere, {DAVE: "owner", carol.address: "member"}))
+    expired = {**message(elsewhere, 1, os.urandom(64)), "expires_at": timezone.now().isoformat()}
+    deliver(partner, "message", expired)
+    assert purge_expired() == 2
+    changed = [
+        e.body for e in OutboxEnvelope.objects.filter(destination=PARTNER, kind="message") if e.body["op"] == "changed"
+    ]
+    assert [(b["chat_id"], b["seq"], b["deleted"]) for b in changed] == [(chat["id"], sent.json()["seq"], True)]
+    # the home's own tombstone of the copy that already expired here changes nothing more
+    pos = Message.objects.get(chat_id=elsewhere, seq=1).pos
+    deliver(partner, "message", {"op": "changed", "chat_id": elsewhere, "seq": 1, "deleted": True})
+    assert Message.objects.get(chat_id=elsewhere, seq=1).pos == pos
 
 
 def test_an_envelope_whose_task_never_ran_is_handled_by_the_sweeper(partner, make_account) -> None:

@@ -2,11 +2,15 @@
 read from the request stream piece by piece (no DRF parser, so never one big bytes)."""
 
 import io
+import itertools
 import uuid
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.core.handlers.asgi import ASGIRequest
-from django.http import FileResponse
+from django.http import FileResponse, HttpRequest, JsonResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
@@ -21,6 +25,7 @@ from apps.blobs.api import serializers as s
 from apps.blobs.api.ranges import RangeNotSatisfiable, byte_range
 from apps.blobs.models import Blob
 from apps.blobs.storage import aiter_range, iter_range
+from apps.federation.remote import home_blob_pieces
 from talkee.api_fields import validated
 from talkee.errors import Conflict, NotFound, error_body
 
@@ -101,35 +106,82 @@ class BlobView(APIView):
             416: OpenApiResponse(description="Range not satisfiable"),
         }
     )
-    def get(self, request: Request, blob_id: uuid.UUID) -> Response | FileResponse:
+    def get(self, request: Request, blob_id: uuid.UUID) -> HttpResponseBase:
         """The encrypted bytes, for the chat's members only; one `Range` supported."""
         blob = _member_blob(request, blob_id)
-        if not blob.is_complete:
-            raise Conflict("This upload is not complete yet.", code="upload_incomplete")
-        try:
-            span = byte_range(request.headers.get("Range"), blob.size)
-        except RangeNotSatisfiable as exc:
-            return Response(
-                error_body(exc.code, exc.message),
-                status=exc.status,
-                headers={"Content-Range": f"bytes */{blob.size}"},
-            )
-        first, last = span if span is not None else (0, blob.size - 1)
-        length = last - first + 1
-        if isinstance(request._request, ASGIRequest):
-            content: Any = aiter_range(blob.storage_name, first, length)
-        else:
-            content = iter_range(blob.storage_name, first, length)
-        response = FileResponse(
-            content,
-            status=status.HTTP_206_PARTIAL_CONTENT if span is not None else status.HTTP_200_OK,
-            content_type=blob.content_type,
+        if blob.at_home:
+            return fetch_from_home(request._request, blob, request_session(request).user_id)
+        return blob_response(request._request, blob)
+
+
+def blob_response(request: HttpRequest, blob: Blob) -> HttpResponseBase:
+    """A complete local blob's bytes (one `Range` supported): for members here, and for a
+    peer fetching a range for its members (apps/federation/views.blob)."""
+    if not blob.is_complete:
+        raise Conflict("This upload is not complete yet.", code="upload_incomplete")
+    try:
+        span = byte_range(request.headers.get("Range"), blob.size)
+    except RangeNotSatisfiable as exc:
+        return JsonResponse(
+            error_body(exc.code, exc.message), status=exc.status, headers={"Content-Range": f"bytes */{blob.size}"}
         )
-        response["Content-Length"] = str(length)
-        response["Accept-Ranges"] = "bytes"
-        response["Content-Disposition"] = f'attachment; filename="{blob.name}"'
-        response["Cache-Control"] = "private, no-store"
-        response["X-Content-Type-Options"] = "nosniff"
-        if span is not None:
-            response["Content-Range"] = f"bytes {first}-{last}/{blob.size}"
-        return response
+    first, last = span if span is not None else (0, blob.size - 1)
+    length = last - first + 1
+    if isinstance(request, ASGIRequest):
+        content: Any = aiter_range(blob.storage_name, first, length)
+    else:
+        content = iter_range(blob.storage_name, first, length)
+    response = FileResponse(
+        content,
+        status=status.HTTP_206_PARTIAL_CONTENT if span is not None else status.HTTP_200_OK,
+        content_type=blob.content_type,
+    )
+    return _blob_headers(response, blob, length, None if span is None else (first, last))
+
+
+def _blob_headers(
+    response: HttpResponseBase, blob: Blob, length: int, span: tuple[int, int] | None
+) -> HttpResponseBase:
+    response["Content-Length"] = str(length)
+    response["Accept-Ranges"] = "bytes"
+    response["Content-Disposition"] = f'attachment; filename="{blob.name}"'
+    response["Cache-Control"] = "private, no-store"
+    response["X-Content-Type-Options"] = "nosniff"
+    if span is not None:
+        response["Content-Range"] = f"bytes {span[0]}-{span[1]}/{blob.size}"
+    return response
+
+
+async def _one_piece_at_a_time(pieces: Iterator[bytes]) -> AsyncIterator[bytes]:
+    """Under ASGI, Django would read a sync iterator to its end before sending anything;
+    this holds one piece (at most BLOB_PIECE_BYTES) at a time."""
+    while (piece := await sync_to_async(_next_piece)(pieces)) is not None:
+        yield piece
+
+
+def _next_piece(pieces: Iterator[bytes]) -> bytes | None:
+    return next(pieces, None)
+
+
+def fetch_from_home(request: HttpRequest, blob: Blob, user_id: int) -> HttpResponseBase:
+    """A file of a chat homed elsewhere, for a member here: the requested range fetched from
+    the home piece by piece (signed, mutual TLS; the home checks the member there) and
+    streamed on. Nothing is kept here."""
+    try:
+        span = byte_range(request.headers.get("Range"), blob.size)
+    except RangeNotSatisfiable as exc:
+        return JsonResponse(
+            error_body(exc.code, exc.message), status=exc.status, headers={"Content-Range": f"bytes */{blob.size}"}
+        )
+    first, last = span if span is not None else (0, blob.size - 1)
+    pieces = home_blob_pieces(blob.chat_id, blob.id, user_id, first, last)
+    head = next(pieces)  # fetched before answering: a refusal at the home is a clear error here
+    content: Any = itertools.chain([head], pieces)
+    if isinstance(request, ASGIRequest):
+        content = _one_piece_at_a_time(content)
+    response = StreamingHttpResponse(
+        content,
+        status=status.HTTP_206_PARTIAL_CONTENT if span is not None else status.HTTP_200_OK,
+        content_type=blob.content_type,
+    )
+    return _blob_headers(response, blob, last - first + 1, span and (first, last))

@@ -13,6 +13,7 @@ from apps.chats.selectors import membership_of
 from apps.messages import selectors, services
 from apps.messages.api import serializers as s
 from apps.messages.frames import message_object
+from apps.messages.models import Message
 from talkee.api_fields import validated
 from talkee.errors import NotFound
 
@@ -43,6 +44,14 @@ class ChatMessagesView(APIView):
         return Response({"messages": page})
 
 
+def _changed(message: Message) -> Response:
+    """The message as it is now; 202 with `forwarded` when the change went to the chat's
+    home instance (the new state then arrives as an `event`, like a local change)."""
+    if services.is_forwarded(message):
+        return Response({**message_object(message), "forwarded": True}, status=status.HTTP_202_ACCEPTED)
+    return Response(message_object(message))
+
+
 class MessageView(APIView):
     @extend_schema(request=s.EditSerializer)
     def patch(self, request: Request, message_id: int) -> Response:
@@ -50,20 +59,20 @@ class MessageView(APIView):
         message = services.do_edit_message(
             request_session(request).user_id, message_id, data["edit_secret"], data["ciphertext"]
         )
-        return Response(message_object(message))
+        return _changed(message)
 
     @extend_schema(request=s.DeleteSerializer)
     def delete(self, request: Request, message_id: int) -> Response:
         data = validated(s.DeleteSerializer, request.data or {})
         message = services.do_delete_message(request_session(request).user_id, message_id, data.get("edit_secret"))
-        return Response(message_object(message))
+        return _changed(message)
 
 
 class BurnView(APIView):
     @extend_schema(request=None)
     def post(self, request: Request, message_id: int) -> Response:
         message = services.do_burn_message(request_session(request).user_id, message_id)
-        return Response(message_object(message))
+        return _changed(message)
 
 
 class ReactionsView(APIView):
@@ -73,14 +82,19 @@ class ReactionsView(APIView):
         reaction = services.do_add_reaction(
             request_session(request).user_id, message_id, data["ciphertext"], data["remove_hash"]
         )
+        if reaction is None:
+            return Response({"id": None, "message_id": message_id, "forwarded": True}, status=status.HTTP_202_ACCEPTED)
         return Response({"id": reaction.id, "message_id": message_id}, status=status.HTTP_201_CREATED)
 
 
 class ReactionView(APIView):
-    @extend_schema(request=s.RemoveReactionSerializer, responses={204: None})
+    @extend_schema(request=s.RemoveReactionSerializer, responses={204: None, 202: None})
     def delete(self, request: Request, reaction_id: int) -> Response:
         data = validated(s.RemoveReactionSerializer, request.data or {})
-        services.do_remove_reaction(request_session(request).user_id, reaction_id, data.get("remove_secret"))
+        reaction = services.do_remove_reaction(request_session(request).user_id, reaction_id, data.get("remove_secret"))
+        if reaction.home_id is not None and reaction.deleted_at is None:
+            # queued for the chat's home, which removes it everywhere (a `reaction` frame)
+            return Response({"forwarded": True}, status=status.HTTP_202_ACCEPTED)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -259,7 +259,8 @@ export class Api {
   burn(id: number): Promise<WireMessage> {
     return this.call("POST", `/v1/messages/${id}/burn`);
   }
-  react(messageId: number, ciphertext: string, removeHash: string): Promise<{ id: number }> {
+  /** `id` is null when the chat's home is another instance: the reaction arrives as a frame. */
+  react(messageId: number, ciphertext: string, removeHash: string): Promise<{ id: number | null }> {
     return this.call("POST", `/v1/messages/${messageId}/reactions`, { ciphertext, remove_hash: removeHash });
   }
   unreact(reactionId: number, removeSecret: string): Promise<void> {

@@ -17,6 +17,8 @@ import { Uploads } from "./uploads";
 
 const NAME_CONTEXT = "talkee-group-name-v1";
 const REACTION_CONTEXT = "talkee-reaction-v1";
+/** A reaction of ours queued for the chat's home instance, until its frame names its id. */
+const PENDING_REACTION = 0;
 const STATUS_RANK: Record<LocalMessage["status"], number> = { failed: -1, queued: 0, sent: 1, delivered: 2, read: 3 };
 
 export type ChangeKind = "chats" | "messages" | "link" | "typing" | "presence" | "uploads" | "devices" | "revoked";
@@ -795,7 +797,9 @@ export class Messenger extends EventTarget {
 
   private async reactLocked(chatId: string, message: LocalMessage, emoji: string): Promise<void> {
     if (message.id === null) return;
-    const mine = (message.reactions ?? []).find((r) => r.user === this.user && r.emoji === emoji && r.removeSecret !== undefined);
+    const mine = (message.reactions ?? []).find(
+      (r) => r.user === this.user && r.emoji === emoji && r.removeSecret !== undefined && r.id !== PENDING_REACTION,
+    );
     if (mine !== undefined) {
       await this.api.unreact(mine.id, mine.removeSecret!);
       message.reactions = (message.reactions ?? []).filter((r) => r.id !== mine.id);
@@ -809,8 +813,10 @@ export class Messenger extends EventTarget {
       body.set(sealed, 4);
       const { secret } = await newEditSecret();
       const sent = await this.api.react(message.id, toBase64(body), await editHash(secret));
-      message.reactions = (message.reactions ?? []).filter((r) => r.id !== sent.id);
-      message.reactions.push({ id: sent.id, emoji, user: this.user, removeSecret: toBase64(secret) });
+      // id 0: forwarded to the chat's home; its `reaction` frame brings the id (onReaction)
+      const id = sent.id ?? PENDING_REACTION;
+      message.reactions = (message.reactions ?? []).filter((r) => r.id !== id);
+      message.reactions.push({ id, emoji, user: this.user, removeSecret: toBase64(secret) });
     }
     await this.store.saveMessages(chatId);
     this.emit("messages", chatId);
@@ -1142,7 +1148,11 @@ export class Messenger extends EventTarget {
         const keys = await this.mls.chatKeys(frame.chat_id);
         if (keys.epoch !== epoch) return;
         const value = JSON.parse(fromUtf8(await openWithKey(keys.reactionKey, bytes.subarray(4), REACTION_CONTEXT))) as { emoji: string; user: string };
-        message.reactions = [...(message.reactions ?? []), { id: r.id, emoji: value.emoji, user: value.user }];
+        const pending = (message.reactions ?? []).find(
+          (x) => x.id === PENDING_REACTION && x.user === value.user && x.emoji === value.emoji,
+        );
+        if (pending !== undefined) pending.id = r.id;
+        else message.reactions = [...(message.reactions ?? []), { id: r.id, emoji: value.emoji, user: value.user }];
       } catch {
         return;
       }
