@@ -4,11 +4,14 @@ Everything talks to the real PostgreSQL and Redis configured in talkee.settings.
 """
 
 import base64
+import json
 import os
 import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -145,6 +148,24 @@ def make_account(db: None) -> Any:
         return account
 
     return _make
+
+
+def json_call(
+    base_url: str, method: str, path: str, body: Any = None, token: str = "", timeout: float = 30
+) -> tuple[int, Any]:
+    """One JSON request to a live server over real HTTP: (status, decoded body or None)."""
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(base_url + path, data=data, headers=headers, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            raw = response.read()
+            return response.status, json.loads(raw) if raw else None
+    except urllib.error.HTTPError as error:
+        raw = error.read()
+        return error.code, json.loads(raw) if raw else None
 
 
 def free_port() -> int:

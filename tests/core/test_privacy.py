@@ -7,8 +7,6 @@ import base64
 import json
 import logging
 import os
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +17,7 @@ import websockets
 from blake3 import blake3
 from rest_framework.test import APIClient
 
-from tests.conftest import DeviceKeys, LiveServer, b64, fake_keypackage, recovery_proof, start_daphne, stop
+from tests.conftest import DeviceKeys, LiveServer, b64, fake_keypackage, json_call, recovery_proof, start_daphne, stop
 
 
 @pytest.fixture(scope="module")
@@ -31,18 +29,7 @@ def chatty_daphne(django_db_setup: None, tmp_path_factory: Any) -> Iterator[Live
 
 
 def call(server: LiveServer, method: str, path: str, body: Any = None, token: str = "") -> tuple[int, Any]:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(f"{server.url}{path}", data=data, method=method)
-    request.add_header("Content-Type", "application/json")
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(request, timeout=10) as answer:
-            raw = answer.read()
-            return answer.status, json.loads(raw) if raw else None
-    except urllib.error.HTTPError as error:
-        raw = error.read()
-        return error.code, json.loads(raw) if raw else None
+    return json_call(server.url, method, path, body, token, timeout=10)
 
 
 class Secrets:

@@ -39,6 +39,7 @@ from tests.conftest import (
     LiveServer,
     b64,
     fake_keypackage,
+    json_call,
     recovery_proof,
     send,
 )
@@ -114,18 +115,7 @@ class RemoteAccount:
         return self.instance.url.replace("http://", "ws://")
 
     def call(self, method: str, path: str, body: Any = None, token: str | None = None) -> tuple[int, Any]:
-        headers = {"Content-Type": "application/json"}
-        if token or self.token:
-            headers["Authorization"] = f"Bearer {token or self.token}"
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(self.instance.url + path, data=data, headers=headers, method=method)
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:
-                raw = response.read()
-                return response.status, json.loads(raw) if raw else None
-        except urllib.error.HTTPError as exc:
-            raw = exc.read()
-            return exc.code, json.loads(raw) if raw else None
+        return json_call(self.instance.url, method, path, body, token or self.token)
 
     def log_in(self, device: DeviceKeys) -> tuple[str, int]:
         status, challenge = self.call("POST", "/v1/auth/challenge", {"username": self.username})
