@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from apps.messages.models import Message
+from apps.messages.models import Message, Reaction
 from tests.conftest import FEDERATION_B, LiveServer
 from tests.e2e.app.conftest import PASSWORD, SLOW, Person, assert_controls_named, assert_private, shot
 from tests.federation.conftest import S2sListener, instance_a_s2s  # noqa: F401 (fixture)
@@ -114,26 +114,82 @@ def test_alice_on_a_and_bob_on_b_chat_in_the_pwa(
     # Bob's forwarded messages were ordered by A: they lost the clock and are sent.
     expect(bob.message("And one more from B").get_by_role("img", name="Queued for delivery")).to_have_count(0)
 
-    # What is not federated yet is not offered, and the chat says why.
+    # Files are not federated yet: not offered, and the chat says why.
     for person in (alice, bob):
         expect(person.page.locator("#federated-note")).to_be_visible()
-        expect(person.page.locator("#federated-note")).to_contain_text("spans more than one server")
-        expect(person.page.get_by_role("button", name="React 👍")).to_have_count(0)
-        expect(person.page.get_by_role("button", name="Edit")).to_have_count(0)
-        expect(person.page.get_by_role("button", name="Delete")).to_have_count(0)
+        expect(person.page.locator("#federated-note")).to_contain_text("files are not available")
         expect(person.page.locator("label.attach")).to_be_hidden()
-        expect(person.page.locator("#burn")).to_be_disabled()
-    shot(alice.page, "20-federated-alice-on-a")
+
+    # Reactions: Bob's goes through B to A (the home), which orders it and sends it back.
+    hello = "Hello Bob, this is Alice on A"
+    bob.message(hello).get_by_role("button", name="React 👍").click()
+    expect(alice.message(hello).get_by_role("button", name="👍 1", exact=True)).to_be_visible(timeout=SLOW)
+    alice.message(hello).get_by_role("button", name="React 👍").click()
+    expect(bob.message(hello).get_by_role("button", name="👍 2, yours", exact=True)).to_be_visible(timeout=SLOW)
+    expect(alice.message(hello).get_by_role("button", name="👍 2, yours", exact=True)).to_be_visible(timeout=SLOW)
+    # Bob takes his back (B knows it under its own id; A removes it under A's).
+    bob.message(hello).get_by_role("button", name="👍 2, yours", exact=True).click()
+    expect(alice.message(hello).get_by_role("button", name="👍 1, yours", exact=True)).to_be_visible(timeout=SLOW)
+    expect(bob.message(hello).get_by_role("button", name="👍 1", exact=True)).to_be_visible(timeout=SLOW)
+
+    # Edits: Bob's is forwarded to A; Alice's is made at the home.
+    bob.message("Got both").get_by_role("button", name="Edit").click()
+    bob.typed.append("Got both, thank you")
+    bob.composer.fill("Got both, thank you")
+    bob.composer.press("Enter")
+    alice.expect_message("Got both, thank you")
+    expect(alice.message("Got both, thank you").locator(".edited")).to_be_visible()
+    alice.message("Two in a row, first").get_by_role("button", name="Edit").click()
+    alice.typed.append("Two in a row, first (fixed)")
+    alice.composer.fill("Two in a row, first (fixed)")
+    alice.composer.press("Enter")
+    bob.expect_message("Two in a row, first (fixed)")
+    expect(bob.message("Two in a row, first (fixed)").locator(".edited")).to_be_visible()
+    bob.expect_message("Got both, thank you")
+    expect(bob.message("Got both, thank you").locator(".edited")).to_be_visible()
+
+    # Deletions, from either side.
+    bob.message("And one more from B").get_by_role("button", name="Delete").click()
+    expect(alice.log).not_to_contain_text("And one more from B", timeout=SLOW)
+    alice.message("Two in a row, second").get_by_role("button", name="Delete").click()
+    expect(bob.log).not_to_contain_text("Two in a row, second", timeout=SLOW)
+    for person in (alice, bob):
+        expect(person.log).not_to_contain_text("And one more from B")
+        expect(person.log.locator("li.deleted")).to_have_count(2, timeout=SLOW)
+
+    # Burn after reading: Alice (at the home) sends one, Bob reads it on B, it burns for both.
+    alice.page.get_by_label("Burn after reading").check()
+    alice.say("Burn this: the locker code is 2718")
+    reveal = bob.log.get_by_role("button", name="Show message (burns after reading)")
+    expect(reveal).to_be_visible(timeout=SLOW)
+    expect(bob.log).not_to_contain_text("the locker code")
+    reveal.click()
+    bob.expect_message("Burn this: the locker code is 2718")
     shot(bob.page, "21-federated-bob-on-b")
+    expect(alice.log).not_to_contain_text("the locker code", timeout=SLOW)
+    expect(bob.log).not_to_contain_text("the locker code", timeout=SLOW)  # left on screen a little, then gone
+    shot(alice.page, "20-federated-alice-on-a")
     assert_controls_named(bob.page)
+    expected = [
+        "Hello Bob, this is Alice on A",
+        "Hi Alice, Bob here on B",
+        "Two in a row, first (fixed)",
+        "Got both, thank you",
+    ]
+    assert texts_in_order(alice) == expected
+    assert texts_in_order(bob) == expected
 
     # A reload keeps the history, once and in order, and the chat goes on.
     unlock(alice)
     unlock(bob)
     alice.open_chat(bob_address)
     bob.open_chat(alice_address)
-    alice.expect_message("And one more from B")
-    bob.expect_message("And one more from B")
+    alice.expect_message("Got both, thank you")
+    bob.expect_message("Got both, thank you")
+    expect(bob.message("Got both, thank you").locator(".edited")).to_be_visible()
+    expect(bob.message(hello).get_by_role("button", name="👍 1", exact=True)).to_be_visible()
+    for person in (alice, bob):
+        expect(person.log.locator("li.deleted")).to_have_count(3)
     assert texts_in_order(alice) == expected
     assert texts_in_order(bob) == expected
     bob.say("After the reload, from B")
@@ -155,6 +211,7 @@ def test_alice_on_a_and_bob_on_b_chat_in_the_pwa(
     chat_ids = {m.chat_id for m in Message.objects.all()}
     assert len(chat_ids) == 1
     ciphertexts = [bytes(c) for c in Message.objects.exclude(ciphertext=None).values_list("ciphertext", flat=True)]
+    ciphertexts += [bytes(c) for c in Reaction.objects.exclude(ciphertext=None).values_list("ciphertext", flat=True)]
     check_privacy(
         instance_b,
         [app_server.log_path, instance_a_s2s.log_path, celery_worker_process],

@@ -24,7 +24,6 @@ const HUMAN: Record<string, string> = {
   invalid_credentials: "Wrong username or password.",
   user_not_found: "There is no user with that name (someone on another server is written name@their.server).",
   peer_unreachable: "That person's server cannot be reached right now. Try again later.",
-  federated_chat: "This chat spans more than one server: edits, deletions, reactions and burn-after-reading are not available in it yet.",
   federated_files: "This chat spans more than one server: files cannot be sent in it yet.",
   username_taken: "That username is taken. Pick another one.",
   channel_read_only: "Only the channel's owners and admins can post here.",
@@ -101,6 +100,9 @@ export interface WireMessage {
   burn_on_read: boolean;
   created: string;
 }
+
+/** A changed message; `forwarded`: only queued for the chat's home, which applies it and sends the result as a frame. */
+export type ChangedAnswer = WireMessage & { forwarded?: boolean };
 
 export interface SendBody {
   client_message_id: string;
@@ -250,20 +252,22 @@ export class Api {
     const q = beforeSeq === null ? `limit=${limit}` : `before_seq=${beforeSeq}&limit=${limit}`;
     return this.call("GET", `/v1/chats/${chatId}/messages?${q}`);
   }
-  editMessage(id: number, editSecret: string, ciphertext: string): Promise<WireMessage> {
+  /** Edit, delete and burn answer the message as it is; 202 `forwarded` when the chat's home (another instance) applies it. */
+  editMessage(id: number, editSecret: string, ciphertext: string): Promise<ChangedAnswer> {
     return this.call("PATCH", `/v1/messages/${id}`, { edit_secret: editSecret, ciphertext });
   }
-  deleteMessage(id: number, editSecret: string | null): Promise<WireMessage> {
+  deleteMessage(id: number, editSecret: string | null): Promise<ChangedAnswer> {
     return this.call("DELETE", `/v1/messages/${id}`, editSecret === null ? {} : { edit_secret: editSecret });
   }
-  burn(id: number): Promise<WireMessage> {
+  burn(id: number): Promise<ChangedAnswer> {
     return this.call("POST", `/v1/messages/${id}/burn`);
   }
   /** `id` is null when the chat's home is another instance: the reaction arrives as a frame. */
   react(messageId: number, ciphertext: string, removeHash: string): Promise<{ id: number | null }> {
     return this.call("POST", `/v1/messages/${messageId}/reactions`, { ciphertext, remove_hash: removeHash });
   }
-  unreact(reactionId: number, removeSecret: string): Promise<void> {
+  /** 204 (undefined), or 202 `forwarded` when the chat's home applies it. */
+  unreact(reactionId: number, removeSecret: string): Promise<{ forwarded?: boolean } | undefined> {
     return this.call("DELETE", `/v1/reactions/${reactionId}`, { remove_secret: removeSecret });
   }
   // --- blobs (encrypted, padded file bytes; the name and type never reach the server) ---

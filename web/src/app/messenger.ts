@@ -11,17 +11,16 @@ import type { FileReference, MessagePayload } from "../crypto/payload";
 import type { MlsWorkerApi, OutgoingPayload } from "../mls/api";
 import { Connection, type LinkState, type Signal } from "../transport/connection";
 import { accessProblemOf, type AccessProblem } from "./access";
+import { PENDING_REACTION, dropKeptTexts, markPending, rejectedMessage, rejectionText, settle, undoChange } from "./changes";
 import { packHistory, readBundle, sealBundle, type HistoryBundle } from "./history";
 import type { AppStore, ChatRecord, DeviceChange, LocalMessage, OutboxEntry } from "./store";
 import { Uploads } from "./uploads";
 
 const NAME_CONTEXT = "talkee-group-name-v1";
 const REACTION_CONTEXT = "talkee-reaction-v1";
-/** A reaction of ours queued for the chat's home instance, until its frame names its id. */
-const PENDING_REACTION = 0;
 const STATUS_RANK: Record<LocalMessage["status"], number> = { failed: -1, queued: 0, sent: 1, delivered: 2, read: 3 };
 
-export type ChangeKind = "chats" | "messages" | "link" | "typing" | "presence" | "uploads" | "devices" | "revoked";
+export type ChangeKind = "chats" | "messages" | "link" | "typing" | "presence" | "uploads" | "devices" | "revoked" | "refused";
 
 /** Wait per place in line: the first committer acts at once, the next only if it did not. */
 const RANK_STEP_MS = 5000;
@@ -182,8 +181,8 @@ export class Messenger extends EventTarget {
     return this.user.split("@")[1] ?? "";
   }
 
-  emit(kind: ChangeKind, chatId?: string): void {
-    this.dispatchEvent(new CustomEvent("change", { detail: { kind, chatId } }));
+  emit(kind: ChangeKind, chatId?: string, text?: string): void {
+    this.dispatchEvent(new CustomEvent("change", { detail: { kind, chatId, text } }));
   }
 
   get linkState(): LinkState {
@@ -754,16 +753,27 @@ export class Messenger extends EventTarget {
     const enc = await this.mls.encrypt(chatId, payload);
     const ciphertext = toBase64(enc.ciphertext);
     this.ownCiphertexts.add(ciphertext);
-    await this.api.editMessage(message.id, message.editSecret, ciphertext);
+    const answer = await this.api.editMessage(message.id, message.editSecret, ciphertext);
+    // Forwarded to the chat's home (202): shown edited now; its changed frame carries our
+    // ciphertext (which we, its sender, cannot decrypt); a refusal puts the old text back.
+    if (answer.forwarded === true) markPending(message, { action: "edit", text: message.text, edited: message.edited ?? false, ciphertext });
     message.text = text;
     message.edited = true;
+    delete message.changeError;
     await this.store.saveMessages(chatId);
     this.emit("messages", chatId);
   }
 
   async remove(chatId: string, message: LocalMessage): Promise<void> {
-    if (message.id === null) return;
-    await this.api.deleteMessage(message.id, message.mine ? (message.editSecret ?? null) : null);
+    return this.withLock(() => this.removeLocked(chatId, message));
+  }
+
+  private async removeLocked(chatId: string, message: LocalMessage): Promise<void> {
+    if (message.id === null || message.deleted) return;
+    const answer = await this.api.deleteMessage(message.id, message.mine ? (message.editSecret ?? null) : null);
+    // Forwarded (202): gone here now; kept aside until the home's deleted frame, to come back if it refuses.
+    if (answer.forwarded === true) markPending(message, { action: "delete", text: message.text, reactions: message.reactions ?? [] });
+    delete message.changeError;
     this.tombstone(message, chatId);
     await this.store.saveMessages(chatId);
     this.emit("messages", chatId);
@@ -784,7 +794,11 @@ export class Messenger extends EventTarget {
     this.emit("messages", chatId);
     if (message.id !== null) {
       try {
-        await this.api.burn(message.id);
+        const answer = await this.api.burn(message.id);
+        if (answer.forwarded === true) {
+          markPending(message, { action: "burn" });
+          await this.store.saveMessages(chatId);
+        }
       } catch {
         /* already gone */
       }
@@ -796,12 +810,16 @@ export class Messenger extends EventTarget {
   }
 
   private async reactLocked(chatId: string, message: LocalMessage, emoji: string): Promise<void> {
-    if (message.id === null) return;
-    const mine = (message.reactions ?? []).find(
-      (r) => r.user === this.user && r.emoji === emoji && r.removeSecret !== undefined && r.id !== PENDING_REACTION,
-    );
+    if (message.id === null || message.deleted) return;
+    const ours = (message.reactions ?? []).filter((r) => r.user === this.user && r.emoji === emoji && r.removeSecret !== undefined);
+    if (ours.some((r) => r.id === PENDING_REACTION)) {
+      throw new ApiError(409, "reaction_pending", "Your reaction is still on its way to the chat's home server. Try again in a moment.");
+    }
+    const mine = ours[0];
     if (mine !== undefined) {
-      await this.api.unreact(mine.id, mine.removeSecret!);
+      const answer = await this.api.unreact(mine.id, mine.removeSecret!);
+      // Forwarded (202): gone here now; back if the home refuses (its frame confirms).
+      if (answer?.forwarded === true) markPending(message, { action: "unreact", reaction: mine });
       message.reactions = (message.reactions ?? []).filter((r) => r.id !== mine.id);
     } else {
       const keys = await this.mls.chatKeys(chatId);
@@ -815,9 +833,10 @@ export class Messenger extends EventTarget {
       const sent = await this.api.react(message.id, toBase64(body), await editHash(secret));
       // id 0: forwarded to the chat's home; its `reaction` frame brings the id (onReaction)
       const id = sent.id ?? PENDING_REACTION;
-      message.reactions = (message.reactions ?? []).filter((r) => r.id !== id);
+      message.reactions = (message.reactions ?? []).filter((r) => r.id !== id || id === PENDING_REACTION);
       message.reactions.push({ id, emoji, user: this.user, removeSecret: toBase64(secret) });
     }
+    delete message.changeError;
     await this.store.saveMessages(chatId);
     this.emit("messages", chatId);
   }
@@ -940,6 +959,14 @@ export class Messenger extends EventTarget {
     if (m.kind !== "application") return;
     const existing = this.store.findById(m.chat_id, m.id);
     if (m.deleted) {
+      if (existing !== undefined && (existing.pending ?? []).length > 0) {
+        // Our forwarded deletion or burn applied at the home (or it went another way):
+        // nothing of the text is kept for an undo any more.
+        settle(existing, "delete");
+        settle(existing, "burn");
+        dropKeptTexts(existing);
+        await this.store.saveMessages(m.chat_id);
+      }
       if (existing !== undefined && existing.burn && existing.revealed && !existing.deleted) {
         // Burnt because we read it: leave it on screen a little, then it is gone here too.
         window.setTimeout(() => {
@@ -958,6 +985,14 @@ export class Messenger extends EventTarget {
     if (m.ciphertext === null) return;
     const forwarded = this.store.forwarded.find((e) => e.ciphertext === m.ciphertext);
     if (forwarded !== undefined) return this.onForwardedOrdered(forwarded, m);
+    if (existing !== undefined && settle(existing, "edit", (c) => c.ciphertext === m.ciphertext) !== undefined) {
+      // The home applied our forwarded edit: its text is already shown (we cannot decrypt our own ciphertext).
+      this.ownCiphertexts.delete(m.ciphertext);
+      existing.edited = true;
+      await this.store.saveMessages(m.chat_id);
+      this.emit("messages", m.chat_id);
+      return;
+    }
     if (this.ownCiphertexts.has(m.ciphertext)) {
       this.ownCiphertexts.delete(m.ciphertext);
       return; // ours, already shown (ids arrive with the POST answer)
@@ -1041,6 +1076,28 @@ export class Messenger extends EventTarget {
     this.emit("messages", chatId);
     this.emit("link");
     void this.flushOutbox();
+  }
+
+  /**
+   * The home refused a message change forwarded from our instance (`change_rejected`:
+   * action and seq, no actor — every local member's devices hear of it). The device that
+   * asked has it pending: the change is undone here (a refused edit or deletion is put
+   * back from what the message kept, a reaction goes, a removed one returns) and the
+   * person is told why. What happened at the home meanwhile (the message deleted there,
+   * say) arrives as its own frame ahead of the refusal, and is not undone.
+   */
+  private async onChangeRejected(chatId: string, data: Record<string, unknown>): Promise<void> {
+    const action = typeof data["action"] === "string" ? data["action"] : "";
+    const seq = typeof data["seq"] === "number" ? data["seq"] : -1;
+    const message = rejectedMessage(this.store.messagesOf(chatId), action, seq);
+    if (message === undefined || !undoChange(message, action)) return; // not ours
+    const error = data["error"] as { code?: unknown; message?: unknown } | undefined;
+    const reason = typeof error?.message === "string" ? error.message : "";
+    const text = rejectionText(action, reason);
+    message.changeError = text;
+    await this.store.saveMessages(chatId);
+    this.emit("messages", chatId);
+    this.emit("refused", chatId, text);
   }
 
   /** A decrypted application message: a receipt, an edit, or a new message to show. */
@@ -1129,6 +1186,7 @@ export class Messenger extends EventTarget {
         return;
       }
       if (change === "send_rejected" && frame.data !== null) return this.onSendRejected(frame.chat_id, frame.data);
+      if (change === "change_rejected" && frame.data !== null) return this.onChangeRejected(frame.chat_id, frame.data);
       await this.refreshChat(frame.chat_id).catch(() => undefined);
       void this.applyPendingMembers(frame.chat_id).catch((err: unknown) => console.warn("talkee: member change not applied to the group", err));
     }
@@ -1139,6 +1197,7 @@ export class Messenger extends EventTarget {
     const message = this.store.findById(frame.chat_id, r.message_id);
     if (message === undefined) return;
     if (r.deleted || r.ciphertext === null) {
+      settle(message, "unreact", (c) => c.reaction?.id === r.id); // ours, forwarded: applied at the home
       message.reactions = (message.reactions ?? []).filter((x) => x.id !== r.id);
     } else {
       if ((message.reactions ?? []).some((x) => x.id === r.id)) return;

@@ -44,6 +44,19 @@ export interface ReactionRecord {
   removeSecret?: string; // ours only
 }
 
+/** A change forwarded to the chat's home and not yet applied there (see ./changes). */
+export interface PendingChange {
+  action: "edit" | "delete" | "burn" | "unreact";
+  /** edit and delete: the text (and edited flag, reactions) it replaced. */
+  text?: string;
+  edited?: boolean;
+  reactions?: ReactionRecord[];
+  /** edit: our ciphertext; the home's changed frame carries it. */
+  ciphertext?: string;
+  /** unreact: the reaction removed. */
+  reaction?: ReactionRecord;
+}
+
 export interface LocalMessage {
   key: string; // stable local key: client_message_id for ours, "m<id>" for others'
   id: number | null;
@@ -66,6 +79,10 @@ export interface LocalMessage {
   revealed?: boolean;
   unavailable?: boolean; // ciphertext this device cannot read (before it joined)
   file?: FileReference;
+  /** Changes forwarded to the chat's home instance, not applied there yet. */
+  pending?: PendingChange[];
+  /** Why the home refused a change of ours (shown on the message). */
+  changeError?: string;
 }
 
 export interface OutboxEntry {

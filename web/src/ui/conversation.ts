@@ -10,7 +10,7 @@ import { membersPanel } from "./members";
 const REACTIONS = ["👍", "❤️", "😂"];
 /** Messages rendered per page of the infinite scroll. */
 const PAGE = 40;
-const FEDERATED_NOTE = "This chat spans more than one server: reactions, edits, deletions, burn after reading and files are not available in it yet.";
+const FEDERATED_NOTE = "This chat spans more than one server: files are not available in it yet.";
 const TICKS: Record<LocalMessage["status"], [string, string]> = {
   queued: ["", "Queued for delivery"],
   sent: ["✓", "Sent"],
@@ -92,8 +92,8 @@ export function conversation(messenger: Messenger, back: () => void): Conversati
   const attach = h("label", { for: "attach", class: "attach", title: "Attach a file" }, h("span", { "aria-hidden": "true" }, "+"), h("span", { class: "sr-only" }, "Attach file"));
   const uploadRow = h("div", { class: "upload-rows", role: "status", "aria-label": "Uploads" });
   uploadRow.hidden = true;
-  const burnLabel = h("label", { for: "burn", class: "check" }, burnBox, " Burn after reading");
-  // A chat spanning servers: what is not federated yet is switched off, and said so.
+  const burnLabel = h("label", { for: "burn", class: "check", title: "The message is deleted for everyone once it has been read" }, burnBox, " Burn after reading");
+  // A chat spanning servers: files are not federated yet; switched off, and said so.
   const federatedNote = h("p", { class: "federated-note", id: "federated-note" }, FEDERATED_NOTE);
   federatedNote.hidden = true;
   const composer = h(
@@ -305,9 +305,6 @@ export function conversation(messenger: Messenger, back: () => void): Conversati
     federatedNote.hidden = !federated;
     attach.hidden = federated;
     fileInput.disabled = federated;
-    burnBox.disabled = federated;
-    if (federated) burnBox.checked = false;
-    burnLabel.title = federated ? FEDERATED_NOTE : "The message is deleted for everyone once it has been read";
     const canPost = c.joined && !c.removed && (c.kind !== "channel" || isManager());
     composer.hidden = !canPost;
     readOnly.hidden = canPost;
@@ -360,7 +357,8 @@ export function conversation(messenger: Messenger, back: () => void): Conversati
   const messageItem = (m: LocalMessage, c: ChatRecord): HTMLElement => {
     const who = nameOf(m);
     if (m.unavailable) return h("li", { class: "msg system" }, "🔒 A message from before this device joined");
-    if (m.deleted) return h("li", { class: `msg ${m.mine ? "mine" : ""} deleted` }, h("p", { class: "text" }, m.expired ? "Message expired" : "Message deleted"));
+    const refused = m.changeError === undefined ? null : h("p", { class: "error change-error" }, m.changeError);
+    if (m.deleted) return h("li", { class: `msg ${m.mine ? "mine" : ""} deleted` }, h("p", { class: "text" }, m.expired ? "Message expired" : "Message deleted"), refused);
     const parts: (Node | null)[] = [];
     if (c.kind !== "direct" && !m.mine) parts.push(h("p", { class: "sender" }, who));
     if (m.forwardOf !== undefined) parts.push(h("p", { class: "forwarded" }, `Forwarded from ${displayName(m.forwardOf, messenger.domain)}`));
@@ -404,19 +402,14 @@ export function conversation(messenger: Messenger, back: () => void): Conversati
     );
     parts.push(meta);
     if (m.status === "failed" && m.error) parts.push(h("p", { class: "error" }, m.error));
+    if (refused !== null) parts.push(refused);
     const actions = h("div", { class: "actions", role: "group", "aria-label": `Actions for message from ${who}` });
-    const federated = messenger.spansInstances(c);
-    if (federated) {
-      // Reactions, edits and deletions are refused across servers: not offered, and said why.
-      actions.title = FEDERATED_NOTE;
-      actions.setAttribute("aria-describedby", "federated-note");
-    }
     if (m.id !== null && c.joined && !c.removed) {
       actions.append(h("button", { type: "button", "aria-label": "Reply", onclick: () => { replyTo = m; editing = null; setContext(); input.focus(); } }, "↩"));
-      if (!federated) for (const emoji of REACTIONS) actions.append(h("button", { type: "button", "aria-label": `React ${emoji}`, onclick: () => act(() => messenger.react(c.id, m, emoji)) }, emoji));
+      for (const emoji of REACTIONS) actions.append(h("button", { type: "button", "aria-label": `React ${emoji}`, onclick: () => act(() => messenger.react(c.id, m, emoji)) }, emoji));
       actions.append(h("button", { type: "button", "aria-label": "Forward", onclick: () => forwardPicker(m, c, actions) }, "↪"));
-      if (m.mine && !federated) actions.append(h("button", { type: "button", "aria-label": "Edit", onclick: () => { editing = m; replyTo = null; input.value = m.text; setContext(); input.focus(); } }, "✎"));
-      if ((m.mine || isManager()) && !federated) actions.append(h("button", { type: "button", "aria-label": "Delete", onclick: () => act(() => messenger.remove(c.id, m)) }, "✕"));
+      if (m.mine) actions.append(h("button", { type: "button", "aria-label": "Edit", onclick: () => { editing = m; replyTo = null; input.value = m.text; setContext(); input.focus(); } }, "✎"));
+      if (m.mine || isManager()) actions.append(h("button", { type: "button", "aria-label": "Delete", onclick: () => act(() => messenger.remove(c.id, m)) }, "✕"));
     }
     return h("li", { class: `msg ${m.mine ? "mine" : "theirs"}`, "data-status": m.status }, h("div", { class: "bubble" }, ...parts), actions);
   };
@@ -483,9 +476,11 @@ export function conversation(messenger: Messenger, back: () => void): Conversati
   };
 
   messenger.addEventListener("change", (ev) => {
-    const detail = (ev as CustomEvent<{ kind: string; chatId?: string }>).detail;
+    const detail = (ev as CustomEvent<{ kind: string; chatId?: string; text?: string }>).detail;
     if (chatId === null) return;
-    if (detail.kind === "messages" && detail.chatId === chatId) {
+    if (detail.kind === "refused" && detail.chatId === chatId && detail.text !== undefined) {
+      notice.textContent = detail.text; // a change the chat's home refused (also on the message)
+    } else if (detail.kind === "messages" && detail.chatId === chatId) {
       renderMessages();
       if (document.visibilityState === "visible") void messenger.open(chatId);
     } else if (detail.kind === "chats") {
