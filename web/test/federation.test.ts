@@ -23,7 +23,6 @@ describe("federation errors in human words", () => {
   it("say what went wrong", () => {
     expect(humanError(new ApiError(404, "user_not_found", "No such user on b.test."))).toMatch(/no user with that name/);
     expect(humanError(new ApiError(503, "peer_unreachable", "b.test did not answer."))).toMatch(/server cannot be reached/);
-    expect(humanError(new ApiError(409, "federated_chat", "x"))).toMatch(/more than one server/);
     expect(humanError(new ApiError(409, "federated_files", "x"))).toMatch(/files cannot be sent/);
   });
 });

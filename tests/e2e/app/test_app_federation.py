@@ -19,12 +19,13 @@ import pytest
 from playwright.sync_api import expect
 
 from apps.messages.models import Message, Reaction
-from tests.conftest import FEDERATION_B, LiveServer
+from apps.chats.models import Membership
+from tests.conftest import FEDERATION_B, CeleryWorker, LiveServer
 from tests.e2e.app.conftest import PASSWORD, SLOW, Person, assert_controls_named, assert_private, shot
 from tests.federation.conftest import S2sListener, instance_a_s2s  # noqa: F401 (fixture)
 from tests.federation.pki import Pki
 from tests.federation.test_cross_instance_chats import _all_rows, check_privacy
-from tests.federation.test_two_instances import InstanceB
+from tests.federation.test_two_instances import InstanceB, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -221,10 +222,15 @@ def test_alice_on_a_and_bob_on_b_chat_in_the_pwa(
     assert re.match(r"^http://127\.0\.0\.3:", bob.page.url), "Bob used B's own origin"
 
 
-def test_a_member_on_b_adds_someone_through_the_home(people: Any, instance_b: InstanceB) -> None:
+def test_a_member_on_b_adds_someone_through_the_home(
+    people: Any, instance_b: InstanceB, celery_worker: CeleryWorker
+) -> None:
     """A group homed on A; Bob (admin, on B) adds Carol (on A). B forwards the change (202),
     A applies it and sends the new member list; then Bob's device adds Carol's device to the
-    MLS group (its commit and Welcome also go through A), and Carol reads and writes."""
+    MLS group (its commit and Welcome also go through A), and Carol reads and writes.
+    Then a change the home refuses: Bob, no longer admin at A but still on B's copy (A's
+    news has not left yet), deletes Carol's message; A refuses, and Bob's app brings the
+    message back and says why."""
     alice = people("alice")
     carol = people("carol")
     bob = on_b(people("bob"), instance_b)
@@ -257,4 +263,33 @@ def test_a_member_on_b_adds_someone_through_the_home(people: Any, instance_b: In
     alice.expect_message("Hello both, from A")
     expect(carol.message("Bob, please bring Carol in")).to_have_count(0)  # from before she joined
     shot(bob.page, "22-federated-group-bob-on-b")
+
+    # A's worker (its deliveries to B) stopped: B still has Bob as an admin when he deletes.
+    celery_worker.stop()
+    try:
+        alice.page.get_by_label(f"Role of {bob_address}", exact=True).select_option("member")
+        alice.page.get_by_role("button", name=f"Change role of {bob_address}").click()
+        wait_until(
+            lambda: Membership.objects.get(chat__kind="group", user__username=bob_address).role == "member",
+            "Bob demoted at A",
+        )
+        bob.message("Hello both, from A").get_by_role("button", name="Delete").click()
+        expect(bob.log).not_to_contain_text("Hello both, from A")  # gone here at once (202)
+        expect(bob.log.locator("li.deleted")).to_have_count(1)
+    finally:
+        celery_worker.start()
+    refused = bob.message("Hello both, from A").locator(".change-error")
+    expect(refused).to_contain_text("The chat's home server refused the deletion", timeout=SLOW)
+    expect(refused).to_contain_text("Only the author or the chat's admins can delete this message. The message is back.")
+    expect(bob.page.get_by_role("alert")).to_contain_text("refused the deletion")
+    expect(bob.log.locator("li.deleted")).to_have_count(0)
+    expect(bob.message("Hello both, from A").get_by_role("button", name="Delete")).to_have_count(0, timeout=SLOW)
+    shot(bob.page, "23-federated-refused-deletion-bob-on-b")
+    for person in (alice, carol):
+        person.expect_message("Hello both, from A")
+        expect(person.log.locator("li.deleted")).to_have_count(0)
+    # After a reload Bob's device still has it (the undo was stored).
+    unlock(bob)
+    bob.open_chat(name)
+    bob.expect_message("Hello both, from A")
     assert_private(alice.server, alice.typed)

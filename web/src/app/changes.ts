@@ -83,10 +83,18 @@ const WHAT: Record<ChangeAction, string> = {
   unreact: "removing your reaction",
 };
 
+const AFTER: Record<ChangeAction, string> = {
+  edit: "The message shows its earlier text again.",
+  delete: "The message is back.",
+  burn: "It may still be there for the others.",
+  react: "Your reaction was taken off.",
+  unreact: "Your reaction is back.",
+};
+
 /** What the person is told, on the message and in the conversation. */
 export function rejectionText(action: string, reason: string): string {
   const what = WHAT[action as ChangeAction] ?? "this change";
   const why = reason.trim() === "" ? "" : `: ${reason.trim().replace(/\.?$/, ".")}`;
-  const undone = action === "burn" ? " It may still be there for the others." : " It was undone here.";
-  return `The chat's home server refused ${what}${why === "" ? "." : why}${undone}`;
+  const undone = AFTER[action as ChangeAction] ?? "";
+  return `The chat's home server refused ${what}${why === "" ? "." : why} ${undone}`.trimEnd();
 }
