@@ -6,9 +6,11 @@ Everything talks to the real PostgreSQL and Redis configured in talkee.settings.
 import base64
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -30,6 +32,30 @@ from tests.federation.pki import Pki, make_pki
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "correct horse battery staple"
+
+# One blob directory for the session, shared by this process and every live process it
+# starts (daphne, the s2s listener, the Celery worker inherit TALKEE_BLOB_DIR).
+BLOB_DIR = Path(tempfile.mkdtemp(prefix="talkee-test-blobs-"))
+os.environ["TALKEE_BLOB_DIR"] = str(BLOB_DIR)
+
+
+def use_blob_dir(settings: Any, directory: Path) -> None:
+    """Point this process's blob storage at `directory` for one test."""
+    options = {**settings.STORAGES["blobs"]["OPTIONS"], "location": str(directory)}
+    settings.STORAGES = {**settings.STORAGES, "blobs": {**settings.STORAGES["blobs"], "OPTIONS": options}}
+
+
+@pytest.fixture
+def shared_blob_dir(settings: Any) -> Path:
+    """For a test that writes files in process which the live processes read (or back)."""
+    use_blob_dir(settings, BLOB_DIR)
+    return BLOB_DIR
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _remove_blob_dir() -> Iterator[None]:
+    yield
+    shutil.rmtree(BLOB_DIR, ignore_errors=True)
 
 
 def b64(data: bytes) -> str:

@@ -75,7 +75,6 @@ def do_create_blob(user_id: int, chat_id: uuid.UUID | str, size: int) -> Blob:
         raise NotFound("No such chat.", code="chat_not_found")
     if membership.chat.kind == Chat.Kind.CHANNEL and not membership.is_manager:
         raise Forbidden("Only the channel's owners and admins can post here.", code="channel_read_only")
-    check_files_here(membership.chat.home)
     with transaction.atomic():
         _charge_allowance(user_id, size)
         return Blob.objects.create(
@@ -195,14 +194,103 @@ def do_complete_upload(user_id: int, blob_id: uuid.UUID | str) -> Blob:
     return locked
 
 
-def check_files_here(home: str) -> None:
-    """A chat spanning instances keeps its files at its home only (see Blob.at_home)."""
-    if home:
-        raise ServiceError(
-            "In a chat with members on other instances, files can be attached only on the chat's home "
-            f"instance ({home}) for now.",
-            code="federated_files",
-        )
+def _completed_of_chat(chat_id: uuid.UUID | str, blob_ids: Iterable[uuid.UUID | str]) -> list[dict[str, Any]]:
+    """Completed uploads made here for this chat, locked in a fixed order (the lock
+    release_blobs takes too); refused unless every id is one."""
+    wanted = sorted({uuid.UUID(str(b)) for b in blob_ids})
+    locked = list(
+        Blob.objects.select_for_update()
+        .filter(pk__in=wanted, chat_id=chat_id, completed_at__isnull=False, at_home=False)
+        .order_by("pk")
+        .values("id", "size", "chunk_size")
+    )
+    if len(locked) != len(wanted):
+        raise ServiceError("Each blob must be a completed upload to this chat.", code="invalid_blob")
+    return [{"id": str(b["id"]), "size": b["size"], "chunk_size": b["chunk_size"]} for b in locked]
+
+
+def hold_for_home(chat_id: uuid.UUID | str, blob_ids: Iterable[uuid.UUID | str]) -> list[dict[str, Any]]:
+    """Files of a send forwarded to the chat's home: checked like a local attachment and
+    kept until the home has ordered the message and pulled them (the copy that comes back
+    links them, do_attach_home_blobs); purged after TALKEE_FEDERATION_BLOB_HOLD_SECONDS if
+    the home never does (it refused the send). Returns what the home needs to pull them."""
+    entries = _completed_of_chat(chat_id, blob_ids)
+    hold = timezone.now() + timedelta(seconds=settings.TALKEE_FEDERATION_BLOB_HOLD_SECONDS)
+    Blob.objects.filter(pk__in=[e["id"] for e in entries], expires_at__isnull=False).update(expires_at=hold)
+    return entries
+
+
+def do_pull_blobs(origin: str, chat_id: uuid.UUID, entries: Any) -> list[uuid.UUID]:
+    """At the chat's home: the files of a send forwarded from `origin`, pulled from there
+    (signed, mutual TLS) into storage here, where every member's instance fetches them,
+    like a file uploaded here. Stored once: a blob already pulled is not fetched again;
+    an id used here for anything else is refused. Returns the blob ids, for the send."""
+    from apps.federation.remote import upload_pieces
+
+    if not isinstance(entries, list) or len(entries) > 10:
+        raise ServiceError("At most 10 files, on an application message.", code="invalid_blob")
+    ids = []
+    for entry in entries:
+        blob_id, size, chunk_size = _blob_entry(entry)
+        existing = Blob.objects.filter(pk=blob_id).values("chat_id", "at_home", "completed_at", "size").first()
+        if existing is not None:
+            same = existing["chat_id"] == chat_id and not existing["at_home"] and existing["size"] == size
+            if not same or existing["completed_at"] is None:
+                raise ServiceError("A forwarded file collides with another blob.", code="invalid_blob")
+        else:
+            name, _, received = save_stream(_Pieces(upload_pieces(origin, blob_id, size)), size)
+            try:
+                if received != size:
+                    raise ServiceError("The sender's instance sent a file of the wrong size.", code="invalid_blob")
+                now = timezone.now()
+                with transaction.atomic():
+                    Blob.objects.create(
+                        id=blob_id,
+                        chat_id=chat_id,
+                        size=size,
+                        chunk_size=chunk_size,
+                        storage_name=name,
+                        completed_at=now,
+                        expires_at=now + timedelta(seconds=settings.TALKEE_BLOB_UPLOAD_TTL_SECONDS),
+                    )
+            except BaseException:
+                delete_files_now([name])
+                raise
+        ids.append(blob_id)
+    return ids
+
+
+class _Pieces:
+    """A readable over the pieces of a pulled file (one piece in memory at a time)."""
+
+    def __init__(self, pieces: Iterable[bytes]) -> None:
+        self.pieces = iter(pieces)
+        self.buffer = b""
+
+    def read(self, size: int = -1) -> bytes:
+        while not self.buffer:
+            piece = next(self.pieces, None)
+            if piece is None:
+                return b""
+            self.buffer = piece
+        n = len(self.buffer) if size is None or size < 0 else size
+        data, self.buffer = self.buffer[:n], self.buffer[n:]
+        return data
+
+
+def _blob_entry(entry: Any) -> tuple[uuid.UUID, int, int]:
+    """(id, padded size, chunk size) of a file entry a peer sent, checked."""
+    if not isinstance(entry, dict):
+        raise ServiceError("A file entry is an object.", code="invalid_blob")
+    size, chunk_size = entry.get("size"), entry.get("chunk_size")
+    if not isinstance(size, int) or not isinstance(chunk_size, int) or not 0 < chunk_size <= size:
+        raise ServiceError("A file needs its padded size and chunk size.", code="invalid_blob")
+    check_blob_size(size)
+    try:
+        blob_id = uuid.UUID(str(entry.get("id")))
+    except ValueError:
+        raise ServiceError("A file needs its id.", code="invalid_blob") from None
+    return blob_id, size, chunk_size
 
 
 def do_attach_blobs(
@@ -216,40 +304,37 @@ def do_attach_blobs(
         return []
     if message.kind != Message.Kind.APPLICATION:
         raise ServiceError("Only application messages can carry files.", code="invalid_blob")
-    locked = list(
-        Blob.objects.select_for_update()
-        .filter(pk__in=wanted, chat_id=chat_id, completed_at__isnull=False, at_home=False)
-        .order_by("pk")
-        .values("id", "size", "chunk_size")
-    )
-    if len(locked) != len(wanted):
-        raise ServiceError("Each blob must be a completed upload to this chat.", code="invalid_blob")
+    entries = _completed_of_chat(chat_id, wanted)
     BlobAttachment.objects.bulk_create([BlobAttachment(blob_id=b, message=message) for b in wanted])
     # Referenced now: it lives as long as its messages, not until an upload deadline.
     Blob.objects.filter(pk__in=wanted).update(expires_at=None)
-    return [{"id": str(b["id"]), "size": b["size"], "chunk_size": b["chunk_size"]} for b in locked]
+    return entries
 
 
 def do_attach_home_blobs(chat_id: uuid.UUID | str, message: Message, entries: list[dict[str, Any]]) -> None:
     """Files of a message the chat's home delivered: a stub per blob (id, padded size, no
-    bytes: they stay at the home), linked to the local copy; a repeat adds nothing. A
-    blob id already used here for anything else is refused."""
-    blobs = []
+    bytes: they stay at the home), linked to the local copy; a repeat adds nothing. A file
+    a member uploaded here (a send forwarded to the home, which pulled it) is linked
+    itself. A blob id already used here for anything else is refused."""
+    stubs = []
     for entry in entries:
-        size, chunk_size = entry.get("size"), entry.get("chunk_size")
-        if not isinstance(size, int) or not isinstance(chunk_size, int) or not 0 < chunk_size <= size:
-            raise ServiceError("A file needs its padded size and chunk size.", code="invalid_blob")
-        check_blob_size(size)
-        blobs.append(Blob(id=uuid.UUID(str(entry["id"])), chat_id=chat_id, size=size, chunk_size=chunk_size))
-    if not blobs:
+        blob_id, size, chunk_size = _blob_entry(entry)
+        stubs.append(Blob(id=blob_id, chat_id=chat_id, size=size, chunk_size=chunk_size))
+    if not stubs:
         return
-    ids = [b.id for b in blobs]
-    if Blob.objects.filter(pk__in=ids).exclude(chat_id=chat_id, at_home=True).exists():
+    ids = [b.id for b in stubs]
+    ours = set(
+        Blob.objects.filter(pk__in=ids, chat_id=chat_id, at_home=False, completed_at__isnull=False).values_list(
+            "pk", flat=True
+        )
+    )
+    if Blob.objects.filter(pk__in=ids).exclude(pk__in=ours).exclude(chat_id=chat_id, at_home=True).exists():
         raise ServiceError("A delivered file collides with another blob.", code="invalid_blob")
     now = timezone.now()
-    for blob in blobs:
+    for blob in stubs:
         blob.at_home, blob.completed_at, blob.expires_at = True, now, None
-    Blob.objects.bulk_create(blobs, ignore_conflicts=True)
+    Blob.objects.bulk_create([b for b in stubs if b.id not in ours], ignore_conflicts=True)
+    Blob.objects.filter(pk__in=ours).update(expires_at=None)
     BlobAttachment.objects.bulk_create([BlobAttachment(blob_id=b, message=message) for b in ids], ignore_conflicts=True)
 
 

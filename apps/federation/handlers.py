@@ -35,6 +35,11 @@ class Refused(Exception):
     """The envelope is not acceptable; it is marked handled with this reason."""
 
 
+class RetryLater(Exception):
+    """The envelope cannot be handled now (a peer we must fetch from is unreachable): it
+    and the origin's later envelopes stay pending, in order, for the inbox sweeper."""
+
+
 def _chat(chat_id: Any, *, lock: bool = False) -> Chat | None:
     queryset = Chat.objects.select_for_update() if lock else Chat.objects
     return queryset.filter(pk=uuid.UUID(str(chat_id))).first()
@@ -294,6 +299,7 @@ def _send_at_home(origin: str, body: dict[str, Any]) -> None:
     welcome = body.get("welcome")
     try:
         with transaction.atomic():
+            blob_ids = _pull_files(origin, chat, sender, body.get("blobs"))
             translated = None
             if welcome is not None:
                 device_ids = _device_ids(welcome["devices"])
@@ -313,9 +319,26 @@ def _send_at_home(origin: str, body: dict[str, Any]) -> None:
                 ttl_seconds=body.get("ttl_seconds"),
                 burn_on_read=bool(body.get("burn_on_read")),
                 welcome=translated,
+                blob_ids=blob_ids,
             )
     except ServiceError as exc:
         relay.reject_send(origin, str(chat_id), client_message_id, exc.code, exc.message)
+
+
+def _pull_files(origin: str, chat: Chat, sender: User, entries: Any) -> list[uuid.UUID]:
+    """The files of a forwarded send, pulled from the sender's instance before the
+    message is ordered (only a member may attach files; a repeat pulls nothing)."""
+    from apps.blobs.services import do_pull_blobs
+    from apps.federation.remote import PeerUnavailable
+
+    if not entries:
+        return []
+    if not Membership.objects.filter(chat=chat, user=sender).exists():
+        raise ServiceError("No such chat.", code="chat_not_found")
+    try:
+        return do_pull_blobs(origin, chat.id, entries)
+    except PeerUnavailable as exc:
+        raise RetryLater(str(exc)) from exc
 
 
 def _device_ids(targets: list[dict[str, Any]]) -> list[int]:

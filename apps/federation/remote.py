@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 USERS_PATH = "/s2s/v1/users"
 KEYBUNDLE_PATH = "/s2s/mls/keybundle"
 BLOBS_PATH = "/s2s/v1/blobs/"
+UPLOADS_PATH = "/s2s/v1/uploads/"
 # A file of a chat homed elsewhere is fetched in ranges of at most this many bytes
 # (each one signed request, well under TALKEE_FEDERATION_MAX_BODY_BYTES).
 BLOB_PIECE_BYTES = 4 * 1024 * 1024
@@ -175,16 +176,30 @@ def home_blob_pieces(chat_id: uuid.UUID, blob_id: uuid.UUID, user_id: int, first
     home = Chat.objects.values_list("home", flat=True).get(pk=chat_id)
     user = User.objects.values_list("username", flat=True).get(pk=user_id)
     path = f"{BLOBS_PATH}{blob_id}?{urllib.parse.urlencode({'user': user}, safe='@')}"
+    return _signed_pieces(home, path, first, last)
+
+
+def upload_pieces(origin: str, blob_id: uuid.UUID, size: int) -> Iterator[bytes]:
+    """The whole of a file a member uploaded at their own instance (`origin`) for a chat
+    homed here, pulled by the home when it orders the message that carries it. Only the
+    chat's home may ask (see views.upload); no user is named."""
+    return _signed_pieces(origin, f"{UPLOADS_PATH}{blob_id}", 0, size - 1)
+
+
+def _signed_pieces(domain: str, path: str, first: int, last: int) -> Iterator[bytes]:
+    """Bytes first..last of a peer's blob, one signed ranged GET per piece."""
     start = first
     while start <= last:
         end = min(last, start + BLOB_PIECE_BYTES - 1)
         try:
-            status, raw = signed_call(home, "GET", path, extra_headers={"Range": f"bytes={start}-{end}"})
+            status, raw = signed_call(domain, "GET", path, extra_headers={"Range": f"bytes={start}-{end}"})
         except discovery.DiscoveryError as exc:
-            raise PeerUnavailable(f"{home} cannot be reached; try again later.") from exc
+            raise PeerUnavailable(f"{domain} cannot be reached; try again later.") from exc
         if status == 404:
             raise NotFound("No such blob.", code="blob_not_found")
+        if 400 <= status < 500 and status != 429:
+            raise ServiceError(f"{domain} refused a file ({status}).", code="peer_refused", status=502)
         if status != 206 or len(raw) != end - start + 1:
-            raise PeerUnavailable(f"{home} answered {status} for a file; try again later.")
+            raise PeerUnavailable(f"{domain} answered {status} for a file; try again later.")
         yield raw
         start = end + 1

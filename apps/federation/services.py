@@ -78,7 +78,9 @@ def handle_pending(origin: str, limit: int = 200) -> int:
     same origin's envelopes at once (or out of order: a chat's traffic from its home is
     one ordered stream). Each envelope's effects and its `handled_at` commit together. A
     refusal is final and recorded in `error`; once handled, a body is emptied (the rows
-    it produced are the truth: an inbox copy would outlive a deleted or expired message)."""
+    it produced are the truth: an inbox copy would outlive a deleted or expired message).
+    An envelope that must wait (handlers.RetryLater) stops the batch: it and everything
+    after it stay pending, in order, for the inbox sweeper."""
     from apps.federation import handlers
 
     handled = 0
@@ -86,10 +88,17 @@ def handle_pending(origin: str, limit: int = 200) -> int:
         with transaction.atomic():
             Peer.objects.select_for_update().filter(domain=origin).first()
             rows = list(InboxEnvelope.objects.filter(origin=origin, handled_at=None).order_by("pk")[:limit])
+            done: list[InboxEnvelope] = []
             for row in rows:
                 try:
                     with transaction.atomic():
                         handlers.HANDLERS[row.kind](origin, row.body)
+                except handlers.RetryLater as exc:
+                    logger.warning(
+                        "federation envelope postponed",
+                        extra={"origin": origin, "kind": row.kind, "txn_id": row.txn_id, "error": str(exc)[:200]},
+                    )
+                    break
                 except (handlers.Refused, ServiceError, KeyError, TypeError, ValueError) as exc:
                     row.error = (str(exc) or type(exc).__name__)[:200]
                     logger.warning(
@@ -99,9 +108,10 @@ def handle_pending(origin: str, limit: int = 200) -> int:
                 row.handled_at = timezone.now()
                 if row.kind != "ping":
                     row.body = {}
-            InboxEnvelope.objects.bulk_update(rows, ["handled_at", "error", "body"])
-        handled += len(rows)
-        if len(rows) < limit:
+                done.append(row)
+            InboxEnvelope.objects.bulk_update(done, ["handled_at", "error", "body"])
+        handled += len(done)
+        if len(rows) < limit or len(done) < len(rows):
             return handled
 
 

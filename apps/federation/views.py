@@ -159,3 +159,21 @@ def blob(request: HttpRequest, blob_id: uuid.UUID) -> HttpResponseBase:
         return blob_response(request, found)
     except ServiceError as exc:
         return _refusal(exc)
+
+
+@require_GET
+def upload(request: HttpRequest, blob_id: uuid.UUID) -> HttpResponseBase:
+    """A range of a file a member here uploaded for a chat homed at the asking instance:
+    the home pulls it when it orders the message that carries it (and then stores it
+    like its own members' files). Nobody but the chat's home may ask."""
+    from apps.blobs.api.views import blob_response
+    from apps.blobs.models import Blob
+
+    try:
+        verified = _verified(request)
+        found = Blob.objects.filter(pk=blob_id, at_home=False, chat__home=verified.origin).first()
+        if found is None:
+            raise NotFound("No such blob.", code="blob_not_found")
+        return blob_response(request, found)
+    except ServiceError as exc:
+        return _refusal(exc)

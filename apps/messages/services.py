@@ -17,7 +17,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from apps.accounts.models import User
-from apps.blobs.services import check_files_here, do_attach_blobs, do_attach_home_blobs, release_blobs
+from apps.blobs.services import do_attach_blobs, do_attach_home_blobs, hold_for_home, release_blobs
 from apps.chats.models import Chat, Membership
 from apps.devices.models import Device
 from apps.federation import relay
@@ -131,8 +131,8 @@ def do_send_message(
     epoch (first committer wins; the others get 409 stale_epoch)."""
     context = check_send_allowed(chat_id, user_id, kind)
     check_ciphertext_size(kind, ciphertext)
-    if blob_ids and context.home:
-        check_files_here(context.home)
+    if blob_ids and kind != Kind.APPLICATION:
+        raise ServiceError("Only application messages can carry files.", code="invalid_blob")
     welcome_devices: list[Device] = []
     welcome_payload = b""
     if welcome is not None:
@@ -160,6 +160,7 @@ def do_send_message(
             edit_hash=None if edit_hash is None else b64(edit_hash),
             ttl_seconds=ttl_seconds,
             burn_on_read=burn_on_read,
+            blob_ids=blob_ids or [],
         )
     local_welcome = [d.pk for d in welcome_devices if d.user.domain == settings.TALKEE_DOMAIN]
     remote_welcome = [d for d in welcome_devices if d.user.domain != settings.TALKEE_DOMAIN]
@@ -221,8 +222,9 @@ def _forward_send(
     **fields: Any,
 ) -> Sent:
     """A send in a chat homed on another instance: stored durably in the outbox for the
-    home, which assigns the seq and delivers it back (as an `event`, like any message).
-    A resend of a message that came back answers its id and seq."""
+    home, which assigns the seq and delivers it back (as an `event`, like any message);
+    its files stay here until the home has pulled them. A resend of a message that came
+    back answers its id and seq."""
     original = _existing(chat_id, fields["client_message_id"])
     if original is not None:
         return original
@@ -238,7 +240,11 @@ def _forward_send(
             "payload": b64(welcome_payload),
         }
     sender = User.objects.values_list("username", flat=True).get(pk=user_id)
+    blob_ids = fields.pop("blob_ids")
     with transaction.atomic():
+        if blob_ids:
+            # The home pulls them from here when it orders the message (do_pull_blobs).
+            fields["blobs"] = hold_for_home(chat_id, blob_ids)
         relay.forward_send(context.home, chat_id, sender, fields)
     return Sent(None, None, created=True, cursor=0, forwarded=True)
 

@@ -300,6 +300,9 @@ TALKEE_BLOB_QUOTA_BYTES = env.int("TALKEE_BLOB_QUOTA_BYTES", default=1024 * 1024
 TALKEE_BLOB_QUOTA_WINDOW_SECONDS = env.int("TALKEE_BLOB_QUOTA_WINDOW_SECONDS", default=24 * 3600)
 # An upload must be completed and sent in a message within this time, or it is purged.
 TALKEE_BLOB_UPLOAD_TTL_SECONDS = env.int("TALKEE_BLOB_UPLOAD_TTL_SECONDS", default=24 * 3600)
+# A file sent in a chat homed on another instance is kept here until the home has ordered
+# the message (and pulled the file): as long as this, then purged if the home never did.
+TALKEE_FEDERATION_BLOB_HOLD_SECONDS = env.int("TALKEE_FEDERATION_BLOB_HOLD_SECONDS", default=7 * 24 * 3600)
 
 # --- i18n / static ----------------------------------------------------------------
 LANGUAGE_CODE = "en-us"

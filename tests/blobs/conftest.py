@@ -1,10 +1,6 @@
-"""Blob tests store into a temporary directory shared by this process, the live daphne
-and the Celery worker (they inherit TALKEE_BLOB_DIR from os.environ when they start)."""
+"""Blob tests store into the session's blob directory shared by this process, the live
+daphne and the Celery worker (tests.conftest.BLOB_DIR), or a fresh one per test."""
 
-import os
-import shutil
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,10 +8,7 @@ import pytest
 from django.test import TestCase
 
 from apps.blobs.sizes import encrypted_size
-from tests.conftest import Account
-
-BLOB_DIR = Path(tempfile.mkdtemp(prefix="talkee-test-blobs-"))
-os.environ["TALKEE_BLOB_DIR"] = str(BLOB_DIR)
+from tests.conftest import BLOB_DIR, Account, use_blob_dir
 
 SMALL = encrypted_size(32 * 1024)  # 32,809 bytes: one chunk
 MEDIUM = encrypted_size(2 * 1024 * 1024)  # 2,097,720 bytes: three 1 MiB chunks, the last short
@@ -29,15 +22,8 @@ def blob_dir(settings: Any, request: Any, tmp_path: Path) -> Path:
     """Where this test's blobs go: the directory the live processes share, or a fresh
     one per test (an in-process test's rollback cannot remove files it wrote)."""
     directory = BLOB_DIR if LIVE_FIXTURES & set(request.fixturenames) else tmp_path / "blobs"
-    options = {**settings.STORAGES["blobs"]["OPTIONS"], "location": str(directory)}
-    settings.STORAGES = {**settings.STORAGES, "blobs": {**settings.STORAGES["blobs"], "OPTIONS": options}}
+    use_blob_dir(settings, directory)
     return directory
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _remove_blob_dir() -> Iterator[None]:
-    yield
-    shutil.rmtree(BLOB_DIR, ignore_errors=True)
 
 
 def stored_files(directory: Path) -> list[Path]:

@@ -650,7 +650,7 @@ def test_edits_deletions_reactions_and_burn_across_instances(
 
 
 def test_a_file_sent_on_a_is_downloaded_by_bob_through_b(
-    settings: Any,
+    shared_blob_dir: Path,
     instance_b: InstanceB,
     make_account: Any,
     live_server_daphne: LiveServer,
@@ -662,10 +662,6 @@ def test_a_file_sent_on_a_is_downloaded_by_bob_through_b(
     from tests.blobs.conftest import upload
 
     size = encrypted_size(8 * 1024 * 1024)  # more than two of the pieces B fetches from A
-    shared = os.environ.get("TALKEE_BLOB_DIR")
-    if shared:  # tests/blobs/conftest.py moved the live processes' blob directory: follow them
-        options = {**settings.STORAGES["blobs"]["OPTIONS"], "location": shared}
-        settings.STORAGES = {**settings.STORAGES, "blobs": {**settings.STORAGES["blobs"], "OPTIONS": options}}
     assert size > 2 * BLOB_PIECE_BYTES
 
     alice = make_account()
@@ -682,15 +678,7 @@ def test_a_file_sent_on_a_is_downloaded_by_bob_through_b(
     wait_until(lambda: sent.json()["seq"] in _history(bob, chat_id), "the message on B")
 
     def download(account: RemoteAccount, headers: dict[str, str] | None = None) -> tuple[int, bytes, Any]:
-        request = urllib.request.Request(
-            f"{account.instance.url}/v1/blobs/{blob_id}",
-            headers={"Authorization": f"Bearer {account.token}", **(headers or {})},
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=60) as response:
-                return response.status, response.read(), response.headers
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.read(), exc.headers
+        return download_on(account.instance.url, account.token, blob_id, headers)
 
     # the whole file (fetched by B from A in signed ranged pieces): the same bytes
     status, body, headers = download(bob)
@@ -714,9 +702,6 @@ def test_a_file_sent_on_a_is_downloaded_by_bob_through_b(
             "SELECT size, storage_name, at_home FROM blobs_blob WHERE id = %s", [uuid.UUID(blob_id)]
         ).fetchone()
     assert row == (size, "", True)
-    # uploads on B (not the chat's home) are still refused, clearly
-    status, body = bob.call("POST", "/v1/blobs", {"chat_id": chat_id, "size": size})
-    assert (status, body["error"]["code"]) == (400, "federated_files")
     # Alice deletes the message: the file is gone at A, B's stub with B's copy, and B
     # can no longer fetch it
     deleted = alice.client.delete(f"/v1/messages/{sent.json()['id']}", {"edit_secret": b64(secret)}, format="json")
@@ -733,4 +718,121 @@ def test_a_file_sent_on_a_is_downloaded_by_bob_through_b(
         [live_server_daphne.log_path, instance_a_s2s.log_path, celery_worker_process],
         [alice.address, bob.address],
         [],
+    )
+
+
+def download_on(url: str, token: str, blob_id: str, headers: dict[str, str] | None = None) -> tuple[int, bytes, Any]:
+    """GET /v1/blobs/{id} on an instance's client port: (status, body, headers)."""
+    request = urllib.request.Request(
+        f"{url}/v1/blobs/{blob_id}", headers={"Authorization": f"Bearer {token}", **(headers or {})}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, response.read(), response.headers
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read(), exc.headers
+
+
+def upload_on(account: RemoteAccount, chat_id: str, data: bytes) -> str:
+    """The client's upload through an instance's API: create, every chunk, complete."""
+    status, blob = account.call("POST", "/v1/blobs", {"chat_id": chat_id, "size": len(data)})
+    assert status == 201, blob
+    step = blob["chunk_size"]
+    for index in range(blob["chunk_count"]):
+        request = urllib.request.Request(
+            f"{account.instance.url}/v1/blobs/{blob['id']}/chunks/{index}",
+            data=data[index * step : (index + 1) * step],
+            method="PUT",
+            headers={"Authorization": f"Bearer {account.token}", "Content-Type": "application/octet-stream"},
+        )
+        with urllib.request.urlopen(request, timeout=60) as response:
+            assert response.status == 201
+    status, done = account.call("POST", f"/v1/blobs/{blob['id']}/complete")
+    assert (status, done) == (200, {"id": blob["id"], "size": len(data)})
+    return str(blob["id"])
+
+
+def _blob_row(dsn: str, blob_id: str) -> tuple[Any, ...] | None:
+    with psycopg.connect(dsn) as conn:
+        return conn.execute(
+            "SELECT size, storage_name <> '', at_home, expires_at IS NULL FROM blobs_blob WHERE id = %s",
+            [uuid.UUID(blob_id)],
+        ).fetchone()
+
+
+def test_a_file_sent_on_b_in_a_group_homed_on_a_reaches_a_and_c(
+    shared_blob_dir: Path,
+    instance_b: InstanceB,
+    instance_c: InstanceB,
+    make_account: Any,
+    live_server_daphne: LiveServer,
+    instance_a_s2s: S2sListener,
+    celery_worker_process: Path,
+) -> None:
+    """Bob attaches a file on B, which is not the group's home: B keeps it while the send
+    is forwarded, A (the home) pulls it from B before ordering the message and stores it
+    like its own members' files, C fetches it from A for Carol — identical bytes for all."""
+    from django.conf import settings
+
+    from apps.blobs.sizes import encrypted_size
+    from apps.federation.remote import BLOB_PIECE_BYTES
+
+    alice = make_account()
+    bob = RemoteAccount.register(instance_b, "bob")
+    carol = RemoteAccount.register(instance_c, "carol")
+    made = alice.client.post("/v1/chats", {"kind": "group", "members": [bob.address, carol.address]}, format="json")
+    assert made.status_code == 201, made.content
+    chat_id = str(made.json()["id"])
+    for member in (bob, carol):
+        wait_until(lambda m=member: m.chat(chat_id) is not None, f"the group on {member.instance.domain}")
+
+    size = encrypted_size(8 * 1024 * 1024)
+    assert size > 2 * BLOB_PIECE_BYTES  # A pulls it in several signed pieces
+    data = os.urandom(size)
+    blob_id = upload_on(bob, chat_id, data)
+    text = b"from bob, see attached" + os.urandom(16)
+    secret = os.urandom(32)
+    status, answer = bob.send(chat_id, text, blob_ids=[blob_id], edit_hash=b64(blake3(secret).digest()))
+    assert (status, answer.get("forwarded")) == (202, True), answer
+    wait_until(lambda: 1 in _history(carol, chat_id), "the message on C")
+    wait_until(lambda: 1 in _history(bob, chat_id), "the message back on B")
+    on_a = _history(alice, chat_id)[1]
+    assert base64.b64decode(on_a["ciphertext"]) == text
+
+    def same_file(url: str, token: str) -> bool:
+        status, body, _ = download_on(url, token, blob_id)
+        assert status == 200, body[:300]
+        return body == data
+
+    assert same_file(live_server_daphne.url, alice.token)  # A's copy, pulled from B
+    assert same_file(carol.instance.url, carol.token)  # C fetches it from A
+    assert same_file(bob.instance.url, bob.token)  # B's own upload
+    status, body, headers = download_on(carol.instance.url, carol.token, blob_id, {"Range": "bytes=5-14"})
+    assert (status, body, headers["Content-Range"]) == (206, data[5:15], f"bytes 5-14/{size}")
+
+    db = settings.DATABASES["default"]
+    a_dsn = f"postgresql://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    # (padded size, bytes here, a stub of the home's file, kept for as long as its message)
+    assert _blob_row(a_dsn, blob_id) == (size, True, False, True)
+    assert _blob_row(instance_b.dsn, blob_id) == (size, True, False, True)
+    assert _blob_row(instance_c.dsn, blob_id) == (size, False, True, True)
+    # the home's stored copy is the file's bytes, under a random name that says nothing
+    a_files = [p for p in shared_blob_dir.rglob("*") if p.is_file() and p.stat().st_size == size]
+    assert [p for p in a_files if p.read_bytes() == data]
+    assert not [p for p in a_files if blob_id.replace("-", "") in p.as_posix()]
+
+    # Bob deletes it (forwarded to the home): gone at A, B and C, bytes included
+    status, _ = bob.call("DELETE", f"/v1/messages/{_history(bob, chat_id)[1]['id']}", {"edit_secret": b64(secret)})
+    assert status == 202
+    for dsn in (a_dsn, instance_b.dsn, instance_c.dsn):
+        wait_until(lambda d=dsn: _blob_row(d, blob_id) is None, "the file released with its message")
+    assert download_on(live_server_daphne.url, alice.token, blob_id)[0] == 404
+    assert download_on(carol.instance.url, carol.token, blob_id)[0] == 404
+    b_files = [p for p in (instance_b.tmp / f"{instance_b.name}-var").rglob("*") if p.is_file()]
+    assert not [p for p in [*b_files, *shared_blob_dir.rglob("*")] if p.is_file() and data[:64] in p.read_bytes()]
+    check_privacy(
+        instance_b,
+        [live_server_daphne.log_path, instance_a_s2s.log_path, celery_worker_process],
+        [alice.address, bob.address, carol.address],
+        [text],
     )

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Error, Page, Response, expect
 
-from tests.conftest import ROOT, LiveServer, federation_hosts_env, start_daphne, stop
+from tests.conftest import BLOB_DIR, ROOT, LiveServer, federation_hosts_env, start_daphne, stop
 from tests.federation.pki import Pki
 
 APP_DIR = ROOT / "static" / "app"
@@ -59,7 +59,9 @@ def app_server(
 ) -> Iterator[LiveServer]:
     """daphne serving the built app and the API; throttles relaxed for many sign-ups from one IP.
     It is instance A (`localhost`) of the federation tests: its certificate and the peers' map."""
-    blob_dir = tmp_path_factory.mktemp("app-blobs")
+    # The session's blob directory: the Celery worker and A's s2s listener (which also
+    # store and serve files for A) use it too.
+    blob_dir = BLOB_DIR
     server = start_daphne(
         tmp_path_factory.mktemp("app-daphne"),
         name="app-daphne",
@@ -67,7 +69,6 @@ def app_server(
             "THROTTLE_LOGIN_IP": "1000/min",
             "THROTTLE_LOGIN_USER": "1000/min",
             "THROTTLE_REGISTER_IP": "1000/min",
-            "TALKEE_BLOB_DIR": str(blob_dir),
             "DJANGO_ALLOW_ASYNC_UNSAFE": "",  # the server keeps Django's async-safety checks
             "TALKEE_FEDERATION_HOSTS": federation_hosts_env(),
             **federation_pki.env("localhost"),
