@@ -1,17 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { ApiError, humanError } from "../src/api/client";
-import { committerWait, displayName, domainOf, spansInstances } from "../src/app/messenger";
+import { committerWait, displayName, domainOf } from "../src/app/messenger";
 
 describe("chats that span instances", () => {
-  it("are those homed elsewhere or with a member of another instance", () => {
-    const local = [{ user: "alice@a.test" }, { user: "carol@a.test" }];
-    expect(spansInstances({ home: "a.test", members: local }, "a.test")).toBe(false);
-    expect(spansInstances({ members: local }, "a.test")).toBe(false); // an older server: no home
-    expect(spansInstances({ home: "a.test", members: [...local, { user: "bob@b.test" }] }, "a.test")).toBe(true);
-    expect(spansInstances({ home: "b.test", members: [{ user: "alice@a.test" }] }, "a.test")).toBe(true);
-    // Bob's side of the same chat: homed at A, so it spans instances there too.
-    expect(spansInstances({ home: "a.test", members: [{ user: "alice@a.test" }, { user: "bob@b.test" }] }, "b.test")).toBe(true);
-  });
   it("show remote people with their server, local people without", () => {
     expect(domainOf("bob@b.test")).toBe("b.test");
     expect(displayName("bob@b.test", "a.test")).toBe("bob@b.test");
@@ -23,7 +14,6 @@ describe("federation errors in human words", () => {
   it("say what went wrong", () => {
     expect(humanError(new ApiError(404, "user_not_found", "No such user on b.test."))).toMatch(/no user with that name/);
     expect(humanError(new ApiError(503, "peer_unreachable", "b.test did not answer."))).toMatch(/server cannot be reached/);
-    expect(humanError(new ApiError(409, "federated_files", "x"))).toMatch(/files cannot be sent/);
   });
 });
 

@@ -6,10 +6,13 @@ certificate and peer map), the real Celery worker and A's mutual-TLS s2s listene
 database, key and certificate (`InstanceB`), serving the same built PWA; Bob's browser
 opens B at its own origin. Alice starts a direct chat with bob@b.test (A is its home);
 both write, every message shows once, in the same order on both sides, also after a
-reload; neither database nor any log holds what they typed."""
+reload; both react, edit, delete and burn (Bob's changes go through B to A, which applies
+them and sends the result back) and send files; neither database nor any log holds what
+they typed."""
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,8 +21,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from apps.messages.models import Message, Reaction
 from apps.chats.models import Membership
+from apps.messages.models import Message, Reaction
 from tests.conftest import FEDERATION_B, CeleryWorker, LiveServer
 from tests.e2e.app.conftest import PASSWORD, SLOW, Person, assert_controls_named, assert_private, shot
 from tests.federation.conftest import S2sListener, instance_a_s2s  # noqa: F401 (fixture)
@@ -71,6 +74,7 @@ def test_alice_on_a_and_bob_on_b_chat_in_the_pwa(
     app_server: LiveServer,
     instance_a_s2s: S2sListener,  # noqa: F811
     celery_worker_process: Path,
+    tmp_path: Path,
 ) -> None:
     alice = people("alice")
     bob = on_b(people("bob"), instance_b)
@@ -114,12 +118,6 @@ def test_alice_on_a_and_bob_on_b_chat_in_the_pwa(
     assert texts_in_order(bob) == expected
     # Bob's forwarded messages were ordered by A: they lost the clock and are sent.
     expect(bob.message("And one more from B").get_by_role("img", name="Queued for delivery")).to_have_count(0)
-
-    # Files are not federated yet: not offered, and the chat says why.
-    for person in (alice, bob):
-        expect(person.page.locator("#federated-note")).to_be_visible()
-        expect(person.page.locator("#federated-note")).to_contain_text("files are not available")
-        expect(person.page.locator("label.attach")).to_be_hidden()
 
     # Reactions: Bob's goes through B to A (the home), which orders it and sends it back.
     hello = "Hello Bob, this is Alice on A"
@@ -201,9 +199,31 @@ def test_alice_on_a_and_bob_on_b_chat_in_the_pwa(
     assert texts_in_order(alice) == expected
     assert texts_in_order(bob) == expected
 
+    # Files: Bob's stays on B until A (the home) pulls it to order the message; Alice's is
+    # stored at A, and B fetches it from there. Each downloads the other's exact bytes.
+    contents: list[bytes] = []
+    for sender, receiver, name, head in (
+        (bob, alice, "site-survey-from-b.csv", b"survey,from,bob\n"),
+        (alice, bob, "floor-plan-from-a.bin", b"floor plan from alice\n"),
+    ):
+        data = head * 50 + os.urandom(1_300_000)  # two server chunks, the 2 MiB bucket
+        (tmp_path / name).write_bytes(data)
+        sender.typed.append(name)
+        contents += [head * 50, data[-4096:]]
+        sender.page.get_by_label("Attach file").set_input_files(str(tmp_path / name))
+        button = receiver.log.get_by_role("button", name=f"Download {name}")
+        expect(button).to_be_visible(timeout=SLOW)
+        with receiver.page.expect_download() as download_info:
+            button.click()
+        assert download_info.value.suggested_filename == name
+        download_info.value.save_as(tmp_path / f"got-{name}")
+        assert (tmp_path / f"got-{name}").read_bytes() == data
+        expect(sender.log.get_by_role("button", name=f"Download {name}")).to_be_visible()
+    shot(bob.page, "21b-federated-files-bob-on-b")
+
     # Privacy: A's database, blobs and log; B's database; every process's log.
     typed = alice.typed  # the people factory shares one list
-    assert_private(app_server, typed)
+    assert_private(app_server, typed, contents)  # the blob directory is B's too
     b_rows = "\n".join(r for rows in _all_rows(instance_b.dsn).values() for r in rows)
     b_log = instance_b.log_path.read_text(errors="replace")
     for text in typed:
@@ -280,7 +300,9 @@ def test_a_member_on_b_adds_someone_through_the_home(
         celery_worker.start()
     refused = bob.message("Hello both, from A").locator(".change-error")
     expect(refused).to_contain_text("The chat's home server refused the deletion", timeout=SLOW)
-    expect(refused).to_contain_text("Only the author or the chat's admins can delete this message. The message is back.")
+    expect(refused).to_contain_text(
+        "Only the author or the chat's admins can delete this message. The message is back."
+    )
     expect(bob.page.get_by_role("alert")).to_contain_text("refused the deletion")
     expect(bob.log.locator("li.deleted")).to_have_count(0)
     expect(bob.message("Hello both, from A").get_by_role("button", name="Delete")).to_have_count(0, timeout=SLOW)

@@ -24,7 +24,6 @@ const HUMAN: Record<string, string> = {
   invalid_credentials: "Wrong username or password.",
   user_not_found: "There is no user with that name (someone on another server is written name@their.server).",
   peer_unreachable: "That person's server cannot be reached right now. Try again later.",
-  federated_files: "This chat spans more than one server: files cannot be sent in it yet.",
   username_taken: "That username is taken. Pick another one.",
   channel_read_only: "Only the channel's owners and admins can post here.",
   not_chat_admin: "Only the chat's owners and admins can do this.",

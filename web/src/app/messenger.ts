@@ -72,16 +72,6 @@ export function domainOf(user: string): string {
   return user.split("@")[1] ?? "";
 }
 
-/**
- * A chat that spans instances: homed elsewhere, or with a member of another instance.
- * Its home orders messages and members; edits, deletions, reactions, burn and files are
- * not federated yet (the server refuses them with 409 federated_chat / federated_files).
- */
-export function spansInstances(chat: { home?: string; members: { user: string }[] }, domain: string): boolean {
-  if (chat.home !== undefined && chat.home !== "" && chat.home !== domain) return true;
-  return chat.members.some((m) => domainOf(m.user) !== domain);
-}
-
 /** How many times a send the home refused (its epoch was stale) is encrypted again. */
 export const FORWARD_RETRIES = 3;
 
@@ -364,11 +354,6 @@ export class Messenger extends EventTarget {
   /** The chat is ordered by another instance (member changes and sends are forwarded there). */
   homedElsewhere(chat: ChatRecord): boolean {
     return chat.home !== undefined && chat.home !== "" && chat.home !== this.domain;
-  }
-
-  /** Edits, deletions, reactions, burn and files are not available (not federated yet). */
-  spansInstances(chat: ChatRecord): boolean {
-    return spansInstances(chat, this.domain);
   }
 
   /**

@@ -1,6 +1,6 @@
 // One conversation: messages (sender from inside the payload), ticks, reply,
 // forward, edit/delete, reactions, typing and presence, timers, infinite scroll.
-import { ApiError, humanError } from "../api/client";
+import { humanError } from "../api/client";
 import { displayName, userOf, type Messenger } from "../app/messenger";
 import type { ChatRecord, LocalMessage } from "../app/store";
 import type { UploadView } from "../app/uploads";
@@ -10,7 +10,6 @@ import { membersPanel } from "./members";
 const REACTIONS = ["👍", "❤️", "😂"];
 /** Messages rendered per page of the infinite scroll. */
 const PAGE = 40;
-const FEDERATED_NOTE = "This chat spans more than one server: files are not available in it yet.";
 const TICKS: Record<LocalMessage["status"], [string, string]> = {
   queued: ["", "Queued for delivery"],
   sent: ["✓", "Sent"],
@@ -93,9 +92,6 @@ export function conversation(messenger: Messenger, back: () => void): Conversati
   const uploadRow = h("div", { class: "upload-rows", role: "status", "aria-label": "Uploads" });
   uploadRow.hidden = true;
   const burnLabel = h("label", { for: "burn", class: "check", title: "The message is deleted for everyone once it has been read" }, burnBox, " Burn after reading");
-  // A chat spanning servers: files are not federated yet; switched off, and said so.
-  const federatedNote = h("p", { class: "federated-note", id: "federated-note" }, FEDERATED_NOTE);
-  federatedNote.hidden = true;
   const composer = h(
     "form",
     { class: "composer", "aria-label": "Write a message" },
@@ -103,7 +99,6 @@ export function conversation(messenger: Messenger, back: () => void): Conversati
     uploadRow,
     h("div", { class: "composer-row" }, attach, fileInput, input, sendButton),
     h("div", { class: "composer-options" }, ttl, burnLabel),
-    federatedNote,
   );
   const readOnly = h("p", { class: "read-only" }, "Only the channel's owners and admins can post here.");
   const panel = h("aside", { class: "members-panel", "aria-label": "Members" });
@@ -169,11 +164,6 @@ export function conversation(messenger: Messenger, back: () => void): Conversati
   const upload = (file: File): void => {
     const id = chatId;
     if (id === null) return;
-    const c = chat();
-    if (c !== undefined && messenger.spansInstances(c)) {
-      notice.textContent = humanError(new ApiError(409, "federated_files", "Files are not available in this chat."));
-      return;
-    }
     notice.textContent = "";
     const caption = input.value.trim();
     input.value = "";
@@ -301,10 +291,6 @@ export function conversation(messenger: Messenger, back: () => void): Conversati
       status.textContent = `${c.members.length} members · ${c.role ?? "member"}`;
     }
     renderTimer(c);
-    const federated = messenger.spansInstances(c);
-    federatedNote.hidden = !federated;
-    attach.hidden = federated;
-    fileInput.disabled = federated;
     const canPost = c.joined && !c.removed && (c.kind !== "channel" || isManager());
     composer.hidden = !canPost;
     readOnly.hidden = canPost;
