@@ -18,10 +18,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from playwright.sync_api import expect
 
 from apps.chats.models import Membership
+from apps.federation.models import OutboxEnvelope
 from apps.messages.models import Message, Reaction
 from tests.conftest import FEDERATION_B, CeleryWorker, LiveServer
 from tests.e2e.app.conftest import PASSWORD, SLOW, Person, assert_controls_named, assert_private, shot
@@ -314,4 +316,74 @@ def test_a_member_on_b_adds_someone_through_the_home(
     unlock(bob)
     bob.open_chat(name)
     bob.expect_message("Hello both, from A")
+    assert_private(alice.server, alice.typed)
+
+
+def _queued_commits(b: InstanceB) -> int:
+    """Commits from B's members waiting in B's outbox for the chat's home."""
+    with psycopg.connect(b.dsn) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM federation_outboxenvelope WHERE delivered_at IS NULL AND kind = 'message'"
+            " AND body->>'op' = 'send' AND body->>'kind' = 'commit'"
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def test_a_commit_the_home_refuses_is_made_again(people: Any, instance_b: InstanceB) -> None:
+    """A group homed on A with Bob on B. Bob signs in on a second device while B's worker is
+    stopped: his first device commits the new device into the group at once, and B can only
+    queue that commit (202). Meanwhile Alice adds Carol at A: her commit takes the epoch. When
+    B's worker runs again, A refuses Bob's commit (stale_epoch). His app had kept it pending:
+    it goes back, applies Alice's commit, commits again, and everyone still reads everyone
+    (with the commit confirmed at once, Bob's device stayed in an epoch nobody else has)."""
+    alice = people("alice")
+    carol = people("carol")
+    bob = on_b(people("bob"), instance_b)
+    for person in (alice, carol, bob):
+        person.sign_up()
+    bob_address = f"{bob.name}@{FEDERATION_B}"
+    name = "Race on the river"
+    alice.typed.append(name)
+    alice.page.get_by_role("button", name="New group or channel").click()
+    alice.page.get_by_label("Name", exact=True).fill(name)
+    alice.page.get_by_label("Members (usernames, comma-separated)").fill(bob_address)
+    alice.page.get_by_role("button", name="Create", exact=True).click()
+    expect(alice.composer).to_be_visible(timeout=SLOW)
+    alice.say("Before the race")
+    bob.open_chat(name)
+    bob.expect_message("Before the race")
+    # Bob's read receipt is through (in this epoch) before B's worker stops.
+    expect(alice.message("Before the race").get_by_role("img", name="Read")).to_be_visible(timeout=SLOW)
+
+    instance_b.worker.stop()
+    try:
+        bob2 = on_b(people("bob", label="bob-2"), instance_b)
+        bob2.sign_in()
+        wait_until(lambda: _queued_commits(instance_b) == 1, "Bob's commit of his new device queued on B", 45)
+        alice.page.get_by_role("button", name="Members").click()
+        alice.page.get_by_label("Add someone").fill(carol.name)
+        alice.page.get_by_role("button", name="Add member").click()
+        carol.open_chat(name)
+        alice.say("Carol is in, Bob's device is not yet")
+        carol.expect_message("Carol is in, Bob's device is not yet")
+    finally:
+        instance_b.worker.start()
+    wait_until(
+        lambda: OutboxEnvelope.objects.filter(body__op="rejected", body__error__code="stale_epoch").exists(),
+        "A refusing Bob's commit",
+    )
+    alice.say("After the race, from Alice")
+    bob.expect_message("After the race, from Alice")
+    carol.expect_message("After the race, from Alice")
+    bob.say("After the race, from Bob")
+    alice.expect_message("After the race, from Bob")
+    carol.expect_message("After the race, from Bob")
+    # Bob's second device came in with his second commit, and reads what follows.
+    bob2.open_chat(name)
+    carol.say("Welcome to Bob's second device")
+    bob2.expect_message("Welcome to Bob's second device")
+    bob.expect_message("Welcome to Bob's second device")
+    for person in (alice, carol, bob):
+        expect(person.log.get_by_text("A message from before this device joined")).to_have_count(0)
+    shot(bob.page, "24-federated-commit-race-bob-on-b")
     assert_private(alice.server, alice.typed)

@@ -2,7 +2,7 @@
 // that arrives on the device stream. All crypto is the core's (the MLS worker
 // and web/src/crypto); this module only decides what to encrypt and where to send it.
 import type { Remote } from "comlink";
-import { Api, ApiError, NetworkError, humanError, type ChatInfo, type DeviceInfo, type Frame, type WireMessage } from "../api/client";
+import { Api, ApiError, NetworkError, humanError, type ChatInfo, type DeviceInfo, type Frame, type SentAnswer, type WireMessage } from "../api/client";
 import { newEditSecret, editHash } from "../crypto/blake3";
 import { openWithKey, sealWithKey } from "../crypto/derivedKeys";
 import { fromBase64, fromUtf8, toBase64, utf8 } from "../crypto/encoding";
@@ -74,6 +74,11 @@ export function domainOf(user: string): string {
 
 /** How many times a send the home refused (its epoch was stale) is encrypted again. */
 export const FORWARD_RETRIES = 3;
+/** How long a commit waits for the home's answer before its caller goes on (the answer still settles it). */
+const HOME_COMMIT_WAIT_MS = 60_000;
+
+/** What the chat's home did with one of our forwarded commits. */
+type HomeOutcome = { kind: "ordered" } | { kind: "rejected"; code: string; message: string } | { kind: "waiting" };
 
 export function displayName(user: string, domain: string): string {
   const [local, host] = user.split("@");
@@ -105,7 +110,12 @@ export class Messenger extends EventTarget {
   private receiptTimers = new Map<string, number>();
   private receiptSent = new Map<string, { delivered: number; read: number }>();
   /** Inbound processing and our own commits take turns (commits must not interleave with handshakes). */
-  private commitLock: Promise<void> = Promise.resolve();
+  private lockHeld = false;
+  private lockQueue: (() => void)[] = [];
+  /** Commits of ours waiting for the chat's home to order or refuse them, by client_message_id. */
+  private commitWaiters = new Map<string, (outcome: HomeOutcome) => void>();
+  /** Per chat: who waits for its pending commit to be settled (before committing again). */
+  private settleWaiters = new Map<string, (() => void)[]>();
   /** Files on their way out (resumed after a reload). */
   readonly uploads: Uploads;
   /** Set when the server ended this device's session and signing in again was refused. */
@@ -179,13 +189,42 @@ export class Messenger extends EventTarget {
     return this.conn.state;
   }
 
+  /** One at a time, in the order asked (a FIFO mutex; see releasedUntil). */
   private async withLock<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.commitLock.then(fn, fn);
-    this.commitLock = run.then(
-      () => undefined,
-      () => undefined,
-    );
-    return run;
+    await this.acquire();
+    try {
+      return await fn();
+    } finally {
+      this.release();
+    }
+  }
+
+  private async acquire(): Promise<void> {
+    if (!this.lockHeld) {
+      this.lockHeld = true;
+      return;
+    }
+    await new Promise<void>((resolve) => this.lockQueue.push(resolve));
+  }
+
+  private release(): void {
+    const next = this.lockQueue.shift();
+    if (next !== undefined) next(); // handed over: still held
+    else this.lockHeld = false;
+  }
+
+  /**
+   * Inside withLock: lets the others (the frames above all) have the lock until `until`
+   * settles, then takes it back. How a commit waits for the home's answer, which comes as
+   * a frame that is processed under the lock.
+   */
+  private async releasedUntil<T>(until: Promise<T>): Promise<T> {
+    this.release();
+    try {
+      return await until;
+    } finally {
+      await this.acquire();
+    }
   }
 
   async start(): Promise<void> {
@@ -540,26 +579,110 @@ export class Messenger extends EventTarget {
     welcomeDevices: number[] | undefined,
   ): Promise<boolean> {
     for (let attempt = 0; attempt < 5; attempt++) {
+      await this.settledCommit(chatId); // one of ours still awaits the home: it goes first
       const result = await make();
       if (result === null) return false;
       const ciphertext = toBase64(result.commit);
       this.ownCiphertexts.add(ciphertext);
-      const body: Parameters<Api["send"]>[1] = { client_message_id: newId(), kind: "commit", epoch: result.epoch - 1, ciphertext };
+      const cmid = newId();
+      const body: Parameters<Api["send"]>[1] = { client_message_id: cmid, kind: "commit", epoch: result.epoch - 1, ciphertext };
       if (welcomeDevices !== undefined && result.welcome !== undefined) {
         body.welcome = { device_ids: welcomeDevices, payload: toBase64(result.welcome) };
       }
+      const chat = this.store.chats.get(chatId);
+      // Recorded before it goes out: after a reload the home's echo is still recognised.
+      if (chat !== undefined) {
+        chat.pendingCommit = { cmid, ciphertext };
+        await this.store.saveChats();
+      }
+      let sent: SentAnswer;
       try {
-        await this.api.send(chatId, body);
-        await this.mls.confirmCommit(chatId);
-        return true;
+        sent = await this.api.send(chatId, body);
       } catch (err) {
+        await this.clearPendingCommit(chatId);
         await this.mls.discardCommit(chatId);
         if (!(err instanceof ApiError && err.code === "stale_epoch")) throw err;
         console.info("talkee: another commit won the epoch; catching up", chatId);
         await this.catchUpHandshakes(chatId);
+        continue;
       }
+      if (sent.forwarded !== true && sent.id !== null) {
+        await this.clearPendingCommit(chatId);
+        await this.mls.confirmCommit(chatId);
+        return true;
+      }
+      // Homed elsewhere (202): our instance only queued it. The new epoch stays pending
+      // until the home's ordered echo comes back (onCommit confirms it) or the home refuses
+      // it (onSendRejected discards it) — both frames, so the lock is let go meanwhile.
+      const outcome = await this.homeAnswer(chatId, cmid);
+      if (outcome.kind !== "rejected") return true;
+      if (outcome.code !== "stale_epoch") throw new ApiError(409, outcome.code || "rejected", outcome.message || "The chat's home server refused this change.");
+      console.info("talkee: the home ordered another commit first; catching up", chatId);
+      await this.catchUpHandshakes(chatId);
     }
     throw new Error("The group changed too often; try again.");
+  }
+
+  /** Waits (without the lock) for the home's answer to our forwarded commit `cmid`. */
+  private async homeAnswer(chatId: string, cmid: string): Promise<HomeOutcome> {
+    let timer = 0;
+    const answer = new Promise<HomeOutcome>((resolve) => {
+      this.commitWaiters.set(cmid, resolve);
+      timer = window.setTimeout(() => resolve({ kind: "waiting" }), HOME_COMMIT_WAIT_MS);
+    });
+    try {
+      const outcome = await this.releasedUntil(answer);
+      if (outcome.kind === "waiting") console.warn("talkee: no answer from the chat's home yet; the commit stays pending", chatId);
+      return outcome;
+    } finally {
+      window.clearTimeout(timer);
+      this.commitWaiters.delete(cmid);
+    }
+  }
+
+  /** Until our pending commit in the chat (if any) is settled by the home; without the lock meanwhile. */
+  private async settledCommit(chatId: string): Promise<void> {
+    for (let round = 0; round < 3 && this.store.chats.get(chatId)?.pendingCommit !== undefined; round++) {
+      let timer = 0;
+      await this.releasedUntil(
+        new Promise<void>((resolve) => {
+          this.settleWaiters.set(chatId, [...(this.settleWaiters.get(chatId) ?? []), resolve]);
+          timer = window.setTimeout(resolve, HOME_COMMIT_WAIT_MS);
+        }),
+      );
+      window.clearTimeout(timer);
+    }
+  }
+
+  private async clearPendingCommit(chatId: string): Promise<void> {
+    const chat = this.store.chats.get(chatId);
+    if (chat?.pendingCommit === undefined) return;
+    delete chat.pendingCommit;
+    await this.store.saveChats();
+    for (const resolve of this.settleWaiters.get(chatId) ?? []) resolve();
+    this.settleWaiters.delete(chatId);
+    void this.flushOutbox(); // messages held back while the epoch was open
+  }
+
+  /**
+   * The home answered our forwarded commit (under the lock, from a frame): ordered — the
+   * new epoch is ours for good; refused — back to the epoch before it (unless the winning
+   * commit, processed just before, already did that). Whoever waits is told; with nobody
+   * waiting (a reload, or it waited too long) a refused commit is only caught up on: what
+   * it was for (a device, a member) is tried again by its own bookkeeping.
+   */
+  private async settleOwnCommit(chat: ChatRecord, outcome: HomeOutcome): Promise<void> {
+    const pending = chat.pendingCommit;
+    if (pending === undefined) return;
+    await this.clearPendingCommit(chat.id);
+    if (outcome.kind === "ordered") {
+      await this.mls.confirmCommit(chat.id);
+    } else {
+      await this.mls.discardCommit(chat.id).catch(() => undefined); // already dropped for the winner
+    }
+    const waiter = this.commitWaiters.get(pending.cmid);
+    if (waiter !== undefined) waiter(outcome);
+    else if (outcome.kind === "rejected") await this.catchUpHandshakes(chat.id);
   }
 
   /** Processes commits we have not seen yet (after losing a commit race). */
@@ -646,8 +769,11 @@ export class Messenger extends EventTarget {
 
   /** Sends the oldest outbox entry; false when the link is down (it stays queued). */
   private async sendFirstQueued(): Promise<boolean> {
-    const entry = this.store.outbox[0];
-    if (entry === undefined) return true;
+    // A chat whose epoch awaits the home's answer to our commit waits (its next messages
+    // would be in that epoch); the others go on, each chat's messages in order.
+    const waiting = (chatId: string): boolean => this.store.chats.get(chatId)?.pendingCommit !== undefined;
+    const entry = this.store.outbox.find((e) => !waiting(e.chatId));
+    if (entry === undefined) return false;
     if (entry.ciphertext === undefined) {
       const enc = await this.mls.encrypt(entry.chatId, entry.payload);
       entry.ciphertext = toBase64(enc.ciphertext);
@@ -698,7 +824,7 @@ export class Messenger extends EventTarget {
       }
     }
     this.stalled = false;
-    this.store.outbox.shift();
+    this.store.outbox = this.store.outbox.filter((e) => e !== entry);
     const list = this.store.messagesOf(entry.chatId);
     list.sort((a, b) => (a.seq ?? Number.MAX_SAFE_INTEGER) - (b.seq ?? Number.MAX_SAFE_INTEGER) || a.at - b.at);
     await this.store.saveMessages(entry.chatId);
@@ -717,6 +843,7 @@ export class Messenger extends EventTarget {
     const chat = this.store.chats.get(chatId);
     if (chat === undefined || !chat.joined || chat.removed) return;
     if (chat.kind === "channel" && chat.role !== "owner" && chat.role !== "admin") return;
+    if (chat.pendingCommit !== undefined) return; // the epoch may still change back: a receipt is not worth it
     const enc = await this.mls.encrypt(chatId, payload);
     const ciphertext = toBase64(enc.ciphertext);
     this.ownCiphertexts.add(ciphertext);
@@ -733,6 +860,7 @@ export class Messenger extends EventTarget {
 
   private async editLocked(chatId: string, message: LocalMessage, text: string): Promise<void> {
     if (message.id === null || message.editSecret === undefined) return;
+    this.checkEpochSettled(chatId);
     const payload: OutgoingPayload = { text, edit_of: String(message.id) };
     if (message.replyTo !== undefined) payload.reply_to = message.replyTo;
     const enc = await this.mls.encrypt(chatId, payload);
@@ -762,6 +890,13 @@ export class Messenger extends EventTarget {
     this.tombstone(message, chatId);
     await this.store.saveMessages(chatId);
     this.emit("messages", chatId);
+  }
+
+  /** Edits and reactions are sealed in the current epoch: not while the home may still refuse our commit. */
+  private checkEpochSettled(chatId: string): void {
+    if (this.store.chats.get(chatId)?.pendingCommit !== undefined) {
+      throw new ApiError(409, "commit_pending", "This chat's encryption keys are being renewed. Try again in a moment.");
+    }
   }
 
   /** Gone (deleted, expired, burnt): the text leaves this device too, with the worker's cached copy. */
@@ -801,6 +936,7 @@ export class Messenger extends EventTarget {
       throw new ApiError(409, "reaction_pending", "Your reaction is still on its way to the chat's home server. Try again in a moment.");
     }
     const mine = ours[0];
+    if (mine === undefined) this.checkEpochSettled(chatId);
     if (mine !== undefined) {
       const answer = await this.api.unreact(mine.id, mine.removeSecret!);
       // Forwarded (202): gone here now; back if the home refuses (its frame confirms).
@@ -1037,6 +1173,12 @@ export class Messenger extends EventTarget {
    */
   private async onSendRejected(chatId: string, data: Record<string, unknown>): Promise<void> {
     const cmid = data["client_message_id"];
+    const chat = this.store.chats.get(chatId);
+    if (chat?.pendingCommit !== undefined && chat.pendingCommit.cmid === cmid) {
+      const error = data["error"] as { code?: unknown; message?: unknown } | undefined;
+      const code = typeof error?.code === "string" ? error.code : "";
+      return this.settleOwnCommit(chat, { kind: "rejected", code, message: typeof error?.message === "string" ? error.message : "" });
+    }
     const entry = this.store.forwarded.find((e) => e.cmid === cmid && e.chatId === chatId);
     if (entry === undefined) return; // not ours (every local member's devices hear of it)
     this.store.forwarded = this.store.forwarded.filter((e) => e !== entry);
@@ -1115,9 +1257,14 @@ export class Messenger extends EventTarget {
   }
 
   private async onCommit(chat: ChatRecord, m: WireMessage): Promise<void> {
-    if (m.ciphertext === null || this.ownCiphertexts.has(m.ciphertext)) return;
+    if (m.ciphertext === null) return;
+    if (chat.pendingCommit?.ciphertext === m.ciphertext) return this.settleOwnCommit(chat, { kind: "ordered" });
+    if (this.ownCiphertexts.has(m.ciphertext)) return;
     const group = await this.mls.group(chat.id);
-    if (m.epoch < group.epoch) return; // before we joined, or already applied
+    // With a commit of ours pending, the group is one epoch ahead: a commit of the epoch
+    // before won it at the home (the worker drops ours and applies that one).
+    const floor = chat.pendingCommit !== undefined ? group.epoch - 1 : group.epoch;
+    if (m.epoch < floor) return; // before we joined, or already applied
     try {
       const result = await this.mls.processHandshake(chat.id, fromBase64(m.ciphertext));
       if (result.kind === "handshake" && result.removed) {

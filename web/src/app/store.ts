@@ -35,6 +35,12 @@ export interface ChatRecord {
   removed: boolean;
   /** Marks of our own receipts' ciphertexts (MLS senders cannot decrypt their own messages on a replay). */
   ownControl?: string[];
+  /**
+   * Our commit the chat's home (another instance) has not ordered yet: the group's new
+   * epoch stays pending in the worker until its echo comes back (confirmed) or the home
+   * refuses it (`send_rejected`: discarded). Nothing is encrypted in the chat meanwhile.
+   */
+  pendingCommit?: { cmid: string; ciphertext: string };
 }
 
 export interface ReactionRecord {
