@@ -171,6 +171,8 @@ def test_alice_on_a_and_bob_on_b_chat_in_the_pwa(
     expect(bob.log).not_to_contain_text("the locker code", timeout=SLOW)  # left on screen a little, then gone
     shot(alice.page, "20-federated-alice-on-a")
     assert_controls_named(bob.page)
+    for person in (alice, bob):
+        expect(person.log.locator(".change-error")).to_have_count(0)  # the home refused nothing
     expected = [
         "Hello Bob, this is Alice on A",
         "Hi Alice, Bob here on B",
