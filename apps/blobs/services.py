@@ -278,12 +278,16 @@ class _Pieces:
         return data
 
 
+MAX_CHUNK_SIZE = 16 * 1024 * 1024
+
+
 def _blob_entry(entry: Any) -> tuple[uuid.UUID, int, int]:
     """(id, padded size, chunk size) of a file entry a peer sent, checked."""
     if not isinstance(entry, dict):
         raise ServiceError("A file entry is an object.", code="invalid_blob")
     size, chunk_size = entry.get("size"), entry.get("chunk_size")
-    if not isinstance(size, int) or not isinstance(chunk_size, int) or not 0 < chunk_size <= size:
+    # (a file smaller than one chunk has a chunk size above its size)
+    if not isinstance(size, int) or not isinstance(chunk_size, int) or not 0 < chunk_size <= MAX_CHUNK_SIZE:
         raise ServiceError("A file needs its padded size and chunk size.", code="invalid_blob")
     check_blob_size(size)
     try:

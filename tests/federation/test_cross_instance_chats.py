@@ -836,3 +836,31 @@ def test_a_file_sent_on_b_in_a_group_homed_on_a_reaches_a_and_c(
         [alice.address, bob.address, carol.address],
         [text],
     )
+
+
+def test_a_history_bundle_for_bobs_new_device_stays_on_b(
+    instance_b: InstanceB, make_account: Any, live_server_daphne: LiveServer
+) -> None:
+    """A user's devices all live on their own instance, so a history bundle for a chat
+    homed elsewhere goes from one of Bob's devices to another through B only."""
+    from django.conf import settings
+
+    alice = make_account()
+    bob = RemoteAccount.register(instance_b, "bob")
+    chat_id = start_direct_chat(alice, bob)
+    second = DeviceKeys()
+    token, device_id = bob.log_in(second)
+    sealed = os.urandom(4096)
+    status, stored = bob.call(
+        "POST", "/v1/device-sync/bundle", {"to_device_id": device_id, "chat_id": chat_id, "ciphertext": b64(sealed)}
+    )
+    assert status == 201, stored
+    status, page = bob.call("GET", "/v1/sync?cursor=0&timeout=0", token=token)
+    assert status == 200, page
+    bundles = [e for e in page["events"] if e["type"] == "device_event" and e["kind"] == "sync_bundle"]
+    assert [(e["chat_id"], e["payload"], e["from_device_id"]) for e in bundles] == [
+        (chat_id, b64(sealed), bob.device_id)
+    ]
+    db = settings.DATABASES["default"]
+    a_dsn = f"postgresql://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    assert not [row for rows in _all_rows(a_dsn).values() for row in rows if sealed.hex()[:64] in row]
