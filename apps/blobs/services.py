@@ -220,11 +220,13 @@ def hold_for_home(chat_id: uuid.UUID | str, blob_ids: Iterable[uuid.UUID | str])
     return entries
 
 
-def do_pull_blobs(origin: str, chat_id: uuid.UUID, entries: Any) -> list[uuid.UUID]:
+def do_pull_blobs(origin: str, chat_id: uuid.UUID, entries: Any, sender_id: int) -> list[uuid.UUID]:
     """At the chat's home: the files of a send forwarded from `origin`, pulled from there
     (signed, mutual TLS) into storage here, where every member's instance fetches them,
-    like a file uploaded here. Stored once: a blob already pulled is not fetched again;
-    an id used here for anything else is refused. Returns the blob ids, for the send."""
+    like a file uploaded here. Each is charged to the sender's upload allowance here too
+    (a peer's members cannot fill this instance's storage beyond it). Stored once: a blob
+    already pulled is not fetched again; an id used here for anything else is refused.
+    Returns the blob ids, for the send."""
     from apps.federation.remote import upload_pieces
 
     if not isinstance(entries, list) or len(entries) > 10:
@@ -238,6 +240,8 @@ def do_pull_blobs(origin: str, chat_id: uuid.UUID, entries: Any) -> list[uuid.UU
             if not same or existing["completed_at"] is None:
                 raise ServiceError("A forwarded file collides with another blob.", code="invalid_blob")
         else:
+            with transaction.atomic():
+                _charge_allowance(sender_id, size)
             name, _, received = save_stream(_Pieces(upload_pieces(origin, blob_id, size)), size)
             try:
                 if received != size:

@@ -504,6 +504,13 @@ def test_a_file_pull_that_fails_waits_or_refuses_the_send(partner, make_account,
     # a size that is no padded bucket: refused as well
     deliver(partner, "message", _forwarded_file_send(chat["id"], str(uuid.uuid4()), size + 1))
     assert rejected()[-1] == "invalid_size"
+    # Dave's upload allowance here is spent (the first file counted): refused, not pulled
+    settings.TALKEE_BLOB_QUOTA_BYTES = size
+    big = str(uuid.uuid4())
+    partner.files[big] = os.urandom(size)
+    deliver(partner, "message", _forwarded_file_send(chat["id"], big, size))
+    assert rejected()[-1] == "quota_exceeded"
+    assert not [r for r in partner.file_requests if r.startswith(big)]
     assert Message.objects.filter(chat_id=chat["id"], kind="application").count() == 2
 
 
