@@ -5,6 +5,7 @@ charge an allowance that names no blob, and is then dropped; no blob row, storag
 or log line links a blob to its uploader.
 """
 
+import itertools
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -22,10 +23,12 @@ from apps.blobs.sizes import ACCEPTED_SIZES
 from apps.blobs.storage import (
     DamagedPart,
     Readable,
+    blob_storage,
     delete_files_now,
     digest_stream,
     save_concatenation,
     save_stream,
+    stored_names,
 )
 from apps.chats.models import Chat
 from apps.chats.selectors import membership_of
@@ -382,3 +385,31 @@ def purge_abandoned(limit: int = 200) -> int:
         if ids:
             Blob.objects.filter(pk__in=ids).delete()
     return len(ids)
+
+
+def purge_orphan_files(older_than: timedelta, batch: int = 500) -> int:
+    """Delete stored files that no Blob or BlobChunk row names and that are older than
+    `older_than`: what a crash between writing a file and committing its row left behind
+    (or a rolled-back pull). Young files are skipped, their row may still be on its way."""
+    storage = blob_storage()
+    cutoff = timezone.now() - older_than
+    removed = 0
+    names = stored_names()
+    while chunk := list(itertools.islice(names, batch)):
+        known = set(Blob.objects.filter(storage_name__in=chunk).values_list("storage_name", flat=True))
+        known |= set(BlobChunk.objects.filter(storage_name__in=chunk).values_list("storage_name", flat=True))
+        old = []
+        for name in chunk:
+            if name in known:
+                continue
+            try:
+                if storage.get_modified_time(name) < cutoff:
+                    old.append(name)
+            except (NotImplementedError, FileNotFoundError):
+                continue
+        # checked again just before deleting: a row committed meanwhile keeps its file
+        old = [n for n in old if not Blob.objects.filter(storage_name=n).exists()]
+        old = [n for n in old if not BlobChunk.objects.filter(storage_name=n).exists()]
+        delete_files_now(old)
+        removed += len(old)
+    return removed
