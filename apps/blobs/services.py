@@ -55,17 +55,32 @@ def check_blob_size(size: int) -> None:
         )
 
 
+def _window() -> int:
+    return int(timezone.now().timestamp()) // int(settings.TALKEE_BLOB_QUOTA_WINDOW_SECONDS)
+
+
+def _allowance_exceeded() -> ServiceError:
+    return ServiceError("Your upload allowance is used up for now; try again later.", code="quota_exceeded", status=413)
+
+
+def _check_allowance(user_id: int, size: int) -> None:
+    """Refuse at once (413) an upload that cannot fit what is left of the allowance; the
+    bytes are charged as they arrive (_charge_allowance), so an upload started and never
+    sent costs only what it stored."""
+    used = UploadAllowance.objects.filter(user_id=user_id, window=_window()).values_list("used", flat=True).first()
+    if (used or 0) + size > settings.TALKEE_BLOB_QUOTA_BYTES:
+        raise _allowance_exceeded()
+
+
 def _charge_allowance(user_id: int, size: int) -> None:
-    """Reserve `size` bytes of the user's allowance for this window, or refuse with 413."""
-    window = int(timezone.now().timestamp()) // settings.TALKEE_BLOB_QUOTA_WINDOW_SECONDS
+    """Charge `size` bytes to the user's allowance for this window, or refuse with 413."""
+    window = _window()
     UploadAllowance.objects.get_or_create(user_id=user_id, defaults={"window": window})
     allowance = UploadAllowance.objects.select_for_update().get(user_id=user_id)
     if allowance.window != window:
         allowance.window, allowance.used = window, 0
     if allowance.used + size > settings.TALKEE_BLOB_QUOTA_BYTES:
-        raise ServiceError(
-            "Your upload allowance is used up for now; try again later.", code="quota_exceeded", status=413
-        )
+        raise _allowance_exceeded()
     allowance.used += size
     allowance.save(update_fields=["window", "used"])
 
@@ -78,8 +93,8 @@ def do_create_blob(user_id: int, chat_id: uuid.UUID | str, size: int) -> Blob:
         raise NotFound("No such chat.", code="chat_not_found")
     if membership.chat.kind == Chat.Kind.CHANNEL and not membership.is_manager:
         raise Forbidden("Only the channel's owners and admins can post here.", code="channel_read_only")
+    _check_allowance(user_id, size)
     with transaction.atomic():
-        _charge_allowance(user_id, size)
         return Blob.objects.create(
             chat_id=chat_id,
             size=size,
@@ -144,6 +159,7 @@ def do_store_chunk(
             # The row lock orders this insert against completion and purge of the blob.
             if not Blob.objects.select_for_update().filter(pk=blob.pk, completed_at__isnull=True).exists():
                 raise _not_found()
+            _charge_allowance(user_id, received)
             BlobChunk.objects.create(blob=blob, index=index, storage_name=name, length=received, digest=digest)
         written = True
     except IntegrityError:
