@@ -23,10 +23,11 @@ class Blob(models.Model):
     content_type = models.CharField(max_length=32, default="application/octet-stream", editable=False)
     # Where the assembled bytes are (a random storage name); empty until complete.
     storage_name = models.CharField(max_length=128, blank=True, default="")
-    # In a chat spanning instances, a file is stored once, at the chat's home (which
-    # orders the chat and owns its member list); the other instances keep this stub
-    # (no bytes) and fetch ranges from the home for their members, signed. The stub
-    # names no instance but the chat's home, so it says nothing about who sent it.
+    # In a chat spanning instances, a file is stored at the chat's home (which orders the
+    # chat and owns its member list; it pulls a file a member uploaded on their own
+    # instance, which keeps its copy too); the other instances keep this stub (no bytes)
+    # and fetch ranges from the home for their members, signed. The stub names no
+    # instance but the chat's home, so it says nothing about who sent it.
     at_home = models.BooleanField(default=False)
     created = models.DateTimeField(auto_now_add=True)
     completed_at = models.DateTimeField(null=True, blank=True)

@@ -5,6 +5,7 @@ charge an allowance that names no blob, and is then dropped; no blob row, storag
 or log line links a blob to its uploader.
 """
 
+import itertools
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -22,10 +23,12 @@ from apps.blobs.sizes import ACCEPTED_SIZES
 from apps.blobs.storage import (
     DamagedPart,
     Readable,
+    blob_storage,
     delete_files_now,
     digest_stream,
     save_concatenation,
     save_stream,
+    stored_names,
 )
 from apps.chats.models import Chat
 from apps.chats.selectors import membership_of
@@ -52,17 +55,32 @@ def check_blob_size(size: int) -> None:
         )
 
 
+def _window() -> int:
+    return int(timezone.now().timestamp()) // int(settings.TALKEE_BLOB_QUOTA_WINDOW_SECONDS)
+
+
+def _allowance_exceeded() -> ServiceError:
+    return ServiceError("Your upload allowance is used up for now; try again later.", code="quota_exceeded", status=413)
+
+
+def _check_allowance(user_id: int, size: int) -> None:
+    """Refuse at once (413) an upload that cannot fit what is left of the allowance; the
+    bytes are charged as they arrive (_charge_allowance), so an upload started and never
+    sent costs only what it stored."""
+    used = UploadAllowance.objects.filter(user_id=user_id, window=_window()).values_list("used", flat=True).first()
+    if (used or 0) + size > settings.TALKEE_BLOB_QUOTA_BYTES:
+        raise _allowance_exceeded()
+
+
 def _charge_allowance(user_id: int, size: int) -> None:
-    """Reserve `size` bytes of the user's allowance for this window, or refuse with 413."""
-    window = int(timezone.now().timestamp()) // settings.TALKEE_BLOB_QUOTA_WINDOW_SECONDS
+    """Charge `size` bytes to the user's allowance for this window, or refuse with 413."""
+    window = _window()
     UploadAllowance.objects.get_or_create(user_id=user_id, defaults={"window": window})
     allowance = UploadAllowance.objects.select_for_update().get(user_id=user_id)
     if allowance.window != window:
         allowance.window, allowance.used = window, 0
     if allowance.used + size > settings.TALKEE_BLOB_QUOTA_BYTES:
-        raise ServiceError(
-            "Your upload allowance is used up for now; try again later.", code="quota_exceeded", status=413
-        )
+        raise _allowance_exceeded()
     allowance.used += size
     allowance.save(update_fields=["window", "used"])
 
@@ -75,8 +93,8 @@ def do_create_blob(user_id: int, chat_id: uuid.UUID | str, size: int) -> Blob:
         raise NotFound("No such chat.", code="chat_not_found")
     if membership.chat.kind == Chat.Kind.CHANNEL and not membership.is_manager:
         raise Forbidden("Only the channel's owners and admins can post here.", code="channel_read_only")
+    _check_allowance(user_id, size)
     with transaction.atomic():
-        _charge_allowance(user_id, size)
         return Blob.objects.create(
             chat_id=chat_id,
             size=size,
@@ -141,6 +159,7 @@ def do_store_chunk(
             # The row lock orders this insert against completion and purge of the blob.
             if not Blob.objects.select_for_update().filter(pk=blob.pk, completed_at__isnull=True).exists():
                 raise _not_found()
+            _charge_allowance(user_id, received)
             BlobChunk.objects.create(blob=blob, index=index, storage_name=name, length=received, digest=digest)
         written = True
     except IntegrityError:
@@ -220,11 +239,13 @@ def hold_for_home(chat_id: uuid.UUID | str, blob_ids: Iterable[uuid.UUID | str])
     return entries
 
 
-def do_pull_blobs(origin: str, chat_id: uuid.UUID, entries: Any) -> list[uuid.UUID]:
+def do_pull_blobs(origin: str, chat_id: uuid.UUID, entries: Any, sender_id: int) -> list[uuid.UUID]:
     """At the chat's home: the files of a send forwarded from `origin`, pulled from there
     (signed, mutual TLS) into storage here, where every member's instance fetches them,
-    like a file uploaded here. Stored once: a blob already pulled is not fetched again;
-    an id used here for anything else is refused. Returns the blob ids, for the send."""
+    like a file uploaded here. Each is charged to the sender's upload allowance here too
+    (a peer's members cannot fill this instance's storage beyond it). Stored once: a blob
+    already pulled is not fetched again; an id used here for anything else is refused.
+    Returns the blob ids, for the send."""
     from apps.federation.remote import upload_pieces
 
     if not isinstance(entries, list) or len(entries) > 10:
@@ -238,6 +259,8 @@ def do_pull_blobs(origin: str, chat_id: uuid.UUID, entries: Any) -> list[uuid.UU
             if not same or existing["completed_at"] is None:
                 raise ServiceError("A forwarded file collides with another blob.", code="invalid_blob")
         else:
+            with transaction.atomic():
+                _charge_allowance(sender_id, size)
             name, _, received = save_stream(_Pieces(upload_pieces(origin, blob_id, size)), size)
             try:
                 if received != size:
@@ -278,12 +301,16 @@ class _Pieces:
         return data
 
 
+MAX_CHUNK_SIZE = 16 * 1024 * 1024
+
+
 def _blob_entry(entry: Any) -> tuple[uuid.UUID, int, int]:
     """(id, padded size, chunk size) of a file entry a peer sent, checked."""
     if not isinstance(entry, dict):
         raise ServiceError("A file entry is an object.", code="invalid_blob")
     size, chunk_size = entry.get("size"), entry.get("chunk_size")
-    if not isinstance(size, int) or not isinstance(chunk_size, int) or not 0 < chunk_size <= size:
+    # (a file smaller than one chunk has a chunk size above its size)
+    if not isinstance(size, int) or not isinstance(chunk_size, int) or not 0 < chunk_size <= MAX_CHUNK_SIZE:
         raise ServiceError("A file needs its padded size and chunk size.", code="invalid_blob")
     check_blob_size(size)
     try:
@@ -374,3 +401,31 @@ def purge_abandoned(limit: int = 200) -> int:
         if ids:
             Blob.objects.filter(pk__in=ids).delete()
     return len(ids)
+
+
+def purge_orphan_files(older_than: timedelta, batch: int = 500) -> int:
+    """Delete stored files that no Blob or BlobChunk row names and that are older than
+    `older_than`: what a crash between writing a file and committing its row left behind
+    (or a rolled-back pull). Young files are skipped, their row may still be on its way."""
+    storage = blob_storage()
+    cutoff = timezone.now() - older_than
+    removed = 0
+    names = stored_names()
+    while chunk := list(itertools.islice(names, batch)):
+        known = set(Blob.objects.filter(storage_name__in=chunk).values_list("storage_name", flat=True))
+        known |= set(BlobChunk.objects.filter(storage_name__in=chunk).values_list("storage_name", flat=True))
+        old = []
+        for name in chunk:
+            if name in known:
+                continue
+            try:
+                if storage.get_modified_time(name) < cutoff:
+                    old.append(name)
+            except (NotImplementedError, FileNotFoundError):
+                continue
+        # checked again just before deleting: a row committed meanwhile keeps its file
+        old = [n for n in old if not Blob.objects.filter(storage_name=n).exists()]
+        old = [n for n in old if not BlobChunk.objects.filter(storage_name=n).exists()]
+        delete_files_now(old)
+        removed += len(old)
+    return removed

@@ -144,6 +144,19 @@ def save_concatenation(parts: Iterable[tuple[int, str, int, bytes]]) -> str:
     return name
 
 
+def stored_names(directory: str = "") -> Iterator[str]:
+    """Every file name in blob storage (assembled blobs and chunk parts), walked lazily."""
+    storage = blob_storage()
+    try:
+        directories, files = storage.listdir(directory)
+    except FileNotFoundError:
+        return
+    for file_name in files:
+        yield f"{directory}{file_name}"
+    for sub in directories:
+        yield from stored_names(f"{directory}{sub}/")
+
+
 def open_blob_file(name: str) -> IO[bytes]:
     return blob_storage().open(name, "rb")  # type: ignore[no-any-return]
 

@@ -1,6 +1,9 @@
-from celery import shared_task
+from datetime import timedelta
 
-from apps.blobs.services import purge_abandoned
+from celery import shared_task
+from django.conf import settings
+
+from apps.blobs.services import purge_abandoned, purge_orphan_files
 
 
 @shared_task
@@ -13,3 +16,9 @@ def purge_abandoned_uploads() -> int:
         total += purged
         if purged == 0:
             return total
+
+
+@shared_task
+def purge_orphan_blob_files() -> int:
+    """Delete stored files no row names (left by a crash between file and row)."""
+    return purge_orphan_files(timedelta(seconds=settings.TALKEE_BLOB_ORPHAN_AGE_SECONDS))

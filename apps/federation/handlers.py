@@ -336,7 +336,7 @@ def _pull_files(origin: str, chat: Chat, sender: User, entries: Any) -> list[uui
     if not Membership.objects.filter(chat=chat, user=sender).exists():
         raise ServiceError("No such chat.", code="chat_not_found")
     try:
-        return do_pull_blobs(origin, chat.id, entries)
+        return do_pull_blobs(origin, chat.id, entries, sender.pk)
     except PeerUnavailable as exc:
         raise RetryLater(str(exc)) from exc
 

@@ -5,7 +5,6 @@ import logging
 import uuid
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db.models import Exists, OuterRef
 from django.http import HttpRequest, JsonResponse
 from django.http.response import HttpResponseBase
@@ -23,6 +22,7 @@ from apps.federation.signing import VerifiedRequest, verify_request
 from apps.transport.sealing import tunnel_public_key
 from talkee.api_fields import b64
 from talkee.errors import NotFound, ServiceError, error_body
+from talkee.ratelimit import over_rate
 
 logger = logging.getLogger("talkee.federation")
 
@@ -47,20 +47,9 @@ def _refusal(exc: ServiceError) -> JsonResponse:
     return JsonResponse(error_body(exc.code, exc.message), status=exc.status)
 
 
-def _over_rate(origin: str) -> bool:
-    count, _, period = settings.TALKEE_FEDERATION_PEER_RATE.partition("/")
-    window = {"s": 1, "sec": 1, "min": 60, "m": 60, "hour": 3600, "h": 3600}.get(period, 60)
-    key = f"s2s-rate:{origin}"
-    cache.add(key, 0, timeout=window)
-    try:
-        return cache.incr(key) > int(count)
-    except ValueError:
-        return False
-
-
 def _verified(request: HttpRequest) -> VerifiedRequest:
     verified = verify_request(request)
-    if _over_rate(verified.origin):
+    if over_rate("s2s", verified.origin, settings.TALKEE_FEDERATION_PEER_RATE):
         raise ServiceError("Too many requests from your instance; slow down.", code="rate_limited", status=429)
     return verified
 

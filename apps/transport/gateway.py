@@ -28,6 +28,11 @@ def _header_only(wire: bytes, rcode: int) -> bytes | None:
     return bytes(DNSRecord(header).pack())
 
 
+def refused(wire: bytes) -> bytes | None:
+    """REFUSED for a query not looked at (its sender is over its rate)."""
+    return _header_only(wire, RCODE.REFUSED)
+
+
 async def answer(wire: bytes, *, udp: bool) -> bytes | None:
     """The DNS answer to one query message, or None when there is nothing to answer."""
     if len(wire) > MAX_QUERY_BYTES:

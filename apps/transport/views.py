@@ -5,11 +5,13 @@ here, or to a public DoH resolver that forwards the zone to `manage.py dns_gatew
 import base64
 import binascii
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from apps.transport.gateway import MAX_QUERY_BYTES, answer
 from talkee.errors import error_body
+from talkee.ratelimit import aover_rate, retry_after
 
 CONTENT_TYPE = "application/dns-message"
 
@@ -20,6 +22,11 @@ def _error(status: int, code: str, message: str) -> JsonResponse:
 
 @csrf_exempt
 async def dns_query(request: HttpRequest) -> HttpResponse:
+    rate = settings.TALKEE_TUNNEL_DOH_RATE
+    if await aover_rate("doh", request.META.get("REMOTE_ADDR", ""), rate):
+        response = _error(429, "rate_limited", "Too many DNS queries from your address; slow down.")
+        response["Retry-After"] = str(retry_after(rate))
+        return response
     if request.method == "GET":
         encoded = request.GET.get("dns", "")
         if not encoded or len(encoded) > MAX_QUERY_BYTES * 2:

@@ -175,6 +175,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "apps.blobs.tasks.purge_abandoned_uploads",
         "schedule": env.float("TALKEE_BLOB_PURGE_INTERVAL_SECONDS", default=300.0),
     },
+    # Files no row names (a crash between writing one and committing its row), hourly.
+    "purge-orphan-blob-files": {
+        "task": "apps.blobs.tasks.purge_orphan_blob_files",
+        "schedule": 3600.0,
+    },
 }
 
 # --- passwords --------------------------------------------------------------------
@@ -276,6 +281,11 @@ TALKEE_TUNNEL_MAX_WAIT_SECONDS = env.float("TALKEE_TUNNEL_MAX_WAIT_SECONDS", def
 TALKEE_TUNNEL_SYNC_FRAMES = env.int("TALKEE_TUNNEL_SYNC_FRAMES", default=20)
 # Frames older (or newer) than this by the client's clock are refused as replays.
 TALKEE_TUNNEL_MAX_SKEW_SECONDS = env.int("TALKEE_TUNNEL_MAX_SKEW_SECONDS", default=300)
+# Queries per client address: the DoH endpoint (a browser on the DNS rung polls about once
+# a second and sends a message as a few dozen queries) and the gateway (whose clients are
+# recursive resolvers, each speaking for many people). Over it: 429 / REFUSED.
+TALKEE_TUNNEL_DOH_RATE = env.str("TALKEE_TUNNEL_DOH_RATE", default="1800/min")
+TALKEE_TUNNEL_GATEWAY_RATE = env.str("TALKEE_TUNNEL_GATEWAY_RATE", default="12000/min")
 
 # --- encrypted file blobs (apps/blobs) --------------------------------------------------
 # Opaque ciphertext under random names; any Django storage can replace the file system.
@@ -303,6 +313,8 @@ TALKEE_BLOB_UPLOAD_TTL_SECONDS = env.int("TALKEE_BLOB_UPLOAD_TTL_SECONDS", defau
 # A file sent in a chat homed on another instance is kept here until the home has ordered
 # the message (and pulled the file): as long as this, then purged if the home never did.
 TALKEE_FEDERATION_BLOB_HOLD_SECONDS = env.int("TALKEE_FEDERATION_BLOB_HOLD_SECONDS", default=7 * 24 * 3600)
+# A stored file that no row names is deleted once it is this old (see purge_orphan_files).
+TALKEE_BLOB_ORPHAN_AGE_SECONDS = env.int("TALKEE_BLOB_ORPHAN_AGE_SECONDS", default=24 * 3600)
 
 # --- i18n / static ----------------------------------------------------------------
 LANGUAGE_CODE = "en-us"

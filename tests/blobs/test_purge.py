@@ -65,3 +65,27 @@ def test_abandoned_uploads_are_purged_by_the_beat_task(make_account, celery_work
     assert {str(pk) for pk in Blob.objects.values_list("pk", flat=True)} == {sent_blob, fresh}
     wait_for(lambda: not any((blob_dir / n).exists() for n in part_names), celery_worker_process)
     assert "purge_abandoned_uploads" in celery_worker_process.read_text()
+
+
+def test_files_no_row_names_are_purged_once_old_by_the_beat_task(make_account, celery_worker_process, blob_dir) -> None:
+    from apps.blobs.tasks import purge_orphan_blob_files
+
+    alice = make_account()
+    chat = make_chat(alice, "group")
+    kept = Blob.objects.get(pk=upload(alice, chat["id"], os.urandom(SMALL))).storage_name
+    half = create_blob(alice, chat["id"], 131_130).json()
+    assert put_chunk(alice, half["id"], 0, os.urandom(min(half["chunk_size"], 131_130))).status_code == 201
+    part = BlobChunk.objects.get(blob_id=half["id"]).storage_name
+    # what a crash between writing a file and committing its row leaves: no row names them
+    orphans = [f"{os.urandom(1).hex()}/{os.urandom(16).hex()}", f"parts/{os.urandom(1).hex()}/{os.urandom(16).hex()}"]
+    young = f"{os.urandom(1).hex()}/{os.urandom(16).hex()}"
+    two_days_ago = time.time() - 2 * 24 * 3600
+    for name in [*orphans, young]:
+        (blob_dir / name).parent.mkdir(parents=True, exist_ok=True)
+        (blob_dir / name).write_bytes(os.urandom(64))
+    for name in [*orphans, kept, part]:
+        os.utime(blob_dir / name, (two_days_ago, two_days_ago))
+    purge_orphan_blob_files.delay()
+    wait_for(lambda: not any((blob_dir / n).exists() for n in orphans), celery_worker_process)
+    assert all((blob_dir / n).exists() for n in (kept, part, young)), "named or young files stay"
+    assert alice.client.get(f"/v1/blobs/{Blob.objects.get(storage_name=kept).pk}").status_code == 200

@@ -164,15 +164,25 @@ def test_wrong_length_and_out_of_range_chunks_are_refused(make_account, blob_dir
     assert unknown.json()["error"]["code"] == "blob_not_found"
 
 
-def test_quota_is_enforced_with_413(make_account, settings) -> None:
-    settings.TALKEE_BLOB_QUOTA_BYTES = 3 * encrypted_size(128 * 1024)
+def test_quota_is_enforced_with_413(make_account, settings, blob_dir) -> None:
+    size = encrypted_size(128 * 1024)
+    settings.TALKEE_BLOB_QUOTA_BYTES = 3 * size
     alice, bob = make_account(), make_account()
     chat = make_chat(alice, "group", bob)
+    # uploads started and never carried on cost nothing (the bytes are charged as they arrive)
+    started = [create_blob(alice, chat["id"], size) for _ in range(5)]
+    assert [r.status_code for r in started] == [201] * 5
     for _ in range(3):
-        assert create_blob(alice, chat["id"], encrypted_size(128 * 1024)).status_code == 201
+        upload(alice, chat["id"], os.urandom(size))
     refused = create_blob(alice, chat["id"], SMALL)
     assert refused.status_code == 413
     assert refused.json()["error"]["code"] == "quota_exceeded"
+    # an upload started before the allowance ran out cannot store past it either
+    late = started[0].json()
+    files_before = stored_files(blob_dir)
+    over = put_chunk(alice, late["id"], 0, os.urandom(size))
+    assert (over.status_code, over.json()["error"]["code"]) == (413, "quota_exceeded")
+    assert stored_files(blob_dir) == files_before, "the refused chunk left nothing behind"
     # per user: bob is unaffected
     assert create_blob(bob, chat["id"], SMALL).status_code == 201
     # a new window starts afresh

@@ -32,10 +32,18 @@ class StandInPeer:
         self.key = SigningKey.generate()
         self.published = self.key
         self.requests: list[tuple[str, dict[str, str], bytes]] = []
+        # Uploads of its members it serves to the chat's home (GET /s2s/v1/uploads/<id>,
+        # one Range), and the status it answers instead while `file_status` is set.
+        self.files: dict[str, bytes] = {}
+        self.file_status: int | None = None
+        self.file_requests: list[str] = []
         peer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
+                if self.path.startswith("/s2s/v1/uploads/"):
+                    self._upload(self.path.rsplit("/", 1)[1])
+                    return
                 if self.path != "/.well-known/talkee/server":
                     self.send_error(404)
                     return
@@ -52,6 +60,15 @@ class StandInPeer:
                 length = int(self.headers.get("Content-Length", "0"))
                 peer.requests.append((self.path, dict(self.headers), self.rfile.read(length)))
                 self._answer(202, b'{"accepted": 1}')
+
+            def _upload(self, blob_id: str) -> None:
+                peer.file_requests.append(f"{blob_id} {self.headers.get('Range')}")
+                data = peer.files.get(blob_id)
+                if peer.file_status is not None or data is None:
+                    self._answer(peer.file_status or 404, b'{"error": {"code": "x", "message": "x"}}')
+                    return
+                first, last = (int(x) for x in self.headers["Range"].removeprefix("bytes=").split("-"))
+                self._answer(206, data[first : last + 1])
 
             def _answer(self, status: int, body: bytes) -> None:
                 self.send_response(status)

@@ -202,6 +202,16 @@ async def replay(device: SocketDevice, chat_id: str) -> list[dict[str, Any]]:
     return events(again, chat_id)
 
 
+def start_group(alice: Any, *others: RemoteAccount) -> str:
+    """A group homed on A with members on other instances; its id once each of them has it."""
+    made = alice.client.post("/v1/chats", {"kind": "group", "members": [o.address for o in others]}, format="json")
+    assert made.status_code == 201, made.content
+    chat_id = str(made.json()["id"])
+    for member in others:
+        wait_until(lambda m=member: m.chat(chat_id) is not None, f"the group on {member.instance.domain}")
+    return chat_id
+
+
 def start_direct_chat(alice: Any, bob: RemoteAccount) -> str:
     made = alice.client.post("/v1/chats", {"kind": "direct", "members": [bob.address]}, format="json")
     assert made.status_code == 201, made.content
@@ -420,12 +430,9 @@ def test_group_with_members_on_three_instances(
     alice = make_account()
     bob = RemoteAccount.register(instance_b, "bob")
     carol = RemoteAccount.register(instance_c, "carol")
-    made = alice.client.post("/v1/chats", {"kind": "group", "members": [bob.address, carol.address]}, format="json")
-    assert made.status_code == 201, made.content
-    chat_id = str(made.json()["id"])
+    chat_id = start_group(alice, bob, carol)
     everyone = {alice.address: "owner", bob.address: "member", carol.address: "member"}
     for member in (bob, carol):
-        wait_until(lambda m=member: m.chat(chat_id) is not None, f"the group on {member.instance.domain}")
         assert {m["user"]: m["role"] for m in member.chat(chat_id)["members"]} == everyone
 
     sent: list[bytes] = []
@@ -780,11 +787,7 @@ def test_a_file_sent_on_b_in_a_group_homed_on_a_reaches_a_and_c(
     alice = make_account()
     bob = RemoteAccount.register(instance_b, "bob")
     carol = RemoteAccount.register(instance_c, "carol")
-    made = alice.client.post("/v1/chats", {"kind": "group", "members": [bob.address, carol.address]}, format="json")
-    assert made.status_code == 201, made.content
-    chat_id = str(made.json()["id"])
-    for member in (bob, carol):
-        wait_until(lambda m=member: m.chat(chat_id) is not None, f"the group on {member.instance.domain}")
+    chat_id = start_group(alice, bob, carol)
 
     size = encrypted_size(8 * 1024 * 1024)
     assert size > 2 * BLOB_PIECE_BYTES  # A pulls it in several signed pieces
@@ -836,3 +839,31 @@ def test_a_file_sent_on_b_in_a_group_homed_on_a_reaches_a_and_c(
         [alice.address, bob.address, carol.address],
         [text],
     )
+
+
+def test_a_history_bundle_for_bobs_new_device_stays_on_b(
+    instance_b: InstanceB, make_account: Any, live_server_daphne: LiveServer
+) -> None:
+    """A user's devices all live on their own instance, so a history bundle for a chat
+    homed elsewhere goes from one of Bob's devices to another through B only."""
+    from django.conf import settings
+
+    alice = make_account()
+    bob = RemoteAccount.register(instance_b, "bob")
+    chat_id = start_direct_chat(alice, bob)
+    second = DeviceKeys()
+    token, device_id = bob.log_in(second)
+    sealed = os.urandom(4096)
+    status, stored = bob.call(
+        "POST", "/v1/device-sync/bundle", {"to_device_id": device_id, "chat_id": chat_id, "ciphertext": b64(sealed)}
+    )
+    assert status == 201, stored
+    status, page = bob.call("GET", "/v1/sync?cursor=0&timeout=0", token=token)
+    assert status == 200, page
+    bundles = [e for e in page["events"] if e["type"] == "device_event" and e["kind"] == "sync_bundle"]
+    assert [(e["chat_id"], e["payload"], e["from_device_id"]) for e in bundles] == [
+        (chat_id, b64(sealed), bob.device_id)
+    ]
+    db = settings.DATABASES["default"]
+    a_dsn = f"postgresql://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    assert not [row for rows in _all_rows(a_dsn).values() for row in rows if sealed.hex()[:64] in row]

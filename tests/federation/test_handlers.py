@@ -403,3 +403,132 @@ def test_a_chat_timer_travels_through_the_home(partner, make_account) -> None:
     assert deliver(partner, "membership", {**ask, "ttl_seconds": 0}).error == "ttl_seconds out of range"
     assert deliver(partner, "membership", ask).error == ""
     assert Chat.objects.get(pk=local["id"]).ttl_seconds == 10
+
+
+def _forwarded_file_send(chat_id: str, blob_id: str, size: int, **extra: Any) -> dict[str, Any]:
+    return {
+        "op": "send",
+        "chat_id": chat_id,
+        "sender": DAVE,
+        "client_message_id": uuid.uuid4().hex,
+        "kind": "application",
+        "epoch": 0,
+        "ciphertext": b64(b"dave's file message" + os.urandom(8)),
+        "blobs": [{"id": blob_id, "size": size, "chunk_size": 1024 * 1024}],
+        **extra,
+    }
+
+
+def test_a_file_sent_on_the_members_instance_is_pulled_by_the_home_once(
+    partner, make_account, settings, tmp_path
+) -> None:
+    from apps.blobs.models import Blob, BlobAttachment
+    from apps.blobs.sizes import encrypted_size
+    from apps.federation.remote import BLOB_PIECE_BYTES
+    from tests.conftest import use_blob_dir
+
+    use_blob_dir(settings, tmp_path)
+    carol = make_account()
+    remote_user(DAVE)
+    chat = make_chat(carol, "group")
+    carol.client.post(f"/v1/chats/{chat['id']}/members", {"users": [DAVE]}, format="json")
+    size = encrypted_size(8 * 1024 * 1024)
+    blob_id, data = str(uuid.uuid4()), os.urandom(size)
+    partner.files[blob_id] = data
+    body = _forwarded_file_send(chat["id"], blob_id, size)
+    assert deliver(partner, "message", body).error == ""
+    # pulled in signed ranged pieces, stored here, attached to the message the home ordered
+    assert len(partner.file_requests) == -(-size // BLOB_PIECE_BYTES) > 1
+    (message_row,) = Message.objects.filter(chat_id=chat["id"], kind="application")
+    assert BlobAttachment.objects.filter(message=message_row, blob_id=blob_id).exists()
+    blob = Blob.objects.get(pk=blob_id)
+    assert (blob.size, blob.at_home, blob.expires_at) == (size, False, None)
+    got = carol.client.get(f"/v1/blobs/{blob_id}")
+    assert got.status_code == 200 and b"".join(got.streaming_content) == data
+    # the message goes back to the partner with the file's id and padded size only
+    (deliver_env,) = OutboxEnvelope.objects.filter(destination=PARTNER, kind="message", body__op="deliver")
+    assert deliver_env.body["blobs"] == [{"id": blob_id, "size": size, "chunk_size": 1024 * 1024}]
+    # the same send again (a resend): one message, nothing pulled again
+    assert deliver(partner, "message", body).error == ""
+    assert len(partner.file_requests) == -(-size // BLOB_PIECE_BYTES)
+    assert Message.objects.filter(chat_id=chat["id"], kind="application").count() == 1
+
+
+def test_a_file_pull_that_fails_waits_or_refuses_the_send(partner, make_account, settings, tmp_path) -> None:
+    from apps.blobs.models import Blob
+    from apps.blobs.sizes import encrypted_size
+    from tests.conftest import use_blob_dir
+
+    use_blob_dir(settings, tmp_path)
+    carol = make_account()
+    remote_user(DAVE)
+    chat = make_chat(carol, "group")
+    carol.client.post(f"/v1/chats/{chat['id']}/members", {"users": [DAVE]}, format="json")
+    size = encrypted_size(32 * 1024)
+    blob_id = str(uuid.uuid4())
+    partner.files[blob_id] = os.urandom(size)
+
+    def rejected() -> list[str]:
+        rows = OutboxEnvelope.objects.filter(destination=PARTNER, kind="message", body__op="rejected")
+        return [r.body["error"]["code"] for r in rows.order_by("pk")]
+
+    # the partner cannot serve it right now: the send waits, and so does what came after it
+    partner.file_status = 503
+    waiting = deliver(partner, "message", _forwarded_file_send(chat["id"], blob_id, size))
+    later = deliver(partner, "message", message_send := _forwarded_file_send(chat["id"], blob_id, size, blobs=[]))
+    assert (waiting.handled_at, later.handled_at) == (None, None), (waiting.error, rejected())
+    assert not Message.objects.filter(chat_id=chat["id"], kind="application").exists()
+    # served again: the sweeper handles both, in their order
+    partner.file_status = None
+    InboxEnvelope.objects.update(received=timezone.now() - timedelta(minutes=1))
+    sweep_inbox()
+    cmids = list(
+        Message.objects.filter(chat_id=chat["id"], kind="application")
+        .order_by("seq")
+        .values_list("client_message_id", flat=True)
+    )
+    assert len(cmids) == 2 and cmids[1] == message_send["client_message_id"]
+    assert rejected() == []
+    # gone at the partner (404): the send is refused back to it, nothing stored
+    missing = str(uuid.uuid4())
+    deliver(partner, "message", _forwarded_file_send(chat["id"], missing, size))
+    assert rejected() == ["blob_not_found"]
+    # an id this instance already uses for another chat's file: refused, that file untouched
+    other = make_chat(carol, "group")
+    Blob.objects.create(id=uuid.uuid4(), chat_id=other["id"], size=size, chunk_size=1024 * 1024)
+    taken = str(Blob.objects.get(chat_id=other["id"]).pk)
+    partner.files[taken] = os.urandom(size)
+    deliver(partner, "message", _forwarded_file_send(chat["id"], taken, size))
+    assert rejected() == ["blob_not_found", "invalid_blob"]
+    assert str(Blob.objects.get(pk=taken).chat_id) == other["id"]
+    # a size that is no padded bucket: refused as well
+    deliver(partner, "message", _forwarded_file_send(chat["id"], str(uuid.uuid4()), size + 1))
+    assert rejected()[-1] == "invalid_size"
+    # Dave's upload allowance here is spent (the first file counted): refused, not pulled
+    settings.TALKEE_BLOB_QUOTA_BYTES = size
+    big = str(uuid.uuid4())
+    partner.files[big] = os.urandom(size)
+    deliver(partner, "message", _forwarded_file_send(chat["id"], big, size))
+    assert rejected()[-1] == "quota_exceeded"
+    assert not [r for r in partner.file_requests if r.startswith(big)]
+    assert Message.objects.filter(chat_id=chat["id"], kind="application").count() == 2
+
+
+def test_only_the_chats_home_may_pull_a_members_upload(partner, make_account, settings, tmp_path) -> None:
+    from tests.blobs.conftest import upload
+    from tests.conftest import use_blob_dir
+
+    use_blob_dir(settings, tmp_path)
+    carol = make_account()
+    mine = make_chat(carol, "group")  # homed here
+    data = os.urandom(32809)
+    blob_id = upload(carol, mine["id"], data)
+    path = f"/s2s/v1/uploads/{blob_id}"
+
+    def pull() -> Any:
+        return Client().get(path, HTTP_RANGE="bytes=0-99", **partner.headers("GET", path, b""))
+
+    assert pull().status_code == 404, "the partner is not this chat's home"
+    Chat.objects.filter(pk=mine["id"]).update(home=PARTNER)  # as if the partner ordered it
+    answer = pull()
+    assert answer.status_code == 206 and b"".join(answer.streaming_content) == data[:100]

@@ -11,7 +11,8 @@ from typing import Any, cast
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
-from apps.transport.gateway import answer
+from apps.transport.gateway import answer, refused
+from talkee.ratelimit import aover_rate
 
 logger = logging.getLogger("talkee.transport")
 
@@ -35,17 +36,26 @@ class _UdpGateway(asyncio.DatagramProtocol):
         task.add_done_callback(self.inflight.discard)
 
     async def _reply(self, data: bytes, addr: Any) -> None:
-        packed = await answer(data, udp=True)
+        packed = await _answer_from(str(addr[0]), data, udp=True)
         if packed is not None and self.transport is not None:
             self.transport.sendto(packed, addr)
 
 
+async def _answer_from(address: str, data: bytes, *, udp: bool) -> bytes | None:
+    """The answer, or REFUSED once the sender (a resolver, usually) is over its rate."""
+    if await aover_rate("dns", address, settings.TALKEE_TUNNEL_GATEWAY_RATE):
+        return refused(data)
+    return await answer(data, udp=udp)
+
+
 async def _tcp_client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    peer = writer.get_extra_info("peername")
+    address = str(peer[0]) if peer else ""
     try:
         while True:
             size = int.from_bytes(await asyncio.wait_for(reader.readexactly(2), TCP_IDLE_SECONDS), "big")
             data = await asyncio.wait_for(reader.readexactly(size), TCP_IDLE_SECONDS)
-            packed = await answer(data, udp=False)
+            packed = await _answer_from(address, data, udp=False)
             if packed is None:
                 break
             writer.write(len(packed).to_bytes(2, "big") + packed)
