@@ -11,6 +11,7 @@ import type { FileReference, MessagePayload } from "../crypto/payload";
 import type { MlsWorkerApi, OutgoingPayload } from "../mls/api";
 import { Connection, type LinkState, type Signal } from "../transport/connection";
 import { accessProblemOf, type AccessProblem } from "./access";
+import { TurnLock } from "./lock";
 import { PENDING_REACTION, dropKeptTexts, markPending, rejectedMessage, rejectionText, settle, undoChange } from "./changes";
 import { packHistory, readBundle, sealBundle, type HistoryBundle } from "./history";
 import type { AppStore, ChatRecord, DeviceChange, LocalMessage, OutboxEntry } from "./store";
@@ -110,8 +111,7 @@ export class Messenger extends EventTarget {
   private receiptTimers = new Map<string, number>();
   private receiptSent = new Map<string, { delivered: number; read: number }>();
   /** Inbound processing and our own commits take turns (commits must not interleave with handshakes). */
-  private lockHeld = false;
-  private lockQueue: (() => void)[] = [];
+  private readonly lock = new TurnLock();
   /** Commits of ours waiting for the chat's home to order or refuse them, by client_message_id. */
   private commitWaiters = new Map<string, (outcome: HomeOutcome) => void>();
   /** Per chat: who waits for its pending commit to be settled (before committing again). */
@@ -189,42 +189,8 @@ export class Messenger extends EventTarget {
     return this.conn.state;
   }
 
-  /** One at a time, in the order asked (a FIFO mutex; see releasedUntil). */
-  private async withLock<T>(fn: () => Promise<T>): Promise<T> {
-    await this.acquire();
-    try {
-      return await fn();
-    } finally {
-      this.release();
-    }
-  }
-
-  private async acquire(): Promise<void> {
-    if (!this.lockHeld) {
-      this.lockHeld = true;
-      return;
-    }
-    await new Promise<void>((resolve) => this.lockQueue.push(resolve));
-  }
-
-  private release(): void {
-    const next = this.lockQueue.shift();
-    if (next !== undefined) next(); // handed over: still held
-    else this.lockHeld = false;
-  }
-
-  /**
-   * Inside withLock: lets the others (the frames above all) have the lock until `until`
-   * settles, then takes it back. How a commit waits for the home's answer, which comes as
-   * a frame that is processed under the lock.
-   */
-  private async releasedUntil<T>(until: Promise<T>): Promise<T> {
-    this.release();
-    try {
-      return await until;
-    } finally {
-      await this.acquire();
-    }
+  private withLock<T>(fn: () => Promise<T>): Promise<T> {
+    return this.lock.run(fn);
   }
 
   async start(): Promise<void> {
@@ -631,7 +597,7 @@ export class Messenger extends EventTarget {
       timer = window.setTimeout(() => resolve({ kind: "waiting" }), HOME_COMMIT_WAIT_MS);
     });
     try {
-      const outcome = await this.releasedUntil(answer);
+      const outcome = await this.lock.releasedUntil(answer);
       if (outcome.kind === "waiting") console.warn("talkee: no answer from the chat's home yet; the commit stays pending", chatId);
       return outcome;
     } finally {
@@ -644,7 +610,7 @@ export class Messenger extends EventTarget {
   private async settledCommit(chatId: string): Promise<void> {
     for (let round = 0; round < 3 && this.store.chats.get(chatId)?.pendingCommit !== undefined; round++) {
       let timer = 0;
-      await this.releasedUntil(
+      await this.lock.releasedUntil(
         new Promise<void>((resolve) => {
           this.settleWaiters.set(chatId, [...(this.settleWaiters.get(chatId) ?? []), resolve]);
           timer = window.setTimeout(resolve, HOME_COMMIT_WAIT_MS);
