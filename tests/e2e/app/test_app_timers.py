@@ -58,6 +58,9 @@ def test_chat_timer_set_by_either_person_expires_for_both(people: Any, celery_wo
     expect(alice.page.get_by_label("Self-destruct timer", exact=True)).to_contain_text("Chat timer (10 s)")
     chat = Chat.objects.get(memberships__user__username__startswith=f"{alice.name}@", kind="direct")
     assert chat.ttl_seconds == 10
+    # and both see who set it, in the conversation (said end to end, by Bob's app)
+    expect(alice.log.locator("li.notice")).to_have_text(f"{bob.name} set the self-destruct timer to 10 s", timeout=SLOW)
+    expect(bob.log.locator("li.notice")).to_have_text("You set the self-destruct timer to 10 s", timeout=SLOW)
     shot(alice.page, "20-chat-timer")
 
     seq_before = Message.objects.filter(chat=chat).order_by("-seq").values_list("seq", flat=True).first()

@@ -14,7 +14,7 @@ import { accessProblemOf, type AccessProblem } from "./access";
 import { TurnLock } from "./lock";
 import { PENDING_REACTION, dropKeptTexts, markPending, rejectedMessage, rejectionText, settle, undoChange } from "./changes";
 import { packHistory, readBundle, sealBundle, type HistoryBundle } from "./history";
-import type { AppStore, ChatRecord, DeviceChange, LocalMessage, OutboxEntry } from "./store";
+import type { AppStore, ChatNotice, ChatRecord, DeviceChange, LocalMessage, OutboxEntry } from "./store";
 import { Uploads } from "./uploads";
 
 const NAME_CONTEXT = "talkee-group-name-v1";
@@ -80,6 +80,31 @@ const HOME_COMMIT_WAIT_MS = 60_000;
 
 /** What the chat's home did with one of our forwarded commits. */
 type HomeOutcome = { kind: "ordered" } | { kind: "rejected"; code: string; message: string } | { kind: "waiting" };
+
+/** A notice as a member's client sent it, checked (anything else is not a notice). */
+export function chatNotice(value: unknown): ChatNotice | undefined {
+  if (typeof value !== "object" || value === null) return undefined;
+  const timer = (value as Record<string, unknown>)["timer"];
+  if (timer === null) return { timer: null };
+  return typeof timer === "number" && Number.isInteger(timer) && timer > 0 && timer <= MAX_TIMER_SECONDS ? { timer } : undefined;
+}
+
+/** The server's upper bound for a chat's self-destruct timer (apps/chats TTL_MAX_SECONDS). */
+const MAX_TIMER_SECONDS = 365 * 86400;
+
+/** What the chat list shows for a chat's latest message. */
+export function previewOf(m: Pick<LocalMessage, "text" | "file" | "notice">): string {
+  if (m.notice !== undefined) return m.notice.timer === null ? "Self-destruct timer off" : `Self-destruct timer: ${formatSeconds(m.notice.timer)}`;
+  return m.text || (m.file ? `File: ${m.file.name}` : "");
+}
+
+/** 3600 → "1 hour", 90 → "90 s": the largest whole unit. */
+export function formatSeconds(seconds: number): string {
+  const units: [number, string, string][] = [[604800, " week", " weeks"], [86400, " day", " days"], [3600, " hour", " hours"], [60, " min", " min"], [1, " s", " s"]];
+  const [size, one, many] = units.find(([n]) => seconds % n === 0 && seconds >= n) ?? [1, " s", " s"];
+  const n = seconds / size;
+  return `${n}${n === 1 ? one : many}`;
+}
 
 export function displayName(user: string, domain: string): string {
   const [local, host] = user.split("@");
@@ -498,6 +523,8 @@ export class Messenger extends EventTarget {
     await this.mergeChat(await this.api.setTimer(chatId, ttlSeconds));
     await this.store.saveChats();
     this.emit("chats");
+    // Who set it, for everyone in the chat, end to end (queued like a message).
+    await this.send(chatId, "", { notice: { timer: ttlSeconds } });
   }
 
   async setFavourite(chatId: string, favourite: boolean): Promise<void> {
@@ -672,10 +699,11 @@ export class Messenger extends EventTarget {
   async send(
     chatId: string,
     text: string,
-    options: { replyTo?: string; forwardOf?: string; ttlSeconds?: number; burn?: boolean; file?: FileReference; blobIds?: string[]; cmid?: string } = {},
+    options: { replyTo?: string; forwardOf?: string; ttlSeconds?: number; burn?: boolean; file?: FileReference; blobIds?: string[]; cmid?: string; notice?: ChatNotice } = {},
   ): Promise<void> {
     const { secret, editHash: hash } = await newEditSecret();
     const payload: OutgoingPayload = { text };
+    if (options.notice !== undefined) payload.notice = options.notice;
     if (options.replyTo !== undefined) payload.reply_to = options.replyTo;
     if (options.forwardOf !== undefined) payload.forward_of = options.forwardOf;
     if (options.file !== undefined) payload.file = options.file;
@@ -703,12 +731,13 @@ export class Messenger extends EventTarget {
     if (options.replyTo !== undefined) local.replyTo = options.replyTo;
     if (options.forwardOf !== undefined) local.forwardOf = options.forwardOf;
     if (options.file !== undefined) local.file = options.file;
+    if (options.notice !== undefined) local.notice = options.notice;
     // Persist first: the message survives a killed tab and goes out once (client_message_id).
     this.store.insert(chatId, local);
     this.store.outbox.push(entry);
     await this.store.saveMessages(chatId);
     await this.store.saveOutbox();
-    this.touchChat(chatId, text || (options.file ? `File: ${options.file.name}` : ""), local.at, false);
+    this.touchChat(chatId, previewOf(local), local.at, false);
     await this.store.saveChats();
     this.emit("messages", chatId);
     this.emit("link");
@@ -1027,6 +1056,8 @@ export class Messenger extends EventTarget {
     if (typeof payload.reply_to === "string") local.replyTo = payload.reply_to;
     if (typeof payload.forward_of === "string") local.forwardOf = payload.forward_of;
     if (payload.file !== undefined) local.file = payload.file;
+    const notice = chatNotice(payload["notice"]);
+    if (notice !== undefined) local.notice = notice;
     return local;
   }
 
@@ -1207,11 +1238,11 @@ export class Messenger extends EventTarget {
     this.typing.get(m.chat_id)?.delete(userOf(payload.sender)); // they sent it: no longer typing
     this.store.insert(m.chat_id, local);
     await this.store.saveMessages(m.chat_id);
-    this.touchChat(m.chat_id, payload.text || (payload.file ? `File: ${payload.file.name}` : ""), local.at, !local.mine && this.activeChat !== m.chat_id);
+    this.touchChat(m.chat_id, previewOf(local), local.at, !local.mine && local.notice === undefined && this.activeChat !== m.chat_id);
     await this.store.saveChats();
     this.emit("messages", m.chat_id);
     this.emit("chats");
-    if (!local.mine) this.scheduleReceipt(m.chat_id);
+    if (!local.mine && local.notice === undefined) this.scheduleReceipt(m.chat_id);
   }
 
   private touchChat(chatId: string, text: string, at: number, unread: boolean): void {

@@ -89,6 +89,13 @@ export interface LocalMessage {
   pending?: PendingChange[];
   /** Why the home refused a change of ours (shown on the message). */
   changeError?: string;
+  /** A line about the chat rather than a message: who set its self-destruct timer. */
+  notice?: ChatNotice;
+}
+
+/** What a member changed in the chat, said end to end (the server's own event names nobody). */
+export interface ChatNotice {
+  timer: number | null;
 }
 
 export interface OutboxEntry {

@@ -1,7 +1,7 @@
 // One conversation: messages (sender from inside the payload), ticks, reply,
 // forward, edit/delete, reactions, typing and presence, timers, infinite scroll.
 import { humanError } from "../api/client";
-import { displayName, userOf, type Messenger } from "../app/messenger";
+import { displayName, formatSeconds, userOf, type Messenger } from "../app/messenger";
 import type { ChatRecord, LocalMessage } from "../app/store";
 import type { UploadView } from "../app/uploads";
 import { clear, clockIcon, formatTime, h } from "./dom";
@@ -30,11 +30,7 @@ const CHAT_TIMERS: [number | null, string][] = [
 
 export function formatDuration(seconds: number): string {
   const known = CHAT_TIMERS.find(([v]) => v === seconds);
-  if (known !== undefined) return known[1];
-  const units: [number, string, string][] = [[604800, " week", " weeks"], [86400, " day", " days"], [3600, " hour", " hours"], [60, " min", " min"], [1, " s", " s"]];
-  const [size, one, many] = units.find(([n]) => seconds % n === 0 && seconds >= n) ?? [1, " s", " s"];
-  const n = seconds / size;
-  return `${n}${n === 1 ? one : many}`;
+  return known !== undefined ? known[1] : formatSeconds(seconds);
 }
 
 export interface ConversationHandle {
@@ -336,13 +332,17 @@ export function conversation(messenger: Messenger, back: () => void): Conversati
     const list = all.slice(Math.max(0, all.length - shown));
     if (list.length === 0) log.append(h("li", { class: "empty" }, "No messages yet. Say hello — it is end-to-end encrypted."));
     if (list.length < all.length) log.append(h("li", { class: "msg system" }, "Scroll up for older messages"));
-    for (const m of list) log.append(messageItem(m, c));
+    for (const m of list) if (!(m.notice !== undefined && m.deleted)) log.append(messageItem(m, c));
     if (atBottom || list.length < 30) log.scrollTop = log.scrollHeight;
   };
 
   const messageItem = (m: LocalMessage, c: ChatRecord): HTMLElement => {
     const who = nameOf(m);
     if (m.unavailable) return h("li", { class: "msg system" }, "🔒 A message from before this device joined");
+    if (m.notice !== undefined) {
+      const what = m.notice.timer === null ? "turned off the self-destruct timer" : `set the self-destruct timer to ${formatDuration(m.notice.timer)}`;
+      return h("li", { class: "msg system notice" }, `${m.mine ? "You" : who} ${what}`);
+    }
     const refused = m.changeError === undefined ? null : h("p", { class: "error change-error" }, m.changeError);
     if (m.deleted) return h("li", { class: `msg ${m.mine ? "mine" : ""} deleted` }, h("p", { class: "text" }, m.expired ? "Message expired" : "Message deleted"), refused);
     const parts: (Node | null)[] = [];
