@@ -5,6 +5,7 @@ it is never stored with the row and never logged next to a message id.
 """
 
 import base64
+import functools
 import hmac
 import uuid
 from dataclasses import dataclass
@@ -22,8 +23,8 @@ from apps.chats.models import Chat, Membership
 from apps.devices.models import Device
 from apps.federation import relay
 from apps.messages.delivery import add_inbox_rows, chat_event, chat_group, publish_on_commit
-from apps.messages.frames import message_frame, reaction_frame
-from apps.messages.models import DeviceCursor, DeviceInbox, Message, Reaction
+from apps.messages.frames import event_frame, message_fields, message_frame, reaction_frame
+from apps.messages.models import DeviceCursor, DeviceInbox, Message, Reaction, StreamPosition
 from apps.messages.stream import allocate_positions, current_position
 from talkee.api_fields import b64
 from talkee.errors import Conflict, Forbidden, NotFound, ServiceError
@@ -129,6 +130,10 @@ def do_send_message(
     gap-free and ordered. A resend with the same `client_message_id` returns the
     original `{id, seq}` and stores nothing. A commit must name the chat's current
     epoch (first committer wins; the others get 409 stale_epoch)."""
+    if kind == Kind.APPLICATION and welcome is None and not blob_ids and connection.vendor == "postgresql":
+        fast = _fast_send(user_id, chat_id, client_message_id, epoch, ciphertext, edit_hash, ttl_seconds, burn_on_read)
+        if fast is not None:
+            return fast
     context = check_send_allowed(chat_id, user_id, kind)
     check_ciphertext_size(kind, ciphertext)
     if blob_ids and kind != Kind.APPLICATION:
@@ -204,6 +209,108 @@ def do_send_message(
             ) from None
         raise
     return Sent(message.id, seq, created=True, cursor=message.pos)
+
+
+_FAST_SEND_SQL = """
+WITH s AS (
+    UPDATE {chat} c SET next_seq = c.next_seq + 1
+    FROM {membership} m
+    WHERE c.id = %(chat)s AND m.chat_id = c.id AND m.user_id = %(user)s
+      AND c.home = '' AND NOT c.federated
+      AND (c.kind <> %(channel)s OR m.role IN (%(owner)s, %(admin)s))
+    RETURNING c.next_seq - 1 AS seq, c.ttl_seconds
+), p AS (
+    UPDATE {position} SET pos = pos + 1 WHERE id = 1 AND EXISTS (SELECT 1 FROM s) RETURNING pos
+)
+INSERT INTO {message}
+    (chat_id, seq, pos, client_message_id, kind, epoch, ciphertext, edit_hash, expires_at, burn_on_read, created)
+SELECT %(chat)s, s.seq, (SELECT pos FROM p), %(cmid)s::varchar, %(kind)s::varchar, %(epoch)s::bigint,
+    %(ciphertext)s::bytea, %(edit_hash)s::bytea,
+    %(now)s::timestamptz + COALESCE(%(ttl)s::integer, s.ttl_seconds) * interval '1 second',
+    %(burn)s::boolean, %(now)s::timestamptz
+FROM s
+RETURNING id, seq, pos, expires_at
+"""
+
+
+@functools.cache
+def _fast_send_sql() -> str:
+    return _FAST_SEND_SQL.format(
+        chat=Chat._meta.db_table,
+        membership=Membership._meta.db_table,
+        position=StreamPosition._meta.db_table,
+        message=Message._meta.db_table,
+    )
+
+
+def _fast_send(
+    user_id: int,
+    chat_id: uuid.UUID | str,
+    client_message_id: str,
+    epoch: int,
+    ciphertext: bytes,
+    edit_hash: bytes | None,
+    ttl_seconds: int | None,
+    burn_on_read: bool,
+) -> Sent | None:
+    """The common send — an application message, no files, in a purely local chat
+    ordered here — in one statement: membership and channel role, the chat's next seq
+    (chat row lock), the stream position (taken last, its row lock held to commit) and
+    the insert. Under autocommit the statement is its own transaction; inside an atomic
+    block it runs in a savepoint. A duplicate `client_message_id` aborts the statement
+    (nothing is consumed) and answers the original. None: not this case (not a member,
+    a channel's reader, a federated or forwarded chat, an unknown chat, a size outside
+    the limits, or no stream row yet) — the full path then answers precisely."""
+    if not 0 < len(ciphertext) <= settings.TALKEE_APPLICATION_MAX_BYTES:
+        return None
+    now = timezone.now()
+    params = {
+        "chat": Chat._meta.pk.get_db_prep_value(uuid.UUID(str(chat_id)), connection),  # type: ignore[union-attr]
+        "user": user_id,
+        "channel": Chat.Kind.CHANNEL.value,
+        "owner": Membership.Role.OWNER.value,
+        "admin": Membership.Role.ADMIN.value,
+        "cmid": client_message_id,
+        "kind": Kind.APPLICATION.value,
+        "epoch": epoch,
+        "ciphertext": ciphertext,
+        "edit_hash": edit_hash,
+        "ttl": ttl_seconds or None,  # as the full path: a zero means the chat's timer
+        "burn": burn_on_read,
+        "now": now,
+    }
+    try:
+        if connection.in_atomic_block:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(_fast_send_sql(), params)
+                row = cursor.fetchone()
+        else:
+            with connection.cursor() as cursor:
+                cursor.execute(_fast_send_sql(), params)
+                row = cursor.fetchone()
+    except IntegrityError:
+        # A resend (the unique (chat, client_message_id)), or no stream row yet (pos null).
+        return _existing(chat_id, client_message_id)
+    if row is None:
+        return None
+    message_id, seq, pos, expires_at = row
+    text_chat_id = str(chat_id)
+    fields = message_fields(
+        message_id=message_id,
+        seq=seq,
+        chat_id=text_chat_id,
+        kind=Kind.APPLICATION.value,
+        epoch=epoch,
+        ciphertext=ciphertext,
+        edited_at=None,
+        deleted=False,
+        expires_at=expires_at,
+        burn_on_read=burn_on_read,
+        created=now,
+    )
+    frame = event_frame(pos, text_chat_id, fields)
+    publish_on_commit([(chat_group(text_chat_id), chat_event(frame, seq))])
+    return Sent(message_id, seq, created=True, cursor=pos)
 
 
 def _store(chat_id: uuid.UUID | str, **fields: Any) -> Message:

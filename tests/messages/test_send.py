@@ -239,3 +239,27 @@ def test_history_pages_forward_and_backward(make_account) -> None:
     older = alice.client.get(f"/v1/chats/{chat['id']}/messages", {"before_seq": 7, "limit": 2}).json()["messages"]
     assert [m["seq"] for m in older] == [5, 6]
     assert alice.client.get(f"/v1/chats/{chat['id']}/messages", {"limit": 0}).status_code == 400
+
+
+def test_a_plain_send_is_one_statement_and_a_resend_leaves_no_gap(make_account) -> None:
+    """The common send (application, no files, a chat ordered here) checks membership,
+    takes the seq and the stream position and stores the row in one SQL statement."""
+    from django.test.utils import CaptureQueriesContext
+
+    from apps.devices.models import Device
+    from apps.messages.services import do_send_message
+
+    alice, bob = make_account(), make_account()
+    chat = make_chat(alice, "direct", bob)
+    alice_id, bob_id = (Device.objects.get(pk=a.device_id).user_id for a in (alice, bob))
+    fields = {"kind": "application", "epoch": 0, "ciphertext": b"x" * 256}
+    do_send_message(bob_id, chat["id"], client_message_id="warm-up-1", **fields)
+    with CaptureQueriesContext(connection) as queries:
+        sent = do_send_message(alice_id, chat["id"], client_message_id="plain-001", **fields)
+    statements = [q["sql"] for q in queries.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
+    assert len(statements) == 1, statements
+    assert (sent.seq, sent.created) == (2, True)
+    again = do_send_message(alice_id, chat["id"], client_message_id="plain-001", **fields)
+    assert (again.id, again.seq, again.created) == (sent.id, 2, False)
+    assert do_send_message(bob_id, chat["id"], client_message_id="plain-002", **fields).seq == 3
+    assert Chat.objects.get(pk=chat["id"]).next_seq == 4

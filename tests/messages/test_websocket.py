@@ -5,6 +5,7 @@ import threading
 import time
 import urllib.request
 import uuid
+from datetime import datetime
 
 import pytest
 import websockets
@@ -374,3 +375,48 @@ def test_a_member_added_later_learns_nothing_about_older_messages(make_account, 
     live, replayed = asyncio.run(scenario())
     assert [f["type"] for f in live] == ["event"]
     assert replayed == [live[0]["message"]["id"]]
+
+
+def test_live_event_of_a_plain_send_matches_its_replay_with_chat_timer_and_burn(
+    make_account, live_server_daphne
+) -> None:
+    """The common send (application message, no files) takes the one-statement path, which
+    builds the live frame itself: it must say what the stored row says — the chat's timer
+    as expiry, burn-on-read — and a resend answers the original without using up a seq."""
+    alice, bob = make_account(), make_account()
+    chat = make_chat(alice, "group", bob, ttl_seconds=3600)
+
+    async def scenario() -> None:
+        sender = SocketDevice(live_server_daphne.ws_url, alice.token)
+        receiver = SocketDevice(live_server_daphne.ws_url, bob.token)
+        await sender.connect()
+        start = (await receiver.connect())["cursor"]
+        frame = send_frame(chat["id"], b"read once", burn_on_read=True, edit_hash=b64(bytes(32)))
+        before = time.time()
+        await sender.send(frame)
+        sent = await sender.until(lambda f: f["type"] == "sent")
+        live = await receiver.until(lambda f: f["type"] == "event")
+        assert live["message"]["id"] == sent["id"]
+        assert live["message"]["burn_on_read"] is True
+        expires = datetime.fromisoformat(live["message"]["expires_at"]).timestamp()
+        assert before + 3600 - 5 <= expires <= time.time() + 3600 + 5
+        # the same client_message_id again: the original answer, no second event, no gap
+        await sender.send(frame)
+        again = await sender.until(lambda f: f["type"] == "sent")
+        assert (again["id"], again["seq"]) == (sent["id"], sent["seq"])
+        await sender.send(send_frame(chat["id"], b"next", ttl_seconds=60))
+        following = await sender.until(lambda f: f["type"] == "sent")
+        assert following["seq"] == sent["seq"] + 1
+        second = await receiver.until(lambda f: f["type"] == "event")
+        assert second["message"]["id"] == following["id"]
+        assert datetime.fromisoformat(second["message"]["expires_at"]).timestamp() <= time.time() + 65
+        await receiver.close()
+        # what a replay from the database gives is what went out live
+        replayer = SocketDevice(live_server_daphne.ws_url, bob.token)
+        await replayer.connect(cursor=start)
+        assert [f for f in replayer.frames if f["type"] == "event"] == [live, second]
+        for device in (sender, replayer):
+            await device.close()
+
+    asyncio.run(scenario())
+    assert Message.objects.filter(chat_id=chat["id"]).count() == 2
