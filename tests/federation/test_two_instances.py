@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -339,3 +340,50 @@ def test_keypackages_of_a_user_on_b_are_claimed_over_mutual_tls(instance_b: Inst
     with pytest.raises(NotFound):
         claim_remote(f"nobody@{B}")
     assert instance_b.pinned() == ["localhost"], "B verified A's signed claim (and pinned A)"
+
+
+def test_a_refuses_a_key_change_of_b_until_its_admin_repins(instance_b: InstanceB, make_account, admin_client) -> None:
+    """B's instance key is replaced (a reinstall that lost var/keys): A refuses B's signed
+    envelopes ("invalid signature"), B keeps them queued; once A's admin re-pins B's key
+    in the admin panel, B's retries get through — the message arrives once, in order."""
+    import base64
+
+    from apps.federation.models import Peer
+    from tests.federation.test_cross_instance_chats import RemoteAccount, _history, start_direct_chat
+
+    alice = make_account()
+    bob = RemoteAccount.register(instance_b, "bob")
+    chat_id = start_direct_chat(alice, bob)
+    first, second = b"before the key change", b"after the key change"
+    assert bob.send(chat_id, first)[0] == 202
+    wait_until(lambda: 1 in _history(alice, chat_id), "Bob's first message on A")
+    pinned = bytes(Peer.objects.get(domain=B).ed25519_pub)
+
+    instance_b.stop()
+    (instance_b.tmp / f"{instance_b.name}-var" / "keys" / "instance_ed25519").unlink()
+    instance_b.start()
+    assert bob.send(chat_id, second)[0] == 202
+
+    def b_outbox_errors() -> list[str]:
+        with psycopg.connect(instance_b.dsn) as conn:
+            rows = conn.execute(
+                "SELECT last_error FROM federation_outboxenvelope WHERE destination = 'localhost' "
+                "AND delivered_at IS NULL"
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    wait_until(lambda: any("invalid signature" in e for e in b_outbox_errors()), "A refusing B's new key")
+    assert sorted(_history(alice, chat_id)) == [1], "nothing signed with the new key got in"
+    assert bytes(Peer.objects.get(domain=B).ed25519_pub) == pinned
+
+    peer = Peer.objects.get(domain=B)
+    admin_client.post("/admin/federation/peer/", {"action": "repin_keys", "_selected_action": [peer.pk]})
+    new_key = bytes(Peer.objects.get(domain=B).ed25519_pub)
+    with urllib.request.urlopen(f"{instance_b.url}/.well-known/talkee/server", timeout=10) as answer:
+        published = base64.b64decode(json.loads(answer.read())["ed25519_pub"])
+    assert new_key == published != pinned
+    wait_until(lambda: 2 in _history(alice, chat_id), "Bob's second message on A after the re-pin", timeout=90)
+    history = _history(alice, chat_id)
+    assert sorted(history) == [1, 2]
+    assert [base64.b64decode(history[s]["ciphertext"]) for s in (1, 2)] == [first, second]
+    wait_until(lambda: b_outbox_errors() == [], "B's queue drained")
