@@ -78,6 +78,7 @@ def test_direct_chat_round_trip_and_reload(people: Any) -> None:
 
 def test_offline_messages_wait_in_the_outbox_and_go_out_once_in_order(people: Any) -> None:
     alice, bob = pair(people)
+    expect(alice.page.locator(".conv-status")).to_have_text("online", timeout=SLOW)
     bob.context.set_offline(True)
     expect(bob.banner()).to_have_text("Offline — new messages will be queued", timeout=SLOW)
     bob.say("Written on the train, one")
@@ -86,9 +87,11 @@ def test_offline_messages_wait_in_the_outbox_and_go_out_once_in_order(people: An
     for text in ("Written on the train, one", "Written on the train, two"):
         expect(bob.message(text).get_by_role("img", name="Queued for delivery")).to_be_visible()
     shot(bob.page, "05-offline-queued")
-    # Nothing reached Alice while Bob was offline.
+    # Nothing reached Alice while Bob was offline; she saw him go, to the minute (her own
+    # observation: the server only ever says the hour)
     alice.page.wait_for_timeout(500)
     expect(alice.log).not_to_contain_text("Written on the train")
+    expect(alice.page.locator(".conv-status")).to_have_text(re.compile(r"^last seen \d{1,2}:\d{2}"), timeout=SLOW)
 
     bob.context.set_offline(False)
     expect(bob.banner()).to_have_text("Connected", timeout=SLOW)

@@ -81,6 +81,37 @@ const HOME_COMMIT_WAIT_MS = 60_000;
 /** What the chat's home did with one of our forwarded commits. */
 type HomeOutcome = { kind: "ordered" } | { kind: "rejected"; code: string; message: string } | { kind: "waiting" };
 
+/**
+ * Someone's presence as this device knows it. The server says only the hour of a "last
+ * seen" (it keeps nothing finer); when this device saw them go from online to away or
+ * offline itself, it knows the minute (`exact`).
+ */
+export interface Presence {
+  state: string;
+  lastSeen: string | null;
+  exact?: boolean;
+}
+
+export function nextPresence(before: Presence | undefined, state: string, serverLastSeen: unknown, now: number): Presence {
+  if (state === "online") return { state, lastSeen: null };
+  if (before?.state === "online") return { state, lastSeen: new Date(now).toISOString(), exact: true };
+  if (before?.exact === true && before.lastSeen !== null) return { state, lastSeen: before.lastSeen, exact: true };
+  return { state, lastSeen: typeof serverLastSeen === "string" ? serverLastSeen : null };
+}
+
+/** "last seen …" for a presence that is not online. */
+export function lastSeenText(p: Presence, now: number): string {
+  if (p.lastSeen === null) return p.state === "away" ? "away" : "offline";
+  const at = Date.parse(p.lastSeen);
+  if (Number.isNaN(at)) return "offline";
+  const time = (d: Date, options: Intl.DateTimeFormatOptions): string => d.toLocaleTimeString([], options);
+  const day = (d: Date): string => (d.toDateString() === new Date(now).toDateString() ? "" : `${d.toLocaleDateString()} `);
+  if (p.exact === true) return `last seen ${day(new Date(at))}${time(new Date(at), { hour: "2-digit", minute: "2-digit" })}`;
+  // The hour only: within the current hour is "recently", else the hour it began.
+  if (now - at < 3600_000) return "last seen recently";
+  return `last seen ${day(new Date(at))}around ${time(new Date(at), { hour: "numeric" })}`;
+}
+
 /** A notice as a member's client sent it, checked (anything else is not a notice). */
 export function chatNotice(value: unknown): ChatNotice | undefined {
   if (typeof value !== "object" || value === null) return undefined;
@@ -128,7 +159,7 @@ export class Messenger extends EventTarget {
   readonly conn: Connection;
   activeChat: string | null = null;
   typing = new Map<string, Map<string, number>>();
-  presence = new Map<string, { state: string; lastSeen: string | null }>();
+  presence = new Map<string, Presence>();
   private ownCiphertexts = new Set<string>();
   private flushing = false;
   /** The last send attempt could not reach the server (the outbox is waiting). */
@@ -1586,7 +1617,7 @@ export class Messenger extends EventTarget {
       return;
     }
     if (signal.type === "presence" && typeof signal["user"] === "string") {
-      this.presence.set(signal["user"], { state: String(signal["state"]), lastSeen: (signal["last_seen"] as string | null) ?? null });
+      this.presence.set(signal["user"], nextPresence(this.presence.get(signal["user"]), String(signal["state"]), signal["last_seen"], Date.now()));
       this.emit("presence");
       return;
     }

@@ -1,7 +1,7 @@
 // One conversation: messages (sender from inside the payload), ticks, reply,
 // forward, edit/delete, reactions, typing and presence, timers, infinite scroll.
 import { humanError } from "../api/client";
-import { displayName, formatSeconds, userOf, type Messenger } from "../app/messenger";
+import { displayName, formatSeconds, lastSeenText, userOf, type Messenger } from "../app/messenger";
 import type { ChatRecord, LocalMessage } from "../app/store";
 import type { UploadView } from "../app/uploads";
 import { clear, clockIcon, formatTime, h } from "./dom";
@@ -282,7 +282,7 @@ export function conversation(messenger: Messenger, back: () => void): Conversati
     } else if (c.kind === "direct") {
       const other = c.members.find((m) => m.user !== messenger.user);
       const p = other === undefined ? undefined : messenger.presence.get(other.user);
-      status.textContent = p === undefined ? "" : p.state === "online" ? "online" : p.lastSeen ? `last seen ${formatTime(Date.parse(p.lastSeen))}` : "offline";
+      status.textContent = p === undefined ? "" : p.state === "online" ? "online" : lastSeenText(p, Date.now());
     } else {
       status.textContent = `${c.members.length} members · ${c.role ?? "member"}`;
     }
