@@ -372,7 +372,16 @@ def _rejected(origin: str, body: dict[str, Any]) -> None:
     detail = {"code": str(error.get("code", ""))[:64], "message": str(error.get("message", ""))[:200]}
     if body.get("op") == "change_rejected":
         action = str(body.get("action", ""))[:16]
-        notify_members(chat, local, "change_rejected", seq=int(body["seq"]), action=action, error=detail)
+        which: dict[str, int] = {"seq": int(body["seq"])}
+        home_reaction = body.get("reaction_id")
+        if isinstance(home_reaction, int):
+            # a reaction removal: the reaction and its message as this instance's devices know them
+            from apps.messages.models import Reaction
+
+            mirrored = Reaction.objects.filter(chat=chat, home_id=home_reaction).values("pk", "message__seq").first()
+            if mirrored is not None:
+                which = {"seq": mirrored["message__seq"], "reaction_id": mirrored["pk"]}
+        notify_members(chat, local, "change_rejected", action=action, error=detail, **which)
     else:
         notify_members(
             chat, local, "send_rejected", client_message_id=str(body["client_message_id"])[:64], error=detail

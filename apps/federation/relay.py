@@ -194,18 +194,17 @@ def reject_send(origin: str, chat_id: str, client_message_id: str, code: str, me
 
 def reject_change(origin: str, chat_id: str, request: dict[str, Any], code: str, message: str) -> None:
     """The home refused a message change asked for on `origin`: which one (action, seq; a
-    reaction removal names no seq), and why — not who asked."""
-    queue_envelope(
-        origin,
-        "message",
-        {
-            "op": "change_rejected",
-            "chat_id": chat_id,
-            "action": request.get("action"),
-            "seq": request.get("seq", 0),
-            "error": {"code": code, "message": message[:200]},
-        },
-    )
+    reaction removal names the home's reaction id instead), and why — not who asked."""
+    body: dict[str, Any] = {
+        "op": "change_rejected",
+        "chat_id": chat_id,
+        "action": request.get("action"),
+        "seq": request.get("seq", 0),
+        "error": {"code": code, "message": message[:200]},
+    }
+    if isinstance(request.get("reaction_id"), int):
+        body["reaction_id"] = request["reaction_id"]
+    queue_envelope(origin, "message", body)
 
 
 def announce_device(device: "Device", change: str) -> None:

@@ -146,6 +146,15 @@ def test_snapshot_and_messages_from_the_home_take_effect_once(partner, make_acco
         "action": "edit",
         "error": {"code": "wrong_edit_secret", "message": "no"},
     }
+    # a refused reaction removal names the home's reaction; Carol's devices get this
+    # instance's reaction id and its message's seq (her app finds the removal it undoes)
+    refused_unreact = {"op": "change_rejected", "chat_id": chat_id, "action": "unreact", "seq": 0, "reaction_id": 77}
+    deliver(partner, "message", {**refused_unreact, "error": {"code": "wrong_remove_secret", "message": "no"}})
+    assert {k: v for k, v in notices(carol.device_id)[-1].items() if k in ("seq", "reaction_id", "action")} == {
+        "seq": 2,
+        "reaction_id": mirrored.pk,
+        "action": "unreact",
+    }
     deliver(partner, "message", {**reaction, "deleted": True, "ciphertext": None})
     assert Reaction.objects.get(pk=mirrored.pk).deleted_at is not None
     deliver(partner, "message", {**changed, "deleted": True, "ciphertext": None})
@@ -159,7 +168,8 @@ def test_snapshot_and_messages_from_the_home_take_effect_once(partner, make_acco
     # a role change and a removal, as snapshots: the local member hears each once
     deliver(partner, "membership", snapshot(chat_id, {DAVE: "owner", carol.address: "admin"}))
     deliver(partner, "membership", snapshot(chat_id, {DAVE: "owner"}))
-    assert [n["change"] for n in notices(carol.device_id)] == ["joined", "change_rejected", "members", "left"]
+    changes = [n["change"] for n in notices(carol.device_id)]
+    assert changes == ["joined", "change_rejected", "change_rejected", "members", "left"]
     assert not Membership.objects.filter(chat=chat, user__username=carol.address).exists()
     assert carol.client.get(f"/v1/chats/{chat_id}/messages").status_code == 404
 
@@ -302,6 +312,7 @@ def test_message_changes_asked_for_elsewhere_are_checked_and_applied_by_the_home
     unreact = {**request, "action": "unreact", "reaction_id": reaction.pk, "remove_secret": b64(os.urandom(32))}
     deliver(partner, "message", unreact)
     assert outgoing("change_rejected")[-1]["error"]["code"] == "wrong_remove_secret"
+    assert outgoing("change_rejected")[-1]["reaction_id"] == reaction.pk, "which removal was refused"
     assert Reaction.objects.get(pk=reaction.pk).deleted_at is None
     # made admin at the home, his deletion of Carol's message is applied and fanned out
     carol.client.patch(f"/v1/chats/{chat['id']}/members/{DAVE}", {"role": "admin"}, format="json")

@@ -69,6 +69,20 @@ describe("a forwarded change the chat's home refuses", () => {
     expect(other.reactions).toEqual([ours]);
   });
 
+  it("undoes exactly the refused removal when the refusal names the reaction", () => {
+    const first = { id: 21, emoji: "👍", user: "bob@b.test", removeSecret: "a" };
+    const second = { id: 22, emoji: "🎉", user: "bob@b.test", removeSecret: "b" };
+    const early = message(4, "Early");
+    const late = message(5, "Late");
+    markPending(early, { action: "unreact", reaction: first });
+    markPending(late, { action: "unreact", reaction: second });
+    expect(rejectedMessage([early, late], "unreact", 5, 22)).toBe(late);
+    expect(rejectedMessage([early, late], "unreact", 5, 21)).toBeUndefined();
+    expect(undoChange(late, "unreact", 22)).toBe(true);
+    expect(late.reactions).toEqual([second]);
+    expect(early.pending).toHaveLength(1); // the other removal still waits for the home
+  });
+
   it("is not found on devices that did not ask", () => {
     expect(rejectedMessage([message(3, "Got both")], "edit", 3)).toBeUndefined();
     expect(rejectedMessage([message(3, "Got both")], "react", 3)).toBeUndefined();

@@ -27,14 +27,15 @@ export function settle(message: LocalMessage, action: ChangeAction, test: (c: Pe
 
 /**
  * The message a `change_rejected` is about: the one at `seq` with a pending change of that
- * action (a reaction removal names no seq: the first message with one pending). Only the
+ * action (a reaction removal also names the reaction; from an instance that did not, only
+ * the first message with one pending). Only the
  * device that asked holds one; other devices of the chat's local members find nothing.
  */
-export function rejectedMessage(messages: LocalMessage[], action: string, seq: number): LocalMessage | undefined {
+export function rejectedMessage(messages: LocalMessage[], action: string, seq: number, reactionId?: number): LocalMessage | undefined {
   const waiting = (m: LocalMessage): boolean =>
-    (m.pending ?? []).some((c) => c.action === action) ||
+    (m.pending ?? []).some((c) => c.action === action && (reactionId === undefined || c.reaction?.id === reactionId)) ||
     (action === "react" && (m.reactions ?? []).some((r) => r.id === PENDING_REACTION && r.removeSecret !== undefined));
-  if (action === "unreact") return messages.find(waiting);
+  if (action === "unreact" && reactionId === undefined) return messages.find(waiting);
   return messages.find((m) => m.seq === seq && waiting(m));
 }
 
@@ -43,7 +44,7 @@ export function rejectedMessage(messages: LocalMessage[], action: string, seq: n
  * here. An edit gets its old text back, a deletion its text and reactions (unless the
  * message is gone meanwhile for another reason), a reaction goes, a removed one returns.
  */
-export function undoChange(message: LocalMessage, action: string): boolean {
+export function undoChange(message: LocalMessage, action: string, reactionId?: number): boolean {
   if (action === "react") {
     const ours = (message.reactions ?? []).findIndex((r) => r.id === PENDING_REACTION && r.removeSecret !== undefined);
     if (ours < 0) return false;
@@ -51,7 +52,7 @@ export function undoChange(message: LocalMessage, action: string): boolean {
     return true;
   }
   if (action !== "edit" && action !== "delete" && action !== "burn" && action !== "unreact") return false;
-  const change = settle(message, action);
+  const change = settle(message, action, (c) => reactionId === undefined || c.reaction?.id === reactionId);
   if (change === undefined) return false;
   if (change.action === "edit" && !message.deleted) {
     message.text = change.text ?? message.text;

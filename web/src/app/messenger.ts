@@ -1244,8 +1244,9 @@ export class Messenger extends EventTarget {
   private async onChangeRejected(chatId: string, data: Record<string, unknown>): Promise<void> {
     const action = typeof data["action"] === "string" ? data["action"] : "";
     const seq = typeof data["seq"] === "number" ? data["seq"] : -1;
-    const message = rejectedMessage(this.store.messagesOf(chatId), action, seq);
-    if (message === undefined || !undoChange(message, action)) return; // not ours
+    const reactionId = typeof data["reaction_id"] === "number" ? data["reaction_id"] : undefined;
+    const message = rejectedMessage(this.store.messagesOf(chatId), action, seq, reactionId);
+    if (message === undefined || !undoChange(message, action, reactionId)) return; // not ours
     const error = data["error"] as { code?: unknown; message?: unknown } | undefined;
     const reason = typeof error?.message === "string" ? error.message : "";
     const text = rejectionText(action, reason);
