@@ -59,6 +59,26 @@ def on_b(person: Person, b: InstanceB) -> Person:
     return person
 
 
+def group_with_bob_on_b(people: Any, instance_b: InstanceB, name: str, first: str) -> tuple[Person, Person, Person]:
+    """Alice and Carol on A, Bob on B; Alice makes a group `name` homed on A with Bob and
+    writes `first`, which Bob reads (the sealed name opened on B's side too)."""
+    alice = people("alice")
+    carol = people("carol")
+    bob = on_b(people("bob"), instance_b)
+    for person in (alice, carol, bob):
+        person.sign_up()
+    alice.typed.append(name)
+    alice.page.get_by_role("button", name="New group or channel").click()
+    alice.page.get_by_label("Name", exact=True).fill(name)
+    alice.page.get_by_label("Members (usernames, comma-separated)").fill(f"{bob.name}@{FEDERATION_B}")
+    alice.page.get_by_role("button", name="Create", exact=True).click()
+    expect(alice.composer).to_be_visible(timeout=SLOW)
+    alice.say(first)
+    bob.open_chat(name)
+    bob.expect_message(first)
+    return alice, carol, bob
+
+
 def texts_in_order(person: Person) -> list[str]:
     return [t for t in person.log.locator("li.msg .text").all_inner_texts() if t in person.typed]
 
@@ -255,22 +275,9 @@ def test_a_member_on_b_adds_someone_through_the_home(
     Then a change the home refuses: Bob, no longer admin at A but still on B's copy (A's
     news has not left yet), deletes Carol's message; A refuses, and Bob's app brings the
     message back and says why."""
-    alice = people("alice")
-    carol = people("carol")
-    bob = on_b(people("bob"), instance_b)
-    for person in (alice, carol, bob):
-        person.sign_up()
-    bob_address = f"{bob.name}@{FEDERATION_B}"
     name = "Across the river"
-    alice.typed.append(name)
-    alice.page.get_by_role("button", name="New group or channel").click()
-    alice.page.get_by_label("Name", exact=True).fill(name)
-    alice.page.get_by_label("Members (usernames, comma-separated)").fill(bob_address)
-    alice.page.get_by_role("button", name="Create", exact=True).click()
-    expect(alice.composer).to_be_visible(timeout=SLOW)
-    alice.say("Bob, please bring Carol in")
-    bob.open_chat(name)  # the sealed name opened on B's side too
-    bob.expect_message("Bob, please bring Carol in")
+    alice, carol, bob = group_with_bob_on_b(people, instance_b, name, "Bob, please bring Carol in")
+    bob_address = f"{bob.name}@{FEDERATION_B}"
 
     alice.page.get_by_role("button", name="Members").click()
     alice.page.get_by_label(f"Role of {bob_address}", exact=True).select_option("admin")
@@ -338,22 +345,8 @@ def test_a_commit_the_home_refuses_is_made_again(people: Any, instance_b: Instan
     B's worker runs again, A refuses Bob's commit (stale_epoch). His app had kept it pending:
     it goes back, applies Alice's commit, commits again, and everyone still reads everyone
     (with the commit confirmed at once, Bob's device stayed in an epoch nobody else has)."""
-    alice = people("alice")
-    carol = people("carol")
-    bob = on_b(people("bob"), instance_b)
-    for person in (alice, carol, bob):
-        person.sign_up()
-    bob_address = f"{bob.name}@{FEDERATION_B}"
     name = "Race on the river"
-    alice.typed.append(name)
-    alice.page.get_by_role("button", name="New group or channel").click()
-    alice.page.get_by_label("Name", exact=True).fill(name)
-    alice.page.get_by_label("Members (usernames, comma-separated)").fill(bob_address)
-    alice.page.get_by_role("button", name="Create", exact=True).click()
-    expect(alice.composer).to_be_visible(timeout=SLOW)
-    alice.say("Before the race")
-    bob.open_chat(name)
-    bob.expect_message("Before the race")
+    alice, carol, bob = group_with_bob_on_b(people, instance_b, name, "Before the race")
     # Bob's read receipt is through (in this epoch) before B's worker stops.
     expect(alice.message("Before the race").get_by_role("img", name="Read")).to_be_visible(timeout=SLOW)
 
