@@ -1,33 +1,119 @@
-"""Reaching a peer: domain → address (a static map from settings for tests and private
-networks, else <domain>:TALKEE_FEDERATION_PORT), one function for every outgoing
-federation call (https with our client certificate and the peer's certificate checked
-against its domain, or http on a private network), and the peer's published key at
-/.well-known/talkee/server."""
+"""Reaching a peer: domain → address, one function for every outgoing federation call
+(https with our client certificate and the peer's certificate checked against its domain,
+or http on a private network), and the peer's published key at /.well-known/talkee/server.
+
+The address: a static map from settings (tests, private networks); else the federation URL
+the domain publishes on its web host (`https://<domain>/.well-known/talkee/server`, so
+acme.example can run Talkee on talkee.acme.example:8448), kept an hour; else
+<domain>:TALKEE_FEDERATION_PORT. Whoever answers there must still present a certificate for
+the domain and sign with its pinned key: the lookup only says where to dial.
+"""
 
 import base64
 import binascii
 import http.client
 import json
+import logging
 import ssl
+import urllib.parse
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import ImproperlyConfigured
 
 from apps.federation import tls
+
+logger = logging.getLogger("talkee.federation")
+
+WELL_KNOWN_PATH = "/.well-known/talkee/server"
+DELEGATION_SECONDS = 3600  # how long a published federation URL is used before asking again
+NO_DELEGATION_SECONDS = 600  # how long a domain without one is not asked again
+WELL_KNOWN_MAX_BYTES = 64 * 1024
 
 
 class DiscoveryError(Exception):
     pass
 
 
+def _host_port(value: str, where: str) -> tuple[str, int]:
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit():
+        raise ImproperlyConfigured(f"{where}: {value} is not host:port")
+    return host.strip("[]"), int(port)
+
+
 def peer_address(domain: str) -> tuple[str, int]:
     mapped = settings.TALKEE_FEDERATION_HOSTS.get(domain)
-    if not mapped:
-        return domain, settings.TALKEE_FEDERATION_PORT
-    host, _, port = mapped.rpartition(":")
-    if not host or not port.isdigit():
-        raise ImproperlyConfigured(f"TALKEE_FEDERATION_HOSTS: {domain}={mapped} is not host:port")
-    return host.strip("[]"), int(port)
+    if mapped:
+        return _host_port(mapped, f"TALKEE_FEDERATION_HOSTS: {domain}")
+    return delegated_address(domain) or (domain, settings.TALKEE_FEDERATION_PORT)
+
+
+def delegated_address(domain: str) -> tuple[str, int] | None:
+    """Where `domain` says its federation listener is (cached), None if it says nothing."""
+    if not settings.TALKEE_FEDERATION_DELEGATION:
+        return None
+    key = f"federation-delegation:{domain}"
+    cached = cache.get(key)
+    if cached is not None:
+        return (str(cached[0]), int(cached[1])) if cached else None
+    found = _published_address(domain)
+    cache.set(key, list(found) if found else [], DELEGATION_SECONDS if found else NO_DELEGATION_SECONDS)
+    return found
+
+
+def _published_address(domain: str) -> tuple[str, int] | None:
+    scheme = settings.TALKEE_FEDERATION_WELL_KNOWN_SCHEME
+    mapped = settings.TALKEE_FEDERATION_WELL_KNOWN_HOSTS.get(domain)
+    host, port = (
+        _host_port(mapped, f"TALKEE_FEDERATION_WELL_KNOWN_HOSTS: {domain}")
+        if mapped
+        else (domain, 443 if scheme == "https" else 80)
+    )
+    connection: http.client.HTTPConnection
+    if scheme == "https":
+        connection = _PeerConnection(host, port, domain=domain, context=_web_context(), timeout=5)
+    else:
+        connection = http.client.HTTPConnection(host, port, timeout=5)
+    try:
+        connection.request("GET", WELL_KNOWN_PATH, headers={"Host": domain, "Accept": "application/json"})
+        response = connection.getresponse()
+        raw = response.read(WELL_KNOWN_MAX_BYTES + 1)
+        if response.status != 200 or len(raw) > WELL_KNOWN_MAX_BYTES:
+            return None
+        document = json.loads(raw)
+    except (OSError, http.client.HTTPException, ValueError) as exc:
+        logger.info("no federation delegation", extra={"domain": domain, "error_type": type(exc).__name__})
+        return None
+    finally:
+        connection.close()
+    return _listener_of(domain, document)
+
+
+def _listener_of(domain: str, document: object) -> tuple[str, int] | None:
+    """host:port of the federation URL in a well-known document, if it is one for `domain`."""
+    if not isinstance(document, dict) or document.get("domain") != domain:
+        return None
+    url = document.get("federation_url")
+    if not isinstance(url, str):
+        return None
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme != settings.TALKEE_FEDERATION_SCHEME or not parts.hostname:
+        return None
+    return parts.hostname, port or (443 if parts.scheme == "https" else 80)
+
+
+def _web_context() -> ssl.SSLContext:
+    """The web host's certificate: the system's trust store, plus our federation CA (a
+    private network's web hosts may use it)."""
+    context = ssl.create_default_context()
+    if settings.TALKEE_FEDERATION_TLS_CA:
+        context.load_verify_locations(settings.TALKEE_FEDERATION_TLS_CA)
+    return context
 
 
 class _PeerConnection(http.client.HTTPSConnection):

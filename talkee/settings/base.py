@@ -238,6 +238,11 @@ TALKEE_PRESENCE_MAX_MEMBERS = env.int("TALKEE_PRESENCE_MAX_MEMBERS", default=50)
 # Federation: static domain → host:port map (tests, private networks), else DNS names.
 TALKEE_FEDERATION_HOSTS: dict[str, str] = env.dict("TALKEE_FEDERATION_HOSTS", default={})
 TALKEE_FEDERATION_SCHEME = env.str("TALKEE_FEDERATION_SCHEME", default="https")
+# Without a static entry, a peer's federation URL is looked up on its web host
+# (https://<domain>/.well-known/talkee/server); the map and scheme below are for tests.
+TALKEE_FEDERATION_DELEGATION = env.bool("TALKEE_FEDERATION_DELEGATION", default=True)
+TALKEE_FEDERATION_WELL_KNOWN_HOSTS: dict[str, str] = env.dict("TALKEE_FEDERATION_WELL_KNOWN_HOSTS", default={})
+TALKEE_FEDERATION_WELL_KNOWN_SCHEME = env.str("TALKEE_FEDERATION_WELL_KNOWN_SCHEME", default="https")
 # Mutual TLS between instances (`python -m talkee.server --s2s`): this instance's certificate
 # (SAN dNSName = TALKEE_DOMAIN) and key, shown as server and as client, and the CA bundle
 # peers are verified against (empty: the system store). /s2s/ requests without a verified

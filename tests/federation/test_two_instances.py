@@ -103,6 +103,8 @@ class InstanceB:
             "TALKEE_VAR_DIR": str(tmp / f"{self.name}-var"),
             # A's s2s listener, and the other peers' (`a_address`: host:port)
             "TALKEE_FEDERATION_HOSTS": federation_hosts_env({"localhost": a_address, **(peers or {})}),
+            # what its well-known document publishes: its own s2s listener
+            "TALKEE_FEDERATION_URL": f"https://{host}:{s2s_port}/s2s/",
             **pki.env(domain),
             "PYTHONUNBUFFERED": "1",
         }
@@ -387,3 +389,27 @@ def test_a_refuses_a_key_change_of_b_until_its_admin_repins(instance_b: Instance
     assert sorted(history) == [1, 2]
     assert [base64.b64decode(history[s]["ciphertext"]) for s in (1, 2)] == [first, second]
     wait_until(lambda: b_outbox_errors() == [], "B's queue drained")
+
+
+def test_a_finds_b_through_the_federation_url_b_publishes(instance_b: InstanceB) -> None:
+    """No static entry for B on A: A asks B's web host for /.well-known/talkee/server, dials
+    the federation URL found there (an address, not B's name) and still checks that the
+    listener's certificate names b.test; the envelope arrives."""
+    from django.core.cache import cache
+
+    hosts = {d: a for d, a in FEDERATION_HOSTS.items() if d != B}
+    cache.delete(f"federation-delegation:{B}")
+    with override_settings(
+        TALKEE_FEDERATION_HOSTS=hosts,
+        TALKEE_FEDERATION_WELL_KNOWN_HOSTS={B: f"{instance_b.host}:{instance_b.port}"},
+        TALKEE_FEDERATION_WELL_KNOWN_SCHEME="http",  # B's web port in this test is plain http
+    ):
+        assert discovery.peer_address(B) == (instance_b.host, instance_b.s2s_port)
+        # written and sent in one transaction: the worker (with B in its static map) never sees it
+        with transaction.atomic():
+            OutboxEnvelope.objects.create(
+                destination=B, txn_id="txn-delegated1", kind="ping", body={"n": 3}, next_attempt_at=timezone.now()
+            )
+            assert deliver_to(B) == 1
+    cache.delete(f"federation-delegation:{B}")
+    assert instance_b.inbox() == [("localhost", "ping", 3)]
