@@ -13,6 +13,7 @@ urlpatterns = [
     path("v1/", include("apps.chats.api.urls")),
     path("v1/", include("apps.messages.api.urls")),
     path("v1/", include("apps.blobs.api.urls")),
+    path("v1/", include("apps.calls.api.urls")),
     path("", include("apps.federation.urls")),
     path("", include("apps.transport.urls")),
     path("admin/", admin_site.urls),

@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "apps.blobs",
     "apps.federation",
     "apps.transport",
+    "apps.calls",
     "apps.adminpanel",
 ]
 
@@ -206,6 +207,7 @@ REST_FRAMEWORK = {
         "login_user": env.str("THROTTLE_LOGIN_USER", default="5/min"),
         "register_ip": env.str("THROTTLE_REGISTER_IP", default="10/min"),
         "claim_user": env.str("THROTTLE_CLAIM_USER", default="120/min"),
+        "turn_user": env.str("THROTTLE_TURN_USER", default="60/min"),
     },
 }
 SPECTACULAR_SETTINGS = {
@@ -231,6 +233,10 @@ TALKEE_APPLICATION_MAX_BYTES = env.int("TALKEE_APPLICATION_MAX_BYTES", default=6
 TALKEE_HANDSHAKE_MAX_BYTES = env.int("TALKEE_HANDSHAKE_MAX_BYTES", default=16 * 1024 * 1024)
 TALKEE_REACTION_MAX_BYTES = 1024
 TALKEE_CALL_PAYLOAD_MAX_BYTES = 64 * 1024
+# Calls: the instance's own coturn (`use-auth-secret` + `static-auth-secret`); no URLs = no TURN.
+TALKEE_TURN_URLS: list[str] = env.list("TALKEE_TURN_URLS", default=[])
+TALKEE_TURN_SECRET = env.str("TALKEE_TURN_SECRET", default="")
+TALKEE_TURN_TTL_SECONDS = env.int("TALKEE_TURN_TTL_SECONDS", default=3600)
 TALKEE_SYNC_PAGE = env.int("TALKEE_SYNC_PAGE", default=500)
 TALKEE_TYPING_INTERVAL_SECONDS = env.float("TALKEE_TYPING_INTERVAL_SECONDS", default=2.0)
 TALKEE_PRESENCE_MAX_MEMBERS = env.int("TALKEE_PRESENCE_MAX_MEMBERS", default=50)

@@ -1,0 +1,7 @@
+from django.urls import path
+
+from apps.calls.api import views
+
+urlpatterns = [
+    path("calls/turn", views.TurnCredentialsView.as_view(), name="calls-turn"),
+]
