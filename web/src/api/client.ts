@@ -201,6 +201,10 @@ export class Api {
   }
 
   // --- devices ---
+  /** Short-lived credentials for the instance's TURN servers (`urls` empty: none). */
+  turnCredentials(): Promise<{ urls: string[]; username?: string; credential?: string; ttl?: number }> {
+    return this.call("GET", "/v1/calls/turn");
+  }
   devices(): Promise<DeviceInfo[]> {
     return this.call("GET", "/v1/devices");
   }
