@@ -4,6 +4,7 @@
 import type { Remote } from "comlink";
 import { Api, ApiError, NetworkError, humanError, type ChatInfo, type DeviceInfo, type Frame, type SentAnswer, type WireMessage } from "../api/client";
 import { newEditSecret, editHash } from "../crypto/blake3";
+import { CallManager } from "../calls/call";
 import { openWithKey, sealWithKey } from "../crypto/derivedKeys";
 import { fromBase64, fromUtf8, toBase64, utf8 } from "../crypto/encoding";
 import { decryptFileStream } from "../crypto/files";
@@ -157,6 +158,8 @@ function sleep(ms: number): Promise<void> {
 
 export class Messenger extends EventTarget {
   readonly conn: Connection;
+  /** One-to-one calls in direct chats (signalling over `call` socket frames). */
+  readonly calls: CallManager;
   activeChat: string | null = null;
   typing = new Map<string, Map<string, number>>();
   presence = new Map<string, Presence>();
@@ -192,6 +195,17 @@ export class Messenger extends EventTarget {
   ) {
     super();
     this.uploads = this.makeUploads();
+    this.calls = new CallManager({
+      credential,
+      chatKeys: (chatId, epoch) => this.mls.chatKeys(chatId, epoch),
+      directPeer: (chatId) => {
+        const chat = this.store.chats.get(chatId);
+        if (chat === undefined || chat.kind !== "direct" || !chat.joined || chat.removed) return null;
+        return chat.members.find((m) => m.user !== this.user)?.user ?? null;
+      },
+      sendSignal: (chatId, payload) => this.conn.signal({ type: "call", chat_id: chatId, payload }),
+      turn: () => this.api.turnCredentials(),
+    });
     this.conn = new Connection(api, {
       token: () => this.api.token ?? "",
       cursor: () => this.store.session?.cursor ?? 0,
@@ -261,6 +275,7 @@ export class Messenger extends EventTarget {
 
   stop(): void {
     this.stopped = true;
+    this.calls.stop();
     this.conn.stop();
     this.uploads.stop();
     for (const t of this.timers) window.clearInterval(t);
@@ -1620,6 +1635,10 @@ export class Messenger extends EventTarget {
     if (signal.type === "presence" && typeof signal["user"] === "string") {
       this.presence.set(signal["user"], nextPresence(this.presence.get(signal["user"]), String(signal["state"]), signal["last_seen"], Date.now()));
       this.emit("presence");
+      return;
+    }
+    if (signal.type === "call" && typeof signal["chat_id"] === "string" && typeof signal["payload"] === "string") {
+      void this.calls.onSignal(signal["chat_id"], signal["payload"]);
       return;
     }
     if (signal.type === "error") console.warn("talkee: server said", signal["code"], signal["message"]);

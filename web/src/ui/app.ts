@@ -3,6 +3,7 @@
 import type { Messenger } from "../app/messenger";
 import { Session } from "../app/session";
 import { accessNotice, connectionBanner } from "./banner";
+import { callOverlay } from "./call";
 import { chatList } from "./chatList";
 import { conversation } from "./conversation";
 import { clear, h } from "./dom";
@@ -53,7 +54,7 @@ function showMain(root: HTMLElement, session: Session, messenger: Messenger): vo
     else history.replaceState(null, "", location.pathname);
   }
   shell.append(list.el, conv.el);
-  root.append(h("div", { class: "app" }, connectionBanner(messenger), accessNotice(messenger, signOut), shell, settings.el));
+  root.append(h("div", { class: "app" }, connectionBanner(messenger), accessNotice(messenger, signOut), shell, settings.el, callOverlay(messenger)));
   const fromHash = /^#chat=([0-9a-f-]{36})$/.exec(location.hash)?.[1];
   openChat(fromHash !== undefined && messenger.store.chats.has(fromHash) ? fromHash : null);
   document.addEventListener("visibilitychange", () => {

@@ -5,6 +5,7 @@ import { displayName, formatSeconds, lastSeenText, userOf, type Messenger } from
 import type { ChatRecord, LocalMessage } from "../app/store";
 import type { UploadView } from "../app/uploads";
 import { clear, clockIcon, formatTime, h } from "./dom";
+import { callButtons } from "./call";
 import { membersPanel } from "./members";
 
 const REACTIONS = ["👍", "❤️", "😂"];
@@ -58,17 +59,19 @@ export function conversation(messenger: Messenger, back: () => void): Conversati
     { class: "chat-timer", "aria-label": "Timer for this chat" },
     ...CHAT_TIMERS.map(([v, label]) => h("option", { value: v === null ? "" : String(v) }, `Self-destruct: ${label}`)),
   );
+  const notice = h("p", { class: "error", role: "alert" });
+  const call = callButtons(messenger, (text) => (notice.textContent = text));
   const header = h(
     "header",
     { class: "conv-header" },
     h("button", { type: "button", class: "icon back", "aria-label": "Back to chats", onclick: back }, "‹"),
     h("div", { class: "conv-heading" }, title, status),
+    call.el,
     chatTimer,
     favButton,
     membersButton,
   );
   const log = h("ol", { class: "messages", role: "log", "aria-label": "Messages", "aria-live": "polite", tabindex: 0 });
-  const notice = h("p", { class: "error", role: "alert" });
   const context = h("div", { class: "composer-context" });
   const input = h("textarea", { id: "composer", rows: 1, placeholder: "Write a message", "aria-label": "Message" });
   const ttl = h(
@@ -287,6 +290,7 @@ export function conversation(messenger: Messenger, back: () => void): Conversati
       status.textContent = `${c.members.length} members · ${c.role ?? "member"}`;
     }
     renderTimer(c);
+    call.update(c);
     const canPost = c.joined && !c.removed && (c.kind !== "channel" || isManager());
     composer.hidden = !canPost;
     readOnly.hidden = canPost;

@@ -1,0 +1,119 @@
+// Calls on screen: the header's Call / Video call buttons, the incoming-call prompt
+// (Accept / Decline) and the in-call panel (remote video, mute, hang up, a state line).
+import type { CallView } from "../calls/call";
+import { displayName, type Messenger } from "../app/messenger";
+import type { ChatRecord } from "../app/store";
+import { h } from "./dom";
+
+export function stateLine(call: CallView): string {
+  switch (call.phase) {
+    case "outgoing":
+      return "Calling…";
+    case "ringing":
+      return "Ringing";
+    case "incoming":
+      return "Ringing";
+    case "connecting":
+      return "Connecting…";
+    case "connected":
+      return "Connected";
+    case "ended":
+      return call.reason === "" || call.reason === "Call ended" ? "Call ended" : `Call ended · ${call.reason}`;
+  }
+}
+
+/** The two header buttons; shown in direct chats only. */
+export function callButtons(messenger: Messenger, onError: (text: string) => void): { el: HTMLElement; update(chat: ChatRecord): void } {
+  let chatId: string | null = null;
+  const start = (video: boolean): void => {
+    if (chatId === null) return;
+    void messenger.calls.start(chatId, video).catch((err: unknown) => onError(err instanceof Error ? err.message : String(err)));
+  };
+  const voice = h("button", { type: "button", class: "call-start", onclick: () => start(false) }, "Call");
+  const video = h("button", { type: "button", class: "call-start", onclick: () => start(true) }, "Video call");
+  const el = h("div", { class: "call-buttons" }, voice, video);
+  const refresh = (chat: ChatRecord | undefined): void => {
+    const busy = messenger.calls.current !== null && messenger.calls.current.phase !== "ended";
+    const usable = chat !== undefined && chat.kind === "direct" && chat.joined && !chat.removed;
+    el.hidden = chat === undefined || chat.kind !== "direct";
+    voice.disabled = !usable || busy;
+    video.disabled = !usable || busy;
+  };
+  messenger.calls.addEventListener("change", () => refresh(chatId === null ? undefined : messenger.store.chats.get(chatId)));
+  return {
+    el,
+    update(chat: ChatRecord): void {
+      chatId = chat.id;
+      refresh(chat);
+    },
+  };
+}
+
+/** The prompt and panel, over the app; one call at a time. */
+export function callOverlay(messenger: Messenger): HTMLElement {
+  const calls = messenger.calls;
+  const who = h("h2", { class: "call-who" });
+  const state = h("p", { class: "call-state", role: "status", "aria-live": "polite" });
+  const remote = h("video", { class: "call-remote", autoplay: true, playsinline: true, "aria-label": "Remote video" });
+  const local = h("video", { class: "call-local", autoplay: true, playsinline: true, "aria-label": "Your camera" });
+  local.muted = true;
+  const secure = h("p", { class: "call-secure" });
+  const accept = h("button", { type: "button", class: "primary call-accept", onclick: () => void calls.accept() }, "Accept");
+  const decline = h("button", { type: "button", class: "danger call-decline", onclick: () => void calls.decline() }, "Decline");
+  const mute = h("button", { type: "button", "aria-pressed": "false", onclick: () => calls.setMuted(!(calls.current?.muted ?? false)) }, "Mute");
+  const hangUp = h("button", { type: "button", class: "danger call-hangup", onclick: () => void calls.hangUp() }, "Hang up");
+  const close = h("button", { type: "button", onclick: () => calls.dismiss() }, "Close");
+  const media = h("div", { class: "call-media" }, remote, local);
+  const actions = h("div", { class: "call-actions" }, accept, decline, mute, hangUp, close);
+  const panel = h("section", { class: "call-panel", role: "dialog", "aria-label": "Call" }, who, state, media, secure, actions);
+  panel.hidden = true;
+
+  const render = (): void => {
+    const call = calls.current;
+    panel.hidden = call === null;
+    if (call === null) return;
+    const name = displayName(call.peer, messenger.domain);
+    who.textContent =
+      call.phase === "incoming" ? `${name} is calling you${call.video ? " (video)" : ""}` : `${call.video ? "Video call" : "Call"} with ${name}`;
+    state.textContent = stateLine(call);
+    panel.dataset["phase"] = call.phase;
+    const live = call.phase !== "incoming" && call.phase !== "ended";
+    accept.hidden = call.phase !== "incoming";
+    decline.hidden = call.phase !== "incoming";
+    mute.hidden = !live;
+    hangUp.hidden = !live;
+    close.hidden = call.phase !== "ended";
+    mute.textContent = call.muted ? "Unmute" : "Mute";
+    mute.setAttribute("aria-pressed", String(call.muted));
+    media.hidden = !live;
+    remote.hidden = !call.video;
+    local.hidden = !call.video;
+    if (remote.srcObject !== call.remoteStream) remote.srcObject = call.remoteStream;
+    if (local.srcObject !== call.localStream) local.srcObject = call.localStream;
+    if (!live) {
+      remote.srcObject = null;
+      local.srcObject = null;
+    }
+    renderStats();
+  };
+  const renderStats = (): void => {
+    const call = calls.current;
+    if (call === null) return;
+    const s = call.stats;
+    // For people: that the media is end-to-end encrypted, and that it flows.
+    secure.textContent =
+      call.phase === "connected"
+        ? `End-to-end encrypted · ${s.encrypted} frames sent, ${s.decrypted} received${s.failed > 0 ? `, ${s.failed} dropped` : ""}`
+        : "End-to-end encrypted";
+    panel.dataset["framesEncrypted"] = String(s.encrypted);
+    panel.dataset["framesDecrypted"] = String(s.decrypted);
+    panel.dataset["framesFailed"] = String(s.failed);
+    panel.dataset["bytesReceivedAudio"] = String(s.bytesReceivedAudio);
+    panel.dataset["bytesReceivedVideo"] = String(s.bytesReceivedVideo);
+    panel.dataset["framesDecoded"] = String(s.framesDecoded);
+    panel.dataset["transform"] = s.transform;
+  };
+  calls.addEventListener("change", render);
+  calls.addEventListener("stats", renderStats);
+  return panel;
+}
