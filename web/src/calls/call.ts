@@ -89,6 +89,7 @@ export class CallManager extends EventTarget {
   /** Signals go out, and are handled, one at a time and in order (an answer before its ICE). */
   private outgoing: Promise<void> = Promise.resolve();
   private incoming: Promise<void> = Promise.resolve();
+  private protectedReceivers = new WeakSet<RTCRtpReceiver>();
 
   constructor(private readonly deps: CallDeps) {
     super();
@@ -132,6 +133,9 @@ export class CallManager extends EventTarget {
       call.localStream = await navigator.mediaDevices.getUserMedia({ audio: true, video });
       const pc = await this.makePeer(call, 0);
       for (const track of call.localStream.getTracks()) this.protectSender(call, pc.addTrack(track, call.localStream), track.kind as MediaKind);
+      // The receivers exist already: their transform is set before negotiation (Chromium
+      // does not route frames through a receiver transform set later, on the offering side).
+      for (const t of pc.getTransceivers()) this.protectReceiver(call, t.receiver, t.receiver.track.kind as MediaKind);
       const offer = await pc.createOffer();
       await pc.setLocalDescription(offer);
       if (this.call !== call) return;
@@ -309,6 +313,8 @@ export class CallManager extends EventTarget {
   }
 
   private protectReceiver(call: ActiveCall, receiver: RTCRtpReceiver, kind: MediaKind): void {
+    if (this.protectedReceivers.has(receiver)) return;
+    this.protectedReceivers.add(receiver);
     if (call.worker !== null) {
       receiver.transform = new RTCRtpScriptTransform(call.worker, { direction: "decrypt", kind });
       return;
