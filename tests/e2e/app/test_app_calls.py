@@ -55,6 +55,25 @@ def capture_call_frames(person: Person) -> dict[str, list[dict[str, Any]]]:
     return frames
 
 
+RECORD_STATES = """() => {
+  window.__callStates = [];
+  new MutationObserver(() => {
+    const line = document.querySelector('.call-state');
+    const text = line && !line.closest('[hidden]') ? line.textContent : null;
+    if (text && window.__callStates.at(-1) !== text) window.__callStates.push(text);
+  }).observe(document.body, { subtree: true, childList: true, characterData: true, attributes: true });
+}"""
+
+
+def record_states(person: Person) -> None:
+    """Keep every state line the call panel shows, in order (some last only a moment)."""
+    person.page.evaluate(RECORD_STATES)
+
+
+def states(person: Person) -> list[str]:
+    return list(person.page.evaluate("() => window.__callStates"))
+
+
 def panel_number(person: Person, name: str) -> int:
     value = person.page.locator(".call-panel").get_attribute(f"data-{name}")
     return int(value or 0)
@@ -84,6 +103,7 @@ def test_video_call_connects_encrypts_frames_and_hangs_up(people: Any, app_serve
         return person
 
     alice, bob = pair(make)
+    record_states(alice)
     alice.page.locator(".conv-header").get_by_role("button", name="Video call").click()
     expect(alice.page.locator(".call-state")).to_have_text("Ringing", timeout=SLOW)
     prompt = bob.page.get_by_role("dialog", name="Call")
@@ -93,6 +113,7 @@ def test_video_call_connects_encrypts_frames_and_hangs_up(people: Any, app_serve
     shot(bob.page, "calls-02-bob-incoming")
     assert_controls_named(bob.page)
     prompt.get_by_role("button", name="Accept").click()
+    assert states(alice)[:2] == ["Calling…", "Ringing"], states(alice)
 
     for person in (alice, bob):
         expect(person.page.locator(".call-state")).to_have_text("Connected", timeout=SLOW)
@@ -153,3 +174,44 @@ def test_video_call_connects_encrypts_frames_and_hangs_up(people: Any, app_serve
     for mark in (b"a=candidate", b"a=fingerprint", b"a=ice-ufrag", b"talkee-call"):
         assert mark not in after, f"{mark!r} in the database"
         assert mark.decode() not in log, f"{mark!r} in the server log"
+
+
+def test_voice_call_declined_then_called_back(people: Any, app_server: Any) -> None:
+    def make(name: str) -> Person:
+        person: Person = people(name)
+        person.context.grant_permissions(["camera", "microphone"], origin=app_server.url)
+        return person
+
+    alice, bob = pair(make)
+    # Alice calls (voice); Bob declines: Alice is told, and Bob's prompt goes away.
+    alice.page.locator(".conv-header").get_by_role("button", name="Call", exact=True).click()
+    prompt = bob.page.get_by_role("dialog", name="Call")
+    expect(prompt).to_contain_text(f"{alice.name} is calling you", timeout=SLOW)
+    expect(prompt).not_to_contain_text("(video)")
+    prompt.get_by_role("button", name="Decline").click()
+    expect(alice.page.locator(".call-state")).to_have_text("Call ended · Declined", timeout=SLOW)
+    expect(bob.page.locator(".call-state")).to_have_text("Call ended · Declined")
+    alice.page.get_by_role("button", name="Close").click()
+    expect(alice.page.get_by_role("dialog", name="Call")).to_be_hidden()
+
+    # Bob calls back from the same chat; Alice accepts: a voice call, audio only, both ways.
+    bob.page.get_by_role("button", name="Close").click()
+    bob.page.locator(".conv-header").get_by_role("button", name="Call", exact=True).click()
+    incoming = alice.page.get_by_role("dialog", name="Call")
+    expect(incoming).to_contain_text(f"{bob.name} is calling you", timeout=SLOW)
+    incoming.get_by_role("button", name="Accept").click()
+    for person in (alice, bob):
+        expect(person.page.locator(".call-state")).to_have_text("Connected", timeout=SLOW)
+        wait_growing(person, "frames-decrypted", 20)
+        audio = wait_growing(person, "bytes-received-audio", 1)
+        person.page.wait_for_timeout(1200)
+        assert panel_number(person, "bytes-received-audio") > audio
+        assert panel_number(person, "bytes-received-video") == 0  # no camera in a voice call
+        assert panel_number(person, "frames-failed") == 0
+        expect(person.page.locator(".call-remote")).to_be_hidden()
+    shot(alice.page, "calls-06-alice-voice-connected")
+    # While in a call, the header's buttons wait.
+    expect(alice.page.locator(".conv-header").get_by_role("button", name="Video call")).to_be_disabled()
+    alice.page.get_by_role("button", name="Hang up").click()
+    for person in (alice, bob):
+        expect(person.page.locator(".call-state")).to_have_text("Call ended", timeout=SLOW)
