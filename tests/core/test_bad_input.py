@@ -302,6 +302,7 @@ AUTHENTICATED_CALLS = [
     ("DELETE", "/v1/devices/1"),
     ("POST", "/v1/keypackages"),
     ("POST", "/v1/keypackages/claim"),
+    ("GET", "/v1/calls/turn"),
 ]
 
 
