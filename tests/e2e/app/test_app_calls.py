@@ -91,7 +91,10 @@ def wait_growing(person: Person, name: str, minimum: int = 1, timeout: float = 3
     raise AssertionError(f"{person.name}: {name} stayed at {value} (wanted ≥ {minimum}); panel {seen}")
 
 
-def test_video_call_connects_encrypts_frames_and_hangs_up(people: Any, app_server: Any) -> None:
+@pytest.mark.parametrize("transform", ["script", "encoded-streams"])
+def test_video_call_connects_encrypts_frames_and_hangs_up(people: Any, app_server: Any, transform: str) -> None:
+    """`encoded-streams`: the page has no RTCRtpScriptTransform (older Chromium), so the
+    app falls back to createEncodedStreams with encodedInsertableStreams."""
     from tests.accounts.test_tokens import dump_database
 
     frames: dict[str, dict[str, list[dict[str, Any]]]] = {}
@@ -99,6 +102,8 @@ def test_video_call_connects_encrypts_frames_and_hangs_up(people: Any, app_serve
     def make(name: str) -> Person:
         person: Person = people(name)
         person.context.grant_permissions(["camera", "microphone"], origin=app_server.url)
+        if transform == "encoded-streams":
+            person.context.add_init_script("delete window.RTCRtpScriptTransform;")
         frames[name] = capture_call_frames(person)
         return person
 
@@ -119,7 +124,7 @@ def test_video_call_connects_encrypts_frames_and_hangs_up(people: Any, app_serve
         expect(person.page.locator(".call-state")).to_have_text("Connected", timeout=SLOW)
     # Media flows both ways and through the frame transform on both ends.
     for person in (alice, bob):
-        assert person.page.locator(".call-panel").get_attribute("data-transform") == "script"
+        assert person.page.locator(".call-panel").get_attribute("data-transform") == transform
         wait_growing(person, "frames-decoded", 5)
         wait_growing(person, "frames-encrypted", 20)
         wait_growing(person, "frames-decrypted", 20)
@@ -133,8 +138,8 @@ def test_video_call_connects_encrypts_frames_and_hangs_up(people: Any, app_serve
     for person in (alice, bob):
         size = person.page.eval_on_selector(".call-remote", "v => [v.videoWidth, v.videoHeight, v.paused]")
         assert size[0] > 0 and size[1] > 0 and size[2] is False, size
-    shot(alice.page, "calls-03-alice-connected")
-    shot(bob.page, "calls-04-bob-connected")
+    shot(alice.page, f"calls-03-alice-connected-{transform}")
+    shot(bob.page, f"calls-04-bob-connected-{transform}")
     assert_controls_named(alice.page)
 
     # Mute stops Alice's microphone track (the frames keep flowing: video).
