@@ -68,7 +68,7 @@ interface ActiveCall extends CallView {
   pendingIce: RTCIceCandidateInit[];
   worker: Worker | null;
   counts: FrameCounts;
-  timers: number[];
+  timers: ReturnType<typeof setTimeout>[];
 }
 
 function emptyStats(): CallStats {
@@ -141,7 +141,7 @@ export class CallManager extends EventTarget {
       if (this.call !== call) return;
       await this.send(call, { kind: "offer", sdp: pc.localDescription?.sdp ?? offer.sdp ?? "", video });
       call.timers.push(
-        window.setTimeout(() => {
+        setTimeout(() => {
           if (this.call === call && (call.phase === "outgoing" || call.phase === "ringing")) void this.hangUp("No answer");
         }, RING_TIMEOUT_MS),
       );
@@ -236,13 +236,13 @@ export class CallManager extends EventTarget {
     if (call.phase === "ended") return;
     call.phase = "ended";
     call.reason = reason;
-    for (const t of call.timers) window.clearTimeout(t);
+    for (const t of call.timers) clearTimeout(t);
     call.timers = [];
     call.pc?.close();
     for (const track of call.localStream?.getTracks() ?? []) track.stop();
     call.worker?.terminate();
     call.worker = null;
-    call.timers.push(window.setTimeout(() => this.call === call && this.dismiss(), ENDED_SHOWN_MS));
+    call.timers.push(setTimeout(() => this.call === call && this.dismiss(), ENDED_SHOWN_MS));
     this.changed();
   }
 
@@ -298,7 +298,7 @@ export class CallManager extends EventTarget {
         void this.send(call, { kind: "hangup", to: call.peerDevice ?? undefined });
       }
     };
-    call.timers.push(window.setInterval(() => void this.pollStats(call), 1000));
+    call.timers.push(setInterval(() => void this.pollStats(call), 1000));
     return pc;
   }
 
@@ -409,7 +409,7 @@ export class CallManager extends EventTarget {
       incoming.offerSdp = signal.sdp ?? null;
       this.call = incoming;
       incoming.timers.push(
-        window.setTimeout(() => {
+        setTimeout(() => {
           if (this.call === incoming && incoming.phase === "incoming") this.finish(incoming, "Missed call");
         }, RING_TIMEOUT_MS + 5000),
       );
