@@ -48,6 +48,7 @@ export interface CallDeps {
 
 const RING_TIMEOUT_MS = 45_000;
 const ENDED_SHOWN_MS = 6_000;
+const DISCONNECTED_GRACE_MS = 8_000;
 
 function userOf(credential: string): string {
   const i = credential.lastIndexOf(":");
@@ -296,6 +297,16 @@ export class CallManager extends EventTarget {
       } else if (pc.connectionState === "failed") {
         this.finish(call, "The connection failed");
         void this.send(call, { kind: "hangup", to: call.peerDevice ?? undefined });
+      } else if (pc.connectionState === "disconnected") {
+        // The other side went away without a hangup (tab closed, network gone): give it a
+        // few seconds to come back before ending the call here.
+        call.timers.push(
+          setTimeout(() => {
+            if (this.call === call && call.phase !== "ended" && pc.connectionState === "disconnected") {
+              this.finish(call, "The connection was lost");
+            }
+          }, DISCONNECTED_GRACE_MS),
+        );
       }
     };
     call.timers.push(setInterval(() => void this.pollStats(call), 1000));
