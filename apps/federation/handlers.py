@@ -424,6 +424,21 @@ def device_list(origin: str, body: dict[str, Any]) -> None:
         raise Refused(f"unknown change {change!r}")
 
 
+def call(origin: str, body: dict[str, Any]) -> None:
+    """A call signal from a member on `origin` (opaque, sealed end to end): passed to this
+    instance's members' sockets like a local one, never stored."""
+    from apps.messages.delivery import chat_group, encode, publish_on_commit
+
+    chat = _chat(body.get("chat_id"))
+    if chat is None or not Membership.objects.filter(chat=chat, user__domain=origin).exists():
+        raise Refused("no member of the origin in this chat")
+    payload = body.get("payload")
+    if not isinstance(payload, str) or not 0 < len(payload) <= settings.TALKEE_CALL_PAYLOAD_MAX_BYTES * 4 // 3 + 4:
+        raise Refused("a call payload is base64 of at most TALKEE_CALL_PAYLOAD_MAX_BYTES")
+    signal = {"type": "call", "chat_id": str(chat.id), "payload": payload}
+    publish_on_commit([(chat_group(chat.id), {"type": "chat.signal", "text": encode(signal)})])
+
+
 def ping(origin: str, body: dict[str, Any]) -> None:
     """Carries nothing; used to test the transport."""
 
@@ -434,4 +449,5 @@ HANDLERS: dict[str, Callable[[str, dict[str, Any]], None]] = {
     "message": message,
     "mls_welcome": mls_welcome,
     "device_list": device_list,
+    "call": call,
 }

@@ -35,6 +35,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.db import transaction
 
 from apps.chats.models import Chat, Membership
 from apps.federation.remote import device_entry
@@ -218,3 +219,14 @@ def announce_device(device: "Device", change: str) -> None:
     body = {"user": device.user.username, "change": change, **device_entry(device)}
     for domain in sorted(domains):
         queue_envelope(domain, "device_list", body)
+
+
+def relay_call_signal(chat_id: uuid.UUID | str, payload: str) -> int:
+    """A call signal (opaque: sealed by the caller's app) for the chat's members on other
+    instances, one envelope to each; like every envelope body it is emptied once delivered
+    and handled. Returns how many instances it went to."""
+    domains = sorted(remote_domains(chat_id))
+    with transaction.atomic():
+        for domain in domains:
+            queue_envelope(domain, "call", {"chat_id": str(chat_id), "payload": payload})
+    return len(domains)

@@ -22,7 +22,7 @@ logger = logging.getLogger("talkee.federation")
 
 ENVELOPES_PATH = "/s2s/v1/envelopes"
 # Kinds this instance understands; anything else is refused at the door.
-ENVELOPE_KINDS = frozenset({"ping", "mls_welcome", "commit", "message", "membership", "device_list"})
+ENVELOPE_KINDS = frozenset({"ping", "mls_welcome", "commit", "message", "membership", "device_list", "call"})
 MAX_BACKOFF_SECONDS = 3600
 
 

@@ -25,6 +25,7 @@ from apps.accounts.selectors import session_for_token
 from apps.chats.selectors import socket_chats_of
 from apps.devices.realtime import device_group
 from apps.devices.services import do_touch_device
+from apps.federation.relay import relay_call_signal
 from apps.messages import selectors, services
 from apps.messages.api.serializers import SendSerializer
 from apps.messages.delivery import chat_group, encode
@@ -283,6 +284,8 @@ class DeviceSocketConsumer(AsyncWebsocketConsumer):
             return
         signal = {"type": "call", "chat_id": chat_id, "payload": payload}
         await self.channel_layer.group_send(chat_group(chat_id), {"type": "chat.signal", "text": encode(signal)})
+        # members on other instances: through their instance (a `call` envelope each)
+        await in_db_thread(relay_call_signal)(chat_id, payload)
 
     # --- channel-layer events ---------------------------------------------------------
     async def chat_frame(self, event: dict[str, Any]) -> None:

@@ -867,3 +867,53 @@ def test_a_history_bundle_for_bobs_new_device_stays_on_b(
     db = settings.DATABASES["default"]
     a_dsn = f"postgresql://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
     assert not [row for rows in _all_rows(a_dsn).values() for row in rows if sealed.hex()[:64] in row]
+
+
+def test_call_signals_reach_the_other_instance_both_ways_and_are_not_kept(
+    instance_b: InstanceB,
+    make_account: Any,
+    live_server_daphne: LiveServer,
+    instance_a_s2s: S2sListener,
+    celery_worker_process: Path,
+) -> None:
+    """alice@A calls bob@B: her app's sealed signals (offer, candidates…) reach Bob's socket
+    on B through a `call` envelope, his answers come back the same way, in order; the
+    payloads are in no table of either instance afterwards and in no log."""
+    alice = make_account()
+    bob = RemoteAccount.register(instance_b, "bob")
+    chat_id = start_direct_chat(alice, bob)
+    from_alice = [os.urandom(600) for _ in range(3)]
+    from_bob = [os.urandom(400) for _ in range(2)]
+
+    async def scenario() -> tuple[list[str], list[str]]:
+        a_socket = SocketDevice(live_server_daphne.ws_url, alice.token)
+        b_socket = SocketDevice(bob.ws_url, bob.token)
+        await a_socket.connect()
+        await b_socket.connect()
+
+        def calls(device: SocketDevice) -> list[str]:
+            return [f["payload"] for f in device.frames_seen if f["type"] == "call" and f["chat_id"] == chat_id]
+
+        for payload in from_alice:
+            await a_socket.send({"type": "call", "chat_id": chat_id, "payload": b64(payload)})
+        while len(calls(b_socket)) < len(from_alice):
+            await b_socket.until(lambda f: f["type"] == "call", timeout=30)
+        for payload in from_bob:
+            await b_socket.send({"type": "call", "chat_id": chat_id, "payload": b64(payload)})
+        while len([p for p in calls(a_socket) if p in {b64(x) for x in from_bob}]) < len(from_bob):
+            await a_socket.until(lambda f: f["type"] == "call", timeout=30)
+        await settle(b_socket)
+        await a_socket.close()
+        await b_socket.close()
+        return calls(a_socket), calls(b_socket)
+
+    on_a, on_b = asyncio.run(scenario())
+    # (each socket also hears its own signals: the chat's local sockets all do)
+    assert [p for p in on_b if p not in {b64(x) for x in from_bob}] == [b64(p) for p in from_alice], "once, in order"
+    assert [p for p in on_a if p not in {b64(x) for x in from_alice}] == [b64(p) for p in from_bob]
+    check_privacy(
+        instance_b,
+        [live_server_daphne.log_path, instance_a_s2s.log_path, celery_worker_process],
+        [alice.address, bob.address],
+        [*from_alice, *from_bob],
+    )

@@ -543,3 +543,19 @@ def test_only_the_chats_home_may_pull_a_members_upload(partner, make_account, se
     Chat.objects.filter(pk=mine["id"]).update(home=PARTNER)  # as if the partner ordered it
     answer = pull()
     assert answer.status_code == 206 and b"".join(answer.streaming_content) == data[:100]
+
+
+def test_a_call_signal_is_taken_only_from_an_instance_with_a_member_in_the_chat(partner, make_account) -> None:
+    carol, erin = make_account(), make_account()
+    remote_user(DAVE)
+    with_dave = make_chat(carol, "group")
+    carol.client.post(f"/v1/chats/{with_dave['id']}/members", {"users": [DAVE]}, format="json")
+    without = make_chat(carol, "direct", erin)
+    signal = b64(os.urandom(64))
+    assert deliver(partner, "call", {"chat_id": with_dave["id"], "payload": signal}).error == ""
+    assert deliver(partner, "call", {"chat_id": without["id"], "payload": signal}).error.startswith("no member")
+    assert deliver(partner, "call", {"chat_id": str(uuid.uuid4()), "payload": signal}).error.startswith("no member")
+    too_big = b64(os.urandom(64 * 1024 + 16))
+    assert deliver(partner, "call", {"chat_id": with_dave["id"], "payload": too_big}).error.startswith("a call payload")
+    # handled and gone: no copy of a signal stays in the inbox
+    assert not [r for r in InboxEnvelope.objects.filter(kind="call") if r.body]
