@@ -15,7 +15,9 @@ import pytest
 from playwright.sync_api import Browser, Playwright, WebSocket, expect
 
 from tests.e2e.app.conftest import SLOW, Person, assert_controls_named, pair, shot
+from tests.e2e.app.test_app_federation import instance_b  # noqa: F401 (fixture)
 from tests.e2e.conftest import CHROMIUM_ARGS
+from tests.federation.conftest import instance_a_s2s  # noqa: F401 (fixture)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -225,3 +227,37 @@ def test_voice_call_declined_then_called_back(people: Any, app_server: Any) -> N
     lost = re.compile(r"^Call ended · The connection (was lost|failed)$")
     expect(alice.page.locator(".call-state")).to_have_text(lost, timeout=45_000)
     expect(alice.page.get_by_role("button", name="Hang up")).to_be_hidden()
+
+
+def test_a_video_call_between_instances(people: Any, app_server: Any, instance_b: Any) -> None:  # noqa: F811
+    """alice on A calls bob on B (each browser at its own instance): the sealed signals go
+    A → B and back as `call` envelopes between the instances; the call connects, media
+    flows through the frame encryption both ways, hanging up ends it on both sides."""
+    from tests.conftest import FEDERATION_B
+    from tests.e2e.app.test_app_federation import on_b
+
+    alice: Person = people("alice")
+    alice.context.grant_permissions(["camera", "microphone"], origin=app_server.url)
+    bob: Person = on_b(people("bob"), instance_b)
+    bob.context.grant_permissions(["camera", "microphone"], origin=instance_b.url)
+    alice.sign_up()
+    bob.sign_up()
+    alice.start_direct(f"{bob.name}@{FEDERATION_B}")
+    alice.say("Calling you from A in a second")
+    bob.open_chat(f"{alice.name}@localhost")
+    bob.expect_message("Calling you from A in a second")
+
+    alice.page.locator(".conv-header").get_by_role("button", name="Video call").click()
+    prompt = bob.page.get_by_role("dialog", name="Call")
+    expect(prompt).to_contain_text(f"{alice.name}@localhost is calling you (video)", timeout=SLOW)
+    prompt.get_by_role("button", name="Accept").click()
+    for person in (alice, bob):
+        expect(person.page.locator(".call-state")).to_have_text("Connected", timeout=SLOW)
+    for person in (alice, bob):
+        wait_growing(person, "frames-decoded", 5)
+        wait_growing(person, "frames-decrypted", 20)
+        assert panel_number(person, "frames-failed") == 0
+    shot(bob.page, "calls-07-bob-on-b-connected")
+    alice.page.get_by_role("button", name="Hang up").click()
+    for person in (alice, bob):
+        expect(person.page.locator(".call-state")).to_have_text("Call ended", timeout=SLOW)
