@@ -19,6 +19,7 @@ from typing import Any
 
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
@@ -98,6 +99,12 @@ class DeviceSocketConsumer(AsyncWebsocketConsumer):
         if self.device_id is None:
             await self.send_frame({"type": "error", "code": "auth_timeout", "message": "No auth frame received."})
             await self.close(code=CLOSE_FORBIDDEN)
+
+    async def websocket_disconnect(self, message: dict[str, Any]) -> None:
+        # Channels' own version also runs `close_old_connections` in its shared thread (see
+        # `dispatch`) and discards `self.groups`, which this consumer does not use.
+        await self.disconnect(message["code"])
+        raise StopConsumer()
 
     async def disconnect(self, code: int) -> None:
         if self._auth_timer is not None:
