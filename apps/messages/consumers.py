@@ -23,11 +23,10 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from apps.accounts.models import Session
-from apps.accounts.selectors import session_for_token
+from apps.accounts.selectors import SocketSession, socket_session_for_token
 from apps.chats.selectors import socket_chats_of
 from apps.devices.realtime import device_group
-from apps.devices.services import do_touch_device
+from apps.devices.services import touch_device
 from apps.messages import selectors, services
 from apps.messages.api.serializers import SendSerializer
 from apps.messages.delivery import chat_group, encode
@@ -48,11 +47,11 @@ def in_db_thread(func: Any) -> Any:
     return database_sync_to_async(func, thread_sensitive=False)
 
 
-def _open_session(token: str) -> Session | None:
+def _open_session(token: str) -> SocketSession | None:
     """The socket's session (or None), its device marked as in use: one thread hop."""
-    session = session_for_token(token)
+    session = socket_session_for_token(token)
     if session is not None:
-        do_touch_device(session.device)
+        touch_device(session.device_id, session.device_last_seen)
     return session
 
 
@@ -181,7 +180,7 @@ class DeviceSocketConsumer(AsyncWebsocketConsumer):
             return
         if self._auth_timer is not None:
             self._auth_timer.cancel()
-        self.device_id, self.user_id, self.username = session.device_id, session.user_id, session.user.username
+        self.device_id, self.user_id, self.username = session.device_id, session.user_id, session.username
         # Join the live groups before reading the replay, so nothing falls between them.
         await self.channel_layer.group_add(device_group(self.device_id), self.channel_name)
         chats = await in_db_thread(socket_chats_of)(self.user_id)
