@@ -1,23 +1,47 @@
 """Reads for accounts."""
 
+from dataclasses import dataclass
+from datetime import datetime
+
 from django.conf import settings
+from django.db.models import QuerySet
 
 from apps.accounts.models import Session, User
 from apps.accounts.tokens import token_hash
 
 
-def session_for_token(token: str) -> Session | None:
-    """The live session behind a token, or None (unknown token, blocked user)."""
+def _live_sessions(token: str) -> QuerySet[Session] | None:
+    """The live session behind a token as a query (unknown token, blocked user: no row),
+    or None for what cannot be a token at all."""
     # Tokens are URL-safe base64; anything else (a socket's JSON may carry any string,
     # even a lone surrogate that cannot be hashed) is simply not one.
     if not token or len(token) > 128 or not token.isascii():
         return None
-    session = (
-        Session.objects.select_related("user", "device")
-        .filter(token_hash=token_hash(token), user__is_blocked=False)
-        .first()
-    )
-    return session
+    return Session.objects.filter(token_hash=token_hash(token), user__is_blocked=False)
+
+
+def session_for_token(token: str) -> Session | None:
+    """The live session behind a token, or None (unknown token, blocked user)."""
+    sessions = _live_sessions(token)
+    return None if sessions is None else sessions.select_related("user", "device").first()
+
+
+@dataclass(frozen=True)
+class SocketSession:
+    device_id: int
+    user_id: int
+    username: str
+    device_last_seen: datetime
+
+
+def socket_session_for_token(token: str) -> SocketSession | None:
+    """`session_for_token` for the device socket's connect: the four values it needs, no
+    model instances (building the query with two joined models was half its CPU)."""
+    sessions = _live_sessions(token)
+    if sessions is None:
+        return None
+    rows = sessions.values_list("device_id", "user_id", "user__username", "device__last_seen")[:1]
+    return next((SocketSession(*row) for row in rows), None)
 
 
 def full_address(username: str) -> str:

@@ -2,6 +2,7 @@
 
 import logging
 import uuid
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from django.conf import settings
@@ -106,10 +107,16 @@ def do_register_device(
 
 def do_touch_device(device: Device) -> None:
     """The device is in use (a socket or a request with its token): at most one write an hour."""
+    device.last_seen = touch_device(device.pk, device.last_seen)
+
+
+def touch_device(device_id: int, last_seen: datetime) -> datetime:
+    """`do_touch_device` by id and the `last_seen` already read; returns the new value."""
     hour = current_hour()
-    if device.last_seen < hour:
-        Device.objects.filter(pk=device.pk, last_seen__lt=hour).update(last_seen=hour)
-        device.last_seen = hour
+    if last_seen < hour:
+        Device.objects.filter(pk=device_id, last_seen__lt=hour).update(last_seen=hour)
+        return hour
+    return last_seen
 
 
 def do_revoke_device(device: Device) -> None:

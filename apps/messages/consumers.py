@@ -17,14 +17,16 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from apps.accounts.selectors import session_for_token
+from apps.accounts.selectors import SocketSession, socket_session_for_token
 from apps.chats.selectors import socket_chats_of
 from apps.devices.realtime import device_group
-from apps.devices.services import do_touch_device
+from apps.devices.services import touch_device
 from apps.federation.relay import relay_call_signal
 from apps.messages import selectors, services
 from apps.messages.api.serializers import SendSerializer
@@ -44,6 +46,14 @@ def in_db_thread(func: Any) -> Any:
     """Run ORM work in the thread pool, not on Channels' single shared thread: sockets
     then wait on the database side by side instead of one after another."""
     return database_sync_to_async(func, thread_sensitive=False)
+
+
+def _open_session(token: str) -> SocketSession | None:
+    """The socket's session (or None), its device marked as in use: one thread hop."""
+    session = socket_session_for_token(token)
+    if session is not None:
+        touch_device(session.device_id, session.device_last_seen)
+    return session
 
 
 # Events forwarded straight to the socket, without Channels' ORM connection cleanup.
@@ -71,7 +81,14 @@ class DeviceSocketConsumer(AsyncWebsocketConsumer):
         if message["type"] in FAST_EVENTS:
             await getattr(self, message["type"].replace(".", "_"))(message)
             return
-        await super().dispatch(message)
+        # Channels would first run `close_old_connections` in its shared sync thread (one
+        # thread hop per message, two per connect). This consumer never uses that thread:
+        # all its ORM work goes through `in_db_thread`, whose DatabaseSyncToAsync closes
+        # old connections in the worker thread itself, before and after each call.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def connect(self) -> None:
         await self.accept()
@@ -82,6 +99,12 @@ class DeviceSocketConsumer(AsyncWebsocketConsumer):
         if self.device_id is None:
             await self.send_frame({"type": "error", "code": "auth_timeout", "message": "No auth frame received."})
             await self.close(code=CLOSE_FORBIDDEN)
+
+    async def websocket_disconnect(self, message: dict[str, Any]) -> None:
+        # Channels' own version also runs `close_old_connections` in its shared thread (see
+        # `dispatch`) and discards `self.groups`, which this consumer does not use.
+        await self.disconnect(message["code"])
+        raise StopConsumer()
 
     async def disconnect(self, code: int) -> None:
         if self._auth_timer is not None:
@@ -151,15 +174,14 @@ class DeviceSocketConsumer(AsyncWebsocketConsumer):
             await self.send_error("invalid_input", "cursor must be a non-negative integer.")
             await self.close(code=CLOSE_BAD_FRAME)
             return
-        session = await in_db_thread(session_for_token)(token) if isinstance(token, str) else None
+        session = await in_db_thread(_open_session)(token) if isinstance(token, str) else None
         if session is None:
             await self.send_error("unauthenticated", "Invalid token.")
             await self.close(code=CLOSE_FORBIDDEN)
             return
         if self._auth_timer is not None:
             self._auth_timer.cancel()
-        self.device_id, self.user_id, self.username = session.device_id, session.user_id, session.user.username
-        await in_db_thread(do_touch_device)(session.device)
+        self.device_id, self.user_id, self.username = session.device_id, session.user_id, session.username
         # Join the live groups before reading the replay, so nothing falls between them.
         await self.channel_layer.group_add(device_group(self.device_id), self.channel_name)
         chats = await in_db_thread(socket_chats_of)(self.user_id)
@@ -170,15 +192,15 @@ class DeviceSocketConsumer(AsyncWebsocketConsumer):
         self.presence_chat_ids = {c for c, (n, _) in chats.items() if n <= settings.TALKEE_PRESENCE_MAX_MEMBERS}
         for chat_id in self.chat_ids:
             await self.channel_layer.group_add(chat_group(chat_id), self.channel_name)
-        cursor = await in_db_thread(selectors.effective_cursor)(self.device_id, requested)
+        # The cursor and the replay's first page in one hop, read after the joins above.
+        cursor, page = await in_db_thread(selectors.resume)(self.user_id, self.device_id, requested)
         self.acked = cursor
         await self.send_frame({"type": "ready", "device_id": self.device_id, "user": self.username, "cursor": cursor})
-        await self._replay(cursor)
+        await self._replay(page)
         await self._announce_presence("online")
 
-    async def _replay(self, cursor: int) -> None:
+    async def _replay(self, page: selectors.StreamPage) -> None:
         assert self.user_id is not None and self.device_id is not None
-        page = await in_db_thread(selectors.stream_after)(self.user_id, self.device_id, cursor)
         while True:
             for frame in page.frames:
                 await self.send_frame(frame)

@@ -329,6 +329,43 @@ def test_presence_skips_large_groups(make_account, tmp_path) -> None:
         stop(server.process)
 
 
+def test_replay_over_several_pages_then_live_is_exactly_once_and_in_order(make_account, tmp_path) -> None:
+    """With pages of 3 rows, 8 missed messages come back over three replay pages, in order,
+    once; `synced` marks where the replay stopped and the next message arrives live. A
+    resume from a page boundary starts right after it."""
+    alice, bob = make_account(), make_account()
+    chat = make_chat(alice, "group", bob)
+    server = start_daphne(tmp_path, "small-pages", {"TALKEE_SYNC_PAGE": "3"})
+    try:
+
+        async def scenario() -> tuple[list[int], int, SocketDevice, SocketDevice]:
+            device = SocketDevice(server.ws_url, bob.token)
+            start = (await device.connect())["cursor"]
+            await device.close()
+            missed = [(await asyncio.to_thread(send, alice, chat["id"])).json()["id"] for _ in range(8)]
+            device = SocketDevice(server.ws_url, bob.token)
+            await device.connect(cursor=start)
+            live = (await asyncio.to_thread(send, alice, chat["id"])).json()["id"]
+            await device.until(lambda f: f["type"] == "event" and f["message"]["id"] == live)
+            await device.close()
+            again = SocketDevice(server.ws_url, bob.token)
+            await again.connect(cursor=device.frames[2]["cursor"])  # the end of the first page
+            await again.close()
+            return missed, live, device, again
+
+        missed, live, device, again = asyncio.run(scenario())
+        kinds = [f["type"] for f in device.frames_seen]
+        replay = device.frames_seen[1 : kinds.index("synced")]  # after `ready`: bob's join, then the 8
+        assert len(replay) > 6  # three pages at least
+        assert [f["cursor"] for f in replay] == sorted({f["cursor"] for f in replay})
+        assert device.message_ids() == [*missed, live]
+        assert device.frames_seen[kinds.index("synced")]["cursor"] == replay[-1]["cursor"]
+        assert device.frames[-1]["message"]["id"] == live and device.frames[-1]["cursor"] > replay[-1]["cursor"]
+        assert again.message_ids() == [f["message"]["id"] for f in device.frames[3:] if f["type"] == "event"]
+    finally:
+        stop(server.process)
+
+
 def test_a_member_added_later_learns_nothing_about_older_messages(make_account, live_server_daphne) -> None:
     """Edits and reactions of messages from before someone joined are ciphertext of the
     current epoch: they must not reach the newcomer, live or on replay."""
