@@ -132,3 +132,55 @@ def test_channel_roles_and_removal(people: Any) -> None:
     expect(bob.log).not_to_contain_text("Admins can post now", timeout=SLOW)
     expect(carol.log).not_to_contain_text("Admins can post now", timeout=SLOW)
     assert_private(alice.server, alice.typed)
+
+
+def test_a_member_added_while_the_link_dropped_is_brought_in_on_the_next_start(people: Any) -> None:
+    """Alice adds Carol; the server takes it, but Alice's commit (which brings Carol's device
+    into the MLS group) is never made — the link drops. Carol is a member without the keys.
+    When Alice's app starts again it makes the commit it still owes: Carol reads on."""
+    alice = people("alice")
+    bob = people("bob")
+    carol = people("carol")
+    for person in (alice, bob, carol):
+        person.sign_up()
+    name = "Owed commits"
+    alice.typed.append(name)
+    alice.page.get_by_role("button", name="New group or channel").click()
+    alice.page.get_by_label("Name", exact=True).fill(name)
+    alice.page.get_by_label("Members (usernames, comma-separated)").fill(bob.name)
+    alice.page.get_by_role("button", name="Create", exact=True).click()
+    expect(alice.composer).to_be_visible(timeout=SLOW)
+    alice.say("Before Carol")
+    bob.open_chat(name)
+    bob.expect_message("Before Carol")
+
+    # the link drops right after the server took the change: the KeyPackage claim for
+    # Carol's device (the first step of the commit) does not get out
+    blocked: list[str] = []
+
+    def drop(route: Any) -> None:
+        blocked.append(route.request.url)
+        route.abort("internetdisconnected")
+
+    alice.page.route("**/v1/keypackages/claim", drop)
+    alice.page.get_by_role("button", name="Members").click()
+    alice.page.get_by_label("Add someone").fill(carol.name)
+    alice.page.get_by_role("button", name="Add member").click()
+    carol.open_chat("Group")  # the server took the change: Carol is a member (the name is sealed)...
+    expect(carol.page.get_by_text("Waiting for the encryption keys of this chat…")).to_be_visible(timeout=SLOW)
+
+    # ...without the keys: Alice's commit was never made
+    carol.page.wait_for_timeout(2000)
+    expect(carol.page.get_by_text("Waiting for the encryption keys of this chat…")).to_be_visible()
+    assert blocked, "the claim was attempted (and dropped)"
+    alice.page.unroute("**/v1/keypackages/claim")
+    alice.page.reload()
+    alice.page.get_by_label("Password").fill(PASSWORD)
+    alice.page.get_by_role("button", name="Unlock").click()
+    expect(carol.composer).to_be_visible(timeout=SLOW)  # the Welcome came
+    expect(carol.page.locator(".conv-title")).to_contain_text(name, timeout=SLOW)  # and the name opens
+    alice.open_chat(name)
+    alice.say("Now with Carol")
+    carol.expect_message("Now with Carol")
+    bob.expect_message("Now with Carol")
+    assert_private(alice.server, alice.typed)

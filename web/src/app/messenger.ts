@@ -268,6 +268,7 @@ export class Messenger extends EventTarget {
     void this.uploads.resume().catch((err: unknown) => console.warn("talkee: uploads not resumed", err));
     try {
       await this.refreshChats();
+      this.resumePendingMembers();
     } catch (err) {
       if (!(err instanceof NetworkError)) throw err;
     }
@@ -443,9 +444,6 @@ export class Messenger extends EventTarget {
     const added = (chat.pendingAdds ?? []).filter(isMember);
     const removed = (chat.pendingRemoves ?? []).filter((u) => !isMember(u));
     if (added.length === 0 && removed.length === 0) return;
-    chat.pendingAdds = (chat.pendingAdds ?? []).filter((u) => !added.includes(u));
-    chat.pendingRemoves = (chat.pendingRemoves ?? []).filter((u) => !removed.includes(u));
-    await this.store.saveChats();
     await this.withLock(async () => {
       const group = await this.mls.group(chatId);
       const inGroup = new Set(group.members.map(userOf));
@@ -456,6 +454,19 @@ export class Messenger extends EventTarget {
       // The name is re-sealed for the new epoch, as after any of our commits.
       if (chat.name && (toAdd.length > 0 || leaves.length > 0)) await this.sealName(chatId, chat.name);
     });
+    // Only now: a tab closed (or a link lost) before the commit went in does it again on
+    // its next start (resumePendingMembers).
+    chat.pendingAdds = (chat.pendingAdds ?? []).filter((u) => !added.includes(u));
+    chat.pendingRemoves = (chat.pendingRemoves ?? []).filter((u) => !removed.includes(u));
+    await this.store.saveChats();
+  }
+
+  /** Member changes of ours whose commit never went in (the tab closed, the link dropped). */
+  private resumePendingMembers(): void {
+    for (const chat of this.store.chats.values()) {
+      if ((chat.pendingAdds ?? []).length === 0 && (chat.pendingRemoves ?? []).length === 0) continue;
+      void this.applyPendingMembers(chat.id).catch((err: unknown) => console.warn("talkee: member change not applied to the group", err));
+    }
   }
 
   /** Opens (or creates) the direct chat with `username`. */
@@ -499,14 +510,18 @@ export class Messenger extends EventTarget {
   async addMember(chatId: string, username: string, role: string): Promise<void> {
     const address = username.trim();
     const known = this.store.chats.get(chatId);
+    const user = address.includes("@") ? address : `${address}@${this.domain}`;
     const info = await this.api.addMembers(chatId, [address], role);
+    if (known !== undefined) {
+      // Their devices join the group with our commit; until it is in, this is remembered
+      // (a tab closed or a link lost in between does it on its next start).
+      known.pendingAdds = [...new Set([...(known.pendingAdds ?? []), user])];
+      await this.store.saveChats();
+    }
     if (known !== undefined && this.homedElsewhere(known)) {
       // 202: the home applies it and sends the new member list (a `chat` event, which may
       // already have come: the answer's list is older); their devices join the group once
       // the list names them (applyPendingMembers).
-      const user = address.includes("@") ? address : `${address}@${this.domain}`;
-      known.pendingAdds = [...new Set([...(known.pendingAdds ?? []), user])];
-      await this.store.saveChats();
       await this.refreshChat(chatId);
       await this.applyPendingMembers(chatId);
       return;
@@ -519,6 +534,8 @@ export class Messenger extends EventTarget {
       const chat = this.store.chats.get(chatId);
       if (chat?.name) await this.sealName(chatId, chat.name);
     });
+    const chat = this.store.chats.get(chatId);
+    if (chat !== undefined) chat.pendingAdds = (chat.pendingAdds ?? []).filter((u) => u !== user && !added.includes(u));
     await this.store.saveChats();
     this.emit("chats");
   }
