@@ -864,6 +864,18 @@ def test_a_history_bundle_for_bobs_new_device_stays_on_b(
     assert [(e["chat_id"], e["payload"], e["from_device_id"]) for e in bundles] == [
         (chat_id, b64(sealed), bob.device_id)
     ]
+    # B told A of Bob's new device (a device_list envelope): wait until A has handled it,
+    # so nothing is still writing into A's database when the test ends
+    from apps.devices.models import Device
+    from apps.federation.models import InboxEnvelope
+
+    wait_until(
+        lambda: (
+            Device.objects.filter(user__username=bob.address).count() == 2
+            and not InboxEnvelope.objects.filter(handled_at=None).exists()
+        ),
+        "A mirroring Bob's second device",
+    )
     db = settings.DATABASES["default"]
     a_dsn = f"postgresql://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
     assert not [row for rows in _all_rows(a_dsn).values() for row in rows if sealed.hex()[:64] in row]
