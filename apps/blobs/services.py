@@ -412,8 +412,7 @@ def purge_orphan_files(older_than: timedelta, batch: int = 500) -> int:
     removed = 0
     names = stored_names()
     while chunk := list(itertools.islice(names, batch)):
-        known = set(Blob.objects.filter(storage_name__in=chunk).values_list("storage_name", flat=True))
-        known |= set(BlobChunk.objects.filter(storage_name__in=chunk).values_list("storage_name", flat=True))
+        known = _named(chunk)
         old = []
         for name in chunk:
             if name in known:
@@ -424,8 +423,13 @@ def purge_orphan_files(older_than: timedelta, batch: int = 500) -> int:
             except (NotImplementedError, FileNotFoundError):
                 continue
         # checked again just before deleting: a row committed meanwhile keeps its file
-        old = [n for n in old if not Blob.objects.filter(storage_name=n).exists()]
-        old = [n for n in old if not BlobChunk.objects.filter(storage_name=n).exists()]
+        old = sorted(set(old) - _named(old))
         delete_files_now(old)
         removed += len(old)
     return removed
+
+
+def _named(names: list[str]) -> set[str]:
+    """Which of these stored files a Blob or BlobChunk row names."""
+    named = set(Blob.objects.filter(storage_name__in=names).values_list("storage_name", flat=True))
+    return named | set(BlobChunk.objects.filter(storage_name__in=names).values_list("storage_name", flat=True))

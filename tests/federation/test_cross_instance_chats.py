@@ -486,6 +486,14 @@ def test_group_with_members_on_three_instances(
 # --- privacy ----------------------------------------------------------------------------
 
 
+def a_database() -> str:
+    """The DSN of A's (this test run's) database, for scans as raw as B's."""
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    return f"postgresql://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
 def _all_rows(dsn: str) -> dict[str, list[str]]:
     with psycopg.connect(dsn) as conn:
         tables = [
@@ -508,10 +516,8 @@ def _message_columns(dsn: str) -> list[str]:
 def check_privacy(b: InstanceB, a_logs: list[Path], addresses: list[str], ciphertexts: list[bytes]) -> None:
     """Neither database pairs a sender with a message, nor keeps envelope copies of the
     ciphertext once delivered and handled; no log line names a user or a message."""
-    from django.conf import settings
 
-    db = settings.DATABASES["default"]
-    a_dsn = f"postgresql://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    a_dsn = a_database()
     clear_delivered_bodies()  # A's beat does this every 30 s; B's embedded runner does it itself
 
     def envelope_copies(dsn: str) -> list[str]:
@@ -640,10 +646,8 @@ def test_edits_deletions_reactions_and_burn_across_instances(
         lambda: _history(alice, chat_id)[burn_seq]["deleted"] and _history(bob, chat_id)[burn_seq]["deleted"],
         "the burn on both instances",
     )
-    from django.conf import settings
 
-    db = settings.DATABASES["default"]
-    a_dsn = f"postgresql://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    a_dsn = a_database()
     for dsn in (a_dsn, instance_b.dsn):
         # replaced, deleted and burnt ciphertexts are gone from every table of both instances
         rows = [row for table in _all_rows(dsn).values() for row in table]
@@ -779,7 +783,6 @@ def test_a_file_sent_on_b_in_a_group_homed_on_a_reaches_a_and_c(
     """Bob attaches a file on B, which is not the group's home: B keeps it while the send
     is forwarded, A (the home) pulls it from B before ordering the message and stores it
     like its own members' files, C fetches it from A for Carol — identical bytes for all."""
-    from django.conf import settings
 
     from apps.blobs.sizes import encrypted_size
     from apps.federation.remote import BLOB_PIECE_BYTES
@@ -813,8 +816,7 @@ def test_a_file_sent_on_b_in_a_group_homed_on_a_reaches_a_and_c(
     status, body, headers = download_on(carol.instance.url, carol.token, blob_id, {"Range": "bytes=5-14"})
     assert (status, body, headers["Content-Range"]) == (206, data[5:15], f"bytes 5-14/{size}")
 
-    db = settings.DATABASES["default"]
-    a_dsn = f"postgresql://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    a_dsn = a_database()
     # (padded size, bytes here, a stub of the home's file, kept for as long as its message)
     assert _blob_row(a_dsn, blob_id) == (size, True, False, True)
     assert _blob_row(instance_b.dsn, blob_id) == (size, True, False, True)
@@ -846,7 +848,6 @@ def test_a_history_bundle_for_bobs_new_device_stays_on_b(
 ) -> None:
     """A user's devices all live on their own instance, so a history bundle for a chat
     homed elsewhere goes from one of Bob's devices to another through B only."""
-    from django.conf import settings
 
     alice = make_account()
     bob = RemoteAccount.register(instance_b, "bob")
@@ -876,8 +877,7 @@ def test_a_history_bundle_for_bobs_new_device_stays_on_b(
         ),
         "A mirroring Bob's second device",
     )
-    db = settings.DATABASES["default"]
-    a_dsn = f"postgresql://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    a_dsn = a_database()
     assert not [row for rows in _all_rows(a_dsn).values() for row in rows if sealed.hex()[:64] in row]
 
 

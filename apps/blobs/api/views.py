@@ -114,17 +114,24 @@ class BlobView(APIView):
         return blob_response(request._request, blob)
 
 
+def _requested_span(request: HttpRequest, blob: Blob) -> tuple[int, int] | JsonResponse | None:
+    """The one `Range` asked for (None: the whole blob), or the 416 answer for a bad one."""
+    try:
+        return byte_range(request.headers.get("Range"), blob.size)
+    except RangeNotSatisfiable as exc:
+        return JsonResponse(
+            error_body(exc.code, exc.message), status=exc.status, headers={"Content-Range": f"bytes */{blob.size}"}
+        )
+
+
 def blob_response(request: HttpRequest, blob: Blob) -> HttpResponseBase:
     """A complete local blob's bytes (one `Range` supported): for members here, and for a
     peer fetching a range for its members (apps/federation/views.blob)."""
     if not blob.is_complete:
         raise Conflict("This upload is not complete yet.", code="upload_incomplete")
-    try:
-        span = byte_range(request.headers.get("Range"), blob.size)
-    except RangeNotSatisfiable as exc:
-        return JsonResponse(
-            error_body(exc.code, exc.message), status=exc.status, headers={"Content-Range": f"bytes */{blob.size}"}
-        )
+    span = _requested_span(request, blob)
+    if isinstance(span, JsonResponse):
+        return span
     first, last = span if span is not None else (0, blob.size - 1)
     length = last - first + 1
     if isinstance(request, ASGIRequest):
@@ -167,12 +174,9 @@ def fetch_from_home(request: HttpRequest, blob: Blob, user_id: int) -> HttpRespo
     """A file of a chat homed elsewhere, for a member here: the requested range fetched from
     the home piece by piece (signed, mutual TLS; the home checks the member there) and
     streamed on. Nothing is kept here."""
-    try:
-        span = byte_range(request.headers.get("Range"), blob.size)
-    except RangeNotSatisfiable as exc:
-        return JsonResponse(
-            error_body(exc.code, exc.message), status=exc.status, headers={"Content-Range": f"bytes */{blob.size}"}
-        )
+    span = _requested_span(request, blob)
+    if isinstance(span, JsonResponse):
+        return span
     first, last = span if span is not None else (0, blob.size - 1)
     pieces = home_blob_pieces(blob.chat_id, blob.id, user_id, first, last)
     head = next(pieces)  # fetched before answering: a refusal at the home is a clear error here
