@@ -234,9 +234,9 @@ def _change_at_home(origin: str, body: dict[str, Any]) -> None:
     """An edit, deletion, burn or reaction change asked for on another instance: the same
     service as a local request, with the actor's own rights (membership, the edit or
     remove secret, an admin's role as the home knows it); the result goes out to every
-    instance with a member as for a local change. A refusal is answered to the
-    asking instance, which already checked what its copy allows); a refusal goes back to
-    it as `change_rejected` (the action and seq, no actor)."""
+    instance with a member as for a local change. The asking instance already checked
+    what its copy allows; a refusal here goes back to it as `change_rejected` (the action
+    and seq, or the reaction, and no actor)."""
     from apps.messages import services
     from apps.messages.api import serializers as s
     from apps.messages.models import Message
