@@ -1,7 +1,8 @@
 // One conversation: messages (sender from inside the payload), ticks, reply,
 // forward, edit/delete, reactions, typing and presence, timers, infinite scroll.
 import { humanError } from "../api/client";
-import { displayName, formatSeconds, lastSeenText, userOf, type Messenger } from "../app/messenger";
+import { displayName, formatSeconds, lastSeenText, userOf } from "../app/format";
+import type { Messenger } from "../app/messenger";
 import type { ChatRecord, LocalMessage } from "../app/store";
 import type { UploadView } from "../app/uploads";
 import { clear, clockIcon, formatTime, h } from "./dom";
