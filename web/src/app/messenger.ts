@@ -11,17 +11,18 @@ import type { FileReference } from "../crypto/payload";
 import type { MlsWorkerApi } from "../mls/api";
 import { Connection, type LinkState } from "../transport/connection";
 import { accessProblemOf, type AccessProblem } from "./access";
-import { Chats } from "./chats";
+import type { Chats } from "./chats";
 import { sleep, type AppContext, type ChangeKind } from "./context";
-import { Devices } from "./devices";
-import { Edits } from "./edits";
+import type { Devices } from "./devices";
+import type { Edits } from "./edits";
 import { userOf, type Presence } from "./format";
-import { Inbound, messageFromPayload, unavailableMessage } from "./inbound";
+import { messageFromPayload, unavailableMessage, type Inbound } from "./inbound";
 import { TurnLock } from "./lock";
-import { Membership } from "./membership";
-import { Outbox, type SendOptions } from "./outbox";
-import { Receipts } from "./receipts";
-import { Signals } from "./signals";
+import type { Membership } from "./membership";
+import { wireModules } from "./modules";
+import type { Outbox, SendOptions } from "./outbox";
+import type { Receipts } from "./receipts";
+import type { Signals } from "./signals";
 import type { AppStore, ChatRecord, LocalMessage } from "./store";
 import { Uploads } from "./uploads";
 
@@ -60,25 +61,24 @@ export class Messenger extends EventTarget implements AppContext {
     private readonly relogin: () => Promise<void>,
   ) {
     super();
-    this.chats = new Chats({
-      ctx: this,
-      // Someone new to show our presence to (presence goes only to our chats).
-      newChat: () => window.setTimeout(() => this.conn.signal({ type: "presence", state: "online" }), 1500),
-    });
-    this.outbox = new Outbox({
-      ctx: this,
+    ({
+      chats: this.chats,
+      outbox: this.outbox,
+      membership: this.membership,
+      devices: this.devices,
+      edits: this.edits,
+      receipts: this.receipts,
+      signals: this.signals,
+      inbound: this.inbound,
+    } = wireModules(this, {
       online: () => navigator.onLine,
       recoverAuth: () => void this.recoverAuth(),
-      catchUp: (chatId) => this.membership.catchUp(chatId),
-    });
-    this.membership = new Membership({ ctx: this, chats: this.chats, commitSettled: () => void this.outbox.flush() });
-    this.devices = new Devices({ ctx: this, chats: this.chats, commit: (chatId, make, welcome) => this.membership.commit(chatId, make, welcome) });
-    this.edits = new Edits({ ctx: this, checkEpochSettled: (chatId) => this.membership.checkEpochSettled(chatId) });
-    this.receipts = new Receipts({
-      ctx: this,
-      sendControl: (chatId, payload) => this.outbox.sendControl(chatId, payload),
-      reading: (chatId) => this.activeChat === chatId && document.visibilityState === "visible",
-    });
+      activeChat: () => this.activeChat,
+      visible: () => document.visibilityState === "visible",
+      // Someone new to show our presence to (presence goes only to our chats).
+      newChat: () => window.setTimeout(() => this.conn.signal({ type: "presence", state: "online" }), 1500),
+      onCall: (chatId, payload) => void this.calls.onSignal(chatId, payload),
+    }));
     this.calls = new CallManager({
       credential,
       chatKeys: (chatId, epoch) => this.mls.chatKeys(chatId, epoch),
@@ -89,22 +89,6 @@ export class Messenger extends EventTarget implements AppContext {
       },
       sendSignal: (chatId, payload) => this.conn.signal({ type: "call", chat_id: chatId, payload }),
       turn: () => this.api.turnCredentials(),
-    });
-    this.signals = new Signals({
-      user: this.user,
-      onCall: (chatId, payload) => void this.calls.onSignal(chatId, payload),
-      changed: (kind, chatId) => this.emit(kind, chatId),
-    });
-    this.inbound = new Inbound({
-      ctx: this,
-      chats: this.chats,
-      outbox: this.outbox,
-      membership: this.membership,
-      devices: this.devices,
-      edits: this.edits,
-      receipts: this.receipts,
-      stoppedTyping: (chatId, user) => this.signals.stoppedTyping(chatId, user),
-      activeChat: () => this.activeChat,
     });
     this.uploads = new Uploads(this.api, this.mls, {
       send: (record, ref) => this.send(record.chatId, record.caption, { file: ref, blobIds: [ref.blob_id], cmid: record.id }),
