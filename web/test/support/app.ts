@@ -121,6 +121,7 @@ export class FakeWorker {
   async decrypt(groupId: string, message: Uint8Array, messageId?: string): Promise<ReceiveResult> {
     const sealed = JSON.parse(fromUtf8(message)) as { epoch: number; payload: MessagePayload };
     if (sealed.payload.sender === this.credential) throw new Error("cannot decrypt own message"); // as in MLS
+    if (sealed.epoch > this.get(groupId).epoch) throw new Error("message from an epoch not reached yet");
     this.decrypted.push(messageId ?? "");
     return { kind: "application", groupId, epoch: sealed.epoch, payload: sealed.payload };
   }
