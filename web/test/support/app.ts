@@ -93,6 +93,7 @@ export class FakeWorker {
   }
   /** Someone else's commit (made with `FakeWorker.commitBytes`) for the epoch we are in (or before our pending one). */
   async processHandshake(groupId: string, message: Uint8Array): Promise<ReceiveResult> {
+    await new Promise((r) => setTimeout(r, 5)); // the real worker writes the new state to the vault first
     const c = JSON.parse(fromUtf8(message)) as { epoch: number; members: string[] };
     const g = this.get(groupId);
     if (g.before !== undefined && c.epoch === g.before.epoch + 1) {
