@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { ApiError, humanError } from "../src/api/client";
-import { committerWait, displayName, domainOf } from "../src/app/messenger";
+import { committerWait } from "../src/app/devices";
+import { displayName, domainOf } from "../src/app/format";
 
 describe("chats that span instances", () => {
   it("show remote people with their server, local people without", () => {

@@ -3,7 +3,7 @@ import { fromUtf8 } from "../src/crypto/encoding";
 import { generateDeviceSecrets, signWithContext, SYNC_BUNDLE_CONTEXT } from "../src/crypto/identity";
 import { openSealed } from "../src/crypto/sealedBox";
 import { BundleError, packHistory, readBundle, sealBundle, type HistoryBundle } from "../src/app/history";
-import { committerWait } from "../src/app/messenger";
+import { committerWait } from "../src/app/devices";
 import { deviceLabel } from "../src/app/session";
 import type { LocalMessage } from "../src/app/store";
 

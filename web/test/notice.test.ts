@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { chatNotice, formatSeconds, previewOf } from "../src/app/messenger";
+import { chatNotice, formatSeconds, previewOf } from "../src/app/format";
 
 describe("chat notices (who set the self-destruct timer)", () => {
   it("accept a timer in the server's range, or off", () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { lastSeenText, nextPresence } from "../src/app/messenger";
+import { lastSeenText, nextPresence } from "../src/app/format";
 
 const HOUR = 3600_000;
 

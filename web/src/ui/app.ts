@@ -5,7 +5,7 @@ import { Session } from "../app/session";
 import { accessNotice, connectionBanner } from "./banner";
 import { callOverlay } from "./call";
 import { chatList } from "./chatList";
-import { conversation } from "./conversation";
+import { conversation } from "./conversation/index";
 import { clear, h } from "./dom";
 import { showUnlock, showWelcome } from "./onboarding";
 import { settingsScreen } from "./settings";

@@ -1,7 +1,8 @@
 // Calls on screen: the header's Call / Video call buttons, the incoming-call prompt
 // (Accept / Decline) and the in-call panel (remote video, mute, hang up, a state line).
 import type { CallView } from "../calls/call";
-import { displayName, type Messenger } from "../app/messenger";
+import { displayName } from "../app/format";
+import type { Messenger } from "../app/messenger";
 import type { ChatRecord } from "../app/store";
 import { h } from "./dom";
 

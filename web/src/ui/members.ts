@@ -1,7 +1,8 @@
 // The members panel: who is in the chat and their roles; owners and admins add,
 // remove and change roles (the server enforces the rules; refusals are shown).
 import { humanError } from "../api/client";
-import { displayName, type Messenger } from "../app/messenger";
+import { displayName } from "../app/format";
+import type { Messenger } from "../app/messenger";
 import type { ChatRecord } from "../app/store";
 import { h } from "./dom";
 

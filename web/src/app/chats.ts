@@ -1,0 +1,170 @@
+// Chat records as this device keeps them: merged from the server's snapshots, the group
+// name opened (and sealed) with the epoch's exporter key, titles and previews.
+import type { Remote } from "comlink";
+import { ApiError, type Api, type ChatInfo } from "../api/client";
+import { openWithKey, sealWithKey } from "../crypto/derivedKeys";
+import { fromBase64, fromUtf8, toBase64, utf8 } from "../crypto/encoding";
+import type { MlsWorkerApi } from "../mls/api";
+import type { AppContext } from "./context";
+import { displayName } from "./format";
+import type { ChatRecord } from "./store";
+
+const NAME_CONTEXT = "talkee-group-name-v1";
+
+export interface ChatsDeps {
+  readonly ctx: Pick<AppContext, "store" | "user" | "domain" | "emit"> & {
+    readonly api: Pick<Api, "chats" | "chat" | "setName" | "setRole" | "setTimer" | "setFavourite">;
+    readonly mls: Pick<Remote<MlsWorkerApi>, "listGroups" | "chatKeys">;
+  };
+  /** Someone new to show our presence to (presence goes only to our chats). */
+  newChat(): void;
+}
+
+export class Chats {
+  constructor(private readonly deps: ChatsDeps) {}
+
+  private get ctx(): ChatsDeps["ctx"] {
+    return this.deps.ctx;
+  }
+
+  title(chat: ChatRecord): string {
+    if (chat.kind === "direct") {
+      const other = chat.members.find((m) => m.user !== this.ctx.user);
+      return other !== undefined ? displayName(other.user, this.ctx.domain) : "Direct chat";
+    }
+    return chat.name ?? (chat.kind === "channel" ? "Channel" : "Group");
+  }
+
+  /** The chat list's preview line, from what this device holds (never a burn-on-read text). */
+  preview(chat: ChatRecord): string {
+    const list = this.ctx.store.messagesOf(chat.id);
+    const last = list[list.length - 1];
+    if (last === undefined) return chat.lastText;
+    if (last.deleted) return last.expired ? "Message expired" : "Message deleted";
+    if (last.unavailable) return "Encrypted message";
+    if (last.burn && !last.mine && !last.revealed) return "Burn-after-reading message";
+    if (last.text !== "") return last.text;
+    return last.file !== undefined ? `File: ${last.file.name}` : chat.lastText;
+  }
+
+  /** The chat is ordered by another instance (member changes and sends are forwarded there). */
+  homedElsewhere(chat: ChatRecord): boolean {
+    return chat.home !== undefined && chat.home !== "" && chat.home !== this.ctx.domain;
+  }
+
+  async refreshAll(): Promise<void> {
+    const { store } = this.ctx;
+    const list = await this.ctx.api.chats();
+    const seen = new Set<string>();
+    for (const info of list) {
+      seen.add(info.id);
+      await this.merge(info);
+    }
+    for (const chat of store.chats.values()) {
+      if (!seen.has(chat.id) && !chat.removed) chat.removed = true;
+    }
+    await store.saveChats();
+    this.ctx.emit("chats");
+  }
+
+  async refresh(chatId: string): Promise<void> {
+    const { store } = this.ctx;
+    try {
+      await this.merge(await this.ctx.api.chat(chatId));
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 404) {
+        const chat = store.chats.get(chatId);
+        if (chat !== undefined) chat.removed = true;
+      } else {
+        throw err;
+      }
+    }
+    await store.saveChats();
+    this.ctx.emit("chats");
+  }
+
+  /** The server's snapshot into our record (created if new; the name opened if its epoch is ours). */
+  async merge(info: ChatInfo): Promise<ChatRecord> {
+    const { store, mls } = this.ctx;
+    let chat = store.chats.get(info.id);
+    if (chat === undefined) {
+      this.deps.newChat();
+      chat = {
+        id: info.id,
+        kind: info.kind,
+        name: null,
+        nameEpoch: -1,
+        members: [],
+        role: null,
+        favourite: false,
+        unread: 0,
+        lastText: "",
+        lastAt: Date.parse(info.created),
+        ttlSeconds: null,
+        joined: (await mls.listGroups()).includes(info.id),
+        removed: false,
+      };
+      store.chats.set(info.id, chat);
+    }
+    chat.members = info.members.map((m) => ({ user: m.user, role: m.role }));
+    chat.role = info.role;
+    chat.favourite = info.favourite;
+    chat.ttlSeconds = info.ttl_seconds;
+    if (info.home !== undefined) chat.home = info.home;
+    chat.removed = false;
+    if (info.encrypted_name !== null && chat.joined && info.name_epoch !== chat.nameEpoch) {
+      try {
+        const keys = await mls.chatKeys(info.id);
+        if (keys.epoch === info.name_epoch) {
+          chat.name = fromUtf8(await openWithKey(keys.groupNameKey, fromBase64(info.encrypted_name), NAME_CONTEXT));
+          chat.nameEpoch = info.name_epoch;
+        }
+      } catch {
+        /* sealed under an epoch this device never had: keep what we know */
+      }
+    }
+    return chat;
+  }
+
+  /** Seals the group's name under the current epoch's key (again after each of our commits). */
+  async sealName(chatId: string, name: string): Promise<void> {
+    const keys = await this.ctx.mls.chatKeys(chatId);
+    const sealed = await sealWithKey(keys.groupNameKey, utf8(name), NAME_CONTEXT);
+    await this.ctx.api.setName(chatId, toBase64(sealed), keys.epoch);
+    const chat = this.ctx.store.chats.get(chatId);
+    if (chat !== undefined) {
+      chat.name = name;
+      chat.nameEpoch = keys.epoch;
+    }
+  }
+
+  async setRole(chatId: string, user: string, role: string): Promise<void> {
+    await this.merge(await this.ctx.api.setRole(chatId, user, role));
+    await this.ctx.store.saveChats();
+    this.ctx.emit("chats");
+  }
+
+  /** The chat's self-destruct default (null: off), as the server keeps it. */
+  async setTimer(chatId: string, ttlSeconds: number | null): Promise<void> {
+    await this.merge(await this.ctx.api.setTimer(chatId, ttlSeconds));
+    await this.ctx.store.saveChats();
+    this.ctx.emit("chats");
+  }
+
+  async setFavourite(chatId: string, favourite: boolean): Promise<void> {
+    await this.ctx.api.setFavourite(chatId, favourite);
+    const chat = this.ctx.store.chats.get(chatId);
+    if (chat !== undefined) chat.favourite = favourite;
+    await this.ctx.store.saveChats();
+    this.ctx.emit("chats");
+  }
+
+  /** A new latest message: the list's preview line and order (and unread count). */
+  touch(chatId: string, text: string, at: number, unread: boolean): void {
+    const chat = this.ctx.store.chats.get(chatId);
+    if (chat === undefined) return;
+    chat.lastText = text;
+    chat.lastAt = at;
+    if (unread) chat.unread += 1;
+  }
+}

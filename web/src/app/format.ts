@@ -1,0 +1,72 @@
+// Pure helpers the app layer and the UI share: names, previews, notices, presence text.
+// No state, no I/O.
+import type { ChatNotice, LocalMessage } from "./store";
+
+export function userOf(credential: string): string {
+  return credential.split(":")[0] ?? credential;
+}
+
+export function domainOf(user: string): string {
+  return user.split("@")[1] ?? "";
+}
+
+export function displayName(user: string, domain: string): string {
+  const [local, host] = user.split("@");
+  return host === domain || host === undefined ? (local ?? user) : user;
+}
+
+/** The server's upper bound for a chat's self-destruct timer (apps/chats TTL_MAX_SECONDS). */
+const MAX_TIMER_SECONDS = 365 * 86400;
+
+/** A notice as a member's client sent it, checked (anything else is not a notice). */
+export function chatNotice(value: unknown): ChatNotice | undefined {
+  if (typeof value !== "object" || value === null) return undefined;
+  const timer = (value as Record<string, unknown>)["timer"];
+  if (timer === null) return { timer: null };
+  return typeof timer === "number" && Number.isInteger(timer) && timer > 0 && timer <= MAX_TIMER_SECONDS ? { timer } : undefined;
+}
+
+/** What the chat list shows for a chat's latest message. */
+export function previewOf(m: Pick<LocalMessage, "text" | "file" | "notice">): string {
+  if (m.notice !== undefined) return m.notice.timer === null ? "Self-destruct timer off" : `Self-destruct timer: ${formatSeconds(m.notice.timer)}`;
+  return m.text || (m.file ? `File: ${m.file.name}` : "");
+}
+
+/** 3600 → "1 hour", 90 → "90 s": the largest whole unit. */
+export function formatSeconds(seconds: number): string {
+  const units: [number, string, string][] = [[604800, " week", " weeks"], [86400, " day", " days"], [3600, " hour", " hours"], [60, " min", " min"], [1, " s", " s"]];
+  const [size, one, many] = units.find(([n]) => seconds % n === 0 && seconds >= n) ?? [1, " s", " s"];
+  const n = seconds / size;
+  return `${n}${n === 1 ? one : many}`;
+}
+
+/**
+ * Someone's presence as this device knows it. The server says only the hour of a "last
+ * seen" (it keeps nothing finer); when this device saw them go from online to away or
+ * offline itself, it knows the minute (`exact`).
+ */
+export interface Presence {
+  state: string;
+  lastSeen: string | null;
+  exact?: boolean;
+}
+
+export function nextPresence(before: Presence | undefined, state: string, serverLastSeen: unknown, now: number): Presence {
+  if (state === "online") return { state, lastSeen: null };
+  if (before?.state === "online") return { state, lastSeen: new Date(now).toISOString(), exact: true };
+  if (before?.exact === true && before.lastSeen !== null) return { state, lastSeen: before.lastSeen, exact: true };
+  return { state, lastSeen: typeof serverLastSeen === "string" ? serverLastSeen : null };
+}
+
+/** "last seen …" for a presence that is not online. */
+export function lastSeenText(p: Presence, now: number): string {
+  if (p.lastSeen === null) return p.state === "away" ? "away" : "offline";
+  const at = Date.parse(p.lastSeen);
+  if (Number.isNaN(at)) return "offline";
+  const time = (d: Date, options: Intl.DateTimeFormatOptions): string => d.toLocaleTimeString([], options);
+  const day = (d: Date): string => (d.toDateString() === new Date(now).toDateString() ? "" : `${d.toLocaleDateString()} `);
+  if (p.exact === true) return `last seen ${day(new Date(at))}${time(new Date(at), { hour: "2-digit", minute: "2-digit" })}`;
+  // The hour only: within the current hour is "recently", else the hour it began.
+  if (now - at < 3600_000) return "last seen recently";
+  return `last seen ${day(new Date(at))}around ${time(new Date(at), { hour: "numeric" })}`;
+}

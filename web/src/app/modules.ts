@@ -1,0 +1,78 @@
+// How the app layer's modules are put together (the Messenger does this once; the unit
+// tests do it over a fake server and a fake MLS worker). Each module sees only the
+// narrow interface it needs of the others; the hooks are what only a browser has.
+import { Chats } from "./chats";
+import type { AppContext } from "./context";
+import { Devices } from "./devices";
+import { Edits } from "./edits";
+import { Inbound } from "./inbound";
+import { Membership } from "./membership";
+import { Outbox } from "./outbox";
+import { Receipts } from "./receipts";
+import { Signals } from "./signals";
+
+export interface AppHooks {
+  /** The browser thinks it is online. */
+  online(): boolean;
+  /** The token died: sign in again (in the background). */
+  recoverAuth(): void;
+  /** The chat the person has open, and whether the page is visible (read receipts). */
+  activeChat(): string | null;
+  visible(): boolean;
+  /** A chat new to this device: show it our presence. */
+  newChat(): void;
+  /** A call signal for a chat (the call manager). */
+  onCall(chatId: string, payload: string): void;
+  /** Delays the tests shorten. */
+  catchUpDelayMs?: number;
+  homeWaitMs?: number;
+}
+
+export interface AppModules {
+  chats: Chats;
+  outbox: Outbox;
+  membership: Membership;
+  devices: Devices;
+  edits: Edits;
+  receipts: Receipts;
+  signals: Signals;
+  inbound: Inbound;
+}
+
+export function wireModules(ctx: AppContext, hooks: AppHooks): AppModules {
+  const chats = new Chats({ ctx, newChat: () => hooks.newChat() });
+  // The outbox and membership need each other (a refused send catches up on commits; a
+  // settled commit lets held-back messages go): each gets a function, not the other.
+  let membership: Membership | undefined;
+  const outbox = new Outbox({
+    ctx,
+    online: () => hooks.online(),
+    recoverAuth: () => hooks.recoverAuth(),
+    catchUp: (chatId) => membership!.catchUp(chatId),
+  });
+  const membershipDeps: ConstructorParameters<typeof Membership>[0] = { ctx, chats, commitSettled: () => void outbox.flush() };
+  if (hooks.catchUpDelayMs !== undefined) membershipDeps.catchUpDelayMs = hooks.catchUpDelayMs;
+  if (hooks.homeWaitMs !== undefined) membershipDeps.homeWaitMs = hooks.homeWaitMs;
+  membership = new Membership(membershipDeps);
+  const m = membership;
+  const devices = new Devices({ ctx, chats, commit: (chatId, make, welcome) => m.commit(chatId, make, welcome) });
+  const edits = new Edits({ ctx, checkEpochSettled: (chatId) => m.checkEpochSettled(chatId) });
+  const receipts = new Receipts({
+    ctx,
+    sendControl: (chatId, payload) => outbox.sendControl(chatId, payload),
+    reading: (chatId) => hooks.activeChat() === chatId && hooks.visible(),
+  });
+  const signals = new Signals({ user: ctx.user, onCall: (chatId, payload) => hooks.onCall(chatId, payload), changed: (kind, chatId) => ctx.emit(kind, chatId) });
+  const inbound = new Inbound({
+    ctx,
+    chats,
+    outbox,
+    membership: m,
+    devices,
+    edits,
+    receipts,
+    stoppedTyping: (chatId, user) => signals.stoppedTyping(chatId, user),
+    activeChat: () => hooks.activeChat(),
+  });
+  return { chats, outbox, membership: m, devices, edits, receipts, signals, inbound };
+}

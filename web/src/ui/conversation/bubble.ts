@@ -1,0 +1,120 @@
+// One message in the list: a bubble (sender, forwarded-from, quote, text or file,
+// reactions, time and ticks, errors) and its actions (reply, react, forward, edit,
+// delete). Notices and unreadable or deleted messages are one line. It only renders and
+// reports what was clicked.
+import { displayName, userOf } from "../../app/format";
+import type { ChatRecord, LocalMessage } from "../../app/store";
+import type { FileReference } from "../../crypto/payload";
+import { clockIcon, formatTime, h } from "../dom";
+import { reactionBar } from "./reactions";
+import { formatDuration } from "./timers";
+
+const REACTIONS = ["👍", "❤️", "😂"];
+const TICKS: Record<LocalMessage["status"], [string, string]> = {
+  queued: ["", "Queued for delivery"],
+  sent: ["✓", "Sent"],
+  delivered: ["✓✓", "Delivered"],
+  read: ["✓✓", "Read"],
+  failed: ["⚠", "Not sent"],
+};
+
+export interface BubbleContext {
+  /** Our user (`alice@domain`) and domain, for names and our own reactions. */
+  user: string;
+  domain: string;
+  canManage: boolean;
+  /** A quoted message, by id. */
+  find(id: string): LocalMessage | undefined;
+  /** Chats a message can be forwarded to, with their titles. */
+  forwardTargets(): { chat: ChatRecord; title: string }[];
+  fileCard(ref: FileReference): HTMLElement;
+}
+
+export interface BubbleActions {
+  reply(m: LocalMessage): void;
+  edit(m: LocalMessage): void;
+  react(m: LocalMessage, emoji: string): void;
+  remove(m: LocalMessage): void;
+  reveal(m: LocalMessage): void;
+  forward(m: LocalMessage, to: ChatRecord, origin: string): void;
+}
+
+/** "You" for ours, else the sender's name. */
+export function senderName(m: LocalMessage, domain: string): string {
+  return m.mine ? "You" : displayName(userOf(m.sender), domain);
+}
+
+export function messageItem(m: LocalMessage, c: ChatRecord, view: BubbleContext, actions: BubbleActions): HTMLElement {
+  const who = senderName(m, view.domain);
+  if (m.unavailable) return h("li", { class: "msg system" }, "🔒 A message from before this device joined");
+  if (m.notice !== undefined) {
+    const what = m.notice.timer === null ? "turned off the self-destruct timer" : `set the self-destruct timer to ${formatDuration(m.notice.timer)}`;
+    return h("li", { class: "msg system notice" }, `${m.mine ? "You" : who} ${what}`);
+  }
+  const refused = m.changeError === undefined ? null : h("p", { class: "error change-error" }, m.changeError);
+  if (m.deleted) return h("li", { class: `msg ${m.mine ? "mine" : ""} deleted` }, h("p", { class: "text" }, m.expired ? "Message expired" : "Message deleted"), refused);
+  const parts: (Node | null)[] = [];
+  if (c.kind !== "direct" && !m.mine) parts.push(h("p", { class: "sender" }, who));
+  if (m.forwardOf !== undefined) parts.push(h("p", { class: "forwarded" }, `Forwarded from ${displayName(m.forwardOf, view.domain)}`));
+  if (m.replyTo !== undefined) {
+    const quoted = view.find(m.replyTo);
+    parts.push(h("blockquote", { class: "quote" }, quoted === undefined ? "Earlier message" : `${senderName(quoted, view.domain)}: ${quoted.deleted ? "Message deleted" : quoted.text.slice(0, 120)}`));
+  }
+  if (m.burn && !m.mine && !m.revealed) {
+    parts.push(h("button", { type: "button", class: "reveal", onclick: () => actions.reveal(m) }, "Show message (burns after reading)"));
+  } else {
+    if (m.file !== undefined) parts.push(view.fileCard(m.file));
+    if (m.text !== "" || m.file === undefined) parts.push(h("p", { class: "text" }, m.text));
+  }
+  const bar = reactionBar(m.reactions ?? [], view.user, (emoji) => actions.react(m, emoji));
+  if (bar !== null) parts.push(bar);
+  const [tick, tickLabel] = TICKS[m.status];
+  parts.push(
+    h(
+      "p",
+      { class: "meta" },
+      m.expiresAt ? h("span", { class: "flag", title: "Self-destructs", "aria-label": "Self-destructs" }, "timer · ") : null,
+      m.burn ? h("span", { class: "flag", title: "Burns after reading", "aria-label": "Burns after reading" }, "burns · ") : null,
+      m.edited ? h("span", { class: "edited" }, "edited · ") : null,
+      h("time", {}, formatTime(m.at)),
+      m.mine ? h("span", { class: `tick ${m.status}`, role: "img", "aria-label": tickLabel, title: m.error ?? tickLabel }, " ", m.status === "queued" ? clockIcon() : tick) : null,
+    ),
+  );
+  if (m.status === "failed" && m.error) parts.push(h("p", { class: "error" }, m.error));
+  if (refused !== null) parts.push(refused);
+  const bubbleActions = h("div", { class: "actions", role: "group", "aria-label": `Actions for message from ${who}` });
+  if (m.id !== null && c.joined && !c.removed) {
+    bubbleActions.append(h("button", { type: "button", "aria-label": "Reply", onclick: () => actions.reply(m) }, "↩"));
+    for (const emoji of REACTIONS) bubbleActions.append(h("button", { type: "button", "aria-label": `React ${emoji}`, onclick: () => actions.react(m, emoji) }, emoji));
+    bubbleActions.append(h("button", { type: "button", "aria-label": "Forward", onclick: () => forwardPicker(m, bubbleActions, view, actions) }, "↪"));
+    if (m.mine) bubbleActions.append(h("button", { type: "button", "aria-label": "Edit", onclick: () => actions.edit(m) }, "✎"));
+    if (m.mine || view.canManage) bubbleActions.append(h("button", { type: "button", "aria-label": "Delete", onclick: () => actions.remove(m) }, "✕"));
+  }
+  return h("li", { class: `msg ${m.mine ? "mine" : "theirs"}`, "data-status": m.status }, h("div", { class: "bubble" }, ...parts), bubbleActions);
+}
+
+/** The chats to forward to, under the message's actions (a second click closes it). */
+function forwardPicker(m: LocalMessage, host: HTMLElement, view: BubbleContext, actions: BubbleActions): void {
+  const existing = host.querySelector(".forward");
+  if (existing !== null) {
+    existing.remove();
+    return;
+  }
+  const box = h("div", { class: "forward", role: "group", "aria-label": "Forward to" });
+  for (const t of view.forwardTargets()) {
+    box.append(
+      h(
+        "button",
+        {
+          type: "button",
+          onclick: () => {
+            box.remove();
+            actions.forward(m, t.chat, m.forwardOf ?? (m.mine ? view.user : userOf(m.sender)));
+          },
+        },
+        `Forward to ${t.title}`,
+      ),
+    );
+  }
+  host.append(box);
+}

@@ -1,0 +1,178 @@
+// The composer: the reply/edit line, upload rows, attach, the text box, Send, and the
+// per-message timer and burn-after-reading. Enter sends, Shift+Enter breaks the line,
+// Escape cancels a reply or an edit. What is written goes to `actions`.
+import type { SendOptions } from "../../app/outbox";
+import type { LocalMessage } from "../../app/store";
+import type { UploadView } from "../../app/uploads";
+import { clear, h } from "../dom";
+import { senderName } from "./bubble";
+
+export interface ComposerActions {
+  send(text: string, options: SendOptions): void;
+  edit(target: LocalMessage, text: string): void;
+  upload(file: File, caption: string): void;
+  typing(): void;
+  dismissUpload(id: string): void;
+}
+
+export interface ComposerView {
+  el: HTMLFormElement;
+  /** Another chat: no reply, no edit, nothing written. */
+  reset(): void;
+  replyTo(m: LocalMessage): void;
+  edit(m: LocalMessage): void;
+  /** A file to send (dropped on the conversation) with what is written as its caption. */
+  upload(file: File): void;
+  renderUploads(list: UploadView[]): void;
+  setTimerLabel(label: string): void;
+  focus(): void;
+}
+
+const PHASES: Record<UploadView["phase"], string> = {
+  encrypting: "encrypting",
+  uploading: "uploading",
+  waiting: "waiting for the connection",
+  sending: "sending",
+  failed: "not sent",
+};
+
+export function composer(domain: string, actions: ComposerActions): ComposerView {
+  let replyTo: LocalMessage | null = null;
+  let editing: LocalMessage | null = null;
+  const context = h("div", { class: "composer-context" });
+  const input = h("textarea", { id: "composer", rows: 1, placeholder: "Write a message", "aria-label": "Message" });
+  const ttl = h(
+    "select",
+    { "aria-label": "Self-destruct timer" },
+    h("option", { value: "" }, "No timer"),
+    h("option", { value: "10" }, "10 s"),
+    h("option", { value: "30" }, "30 s"),
+    h("option", { value: "300" }, "5 min"),
+    h("option", { value: "3600" }, "1 hour"),
+    h("option", { value: "86400" }, "1 day"),
+  );
+  const burnBox = h("input", { type: "checkbox", id: "burn" });
+  const sendButton = h("button", { type: "submit", class: "primary" }, "Send");
+  const fileInput = h("input", { type: "file", id: "attach", class: "sr-only" });
+  const attach = h("label", { for: "attach", class: "attach", title: "Attach a file" }, h("span", { "aria-hidden": "true" }, "+"), h("span", { class: "sr-only" }, "Attach file"));
+  const uploadRow = h("div", { class: "upload-rows", role: "status", "aria-label": "Uploads" });
+  uploadRow.hidden = true;
+  const burnLabel = h("label", { for: "burn", class: "check", title: "The message is deleted for everyone once it has been read" }, burnBox, " Burn after reading");
+  const el = h(
+    "form",
+    { class: "composer", "aria-label": "Write a message" },
+    context,
+    uploadRow,
+    h("div", { class: "composer-row" }, attach, fileInput, input, sendButton),
+    h("div", { class: "composer-options" }, ttl, burnLabel),
+  );
+
+  const setContext = (): void => {
+    clear(context);
+    if (editing !== null) {
+      context.append(h("span", {}, "Editing your message"), h("button", { type: "button", class: "link", onclick: () => { editing = null; input.value = ""; setContext(); } }, "Cancel edit"));
+    } else if (replyTo !== null) {
+      context.append(h("span", { class: "quote" }, `Replying to ${senderName(replyTo, domain)}: ${replyTo.text.slice(0, 80)}`), h("button", { type: "button", class: "link", onclick: () => { replyTo = null; setContext(); } }, "Cancel reply"));
+    }
+  };
+
+  const submit = (): void => {
+    const text = input.value.trim();
+    if (text === "") return;
+    if (editing !== null) {
+      const target = editing;
+      editing = null;
+      input.value = "";
+      setContext();
+      actions.edit(target, text);
+      return;
+    }
+    const options: SendOptions = {};
+    if (replyTo?.id != null) options.replyTo = String(replyTo.id);
+    if (ttl.value !== "") options.ttlSeconds = Number(ttl.value);
+    if (burnBox.checked) options.burn = true;
+    replyTo = null;
+    input.value = "";
+    burnBox.checked = false;
+    setContext();
+    actions.send(text, options);
+  };
+  const upload = (file: File): void => {
+    const caption = input.value.trim();
+    input.value = "";
+    actions.upload(file, caption);
+  };
+
+  el.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    submit();
+  });
+  input.addEventListener("keydown", (ev) => {
+    if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing) {
+      ev.preventDefault();
+      submit();
+    } else if (ev.key === "Escape" && (editing !== null || replyTo !== null)) {
+      editing = null;
+      replyTo = null;
+      setContext();
+    }
+  });
+  input.addEventListener("input", () => actions.typing());
+  fileInput.addEventListener("change", () => {
+    const file = fileInput.files?.[0];
+    fileInput.value = "";
+    if (file !== undefined) upload(file);
+  });
+
+  return {
+    el,
+    reset() {
+      replyTo = null;
+      editing = null;
+      input.value = "";
+      setContext();
+    },
+    replyTo(m) {
+      replyTo = m;
+      editing = null;
+      setContext();
+      input.focus();
+    },
+    edit(m) {
+      editing = m;
+      replyTo = null;
+      input.value = m.text;
+      setContext();
+      input.focus();
+    },
+    upload,
+    renderUploads(list) {
+      clear(uploadRow);
+      uploadRow.hidden = list.length === 0;
+      for (const u of list) {
+        if (u.phase === "failed") {
+          uploadRow.append(
+            h("div", { class: "upload-row failed" }, h("span", { class: "error" }, u.error ?? `${u.name} was not sent.`), h("button", { type: "button", class: "link", onclick: () => actions.dismissUpload(u.id) }, "Dismiss")),
+          );
+          continue;
+        }
+        const percent = Math.round(u.progress * 100);
+        uploadRow.append(
+          h(
+            "div",
+            { class: "upload-row" },
+            h("progress", { class: "upload", max: 100, value: percent, "aria-label": `Upload progress of ${u.name}` }),
+            h("span", { class: "upload-text" }, `${u.name}: ${percent}% · ${PHASES[u.phase]}`),
+          ),
+        );
+      }
+    },
+    setTimerLabel(label) {
+      const defaultOption = ttl.options[0];
+      if (defaultOption !== undefined) defaultOption.textContent = label;
+    },
+    focus() {
+      input.focus();
+    },
+  };
+}

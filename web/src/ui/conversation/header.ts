@@ -1,0 +1,90 @@
+// The conversation's header: back, title and kind, typing/presence/member count, call
+// buttons, the chat's self-destruct timer, favourite and the members toggle. It renders
+// what it is given and reports clicks; the conversation decides.
+import { displayName, lastSeenText } from "../../app/format";
+import type { Messenger } from "../../app/messenger";
+import type { ChatRecord } from "../../app/store";
+import { callButtons } from "../call";
+import { h } from "../dom";
+import { CHAT_TIMERS, formatDuration } from "./timers";
+
+export interface HeaderActions {
+  back(): void;
+  say(text: string): void;
+  setTimer(value: number | null): void;
+  toggleMembers(): void;
+  toggleFavourite(): void;
+}
+
+export interface HeaderView {
+  el: HTMLElement;
+  render(c: ChatRecord, canManage: boolean): void;
+  setMembersOpen(open: boolean): void;
+}
+
+export function conversationHeader(messenger: Messenger, actions: HeaderActions): HeaderView {
+  const title = h("h2", { class: "conv-title" });
+  const status = h("p", { class: "conv-status", "aria-live": "polite" });
+  const membersButton = h("button", { type: "button", "aria-expanded": "false" }, "Members");
+  const favButton = h("button", { type: "button", class: "icon" });
+  const chatTimer = h(
+    "select",
+    { class: "chat-timer", "aria-label": "Timer for this chat" },
+    ...CHAT_TIMERS.map(([v, label]) => h("option", { value: v === null ? "" : String(v) }, `Self-destruct: ${label}`)),
+  );
+  const call = callButtons(messenger, actions.say);
+  const el = h(
+    "header",
+    { class: "conv-header" },
+    h("button", { type: "button", class: "icon back", "aria-label": "Back to chats", onclick: actions.back }, "‹"),
+    h("div", { class: "conv-heading" }, title, status),
+    call.el,
+    chatTimer,
+    favButton,
+    membersButton,
+  );
+  chatTimer.addEventListener("change", () => actions.setTimer(chatTimer.value === "" ? null : Number(chatTimer.value)));
+  membersButton.addEventListener("click", () => actions.toggleMembers());
+  favButton.addEventListener("click", () => actions.toggleFavourite());
+
+  /** The chat's timer, visible to every member; changeable by whom the server allows. */
+  const renderTimer = (c: ChatRecord, canManage: boolean): void => {
+    const value = c.ttlSeconds === null ? "" : String(c.ttlSeconds);
+    if (![...chatTimer.options].some((o) => o.value === value)) {
+      chatTimer.append(h("option", { value }, `Self-destruct: ${formatDuration(c.ttlSeconds ?? 0)}`));
+    }
+    chatTimer.value = value;
+    const allowed = !c.removed && (c.kind === "direct" || canManage);
+    chatTimer.disabled = !allowed;
+    chatTimer.title = allowed
+      ? "Messages sent from now on disappear for everyone after this time"
+      : "Only the chat's owners and admins can change the timer";
+    chatTimer.dataset["on"] = String(c.ttlSeconds !== null);
+  };
+
+  return {
+    el,
+    render(c, canManage) {
+      title.textContent = messenger.chatTitle(c);
+      if (c.kind !== "direct") title.prepend(h("span", { class: `kind ${c.kind}` }, c.kind === "channel" ? "Channel" : "Group"), " ");
+      favButton.textContent = c.favourite ? "★" : "☆";
+      favButton.setAttribute("aria-label", c.favourite ? "Remove from favourites" : "Add to favourites");
+      favButton.setAttribute("aria-pressed", String(c.favourite));
+      const typing = messenger.typingUsers(c.id).map((u) => displayName(u, messenger.domain));
+      if (typing.length > 0) {
+        status.textContent = `${typing.join(", ")} ${typing.length === 1 ? "is" : "are"} typing…`;
+      } else if (c.kind === "direct") {
+        const other = c.members.find((m) => m.user !== messenger.user);
+        const p = other === undefined ? undefined : messenger.presence.get(other.user);
+        status.textContent = p === undefined ? "" : p.state === "online" ? "online" : lastSeenText(p, Date.now());
+      } else {
+        status.textContent = `${c.members.length} members · ${c.role ?? "member"}`;
+      }
+      renderTimer(c, canManage);
+      call.update(c);
+    },
+    setMembersOpen(open) {
+      membersButton.setAttribute("aria-expanded", String(open));
+    },
+  };
+}

@@ -1,0 +1,205 @@
+// One conversation: header, message list, composer, members panel. This module holds
+// the open chat and wires the dumb components (./header, ./messageList, ./bubble,
+// ./reactions, ./fileCard, ./composer) to the messenger; they render and report clicks.
+import { humanError } from "../../api/client";
+import type { Messenger } from "../../app/messenger";
+import type { ChatRecord } from "../../app/store";
+import { clear, h } from "../dom";
+import { membersPanel } from "../members";
+import { messageItem, type BubbleActions, type BubbleContext } from "./bubble";
+import { composer as makeComposer } from "./composer";
+import { fileCards } from "./fileCard";
+import { conversationHeader } from "./header";
+import { messageList } from "./messageList";
+import { defaultTimerLabel } from "./timers";
+
+export interface ConversationHandle {
+  el: HTMLElement;
+  show(chatId: string | null): void;
+}
+
+export function conversation(messenger: Messenger, back: () => void): ConversationHandle {
+  const el = h("section", { class: "conversation", "aria-label": "Conversation" });
+  let chatId: string | null = null;
+  let panelOpen = false;
+  let lastPostable = true;
+
+  const notice = h("p", { class: "error", role: "alert" });
+  const say = (text: string): void => {
+    notice.textContent = text;
+  };
+  const act = (work: () => Promise<void>): void => {
+    say("");
+    work().catch((err: unknown) => say(humanError(err)));
+  };
+  const chat = (): ChatRecord | undefined => (chatId === null ? undefined : messenger.store.chats.get(chatId));
+  const isManager = (): boolean => chat()?.role === "owner" || chat()?.role === "admin";
+
+  const header = conversationHeader(messenger, {
+    back,
+    say,
+    setTimer: (value) => {
+      const c = chat();
+      if (c === undefined) return;
+      say("");
+      messenger.setChatTimer(c.id, value).catch((err: unknown) => {
+        say(humanError(err));
+        renderHeader(); // back to what the chat really has
+      });
+    },
+    toggleMembers: () => {
+      panelOpen = !panelOpen;
+      renderPanel();
+    },
+    toggleFavourite: () => {
+      const c = chat();
+      if (c !== undefined) messenger.setFavourite(c.id, !c.favourite).catch((err: unknown) => say(humanError(err)));
+    },
+  });
+  const composer = makeComposer(messenger.domain, {
+    send: (text, options) => {
+      if (chatId === null) return;
+      act(() => messenger.send(chatId!, text, options));
+    },
+    edit: (target, text) => {
+      if (chatId === null) return;
+      act(() => messenger.edit(chatId!, target, text));
+    },
+    upload: (file, caption) => {
+      const id = chatId;
+      if (id === null) return;
+      say("");
+      // Progress, waiting for the link and refusals show in the upload rows.
+      messenger.sendFile(id, file, caption).catch((err: unknown) => {
+        if (messenger.uploads.inChat(id).length === 0) say(humanError(err));
+      });
+    },
+    typing: () => {
+      if (chatId !== null) messenger.typingIn(chatId);
+    },
+    dismissUpload: (id) => messenger.uploads.dismiss(id),
+  });
+  const fileCard = fileCards({ open: (ref) => messenger.openFile(ref), say });
+  const bubbleActions: BubbleActions = {
+    reply: (m) => composer.replyTo(m),
+    edit: (m) => composer.edit(m),
+    react: (m, emoji) => act(() => messenger.react(chatId!, m, emoji)),
+    remove: (m) => act(() => messenger.remove(chatId!, m)),
+    reveal: (m) => void messenger.burn(chatId!, m),
+    forward: (m, to, origin) => act(() => messenger.send(to.id, m.text, { forwardOf: origin })),
+  };
+  const list = messageList({
+    messages: () => (chatId === null || chat() === undefined ? null : messenger.store.messagesOf(chatId)),
+    loadOlder: () => messenger.loadOlder(chatId!),
+    item: (m) => {
+      const c = chat()!;
+      const view: BubbleContext = {
+        user: messenger.user,
+        domain: messenger.domain,
+        canManage: isManager(),
+        find: (id) => messenger.store.findById(c.id, id),
+        forwardTargets: () =>
+          [...messenger.store.chats.values()].filter((t) => t.joined && !t.removed).map((t) => ({ chat: t, title: messenger.chatTitle(t) })),
+        fileCard,
+      };
+      return messageItem(m, c, view, bubbleActions);
+    },
+  });
+
+  const readOnly = h("p", { class: "read-only" }, "Only the channel's owners and admins can post here.");
+  const panel = h("aside", { class: "members-panel", "aria-label": "Members" });
+  panel.hidden = true;
+  const body = h("div", { class: "conv-body" }, h("div", { class: "conv-main" }, list.el, notice, composer.el, readOnly), panel);
+  const empty = h("div", { class: "conv-empty" }, h("p", {}, "Pick a chat, or start one with a username."));
+  el.append(header.el, body, empty);
+
+  const carriesFiles = (ev: DragEvent): boolean => ev.dataTransfer?.types.includes("Files") ?? false;
+  el.addEventListener("dragover", (ev) => {
+    if (chatId === null || composer.el.hidden || !carriesFiles(ev)) return;
+    ev.preventDefault();
+    el.classList.add("dropping");
+  });
+  el.addEventListener("dragleave", (ev) => {
+    if (ev.relatedTarget === null || !el.contains(ev.relatedTarget as Node)) el.classList.remove("dropping");
+  });
+  el.addEventListener("drop", (ev) => {
+    el.classList.remove("dropping");
+    if (chatId === null || composer.el.hidden) return;
+    ev.preventDefault();
+    for (const file of ev.dataTransfer?.files ?? []) composer.upload(file);
+  });
+
+  const renderHeader = (): void => {
+    const c = chat();
+    if (c === undefined) return;
+    header.render(c, isManager());
+    composer.setTimerLabel(defaultTimerLabel(c.ttlSeconds));
+    const canPost = c.joined && !c.removed && (c.kind !== "channel" || isManager());
+    composer.el.hidden = !canPost;
+    readOnly.hidden = canPost;
+    readOnly.textContent = c.removed
+      ? "You are no longer a member of this chat."
+      : !c.joined
+        ? "Waiting for the encryption keys of this chat…"
+        : "Only the channel's owners and admins can post here.";
+  };
+
+  const renderPanel = (): void => {
+    header.setMembersOpen(panelOpen);
+    panel.hidden = !panelOpen;
+    clear(panel);
+    const c = chat();
+    if (panelOpen && c !== undefined) panel.append(membersPanel(messenger, c, () => { panelOpen = false; renderPanel(); }));
+  };
+
+  const renderUploads = (): void => composer.renderUploads(chatId === null ? [] : messenger.uploads.inChat(chatId));
+
+  messenger.addEventListener("change", (ev) => {
+    const detail = (ev as CustomEvent<{ kind: string; chatId?: string; text?: string }>).detail;
+    if (chatId === null) return;
+    if (detail.kind === "refused" && detail.chatId === chatId && detail.text !== undefined) {
+      say(detail.text); // a change the chat's home refused (also on the message)
+    } else if (detail.kind === "messages" && detail.chatId === chatId) {
+      list.render();
+      if (document.visibilityState === "visible") void messenger.open(chatId);
+    } else if (detail.kind === "chats") {
+      const c = chat();
+      const postable = c !== undefined && c.joined && !c.removed;
+      if (postable !== lastPostable) {
+        lastPostable = postable;
+        list.render();
+      }
+      renderHeader();
+      if (panelOpen && !panel.contains(document.activeElement)) renderPanel();
+    } else if (detail.kind === "uploads" && detail.chatId === chatId) {
+      renderUploads();
+    } else if (detail.kind === "typing" || detail.kind === "presence") {
+      renderHeader();
+    }
+  });
+
+  return {
+    el,
+    show(id: string | null): void {
+      if (id !== chatId) {
+        panelOpen = false;
+        list.reset();
+        composer.reset();
+        say("");
+      }
+      chatId = id;
+      el.classList.toggle("has-chat", id !== null);
+      body.hidden = id === null;
+      header.el.hidden = id === null;
+      empty.hidden = id !== null;
+      if (id === null) return;
+      renderHeader();
+      renderPanel();
+      list.render();
+      renderUploads();
+      list.scrollToEnd();
+      void messenger.open(id);
+      composer.focus();
+    },
+  };
+}
