@@ -21,23 +21,11 @@ from rest_framework.test import APIClient
 from apps.accounts.models import LoginChallenge, Session, User
 from apps.devices.models import Device, KeyPackage
 from tests.conftest import PASSWORD, DeviceKeys, b64, fake_keypackage, recovery_proof
+from tests.support.api import assert_error_shape
 
 pytestmark = pytest.mark.django_db
 
 Body = dict[str, Any]
-
-
-def assert_error_shape(response: Any, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.content[:500]
-    assert response["Content-Type"].startswith("application/json"), response["Content-Type"]
-    body = json.loads(response.content)
-    assert isinstance(body, dict) and set(body) == {"error"}, body
-    error = body["error"]
-    assert isinstance(error, dict), body
-    assert isinstance(error.get("code"), str) and error["code"], body
-    assert isinstance(error.get("message"), str) and error["message"], body
-    assert "Traceback" not in response.content.decode(errors="replace")
-    return error
 
 
 # --- valid bodies, one per endpoint; each bad case breaks exactly one thing ------------
