@@ -64,11 +64,11 @@ class StallingLink:
                         continue
                     except OSError:
                         pass
-                for one in (sock, other):
-                    if one is not None and one in peers:
-                        sel.unregister(one)
-                        peers.pop(one, None)
-                        one.close()
-        for one in list(peers):
-            one.close()
+                for end in (sock, other):
+                    if end is not None and end in peers:
+                        sel.unregister(end)
+                        peers.pop(end, None)
+                        end.close()
+        for end in list(peers):
+            end.close()
         sel.close()
