@@ -17,6 +17,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from autobahn.exception import Disconnected
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
@@ -56,6 +57,11 @@ def _open_session(token: str) -> SocketSession | None:
     return session
 
 
+# What the server raises when a frame goes to a socket that is closing: daphne (autobahn)
+# its Disconnected, uvicorn its ClientDisconnected (an OSError; uvicorn is not installed
+# everywhere, requirements/prod.txt).
+SOCKET_GONE = (Disconnected, OSError)
+
 # Events forwarded straight to the socket, without Channels' ORM connection cleanup.
 FAST_EVENTS = frozenset({"chat.frame", "chat.signal"})
 
@@ -64,6 +70,7 @@ class DeviceSocketConsumer(AsyncWebsocketConsumer):
     device_id: int | None = None
     user_id: int | None = None
     username: str = ""
+    closing = False  # closed by us or going on the device's side: nothing more is sent
 
     async def websocket_connect(self, message: dict[str, Any]) -> None:
         self.chat_ids: set[str] = set()
@@ -103,6 +110,7 @@ class DeviceSocketConsumer(AsyncWebsocketConsumer):
     async def websocket_disconnect(self, message: dict[str, Any]) -> None:
         # Channels' own version also runs `close_old_connections` in its shared thread (see
         # `dispatch`) and discards `self.groups`, which this consumer does not use.
+        self.closing = True
         await self.disconnect(message["code"])
         raise StopConsumer()
 
@@ -115,6 +123,28 @@ class DeviceSocketConsumer(AsyncWebsocketConsumer):
         for chat_id in self.chat_ids:
             await self.channel_layer.group_discard(chat_group(chat_id), self.channel_name)
         await self._announce_presence("offline")
+
+    # --- the way out: every frame and the close go through these two --------------------
+    async def send(self, text_data: str | None = None, bytes_data: bytes | None = None, close: bool = False) -> None:
+        """A socket can go at any moment, also while a frame is on its way to it (a tab
+        closed mid-typing, a dropped link, a kicked device). That is normal use, not an
+        error: the frame is dropped — the device resumes from its cursor — and nothing is
+        logged (an exception here would end the consumer with a traceback in the log)."""
+        if self.closing:
+            return
+        try:
+            await super().send(text_data=text_data, bytes_data=bytes_data, close=close)
+        except SOCKET_GONE:
+            self.closing = True
+
+    async def close(self, code: int | bool | None = None, reason: str | None = None) -> None:
+        if self.closing:
+            return
+        self.closing = True
+        try:
+            await super().close(code=code, reason=reason)
+        except SOCKET_GONE:
+            pass
 
     async def send_frame(self, frame: dict[str, Any]) -> None:
         await self.send(text_data=encode(frame))

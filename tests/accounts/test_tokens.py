@@ -1,28 +1,12 @@
 import base64
 
 import pytest
-from django.db import connection
 
 from apps.accounts.models import Session
 from apps.accounts.tokens import token_hash
+from tests.support.database import dump_database
 
 pytestmark = pytest.mark.django_db
-
-
-def dump_database() -> bytes:
-    """Every row of every table as text, the way an attacker with a dump would read it."""
-    chunks: list[bytes] = []
-    with connection.cursor() as cursor:
-        for table in connection.introspection.table_names():
-            cursor.execute(f'SELECT * FROM "{table}"')
-            for row in cursor.fetchall():
-                for value in row:
-                    if isinstance(value, memoryview | bytes):
-                        chunks.append(bytes(value))
-                        chunks.append(bytes(value).hex().encode())
-                    else:
-                        chunks.append(str(value).encode())
-    return b"\n".join(chunks)
 
 
 def test_raw_token_appears_nowhere_in_the_database(make_account) -> None:

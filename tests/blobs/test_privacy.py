@@ -9,10 +9,10 @@ import uuid
 import pytest
 
 from apps.blobs.models import Blob, UploadAllowance
-from tests.accounts.test_tokens import dump_database
 from tests.blobs.conftest import MEDIUM, SMALL, stored_files, upload
 from tests.blobs.liveclient import LiveClient
 from tests.conftest import make_chat, send
+from tests.support.database import dump_database
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

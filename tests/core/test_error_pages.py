@@ -15,7 +15,7 @@ from rest_framework.test import APIClient
 
 from tests.conftest import b64
 from tests.core.crash_urls import SECRET_DETAIL
-from tests.core.test_bad_input import assert_error_shape
+from tests.support.api import assert_error_shape
 
 pytestmark = pytest.mark.django_db
 

@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from apps.devices.models import Device
-from tests.devices.test_revoke import open_socket
+from tests.support.sockets import open_socket
 
 
 def on_the_hour(moment) -> bool:

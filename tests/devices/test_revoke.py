@@ -10,16 +10,7 @@ from apps.messages import services as message_services
 from apps.messages.models import DeviceCursor
 from talkee.errors import ServiceError
 from tests.conftest import DeviceKeys, b64, fake_keypackage, login
-
-
-async def open_socket(ws_url: str, token: str):
-    socket = await websockets.connect(f"{ws_url}/v1/ws")
-    await socket.send(json.dumps({"type": "auth", "token": token, "cursor": 0}))
-    ready = json.loads(await asyncio.wait_for(socket.recv(), 5))
-    assert ready["type"] == "ready"
-    while json.loads(await asyncio.wait_for(socket.recv(), 5))["type"] != "synced":
-        pass
-    return socket
+from tests.support.sockets import open_socket
 
 
 async def next_of_type(socket, kind: str) -> dict:

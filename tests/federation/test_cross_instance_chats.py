@@ -13,7 +13,6 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,6 @@ from django.test import override_settings
 from django.utils import timezone
 
 from apps.federation.models import OutboxEnvelope
-from apps.federation.services import clear_delivered_bodies
 from apps.federation.tasks import sweep_outbox
 from tests.conftest import (
     FEDERATION_B,
@@ -34,19 +32,25 @@ from tests.conftest import (
     FEDERATION_C_PORT,
     FEDERATION_C_S2S_PORT,
     FEDERATION_HOSTS,
-    PASSWORD,
     DeviceKeys,
     LiveServer,
     b64,
     fake_keypackage,
-    json_call,
-    recovery_proof,
     send,
 )
 from tests.federation.conftest import S2sListener
 from tests.federation.pki import Pki
-from tests.federation.test_two_instances import InstanceB, wait_until
 from tests.messages.wsclient import SocketDevice
+from tests.support.federation import (
+    InstanceB,
+    RemoteAccount,
+    a_database,
+    all_rows,
+    chat_history,
+    check_privacy,
+    start_direct_chat,
+    wait_until,
+)
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -97,70 +101,6 @@ def instance_c(
         c.drop()
 
 
-@dataclass
-class RemoteAccount:
-    """A user of another instance, driven through that instance's HTTP API."""
-
-    instance: InstanceB
-    username: str
-    token: str = ""
-    device_id: int = 0
-
-    @property
-    def address(self) -> str:
-        return f"{self.username}@{self.instance.domain}"
-
-    @property
-    def ws_url(self) -> str:
-        return self.instance.url.replace("http://", "ws://")
-
-    def call(self, method: str, path: str, body: Any = None, token: str | None = None) -> tuple[int, Any]:
-        return json_call(self.instance.url, method, path, body, token or self.token)
-
-    def log_in(self, device: DeviceKeys) -> tuple[str, int]:
-        status, challenge = self.call("POST", "/v1/auth/challenge", {"username": self.username})
-        assert status == 200, challenge
-        nonce = challenge["nonce"]
-        body = {
-            "username": self.username,
-            "password": PASSWORD,
-            "device": device.as_json(),
-            "nonce": nonce,
-            "signature": device.sign(nonce),
-        }
-        status, answer = self.call("POST", "/v1/auth/login", body, token="-")
-        assert status == 200, answer
-        return answer["token"], answer["device_id"]
-
-    @classmethod
-    def register(cls, instance: InstanceB, name: str) -> "RemoteAccount":
-        account = cls(instance, f"{name}{uuid.uuid4().hex[:6]}")
-        proof = recovery_proof(account.username, os.urandom(16))
-        body = {"username": account.username, "password": PASSWORD, "recovery_hash": b64(blake3(proof).digest())}
-        status, answer = account.call("POST", "/v1/accounts/register", body)
-        assert status == 201, answer
-        account.device = DeviceKeys()
-        account.token, account.device_id = account.log_in(account.device)
-        return account
-
-    device: DeviceKeys | None = None
-
-    def send(self, chat_id: str, ciphertext: bytes, **extra: Any) -> tuple[int, Any]:
-        body = {
-            "client_message_id": uuid.uuid4().hex,
-            "kind": "application",
-            "epoch": 0,
-            "ciphertext": b64(ciphertext),
-            **extra,
-        }
-        return self.call("POST", f"/v1/chats/{chat_id}/messages", body)
-
-    def chat(self, chat_id: str) -> dict[str, Any] | None:
-        status, chats = self.call("GET", "/v1/chats")
-        assert status == 200, chats
-        return next((c for c in chats if c["id"] == chat_id), None)
-
-
 def ws_send(chat_id: str, ciphertext: bytes, **extra: Any) -> dict[str, Any]:
     return {
         "type": "send",
@@ -209,15 +149,6 @@ def start_group(alice: Any, *others: RemoteAccount) -> str:
     chat_id = str(made.json()["id"])
     for member in others:
         wait_until(lambda m=member: m.chat(chat_id) is not None, f"the group on {member.instance.domain}")
-    return chat_id
-
-
-def start_direct_chat(alice: Any, bob: RemoteAccount) -> str:
-    made = alice.client.post("/v1/chats", {"kind": "direct", "members": [bob.address]}, format="json")
-    assert made.status_code == 201, made.content
-    chat_id = str(made.json()["id"])
-    assert sorted(m["user"] for m in made.json()["members"]) == sorted([alice.address, bob.address])
-    wait_until(lambda: bob.chat(chat_id) is not None, "the chat on B")
     return chat_id
 
 
@@ -486,71 +417,6 @@ def test_group_with_members_on_three_instances(
 # --- privacy ----------------------------------------------------------------------------
 
 
-def a_database() -> str:
-    """The DSN of A's (this test run's) database, for scans as raw as B's."""
-    from django.conf import settings
-
-    db = settings.DATABASES["default"]
-    return f"postgresql://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
-
-
-def _all_rows(dsn: str) -> dict[str, list[str]]:
-    with psycopg.connect(dsn) as conn:
-        tables = [
-            r[0]
-            for r in conn.execute(
-                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"
-            ).fetchall()
-        ]
-        return {t: [r[0] for r in conn.execute(f'SELECT row_to_json(x)::text FROM "{t}" x').fetchall()] for t in tables}
-
-
-def _message_columns(dsn: str) -> list[str]:
-    with psycopg.connect(dsn) as conn:
-        rows = conn.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_name = 'talkee_messages_message'"
-        ).fetchall()
-    return [r[0] for r in rows]
-
-
-def check_privacy(b: InstanceB, a_logs: list[Path], addresses: list[str], ciphertexts: list[bytes]) -> None:
-    """Neither database pairs a sender with a message, nor keeps envelope copies of the
-    ciphertext once delivered and handled; no log line names a user or a message."""
-
-    a_dsn = a_database()
-    clear_delivered_bodies()  # A's beat does this every 30 s; B's embedded runner does it itself
-
-    def envelope_copies(dsn: str) -> list[str]:
-        rows = _all_rows(dsn)
-        return [
-            row
-            for table in ("federation_inboxenvelope", "federation_outboxenvelope")
-            for row in rows[table]
-            if any(b64(c) in row for c in ciphertexts) or any(a in row for a in addresses)
-        ]
-
-    wait_until(lambda: envelope_copies(b.dsn) == [], "B's delivered envelopes emptied", timeout=45)
-    assert envelope_copies(a_dsn) == []
-    for dsn in (a_dsn, b.dsn):
-        columns = _message_columns(dsn)
-        assert columns and not [c for c in columns if c in ("sender", "sender_id", "user_id", "author", "device_id")]
-        assert not [r for r in _all_rows(dsn)["talkee_messages_message"] if any(a in r for a in addresses)]
-    logs = [path.read_text(errors="replace") for path in [*a_logs, b.log_path]]
-    for log in logs:
-        assert not [line for line in log.splitlines() if any(a in line for a in addresses)]
-        assert not [line for line in log.splitlines() if any(b64(c)[:24] in line for c in ciphertexts)]
-
-
-def _history(account: Any, chat_id: str) -> dict[int, dict[str, Any]]:
-    """seq → message, as the user's instance shows it (alice: A in process; bob: B's API)."""
-    if isinstance(account, RemoteAccount):
-        status, page = account.call("GET", f"/v1/chats/{chat_id}/messages?limit=50")
-        assert status == 200, page
-    else:
-        page = account.client.get(f"/v1/chats/{chat_id}/messages?limit=50").json()
-    return {m["seq"]: m for m in page["messages"]}
-
-
 def test_edits_deletions_reactions_and_burn_across_instances(
     instance_b: InstanceB,
     make_account: Any,
@@ -568,12 +434,12 @@ def test_edits_deletions_reactions_and_burn_across_instances(
     a_seq = sent.json()["seq"]
     status, _ = bob.send(chat_id, b_text, edit_hash=b64(blake3(b_secret).digest()))
     assert status == 202
-    wait_until(lambda: len(_history(bob, chat_id)) == 2 and len(_history(alice, chat_id)) == 2, "both messages")
-    b_seq = next(seq for seq, m in _history(alice, chat_id).items() if base64.b64decode(m["ciphertext"]) == b_text)
+    wait_until(lambda: len(chat_history(bob, chat_id)) == 2 and len(chat_history(alice, chat_id)) == 2, "both messages")
+    b_seq = next(seq for seq, m in chat_history(alice, chat_id).items() if base64.b64decode(m["ciphertext"]) == b_text)
     edited_a, edited_b = b"alice edited" + os.urandom(16), b"bob edited" + os.urandom(16)
 
     def text_on(account: Any, seq: int) -> bytes | None:
-        message = _history(account, chat_id)[seq]
+        message = chat_history(account, chat_id)[seq]
         return None if message["ciphertext"] is None else base64.b64decode(message["ciphertext"])
 
     async def scenario() -> None:
@@ -611,8 +477,8 @@ def test_edits_deletions_reactions_and_burn_across_instances(
         await b_socket.close()
 
     alice_ws = live_server_daphne.ws_url
-    a_message = _history(alice, chat_id)[a_seq]["id"]
-    b_ids = {seq: m["id"] for seq, m in _history(bob, chat_id).items()}
+    a_message = chat_history(alice, chat_id)[a_seq]["id"]
+    b_ids = {seq: m["id"] for seq, m in chat_history(bob, chat_id).items()}
     asyncio.run(scenario())
 
     # Bob edits his own message on B: a wrong secret is refused there at once, the right
@@ -632,25 +498,25 @@ def test_edits_deletions_reactions_and_burn_across_instances(
     # Alice deletes hers on A: gone on B too
     deleted = alice.client.delete(f"/v1/messages/{a_message}", {"edit_secret": b64(a_secret)}, format="json")
     assert deleted.status_code == 200 and deleted.json()["deleted"]
-    wait_until(lambda: _history(bob, chat_id)[a_seq]["deleted"], "Alice's deletion on B")
+    wait_until(lambda: chat_history(bob, chat_id)[a_seq]["deleted"], "Alice's deletion on B")
     assert text_on(bob, a_seq) is None
 
     # burn-on-read: Alice's message burnt by Bob on B is gone on both instances
     burn_text = b"read once" + os.urandom(16)
     sent = send(alice, chat_id, burn_text, burn_on_read=True)
     burn_seq = sent.json()["seq"]
-    wait_until(lambda: burn_seq in _history(bob, chat_id), "the burn-on-read message on B")
-    status, body = bob.call("POST", f"/v1/messages/{_history(bob, chat_id)[burn_seq]['id']}/burn")
+    wait_until(lambda: burn_seq in chat_history(bob, chat_id), "the burn-on-read message on B")
+    status, body = bob.call("POST", f"/v1/messages/{chat_history(bob, chat_id)[burn_seq]['id']}/burn")
     assert (status, body["forwarded"]) == (202, True)
     wait_until(
-        lambda: _history(alice, chat_id)[burn_seq]["deleted"] and _history(bob, chat_id)[burn_seq]["deleted"],
+        lambda: chat_history(alice, chat_id)[burn_seq]["deleted"] and chat_history(bob, chat_id)[burn_seq]["deleted"],
         "the burn on both instances",
     )
 
     a_dsn = a_database()
     for dsn in (a_dsn, instance_b.dsn):
         # replaced, deleted and burnt ciphertexts are gone from every table of both instances
-        rows = [row for table in _all_rows(dsn).values() for row in table]
+        rows = [row for table in all_rows(dsn).values() for row in table]
         assert not [r for r in rows if any(t.hex() in r for t in (a_text, b_text, edited_a, burn_text))]
     check_privacy(
         instance_b,
@@ -686,7 +552,7 @@ def test_a_file_sent_on_a_is_downloaded_by_bob_through_b(
         alice, chat_id, b"see attached" + os.urandom(16), blob_ids=[blob_id], edit_hash=b64(blake3(secret).digest())
     )
     assert sent.status_code == 201, sent.content
-    wait_until(lambda: sent.json()["seq"] in _history(bob, chat_id), "the message on B")
+    wait_until(lambda: sent.json()["seq"] in chat_history(bob, chat_id), "the message on B")
 
     def download(account: RemoteAccount, headers: dict[str, str] | None = None) -> tuple[int, bytes, Any]:
         return download_on(account.instance.url, account.token, blob_id, headers)
@@ -800,9 +666,9 @@ def test_a_file_sent_on_b_in_a_group_homed_on_a_reaches_a_and_c(
     secret = os.urandom(32)
     status, answer = bob.send(chat_id, text, blob_ids=[blob_id], edit_hash=b64(blake3(secret).digest()))
     assert (status, answer.get("forwarded")) == (202, True), answer
-    wait_until(lambda: 1 in _history(carol, chat_id), "the message on C")
-    wait_until(lambda: 1 in _history(bob, chat_id), "the message back on B")
-    on_a = _history(alice, chat_id)[1]
+    wait_until(lambda: 1 in chat_history(carol, chat_id), "the message on C")
+    wait_until(lambda: 1 in chat_history(bob, chat_id), "the message back on B")
+    on_a = chat_history(alice, chat_id)[1]
     assert base64.b64decode(on_a["ciphertext"]) == text
 
     def same_file(url: str, token: str) -> bool:
@@ -827,7 +693,7 @@ def test_a_file_sent_on_b_in_a_group_homed_on_a_reaches_a_and_c(
     assert not [p for p in a_files if blob_id.replace("-", "") in p.as_posix()]
 
     # Bob deletes it (forwarded to the home): gone at A, B and C, bytes included
-    status, _ = bob.call("DELETE", f"/v1/messages/{_history(bob, chat_id)[1]['id']}", {"edit_secret": b64(secret)})
+    status, _ = bob.call("DELETE", f"/v1/messages/{chat_history(bob, chat_id)[1]['id']}", {"edit_secret": b64(secret)})
     assert status == 202
     for dsn in (a_dsn, instance_b.dsn, instance_c.dsn):
         wait_until(lambda d=dsn: _blob_row(d, blob_id) is None, "the file released with its message")
@@ -878,7 +744,7 @@ def test_a_history_bundle_for_bobs_new_device_stays_on_b(
         "A mirroring Bob's second device",
     )
     a_dsn = a_database()
-    assert not [row for rows in _all_rows(a_dsn).values() for row in rows if sealed.hex()[:64] in row]
+    assert not [row for rows in all_rows(a_dsn).values() for row in rows if sealed.hex()[:64] in row]
 
 
 def test_call_signals_reach_the_other_instance_both_ways_and_are_not_kept(

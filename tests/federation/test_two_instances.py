@@ -16,8 +16,6 @@ from pathlib import Path
 
 import psycopg
 import pytest
-import redis
-from django.conf import settings
 from django.db import transaction
 from django.test import override_settings
 from django.utils import timezone
@@ -33,126 +31,21 @@ from apps.federation.tasks import deliver_outbox, sweep_outbox
 from talkee.errors import NotFound
 from tests.conftest import (
     FEDERATION_B,
-    FEDERATION_B_PORT,
-    FEDERATION_B_S2S_PORT,
     FEDERATION_HOSTS,
     ROOT,
     CeleryWorker,
     DeviceKeys,
     LiveServer,
-    _wait_for_port,
     b64,
     fake_keypackage,
-    federation_hosts_env,
-    stop,
 )
-from tests.federation.conftest import S2sListener, start_s2s
+from tests.federation.conftest import S2sListener
 from tests.federation.pki import Pki
+from tests.support.federation import InstanceB, RemoteAccount, chat_history, start_direct_chat, wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 B = FEDERATION_B
-
-
-class InstanceB:
-    """Another instance (B by default; C for groups) with its own database, key and
-    certificate: its client port (daphne) and its mutual-TLS s2s listener on `host`.
-
-    Like A, it has its own Celery worker (its broker keys under a prefix of their own on the
-    shared Redis): the s2s listener stores envelopes and the worker handles them and
-    delivers B's outbox. The processes share a channel layer on Redis (a prefix of their
-    own), so what the worker handles reaches the client server's sockets; the client server
-    runs the periodic jobs."""
-
-    def __init__(
-        self,
-        tmp: Path,
-        a_address: str,
-        pki: Pki,
-        *,
-        domain: str = B,
-        host: str = "127.0.0.3",
-        port: int = FEDERATION_B_PORT,
-        s2s_port: int = FEDERATION_B_S2S_PORT,
-        peers: dict[str, str] | None = None,
-    ) -> None:
-        db = settings.DATABASES["default"]
-        self.name = domain.split(".", 1)[0]
-        self.domain, self.host = domain, host
-        self.dbname = f"{db['NAME']}_{self.name}"
-        self.admin_dsn = f"postgresql://{db['USER']}@{db['HOST']}:{db['PORT']}/postgres"
-        with psycopg.connect(self.admin_dsn, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{self.dbname}" WITH (FORCE)')
-            conn.execute(f'CREATE DATABASE "{self.dbname}"')
-        self.dsn = f"postgresql://{db['USER']}@{db['HOST']}:{db['PORT']}/{self.dbname}"
-        prefix = f"{settings.CACHE_KEY_PREFIX}-{self.name}"
-        with redis.Redis.from_url(settings.REDIS_URL) as client:  # an earlier run's cache
-            for key in client.scan_iter(f"{prefix}:*"):
-                client.delete(key)
-        self.env = {
-            "PATH": "/usr/bin:/bin",
-            "DJANGO_SETTINGS_MODULE": "talkee.settings.dev",
-            "DEBUG": "false",
-            "DATABASE_URL": self.dsn,
-            "REDIS_URL": settings.REDIS_URL,
-            "CACHE_KEY_PREFIX": prefix,
-            "CELERY_BROKER_KEYPREFIX": f"{prefix}-broker:",
-            "TALKEE_INPROCESS_JOBS": "true",
-            "TALKEE_DOMAIN": domain,
-            "ALLOWED_HOSTS": f"{host},{domain}",
-            "TALKEE_VAR_DIR": str(tmp / f"{self.name}-var"),
-            # A's s2s listener, and the other peers' (`a_address`: host:port)
-            "TALKEE_FEDERATION_HOSTS": federation_hosts_env({"localhost": a_address, **(peers or {})}),
-            # what its well-known document publishes: its own s2s listener
-            "TALKEE_FEDERATION_URL": f"https://{host}:{s2s_port}/s2s/",
-            **pki.env(domain),
-            "PYTHONUNBUFFERED": "1",
-        }
-        subprocess.run(
-            [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=self.env, check=True
-        )
-        self.port, self.s2s_port = port, s2s_port
-        self.url = f"http://{host}:{port}"
-        self.log_path = tmp / f"{self.name}.log"
-        self.tmp = tmp
-        self.process: subprocess.Popen[bytes] | None = None
-        self.s2s_process: subprocess.Popen[bytes] | None = None
-        self.worker = CeleryWorker(self.log_path, self.env)  # one log for B's processes (the scans read it)
-
-    def start(self) -> None:
-        self.worker.start()
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "talkee.server", "--host", self.host, "--port", str(self.port)],
-                cwd=ROOT,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        s2s_env = {**self.env, "TALKEE_INPROCESS_JOBS": "false"}  # the client server runs them
-        self.s2s_process = start_s2s(self.host, self.s2s_port, s2s_env, self.log_path)
-        _wait_for_port(self.port, self.process, host=self.host)
-
-    def stop(self) -> None:
-        for process in (self.s2s_process, self.process):
-            if process is not None:
-                stop(process)
-        self.worker.stop()
-
-    def inbox(self) -> list[tuple[str, str, int | None]]:
-        with psycopg.connect(self.dsn) as conn:
-            rows = conn.execute(
-                "SELECT origin, kind, (body->>'n')::int FROM federation_inboxenvelope ORDER BY id"
-            ).fetchall()
-        return [(r[0], r[1], r[2]) for r in rows]
-
-    def pinned(self) -> list[str]:
-        with psycopg.connect(self.dsn) as conn:
-            return [r[0] for r in conn.execute("SELECT domain FROM federation_peer").fetchall()]
-
-    def drop(self) -> None:
-        with psycopg.connect(self.admin_dsn, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{self.dbname}" WITH (FORCE)')
 
 
 @pytest.fixture
@@ -177,13 +70,6 @@ def queue(start: int, count: int) -> None:
     with transaction.atomic():
         for n in range(start, start + count):
             queue_envelope(B, "ping", {"n": n})
-
-
-def wait_until(condition, what: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
 
 
 def test_delivery_between_two_instances_survives_an_outage(instance_b: InstanceB) -> None:
@@ -351,14 +237,13 @@ def test_a_refuses_a_key_change_of_b_until_its_admin_repins(instance_b: Instance
     import base64
 
     from apps.federation.models import Peer
-    from tests.federation.test_cross_instance_chats import RemoteAccount, _history, start_direct_chat
 
     alice = make_account()
     bob = RemoteAccount.register(instance_b, "bob")
     chat_id = start_direct_chat(alice, bob)
     first, second = b"before the key change", b"after the key change"
     assert bob.send(chat_id, first)[0] == 202
-    wait_until(lambda: 1 in _history(alice, chat_id), "Bob's first message on A")
+    wait_until(lambda: 1 in chat_history(alice, chat_id), "Bob's first message on A")
     pinned = bytes(Peer.objects.get(domain=B).ed25519_pub)
 
     instance_b.stop()
@@ -375,7 +260,7 @@ def test_a_refuses_a_key_change_of_b_until_its_admin_repins(instance_b: Instance
         return [r[0] for r in rows]
 
     wait_until(lambda: any("invalid signature" in e for e in b_outbox_errors()), "A refusing B's new key")
-    assert sorted(_history(alice, chat_id)) == [1], "nothing signed with the new key got in"
+    assert sorted(chat_history(alice, chat_id)) == [1], "nothing signed with the new key got in"
     assert bytes(Peer.objects.get(domain=B).ed25519_pub) == pinned
 
     peer = Peer.objects.get(domain=B)
@@ -384,8 +269,8 @@ def test_a_refuses_a_key_change_of_b_until_its_admin_repins(instance_b: Instance
     with urllib.request.urlopen(f"{instance_b.url}/.well-known/talkee/server", timeout=10) as answer:
         published = base64.b64decode(json.loads(answer.read())["ed25519_pub"])
     assert new_key == published != pinned
-    wait_until(lambda: 2 in _history(alice, chat_id), "Bob's second message on A after the re-pin", timeout=90)
-    history = _history(alice, chat_id)
+    wait_until(lambda: 2 in chat_history(alice, chat_id), "Bob's second message on A after the re-pin", timeout=90)
+    history = chat_history(alice, chat_id)
     assert sorted(history) == [1, 2]
     assert [base64.b64decode(history[s]["ciphertext"]) for s in (1, 2)] == [first, second]
     wait_until(lambda: b_outbox_errors() == [], "B's queue drained")

@@ -24,9 +24,9 @@ from redis import Redis
 
 from apps.messages.models import Message
 from apps.transport import codec
-from tests.accounts.test_tokens import dump_database
 from tests.conftest import ROOT, LiveServer, _wait_for_port, b64, free_port, make_chat, server_env, stop
 from tests.messages.wsclient import SocketDevice
+from tests.support.database import dump_database
 from tests.transport.tunnelclient import DnsError, Resolver, TunnelClient, new_rid
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -20,7 +20,9 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Error, Page, Response, expect
 
 from tests.conftest import BLOB_DIR, ROOT, LiveServer, federation_hosts_env, start_daphne, stop
+from tests.federation.conftest import S2sListener, instance_a_s2s  # noqa: F401 (fixture)
 from tests.federation.pki import Pki
+from tests.support.federation import InstanceB
 
 APP_DIR = ROOT / "static" / "app"
 ARTIFACTS = ROOT / "test-artifacts" / "app"
@@ -209,7 +211,7 @@ def people(browser: Browser, app_server: LiveServer, request: pytest.FixtureRequ
 def assert_private(server: LiveServer, texts: list[str], contents: list[bytes] = ()) -> None:  # type: ignore[assignment]
     """Privacy scan: no plaintext the test typed (or file it sent) is in any table,
     in the blob storage or in the server's log."""
-    from tests.accounts.test_tokens import dump_database
+    from tests.support.database import dump_database
 
     dump = dump_database()
     log = server.log().encode()
@@ -225,6 +227,24 @@ def assert_private(server: LiveServer, texts: list[str], contents: list[bytes] =
     for content in contents:
         for store, where in ((dump, "database"), (log, "server log"), (stored, "blob storage")):
             assert content not in store, f"file contents found in the {where}"
+
+
+@pytest.fixture
+def instance_b(
+    app_server: LiveServer,
+    celery_worker_process: Path,
+    instance_a_s2s: S2sListener,  # noqa: F811 (the fixture imported above)
+    federation_pki: Pki,
+    tmp_path: Path,
+) -> Iterator[InstanceB]:
+    """B (`b.test`, 127.0.0.3): its own daphne, s2s listener, worker and database."""
+    b = InstanceB(tmp_path, instance_a_s2s.address, federation_pki)
+    b.start()
+    try:
+        yield b
+    finally:
+        b.stop()
+        b.drop()
 
 
 def pair(people: Any) -> tuple[Person, Person]:

@@ -15,9 +15,7 @@ import pytest
 from playwright.sync_api import Browser, Playwright, WebSocket, expect
 
 from tests.e2e.app.conftest import SLOW, Person, assert_controls_named, pair, shot
-from tests.e2e.app.test_app_federation import instance_b  # noqa: F401 (fixture)
 from tests.e2e.conftest import CHROMIUM_ARGS
-from tests.federation.conftest import instance_a_s2s  # noqa: F401 (fixture)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -98,7 +96,7 @@ def wait_growing(person: Person, name: str, minimum: int = 1, timeout: float = 3
 def test_video_call_connects_encrypts_frames_and_hangs_up(people: Any, app_server: Any, transform: str) -> None:
     """`encoded-streams`: the page has no RTCRtpScriptTransform (older Chromium), so the
     app falls back to createEncodedStreams with encodedInsertableStreams."""
-    from tests.accounts.test_tokens import dump_database
+    from tests.support.database import dump_database
 
     frames: dict[str, dict[str, list[dict[str, Any]]]] = {}
 
@@ -229,7 +227,7 @@ def test_voice_call_declined_then_called_back(people: Any, app_server: Any) -> N
     expect(alice.page.get_by_role("button", name="Hang up")).to_be_hidden()
 
 
-def test_a_video_call_between_instances(people: Any, app_server: Any, instance_b: Any) -> None:  # noqa: F811
+def test_a_video_call_between_instances(people: Any, app_server: Any, instance_b: Any) -> None:
     """alice on A calls bob on B (each browser at its own instance): the sealed signals go
     A → B and back as `call` envelopes between the instances; the call connects, media
     flows through the frame encryption both ways, hanging up ends it on both sides."""

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,29 +26,10 @@ from apps.federation.models import OutboxEnvelope
 from apps.messages.models import Message, Reaction
 from tests.conftest import FEDERATION_B, CeleryWorker, LiveServer
 from tests.e2e.app.conftest import PASSWORD, SLOW, Person, assert_controls_named, assert_private, shot
-from tests.federation.conftest import S2sListener, instance_a_s2s  # noqa: F401 (fixture)
-from tests.federation.pki import Pki
-from tests.federation.test_cross_instance_chats import _all_rows, check_privacy
-from tests.federation.test_two_instances import InstanceB, wait_until
+from tests.federation.conftest import S2sListener
+from tests.support.federation import InstanceB, all_rows, check_privacy, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def instance_b(
-    app_server: LiveServer,
-    celery_worker_process: Path,
-    instance_a_s2s: S2sListener,  # noqa: F811
-    federation_pki: Pki,
-    tmp_path: Path,
-) -> Iterator[InstanceB]:
-    b = InstanceB(tmp_path, instance_a_s2s.address, federation_pki)
-    b.start()
-    try:
-        yield b
-    finally:
-        b.stop()
-        b.drop()
 
 
 def on_b(person: Person, b: InstanceB) -> Person:
@@ -94,7 +74,7 @@ def test_alice_on_a_and_bob_on_b_chat_in_the_pwa(
     people: Any,
     instance_b: InstanceB,
     app_server: LiveServer,
-    instance_a_s2s: S2sListener,  # noqa: F811
+    instance_a_s2s: S2sListener,
     celery_worker_process: Path,
     tmp_path: Path,
 ) -> None:
@@ -248,7 +228,7 @@ def test_alice_on_a_and_bob_on_b_chat_in_the_pwa(
     # Privacy: A's database, blobs and log; B's database; every process's log.
     typed = alice.typed  # the people factory shares one list
     assert_private(app_server, typed, contents)  # the blob directory is B's too
-    b_rows = "\n".join(r for rows in _all_rows(instance_b.dsn).values() for r in rows)
+    b_rows = "\n".join(r for rows in all_rows(instance_b.dsn).values() for r in rows)
     b_log = instance_b.log_path.read_text(errors="replace")
     for text in typed:
         assert text not in b_rows and text.encode().hex() not in b_rows, f"{text!r} in B's database"
