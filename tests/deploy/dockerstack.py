@@ -257,11 +257,17 @@ class Stack:
         assert self.pki is not None
         return self.pki.ca
 
-    def compose(self, *args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    compose_dir = ROOT / "docker"
+
+    def compose_command(self, *args: str) -> tuple[list[str], dict[str, str]]:
+        """docker-compose for this project; only the env file sets variables (docker/.env unread)."""
         env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "DOCKER_HOST", "LANG")}
         files = ["-f", str(ROOT / "docker" / "compose.yaml"), "-f", str(DEPLOY / "compose.test.yaml")]
-        command = ["docker-compose", "--env-file", str(self.env_file), "-p", self.project, *files, *args]
-        return run(command, check=check, timeout=timeout, env=env, cwd=ROOT / "docker")
+        return ["docker-compose", "--env-file", str(self.env_file), "-p", self.project, *files, *args], env
+
+    def compose(self, *args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        command, env = self.compose_command(*args)
+        return run(command, check=check, timeout=timeout, env=env, cwd=self.compose_dir)
 
     def up(self, *extra: str) -> None:
         self.compose("up", "-d", "--no-build", *extra)
