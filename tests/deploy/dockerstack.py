@@ -147,12 +147,19 @@ def _node_image(tmp: Path) -> None:
     shutil.rmtree(context, ignore_errors=True)
 
 
+def ensure_stand_in(name: str) -> str:
+    """One stand-in for an official image (tests/deploy/images/<name>), built when missing."""
+    _base_image()
+    tag = f"talkee-test/{name}:local"
+    if not image_exists(tag):
+        docker_build(tag, IMAGES / name, args={"BASE_IMAGE": BASE_IMAGE})
+    return tag
+
+
 def ensure_images(tmp: Path) -> dict[str, str]:
     """Build what is missing; return the image variables for compose."""
-    _base_image()
     for name in STAND_INS:
-        if not image_exists(f"talkee-test/{name}:local"):
-            docker_build(f"talkee-test/{name}:local", IMAGES / name, args={"BASE_IMAGE": BASE_IMAGE})
+        ensure_stand_in(name)
     _node_image(tmp)
     images = {
         "PYTHON_IMAGE": "talkee-test/python:local",
