@@ -209,6 +209,8 @@ class Stack:
     project: str = field(default_factory=lambda: f"talkeetest{uuid.uuid4().hex[:10]}")
     ports: dict[str, int] = field(default_factory=dict)
     pki: Pki | None = None
+    extra_files: list[Path] = field(default_factory=list)  # more -f overrides (tests/deploy/)
+    extra_env: dict[str, str] = field(default_factory=dict)  # more variables for the env file
 
     def __post_init__(self) -> None:
         self.tmp.mkdir(parents=True, exist_ok=True)
@@ -233,9 +235,17 @@ class Stack:
             "CADDY_CERT_ISSUER": "test",
             "TALKEE_WORKER_CONCURRENCY": "1",
             **{f"TALKEE_PUBLISH_{n.upper()}": f"127.0.0.1:{p}" for n, p in self.ports.items()},
+            **self.extra_env,
         }
         self.env_file = self.tmp / "stack.env"
         self.env_file.write_text("".join(f"{k}={v}\n" for k, v in settings.items()))
+
+    def trust(self, *cas: Path) -> None:
+        """The CA bundle the s2s listener checks peers against: its own CA and these."""
+        bundle = self.tmp / "tls" / "s2s" / "ca.pem"
+        bundle.chmod(0o644)
+        bundle.write_bytes(b"".join(path.read_bytes() for path in (self.ca_file, *cas)))
+        bundle.chmod(0o444)
 
     def _write_tls(self) -> None:
         """A test CA: the front's certificate, coturn's copy of it, the s2s listener's."""
@@ -270,6 +280,8 @@ class Stack:
         """docker-compose for this project; only the env file sets variables (docker/.env unread)."""
         env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "DOCKER_HOST", "LANG")}
         files = ["-f", str(ROOT / "docker" / "compose.yaml"), "-f", str(DEPLOY / "compose.test.yaml")]
+        for extra in self.extra_files:
+            files += ["-f", str(extra)]
         return ["docker-compose", "--env-file", str(self.env_file), "-p", self.project, *files, *args], env
 
     def compose(self, *args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess[str]:

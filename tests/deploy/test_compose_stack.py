@@ -35,7 +35,7 @@ def stack(tmp_path_factory: Any) -> Iterator[Stack]:
         the_stack.up()
         yield the_stack
     finally:
-        the_stack.down("-v")
+        the_stack.down("-v", "-t", "5")
         left = run(["docker", "ps", "-aq", "--filter", f"label=com.docker.compose.project={the_stack.project}"])
         volumes = run(
             ["docker", "volume", "ls", "-q", "--filter", f"label=com.docker.compose.project={the_stack.project}"]
