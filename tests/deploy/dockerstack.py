@@ -269,6 +269,14 @@ class Stack:
             os.chown(path, TALKEE_UID, TALKEE_UID)
             path.chmod(0o400 if path.suffix == ".key" else 0o444)
 
+    def env_value(self, name: str) -> str:
+        """A setting from this stack's env file."""
+        for line in self.env_file.read_text().splitlines():
+            key, _, value = line.partition("=")
+            if key == name:
+                return value
+        raise KeyError(name)
+
     @property
     def ca_file(self) -> Path:
         assert self.pki is not None

@@ -9,7 +9,11 @@ networks and volumes are removed afterwards, also when a test fails.
 
 import asyncio
 import base64
+import hashlib
+import hmac
 import json
+import socket
+import ssl
 import subprocess
 import time
 import uuid
@@ -21,6 +25,7 @@ import pytest
 
 from tests.deploy.client import Socket, direct_chat, login, register, send_frame, tls13_only_refuses
 from tests.deploy.dockerstack import TALKEE_UID, Stack, ensure_engine, ensure_images, run
+from tests.deploy.turn import TurnClient, relayed_address
 
 # A cold machine builds the images first (several minutes); later runs reuse every layer.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
@@ -56,6 +61,14 @@ def test_the_front_speaks_tls13_only_redirects_http_and_sets_hsts_and_security_h
     with stack.connect_tls() as sock:
         assert sock.version() == "TLSv1.3"
     assert tls13_only_refuses(stack).startswith("refused"), "a TLS 1.2-only client got through"
+    # Not through another name or no name either (Caddy's fallback policy has no certificate).
+    for name in (None, "other.example"):
+        loose = stack.tls_context(maximum=ssl.TLSVersion.TLSv1_2)
+        loose.check_hostname = False
+        loose.verify_mode = ssl.CERT_NONE
+        with socket.create_connection(("127.0.0.1", stack.ports["https"]), timeout=10) as raw:
+            with pytest.raises(ssl.SSLError):
+                loose.wrap_socket(raw, server_hostname=name).close()
 
     # Plain HTTP on the published port 80 answers only with a redirect to https.
     import http.client
@@ -246,6 +259,48 @@ def test_scaled_web_serves_sockets_on_both_and_messages_cross_between_them(stack
         assert all(n >= 2 for n in per_container), f"the front did not spread sockets: {per_container}"
     finally:
         stack.compose("up", "-d", "--no-build", "--no-recreate", "--scale", "web=1", "web")
+
+
+# --- coturn --------------------------------------------------------------------------------------
+def test_coturn_takes_talkees_turn_credentials_refuses_others_and_private_peers(stack: Stack) -> None:
+    alice = register(stack, "alice")
+    turn = stack.call("GET", "/v1/calls/turn", token=alice.token)
+    assert turn["urls"] == [
+        f"turn:{stack.domain}:3478?transport=udp",
+        f"turn:{stack.domain}:3478?transport=tcp",
+        f"turns:{stack.domain}:5349?transport=tcp",
+    ]
+    host, port = "127.0.0.1", stack.ports["turn"]
+
+    client = TurnClient(host, port, turn["username"], turn["credential"])
+    try:
+        allocated = client.allocate()
+        assert allocated.success, allocated.error
+        relay_ip, relay_port = relayed_address(allocated)
+        assert relay_ip == "127.0.0.1" and stack.relay[0] <= relay_port <= stack.relay[1]  # TURN_EXTERNAL_IP, range
+        assert client.permit("8.8.8.8").success  # a public peer (no packet is sent)
+        for private in ("127.0.0.1", "10.1.2.3", "172.17.0.1", "192.168.1.1", "169.254.1.1", "100.64.0.1"):
+            refused = client.permit(private)
+            assert (refused.success, refused.error) == (False, 403), private
+    finally:
+        client.close()
+
+    wrong = TurnClient(host, port, turn["username"], base64.b64encode(b"x" * 20).decode())
+    expiry, _, rest = turn["username"].partition(":")
+    # A credential coturn would accept but for its expiry: signed with the right secret, in the past.
+    secret = stack.env_value("TALKEE_TURN_SECRET").encode()
+    old_name = f"{int(time.time()) - 60}:{rest}"
+    old_password = base64.b64encode(hmac.new(secret, old_name.encode(), hashlib.sha1).digest()).decode()
+    expired = TurnClient(host, port, old_name, old_password)
+    try:
+        assert wrong.allocate().error == 401
+        assert expired.allocate().error == 401
+    finally:
+        wrong.close()
+        expired.close()
+    assert int(expiry) > time.time()
+    # coturn says why it refused the private peers (it logs no allocation or address otherwise).
+    assert "denied in the range: 172.16.0.0-172.31.255.255" in stack.logs("coturn")
 
 
 # --- what survives --------------------------------------------------------------------------------
