@@ -50,11 +50,8 @@ def login(stack: Stack, username: str) -> Device:
 
 def register(stack: Stack, prefix: str) -> Device:
     username = f"{prefix}{uuid.uuid4().hex[:8]}"
-    stack.call(
-        "POST",
-        "/v1/accounts/register",
-        {"username": username, "password": PASSWORD, "recovery_hash": b64(os.urandom(32))},
-    )
+    body = {"username": username, "password": PASSWORD, "recovery_hash": b64(os.urandom(32))}
+    stack.call("POST", "/v1/accounts/register", body)
     return login(stack, username)
 
 

@@ -366,6 +366,13 @@ class Stack:
         headers = {"Content-Type": "application/json"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        status, _, raw = self.request(method, path, json.dumps(body).encode() if body is not None else None, headers)
+        data = json.dumps(body).encode() if body is not None else None
+        # Production throttles sign-ups and logins per address and every test user comes from
+        # this machine: a 429 waits its Retry-After, as a client would.
+        for _ in range(10):
+            status, answer_headers, raw = self.request(method, path, data, headers)
+            if status != 429:
+                break
+            time.sleep(float(answer_headers.get("retry-after", "5")) + 0.5)
         assert 200 <= status < 300, f"{method} {path} → {status} {raw[:300]!r}"
         return json.loads(raw) if raw else {}
