@@ -83,6 +83,9 @@ def test_two_people_talk_send_a_file_and_reload_over_https(
     typed: list[str] = []
     alice, bob = person(front_browser, stack, "alice", typed), person(front_browser, stack, "bob", typed)
     try:
+        for someone in (alice, bob):  # the first load of a cold Chromium on a busy machine is slow
+            someone.open()
+            expect(someone.page.get_by_role("button", name="Create account").first).to_be_visible(timeout=90_000)
         alice.sign_up()
         assert alice.page.evaluate("location.protocol") == "https:"
         assert alice.page.evaluate("window.isSecureContext") is True
