@@ -269,6 +269,11 @@ class Stack:
             os.chown(path, TALKEE_UID, TALKEE_UID)
             path.chmod(0o400 if path.suffix == ".key" else 0o444)
 
+    def set_env(self, name: str, value: str) -> None:
+        """Change (or add) one setting in this stack's env file (before `up`)."""
+        lines = [line for line in self.env_file.read_text().splitlines() if line.partition("=")[0] != name]
+        self.env_file.write_text("".join(f"{line}\n" for line in [*lines, f"{name}={value}"]))
+
     def env_value(self, name: str) -> str:
         """A setting from this stack's env file."""
         for line in self.env_file.read_text().splitlines():

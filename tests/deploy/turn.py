@@ -108,3 +108,21 @@ def relayed_address(answer: Answer) -> tuple[str, int]:
     port = struct.unpack("!H", value[2:4])[0] ^ (MAGIC >> 16)
     address = bytes(a ^ b for a, b in zip(value[4:8], struct.pack("!I", MAGIC), strict=True))
     return str(ipaddress.IPv4Address(address)), port
+
+
+SEND_INDICATION, DATA_INDICATION, DATA = 0x0016, 0x0017, 0x0013
+
+
+def send_to_peer(client: TurnClient, peer: tuple[str, int], data: bytes) -> None:
+    """A Send indication: `data` relayed to `peer` (needs a permission for its address)."""
+    body = _attribute(XOR_PEER_ADDRESS, _xor_address(*peer)) + _attribute(DATA, data)
+    client.sock.sendto(struct.pack("!HHI", SEND_INDICATION, len(body), MAGIC) + os.urandom(12) + body, client.server)
+
+
+def receive_from_peer(client: TurnClient) -> bytes:
+    """The next Data indication's payload."""
+    while True:
+        packet, _ = client.sock.recvfrom(4096)
+        kind, attributes = _parse(packet)
+        if kind == DATA_INDICATION:
+            return attributes[DATA]

@@ -1,6 +1,8 @@
 """The PWA from Talkee's image, through the compose stack's TLS front, in Debian's Chromium:
 two people sign up, talk, send a file and reload over https — the browser trusts only the
-stack's test certificate (by its public key) and resolves the test domain to loopback.
+stack's test certificate (by its public key) and resolves the test domain to loopback; and
+two people call each other with relay-only ICE, so every media packet goes through the
+stack's coturn (tests/deploy/relay.py gives it an address it may relay between).
 
 The stack is docker/compose.yaml under a real Docker engine (tests/deploy/dockerstack.py);
 it lives here, not in tests/deploy, because Playwright's sync API needs the second pytest run.
@@ -19,9 +21,12 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from playwright.sync_api import Browser, Playwright, expect
+from playwright.sync_api import Error as PlaywrightError
 
 from tests.deploy.dockerstack import Stack, ensure_engine, ensure_images
+from tests.deploy.relay import add_relay_override
 from tests.e2e.app.conftest import PASSWORD, SLOW, Person
+from tests.e2e.app.test_app_calls import MEDIA_ARGS, panel_number, wait_growing
 from tests.e2e.conftest import CHROMIUM_ARGS
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(2400)]
@@ -42,6 +47,7 @@ def stack(tmp_path_factory: Any) -> Iterator[Stack]:
     ensure_engine()
     tmp = tmp_path_factory.mktemp("deploy-pwa")
     the_stack = Stack(tmp / "stack", ensure_images(tmp))
+    the_stack.turn_ip = add_relay_override(the_stack)  # type: ignore[attr-defined]
     try:
         the_stack.up()
         yield the_stack
@@ -58,12 +64,27 @@ def front_browser(playwright: Playwright, stack: Stack) -> Iterator[Browser]:
         executable_path="/usr/bin/chromium",
         args=[
             *CHROMIUM_ARGS,
+            *MEDIA_ARGS,
             f"--host-resolver-rules=MAP {stack.domain} 127.0.0.1",
             f"--ignore-certificate-errors-spki-list={pin}",
         ],
     )
     yield browser
     browser.close()
+
+
+class FrontPerson(Person):
+    def open(self) -> None:
+        """Docker's new interfaces (their IPv6 addresses settle a moment after `up`) make
+        Chromium abort a navigation with ERR_NETWORK_CHANGED: that one is tried again."""
+        for attempt in range(5):
+            try:
+                self.page.goto(self.server.url + "/")
+                return
+            except PlaywrightError as exc:
+                if "ERR_NETWORK_CHANGED" not in str(exc) or attempt == 4:
+                    raise
+                self.page.wait_for_timeout(1000)
 
 
 def person(browser: Browser, stack: Stack, name: str, typed: list[str]) -> Person:
@@ -74,7 +95,7 @@ def person(browser: Browser, stack: Stack, name: str, typed: list[str]) -> Perso
     page.on("pageerror", lambda e: LOG.append(f"[{name}] pageerror: {e}"))
     page.on("requestfailed", lambda r: LOG.append(f"[{name}] failed {r.url} {r.failure}"))
     url = f"https://{stack.domain}:{stack.ports['https']}"
-    return Person(f"{name}{os.urandom(3).hex()}", context, page, Front(url), typed)  # type: ignore[arg-type]
+    return FrontPerson(f"{name}{os.urandom(3).hex()}", context, page, Front(url), typed)  # type: ignore[arg-type]
 
 
 def test_two_people_talk_send_a_file_and_reload_over_https(
@@ -119,6 +140,80 @@ def test_two_people_talk_send_a_file_and_reload_over_https(
         bob.expect_message("After your reload")
         # The service worker took over the page (installable PWA: needs a secure origin).
         assert bob.page.evaluate("navigator.serviceWorker.controller !== null") is True
+    finally:
+        print("\n".join(LOG[-80:]))
+        alice.context.close()
+        bob.context.close()
+
+
+# Every RTCPeerConnection the app makes uses relayed candidates only, and is kept for getStats().
+RELAY_ONLY = """(() => {
+  const Native = window.RTCPeerConnection;
+  window.__pcs = [];
+  window.RTCPeerConnection = class extends Native {
+    constructor(config, ...rest) {
+      super({ ...(config || {}), iceTransportPolicy: "relay" }, ...rest);
+      window.__pcs.push(this);
+    }
+  };
+})();"""
+
+SELECTED_PAIR = """async () => {
+  const pc = window.__pcs.at(-1);
+  const stats = [...(await pc.getStats()).values()];
+  const pair = stats.find(s => s.type === "candidate-pair" && s.nominated && s.state === "succeeded");
+  if (!pair) return null;
+  const local = stats.find(s => s.id === pair.localCandidateId);
+  const remote = stats.find(s => s.id === pair.remoteCandidateId);
+  const types = stats.filter(s => s.type === "local-candidate").map(s => s.candidateType);
+  return { local: local.candidateType, localAddress: local.address, remote: remote.candidateType,
+           remoteAddress: remote.address, relayProtocol: local.relayProtocol, types,
+           bytesReceived: pair.bytesReceived };
+}"""
+
+
+def test_a_video_call_with_relay_only_ice_goes_through_the_stacks_coturn(front_browser: Browser, stack: Stack) -> None:
+    typed: list[str] = []
+    alice, bob = person(front_browser, stack, "alice", typed), person(front_browser, stack, "bob", typed)
+    url = f"https://{stack.domain}:{stack.ports['https']}"
+    try:
+        for someone in (alice, bob):
+            someone.context.grant_permissions(["camera", "microphone"], origin=url)
+            someone.page.add_init_script(RELAY_ONLY)
+            someone.open()
+            expect(someone.page.get_by_role("button", name="Create account").first).to_be_visible(timeout=90_000)
+        alice.sign_up()
+        bob.sign_up()
+        alice.start_direct(bob.name)
+        alice.say("Calling you")
+        bob.open_chat(alice.name)
+        bob.expect_message("Calling you")
+
+        alice.page.locator(".conv-header").get_by_role("button", name="Video call").click()
+        prompt = bob.page.get_by_role("dialog", name="Call")
+        expect(prompt).to_contain_text(f"{alice.name} is calling you (video)", timeout=SLOW)
+        prompt.get_by_role("button", name="Accept").click()
+        for someone in (alice, bob):
+            expect(someone.page.locator(".call-state")).to_have_text("Connected", timeout=60_000)
+        turn_ip = stack.turn_ip  # type: ignore[attr-defined]
+        for someone in (alice, bob):
+            # Media both ways, through the frame encryption, decrypted on each side.
+            wait_growing(someone, "frames-encrypted", 20)
+            wait_growing(someone, "frames-decrypted", 20)
+            video = wait_growing(someone, "bytes-received-video", 1)
+            someone.page.wait_for_timeout(1500)
+            assert panel_number(someone, "bytes-received-video") > video, f"{someone.name}: video stopped"
+            assert panel_number(someone, "frames-failed") == 0
+            # Both ends of the path in use are coturn's relayed addresses.
+            pair = someone.page.evaluate(SELECTED_PAIR)
+            assert pair is not None, f"{someone.name}: no selected candidate pair"
+            assert set(pair["types"]) == {"relay"}, pair
+            assert (pair["local"], pair["remote"]) == ("relay", "relay"), pair
+            assert pair["localAddress"] == turn_ip and pair["remoteAddress"] == turn_ip, pair
+            assert pair["bytesReceived"] > 0, pair
+        bob.page.get_by_role("button", name="Hang up").click()
+        for someone in (alice, bob):
+            expect(someone.page.locator(".call-state")).to_have_text("Call ended", timeout=SLOW)
     finally:
         print("\n".join(LOG[-80:]))
         alice.context.close()
