@@ -21,7 +21,7 @@ def _free_subnet() -> ipaddress.IPv4Network:
     routes = run(["ip", "-4", "route"]).stdout
     used = [ipaddress.ip_network(w, strict=False) for w in routes.split() if "/" in w and w[0].isdigit()]
     for _ in range(100):
-        candidate = ipaddress.ip_network(f"10.{os.urandom(1)[0]}.{os.urandom(1)[0]}.0/24")
+        candidate = ipaddress.IPv4Network(f"10.{os.urandom(1)[0]}.{os.urandom(1)[0]}.0/24")
         if not any(candidate.overlaps(net) for net in used):
             return candidate
     raise RuntimeError("no free /24 for the relay test network")
