@@ -11,15 +11,26 @@ TALKEE_TURN_URLS names that (Chromium's --host-resolver-rules do not apply to TU
 
 import ipaddress
 import os
+from pathlib import Path
 
 import yaml
 
-from tests.deploy.dockerstack import Stack, run
+from tests.deploy.dockerstack import Stack
+
+
+def _routes() -> list[ipaddress.IPv4Network]:
+    """This machine's IPv4 routes (/proc/net/route: little-endian hex destination and mask)."""
+    routes = []
+    for line in Path("/proc/net/route").read_text().splitlines()[1:]:
+        fields = line.split()
+        destination = ipaddress.IPv4Address(bytes.fromhex(fields[1])[::-1])
+        mask = ipaddress.IPv4Address(bytes.fromhex(fields[7])[::-1])
+        routes.append(ipaddress.IPv4Network(f"{destination}/{mask}", strict=False))
+    return routes
 
 
 def _free_subnet() -> ipaddress.IPv4Network:
-    routes = run(["ip", "-4", "route"]).stdout
-    used = [ipaddress.ip_network(w, strict=False) for w in routes.split() if "/" in w and w[0].isdigit()]
+    used = [net for net in _routes() if net.prefixlen > 0]  # the default route overlaps everything
     for _ in range(100):
         candidate = ipaddress.IPv4Network(f"10.{os.urandom(1)[0]}.{os.urandom(1)[0]}.0/24")
         if not any(candidate.overlaps(net) for net in used):
