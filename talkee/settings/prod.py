@@ -1,11 +1,40 @@
-"""Production: every secret from the environment, HTTPS assumed behind the proxy."""
+"""Production: every secret from the environment, HTTPS assumed behind the TLS front.
 
-from talkee.settings.base import *  # noqa: F403
-from talkee.settings.base import env
+Refuses to start (ImproperlyConfigured, naming each missing setting) without SECRET_KEY,
+TALKEE_DOMAIN and the federation's TLS certificate and key: see talkee/settings/required.py
+and the README, "Self-hosting in production".
+"""
+
+import os
+
+from django.core.exceptions import ImproperlyConfigured
+
+from talkee.settings.required import drop_empty_optional, production_problems
+
+drop_empty_optional(os.environ)
+if problems := production_problems(os.environ):
+    raise ImproperlyConfigured(
+        f"Talkee (talkee.settings.prod) will not start: {'; '.join(problems)}. See README, Self-hosting in production."
+    )
+
+from talkee.settings.base import *  # noqa: E402, F403
+from talkee.settings.base import TALKEE_DOMAIN, TALKEE_TURN_SECRET, TALKEE_TURN_URLS, env  # noqa: E402
 
 DEBUG = False
 SECRET_KEY = env.str("SECRET_KEY")
+# Peers and browsers name the instance by its domain; nothing else is served.
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[TALKEE_DOMAIN])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[f"https://{TALKEE_DOMAIN}"])
+TALKEE_PUBLIC_URL = env.str("TALKEE_PUBLIC_URL", default=f"https://{TALKEE_DOMAIN}")
+# The front (Caddy or Traefik) terminates TLS and says so; HSTS is its header too.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
+# The instance's own coturn (docker/turnserver.conf) on the instance's name, unless told otherwise.
+if TALKEE_TURN_SECRET and not TALKEE_TURN_URLS:
+    TALKEE_TURN_URLS = [
+        f"turn:{TALKEE_DOMAIN}:3478?transport=udp",
+        f"turn:{TALKEE_DOMAIN}:3478?transport=tcp",
+        f"turns:{TALKEE_DOMAIN}:5349?transport=tcp",
+    ]
