@@ -32,8 +32,8 @@ from apps.blobs.storage import (
 )
 from apps.chats.models import Chat
 from apps.chats.selectors import membership_of
+from apps.core.errors import Conflict, Forbidden, NotFound, ServiceError
 from apps.messages.models import Message
-from talkee.errors import Conflict, Forbidden, NotFound, ServiceError
 
 
 @dataclass(frozen=True)

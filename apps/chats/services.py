@@ -12,13 +12,13 @@ from django.db import IntegrityError, transaction
 
 from apps.chats.models import Chat, Membership
 from apps.chats.selectors import membership_of
+from apps.core.api_fields import b64
+from apps.core.errors import Conflict, Forbidden, NotFound, ServiceError
 from apps.devices.models import Device
 from apps.federation import relay
 from apps.federation.remote import resolve_users
 from apps.messages.delivery import add_inbox_rows
 from apps.messages.models import DeviceInbox
-from talkee.api_fields import b64
-from talkee.errors import Conflict, Forbidden, NotFound, ServiceError
 
 if TYPE_CHECKING:
     from apps.accounts.models import User

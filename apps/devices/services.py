@@ -12,13 +12,13 @@ from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
 
 from apps.chats.models import Membership
+from apps.core.errors import Conflict, Forbidden, NotFound, ServiceError
 from apps.devices.models import Device, KeyPackage, RevokedDevice, current_hour
 from apps.devices.realtime import kick_devices
 from apps.federation import relay
 from apps.federation.remote import claim_remote, is_remote
 from apps.messages.delivery import add_inbox_rows
 from apps.messages.models import DeviceInbox
-from talkee.errors import Conflict, Forbidden, NotFound, ServiceError
 
 if TYPE_CHECKING:
     from apps.accounts.models import User

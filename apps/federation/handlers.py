@@ -22,13 +22,13 @@ from rest_framework.exceptions import ValidationError
 
 from apps.accounts.models import User
 from apps.chats.models import TTL_MAX_SECONDS, Chat, Membership
+from apps.core.api_fields import validated
+from apps.core.errors import ServiceError
 from apps.devices.models import Device
 from apps.federation import relay
 from apps.federation.remote import domain_of, mirror_device, remote_user
 from apps.messages.delivery import add_inbox_rows
 from apps.messages.models import DeviceInbox
-from talkee.api_fields import validated
-from talkee.errors import ServiceError
 
 
 class Refused(Exception):

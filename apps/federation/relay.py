@@ -38,9 +38,9 @@ from django.conf import settings
 from django.db import transaction
 
 from apps.chats.models import Chat, Membership
+from apps.core.api_fields import b64
 from apps.federation.remote import device_entry
 from apps.federation.services import queue_envelope
-from talkee.api_fields import b64
 
 if TYPE_CHECKING:
     from apps.devices.models import Device

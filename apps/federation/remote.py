@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 from django.db import transaction
 
+from apps.core.errors import NotFound, ServiceError
 from apps.federation import discovery
 from apps.federation.services import signed_call
-from talkee.errors import NotFound, ServiceError
 
 if TYPE_CHECKING:
     from apps.accounts.models import User

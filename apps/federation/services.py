@@ -13,10 +13,10 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from apps.core.errors import ServiceError
 from apps.federation import discovery
 from apps.federation.models import InboxEnvelope, OutboxEnvelope, Peer
 from apps.federation.signing import sign_request
-from talkee.errors import ServiceError
 
 logger = logging.getLogger("talkee.federation")
 

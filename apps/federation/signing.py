@@ -23,10 +23,10 @@ from django.http import HttpRequest
 from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
 
+from apps.core.errors import Forbidden, ServiceError
 from apps.federation import discovery, tls
 from apps.federation.instance_key import instance_signing_key
 from apps.federation.models import Peer, SeenRequest
-from talkee.errors import Forbidden, ServiceError
 
 HEADER_ORIGIN = "X-Talkee-Origin"
 HEADER_DESTINATION = "X-Talkee-Destination"

@@ -13,6 +13,9 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from apps.accounts.models import User
 from apps.accounts.selectors import full_address
+from apps.core.api_fields import b64
+from apps.core.errors import NotFound, ServiceError, error_body
+from apps.core.ratelimit import over_rate
 from apps.devices.models import Device
 from apps.devices.services import claim_keypackages
 from apps.federation import services
@@ -20,9 +23,6 @@ from apps.federation.instance_key import instance_signing_key
 from apps.federation.remote import device_entry, domain_of
 from apps.federation.signing import VerifiedRequest, verify_request
 from apps.transport.sealing import tunnel_public_key
-from talkee.api_fields import b64
-from talkee.errors import NotFound, ServiceError, error_body
-from talkee.ratelimit import over_rate
 
 logger = logging.getLogger("talkee.federation")
 

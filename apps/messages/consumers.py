@@ -25,13 +25,13 @@ from django.conf import settings
 
 from apps.accounts.selectors import SocketSession, socket_session_for_token
 from apps.chats.selectors import socket_chats_of
+from apps.core.errors import ServiceError, describe_validation_error
 from apps.devices.realtime import device_group
 from apps.devices.services import touch_device
 from apps.federation.relay import relay_call_signal
 from apps.messages import selectors, services
 from apps.messages.api.serializers import SendSerializer
 from apps.messages.delivery import chat_group, encode
-from talkee.errors import ServiceError, describe_validation_error
 
 logger = logging.getLogger("talkee.ws")
 

@@ -3,8 +3,8 @@
 from datetime import datetime
 from typing import Any
 
+from apps.core.api_fields import b64
 from apps.messages.models import DeviceInbox, Message, Reaction
-from talkee.api_fields import b64
 
 
 def _b64_or_none(value: bytes | memoryview | None) -> str | None:

@@ -20,14 +20,14 @@ from django.utils import timezone
 from apps.accounts.models import User
 from apps.blobs.services import do_attach_blobs, do_attach_home_blobs, hold_for_home, release_blobs
 from apps.chats.models import Chat, Membership
+from apps.core.api_fields import b64
+from apps.core.errors import Conflict, Forbidden, NotFound, ServiceError
 from apps.devices.models import Device
 from apps.federation import relay
 from apps.messages.delivery import add_inbox_rows, chat_event, chat_group, publish_on_commit
 from apps.messages.frames import event_frame, message_fields, message_frame, reaction_frame
 from apps.messages.models import DeviceCursor, DeviceInbox, Message, Reaction, StreamPosition
 from apps.messages.stream import allocate_positions, current_position
-from talkee.api_fields import b64
-from talkee.errors import Conflict, Forbidden, NotFound, ServiceError
 
 Kind = Message.Kind
 

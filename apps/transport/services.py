@@ -21,12 +21,12 @@ from rest_framework.exceptions import ValidationError
 
 from apps.accounts.models import Session
 from apps.accounts.selectors import session_for_token
+from apps.core.api_fields import validated
+from apps.core.errors import ServiceError, describe_validation_error, error_body
 from apps.messages import services as message_services
 from apps.messages.api.serializers import AckSerializer, SendSerializer
 from apps.messages.api.sync import sync_page
 from apps.transport import codec, sealing
-from talkee.api_fields import validated
-from talkee.errors import ServiceError, describe_validation_error, error_body
 
 _BUSY_POLL_SECONDS = 0.1
 

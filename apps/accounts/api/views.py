@@ -11,7 +11,7 @@ from apps.accounts import services
 from apps.accounts.api import serializers as s
 from apps.accounts.api.throttles import LoginIPThrottle, LoginUsernameThrottle, RegisterIPThrottle
 from apps.accounts.authentication import request_session
-from talkee.api_fields import validated
+from apps.core.api_fields import validated
 
 
 class RegisterView(APIView):

@@ -25,9 +25,9 @@ from apps.blobs.api import serializers as s
 from apps.blobs.api.ranges import RangeNotSatisfiable, byte_range
 from apps.blobs.models import Blob
 from apps.blobs.storage import aiter_range, iter_range
+from apps.core.api_fields import validated
+from apps.core.errors import Conflict, NotFound, error_body
 from apps.federation.remote import home_blob_pieces
-from talkee.api_fields import validated
-from talkee.errors import Conflict, NotFound, error_body
 
 RAW_TYPES = ("", "application/octet-stream")
 

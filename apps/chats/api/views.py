@@ -14,8 +14,8 @@ from apps.accounts.selectors import full_address
 from apps.chats import selectors, services
 from apps.chats.api import serializers as s
 from apps.chats.models import Chat
-from talkee.api_fields import validated
-from talkee.errors import NotFound
+from apps.core.api_fields import validated
+from apps.core.errors import NotFound
 
 
 def chat_or_404(request: Request, chat_id: uuid.UUID) -> Chat:

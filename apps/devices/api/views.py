@@ -9,11 +9,11 @@ from rest_framework.views import APIView
 
 from apps.accounts.authentication import request_session
 from apps.accounts.selectors import full_address
+from apps.core.api_fields import validated
+from apps.core.errors import NotFound
 from apps.devices import selectors, services, sync
 from apps.devices.api import serializers as s
 from apps.devices.models import Device
-from talkee.api_fields import validated
-from talkee.errors import NotFound
 
 
 class ClaimThrottle(UserRateThrottle):

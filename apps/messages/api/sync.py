@@ -13,10 +13,10 @@ from django.http import HttpRequest, JsonResponse
 from apps.accounts.models import Session
 from apps.accounts.selectors import session_for_token
 from apps.chats.selectors import chat_ids_of
+from apps.core.errors import error_body
 from apps.devices.realtime import device_group
 from apps.messages import selectors
 from apps.messages.delivery import chat_group
-from talkee.errors import error_body
 
 logger = logging.getLogger("talkee.sync")
 MAX_TIMEOUT = 60.0

@@ -10,12 +10,12 @@ from rest_framework.views import APIView
 
 from apps.accounts.authentication import request_session
 from apps.chats.selectors import membership_of
+from apps.core.api_fields import validated
+from apps.core.errors import NotFound
 from apps.messages import selectors, services
 from apps.messages.api import serializers as s
 from apps.messages.frames import message_object
 from apps.messages.models import Message
-from talkee.api_fields import validated
-from talkee.errors import NotFound
 
 
 class ChatMessagesView(APIView):
