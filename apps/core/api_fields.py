@@ -91,10 +91,6 @@ class BoundedListField(serializers.ListField):
         return list(super().to_internal_value(data))
 
 
-def b64(value: bytes | memoryview) -> str:
-    return base64.b64encode(bytes(value)).decode("ascii")
-
-
 def validated(serializer_class: type[serializers.Serializer[Any]], data: Any) -> dict[str, Any]:
     """Validate request data at the edge: the serializer's data, or a 400 in the API's shape."""
     serializer = serializer_class(data=data)

@@ -13,10 +13,10 @@ from nacl.signing import VerifyKey
 
 from apps.chats.models import Membership
 from apps.core.errors import Conflict, Forbidden, NotFound, ServiceError
+from apps.devices import federation
 from apps.devices.models import Device, KeyPackage, RevokedDevice, current_hour
 from apps.devices.realtime import kick_devices
-from apps.federation import relay
-from apps.federation.remote import claim_remote, is_remote
+from apps.federation.remote import is_remote
 from apps.messages.delivery import add_inbox_rows
 from apps.messages.models import DeviceInbox
 
@@ -73,7 +73,7 @@ def notify_device_change(device: Device, change: str) -> None:
     if device.user.domain == settings.TALKEE_DOMAIN:
         # Peers sharing a chat with the user tell their own members (a remote user's
         # change came from their instance and is not passed on).
-        relay.announce_device(device, change)
+        federation.announce_device(device, change)
 
 
 def do_register_device(
@@ -172,12 +172,12 @@ def claim_keypackages(addresses: list[str], device_ids: list[int] | None = None)
     result: dict[str, list[dict[str, object]]] = {}
     for address in filter(is_remote, addresses):
         if device_ids is None:
-            result[address] = claim_remote(address)
+            result[address] = federation.claim_remote(address)
             continue
         mirrors = Device.objects.filter(pk__in=device_ids, user__username=address).values_list(
             "client_device_id", flat=True
         )
-        result[address] = claim_remote(address, [str(c) for c in mirrors]) if mirrors else []
+        result[address] = federation.claim_remote(address, [str(c) for c in mirrors]) if mirrors else []
     addresses = [a for a in addresses if a not in result]
     users = {u.username: u for u in User.objects.filter(username__in=addresses)}
     missing = [a for a in addresses if a not in users]

@@ -14,15 +14,14 @@ from django.db.models import F
 from django.utils import timezone
 
 from apps.core.errors import ServiceError
-from apps.federation import discovery
+from apps.federation import discovery, registry
 from apps.federation.models import InboxEnvelope, OutboxEnvelope, Peer
+from apps.federation.registry import Refused, RetryLater
 from apps.federation.signing import sign_request
 
 logger = logging.getLogger("talkee.federation")
 
 ENVELOPES_PATH = "/s2s/v1/envelopes"
-# Kinds this instance understands; anything else is refused at the door.
-ENVELOPE_KINDS = frozenset({"ping", "mls_welcome", "commit", "message", "membership", "device_list", "call"})
 MAX_BACKOFF_SECONDS = 3600
 
 
@@ -38,7 +37,7 @@ def check_envelopes(document: Any) -> list[dict[str, Any]]:
         txn_id, kind, body = envelope.get("txn_id"), envelope.get("kind"), envelope.get("body")
         if not isinstance(txn_id, str) or not 8 <= len(txn_id) <= 64:
             raise ServiceError("Each envelope needs a txn_id of 8 to 64 characters.", code="invalid_input")
-        if kind not in ENVELOPE_KINDS:
+        if not registry.is_known_kind(kind):  # kinds no app registered are refused at the door
             raise ServiceError(f"Unknown envelope kind {kind!r}.", code="unknown_kind")
         if not isinstance(body, dict):
             raise ServiceError("An envelope's body is an object.", code="invalid_input")
@@ -74,32 +73,50 @@ def handle_inbox_rows(ids: list[int]) -> int:
 def handle_pending(origin: str, limit: int = 200) -> int:
     """Handle one origin's unhandled envelopes in arrival order, each exactly once.
 
-    The origin's Peer row is locked for the whole batch, so two tasks never handle the
-    same origin's envelopes at once (or out of order: a chat's traffic from its home is
+    The origin's Peer row is locked while envelopes are applied, so two tasks never apply
+    the same origin's envelopes at once (or out of order: a chat's traffic from its home is
     one ordered stream). Each envelope's effects and its `handled_at` commit together. A
     refusal is final and recorded in `error`; once handled, a body is emptied (the rows
     it produced are the truth: an inbox copy would outlive a deleted or expired message).
-    An envelope that must wait (handlers.RetryLater) stops the batch: it and everything
-    after it stay pending, in order, for the inbox sweeper."""
-    from apps.federation import handlers
+    An envelope that must wait (RetryLater) stops the batch: it and everything after it
+    stay pending, in order, for the inbox sweeper.
 
+    No network call runs under that lock or in that transaction: a kind whose handler has a
+    `prepare` step (a forwarded send pulls its files from the sender's instance) is
+    prepared first, with no transaction open, when it is the oldest pending envelope of
+    the origin (everything before it applied); the batch then starts with it."""
     handled = 0
     while True:
+        head = InboxEnvelope.objects.filter(origin=origin, handled_at=None).order_by("pk").first()
+        if head is None:
+            return handled
+        ready = _prepare(origin, head)
+        if ready is None:
+            return handled  # postponed
+        prepared_pk, prepared, prepare_error = ready
         with transaction.atomic():
             Peer.objects.select_for_update().filter(domain=origin).first()
             rows = list(InboxEnvelope.objects.filter(origin=origin, handled_at=None).order_by("pk")[:limit])
             done: list[InboxEnvelope] = []
+            postponed = False
             for row in rows:
                 try:
-                    with transaction.atomic():
-                        handlers.HANDLERS[row.kind](origin, row.body)
-                except handlers.RetryLater as exc:
-                    logger.warning(
-                        "federation envelope postponed",
-                        extra={"origin": origin, "kind": row.kind, "txn_id": row.txn_id, "error": str(exc)[:200]},
-                    )
+                    handler = registry.handler_for(row.kind)
+                    if row.pk == prepared_pk and prepare_error is not None:
+                        raise prepare_error
+                    if handler.prepare is None:
+                        with transaction.atomic():
+                            handler.apply(origin, row.body)
+                    elif row.pk == prepared_pk:
+                        with transaction.atomic():
+                            handler.apply(origin, row.body, prepared)
+                    else:
+                        break  # prepared on the next round, outside any transaction
+                except RetryLater as exc:
+                    _log_postponed(origin, row, exc)
+                    postponed = True
                     break
-                except (handlers.Refused, ServiceError, KeyError, TypeError, ValueError) as exc:
+                except (Refused, ServiceError, KeyError, TypeError, ValueError) as exc:
                     row.error = (str(exc) or type(exc).__name__)[:200]
                     logger.warning(
                         "federation envelope refused",
@@ -111,8 +128,29 @@ def handle_pending(origin: str, limit: int = 200) -> int:
                 done.append(row)
             InboxEnvelope.objects.bulk_update(done, ["handled_at", "error", "body"])
         handled += len(done)
-        if len(rows) < limit or len(done) < len(rows):
+        if postponed or not rows:
             return handled
+
+
+def _prepare(origin: str, row: InboxEnvelope) -> tuple[int, Any, Exception | None] | None:
+    """Run the row's `prepare` step, if its kind has one, with no transaction open.
+    Returns (the row's id, what prepare returned, a refusal to record), None when it must wait."""
+    try:
+        handler = registry.handler_for(row.kind)
+        prepared = handler.prepare(origin, row.body) if handler.prepare is not None else None
+    except RetryLater as exc:
+        _log_postponed(origin, row, exc)
+        return None
+    except (Refused, ServiceError, KeyError, TypeError, ValueError) as exc:
+        return row.pk, None, exc
+    return row.pk, prepared, None
+
+
+def _log_postponed(origin: str, row: InboxEnvelope, exc: Exception) -> None:
+    logger.warning(
+        "federation envelope postponed",
+        extra={"origin": origin, "kind": row.kind, "txn_id": row.txn_id, "error": str(exc)[:200]},
+    )
 
 
 def pending_origins(older_than: timedelta) -> list[str]:
@@ -124,9 +162,15 @@ def pending_origins(older_than: timedelta) -> list[str]:
     )
 
 
+def send(kind: str, destination: str, body: dict[str, Any]) -> OutboxEnvelope:
+    """The public way to send an envelope to a peer: queued in the caller's transaction
+    (it commits with the change it carries, or not at all), delivered after commit."""
+    return queue_envelope(destination, kind, body)
+
+
 def queue_envelope(destination: str, kind: str, body: dict[str, Any]) -> OutboxEnvelope:
     """The Outbox row is the source of truth; delivery is attempted after commit."""
-    if kind not in ENVELOPE_KINDS:
+    if not registry.is_known_kind(kind):
         raise ValueError(f"unknown envelope kind {kind}")
     row = OutboxEnvelope.objects.create(
         destination=destination, txn_id=secrets.token_urlsafe(24), kind=kind, body=body, next_attempt_at=timezone.now()

@@ -28,10 +28,10 @@ from apps.chats.selectors import socket_chats_of
 from apps.core.errors import ServiceError, describe_validation_error
 from apps.devices.realtime import device_group
 from apps.devices.services import touch_device
-from apps.federation.relay import relay_call_signal
 from apps.messages import selectors, services
 from apps.messages.api.serializers import SendSerializer
 from apps.messages.delivery import chat_group, encode
+from apps.messages.federation import relay_call_signal
 
 logger = logging.getLogger("talkee.ws")
 

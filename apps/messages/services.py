@@ -20,10 +20,11 @@ from django.utils import timezone
 from apps.accounts.models import User
 from apps.blobs.services import do_attach_blobs, do_attach_home_blobs, hold_for_home, release_blobs
 from apps.chats.models import Chat, Membership
-from apps.core.api_fields import b64
+from apps.chats.selectors import remote_domains
+from apps.core.b64 import b64
 from apps.core.errors import Conflict, Forbidden, NotFound, ServiceError
 from apps.devices.models import Device
-from apps.federation import relay
+from apps.messages import federation
 from apps.messages.delivery import add_inbox_rows, chat_event, chat_group, publish_on_commit
 from apps.messages.frames import event_frame, message_fields, message_frame, reaction_frame
 from apps.messages.models import DeviceCursor, DeviceInbox, Message, Reaction, StreamPosition
@@ -195,9 +196,9 @@ def do_send_message(
                     for d in local_welcome
                 )
             if context.federated:
-                relay.deliver_message(message, relay.remote_domains(chat_id), files)
+                federation.deliver_message(message, remote_domains(chat_id), files)
                 if remote_welcome:
-                    relay.send_welcomes(chat_id, remote_welcome, welcome_payload)
+                    federation.send_welcomes(chat_id, remote_welcome, welcome_payload)
     except (IntegrityError, _StaleEpoch) as exc:
         original = _existing(chat_id, client_message_id)
         if original is not None:
@@ -352,7 +353,7 @@ def _forward_send(
         if blob_ids:
             # The home pulls them from here when it orders the message (do_pull_blobs).
             fields["blobs"] = hold_for_home(chat_id, blob_ids)
-        relay.forward_send(context.home, chat_id, sender, fields)
+        federation.forward_send(context.home, chat_id, sender, fields)
     return Sent(None, None, created=True, cursor=0, forwarded=True)
 
 
@@ -420,7 +421,7 @@ def _forward_change(membership: Membership, user_id: int, action: str, **fields:
     clear answer), then durably queued for the home, which checks again and applies it."""
     sender = User.objects.values_list("username", flat=True).get(pk=user_id)
     with transaction.atomic():
-        relay.request_message_change(membership.chat.home, membership.chat_id, sender, action, fields)
+        federation.request_message_change(membership.chat.home, membership.chat_id, sender, action, fields)
 
 
 def _publish_change(message: Message) -> None:
@@ -445,7 +446,7 @@ def _tombstone(messages: list[Message]) -> None:
     ordered_here = set(
         Chat.objects.filter(pk__in={m.chat_id for m in messages}, federated=True, home="").values_list("pk", flat=True)
     )
-    relay.message_changed(m for m in messages if m.chat_id in ordered_here)
+    federation.message_changed(m for m in messages if m.chat_id in ordered_here)
 
 
 def do_edit_message(user_id: int, message_id: int, edit_secret: bytes, ciphertext: bytes) -> Message:
@@ -468,7 +469,7 @@ def do_edit_message(user_id: int, message_id: int, edit_secret: bytes, ciphertex
         message.save(update_fields=["ciphertext", "edited_at", "pos"])
         _publish_change(message)
         if membership.chat.federated:
-            relay.message_changed([message])
+            federation.message_changed([message])
     return message
 
 
@@ -547,7 +548,7 @@ def do_add_reaction(user_id: int, message_id: int, ciphertext: bytes, remove_has
         )
         publish_on_commit([(chat_group(message.chat_id), chat_event(reaction_frame(reaction), message.seq))])
         if membership.chat.federated:
-            relay.reaction_changed(reaction, message.seq)
+            federation.reaction_changed(reaction, message.seq)
     return reaction
 
 
@@ -571,7 +572,7 @@ def do_remove_reaction(user_id: int, reaction_id: int, remove_secret: bytes | No
         return reaction
     _mark_reaction_removed(reaction)
     if membership.chat.federated:
-        relay.reaction_changed(reaction, reaction.message.seq)
+        federation.reaction_changed(reaction, reaction.message.seq)
     return reaction
 
 

@@ -23,11 +23,11 @@ from apps.accounts.authentication import request_session
 from apps.blobs import selectors, services
 from apps.blobs.api import serializers as s
 from apps.blobs.api.ranges import RangeNotSatisfiable, byte_range
+from apps.blobs.federation import home_blob_pieces
 from apps.blobs.models import Blob
 from apps.blobs.storage import aiter_range, iter_range
 from apps.core.api_fields import validated
 from apps.core.errors import Conflict, NotFound, error_body
-from apps.federation.remote import home_blob_pieces
 
 RAW_TYPES = ("", "application/octet-stream")
 
@@ -126,7 +126,7 @@ def _requested_span(request: HttpRequest, blob: Blob) -> tuple[int, int] | JsonR
 
 def blob_response(request: HttpRequest, blob: Blob) -> HttpResponseBase:
     """A complete local blob's bytes (one `Range` supported): for members here, and for a
-    peer fetching a range for its members (apps/federation/views.blob)."""
+    peer fetching a range for its members (apps/blobs/api/s2s.blob)."""
     if not blob.is_complete:
         raise Conflict("This upload is not complete yet.", code="upload_incomplete")
     span = _requested_span(request, blob)

@@ -1,6 +1,7 @@
 """Chat endpoints: thin views over apps.chats.services."""
 
 import uuid
+from typing import TYPE_CHECKING
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
@@ -9,13 +10,15 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.authentication import request_session
-from apps.accounts.models import User
-from apps.accounts.selectors import full_address
+from apps.accounts.selectors import full_address, user_by_address
 from apps.chats import selectors, services
 from apps.chats.api import serializers as s
 from apps.chats.models import Chat
 from apps.core.api_fields import validated
 from apps.core.errors import NotFound
+
+if TYPE_CHECKING:
+    from apps.accounts.models import User
 
 
 def chat_or_404(request: Request, chat_id: uuid.UUID) -> Chat:
@@ -25,8 +28,8 @@ def chat_or_404(request: Request, chat_id: uuid.UUID) -> Chat:
     return chat
 
 
-def user_or_404(address: str) -> User:
-    user = User.objects.filter(username=full_address(address)).first()
+def user_or_404(address: str) -> "User":
+    user = user_by_address(full_address(address))
     if user is None:
         raise NotFound(f"No such user: {address}.", code="user_not_found")
     return user
