@@ -200,46 +200,68 @@ def backoff_seconds(failures: int) -> float:
 def deliver_to(destination: str, limit: int = 100) -> int:
     """Send the oldest pending envelopes for one destination in one signed batch.
 
-    Returns how many were delivered. On failure the batch waits: exponential backoff per
-    destination (the batch's attempt count), with jitter, capped at an hour."""
+    Returns how many were delivered. No transaction or row lock is held while the request
+    is in flight: the batch is claimed in a short transaction (a lease, `leased_until`),
+    the request is made with nothing open, and the outcome is recorded in another short
+    transaction. One batch per destination is in flight at a time (a destination whose
+    oldest pending envelopes are leased is left alone), so a peer receives its envelopes
+    in order; a worker that dies mid-request leaves a lease that runs out, and the sweeper
+    sends the batch again (the peer stores each txn_id once). On failure the batch waits:
+    exponential backoff per destination (the batch's attempt count), with jitter, capped
+    at an hour."""
     if Peer.objects.filter(domain=destination, blocked=True).exists():
         return 0
+    batch = _claim(destination, limit)
+    if not batch:
+        return 0
+    body = json.dumps(
+        {"envelopes": [{"txn_id": e.txn_id, "kind": e.kind, "body": e.body} for e in batch]},
+        separators=(",", ":"),
+    ).encode()
+    try:
+        status, raw = signed_call(destination, "POST", ENVELOPES_PATH, body)
+        error = "" if status == 202 else f"HTTP {status}: {raw[:120]!r}"
+    except discovery.DiscoveryError as exc:
+        error = f"unreachable: {exc}"
+    ids = [e.pk for e in batch]
+    if not error:
+        OutboxEnvelope.objects.filter(pk__in=ids).update(delivered_at=timezone.now(), last_error="", leased_until=None)
+        return len(batch)
+    attempts = max(e.attempts for e in batch) + 1
+    OutboxEnvelope.objects.filter(pk__in=ids, delivered_at=None).update(
+        attempts=F("attempts") + 1,
+        next_attempt_at=timezone.now() + timedelta(seconds=backoff_seconds(attempts)),
+        last_error=error[:200],
+        leased_until=None,
+    )
+    logger.warning("federation delivery failed", extra={"destination": destination, "error": error[:200]})
+    return 0
+
+
+def _claim(destination: str, limit: int) -> list[OutboxEnvelope]:
+    """The destination's oldest pending envelopes, leased to this worker (committed before
+    any request is made); none while an earlier batch is in flight or backing off."""
     now = timezone.now()
     with transaction.atomic():
         batch = list(
-            OutboxEnvelope.objects.select_for_update(skip_locked=True)
+            OutboxEnvelope.objects.select_for_update()
             .filter(destination=destination, delivered_at=None)
             .order_by("pk")[:limit]
         )
         if not batch or (batch[0].next_attempt_at and batch[0].next_attempt_at > now):
-            return 0
-        body = json.dumps(
-            {"envelopes": [{"txn_id": e.txn_id, "kind": e.kind, "body": e.body} for e in batch]},
-            separators=(",", ":"),
-        ).encode()
-        try:
-            status, raw = signed_call(destination, "POST", ENVELOPES_PATH, body)
-            error = "" if status == 202 else f"HTTP {status}: {raw[:120]!r}"
-        except discovery.DiscoveryError as exc:
-            error = f"unreachable: {exc}"
-        ids = [e.pk for e in batch]
-        if not error:
-            OutboxEnvelope.objects.filter(pk__in=ids).update(delivered_at=timezone.now(), last_error="")
-            return len(batch)
-        attempts = max(e.attempts for e in batch) + 1
-        OutboxEnvelope.objects.filter(pk__in=ids).update(
-            attempts=F("attempts") + 1,
-            next_attempt_at=now + timedelta(seconds=backoff_seconds(attempts)),
-            last_error=error[:200],
-        )
-    logger.warning("federation delivery failed", extra={"destination": destination, "error": error[:200]})
-    return 0
+            return []
+        if any(e.leased_until is not None and e.leased_until > now for e in batch):
+            return []  # in flight at another worker: one batch at a time keeps the order
+        lease = now + timedelta(seconds=settings.TALKEE_FEDERATION_LEASE_SECONDS)
+        OutboxEnvelope.objects.filter(pk__in=[e.pk for e in batch]).update(leased_until=lease)
+    return batch
 
 
 def due_destinations() -> list[str]:
     """Destinations with envelopes waiting whose next attempt is due (for the sweeper)."""
     return list(
         OutboxEnvelope.objects.filter(delivered_at=None, next_attempt_at__lte=timezone.now())
+        .exclude(leased_until__gt=timezone.now())
         .values_list("destination", flat=True)
         .distinct()
     )

@@ -264,6 +264,9 @@ TALKEE_FEDERATION_URL = env.str(
 TALKEE_FEDERATION_MAX_SKEW_SECONDS = env.int("TALKEE_FEDERATION_MAX_SKEW_SECONDS", default=300)
 TALKEE_FEDERATION_MAX_BODY_BYTES = env.int("TALKEE_FEDERATION_MAX_BODY_BYTES", default=20 * 1024 * 1024)
 TALKEE_FEDERATION_MAX_ENVELOPES = 100
+# How long a worker may hold a claimed outbox batch while its request is in flight (the
+# request times out well before); a worker that died is replaced once it runs out.
+TALKEE_FEDERATION_LEASE_SECONDS = 120
 TALKEE_FEDERATION_PEER_RATE = env.str("TALKEE_FEDERATION_PEER_RATE", default="600/min")
 
 # History-sync bundles for new devices
