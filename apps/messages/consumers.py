@@ -27,7 +27,7 @@ from apps.accounts.selectors import SocketSession, socket_session_for_token
 from apps.chats.selectors import socket_chats_of
 from apps.core.errors import ServiceError, describe_validation_error
 from apps.devices.realtime import device_group
-from apps.devices.services import touch_device
+from apps.devices.services import do_touch_device
 from apps.messages import selectors, services
 from apps.messages.api.serializers import SendSerializer
 from apps.messages.delivery import chat_group, encode
@@ -52,7 +52,7 @@ def _open_session(token: str) -> SocketSession | None:
     """The socket's session (or None), its device marked as in use: one thread hop."""
     session = socket_session_for_token(token)
     if session is not None:
-        touch_device(session.device_id, session.device_last_seen)
+        do_touch_device(session.device_id, session.device_last_seen)
     return session
 
 
