@@ -31,7 +31,7 @@ from apps.federation.services import send
 
 
 def register() -> None:
-    register_handler("membership", membership, prepare=_prepare_membership)
+    register_handler("membership", membership, prepare=_prepare_membership, needs_prepare=_adds_members)
 
 
 # --- shared checks for incoming chat traffic ----------------------------------------
@@ -97,6 +97,10 @@ def request_change(home: str, chat_id: uuid.UUID | str, actor: str, action: str,
 
 
 # --- incoming -------------------------------------------------------------------------
+
+
+def _adds_members(body: dict[str, Any]) -> bool:
+    return body.get("op") == "request" and body.get("action") == "add"
 
 
 def _prepare_membership(origin: str, body: dict[str, Any]) -> ServiceError | None:

@@ -37,6 +37,11 @@ class RetryLater(Exception):
 class Handler:
     apply: Apply
     prepare: Prepare | None = None
+    # Which bodies need the prepare step (the others are applied straight away, in a batch).
+    needs_prepare: Callable[[dict[str, Any]], bool] | None = None
+
+    def prepares(self, body: dict[str, Any]) -> bool:
+        return self.prepare is not None and (self.needs_prepare is None or self.needs_prepare(body))
 
 
 def _ping(origin: str, body: dict[str, Any]) -> None:
@@ -46,12 +51,20 @@ def _ping(origin: str, body: dict[str, Any]) -> None:
 _HANDLERS: dict[str, Handler] = {"ping": Handler(_ping)}
 
 
-def register_handler(kind: str, apply: Apply, *, prepare: Prepare | None = None) -> None:
-    """Who handles envelopes of `kind` (once per kind; at start-up)."""
+def register_handler(
+    kind: str,
+    apply: Apply,
+    *,
+    prepare: Prepare | None = None,
+    needs_prepare: Callable[[dict[str, Any]], bool] | None = None,
+) -> None:
+    """Who handles envelopes of `kind` (once per kind; at start-up). With a `prepare` step,
+    `needs_prepare(body)` says which envelopes need it (all of them when not given)."""
+    handler = Handler(apply, prepare, needs_prepare)
     existing = _HANDLERS.get(kind)
-    if existing is not None and existing != Handler(apply, prepare):
+    if existing is not None and existing != handler:
         raise ValueError(f"envelope kind {kind!r} already has a handler")
-    _HANDLERS[kind] = Handler(apply, prepare)
+    _HANDLERS[kind] = handler
 
 
 def handler_for(kind: str) -> Handler:

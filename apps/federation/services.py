@@ -107,9 +107,9 @@ def handle_pending(origin: str, limit: int = 200) -> int:
                     if handler.prepare is None:
                         with transaction.atomic():
                             handler.apply(origin, row.body)
-                    elif row.pk == prepared_pk:
+                    elif row.pk == prepared_pk or not handler.prepares(row.body):
                         with transaction.atomic():
-                            handler.apply(origin, row.body, prepared)
+                            handler.apply(origin, row.body, prepared if row.pk == prepared_pk else None)
                     else:
                         break  # prepared on the next round, outside any transaction
                 except RetryLater as exc:
@@ -137,7 +137,7 @@ def _prepare(origin: str, row: InboxEnvelope) -> tuple[int, Any, Exception | Non
     Returns (the row's id, what prepare returned, a refusal to record), None when it must wait."""
     try:
         handler = registry.handler_for(row.kind)
-        prepared = handler.prepare(origin, row.body) if handler.prepare is not None else None
+        prepared = handler.prepare(origin, row.body) if handler.prepare and handler.prepares(row.body) else None
     except RetryLater as exc:
         _log_postponed(origin, row, exc)
         return None

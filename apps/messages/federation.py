@@ -53,7 +53,7 @@ from apps.messages.models import DeviceInbox, Message, Reaction
 
 
 def register() -> None:
-    register_handler("message", message, prepare=_prepare_message)
+    register_handler("message", message, prepare=_prepare_message, needs_prepare=_pulls_files)
     register_handler("mls_welcome", mls_welcome)
     register_handler("call", call)
 
@@ -180,6 +180,10 @@ def relay_call_signal(chat_id: uuid.UUID | str, payload: str) -> int:
 
 
 # --- incoming -------------------------------------------------------------------------
+
+
+def _pulls_files(body: dict[str, Any]) -> bool:
+    return body.get("op") == "send" and bool(body.get("blobs"))
 
 
 def _prepare_message(origin: str, body: dict[str, Any]) -> list[uuid.UUID] | ServiceError | None:

@@ -93,3 +93,22 @@ def test_blocked_destination_gets_nothing(partner) -> None:
     queue(1)
     assert deliver_to(PARTNER) == 0
     assert partner.requests == []
+
+
+def test_a_batch_in_flight_is_left_alone_until_its_lease_runs_out(partner) -> None:
+    """A worker that claimed a batch and died: nobody sends the batch (or anything after it,
+    which would overtake it) while its lease holds; once it has run out, the sweeper sends
+    it again, in order."""
+    txn_ids = queue(2)
+    OutboxEnvelope.objects.update(leased_until=timezone.now() + timedelta(seconds=60))
+    txn_ids += queue(1)
+    assert deliver_to(PARTNER) == 0
+    assert due_destinations() == []
+    assert partner.requests == []
+    OutboxEnvelope.objects.update(leased_until=timezone.now() - timedelta(seconds=1))
+    assert due_destinations() == [PARTNER]
+    assert deliver_to(PARTNER) == 3
+    ((_, _, body),) = partner.requests
+    assert [e["txn_id"] for e in json.loads(body)["envelopes"]] == txn_ids
+    assert not OutboxEnvelope.objects.filter(delivered_at=None).exists()
+    assert not OutboxEnvelope.objects.exclude(leased_until=None).exists()
