@@ -258,10 +258,13 @@ def _claim(destination: str, limit: int) -> list[OutboxEnvelope]:
 
 
 def due_destinations() -> list[str]:
-    """Destinations with envelopes waiting whose next attempt is due (for the sweeper)."""
+    """Destinations with envelopes waiting whose next attempt is due (for the sweeper), but
+    not while a batch of theirs is in flight (leased)."""
+    now = timezone.now()
+    in_flight = OutboxEnvelope.objects.filter(delivered_at=None, leased_until__gt=now).values("destination")
     return list(
-        OutboxEnvelope.objects.filter(delivered_at=None, next_attempt_at__lte=timezone.now())
-        .exclude(leased_until__gt=timezone.now())
+        OutboxEnvelope.objects.filter(delivered_at=None, next_attempt_at__lte=now)
+        .exclude(destination__in=in_flight)
         .values_list("destination", flat=True)
         .distinct()
     )
