@@ -31,8 +31,11 @@ class OutboxEnvelope(models.Model):
     delivered_at = models.DateTimeField(null=True)
     last_error = models.CharField(max_length=200, blank=True)
     # Claimed by a worker whose request to the peer is in flight (no transaction is open
-    # meanwhile); if that worker dies, the lease runs out and the sweeper sends again.
+    # meanwhile); if that worker dies, the lease runs out and the sweeper sends again. On
+    # PostgreSQL the claiming worker's database session (its backend pid) is kept too: a
+    # worker that died takes its session with it, and its lease ends at once.
     leased_until = models.DateTimeField(null=True)
+    leased_by = models.IntegerField(null=True)
 
     class Meta:
         indexes = [models.Index(fields=["destination", "delivered_at", "id"], name="outbox_pending")]

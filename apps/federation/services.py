@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -225,7 +225,9 @@ def deliver_to(destination: str, limit: int = 100) -> int:
         error = f"unreachable: {exc}"
     ids = [e.pk for e in batch]
     if not error:
-        OutboxEnvelope.objects.filter(pk__in=ids).update(delivered_at=timezone.now(), last_error="", leased_until=None)
+        OutboxEnvelope.objects.filter(pk__in=ids).update(
+            delivered_at=timezone.now(), last_error="", leased_until=None, leased_by=None
+        )
         return len(batch)
     attempts = max(e.attempts for e in batch) + 1
     OutboxEnvelope.objects.filter(pk__in=ids, delivered_at=None).update(
@@ -233,6 +235,7 @@ def deliver_to(destination: str, limit: int = 100) -> int:
         next_attempt_at=timezone.now() + timedelta(seconds=backoff_seconds(attempts)),
         last_error=error[:200],
         leased_until=None,
+        leased_by=None,
     )
     logger.warning("federation delivery failed", extra={"destination": destination, "error": error[:200]})
     return 0
@@ -250,24 +253,58 @@ def _claim(destination: str, limit: int) -> list[OutboxEnvelope]:
         )
         if not batch or (batch[0].next_attempt_at and batch[0].next_attempt_at > now):
             return []
-        if any(e.leased_until is not None and e.leased_until > now for e in batch):
-            return []  # in flight at another worker: one batch at a time keeps the order
-        lease = now + timedelta(seconds=settings.TALKEE_FEDERATION_LEASE_SECONDS)
-        OutboxEnvelope.objects.filter(pk__in=[e.pk for e in batch]).update(leased_until=lease)
+        if _in_flight([e for e in batch if e.leased_until is not None and e.leased_until > now]):
+            return []  # at another worker: one batch at a time keeps the order
+        OutboxEnvelope.objects.filter(pk__in=[e.pk for e in batch]).update(
+            leased_until=now + timedelta(seconds=settings.TALKEE_FEDERATION_LEASE_SECONDS),
+            leased_by=_session_pid(),
+        )
     return batch
+
+
+def _session_pid() -> int | None:
+    """This worker's database session (PostgreSQL), which ends when the worker dies."""
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        (pid,) = cursor.fetchone()
+    return int(pid)
+
+
+def _in_flight(leased: list[OutboxEnvelope]) -> bool:
+    """Whether any of these leased rows is still held by a live worker: its lease has not run
+    out and (on PostgreSQL) the session that claimed it is still connected."""
+    if not leased:
+        return False
+    pids = {e.leased_by for e in leased}
+    if None in pids or connection.vendor != "postgresql":
+        return True
+    return bool(_live_sessions({pid for pid in pids if pid is not None}))
+
+
+def _live_sessions(pids: set[int]) -> set[int]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pid FROM pg_stat_activity WHERE pid = ANY(%s)", [list(pids)])
+        return {int(pid) for (pid,) in cursor.fetchall()}
 
 
 def due_destinations() -> list[str]:
     """Destinations with envelopes waiting whose next attempt is due (for the sweeper), but
     not while a batch of theirs is in flight (leased)."""
     now = timezone.now()
-    in_flight = OutboxEnvelope.objects.filter(delivered_at=None, leased_until__gt=now).values("destination")
-    return list(
+    leased: dict[str, list[OutboxEnvelope]] = {}
+    for row in OutboxEnvelope.objects.filter(delivered_at=None, leased_until__gt=now).only(
+        "destination", "leased_until", "leased_by"
+    ):
+        leased.setdefault(row.destination, []).append(row)
+    busy = {destination for destination, rows in leased.items() if _in_flight(rows)}
+    due = (
         OutboxEnvelope.objects.filter(delivered_at=None, next_attempt_at__lte=now)
-        .exclude(destination__in=in_flight)
         .values_list("destination", flat=True)
         .distinct()
     )
+    return [destination for destination in due if destination not in busy]
 
 
 def clear_delivered_bodies() -> int:

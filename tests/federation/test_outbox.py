@@ -112,3 +112,16 @@ def test_a_batch_in_flight_is_left_alone_until_its_lease_runs_out(partner) -> No
     assert [e["txn_id"] for e in json.loads(body)["envelopes"]] == txn_ids
     assert not OutboxEnvelope.objects.filter(delivered_at=None).exists()
     assert not OutboxEnvelope.objects.exclude(leased_until=None).exists()
+
+
+def test_a_lease_whose_worker_is_gone_ends_at_once(partner) -> None:
+    """On PostgreSQL a lease names the claiming worker's database session: once that
+    session is gone (the worker died), the batch is sent again without waiting for the
+    lease to run out."""
+    txn_ids = queue(2)
+    gone = 2**31 - 1  # no such backend
+    OutboxEnvelope.objects.update(leased_until=timezone.now() + timedelta(seconds=60), leased_by=gone)
+    assert due_destinations() == [PARTNER]
+    assert deliver_to(PARTNER) == 2
+    ((_, _, body),) = partner.requests
+    assert [e["txn_id"] for e in json.loads(body)["envelopes"]] == txn_ids

@@ -15,4 +15,9 @@ class Migration(migrations.Migration):
             name='leased_until',
             field=models.DateTimeField(null=True),
         ),
+        migrations.AddField(
+            model_name='outboxenvelope',
+            name='leased_by',
+            field=models.IntegerField(null=True),
+        ),
     ]
