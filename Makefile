@@ -48,6 +48,7 @@ test: venv web/node_modules/.installed lint typecheck web-test pytest
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 typecheck: venv
 	$(BIN)/mypy .

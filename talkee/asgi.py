@@ -17,7 +17,7 @@ django_asgi_app = ASGIStaticFilesHandler(django_asgi_app)
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
-from talkee.eventloop import remember_server_loop  # noqa: E402
+from apps.core.eventloop import remember_server_loop  # noqa: E402
 from talkee.jobs import start_inprocess_jobs  # noqa: E402
 from talkee.routing import websocket_urlpatterns  # noqa: E402
 

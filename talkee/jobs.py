@@ -19,8 +19,8 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import close_old_connections
 
+from apps.core.eventloop import server_loop_from_a_thread
 from talkee.celery import app as celery_app
-from talkee.eventloop import server_loop_from_a_thread
 
 logger = logging.getLogger("talkee.jobs")
 _started = threading.Event()

@@ -39,7 +39,7 @@ class TlsHttpToolsProtocol(HttpToolsProtocol):
 
 def federation_only(app: Any) -> Any:
     """Anything but the federation API is 404 here (the client API has its own port)."""
-    from talkee.errors import error_body
+    from apps.core.errors import error_body
 
     body = json.dumps(error_body("not_found", "Only the federation API is served here."))
 

@@ -15,6 +15,8 @@ urlpatterns = [
     path("v1/", include("apps.blobs.api.urls")),
     path("v1/", include("apps.calls.api.urls")),
     path("", include("apps.federation.urls")),
+    path("", include("apps.devices.api.s2s")),
+    path("", include("apps.blobs.api.s2s")),
     path("", include("apps.transport.urls")),
     path("admin/", admin_site.urls),
     path("", include("talkee.app_urls")),

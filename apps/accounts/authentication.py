@@ -25,7 +25,7 @@ class BearerTokenAuthentication(BaseAuthentication):
         # Imported here: apps.devices.services' own imports load DRF's settings, which load this module.
         from apps.devices.services import do_touch_device
 
-        do_touch_device(session.device)
+        session.device.last_seen = do_touch_device(session.device.pk, session.device.last_seen)
         return session.user, session
 
     def authenticate_header(self, request: Request) -> str:

@@ -52,3 +52,12 @@ def full_address(username: str) -> str:
 
 def local_user(username: str) -> User | None:
     return User.objects.filter(username=full_address(username), domain=settings.TALKEE_DOMAIN).first()
+
+
+def active_user(address: str) -> User | None:
+    """A user by full address, unless blocked."""
+    return User.objects.filter(username=address, is_blocked=False).first()
+
+
+def user_by_address(address: str) -> User | None:
+    return User.objects.filter(username=address).first()

@@ -17,11 +17,11 @@ from django.utils import timezone
 from apps.accounts.models import LoginChallenge, Session, User
 from apps.accounts.selectors import full_address
 from apps.accounts.tokens import new_token, token_hash
+from apps.core.errors import Conflict, Forbidden, ServiceError
 from apps.devices import services as device_services
 from apps.devices.models import Device
 from apps.devices.realtime import kick_devices
 from apps.messages import services as message_services
-from talkee.errors import Conflict, Forbidden, ServiceError
 
 logger = logging.getLogger("talkee.accounts")
 

@@ -19,3 +19,14 @@ def received_chunks(blob: Blob) -> list[int]:
     if blob.is_complete:
         return list(range(blob.chunk_count))
     return list(BlobChunk.objects.filter(blob=blob).order_by("index").values_list("index", flat=True))
+
+
+def blob_for_member_of_home_chat(blob_id: uuid.UUID | str, address: str) -> Blob | None:
+    """A file stored here, in a chat homed here, of which `address` (a peer's user) is a member."""
+    member = Membership.objects.filter(chat_id=OuterRef("chat_id"), user__username=address)
+    return Blob.objects.filter(pk=blob_id, at_home=False, chat__home="").filter(Exists(member)).first()
+
+
+def upload_for_home(blob_id: uuid.UUID | str, home: str) -> Blob | None:
+    """A file uploaded here for a chat homed at `home` (which pulls it)."""
+    return Blob.objects.filter(pk=blob_id, at_home=False, chat__home=home).first()

@@ -18,6 +18,7 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from apps.blobs import selectors
+from apps.blobs.federation import upload_pieces
 from apps.blobs.models import Blob, BlobAttachment, BlobChunk, UploadAllowance
 from apps.blobs.sizes import ACCEPTED_SIZES
 from apps.blobs.storage import (
@@ -32,8 +33,8 @@ from apps.blobs.storage import (
 )
 from apps.chats.models import Chat
 from apps.chats.selectors import membership_of
+from apps.core.errors import Conflict, Forbidden, NotFound, ServiceError
 from apps.messages.models import Message
-from talkee.errors import Conflict, Forbidden, NotFound, ServiceError
 
 
 @dataclass(frozen=True)
@@ -246,8 +247,6 @@ def do_pull_blobs(origin: str, chat_id: uuid.UUID, entries: Any, sender_id: int)
     (a peer's members cannot fill this instance's storage beyond it). Stored once: a blob
     already pulled is not fetched again; an id used here for anything else is refused.
     Returns the blob ids, for the send."""
-    from apps.federation.remote import upload_pieces
-
     if not isinstance(entries, list) or len(entries) > 10:
         raise ServiceError("At most 10 files, on an application message.", code="invalid_blob")
     ids = []

@@ -8,7 +8,6 @@ nor the device, and two credentials of the same person cannot be linked by their
 Nothing about a call is stored here; signalling goes through the socket as sealed bytes.
 """
 
-import base64
 import hashlib
 import hmac
 import secrets
@@ -16,6 +15,8 @@ import time
 from dataclasses import dataclass
 
 from django.conf import settings
+
+from apps.core.b64 import b64
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,7 @@ class TurnCredentials:
 
 def turn_credential(secret: str, username: str) -> str:
     digest = hmac.new(secret.encode(), username.encode(), hashlib.sha1).digest()
-    return base64.b64encode(digest).decode()
+    return b64(digest)
 
 
 def issue_turn_credentials(now: float | None = None) -> TurnCredentials | None:

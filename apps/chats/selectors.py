@@ -2,6 +2,7 @@
 
 import uuid
 
+from django.conf import settings
 from django.db.models import Count, Prefetch, QuerySet
 
 from apps.chats.models import Chat, Membership
@@ -30,3 +31,23 @@ def chats_of(user_id: int) -> QuerySet[Chat]:
 def chat_for_member(chat_id: uuid.UUID | str, user_id: int) -> Chat | None:
     """The chat if the user is in it; non-members learn nothing (not even existence)."""
     return chats_of(user_id).filter(pk=chat_id).first()
+
+
+def remote_domains(chat_id: uuid.UUID | str) -> set[str]:
+    """Instances other than this one with a member in the chat."""
+    return set(
+        Membership.objects.filter(chat_id=chat_id)
+        .exclude(user__domain=settings.TALKEE_DOMAIN)
+        .values_list("user__domain", flat=True)
+        .distinct()
+    )
+
+
+def peer_domains_of_user(user_id: int) -> set[str]:
+    """Instances other than this one sharing a chat with the user."""
+    return set(
+        Membership.objects.filter(chat__memberships__user_id=user_id)
+        .exclude(user__domain=settings.TALKEE_DOMAIN)
+        .values_list("user__domain", flat=True)
+        .distinct()
+    )

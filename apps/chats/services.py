@@ -10,15 +10,15 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
+from apps.chats import federation
 from apps.chats.models import Chat, Membership
 from apps.chats.selectors import membership_of
+from apps.core.b64 import b64
+from apps.core.errors import Conflict, Forbidden, NotFound, ServiceError
+from apps.devices.federation import resolve_users
 from apps.devices.models import Device
-from apps.federation import relay
-from apps.federation.remote import resolve_users
 from apps.messages.delivery import add_inbox_rows
 from apps.messages.models import DeviceInbox
-from talkee.api_fields import b64
-from talkee.errors import Conflict, Forbidden, NotFound, ServiceError
 
 if TYPE_CHECKING:
     from apps.accounts.models import User
@@ -48,7 +48,7 @@ def _forwarded(chat: Chat, actor: "User", action: str, **fields: object) -> bool
     if not chat.home:
         return False
     with transaction.atomic():
-        relay.request_change(chat.home, chat.id, actor.username, action, fields)
+        federation.request_change(chat.home, chat.id, actor.username, action, fields)
     return True
 
 
@@ -101,7 +101,7 @@ def do_create_chat(
             )
             notify_members(chat, [creator.pk] + [u.pk for u in others], "joined", members=len(others) + 1, joined_seq=0)
             if any(u.domain != settings.TALKEE_DOMAIN for u in others):
-                relay.share_chat(chat.id)
+                federation.share_chat(chat.id)
     except IntegrityError as exc:
         if pair is not None:
             # A concurrent request created the same direct chat first.
@@ -138,7 +138,7 @@ def do_add_members(actor: "User", chat: Chat, addresses: list[str], role: str = 
             notify_members(chat, added, "joined", members=len(added) + len(others), joined_seq=locked.next_seq - 1)
             notify_members(chat, others, "members", added=[m.user.username for m in new])
             if chat.federated or any(m.user.domain != settings.TALKEE_DOMAIN for m in new):
-                relay.share_chat(chat.id)
+                federation.share_chat(chat.id)
     return new
 
 
@@ -170,7 +170,7 @@ def do_remove_member(actor: "User", chat: Chat, target: "User") -> None:
         notify_members(chat, [target.pk], "left")
         notify_members(chat, [uid for uid in memberships if uid != target.pk], "members", removed=[target.username])
         if chat.federated:
-            relay.share_chat(chat.id, also=[target.domain] if target.domain != settings.TALKEE_DOMAIN else [])
+            federation.share_chat(chat.id, also=[target.domain] if target.domain != settings.TALKEE_DOMAIN else [])
 
 
 def do_change_role(actor: "User", chat: Chat, target: "User", role: str) -> Membership:
@@ -193,7 +193,7 @@ def do_change_role(actor: "User", chat: Chat, target: "User", role: str) -> Memb
         victim.save(update_fields=["role"])
         notify_members(chat, list(memberships), "members", role={target.username: role})
         if chat.federated:
-            relay.share_chat(chat.id)
+            federation.share_chat(chat.id)
     return victim
 
 
@@ -209,7 +209,7 @@ def do_set_name(actor: "User", chat: Chat, encrypted_name: bytes, epoch: int) ->
         members = list(Membership.objects.filter(chat=chat).values_list("user_id", flat=True))
         notify_members(chat, members, "name")
         if chat.federated:
-            relay.share_chat(chat.id)
+            federation.share_chat(chat.id)
     return chat
 
 
@@ -229,7 +229,7 @@ def do_set_timer(actor: "User", chat: Chat, ttl_seconds: int | None) -> Chat:
         members = list(Membership.objects.filter(chat=chat).values_list("user_id", flat=True))
         notify_members(chat, members, "timer", ttl_seconds=ttl_seconds)
         if chat.federated:
-            relay.share_chat(chat.id)
+            federation.share_chat(chat.id)
     return chat
 
 

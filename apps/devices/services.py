@@ -3,7 +3,6 @@
 import logging
 import uuid
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import models, transaction
@@ -11,17 +10,15 @@ from nacl.bindings import crypto_core_ed25519_is_valid_point
 from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
 
+from apps.accounts.models import User
 from apps.chats.models import Membership
+from apps.core.errors import Conflict, Forbidden, NotFound, ServiceError
+from apps.devices import federation
 from apps.devices.models import Device, KeyPackage, RevokedDevice, current_hour
 from apps.devices.realtime import kick_devices
-from apps.federation import relay
-from apps.federation.remote import claim_remote, is_remote
+from apps.federation.remote import is_remote
 from apps.messages.delivery import add_inbox_rows
 from apps.messages.models import DeviceInbox
-from talkee.errors import Conflict, Forbidden, NotFound, ServiceError
-
-if TYPE_CHECKING:
-    from apps.accounts.models import User
 
 logger = logging.getLogger("talkee.devices")
 
@@ -73,11 +70,11 @@ def notify_device_change(device: Device, change: str) -> None:
     if device.user.domain == settings.TALKEE_DOMAIN:
         # Peers sharing a chat with the user tell their own members (a remote user's
         # change came from their instance and is not passed on).
-        relay.announce_device(device, change)
+        federation.announce_device(device, change)
 
 
 def do_register_device(
-    user: "User", *, client_device_id: str, ed25519_pub: bytes, x25519_pub: bytes, label: str
+    user: User, *, client_device_id: str, ed25519_pub: bytes, x25519_pub: bytes, label: str
 ) -> Device:
     """Create the device on first login; later logins must present the same keys."""
     check_ed25519_public_key(ed25519_pub)
@@ -105,13 +102,9 @@ def do_register_device(
     return device
 
 
-def do_touch_device(device: Device) -> None:
-    """The device is in use (a socket or a request with its token): at most one write an hour."""
-    device.last_seen = touch_device(device.pk, device.last_seen)
-
-
-def touch_device(device_id: int, last_seen: datetime) -> datetime:
-    """`do_touch_device` by id and the `last_seen` already read; returns the new value."""
+def do_touch_device(device_id: int, last_seen: datetime) -> datetime:
+    """The device is in use (a socket or a request with its token): at most one write an
+    hour. Takes the `last_seen` already read; returns the new value."""
     hour = current_hour()
     if last_seen < hour:
         Device.objects.filter(pk=device_id, last_seen__lt=hour).update(last_seen=hour)
@@ -167,17 +160,16 @@ def claim_keypackages(addresses: list[str], device_ids: list[int] | None = None)
     transaction, so concurrent claimers never receive the same KeyPackage. A device
     whose pool is empty is listed with `keypackage: None`.
     """
-    from apps.accounts.models import User
 
     result: dict[str, list[dict[str, object]]] = {}
     for address in filter(is_remote, addresses):
         if device_ids is None:
-            result[address] = claim_remote(address)
+            result[address] = federation.claim_remote(address)
             continue
         mirrors = Device.objects.filter(pk__in=device_ids, user__username=address).values_list(
             "client_device_id", flat=True
         )
-        result[address] = claim_remote(address, [str(c) for c in mirrors]) if mirrors else []
+        result[address] = federation.claim_remote(address, [str(c) for c in mirrors]) if mirrors else []
     addresses = [a for a in addresses if a not in result]
     users = {u.username: u for u in User.objects.filter(username__in=addresses)}
     missing = [a for a in addresses if a not in users]

@@ -11,10 +11,10 @@ from django.utils import timezone
 
 from apps.accounts.models import Session
 from apps.chats.selectors import membership_of
+from apps.core.errors import Forbidden, NotFound, ServiceError
 from apps.devices.models import Device
 from apps.messages.delivery import add_inbox_rows
 from apps.messages.models import DeviceCursor, DeviceInbox
-from talkee.errors import Forbidden, NotFound, ServiceError
 
 
 def do_store_sync_bundle(session: Session, to_device_id: int, chat_id: uuid.UUID, ciphertext: bytes) -> DeviceInbox:

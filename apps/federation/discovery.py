@@ -9,7 +9,6 @@ acme.example can run Talkee on talkee.acme.example:8448), kept an hour; else
 the domain and sign with its pinned key: the lookup only says where to dial.
 """
 
-import base64
 import binascii
 import http.client
 import json
@@ -21,6 +20,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ImproperlyConfigured
 
+from apps.core.b64 import unb64
 from apps.federation import tls
 
 logger = logging.getLogger("talkee.federation")
@@ -177,7 +177,7 @@ def fetch_server_key(domain: str) -> bytes:
         document = json.loads(raw)
         if document.get("domain") != domain:
             raise DiscoveryError("the instance calls itself by another name")
-        key = base64.b64decode(document["ed25519_pub"], validate=True)
+        key = unb64(document["ed25519_pub"])
     except (ValueError, KeyError, TypeError, binascii.Error) as exc:
         raise DiscoveryError("malformed discovery document") from exc
     if len(key) != 32:

@@ -1,7 +1,8 @@
 """Federation state in rows (the rows are the truth; workers only advance them).
 
 - Peer: another instance, with its Ed25519 key pinned on first contact (TOFU).
-- OutboxEnvelope: one row per (destination, envelope) until the peer accepted it.
+- OutboxEnvelope: one row per (destination, envelope) until the peer accepted it; a batch
+  is leased to one worker while its request is in flight (no lock is held across it).
 - InboxEnvelope: what a peer sent us, unique per (origin, txn_id), so a retry or a
   replay is stored once and handled once.
 """
@@ -29,6 +30,12 @@ class OutboxEnvelope(models.Model):
     next_attempt_at = models.DateTimeField(null=True, db_index=True)
     delivered_at = models.DateTimeField(null=True)
     last_error = models.CharField(max_length=200, blank=True)
+    # Claimed by a worker whose request to the peer is in flight (no transaction is open
+    # meanwhile); if that worker dies, the lease runs out and the sweeper sends again. On
+    # PostgreSQL the claiming worker's database session (its backend pid) is kept too: a
+    # worker that died takes its session with it, and its lease ends at once.
+    leased_until = models.DateTimeField(null=True)
+    leased_by = models.IntegerField(null=True)
 
     class Meta:
         indexes = [models.Index(fields=["destination", "delivered_at", "id"], name="outbox_pending")]

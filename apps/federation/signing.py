@@ -9,7 +9,6 @@ default), the request must also have come through the s2s listener with a verifi
 certificate naming the origin (apps/federation/tls.py).
 """
 
-import base64
 import binascii
 import hashlib
 import json
@@ -23,10 +22,11 @@ from django.http import HttpRequest
 from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
 
+from apps.core.b64 import b64, unb64
+from apps.core.errors import Forbidden, ServiceError
 from apps.federation import discovery, tls
 from apps.federation.instance_key import instance_signing_key
 from apps.federation.models import Peer, SeenRequest
-from talkee.errors import Forbidden, ServiceError
 
 HEADER_ORIGIN = "X-Talkee-Origin"
 HEADER_DESTINATION = "X-Talkee-Destination"
@@ -71,7 +71,7 @@ def sign_request(
         HEADER_DESTINATION: destination,
         HEADER_TS: str(ts),
         HEADER_TXN: txn_id,
-        HEADER_SIGNATURE: base64.b64encode(signature).decode(),
+        HEADER_SIGNATURE: b64(signature),
     }
 
 
@@ -126,7 +126,7 @@ def verify_request(request: HttpRequest) -> VerifiedRequest:
     if abs(time.time() - int(raw_ts)) > settings.TALKEE_FEDERATION_MAX_SKEW_SECONDS:
         raise Unauthenticated("The request is too old (or from the future).", code="expired")
     try:
-        signature = base64.b64decode(raw_signature, validate=True)
+        signature = unb64(raw_signature)
     except (binascii.Error, ValueError) as exc:
         raise Unauthenticated("invalid signature") from exc
     peer, key = _pinned_or_discovered(origin)

@@ -26,13 +26,13 @@ from django.conf import settings
 
 from apps.accounts.selectors import SocketSession, socket_session_for_token
 from apps.chats.selectors import socket_chats_of
+from apps.core.errors import ServiceError, describe_validation_error
 from apps.devices.realtime import device_group
-from apps.devices.services import touch_device
-from apps.federation.relay import relay_call_signal
+from apps.devices.services import do_touch_device
 from apps.messages import selectors, services
 from apps.messages.api.serializers import SendSerializer
 from apps.messages.delivery import chat_group, encode
-from talkee.errors import ServiceError, describe_validation_error
+from apps.messages.federation import relay_call_signal
 
 logger = logging.getLogger("talkee.ws")
 
@@ -53,7 +53,7 @@ def _open_session(token: str) -> SocketSession | None:
     """The socket's session (or None), its device marked as in use: one thread hop."""
     session = socket_session_for_token(token)
     if session is not None:
-        touch_device(session.device_id, session.device_last_seen)
+        do_touch_device(session.device_id, session.device_last_seen)
     return session
 
 

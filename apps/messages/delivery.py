@@ -16,11 +16,11 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
+from apps.core.eventloop import server_loop_from_a_thread
 from apps.devices.realtime import device_group
 from apps.messages.frames import inbox_frame
 from apps.messages.models import DeviceInbox
 from apps.messages.stream import allocate_positions
-from talkee.eventloop import server_loop_from_a_thread
 
 logger = logging.getLogger("talkee.delivery")
 

@@ -3,12 +3,8 @@
 from datetime import datetime
 from typing import Any
 
+from apps.core.b64 import b64_or_none
 from apps.messages.models import DeviceInbox, Message, Reaction
-from talkee.api_fields import b64
-
-
-def _b64_or_none(value: bytes | memoryview | None) -> str | None:
-    return None if value is None else b64(value)
 
 
 def message_object(message: Message) -> dict[str, Any]:
@@ -48,7 +44,7 @@ def message_fields(
         "chat_id": chat_id,
         "kind": kind,
         "epoch": epoch,
-        "ciphertext": _b64_or_none(ciphertext),
+        "ciphertext": b64_or_none(ciphertext),
         "edited_at": edited_at.isoformat() if edited_at else None,
         "deleted": deleted,
         "expires_at": expires_at.isoformat() if expires_at else None,
@@ -73,7 +69,7 @@ def reaction_frame(reaction: Reaction) -> dict[str, Any]:
         "reaction": {
             "id": reaction.id,
             "message_id": reaction.message_id,
-            "ciphertext": _b64_or_none(reaction.ciphertext),
+            "ciphertext": b64_or_none(reaction.ciphertext),
             "deleted": reaction.deleted_at is not None,
         },
     }
@@ -85,7 +81,7 @@ def inbox_frame(row: DeviceInbox) -> dict[str, Any]:
         "cursor": row.pos,
         "kind": row.kind,
         "chat_id": str(row.chat_id) if row.chat_id else None,
-        "payload": _b64_or_none(row.payload),
+        "payload": b64_or_none(row.payload),
         "data": row.data,
         "from_device_id": row.from_device_id,
     }

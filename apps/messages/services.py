@@ -4,7 +4,6 @@ Sealed sender: the sender's identity is used to authorise a write and then dropp
 it is never stored with the row and never logged next to a message id.
 """
 
-import base64
 import functools
 import hmac
 import uuid
@@ -20,14 +19,15 @@ from django.utils import timezone
 from apps.accounts.models import User
 from apps.blobs.services import do_attach_blobs, do_attach_home_blobs, hold_for_home, release_blobs
 from apps.chats.models import Chat, Membership
+from apps.chats.selectors import remote_domains
+from apps.core.b64 import b64, unb64, unb64_or_none
+from apps.core.errors import Conflict, Forbidden, NotFound, ServiceError
 from apps.devices.models import Device
-from apps.federation import relay
+from apps.messages import federation
 from apps.messages.delivery import add_inbox_rows, chat_event, chat_group, publish_on_commit
 from apps.messages.frames import event_frame, message_fields, message_frame, reaction_frame
 from apps.messages.models import DeviceCursor, DeviceInbox, Message, Reaction, StreamPosition
 from apps.messages.stream import allocate_positions, current_position
-from talkee.api_fields import b64
-from talkee.errors import Conflict, Forbidden, NotFound, ServiceError
 
 Kind = Message.Kind
 
@@ -72,7 +72,7 @@ def check_ciphertext_size(kind: str, ciphertext: bytes) -> None:
         raise ServiceError("The ciphertext is empty.", code="invalid_input")
 
 
-def check_secret(secret: bytes | None, expected: bytes | memoryview | None) -> bool:
+def secret_matches(secret: bytes | None, expected: bytes | memoryview | None) -> bool:
     """Whether `secret` is the preimage of the stored BLAKE3 hash (constant time)."""
     return secret is not None and expected is not None and hmac.compare_digest(blake3(secret).digest(), bytes(expected))
 
@@ -81,7 +81,7 @@ def check_author_or_manager(
     secret: bytes | None, expected: bytes | memoryview | None, membership: Membership, message: str, code: str
 ) -> None:
     """Whoever holds the secret (the author), or the chat's owners and admins."""
-    if not check_secret(secret, expected) and not membership.is_manager:
+    if not secret_matches(secret, expected) and not membership.is_manager:
         raise Forbidden(message, code=code)
 
 
@@ -195,9 +195,9 @@ def do_send_message(
                     for d in local_welcome
                 )
             if context.federated:
-                relay.deliver_message(message, relay.remote_domains(chat_id), files)
+                federation.deliver_message(message, remote_domains(chat_id), files)
                 if remote_welcome:
-                    relay.send_welcomes(chat_id, remote_welcome, welcome_payload)
+                    federation.send_welcomes(chat_id, remote_welcome, welcome_payload)
     except (IntegrityError, _StaleEpoch) as exc:
         original = _existing(chat_id, client_message_id)
         if original is not None:
@@ -352,7 +352,7 @@ def _forward_send(
         if blob_ids:
             # The home pulls them from here when it orders the message (do_pull_blobs).
             fields["blobs"] = hold_for_home(chat_id, blob_ids)
-        relay.forward_send(context.home, chat_id, sender, fields)
+        federation.forward_send(context.home, chat_id, sender, fields)
     return Sent(None, None, created=True, cursor=0, forwarded=True)
 
 
@@ -366,7 +366,7 @@ def do_store_delivered(chat_id: uuid.UUID, fields: dict[str, Any]) -> bool:
     kind = fields["kind"]
     if kind not in Kind.values:
         raise ServiceError(f"Unknown message kind {kind!r}.", code="invalid_input")
-    ciphertext = base64.b64decode(fields["ciphertext"], validate=True)
+    ciphertext = unb64(fields["ciphertext"])
     check_ciphertext_size(kind, ciphertext)
     expires_at = fields.get("expires_at")
     edit_hash = fields.get("edit_hash")
@@ -377,7 +377,7 @@ def do_store_delivered(chat_id: uuid.UUID, fields: dict[str, Any]) -> bool:
         kind=kind,
         epoch=int(fields["epoch"]),
         ciphertext=ciphertext,
-        edit_hash=None if edit_hash is None else base64.b64decode(edit_hash, validate=True),
+        edit_hash=unb64_or_none(edit_hash),
         expires_at=None if expires_at is None else datetime.fromisoformat(expires_at),
         burn_on_read=bool(fields.get("burn_on_read")),
     )
@@ -420,7 +420,7 @@ def _forward_change(membership: Membership, user_id: int, action: str, **fields:
     clear answer), then durably queued for the home, which checks again and applies it."""
     sender = User.objects.values_list("username", flat=True).get(pk=user_id)
     with transaction.atomic():
-        relay.request_message_change(membership.chat.home, membership.chat_id, sender, action, fields)
+        federation.request_message_change(membership.chat.home, membership.chat_id, sender, action, fields)
 
 
 def _publish_change(message: Message) -> None:
@@ -445,7 +445,7 @@ def _tombstone(messages: list[Message]) -> None:
     ordered_here = set(
         Chat.objects.filter(pk__in={m.chat_id for m in messages}, federated=True, home="").values_list("pk", flat=True)
     )
-    relay.message_changed(m for m in messages if m.chat_id in ordered_here)
+    federation.message_changed(m for m in messages if m.chat_id in ordered_here)
 
 
 def do_edit_message(user_id: int, message_id: int, edit_secret: bytes, ciphertext: bytes) -> Message:
@@ -453,7 +453,7 @@ def do_edit_message(user_id: int, message_id: int, edit_secret: bytes, ciphertex
     message, membership = _message_for_member(message_id, user_id)
     if message.deleted_at is not None or message.kind != Kind.APPLICATION:
         raise Conflict("This message can no longer be edited.", code="not_editable")
-    if not check_secret(edit_secret, message.edit_hash):
+    if not secret_matches(edit_secret, message.edit_hash):
         raise Forbidden("Only the author can edit this message.", code="wrong_edit_secret")
     check_ciphertext_size(Kind.APPLICATION, ciphertext)
     if membership.chat.home:
@@ -468,7 +468,7 @@ def do_edit_message(user_id: int, message_id: int, edit_secret: bytes, ciphertex
         message.save(update_fields=["ciphertext", "edited_at", "pos"])
         _publish_change(message)
         if membership.chat.federated:
-            relay.message_changed([message])
+            federation.message_changed([message])
     return message
 
 
@@ -547,7 +547,7 @@ def do_add_reaction(user_id: int, message_id: int, ciphertext: bytes, remove_has
         )
         publish_on_commit([(chat_group(message.chat_id), chat_event(reaction_frame(reaction), message.seq))])
         if membership.chat.federated:
-            relay.reaction_changed(reaction, message.seq)
+            federation.reaction_changed(reaction, message.seq)
     return reaction
 
 
@@ -571,7 +571,7 @@ def do_remove_reaction(user_id: int, reaction_id: int, remove_secret: bytes | No
         return reaction
     _mark_reaction_removed(reaction)
     if membership.chat.federated:
-        relay.reaction_changed(reaction, reaction.message.seq)
+        federation.reaction_changed(reaction, reaction.message.seq)
     return reaction
 
 
@@ -601,7 +601,7 @@ def do_apply_changed(chat_id: uuid.UUID, fields: dict[str, Any]) -> bool:
     when = datetime.fromisoformat(edited_at)
     if message.edited_at is not None and message.edited_at >= when:
         return False
-    new_ciphertext = base64.b64decode(ciphertext, validate=True)
+    new_ciphertext = unb64(ciphertext)
     check_ciphertext_size(Kind.APPLICATION, new_ciphertext)
     message.ciphertext = new_ciphertext
     message.edited_at = when
@@ -631,8 +631,8 @@ def do_apply_reaction(chat_id: uuid.UUID, fields: dict[str, Any]) -> bool:
         chat_id=chat_id,
         home_id=home_id,
         pos=allocate_positions(1),
-        ciphertext=base64.b64decode(fields["ciphertext"], validate=True),
-        remove_hash=base64.b64decode(fields["remove_hash"], validate=True),
+        ciphertext=unb64(fields["ciphertext"]),
+        remove_hash=unb64(fields["remove_hash"]),
     )
     publish_on_commit([(chat_group(chat_id), chat_event(reaction_frame(reaction), message.seq))])
     return True

@@ -20,6 +20,8 @@ import binascii
 import re
 from dataclasses import dataclass
 
+from apps.core.b64 import b64, unb64
+
 MAX_NAME = 253
 MAX_LABEL = 63
 RID_CHARS = 13
@@ -136,7 +138,7 @@ def reply_chunks(reply: bytes) -> list[bytes]:
 
 
 def txt_strings(seq: int, total: int, chunk: bytes) -> list[str]:
-    text = base64.b64encode(chunk).decode("ascii")
+    text = b64(chunk)
     return [f"{seq}/{total}"] + [text[i : i + MAX_TXT_STRING] for i in range(0, len(text), MAX_TXT_STRING)]
 
 
@@ -147,7 +149,7 @@ def parse_txt(strings: list[str]) -> tuple[int, int, bytes]:
     seq_text, _, total_text = strings[0].partition("/")
     try:
         seq, total = int(seq_text), int(total_text)
-        chunk = base64.b64decode("".join(strings[1:]).encode("ascii"), validate=True)
+        chunk = unb64("".join(strings[1:]))
     except (ValueError, binascii.Error) as exc:
         raise CodecError("bad answer") from exc
     if not 0 <= seq < total:

@@ -21,12 +21,11 @@ from rest_framework.exceptions import ValidationError
 
 from apps.accounts.models import Session
 from apps.accounts.selectors import session_for_token
+from apps.core.errors import ServiceError, describe_validation_error, error_body
 from apps.messages import services as message_services
-from apps.messages.api.serializers import AckSerializer, SendSerializer
-from apps.messages.api.sync import sync_page
+from apps.messages.requests import validated_ack, validated_send
+from apps.messages.sync import sync_page
 from apps.transport import codec, sealing
-from talkee.api_fields import validated
-from talkee.errors import ServiceError, describe_validation_error, error_body
 
 _BUSY_POLL_SECONDS = 0.1
 
@@ -150,7 +149,7 @@ async def run_operation(op: dict[str, Any]) -> Reply:
             case "sync":
                 return await _sync(session, op)
             case "ack":
-                data = validated(AckSerializer, op)
+                data = validated_ack(op)
                 cursor = await database_sync_to_async(message_services.do_ack)(session.device_id, data["cursor"])
                 return Reply(200, {"cursor": cursor})
             case "send":
@@ -178,6 +177,6 @@ async def _send(session: Session, op: dict[str, Any]) -> Reply:
         chat_id = uuid.UUID(op.get("chat_id") or "")
     except (TypeError, ValueError, AttributeError):
         return Reply(400, error_body("invalid_input", "chat_id must be a UUID."))
-    data = validated(SendSerializer, op)
+    data = validated_send(op)
     sent = await database_sync_to_async(message_services.do_send_message)(session.user_id, chat_id, **data)
     return Reply(201 if sent.created else 200, {"id": sent.id, "seq": sent.seq})

@@ -9,9 +9,9 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from apps.core.errors import error_body
+from apps.core.ratelimit import aover_rate, retry_after
 from apps.transport.gateway import MAX_QUERY_BYTES, answer
-from talkee.errors import error_body
-from talkee.ratelimit import aover_rate, retry_after
 
 CONTENT_TYPE = "application/dns-message"
 

@@ -49,7 +49,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "talkee.errors.ApiErrorMiddleware",
+    "apps.core.errors.ApiErrorMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -199,7 +199,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "EXCEPTION_HANDLER": "talkee.errors.api_exception_handler",
+    "EXCEPTION_HANDLER": "apps.core.errors.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_THROTTLE_RATES": {
@@ -264,6 +264,9 @@ TALKEE_FEDERATION_URL = env.str(
 TALKEE_FEDERATION_MAX_SKEW_SECONDS = env.int("TALKEE_FEDERATION_MAX_SKEW_SECONDS", default=300)
 TALKEE_FEDERATION_MAX_BODY_BYTES = env.int("TALKEE_FEDERATION_MAX_BODY_BYTES", default=20 * 1024 * 1024)
 TALKEE_FEDERATION_MAX_ENVELOPES = 100
+# How long a worker may hold a claimed outbox batch while its request is in flight (the
+# request times out well before); a worker that died is replaced once it runs out.
+TALKEE_FEDERATION_LEASE_SECONDS = 120
 TALKEE_FEDERATION_PEER_RATE = env.str("TALKEE_FEDERATION_PEER_RATE", default="600/min")
 
 # History-sync bundles for new devices
@@ -341,7 +344,7 @@ TALKEE_APP_DIR = BASE_DIR / "static" / "app"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"json": {"()": "talkee.logging.JsonFormatter"}},
+    "formatters": {"json": {"()": "apps.core.logging.JsonFormatter"}},
     "handlers": {"stdout": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stdout"}},
     "root": {"handlers": ["stdout"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {

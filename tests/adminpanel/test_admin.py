@@ -17,8 +17,8 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from apps.accounts.models import Session, User
+from apps.core.logging import JsonFormatter
 from apps.devices.models import Device, KeyPackage, RevokedDevice
-from talkee.logging import JsonFormatter
 from tests.conftest import DeviceKeys, b64, fake_keypackage, login
 
 CHANGELIST_USERS = "/admin/accounts/user/"

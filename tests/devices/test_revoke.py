@@ -5,10 +5,10 @@ import pytest
 import websockets
 from rest_framework.test import APIClient
 
+from apps.core.errors import ServiceError
 from apps.devices.models import Device, KeyPackage, RevokedDevice
 from apps.messages import services as message_services
 from apps.messages.models import DeviceCursor
-from talkee.errors import ServiceError
 from tests.conftest import DeviceKeys, b64, fake_keypackage, login
 from tests.support.sockets import open_socket
 

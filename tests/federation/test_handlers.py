@@ -17,10 +17,10 @@ from django.utils import timezone
 from nacl.public import PrivateKey
 from nacl.signing import SigningKey
 
+from apps.accounts.federation import remote_user
 from apps.chats.models import Chat, Membership
 from apps.devices.models import Device
 from apps.federation.models import InboxEnvelope, OutboxEnvelope
-from apps.federation.remote import remote_user
 from apps.federation.services import handle_inbox_rows
 from apps.federation.tasks import sweep_inbox
 from apps.messages.models import DeviceInbox, Message, Reaction

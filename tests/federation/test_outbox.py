@@ -93,3 +93,35 @@ def test_blocked_destination_gets_nothing(partner) -> None:
     queue(1)
     assert deliver_to(PARTNER) == 0
     assert partner.requests == []
+
+
+def test_a_batch_in_flight_is_left_alone_until_its_lease_runs_out(partner) -> None:
+    """A worker that claimed a batch and died: nobody sends the batch (or anything after it,
+    which would overtake it) while its lease holds; once it has run out, the sweeper sends
+    it again, in order."""
+    txn_ids = queue(2)
+    OutboxEnvelope.objects.update(leased_until=timezone.now() + timedelta(seconds=60))
+    txn_ids += queue(1)
+    assert deliver_to(PARTNER) == 0
+    assert due_destinations() == []
+    assert partner.requests == []
+    OutboxEnvelope.objects.update(leased_until=timezone.now() - timedelta(seconds=1))
+    assert due_destinations() == [PARTNER]
+    assert deliver_to(PARTNER) == 3
+    ((_, _, body),) = partner.requests
+    assert [e["txn_id"] for e in json.loads(body)["envelopes"]] == txn_ids
+    assert not OutboxEnvelope.objects.filter(delivered_at=None).exists()
+    assert not OutboxEnvelope.objects.exclude(leased_until=None).exists()
+
+
+def test_a_lease_whose_worker_is_gone_ends_at_once(partner) -> None:
+    """On PostgreSQL a lease names the claiming worker's database session: once that
+    session is gone (the worker died), the batch is sent again without waiting for the
+    lease to run out."""
+    txn_ids = queue(2)
+    gone = 2**31 - 1  # no such backend
+    OutboxEnvelope.objects.update(leased_until=timezone.now() + timedelta(seconds=60), leased_by=gone)
+    assert due_destinations() == [PARTNER]
+    assert deliver_to(PARTNER) == 2
+    ((_, _, body),) = partner.requests
+    assert [e["txn_id"] for e in json.loads(body)["envelopes"]] == txn_ids

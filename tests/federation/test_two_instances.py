@@ -20,15 +20,15 @@ from django.db import transaction
 from django.test import override_settings
 from django.utils import timezone
 
+from apps.core.errors import NotFound
+from apps.devices.federation import claim_remote
 from apps.devices.models import Device
 from apps.devices.services import claim_keypackages
 from apps.federation import discovery
 from apps.federation.models import OutboxEnvelope
-from apps.federation.remote import claim_remote
 from apps.federation.services import ENVELOPES_PATH, deliver_to, queue_envelope
 from apps.federation.signing import sign_request
 from apps.federation.tasks import deliver_outbox, sweep_outbox
-from talkee.errors import NotFound
 from tests.conftest import (
     FEDERATION_B,
     FEDERATION_HOSTS,

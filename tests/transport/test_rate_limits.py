@@ -13,8 +13,8 @@ import pytest
 from django.test import Client, override_settings
 from dnslib import RCODE, DNSRecord
 
+from apps.core.ratelimit import parse_rate
 from apps.transport import codec
-from talkee.ratelimit import parse_rate
 from tests.conftest import ROOT, _wait_for_port, free_port, server_env, stop
 
 pytestmark = pytest.mark.django_db(transaction=True)

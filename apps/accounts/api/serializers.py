@@ -1,7 +1,7 @@
 from django.conf import settings
 from rest_framework import serializers
 
-from talkee.api_fields import Base64BytesField, StrictCharField, StrictUUIDField
+from apps.core.api_fields import Base64BytesField, StrictCharField, StrictUUIDField
 
 
 def password_field() -> serializers.CharField:

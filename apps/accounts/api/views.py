@@ -8,10 +8,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts import services
-from apps.accounts.api import serializers as s
+from apps.accounts.api import serializers
 from apps.accounts.api.throttles import LoginIPThrottle, LoginUsernameThrottle, RegisterIPThrottle
 from apps.accounts.authentication import request_session
-from talkee.api_fields import validated
+from apps.core.api_fields import validated
 
 
 class RegisterView(APIView):
@@ -19,9 +19,9 @@ class RegisterView(APIView):
     authentication_classes: list[type] = []
     throttle_classes = [RegisterIPThrottle]
 
-    @extend_schema(request=s.RegisterSerializer, responses={201: s.RegisterAnswerSerializer})
+    @extend_schema(request=serializers.RegisterSerializer, responses={201: serializers.RegisterAnswerSerializer})
     def post(self, request: Request) -> Response:
-        data = validated(s.RegisterSerializer, request.data)
+        data = validated(serializers.RegisterSerializer, request.data)
         user = services.do_register(data["username"], data["password"], data["recovery_hash"])
         return Response({"user": user.username}, status=status.HTTP_201_CREATED)
 
@@ -31,9 +31,9 @@ class ChallengeView(APIView):
     authentication_classes: list[type] = []
     throttle_classes = [LoginIPThrottle]
 
-    @extend_schema(request=s.ChallengeSerializer, responses={200: s.ChallengeAnswerSerializer})
+    @extend_schema(request=serializers.ChallengeSerializer, responses={200: serializers.ChallengeAnswerSerializer})
     def post(self, request: Request) -> Response:
-        data = validated(s.ChallengeSerializer, request.data)
+        data = validated(serializers.ChallengeSerializer, request.data)
         return Response({"nonce": services.do_issue_challenge(data["username"])})
 
 
@@ -42,9 +42,9 @@ class LoginView(APIView):
     authentication_classes: list[type] = []
     throttle_classes = [LoginIPThrottle, LoginUsernameThrottle]
 
-    @extend_schema(request=s.LoginSerializer, responses={200: s.LoginAnswerSerializer})
+    @extend_schema(request=serializers.LoginSerializer, responses={200: serializers.LoginAnswerSerializer})
     def post(self, request: Request) -> Response:
-        data = validated(s.LoginSerializer, request.data)
+        data = validated(serializers.LoginSerializer, request.data)
         device = data["device"]
         result = services.do_login(
             data["username"],
@@ -71,8 +71,8 @@ class RecoverView(APIView):
     authentication_classes: list[type] = []
     throttle_classes = [LoginIPThrottle, LoginUsernameThrottle]
 
-    @extend_schema(request=s.RecoverSerializer, responses={204: None})
+    @extend_schema(request=serializers.RecoverSerializer, responses={204: None})
     def post(self, request: Request) -> Response:
-        data = validated(s.RecoverSerializer, request.data)
+        data = validated(serializers.RecoverSerializer, request.data)
         services.do_recover(data["username"], data["recovery_proof"], data["new_password"])
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -2,7 +2,7 @@
 
 import re
 
-from talkee.errors import ServiceError
+from apps.core.errors import ServiceError
 
 _SINGLE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE)
 

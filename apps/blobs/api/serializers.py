@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from talkee.api_fields import StrictUUIDField
+from apps.core.api_fields import StrictUUIDField
 
 
 class CreateBlobSerializer(serializers.Serializer[None]):

@@ -21,13 +21,13 @@ from rest_framework.views import APIView
 
 from apps.accounts.authentication import request_session
 from apps.blobs import selectors, services
-from apps.blobs.api import serializers as s
+from apps.blobs.api import serializers
 from apps.blobs.api.ranges import RangeNotSatisfiable, byte_range
+from apps.blobs.federation import home_blob_pieces
 from apps.blobs.models import Blob
 from apps.blobs.storage import aiter_range, iter_range
-from apps.federation.remote import home_blob_pieces
-from talkee.api_fields import validated
-from talkee.errors import Conflict, NotFound, error_body
+from apps.core.api_fields import validated
+from apps.core.errors import Conflict, NotFound, error_body
 
 RAW_TYPES = ("", "application/octet-stream")
 
@@ -51,9 +51,9 @@ def _status(blob: Blob) -> dict[str, Any]:
 
 
 class BlobsView(APIView):
-    @extend_schema(request=s.CreateBlobSerializer, responses={201: s.BlobCreatedSerializer})
+    @extend_schema(request=serializers.CreateBlobSerializer, responses={201: serializers.BlobCreatedSerializer})
     def post(self, request: Request) -> Response:
-        data = validated(s.CreateBlobSerializer, request.data)
+        data = validated(serializers.CreateBlobSerializer, request.data)
         blob = services.do_create_blob(request_session(request).user_id, data["chat_id"], data["size"])
         body = {
             "id": blob.id,
@@ -68,7 +68,7 @@ class BlobsView(APIView):
 class ChunkView(APIView):
     @extend_schema(
         request={"application/octet-stream": OpenApiTypes.BINARY},
-        responses={201: s.ChunkStoredSerializer, 200: s.ChunkStoredSerializer},
+        responses={201: serializers.ChunkStoredSerializer, 200: serializers.ChunkStoredSerializer},
     )
     def put(self, request: Request, blob_id: uuid.UUID, index: int) -> Response:
         media_type = request.content_type.split(";")[0].strip().lower()
@@ -85,14 +85,14 @@ class ChunkView(APIView):
 
 
 class ChunksView(APIView):
-    @extend_schema(responses={200: s.UploadStatusSerializer})
+    @extend_schema(responses={200: serializers.UploadStatusSerializer})
     def get(self, request: Request, blob_id: uuid.UUID) -> Response:
         """Which chunks the server holds, so an interrupted upload can resume."""
         return Response(_status(_member_blob(request, blob_id)))
 
 
 class CompleteView(APIView):
-    @extend_schema(request=None, responses={200: s.BlobCompletedSerializer})
+    @extend_schema(request=None, responses={200: serializers.BlobCompletedSerializer})
     def post(self, request: Request, blob_id: uuid.UUID) -> Response:
         blob = services.do_complete_upload(request_session(request).user_id, blob_id)
         return Response({"id": str(blob.id), "size": blob.size})
@@ -126,7 +126,7 @@ def _requested_span(request: HttpRequest, blob: Blob) -> tuple[int, int] | JsonR
 
 def blob_response(request: HttpRequest, blob: Blob) -> HttpResponseBase:
     """A complete local blob's bytes (one `Range` supported): for members here, and for a
-    peer fetching a range for its members (apps/federation/views.blob)."""
+    peer fetching a range for its members (apps/blobs/api/s2s.blob)."""
     if not blob.is_complete:
         raise Conflict("This upload is not complete yet.", code="upload_incomplete")
     span = _requested_span(request, blob)

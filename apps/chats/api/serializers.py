@@ -4,7 +4,7 @@ from django.conf import settings
 from rest_framework import serializers
 
 from apps.chats.models import TTL_MAX_SECONDS, Chat, Membership
-from talkee.api_fields import Base64BytesField
+from apps.core.api_fields import Base64BytesField
 
 NAME_MAX_BYTES = 4096
 

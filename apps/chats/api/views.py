@@ -1,6 +1,7 @@
 """Chat endpoints: thin views over apps.chats.services."""
 
 import uuid
+from typing import TYPE_CHECKING
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
@@ -9,13 +10,15 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.authentication import request_session
-from apps.accounts.models import User
-from apps.accounts.selectors import full_address
+from apps.accounts.selectors import full_address, user_by_address
 from apps.chats import selectors, services
-from apps.chats.api import serializers as s
+from apps.chats.api import serializers
 from apps.chats.models import Chat
-from talkee.api_fields import validated
-from talkee.errors import NotFound
+from apps.core.api_fields import validated
+from apps.core.errors import NotFound
+
+if TYPE_CHECKING:
+    from apps.accounts.models import User
 
 
 def chat_or_404(request: Request, chat_id: uuid.UUID) -> Chat:
@@ -25,8 +28,8 @@ def chat_or_404(request: Request, chat_id: uuid.UUID) -> Chat:
     return chat
 
 
-def user_or_404(address: str) -> User:
-    user = User.objects.filter(username=full_address(address)).first()
+def user_or_404(address: str) -> "User":
+    user = user_by_address(full_address(address))
     if user is None:
         raise NotFound(f"No such user: {address}.", code="user_not_found")
     return user
@@ -40,20 +43,23 @@ def changed(chat: Chat) -> int:
 
 def render_chat(request: Request, chat_id: uuid.UUID, status_code: int = 200) -> Response:
     chat = chat_or_404(request, chat_id)
-    data = s.ChatSerializer(chat, context={"user_id": request_session(request).user_id}).data
+    data = serializers.ChatSerializer(chat, context={"user_id": request_session(request).user_id}).data
     return Response(data, status=status_code)
 
 
 class ChatListView(APIView):
-    @extend_schema(responses={200: s.ChatSerializer(many=True)})
+    @extend_schema(responses={200: serializers.ChatSerializer(many=True)})
     def get(self, request: Request) -> Response:
         user_id = request_session(request).user_id
         chats = selectors.chats_of(user_id)
-        return Response(s.ChatSerializer(chats, many=True, context={"user_id": user_id}).data)
+        return Response(serializers.ChatSerializer(chats, many=True, context={"user_id": user_id}).data)
 
-    @extend_schema(request=s.ChatCreateSerializer, responses={201: s.ChatSerializer, 200: s.ChatSerializer})
+    @extend_schema(
+        request=serializers.ChatCreateSerializer,
+        responses={201: serializers.ChatSerializer, 200: serializers.ChatSerializer},
+    )
     def post(self, request: Request) -> Response:
-        data = validated(s.ChatCreateSerializer, request.data)
+        data = validated(serializers.ChatCreateSerializer, request.data)
         chat, created = services.do_create_chat(
             request_session(request).user,
             data["kind"],
@@ -67,24 +73,27 @@ class ChatListView(APIView):
 
 
 class ChatDetailView(APIView):
-    @extend_schema(responses={200: s.ChatSerializer})
+    @extend_schema(responses={200: serializers.ChatSerializer})
     def get(self, request: Request, chat_id: uuid.UUID) -> Response:
         return render_chat(request, chat_id)
 
-    @extend_schema(request=s.TimerSerializer, responses={200: s.ChatSerializer, 202: s.ChatSerializer})
+    @extend_schema(
+        request=serializers.TimerSerializer,
+        responses={200: serializers.ChatSerializer, 202: serializers.ChatSerializer},
+    )
     def patch(self, request: Request, chat_id: uuid.UUID) -> Response:
         """The chat's self-destruct default (`ttl_seconds`) for messages sent from now on."""
         chat = chat_or_404(request, chat_id)
-        data = validated(s.TimerSerializer, request.data)
+        data = validated(serializers.TimerSerializer, request.data)
         services.do_set_timer(request_session(request).user, chat, data["ttl_seconds"])
         return render_chat(request, chat_id, changed(chat))
 
 
 class ChatMembersView(APIView):
-    @extend_schema(request=s.AddMembersSerializer, responses={200: s.ChatSerializer})
+    @extend_schema(request=serializers.AddMembersSerializer, responses={200: serializers.ChatSerializer})
     def post(self, request: Request, chat_id: uuid.UUID) -> Response:
         chat = chat_or_404(request, chat_id)
-        data = validated(s.AddMembersSerializer, request.data)
+        data = validated(serializers.AddMembersSerializer, request.data)
         services.do_add_members(
             request_session(request).user, chat, [full_address(u) for u in data["users"]], data["role"]
         )
@@ -98,19 +107,19 @@ class ChatMemberView(APIView):
         services.do_remove_member(request_session(request).user, chat, user_or_404(address))
         return Response(status=status.HTTP_202_ACCEPTED if chat.home else status.HTTP_204_NO_CONTENT)
 
-    @extend_schema(request=s.RoleSerializer, responses={200: s.ChatSerializer})
+    @extend_schema(request=serializers.RoleSerializer, responses={200: serializers.ChatSerializer})
     def patch(self, request: Request, chat_id: uuid.UUID, address: str) -> Response:
         chat = chat_or_404(request, chat_id)
-        data = validated(s.RoleSerializer, request.data)
+        data = validated(serializers.RoleSerializer, request.data)
         services.do_change_role(request_session(request).user, chat, user_or_404(address), data["role"])
         return render_chat(request, chat_id, changed(chat))
 
 
 class ChatNameView(APIView):
-    @extend_schema(request=s.NameSerializer, responses={200: s.ChatSerializer})
+    @extend_schema(request=serializers.NameSerializer, responses={200: serializers.ChatSerializer})
     def put(self, request: Request, chat_id: uuid.UUID) -> Response:
         chat = chat_or_404(request, chat_id)
-        data = validated(s.NameSerializer, request.data)
+        data = validated(serializers.NameSerializer, request.data)
         services.do_set_name(request_session(request).user, chat, data["encrypted_name"], data["epoch"])
         return render_chat(request, chat_id, changed(chat))
 

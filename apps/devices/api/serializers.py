@@ -1,8 +1,8 @@
 from django.conf import settings
 from rest_framework import serializers
 
+from apps.core.api_fields import Base64BytesField, BoundedListField, StrictCharField
 from apps.devices.models import Device
-from talkee.api_fields import Base64BytesField, BoundedListField, StrictCharField
 
 
 class DeviceSerializer(serializers.ModelSerializer[Device]):

@@ -1,7 +1,8 @@
 from typing import Any
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
-from rest_framework import serializers, status
+from rest_framework import serializers as drf_serializers
+from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import UserRateThrottle
@@ -9,11 +10,11 @@ from rest_framework.views import APIView
 
 from apps.accounts.authentication import request_session
 from apps.accounts.selectors import full_address
+from apps.core.api_fields import validated
+from apps.core.errors import NotFound
 from apps.devices import selectors, services, sync
-from apps.devices.api import serializers as s
+from apps.devices.api import serializers
 from apps.devices.models import Device
-from talkee.api_fields import validated
-from talkee.errors import NotFound
 
 
 class ClaimThrottle(UserRateThrottle):
@@ -21,12 +22,12 @@ class ClaimThrottle(UserRateThrottle):
 
 
 class DeviceListView(APIView):
-    @extend_schema(responses={200: s.DeviceSerializer(many=True)})
+    @extend_schema(responses={200: serializers.DeviceSerializer(many=True)})
     def get(self, request: Request) -> Response:
         session = request_session(request)
         devices = selectors.devices_of(session.user_id)
         context = {"current_device_id": session.device_id}
-        return Response(s.DeviceSerializer(devices, many=True, context=context).data)
+        return Response(serializers.DeviceSerializer(devices, many=True, context=context).data)
 
 
 class DeviceDetailView(APIView):
@@ -41,22 +42,22 @@ class DeviceDetailView(APIView):
 
 class KeyPackageUploadView(APIView):
     @extend_schema(
-        request=s.KeyPackageUploadSerializer,
-        responses={201: inline_serializer("KeyPackagesStored", {"stored": serializers.IntegerField()})},
+        request=serializers.KeyPackageUploadSerializer,
+        responses={201: inline_serializer("KeyPackagesStored", {"stored": drf_serializers.IntegerField()})},
     )
     def post(self, request: Request) -> Response:
-        data = validated(s.KeyPackageUploadSerializer, request.data)
+        data = validated(serializers.KeyPackageUploadSerializer, request.data)
         stored = services.do_store_keypackages(request_session(request).device, data["keypackages"])
         return Response({"stored": stored}, status=status.HTTP_201_CREATED)
 
 
 class SyncBundleView(APIView):
     @extend_schema(
-        request=s.SyncBundleSerializer,
-        responses={201: inline_serializer("SyncBundleStored", {"id": serializers.IntegerField()})},
+        request=serializers.SyncBundleSerializer,
+        responses={201: inline_serializer("SyncBundleStored", {"id": drf_serializers.IntegerField()})},
     )
     def post(self, request: Request) -> Response:
-        data = validated(s.SyncBundleSerializer, request.data)
+        data = validated(serializers.SyncBundleSerializer, request.data)
         row = sync.do_store_sync_bundle(
             request_session(request), data["to_device_id"], data["chat_id"], data["ciphertext"]
         )
@@ -67,7 +68,7 @@ class KeyPackageClaimView(APIView):
     throttle_classes = [ClaimThrottle]
 
     @extend_schema(
-        request=s.KeyPackageClaimSerializer,
+        request=serializers.KeyPackageClaimSerializer,
         responses={
             200: OpenApiResponse(
                 description='{"bob@domain": [{device_id, client_device_id, keypackage}]}; '
@@ -76,10 +77,10 @@ class KeyPackageClaimView(APIView):
         },
     )
     def post(self, request: Request) -> Response:
-        data = validated(s.KeyPackageClaimSerializer, request.data)
+        data = validated(serializers.KeyPackageClaimSerializer, request.data)
         addresses = list(dict.fromkeys(full_address(u) for u in data["users"]))
         claimed = services.claim_keypackages(addresses, device_ids=data.get("device_ids"))
         answer: dict[str, Any] = {}
         for address, entries in claimed.items():
-            answer[address] = s.ClaimedKeyPackageSerializer(entries, many=True).data  # type: ignore[arg-type]
+            answer[address] = serializers.ClaimedKeyPackageSerializer(entries, many=True).data  # type: ignore[arg-type]
         return Response(answer)

@@ -1,8 +1,8 @@
 from django.conf import settings
 from rest_framework import serializers
 
+from apps.core.api_fields import Base64BytesField, StrictUUIDField
 from apps.messages.models import Message
-from talkee.api_fields import Base64BytesField, StrictUUIDField
 
 
 class WelcomeSerializer(serializers.Serializer[None]):

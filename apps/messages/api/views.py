@@ -10,20 +10,21 @@ from rest_framework.views import APIView
 
 from apps.accounts.authentication import request_session
 from apps.chats.selectors import membership_of
+from apps.core.api_fields import validated
+from apps.core.errors import NotFound
 from apps.messages import selectors, services
-from apps.messages.api import serializers as s
+from apps.messages.api import serializers
 from apps.messages.frames import message_object
 from apps.messages.models import Message
-from talkee.api_fields import validated
-from talkee.errors import NotFound
 
 
 class ChatMessagesView(APIView):
     @extend_schema(
-        request=s.SendSerializer, responses={201: s.SentSerializer, 200: s.SentSerializer, 202: s.SentSerializer}
+        request=serializers.SendSerializer,
+        responses={201: serializers.SentSerializer, 200: serializers.SentSerializer, 202: serializers.SentSerializer},
     )
     def post(self, request: Request, chat_id: uuid.UUID) -> Response:
-        data = validated(s.SendSerializer, request.data)
+        data = validated(serializers.SendSerializer, request.data)
         sent = services.do_send_message(request_session(request).user_id, chat_id, **data)
         if sent.forwarded:
             # Accepted (durably queued) for the chat's home instance, which orders it.
@@ -32,9 +33,9 @@ class ChatMessagesView(APIView):
             {"id": sent.id, "seq": sent.seq}, status=status.HTTP_201_CREATED if sent.created else status.HTTP_200_OK
         )
 
-    @extend_schema(parameters=[s.HistoryQuerySerializer])
+    @extend_schema(parameters=[serializers.HistoryQuerySerializer])
     def get(self, request: Request, chat_id: uuid.UUID) -> Response:
-        query = validated(s.HistoryQuerySerializer, request.query_params)
+        query = validated(serializers.HistoryQuerySerializer, request.query_params)
         membership = membership_of(chat_id, request_session(request).user_id)
         if membership is None:
             raise NotFound("No such chat.", code="chat_not_found")
@@ -53,17 +54,17 @@ def _changed(message: Message) -> Response:
 
 
 class MessageView(APIView):
-    @extend_schema(request=s.EditSerializer)
+    @extend_schema(request=serializers.EditSerializer)
     def patch(self, request: Request, message_id: int) -> Response:
-        data = validated(s.EditSerializer, request.data)
+        data = validated(serializers.EditSerializer, request.data)
         message = services.do_edit_message(
             request_session(request).user_id, message_id, data["edit_secret"], data["ciphertext"]
         )
         return _changed(message)
 
-    @extend_schema(request=s.DeleteSerializer)
+    @extend_schema(request=serializers.DeleteSerializer)
     def delete(self, request: Request, message_id: int) -> Response:
-        data = validated(s.DeleteSerializer, request.data or {})
+        data = validated(serializers.DeleteSerializer, request.data or {})
         message = services.do_delete_message(request_session(request).user_id, message_id, data.get("edit_secret"))
         return _changed(message)
 
@@ -76,9 +77,9 @@ class BurnView(APIView):
 
 
 class ReactionsView(APIView):
-    @extend_schema(request=s.ReactionSerializer)
+    @extend_schema(request=serializers.ReactionSerializer)
     def post(self, request: Request, message_id: int) -> Response:
-        data = validated(s.ReactionSerializer, request.data)
+        data = validated(serializers.ReactionSerializer, request.data)
         reaction = services.do_add_reaction(
             request_session(request).user_id, message_id, data["ciphertext"], data["remove_hash"]
         )
@@ -88,9 +89,9 @@ class ReactionsView(APIView):
 
 
 class ReactionView(APIView):
-    @extend_schema(request=s.RemoveReactionSerializer, responses={204: None, 202: None})
+    @extend_schema(request=serializers.RemoveReactionSerializer, responses={204: None, 202: None})
     def delete(self, request: Request, reaction_id: int) -> Response:
-        data = validated(s.RemoveReactionSerializer, request.data or {})
+        data = validated(serializers.RemoveReactionSerializer, request.data or {})
         reaction = services.do_remove_reaction(request_session(request).user_id, reaction_id, data.get("remove_secret"))
         if reaction.home_id is not None and reaction.deleted_at is None:
             # queued for the chat's home, which removes it everywhere (a `reaction` frame)
@@ -99,8 +100,8 @@ class ReactionView(APIView):
 
 
 class AckView(APIView):
-    @extend_schema(request=s.AckSerializer)
+    @extend_schema(request=serializers.AckSerializer)
     def post(self, request: Request) -> Response:
-        data = validated(s.AckSerializer, request.data)
+        data = validated(serializers.AckSerializer, request.data)
         cursor = services.do_ack(request_session(request).device_id, data["cursor"])
         return Response({"cursor": cursor})

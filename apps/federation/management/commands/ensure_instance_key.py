@@ -2,8 +2,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
+from apps.core.b64 import b64
 from apps.federation.instance_key import ensure_instance_key, instance_signing_key, key_path
-from talkee.api_fields import b64
 
 
 class Command(BaseCommand):

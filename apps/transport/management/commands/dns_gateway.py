@@ -11,8 +11,8 @@ from typing import Any, cast
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
+from apps.core.ratelimit import aover_rate
 from apps.transport.gateway import answer, refused
-from talkee.ratelimit import aover_rate
 
 logger = logging.getLogger("talkee.transport")
 

@@ -1,7 +1,6 @@
 """Serializer fields shared by every API: binary values travel as standard base64, and a
 field documented as a string accepts only a JSON string."""
 
-import base64
 import binascii
 import uuid
 from typing import Any
@@ -9,6 +8,8 @@ from typing import Any
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+
+from apps.core.b64 import b64, unb64
 
 
 @extend_schema_field(OpenApiTypes.BYTE)
@@ -45,7 +46,7 @@ class Base64BytesField(serializers.Field[bytes, str, str, Any]):
                 self.fail("exact", length=self.length)
             self.fail("max", max_length=limit)
         try:
-            value = base64.b64decode(data.encode("ascii"), validate=True)
+            value = unb64(data)
         except (binascii.Error, ValueError, UnicodeEncodeError):
             self.fail("invalid")
         if self.length is not None and len(value) != self.length:
@@ -57,7 +58,7 @@ class Base64BytesField(serializers.Field[bytes, str, str, Any]):
         return value
 
     def to_representation(self, value: bytes) -> str:
-        return base64.b64encode(bytes(value)).decode("ascii")
+        return b64(value)
 
 
 class StrictCharField(serializers.CharField):
@@ -89,10 +90,6 @@ class BoundedListField(serializers.ListField):
         if isinstance(data, list) and self.max_length is not None and len(data) > self.max_length:
             self.fail("max_length", max_length=self.max_length)
         return list(super().to_internal_value(data))
-
-
-def b64(value: bytes | memoryview) -> str:
-    return base64.b64encode(bytes(value)).decode("ascii")
 
 
 def validated(serializer_class: type[serializers.Serializer[Any]], data: Any) -> dict[str, Any]:

@@ -1,0 +1,22 @@
+"""The one base64 helper: binary values travel as standard base64 (with padding) in JSON,
+to clients and to peers alike."""
+
+import base64
+from typing import Any
+
+
+def b64(value: bytes | memoryview) -> str:
+    return base64.b64encode(bytes(value)).decode("ascii")
+
+
+def b64_or_none(value: bytes | memoryview | None) -> str | None:
+    return None if value is None else b64(value)
+
+
+def unb64(value: Any) -> bytes:
+    """Strict decoding (binascii.Error, a ValueError, on anything but standard base64)."""
+    return base64.b64decode(str(value), validate=True)
+
+
+def unb64_or_none(value: Any) -> bytes | None:
+    return None if value is None else unb64(value)
