@@ -131,9 +131,9 @@ def test_out_of_order_commits_in_two_chats_never_skip_or_repeat(make_account, li
         polled = [await poll for poll in polls]
         # Resume from every cursor the devices held while the first transaction was open.
         held = {start, synced["cursor"], page["cursor"], *(p["cursor"] for p in polled)}
-        held = sorted(held | {f["cursor"] for f in live.frames})
+        held |= {f["cursor"] for f in live.frames}
         resumed = {}
-        for cursor in held:
+        for cursor in sorted(held):
             device = SocketDevice(live_server_daphne.ws_url, bob.token)
             await device.connect(cursor=cursor)
             await device.close()
