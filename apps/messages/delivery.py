@@ -14,7 +14,7 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
-from django.db import transaction
+from django.db import DatabaseError, transaction
 
 from apps.devices.realtime import device_group
 from apps.messages.frames import inbox_frame
@@ -71,9 +71,14 @@ def publish_on_commit(sends: list[tuple[str, dict[str, Any]]], inflight: list[in
 
 def _publish_in_order(sends: list[tuple[str, dict[str, Any]]], inflight: list[int] | None) -> None:
     highest = max((int(event["cursor"]) for _, event in sends if "cursor" in event), default=0)
-    if highest and not wait_persisted(highest, inflight):
-        # A lower position's writer is stuck in an open transaction: publishing now could
-        # let a client move past it. The devices get these rows from their cursor instead.
+    try:
+        in_order = not highest or wait_persisted(highest, inflight)
+    except DatabaseError:
+        in_order = False
+    if not in_order:
+        # A lower position's writer is stuck in an open transaction (or the database did
+        # not answer): publishing now could let a client move past it. The devices get
+        # these rows from their cursor instead; the write itself has committed.
         logger.warning("live publish skipped behind a stuck writer; devices catch up from their cursor")
         return
     _send_now(sends)

@@ -27,7 +27,7 @@ transaction; its row lock makes positions visible in commit order.
 
 from collections.abc import Iterable
 
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 
 from apps.messages.models import StreamPosition
 
@@ -126,8 +126,6 @@ def wait_persisted(position: int, inflight: Iterable[int] | None = None) -> bool
     keys = sorted(set(inflight_below(position) if inflight is None else inflight))
     if not keys:
         return True
-    from django.db.utils import OperationalError
-
     try:
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(f"SET LOCAL lock_timeout = '{WAIT_SECONDS}s'")
