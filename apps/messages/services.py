@@ -275,8 +275,8 @@ def _order_here(
 
 # The plain send fused (PostgreSQL): the sender's membership row (always returned: the
 # precise answer when nothing is stored), the seq step of `_take_seq` for a chat that no
-# other instance shares, the position drawn last (stream.DRAW_CTE, only once the seq step
-# matched), the insert, and — evaluated after the draw — the lower positions still in
+# other instance shares, the position drawn last (as stream._DRAW: guard, draw, exact
+# key; only once the seq step matched), the insert, and — evaluated after the draw — the lower positions still in
 # flight, which the live publish waits for.
 _PLAIN_SEND_SQL = """
 WITH member AS MATERIALIZED (
@@ -290,14 +290,15 @@ WITH member AS MATERIALIZED (
     RETURNING {seq_returning}
 ), {draw_inflight} AS MATERIALIZED (
     SELECT pg_advisory_xact_lock_shared({draw_key}) FROM {sequence} WHERE EXISTS (SELECT 1 FROM s)
-), position AS (SELECT nextval('{sequence}') AS pos FROM {draw_inflight}), i AS (
+), position AS MATERIALIZED (SELECT nextval('{sequence}') AS pos FROM {draw_inflight}
+), exact AS MATERIALIZED (SELECT pg_advisory_xact_lock_shared({exact_space} + pos) FROM position), i AS (
     INSERT INTO {message}
         (chat_id, seq, pos, client_message_id, kind, epoch, ciphertext, edit_hash, expires_at, burn_on_read, created)
     SELECT %(chat)s, s.seq, position.pos, %(cmid)s::varchar, %(kind)s::varchar, %(epoch)s::bigint,
         %(ciphertext)s::bytea, %(edit_hash)s::bytea,
         %(now)s::timestamptz + COALESCE(%(ttl)s::integer, s.ttl_seconds) * interval '1 second',
         %(burn)s::boolean, %(now)s::timestamptz
-    FROM s, position
+    FROM s, position, exact
     RETURNING id, seq, pos, expires_at
 )
 SELECT member.role, member.kind, member.home, member.federated, member.epoch,
@@ -318,6 +319,7 @@ def _plain_send_sql() -> str:
         sequence=stream.SEQUENCE,
         draw_inflight="inflight",
         draw_key=stream.DRAW_KEY,
+        exact_space=stream.EXACT_SPACE,
         inflight_below=stream.INFLIGHT_BELOW.replace("position.pos", "i.pos"),
     )
 
