@@ -14,13 +14,13 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
-from django.db import transaction
+from django.db import DatabaseError, transaction
 
 from apps.core.eventloop import server_loop_from_a_thread
 from apps.devices.realtime import device_group
 from apps.messages.frames import inbox_frame
 from apps.messages.models import DeviceInbox
-from apps.messages.stream import allocate_positions
+from apps.messages.stream import allocate_positions, wait_persisted
 
 logger = logging.getLogger("talkee.delivery")
 
@@ -60,9 +60,28 @@ def _log_publish_failure(future: "concurrent.futures.Future[None]") -> None:
         )
 
 
-def publish_on_commit(sends: list[tuple[str, dict[str, Any]]]) -> None:
-    """Hand events to the channel layer once the surrounding transaction commits."""
-    transaction.on_commit(lambda: _send_now(sends))
+def publish_on_commit(sends: list[tuple[str, dict[str, Any]]], inflight: list[int] | None = None) -> None:
+    """Hand events to the channel layer once the surrounding transaction commits and no
+    lower stream position is still in flight (a socket forwards what it gets, and a client
+    resumes after the highest position it processed). `inflight`: the lower positions the
+    writer saw in flight, when it looked itself (None: look after commit)."""
+    if sends:
+        transaction.on_commit(lambda: _publish_in_order(sends, inflight))
+
+
+def _publish_in_order(sends: list[tuple[str, dict[str, Any]]], inflight: list[int] | None) -> None:
+    highest = max((int(event["cursor"]) for _, event in sends if "cursor" in event), default=0)
+    try:
+        in_order = not highest or wait_persisted(highest, inflight)
+    except DatabaseError:
+        in_order = False
+    if not in_order:
+        # A lower position's writer is stuck in an open transaction (or the database did
+        # not answer): publishing now could let a client move past it. The devices get
+        # these rows from their cursor instead; the write itself has committed.
+        logger.warning("live publish skipped behind a stuck writer; devices catch up from their cursor")
+        return
+    _send_now(sends)
 
 
 def chat_event(frame: dict[str, Any], seq: int) -> dict[str, Any]:
@@ -90,9 +109,8 @@ def add_inbox_rows(rows: Iterable[DeviceInbox]) -> list[DeviceInbox]:
     rows = list(rows)
     if not rows:
         return rows
-    first = allocate_positions(len(rows))
-    for offset, row in enumerate(rows):
-        row.pos = first + offset
+    for row, position in zip(rows, allocate_positions(len(rows)), strict=True):
+        row.pos = position
     DeviceInbox.objects.bulk_create(rows)
     sends = []
     for row in rows:

@@ -1,7 +1,9 @@
 """Store-and-forward rows. Every row that a device must see carries a stream position
-(`pos`): one global, gap-free counter, taken under a row lock as the last step of the
-writing transaction, so positions become visible in commit order. A device's cursor is
-the highest position it has acknowledged; resume = every visible row with pos > cursor.
+(`pos`): one global, increasing counter (a sequence on PostgreSQL, writers never wait on
+each other; gaps where a writer rolled back), drawn as the last step of the writing
+transaction. Readers stop below the lowest position still in flight (stream.py), so a
+device's cursor never passes a row that may still commit. A device's cursor is the
+highest position it has acknowledged; resume = every visible row with pos > cursor.
 
 Encrypted rows never name their sender (sealed sender): there is no sender column.
 """
@@ -10,7 +12,8 @@ from django.db import models
 
 
 class StreamPosition(models.Model):
-    """The single counter row (id=1) behind every `pos`."""
+    """The counter row (id=1) behind every `pos` on SQLite (one writer at a time);
+    PostgreSQL uses the sequence `talkee_stream_pos` instead (stream.py)."""
 
     pos = models.BigIntegerField(default=0)
 

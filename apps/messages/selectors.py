@@ -6,8 +6,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import F, QuerySet, Subquery
 
+from apps.messages import stream
 from apps.messages.frames import inbox_frame, message_frame, message_object, reaction_frame
 from apps.messages.models import DeviceCursor, DeviceInbox, Message, Reaction, StreamPosition
 from apps.messages.stream import current_position
@@ -41,11 +43,28 @@ def resume(user_id: int, device_id: int, requested: int | None) -> tuple[int, St
     replay, together (one thread hop on the socket; the stored cursor and the stream's end
     in one query). Call it only once the socket has joined its live groups: the page's
     horizon is read here, so nothing falls between the two."""
-    end_now = StreamPosition.objects.filter(pk=1).values("pos")[:1]
-    stored = DeviceCursor.objects.filter(device_id=device_id).values("pos", "floor", end=Subquery(end_now)).first()
-    end = int(stored["end"] or 0) if stored else current_position()
+    stored, end = _cursor_and_end(device_id)
     cursor = _resume_at(stored, requested, lambda: end)
     return cursor, stream_after(user_id, device_id, cursor, upto=end)
+
+
+def _cursor_and_end(device_id: int) -> tuple[dict[str, int] | None, int]:
+    """The device's stored cursor and the stream's readable end, in one query."""
+    if stream.uses_sequence():
+        table = DeviceCursor._meta.db_table
+        sql = (
+            f"WITH {stream.PERSISTED_CTE} SELECT {stream.PERSISTED}, c.pos, c.floor "  # noqa: S608
+            f"FROM drawn LEFT JOIN {table} c ON c.device_id = %s"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [device_id])
+            end, pos, floor = cursor.fetchone()
+        return (None if pos is None else {"pos": int(pos), "floor": int(floor)}), int(end or 0)
+    end_now = StreamPosition.objects.filter(pk=1).values("pos")[:1]
+    row = DeviceCursor.objects.filter(device_id=device_id).values("pos", "floor", end=Subquery(end_now)).first()
+    if row is None:
+        return None, current_position()
+    return {"pos": row["pos"], "floor": row["floor"]}, int(row["end"] or 0)
 
 
 def _visible_rows(user_id: int, device_id: int, after: int, upto: int) -> tuple[QuerySet[Any], ...]:

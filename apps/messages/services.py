@@ -7,6 +7,7 @@ it is never stored with the row and never logged next to a message id.
 import functools
 import hmac
 import uuid
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
@@ -23,11 +24,11 @@ from apps.chats.selectors import remote_domains
 from apps.core.b64 import b64, unb64, unb64_or_none
 from apps.core.errors import Conflict, Forbidden, NotFound, ServiceError
 from apps.devices.models import Device
-from apps.messages import federation
+from apps.messages import federation, stream
 from apps.messages.delivery import add_inbox_rows, chat_event, chat_group, publish_on_commit
 from apps.messages.frames import event_frame, message_fields, message_frame, reaction_frame
-from apps.messages.models import DeviceCursor, DeviceInbox, Message, Reaction, StreamPosition
-from apps.messages.stream import allocate_positions, current_position
+from apps.messages.models import DeviceCursor, DeviceInbox, Message, Reaction
+from apps.messages.stream import allocate_position, allocate_positions, current_position, uses_sequence
 
 Kind = Message.Kind
 
@@ -55,6 +56,11 @@ def check_send_allowed(chat_id: uuid.UUID | str, user_id: int, kind: str) -> Sen
         .values_list("role", "chat__kind", "chat__home", "chat__federated", "chat__epoch")
         .first()
     )
+    return _send_context(row, kind)
+
+
+def _send_context(row: tuple[str, str, str, bool, int] | None, kind: str) -> SendContext:
+    """The precise answer for a sender's membership row (role, chat kind, home, federated, epoch)."""
     if row is None:
         raise NotFound("No such chat.", code="chat_not_found")
     role, chat_kind, home, federated, epoch = row
@@ -90,22 +96,31 @@ def _existing(chat_id: uuid.UUID | str, client_message_id: str) -> Sent | None:
     return None if row is None else Sent(row["id"], row["seq"], created=False, cursor=0)
 
 
+# The steps of ordering a message here, as SQL shared by both databases: the chat's next
+# seq (and, for a commit, its epoch step) under the chat's row lock, only for a chat this
+# instance orders. PostgreSQL fuses them with the position and the insert (_PLAIN_SEND).
+_SEQ_SET = "next_seq = next_seq + 1"
+_SEQ_WHERE = "id = %(chat)s"
+_SEQ_RETURNING = "next_seq - 1, ttl_seconds"
+
+
+def _chat_key(chat_id: uuid.UUID | str) -> Any:
+    return Chat._meta.pk.get_db_prep_value(uuid.UUID(str(chat_id)), connection)  # type: ignore[union-attr]
+
+
 def _take_seq(chat_id: uuid.UUID | str, commit_epoch: int | None) -> tuple[int, int | None] | None:
-    """Next seq for the chat (and the epoch step for a commit), under the chat's row lock."""
-    table = Chat._meta.db_table
-    key = Chat._meta.pk.get_db_prep_value(uuid.UUID(str(chat_id)), connection)  # type: ignore[union-attr]
+    """Next seq for the chat (and the epoch step for a commit), under the chat's row lock.
+    None: the chat moved on (a commit for an older epoch)."""
+    update = f"UPDATE {Chat._meta.db_table} SET {_SEQ_SET}"  # noqa: S608
+    where = _SEQ_WHERE
+    if commit_epoch is not None:
+        update += ", epoch = epoch + 1"
+        where += " AND epoch = %(epoch)s"
     with connection.cursor() as cursor:
-        if commit_epoch is None:
-            cursor.execute(
-                f"UPDATE {table} SET next_seq = next_seq + 1 WHERE id = %s RETURNING next_seq - 1, ttl_seconds",  # noqa: S608
-                [key],
-            )
-        else:
-            cursor.execute(
-                f"UPDATE {table} SET next_seq = next_seq + 1, epoch = epoch + 1 "  # noqa: S608
-                "WHERE id = %s AND epoch = %s RETURNING next_seq - 1, ttl_seconds",
-                [key, commit_epoch],
-            )
+        cursor.execute(
+            f"{update} WHERE {where} RETURNING {_SEQ_RETURNING}",
+            {"chat": _chat_key(chat_id), "epoch": commit_epoch},
+        )
         row = cursor.fetchone()
     return None if row is None else (int(row[0]), row[1])
 
@@ -126,15 +141,28 @@ def do_send_message(
 ) -> Sent:
     """Store one message exactly once and fan it out after commit.
 
-    `seq` is taken under the chat's row lock and the stream position last, so both are
-    gap-free and ordered. A resend with the same `client_message_id` returns the
-    original `{id, seq}` and stores nothing. A commit must name the chat's current
-    epoch (first committer wins; the others get 409 stale_epoch)."""
-    if kind == Kind.APPLICATION and welcome is None and not blob_ids and connection.vendor == "postgresql":
-        fast = _fast_send(user_id, chat_id, client_message_id, epoch, ciphertext, edit_hash, ttl_seconds, burn_on_read)
-        if fast is not None:
-            return fast
-    context = check_send_allowed(chat_id, user_id, kind)
+    One path for every send, on both databases: the sender's membership decides (404 not
+    a member, 403 a channel's reader); a chat homed elsewhere forwards to its home once
+    (`_forward_send`); otherwise the message is ordered here (`_order_here`): `seq` under
+    the chat's row lock, the stream position last, files, Welcomes and the copies for
+    other instances in the same transaction. On PostgreSQL the commonest send — an
+    application message without files in a chat no other instance shares — runs those
+    same steps fused into one statement (`_send_plain`), whose answer also carries the
+    membership row when it stored nothing, so every other case goes on from there without
+    a second look. A resend with the same `client_message_id` returns the original
+    `{id, seq}` and stores nothing. A commit must name the chat's current epoch (first
+    committer wins; the others get 409 stale_epoch)."""
+    plain = kind == Kind.APPLICATION and welcome is None and not blob_ids
+    context: SendContext | None = None
+    if plain and uses_sequence() and 0 < len(ciphertext) <= settings.TALKEE_APPLICATION_MAX_BYTES:
+        answer = _send_plain(
+            user_id, chat_id, client_message_id, epoch, ciphertext, edit_hash, ttl_seconds, burn_on_read
+        )
+        if isinstance(answer, Sent):
+            return answer
+        context = _send_context(answer, kind)
+    if context is None:
+        context = check_send_allowed(chat_id, user_id, kind)
     check_ciphertext_size(kind, ciphertext)
     if blob_ids and kind != Kind.APPLICATION:
         raise ServiceError("Only application messages can carry files.", code="invalid_blob")
@@ -167,6 +195,39 @@ def do_send_message(
             burn_on_read=burn_on_read,
             blob_ids=blob_ids or [],
         )
+    return _order_here(
+        context,
+        chat_id,
+        welcome_devices,
+        welcome_payload,
+        blob_ids or [],
+        client_message_id=client_message_id,
+        kind=kind,
+        epoch=epoch,
+        ciphertext=ciphertext,
+        edit_hash=edit_hash,
+        ttl_seconds=ttl_seconds,
+        burn_on_read=burn_on_read,
+    )
+
+
+def _order_here(
+    context: SendContext,
+    chat_id: uuid.UUID | str,
+    welcome_devices: list[Device],
+    welcome_payload: bytes,
+    blob_ids: list[uuid.UUID],
+    *,
+    client_message_id: str,
+    kind: str,
+    epoch: int,
+    ciphertext: bytes,
+    edit_hash: bytes | None,
+    ttl_seconds: int | None,
+    burn_on_read: bool,
+) -> Sent:
+    """A message in a chat this instance orders, in one transaction: seq, position, row,
+    files, Welcomes, and the copies for the chat's other instances."""
     local_welcome = [d.pk for d in welcome_devices if d.user.domain == settings.TALKEE_DOMAIN]
     remote_welcome = [d for d in welcome_devices if d.user.domain != settings.TALKEE_DOMAIN]
     try:
@@ -211,39 +272,58 @@ def do_send_message(
     return Sent(message.id, seq, created=True, cursor=message.pos)
 
 
-_FAST_SEND_SQL = """
-WITH s AS (
-    UPDATE {chat} c SET next_seq = c.next_seq + 1
-    FROM {membership} m
-    WHERE c.id = %(chat)s AND m.chat_id = c.id AND m.user_id = %(user)s
-      AND c.home = '' AND NOT c.federated
-      AND (c.kind <> %(channel)s OR m.role IN (%(owner)s, %(admin)s))
-    RETURNING c.next_seq - 1 AS seq, c.ttl_seconds
-), p AS (
-    UPDATE {position} SET pos = pos + 1 WHERE id = 1 AND EXISTS (SELECT 1 FROM s) RETURNING pos
+# The plain send fused (PostgreSQL): the sender's membership row (always returned: the
+# precise answer when nothing is stored), the seq step of `_take_seq` for a chat that no
+# other instance shares, the position drawn last (as stream._DRAW: guard, draw, exact
+# key; only once the seq step matched), the insert, and — evaluated after the draw — the lower positions still in
+# flight, which the live publish waits for.
+_PLAIN_SEND_SQL = """
+WITH member AS MATERIALIZED (
+    SELECT m.role, c.kind, c.home, c.federated, c.epoch
+    FROM {membership} m JOIN {chat} c ON c.id = m.chat_id
+    WHERE m.chat_id = %(chat)s AND m.user_id = %(user)s
+), s AS (
+    UPDATE {chat} SET {seq_set}
+    WHERE {seq_where} AND home = '' AND NOT federated
+      AND EXISTS (SELECT 1 FROM member WHERE member.kind <> %(channel)s OR member.role IN (%(owner)s, %(admin)s))
+    RETURNING {seq_returning}
+), {draw_inflight} AS MATERIALIZED (
+    SELECT pg_advisory_xact_lock_shared({draw_key}) FROM {sequence} WHERE EXISTS (SELECT 1 FROM s)
+), position AS MATERIALIZED (SELECT nextval('{sequence}') AS pos FROM {draw_inflight}
+), exact AS MATERIALIZED (SELECT pg_advisory_xact_lock_shared({exact_space} + pos) FROM position), i AS (
+    INSERT INTO {message}
+        (chat_id, seq, pos, client_message_id, kind, epoch, ciphertext, edit_hash, expires_at, burn_on_read, created)
+    SELECT %(chat)s, s.seq, position.pos, %(cmid)s::varchar, %(kind)s::varchar, %(epoch)s::bigint,
+        %(ciphertext)s::bytea, %(edit_hash)s::bytea,
+        %(now)s::timestamptz + COALESCE(%(ttl)s::integer, s.ttl_seconds) * interval '1 second',
+        %(burn)s::boolean, %(now)s::timestamptz
+    FROM s, position, exact
+    RETURNING id, seq, pos, expires_at
 )
-INSERT INTO {message}
-    (chat_id, seq, pos, client_message_id, kind, epoch, ciphertext, edit_hash, expires_at, burn_on_read, created)
-SELECT %(chat)s, s.seq, (SELECT pos FROM p), %(cmid)s::varchar, %(kind)s::varchar, %(epoch)s::bigint,
-    %(ciphertext)s::bytea, %(edit_hash)s::bytea,
-    %(now)s::timestamptz + COALESCE(%(ttl)s::integer, s.ttl_seconds) * interval '1 second',
-    %(burn)s::boolean, %(now)s::timestamptz
-FROM s
-RETURNING id, seq, pos, expires_at
+SELECT member.role, member.kind, member.home, member.federated, member.epoch,
+    i.id, i.seq, i.pos, i.expires_at, {inflight_below}
+FROM member LEFT JOIN i ON true
 """
 
 
 @functools.cache
-def _fast_send_sql() -> str:
-    return _FAST_SEND_SQL.format(
+def _plain_send_sql() -> str:
+    return _PLAIN_SEND_SQL.format(
         chat=Chat._meta.db_table,
         membership=Membership._meta.db_table,
-        position=StreamPosition._meta.db_table,
         message=Message._meta.db_table,
+        seq_set=_SEQ_SET,
+        seq_where=_SEQ_WHERE,
+        seq_returning=_SEQ_RETURNING.replace("next_seq - 1", "next_seq - 1 AS seq"),
+        sequence=stream.SEQUENCE,
+        draw_inflight="inflight",
+        draw_key=stream.DRAW_KEY,
+        exact_space=stream.EXACT_SPACE,
+        inflight_below=stream.INFLIGHT_BELOW.replace("position.pos", "i.pos"),
     )
 
 
-def _fast_send(
+def _send_plain(
     user_id: int,
     chat_id: uuid.UUID | str,
     client_message_id: str,
@@ -252,20 +332,16 @@ def _fast_send(
     edit_hash: bytes | None,
     ttl_seconds: int | None,
     burn_on_read: bool,
-) -> Sent | None:
-    """The common send — an application message, no files, in a purely local chat
-    ordered here — in one statement: membership and channel role, the chat's next seq
-    (chat row lock), the stream position (taken last, its row lock held to commit) and
-    the insert. Under autocommit the statement is its own transaction; inside an atomic
-    block it runs in a savepoint. A duplicate `client_message_id` aborts the statement
-    (nothing is consumed) and answers the original. None: not this case (not a member,
-    a channel's reader, a federated or forwarded chat, an unknown chat, a size outside
-    the limits, or no stream row yet) — the full path then answers precisely."""
-    if not 0 < len(ciphertext) <= settings.TALKEE_APPLICATION_MAX_BYTES:
-        return None
+) -> Sent | tuple[str, str, str, bool, int] | None:
+    """The plain send as one statement (PostgreSQL). Under autocommit the statement is its
+    own transaction; inside an atomic block it runs in a savepoint. Answers the message
+    sent; or the sender's membership row when it stored nothing (a channel's reader, a
+    federated chat or one homed elsewhere: the caller goes on from there); or None when
+    the sender is no member. A duplicate `client_message_id` aborts the statement
+    (nothing is consumed) and answers the original."""
     now = timezone.now()
     params = {
-        "chat": Chat._meta.pk.get_db_prep_value(uuid.UUID(str(chat_id)), connection),  # type: ignore[union-attr]
+        "chat": _chat_key(chat_id),
         "user": user_id,
         "channel": Chat.Kind.CHANNEL.value,
         "owner": Membership.Role.OWNER.value,
@@ -275,25 +351,26 @@ def _fast_send(
         "epoch": epoch,
         "ciphertext": ciphertext,
         "edit_hash": edit_hash,
-        "ttl": ttl_seconds or None,  # as the full path: a zero means the chat's timer
+        "ttl": ttl_seconds or None,  # as `_order_here`: a zero means the chat's timer
         "burn": burn_on_read,
         "now": now,
     }
     try:
-        if connection.in_atomic_block:
-            with transaction.atomic(), connection.cursor() as cursor:
-                cursor.execute(_fast_send_sql(), params)
-                row = cursor.fetchone()
-        else:
+        with transaction.atomic() if connection.in_atomic_block else nullcontext():
             with connection.cursor() as cursor:
-                cursor.execute(_fast_send_sql(), params)
+                cursor.execute(_plain_send_sql(), params)
                 row = cursor.fetchone()
     except IntegrityError:
-        # A resend (the unique (chat, client_message_id)), or no stream row yet (pos null).
-        return _existing(chat_id, client_message_id)
+        # A resend (the unique (chat, client_message_id)).
+        original = _existing(chat_id, client_message_id)
+        if original is None:
+            raise
+        return original
     if row is None:
         return None
-    message_id, seq, pos, expires_at = row
+    role, chat_kind, home, federated, chat_epoch, message_id, seq, pos, expires_at, inflight = row
+    if message_id is None:
+        return (role, chat_kind, home, federated, chat_epoch)
     text_chat_id = str(chat_id)
     fields = message_fields(
         message_id=message_id,
@@ -309,13 +386,13 @@ def _fast_send(
         created=now,
     )
     frame = event_frame(pos, text_chat_id, fields)
-    publish_on_commit([(chat_group(text_chat_id), chat_event(frame, seq))])
+    publish_on_commit([(chat_group(text_chat_id), chat_event(frame, seq))], inflight=list(inflight or []))
     return Sent(message_id, seq, created=True, cursor=pos)
 
 
 def _store(chat_id: uuid.UUID | str, **fields: Any) -> Message:
     """Store one ordered message at its stream position and publish it after commit."""
-    message = Message.objects.create(chat_id=chat_id, pos=allocate_positions(1), **fields)
+    message = Message.objects.create(chat_id=chat_id, pos=allocate_position(), **fields)
     publish_on_commit([(chat_group(chat_id), chat_event(message_frame(message), message.seq))])
     return message
 
@@ -432,13 +509,12 @@ def _tombstone(messages: list[Message]) -> None:
     (at a federated chat's home also to the other instances)."""
     if not messages:
         return
-    first = allocate_positions(len(messages))
     now = timezone.now()
-    for offset, message in enumerate(messages):
+    for message, position in zip(messages, allocate_positions(len(messages)), strict=True):
         message.ciphertext = None
         message.edit_hash = None
         message.deleted_at = now
-        message.pos = first + offset
+        message.pos = position
     Message.objects.bulk_update(messages, ["ciphertext", "edit_hash", "deleted_at", "pos"])
     release_blobs([m.id for m in messages])
     publish_on_commit([(chat_group(m.chat_id), chat_event(message_frame(m), m.seq)) for m in messages])
@@ -464,7 +540,7 @@ def do_edit_message(user_id: int, message_id: int, edit_secret: bytes, ciphertex
     with transaction.atomic():
         message.ciphertext = ciphertext
         message.edited_at = timezone.now()
-        message.pos = allocate_positions(1)
+        message.pos = allocate_position()
         message.save(update_fields=["ciphertext", "edited_at", "pos"])
         _publish_change(message)
         if membership.chat.federated:
@@ -541,7 +617,7 @@ def do_add_reaction(user_id: int, message_id: int, ciphertext: bytes, remove_has
         reaction = Reaction.objects.create(
             message=message,
             chat_id=message.chat_id,
-            pos=allocate_positions(1),
+            pos=allocate_position(),
             ciphertext=ciphertext,
             remove_hash=remove_hash,
         )
@@ -579,7 +655,7 @@ def _mark_reaction_removed(reaction: Reaction) -> None:
     with transaction.atomic():
         reaction.ciphertext = None
         reaction.deleted_at = timezone.now()
-        reaction.pos = allocate_positions(1)
+        reaction.pos = allocate_position()
         reaction.save(update_fields=["ciphertext", "deleted_at", "pos"])
         publish_on_commit([(chat_group(reaction.chat_id), chat_event(reaction_frame(reaction), reaction.message.seq))])
 
@@ -605,7 +681,7 @@ def do_apply_changed(chat_id: uuid.UUID, fields: dict[str, Any]) -> bool:
     check_ciphertext_size(Kind.APPLICATION, new_ciphertext)
     message.ciphertext = new_ciphertext
     message.edited_at = when
-    message.pos = allocate_positions(1)
+    message.pos = allocate_position()
     message.save(update_fields=["ciphertext", "edited_at", "pos"])
     _publish_change(message)
     return True
@@ -630,7 +706,7 @@ def do_apply_reaction(chat_id: uuid.UUID, fields: dict[str, Any]) -> bool:
         message=message,
         chat_id=chat_id,
         home_id=home_id,
-        pos=allocate_positions(1),
+        pos=allocate_position(),
         ciphertext=unb64(fields["ciphertext"]),
         remove_hash=unb64(fields["remove_hash"]),
     )

@@ -240,7 +240,17 @@ async def mode_chat(a: argparse.Namespace, rep: Reporter, fx: dict[str, Any], se
     pairs = fx["pairs"][first_pair : first_pair + senders]
     if len(pairs) < senders:
         sys.exit(f"fixture has too few pairs for {senders} senders from pair {first_pair}")
-    devs, _ = await open_many(a.url, [d for p in pairs for d in (p["a"], p["b"])])
+    if a.url2:
+        # Two server processes: pair i's sender on one, its peer on the other (alternating),
+        # so every message crosses processes through the channel layer.
+        wanted = [d for p in pairs for d in (p["a"], p["b"])]
+        on_second = [(k // 2 + k) % 2 == 1 for k in range(len(wanted))]
+        first_devs, _ = await open_many(a.url, [d for d, o in zip(wanted, on_second, strict=True) if not o])
+        second_devs, _ = await open_many(a.url2, [d for d, o in zip(wanted, on_second, strict=True) if o])
+        by_id = {d.device_id: d for d in first_devs + second_devs}
+        devs = [by_id[int(d["device_id"])] for d in wanted]
+    else:
+        devs, _ = await open_many(a.url, [d for p in pairs for d in (p["a"], p["b"])])
     state = {"measure": False, "count": 0, "errors": 0, "timeouts": 0}
     lat: list[float] = []
     got_peer = [asyncio.Event() for _ in pairs]
@@ -291,12 +301,15 @@ async def mode_chat(a: argparse.Namespace, rep: Reporter, fx: dict[str, Any], se
     await asyncio.sleep(a.warmup)
     state["measure"] = True
     s0 = Snap(a.pid)
+    second0 = cpu_s(a.pid2) if a.pid2 else 0.0
     await asyncio.sleep(a.dur)
     s1 = Snap(a.pid)
+    second1 = cpu_s(a.pid2) if a.pid2 else 0.0
     state["measure"] = False
     stop.set()
     await asyncio.wait(tasks, timeout=12)
     d = s0.until(s1)
+    d["srv"] += second1 - second0  # both server processes
     n = state["count"]
 
     def per1k(x: float) -> float:
@@ -304,6 +317,7 @@ async def mode_chat(a: argparse.Namespace, rep: Reporter, fx: dict[str, Any], se
 
     rec = {
         "phase": "chat",
+        "processes": 2 if a.url2 else 1,
         "senders": senders,
         "msgs": n,
         "rate": n / d["wall"],
@@ -320,7 +334,8 @@ async def mode_chat(a: argparse.Namespace, rep: Reporter, fx: dict[str, Any], se
         "timeouts": state["timeouts"],
     }
     rep.emit(
-        f"CHAT server={a.label} size={a.size} senders={senders} msgs={n} rate={rec['rate']:.0f}/s "
+        f"CHAT server={a.label} processes={rec['processes']} size={a.size} senders={senders} msgs={n} "
+        f"rate={rec['rate']:.0f}/s "
         f"p50={rec['p50_ms']:.1f}ms p99={rec['p99_ms']:.1f}ms cpu_s_per_1k: server={rec['srv_cpu_s_per_1k']:.2f} "
         f"redis={rec['redis_cpu_s_per_1k']:.2f} pg={rec['pg_cpu_s_per_1k']:.2f} "
         f"loadgen={rec['loadgen_cpu_s_per_1k']:.2f} | server_cores={rec['srv_cores']:.2f} "
@@ -622,6 +637,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--url", required=True, help="ws://127.0.0.1:PORT/v1/ws")
     ap.add_argument("--pid", type=int, required=True, help="server process id (CPU, RSS)")
+    ap.add_argument("--url2", default="", help="a second server process (chat phase: peers split over both)")
+    ap.add_argument("--pid2", type=int, default=0, help="the second server's process id (CPU)")
     ap.add_argument("--fixture", default="/tmp/talkee-bench/fixture.json")
     ap.add_argument("--label", default="")
     ap.add_argument("--results", default="")

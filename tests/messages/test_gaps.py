@@ -8,7 +8,7 @@ from django.db import transaction
 
 from apps.chats.models import Chat
 from apps.messages.models import DeviceInbox, Message
-from apps.messages.stream import allocate_positions
+from apps.messages.stream import allocate_position
 from tests.conftest import make_chat, send
 from tests.messages.wsclient import SocketDevice
 
@@ -24,7 +24,7 @@ def store_without_publishing(chat_id: str, text: bytes) -> int:
         message = Message.objects.create(
             chat=chat,
             seq=seq,
-            pos=allocate_positions(1),
+            pos=allocate_position(),
             client_message_id=f"lost{seq}",
             kind="application",
             epoch=0,
