@@ -14,6 +14,7 @@ urlpatterns = [
     path("v1/", include("apps.messages.api.urls")),
     path("v1/", include("apps.blobs.api.urls")),
     path("v1/", include("apps.calls.api.urls")),
+    path("v1/", include("apps.push.api.urls")),
     path("", include("apps.federation.urls")),
     path("", include("apps.transport.urls")),
     path("admin/", admin_site.urls),

@@ -25,6 +25,7 @@ from apps.federation import relay
 from apps.messages.delivery import add_inbox_rows, chat_event, chat_group, publish_on_commit
 from apps.messages.frames import event_frame, message_fields, message_frame, reaction_frame
 from apps.messages.models import DeviceCursor, DeviceInbox, Message, Reaction, StreamPosition
+from apps.messages.signals import send_message_stored_on_commit
 from apps.messages.stream import allocate_positions, current_position
 from talkee.api_fields import b64
 from talkee.errors import Conflict, Forbidden, NotFound, ServiceError
@@ -133,6 +134,8 @@ def do_send_message(
     if kind == Kind.APPLICATION and welcome is None and not blob_ids and connection.vendor == "postgresql":
         fast = _fast_send(user_id, chat_id, client_message_id, epoch, ciphertext, edit_hash, ttl_seconds, burn_on_read)
         if fast is not None:
+            if fast.created:
+                send_message_stored_on_commit(chat_id, user_id, kind)
             return fast
     context = check_send_allowed(chat_id, user_id, kind)
     check_ciphertext_size(kind, ciphertext)
@@ -208,6 +211,7 @@ def do_send_message(
                 f"The chat is at epoch {current}; process the newer commit and try again.", code="stale_epoch"
             ) from None
         raise
+    send_message_stored_on_commit(chat_id, user_id, kind)
     return Sent(message.id, seq, created=True, cursor=message.pos)
 
 
@@ -388,6 +392,7 @@ def do_store_delivered(chat_id: uuid.UUID, fields: dict[str, Any]) -> bool:
     Chat.objects.filter(pk=chat_id, next_seq__lte=seq).update(next_seq=seq + 1)
     if kind == Kind.COMMIT:
         Chat.objects.filter(pk=chat_id, epoch__lte=int(fields["epoch"])).update(epoch=int(fields["epoch"]) + 1)
+    send_message_stored_on_commit(chat_id, None, kind)
     return True
 
 

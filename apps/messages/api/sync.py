@@ -13,7 +13,7 @@ from django.http import HttpRequest, JsonResponse
 from apps.accounts.models import Session
 from apps.accounts.selectors import session_for_token
 from apps.chats.selectors import chat_ids_of
-from apps.devices.realtime import device_group
+from apps.devices.realtime import device_group, mark_device_live
 from apps.messages import selectors
 from apps.messages.delivery import chat_group
 from talkee.errors import error_body
@@ -35,6 +35,7 @@ async def _session(request: HttpRequest) -> Session | None:
 
 
 def _page(session: Session, cursor: int, limit: int | None) -> dict[str, Any]:
+    mark_device_live(session.device_id)  # a long-polling device needs no push
     start = selectors.effective_cursor(session.device_id, cursor)
     page = selectors.stream_after(session.user_id, session.device_id, start, limit=limit)
     return {"events": page.frames, "cursor": page.upto, "more": page.more}
