@@ -1,0 +1,58 @@
+// Web Push in the service worker. Built as its own classic script (`push-sw.js`, no
+// imports at run time) and loaded by the generated worker with importScripts
+// (vite.config.ts). See notice.ts for what is shown and why.
+import { OPEN_MESSAGE, PUSH_MESSAGE, clickTarget, noticeView, parsePush, type PushNotice, type TabAnswer } from "./notice";
+
+declare const self: ServiceWorkerGlobalScope;
+
+const TAB_ANSWER_MS = 1500;
+
+/** Ask one tab what to show; an unlocked tab answers, a locked one stays silent. */
+function ask(client: Client, notice: PushNotice): Promise<TabAnswer | null> {
+  return new Promise((resolve) => {
+    const channel = new MessageChannel();
+    const timer = setTimeout(() => resolve(null), TAB_ANSWER_MS);
+    channel.port1.onmessage = (ev: MessageEvent<TabAnswer | null>) => {
+      clearTimeout(timer);
+      resolve(ev.data ?? null);
+    };
+    client.postMessage({ type: PUSH_MESSAGE, notice }, [channel.port2]);
+  });
+}
+
+async function onPush(text: string | null): Promise<void> {
+  const notice = parsePush(text);
+  const tabs = await self.clients.matchAll({ type: "window", includeUncontrolled: true });
+  const answers = await Promise.all(tabs.map((tab) => ask(tab, notice)));
+  const answer = answers.find((a) => a !== null) ?? null;
+  if (answer?.shown === true) return; // a visible tab shows it already
+  if (answer === null && "setAppBadge" in self.navigator) {
+    // Locked: the count is unknown here; the flag says "something new".
+    await (self.navigator as unknown as { setAppBadge(n?: number): Promise<void> }).setAppBadge().catch(() => undefined);
+  }
+  const view = noticeView(notice, answer);
+  await self.registration.showNotification(view.title, view.options as NotificationOptions);
+}
+
+async function onClick(notification: Notification, action: string): Promise<void> {
+  notification.close();
+  const notice = notification.data as PushNotice;
+  const target = clickTarget(notice, action);
+  if (target === null) return;
+  const tabs = await self.clients.matchAll({ type: "window", includeUncontrolled: true });
+  const tab = tabs[0] as WindowClient | undefined;
+  if (tab !== undefined) {
+    tab.postMessage({ type: OPEN_MESSAGE, notice, answer: action === "answer" });
+    await tab.focus();
+    return;
+  }
+  await self.clients.openWindow(target);
+}
+
+self.addEventListener("push", (event: PushEvent) => {
+  event.waitUntil(onPush(event.data?.text() ?? null));
+});
+
+self.addEventListener("notificationclick", (event: NotificationEvent) => {
+  event.waitUntil(onClick(event.notification, event.action));
+});
