@@ -4,7 +4,10 @@
 // service worker asks it what to show (src/sw/push-sw.ts): nothing if the chat is on
 // screen, else the chat's title and, when the person chose so, the message text.
 import type { Api } from "../api/client";
-import { OPEN_MESSAGE, PUSH_MESSAGE, type PushNotice, type TabAnswer } from "../sw/notice";
+import type { OpenMessageType, PushMessageType, PushNotice, TabAnswer } from "../sw/notice";
+
+const PUSH_MESSAGE: PushMessageType = "talkee-push";
+const OPEN_MESSAGE: OpenMessageType = "talkee-open";
 
 export const SHOW_TEXT_KEY = "talkee.notify.showText";
 

@@ -39,6 +39,10 @@ const CHAT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 
 export const PUSH_MESSAGE = "talkee-push";
 export const OPEN_MESSAGE = "talkee-open";
+// The app repeats these two strings (importing values from here would share a chunk
+// with the worker's script, which must stand alone); these types keep them equal.
+export type PushMessageType = typeof PUSH_MESSAGE;
+export type OpenMessageType = typeof OPEN_MESSAGE;
 
 /** Read a push payload; anything unexpected is still a generic "message" notice. */
 export function parsePush(text: string | null): PushNotice {
