@@ -93,6 +93,15 @@ def queue_chat_notice(chat_id: str, user_id: int | None, kind: str) -> None:
     schedule(tasks.notify_chat, (chat_id, user_id, kind))
 
 
+def queue_device_notices(pairs: list[tuple[int, str]]) -> None:
+    """After commit: devices were added to chats (a Welcome each); they hear of it like a message."""
+    if not push_enabled():
+        return
+    from apps.push import tasks
+
+    schedule(tasks.notify_devices, ([[device_id, chat_id] for device_id, chat_id in pairs],))
+
+
 def schedule(task: Any, args: tuple[Any, ...], countdown: float = 0) -> None:
     """Queue a task. Without a broker (tasks run inline) it runs on a timer thread, so a
     slow push service never holds up the thread that served a send."""
@@ -122,7 +131,6 @@ def do_fan_out(chat_id: str, user_id: int | None, kind: str) -> int:
 
     devices = selectors.subscribed_devices_of_chat(chat_id, except_user=user_id, skip_muted=kind != CALL)
     live = live_device_ids(devices)
-    window = settings.TALKEE_PUSH_COALESCE_SECONDS
     scheduled = 0
     for device_id in devices:
         if device_id in live:
@@ -132,12 +140,30 @@ def do_fan_out(chat_id: str, user_id: int | None, kind: str) -> int:
                 schedule(tasks.push_to_device, (device_id, CALL, chat_id, 1))
                 scheduled += 1
             continue
-        if cache.add(_window_key(device_id), chat_id, timeout=int(window * 4) + 5):
-            schedule(tasks.flush_device_window, (device_id,), countdown=window)
-            scheduled += 1
-        elif cache.get(_window_key(device_id)) not in (chat_id, MIXED):
-            cache.set(_window_key(device_id), MIXED, timeout=int(window * 4) + 5)
+        scheduled += _join_window(device_id, chat_id)
     return scheduled
+
+
+def _join_window(device_id: int, chat_id: str) -> int:
+    """Add a message notice to the device's window; 1 when it opened a new window."""
+    from apps.push import tasks
+
+    window = settings.TALKEE_PUSH_COALESCE_SECONDS
+    if cache.add(_window_key(device_id), chat_id, timeout=int(window * 4) + 5):
+        schedule(tasks.flush_device_window, (device_id,), countdown=window)
+        return 1
+    if cache.get(_window_key(device_id)) not in (chat_id, MIXED):
+        cache.set(_window_key(device_id), MIXED, timeout=int(window * 4) + 5)
+    return 0
+
+
+def do_fan_out_devices(pairs: list[tuple[int, str]]) -> int:
+    """Message-like notices to given devices (added to a chat), coalesced as messages are."""
+    subscribed = set(
+        PushSubscription.objects.filter(device_id__in=[d for d, _ in pairs]).values_list("device_id", flat=True)
+    )
+    live = live_device_ids(sorted(subscribed))
+    return sum(_join_window(d, c) for d, c in pairs if d in subscribed and d not in live)
 
 
 def do_flush_window(device_id: int) -> None:

@@ -1,5 +1,7 @@
 """Push tasks: they take ids, run in the worker, and are safe to run twice."""
 
+from typing import Any
+
 from celery import shared_task
 
 from apps.push import services
@@ -8,6 +10,11 @@ from apps.push import services
 @shared_task(acks_late=True, ignore_result=True)
 def notify_chat(chat_id: str, user_id: int | None, kind: str) -> int:
     return services.do_fan_out(chat_id, user_id, kind)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def notify_devices(pairs: list[list[Any]]) -> int:
+    return services.do_fan_out_devices([(int(d), str(c)) for d, c in pairs])
 
 
 @shared_task(acks_late=True, ignore_result=True)

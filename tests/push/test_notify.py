@@ -219,3 +219,21 @@ def test_a_chat_reference_is_opaque_per_device(make_account: Any) -> None:
     first, second = topic_for(1, "message", chat_id), topic_for(2, "message", chat_id)
     assert first != second and len(first) == 32
     assert topic_for(1, "call", chat_id) != first
+
+
+def test_being_added_to_a_chat_is_pushed_like_a_message(
+    make_account: Any, push_service: PushServiceStandIn, celery_worker: Any
+) -> None:
+    alice, bob = make_account(), make_account()
+    chat = make_chat(alice, "group")
+    bob_phone = push_service.subscribe()
+    subscribe(bob, bob_phone)
+    added = alice.client.post(f"/v1/chats/{chat['id']}/members", {"users": [bob.address]}, format="json")
+    assert added.status_code in (200, 201), added.content
+    welcome = {"device_ids": [bob.device_id], "payload": b64(os.urandom(500))}
+    response = send(alice, chat["id"], kind="commit", epoch=0, welcome=welcome)
+    assert response.status_code == 201, response.content
+    [push] = push_service.wait_for(bob_phone)
+    assert payload(push) == {"v": 1, "kind": "message", "chat": chat["id"]}
+    time.sleep(QUIET)
+    assert len(push_service.pushes_for(bob_phone)) == 1
