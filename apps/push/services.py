@@ -16,6 +16,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import ec
 from django.conf import settings
 from django.core.cache import cache
+from django.db import connections
 from django.utils import timezone
 
 from apps.chats.selectors import membership_of
@@ -106,7 +107,14 @@ def schedule(task: Any, args: tuple[Any, ...], countdown: float = 0) -> None:
     """Queue a task. Without a broker (tasks run inline) it runs on a timer thread, so a
     slow push service never holds up the thread that served a send."""
     if settings.CELERY_TASK_ALWAYS_EAGER:
-        timer = threading.Timer(countdown, task.apply, kwargs={"args": args})
+
+        def run() -> None:
+            try:
+                task.apply(args=args)
+            finally:
+                connections.close_all()  # this thread's own database connection
+
+        timer = threading.Timer(countdown, run)
         timer.daemon = True
         timer.start()
     elif countdown > 0:

@@ -237,3 +237,24 @@ def test_being_added_to_a_chat_is_pushed_like_a_message(
     assert payload(push) == {"v": 1, "kind": "message", "chat": chat["id"]}
     time.sleep(QUIET)
     assert len(push_service.pushes_for(bob_phone)) == 1
+
+
+def test_without_a_broker_pushes_run_on_a_background_thread(
+    make_account: Any, push_service: PushServiceStandIn, settings: Any
+) -> None:
+    """The embedded default (`make run`, tasks inline): same path, off the request thread."""
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    alice, bob, carol = make_account(), make_account(), make_account()
+    chat = make_chat(alice, "group", bob, carol)
+    bob_phone, carol_phone = push_service.subscribe(), push_service.subscribe(HANG)
+    subscribe(bob, bob_phone)
+    subscribe(carol, carol_phone)
+    started = time.monotonic()
+    for _ in range(5):
+        assert send(alice, chat["id"]).status_code == 201
+    assert time.monotonic() - started < 2.0  # carol's hanging push service holds up no send
+    [push] = push_service.wait_for(bob_phone)
+    assert payload(push) == {"v": 1, "kind": "message", "chat": chat["id"]}
+    time.sleep(QUIET)
+    assert len(push_service.pushes_for(bob_phone)) == 1
+    assert len(push_service.pushes_for(carol_phone, 0)) >= 1
