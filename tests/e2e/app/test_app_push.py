@@ -7,15 +7,32 @@ text": the real text, from the tab; a click opens the chat."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from playwright.sync_api import expect
+from playwright.sync_api import Browser, Playwright, expect
 
 from apps.push.webpush import encode_payload
 from tests.e2e.app.conftest import PASSWORD, SLOW, Person, pair
+from tests.e2e.conftest import CHROMIUM_ARGS
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture(scope="module")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    """A fake camera and microphone (as in test_app_calls), for answering from a notification."""
+    fake_media = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
+    launched = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS + fake_media)
+    yield launched
+    launched.close()
+
+
+CLICK = """async ([tag, action]) => {
+  const [n] = await self.registration.getNotifications({tag});
+  self.dispatchEvent(new NotificationEvent('notificationclick', {notification: n, action}));
+}"""
 
 NOTIFICATIONS = """async (tag) => {
   const registration = await navigator.serviceWorker.ready;
@@ -42,6 +59,13 @@ def deliver_push(person: Person, data: bytes) -> None:
         {"origin": person.server.url, "registrationId": registration["registrationId"], "data": data.decode()},
     )
     cdp.detach()
+
+
+def click(person: Person, tag: str, action: str) -> None:
+    """What the browser does when the person clicks the notification (or one of its
+    buttons): no automation can click a system notification, so the worker gets the event."""
+    [worker] = [w for w in person.context.service_workers if w.url.endswith("/sw.js")]
+    worker.evaluate(CLICK, [tag, action])
 
 
 def notifications(person: Person, tag: str, count: int = 1) -> list[dict[str, Any]]:
@@ -89,15 +113,39 @@ def test_a_push_shows_a_generic_notification_when_locked_and_the_text_when_unloc
 
     # A click (no automation can click a system notification: the worker gets the event
     # the browser would send) opens the chat in the open tab.
-    [worker] = [w for w in bob.context.service_workers if w.url.endswith("/sw.js")]
-    worker.evaluate(
-        """async (tag) => {
-          const [n] = await self.registration.getNotifications({tag});
-          self.dispatchEvent(new NotificationEvent('notificationclick', {notification: n, action: ''}));
-        }""",
-        f"chat-{chat_id}",
-    )
+    click(bob, f"chat-{chat_id}", "")
     bob.expect_message("Meet at the old mill")
     expect(bob.composer).to_be_visible()
     assert bob.page.url.endswith(f"#chat={chat_id}")
     assert notifications(bob, f"chat-{chat_id}", count=0) == []  # clicked: closed
+
+
+def test_an_incoming_call_push_offers_answer_and_decline(people: Any, app_server: Any) -> None:
+    alice, bob = pair(people)
+    for person in (alice, bob):
+        person.context.grant_permissions(["camera", "microphone", "notifications"], origin=app_server.url)
+    chat_id = bob.page.url.split("#chat=")[1]
+    tag = f"call-{chat_id}"
+
+    # Decline from the notification: the ringing tab declines, the caller is told.
+    alice.page.locator(".conv-header").get_by_role("button", name="Call", exact=True).click()
+    expect(bob.page.get_by_role("dialog", name="Call")).to_contain_text("is calling you", timeout=SLOW)
+    deliver_push(bob, encode_payload("call", chat_id))
+    [ringing] = notifications(bob, tag)
+    assert ringing["body"] == "Incoming call" and ringing["actions"] == ["Answer", "Decline"]
+    assert alice.name in ringing["title"]  # from the unlocked tab, not from the push
+    click(bob, tag, "decline")
+    expect(alice.page.locator(".call-state")).to_have_text("Call ended · Declined", timeout=SLOW)
+    alice.page.get_by_role("button", name="Close").click()
+    bob.page.get_by_role("button", name="Close").click()
+
+    # Answer from the notification: the call connects.
+    alice.page.locator(".conv-header").get_by_role("button", name="Call", exact=True).click()
+    expect(bob.page.get_by_role("dialog", name="Call")).to_contain_text("is calling you", timeout=SLOW)
+    deliver_push(bob, encode_payload("call", chat_id))
+    notifications(bob, tag)
+    click(bob, tag, "answer")
+    for person in (alice, bob):
+        expect(person.page.locator(".call-state")).to_have_text("Connected", timeout=SLOW)
+    alice.page.get_by_role("button", name="Hang up").click()
+    expect(bob.page.locator(".call-state")).to_have_text("Call ended", timeout=SLOW)

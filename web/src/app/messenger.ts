@@ -131,7 +131,10 @@ export class Messenger extends EventTarget implements AppContext {
       },
       showing: (chatId) => this.activeChat === chatId && document.visibilityState === "visible" && document.hasFocus(),
       unreadTotal: () => [...this.store.chats.values()].reduce((n, c) => n + c.unread, 0),
-      open: (chatId, answerCall) => this.onOpenRequest?.(chatId, answerCall),
+      open: (chatId, action) => {
+        if (action === "decline") void this.calls.decline().catch(() => undefined);
+        else this.onOpenRequest?.(chatId, action === "answer");
+      },
     });
     this.timers.push(window.setInterval(() => this.edits.expire(Date.now()), 2000));
     // A send that failed on the way (the link dropped mid-request) is retried; the

@@ -12,6 +12,7 @@ const OPEN_MESSAGE: OpenMessageType = "talkee-open";
 export const SHOW_TEXT_KEY = "talkee.notify.showText";
 
 export type MuteChoice = "1h" | "8h" | "always" | "off";
+export type ClickAction = "open" | "answer" | "decline";
 
 export interface NotificationDeps {
   api: Api;
@@ -20,8 +21,8 @@ export interface NotificationDeps {
   /** The chat is open and the tab visible: the person sees it already. */
   showing(chatId: string): boolean;
   unreadTotal(): number;
-  /** A click on a notification: open the chat (and answer the call). */
-  open(chatId: string | null, answerCall: boolean): void;
+  /** A click on a notification: open the chat (and answer the call), or decline the call. */
+  open(chatId: string | null, action: ClickAction): void;
 }
 
 /** What an unlocked tab tells the service worker about a push. */
@@ -73,12 +74,13 @@ export class Notifications {
   listen(): () => void {
     if (!this.supported || this.listening) return () => undefined;
     this.listening = true;
-    const onMessage = (ev: MessageEvent<{ type?: string; notice?: PushNotice; answer?: boolean }>): void => {
+    const onMessage = (ev: MessageEvent<{ type?: string; notice?: PushNotice; action?: string }>): void => {
       const data = ev.data;
       if (data?.type === PUSH_MESSAGE && data.notice !== undefined) {
         ev.ports[0]?.postMessage(answerFor(data.notice, this.deps, this.showText));
       } else if (data?.type === OPEN_MESSAGE && data.notice !== undefined) {
-        this.deps.open(data.notice.chat, data.answer === true);
+        const action: ClickAction = data.action === "answer" || data.action === "decline" ? data.action : "open";
+        this.deps.open(data.notice.chat, action);
       }
     };
     navigator.serviceWorker.addEventListener("message", onMessage);

@@ -38,11 +38,15 @@ async function onClick(notification: Notification, action: string): Promise<void
   notification.close();
   const notice = notification.data as PushNotice;
   const target = clickTarget(notice, action);
-  if (target === null) return;
   const tabs = await self.clients.matchAll({ type: "window", includeUncontrolled: true });
+  if (target === null) {
+    // Decline: an open tab that is ringing declines; with none, the call rings out.
+    for (const tab of tabs) tab.postMessage({ type: OPEN_MESSAGE, notice, action: "decline" });
+    return;
+  }
   const tab = tabs[0] as WindowClient | undefined;
   if (tab !== undefined) {
-    tab.postMessage({ type: OPEN_MESSAGE, notice, answer: action === "answer" });
+    tab.postMessage({ type: OPEN_MESSAGE, notice, action: action === "answer" ? "answer" : "open" });
     await tab.focus();
     return;
   }
