@@ -149,3 +149,31 @@ def test_an_incoming_call_push_offers_answer_and_decline(people: Any, app_server
         expect(person.page.locator(".call-state")).to_have_text("Connected", timeout=SLOW)
     alice.page.get_by_role("button", name="Hang up").click()
     expect(bob.page.locator(".call-state")).to_have_text("Call ended", timeout=SLOW)
+
+
+def test_answer_on_a_call_notification_while_locked_takes_the_call_after_unlocking(
+    people: Any, app_server: Any
+) -> None:
+    alice, bob = pair(people)
+    for person in (alice, bob):
+        person.context.grant_permissions(["camera", "microphone", "notifications"], origin=app_server.url)
+    chat_id = bob.page.url.split("#chat=")[1]
+    tag = f"call-{chat_id}"
+    bob.page.evaluate("history.replaceState(null, '', '/')")
+    bob.page.reload()  # locked: no socket, so the call reaches Bob only as a push
+    expect(bob.page.get_by_role("button", name="Unlock")).to_be_visible(timeout=SLOW)
+
+    alice.page.locator(".conv-header").get_by_role("button", name="Call", exact=True).click()
+    deliver_push(bob, encode_payload("call", chat_id))
+    [ringing] = notifications(bob, tag)
+    assert ringing == {"title": "Talkee", "body": "Incoming call", "tag": tag, "actions": ["Answer", "Decline"]}
+    click(bob, tag, "answer")
+    bob.page.wait_for_function(f"location.hash === '#chat={chat_id}&call=answer'", timeout=SLOW)
+    bob.page.get_by_label("Password").fill(PASSWORD)
+    bob.page.get_by_role("button", name="Unlock").click()
+    # Alice's app repeats the offer while it rings; Bob's app takes the call when it arrives.
+    for person in (alice, bob):
+        expect(person.page.locator(".call-state")).to_have_text("Connected", timeout=SLOW)
+    expect(bob.composer).to_be_visible()
+    alice.page.get_by_role("button", name="Hang up").click()
+    expect(bob.page.locator(".call-state")).to_have_text("Call ended", timeout=SLOW)

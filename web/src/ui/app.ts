@@ -64,7 +64,7 @@ function showMain(root: HTMLElement, session: Session, messenger: Messenger): vo
     openChat(chatId !== null && messenger.store.chats.has(chatId) ? chatId : null);
     if (answerCall) void messenger.calls.accept().catch(() => undefined);
   };
-  if (fromHash?.[2] !== undefined && hashChat !== undefined) messenger.onOpenRequest(hashChat, true);
+  if (fromHash?.[2] !== undefined && hashChat !== undefined) answerWhenRinging(messenger, hashChat);
   messenger.notifications.listen();
   void messenger.notifications.loadMutes().catch(() => undefined);
   messenger.notifications.updateBadge();
@@ -75,4 +75,21 @@ function showMain(root: HTMLElement, session: Session, messenger: Messenger): vo
   document.addEventListener("visibilitychange", () => {
     if (document.visibilityState === "visible" && messenger.activeChat !== null) void messenger.open(messenger.activeChat);
   });
+}
+
+/** Answer was tapped on a call notification before the app was open (or unlocked): the
+ * caller repeats its offer while ringing, so take the call when it arrives (for a while). */
+function answerWhenRinging(messenger: Messenger, chatId: string): void {
+  const until = Date.now() + 60_000;
+  const check = (): void => {
+    const call = messenger.calls.current;
+    if (call !== null && call.chatId === chatId && call.phase === "incoming") {
+      messenger.calls.removeEventListener("change", check);
+      void messenger.calls.accept().catch(() => undefined);
+    } else if (Date.now() > until) {
+      messenger.calls.removeEventListener("change", check);
+    }
+  };
+  messenger.calls.addEventListener("change", check);
+  check();
 }
