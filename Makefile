@@ -12,6 +12,7 @@ WEB_SOURCES := $(shell find web -path web/node_modules -prune -o -path web/dist-
 ## make run: install what is missing, build the PWA, migrate, serve (daphne, HTTP + WebSocket)
 run: venv web migrate
 	$(BIN)/python manage.py ensure_instance_key
+	$(BIN)/python manage.py ensure_vapid_key
 	@echo "Talkee on http://$(HOST):$(PORT)/  (Ctrl-C to stop)"
 	$(BIN)/python -m talkee.server --host $(HOST) --port $(PORT)
 

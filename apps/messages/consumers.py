@@ -27,12 +27,13 @@ from django.conf import settings
 from apps.accounts.selectors import SocketSession, socket_session_for_token
 from apps.chats.selectors import socket_chats_of
 from apps.core.errors import ServiceError, describe_validation_error
-from apps.devices.realtime import device_group
+from apps.devices.realtime import amark_device_gone, amark_device_live, device_group, mark_device_live
 from apps.devices.services import do_touch_device
 from apps.messages import selectors, services
 from apps.messages.api.serializers import SendSerializer
 from apps.messages.delivery import chat_group, encode
 from apps.messages.federation import relay_call_signal
+from apps.messages.signals import call_signalled
 
 logger = logging.getLogger("talkee.ws")
 
@@ -54,6 +55,7 @@ def _open_session(token: str) -> SocketSession | None:
     session = socket_session_for_token(token)
     if session is not None:
         do_touch_device(session.device_id, session.device_last_seen)
+        mark_device_live(session.device_id)
     return session
 
 
@@ -120,6 +122,7 @@ class DeviceSocketConsumer(AsyncWebsocketConsumer):
         if self.device_id is None:
             return
         await self.channel_layer.group_discard(device_group(self.device_id), self.channel_name)
+        await amark_device_gone(self.device_id)
         for chat_id in self.chat_ids:
             await self.channel_layer.group_discard(chat_group(chat_id), self.channel_name)
         await self._announce_presence("offline")
@@ -242,6 +245,8 @@ class DeviceSocketConsumer(AsyncWebsocketConsumer):
 
     async def on_ping(self, frame: dict[str, Any]) -> None:
         await self.send_frame({"type": "pong"})
+        assert self.device_id is not None
+        await amark_device_live(self.device_id)
 
     async def on_send(self, frame: dict[str, Any]) -> None:
         serializer = SendSerializer(data=frame)
@@ -338,6 +343,7 @@ class DeviceSocketConsumer(AsyncWebsocketConsumer):
         await self.channel_layer.group_send(chat_group(chat_id), {"type": "chat.signal", "text": encode(signal)})
         # members on other instances: through their instance (a `call` envelope each)
         await in_db_thread(relay_call_signal)(chat_id, payload)
+        await in_db_thread(call_signalled.send)(sender=DeviceSocketConsumer, chat_id=chat_id, user_id=self.user_id)
 
     # --- channel-layer events ---------------------------------------------------------
     async def chat_frame(self, event: dict[str, Any]) -> None:

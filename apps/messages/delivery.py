@@ -20,6 +20,7 @@ from apps.core.eventloop import server_loop_from_a_thread
 from apps.devices.realtime import device_group
 from apps.messages.frames import inbox_frame
 from apps.messages.models import DeviceInbox
+from apps.messages.signals import send_device_events_on_commit
 from apps.messages.stream import allocate_positions, wait_persisted
 
 logger = logging.getLogger("talkee.delivery")
@@ -125,4 +126,7 @@ def add_inbox_rows(rows: Iterable[DeviceInbox]) -> list[DeviceInbox]:
             }
         sends.append((device_group(row.device_id), device_event(inbox_frame(row), **extra)))
     publish_on_commit(sends)
+    welcomed = [(row.device_id, str(row.chat_id)) for row in rows if row.kind == DeviceInbox.Kind.WELCOME]
+    if welcomed:
+        send_device_events_on_commit(welcomed)
     return rows

@@ -28,6 +28,7 @@ from apps.messages import federation, stream
 from apps.messages.delivery import add_inbox_rows, chat_event, chat_group, publish_on_commit
 from apps.messages.frames import event_frame, message_fields, message_frame, reaction_frame
 from apps.messages.models import DeviceCursor, DeviceInbox, Message, Reaction
+from apps.messages.signals import send_message_stored_on_commit
 from apps.messages.stream import allocate_position, allocate_positions, current_position, uses_sequence
 
 Kind = Message.Kind
@@ -159,6 +160,8 @@ def do_send_message(
             user_id, chat_id, client_message_id, epoch, ciphertext, edit_hash, ttl_seconds, burn_on_read
         )
         if isinstance(answer, Sent):
+            if answer.created:
+                send_message_stored_on_commit(chat_id, user_id, kind)
             return answer
         context = _send_context(answer, kind)
     if context is None:
@@ -195,7 +198,7 @@ def do_send_message(
             burn_on_read=burn_on_read,
             blob_ids=blob_ids or [],
         )
-    return _order_here(
+    sent = _order_here(
         context,
         chat_id,
         welcome_devices,
@@ -209,6 +212,9 @@ def do_send_message(
         ttl_seconds=ttl_seconds,
         burn_on_read=burn_on_read,
     )
+    if sent.created:
+        send_message_stored_on_commit(chat_id, user_id, kind)
+    return sent
 
 
 def _order_here(
@@ -465,6 +471,7 @@ def do_store_delivered(chat_id: uuid.UUID, fields: dict[str, Any]) -> bool:
     Chat.objects.filter(pk=chat_id, next_seq__lte=seq).update(next_seq=seq + 1)
     if kind == Kind.COMMIT:
         Chat.objects.filter(pk=chat_id, epoch__lte=int(fields["epoch"])).update(epoch=int(fields["epoch"]) + 1)
+    send_message_stored_on_commit(chat_id, None, kind)
     return True
 
 

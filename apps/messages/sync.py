@@ -8,7 +8,7 @@ from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 
 from apps.chats.selectors import chat_ids_of
-from apps.devices.realtime import device_group
+from apps.devices.realtime import device_group, mark_device_live
 from apps.messages import selectors
 from apps.messages.delivery import chat_group
 
@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 
 def _page(session: "Session", cursor: int, limit: int | None) -> dict[str, Any]:
+    mark_device_live(session.device_id)  # a long-polling device needs no push
     start = selectors.effective_cursor(session.device_id, cursor)
     page = selectors.stream_after(session.user_id, session.device_id, start, limit=limit)
     return {"events": page.frames, "cursor": page.upto, "more": page.more}

@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "apps.federation",
     "apps.transport",
     "apps.calls",
+    "apps.push",
     "apps.adminpanel",
 ]
 
@@ -329,6 +330,22 @@ TALKEE_BLOB_UPLOAD_TTL_SECONDS = env.int("TALKEE_BLOB_UPLOAD_TTL_SECONDS", defau
 TALKEE_FEDERATION_BLOB_HOLD_SECONDS = env.int("TALKEE_FEDERATION_BLOB_HOLD_SECONDS", default=7 * 24 * 3600)
 # A stored file that no row names is deleted once it is this old (see purge_orphan_files).
 TALKEE_BLOB_ORPHAN_AGE_SECONDS = env.int("TALKEE_BLOB_ORPHAN_AGE_SECONDS", default=24 * 3600)
+
+# --- Web Push (apps/push): off unless a VAPID subject (a `mailto:` or `https:` URL that
+# push services may use to reach the operator) is set; the key sits beside the instance key.
+TALKEE_VAPID_SUBJECT = env.str("TALKEE_VAPID_SUBJECT", default="")
+# Tests only: accept a push service on loopback (plain http). Private, link-local and
+# loopback endpoints are refused otherwise (no server-side request forgery).
+TALKEE_PUSH_ALLOW_LOOPBACK = env.bool("TALKEE_PUSH_ALLOW_LOOPBACK", default=False)
+# Each push service request gives up after this long (the notify task runs in the worker).
+TALKEE_PUSH_TIMEOUT_SECONDS = env.float("TALKEE_PUSH_TIMEOUT_SECONDS", default=5.0)
+# One push per device covers every message of this many seconds (a burst is one push).
+TALKEE_PUSH_COALESCE_SECONDS = env.float("TALKEE_PUSH_COALESCE_SECONDS", default=3.0)
+TALKEE_PUSH_DEVICE_RATE = env.str("TALKEE_PUSH_DEVICE_RATE", default="30/min")
+TALKEE_PUSH_MAX_ATTEMPTS = env.int("TALKEE_PUSH_MAX_ATTEMPTS", default=6)
+TALKEE_PUSH_RETRY_BASE_SECONDS = env.float("TALKEE_PUSH_RETRY_BASE_SECONDS", default=2.0)
+TALKEE_PUSH_MESSAGE_TTL_SECONDS = env.int("TALKEE_PUSH_MESSAGE_TTL_SECONDS", default=12 * 3600)
+TALKEE_PUSH_CALL_TTL_SECONDS = env.int("TALKEE_PUSH_CALL_TTL_SECONDS", default=45)
 
 # --- i18n / static ----------------------------------------------------------------
 LANGUAGE_CODE = "en-us"

@@ -60,4 +60,9 @@ def production_problems(environ: Mapping[str, str]) -> list[str]:
         problems.append("TALKEE_FEDERATION_REQUIRE_MTLS must stay on in production")
     if environ.get("TALKEE_TURN_URLS") and not environ.get("TALKEE_TURN_SECRET"):
         problems.append("TALKEE_TURN_URLS is set but TALKEE_TURN_SECRET is not (coturn's static-auth-secret)")
+    # Push services reach the operator through the VAPID subject (RFC 8292); it must be real.
+    if not environ.get("TALKEE_VAPID_SUBJECT", "").startswith(("mailto:", "https://")):
+        problems.append(
+            "TALKEE_VAPID_SUBJECT is not a mailto: or https: address (push services contact the operator there)"
+        )
     return problems

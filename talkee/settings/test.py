@@ -5,6 +5,10 @@ import os
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/talkee")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/14")
 os.environ.setdefault("TALKEE_INPROCESS_JOBS", "false")
+# Web Push on, towards the tests' push-service stand-in on loopback (tests/push/).
+os.environ.setdefault("TALKEE_VAPID_SUBJECT", "mailto:operator@localhost")
+os.environ.setdefault("TALKEE_PUSH_ALLOW_LOOPBACK", "true")
+os.environ.setdefault("TALKEE_PUSH_RETRY_BASE_SECONDS", "0.5")
 
 from talkee.settings.base import *  # noqa: F403
 from talkee.settings.base import env

@@ -224,6 +224,7 @@ class Stack:
             "SECRET_KEY": os.urandom(32).hex(),
             "POSTGRES_PASSWORD": os.urandom(16).hex(),
             "TALKEE_TURN_SECRET": os.urandom(16).hex(),
+            "TALKEE_VAPID_SUBJECT": "mailto:operator@example.org",
             "TURN_EXTERNAL_IP": "127.0.0.1",
             "TURN_MIN_PORT": str(self.relay[0]),
             "TURN_MAX_PORT": str(self.relay[1]),

@@ -37,6 +37,7 @@ def good(tmp_path: Path) -> dict[str, str]:
     return {
         "SECRET_KEY": "k" * 50,
         "TALKEE_DOMAIN": "chat.example.org",
+        "TALKEE_VAPID_SUBJECT": "mailto:operator@example.org",
         "TALKEE_FEDERATION_TLS_CERT": str(cert),
         "TALKEE_FEDERATION_TLS_KEY": str(key),
         "TALKEE_VAR_DIR": str(tmp_path / "var"),
@@ -67,6 +68,8 @@ def test_all_settings_given_it_starts_with_production_values(good: dict[str, str
         ({"TALKEE_FEDERATION_REQUIRE_MTLS": "false"}, "TALKEE_FEDERATION_REQUIRE_MTLS must stay on"),
         ({"TALKEE_FEDERATION_SCHEME": "http"}, "TALKEE_FEDERATION_SCHEME must be https"),
         ({"TALKEE_TURN_URLS": "turn:x:3478"}, "TALKEE_TURN_URLS is set but TALKEE_TURN_SECRET is not"),
+        ({"TALKEE_VAPID_SUBJECT": None}, "TALKEE_VAPID_SUBJECT is not a mailto: or https: address"),
+        ({"TALKEE_VAPID_SUBJECT": "operator"}, "TALKEE_VAPID_SUBJECT is not a mailto: or https: address"),
     ],
 )
 def test_a_missing_or_unsafe_setting_stops_it_and_is_named(

@@ -14,4 +14,13 @@ if (root !== null) {
 
 if ("serviceWorker" in navigator) {
   registerSW({ immediate: true });
+  // A notification clicked while this tab is locked: remember where it leads (the chat, and
+  // whether to answer its call) for when the vault is unlocked (ui/app.ts reads the hash).
+  navigator.serviceWorker.addEventListener("message", (ev: MessageEvent<{ type?: string; notice?: { chat?: unknown }; action?: string }>) => {
+    const chat = ev.data?.notice?.chat;
+    if (ev.data?.type !== "talkee-open" || typeof chat !== "string" || ev.data.action === "decline") return;
+    if (!/^#chat=/.test(location.hash) || ev.data.action === "answer") {
+      history.replaceState(null, "", `/#chat=${chat}${ev.data.action === "answer" ? "&call=answer" : ""}`);
+    }
+  });
 }

@@ -54,6 +54,19 @@ describe("CallManager signal routing", () => {
     expect(calls.current?.reason).toBe("Declined");
   });
 
+  it("ignores a repeated offer (the caller repeats it for devices woken by a push), also after declining", async () => {
+    const { calls, sent } = manager(BOB);
+    const offer = await seal(signal("offer", ALICE, { sdp: "v=0" }));
+    await calls.onSignal(CHAT, offer);
+    await calls.onSignal(CHAT, offer);
+    expect(calls.current?.phase).toBe("incoming");
+    await calls.decline();
+    await calls.onSignal(CHAT, offer); // a repeat already on its way when we declined
+    expect(calls.current?.phase).toBe("ended");
+    const out = await Promise.all(sent.map(open));
+    expect(out.map((s) => s.kind)).toEqual(["ringing", "decline"]);
+  });
+
   it("ignores our own echo, other users, other chats and other epochs", async () => {
     const { calls, sent } = manager(BOB);
     await calls.onSignal(CHAT, await seal(signal("offer", BOB, { sdp: "v=0" })));

@@ -216,6 +216,28 @@ export class Api {
     return this.call("POST", "/v1/device-sync/bundle", { to_device_id: toDeviceId, chat_id: chatId, ciphertext });
   }
 
+  // --- push notifications (this device's subscription and chat mutes) ---
+  pushKey(): Promise<{ public_key: string }> {
+    return this.call("GET", "/v1/push/vapid");
+  }
+  /** `subscription` is `PushSubscription.toJSON()`: {endpoint, keys: {p256dh, auth}}. */
+  pushSubscribe(subscription: unknown): Promise<void> {
+    return this.call("PUT", "/v1/push/subscription", subscription);
+  }
+  pushUnsubscribe(): Promise<void> {
+    return this.call("DELETE", "/v1/push/subscription");
+  }
+  pushMutes(): Promise<{ chat_id: string; until: string | null }[]> {
+    return this.call("GET", "/v1/push/mutes");
+  }
+  /** Mute a chat on this device until a time (null: until unmuted). */
+  pushMute(chatId: string, until: Date | null): Promise<{ chat_id: string; until: string | null }> {
+    return this.call("PUT", `/v1/push/mutes/${chatId}`, until === null ? { always: true } : { until: until.toISOString() });
+  }
+  pushUnmute(chatId: string): Promise<void> {
+    return this.call("DELETE", `/v1/push/mutes/${chatId}`);
+  }
+
   // --- chats ---
   chats(): Promise<ChatInfo[]> {
     return this.call("GET", "/v1/chats");

@@ -18,6 +18,7 @@ import type { Edits } from "./edits";
 import { userOf, type Presence } from "./format";
 import { messageFromPayload, unavailableMessage, type Inbound } from "./inbound";
 import { TurnLock } from "./lock";
+import { Notifications } from "./notifications";
 import type { Membership } from "./membership";
 import { wireModules } from "./modules";
 import type { Outbox, SendOptions } from "./outbox";
@@ -35,6 +36,10 @@ export class Messenger extends EventTarget implements AppContext {
   readonly calls: CallManager;
   /** Files on their way out (resumed after a reload). */
   readonly uploads: Uploads;
+  /** Web Push on this device, mutes, the app badge, the tab's side of a push. */
+  readonly notifications: Notifications;
+  /** Set by the UI: a click on a notification opens this chat (answering its call). */
+  onOpenRequest: ((chatId: string | null, answerCall: boolean) => void) | null = null;
   readonly lock = new TurnLock();
   readonly ownCiphertexts = new Set<string>();
   activeChat: string | null = null;
@@ -117,6 +122,19 @@ export class Messenger extends EventTarget implements AppContext {
         this.devices.resume();
       },
       onAuthFailed: () => void this.recoverAuth(),
+    });
+    this.notifications = new Notifications({
+      api,
+      describe: (chatId) => {
+        const chat = this.store.chats.get(chatId);
+        return chat === undefined ? null : { title: this.chatTitle(chat), preview: this.preview(chat) };
+      },
+      showing: (chatId) => this.activeChat === chatId && document.visibilityState === "visible" && document.hasFocus(),
+      unreadTotal: () => [...this.store.chats.values()].reduce((n, c) => n + c.unread, 0),
+      open: (chatId, action) => {
+        if (action === "decline") void this.calls.decline().catch(() => undefined);
+        else this.onOpenRequest?.(chatId, action === "answer");
+      },
     });
     this.timers.push(window.setInterval(() => this.edits.expire(Date.now()), 2000));
     // A send that failed on the way (the link dropped mid-request) is retried; the

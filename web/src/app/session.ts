@@ -142,6 +142,8 @@ export class Session {
   async signOut(): Promise<void> {
     this.messenger?.stop();
     try {
+      // No more pushes to a browser that forgot the account (the device row outlives the session).
+      if (this.api.token !== null) await this.api.pushUnsubscribe().catch(() => undefined);
       if (this.api.token !== null) await this.api.logout();
     } catch (err) {
       if (!(err instanceof ApiError)) {
@@ -159,6 +161,15 @@ export class Session {
       /* already locked */
     }
     this.worker.terminate();
+    // The browser's push subscription belonged to this device: nothing may wake it any more.
+    if (typeof navigator !== "undefined" && "serviceWorker" in navigator) {
+      try {
+        const registration = await navigator.serviceWorker.getRegistration();
+        await (await registration?.pushManager?.getSubscription())?.unsubscribe();
+      } catch {
+        /* no worker or no push support */
+      }
+    }
     await new Promise<void>((resolve) => {
       const req = indexedDB.deleteDatabase(DEFAULT_VAULT_DB);
       req.onsuccess = req.onerror = req.onblocked = () => resolve();

@@ -47,6 +47,7 @@ export interface CallDeps {
 }
 
 const RING_TIMEOUT_MS = 45_000;
+const OFFER_REPEAT_MS = 4000;
 const ENDED_SHOWN_MS = 6_000;
 const DISCONNECTED_GRACE_MS = 8_000;
 
@@ -140,7 +141,20 @@ export class CallManager extends EventTarget {
       const offer = await pc.createOffer();
       await pc.setLocalDescription(offer);
       if (this.call !== call) return;
-      await this.send(call, { kind: "offer", sdp: pc.localDescription?.sdp ?? offer.sdp ?? "", video });
+      const sdp = pc.localDescription?.sdp ?? offer.sdp ?? "";
+      await this.send(call, { kind: "offer", sdp, video });
+      // Signals are not stored: a callee whose app was closed hears of the call by a push
+      // and connects later, so the offer is repeated while it rings (a device that has it ignores repeats).
+      const repeat = (): void => {
+        call.timers.push(
+          setTimeout(() => {
+            if (this.call !== call || (call.phase !== "outgoing" && call.phase !== "ringing")) return;
+            void this.send(call, { kind: "offer", sdp, video }).catch(() => undefined);
+            repeat();
+          }, OFFER_REPEAT_MS),
+        );
+      };
+      repeat();
       call.timers.push(
         setTimeout(() => {
           if (this.call === call && (call.phase === "outgoing" || call.phase === "ringing")) void this.hangUp("No answer");
@@ -405,6 +419,7 @@ export class CallManager extends EventTarget {
     }
 
     if (signal.kind === "offer") {
+      if (call !== null && call.callId === signal.callId) return; // a repeat of an offer we had (or ended)
       if (call !== null && call.phase !== "ended") {
         if (call.callId !== signal.callId) {
           const busy = this.newCall(chatId, signal.callId, peerUser, false, false, await this.deps.chatKeys(chatId));

@@ -55,9 +55,41 @@ function showMain(root: HTMLElement, session: Session, messenger: Messenger): vo
   }
   shell.append(list.el, conv.el);
   root.append(h("div", { class: "app" }, connectionBanner(messenger), accessNotice(messenger, signOut), shell, settings.el, callOverlay(messenger)));
-  const fromHash = /^#chat=([0-9a-f-]{36})$/.exec(location.hash)?.[1];
-  openChat(fromHash !== undefined && messenger.store.chats.has(fromHash) ? fromHash : null);
+  const fromHash = /^#chat=([0-9a-f-]{36})(&call=answer)?$/.exec(location.hash);
+  const hashChat = fromHash?.[1];
+  openChat(hashChat !== undefined && messenger.store.chats.has(hashChat) ? hashChat : null);
+  // Notifications: this tab answers the service worker while unlocked; clicks open chats.
+  messenger.onOpenRequest = (chatId, answerCall) => {
+    showSettings(false);
+    openChat(chatId !== null && messenger.store.chats.has(chatId) ? chatId : null);
+    if (answerCall) void messenger.calls.accept().catch(() => undefined);
+  };
+  if (fromHash?.[2] !== undefined && hashChat !== undefined) answerWhenRinging(messenger, hashChat);
+  messenger.notifications.listen();
+  void messenger.notifications.loadMutes().catch(() => undefined);
+  messenger.notifications.updateBadge();
+  messenger.addEventListener("change", (ev) => {
+    const kind = (ev as CustomEvent<{ kind: string }>).detail.kind;
+    if (kind === "chats" || kind === "messages") messenger.notifications.updateBadge();
+  });
   document.addEventListener("visibilitychange", () => {
     if (document.visibilityState === "visible" && messenger.activeChat !== null) void messenger.open(messenger.activeChat);
   });
+}
+
+/** Answer was tapped on a call notification before the app was open (or unlocked): the
+ * caller repeats its offer while ringing, so take the call when it arrives (for a while). */
+function answerWhenRinging(messenger: Messenger, chatId: string): void {
+  const until = Date.now() + 60_000;
+  const check = (): void => {
+    const call = messenger.calls.current;
+    if (call !== null && call.chatId === chatId && call.phase === "incoming") {
+      messenger.calls.removeEventListener("change", check);
+      void messenger.calls.accept().catch(() => undefined);
+    } else if (Date.now() > until) {
+      messenger.calls.removeEventListener("change", check);
+    }
+  };
+  messenger.calls.addEventListener("change", check);
+  check();
 }

@@ -65,6 +65,7 @@ export function settingsScreen(messenger: Messenger, close: () => void): Setting
     if ((ev as CustomEvent<{ kind: string }>).detail.kind === "devices" && !el.hidden) refresh();
   });
 
+  const notifications = notificationSettings(messenger);
   const el = h(
     "section",
     { class: "settings", "aria-labelledby": "settings-title" },
@@ -74,6 +75,52 @@ export function settingsScreen(messenger: Messenger, close: () => void): Setting
     list,
     status,
     error,
+    notifications,
   );
   return { el, refresh };
+}
+
+/** Settings → Notifications: permission only after a tap, and whether an unlocked tab shows the text. */
+function notificationSettings(messenger: Messenger): HTMLElement {
+  const n = messenger.notifications;
+  const state = h("p", { class: "muted", role: "status" });
+  const error = h("p", { class: "error", role: "alert" });
+  const describe = (): void => {
+    const p = n.permission;
+    state.textContent =
+      p === "unsupported"
+        ? "This browser cannot show notifications (on iPhone and iPad: add Talkee to the home screen first)."
+        : p === "granted"
+          ? "Notifications are on for this device."
+          : p === "denied"
+            ? "Notifications are blocked in this browser's site settings."
+            : "Notifications are off.";
+    enable.hidden = p === "unsupported" || p === "denied";
+  };
+  const enable = h("button", { type: "button" }, "Turn on notifications");
+  enable.addEventListener("click", () => {
+    error.textContent = "";
+    enable.disabled = true;
+    n.enable()
+      .then(describe, (err: unknown) => (error.textContent = humanError(err)))
+      .finally(() => (enable.disabled = false));
+  });
+  const showText = h("input", { type: "checkbox", id: "notify-show-text" }) as HTMLInputElement;
+  showText.checked = n.showText;
+  showText.addEventListener("change", () => (n.showText = showText.checked));
+  describe();
+  return h(
+    "div",
+    { class: "notification-settings" },
+    h("h3", {}, "Notifications"),
+    h(
+      "p",
+      { class: "muted" },
+      "The push service only learns that something arrived: no text, sender or chat name. While Talkee is locked, a notification just says “New message” or “Incoming call”.",
+    ),
+    enable,
+    h("label", { for: "notify-show-text" }, showText, " Show message text when unlocked"),
+    state,
+    error,
+  );
 }

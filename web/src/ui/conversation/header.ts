@@ -1,8 +1,10 @@
 // The conversation's header: back, title and kind, typing/presence/member count, call
 // buttons, the chat's self-destruct timer, favourite and the members toggle. It renders
 // what it is given and reports clicks; the conversation decides.
+import { humanError } from "../../api/client";
 import { displayName, lastSeenText } from "../../app/format";
 import type { Messenger } from "../../app/messenger";
+import type { MuteChoice } from "../../app/notifications";
 import type { ChatRecord } from "../../app/store";
 import { callButtons } from "../call";
 import { h } from "../dom";
@@ -32,6 +34,23 @@ export function conversationHeader(messenger: Messenger, actions: HeaderActions)
     { class: "chat-timer", "aria-label": "Timer for this chat" },
     ...CHAT_TIMERS.map(([v, label]) => h("option", { value: v === null ? "" : String(v) }, `Self-destruct: ${label}`)),
   );
+  const mute = h(
+    "select",
+    { class: "chat-mute", "aria-label": "Notifications for this chat on this device" },
+    h("option", { value: "off" }, "Notifications: on"),
+    h("option", { value: "1h" }, "Mute for 1 hour"),
+    h("option", { value: "8h" }, "Mute for 8 hours"),
+    h("option", { value: "always" }, "Mute always"),
+  );
+  let chatId: string | null = null;
+  mute.addEventListener("change", () => {
+    if (chatId === null) return;
+    const choice = mute.value as MuteChoice;
+    messenger.notifications.mute(chatId, choice).then(
+      () => actions.say(choice === "off" ? "Notifications on for this chat." : "Chat muted on this device (calls still ring)."),
+      (err: unknown) => actions.say(humanError(err)),
+    );
+  });
   const call = callButtons(messenger, actions.say);
   const el = h(
     "header",
@@ -40,6 +59,7 @@ export function conversationHeader(messenger: Messenger, actions: HeaderActions)
     h("div", { class: "conv-heading" }, title, status),
     call.el,
     chatTimer,
+    mute,
     favButton,
     membersButton,
   );
@@ -65,6 +85,10 @@ export function conversationHeader(messenger: Messenger, actions: HeaderActions)
   return {
     el,
     render(c, canManage) {
+      if (chatId !== c.id) {
+        chatId = c.id;
+        mute.value = messenger.notifications.muteOf(c.id);
+      }
       title.textContent = messenger.chatTitle(c);
       if (c.kind !== "direct") title.prepend(h("span", { class: `kind ${c.kind}` }, c.kind === "channel" ? "Channel" : "Group"), " ");
       favButton.textContent = c.favourite ? "★" : "☆";

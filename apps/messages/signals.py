@@ -1,0 +1,31 @@
+"""What this app tells the apps above it (push notifications), sent after commit.
+
+Receivers must return quickly: they run in the thread that served the send. They get
+ids only — never ciphertext, and no sender for a message ordered elsewhere (sealed sender).
+"""
+
+from django.db import transaction
+from django.dispatch import Signal
+
+# A new message is stored in a chat: kwargs chat_id (str), user_id (the local sender, or
+# None for a message ordered by the chat's home instance), kind (the message kind).
+message_stored = Signal()
+
+# Rows addressed to devices were stored that concern them (an MLS Welcome: they were added
+# to a chat): kwargs pairs, a list of (device_id, chat_id as str).
+device_events_stored = Signal()
+
+# A member relayed a call signal to a chat: kwargs chat_id (str), user_id.
+call_signalled = Signal()
+
+
+def send_message_stored_on_commit(chat_id: object, user_id: int | None, kind: str) -> None:
+    """Announce a stored message once the surrounding transaction commits (at once without one)."""
+    transaction.on_commit(
+        lambda: message_stored.send(sender=message_stored, chat_id=str(chat_id), user_id=user_id, kind=kind)
+    )
+
+
+def send_device_events_on_commit(pairs: list[tuple[int, str]]) -> None:
+    """Announce device-addressed rows once the surrounding transaction commits."""
+    transaction.on_commit(lambda: device_events_stored.send(sender=device_events_stored, pairs=pairs))

@@ -1,0 +1,260 @@
+"""Pushes through the real app: sends over the API, a real Celery worker, and the push
+service stand-in on loopback that verifies VAPID and decrypts every payload.
+
+The coalescing window is TALKEE_PUSH_COALESCE_SECONDS (3 s): a message's push leaves
+the worker about that long after the message.
+"""
+
+import asyncio
+import json
+import os
+import time
+import uuid
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from django.conf import settings
+
+from apps.push.models import PushSubscription
+from apps.push.webpush import PAYLOAD_BYTES
+from tests.conftest import DeviceKeys, b64, login, make_chat, send, token_client
+from tests.messages.wsclient import SocketDevice
+from tests.push.conftest import subscribe
+from tests.push.standin import HANG, PushServiceStandIn
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+WINDOW = settings.TALKEE_PUSH_COALESCE_SECONDS
+QUIET = WINDOW + 3.0  # long enough for a push that was going to come
+
+
+def payload(received: Any) -> dict[str, Any]:
+    assert len(received.plaintext) == PAYLOAD_BYTES  # one size, whatever it says
+    return dict(json.loads(received.plaintext))
+
+
+def test_a_message_to_an_offline_device_is_one_push_that_says_nothing(
+    make_account: Any, push_service: PushServiceStandIn, celery_worker: Any
+) -> None:
+    alice, bob = make_account(), make_account()
+    chat = make_chat(alice, "group", bob, encrypted_name=b64(b"Secret Garden Club"))
+    bob_phone = push_service.subscribe()
+    subscribe(bob, bob_phone)
+    # alice's own other device is subscribed too: she never gets pushed for her own messages
+    second = login(token_client(""), alice.username, alice.password, DeviceKeys()).json()
+    alice_tablet = push_service.subscribe()
+    subscribe(SimpleNamespace(client=token_client(second["token"])), alice_tablet)
+
+    plaintext = b"meet me at the old mill at midnight"
+    assert send(alice, chat["id"], plaintext).status_code == 201
+    pushes = push_service.wait_for(bob_phone, timeout=WINDOW + 15)
+    time.sleep(QUIET)
+    assert len(push_service.pushes_for(bob_phone)) == 1
+    assert push_service.pushes_for(alice_tablet) == []
+    assert push_service.refused == []
+
+    push = pushes[0]
+    assert payload(push) == {"v": 1, "kind": "message", "chat": chat["id"]}
+    assert push.headers["urgency"] == "normal"
+    assert int(push.headers["ttl"]) == settings.TALKEE_PUSH_MESSAGE_TTL_SECONDS
+    assert chat["id"] not in push.headers["topic"] and chat["id"].replace("-", "") not in push.headers["topic"]
+    assert push.claims["sub"] == settings.TALKEE_VAPID_SUBJECT
+    # privacy: what the push service and the device see, and the worker's log
+    visible = push.body + json.dumps(push.headers).encode() + push.plaintext
+    for secret in (plaintext, alice.username.encode(), b"Secret Garden Club", bob.username.encode()):
+        assert secret not in visible
+    log = celery_worker.log_path.read_text(errors="replace")
+    assert "push sent" in log
+    for secret in (alice.username, bob.username, chat["id"], bob_phone.token, plaintext.decode()):
+        assert secret not in log
+
+
+def test_a_device_with_an_open_socket_gets_no_push(
+    make_account: Any, push_service: PushServiceStandIn, celery_worker: Any, live_server_daphne: Any
+) -> None:
+    alice, bob, carol = make_account(), make_account(), make_account()
+    chat = make_chat(alice, "group", bob, carol)
+    bob_phone, carol_phone = push_service.subscribe(), push_service.subscribe()
+    subscribe(bob, bob_phone)
+    subscribe(carol, carol_phone)
+
+    async def scenario() -> None:
+        bob_socket = SocketDevice(live_server_daphne.ws_url, bob.token)
+        await bob_socket.connect()
+        await asyncio.to_thread(send, alice, chat["id"])
+        await bob_socket.until(lambda f: f["type"] == "event")
+        await asyncio.sleep(QUIET)
+        await bob_socket.close()
+
+    asyncio.run(scenario())
+    assert len(push_service.wait_for(carol_phone)) == 1  # the offline member was pushed
+    assert push_service.pushes_for(bob_phone) == []
+
+
+def test_a_muted_chat_gets_no_message_push_but_a_call_still_rings(
+    make_account: Any, push_service: PushServiceStandIn, celery_worker: Any, live_server_daphne: Any
+) -> None:
+    alice, bob = make_account(), make_account()
+    muted = make_chat(alice, "direct", bob)
+    other = make_chat(alice, "group", bob)
+    bob_phone = push_service.subscribe()
+    subscribe(bob, bob_phone)
+    assert bob.client.put(f"/v1/push/mutes/{muted['id']}", {"always": True}, format="json").status_code == 200
+
+    send(alice, muted["id"])
+    time.sleep(QUIET)
+    assert push_service.pushes_for(bob_phone) == []
+    send(alice, other["id"])
+    assert payload(push_service.wait_for(bob_phone)[0])["chat"] == other["id"]
+
+    async def ring() -> None:
+        caller = SocketDevice(live_server_daphne.ws_url, alice.token)
+        await caller.connect()
+        await caller.send({"type": "call", "chat_id": muted["id"], "payload": b64(os.urandom(300))})
+        await asyncio.sleep(0.5)
+        await caller.close()
+
+    started = time.monotonic()
+    asyncio.run(ring())
+    pushes = push_service.wait_for(bob_phone, count=2)
+    call = pushes[1]
+    assert call.at - started < WINDOW  # a call is not held back by the message window
+    assert payload(call) == {"v": 1, "kind": "call", "chat": muted["id"]}
+    assert call.headers["urgency"] == "high"
+    assert int(call.headers["ttl"]) == settings.TALKEE_PUSH_CALL_TTL_SECONDS
+
+
+def test_a_burst_of_fifty_messages_is_one_push(
+    make_account: Any, push_service: PushServiceStandIn, celery_worker: Any
+) -> None:
+    alice, bob = make_account(), make_account()
+    chat = make_chat(alice, "direct", bob)
+    bob_phone = push_service.subscribe()
+    subscribe(bob, bob_phone)
+    started = time.monotonic()
+    for _ in range(50):
+        assert send(alice, chat["id"]).status_code == 201
+    took = time.monotonic() - started
+    push_service.wait_for(bob_phone)
+    time.sleep(QUIET)
+    bound = 1 + int(took // WINDOW)  # one per window; the burst normally fits in one
+    assert 1 <= len(push_service.pushes_for(bob_phone)) <= bound, (took, len(push_service.pushes_for(bob_phone)))
+
+
+def test_gone_subscriptions_are_deleted(
+    make_account: Any, push_service: PushServiceStandIn, celery_worker: Any
+) -> None:
+    alice, bob, carol = make_account(), make_account(), make_account()
+    chat = make_chat(alice, "group", bob, carol)
+    bob_phone, carol_phone = push_service.subscribe(410), push_service.subscribe(404)
+    subscribe(bob, bob_phone)
+    subscribe(carol, carol_phone)
+    send(alice, chat["id"])
+    push_service.wait_for(bob_phone, status=410)
+    push_service.wait_for(carol_phone, status=404)
+    deadline = time.monotonic() + 10
+    while PushSubscription.objects.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not PushSubscription.objects.exists()
+    send(alice, chat["id"])
+    time.sleep(QUIET)
+    assert len(push_service.pushes_for(bob_phone)) == 1 and len(push_service.pushes_for(carol_phone)) == 1
+
+
+def test_429_is_retried_after_the_delay_and_500_with_backoff(
+    make_account: Any, push_service: PushServiceStandIn, celery_worker: Any
+) -> None:
+    alice, bob, carol = make_account(), make_account(), make_account()
+    chat = make_chat(alice, "group", bob, carol)
+    bob_phone = push_service.subscribe((429, {"Retry-After": "3"}))
+    carol_phone = push_service.subscribe(500, 503)
+    subscribe(bob, bob_phone)
+    subscribe(carol, carol_phone)
+    send(alice, chat["id"])
+    delivered = push_service.wait_for(bob_phone, timeout=WINDOW + 20)[0]
+    refused = push_service.pushes_for(bob_phone, 429)[0]
+    assert delivered.at - refused.at >= 2.9  # Retry-After honoured
+    push_service.wait_for(carol_phone, timeout=WINDOW + 20)
+    assert [r.status for r in push_service.pushes_for(carol_phone)] == [500, 503, 201]
+    assert PushSubscription.objects.count() == 2
+
+
+def test_a_push_service_that_never_answers_delays_no_message(
+    make_account: Any, push_service: PushServiceStandIn, celery_worker: Any, live_server_daphne: Any
+) -> None:
+    alice, bob, carol = make_account(), make_account(), make_account()
+    chat = make_chat(alice, "group", bob, carol)
+    bob_phone = push_service.subscribe(HANG, HANG)
+    subscribe(bob, bob_phone)
+    other = make_chat(alice, "direct", carol)
+
+    async def scenario() -> list[float]:
+        carol_socket = SocketDevice(live_server_daphne.ws_url, carol.token)
+        await carol_socket.connect()
+        await asyncio.to_thread(send, alice, chat["id"])  # bob's push will hang
+        await asyncio.sleep(WINDOW + 1)  # the worker is now stuck on the hanging service
+        delays = []
+        for target in (chat["id"], other["id"]):
+            started = time.monotonic()
+            response = await asyncio.to_thread(send, alice, target)
+            assert response.status_code == 201
+            marker = response.json()["id"]
+            await carol_socket.until(lambda f, m=marker: f["type"] == "event" and f["message"]["id"] == m)
+            delays.append(time.monotonic() - started)
+        await carol_socket.close()
+        return delays
+
+    delays = asyncio.run(scenario())
+    assert max(delays) < 1.5, delays
+    assert len(push_service.pushes_for(bob_phone, 0)) >= 1  # the hanging request did happen
+    # after the timeouts, the retry gets through
+    push_service.wait_for(bob_phone, timeout=settings.TALKEE_PUSH_TIMEOUT_SECONDS * 2 + 20)
+
+
+def test_a_chat_reference_is_opaque_per_device(make_account: Any) -> None:
+    from apps.push.webpush import topic_for
+
+    chat_id = str(uuid.uuid4())
+    first, second = topic_for(1, "message", chat_id), topic_for(2, "message", chat_id)
+    assert first != second and len(first) == 32
+    assert topic_for(1, "call", chat_id) != first
+
+
+def test_being_added_to_a_chat_is_pushed_like_a_message(
+    make_account: Any, push_service: PushServiceStandIn, celery_worker: Any
+) -> None:
+    alice, bob = make_account(), make_account()
+    chat = make_chat(alice, "group")
+    bob_phone = push_service.subscribe()
+    subscribe(bob, bob_phone)
+    added = alice.client.post(f"/v1/chats/{chat['id']}/members", {"users": [bob.address]}, format="json")
+    assert added.status_code in (200, 201), added.content
+    welcome = {"device_ids": [bob.device_id], "payload": b64(os.urandom(500))}
+    response = send(alice, chat["id"], kind="commit", epoch=0, welcome=welcome)
+    assert response.status_code == 201, response.content
+    [push] = push_service.wait_for(bob_phone)
+    assert payload(push) == {"v": 1, "kind": "message", "chat": chat["id"]}
+    time.sleep(QUIET)
+    assert len(push_service.pushes_for(bob_phone)) == 1
+
+
+def test_without_a_broker_pushes_run_on_a_background_thread(
+    make_account: Any, push_service: PushServiceStandIn, settings: Any
+) -> None:
+    """The embedded default (`make run`, tasks inline): same path, off the request thread."""
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    alice, bob, carol = make_account(), make_account(), make_account()
+    chat = make_chat(alice, "group", bob, carol)
+    bob_phone, carol_phone = push_service.subscribe(), push_service.subscribe(HANG)
+    subscribe(bob, bob_phone)
+    subscribe(carol, carol_phone)
+    started = time.monotonic()
+    for _ in range(5):
+        assert send(alice, chat["id"]).status_code == 201
+    assert time.monotonic() - started < 2.0  # carol's hanging push service holds up no send
+    [push] = push_service.wait_for(bob_phone)
+    assert payload(push) == {"v": 1, "kind": "message", "chat": chat["id"]}
+    time.sleep(QUIET)
+    assert len(push_service.pushes_for(bob_phone)) == 1
+    assert len(push_service.pushes_for(carol_phone, 0)) >= 1

@@ -1,0 +1,149 @@
+// Notifications on this device: turning Web Push on (the browser's permission is asked
+// only from a tap), per-chat mutes (the server learns only "this device muted chat C"),
+// the app badge, and the tab's side of a push — when this tab is open and unlocked, the
+// service worker asks it what to show (src/sw/push-sw.ts): nothing if the chat is on
+// screen, else the chat's title and, when the person chose so, the message text.
+import type { Api } from "../api/client";
+import type { OpenMessageType, PushMessageType, PushNotice, TabAnswer } from "../sw/notice";
+
+const PUSH_MESSAGE: PushMessageType = "talkee-push";
+const OPEN_MESSAGE: OpenMessageType = "talkee-open";
+
+export const SHOW_TEXT_KEY = "talkee.notify.showText";
+
+export type MuteChoice = "1h" | "8h" | "always" | "off";
+export type ClickAction = "open" | "answer" | "decline";
+
+export interface NotificationDeps {
+  api: Api;
+  /** The chat's title and latest preview as this tab shows them (null: unknown chat). */
+  describe(chatId: string): { title: string; preview: string } | null;
+  /** The chat is open and the tab visible: the person sees it already. */
+  showing(chatId: string): boolean;
+  unreadTotal(): number;
+  /** A click on a notification: open the chat (and answer the call), or decline the call. */
+  open(chatId: string | null, action: ClickAction): void;
+}
+
+/** What an unlocked tab tells the service worker about a push. */
+export function answerFor(notice: PushNotice, deps: Pick<NotificationDeps, "describe" | "showing">, showText: boolean): TabAnswer {
+  if (notice.chat !== null && notice.kind === "message" && deps.showing(notice.chat)) return { shown: true };
+  const known = notice.chat === null ? null : deps.describe(notice.chat);
+  if (known === null) return {};
+  const generic = notice.kind === "call" ? "Incoming call" : "New message";
+  return { title: known.title, body: showText && notice.kind === "message" && known.preview ? known.preview : generic };
+}
+
+export function muteUntil(choice: Exclude<MuteChoice, "off">, now: number): Date | null {
+  if (choice === "always") return null;
+  return new Date(now + (choice === "1h" ? 1 : 8) * 3600_000);
+}
+
+function urlBase64ToBytes(text: string): Uint8Array<ArrayBuffer> {
+  const b64 = text.replace(/-/g, "+").replace(/_/g, "/") + "=".repeat((4 - (text.length % 4)) % 4);
+  const raw = atob(b64);
+  const bytes = new Uint8Array(new ArrayBuffer(raw.length));
+  for (let i = 0; i < raw.length; i++) bytes[i] = raw.charCodeAt(i);
+  return bytes;
+}
+
+export class Notifications {
+  private listening = false;
+  /** This device's mutes as last set or loaded (the select in the header shows them). */
+  private readonly mutes = new Map<string, MuteChoice>();
+
+  constructor(private readonly deps: NotificationDeps) {}
+
+  get supported(): boolean {
+    return typeof window !== "undefined" && "serviceWorker" in navigator && "PushManager" in window && "Notification" in window;
+  }
+
+  get permission(): NotificationPermission | "unsupported" {
+    return this.supported ? Notification.permission : "unsupported";
+  }
+
+  get showText(): boolean {
+    return localStorage.getItem(SHOW_TEXT_KEY) === "1";
+  }
+
+  set showText(on: boolean) {
+    localStorage.setItem(SHOW_TEXT_KEY, on ? "1" : "0");
+  }
+
+  /** Answer the service worker's questions while this tab is unlocked. */
+  listen(): () => void {
+    if (!this.supported || this.listening) return () => undefined;
+    this.listening = true;
+    const onMessage = (ev: MessageEvent<{ type?: string; notice?: PushNotice; action?: string }>): void => {
+      const data = ev.data;
+      if (data?.type === PUSH_MESSAGE && data.notice !== undefined) {
+        ev.ports[0]?.postMessage(answerFor(data.notice, this.deps, this.showText));
+      } else if (data?.type === OPEN_MESSAGE && data.notice !== undefined) {
+        const action: ClickAction = data.action === "answer" || data.action === "decline" ? data.action : "open";
+        this.deps.open(data.notice.chat, action);
+      }
+    };
+    navigator.serviceWorker.addEventListener("message", onMessage);
+    return () => {
+      navigator.serviceWorker.removeEventListener("message", onMessage);
+      this.listening = false;
+    };
+  }
+
+  /** Turn pushes on for this device. Call only from a tap: it asks for the browser's permission. */
+  async enable(): Promise<NotificationPermission> {
+    if (!this.supported) throw new Error("This browser cannot show notifications.");
+    const permission = await Notification.requestPermission();
+    if (permission !== "granted") return permission;
+    const { public_key } = await this.deps.api.pushKey();
+    const registration = await navigator.serviceWorker.ready;
+    let subscription = await registration.pushManager.getSubscription();
+    if (subscription !== null && !sameKey(subscription, public_key)) {
+      await subscription.unsubscribe();
+      subscription = null;
+    }
+    subscription ??= await registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: urlBase64ToBytes(public_key) });
+    await this.deps.api.pushSubscribe(subscription.toJSON());
+    return permission;
+  }
+
+  async disable(): Promise<void> {
+    await this.deps.api.pushUnsubscribe();
+    const registration = await navigator.serviceWorker.getRegistration();
+    await (await registration?.pushManager.getSubscription())?.unsubscribe();
+  }
+
+  async mute(chatId: string, choice: MuteChoice): Promise<void> {
+    if (choice === "off") await this.deps.api.pushUnmute(chatId);
+    else await this.deps.api.pushMute(chatId, muteUntil(choice, Date.now()));
+    this.mutes.set(chatId, choice);
+  }
+
+  muteOf(chatId: string): MuteChoice {
+    return this.mutes.get(chatId) ?? "off";
+  }
+
+  /** Load this device's mutes from the server (a timed mute shows as "always" until it ends). */
+  async loadMutes(): Promise<void> {
+    for (const m of await this.deps.api.pushMutes()) {
+      const left = m.until === null ? Infinity : Date.parse(m.until) - Date.now();
+      if (!this.mutes.has(m.chat_id)) this.mutes.set(m.chat_id, left === Infinity ? "always" : left <= 3600_000 ? "1h" : "8h");
+    }
+  }
+
+  /** The app badge shows the unread count this client computed (servers never know it). */
+  updateBadge(): void {
+    const nav = navigator as Navigator & { setAppBadge?: (n?: number) => Promise<void>; clearAppBadge?: () => Promise<void> };
+    const total = this.deps.unreadTotal();
+    if (total > 0) void nav.setAppBadge?.(total).catch(() => undefined);
+    else void nav.clearAppBadge?.().catch(() => undefined);
+  }
+}
+
+function sameKey(subscription: PushSubscription, publicKey: string): boolean {
+  const key = subscription.options.applicationServerKey;
+  if (key === null) return false;
+  const mine = urlBase64ToBytes(publicKey);
+  const theirs = new Uint8Array(key);
+  return mine.length === theirs.length && mine.every((b, i) => b === theirs[i]);
+}

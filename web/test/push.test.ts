@@ -1,0 +1,56 @@
+import { describe, expect, it } from "vitest";
+import { answerFor, muteUntil } from "../src/app/notifications";
+import { clickTarget, noticeView, parsePush } from "../src/sw/notice";
+
+const CHAT = "0b9f3c2e-5d6a-4e7f-8a9b-0c1d2e3f4a5b";
+
+describe("push payloads", () => {
+  it("reads the server's payload (padded with spaces) and nothing else", () => {
+    expect(parsePush(`{"v":1,"kind":"message","chat":"${CHAT}"}      `)).toEqual({ kind: "message", chat: CHAT });
+    expect(parsePush(`{"v":1,"kind":"call","chat":"${CHAT}"}`)).toEqual({ kind: "call", chat: CHAT });
+    expect(parsePush(`{"kind":"call","chat":"../../admin"}`)).toEqual({ kind: "call", chat: null });
+    expect(parsePush("not json")).toEqual({ kind: "message", chat: null });
+    expect(parsePush(null)).toEqual({ kind: "message", chat: null });
+  });
+});
+
+describe("what a push shows", () => {
+  it("is generic and never empty when no unlocked tab answers", () => {
+    const view = noticeView({ kind: "message", chat: CHAT }, null);
+    expect(view.title).toBe("Talkee");
+    expect(view.options.body).toBe("New message");
+    expect(view.options.tag).toBe(`chat-${CHAT}`); // one per chat
+    expect(view.options.actions).toEqual([]);
+    expect(noticeView({ kind: "message", chat: CHAT }, { title: " ", body: "" }).options.body).toBe("New message");
+  });
+
+  it("offers Answer and Decline for a call", () => {
+    const view = noticeView({ kind: "call", chat: CHAT }, null);
+    expect(view.options.body).toBe("Incoming call");
+    expect(view.options.requireInteraction).toBe(true);
+    expect(view.options.actions.map((a) => a.title)).toEqual(["Answer", "Decline"]);
+  });
+
+  it("shows the real text only from an unlocked tab, and only when chosen", () => {
+    const deps = { describe: () => ({ title: "Bob", preview: "see you at 8" }), showing: () => false };
+    const withText = answerFor({ kind: "message", chat: CHAT }, deps, true);
+    expect(noticeView({ kind: "message", chat: CHAT }, withText)).toMatchObject({ title: "Bob", options: { body: "see you at 8" } });
+    expect(answerFor({ kind: "message", chat: CHAT }, deps, false)).toEqual({ title: "Bob", body: "New message" });
+    expect(answerFor({ kind: "call", chat: CHAT }, deps, true)).toEqual({ title: "Bob", body: "Incoming call" });
+    expect(answerFor({ kind: "message", chat: CHAT }, { ...deps, showing: () => true }, true)).toEqual({ shown: true });
+    expect(answerFor({ kind: "message", chat: CHAT }, { ...deps, describe: () => null }, true)).toEqual({});
+  });
+
+  it("a click opens the chat, Answer joins the call, Decline goes nowhere", () => {
+    expect(clickTarget({ kind: "message", chat: CHAT }, "")).toBe(`/#chat=${CHAT}`);
+    expect(clickTarget({ kind: "call", chat: CHAT }, "answer")).toBe(`/#chat=${CHAT}&call=answer`);
+    expect(clickTarget({ kind: "call", chat: CHAT }, "decline")).toBeNull();
+    expect(clickTarget({ kind: "message", chat: null }, "")).toBe("/");
+  });
+
+  it("mutes for 1 h, 8 h or always", () => {
+    expect(muteUntil("1h", 0)?.getTime()).toBe(3600_000);
+    expect(muteUntil("8h", 0)?.getTime()).toBe(8 * 3600_000);
+    expect(muteUntil("always", 0)).toBeNull();
+  });
+});
