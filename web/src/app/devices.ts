@@ -7,6 +7,7 @@ import { NetworkError, type Api, type DeviceInfo, type Frame } from "../api/clie
 import { fromBase64, toBase64 } from "../crypto/encoding";
 import type { MlsWorkerApi } from "../mls/api";
 import { sleep, type AppContext } from "./context";
+import { admitDevice } from "./trust";
 import { userOf } from "./format";
 import { packHistory, readBundle, sealBundle, type HistoryBundle } from "./history";
 import type { MadeCommit } from "./membership";
@@ -55,10 +56,16 @@ export function parseDeviceChange(data: Record<string, unknown> | null): DeviceC
 }
 
 type DevicesApi = Pick<Api, "devices" | "revokeDevice" | "claimKeyPackages" | "uploadSyncBundle" | "uploadKeyPackages">;
-type DevicesMls = Pick<Remote<MlsWorkerApi>, "group" | "addMembers" | "removeMembers" | "signSyncBundle" | "openSealedBundle" | "makeKeyPackages">;
+type DevicesMls = Pick<
+  Remote<MlsWorkerApi>,
+  "group" | "addMembers" | "removeMembers" | "signSyncBundle" | "openSealedBundle" | "makeKeyPackages" | "checkDevice"
+>;
 
 export interface DevicesDeps {
-  readonly ctx: Pick<AppContext, "store" | "credential" | "user" | "lock" | "emit"> & { readonly api: DevicesApi; readonly mls: DevicesMls };
+  readonly ctx: Pick<AppContext, "store" | "credential" | "user" | "domain" | "lock" | "emit"> & {
+    readonly api: DevicesApi;
+    readonly mls: DevicesMls;
+  };
   /** Membership's commit (under the lock): true when ours went in. */
   commit(chatId: string, make: () => Promise<MadeCommit>, welcomeDevices: number[] | undefined): Promise<boolean>;
   readonly chats: { refresh(chatId: string): Promise<void>; sealName(chatId: string, name: string): Promise<void> };
@@ -172,6 +179,7 @@ export class Devices {
             const entry = claimed[change.user]?.find((d) => d.device_id === change.deviceId);
             if (entry === undefined) return null; // revoked meanwhile: nothing to add
             if (entry.keypackage === null) throw new NoKeyPackageError();
+            if (!(await admitDevice(this.ctx, chatId, change.user, entry))) return null; // no valid certificate
             keyPackage = fromBase64(entry.keypackage);
           }
           return mls.addMembers(chatId, [keyPackage]);

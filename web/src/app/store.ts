@@ -41,6 +41,8 @@ export interface ChatRecord {
    * refuses it (`send_rejected`: discarded). Nothing is encrypted in the chat meanwhile.
    */
   pendingCommit?: { cmid: string; ciphertext: string };
+  /** Devices this client refused to add (no valid certificate by the user's identity key): shown in the chat. */
+  warnings?: string[];
 }
 
 export interface ReactionRecord {
