@@ -48,6 +48,9 @@ describe("the device gate", () => {
     const operatorKey = await device("bob@a.test", newRecoveryMnemonic()); // certified by a key the operator made
     const uncertified = claimed("bob@a.test", ghost, { identityKey: bob.identity!.identityKey, certificate: null });
     expect(await alice.svc.checkDevice(uncertified)).toEqual({ ok: false, reason: "uncertified" });
+    // Its pool used up by another claimer: still refused (and said), not just skipped.
+    expect(await alice.svc.checkDevice({ ...uncertified, keyPackage: null })).toEqual({ ok: false, reason: "uncertified" });
+    expect(await alice.svc.checkDevice(claimed("bob@a.test", bob, { keyPackage: null }))).toMatchObject({ ok: true });
     expect(await alice.svc.checkDevice(claimed("bob@a.test", operatorKey))).toEqual({ ok: false, reason: "identity-changed" });
     // Bob's real certificate, served with the ghost's KeyPackage under Bob's device id.
     const replayed = claimed("bob@a.test", bob, { keyPackage: ghost.kp });

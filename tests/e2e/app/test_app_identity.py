@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import base64
 import re
+import threading
 import uuid
 from typing import Any
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 from playwright.sync_api import expect
 
 from apps.accounts.models import User
@@ -47,16 +48,25 @@ def test_the_operator_cannot_slip_a_ghost_device_into_a_chat(people: Any, harnes
     )
     [ghost_package] = ghost_worker.makeKeyPackages(1)
     commits_before = Message.objects.filter(chat=chat, kind="commit").count()
-    with transaction.atomic():
-        ghost = Device.objects.create(
-            user=bob_user,
-            client_device_id=ghost_id,
-            ed25519_pub=base64.b64decode(keys["ed25519Pub"]),
-            x25519_pub=base64.b64decode(keys["x25519Pub"]),
-            label="Firefox on Linux",
-        )
-        KeyPackage.objects.create(device=ghost, data=ghost_package)
-        notify_device_change(ghost, "added")
+
+    def inject() -> None:
+        """The operator's writes (in a thread of their own: the channel layer is async)."""
+        with transaction.atomic():
+            ghost = Device.objects.create(
+                user=bob_user,
+                client_device_id=ghost_id,
+                ed25519_pub=base64.b64decode(keys["ed25519Pub"]),
+                x25519_pub=base64.b64decode(keys["x25519Pub"]),
+                label="Firefox on Linux",
+            )
+            KeyPackage.objects.create(device=ghost, data=ghost_package)
+            notify_device_change(ghost, "added")
+        connection.close()
+
+    operator = threading.Thread(target=inject)
+    operator.start()
+    operator.join()
+    ghost = Device.objects.get(client_device_id=ghost_id)
 
     # Bob's device (its sibling) refuses first; after the siblings' turns Alice's device tries and refuses too.
     alice.open_chat(bob.name)

@@ -178,8 +178,8 @@ export class Devices {
             const claimed = await api.claimKeyPackages([change.user], [change.deviceId]);
             const entry = claimed[change.user]?.find((d) => d.device_id === change.deviceId);
             if (entry === undefined) return null; // revoked meanwhile: nothing to add
-            if (entry.keypackage === null) throw new NoKeyPackageError();
             if (!(await admitDevice(this.ctx, chatId, change.user, entry))) return null; // no valid certificate
+            if (entry.keypackage === null) throw new NoKeyPackageError();
             keyPackage = fromBase64(entry.keypackage);
           }
           return mls.addMembers(chatId, [keyPackage]);

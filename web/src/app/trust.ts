@@ -18,15 +18,17 @@ function refusalText(user: string, domain: string, verdict: Extract<DeviceVerdic
   return `A device the server announced for ${who} was not added: ${who}'s identity key did not certify it.`;
 }
 
-/** Whether this claimed device may be added to `chatId`; a refusal is recorded on the chat. */
+/**
+ * Whether this claimed device may be added to `chatId` (a device without a KeyPackage is
+ * still checked: a refusal is recorded on the chat either way).
+ */
 export async function admitDevice(ctx: TrustContext, chatId: string, user: string, entry: ClaimedKeyPackage): Promise<boolean> {
-  if (entry.keypackage === null) return false;
   const verdict = await ctx.mls.checkDevice({
     user,
     clientDeviceId: entry.client_device_id,
     identityKey: entry.identity_key ?? null,
     certificate: entry.certificate ?? null,
-    keyPackage: fromBase64(entry.keypackage),
+    keyPackage: entry.keypackage === null ? null : fromBase64(entry.keypackage),
   });
   // The same rule for our own account's devices: one the server announces for us without a
   // certificate (signed in without the recovery phrase, or a ghost) is not added by our

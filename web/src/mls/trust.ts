@@ -23,7 +23,8 @@ export interface ClaimedDevice {
   clientDeviceId: string;
   identityKey: string | null;
   certificate: string | null;
-  keyPackage: Uint8Array;
+  /** Null when the device's pool is empty: the certificate is still checked (a refusal is still worth saying). */
+  keyPackage: Uint8Array | null;
 }
 
 export type DeviceVerdict =
@@ -75,16 +76,18 @@ export async function pinnedKey(vault: Vault, user: string): Promise<string | nu
  * travel over federation yet).
  */
 export async function checkDevice(vault: Vault, claimed: ClaimedDevice): Promise<DeviceVerdict> {
-  let signatureKey: Uint8Array;
-  try {
-    const kp = decodeKeyPackage(claimed.keyPackage);
-    const credential = kp.leafNode.credential;
-    if (credential.credentialType !== "basic" || fromUtf8(credential.identity) !== credentialIdentity(claimed.user, claimed.clientDeviceId)) {
-      return { ok: false, reason: "leaf-mismatch" };
+  let signatureKey: Uint8Array | undefined;
+  if (claimed.keyPackage !== null) {
+    try {
+      const kp = decodeKeyPackage(claimed.keyPackage);
+      const credential = kp.leafNode.credential;
+      if (credential.credentialType !== "basic" || fromUtf8(credential.identity) !== credentialIdentity(claimed.user, claimed.clientDeviceId)) {
+        return { ok: false, reason: "leaf-mismatch" };
+      }
+      signatureKey = kp.leafNode.signaturePublicKey;
+    } catch {
+      return { ok: false, reason: "bad-keypackage" };
     }
-    signatureKey = kp.leafNode.signaturePublicKey;
-  } catch {
-    return { ok: false, reason: "bad-keypackage" };
   }
   const pinned = await pinnedKey(vault, claimed.user);
   if (claimed.identityKey === null) {
@@ -105,7 +108,7 @@ export async function checkDevice(vault: Vault, claimed: ClaimedDevice): Promise
     user: claimed.user,
     identityKey,
     deviceId: claimed.clientDeviceId,
-    signatureKey,
+    ...(signatureKey === undefined ? {} : { signatureKey }),
   });
   if (!check.ok) return { ok: false, reason: check.reason };
   if (pinned === null) await vault.put(TRUST_ROW.pin(claimed.user), utf8(claimed.identityKey));
