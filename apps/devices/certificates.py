@@ -10,6 +10,7 @@ garbage, other users' certificates and a silently swapped identity key out of th
 """
 
 import struct
+from base64 import b64encode
 from dataclasses import dataclass
 
 from django.db import transaction
@@ -18,7 +19,7 @@ from nacl.signing import VerifyKey
 
 from apps.devices.models import Device, IdentityKey
 from apps.devices.services import check_ed25519_public_key
-from talkee.errors import Conflict, ServiceError
+from talkee.errors import Conflict, NotFound, ServiceError
 
 CERTIFICATE_CONTEXT = b"talkee-device-cert-v1"
 CERTIFICATE_MAX_BYTES = 1024
@@ -97,3 +98,25 @@ def do_set_certificate(device: Device, identity_key: bytes, certificate: bytes) 
 
 def identity_keys_of(user_ids: list[int]) -> dict[int, bytes]:
     return {row.user_id: bytes(row.public_key) for row in IdentityKey.objects.filter(user_id__in=user_ids)}
+
+
+def certificates_of(address: str) -> dict[str, object]:
+    """What any signed-in user may read about `address`'s devices (a KeyPackage claim shows as much)."""
+    from apps.accounts.models import User
+
+    user = User.objects.filter(username=address).first()
+    if user is None:
+        raise NotFound(f"No such user: {address}.", code="user_not_found")
+    key = IdentityKey.objects.filter(user=user).first()
+    devices = Device.objects.filter(user=user).order_by("pk")
+    return {
+        "user": user.username,
+        "identity_key": b64encode(bytes(key.public_key)).decode() if key is not None else None,
+        "devices": [
+            {
+                "client_device_id": str(d.client_device_id),
+                "certificate": b64encode(bytes(d.certificate)).decode() if d.certificate is not None else None,
+            }
+            for d in devices
+        ],
+    }

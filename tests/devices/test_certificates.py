@@ -6,6 +6,7 @@ import struct
 import pytest
 from django.db import connection
 from nacl.signing import SigningKey
+from rest_framework.test import APIClient
 
 from apps.devices.models import Device, IdentityKey
 from tests.conftest import Account, b64
@@ -60,6 +61,23 @@ def test_certificate_is_stored_and_served_with_devices_and_claims(make_account) 
     [entry] = claimed[bob.address]
     assert entry["identity_key"] == b64(bytes(identity.verify_key))
     assert entry["certificate"] == b64(cert)
+
+
+def test_anyone_signed_in_reads_a_users_identity_key_and_certificates(make_account) -> None:
+    bob, alice = make_account(), make_account()
+    identity = SigningKey.generate()
+    cert = certificate(identity, bob)
+    put(bob, identity, cert)
+    answer = alice.client.get(f"/v1/devices/of/{bob.username}")
+    assert answer.status_code == 200
+    assert answer.json() == {
+        "user": bob.address,
+        "identity_key": b64(bytes(identity.verify_key)),
+        "devices": [{"client_device_id": bob.device.client_device_id, "certificate": b64(cert)}],
+    }
+    missing = alice.client.get("/v1/devices/of/nobody-here")
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "user_not_found"
+    assert APIClient().get(f"/v1/devices/of/{bob.username}").status_code == 401
 
 
 def test_uncertified_devices_are_served_with_nulls(make_account) -> None:

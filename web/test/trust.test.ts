@@ -75,4 +75,23 @@ describe("the device gate", () => {
     expect(await alice.svc.checkDevice(claimed("dave@a.test", legacy))).toEqual({ ok: true, certified: false, pinnedNow: false });
     expect(await alice.svc.pinnedIdentity("dave@a.test")).toBeNull();
   });
+
+  it("checks the leaves of a group joined by a Welcome against the listed certificates, then pins", async () => {
+    const alice = await device("alice@a.test", newRecoveryMnemonic());
+    const bob = await device("bob@a.test", newRecoveryMnemonic());
+    const groupId = crypto.randomUUID();
+    await alice.svc.createGroup(groupId);
+    const { welcome } = await alice.svc.addMembers(groupId, [bob.kp]);
+    await alice.svc.confirmCommit(groupId);
+    await bob.svc.joinFromWelcome(welcome!);
+    const listed = { identityKey: alice.identity!.identityKey, devices: [{ clientDeviceId: alice.deviceId, certificate: alice.identity!.certificate }] };
+    // Uncertified (the server lists no certificate for the leaf in the group): refused, nothing pinned.
+    expect(await bob.svc.checkMembers(groupId, "alice@a.test", { ...listed, devices: [] })).toEqual({ ok: false, reason: "uncertified" });
+    expect(await bob.svc.pinnedIdentity("alice@a.test")).toBeNull();
+    expect(await bob.svc.checkMembers(groupId, "alice@a.test", listed)).toEqual({ ok: true, certified: true, pinnedNow: true });
+    // Later the server swaps the key: refused as a changed identity.
+    const operator = await device("alice@a.test", newRecoveryMnemonic());
+    const swapped = { identityKey: operator.identity!.identityKey, devices: [{ clientDeviceId: alice.deviceId, certificate: operator.identity!.certificate }] };
+    expect(await bob.svc.checkMembers(groupId, "alice@a.test", swapped)).toEqual({ ok: false, reason: "identity-changed" });
+  });
 });

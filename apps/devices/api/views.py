@@ -73,6 +73,22 @@ class IdentityKeyView(APIView):
         return Response({"identity_key": b64encode(key).decode() if key is not None else None})
 
 
+class UserCertificatesView(APIView):
+    @extend_schema(
+        responses={
+            200: OpenApiResponse(
+                description='{"user", "identity_key": base64|null, "devices": [{client_device_id, certificate}]}'
+            ),
+            404: OpenApiResponse(description="user_not_found"),
+        }
+    )
+    def get(self, request: Request, address: str) -> Response:
+        """A user's identity key and device certificates, as their clients made them (clients check them)."""
+        request_session(request)
+        answer = certificates.certificates_of(full_address(address))
+        return Response(answer)
+
+
 class KeyPackageUploadView(APIView):
     @extend_schema(
         request=s.KeyPackageUploadSerializer,

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import base64
 import re
+import struct
 import threading
 import uuid
 from typing import Any
 
 import pytest
 from django.db import connection, transaction
+from nacl.signing import SigningKey
 from playwright.sync_api import expect
 
 from apps.accounts.models import User
@@ -70,7 +72,7 @@ def test_the_operator_cannot_slip_a_ghost_device_into_a_chat(people: Any, harnes
 
     # Bob's device (its sibling) refuses first; after the siblings' turns Alice's device tries and refuses too.
     alice.open_chat(bob.name)
-    expect(alice.page.get_by_role("alert", name="Security warnings")).to_contain_text(WARNING, timeout=60_000)
+    expect(alice.page.get_by_role("alert", name="Security warnings")).to_contain_text(WARNING, timeout=90_000)
     bob.open_chat(alice.name)
     expect(bob.page.get_by_role("alert", name="Security warnings")).to_contain_text(WARNING, timeout=SLOW)
     assert Message.objects.filter(chat=chat, kind="commit").count() == commits_before, "nobody committed the ghost"
@@ -97,3 +99,61 @@ def test_the_operator_cannot_slip_a_ghost_device_into_a_chat(people: Any, harnes
 
     # Privacy: the phrase the identity keys come from is nowhere on the server (database, log, blobs).
     assert_private(alice.server, [" ".join(bob.words), " ".join(alice.words)])
+
+
+def certificate_for(identity: SigningKey, device: Device) -> bytes:
+    """The canonical certificate bytes (web/src/identity/certificate.ts), made with `identity`."""
+    user = device.user.username.encode()
+    device_id = str(device.client_device_id).encode()
+    body = (
+        b"\x01"
+        + struct.pack(">H", len(user))
+        + user
+        + struct.pack(">H", len(device_id))
+        + device_id
+        + bytes(device.ed25519_pub)
+        + bytes(device.x25519_pub)
+        + struct.pack(">QQ", 1_700_000_000, 0)
+        + bytes(identity.verify_key)
+    )
+    return body + identity.sign(b"talkee-device-cert-v1\x00" + body).signature
+
+
+def safety_number(person: Any) -> str:
+    person.page.get_by_role("button", name="Members").click()
+    number = person.page.get_by_label(re.compile("^Your safety number with"))
+    expect(number).to_have_text(re.compile(r"^(\d{5} ){11}\d{5}$"), timeout=SLOW)
+    return str(number.inner_text())
+
+
+def test_safety_numbers_match_and_verify(people: Any) -> None:
+    alice, bob = pair(people)
+    alice.open_chat(bob.name)
+    ours, theirs = safety_number(alice), safety_number(bob)
+    assert ours == theirs, "both sides see the same 60 digits"
+    alice.page.get_by_label(re.compile("safety number$")).fill(theirs)
+    alice.page.get_by_role("button", name="Compare").click()
+    expect(alice.page.get_by_role("status", name="Verification")).to_have_text("Verified")
+
+
+def test_an_identity_key_swapped_before_first_contact_shows_in_the_safety_number(people: Any) -> None:
+    """The operator replaces Bob's identity key (and re-signs his device's certificate with
+    its own key) before Alice ever talks to him. Alice's client pins the operator's key — it
+    cannot know better — but the safety numbers differ, and comparing them marks the chat unsafe."""
+    alice, bob = people("alice"), people("bob")
+    alice.sign_up()
+    bob.sign_up()
+    bob_device = Device.objects.select_related("user").get(user__username__startswith=bob.name + "@")
+    operator_key = SigningKey.generate()
+    IdentityKey.objects.filter(user=bob_device.user).update(public_key=bytes(operator_key.verify_key))
+    Device.objects.filter(pk=bob_device.pk).update(certificate=certificate_for(operator_key, bob_device))
+
+    alice.start_direct(bob.name)
+    alice.say("Hello, is it really you?")
+    bob.open_chat(alice.name)
+    bob.expect_message("Hello, is it really you?")
+    ours, theirs = safety_number(alice), safety_number(bob)
+    assert ours != theirs
+    alice.page.get_by_label(re.compile("safety number$")).fill(theirs)
+    alice.page.get_by_role("button", name="Compare").click()
+    expect(alice.page.get_by_role("status", name="Verification")).to_have_text(re.compile("^Unsafe"))

@@ -204,6 +204,11 @@ export class Api {
     return this.call("PUT", `/v1/devices/${deviceId}/certificate`, { identity_key: identityKey, certificate });
   }
 
+  /** A user's identity key and device certificates (made by their clients; checked by ours). */
+  certificatesOf(user: string): Promise<{ user: string; identity_key: string | null; devices: Array<{ client_device_id: string; certificate: string | null }> }> {
+    return this.call("GET", `/v1/devices/of/${encodeURIComponent(user)}`);
+  }
+
   claimKeyPackages(users: string[], deviceIds?: number[]): Promise<Record<string, ClaimedKeyPackage[]>> {
     return this.call("POST", "/v1/keypackages/claim", deviceIds === undefined ? { users } : { users, device_ids: deviceIds });
   }

@@ -220,7 +220,7 @@ export class Membership {
       let any = false;
       for (const d of devices) {
         if (d.device_id === store.session?.deviceId) continue;
-        if (!(await admitDevice(this.ctx, chatId, user, d))) continue; // no valid certificate: never added
+        if ((await admitDevice(this.ctx, chatId, user, d)) !== true) continue; // no valid certificate: never added
         if (d.keypackage === null) continue;
         deviceIds.push(d.device_id);
         packages.push(fromBase64(d.keypackage));

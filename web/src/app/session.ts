@@ -88,8 +88,7 @@ export class Session {
     await this.store.saveSession();
     this.password = password;
     try {
-      await this.logIn();
-      if (mnemonic !== undefined) await this.certifyThisDevice(user, mnemonic);
+      await this.logIn(mnemonic);
     } catch (err) {
       await this.wipe();
       throw err;
@@ -117,7 +116,8 @@ export class Session {
     return this.begin();
   }
 
-  private async logIn(): Promise<void> {
+  /** With `mnemonic` (a new device): its certificate goes up before its KeyPackages, so no claimer sees them uncertified. */
+  private async logIn(mnemonic?: string): Promise<void> {
     const session = this.store.session;
     if (session === null || this.password === null) throw new Error("no session");
     const identity = await this.mls.deviceIdentity();
@@ -141,6 +141,7 @@ export class Session {
     session.user = answer.user;
     this.api.token = answer.token;
     await this.store.saveSession();
+    if (fresh && mnemonic !== undefined) await this.certifyThisDevice(session.user, mnemonic);
     if (fresh) {
       const kps = await this.mls.makeKeyPackages(KEYPACKAGE_POOL);
       await this.api.uploadKeyPackages(kps.map((k) => toBase64(k)));

@@ -3,7 +3,7 @@
 
 import type { DevicePublicIdentity } from "../crypto/identity";
 import type { MessagePayload } from "../crypto/payload";
-import type { ClaimedDevice, DeviceVerdict } from "./trust";
+import type { ClaimedDevice, DeviceVerdict, UserDirectory } from "./trust";
 
 export interface GroupSummary {
   groupId: string;
@@ -88,6 +88,8 @@ export interface MlsWorkerApi {
   pinnedIdentity(user: string): Promise<string | null>;
   /** Whether a claimed device may be added to groups (certificate under the pinned key); pins on first contact. */
   checkDevice(claimed: ClaimedDevice): Promise<DeviceVerdict>;
+  /** Checks `user`'s leaves in a group against their certificates; pins their identity key on first contact. */
+  checkMembers(groupId: string, user: string, directory: UserDirectory): Promise<DeviceVerdict>;
 
   /** Encoded KeyPackages to upload (base64 them for POST /v1/keypackages). */
   makeKeyPackages(count: number): Promise<Uint8Array[]>;

@@ -45,7 +45,16 @@ import type {
 import * as engine from "./engine";
 import { ROW, decodeChatKeys, decodeKeyPackageRow, deriveChatKeys, encodeChatKeys, encodeKeyPackageRow } from "./rows";
 import type { CommitOutput, GeneratedKeyPackage } from "./engine";
-import { adoptIdentity, checkDevice, ownIdentityKey, pinnedKey, type ClaimedDevice, type DeviceVerdict } from "./trust";
+import {
+  adoptIdentity,
+  checkDevice,
+  checkMembers,
+  ownIdentityKey,
+  pinnedKey,
+  type ClaimedDevice,
+  type DeviceVerdict,
+  type UserDirectory,
+} from "./trust";
 
 
 export class EpochExpiredError extends Error {
@@ -211,6 +220,12 @@ export class MlsService implements MlsWorkerApi {
   }
   checkDevice(claimed: ClaimedDevice): Promise<DeviceVerdict> {
     return this.serial(() => checkDevice(this.unlocked().vault, claimed));
+  }
+  checkMembers(groupId: string, user: string, directory: UserDirectory): Promise<DeviceVerdict> {
+    return this.serial(async () => {
+      const leaves = engine.memberKeys((await this.load(groupId)).state).filter((l) => l.identity.startsWith(`${user}:`));
+      return checkMembers(this.unlocked().vault, user, leaves, directory);
+    });
   }
 
   // ---- groups --------------------------------------------------------------

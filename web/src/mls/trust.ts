@@ -114,3 +114,49 @@ export async function checkDevice(vault: Vault, claimed: ClaimedDevice): Promise
   if (pinned === null) await vault.put(TRUST_ROW.pin(claimed.user), utf8(claimed.identityKey));
   return { ok: true, certified: true, pinnedNow: pinned === null };
 }
+
+/** A user's identity key and device certificates as the server lists them (GET /v1/devices/of/{user}). */
+export interface UserDirectory {
+  identityKey: string | null;
+  devices: Array<{ clientDeviceId: string; certificate: string | null }>;
+}
+
+/**
+ * Checks the leaves of `user` already in one of our groups (we joined by a Welcome, or
+ * someone else added them) against their certificates, and pins the user's identity key
+ * on first contact when every such leaf is certified by it. Refusals as for checkDevice.
+ */
+export async function checkMembers(
+  vault: Vault,
+  user: string,
+  leaves: Array<{ identity: string; signatureKey: Uint8Array }>,
+  directory: UserDirectory,
+): Promise<DeviceVerdict> {
+  const pinned = await pinnedKey(vault, user);
+  if (directory.identityKey === null) {
+    return pinned === null ? { ok: true, certified: false, pinnedNow: false } : { ok: false, reason: "identity-removed" };
+  }
+  if (pinned !== null && pinned !== directory.identityKey) return { ok: false, reason: "identity-changed" };
+  let identityKey: Uint8Array;
+  try {
+    identityKey = fromBase64(directory.identityKey);
+  } catch {
+    return { ok: false, reason: "malformed" };
+  }
+  for (const leaf of leaves) {
+    const deviceId = leaf.identity.slice(user.length + 1);
+    if (!leaf.identity.startsWith(`${user}:`)) continue;
+    const entry = directory.devices.find((d) => d.clientDeviceId === deviceId);
+    if (entry === undefined || entry.certificate === null) return { ok: false, reason: "uncertified" };
+    let certificate: Uint8Array;
+    try {
+      certificate = fromBase64(entry.certificate);
+    } catch {
+      return { ok: false, reason: "malformed" };
+    }
+    const check = await verifyCertificate(certificate, { user, identityKey, deviceId, signatureKey: leaf.signatureKey });
+    if (!check.ok) return { ok: false, reason: check.reason };
+  }
+  if (pinned === null) await vault.put(TRUST_ROW.pin(user), utf8(directory.identityKey));
+  return { ok: true, certified: true, pinnedNow: pinned === null };
+}
