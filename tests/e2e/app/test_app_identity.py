@@ -14,6 +14,7 @@ import uuid
 from typing import Any
 
 import pytest
+from blake3 import blake3
 from django.db import connection, transaction
 from nacl.signing import SigningKey
 from playwright.sync_api import expect
@@ -23,7 +24,7 @@ from apps.chats.models import Chat
 from apps.devices.models import Device, IdentityKey, KeyPackage
 from apps.devices.services import notify_device_change
 from apps.messages.models import DeviceInbox, Message
-from tests.e2e.app.conftest import PASSWORD, SLOW, assert_private, pair
+from tests.e2e.app.conftest import PASSWORD, ROOT, SLOW, assert_private, pair
 from tests.e2e.crypto.conftest import Harness, HarnessError, harness_url  # noqa: F401  (fixture)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -97,8 +98,29 @@ def test_the_operator_cannot_slip_a_ghost_device_into_a_chat(people: Any, harnes
             ghost_worker.receive(str(chat.id), bytes(row.ciphertext))
     assert ghost_worker.listGroups() == []
 
-    # Privacy: the phrase the identity keys come from is nowhere on the server (database, log, blobs).
+    # Privacy: the phrase the identity keys come from is nowhere on the server (database, log, blobs),
+    # nor the identity private key — recomputed here from the phrase as web/src/identity/userKey.ts
+    # does; the public half the server holds is the one from the phrase.
     assert_private(alice.server, [" ".join(bob.words), " ".join(alice.words)])
+    from tests.accounts.test_tokens import dump_database
+
+    dump = dump_database()
+    for person in (alice, bob):
+        seed = identity_seed(person.name, person.words)
+        held = IdentityKey.objects.get(user__username__startswith=person.name + "@")
+        assert bytes(held.public_key) == bytes(SigningKey(seed).verify_key)
+        assert seed not in dump and seed.hex().encode() not in dump
+        assert base64.b64encode(seed) not in dump
+
+
+def identity_seed(localpart: str, words: list[str]) -> bytes:
+    """BLAKE3("talkee-identity-key-v1" || 0 || localpart || 0 || BIP-39 entropy) (web/src/identity/userKey.ts)."""
+    source = (ROOT / "web/node_modules/@scure/bip39/wordlists/english.js").read_text()
+    wordlist = source.split("`")[1].split()
+    assert len(wordlist) == 2048
+    bits = "".join(format(wordlist.index(w), "011b") for w in words)
+    entropy = int(bits[:128], 2).to_bytes(16, "big")
+    return blake3(b"talkee-identity-key-v1\x00" + localpart.encode() + b"\x00" + entropy).digest()
 
 
 def certificate_for(identity: SigningKey, device: Device) -> bytes:
