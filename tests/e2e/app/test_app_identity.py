@@ -156,6 +156,7 @@ def test_safety_numbers_match_and_verify(people: Any) -> None:
     alice.page.get_by_label(re.compile("safety number$")).fill(theirs)
     alice.page.get_by_role("button", name="Compare").click()
     expect(alice.page.get_by_role("status", name="Verification")).to_have_text("Verified")
+    expect(alice.page.get_by_label("Safety number verified")).to_have_text("✓ Verified")
 
 
 def test_an_identity_key_swapped_before_first_contact_shows_in_the_safety_number(people: Any) -> None:
@@ -179,3 +180,4 @@ def test_an_identity_key_swapped_before_first_contact_shows_in_the_safety_number
     alice.page.get_by_label(re.compile("safety number$")).fill(theirs)
     alice.page.get_by_role("button", name="Compare").click()
     expect(alice.page.get_by_role("status", name="Verification")).to_have_text(re.compile("^Unsafe"))
+    expect(alice.page.get_by_label("Safety number did not match")).to_have_text("⚠ Unsafe")
