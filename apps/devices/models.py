@@ -1,4 +1,5 @@
-"""Devices (one per browser install), their KeyPackage pools, and revoked-key tombstones."""
+"""Devices (one per browser install), their KeyPackage pools, revoked-key tombstones, and the
+users' identity keys and device certificates (made by clients; stored and served, never made here)."""
 
 from datetime import datetime
 
@@ -21,6 +22,9 @@ class Device(models.Model):
     label = models.CharField(max_length=64, blank=True)
     created = models.DateTimeField(auto_now_add=True)
     last_seen = models.DateTimeField(default=current_hour)
+    # The device certificate (web/src/identity/certificate.ts): signed by the user's identity
+    # key on a client; null until one of the user's devices (or the recovery phrase) certifies it.
+    certificate = models.BinaryField(max_length=1024, null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -52,3 +56,15 @@ class RevokedDevice(models.Model):
 
     def __str__(self) -> str:
         return f"revoked {self.client_device_id}"
+
+
+class IdentityKey(models.Model):
+    """A user's identity public key (Ed25519). The private half exists only on the user's
+    devices (derived from the recovery phrase); the server stores and serves this key."""
+
+    user = models.OneToOneField("accounts.User", on_delete=models.CASCADE, related_name="identity_key")
+    public_key = models.BinaryField(max_length=32)
+    created = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"identity key of {self.user_id}"

@@ -14,7 +14,7 @@ from apps.accounts.models import User
 from apps.chats.models import Membership
 from apps.core.errors import Conflict, Forbidden, NotFound, ServiceError
 from apps.devices import federation
-from apps.devices.models import Device, KeyPackage, RevokedDevice, current_hour
+from apps.devices.models import Device, IdentityKey, KeyPackage, RevokedDevice, current_hour
 from apps.devices.realtime import kick_devices
 from apps.federation.remote import is_remote
 from apps.messages.delivery import add_inbox_rows
@@ -175,6 +175,7 @@ def claim_keypackages(addresses: list[str], device_ids: list[int] | None = None)
     missing = [a for a in addresses if a not in users]
     if missing:
         raise NotFound(f"No such user: {', '.join(sorted(missing))}.", code="user_not_found")
+    identity_keys = {row.user_id: bytes(row.public_key) for row in IdentityKey.objects.filter(user__in=users.values())}
     with transaction.atomic():
         devices = Device.objects.filter(user__in=users.values()).select_related("user").order_by("pk")
         if device_ids is not None:
@@ -190,6 +191,9 @@ def claim_keypackages(addresses: list[str], device_ids: list[int] | None = None)
                     "device_id": device.pk,
                     "client_device_id": str(device.client_device_id),
                     "keypackage": bytes(package.data) if package is not None else None,
+                    # What the claimer's client checks before it adds this device (the server cannot make either).
+                    "identity_key": identity_keys.get(device.user_id),
+                    "certificate": bytes(device.certificate) if device.certificate is not None else None,
                 }
             )
     for address in addresses:

@@ -48,7 +48,13 @@ def test_empty_pool_is_reported_not_skipped(make_account) -> None:
     assert first[bob.address][0]["keypackage"] is not None
     second = alice.client.post("/v1/keypackages/claim", {"users": [bob.address]}, format="json").json()
     assert second[bob.address] == [
-        {"device_id": bob.device_id, "client_device_id": bob.device.client_device_id, "keypackage": None}
+        {
+            "device_id": bob.device_id,
+            "client_device_id": bob.device.client_device_id,
+            "keypackage": None,
+            "identity_key": None,
+            "certificate": None,
+        }
     ]
 
 
@@ -147,7 +153,13 @@ def test_claim_for_named_devices_leaves_the_other_pools_alone(make_account) -> N
     )
     assert claimed.status_code == 200
     assert claimed.json()[bob.address] == [
-        {"device_id": second["device_id"], "client_device_id": keys.client_device_id, "keypackage": b64(new_package)}
+        {
+            "device_id": second["device_id"],
+            "client_device_id": keys.client_device_id,
+            "keypackage": b64(new_package),
+            "identity_key": None,
+            "certificate": None,
+        }
     ]
     assert KeyPackage.objects.filter(device_id=bob.device_id).count() == 1
     bad = alice.client.post("/v1/keypackages/claim", {"users": [bob.address], "device_ids": ["x"]}, format="json")

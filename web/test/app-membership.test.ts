@@ -30,6 +30,22 @@ describe("membership and commits", () => {
     expect(worker.groups.get("c1")!.before).toBeUndefined(); // confirmed
   });
 
+  it("leaves out a device whose certificate the worker refuses, and says so in the chat", async () => {
+    const { server, worker, app } = await setUp();
+    server.devices.set("carol@a.test", [
+      { id: 3, credential: CAROL },
+      { id: 4, credential: "carol@a.test:dev-ghost" },
+    ]);
+    worker.refuse.add("dev-ghost");
+    await app.membership.addMember("c1", "carol", "member");
+    expect((await worker.group("c1")).members).toEqual([ALICE, BOB, CAROL]);
+    const commits = server.received.filter((r) => r.body.kind === "commit");
+    expect(commits[0]!.body.welcome?.device_ids).toEqual([3]);
+    expect(app.store.chats.get("c1")!.warnings).toEqual([
+      "A device the server announced for carol was not added: carol's identity key did not certify it.",
+    ]);
+  });
+
   it("remembers a member change whose commit never went in, and makes it on the next start", async () => {
     const { server, worker, app } = await setUp("b.test");
     server.script.push(networkDown()); // the link drops as our commit goes out

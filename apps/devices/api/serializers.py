@@ -10,6 +10,7 @@ class DeviceSerializer(serializers.ModelSerializer[Device]):
     x25519_pub = Base64BytesField(length=32)
     keypackage_count = serializers.IntegerField(read_only=True)
     current = serializers.SerializerMethodField()
+    certificate = Base64BytesField(allow_null=True, read_only=True)
 
     class Meta:
         model = Device
@@ -23,6 +24,7 @@ class DeviceSerializer(serializers.ModelSerializer[Device]):
             "last_seen",
             "keypackage_count",
             "current",
+            "certificate",
         ]
 
     def get_current(self, device: Device) -> bool:
@@ -56,3 +58,11 @@ class ClaimedKeyPackageSerializer(serializers.Serializer[dict[str, object]]):
     device_id = serializers.IntegerField()
     client_device_id = serializers.UUIDField()
     keypackage = Base64BytesField(allow_null=True)
+    # The user's identity key and this device's certificate (null: none set / uncertified).
+    identity_key = Base64BytesField(allow_null=True, default=None)
+    certificate = Base64BytesField(allow_null=True, default=None)
+
+
+class CertificateSerializer(serializers.Serializer[None]):
+    identity_key = Base64BytesField(length=32)
+    certificate = Base64BytesField(min_length=1, max_length=1024)

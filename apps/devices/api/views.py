@@ -11,8 +11,9 @@ from rest_framework.views import APIView
 from apps.accounts.authentication import request_session
 from apps.accounts.selectors import full_address
 from apps.core.api_fields import validated
+from apps.core.b64 import b64_or_none
 from apps.core.errors import NotFound
-from apps.devices import selectors, services, sync
+from apps.devices import certificates, selectors, services, sync
 from apps.devices.api import serializers
 from apps.devices.models import Device
 
@@ -38,6 +39,55 @@ class DeviceDetailView(APIView):
             raise NotFound("You have no device with this id.", code="device_not_found")
         services.do_revoke_device(device)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class DeviceCertificateView(APIView):
+    @extend_schema(
+        request=serializers.CertificateSerializer,
+        responses={
+            200: serializers.DeviceSerializer,
+            400: OpenApiResponse(description="invalid_certificate / invalid_key"),
+            404: OpenApiResponse(description="not one of your devices"),
+            409: OpenApiResponse(description="identity_key_conflict: the account has another identity key"),
+        },
+    )
+    def put(self, request: Request, device_id: int) -> Response:
+        """Store a device certificate made by one of the user's clients with the identity key."""
+        session = request_session(request)
+        data = validated(serializers.CertificateSerializer, request.data)
+        device = Device.objects.select_related("user").filter(pk=device_id, user_id=session.user_id).first()
+        if device is None:
+            raise NotFound("You have no device with this id.", code="device_not_found")
+        certificates.do_set_certificate(device, data["identity_key"], data["certificate"])
+        context = {"current_device_id": session.device_id}
+        return Response(serializers.DeviceSerializer(device, context=context).data)
+
+
+class IdentityKeyView(APIView):
+    @extend_schema(
+        responses={200: inline_serializer("IdentityKeys", {"identity_key": drf_serializers.CharField(allow_null=True)})}
+    )
+    def get(self, request: Request) -> Response:
+        """This account's identity public key as the server holds it (null before the first certificate)."""
+        keys = certificates.identity_keys_of([request_session(request).user_id])
+        key = next(iter(keys.values()), None)
+        return Response({"identity_key": b64_or_none(key)})
+
+
+class UserCertificatesView(APIView):
+    @extend_schema(
+        responses={
+            200: OpenApiResponse(
+                description='{"user", "identity_key": base64|null, "devices": [{client_device_id, certificate}]}'
+            ),
+            404: OpenApiResponse(description="user_not_found"),
+        }
+    )
+    def get(self, request: Request, address: str) -> Response:
+        """A user's identity key and device certificates, as their clients made them (clients check them)."""
+        request_session(request)
+        answer = certificates.certificates_of(full_address(address))
+        return Response(answer)
 
 
 class KeyPackageUploadView(APIView):

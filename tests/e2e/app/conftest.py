@@ -125,13 +125,16 @@ class Person:
         page.get_by_role("button", name="Confirm and create account").click()
         expect(page.get_by_role("status", name="Connection")).to_have_text(state, timeout=SLOW)
 
-    def sign_in(self, state: str = "Connected") -> None:
-        """Sign in on this browser as a new device of an existing account."""
+    def sign_in(self, state: str = "Connected", phrase: list[str] | None = None) -> None:
+        """Sign in on this browser as a new device of an existing account (with the recovery
+        phrase, the device certifies itself with the account's identity key)."""
         page = self.page
         self.open()
         page.get_by_role("button", name="Sign in").first.click()
         page.get_by_label("Username").fill(self.name)
         page.get_by_label("Password", exact=True).fill(PASSWORD)
+        if phrase is not None:
+            page.get_by_label(re.compile("^Recovery phrase")).fill(" ".join(phrase))
         page.locator("form").get_by_role("button", name="Sign in").click()
         expect(self.banner()).to_have_text(state, timeout=SLOW)
 

@@ -132,7 +132,7 @@ def test_three_devices_history_sync_and_revoke(people: Any, harness_url: str) ->
     # Alice's second browser: a new device. Her first device adds it to the chat (commit +
     # Welcome) and sends it the history sealed to its X25519 key.
     alice2 = people("alice", label="alice-phone")
-    alice2.sign_in()
+    alice2.sign_in(phrase=alice.words)  # certified with the identity key from the phrase
     alice2.open_chat(bob.name)
     mine(alice2, "Hello from Alice")
     # A message from her laptop after the phone joined reaches the phone as her own; Bob
@@ -169,7 +169,7 @@ def test_three_devices_history_sync_and_revoke(people: Any, harness_url: str) ->
 
     # The third device signs in and shows the old history, from bundles.
     alice3 = people("alice", label="alice-third")
-    alice3.sign_in()
+    alice3.sign_in(phrase=alice.words)
     alice3.open_chat(bob.name)
     for text in ("Hello from Alice", "Sent from the laptop after the phone joined", "Typed on the phone"):
         mine(alice3, text)
@@ -277,7 +277,8 @@ def test_a_peer_adds_a_new_device_whose_siblings_stay_silent(people: Any) -> Non
     silent.hold = True
     commits_before = Message.objects.filter(chat=chat, kind="commit").count()
     bob2 = people("bob", label="bob-new")
-    bob2.sign_in()
+    # With the recovery phrase the new browser certifies itself: Alice's client adds only certified devices.
+    bob2.sign_in(phrase=bob.words)
     wait_until(
         lambda: Message.objects.filter(chat=chat, kind="commit").count() > commits_before,
         alice.page,

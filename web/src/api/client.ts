@@ -119,6 +119,9 @@ export interface ClaimedKeyPackage {
   device_id: number;
   client_device_id: string;
   keypackage: string | null;
+  /** The user's identity key and this device's certificate (base64; null: none / uncertified). */
+  identity_key?: string | null;
+  certificate?: string | null;
 }
 
 export interface DeviceInfo {
@@ -196,6 +199,16 @@ export class Api {
     return this.call("POST", "/v1/keypackages", { keypackages });
   }
   /** One KeyPackage per device of these users (only `deviceIds` of them when given). */
+  /** Stores a device certificate made here with the identity key (the server cannot make one). */
+  setCertificate(deviceId: number, identityKey: string, certificate: string): Promise<unknown> {
+    return this.call("PUT", `/v1/devices/${deviceId}/certificate`, { identity_key: identityKey, certificate });
+  }
+
+  /** A user's identity key and device certificates (made by their clients; checked by ours). */
+  certificatesOf(user: string): Promise<{ user: string; identity_key: string | null; devices: Array<{ client_device_id: string; certificate: string | null }> }> {
+    return this.call("GET", `/v1/devices/of/${encodeURIComponent(user)}`);
+  }
+
   claimKeyPackages(users: string[], deviceIds?: number[]): Promise<Record<string, ClaimedKeyPackage[]>> {
     return this.call("POST", "/v1/keypackages/claim", deviceIds === undefined ? { users } : { users, device_ids: deviceIds });
   }

@@ -3,10 +3,11 @@
 // the KeyPackage pool, and history bundles for our own new devices (sent by the sibling
 // that added them, imported only when signed by one of our own devices).
 import type { Remote } from "comlink";
-import { NetworkError, type Api, type DeviceInfo, type Frame } from "../api/client";
+import { NetworkError, type Api, type ClaimedKeyPackage, type DeviceInfo, type Frame } from "../api/client";
 import { fromBase64, toBase64 } from "../crypto/encoding";
 import type { MlsWorkerApi } from "../mls/api";
 import { sleep, type AppContext } from "./context";
+import { admitDevice } from "./trust";
 import { userOf } from "./format";
 import { packHistory, readBundle, sealBundle, type HistoryBundle } from "./history";
 import type { MadeCommit } from "./membership";
@@ -55,10 +56,16 @@ export function parseDeviceChange(data: Record<string, unknown> | null): DeviceC
 }
 
 type DevicesApi = Pick<Api, "devices" | "revokeDevice" | "claimKeyPackages" | "uploadSyncBundle" | "uploadKeyPackages">;
-type DevicesMls = Pick<Remote<MlsWorkerApi>, "group" | "addMembers" | "removeMembers" | "signSyncBundle" | "openSealedBundle" | "makeKeyPackages">;
+type DevicesMls = Pick<
+  Remote<MlsWorkerApi>,
+  "group" | "addMembers" | "removeMembers" | "signSyncBundle" | "openSealedBundle" | "makeKeyPackages" | "checkDevice"
+>;
 
 export interface DevicesDeps {
-  readonly ctx: Pick<AppContext, "store" | "credential" | "user" | "lock" | "emit"> & { readonly api: DevicesApi; readonly mls: DevicesMls };
+  readonly ctx: Pick<AppContext, "store" | "credential" | "user" | "domain" | "lock" | "emit"> & {
+    readonly api: DevicesApi;
+    readonly mls: DevicesMls;
+  };
   /** Membership's commit (under the lock): true when ours went in. */
   commit(chatId: string, make: () => Promise<MadeCommit>, welcomeDevices: number[] | undefined): Promise<boolean>;
   readonly chats: { refresh(chatId: string): Promise<void>; sealName(chatId: string, name: string): Promise<void> };
@@ -67,6 +74,8 @@ export interface DevicesDeps {
 export class Devices {
   /** Our own devices as the server lists them (keys for history bundles); null = ask again. */
   private ownDeviceList: DeviceInfo[] | null = null;
+  /** The last claim answer per leaf being added (its certificate is judged again when no KeyPackage came). */
+  private readonly lastClaims = new Map<string, ClaimedKeyPackage>();
   /** Device changes and history bundles being worked on (never twice at once). */
   private applying = new Set<string>();
 
@@ -152,6 +161,9 @@ export class Devices {
       if (outcome === "committed" && adding && change.user === this.ctx.user) await this.sendOwedHistory();
       return;
     }
+    // Never a KeyPackage: if it never had a certificate either, say so in the chat.
+    const last = this.lastClaims.get(leaf);
+    if (adding && last !== undefined) await admitDevice(this.ctx, chatId, change.user, last);
     throw new Error(`${leaf} has no KeyPackage yet; not added to ${chatId}`);
   }
 
@@ -171,6 +183,9 @@ export class Devices {
             const claimed = await api.claimKeyPackages([change.user], [change.deviceId]);
             const entry = claimed[change.user]?.find((d) => d.device_id === change.deviceId);
             if (entry === undefined) return null; // revoked meanwhile: nothing to add
+            this.lastClaims.set(leaf, entry);
+            const admitted = await admitDevice(this.ctx, chatId, change.user, entry, { holdUncertified: entry.keypackage === null });
+            if (admitted === false) return null; // no valid certificate: never added
             if (entry.keypackage === null) throw new NoKeyPackageError();
             keyPackage = fromBase64(entry.keypackage);
           }

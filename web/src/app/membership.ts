@@ -9,6 +9,7 @@ import { ApiError, type Api, type SentAnswer, type WireMessage } from "../api/cl
 import { fromBase64, toBase64 } from "../crypto/encoding";
 import type { MlsWorkerApi } from "../mls/api";
 import { newId, sleep, type AppContext } from "./context";
+import { admitDevice } from "./trust";
 import { displayName, userOf } from "./format";
 import type { ChatRecord } from "./store";
 
@@ -24,7 +25,7 @@ export type MadeCommit = { epoch: number; commit: Uint8Array; welcome?: Uint8Arr
 type MembershipApi = Pick<Api, "send" | "history" | "claimKeyPackages" | "createChat" | "addMembers" | "removeMember">;
 type MembershipMls = Pick<
   Remote<MlsWorkerApi>,
-  "group" | "createGroup" | "addMembers" | "removeMembers" | "confirmCommit" | "discardCommit" | "processHandshake"
+  "group" | "createGroup" | "addMembers" | "removeMembers" | "confirmCommit" | "discardCommit" | "processHandshake" | "checkDevice"
 >;
 
 export interface MembershipDeps {
@@ -219,6 +220,7 @@ export class Membership {
       let any = false;
       for (const d of devices) {
         if (d.device_id === store.session?.deviceId) continue;
+        if ((await admitDevice(this.ctx, chatId, user, d)) !== true) continue; // no valid certificate: never added
         if (d.keypackage === null) continue;
         deviceIds.push(d.device_id);
         packages.push(fromBase64(d.keypackage));

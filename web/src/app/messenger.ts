@@ -25,6 +25,7 @@ import type { Outbox, SendOptions } from "./outbox";
 import type { Receipts } from "./receipts";
 import type { Signals } from "./signals";
 import type { AppStore, ChatRecord, LocalMessage } from "./store";
+import { checkChatMembers, safetyNumberWith, verifySafetyNumber } from "./trust";
 import { Uploads } from "./uploads";
 
 export type { ChangeKind } from "./context";
@@ -147,6 +148,20 @@ export class Messenger extends EventTarget implements AppContext {
     document.addEventListener("visibilitychange", () => {
       this.conn.signal({ type: "presence", state: document.visibilityState === "visible" ? "online" : "away" });
     });
+  }
+
+  /** Our 60-digit safety number with `user` (null: no identity key here, or none pinned for them). */
+  async safetyNumber(user: string, chatId?: string): Promise<string | null> {
+    // Joined by a Welcome: nothing pinned for them yet; check their leaves here and pin.
+    if (chatId !== undefined && (await this.mls.pinnedIdentity(user)) === null) {
+      await checkChatMembers(this, chatId, user).catch((err: unknown) => console.warn("talkee: certificates not checked", err));
+    }
+    return safetyNumberWith(this, user);
+  }
+
+  /** True when `theirs` (typed or scanned) equals our number; the chat is marked verified (or not). */
+  verifySafetyNumber(chatId: string, user: string, theirs: string): Promise<boolean> {
+    return verifySafetyNumber(this, chatId, user, theirs);
   }
 
   get user(): string {

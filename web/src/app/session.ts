@@ -3,7 +3,7 @@
 import type { Remote } from "comlink";
 import { Api, ApiError } from "../api/client";
 import { toBase64 } from "../crypto/encoding";
-import { recoveryHash, recoveryProof } from "../crypto/recovery";
+import { recoveryEntropy, recoveryHash, recoveryProof } from "../crypto/recovery";
 import type { MlsWorkerApi } from "../mls/api";
 import { startMlsWorker, type MlsWorkerHandle } from "../mls/client";
 import { DEFAULT_VAULT_DB } from "../vault/vault";
@@ -59,13 +59,19 @@ export class Session {
     const localpart = username.trim().toLowerCase();
     const hash = await recoveryHash(localpart, mnemonic);
     const { user } = await this.api.register(localpart, password, hash);
-    return this.setUpDevice(user, password);
+    return this.setUpDevice(user, password, mnemonic);
   }
 
-  /** Signs in on this browser as a new device. */
-  async signIn(username: string, password: string): Promise<Messenger> {
+  /**
+   * Signs in on this browser as a new device. With the recovery phrase the device derives
+   * the account's identity key and certifies itself: other people's clients add it. Without,
+   * it stays uncertified (only our own devices add it; approval by an existing device is
+   * not built yet).
+   */
+  async signIn(username: string, password: string, mnemonic?: string): Promise<Messenger> {
     const user = await this.fullAddress(username);
-    return this.setUpDevice(user, password);
+    if (mnemonic !== undefined && mnemonic.trim() !== "") recoveryEntropy(mnemonic); // a bad phrase fails before anything is made
+    return this.setUpDevice(user, password, mnemonic?.trim() === "" ? undefined : mnemonic);
   }
 
   async recover(username: string, mnemonic: string, newPassword: string): Promise<void> {
@@ -74,7 +80,7 @@ export class Session {
     await this.api.recover(localpart, proof, newPassword);
   }
 
-  private async setUpDevice(user: string, password: string): Promise<Messenger> {
+  private async setUpDevice(user: string, password: string, mnemonic?: string): Promise<Messenger> {
     const clientDeviceId = crypto.randomUUID();
     await this.mls.setupDevice({ password, user, deviceId: clientDeviceId });
     this.store = new AppStore(this.mls);
@@ -82,12 +88,20 @@ export class Session {
     await this.store.saveSession();
     this.password = password;
     try {
-      await this.logIn();
+      await this.logIn(mnemonic);
     } catch (err) {
       await this.wipe();
       throw err;
     }
     return this.begin();
+  }
+
+  /** The identity key from the phrase (kept in the vault, never sent) signs this device's certificate. */
+  private async certifyThisDevice(user: string, mnemonic: string): Promise<void> {
+    const deviceId = this.store.session?.deviceId;
+    if (deviceId === null || deviceId === undefined) throw new Error("no device id");
+    const { identityKey, certificate } = await this.mls.adoptIdentity(user, mnemonic);
+    await this.api.setCertificate(deviceId, identityKey, certificate);
   }
 
   /** After a reload: the password opens the vault and everything comes back from it. */
@@ -102,7 +116,8 @@ export class Session {
     return this.begin();
   }
 
-  private async logIn(): Promise<void> {
+  /** With `mnemonic` (a new device): its certificate goes up before its KeyPackages, so no claimer sees them uncertified. */
+  private async logIn(mnemonic?: string): Promise<void> {
     const session = this.store.session;
     if (session === null || this.password === null) throw new Error("no session");
     const identity = await this.mls.deviceIdentity();
@@ -126,6 +141,7 @@ export class Session {
     session.user = answer.user;
     this.api.token = answer.token;
     await this.store.saveSession();
+    if (fresh && mnemonic !== undefined) await this.certifyThisDevice(session.user, mnemonic);
     if (fresh) {
       const kps = await this.mls.makeKeyPackages(KEYPACKAGE_POOL);
       await this.api.uploadKeyPackages(kps.map((k) => toBase64(k)));

@@ -41,6 +41,12 @@ export interface ChatRecord {
    * refuses it (`send_rejected`: discarded). Nothing is encrypted in the chat meanwhile.
    */
   pendingCommit?: { cmid: string; ciphertext: string };
+  /** Devices this client refused to add (no valid certificate by the user's identity key): shown in the chat. */
+  warnings?: string[];
+  /** The safety number the user compared with the other person's and found equal (direct chats). */
+  verified?: string;
+  /** Our safety number when the other person's did not match it: the chat is marked unsafe. */
+  unsafe?: string;
 }
 
 export interface ReactionRecord {

@@ -3,6 +3,7 @@
 
 import type { DevicePublicIdentity } from "../crypto/identity";
 import type { MessagePayload } from "../crypto/payload";
+import type { ClaimedDevice, DeviceVerdict, UserDirectory } from "./trust";
 
 export interface GroupSummary {
   groupId: string;
@@ -75,6 +76,20 @@ export interface MlsWorkerApi {
   openSealedBundle(sealed: Uint8Array): Promise<Uint8Array>;
   /** Ed25519 signature of this device over a history bundle (context `talkee-sync-bundle-v1`). */
   signSyncBundle(plaintext: Uint8Array): Promise<Uint8Array>;
+
+  /**
+   * Derives the account's identity key from the recovery phrase, keeps it in the vault,
+   * pins it for our own user and returns it with this device's certificate (base64).
+   */
+  adoptIdentity(username: string, mnemonic: string): Promise<{ identityKey: string; certificate: string }>;
+  /** Our identity public key (base64), null when this device never had the phrase. */
+  identityKey(): Promise<string | null>;
+  /** The identity key pinned for a contact (base64), null before first contact. */
+  pinnedIdentity(user: string): Promise<string | null>;
+  /** Whether a claimed device may be added to groups (certificate under the pinned key); pins on first contact. */
+  checkDevice(claimed: ClaimedDevice): Promise<DeviceVerdict>;
+  /** Checks `user`'s leaves in a group against their certificates; pins their identity key on first contact. */
+  checkMembers(groupId: string, user: string, directory: UserDirectory): Promise<DeviceVerdict>;
 
   /** Encoded KeyPackages to upload (base64 them for POST /v1/keypackages). */
   makeKeyPackages(count: number): Promise<Uint8Array[]>;

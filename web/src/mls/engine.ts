@@ -146,6 +146,17 @@ export function members(state: ClientState): Array<{ leafIndex: number; identity
   return out;
 }
 
+/** Each member's identity and leaf signature key (what device certificates vouch for). */
+export function memberKeys(state: ClientState): Array<{ identity: string; signatureKey: Uint8Array }> {
+  const out: Array<{ identity: string; signatureKey: Uint8Array }> = [];
+  state.ratchetTree.forEach((node, nodeIndex) => {
+    if (nodeIndex % 2 === 0 && node !== undefined && node.nodeType === "leaf" && node.leaf.credential.credentialType === "basic") {
+      out.push({ identity: fromUtf8(node.leaf.credential.identity), signatureKey: node.leaf.signaturePublicKey });
+    }
+  });
+  return out;
+}
+
 export async function removeMembers(state: ClientState, identities: string[]): Promise<CommitOutput> {
   const current = members(state);
   const proposals: Proposal[] = identities.map((identity) => {

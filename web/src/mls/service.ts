@@ -45,6 +45,16 @@ import type {
 import * as engine from "./engine";
 import { ROW, decodeChatKeys, decodeKeyPackageRow, deriveChatKeys, encodeChatKeys, encodeKeyPackageRow } from "./rows";
 import type { CommitOutput, GeneratedKeyPackage } from "./engine";
+import {
+  adoptIdentity,
+  checkDevice,
+  checkMembers,
+  ownIdentityKey,
+  pinnedKey,
+  type ClaimedDevice,
+  type DeviceVerdict,
+  type UserDirectory,
+} from "./trust";
 
 
 export class EpochExpiredError extends Error {
@@ -192,6 +202,30 @@ export class MlsService implements MlsWorkerApi {
 
   async signSyncBundle(plaintext: Uint8Array): Promise<Uint8Array> {
     return signWithContext(this.unlocked().device, SYNC_BUNDLE_CONTEXT, plaintext);
+  }
+
+  // ---- identity (./trust.ts) ----------------------------------------------------
+  adoptIdentity(username: string, mnemonic: string): Promise<{ identityKey: string; certificate: string }> {
+    return this.serial(async () => {
+      const { vault, device } = this.unlocked();
+      if (username.split("@")[0] !== device.user.split("@")[0]) throw new Error("the phrase is for another account");
+      return adoptIdentity(vault, device, mnemonic);
+    });
+  }
+  identityKey(): Promise<string | null> {
+    return this.serial(() => ownIdentityKey(this.unlocked().vault));
+  }
+  pinnedIdentity(user: string): Promise<string | null> {
+    return this.serial(() => pinnedKey(this.unlocked().vault, user));
+  }
+  checkDevice(claimed: ClaimedDevice): Promise<DeviceVerdict> {
+    return this.serial(() => checkDevice(this.unlocked().vault, claimed));
+  }
+  checkMembers(groupId: string, user: string, directory: UserDirectory): Promise<DeviceVerdict> {
+    return this.serial(async () => {
+      const leaves = engine.memberKeys((await this.load(groupId)).state).filter((l) => l.identity.startsWith(`${user}:`));
+      return checkMembers(this.unlocked().vault, user, leaves, directory);
+    });
   }
 
   // ---- groups --------------------------------------------------------------

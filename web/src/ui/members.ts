@@ -2,6 +2,7 @@
 // remove and change roles (the server enforces the rules; refusals are shown).
 import { humanError } from "../api/client";
 import { displayName } from "../app/format";
+import { formatSafetyNumber } from "../identity/safetyNumber";
 import type { Messenger } from "../app/messenger";
 import type { ChatRecord } from "../app/store";
 import { h } from "./dom";
@@ -52,8 +53,50 @@ export function membersPanel(messenger: Messenger, chat: ChatRecord, close: () =
   } else if (chat.kind !== "direct") {
     panel.append(h("p", { class: "muted" }, "Only owners and admins can change who is here."));
   }
+  if (chat.kind === "direct") {
+    const other = chat.members.find((m) => m.user !== messenger.user)?.user;
+    if (other !== undefined) panel.append(safetySection(messenger, chat, other));
+  }
   const leave = chat.kind !== "direct" && !chat.removed ? h("button", { type: "button", class: "link danger" }, "Leave this chat") : null;
   leave?.addEventListener("click", () => act(leave, () => messenger.removeMember(chat.id, messenger.user)));
   if (leave !== null) panel.append(leave);
   return panel;
+}
+
+/**
+ * The safety number of a direct chat (identity/safetyNumber.ts): both people see the same
+ * 60 digits unless someone swapped an identity key. Typing the other's number (or their
+ * QR code's text) marks the chat verified.
+ */
+function safetySection(messenger: Messenger, chat: ChatRecord, other: string): HTMLElement {
+  const name = displayName(other, messenger.domain);
+  const digits = h("p", { class: "safety-number", "aria-label": `Your safety number with ${name}` }, "…");
+  const badge = h("p", { class: "badge", role: "status", "aria-label": "Verification" });
+  const theirs = h("input", { id: "their-safety-number", autocomplete: "off", inputmode: "numeric", spellcheck: "false" });
+  const compare = h("button", { type: "submit" }, "Compare");
+  const form = h("form", { class: "safety-compare" }, h("label", { for: "their-safety-number" }, `${name}'s safety number`), theirs, compare);
+  const section = h("section", { class: "safety", "aria-label": "Safety number" }, h("h4", {}, "Safety number"), digits, badge, form);
+  void messenger.safetyNumber(other, chat.id).then((number) => {
+    if (number === null) {
+      digits.textContent = "No safety number here yet: sign in on this device with your recovery phrase.";
+      form.hidden = true;
+      return;
+    }
+    digits.textContent = formatSafetyNumber(number);
+    badge.textContent = verdict(chat, number);
+  });
+  const verdict = (c: ChatRecord, number: string): string =>
+    c.verified === number
+      ? "Verified"
+      : c.unsafe === number
+        ? `Unsafe: the numbers differ, someone may be reading this chat. Do not trust it until you and ${name} find out why.`
+        : "Not verified";
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    void messenger.verifySafetyNumber(chat.id, other, theirs.value).then(async () => {
+      const number = await messenger.safetyNumber(other);
+      if (number !== null) badge.textContent = verdict(chat, number);
+    });
+  });
+  return section;
 }

@@ -117,10 +117,21 @@ function signInForm(panel: HTMLElement, session: Session, done: Done): void {
   const password = h("input", { type: "password", autocomplete: "current-password", required: true });
   const error = errorBox();
   const submit = h("button", { type: "submit", class: "primary" }, "Sign in");
-  const form = h("form", {}, field("Username", username), field("Password", password), error, submit);
+  // Optional: with the phrase this device certifies itself with the account's identity key,
+  // so other people's clients add it to their chats.
+  const phrase = h("textarea", { rows: 2, autocapitalize: "none", spellcheck: "false", autocomplete: "off" });
+  const form = h(
+    "form",
+    {},
+    field("Username", username),
+    field("Password", password),
+    field("Recovery phrase (optional, lets your contacts trust this device)", phrase),
+    error,
+    submit,
+  );
   form.addEventListener("submit", (ev) => {
     ev.preventDefault();
-    void busy(submit, error, async () => done(await session.signIn(username.value, password.value)));
+    void busy(submit, error, async () => done(await session.signIn(username.value, password.value, phrase.value)));
   });
   panel.append(form);
 }

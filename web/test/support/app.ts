@@ -50,6 +50,12 @@ export class FakeWorker {
     return g;
   }
 
+  /** Devices whose certificate the fake worker refuses (by client_device_id). */
+  refuse = new Set<string>();
+  async checkDevice(claimed: { clientDeviceId: string }): Promise<{ ok: true; certified: boolean; pinnedNow: boolean } | { ok: false; reason: "uncertified" }> {
+    return this.refuse.has(claimed.clientDeviceId) ? { ok: false, reason: "uncertified" } : { ok: true, certified: true, pinnedNow: false };
+  }
+
   async createGroup(groupId: string): Promise<{ groupId: string; epoch: number; members: string[] }> {
     this.groups.set(groupId, { epoch: 0, members: [this.credential] });
     return this.group(groupId);
@@ -232,11 +238,11 @@ export class FakeServer {
     },
     setName: async (chatId: string): Promise<ChatInfo> => structuredClone(this.snapshots.get(chatId)!),
     claimKeyPackages: async (users: string[], deviceIds?: number[]) => {
-      const out: Record<string, { device_id: number; keypackage: string | null }[]> = {};
+      const out: Record<string, { device_id: number; client_device_id: string; keypackage: string | null }[]> = {};
       for (const u of users) {
         out[u] = (this.devices.get(u) ?? [])
           .filter((d) => deviceIds === undefined || deviceIds.includes(d.id))
-          .map((d) => ({ device_id: d.id, keypackage: toBase64(utf8(d.credential)) }));
+          .map((d) => ({ device_id: d.id, client_device_id: d.credential.split(":")[1] ?? "", keypackage: toBase64(utf8(d.credential)) }));
       }
       return out;
     },

@@ -27,6 +27,8 @@ export interface HeaderView {
 export function conversationHeader(messenger: Messenger, actions: HeaderActions): HeaderView {
   const title = h("h2", { class: "conv-title" });
   const status = h("p", { class: "conv-status", "aria-live": "polite" });
+  // A direct chat whose safety number was compared (src/app/trust.ts): verified, or unsafe.
+  const identityBadge = h("span", { class: "badge identity" });
   const membersButton = h("button", { type: "button", "aria-expanded": "false" }, "Members");
   const favButton = h("button", { type: "button", class: "icon" });
   const chatTimer = h(
@@ -56,7 +58,7 @@ export function conversationHeader(messenger: Messenger, actions: HeaderActions)
     "header",
     { class: "conv-header" },
     h("button", { type: "button", class: "icon back", "aria-label": "Back to chats", onclick: actions.back }, "‹"),
-    h("div", { class: "conv-heading" }, title, status),
+    h("div", { class: "conv-heading" }, title, identityBadge, status),
     call.el,
     chatTimer,
     mute,
@@ -90,6 +92,9 @@ export function conversationHeader(messenger: Messenger, actions: HeaderActions)
         mute.value = messenger.notifications.muteOf(c.id);
       }
       title.textContent = messenger.chatTitle(c);
+      identityBadge.textContent = c.verified !== undefined ? "✓ Verified" : c.unsafe !== undefined ? "⚠ Unsafe" : "";
+      identityBadge.hidden = identityBadge.textContent === "";
+      identityBadge.setAttribute("aria-label", c.verified !== undefined ? "Safety number verified" : "Safety number did not match");
       if (c.kind !== "direct") title.prepend(h("span", { class: `kind ${c.kind}` }, c.kind === "channel" ? "Channel" : "Group"), " ");
       favButton.textContent = c.favourite ? "★" : "☆";
       favButton.setAttribute("aria-label", c.favourite ? "Remove from favourites" : "Add to favourites");

@@ -25,6 +25,8 @@ export function conversation(messenger: Messenger, back: () => void): Conversati
   let lastPostable = true;
 
   const notice = h("p", { class: "error", role: "alert" });
+  // Devices this client refused to add (no certificate by the user's identity key): they stay.
+  const warnings = h("div", { class: "security-warnings", role: "alert", "aria-label": "Security warnings" });
   const say = (text: string): void => {
     notice.textContent = text;
   };
@@ -109,7 +111,7 @@ export function conversation(messenger: Messenger, back: () => void): Conversati
   const readOnly = h("p", { class: "read-only" }, "Only the channel's owners and admins can post here.");
   const panel = h("aside", { class: "members-panel", "aria-label": "Members" });
   panel.hidden = true;
-  const body = h("div", { class: "conv-body" }, h("div", { class: "conv-main" }, list.el, notice, composer.el, readOnly), panel);
+  const body = h("div", { class: "conv-body" }, h("div", { class: "conv-main" }, warnings, list.el, notice, composer.el, readOnly), panel);
   const empty = h("div", { class: "conv-empty" }, h("p", {}, "Pick a chat, or start one with a username."));
   el.append(header.el, body, empty);
 
@@ -133,6 +135,9 @@ export function conversation(messenger: Messenger, back: () => void): Conversati
     const c = chat();
     if (c === undefined) return;
     header.render(c, isManager());
+    clear(warnings);
+    for (const text of c.warnings ?? []) warnings.append(h("p", { class: "error" }, text));
+    warnings.hidden = (c.warnings ?? []).length === 0;
     composer.setTimerLabel(defaultTimerLabel(c.ttlSeconds));
     const canPost = c.joined && !c.removed && (c.kind !== "channel" || isManager());
     composer.el.hidden = !canPost;

@@ -1,0 +1,122 @@
+"""Identity keys and device certificates: stored and served, checked on the way in, never made.
+
+The certificate format is web/src/identity/certificate.ts:
+    body = 0x01 || u16 len || user || u16 len || device id || ed25519 (32) || x25519 (32)
+           || u64 created || u64 expires || identity key (32)
+    certificate = body || Ed25519 signature by the identity key over
+           b"talkee-device-cert-v1" || 0x00 || body
+Clients verify certificates against the identity key they pinned; the checks here only keep
+garbage, other users' certificates and a silently swapped identity key out of the database.
+"""
+
+import struct
+from dataclasses import dataclass
+
+from django.db import transaction
+from nacl.exceptions import BadSignatureError
+from nacl.signing import VerifyKey
+
+from apps.core.b64 import b64
+from apps.core.errors import Conflict, NotFound, ServiceError
+from apps.devices.models import Device, IdentityKey
+from apps.devices.services import check_ed25519_public_key
+
+CERTIFICATE_CONTEXT = b"talkee-device-cert-v1"
+CERTIFICATE_MAX_BYTES = 1024
+
+
+@dataclass(frozen=True)
+class Certificate:
+    user: str
+    device_id: str
+    ed25519_pub: bytes
+    x25519_pub: bytes
+    created: int
+    expires: int
+    identity_key: bytes
+    body: bytes
+    signature: bytes
+
+
+def _invalid(message: str) -> ServiceError:
+    return ServiceError(message, code="invalid_certificate")
+
+
+def parse_certificate(data: bytes) -> Certificate:
+    """The certificate's fields, or ServiceError(invalid_certificate) for anything malformed."""
+    if len(data) > CERTIFICATE_MAX_BYTES:
+        raise _invalid("The device certificate is too long.")
+    try:
+        at = 0
+        if data[at] != 1:
+            raise _invalid("Unknown device certificate version.")
+        at += 1
+        (user_len,) = struct.unpack_from(">H", data, at)
+        user = data[at + 2 : at + 2 + user_len].decode("utf-8")
+        at += 2 + user_len
+        (device_len,) = struct.unpack_from(">H", data, at)
+        device_id = data[at + 2 : at + 2 + device_len].decode("utf-8")
+        at += 2 + device_len
+        ed25519_pub, x25519_pub = data[at : at + 32], data[at + 32 : at + 64]
+        created, expires = struct.unpack_from(">QQ", data, at + 64)
+        identity_key = data[at + 80 : at + 112]
+        body, signature = data[: at + 112], data[at + 112 :]
+    except (IndexError, struct.error, UnicodeDecodeError) as exc:
+        raise _invalid("The device certificate is malformed.") from exc
+    if len(identity_key) != 32 or len(signature) != 64 or not user or not device_id:
+        raise _invalid("The device certificate is malformed.")
+    return Certificate(user, device_id, ed25519_pub, x25519_pub, created, expires, identity_key, body, signature)
+
+
+def do_set_certificate(device: Device, identity_key: bytes, certificate: bytes) -> Device:
+    """Store `certificate` for `device` (of the caller's own user), signed by `identity_key`.
+
+    The first identity key a user sets is kept; another one is refused (changing the identity
+    key is not an API call — it would warn every contact)."""
+    check_ed25519_public_key(identity_key)
+    cert = parse_certificate(certificate)
+    if cert.identity_key != identity_key:
+        raise _invalid("The device certificate is signed by another identity key.")
+    try:
+        VerifyKey(identity_key).verify(CERTIFICATE_CONTEXT + b"\x00" + cert.body, cert.signature)
+    except (BadSignatureError, ValueError) as exc:
+        raise _invalid("The device certificate's signature does not verify.") from exc
+    if cert.user != device.user.username or cert.device_id != str(device.client_device_id):
+        raise _invalid("The device certificate is for another user or device.")
+    if cert.ed25519_pub != bytes(device.ed25519_pub) or cert.x25519_pub != bytes(device.x25519_pub):
+        raise _invalid("The device certificate names other keys than this device's.")
+    with transaction.atomic():
+        held, _ = IdentityKey.objects.select_for_update().get_or_create(
+            user_id=device.user_id, defaults={"public_key": identity_key}
+        )
+        if bytes(held.public_key) != identity_key:
+            raise Conflict("This account already has another identity key.", code="identity_key_conflict")
+        Device.objects.filter(pk=device.pk).update(certificate=certificate)
+    device.certificate = certificate
+    return device
+
+
+def identity_keys_of(user_ids: list[int]) -> dict[int, bytes]:
+    return {row.user_id: bytes(row.public_key) for row in IdentityKey.objects.filter(user_id__in=user_ids)}
+
+
+def certificates_of(address: str) -> dict[str, object]:
+    """What any signed-in user may read about `address`'s devices (a KeyPackage claim shows as much)."""
+    from apps.accounts.models import User
+
+    user = User.objects.filter(username=address).first()
+    if user is None:
+        raise NotFound(f"No such user: {address}.", code="user_not_found")
+    key = IdentityKey.objects.filter(user=user).first()
+    devices = Device.objects.filter(user=user).order_by("pk")
+    return {
+        "user": user.username,
+        "identity_key": b64(key.public_key) if key is not None else None,
+        "devices": [
+            {
+                "client_device_id": str(d.client_device_id),
+                "certificate": b64(d.certificate) if d.certificate is not None else None,
+            }
+            for d in devices
+        ],
+    }

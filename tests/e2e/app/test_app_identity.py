@@ -1,0 +1,183 @@
+"""Verified identities (issue 20), the attacker being the server: a test acting as the
+operator, with full database access, slips a device of its own (real keys, a real MLS
+KeyPackage) in for Bob and announces it. Neither Bob's nor Alice's client adds it — it has
+no certificate by Bob's identity key — Alice's chat says so, the chat keeps working, and
+the ghost can decrypt nothing the server delivered to it."""
+
+from __future__ import annotations
+
+import base64
+import re
+import struct
+import threading
+import uuid
+from typing import Any
+
+import pytest
+from blake3 import blake3
+from django.db import connection, transaction
+from nacl.signing import SigningKey
+from playwright.sync_api import expect
+
+from apps.accounts.models import User
+from apps.chats.models import Chat
+from apps.devices.models import Device, IdentityKey, KeyPackage
+from apps.devices.services import notify_device_change
+from apps.messages.models import DeviceInbox, Message
+from tests.e2e.app.conftest import PASSWORD, ROOT, SLOW, assert_private, pair
+from tests.e2e.crypto.conftest import Harness, HarnessError, harness_url  # noqa: F401  (fixture)
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+WARNING = re.compile(r"A device the server announced for bob\S* was not added")
+
+
+def test_the_operator_cannot_slip_a_ghost_device_into_a_chat(people: Any, harness_url: str) -> None:  # noqa: F811
+    alice, bob = pair(people)
+    chat = Chat.objects.get(memberships__user__username__startswith=alice.name + "@")
+    bob_user = User.objects.get(username__startswith=bob.name + "@")
+    # Sign-up made Bob's identity key on his device and certified it; the server holds only public halves.
+    assert IdentityKey.objects.filter(user=bob_user).exists()
+    assert Device.objects.get(user=bob_user).certificate is not None
+
+    # The operator's ghost: its own device keys and a genuine KeyPackage for `bob@…:<ghost id>`.
+    harness_page = alice.context.new_page()
+    harness_page.goto(harness_url)
+    harness_page.wait_for_function("window.talkeeHarness !== undefined")
+    ghost_worker = Harness(harness_page).worker()
+    ghost_id = str(uuid.uuid4())
+    keys = ghost_worker.setupDevice(
+        {"password": PASSWORD, "user": bob_user.username, "deviceId": ghost_id, "dbName": "ghost-vault"}
+    )
+    [ghost_package] = ghost_worker.makeKeyPackages(1)
+    commits_before = Message.objects.filter(chat=chat, kind="commit").count()
+
+    def inject() -> None:
+        """The operator's writes (in a thread of their own: the channel layer is async)."""
+        with transaction.atomic():
+            ghost = Device.objects.create(
+                user=bob_user,
+                client_device_id=ghost_id,
+                ed25519_pub=base64.b64decode(keys["ed25519Pub"]),
+                x25519_pub=base64.b64decode(keys["x25519Pub"]),
+                label="Firefox on Linux",
+            )
+            KeyPackage.objects.create(device=ghost, data=ghost_package)
+            notify_device_change(ghost, "added")
+        connection.close()
+
+    operator = threading.Thread(target=inject)
+    operator.start()
+    operator.join()
+    ghost = Device.objects.get(client_device_id=ghost_id)
+
+    # Bob's device (its sibling) refuses first; after the siblings' turns Alice's device tries and refuses too.
+    alice.open_chat(bob.name)
+    expect(alice.page.get_by_role("alert", name="Security warnings")).to_contain_text(WARNING, timeout=90_000)
+    bob.open_chat(alice.name)
+    expect(bob.page.get_by_role("alert", name="Security warnings")).to_contain_text(WARNING, timeout=SLOW)
+    assert Message.objects.filter(chat=chat, kind="commit").count() == commits_before, "nobody committed the ghost"
+
+    # The chat goes on between the real devices.
+    alice.say("Only for the real Bob")
+    bob.expect_message("Only for the real Bob")
+    bob.say("Real Bob here")
+    alice.expect_message("Real Bob here")
+
+    # Everything the server would deliver to the ghost: its inbox, and every ciphertext of the chat.
+    delivered = list(DeviceInbox.objects.filter(device=ghost))
+    assert not [e for e in delivered if e.kind == DeviceInbox.Kind.WELCOME], "no Welcome was made for the ghost"
+    for entry in delivered:
+        if entry.payload is not None:
+            with pytest.raises(HarnessError):
+                ghost_worker.joinFromWelcome(bytes(entry.payload))
+    rows = list(Message.objects.filter(chat=chat).exclude(ciphertext=None))
+    assert rows
+    for row in rows:
+        with pytest.raises(HarnessError):
+            ghost_worker.receive(str(chat.id), bytes(row.ciphertext))
+    assert ghost_worker.listGroups() == []
+
+    # Privacy: the phrase the identity keys come from is nowhere on the server (database, log, blobs),
+    # nor the identity private key — recomputed here from the phrase as web/src/identity/userKey.ts
+    # does; the public half the server holds is the one from the phrase.
+    assert_private(alice.server, [" ".join(bob.words), " ".join(alice.words)])
+    from tests.accounts.test_tokens import dump_database
+
+    dump = dump_database()
+    for person in (alice, bob):
+        seed = identity_seed(person.name, person.words)
+        held = IdentityKey.objects.get(user__username__startswith=person.name + "@")
+        assert bytes(held.public_key) == bytes(SigningKey(seed).verify_key)
+        assert seed not in dump and seed.hex().encode() not in dump
+        assert base64.b64encode(seed) not in dump
+
+
+def identity_seed(localpart: str, words: list[str]) -> bytes:
+    """BLAKE3("talkee-identity-key-v1" || 0 || localpart || 0 || BIP-39 entropy) (web/src/identity/userKey.ts)."""
+    source = (ROOT / "web/node_modules/@scure/bip39/wordlists/english.js").read_text()
+    wordlist = source.split("`")[1].split()
+    assert len(wordlist) == 2048
+    bits = "".join(format(wordlist.index(w), "011b") for w in words)
+    entropy = int(bits[:128], 2).to_bytes(16, "big")
+    return blake3(b"talkee-identity-key-v1\x00" + localpart.encode() + b"\x00" + entropy).digest()
+
+
+def certificate_for(identity: SigningKey, device: Device) -> bytes:
+    """The canonical certificate bytes (web/src/identity/certificate.ts), made with `identity`."""
+    user = device.user.username.encode()
+    device_id = str(device.client_device_id).encode()
+    body = (
+        b"\x01"
+        + struct.pack(">H", len(user))
+        + user
+        + struct.pack(">H", len(device_id))
+        + device_id
+        + bytes(device.ed25519_pub)
+        + bytes(device.x25519_pub)
+        + struct.pack(">QQ", 1_700_000_000, 0)
+        + bytes(identity.verify_key)
+    )
+    return body + identity.sign(b"talkee-device-cert-v1\x00" + body).signature
+
+
+def safety_number(person: Any) -> str:
+    person.page.get_by_role("button", name="Members").click()
+    number = person.page.get_by_label(re.compile("^Your safety number with"))
+    expect(number).to_have_text(re.compile(r"^(\d{5} ){11}\d{5}$"), timeout=SLOW)
+    return str(number.inner_text())
+
+
+def test_safety_numbers_match_and_verify(people: Any) -> None:
+    alice, bob = pair(people)
+    alice.open_chat(bob.name)
+    ours, theirs = safety_number(alice), safety_number(bob)
+    assert ours == theirs, "both sides see the same 60 digits"
+    alice.page.get_by_label(re.compile("safety number$")).fill(theirs)
+    alice.page.get_by_role("button", name="Compare").click()
+    expect(alice.page.get_by_role("status", name="Verification")).to_have_text("Verified")
+    expect(alice.page.get_by_label("Safety number verified")).to_have_text("✓ Verified")
+
+
+def test_an_identity_key_swapped_before_first_contact_shows_in_the_safety_number(people: Any) -> None:
+    """The operator replaces Bob's identity key (and re-signs his device's certificate with
+    its own key) before Alice ever talks to him. Alice's client pins the operator's key — it
+    cannot know better — but the safety numbers differ, and comparing them marks the chat unsafe."""
+    alice, bob = people("alice"), people("bob")
+    alice.sign_up()
+    bob.sign_up()
+    bob_device = Device.objects.select_related("user").get(user__username__startswith=bob.name + "@")
+    operator_key = SigningKey.generate()
+    IdentityKey.objects.filter(user=bob_device.user).update(public_key=bytes(operator_key.verify_key))
+    Device.objects.filter(pk=bob_device.pk).update(certificate=certificate_for(operator_key, bob_device))
+
+    alice.start_direct(bob.name)
+    alice.say("Hello, is it really you?")
+    bob.open_chat(alice.name)
+    bob.expect_message("Hello, is it really you?")
+    ours, theirs = safety_number(alice), safety_number(bob)
+    assert ours != theirs
+    alice.page.get_by_label(re.compile("safety number$")).fill(theirs)
+    alice.page.get_by_role("button", name="Compare").click()
+    expect(alice.page.get_by_role("status", name="Verification")).to_have_text(re.compile("^Unsafe"))
+    expect(alice.page.get_by_label("Safety number did not match")).to_have_text("⚠ Unsafe")

@@ -1,0 +1,115 @@
+// The gate every device passes before this client adds it to a group from a KeyPackage
+// the server handed out (membership.addDevices, devices.commitChange): the worker checks
+// its certificate against the identity key pinned for its user (src/mls/trust.ts). A
+// refused device gets no Welcome and no commit naming it, and the chat says why.
+import type { ClaimedKeyPackage } from "../api/client";
+import { fromBase64 } from "../crypto/encoding";
+import type { DeviceVerdict } from "../mls/trust";
+import type { AppContext } from "./context";
+import { displayName } from "./format";
+import { matchesSafetyNumber, safetyNumber } from "../identity/safetyNumber";
+
+type TrustContext = Pick<AppContext, "store" | "user" | "domain" | "emit"> & { readonly mls: Pick<AppContext["mls"], "checkDevice"> };
+
+function refusalText(user: string, domain: string, verdict: Extract<DeviceVerdict, { ok: false }>): string {
+  const who = displayName(user, domain);
+  if (verdict.reason === "identity-changed" || verdict.reason === "identity-removed") {
+    return `${who}'s safety number changed: their new devices are not added until you check it.`;
+  }
+  return `A device the server announced for ${who} was not added: ${who}'s identity key did not certify it.`;
+}
+
+/**
+ * Whether this claimed device may be added to `chatId` (a device without a KeyPackage is
+ * still checked: a refusal is recorded on the chat either way); "wait" only with
+ * `holdUncertified`.
+ */
+export async function admitDevice(
+  ctx: TrustContext,
+  chatId: string,
+  user: string,
+  entry: ClaimedKeyPackage,
+  options: { holdUncertified?: boolean } = {},
+): Promise<boolean | "wait"> {
+  const verdict = await ctx.mls.checkDevice({
+    user,
+    clientDeviceId: entry.client_device_id,
+    identityKey: entry.identity_key ?? null,
+    certificate: entry.certificate ?? null,
+    keyPackage: entry.keypackage === null ? null : fromBase64(entry.keypackage),
+  });
+  // The same rule for our own account's devices: one the server announces for us without a
+  // certificate (signed in without the recovery phrase, or a ghost) is not added by our
+  // siblings either. Approving a new device from an existing one is not built yet.
+  if (verdict.ok) return true;
+  // A device that just signed in uploads its certificate before its KeyPackages: with an
+  // empty pool and no certificate yet, the caller may wait and ask again before refusing.
+  if (options.holdUncertified === true && verdict.reason === "uncertified") return "wait";
+  console.warn("talkee: device refused", user, entry.client_device_id, verdict.reason);
+  const chat = ctx.store.chats.get(chatId);
+  if (chat !== undefined) {
+    const text = refusalText(user, ctx.domain, verdict);
+    chat.warnings = [...(chat.warnings ?? []).filter((w) => w !== text), text];
+    await ctx.store.saveChats();
+    ctx.emit("chats", chatId);
+    ctx.emit("refused", chatId, text);
+  }
+  return false;
+}
+
+/**
+ * Our safety number with `user`: from our identity key and the one this client pinned for
+ * them (null when either is missing: this device never had the recovery phrase, or no device
+ * of theirs was added yet). Both people see the same 60 digits only if neither key was swapped.
+ */
+export async function safetyNumberWith(ctx: Pick<AppContext, "user"> & { readonly mls: Pick<AppContext["mls"], "identityKey" | "pinnedIdentity"> }, user: string): Promise<string | null> {
+  const mine = await ctx.mls.identityKey();
+  const theirs = await ctx.mls.pinnedIdentity(user);
+  if (mine === null || theirs === null) return null;
+  return safetyNumber({ address: ctx.user, identityKey: fromBase64(mine) }, { address: user, identityKey: fromBase64(theirs) });
+}
+
+/** Compares the other person's number (typed, or their QR code's text) with ours; remembered on the chat. */
+export async function verifySafetyNumber(ctx: TrustContext & { readonly mls: Pick<AppContext["mls"], "identityKey" | "pinnedIdentity"> }, chatId: string, user: string, theirs: string): Promise<boolean> {
+  const ours = await safetyNumberWith(ctx, user);
+  const chat = ctx.store.chats.get(chatId);
+  if (ours === null || chat === undefined) return false;
+  const match = matchesSafetyNumber(ours, theirs);
+  if (match) {
+    chat.verified = ours;
+    delete chat.unsafe;
+  } else {
+    chat.unsafe = ours;
+    delete chat.verified;
+  }
+  await ctx.store.saveChats();
+  ctx.emit("chats", chatId);
+  return match;
+}
+
+/**
+ * First contact by a Welcome (or a member someone else added): `user`'s leaves in the chat
+ * are checked against the certificates the server lists for them, and their identity key
+ * pinned when all are certified by it. A refusal is recorded on the chat.
+ */
+export async function checkChatMembers(ctx: Pick<AppContext, "api" | "mls" | "store" | "user" | "domain" | "emit">, chatId: string, user: string): Promise<boolean> {
+  const listed = await ctx.api.certificatesOf(user);
+  const verdict = await ctx.mls.checkMembers(chatId, user, {
+    identityKey: listed.identity_key,
+    devices: listed.devices.map((d) => ({ clientDeviceId: d.client_device_id, certificate: d.certificate })),
+  });
+  if (verdict.ok) return true;
+  console.warn("talkee: members refused", user, verdict.reason);
+  const chat = ctx.store.chats.get(chatId);
+  if (chat !== undefined) {
+    const who = displayName(user, ctx.domain);
+    const text =
+      verdict.reason === "identity-changed" || verdict.reason === "identity-removed"
+        ? `${who}'s safety number changed.`
+        : `A device of ${who} in this chat is not certified by ${who}'s identity key.`;
+    chat.warnings = [...(chat.warnings ?? []).filter((w) => w !== text), text];
+    await ctx.store.saveChats();
+    ctx.emit("chats", chatId);
+  }
+  return false;
+}

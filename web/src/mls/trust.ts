@@ -1,0 +1,162 @@
+// What this device trusts about other users' devices, kept in the vault next to the MLS
+// state: the user identity key (derived from the recovery phrase) and, per contact, the
+// identity key pinned at first contact (TOFU). Before a device is added to any group
+// from a KeyPackage the server handed out, `checkDevice` must say yes: the KeyPackage's
+// leaf (credential and signature key) must be named by a certificate signed with the
+// identity key this client pinned for that user. The server cannot make one.
+
+import { fromBase64, fromUtf8, toBase64, utf8 } from "../crypto/encoding";
+import { credentialIdentity, type DeviceSecrets } from "../crypto/identity";
+import { issueCertificate, verifyCertificate, type CertificateRefusal } from "../identity/certificate";
+import { decodeIdentityKey, encodeIdentityKey, identityKeyFromPhrase, type UserIdentityKey } from "../identity/userKey";
+import type { Vault } from "../vault/vault";
+import { decodeKeyPackage } from "./engine";
+
+export const TRUST_ROW = {
+  identity: "identity/key",
+  pin: (user: string) => `trust/pin/${user}`,
+};
+
+/** A claimed device as the server describes it (base64 fields, null when missing). */
+export interface ClaimedDevice {
+  user: string;
+  clientDeviceId: string;
+  identityKey: string | null;
+  certificate: string | null;
+  /** Null when the device's pool is empty: the certificate is still checked (a refusal is still worth saying). */
+  keyPackage: Uint8Array | null;
+}
+
+export type DeviceVerdict =
+  | { ok: true; certified: boolean; pinnedNow: boolean }
+  | {
+      ok: false;
+      reason: CertificateRefusal | "uncertified" | "identity-changed" | "identity-removed" | "leaf-mismatch" | "bad-keypackage";
+    };
+
+/** Derives the identity key from the phrase, keeps it, and certifies this device with it. */
+export async function adoptIdentity(
+  vault: Vault,
+  device: DeviceSecrets,
+  mnemonic: string,
+): Promise<{ identityKey: string; certificate: string }> {
+  const key = await identityKeyFromPhrase(device.user, mnemonic);
+  await vault.put(TRUST_ROW.identity, encodeIdentityKey(key));
+  // Our own key is pinned for our own user: our other devices must carry certificates by it.
+  await vault.put(TRUST_ROW.pin(device.user), utf8(toBase64(key.publicKey)));
+  return { identityKey: toBase64(key.publicKey), certificate: toBase64(await certify(key, device)) };
+}
+
+function certify(key: UserIdentityKey, device: DeviceSecrets): Promise<Uint8Array> {
+  return issueCertificate(key, {
+    user: device.user,
+    deviceId: device.deviceId,
+    signatureKey: device.ed25519Public,
+    x25519Key: device.x25519Public,
+  });
+}
+
+export async function ownIdentityKey(vault: Vault): Promise<string | null> {
+  const bytes = await vault.get(TRUST_ROW.identity);
+  return bytes === undefined ? null : toBase64(decodeIdentityKey(bytes).publicKey);
+}
+
+/** The identity key pinned for `user` (base64), if any. */
+export async function pinnedKey(vault: Vault, user: string): Promise<string | null> {
+  const bytes = await vault.get(TRUST_ROW.pin(user));
+  return bytes === undefined ? null : fromUtf8(bytes);
+}
+
+/**
+ * May this device be added? Refuses a leaf that does not match its certificate, an
+ * uncertified device of a user who has an identity key, a user whose identity key
+ * changed or vanished since we pinned it. Pins the key on first contact.
+ * A user with no identity key at all and none pinned is let through as `certified:
+ * false` (accounts from before identity keys, and remote users: certificates do not
+ * travel over federation yet).
+ */
+export async function checkDevice(vault: Vault, claimed: ClaimedDevice): Promise<DeviceVerdict> {
+  let signatureKey: Uint8Array | undefined;
+  if (claimed.keyPackage !== null) {
+    try {
+      const kp = decodeKeyPackage(claimed.keyPackage);
+      const credential = kp.leafNode.credential;
+      if (credential.credentialType !== "basic" || fromUtf8(credential.identity) !== credentialIdentity(claimed.user, claimed.clientDeviceId)) {
+        return { ok: false, reason: "leaf-mismatch" };
+      }
+      signatureKey = kp.leafNode.signaturePublicKey;
+    } catch {
+      return { ok: false, reason: "bad-keypackage" };
+    }
+  }
+  const pinned = await pinnedKey(vault, claimed.user);
+  if (claimed.identityKey === null) {
+    if (pinned !== null) return { ok: false, reason: "identity-removed" };
+    return { ok: true, certified: false, pinnedNow: false };
+  }
+  if (pinned !== null && pinned !== claimed.identityKey) return { ok: false, reason: "identity-changed" };
+  if (claimed.certificate === null) return { ok: false, reason: "uncertified" };
+  let identityKey: Uint8Array;
+  let certificate: Uint8Array;
+  try {
+    identityKey = fromBase64(claimed.identityKey);
+    certificate = fromBase64(claimed.certificate);
+  } catch {
+    return { ok: false, reason: "malformed" };
+  }
+  const check = await verifyCertificate(certificate, {
+    user: claimed.user,
+    identityKey,
+    deviceId: claimed.clientDeviceId,
+    ...(signatureKey === undefined ? {} : { signatureKey }),
+  });
+  if (!check.ok) return { ok: false, reason: check.reason };
+  if (pinned === null) await vault.put(TRUST_ROW.pin(claimed.user), utf8(claimed.identityKey));
+  return { ok: true, certified: true, pinnedNow: pinned === null };
+}
+
+/** A user's identity key and device certificates as the server lists them (GET /v1/devices/of/{user}). */
+export interface UserDirectory {
+  identityKey: string | null;
+  devices: Array<{ clientDeviceId: string; certificate: string | null }>;
+}
+
+/**
+ * Checks the leaves of `user` already in one of our groups (we joined by a Welcome, or
+ * someone else added them) against their certificates, and pins the user's identity key
+ * on first contact when every such leaf is certified by it. Refusals as for checkDevice.
+ */
+export async function checkMembers(
+  vault: Vault,
+  user: string,
+  leaves: Array<{ identity: string; signatureKey: Uint8Array }>,
+  directory: UserDirectory,
+): Promise<DeviceVerdict> {
+  const pinned = await pinnedKey(vault, user);
+  if (directory.identityKey === null) {
+    return pinned === null ? { ok: true, certified: false, pinnedNow: false } : { ok: false, reason: "identity-removed" };
+  }
+  if (pinned !== null && pinned !== directory.identityKey) return { ok: false, reason: "identity-changed" };
+  let identityKey: Uint8Array;
+  try {
+    identityKey = fromBase64(directory.identityKey);
+  } catch {
+    return { ok: false, reason: "malformed" };
+  }
+  for (const leaf of leaves) {
+    const deviceId = leaf.identity.slice(user.length + 1);
+    if (!leaf.identity.startsWith(`${user}:`)) continue;
+    const entry = directory.devices.find((d) => d.clientDeviceId === deviceId);
+    if (entry === undefined || entry.certificate === null) return { ok: false, reason: "uncertified" };
+    let certificate: Uint8Array;
+    try {
+      certificate = fromBase64(entry.certificate);
+    } catch {
+      return { ok: false, reason: "malformed" };
+    }
+    const check = await verifyCertificate(certificate, { user, identityKey, deviceId, signatureKey: leaf.signatureKey });
+    if (!check.ok) return { ok: false, reason: check.reason };
+  }
+  if (pinned === null) await vault.put(TRUST_ROW.pin(user), utf8(directory.identityKey));
+  return { ok: true, certified: true, pinnedNow: pinned === null };
+}
