@@ -49,6 +49,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "apps.core.headers.SecurityHeadersMiddleware",
     "apps.core.errors.ApiErrorMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -220,6 +221,11 @@ SPECTACULAR_SETTINGS = {
     # Swagger UI is served by this instance, not from a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # Two choice sets are called `kind`: each its own enum name.
+    "ENUM_NAME_OVERRIDES": {
+        "ChatKindEnum": "apps.chats.models.Chat.Kind",
+        "MessageKindEnum": "apps.messages.models.Message.Kind",
+    },
 }
 
 # Handshake messages with the post-quantum suite reach several MB (MLS.md); base64
@@ -355,3 +361,16 @@ LOGGING = {
         "celery.app.trace": {"level": "WARNING"},
     },
 }
+
+# /metrics (README, Operations): answered to the internal network (a loopback or private
+# address, not through the front) and to anyone sending `Authorization: Bearer <this>`.
+TALKEE_METRICS_TOKEN = env.str("TALKEE_METRICS_TOKEN", default="")
+
+# Sent on every response (SecurityMiddleware, apps/core/headers.py; README, Operations).
+SECURE_REFERRER_POLICY = "no-referrer"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# Calls need camera and microphone, from this origin only; nothing else is granted.
+TALKEE_PERMISSIONS_POLICY = (
+    "camera=(self), microphone=(self), display-capture=(), geolocation=(), payment=(), usb=(), "
+    "serial=(), bluetooth=(), midi=(), interest-cohort=()"
+)
