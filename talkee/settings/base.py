@@ -50,6 +50,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "apps.core.headers.SecurityHeadersMiddleware",
+    "csp.middleware.CSPMiddleware",
     "apps.core.errors.ApiErrorMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -371,6 +372,26 @@ SECURE_REFERRER_POLICY = "no-referrer"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 # Calls need camera and microphone, from this origin only; nothing else is granted.
 TALKEE_PERMISSIONS_POLICY = (
-    "camera=(self), microphone=(self), display-capture=(), geolocation=(), payment=(), usb=(), "
-    "serial=(), bluetooth=(), midi=(), interest-cohort=()"
+    "camera=(self), microphone=(self), display-capture=(), geolocation=(), payment=(), usb=(), serial=(), midi=()"
 )
+
+# Content-Security-Policy (django-csp): only this origin's scripts (and WebAssembly: the MLS
+# and crypto cores), workers, connections (the socket: `'self'` covers ws/wss to this origin,
+# the public URL's own ws(s) named for older engines), images also from blob: and data:
+# (decrypted files, generated avatars); no frames around it, no plugins, no <base>.
+# README, Operations; the browser suite fails on any violation (tests/e2e/app/conftest.py).
+from csp.constants import NONE, SELF  # noqa: E402
+
+_SOCKET_ORIGIN = TALKEE_PUBLIC_URL.replace("https://", "wss://", 1).replace("http://", "ws://", 1).rstrip("/")
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, "'wasm-unsafe-eval'"],
+        "worker-src": [SELF],
+        "connect-src": [SELF, _SOCKET_ORIGIN],
+        "img-src": [SELF, "blob:", "data:"],
+        "frame-ancestors": [NONE],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+    }
+}

@@ -49,3 +49,8 @@ if TALKEE_TURN_SECRET and not TALKEE_TURN_URLS:
         f"turn:{TALKEE_DOMAIN}:3478?transport=tcp",
         f"turns:{TALKEE_DOMAIN}:5349?transport=tcp",
     ]
+# The socket at the public name (wss://), now that TALKEE_PUBLIC_URL is the production one.
+CONTENT_SECURITY_POLICY["DIRECTIVES"]["connect-src"] = [  # noqa: F405
+    "'self'",
+    TALKEE_PUBLIC_URL.replace("https://", "wss://", 1).rstrip("/"),
+]

@@ -24,6 +24,8 @@ def assert_secure_headers(headers: Any) -> None:
     assert policy["camera"] == "(self)"
     assert policy["microphone"] == "(self)"
     assert policy["geolocation"] == "()"
+    csp = headers["Content-Security-Policy"]
+    assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp and "object-src 'none'" in csp
 
 
 @pytest.mark.django_db
