@@ -49,7 +49,9 @@ def add_relay_override(stack: Stack) -> str:
         "services": {
             "coturn": {
                 "networks": {"default": {"ipv4_address": turn_ip}},
-                "command": [*command, f"--external-ip={turn_ip}", f"--allowed-peer-ip={turn_ip}"],
+                # --verbose: coturn logs each request it processed (session, realm, the REST user
+                # name — no addresses in those lines), so the test can read the allocations.
+                "command": [*command, f"--external-ip={turn_ip}", f"--allowed-peer-ip={turn_ip}", "--verbose"],
             }
         },
     }

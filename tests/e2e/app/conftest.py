@@ -297,3 +297,10 @@ NAMELESS_CONTROLS = """() => [...document.querySelectorAll('button, input, selec
 def assert_controls_named(page: Page) -> None:
     """Every visible control has an accessible name (tests and screen readers rely on it)."""
     assert page.evaluate(NAMELESS_CONTROLS) == []
+
+
+def on_b(person: Person, b: InstanceB) -> Person:
+    """The person's browser talks to B (its own origin, 127.0.0.3) instead of A."""
+    assert b.process is not None
+    person.server = LiveServer(b.url, b.url.replace("http://", "ws://"), b.process, b.log_path)
+    return person

@@ -7,23 +7,18 @@ from __future__ import annotations
 import base64
 import json
 import re
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Playwright, WebSocket, expect
 
-from tests.e2e.app.conftest import SLOW, Person, assert_controls_named, pair, shot
+from tests.e2e.app.conftest import SLOW, Person, assert_controls_named, on_b, pair, shot
 from tests.e2e.conftest import CHROMIUM_ARGS
+from tests.support.calls import MEDIA_ARGS, panel_number, wait_growing
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-MEDIA_ARGS = [
-    "--use-fake-device-for-media-stream",  # a test pattern and a beep instead of a camera and microphone
-    "--use-fake-ui-for-media-stream",  # no permission prompt
-    "--autoplay-policy=no-user-gesture-required",
-]
 SDP_MARKS = ("v=0", "a=candidate", "candidate:", "a=fingerprint", "a=ice-ufrag", "m=audio", "m=video", "typ host")
 
 
@@ -73,23 +68,6 @@ def record_states(person: Person) -> None:
 
 def states(person: Person) -> list[str]:
     return list(person.page.evaluate("() => window.__callStates"))
-
-
-def panel_number(person: Person, name: str) -> int:
-    value = person.page.locator(".call-panel").get_attribute(f"data-{name}")
-    return int(value or 0)
-
-
-def wait_growing(person: Person, name: str, minimum: int = 1, timeout: float = 30) -> int:
-    deadline = time.monotonic() + timeout
-    value = 0
-    while time.monotonic() < deadline:
-        value = panel_number(person, name)
-        if value >= minimum:
-            return value
-        person.page.wait_for_timeout(300)
-    seen = person.page.eval_on_selector(".call-panel", "p => JSON.stringify(p.dataset)")
-    raise AssertionError(f"{person.name}: {name} stayed at {value} (wanted ≥ {minimum}); panel {seen}")
 
 
 @pytest.mark.parametrize("transform", ["script", "encoded-streams"])
@@ -232,7 +210,6 @@ def test_a_video_call_between_instances(people: Any, app_server: Any, instance_b
     A → B and back as `call` envelopes between the instances; the call connects, media
     flows through the frame encryption both ways, hanging up ends it on both sides."""
     from tests.conftest import FEDERATION_B
-    from tests.e2e.app.test_app_federation import on_b
 
     alice: Person = people("alice")
     alice.context.grant_permissions(["camera", "microphone"], origin=app_server.url)

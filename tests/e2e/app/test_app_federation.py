@@ -25,18 +25,11 @@ from apps.chats.models import Membership
 from apps.federation.models import OutboxEnvelope
 from apps.messages.models import Message, Reaction
 from tests.conftest import FEDERATION_B, CeleryWorker, LiveServer
-from tests.e2e.app.conftest import PASSWORD, SLOW, Person, assert_controls_named, assert_private, shot
+from tests.e2e.app.conftest import PASSWORD, SLOW, Person, assert_controls_named, assert_private, on_b, shot
 from tests.federation.conftest import S2sListener
 from tests.support.federation import InstanceB, all_rows, check_privacy, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-
-
-def on_b(person: Person, b: InstanceB) -> Person:
-    """The person's browser talks to B (its own origin, 127.0.0.3) instead of A."""
-    assert b.process is not None
-    person.server = LiveServer(b.url, b.url.replace("http://", "ws://"), b.process, b.log_path)
-    return person
 
 
 def group_with_bob_on_b(people: Any, instance_b: InstanceB, name: str, first: str) -> tuple[Person, Person, Person]:

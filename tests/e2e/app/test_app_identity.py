@@ -26,6 +26,7 @@ from apps.devices.services import notify_device_change
 from apps.messages.models import DeviceInbox, Message
 from tests.e2e.app.conftest import PASSWORD, ROOT, SLOW, assert_private, pair
 from tests.e2e.crypto.conftest import Harness, HarnessError, harness_url  # noqa: F401  (fixture)
+from tests.support.database import dump_database
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -102,7 +103,6 @@ def test_the_operator_cannot_slip_a_ghost_device_into_a_chat(people: Any, harnes
     # nor the identity private key — recomputed here from the phrase as web/src/identity/userKey.ts
     # does; the public half the server holds is the one from the phrase.
     assert_private(alice.server, [" ".join(bob.words), " ".join(alice.words)])
-    from tests.accounts.test_tokens import dump_database
 
     dump = dump_database()
     for person in (alice, bob):

@@ -13,6 +13,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,8 +28,8 @@ from playwright.sync_api import Error as PlaywrightError
 from tests.deploy.dockerstack import Stack, ensure_engine, ensure_images
 from tests.deploy.relay import add_relay_override
 from tests.e2e.app.conftest import PASSWORD, SLOW, Person
-from tests.e2e.app.test_app_calls import MEDIA_ARGS, panel_number, wait_growing
 from tests.e2e.conftest import CHROMIUM_ARGS
+from tests.support.calls import MEDIA_ARGS, panel_number, wait_growing
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(2400)]
 
@@ -211,6 +213,14 @@ def test_a_video_call_with_relay_only_ice_goes_through_the_stacks_coturn(front_b
             assert (pair["local"], pair["remote"]) == ("relay", "relay"), pair
             assert pair["localAddress"] == turn_ip and pair["remoteAddress"] == turn_ip, pair
             assert pair["bytesReceived"] > 0, pair
+        # coturn's own log shows the allocations, made with /v1/calls/turn's REST user names
+        # ("expiry:random id") in the stack's realm.
+        log = stack.compose("logs", "--no-color", "coturn", check=False).stdout
+        allocations = re.findall(
+            rf"realm <{re.escape(stack.domain)}> user <(\d+):[^>]+>: incoming packet ALLOCATE processed, success", log
+        )
+        assert len(allocations) >= 2, log[-3000:]
+        assert all(int(expiry) > time.time() for expiry in allocations), allocations
         bob.page.get_by_role("button", name="Hang up").click()
         for someone in (alice, bob):
             expect(someone.page.locator(".call-state")).to_have_text("Call ended", timeout=SLOW)
