@@ -175,7 +175,7 @@ SELECTED_PAIR = """async () => {
 
 
 @pytest.mark.xfail(
-    reason="KNOWN REGRESSION, open in issue 17: since the push merge (the caller repeats its offer while ringing) this call often stays at Connecting; passed before it",
+    reason="KNOWN REGRESSION, open in issue 17: since the push merge this call often stays at Connecting",
     strict=False,
 )
 def test_a_video_call_with_relay_only_ice_goes_through_the_stacks_coturn(front_browser: Browser, stack: Stack) -> None:
