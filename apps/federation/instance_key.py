@@ -4,13 +4,13 @@ Peers pin its public half (TOFU), so losing or replacing it breaks federation; i
 lives in TALKEE_KEY_DIR (default var/keys/) with mode 0600.
 """
 
-import os
-import tempfile
 from functools import cache
 from pathlib import Path
 
 from django.conf import settings
 from nacl.signing import SigningKey
+
+from apps.core.keyfiles import install_once
 
 KEY_FILE = "instance_ed25519"
 
@@ -21,26 +21,7 @@ def key_path() -> Path:
 
 def ensure_instance_key() -> bool:
     """Create the key file if it does not exist. Returns True when it was created."""
-    path = key_path()
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    if path.exists():
-        return False
-    # The seed is written whole to a private temporary file, then linked into place:
-    # link() fails if the key exists, so two processes starting together cannot both
-    # install one, and neither ever reads a file that is still being written (or that a
-    # crash left empty).
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".instance-key-")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(bytes(SigningKey.generate()))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.link(temporary, path)
-    except FileExistsError:
-        return False
-    finally:
-        os.unlink(temporary)
-    return True
+    return install_once(key_path(), lambda: bytes(SigningKey.generate()))
 
 
 @cache

@@ -4,8 +4,6 @@ Browsers bind each push subscription to this public key; replacing it would sile
 orphan every subscription. It lives beside the instance key (TALKEE_KEY_DIR, mode 0600).
 """
 
-import os
-import tempfile
 from functools import cache
 from pathlib import Path
 
@@ -14,6 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from django.conf import settings
 
 from apps.core.b64 import b64url
+from apps.core.keyfiles import install_once
 
 KEY_FILE = "vapid_p256.pem"
 
@@ -24,27 +23,13 @@ def key_path() -> Path:
 
 def ensure_vapid_key() -> bool:
     """Create the key file if it does not exist. Returns True when it was created."""
-    path = key_path()
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    if path.exists():
-        return False
-    pem = ec.generate_private_key(ec.SECP256R1()).private_bytes(
+    return install_once(key_path(), _new_pem)
+
+
+def _new_pem() -> bytes:
+    return ec.generate_private_key(ec.SECP256R1()).private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
-    # Written whole to a private temporary file, then linked into place: link() fails if
-    # the key exists, so two processes starting together cannot both install one.
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".vapid-key-")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(pem)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.link(temporary, path)
-    except FileExistsError:
-        return False
-    finally:
-        os.unlink(temporary)
-    return True
 
 
 @cache
@@ -56,10 +41,6 @@ def vapid_private_key() -> ec.EllipticCurvePrivateKey:
     return key
 
 
-def urlsafe(data: bytes) -> str:
-    return b64url(data)
-
-
 def vapid_public_key() -> str:
     """The application server key browsers subscribe with: the uncompressed point, base64url."""
     point = (
@@ -67,4 +48,4 @@ def vapid_public_key() -> str:
         .public_key()
         .public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
     )
-    return urlsafe(point)
+    return b64url(point)

@@ -22,8 +22,9 @@ from django.conf import settings
 from py_vapid import Vapid02
 from pywebpush import WebPusher
 
+from apps.core.b64 import b64url
 from apps.core.errors import ServiceError
-from apps.push.vapid import urlsafe, vapid_private_key
+from apps.push.vapid import vapid_private_key
 
 # Every payload is padded to this many bytes before encryption, so its size says nothing.
 PAYLOAD_BYTES = 128
@@ -43,7 +44,7 @@ def topic_for(device_id: int, kind: str, chat_ref: str | None) -> str:
     chat and kind, unlinkable across devices and meaningless without the VAPID key."""
     secret = vapid_private_key().private_numbers().private_value.to_bytes(32, "big")
     digest = hmac.new(secret, f"topic:{device_id}:{kind}:{chat_ref or '-'}".encode(), hashlib.sha256).digest()
-    return urlsafe(digest)[:32]
+    return b64url(digest)[:32]
 
 
 def check_endpoint(endpoint: str) -> str:
@@ -119,7 +120,7 @@ def vapid_headers(endpoint: str) -> dict[str, str]:
 def encrypt_payload(p256dh: bytes, auth: bytes, plaintext: bytes) -> bytes:
     """RFC 8291 aes128gcm: the body a push service carries to the device."""
     pusher = WebPusher(
-        {"endpoint": "https://unused.invalid/", "keys": {"p256dh": urlsafe(p256dh), "auth": urlsafe(auth)}}
+        {"endpoint": "https://unused.invalid/", "keys": {"p256dh": b64url(p256dh), "auth": b64url(auth)}}
     )
     return bytes(pusher.encode(plaintext, "aes128gcm")["body"])
 
