@@ -31,6 +31,21 @@ router = ProtocolTypeRouter(
 )
 
 
-async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
+async def talkee_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     remember_server_loop()
     await router(scope, receive, send)
+
+
+def behind_trusted_proxies(app: Any) -> Any:
+    """The app as seen through the configured fronts: a request a trusted proxy passes on
+    carries the client's address (X-Forwarded-For) and scheme (X-Forwarded-Proto) in its scope."""
+    from django.conf import settings
+
+    if not settings.TALKEE_TRUSTED_PROXIES:
+        return app
+    from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+    return ProxyHeadersMiddleware(app, trusted_hosts=settings.TALKEE_TRUSTED_PROXIES)
+
+
+application = behind_trusted_proxies(talkee_app)

@@ -63,7 +63,9 @@ def run(host: str, port: int | None) -> None:
     from django.conf import settings
 
     from apps.federation.tls import TlsNotConfigured, server_context
-    from talkee.asgi import application
+
+    # Peers connect directly (mutual TLS): no front's X-Forwarded-For is trusted here.
+    from talkee.asgi import talkee_app
 
     try:
         context = server_context()
@@ -74,7 +76,7 @@ def run(host: str, port: int | None) -> None:
         return context
 
     uvicorn.run(
-        federation_only(application),
+        federation_only(talkee_app),
         host=host,
         port=port or settings.TALKEE_FEDERATION_PORT,
         loop="uvloop",
@@ -85,4 +87,5 @@ def run(host: str, port: int | None) -> None:
         access_log=False,
         log_config=None,
         log_level="warning",
+        proxy_headers=False,
     )

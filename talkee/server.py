@@ -47,6 +47,8 @@ def run_uvicorn(host: str, port: int) -> None:
         ws_per_message_deflate=False,
         access_log=False,
         log_level="warning",
+        # Which fronts are trusted with X-Forwarded-For is decided once, in talkee.asgi.
+        proxy_headers=False,
     )
 
 

@@ -20,6 +20,11 @@ env = environ.Env(
 DEBUG = env("DEBUG")
 SECRET_KEY = env.str("SECRET_KEY", default="")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
+# Addresses (IPs or networks, or "*") of the reverse proxies in front of the web processes.
+# A request from one of them is taken to come from the address its X-Forwarded-For names, so
+# the per-address limits (sign-up, sign-in, /dns-query) count each client, not the front.
+# Empty (`make run`, no proxy): the connecting address is the client.
+TALKEE_TRUSTED_PROXIES: list[str] = env.list("TALKEE_TRUSTED_PROXIES", default=[])
 
 TALKEE_DOMAIN = env("TALKEE_DOMAIN")
 TALKEE_KEY_DIR = Path(env.str("TALKEE_KEY_DIR", default=str(VAR_DIR / "keys")))
@@ -203,6 +208,9 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "apps.core.errors.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
+    # Throttles count REMOTE_ADDR only (DRF's default would believe any client's
+    # X-Forwarded-For); behind a front, talkee.asgi sets it from TALKEE_TRUSTED_PROXIES.
+    "NUM_PROXIES": 0,
     "DEFAULT_THROTTLE_RATES": {
         "login_ip": env.str("THROTTLE_LOGIN_IP", default="20/min"),
         "login_user": env.str("THROTTLE_LOGIN_USER", default="5/min"),
