@@ -16,6 +16,7 @@
 import http.client
 import json
 import os
+import select
 import shutil
 import socket
 import ssl
@@ -216,7 +217,7 @@ class Stack:
         self.tmp.mkdir(parents=True, exist_ok=True)
         for name in ("http", "https", "s2s", "dns", "turn", "turns"):
             self.ports[name] = free_port()
-        self.relay = _free_udp_range(6)
+        self.relay = _free_udp_range(32)
         self._write_tls()
         settings = {
             **self.images,
@@ -333,6 +334,27 @@ class Stack:
                 last = repr(exc)
             time.sleep(1)
         raise RuntimeError(f"the stack did not become healthy: {last}\n{self.logs()}")
+
+    def wait_network_quiet(self, quiet: float = 8, timeout: float = 90) -> None:
+        """Wait until no interface or address of this machine has changed for `quiet` seconds.
+
+        Containers' veth ends (and their IPv6 link-local addresses, a moment later) come and
+        go while a stack settles; Chromium takes each change as a network change and aborts
+        page loads (ERR_NETWORK_CHANGED) and restarts ICE gathering, so a browser test starts
+        on a settled network."""
+        monitor = subprocess.Popen(["ip", "-o", "monitor", "link", "address"], stdout=subprocess.PIPE, text=True)
+        try:
+            assert monitor.stdout is not None
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                ready, _, _ = select.select([monitor.stdout], [], [], quiet)
+                if not ready:
+                    return
+                monitor.stdout.readline()
+            raise RuntimeError(f"this machine's network kept changing for {timeout} s")
+        finally:
+            monitor.kill()
+            monitor.wait()
 
     # --- talking to the front ------------------------------------------------------------
     def tls_context(self, *, maximum: ssl.TLSVersion | None = None) -> ssl.SSLContext:

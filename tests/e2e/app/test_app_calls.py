@@ -205,6 +205,36 @@ def test_voice_call_declined_then_called_back(people: Any, app_server: Any) -> N
     expect(alice.page.get_by_role("button", name="Hang up")).to_be_hidden()
 
 
+# Every peer connection the page makes from now on may use relayed candidates only; this
+# test server offers no TURN, so no way between the two is ever found.
+RELAY_ONLY = """() => {
+  const Native = window.RTCPeerConnection;
+  window.RTCPeerConnection = class extends Native {
+    constructor(config, ...rest) { super({ ...(config || {}), iceTransportPolicy: "relay" }, ...rest); }
+  };
+}"""
+
+
+def test_a_call_that_finds_no_way_through_ends_with_could_not_connect(people: Any, app_server: Any) -> None:
+    def make(name: str) -> Person:
+        person: Person = people(name)
+        person.context.grant_permissions(["camera", "microphone"], origin=app_server.url)
+        person.page.evaluate(RELAY_ONLY)
+        return person
+
+    alice, bob = pair(make)
+    alice.page.locator(".conv-header").get_by_role("button", name="Call", exact=True).click()
+    prompt = bob.page.get_by_role("dialog", name="Call")
+    expect(prompt).to_contain_text(f"{alice.name} is calling you", timeout=SLOW)
+    prompt.get_by_role("button", name="Accept").click()
+    expect(bob.page.locator(".call-state")).to_have_text("Connecting…")
+    # Not "Connecting…" for ever: both are told, and the call is over.
+    for person in (alice, bob):
+        expect(person.page.locator(".call-state")).to_have_text("Call ended · Could not connect", timeout=45_000)
+        expect(person.page.get_by_role("button", name="Hang up")).to_be_hidden()
+    shot(bob.page, "calls-07-could-not-connect")
+
+
 def test_a_video_call_between_instances(people: Any, app_server: Any, instance_b: Any) -> None:
     """alice on A calls bob on B (each browser at its own instance): the sealed signals go
     A → B and back as `call` envelopes between the instances; the call connects, media

@@ -52,6 +52,7 @@ def stack(tmp_path_factory: Any) -> Iterator[Stack]:
     the_stack.turn_ip = add_relay_override(the_stack)  # type: ignore[attr-defined]
     try:
         the_stack.up()
+        the_stack.wait_network_quiet()
         yield the_stack
     finally:
         the_stack.down("-v", "-t", "5")
@@ -96,6 +97,7 @@ def person(browser: Browser, stack: Stack, name: str, typed: list[str]) -> Perso
     page.on("console", lambda m: LOG.append(f"[{name}] {m.type}: {m.text}"))
     page.on("pageerror", lambda e: LOG.append(f"[{name}] pageerror: {e}"))
     page.on("requestfailed", lambda r: LOG.append(f"[{name}] failed {r.url} {r.failure}"))
+    page.on("response", lambda r: r.status >= 400 and LOG.append(f"[{name}] {r.status} {r.request.method} {r.url}"))
     url = f"https://{stack.domain}:{stack.ports['https']}"
     return FrontPerson(f"{name}{os.urandom(3).hex()}", context, page, Front(url), typed)  # type: ignore[arg-type]
 
@@ -173,6 +175,15 @@ SELECTED_PAIR = """async () => {
            bytesReceived: pair.bytesReceived };
 }"""
 
+# What each peer connection got to, for a failure message that says where ICE stopped.
+ICE_REPORT = """async () => Promise.all(window.__pcs.map(async pc => {
+  const stats = [...(await pc.getStats()).values()];
+  const cands = kind => stats.filter(s => s.type === kind).map(s => `${s.candidateType}:${s.address}:${s.port}`);
+  return { signaling: pc.signalingState, gathering: pc.iceGatheringState, ice: pc.iceConnectionState,
+           local: cands("local-candidate"), remote: cands("remote-candidate"),
+           pairs: stats.filter(s => s.type === "candidate-pair").map(s => s.state) };
+}))"""
+
 
 @pytest.mark.xfail(
     reason="KNOWN REGRESSION, open in issue 17: since the push merge this call often stays at Connecting",
@@ -200,7 +211,12 @@ def test_a_video_call_with_relay_only_ice_goes_through_the_stacks_coturn(front_b
         expect(prompt).to_contain_text(f"{alice.name} is calling you (video)", timeout=SLOW)
         prompt.get_by_role("button", name="Accept").click()
         for someone in (alice, bob):
-            expect(someone.page.locator(".call-state")).to_have_text("Connected", timeout=60_000)
+            try:
+                expect(someone.page.locator(".call-state")).to_have_text("Connected", timeout=60_000)
+            except AssertionError as exc:
+                reports = {p.name: p.page.evaluate(ICE_REPORT) for p in (alice, bob)}
+                turn_log = stack.compose("logs", "--no-color", "--tail", "60", "coturn", check=False).stdout
+                raise AssertionError(f"{someone.name}'s call did not connect: {reports}\n{turn_log}") from exc
         turn_ip = stack.turn_ip  # type: ignore[attr-defined]
         for someone in (alice, bob):
             # Media both ways, through the frame encryption, decrypted on each side.

@@ -50,6 +50,9 @@ const RING_TIMEOUT_MS = 45_000;
 const OFFER_REPEAT_MS = 4000;
 const ENDED_SHOWN_MS = 6_000;
 const DISCONNECTED_GRACE_MS = 8_000;
+// From Accept (or the answer, for the caller) to media flowing. ICE that found no way between
+// the two (no relay available, every candidate blocked) never reports "failed" by itself.
+const CONNECT_TIMEOUT_MS = 30_000;
 
 function userOf(credential: string): string {
   const i = credential.lastIndexOf(":");
@@ -170,8 +173,7 @@ export class CallManager extends EventTarget {
   async accept(): Promise<void> {
     const call = this.call;
     if (call === null || call.phase !== "incoming" || call.offerSdp === null) return;
-    call.phase = "connecting";
-    this.changed();
+    this.connecting(call);
     try {
       call.localStream = await navigator.mediaDevices.getUserMedia({ audio: true, video: call.video });
       const pc = await this.makePeer(call, 1);
@@ -261,6 +263,19 @@ export class CallManager extends EventTarget {
     this.changed();
   }
 
+  /** Accepted (or answered): connecting, for at most CONNECT_TIMEOUT_MS. */
+  private connecting(call: ActiveCall): void {
+    call.phase = "connecting";
+    call.timers.push(
+      setTimeout(() => {
+        if (this.call !== call || call.phase !== "connecting") return;
+        this.finish(call, "Could not connect");
+        void this.send(call, { kind: "hangup", to: call.peerDevice ?? undefined, failed: true }).catch(() => undefined);
+      }, CONNECT_TIMEOUT_MS),
+    );
+    this.changed();
+  }
+
   // ---- the peer connection ----------------------------------------------------------
 
   private async makePeer(call: ActiveCall, role: 0 | 1): Promise<RTCPeerConnection> {
@@ -273,8 +288,9 @@ export class CallManager extends EventTarget {
         if (turn.credential !== undefined) server.credential = turn.credential;
         iceServers.push(server);
       }
-    } catch {
+    } catch (err) {
       // No TURN credentials (offline API): direct candidates only.
+      console.warn("talkee: no TURN credentials for this call", err);
     }
     const useScript = hasScriptTransform();
     const config: RTCConfiguration & { encodedInsertableStreams?: boolean } = { iceServers };
@@ -456,8 +472,7 @@ export class CallManager extends EventTarget {
       case "answer":
         if (!call.outgoing || call.pc === null || call.peerDevice !== null || signal.sdp === undefined) return;
         call.peerDevice = signal.from;
-        call.phase = "connecting";
-        this.changed();
+        this.connecting(call);
         await call.pc.setRemoteDescription({ type: "answer", sdp: signal.sdp });
         await this.flushIce(call);
         return;
@@ -474,7 +489,8 @@ export class CallManager extends EventTarget {
         }
         return;
       case "hangup":
-        this.finish(call, call.phase === "incoming" ? "Missed call" : "Call ended");
+        if (call.phase === "connecting" && signal.failed === true) this.finish(call, "Could not connect");
+        else this.finish(call, call.phase === "incoming" ? "Missed call" : "Call ended");
         return;
     }
   }

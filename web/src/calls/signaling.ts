@@ -32,6 +32,8 @@ export interface CallSignal {
   video?: boolean;
   /** ice */
   candidate?: RTCIceCandidateInit | null;
+  /** hangup: the sender gave up connecting (no way through was found) */
+  failed?: boolean;
   /** ms since the epoch, at the sender */
   ts: number;
 }
@@ -83,7 +85,8 @@ function isSignal(value: unknown): value is CallSignal {
     typeof v["from"] === "string" &&
     typeof v["ts"] === "number" &&
     (v["to"] === undefined || typeof v["to"] === "string") &&
-    (v["sdp"] === undefined || typeof v["sdp"] === "string")
+    (v["sdp"] === undefined || typeof v["sdp"] === "string") &&
+    (v["failed"] === undefined || typeof v["failed"] === "boolean")
   );
 }
 
