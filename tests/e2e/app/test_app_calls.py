@@ -219,7 +219,8 @@ def test_a_call_that_finds_no_way_through_ends_with_could_not_connect(people: An
     def make(name: str) -> Person:
         person: Person = people(name)
         person.context.grant_permissions(["camera", "microphone"], origin=app_server.url)
-        person.page.evaluate(RELAY_ONLY)
+        person.context.add_init_script(f"({RELAY_ONLY})()")  # the pages it loads from now on
+        person.page.evaluate(RELAY_ONLY)  # and the one open now
         return person
 
     alice, bob = pair(make)

@@ -185,10 +185,6 @@ ICE_REPORT = """async () => Promise.all(window.__pcs.map(async pc => {
 }))"""
 
 
-@pytest.mark.xfail(
-    reason="KNOWN REGRESSION, open in issue 17: since the push merge this call often stays at Connecting",
-    strict=False,
-)
 def test_a_video_call_with_relay_only_ice_goes_through_the_stacks_coturn(front_browser: Browser, stack: Stack) -> None:
     typed: list[str] = []
     alice, bob = person(front_browser, stack, "alice", typed), person(front_browser, stack, "bob", typed)
