@@ -59,7 +59,7 @@ web-test: web/node_modules/.installed
 
 # Two runs: Playwright's sync API keeps an event loop in the test thread, which the
 # server-side tests (asyncio.run, sync ORM) must never share.
-pytest: venv
+pytest: venv web
 	DJANGO_SETTINGS_MODULE=talkee.settings.test $(BIN)/pytest --ignore=tests/e2e $(PYTEST_ARGS)
 	DJANGO_SETTINGS_MODULE=talkee.settings.test $(BIN)/pytest tests/e2e $(PYTEST_ARGS)
 

@@ -3,7 +3,7 @@ user is not in (any more) does not exist for them."""
 
 import uuid
 
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Sum
 
 from apps.blobs.models import Blob, BlobChunk
 from apps.chats.models import Membership
@@ -30,3 +30,8 @@ def blob_for_member_of_home_chat(blob_id: uuid.UUID | str, address: str) -> Blob
 def upload_for_home(blob_id: uuid.UUID | str, home: str) -> Blob | None:
     """A file uploaded here for a chat homed at `home` (which pulls it)."""
     return Blob.objects.filter(pk=blob_id, at_home=False, chat__home=home).first()
+
+
+def stored_bytes() -> int:
+    """Bytes of encrypted files this instance holds (complete blobs with their bytes here)."""
+    return int(Blob.objects.exclude(storage_name="").aggregate(total=Sum("size"))["total"] or 0)

@@ -20,7 +20,7 @@ from rest_framework.views import exception_handler as drf_default_handler
 
 logger = logging.getLogger("talkee.errors")
 
-API_PREFIXES = ("/v1/", "/s2s/", "/healthz", "/.well-known/")
+API_PREFIXES = ("/v1/", "/s2s/", "/healthz", "/readyz", "/metrics", "/.well-known/")
 
 
 class ServiceError(Exception):

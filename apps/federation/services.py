@@ -13,6 +13,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from apps.core import metrics
 from apps.core.errors import ServiceError
 from apps.federation import discovery, registry
 from apps.federation.models import InboxEnvelope, OutboxEnvelope, Peer
@@ -237,6 +238,7 @@ def deliver_to(destination: str, limit: int = 100) -> int:
         leased_until=None,
         leased_by=None,
     )
+    metrics.FEDERATION_DELIVERY_FAILURES.labels(peer=destination).inc()
     logger.warning("federation delivery failed", extra={"destination": destination, "error": error[:200]})
     return 0
 

@@ -26,6 +26,7 @@ from django.conf import settings
 
 from apps.accounts.selectors import SocketSession, socket_session_for_token
 from apps.chats.selectors import socket_chats_of
+from apps.core import metrics
 from apps.core.errors import ServiceError, describe_validation_error
 from apps.devices.realtime import amark_device_gone, amark_device_live, device_group, mark_device_live
 from apps.devices.services import do_touch_device
@@ -72,6 +73,7 @@ class DeviceSocketConsumer(AsyncWebsocketConsumer):
     device_id: int | None = None
     user_id: int | None = None
     username: str = ""
+    counted = False  # in talkee_sockets_open
     closing = False  # closed by us or going on the device's side: nothing more is sent
 
     async def websocket_connect(self, message: dict[str, Any]) -> None:
@@ -101,6 +103,8 @@ class DeviceSocketConsumer(AsyncWebsocketConsumer):
 
     async def connect(self) -> None:
         await self.accept()
+        metrics.SOCKETS_OPEN.inc()
+        self.counted = True
         self._auth_timer = asyncio.ensure_future(self._close_if_silent())
 
     async def _close_if_silent(self) -> None:
@@ -117,6 +121,9 @@ class DeviceSocketConsumer(AsyncWebsocketConsumer):
         raise StopConsumer()
 
     async def disconnect(self, code: int) -> None:
+        if self.counted:
+            metrics.SOCKETS_OPEN.dec()
+            self.counted = False
         if self._auth_timer is not None:
             self._auth_timer.cancel()
         if self.device_id is None:
@@ -263,6 +270,7 @@ class DeviceSocketConsumer(AsyncWebsocketConsumer):
             return
         assert self.user_id is not None
         sent = await in_db_thread(services.do_send_message)(self.user_id, chat_uuid, **data)
+        metrics.MESSAGES_ACCEPTED.labels(via="socket").inc(int(sent.created or sent.forwarded))
         answer = {"type": "sent", "client_message_id": data["client_message_id"], "id": sent.id, "seq": sent.seq}
         if sent.forwarded:
             answer["forwarded"] = True

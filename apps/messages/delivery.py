@@ -16,6 +16,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import DatabaseError, transaction
 
+from apps.core import metrics
 from apps.core.eventloop import server_loop_from_a_thread
 from apps.devices.realtime import device_group
 from apps.messages.frames import inbox_frame
@@ -40,8 +41,9 @@ def _send_now(sends: list[tuple[str, dict[str, Any]]]) -> None:
         return
 
     async def _go() -> None:
-        for group, event in sends:
-            await layer.group_send(group, event)
+        with metrics.FANOUT_SECONDS.time():
+            for group, event in sends:
+                await layer.group_send(group, event)
 
     loop = server_loop_from_a_thread()
     if loop is None:  # a Celery worker, a management command, a test client

@@ -39,6 +39,7 @@ from apps.chats.federation import chat_by_id, homed_at, homed_here
 from apps.chats.models import Membership
 from apps.chats.selectors import remote_domains
 from apps.chats.services import notify_members
+from apps.core import metrics
 from apps.core.api_fields import validated
 from apps.core.b64 import b64, b64_or_none, unb64, unb64_or_none
 from apps.core.errors import ServiceError
@@ -306,7 +307,7 @@ def _send_at_home(origin: str, body: dict[str, Any], prepared: list[uuid.UUID] |
                         "A Welcome may only go to devices of the chat's members.", code="invalid_welcome"
                     )
                 translated = {"device_ids": device_ids, "payload": unb64_or_none(welcome["payload"])}
-            services.do_send_message(
+            sent = services.do_send_message(
                 sender.pk,
                 chat_id,
                 client_message_id=client_message_id,
@@ -319,6 +320,7 @@ def _send_at_home(origin: str, body: dict[str, Any], prepared: list[uuid.UUID] |
                 welcome=translated,
                 blob_ids=prepared or [],
             )
+            metrics.MESSAGES_ACCEPTED.labels(via="federation").inc(int(sent.created))
     except ServiceError as exc:
         reject_send(origin, str(chat_id), client_message_id, exc.code, exc.message)
 

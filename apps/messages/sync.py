@@ -8,6 +8,7 @@ from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 
 from apps.chats.selectors import chat_ids_of
+from apps.core import metrics
 from apps.devices.realtime import device_group, mark_device_live
 from apps.messages import selectors
 from apps.messages.delivery import chat_group
@@ -27,6 +28,7 @@ async def sync_page(session: "Session", cursor: int, timeout: float, *, limit: i
     """The frames after `cursor` (at most `limit` rows per source), waiting up to `timeout`
     seconds on the channel layer when there are none. Shared by `GET /v1/sync` and the
     DNS tunnel (apps/transport)."""
+    metrics.SYNC_REQUESTS.labels(kind="long_poll" if timeout > 0 else "sync").inc()
     layer = get_channel_layer()
     channel = await layer.new_channel() if layer is not None and timeout > 0 else None
     groups: list[str] = []

@@ -13,6 +13,7 @@ import logging
 from django.conf import settings
 from dnslib import OPCODE, QTYPE, RCODE, RR, TXT, DNSHeader, DNSQuestion, DNSRecord
 
+from apps.core import metrics
 from apps.transport import codec, services
 
 logger = logging.getLogger("talkee.transport")
@@ -43,6 +44,7 @@ async def answer(wire: bytes, *, udp: bool) -> bytes | None:
         return _header_only(wire, RCODE.FORMERR)
     if query.header.qr:
         return None  # an answer sent to us: never reply to replies
+    metrics.DNS_QUERIES.labels(transport="udp" if udp else "tcp_or_doh").inc()
     reply = query.reply(ra=0, aa=1)
     if query.header.opcode != OPCODE.QUERY:
         reply.header.rcode = RCODE.NOTIMP

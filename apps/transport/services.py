@@ -21,6 +21,7 @@ from rest_framework.exceptions import ValidationError
 
 from apps.accounts.models import Session
 from apps.accounts.selectors import session_for_token
+from apps.core import metrics
 from apps.core.errors import ServiceError, describe_validation_error, error_body
 from apps.messages import services as message_services
 from apps.messages.requests import validated_ack, validated_send
@@ -179,4 +180,5 @@ async def _send(session: Session, op: dict[str, Any]) -> Reply:
         return Reply(400, error_body("invalid_input", "chat_id must be a UUID."))
     data = validated_send(op)
     sent = await database_sync_to_async(message_services.do_send_message)(session.user_id, chat_id, **data)
+    metrics.MESSAGES_ACCEPTED.labels(via="dns").inc(int(sent.created or sent.forwarded))
     return Reply(201 if sent.created else 200, {"id": sent.id, "seq": sent.seq})

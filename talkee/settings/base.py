@@ -55,6 +55,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "apps.core.headers.SecurityHeadersMiddleware",
+    "csp.middleware.CSPMiddleware",
     "apps.core.errors.ApiErrorMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -229,6 +231,11 @@ SPECTACULAR_SETTINGS = {
     # Swagger UI is served by this instance, not from a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # Two choice sets are called `kind`: each its own enum name.
+    "ENUM_NAME_OVERRIDES": {
+        "ChatKindEnum": "apps.chats.models.Chat.Kind",
+        "MessageKindEnum": "apps.messages.models.Message.Kind",
+    },
 }
 
 # Handshake messages with the post-quantum suite reach several MB (MLS.md); base64
@@ -379,4 +386,37 @@ LOGGING = {
         # One line per periodic task run is noise; failures are still logged.
         "celery.app.trace": {"level": "WARNING"},
     },
+}
+
+# /metrics (README, Operations): answered to the internal network (a loopback or private
+# address, not through the front) and to anyone sending `Authorization: Bearer <this>`.
+TALKEE_METRICS_TOKEN = env.str("TALKEE_METRICS_TOKEN", default="")
+
+# Sent on every response (SecurityMiddleware, apps/core/headers.py; README, Operations).
+SECURE_REFERRER_POLICY = "no-referrer"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# Calls need camera and microphone, from this origin only; nothing else is granted.
+TALKEE_PERMISSIONS_POLICY = (
+    "camera=(self), microphone=(self), display-capture=(), geolocation=(), payment=(), usb=(), serial=(), midi=()"
+)
+
+# Content-Security-Policy (django-csp): only this origin's scripts (and WebAssembly: the MLS
+# and crypto cores), workers, connections (the socket: `'self'` covers ws/wss to this origin,
+# the public URL's own ws(s) named for older engines), images also from blob: and data:
+# (decrypted files, generated avatars); no frames around it, no plugins, no <base>.
+# README, Operations; the browser suite fails on any violation (tests/e2e/app/conftest.py).
+from csp.constants import NONE, SELF  # noqa: E402
+
+_SOCKET_ORIGIN = TALKEE_PUBLIC_URL.replace("https://", "wss://", 1).replace("http://", "ws://", 1).rstrip("/")
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, "'wasm-unsafe-eval'"],
+        "worker-src": [SELF],
+        "connect-src": [SELF, _SOCKET_ORIGIN],
+        "img-src": [SELF, "blob:", "data:"],
+        "frame-ancestors": [NONE],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+    }
 }

@@ -31,6 +31,17 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
+# The front sends HSTS too (docker/Caddyfile, the same value); a web process reached some
+# other way says it itself. Preload is left to the operator (hstspreload.org is a
+# commitment for the whole domain), hence W021 silenced.
+SECURE_HSTS_SECONDS = 63072000
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+SILENCED_SYSTEM_CHECKS = ["security.W021"]
+# Plain HTTP that did not come through the front (which redirects itself) is sent to HTTPS,
+# except the probes the instance's own network makes over plain HTTP (compose health check,
+# Prometheus): paths without the leading slash.
+SECURE_SSL_REDIRECT = True
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 # The instance's own coturn (docker/turnserver.conf) on the instance's name, unless told otherwise.
 if TALKEE_TURN_SECRET and not TALKEE_TURN_URLS:
     TALKEE_TURN_URLS = [
@@ -38,3 +49,8 @@ if TALKEE_TURN_SECRET and not TALKEE_TURN_URLS:
         f"turn:{TALKEE_DOMAIN}:3478?transport=tcp",
         f"turns:{TALKEE_DOMAIN}:5349?transport=tcp",
     ]
+# The socket at the public name (wss://), now that TALKEE_PUBLIC_URL is the production one.
+CONTENT_SECURITY_POLICY["DIRECTIVES"]["connect-src"] = [  # noqa: F405
+    "'self'",
+    TALKEE_PUBLIC_URL.replace("https://", "wss://", 1).rstrip("/"),
+]

@@ -80,7 +80,7 @@ def test_the_front_speaks_tls13_only_redirects_http_and_sets_hsts_and_security_h
     assert redirect.getheader("Location") == f"https://{stack.domain}/v1/docs?x=1"
     plain.close()
 
-    for path in ("/", "/healthz", "/.well-known/talkee/server"):
+    for path in ("/", "/healthz", "/readyz", "/.well-known/talkee/server"):
         status, headers, body = stack.request("GET", path)
         assert status == 200, (path, status, body[:200])
         hsts = headers["strict-transport-security"]

@@ -2,7 +2,9 @@
 
 import uuid
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers as fields
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -10,12 +12,23 @@ from rest_framework.views import APIView
 
 from apps.accounts.authentication import request_session
 from apps.chats.selectors import membership_of
+from apps.core import metrics
 from apps.core.api_fields import validated
 from apps.core.errors import NotFound
 from apps.messages import selectors, services
 from apps.messages.api import serializers
 from apps.messages.frames import message_object
 from apps.messages.models import Message
+
+# What adding a reaction answers: 201 with its id, 202 (`forwarded`, id null) when it went to the chat's home.
+REACTION_ADDED = inline_serializer(
+    "ReactionAdded",
+    {
+        "id": fields.IntegerField(allow_null=True),
+        "message_id": fields.IntegerField(),
+        "forwarded": fields.BooleanField(required=False),
+    },
+)
 
 
 class ChatMessagesView(APIView):
@@ -26,6 +39,7 @@ class ChatMessagesView(APIView):
     def post(self, request: Request, chat_id: uuid.UUID) -> Response:
         data = validated(serializers.SendSerializer, request.data)
         sent = services.do_send_message(request_session(request).user_id, chat_id, **data)
+        metrics.MESSAGES_ACCEPTED.labels(via="http").inc(int(sent.created or sent.forwarded))
         if sent.forwarded:
             # Accepted (durably queued) for the chat's home instance, which orders it.
             return Response({"id": None, "seq": None, "forwarded": True}, status=status.HTTP_202_ACCEPTED)
@@ -33,7 +47,10 @@ class ChatMessagesView(APIView):
             {"id": sent.id, "seq": sent.seq}, status=status.HTTP_201_CREATED if sent.created else status.HTTP_200_OK
         )
 
-    @extend_schema(parameters=[serializers.HistoryQuerySerializer])
+    @extend_schema(
+        parameters=[serializers.HistoryQuerySerializer],
+        responses={200: inline_serializer("HistoryPage", {"messages": fields.ListField(child=fields.DictField())})},
+    )
     def get(self, request: Request, chat_id: uuid.UUID) -> Response:
         query = validated(serializers.HistoryQuerySerializer, request.query_params)
         membership = membership_of(chat_id, request_session(request).user_id)
@@ -54,7 +71,7 @@ def _changed(message: Message) -> Response:
 
 
 class MessageView(APIView):
-    @extend_schema(request=serializers.EditSerializer)
+    @extend_schema(request=serializers.EditSerializer, responses={200: OpenApiTypes.OBJECT, 202: OpenApiTypes.OBJECT})
     def patch(self, request: Request, message_id: int) -> Response:
         data = validated(serializers.EditSerializer, request.data)
         message = services.do_edit_message(
@@ -62,7 +79,7 @@ class MessageView(APIView):
         )
         return _changed(message)
 
-    @extend_schema(request=serializers.DeleteSerializer)
+    @extend_schema(request=serializers.DeleteSerializer, responses={200: OpenApiTypes.OBJECT, 202: OpenApiTypes.OBJECT})
     def delete(self, request: Request, message_id: int) -> Response:
         data = validated(serializers.DeleteSerializer, request.data or {})
         message = services.do_delete_message(request_session(request).user_id, message_id, data.get("edit_secret"))
@@ -70,14 +87,20 @@ class MessageView(APIView):
 
 
 class BurnView(APIView):
-    @extend_schema(request=None)
+    @extend_schema(request=None, responses={200: OpenApiTypes.OBJECT, 202: OpenApiTypes.OBJECT})
     def post(self, request: Request, message_id: int) -> Response:
         message = services.do_burn_message(request_session(request).user_id, message_id)
         return _changed(message)
 
 
 class ReactionsView(APIView):
-    @extend_schema(request=serializers.ReactionSerializer)
+    @extend_schema(
+        request=serializers.ReactionSerializer,
+        responses={
+            (201, "application/json"): REACTION_ADDED,
+            (202, "application/json"): REACTION_ADDED,
+        },
+    )
     def post(self, request: Request, message_id: int) -> Response:
         data = validated(serializers.ReactionSerializer, request.data)
         reaction = services.do_add_reaction(
@@ -100,7 +123,10 @@ class ReactionView(APIView):
 
 
 class AckView(APIView):
-    @extend_schema(request=serializers.AckSerializer)
+    @extend_schema(
+        request=serializers.AckSerializer,
+        responses={200: inline_serializer("Acked", {"cursor": fields.IntegerField()})},
+    )
     def post(self, request: Request) -> Response:
         data = validated(serializers.AckSerializer, request.data)
         cursor = services.do_ack(request_session(request).device_id, data["cursor"])

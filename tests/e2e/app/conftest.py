@@ -170,12 +170,29 @@ class Person:
         return self.page.get_by_role("status", name="Connection")
 
 
+def watch_csp(page: Page, violations: list[str], tag: str = "") -> None:
+    """Collect every Content-Security-Policy violation the page meets: Chromium's own console
+    line ("Refused to ... violates the following Content Security Policy directive") and the
+    page's `securitypolicyviolation` events (also those Chromium does not log)."""
+    page.add_init_script(
+        "document.addEventListener('securitypolicyviolation', e => console.error("
+        "'securitypolicyviolation: Content Security Policy ' + e.violatedDirective + ' ' + e.blockedURI))"
+    )
+
+    def on_console(msg: ConsoleMessage) -> None:
+        if "Content Security Policy" in msg.text:
+            violations.append(f"[{tag}] {msg.text}")
+
+    page.on("console", on_console)
+
+
 @pytest.fixture
 def people(browser: Browser, app_server: LiveServer, request: pytest.FixtureRequest) -> Iterator[Any]:
     """Factory of Persons, each in a fresh context sized like a desktop."""
     contexts: list[BrowserContext] = []
     typed: list[str] = []
     logs: list[str] = []
+    violations: list[str] = []
     suffix = uuid.uuid4().hex[:5]
 
     def make(name: str, viewport: dict[str, int] | None = None, label: str | None = None) -> Person:
@@ -197,6 +214,7 @@ def people(browser: Browser, app_server: LiveServer, request: pytest.FixtureRequ
             if response.status >= 400:
                 logs.append(f"[{tag}] http {response.status} {response.request.method} {response.url}")
 
+        watch_csp(page, violations, tag)
         page.on("console", on_console)
         page.on("pageerror", on_error)
         page.on("response", on_response)
@@ -209,6 +227,8 @@ def people(browser: Browser, app_server: LiveServer, request: pytest.FixtureRequ
         context.close()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     (ARTIFACTS / f"console-{request.node.name}.log").write_text("\n".join(logs))
+    if violations:
+        pytest.fail("Content-Security-Policy violations:\n" + "\n".join(violations))
 
 
 def assert_private(server: LiveServer, texts: list[str], contents: list[bytes] = ()) -> None:  # type: ignore[assignment]
