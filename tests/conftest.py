@@ -363,7 +363,9 @@ def make_chat(owner: Account, kind: str, *members: Account, **extra: Any) -> dic
     return dict(response.json())
 
 
-def send(account: Account, chat_id: str, text: bytes | None = None, **extra: Any) -> Any:
+def send(
+    account: Account, chat_id: str, text: bytes | None = None, *, headers: dict[str, str] | None = None, **extra: Any
+) -> Any:
     body: dict[str, Any] = {
         "client_message_id": extra.pop("client_message_id", uuid.uuid4().hex),
         "kind": extra.pop("kind", "application"),
@@ -371,7 +373,7 @@ def send(account: Account, chat_id: str, text: bytes | None = None, **extra: Any
         "ciphertext": b64(text if text is not None else os.urandom(256)),
         **extra,
     }
-    return account.client.post(f"/v1/chats/{chat_id}/messages", body, format="json")
+    return account.client.post(f"/v1/chats/{chat_id}/messages", body, format="json", headers=headers)
 
 
 def token_client(token: str) -> APIClient:

@@ -19,6 +19,7 @@ import urllib.parse
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ImproperlyConfigured
+from django_guid import get_guid
 
 from apps.core.b64 import unb64
 from apps.federation import tls
@@ -150,7 +151,11 @@ def call(
         else:
             connection = http.client.HTTPConnection(host, port, timeout=timeout)
         # the peer is addressed by its domain (as in SNI), wherever the map points
-        connection.request(method, path, body=body, headers={"Host": f"{domain}:{port}", **(headers or {})})
+        sent = {"Host": f"{domain}:{port}", **(headers or {})}
+        request_id = get_guid()
+        if request_id:
+            sent["X-Request-ID"] = request_id  # the peer's log lines for this call carry our id
+        connection.request(method, path, body=body, headers=sent)
         response = connection.getresponse()
         return int(response.status), response.read(settings.TALKEE_FEDERATION_MAX_BODY_BYTES + 1)
     except tls.TlsNotConfigured as exc:

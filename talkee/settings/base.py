@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "channels",
+    "django_guid",
     "apps.accounts",
     "apps.devices",
     "apps.chats",
@@ -55,6 +56,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # A request id for every request (X-Request-ID from the front, else a new one), in every
+    # log line, answered in X-Request-ID, passed on to Celery tasks and to peers.
+    "django_guid.middleware.guid_middleware",
+    "apps.core.requestlog.RequestLogMiddleware",
     "apps.core.headers.SecurityHeadersMiddleware",
     "csp.middleware.CSPMiddleware",
     "apps.core.errors.ApiErrorMiddleware",
@@ -373,19 +378,43 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 TALKEE_APP_DIR = BASE_DIR / "static" / "app"
 
 # --- logging: structured JSON lines to stdout, nothing that links a sender to a message
+# Logs: JSON lines (apps/core/logging.py), each with the request id; to stdout, or to the
+# file LOG_FILE names (reopened when logrotate moves it); level LOG_LEVEL.
+LOG_FILE = env.str("LOG_FILE", default="")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": "django_guid.log_filters.CorrelationId", "correlation_id_field": "request_id"}},
     "formatters": {"json": {"()": "apps.core.logging.JsonFormatter"}},
-    "handlers": {"stdout": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stdout"}},
-    "root": {"handlers": ["stdout"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "handlers": {
+        "out": (
+            {"class": "logging.handlers.WatchedFileHandler", "filename": LOG_FILE}
+            if LOG_FILE
+            else {"class": "logging.StreamHandler", "stream": "ext://sys.stdout"}
+        )
+        | {"formatter": "json", "filters": ["request_id"]},
+    },
+    "root": {"handlers": ["out"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.request": {"level": "ERROR"},
         "django.server": {"level": "WARNING"},
         "daphne": {"level": "WARNING"},
+        "django_guid": {"level": "WARNING"},
         # One line per periodic task run is noise; failures are still logged.
         "celery.app.trace": {"level": "WARNING"},
     },
+}
+
+
+from django_guid.integrations import CeleryIntegration  # noqa: E402
+
+DJANGO_GUID = {
+    "GUID_HEADER_NAME": "X-Request-ID",
+    "UUID_FORMAT": "string",
+    "VALIDATE_GUID": True,  # a client's own X-Request-ID is kept only if it is a UUID
+    "EXPOSE_HEADER": False,
+    # Tasks get the id of the request that queued them (periodic ones a new one each).
+    "INTEGRATIONS": [CeleryIntegration(use_django_logging=True)],
 }
 
 # /metrics (README, Operations): answered to the internal network (a loopback or private

@@ -7,6 +7,8 @@ import base64
 import json
 import logging
 import os
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -175,3 +177,46 @@ def test_no_secret_in_in_process_logs(caplog: pytest.LogCaptureFixture) -> None:
     leaky = {"username": secrets.username, "password": secrets.password, "recovery_hash": "not base64!"}
     assert client.post("/v1/accounts/register", leaky, format="json").status_code == 400
     assert_nowhere(secrets, caplog.text + "\n".join(str(vars(r)) for r in caplog.records), "the captured logs")
+
+
+def request_lines(log: str) -> list[dict[str, Any]]:
+    lines = (json.loads(line) for line in log.splitlines() if line.startswith("{"))
+    return [line for line in lines if line.get("logger") == "talkee.request"]
+
+
+def ask_with_request_id(server: LiveServer, path: str, request_id: str) -> tuple[int, str]:
+    request = urllib.request.Request(server.url + path, headers={"X-Request-ID": request_id})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.headers["X-Request-ID"]
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers["X-Request-ID"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_request_lines_name_the_route_and_the_request_id_never_the_values(live_server_daphne: LiveServer) -> None:
+    secrets = Secrets()
+    full_life(live_server_daphne, secrets)
+    chat_id = uuid.uuid4()
+    # The front's id is kept (answered and logged); one that is not a UUID is replaced.
+    front_id = str(uuid.uuid4())
+    assert ask_with_request_id(live_server_daphne, f"/v1/chats/{chat_id}/messages", front_id) == (401, front_id)
+    status, replaced = ask_with_request_id(live_server_daphne, "/v1/devices", "made-up; drop table")
+    assert status == 401 and replaced != "made-up; drop table"
+    assert uuid.UUID(replaced)
+
+    lines = request_lines(live_server_daphne.log())
+    by_id = {line["request_id"]: line for line in lines}
+    assert {k: by_id[front_id][k] for k in ("method", "route", "status")} == {
+        "method": "GET",
+        "route": "v1/chats/<uuid:chat_id>/messages",
+        "status": 401,
+    }
+    assert by_id[replaced]["route"] == "v1/devices"
+    # Every request of that life has its line, with a route pattern: no id, user or token.
+    routes = {line["route"] for line in lines}
+    assert {"v1/accounts/register", "v1/auth/login", "v1/devices/<int:device_id>"} <= routes, routes
+    text = json.dumps(lines)
+    assert str(chat_id) not in text
+    leaks = [name for name, value in secrets.all().items() if value in text]
+    assert not leaks, f"request lines contain: {leaks}"

@@ -795,3 +795,26 @@ def test_call_signals_reach_the_other_instance_both_ways_and_are_not_kept(
         [alice.address, bob.address],
         [*from_alice, *from_bob],
     )
+
+
+def test_one_request_id_follows_a_message_from_as_api_through_its_worker_to_bs_listener(
+    instance_b: InstanceB, make_account: Any, live_server_daphne: LiveServer, celery_worker_process: Path
+) -> None:
+    """A's web process takes the front's X-Request-ID; the delivery task its send queued runs
+    under it in A's worker, which sends it to B: B's s2s listener logs its request with it."""
+    alice = make_account()
+    bob = RemoteAccount.register(instance_b, "bob")
+    chat_id = start_direct_chat(alice, bob)
+    request_id = str(uuid.uuid4())
+    answer = send(alice, chat_id, os.urandom(64), headers={"X-Request-ID": request_id})
+    assert answer.status_code == 201, answer.content
+    assert answer["X-Request-ID"] == request_id
+
+    def b_lines() -> list[dict[str, Any]]:
+        lines = (json.loads(line) for line in instance_b.log_path.read_text().splitlines() if line.startswith("{"))
+        return [line for line in lines if line.get("request_id") == request_id and line["logger"] == "talkee.request"]
+
+    wait_until(lambda: b_lines() != [], "B's listener logging A's request id")
+    delivered = [line for line in b_lines() if (line["method"], line["route"]) == ("POST", "s2s/v1/envelopes")]
+    assert delivered and all(200 <= line["status"] < 300 for line in delivered), b_lines()
+    assert chat_id not in json.dumps(b_lines())
