@@ -294,9 +294,24 @@ class DeviceSocketConsumer(AsyncWebsocketConsumer):
             missing = [p for p in expected if p not in self.delivered]
             if missing:
                 safe = missing[0] - 1
+                # Their live frames were lost (the layer was down when they were published):
+                # send them now from the database, so this socket heals without a reconnect.
+                await self._resend(missing[0] - 1, position)
         if safe > self.acked:
             self.acked = await in_db_thread(services.do_ack)(self.device_id, safe)
             self.delivered = {p for p in self.delivered if p > self.acked}
+
+    async def _resend(self, after: int, upto: int) -> None:
+        assert self.user_id is not None and self.device_id is not None
+        while after < upto:
+            page = await in_db_thread(selectors.stream_after)(self.user_id, self.device_id, after, upto=upto)
+            for frame in page.frames:
+                if frame["cursor"] not in self.delivered:
+                    self.delivered.add(frame["cursor"])
+                    await self.send_frame(frame)
+            if not page.more:
+                break
+            after = page.upto
 
     def _allowed_signal(self, frame: dict[str, Any]) -> str | None:
         chat_id = frame.get("chat_id")
