@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from playwright.sync_api import Browser, Playwright, expect
+from playwright.sync_api import Browser, Playwright, Response, expect
 from playwright.sync_api import Error as PlaywrightError
 
 from tests.deploy.dockerstack import Stack, ensure_engine, ensure_images
@@ -97,7 +97,12 @@ def person(browser: Browser, stack: Stack, name: str, typed: list[str]) -> Perso
     page.on("console", lambda m: LOG.append(f"[{name}] {m.type}: {m.text}"))
     page.on("pageerror", lambda e: LOG.append(f"[{name}] pageerror: {e}"))
     page.on("requestfailed", lambda r: LOG.append(f"[{name}] failed {r.url} {r.failure}"))
-    page.on("response", lambda r: r.status >= 400 and LOG.append(f"[{name}] {r.status} {r.request.method} {r.url}"))
+
+    def failed_response(r: Response) -> None:
+        if r.status >= 400:
+            LOG.append(f"[{name}] {r.status} {r.request.method} {r.url}")
+
+    page.on("response", failed_response)
     url = f"https://{stack.domain}:{stack.ports['https']}"
     return FrontPerson(f"{name}{os.urandom(3).hex()}", context, page, Front(url), typed)  # type: ignore[arg-type]
 
