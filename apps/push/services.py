@@ -86,11 +86,19 @@ def do_unmute_chat(device_id: int, chat_id: uuid.UUID) -> None:
 
 
 def queue_chat_notice(chat_id: str, user_id: int | None, kind: str) -> None:
-    """After commit: hand the fan-out to the worker (one small enqueue, no I/O to push services)."""
+    """After commit: hand the fan-out to the worker (one small enqueue, no I/O to push services).
+
+    A call is a burst of signals (the offer, ICE candidates, the caller's repeated offer
+    while it rings), all opaque here: the first one of a chat queues the fan-out and the
+    rest within TALKEE_PUSH_CALL_REPEAT_SECONDS queue nothing (`cache.add` is atomic in
+    Redis, so this holds across server processes). A call in another chat, or once that
+    time passed, queues at once."""
     if not push_enabled():
         return
     from apps.push import tasks
 
+    if kind == CALL and not cache.add(_call_queued_key(chat_id), 1, timeout=settings.TALKEE_PUSH_CALL_REPEAT_SECONDS):
+        return
     schedule(tasks.notify_chat, (chat_id, user_id, kind))
 
 
@@ -131,6 +139,10 @@ def _call_key(device_id: int) -> str:
     return f"push:call:{device_id}"
 
 
+def _call_queued_key(chat_id: str) -> str:
+    return f"push:call-queued:{chat_id}"
+
+
 def do_fan_out(chat_id: str, user_id: int | None, kind: str) -> int:
     """Schedule a push for every subscribed device of the chat that has no live socket:
     calls at once (one per device per few seconds), messages coalesced per device — the
@@ -144,7 +156,7 @@ def do_fan_out(chat_id: str, user_id: int | None, kind: str) -> int:
         if device_id in live:
             continue
         if kind == CALL:
-            if cache.add(_call_key(device_id), 1, timeout=5):
+            if cache.add(_call_key(device_id), 1, timeout=settings.TALKEE_PUSH_CALL_REPEAT_SECONDS):
                 schedule(tasks.push_to_device, (device_id, CALL, chat_id, 1))
                 scheduled += 1
             continue

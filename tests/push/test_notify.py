@@ -258,3 +258,54 @@ def test_without_a_broker_pushes_run_on_a_background_thread(
     time.sleep(QUIET)
     assert len(push_service.pushes_for(bob_phone)) == 1
     assert len(push_service.pushes_for(carol_phone, 0)) >= 1
+
+
+def _tasks_received(log_path: Any, name: str, offset: int) -> int:
+    """How many `name` tasks the worker took from the broker since `offset` of its log."""
+    with open(log_path, "rb") as log:
+        log.seek(offset)
+        text = log.read().decode(errors="replace")
+    return sum(1 for line in text.splitlines() if f"Task {name}[" in line and "received" in line)
+
+
+def test_a_calls_burst_of_signals_queues_one_task_and_a_new_call_rings_at_once(
+    make_account: Any, push_service: PushServiceStandIn, celery_worker: Any, live_server_daphne: Any
+) -> None:
+    alice, bob = make_account(), make_account()
+    direct = make_chat(alice, "direct", bob)
+    group = make_chat(alice, "group", bob)
+    bob_phone = push_service.subscribe()
+    subscribe(bob, bob_phone)
+    repeat = settings.TALKEE_PUSH_CALL_REPEAT_SECONDS
+    offset = celery_worker.log_path.stat().st_size
+
+    async def signals(chat_id: str, count: int) -> None:
+        caller = SocketDevice(live_server_daphne.ws_url, alice.token)
+        await caller.connect()
+        for _ in range(count):  # an offer and its ICE candidates: opaque to the server
+            await caller.send({"type": "call", "chat_id": chat_id, "payload": b64(os.urandom(200))})
+        await asyncio.sleep(0.5)
+        await caller.close()
+
+    started = time.monotonic()
+    asyncio.run(signals(direct["id"], 40))
+    [first] = push_service.wait_for(bob_phone)
+    assert first.at - started < WINDOW
+    assert payload(first) == {"v": 1, "kind": "call", "chat": direct["id"]}
+    # a new call in another chat rings at once, though the first one's guard still holds
+    started = time.monotonic()
+    asyncio.run(signals(group["id"], 10))
+    second = push_service.wait_for(bob_phone, count=2)[1]
+    assert second.at - started < WINDOW
+    assert payload(second)["chat"] == group["id"]
+    time.sleep(repeat + 1)
+    name = "apps.push.tasks.notify_chat"
+    assert _tasks_received(celery_worker.log_path, name, offset) == 2  # 50 signals, two tasks
+    assert len(push_service.pushes_for(bob_phone)) == 2
+    # once the guard ran out, the next call in the first chat rings at once again
+    started = time.monotonic()
+    asyncio.run(signals(direct["id"], 10))
+    third = push_service.wait_for(bob_phone, count=3)[2]
+    assert third.at - started < WINDOW
+    assert payload(third)["chat"] == direct["id"]
+    assert _tasks_received(celery_worker.log_path, name, offset) == 3
