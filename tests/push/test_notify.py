@@ -8,6 +8,7 @@ the worker about that long after the message.
 import asyncio
 import json
 import os
+import secrets
 import time
 import uuid
 from types import SimpleNamespace
@@ -15,16 +16,23 @@ from typing import Any
 
 import pytest
 from django.conf import settings
+from django.test import Client
 
+from apps.accounts.federation import remote_user
+from apps.chats.models import Membership
+from apps.federation.models import InboxEnvelope
+from apps.federation.services import handle_inbox_rows
 from apps.push.models import PushSubscription
 from apps.push.webpush import PAYLOAD_BYTES
 from tests.conftest import DeviceKeys, b64, login, make_chat, send, token_client
+from tests.federation.conftest import PARTNER
 from tests.messages.wsclient import SocketDevice
 from tests.push.conftest import subscribe
 from tests.push.standin import HANG, PushServiceStandIn
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
+ENVELOPES = "/s2s/v1/envelopes"
 WINDOW = settings.TALKEE_PUSH_COALESCE_SECONDS
 QUIET = WINDOW + 3.0  # long enough for a push that was going to come
 
@@ -309,3 +317,46 @@ def test_a_calls_burst_of_signals_queues_one_task_and_a_new_call_rings_at_once(
     assert third.at - started < WINDOW
     assert payload(third)["chat"] == direct["id"]
     assert _tasks_received(celery_worker.log_path, name, offset) == 3
+
+
+def deliver_envelope(partner: Any, kind: str, body: dict[str, Any]) -> None:
+    """POST one envelope signed by the stand-in peer and handle it, as the inbox task does."""
+    raw = json.dumps({"envelopes": [{"txn_id": secrets.token_urlsafe(12), "kind": kind, "body": body}]}).encode()
+    answer = Client().post(ENVELOPES, raw, content_type="application/json", **partner.headers("POST", ENVELOPES, raw))
+    assert answer.status_code == 202, answer.content
+    row = InboxEnvelope.objects.order_by("-pk").first()
+    assert row is not None
+    handle_inbox_rows([row.pk])
+    row.refresh_from_db()
+    assert row.handled_at is not None and row.error == "", row.error
+
+
+def test_a_call_from_another_instance_rings_the_offline_callee_like_a_local_one(
+    make_account: Any, push_service: PushServiceStandIn, celery_worker: Any, partner: Any
+) -> None:
+    """dave@partner.test calls bob here: his instance relays the sealed signals as `call`
+    envelopes; bob's closed app gets one high-urgency, short-lived `call` push."""
+    bob, carol = make_account(), make_account()
+    chat = make_chat(bob, "group", carol)
+    Membership.objects.create(chat_id=chat["id"], user=remote_user(f"dave@{PARTNER}"))
+    bob_phone, carol_phone = push_service.subscribe(), push_service.subscribe()
+    subscribe(bob, bob_phone)
+    subscribe(carol, carol_phone)
+    assert carol.client.put(f"/v1/push/mutes/{chat['id']}", {"always": True}, format="json").status_code == 200
+    offset = celery_worker.log_path.stat().st_size
+
+    started = time.monotonic()
+    for _ in range(8):  # the offer and its candidates, each an envelope
+        deliver_envelope(partner, "call", {"chat_id": chat["id"], "payload": b64(os.urandom(200))})
+    [push] = push_service.wait_for(bob_phone)
+    assert push.at - started < WINDOW + 2
+    assert payload(push) == {"v": 1, "kind": "call", "chat": chat["id"]}
+    assert push.headers["urgency"] == "high"
+    assert int(push.headers["ttl"]) == settings.TALKEE_PUSH_CALL_TTL_SECONDS
+    assert len(push_service.wait_for(carol_phone)) == 1  # a muted chat still rings for a call
+    time.sleep(QUIET)
+    assert len(push_service.pushes_for(bob_phone)) == 1
+    assert _tasks_received(celery_worker.log_path, "apps.push.tasks.notify_chat", offset) == 1
+    log = celery_worker.log_path.read_text(errors="replace")[offset:]
+    for secret in (bob.username, chat["id"], bob_phone.token, PARTNER):
+        assert secret not in log
