@@ -11,8 +11,9 @@ from django.dispatch import Signal
 # None for a message ordered by the chat's home instance), kind (the message kind).
 message_stored = Signal()
 
-# Rows addressed to devices were stored that concern them (an MLS Welcome: they were added
-# to a chat): kwargs pairs, a list of (device_id, chat_id as str).
+# Rows addressed to devices were stored that concern them (an MLS Welcome, or someone else
+# added them to a chat or removed them from one): kwargs pairs, a list of (device_id,
+# chat_id as str).
 device_events_stored = Signal()
 
 # A member relayed a call signal to a chat: kwargs chat_id (str), user_id (the local

@@ -21,3 +21,13 @@ def subscribed_devices_of_chat(chat_id: uuid.UUID | str, *, except_user: int | N
 def mutes_of(device_id: int) -> list[ChatMute]:
     now = timezone.now()
     return list(ChatMute.objects.filter(device_id=device_id).filter(Q(until__isnull=True) | Q(until__gt=now)))
+
+
+def muted_device_chats(device_ids: list[int]) -> set[tuple[int, str]]:
+    """(device, chat) pairs these devices muted for now."""
+    rows = (
+        ChatMute.objects.filter(device_id__in=device_ids)
+        .filter(Q(until__isnull=True) | Q(until__gt=timezone.now()))
+        .values_list("device_id", "chat_id")
+    )
+    return {(device_id, str(chat_id)) for device_id, chat_id in rows}

@@ -178,12 +178,14 @@ def _join_window(device_id: int, chat_id: str) -> int:
 
 
 def do_fan_out_devices(pairs: list[tuple[int, str]]) -> int:
-    """Message-like notices to given devices (added to a chat), coalesced as messages are."""
+    """Message-like notices to given devices (a Welcome; added to a chat or removed from
+    it by someone else), coalesced as messages are; not for a chat the device muted."""
     subscribed = set(
         PushSubscription.objects.filter(device_id__in=[d for d, _ in pairs]).values_list("device_id", flat=True)
     )
     live = live_device_ids(sorted(subscribed))
-    return sum(_join_window(d, c) for d, c in pairs if d in subscribed and d not in live)
+    muted = selectors.muted_device_chats(sorted(subscribed))
+    return sum(_join_window(d, c) for d, c in pairs if d in subscribed and d not in live and (d, c) not in muted)
 
 
 def do_flush_window(device_id: int) -> None:

@@ -360,3 +360,56 @@ def test_a_call_from_another_instance_rings_the_offline_callee_like_a_local_one(
     log = celery_worker.log_path.read_text(errors="replace")[offset:]
     for secret in (bob.username, chat["id"], bob_phone.token, PARTNER):
         assert secret not in log
+
+
+def test_being_added_or_removed_by_someone_else_is_pushed_and_nothing_else_about_members(
+    make_account: Any, push_service: PushServiceStandIn, celery_worker: Any
+) -> None:
+    alice, bob, carol = make_account(), make_account(), make_account()
+    second = login(token_client(""), alice.username, alice.password, DeviceKeys()).json()
+    alice_tablet, bob_phone, carol_phone = push_service.subscribe(), push_service.subscribe(), push_service.subscribe()
+    subscribe(SimpleNamespace(client=token_client(second["token"])), alice_tablet)
+    subscribe(bob, bob_phone)
+    subscribe(carol, carol_phone)
+
+    chat = make_chat(alice, "group", carol, encrypted_name=b64(b"Night Shift Union"))
+    [created] = push_service.wait_for(carol_phone)  # carol was put in a new chat
+    assert payload(created) == {"v": 1, "kind": "message", "chat": chat["id"]}
+    added = alice.client.post(f"/v1/chats/{chat['id']}/members", {"users": [bob.address]}, format="json")
+    assert added.status_code in (200, 201), added.content
+    [joined] = push_service.wait_for(bob_phone)
+    assert payload(joined) == {"v": 1, "kind": "message", "chat": chat["id"]}
+    time.sleep(QUIET)  # the next change opens a new window
+
+    removed = alice.client.delete(f"/v1/chats/{chat['id']}/members/{bob.address}")
+    assert removed.status_code == 204, removed.content
+    left = push_service.wait_for(bob_phone, count=2)[1]
+    assert payload(left) == {"v": 1, "kind": "message", "chat": chat["id"]}  # the same opaque reference
+    assert carol.client.delete(f"/v1/chats/{chat['id']}/members/{carol.address}").status_code == 204
+    time.sleep(QUIET)
+    # the creator's own device, a member who saw others come and go, and one who left
+    # of her own accord hear nothing of it
+    assert push_service.pushes_for(alice_tablet) == []
+    assert len(push_service.pushes_for(carol_phone)) == 1
+    assert len(push_service.pushes_for(bob_phone)) == 2
+    assert push_service.refused == []
+    for push in push_service.received:
+        visible = push.body + json.dumps(push.headers).encode() + push.plaintext
+        for secret in (b"Night Shift Union", alice.username.encode(), bob.username.encode(), carol.username.encode()):
+            assert secret not in visible
+    log = celery_worker.log_path.read_text(errors="replace")
+    for secret in (alice.username, bob.username, carol.username, chat["id"]):
+        assert secret not in log
+
+
+def test_a_member_change_in_a_muted_chat_is_not_pushed(
+    make_account: Any, push_service: PushServiceStandIn, celery_worker: Any
+) -> None:
+    alice, bob = make_account(), make_account()
+    chat = make_chat(alice, "group", bob)
+    bob_phone = push_service.subscribe()
+    subscribe(bob, bob_phone)  # after the chat's creation: that one is not pushed
+    assert bob.client.put(f"/v1/push/mutes/{chat['id']}", {"always": True}, format="json").status_code == 200
+    assert alice.client.delete(f"/v1/chats/{chat['id']}/members/{bob.address}").status_code == 204
+    time.sleep(QUIET)
+    assert push_service.pushes_for(bob_phone) == []
