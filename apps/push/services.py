@@ -24,7 +24,7 @@ from apps.core.errors import NotFound, ServiceError
 from apps.core.ratelimit import over_rate
 from apps.devices.realtime import live_device_ids
 from apps.push import selectors, webpush
-from apps.push.models import ChatMute, PushSubscription
+from apps.push.models import ChatMute, PushPreference, PushSubscription
 
 logger = logging.getLogger("talkee.push")
 
@@ -80,6 +80,12 @@ def do_mute_chat(device_id: int, user_id: int, chat_id: uuid.UUID, until: dateti
 
 def do_unmute_chat(device_id: int, chat_id: uuid.UUID) -> None:
     ChatMute.objects.filter(device_id=device_id, chat_id=chat_id).delete()
+
+
+def do_set_calls_when_muted(device_id: int, ring: bool) -> bool:
+    """This device's choice: do calls ring in chats it muted (the default) or not."""
+    PushPreference.objects.update_or_create(device_id=device_id, defaults={"calls_when_muted": ring})
+    return ring
 
 
 # --- notify ---------------------------------------------------------------------------
@@ -149,7 +155,7 @@ def do_fan_out(chat_id: str, user_id: int | None, kind: str) -> int:
     first message of a window schedules one push at its end, later ones join it."""
     from apps.push import tasks
 
-    devices = selectors.subscribed_devices_of_chat(chat_id, except_user=user_id, skip_muted=kind != CALL)
+    devices = selectors.subscribed_devices_of_chat(chat_id, except_user=user_id, call=kind == CALL)
     live = live_device_ids(devices)
     scheduled = 0
     for device_id in devices:

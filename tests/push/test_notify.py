@@ -413,3 +413,32 @@ def test_a_member_change_in_a_muted_chat_is_not_pushed(
     assert alice.client.delete(f"/v1/chats/{chat['id']}/members/{bob.address}").status_code == 204
     time.sleep(QUIET)
     assert push_service.pushes_for(bob_phone) == []
+
+
+def test_a_device_that_chose_so_is_not_rung_in_a_muted_chat(
+    make_account: Any, push_service: PushServiceStandIn, celery_worker: Any, live_server_daphne: Any
+) -> None:
+    alice, bob = make_account(), make_account()
+    muted, other = make_chat(alice, "direct", bob), make_chat(alice, "group", bob)
+    second = login(token_client(""), bob.username, bob.password, DeviceKeys()).json()
+    bob_tablet = SimpleNamespace(client=token_client(second["token"]))
+    bob_phone, tablet = push_service.subscribe(), push_service.subscribe()
+    subscribe(bob, bob_phone)
+    subscribe(bob_tablet, tablet)
+    for device in (bob, bob_tablet):  # both muted the chat; only the phone silences calls in it
+        assert device.client.put(f"/v1/push/mutes/{muted['id']}", {"always": True}, format="json").status_code == 200
+    assert bob.client.put("/v1/push/preferences", {"calls_when_muted": False}, format="json").status_code == 200
+
+    async def ring(chat_id: str) -> None:
+        caller = SocketDevice(live_server_daphne.ws_url, alice.token)
+        await caller.connect()
+        await caller.send({"type": "call", "chat_id": chat_id, "payload": b64(os.urandom(300))})
+        await asyncio.sleep(0.5)
+        await caller.close()
+
+    asyncio.run(ring(muted["id"]))
+    assert payload(push_service.wait_for(tablet)[0]) == {"v": 1, "kind": "call", "chat": muted["id"]}
+    time.sleep(2.0)
+    assert push_service.pushes_for(bob_phone) == []
+    asyncio.run(ring(other["id"]))  # a chat the phone did not mute rings there
+    assert payload(push_service.wait_for(bob_phone)[0]) == {"v": 1, "kind": "call", "chat": other["id"]}
