@@ -195,8 +195,8 @@ def _membership_snapshot(origin: str, body: dict[str, Any]) -> None:
     removed_names = list(User.objects.filter(pk__in=removed).values_list("username", flat=True))
     for uid in added:
         if uid in local_ids:
-            notify_members(chat, [uid], "joined", members=len(wanted), joined_seq=wanted[uid]["joined_seq"])
-    notify_members(chat, removed, "left")
+            services.alert_members(chat, [uid], "joined", members=len(wanted), joined_seq=wanted[uid]["joined_seq"])
+    services.alert_members(chat, removed, "left")
     staying = [uid for uid in wanted if uid not in added]
     if added or removed or roles:
         changes: dict[str, object] = {}

@@ -33,12 +33,26 @@ def _users_by_address(addresses: list[str]) -> list["User"]:
 
 def notify_members(chat: Chat, user_ids: list[int], change: str, **data: object) -> None:
     """A `chat` device event to every local device of these users (inside the transaction)."""
+    _chat_events(chat, user_ids, {"change": change, "chat_id": str(chat.id), **data}, alert=False)
+
+
+def alert_members(chat: Chat, user_ids: list[int], change: str, **data: object) -> None:
+    """Like notify_members, for a change that concerns these users and that someone else
+    made (they were added to the chat or removed from it): also announced after commit, so
+    a device whose app is closed gets a push."""
+    _chat_events(chat, user_ids, {"change": change, "chat_id": str(chat.id), **data}, alert=True)
+
+
+def _chat_events(chat: Chat, user_ids: list[int], payload: dict[str, object], *, alert: bool) -> None:
     devices = Device.objects.filter(user_id__in=user_ids, user__domain=settings.TALKEE_DOMAIN).values_list(
         "pk", flat=True
     )
-    payload = {"change": change, "chat_id": str(chat.id), **data}
     add_inbox_rows(
-        DeviceInbox(device_id=device_id, kind=DeviceInbox.Kind.CHAT, chat=chat, data=payload) for device_id in devices
+        (
+            DeviceInbox(device_id=device_id, kind=DeviceInbox.Kind.CHAT, chat=chat, data=payload)
+            for device_id in devices
+        ),
+        alert=alert,
     )
 
 
@@ -99,7 +113,9 @@ def do_create_chat(
                 [Membership(chat=chat, user=creator, role=Role.OWNER)]
                 + [Membership(chat=chat, user=user, role=Role.MEMBER) for user in others]
             )
-            notify_members(chat, [creator.pk] + [u.pk for u in others], "joined", members=len(others) + 1, joined_seq=0)
+            members = len(others) + 1
+            notify_members(chat, [creator.pk], "joined", members=members, joined_seq=0)
+            alert_members(chat, [u.pk for u in others], "joined", members=members, joined_seq=0)
             if any(u.domain != settings.TALKEE_DOMAIN for u in others):
                 federation.share_chat(chat.id)
     except IntegrityError as exc:
@@ -135,7 +151,7 @@ def do_add_members(actor: "User", chat: Chat, addresses: list[str], role: str = 
             others = list(
                 Membership.objects.filter(chat=chat).exclude(user_id__in=added).values_list("user_id", flat=True)
             )
-            notify_members(chat, added, "joined", members=len(added) + len(others), joined_seq=locked.next_seq - 1)
+            alert_members(chat, added, "joined", members=len(added) + len(others), joined_seq=locked.next_seq - 1)
             notify_members(chat, others, "members", added=[m.user.username for m in new])
             if chat.federated or any(m.user.domain != settings.TALKEE_DOMAIN for m in new):
                 federation.share_chat(chat.id)
@@ -167,7 +183,7 @@ def do_remove_member(actor: "User", chat: Chat, target: "User") -> None:
         if chat.kind == Chat.Kind.DIRECT and not leaving:
             raise ServiceError("Nobody can be removed from a direct chat.", code="direct_chat")
         victim.delete()
-        notify_members(chat, [target.pk], "left")
+        (notify_members if leaving else alert_members)(chat, [target.pk], "left")
         notify_members(chat, [uid for uid in memberships if uid != target.pk], "members", removed=[target.username])
         if chat.federated:
             federation.share_chat(chat.id, also=[target.domain] if target.domain != settings.TALKEE_DOMAIN else [])

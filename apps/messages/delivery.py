@@ -107,8 +107,11 @@ def device_event(frame: dict[str, Any], **extra: Any) -> dict[str, Any]:
     return {"type": "device.frame", "cursor": frame["cursor"], "text": encode(frame), **extra}
 
 
-def add_inbox_rows(rows: Iterable[DeviceInbox]) -> list[DeviceInbox]:
-    """Give each row its own stream position, store them in bulk, publish after commit."""
+def add_inbox_rows(rows: Iterable[DeviceInbox], *, alert: bool = False) -> list[DeviceInbox]:
+    """Give each row its own stream position, store them in bulk, publish after commit.
+
+    Welcomes, and with `alert` every row with a chat, are also announced after commit
+    (device_events_stored: a device whose app is closed hears of them by push)."""
     rows = list(rows)
     if not rows:
         return rows
@@ -128,7 +131,11 @@ def add_inbox_rows(rows: Iterable[DeviceInbox]) -> list[DeviceInbox]:
             }
         sends.append((device_group(row.device_id), device_event(inbox_frame(row), **extra)))
     publish_on_commit(sends)
-    welcomed = [(row.device_id, str(row.chat_id)) for row in rows if row.kind == DeviceInbox.Kind.WELCOME]
-    if welcomed:
-        send_device_events_on_commit(welcomed)
+    concerned = [
+        (row.device_id, str(row.chat_id))
+        for row in rows
+        if row.chat_id is not None and (alert or row.kind == DeviceInbox.Kind.WELCOME)
+    ]
+    if concerned:
+        send_device_events_on_commit(concerned)
     return rows

@@ -51,6 +51,7 @@ from apps.messages import services
 from apps.messages.api import serializers
 from apps.messages.delivery import add_inbox_rows, chat_group, encode, publish_on_commit
 from apps.messages.models import DeviceInbox, Message, Reaction
+from apps.messages.signals import send_call_signalled_on_commit
 
 
 def register() -> None:
@@ -383,7 +384,8 @@ def mls_welcome(origin: str, body: dict[str, Any]) -> None:
 
 def call(origin: str, body: dict[str, Any]) -> None:
     """A call signal from a member on `origin` (opaque, sealed end to end): passed to this
-    instance's members' sockets like a local one, never stored."""
+    instance's members' sockets like a local one, never stored, and announced after commit
+    like a local one (push rings this instance's members whose app is closed)."""
     chat = chat_by_id(body.get("chat_id"))
     if chat is None or not Membership.objects.filter(chat=chat, user__domain=origin).exists():
         raise Refused("no member of the origin in this chat")
@@ -392,3 +394,4 @@ def call(origin: str, body: dict[str, Any]) -> None:
         raise Refused("a call payload is base64 of at most TALKEE_CALL_PAYLOAD_MAX_BYTES")
     signal = {"type": "call", "chat_id": str(chat.id), "payload": payload}
     publish_on_commit([(chat_group(chat.id), {"type": "chat.signal", "text": encode(signal)})])
+    send_call_signalled_on_commit(chat.id, None)

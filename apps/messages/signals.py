@@ -11,11 +11,13 @@ from django.dispatch import Signal
 # None for a message ordered by the chat's home instance), kind (the message kind).
 message_stored = Signal()
 
-# Rows addressed to devices were stored that concern them (an MLS Welcome: they were added
-# to a chat): kwargs pairs, a list of (device_id, chat_id as str).
+# Rows addressed to devices were stored that concern them (an MLS Welcome, or someone else
+# added them to a chat or removed them from one): kwargs pairs, a list of (device_id,
+# chat_id as str).
 device_events_stored = Signal()
 
-# A member relayed a call signal to a chat: kwargs chat_id (str), user_id.
+# A member relayed a call signal to a chat: kwargs chat_id (str), user_id (the local
+# member who sent it, or None for a signal from a member on another instance).
 call_signalled = Signal()
 
 
@@ -29,3 +31,9 @@ def send_message_stored_on_commit(chat_id: object, user_id: int | None, kind: st
 def send_device_events_on_commit(pairs: list[tuple[int, str]]) -> None:
     """Announce device-addressed rows once the surrounding transaction commits."""
     transaction.on_commit(lambda: device_events_stored.send(sender=device_events_stored, pairs=pairs))
+
+
+def send_call_signalled_on_commit(chat_id: object, user_id: int | None) -> None:
+    """Announce a call signal once the surrounding transaction commits (a federated one is
+    handled in the inbox's transaction)."""
+    transaction.on_commit(lambda: call_signalled.send(sender=call_signalled, chat_id=str(chat_id), user_id=user_id))

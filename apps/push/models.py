@@ -2,7 +2,8 @@
 
 A subscription is what the browser's push service handed the device: an endpoint URL and
 the keys the payload is encrypted to (RFC 8291). A mute says only "device D muted chat C"
-(until a time, or for good); it lets the server skip a push nobody wants.
+(until a time, or for good); it lets the server skip a push nobody wants. A preference
+says whether calls still ring on the device in chats it muted (they do unless it says no).
 """
 
 from django.db import models
@@ -31,3 +32,13 @@ class ChatMute(models.Model):
 
     def __str__(self) -> str:
         return f"mute of chat {self.chat_id} on device {self.device_id}"
+
+
+class PushPreference(models.Model):
+    device = models.OneToOneField(
+        "devices.Device", on_delete=models.CASCADE, primary_key=True, related_name="push_preference"
+    )
+    calls_when_muted = models.BooleanField(default=True)  # calls ring in muted chats
+
+    def __str__(self) -> str:
+        return f"push preference of device {self.device_id}"

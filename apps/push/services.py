@@ -24,7 +24,7 @@ from apps.core.errors import NotFound, ServiceError
 from apps.core.ratelimit import over_rate
 from apps.devices.realtime import live_device_ids
 from apps.push import selectors, webpush
-from apps.push.models import ChatMute, PushSubscription
+from apps.push.models import ChatMute, PushPreference, PushSubscription
 
 logger = logging.getLogger("talkee.push")
 
@@ -82,15 +82,29 @@ def do_unmute_chat(device_id: int, chat_id: uuid.UUID) -> None:
     ChatMute.objects.filter(device_id=device_id, chat_id=chat_id).delete()
 
 
+def do_set_calls_when_muted(device_id: int, ring: bool) -> bool:
+    """This device's choice: do calls ring in chats it muted (the default) or not."""
+    PushPreference.objects.update_or_create(device_id=device_id, defaults={"calls_when_muted": ring})
+    return ring
+
+
 # --- notify ---------------------------------------------------------------------------
 
 
 def queue_chat_notice(chat_id: str, user_id: int | None, kind: str) -> None:
-    """After commit: hand the fan-out to the worker (one small enqueue, no I/O to push services)."""
+    """After commit: hand the fan-out to the worker (one small enqueue, no I/O to push services).
+
+    A call is a burst of signals (the offer, ICE candidates, the caller's repeated offer
+    while it rings), all opaque here: the first one of a chat queues the fan-out and the
+    rest within TALKEE_PUSH_CALL_REPEAT_SECONDS queue nothing (`cache.add` is atomic in
+    Redis, so this holds across server processes). A call in another chat, or once that
+    time passed, queues at once."""
     if not push_enabled():
         return
     from apps.push import tasks
 
+    if kind == CALL and not cache.add(_call_queued_key(chat_id), 1, timeout=settings.TALKEE_PUSH_CALL_REPEAT_SECONDS):
+        return
     schedule(tasks.notify_chat, (chat_id, user_id, kind))
 
 
@@ -131,20 +145,24 @@ def _call_key(device_id: int) -> str:
     return f"push:call:{device_id}"
 
 
+def _call_queued_key(chat_id: str) -> str:
+    return f"push:call-queued:{chat_id}"
+
+
 def do_fan_out(chat_id: str, user_id: int | None, kind: str) -> int:
     """Schedule a push for every subscribed device of the chat that has no live socket:
     calls at once (one per device per few seconds), messages coalesced per device — the
     first message of a window schedules one push at its end, later ones join it."""
     from apps.push import tasks
 
-    devices = selectors.subscribed_devices_of_chat(chat_id, except_user=user_id, skip_muted=kind != CALL)
+    devices = selectors.subscribed_devices_of_chat(chat_id, except_user=user_id, call=kind == CALL)
     live = live_device_ids(devices)
     scheduled = 0
     for device_id in devices:
         if device_id in live:
             continue
         if kind == CALL:
-            if cache.add(_call_key(device_id), 1, timeout=5):
+            if cache.add(_call_key(device_id), 1, timeout=settings.TALKEE_PUSH_CALL_REPEAT_SECONDS):
                 schedule(tasks.push_to_device, (device_id, CALL, chat_id, 1))
                 scheduled += 1
             continue
@@ -166,12 +184,14 @@ def _join_window(device_id: int, chat_id: str) -> int:
 
 
 def do_fan_out_devices(pairs: list[tuple[int, str]]) -> int:
-    """Message-like notices to given devices (added to a chat), coalesced as messages are."""
+    """Message-like notices to given devices (a Welcome; added to a chat or removed from
+    it by someone else), coalesced as messages are; not for a chat the device muted."""
     subscribed = set(
         PushSubscription.objects.filter(device_id__in=[d for d, _ in pairs]).values_list("device_id", flat=True)
     )
     live = live_device_ids(sorted(subscribed))
-    return sum(_join_window(d, c) for d, c in pairs if d in subscribed and d not in live)
+    muted = selectors.muted_device_chats(sorted(subscribed))
+    return sum(_join_window(d, c) for d, c in pairs if d in subscribed and d not in live and (d, c) not in muted)
 
 
 def do_flush_window(device_id: int) -> None:

@@ -366,6 +366,9 @@ TALKEE_PUSH_MAX_ATTEMPTS = env.int("TALKEE_PUSH_MAX_ATTEMPTS", default=6)
 TALKEE_PUSH_RETRY_BASE_SECONDS = env.float("TALKEE_PUSH_RETRY_BASE_SECONDS", default=2.0)
 TALKEE_PUSH_MESSAGE_TTL_SECONDS = env.int("TALKEE_PUSH_MESSAGE_TTL_SECONDS", default=12 * 3600)
 TALKEE_PUSH_CALL_TTL_SECONDS = env.int("TALKEE_PUSH_CALL_TTL_SECONDS", default=45)
+# A call's signals (offer, ICE candidates, repeated offers) within this many seconds queue
+# one notify task per chat and ring each device once.
+TALKEE_PUSH_CALL_REPEAT_SECONDS = env.int("TALKEE_PUSH_CALL_REPEAT_SECONDS", default=5)
 
 # --- i18n / static ----------------------------------------------------------------
 LANGUAGE_CODE = "en-us"

@@ -4,6 +4,7 @@ from typing import Any
 import pytest
 
 from apps.push.vapid import vapid_public_key
+from tests.federation.conftest import partner  # noqa: F401  (a signed stand-in peer: federated calls)
 from tests.push.standin import PushServiceStandIn, Subscriber
 
 

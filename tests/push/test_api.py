@@ -13,7 +13,7 @@ import pytest
 from django.utils import timezone
 
 from apps.push import vapid
-from apps.push.models import ChatMute, PushSubscription
+from apps.push.models import ChatMute, PushPreference, PushSubscription
 from tests.conftest import DeviceKeys, login, make_chat, server_env
 from tests.push.conftest import subscribe
 from tests.push.standin import PushServiceStandIn, Subscriber, b64url
@@ -188,3 +188,22 @@ def test_revoking_a_device_deletes_its_subscription_and_mutes(
     assert other.delete(f"/v1/devices/{alice.device_id}").status_code == 204
     assert not PushSubscription.objects.exists()
     assert not ChatMute.objects.exists()
+
+
+def test_whether_calls_ring_in_muted_chats_is_a_choice_per_device(make_account: Any) -> None:
+    alice = make_account()
+    second = login(type(alice.client)(), alice.username, alice.password, DeviceKeys()).json()
+    tablet = type(alice.client)()
+    tablet.credentials(HTTP_AUTHORIZATION=f"Bearer {second['token']}")
+    assert alice.client.get("/v1/push/preferences").json() == {"calls_when_muted": True}  # the default
+    answer = alice.client.put("/v1/push/preferences", {"calls_when_muted": False}, format="json")
+    assert answer.status_code == 200 and answer.json() == {"calls_when_muted": False}
+    assert alice.client.get("/v1/push/preferences").json() == {"calls_when_muted": False}
+    assert tablet.get("/v1/push/preferences").json() == {"calls_when_muted": True}
+    # the server learns only "device D lets calls ring in muted chats, or not"
+    assert list(PushPreference.objects.values_list("device_id", "calls_when_muted")) == [(alice.device_id, False)]
+    for bad in ({}, {"calls_when_muted": "maybe"}, {"calls_when_muted": None}):
+        answer = alice.client.put("/v1/push/preferences", bad, format="json")
+        assert answer.status_code == 400 and answer.json()["error"]["code"] == "invalid_input", bad
+    assert tablet.delete(f"/v1/devices/{alice.device_id}").status_code == 204
+    assert not PushPreference.objects.exists()

@@ -8,6 +8,7 @@ the worker about that long after the message.
 import asyncio
 import json
 import os
+import secrets
 import time
 import uuid
 from types import SimpleNamespace
@@ -15,16 +16,23 @@ from typing import Any
 
 import pytest
 from django.conf import settings
+from django.test import Client
 
+from apps.accounts.federation import remote_user
+from apps.chats.models import Membership
+from apps.federation.models import InboxEnvelope
+from apps.federation.services import handle_inbox_rows
 from apps.push.models import PushSubscription
 from apps.push.webpush import PAYLOAD_BYTES
 from tests.conftest import DeviceKeys, b64, login, make_chat, send, token_client
+from tests.federation.conftest import PARTNER
 from tests.messages.wsclient import SocketDevice
 from tests.push.conftest import subscribe
 from tests.push.standin import HANG, PushServiceStandIn
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
+ENVELOPES = "/s2s/v1/envelopes"
 WINDOW = settings.TALKEE_PUSH_COALESCE_SECONDS
 QUIET = WINDOW + 3.0  # long enough for a push that was going to come
 
@@ -258,3 +266,179 @@ def test_without_a_broker_pushes_run_on_a_background_thread(
     time.sleep(QUIET)
     assert len(push_service.pushes_for(bob_phone)) == 1
     assert len(push_service.pushes_for(carol_phone, 0)) >= 1
+
+
+def _tasks_received(log_path: Any, name: str, offset: int) -> int:
+    """How many `name` tasks the worker took from the broker since `offset` of its log."""
+    with open(log_path, "rb") as log:
+        log.seek(offset)
+        text = log.read().decode(errors="replace")
+    return sum(1 for line in text.splitlines() if f"Task {name}[" in line and "received" in line)
+
+
+def test_a_calls_burst_of_signals_queues_one_task_and_a_new_call_rings_at_once(
+    make_account: Any, push_service: PushServiceStandIn, celery_worker: Any, live_server_daphne: Any
+) -> None:
+    alice, bob = make_account(), make_account()
+    direct = make_chat(alice, "direct", bob)
+    group = make_chat(alice, "group", bob)
+    bob_phone = push_service.subscribe()
+    subscribe(bob, bob_phone)
+    repeat = settings.TALKEE_PUSH_CALL_REPEAT_SECONDS
+    offset = celery_worker.log_path.stat().st_size
+
+    async def signals(chat_id: str, count: int) -> None:
+        caller = SocketDevice(live_server_daphne.ws_url, alice.token)
+        await caller.connect()
+        for _ in range(count):  # an offer and its ICE candidates: opaque to the server
+            await caller.send({"type": "call", "chat_id": chat_id, "payload": b64(os.urandom(200))})
+        await asyncio.sleep(0.5)
+        await caller.close()
+
+    started = time.monotonic()
+    asyncio.run(signals(direct["id"], 40))
+    [first] = push_service.wait_for(bob_phone)
+    assert first.at - started < WINDOW
+    assert payload(first) == {"v": 1, "kind": "call", "chat": direct["id"]}
+    # a new call in another chat rings at once, though the first one's guard still holds
+    started = time.monotonic()
+    asyncio.run(signals(group["id"], 10))
+    second = push_service.wait_for(bob_phone, count=2)[1]
+    assert second.at - started < WINDOW
+    assert payload(second)["chat"] == group["id"]
+    time.sleep(repeat + 1)
+    name = "apps.push.tasks.notify_chat"
+    assert _tasks_received(celery_worker.log_path, name, offset) == 2  # 50 signals, two tasks
+    assert len(push_service.pushes_for(bob_phone)) == 2
+    # once the guard ran out, the next call in the first chat rings at once again
+    started = time.monotonic()
+    asyncio.run(signals(direct["id"], 10))
+    third = push_service.wait_for(bob_phone, count=3)[2]
+    assert third.at - started < WINDOW
+    assert payload(third)["chat"] == direct["id"]
+    assert _tasks_received(celery_worker.log_path, name, offset) == 3
+
+
+def deliver_envelope(partner: Any, kind: str, body: dict[str, Any]) -> None:
+    """POST one envelope signed by the stand-in peer and handle it, as the inbox task does."""
+    raw = json.dumps({"envelopes": [{"txn_id": secrets.token_urlsafe(12), "kind": kind, "body": body}]}).encode()
+    answer = Client().post(ENVELOPES, raw, content_type="application/json", **partner.headers("POST", ENVELOPES, raw))
+    assert answer.status_code == 202, answer.content
+    row = InboxEnvelope.objects.order_by("-pk").first()
+    assert row is not None
+    handle_inbox_rows([row.pk])
+    row.refresh_from_db()
+    assert row.handled_at is not None and row.error == "", row.error
+
+
+def test_a_call_from_another_instance_rings_the_offline_callee_like_a_local_one(
+    make_account: Any, push_service: PushServiceStandIn, celery_worker: Any, partner: Any
+) -> None:
+    """dave@partner.test calls bob here: his instance relays the sealed signals as `call`
+    envelopes; bob's closed app gets one high-urgency, short-lived `call` push."""
+    bob, carol = make_account(), make_account()
+    chat = make_chat(bob, "group", carol)
+    Membership.objects.create(chat_id=chat["id"], user=remote_user(f"dave@{PARTNER}"))
+    bob_phone, carol_phone = push_service.subscribe(), push_service.subscribe()
+    subscribe(bob, bob_phone)
+    subscribe(carol, carol_phone)
+    assert carol.client.put(f"/v1/push/mutes/{chat['id']}", {"always": True}, format="json").status_code == 200
+    offset = celery_worker.log_path.stat().st_size
+
+    started = time.monotonic()
+    for _ in range(8):  # the offer and its candidates, each an envelope
+        deliver_envelope(partner, "call", {"chat_id": chat["id"], "payload": b64(os.urandom(200))})
+    [push] = push_service.wait_for(bob_phone)
+    assert push.at - started < WINDOW + 2
+    assert payload(push) == {"v": 1, "kind": "call", "chat": chat["id"]}
+    assert push.headers["urgency"] == "high"
+    assert int(push.headers["ttl"]) == settings.TALKEE_PUSH_CALL_TTL_SECONDS
+    assert len(push_service.wait_for(carol_phone)) == 1  # a muted chat still rings for a call
+    time.sleep(QUIET)
+    assert len(push_service.pushes_for(bob_phone)) == 1
+    assert _tasks_received(celery_worker.log_path, "apps.push.tasks.notify_chat", offset) == 1
+    log = celery_worker.log_path.read_text(errors="replace")[offset:]
+    for secret in (bob.username, chat["id"], bob_phone.token, PARTNER):
+        assert secret not in log
+
+
+def test_being_added_or_removed_by_someone_else_is_pushed_and_nothing_else_about_members(
+    make_account: Any, push_service: PushServiceStandIn, celery_worker: Any
+) -> None:
+    alice, bob, carol = make_account(), make_account(), make_account()
+    second = login(token_client(""), alice.username, alice.password, DeviceKeys()).json()
+    alice_tablet, bob_phone, carol_phone = push_service.subscribe(), push_service.subscribe(), push_service.subscribe()
+    subscribe(SimpleNamespace(client=token_client(second["token"])), alice_tablet)
+    subscribe(bob, bob_phone)
+    subscribe(carol, carol_phone)
+
+    chat = make_chat(alice, "group", carol, encrypted_name=b64(b"Night Shift Union"))
+    [created] = push_service.wait_for(carol_phone)  # carol was put in a new chat
+    assert payload(created) == {"v": 1, "kind": "message", "chat": chat["id"]}
+    added = alice.client.post(f"/v1/chats/{chat['id']}/members", {"users": [bob.address]}, format="json")
+    assert added.status_code in (200, 201), added.content
+    [joined] = push_service.wait_for(bob_phone)
+    assert payload(joined) == {"v": 1, "kind": "message", "chat": chat["id"]}
+    time.sleep(QUIET)  # the next change opens a new window
+
+    removed = alice.client.delete(f"/v1/chats/{chat['id']}/members/{bob.address}")
+    assert removed.status_code == 204, removed.content
+    left = push_service.wait_for(bob_phone, count=2)[1]
+    assert payload(left) == {"v": 1, "kind": "message", "chat": chat["id"]}  # the same opaque reference
+    assert carol.client.delete(f"/v1/chats/{chat['id']}/members/{carol.address}").status_code == 204
+    time.sleep(QUIET)
+    # the creator's own device, a member who saw others come and go, and one who left
+    # of her own accord hear nothing of it
+    assert push_service.pushes_for(alice_tablet) == []
+    assert len(push_service.pushes_for(carol_phone)) == 1
+    assert len(push_service.pushes_for(bob_phone)) == 2
+    assert push_service.refused == []
+    for push in push_service.received:
+        visible = push.body + json.dumps(push.headers).encode() + push.plaintext
+        for secret in (b"Night Shift Union", alice.username.encode(), bob.username.encode(), carol.username.encode()):
+            assert secret not in visible
+    log = celery_worker.log_path.read_text(errors="replace")
+    for secret in (alice.username, bob.username, carol.username, chat["id"]):
+        assert secret not in log
+
+
+def test_a_member_change_in_a_muted_chat_is_not_pushed(
+    make_account: Any, push_service: PushServiceStandIn, celery_worker: Any
+) -> None:
+    alice, bob = make_account(), make_account()
+    chat = make_chat(alice, "group", bob)
+    bob_phone = push_service.subscribe()
+    subscribe(bob, bob_phone)  # after the chat's creation: that one is not pushed
+    assert bob.client.put(f"/v1/push/mutes/{chat['id']}", {"always": True}, format="json").status_code == 200
+    assert alice.client.delete(f"/v1/chats/{chat['id']}/members/{bob.address}").status_code == 204
+    time.sleep(QUIET)
+    assert push_service.pushes_for(bob_phone) == []
+
+
+def test_a_device_that_chose_so_is_not_rung_in_a_muted_chat(
+    make_account: Any, push_service: PushServiceStandIn, celery_worker: Any, live_server_daphne: Any
+) -> None:
+    alice, bob = make_account(), make_account()
+    muted, other = make_chat(alice, "direct", bob), make_chat(alice, "group", bob)
+    second = login(token_client(""), bob.username, bob.password, DeviceKeys()).json()
+    bob_tablet = SimpleNamespace(client=token_client(second["token"]))
+    bob_phone, tablet = push_service.subscribe(), push_service.subscribe()
+    subscribe(bob, bob_phone)
+    subscribe(bob_tablet, tablet)
+    for device in (bob, bob_tablet):  # both muted the chat; only the phone silences calls in it
+        assert device.client.put(f"/v1/push/mutes/{muted['id']}", {"always": True}, format="json").status_code == 200
+    assert bob.client.put("/v1/push/preferences", {"calls_when_muted": False}, format="json").status_code == 200
+
+    async def ring(chat_id: str) -> None:
+        caller = SocketDevice(live_server_daphne.ws_url, alice.token)
+        await caller.connect()
+        await caller.send({"type": "call", "chat_id": chat_id, "payload": b64(os.urandom(300))})
+        await asyncio.sleep(0.5)
+        await caller.close()
+
+    asyncio.run(ring(muted["id"]))
+    assert payload(push_service.wait_for(tablet)[0]) == {"v": 1, "kind": "call", "chat": muted["id"]}
+    time.sleep(2.0)
+    assert push_service.pushes_for(bob_phone) == []
+    asyncio.run(ring(other["id"]))  # a chat the phone did not mute rings there
+    assert payload(push_service.wait_for(bob_phone)[0]) == {"v": 1, "kind": "call", "chat": other["id"]}

@@ -62,6 +62,12 @@ class MuteOutSerializer(serializers.Serializer[Any]):
     until = serializers.DateTimeField(allow_null=True)
 
 
+class PreferencesSerializer(serializers.Serializer[Any]):
+    calls_when_muted = serializers.BooleanField(
+        help_text="Calls ring on this device in chats it muted (true unless it chose otherwise)."
+    )
+
+
 class VapidSerializer(serializers.Serializer[Any]):
     public_key = serializers.CharField(help_text="The VAPID application server key: a P-256 point, base64url.")
 

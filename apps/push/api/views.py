@@ -66,7 +66,8 @@ class MuteView(APIView):
     @extend_schema(
         request=s.MuteSerializer,
         responses={200: s.MuteOutSerializer, 400: INVALID, 401: UNAUTHENTICATED, 404: _error("chat_not_found")},
-        description="Mute a chat on this device (no pushes for its messages; calls still ring).",
+        description="Mute a chat on this device (no pushes for its messages; calls still ring unless the "
+        "device chose otherwise in /v1/push/preferences).",
     )
     def put(self, request: Request, chat_id: uuid.UUID) -> Response:
         data = validated(s.MuteSerializer, request.data)
@@ -78,3 +79,20 @@ class MuteView(APIView):
     def delete(self, request: Request, chat_id: uuid.UUID) -> Response:
         services.do_unmute_chat(request_session(request).device_id, chat_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class PreferencesView(APIView):
+    @extend_schema(responses={200: s.PreferencesSerializer, 401: UNAUTHENTICATED})
+    def get(self, request: Request) -> Response:
+        ring = selectors.calls_when_muted(request_session(request).device_id)
+        return Response(s.PreferencesSerializer({"calls_when_muted": ring}).data)
+
+    @extend_schema(
+        request=s.PreferencesSerializer,
+        responses={200: s.PreferencesSerializer, 400: INVALID, 401: UNAUTHENTICATED},
+        description="This device's push choices: whether calls ring in chats it muted.",
+    )
+    def put(self, request: Request) -> Response:
+        data = validated(s.PreferencesSerializer, request.data)
+        ring = services.do_set_calls_when_muted(request_session(request).device_id, data["calls_when_muted"])
+        return Response(s.PreferencesSerializer({"calls_when_muted": ring}).data)

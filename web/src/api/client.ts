@@ -137,6 +137,11 @@ export interface DeviceInfo {
 }
 
 /** Another way to send while HTTPS is blocked (the DNS tunnel, set by transport/connection.ts). */
+export interface PushPreferences {
+  /** Calls ring on this device in chats it muted. */
+  calls_when_muted: boolean;
+}
+
 export interface SendRoute {
   send(chatId: string, body: SendBody): Promise<SentAnswer>;
 }
@@ -249,6 +254,13 @@ export class Api {
   }
   pushUnmute(chatId: string): Promise<void> {
     return this.call("DELETE", `/v1/push/mutes/${chatId}`);
+  }
+  /** This device's push choices: do calls ring in chats it muted (the server's default: yes). */
+  pushPreferences(): Promise<PushPreferences> {
+    return this.call("GET", "/v1/push/preferences");
+  }
+  pushSetPreferences(preferences: PushPreferences): Promise<PushPreferences> {
+    return this.call("PUT", "/v1/push/preferences", preferences);
   }
 
   // --- chats ---

@@ -119,6 +119,15 @@ export class Notifications {
     this.mutes.set(chatId, choice);
   }
 
+  /** Whether calls ring on this device in chats it muted (stored on the server, per device). */
+  async callsWhenMuted(): Promise<boolean> {
+    return (await this.deps.api.pushPreferences()).calls_when_muted;
+  }
+
+  async setCallsWhenMuted(ring: boolean): Promise<boolean> {
+    return (await this.deps.api.pushSetPreferences({ calls_when_muted: ring })).calls_when_muted;
+  }
+
   muteOf(chatId: string): MuteChoice {
     return this.mutes.get(chatId) ?? "off";
   }

@@ -108,6 +108,30 @@ function notificationSettings(messenger: Messenger): HTMLElement {
   const showText = h("input", { type: "checkbox", id: "notify-show-text" }) as HTMLInputElement;
   showText.checked = n.showText;
   showText.addEventListener("change", () => (n.showText = showText.checked));
+  // Stored on the server (it decides whether to push): usable once this device's choice is known.
+  const callsMuted = h("input", { type: "checkbox", id: "notify-calls-muted", disabled: true }) as HTMLInputElement;
+  callsMuted.checked = true;
+  n.callsWhenMuted().then(
+    (ring) => {
+      callsMuted.checked = ring;
+      callsMuted.disabled = false;
+    },
+    () => undefined, // offline: it stays disabled
+  );
+  callsMuted.addEventListener("change", () => {
+    const wanted = callsMuted.checked;
+    error.textContent = "";
+    callsMuted.disabled = true;
+    n.setCallsWhenMuted(wanted)
+      .then(
+        (ring) => (callsMuted.checked = ring),
+        (err: unknown) => {
+          callsMuted.checked = !wanted;
+          error.textContent = humanError(err);
+        },
+      )
+      .finally(() => (callsMuted.disabled = false));
+  });
   describe();
   return h(
     "div",
@@ -120,6 +144,7 @@ function notificationSettings(messenger: Messenger): HTMLElement {
     ),
     enable,
     h("label", { for: "notify-show-text" }, showText, " Show message text when unlocked"),
+    h("label", { for: "notify-calls-muted" }, callsMuted, " Calls ring in muted chats"),
     state,
     error,
   );
