@@ -13,10 +13,18 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
+from django.db import InterfaceError as DatabaseInterfaceError
+from django.db import OperationalError as DatabaseUnavailable
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_default_handler
+
+from apps.core.queue import QUEUE_ERRORS
+from apps.core.requestlog import route_of
+
+# PostgreSQL, Redis or the broker gone for a moment (a restart): 503, not a crash.
+DEPENDENCY_ERRORS = (DatabaseUnavailable, DatabaseInterfaceError, *QUEUE_ERRORS)
 
 logger = logging.getLogger("talkee.errors")
 
@@ -128,7 +136,8 @@ _STATUS_CODES = {
     404: ("not_found", "There is nothing here."),
     405: ("method_not_allowed", "This method is not allowed here."),
     413: ("payload_too_large", "The request body is too large."),
-    500: ("server_error", "Something went wrong on the server; nothing was changed."),
+    500: ("server_error", "Something went wrong on the server."),
+    503: ("unavailable", "The server is briefly unable to answer; try again in a moment."),
 }
 
 
@@ -168,10 +177,13 @@ class ApiErrorMiddleware:
             return JsonResponse(error_body(*_STATUS_CODES[404]), status=404)
         if isinstance(exception, RequestDataTooBig):
             return JsonResponse(error_body(*_STATUS_CODES[413]), status=413)
-        # Log the type and where, never the request body (it may hold secrets).
-        logger.error(
-            "unhandled error",
-            extra={"path": request.path, "method": request.method, "error_type": type(exception).__name__},
-            exc_info=exception,
-        )
+        # Log the type and the route (never the path's ids, never the request body).
+        where = {"route": route_of(request), "method": request.method, "error_type": type(exception).__name__}
+        if isinstance(exception, DEPENDENCY_ERRORS):
+            # PostgreSQL or Redis restarting: the client tries again (its outbox does).
+            logger.warning("a service the server needs is unavailable", extra=where)
+            response = JsonResponse(error_body(*_STATUS_CODES[503]), status=503)
+            response["Retry-After"] = "2"
+            return response
+        logger.error("unhandled error", extra=where, exc_info=exception)
         return JsonResponse(error_body(*_STATUS_CODES[500]), status=500)

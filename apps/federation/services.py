@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from apps.core import metrics
 from apps.core.errors import ServiceError
+from apps.core.queue import enqueue
 from apps.federation import discovery, registry
 from apps.federation.models import InboxEnvelope, OutboxEnvelope, Peer
 from apps.federation.registry import Refused, RetryLater
@@ -61,7 +62,7 @@ def do_receive_envelopes(origin: str, envelopes: list[dict[str, Any]]) -> list[i
         if stored:
             from apps.federation.tasks import handle_inbox
 
-            transaction.on_commit(lambda: handle_inbox.delay(stored))
+            transaction.on_commit(lambda: enqueue(handle_inbox, (stored,), recovered_by="the inbox sweep handles them"))
     return stored
 
 
@@ -178,7 +179,7 @@ def queue_envelope(destination: str, kind: str, body: dict[str, Any]) -> OutboxE
     )
     from apps.federation.tasks import deliver_outbox
 
-    transaction.on_commit(lambda: deliver_outbox.delay(destination))
+    transaction.on_commit(lambda: enqueue(deliver_outbox, (destination,), recovered_by="the outbox sweep delivers it"))
     return row
 
 

@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from apps.chats.selectors import membership_of
 from apps.core.errors import NotFound, ServiceError
+from apps.core.queue import QUEUE_ERRORS, enqueue
 from apps.core.ratelimit import over_rate
 from apps.devices.realtime import live_device_ids
 from apps.push import selectors, webpush
@@ -103,8 +104,13 @@ def queue_chat_notice(chat_id: str, user_id: int | None, kind: str) -> None:
         return
     from apps.push import tasks
 
-    if kind == CALL and not cache.add(_call_queued_key(chat_id), 1, timeout=settings.TALKEE_PUSH_CALL_REPEAT_SECONDS):
-        return
+    try:
+        if kind == CALL and not cache.add(
+            _call_queued_key(chat_id), 1, timeout=settings.TALKEE_PUSH_CALL_REPEAT_SECONDS
+        ):
+            return
+    except QUEUE_ERRORS:
+        return  # Redis is restarting: no push for this one (the message itself is stored)
     schedule(tasks.notify_chat, (chat_id, user_id, kind))
 
 
@@ -131,10 +137,11 @@ def schedule(task: Any, args: tuple[Any, ...], countdown: float = 0) -> None:
         timer = threading.Timer(countdown, run)
         timer.daemon = True
         timer.start()
-    elif countdown > 0:
-        task.apply_async(args, countdown=countdown)
     else:
-        task.apply_async(args)
+        # A push that cannot be queued is not retried: the message itself is stored and
+        # the device sees it when it next opens the app.
+        options = {"countdown": countdown} if countdown > 0 else {}
+        enqueue(task, args, recovered_by="this push is skipped", **options)
 
 
 def _window_key(device_id: int) -> str:
