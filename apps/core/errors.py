@@ -20,6 +20,7 @@ from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_default_handler
 
+from apps.core.logging import API_PREFIXES
 from apps.core.queue import QUEUE_ERRORS
 from apps.core.requestlog import route_of
 
@@ -27,8 +28,6 @@ from apps.core.requestlog import route_of
 DEPENDENCY_ERRORS = (DatabaseUnavailable, DatabaseInterfaceError, *QUEUE_ERRORS)
 
 logger = logging.getLogger("talkee.errors")
-
-API_PREFIXES = ("/v1/", "/s2s/", "/healthz", "/readyz", "/metrics", "/.well-known/")
 
 
 class ServiceError(Exception):

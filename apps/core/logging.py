@@ -21,3 +21,17 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             line["exc"] = self.formatException(record.exc_info)
         return json.dumps(line, default=str)
+
+
+# The API's own paths (answered in the JSON error shape by apps/core/errors.py).
+API_PREFIXES = ("/v1/", "/s2s/", "/healthz", "/readyz", "/metrics", "/.well-known/")
+
+
+class DropApiPathRecords(logging.Filter):
+    """For django.request: its lines quote the path, and API paths hold ids (chats, devices,
+    messages). API errors are logged by ApiErrorMiddleware and request lines by
+    RequestLogMiddleware, both naming the route instead; other paths keep Django's lines."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        path = getattr(getattr(record, "request", None), "path", "")
+        return not (isinstance(path, str) and path.startswith(API_PREFIXES))

@@ -387,7 +387,10 @@ LOG_FILE = env.str("LOG_FILE", default="")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "django_guid.log_filters.CorrelationId", "correlation_id_field": "request_id"}},
+    "filters": {
+        "request_id": {"()": "django_guid.log_filters.CorrelationId", "correlation_id_field": "request_id"},
+        "no_api_paths": {"()": "apps.core.logging.DropApiPathRecords"},
+    },
     "formatters": {"json": {"()": "apps.core.logging.JsonFormatter"}},
     "handlers": {
         "out": (
@@ -399,7 +402,7 @@ LOGGING = {
     },
     "root": {"handlers": ["out"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
-        "django.request": {"level": "ERROR"},
+        "django.request": {"level": "ERROR", "filters": ["no_api_paths"]},
         "django.server": {"level": "WARNING"},
         "daphne": {"level": "WARNING"},
         "django_guid": {"level": "WARNING"},

@@ -41,9 +41,23 @@ def test_a_crash_is_a_500_json_without_a_traceback(
     # The operator gets the type and where; the request body (maybe a password) is never logged.
     records = [r for r in caplog.records if r.name == "talkee.errors"]
     assert len(records) == 1
-    assert records[0].path == path  # type: ignore[attr-defined]
+    assert records[0].route == path.lstrip("/")  # type: ignore[attr-defined]
     assert records[0].error_type in ("RuntimeError", "KeyError")  # type: ignore[attr-defined]
     assert "hunter2-in-the-body-9c1e" not in caplog.text
+
+
+def test_a_database_that_is_briefly_gone_is_a_503_to_retry_not_a_crash(caplog: pytest.LogCaptureFixture) -> None:
+    with override_settings(ROOT_URLCONF="tests.core.crash_urls"), caplog.at_level(logging.WARNING):
+        response = Client().get("/v1/test-db-gone/4242")
+    error = assert_error_shape(response, 503)
+    assert error["code"] == "unavailable"
+    assert response["Retry-After"] == "2"
+    assert SECRET_DETAIL not in response.content.decode()
+    records = [r for r in caplog.records if r.name == "talkee.errors"]
+    assert [(r.levelname, r.route, r.error_type) for r in records] == [  # type: ignore[attr-defined]
+        ("WARNING", "v1/test-db-gone/<int:item>", "OperationalError")
+    ]
+    assert "4242" not in caplog.text and "Traceback" not in caplog.text
 
 
 @pytest.mark.parametrize("debug", [False, True])
