@@ -8,6 +8,10 @@ _RESERVED = set(vars(logging.makeLogRecord({})))
 
 
 class JsonFormatter(logging.Formatter):
+    """Our own loggers' (`talkee.*`) extra fields become fields of the line; other libraries'
+    extras are left out (Celery's carry task arguments: chat and device ids), except the
+    request id every line gets."""
+
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, object] = {
             "ts": datetime.fromtimestamp(record.created, tz=UTC).isoformat(),
@@ -15,8 +19,9 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
+        ours = record.name == "talkee" or record.name.startswith("talkee.")
         for key, value in vars(record).items():
-            if key not in _RESERVED and not key.startswith("_"):
+            if key not in _RESERVED and not key.startswith("_") and (ours or key == "request_id"):
                 line[key] = value
         if record.exc_info:
             line["exc"] = self.formatException(record.exc_info)

@@ -95,6 +95,9 @@ def test_the_front_speaks_tls13_only_redirects_http_and_sets_hsts_and_security_h
     assert headers["content-type"].startswith("text/html") and b"<script" in body
     well_known = json.loads(stack.request("GET", "/.well-known/talkee/server")[2])
     assert well_known["domain"] == stack.domain
+    # The admin's pages come with their stylesheets (an operator signs in at /admin/).
+    status, headers, body = stack.request("GET", "/static/admin/css/base.css")
+    assert (status, headers["content-type"].split(";")[0]) == (200, "text/css") and b"{" in body
     # Another name than the instance's reaches no route (Caddy answers an empty page itself).
     assert b"database" not in stack.request("GET", "/healthz", headers={"Host": "other.example"})[2]
 
