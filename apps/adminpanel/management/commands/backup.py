@@ -1,0 +1,36 @@
+import signal
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from apps.adminpanel.backup import BackupError, do_backup
+
+
+def _stop(signum: int, frame: FrameType | None) -> None:
+    # SIGTERM (docker stop, systemd) unwinds like Ctrl-C, so the temporary files are removed.
+    raise SystemExit(f"backup interrupted by signal {signum}; no archive was written")
+
+
+class Command(BaseCommand):
+    help = (
+        "Write one archive with a consistent snapshot of the database, the blob store and the instance's "
+        "keys (README, Operations: Backup and restore). PATH is a new file, or a directory to put "
+        "talkee-backup-<time>.tar in."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("path", type=Path)
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        signal.signal(signal.SIGTERM, _stop)
+        try:
+            summary = do_backup(options["path"])
+        except BackupError as error:
+            raise CommandError(f"Backup failed, no archive was written: {error}") from None
+        self.stdout.write(
+            f"Backup written: {summary.archive} ({summary.archive_bytes} bytes; {summary.blob_files} blob files, "
+            f"{summary.blob_bytes} bytes; {summary.key_files} key files). It holds the instance's private keys: "
+            "keep it as safe as the keys themselves."
+        )
