@@ -3,6 +3,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from apps.adminpanel.backup import BackupError, do_backup
@@ -34,3 +35,8 @@ class Command(BaseCommand):
             f"{summary.blob_bytes} bytes; {summary.key_files} key files). It holds the instance's private keys: "
             "keep it as safe as the keys themselves."
         )
+        if not summary.key_files:
+            self.stderr.write(
+                f"Warning: {settings.TALKEE_KEY_DIR} holds no key files; a restore from this archive "
+                "starts with a new instance key, which peers that pinned the old one refuse."
+            )
