@@ -30,6 +30,7 @@ from django.conf import settings
 from django.test import override_settings
 from nacl.signing import SigningKey
 
+from apps.blobs.sizes import encrypted_size
 from tests.blobs.liveclient import LiveClient
 from tests.conftest import (
     FEDERATION_HOSTS,
@@ -46,14 +47,15 @@ from tests.conftest import (
     start_daphne,
     stop,
 )
-from tests.federation.conftest import S2sListener
+from tests.federation.conftest import S2sListener, instance_a_s2s  # noqa: F401 (fixture)
 from tests.federation.pki import Pki
 from tests.support.database import empty_database
 from tests.support.federation import InstanceB, RemoteAccount, chat_history, start_direct_chat, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-FILE_SIZE = 3 * 1024 * 1024 + 17  # four upload chunks, the last short
+FILE_SIZE = encrypted_size(2 * 1024 * 1024)  # three upload chunks, the last short
+SMALL_FILE = encrypted_size(32 * 1024)
 
 
 def manage(*arguments: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -95,7 +97,7 @@ def restored_dirs(tmp_path: Path) -> dict[str, str]:
 def instance_b(
     live_server_daphne: LiveServer,
     celery_worker: CeleryWorker,
-    instance_a_s2s: S2sListener,
+    instance_a_s2s: S2sListener,  # noqa: F811 (the fixture imported above)
     federation_pki: Pki,
     tmp_path: Path,
 ) -> Iterator[InstanceB]:
@@ -129,7 +131,7 @@ class Uploads(threading.Thread):
 
     def run(self) -> None:
         while not self.stopping.is_set():
-            self.client.upload(self.chat_id, os.urandom(200 * 1024))
+            self.client.upload(self.chat_id, os.urandom(SMALL_FILE))
             self.done += 1
 
 
@@ -154,7 +156,12 @@ def test_a_restored_instance_serves_its_users_their_history_files_and_peers(
     assert instance_b.pinned() == ["localhost"], "B pinned this instance's key"
     history = bob.client.get(f"/v1/chats/{chat['id']}/messages?limit=50").json()
     stream = bob.client.get("/v1/sync", {"cursor": 0, "timeout": 0}).json()
-    original_key = (Path(settings.TALKEE_KEY_DIR) / "instance_ed25519").read_bytes()  # the live processes' too
+    # The key directory the live processes use: the instance key (made when A first signed)
+    # and the VAPID key, as `make run` and the compose `migrate` step leave them.
+    assert manage("ensure_vapid_key", env=server_env()).returncode == 0
+    original_keys = {p.name: p.read_bytes() for p in Path(settings.TALKEE_KEY_DIR).iterdir()}
+    assert set(original_keys) == {"instance_ed25519", "vapid_p256.pem"}
+    original_key = original_keys["instance_ed25519"]
 
     uploads = Uploads(LiveClient(live_server_daphne.url, alice.token), chat["id"])
     uploads.start()
@@ -185,9 +192,9 @@ def test_a_restored_instance_serves_its_users_their_history_files_and_peers(
         for storage_name, length in named:
             assert (blob_root / storage_name).stat().st_size == length
         keys = Path(restored_dirs["TALKEE_KEY_DIR"])
-        assert (keys / "instance_ed25519").read_bytes() == original_key
-        assert (keys / "instance_ed25519").stat().st_mode & 0o777 == 0o600
-        assert (keys / "vapid_p256.pem").stat().st_mode & 0o777 == 0o600
+        assert {p.name: p.read_bytes() for p in keys.iterdir()} == original_keys
+        assert [p.stat().st_mode & 0o777 for p in keys.iterdir()] == [0o600, 0o600]
+        assert keys.stat().st_mode & 0o777 == 0o700
 
         # The restored instance, with its own worker (broker, cache and channel layer keys
         # apart from the original's on the shared Redis).
