@@ -15,11 +15,13 @@ import hashlib
 import json
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import tarfile
 import threading
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -404,3 +406,50 @@ def test_restore_replaces_a_database_with_accounts_only_with_force(
     assert (Path(restored_dirs["TALKEE_BLOB_DIR"]) / "cd" / "cd02").read_bytes() == (
         archive.parent / "blobs" / "cd" / "cd02"
     ).read_bytes()
+
+
+# --- the embedded default -------------------------------------------------------------
+
+
+def test_the_embedded_sqlite_instance_backs_up_and_restores(tmp_path: Path) -> None:
+    """`make run`'s shape (SQLite in var/, no Redis): the same two commands."""
+
+    def instance(name: str) -> dict[str, str]:
+        var = tmp_path / name
+        var.mkdir()
+        return server_env(
+            {
+                "DATABASE_URL": f"sqlite:///{var / 'talkee.sqlite3'}",
+                "REDIS_URL": "",
+                "TALKEE_VAR_DIR": str(var),
+                "TALKEE_BLOB_DIR": str(var / "blobs"),
+                "TALKEE_KEY_DIR": str(var / "keys"),
+                "DJANGO_SUPERUSER_PASSWORD": "operator password 7b41",
+            }
+        )
+
+    original, restored = instance("original"), instance("restored")
+    for step in (["migrate", "--noinput"], ["ensure_instance_key"], ["ensure_vapid_key"]):
+        assert manage(*step, env=original).returncode == 0
+    made = manage("createsuperuser", "--noinput", "--username", "operator", env=original)
+    assert made.returncode == 0, made.stderr
+    (tmp_path / "original" / "blobs" / "ef").mkdir(parents=True)
+    (tmp_path / "original" / "blobs" / "ef" / "ef03").write_bytes(b"ciphertext" * 1000)
+    made = manage("backup", str(tmp_path / "embedded.tar"), env=original)
+    assert made.returncode == 0, made.stderr
+    assert members(tmp_path / "embedded.tar")[0].name == "database.sqlite3"
+
+    done = manage("restore", str(tmp_path / "embedded.tar"), env=restored)
+    assert done.returncode == 0, done.stderr
+    with closing(sqlite3.connect(tmp_path / "restored" / "talkee.sqlite3")) as conn:
+        assert conn.execute("SELECT username FROM accounts_user").fetchall() == [("operator@localhost",)]
+    assert (tmp_path / "restored" / "blobs" / "ef" / "ef03").read_bytes() == b"ciphertext" * 1000
+    for key in ("instance_ed25519", "vapid_p256.pem"):
+        restored_key = tmp_path / "restored" / "keys" / key
+        assert restored_key.read_bytes() == (tmp_path / "original" / "keys" / key).read_bytes()
+    again = manage("restore", str(tmp_path / "embedded.tar"), env=restored)
+    assert_clean_failure(again, "Restore failed", "already holds accounts")
+    # a PostgreSQL instance does not take a SQLite archive (nor the other way round)
+    with empty_database("engine") as url:
+        other = manage("restore", str(tmp_path / "embedded.tar"), env=server_env({"DATABASE_URL": url}))
+        assert_clean_failure(other, "Restore failed", "holds a sqlite database")
