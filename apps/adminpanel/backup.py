@@ -4,8 +4,10 @@ instance's keys, and the way back into a fresh instance (`manage.py backup` / `r
 Consistency: the database snapshot is taken first, then the blob store is copied. A blob's
 file is written whole before the row naming it commits (apps/blobs/storage.py), so every
 file the snapshot names exists when the copy runs; files written later are extra, and the
-restored instance's orphan purge removes them in time. Files the purge deletes while the
-copy runs are skipped: their rows were purged too, or are about to be.
+restored instance's orphan purge removes them in time. A file whose row is dropped after the
+snapshot (an upload's parts once it is assembled, a purge) is still named by the snapshot:
+from before the snapshot until the copy is done, deletions are fenced off
+(apps/core/deletion_fence.py) and those files wait for the orphan purge instead.
 
 The archive is built under a hidden temporary name beside the target, the manifest (format
 version, size and SHA-256 of every member) is its last member, and only a finished, fsynced
@@ -27,6 +29,7 @@ import tarfile
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
@@ -35,6 +38,7 @@ from typing import IO, Any, cast
 from django.conf import settings
 
 from apps.adminpanel import database_dump
+from apps.core.deletion_fence import deletions_held
 
 FORMAT = "talkee-backup"
 FORMAT_VERSION = 1
@@ -95,12 +99,15 @@ class _Hashing:
 
 
 def _regular_files(root: Path) -> Iterator[tuple[PurePosixPath, Path]]:
-    """(name relative to root, path) of every regular file below root, in a stable order."""
+    """(name relative to root, path) of every regular file below root, in a stable order;
+    hidden names (the backup fence, temporary files being written) are left out."""
     if not root.is_dir():
         return
     for directory, subdirectories, files in os.walk(root):
         subdirectories.sort()
         for name in sorted(files):
+            if name.startswith("."):
+                continue
             path = Path(directory) / name
             if path.is_file() and not path.is_symlink():
                 yield PurePosixPath(path.relative_to(root).as_posix()), path
@@ -181,7 +188,11 @@ def do_backup(target: Path) -> Summary:
     except OSError as error:
         raise _explain(error, f"creating a temporary directory in {target.parent}") from None
     try:
-        return _write_archive(target, scratch, blobs, keys, database_engine)
+        # From before the snapshot until the copy is done, no blob file is deleted.
+        with deletions_held(blobs) if blobs.is_dir() else nullcontext():
+            return _write_archive(target, scratch, blobs, keys, database_engine)
+    except OSError as error:  # the fence: _write_archive explains its own
+        raise _explain(error, f"fencing off deletions in the blob directory {blobs}") from None
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
@@ -206,7 +217,7 @@ def _write_archive(target: Path, scratch: Path, blobs: Path, keys: Path, databas
                     blob_files += 1
                     blob_bytes += writer.members[f"{BLOBS}/{name}"]["size"]
             for name, path in _regular_files(keys):
-                if len(name.parts) == 1 and not name.name.startswith("."):  # not install_once's temp files
+                if len(name.parts) == 1:
                     if writer.add_file(f"{KEYS}/{name}", path):
                         key_files += 1
             writer.finish(
@@ -373,9 +384,7 @@ def do_restore(archive: Path, *, force: bool = False) -> RestoreSummary:
                 assert source is not None
                 name = _checked_name(member.name)
                 if member.name == manifest.database_member:
-                    blobs.mkdir(parents=True, exist_ok=True, mode=0o700)
-                    with tempfile.TemporaryDirectory(dir=blobs, prefix=".restoring-") as scratch:
-                        database_dump.load_from(source, Path(scratch))
+                    database_dump.load_from(source)
                 elif name.parts[0] == BLOBS:
                     _write_private(blobs.joinpath(*name.parts[1:]), source, member.mtime)
                     blob_files += 1

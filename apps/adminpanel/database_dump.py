@@ -6,6 +6,7 @@ details go to the PostgreSQL tools through the environment, never on a command l
 `ps` would show the password.
 """
 
+import contextlib
 import os
 import sqlite3
 import subprocess
@@ -94,9 +95,11 @@ def _run_tool(arguments: list[str], feed: IO[bytes] | None = None) -> None:
             try:
                 while piece := feed.read(1024 * 1024):
                     process.stdin.write(piece)
-                process.stdin.close()
             except BrokenPipeError:
                 pass  # the tool stopped reading: its exit status and message say why
+            finally:
+                with contextlib.suppress(BrokenPipeError):
+                    process.stdin.close()
         if process.wait() != 0:
             stderr.seek(0)
             raise _tool_failed(arguments[0], stderr.read())
@@ -148,13 +151,13 @@ def data_in_the_way() -> str:
         connection.close()
 
 
-def load_from(dump: IO[bytes], scratch_dir: Path) -> None:
+def load_from(dump: IO[bytes]) -> None:
     """Replace the database's contents with the snapshot read from `dump`.
 
     PostgreSQL: pg_restore reads the dump from its standard input, in one transaction
     (a failure leaves the database as it was), dropping what the snapshot recreates.
-    SQLite: the snapshot is copied to `scratch_dir` and then onto the database file with
-    the backup API (which replaces the whole file's contents)."""
+    SQLite: the snapshot is copied beside the database file, then onto it with the backup
+    API (which replaces the whole file's contents)."""
     connection.close()
     if engine() == POSTGRESQL:
         _run_tool(
@@ -171,21 +174,21 @@ def load_from(dump: IO[bytes], scratch_dir: Path) -> None:
             feed=dump,
         )
         return
-    copy = scratch_dir / "database.sqlite3"
-    with copy.open("wb") as handle:
-        while piece := dump.read(1024 * 1024):
-            handle.write(piece)
     target_path = Path(str(_database()["NAME"]))
     target_path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        source = sqlite3.connect(f"{copy.as_uri()}?mode=ro", uri=True)
+    with tempfile.NamedTemporaryFile(dir=target_path.parent, prefix=f".{target_path.name}.restoring-") as copy:
+        while piece := dump.read(1024 * 1024):
+            copy.write(piece)
+        copy.flush()
         try:
-            target = sqlite3.connect(target_path, timeout=CONNECT_TIMEOUT_SECONDS)
+            source = sqlite3.connect(f"{Path(copy.name).as_uri()}?mode=ro", uri=True)
             try:
-                source.backup(target)
+                target = sqlite3.connect(target_path, timeout=CONNECT_TIMEOUT_SECONDS)
+                try:
+                    source.backup(target)
+                finally:
+                    target.close()
             finally:
-                target.close()
-        finally:
-            source.close()
-    except sqlite3.Error as error:
-        raise DatabaseDumpError(f"writing the {describe()} failed: {error}") from None
+                source.close()
+        except sqlite3.Error as error:
+            raise DatabaseDumpError(f"writing the {describe()} failed: {error}") from None

@@ -20,8 +20,11 @@ import subprocess
 import sys
 import tarfile
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import closing
+from datetime import timedelta
+from io import BytesIO
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +35,10 @@ from django.conf import settings
 from django.test import override_settings
 from nacl.signing import SigningKey
 
+from apps.blobs.services import purge_orphan_files
 from apps.blobs.sizes import encrypted_size
+from apps.blobs.storage import delete_files_now, save_stream, stored_names
+from apps.core.deletion_fence import deletions_held
 from tests.blobs.liveclient import LiveClient
 from tests.conftest import (
     FEDERATION_HOSTS,
@@ -48,6 +54,7 @@ from tests.conftest import (
     server_env,
     start_daphne,
     stop,
+    use_blob_dir,
 )
 from tests.federation.conftest import S2sListener, instance_a_s2s  # noqa: F401 (fixture)
 from tests.federation.pki import Pki
@@ -453,3 +460,22 @@ def test_the_embedded_sqlite_instance_backs_up_and_restores(tmp_path: Path) -> N
     with empty_database("engine") as url:
         other = manage("restore", str(tmp_path / "embedded.tar"), env=server_env({"DATABASE_URL": url}))
         assert_clean_failure(other, "Restore failed", "holds a sqlite database")
+
+
+# --- deletions wait for the copy --------------------------------------------------------
+
+
+def test_no_blob_file_is_deleted_while_a_backup_holds_the_fence(settings: Any, tmp_path: Path) -> None:
+    """What the backup's snapshot names stays until its copy is done; the files a deletion
+    left then go with the orphan purge (the fence file itself is never taken for a blob)."""
+    use_blob_dir(settings, tmp_path)
+    name, _, _ = save_stream(BytesIO(b"sealed" * 100), 600)
+    with deletions_held(tmp_path):
+        delete_files_now([name])  # the commit dropping its row came after the snapshot
+        assert (tmp_path / name).exists()
+    assert sorted(stored_names()) == [name], "the fence is not a stored file"
+    old = time.time() - 2 * 24 * 3600
+    os.utime(tmp_path / name, (old, old))
+    assert purge_orphan_files(timedelta(hours=24)) == 1
+    assert not (tmp_path / name).exists()
+    assert (tmp_path / ".backup-fence").exists()
