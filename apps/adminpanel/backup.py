@@ -391,7 +391,8 @@ def do_restore(archive: Path, *, force: bool = False) -> RestoreSummary:
                 elif name.parts[0] == KEYS and len(name.parts) == 2:
                     _write_private(keys / name.parts[1], source, member.mtime)
                     key_files += 1
-        keys.chmod(0o700)
+        if keys.is_dir():
+            keys.chmod(0o700)
     except database_dump.DatabaseDumpError as error:
         raise BackupError(str(error)) from None
     except OSError as error:

@@ -16,7 +16,7 @@ from typing import IO, Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, connection, transaction
 
 
 class DatabaseDumpError(Exception):
@@ -151,20 +151,42 @@ def data_in_the_way() -> str:
         connection.close()
 
 
+def _drop_every_table() -> None:
+    kinds = {"r": "TABLE", "p": "TABLE", "v": "VIEW", "m": "MATERIALIZED VIEW", "S": "SEQUENCE"}
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            # Tables and views first: the sequences their columns own go with them.
+            for relkinds in (["r", "p", "v", "m"], ["S"]):
+                cursor.execute(
+                    "SELECT c.relkind, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+                    " WHERE n.nspname = current_schema() AND c.relkind::text = ANY(%s)",
+                    [relkinds],
+                )
+                for kind, name in cursor.fetchall():
+                    # Names from the catalogue, quoted; CASCADE takes the constraints between them.
+                    cursor.execute(f"DROP {kinds[kind]} IF EXISTS {connection.ops.quote_name(name)} CASCADE")
+    except DatabaseError as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise DatabaseDumpError(f"emptying the {describe()} failed: {first_line}") from None
+    finally:
+        connection.close()
+
+
 def load_from(dump: IO[bytes]) -> None:
     """Replace the database's contents with the snapshot read from `dump`.
 
-    PostgreSQL: pg_restore reads the dump from its standard input, in one transaction
-    (a failure leaves the database as it was), dropping what the snapshot recreates.
+    PostgreSQL: every table and sequence of the schema is dropped (a fresh instance's, made
+    by `migrate` of whatever version, or with --force a used one's), then pg_restore reads
+    the dump from its standard input in one transaction; if it fails, the database is left
+    empty and the message says why.
     SQLite: the snapshot is copied beside the database file, then onto it with the backup
     API (which replaces the whole file's contents)."""
     connection.close()
     if engine() == POSTGRESQL:
+        _drop_every_table()
         _run_tool(
             [
                 "pg_restore",
-                "--clean",
-                "--if-exists",
                 "--no-owner",
                 "--no-privileges",
                 "--single-transaction",

@@ -397,7 +397,15 @@ def test_restore_replaces_a_database_with_accounts_only_with_force(
     archive = make_archive(tmp_path)
     with empty_database("used") as url:
         env = server_env({**restored_dirs, "DATABASE_URL": url})
-        assert manage("restore", str(archive), env=env).returncode == 0  # fresh: fine
+        # A fresh instance that started once (compose's `migrate` step ran, a key was made):
+        # fine, its tables and key are replaced.
+        assert manage("migrate", "--noinput", env=env).returncode == 0
+        assert manage("ensure_instance_key", env=env).returncode == 0
+        done = manage("restore", str(archive), env=env)
+        assert done.returncode == 0, done.stderr
+        restored_key = Path(restored_dirs["TALKEE_KEY_DIR"]) / "instance_ed25519"
+        assert restored_key.read_bytes() == (archive.parent / "keys" / "instance_ed25519").read_bytes()
+        assert manage("migrate", "--noinput", "--check", env=env).returncode == 0, "nothing left to migrate"
         again = manage("restore", str(archive), env=env)
         assert_clean_failure(again, "Restore failed", "already holds accounts", "--force")
         forced = manage("restore", "--force", str(archive), env=env)
