@@ -32,7 +32,6 @@ import psycopg
 import pytest
 from blake3 import blake3
 from django.conf import settings
-from django.test import override_settings
 from nacl.signing import SigningKey
 
 from apps.blobs.services import purge_orphan_files
@@ -41,7 +40,6 @@ from apps.blobs.storage import delete_files_now, save_stream, stored_names
 from apps.core.deletion_fence import deletions_held
 from tests.blobs.liveclient import LiveClient
 from tests.conftest import (
-    FEDERATION_HOSTS,
     ROOT,
     Account,
     CeleryWorker,
@@ -59,7 +57,14 @@ from tests.conftest import (
 from tests.federation.conftest import S2sListener, instance_a_s2s  # noqa: F401 (fixture)
 from tests.federation.pki import Pki
 from tests.support.database import empty_database
-from tests.support.federation import InstanceB, RemoteAccount, chat_history, start_direct_chat, wait_until
+from tests.support.federation import (
+    InstanceB,
+    RemoteAccount,
+    chat_history,
+    instance_b,  # noqa: F401 (fixture)
+    start_direct_chat,
+    wait_until,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -102,24 +107,6 @@ def restored_dirs(tmp_path: Path) -> dict[str, str]:
 # --- end to end -----------------------------------------------------------------------
 
 
-@pytest.fixture
-def instance_b(
-    live_server_daphne: LiveServer,
-    celery_worker: CeleryWorker,
-    instance_a_s2s: S2sListener,  # noqa: F811 (the fixture imported above)
-    federation_pki: Pki,
-    tmp_path: Path,
-) -> Iterator[InstanceB]:
-    b = InstanceB(tmp_path, instance_a_s2s.address, federation_pki)
-    b.start()
-    try:
-        with override_settings(TALKEE_FEDERATION_HOSTS=FEDERATION_HOSTS, **federation_pki.settings("localhost")):
-            yield b
-    finally:
-        b.stop()
-        b.drop()
-
-
 def stored_blobs(dsn: str) -> list[tuple[str, int]]:
     """(storage name, length) of every file the database names: whole blobs and parts."""
     with psycopg.connect(dsn) as conn:
@@ -148,7 +135,7 @@ class Uploads(threading.Thread):
 def test_a_restored_instance_serves_its_users_their_history_files_and_peers(
     make_account: Any,
     live_server_daphne: LiveServer,
-    instance_b: InstanceB,
+    instance_b: InstanceB,  # noqa: F811 (the fixture imported above)
     federation_pki: Pki,
     restored_dirs: dict[str, str],
     tmp_path: Path,
