@@ -21,6 +21,7 @@ files are every regular file in settings.TALKEE_KEY_DIR (the instance key, the V
 
 import errno
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -138,7 +139,7 @@ class _ArchiveWriter:
         body = json.dumps({**manifest, "members": self.members}, indent=1, sort_keys=True).encode()
         info = tarfile.TarInfo(MANIFEST)
         info.size, info.mode, info.mtime = len(body), 0o600, int(time.time())
-        self.tar.addfile(info, _Hashing(_BytesReader(body)))  # type: ignore[arg-type]
+        self.tar.addfile(info, io.BytesIO(body))
         self.tar.close()
         self.handle.flush()
         os.fsync(self.handle.fileno())
@@ -150,17 +151,6 @@ class _ArchiveWriter:
         except OSError:
             pass
         self.handle.close()
-
-
-class _BytesReader:
-    def __init__(self, data: bytes) -> None:
-        self.data, self.offset = data, 0
-
-    def read(self, size: int = -1) -> bytes:
-        end = len(self.data) if size < 0 else self.offset + size
-        piece = self.data[self.offset : end]
-        self.offset += len(piece)
-        return piece
 
 
 def default_archive_name() -> str:
