@@ -90,19 +90,30 @@ def _run_tool(arguments: list[str], feed: IO[bytes] | None = None) -> None:
                 f"{arguments[0]} is not installed (PostgreSQL's client tools, package postgresql-client, "
                 "of the server's major version or newer)"
             ) from None
-        if feed is not None:
-            assert process.stdin is not None
-            try:
-                while piece := feed.read(1024 * 1024):
-                    process.stdin.write(piece)
-            except BrokenPipeError:
-                pass  # the tool stopped reading: its exit status and message say why
-            finally:
-                with contextlib.suppress(BrokenPipeError):
-                    process.stdin.close()
-        if process.wait() != 0:
+        try:
+            if feed is not None:
+                _feed(process, feed)
+            status = process.wait()
+        except BaseException:
+            # Interrupted (SIGTERM, Ctrl-C) or the archive could not be read: the tool stops too.
+            process.kill()
+            process.wait()
+            raise
+        if status != 0:
             stderr.seek(0)
             raise _tool_failed(arguments[0], stderr.read())
+
+
+def _feed(process: subprocess.Popen[bytes], feed: IO[bytes]) -> None:
+    assert process.stdin is not None
+    try:
+        while piece := feed.read(1024 * 1024):
+            process.stdin.write(piece)
+    except BrokenPipeError:
+        pass  # the tool stopped reading: its exit status and message say why
+    finally:
+        with contextlib.suppress(BrokenPipeError):
+            process.stdin.close()
 
 
 def dump_to(path: Path) -> None:

@@ -283,6 +283,50 @@ def test_an_unreachable_database_is_a_clear_failure_and_leaves_nothing(tmp_path:
     assert list(target.iterdir()) == [], "not even a temporary file"
 
 
+def test_a_backup_stopped_midway_leaves_nothing_and_stops_pg_dump(tmp_path: Path) -> None:
+    """SIGTERM (docker stop, systemd, Ctrl-C alike) while pg_dump is at work: a table it must
+    read is locked, so it waits, deterministically, until the backup is told to stop."""
+    target = tmp_path / "backups"
+    target.mkdir()
+    dsn = server_env()["DATABASE_URL"].replace("postgres://", "postgresql://")
+    with psycopg.connect(dsn) as locker:
+        locker.execute("LOCK TABLE django_migrations IN ACCESS EXCLUSIVE MODE")
+        backup = subprocess.Popen(
+            [sys.executable, "manage.py", "backup", str(target)],
+            cwd=ROOT,
+            env=server_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        waiting = "SELECT 1 FROM pg_stat_activity WHERE application_name = 'pg_dump' AND wait_event_type = 'Lock'"
+        with psycopg.connect(dsn, autocommit=True) as watcher:
+            wait_until(lambda: watcher.execute(waiting).fetchone() is not None, "pg_dump waiting for the lock")
+        assert [p.name for p in target.iterdir() if p.name.startswith(".")], "its temporary files exist"
+        assert pg_dumps_into(target), "pg_dump runs, writing into the target directory"
+        backup.terminate()
+        _, stderr = backup.communicate(timeout=30)
+        # still under the lock: a pg_dump left running would still be waiting for it
+        assert pg_dumps_into(target) == [], "pg_dump was stopped too"
+    assert backup.returncode != 0
+    assert "Traceback" not in stderr
+    assert "backup interrupted by signal 15; no archive was written" in stderr.strip().splitlines()[-1]
+    assert list(target.iterdir()) == []
+
+
+def pg_dumps_into(directory: Path) -> list[int]:
+    """pg_dump processes whose output file is below `directory`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            command = (entry / "cmdline").read_bytes().split(b"\0") if entry.name.isdigit() else []
+        except OSError:
+            continue
+        if command and command[0].endswith(b"pg_dump") and any(str(directory).encode() in a for a in command):
+            found.append(int(entry.name))
+    return found
+
+
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A 64 KiB file system (tmpfs), smaller than any backup."""

@@ -10,7 +10,8 @@ from apps.adminpanel.backup import BackupError, do_backup
 
 
 def _stop(signum: int, frame: FrameType | None) -> None:
-    # SIGTERM (docker stop, systemd) unwinds like Ctrl-C, so the temporary files are removed.
+    # SIGTERM (docker stop, systemd) and Ctrl-C unwind the backup: the temporary files are
+    # removed, pg_dump is stopped, and one line says what happened (no traceback).
     raise SystemExit(f"backup interrupted by signal {signum}; no archive was written")
 
 
@@ -26,6 +27,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         signal.signal(signal.SIGTERM, _stop)
+        signal.signal(signal.SIGINT, _stop)
         try:
             summary = do_backup(options["path"])
         except BackupError as error:
