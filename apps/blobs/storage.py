@@ -11,6 +11,7 @@ import asyncio
 import logging
 import secrets
 from collections.abc import AsyncIterator, Iterable, Iterator
+from pathlib import Path
 from typing import IO, Any, Protocol, cast
 
 from blake3 import blake3
@@ -18,6 +19,8 @@ from django.core.files import File
 from django.core.files.storage import Storage, storages
 from django.db import transaction
 from django.db.models.signals import post_delete
+
+from apps.core.deletion_fence import deletions_allowed
 
 logger = logging.getLogger("talkee.blobs")
 
@@ -152,7 +155,8 @@ def stored_names(directory: str = "") -> Iterator[str]:
     except FileNotFoundError:
         return
     for file_name in files:
-        yield f"{directory}{file_name}"
+        if not file_name.startswith("."):  # the backup fence, a restore's temporary files
+            yield f"{directory}{file_name}"
     for sub in directories:
         yield from stored_names(f"{directory}{sub}/")
 
@@ -162,10 +166,25 @@ def open_blob_file(name: str) -> IO[bytes]:
 
 
 def delete_files_now(names: Iterable[str]) -> None:
+    names = [n for n in names if n]
+    if not names:
+        return
     storage = blob_storage()
+    location = getattr(storage, "location", None)  # the file system storage's directory
+    if location is None or not Path(location).is_dir():
+        _delete(storage, names)
+        return
+    with deletions_allowed(Path(location)) as allowed:
+        if allowed:
+            _delete(storage, names)
+        else:
+            # A backup is copying files its snapshot may name (apps/core/deletion_fence.py);
+            # no row names these any more, so the orphan purge deletes them later.
+            logger.info("blob files left for the orphan purge: a backup is running", extra={"files": len(names)})
+
+
+def _delete(storage: Storage, names: list[str]) -> None:
     for name in names:
-        if not name:
-            continue
         try:
             storage.delete(name)
         except OSError as exc:

@@ -10,18 +10,17 @@ import os
 import socket
 import urllib.error
 import urllib.request
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 from django.conf import settings
 from django.test import Client
 
 from tests.conftest import LiveServer, start_daphne, stop
 from tests.support.api import assert_error_shape
+from tests.support.database import empty_database
 
 pytestmark = pytest.mark.django_db
 
@@ -104,14 +103,8 @@ def test_redis_unreachable_is_a_503_naming_redis_and_nothing_secret(
 @pytest.fixture
 def fresh_database() -> Iterator[str]:
     """An empty PostgreSQL database on the same server: nobody ran `migrate` on it."""
-    db = settings.DATABASES["default"]
-    admin = f"postgresql://{db['USER']}@{db['HOST']}:{db['PORT']}/postgres"
-    name = f"{db['NAME']}_fresh_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{name}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with empty_database("fresh") as url:
+        yield url
 
 
 def test_unapplied_migrations_on_a_fresh_database_are_a_503(server: Any, key_dir: Path, fresh_database: str) -> None:

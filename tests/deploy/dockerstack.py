@@ -175,7 +175,8 @@ def ensure_images(tmp: Path) -> dict[str, str]:
         TALKEE_IMAGE,
         ROOT,
         dockerfile=ROOT / "docker" / "Dockerfile",
-        args={"PYTHON_IMAGE": images["PYTHON_IMAGE"], "NODE_IMAGE": images["NODE_IMAGE"]},
+        # The PostgreSQL stand-in is Debian's 15: its client from Debian too (no other apt repository).
+        args={"PYTHON_IMAGE": images["PYTHON_IMAGE"], "NODE_IMAGE": images["NODE_IMAGE"], "PG_CLIENT_MAJOR": "15"},
     )
     return images
 

@@ -1,6 +1,29 @@
-"""What an attacker with a copy of the database would read."""
+"""Databases as a test meets them: what an attacker with a copy would read, and a new empty
+database on the test server for a second instance (a fresh one, or one being restored)."""
 
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import psycopg
+from django.conf import settings
 from django.db import connection
+
+
+@contextmanager
+def empty_database(purpose: str) -> Iterator[str]:
+    """A new PostgreSQL database beside the test database (nobody ran `migrate` on it); its
+    URL. Dropped afterwards, whoever is still connected."""
+    db = settings.DATABASES["default"]
+    admin = f"postgresql://{db['USER']}@{db['HOST']}:{db['PORT']}/postgres"
+    name = f"{db['NAME']}_{purpose}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{name}"
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def dump_database() -> bytes:

@@ -7,24 +7,29 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 import redis
 from blake3 import blake3
 from django.conf import settings
+from django.test import override_settings
 
 from apps.federation.services import clear_delivered_bodies
 from tests.conftest import (
     FEDERATION_B,
     FEDERATION_B_PORT,
     FEDERATION_B_S2S_PORT,
+    FEDERATION_HOSTS,
     PASSWORD,
     ROOT,
     CeleryWorker,
     DeviceKeys,
+    LiveServer,
     _wait_for_port,
     b64,
     federation_hosts_env,
@@ -32,7 +37,7 @@ from tests.conftest import (
     recovery_proof,
     stop,
 )
-from tests.federation.conftest import start_s2s
+from tests.federation.conftest import S2sListener, start_s2s
 from tests.federation.pki import Pki
 
 B = FEDERATION_B
@@ -137,6 +142,27 @@ class InstanceB:
     def drop(self) -> None:
         with psycopg.connect(self.admin_dsn, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{self.dbname}" WITH (FORCE)')
+
+
+@pytest.fixture
+def instance_b(
+    live_server_daphne: LiveServer,
+    celery_worker_process: Path,
+    instance_a_s2s: S2sListener,
+    federation_pki: Pki,
+    tmp_path: Path,
+) -> Iterator[InstanceB]:
+    """B running beside this run's instance A (its daphne, worker and s2s listener), which
+    talks to B in this process too; B's database is dropped afterwards. A test module that
+    uses it imports it (and, outside tests/federation/, `instance_a_s2s` too)."""
+    b = InstanceB(tmp_path, instance_a_s2s.address, federation_pki)
+    b.start()
+    try:
+        with override_settings(TALKEE_FEDERATION_HOSTS=FEDERATION_HOSTS, **federation_pki.settings("localhost")):
+            yield b
+    finally:
+        b.stop()
+        b.drop()
 
 
 def wait_until(condition, what: str, timeout: float = 60.0) -> None:
