@@ -208,7 +208,7 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "apps.core.errors.api_exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "apps.core.schema.ApiAutoSchema",
     "UNAUTHENTICATED_USER": None,
     # Throttles count REMOTE_ADDR only (DRF's default would believe any client's
     # X-Forwarded-For); behind a front, talkee.asgi sets it from TALKEE_TRUSTED_PROXIES.
