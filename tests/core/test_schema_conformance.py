@@ -38,9 +38,17 @@ EXCLUDED = {
 MODES = (schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE)
 
 
-def _fuzz(operation: Any, mode: Any, base_url: str, token: str, path_parameters: dict[str, Any]) -> list[str]:
+def _fuzz(
+    operation: Any,
+    mode: Any,
+    base_url: str,
+    token: str,
+    path_parameters: dict[str, Any],
+    examples: int = EXAMPLES,
+) -> list[str]:
     """Run one operation's examples; every failed check is recorded, none stops the run
-    (hypothesis would spend the time budget shrinking instead of covering operations)."""
+    (hypothesis would spend the time budget shrinking instead of covering operations).
+    An empty token sends none."""
     found: list[str] = []
     http = requests.Session()
     known = {k: v for k, v in path_parameters.items() if k in operation.path_parameters}
@@ -51,7 +59,7 @@ def _fuzz(operation: Any, mode: Any, base_url: str, token: str, path_parameters:
         strategies.append(operation.as_strategy(generation_mode=mode, path_parameters=known))
 
     @settings(
-        max_examples=EXAMPLES,
+        max_examples=examples,
         deadline=None,
         database=None,
         derandomize=True,
@@ -59,7 +67,7 @@ def _fuzz(operation: Any, mode: Any, base_url: str, token: str, path_parameters:
     )
     @given(case=st.one_of(strategies))
     def run(case: Any) -> None:
-        headers = {"Authorization": f"Bearer {token}"}
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
         response = case.call(base_url=base_url, session=http, headers=headers, timeout=30)
         try:
             case.validate_response(response, checks=CHECKS, headers=headers)
@@ -90,5 +98,10 @@ def test_every_answer_of_every_operation_is_documented(make_account: Any, live_s
         for mode in MODES:
             for failure in _fuzz(operation, mode, live_server_daphne.url, alice.token, known):
                 failures[operation.label].append(f"[{mode.value}] {failure}")
+        # What a client without a session (or with a dead one) gets must be documented too.
+        for token, who in (("", "no token"), ("not-a-token", "bad token")):
+            positive = schemathesis.GenerationMode.POSITIVE
+            for failure in _fuzz(operation, positive, live_server_daphne.url, token, known, examples=3):
+                failures[operation.label].append(f"[{who}] {failure}")
     report = "\n".join(f"{label}:\n  " + "\n  ".join(sorted(set(lines))[:5]) for label, lines in failures.items())
     assert not failures, f"{sum(len(v) for v in failures.values())} undocumented answers\n{report}"
