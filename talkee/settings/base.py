@@ -231,6 +231,11 @@ SPECTACULAR_SETTINGS = {
     # Swagger UI is served by this instance, not from a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # GET /v1/sync is a plain async view; its hook adds it (the enum hook is the default one).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "apps.messages.api.sync.document_sync",
+    ],
     # Two choice sets are called `kind`: each its own enum name.
     "ENUM_NAME_OVERRIDES": {
         "ChatKindEnum": "apps.chats.models.Chat.Kind",

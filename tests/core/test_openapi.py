@@ -216,3 +216,16 @@ def test_errors_only_a_view_knows_are_documented(schema: dict[str, Any]) -> None
     assert "416" in operations["/v1/blobs/{id}"]["get"]["responses"]
     assert "409" in operations["/v1/accounts/register"]["post"]["responses"]  # username taken
     assert "401" in operations["/v1/auth/login"]["post"]["responses"]  # wrong password, anyone may call
+
+
+def test_the_long_poll_is_in_the_schema(schema: dict[str, Any]) -> None:
+    """GET /v1/sync is a plain async view; a postprocessing hook documents it."""
+    operation = schema["paths"]["/v1/sync"]["get"]
+    assert {p["name"] for p in operation["parameters"]} == {"cursor", "timeout"}
+    assert operation["security"] == [{"bearerToken": []}]
+    assert set(operation["responses"]) == {"200", "400", "401"}
+    assert operation["responses"]["200"]["content"]["application/json"]["schema"]["required"] == [
+        "events",
+        "cursor",
+        "more",
+    ]
