@@ -72,6 +72,10 @@ class StrictCharField(serializers.CharField):
         return str(super().to_internal_value(data))
 
 
+# Ids, positions, epochs and sizes are PostgreSQL bigints: a larger number in a request is
+# refused at the edge (400), not by the database (500).
+BIGINT_MAX = 2**63 - 1
+
 # `alice`, or `alice@chat.example.org`: the part before `@` as usernames are made
 # (apps.accounts.services.USERNAME_RE, looser in length for other instances).
 _LOCALPART = re.compile(r"[a-z0-9._-]{1,64}")

@@ -30,6 +30,22 @@ GENERIC_ERRORS = {
     429: "rate_limited: too many requests; Retry-After says when to try again.",
 }
 
+# Headers that come with some error answers, for clients that act on them.
+ERROR_HEADERS = {
+    401: {
+        "WWW-Authenticate": {
+            "schema": {"type": "string"},
+            "description": 'Bearer realm="talkee" when the bearer token is missing or not valid.',
+        }
+    },
+    429: {
+        "Retry-After": {
+            "schema": {"type": "integer", "minimum": 0},
+            "description": "Seconds to wait before trying again.",
+        }
+    },
+}
+
 
 class ErrorDetailSerializer(serializers.Serializer[Any]):
     code = serializers.CharField(help_text="snake_case, stable: what clients branch on")
@@ -62,6 +78,8 @@ class ApiAutoSchema(AutoSchema):
         for status, response in responses.items():
             if int(status) >= 400 and not response.get("content"):
                 response["content"] = {"application/json": {"schema": error_ref}}
+            if int(status) in ERROR_HEADERS and "headers" not in response:
+                response["headers"] = ERROR_HEADERS[int(status)]
         operation["responses"] = dict(sorted(responses.items()))
         return operation
 

@@ -12,7 +12,7 @@ from django.core.handlers.asgi import ASGIRequest
 from django.http import FileResponse, HttpRequest, JsonResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import UnsupportedMediaType
 from rest_framework.request import Request
@@ -117,6 +117,14 @@ class CompleteView(APIView):
 
 class BlobView(APIView):
     @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "Range",
+                location=OpenApiParameter.HEADER,
+                required=False,
+                description="One byte range: bytes=first-last, bytes=first- or bytes=-suffix (206).",
+            )
+        ],
         responses={
             (200, "application/octet-stream"): OpenApiTypes.BINARY,
             (206, "application/octet-stream"): OpenApiTypes.BINARY,
@@ -124,7 +132,7 @@ class BlobView(APIView):
             416: error_response("range_not_satisfiable: the Range is outside the file"),
             502: error_response("peer_refused: the chat's home instance refused the file"),
             503: error_response("peer_unreachable: the chat's home instance cannot be reached now"),
-        }
+        },
     )
     def get(self, request: Request, blob_id: uuid.UUID) -> HttpResponseBase:
         """The encrypted bytes, for the chat's members only; one `Range` supported."""

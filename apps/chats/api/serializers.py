@@ -4,7 +4,7 @@ from django.conf import settings
 from rest_framework import serializers
 
 from apps.chats.models import TTL_MAX_SECONDS, Chat, Membership
-from apps.core.api_fields import AddressField, Base64BytesField
+from apps.core.api_fields import BIGINT_MAX, AddressField, Base64BytesField
 
 NAME_MAX_BYTES = 4096
 
@@ -81,7 +81,7 @@ class RoleSerializer(serializers.Serializer[None]):
 
 class NameSerializer(serializers.Serializer[None]):
     encrypted_name = Base64BytesField(max_length=NAME_MAX_BYTES)
-    epoch = serializers.IntegerField(min_value=0)
+    epoch = serializers.IntegerField(min_value=0, max_value=BIGINT_MAX)
 
 
 class TimerSerializer(serializers.Serializer[None]):

@@ -100,7 +100,10 @@ SYNC_OPERATION: dict[str, Any] = {
             },
         },
         "400": _error_answer("invalid_input: cursor is not a non-negative integer, or timeout not a number"),
-        "401": _error_answer("unauthenticated: no valid bearer token."),
+        "401": {
+            **_error_answer("unauthenticated: no valid bearer token."),
+            "headers": {"WWW-Authenticate": {"schema": {"type": "string"}, "description": 'Bearer realm="talkee"'}},
+        },
     },
 }
 
