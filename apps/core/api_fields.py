@@ -2,9 +2,11 @@
 field documented as a string accepts only a JSON string."""
 
 import binascii
+import re
 import uuid
 from typing import Any
 
+from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -68,6 +70,59 @@ class StrictCharField(serializers.CharField):
         if not isinstance(data, str):
             self.fail("invalid")
         return str(super().to_internal_value(data))
+
+
+# Ids, positions, epochs and sizes are PostgreSQL bigints: a larger number in a request is
+# refused at the edge (400), not by the database (500).
+BIGINT_MAX = 2**63 - 1
+
+# `alice`, or `alice@chat.example.org`: the part before `@` as usernames are made
+# (apps.accounts.services.USERNAME_RE, looser in length for other instances).
+_LOCALPART = re.compile(r"[a-z0-9._-]{1,64}")
+_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+
+
+def is_address(value: str) -> bool:
+    """Whether `value` (lowercase) names a user: a local username, or one at an instance
+    named by a public DNS name (at least two labels, an alphabetic top label: no IP
+    literal, no single-label host) or at one the settings map (TALKEE_FEDERATION_HOSTS).
+    Anything else never reaches a lookup, here or at another instance."""
+    local, at, domain = value.partition("@")
+    if not _LOCALPART.fullmatch(local):
+        return False
+    if not at or domain == settings.TALKEE_DOMAIN or domain in settings.TALKEE_FEDERATION_HOSTS:
+        return True
+    labels = domain.split(".")
+    return (
+        len(domain) <= 253
+        and len(labels) >= 2
+        and all(_LABEL.fullmatch(label) for label in labels)
+        and labels[-1].isalpha()
+        and len(labels[-1]) >= 2
+    )
+
+
+def check_address(value: str) -> str:
+    """A user's address from a request (path or body); a 400 in the API's shape if it is none."""
+    if not is_address(value.strip().lower()):
+        raise serializers.ValidationError({"address": [f"Not a user address: {value[:100]!r}."]})
+    return value
+
+
+class AddressField(StrictCharField):
+    """`alice` or `alice@instance.example`; see `is_address`."""
+
+    default_error_messages = {"not_address": "Not a user address: {value!r}."}
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("max_length", 300)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> str:
+        value = super().to_internal_value(data)
+        if not is_address(value.strip().lower()):
+            self.fail("not_address", value=value[:100])
+        return value
 
 
 class StrictUUIDField(serializers.UUIDField):

@@ -213,7 +213,7 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "apps.core.errors.api_exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "apps.core.schema.ApiAutoSchema",
     "UNAUTHENTICATED_USER": None,
     # Throttles count REMOTE_ADDR only (DRF's default would believe any client's
     # X-Forwarded-For); behind a front, talkee.asgi sets it from TALKEE_TRUSTED_PROXIES.
@@ -236,6 +236,11 @@ SPECTACULAR_SETTINGS = {
     # Swagger UI is served by this instance, not from a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # GET /v1/sync is a plain async view; its hook adds it (the enum hook is the default one).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "apps.messages.api.sync.document_sync",
+    ],
     # Two choice sets are called `kind`: each its own enum name.
     "ENUM_NAME_OVERRIDES": {
         "ChatKindEnum": "apps.chats.models.Chat.Kind",

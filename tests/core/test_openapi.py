@@ -143,3 +143,89 @@ def test_admin_styles_are_served_by_the_instance(live_server_daphne: Any) -> Non
     for sheet in sheets:
         with urllib.request.urlopen(f"{live_server_daphne.url}{sheet}", timeout=10) as answer:
             assert answer.status == 200, sheet
+
+
+# Every answer is documented (issue 18): errors in the one shared shape, the generic ones
+# wherever the machinery can produce them; tests/core/test_schema_conformance.py checks the
+# running server against the same schema.
+THROTTLED = {
+    ("/v1/accounts/register", "post"),
+    ("/v1/accounts/recover", "post"),
+    ("/v1/auth/challenge", "post"),
+    ("/v1/auth/login", "post"),
+    ("/v1/keypackages/claim", "post"),
+    ("/v1/calls/turn", "get"),
+}
+
+
+def _all_operations(schema: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (path, method, operation)
+        for path, item in schema["paths"].items()
+        for method, operation in item.items()
+        if method in HTTP_METHODS
+    ]
+
+
+def test_every_error_answer_has_the_error_shape(schema: dict[str, Any]) -> None:
+    error = schema["components"]["schemas"]["Error"]
+    assert error["required"] == ["error"]
+    detail = _resolve(schema, error["properties"]["error"])
+    assert set(detail["required"]) == {"code", "message"}
+    for path, method, operation in _all_operations(schema):
+        for status, response in operation["responses"].items():
+            if int(status) >= 400:
+                content = response.get("content", {})
+                assert content == {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}, (
+                    path,
+                    method,
+                    status,
+                )
+
+
+def test_generic_errors_are_documented_where_they_can_happen(schema: dict[str, Any]) -> None:
+    for path, method, operation in _all_operations(schema):
+        statuses = set(operation["responses"])
+        security = {name for requirement in operation.get("security", []) for name in requirement}
+        where = (path, method, sorted(statuses))
+        if security:
+            assert security == {"bearerToken"}, where
+            assert "401" in statuses, where
+        if "requestBody" in operation:
+            assert {"400", "413", "415"} <= statuses, where
+        if any(p["in"] == "query" for p in operation.get("parameters", [])):
+            assert "400" in statuses, where
+        if "{" in path:
+            assert "404" in statuses, where
+        assert ("429" in statuses) == ((_normalise(path), method) in THROTTLED), where
+        assert not any(s.startswith("5") and s not in ("502", "503") for s in statuses), where
+
+
+def test_the_bearer_scheme_is_declared(schema: dict[str, Any]) -> None:
+    assert schema["components"]["securitySchemes"]["bearerToken"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "Session token from /v1/auth/login",
+    }
+
+
+def test_errors_only_a_view_knows_are_documented(schema: dict[str, Any]) -> None:
+    operations = _operations(schema)
+    assert "409" in operations["/v1/chats/{id}/messages"]["post"]["responses"]  # stale epoch
+    assert "403" in operations["/v1/chats/{id}/messages"]["post"]["responses"]  # read-only channel
+    assert "416" in operations["/v1/blobs/{id}"]["get"]["responses"]
+    assert "409" in operations["/v1/accounts/register"]["post"]["responses"]  # username taken
+    assert "401" in operations["/v1/auth/login"]["post"]["responses"]  # wrong password, anyone may call
+
+
+def test_the_long_poll_is_in_the_schema(schema: dict[str, Any]) -> None:
+    """GET /v1/sync is a plain async view; a postprocessing hook documents it."""
+    operation = schema["paths"]["/v1/sync"]["get"]
+    assert {p["name"] for p in operation["parameters"]} == {"cursor", "timeout"}
+    assert operation["security"] == [{"bearerToken": []}]
+    assert set(operation["responses"]) == {"200", "400", "401"}
+    assert operation["responses"]["200"]["content"]["application/json"]["schema"]["required"] == [
+        "events",
+        "cursor",
+        "more",
+    ]

@@ -51,6 +51,8 @@ def test_only_members_send_and_channels_are_read_only_for_members(make_account) 
         ({"client_message_id": None}, "invalid_input"),
         ({"epoch": -1}, "invalid_input"),
         ({"epoch": "zero"}, "invalid_input"),
+        ({"epoch": 2**63}, "invalid_input"),  # past a bigint: it reached PostgreSQL and was a 500
+        ({"welcome": {"device_ids": [2**63], "payload": b64(b"w")}}, "invalid_input"),
         ({"edit_hash": b64(b"short")}, "invalid_input"),
         ({"welcome": {"device_ids": [], "payload": b64(b"w")}}, "invalid_input"),
     ],
@@ -263,3 +265,27 @@ def test_a_plain_send_is_one_statement_and_a_resend_leaves_no_gap(make_account) 
     assert (again.id, again.seq, again.created) == (sent.id, 2, False)
     assert do_send_message(bob_id, chat["id"], client_message_id="plain-002", **fields).seq == 3
     assert Chat.objects.get(pk=chat["id"]).next_seq == 4
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/sync/ack", {"cursor": 2**63}),
+        ("/v1/device-sync/bundle", {"to_device_id": 2**63, "chat_id": str(uuid.uuid4()), "ciphertext": b64(b"x")}),
+        ("/v1/keypackages/claim", {"users": ["nobody"], "device_ids": [2**63]}),
+        ("/v1/blobs", {"chat_id": str(uuid.uuid4()), "size": 2**63}),
+    ],
+)
+def test_numbers_past_a_bigint_are_a_400(make_account, path: str, body: dict) -> None:
+    alice = make_account()
+    response = alice.client.post(path, body, format="json")
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["code"] == "invalid_input"
+
+
+def test_history_positions_past_a_bigint_are_a_400(make_account) -> None:
+    alice = make_account()
+    chat = make_chat(alice, "group")
+    for query in (f"after_seq={2**63}", f"before_seq={2**63}"):
+        response = alice.client.get(f"/v1/chats/{chat['id']}/messages?{query}")
+        assert response.status_code == 400, response.content

@@ -12,7 +12,7 @@ import websockets
 from rest_framework.test import APIClient
 
 from apps.messages.models import DeviceInbox, Message
-from tests.conftest import DeviceKeys, b64, login, make_chat, send, start_daphne, stop
+from tests.conftest import DeviceKeys, b64, json_call, login, make_chat, send, start_daphne, stop
 from tests.messages.wsclient import SocketDevice
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -273,6 +273,18 @@ def test_typing_and_presence_are_relayed_and_never_stored(make_account, live_ser
 
     asyncio.run(scenario())
     assert (Message.objects.count(), DeviceInbox.objects.count()) == before
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["cursor=-1", f"cursor={2**63}", "cursor=1.5", "cursor=x", "timeout=-1", "timeout=nan", "timeout=abc"],
+)
+def test_long_poll_refuses_a_bad_cursor_or_timeout_with_a_400(make_account, live_server_daphne, query: str) -> None:
+    """A cursor past a bigint reached PostgreSQL; NaN slipped past `< 0`: both are 400 now."""
+    alice = make_account()
+    status, body = json_call(live_server_daphne.url, "GET", f"/v1/sync?{query}", token=alice.token)
+    assert status == 400, body
+    assert body["error"]["code"] == "invalid_input"
 
 
 def test_long_poll_returns_the_same_events_and_wakes_on_new_ones(make_account, live_server_daphne) -> None:

@@ -12,6 +12,11 @@ from apps.accounts.api import serializers
 from apps.accounts.api.throttles import LoginIPThrottle, LoginUsernameThrottle, RegisterIPThrottle
 from apps.accounts.authentication import request_session
 from apps.core.api_fields import validated
+from apps.core.schema import error_response
+
+# What only these views know; the generic errors (400, 401, 413, 415, 429) come from
+# apps.core.schema.ApiAutoSchema.
+WRONG_CREDENTIALS = error_response("invalid_credentials / invalid_signature: wrong password, nonce or device signature")
 
 
 class RegisterView(APIView):
@@ -19,7 +24,13 @@ class RegisterView(APIView):
     authentication_classes: list[type] = []
     throttle_classes = [RegisterIPThrottle]
 
-    @extend_schema(request=serializers.RegisterSerializer, responses={201: serializers.RegisterAnswerSerializer})
+    @extend_schema(
+        request=serializers.RegisterSerializer,
+        responses={
+            201: serializers.RegisterAnswerSerializer,
+            409: error_response("username_taken"),
+        },
+    )
     def post(self, request: Request) -> Response:
         data = validated(serializers.RegisterSerializer, request.data)
         user = services.do_register(data["username"], data["password"], data["recovery_hash"])
@@ -42,7 +53,15 @@ class LoginView(APIView):
     authentication_classes: list[type] = []
     throttle_classes = [LoginIPThrottle, LoginUsernameThrottle]
 
-    @extend_schema(request=serializers.LoginSerializer, responses={200: serializers.LoginAnswerSerializer})
+    @extend_schema(
+        request=serializers.LoginSerializer,
+        responses={
+            200: serializers.LoginAnswerSerializer,
+            401: WRONG_CREDENTIALS,
+            403: error_response("account_blocked / device_revoked"),
+            409: error_response("device_key_in_use / device_key_mismatch: the device keys belong elsewhere"),
+        },
+    )
     def post(self, request: Request) -> Response:
         data = validated(serializers.LoginSerializer, request.data)
         device = data["device"]
@@ -71,7 +90,13 @@ class RecoverView(APIView):
     authentication_classes: list[type] = []
     throttle_classes = [LoginIPThrottle, LoginUsernameThrottle]
 
-    @extend_schema(request=serializers.RecoverSerializer, responses={204: None})
+    @extend_schema(
+        request=serializers.RecoverSerializer,
+        responses={
+            204: None,
+            403: error_response("invalid_recovery_proof: the recovery phrase does not match"),
+        },
+    )
     def post(self, request: Request) -> Response:
         data = validated(serializers.RecoverSerializer, request.data)
         services.do_recover(data["username"], data["recovery_proof"], data["new_password"])

@@ -5,6 +5,12 @@ import re
 from apps.core.errors import ServiceError
 
 _SINGLE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE)
+# A position of more digits than this is past any blob; int() of thousands of digits raises.
+_MAX_DIGITS = 19
+
+
+def _position(digits: str) -> int:
+    return int(digits) if len(digits) <= _MAX_DIGITS else 10**_MAX_DIGITS
 
 
 class RangeNotSatisfiable(ServiceError):
@@ -26,12 +32,12 @@ def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
     if not first and not last:
         raise RangeNotSatisfiable("The byte range is empty.")
     if not first:
-        suffix = int(last)
+        suffix = _position(last)
         if suffix == 0:
             raise RangeNotSatisfiable("A suffix range needs at least one byte.")
         return max(0, size - suffix), size - 1
-    start = int(first)
-    end = size - 1 if not last else min(int(last), size - 1)
-    if start >= size or (last and int(last) < start):
+    start = _position(first)
+    end = size - 1 if not last else min(_position(last), size - 1)
+    if start >= size or (last and _position(last) < start):
         raise RangeNotSatisfiable(f"The blob has {size} bytes.")
     return start, end

@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from apps.core.api_fields import StrictUUIDField
+from apps.core.api_fields import BIGINT_MAX, StrictUUIDField
 
 
 class CreateBlobSerializer(serializers.Serializer[None]):
@@ -8,7 +8,7 @@ class CreateBlobSerializer(serializers.Serializer[None]):
     never stored: those travel only inside the encrypted message."""
 
     chat_id = StrictUUIDField()
-    size = serializers.IntegerField(min_value=1)
+    size = serializers.IntegerField(min_value=1, max_value=BIGINT_MAX)
 
 
 class BlobCreatedSerializer(serializers.Serializer[None]):

@@ -12,7 +12,7 @@ from django.core.handlers.asgi import ASGIRequest
 from django.http import FileResponse, HttpRequest, JsonResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import UnsupportedMediaType
 from rest_framework.request import Request
@@ -28,8 +28,12 @@ from apps.blobs.models import Blob
 from apps.blobs.storage import aiter_range, iter_range
 from apps.core.api_fields import validated
 from apps.core.errors import Conflict, NotFound, error_body
+from apps.core.schema import error_response
 
 RAW_TYPES = ("", "application/octet-stream")
+# What only these views know; the generic errors (400, 401, 404, 413, 415) come from
+# apps.core.schema.ApiAutoSchema.
+INCOMPLETE = error_response("upload_incomplete / already_complete: the upload is not in that state")
 
 
 def _member_blob(request: Request, blob_id: uuid.UUID) -> Blob:
@@ -51,7 +55,15 @@ def _status(blob: Blob) -> dict[str, Any]:
 
 
 class BlobsView(APIView):
-    @extend_schema(request=serializers.CreateBlobSerializer, responses={201: serializers.BlobCreatedSerializer})
+    @extend_schema(
+        request=serializers.CreateBlobSerializer,
+        responses={
+            201: serializers.BlobCreatedSerializer,
+            403: error_response("channel_read_only: only the channel's owners and admins post files"),
+            404: error_response("chat_not_found"),
+            413: error_response("too_large / quota_exceeded: the file or the upload allowance"),
+        },
+    )
     def post(self, request: Request) -> Response:
         data = validated(serializers.CreateBlobSerializer, request.data)
         blob = services.do_create_blob(request_session(request).user_id, data["chat_id"], data["size"])
@@ -68,7 +80,12 @@ class BlobsView(APIView):
 class ChunkView(APIView):
     @extend_schema(
         request={"application/octet-stream": OpenApiTypes.BINARY},
-        responses={201: serializers.ChunkStoredSerializer, 200: serializers.ChunkStoredSerializer},
+        responses={
+            201: serializers.ChunkStoredSerializer,
+            200: serializers.ChunkStoredSerializer,
+            409: INCOMPLETE,
+            411: error_response("length_required: send Content-Length"),
+        },
     )
     def put(self, request: Request, blob_id: uuid.UUID, index: int) -> Response:
         media_type = request.content_type.split(";")[0].strip().lower()
@@ -92,7 +109,7 @@ class ChunksView(APIView):
 
 
 class CompleteView(APIView):
-    @extend_schema(request=None, responses={200: serializers.BlobCompletedSerializer})
+    @extend_schema(request=None, responses={200: serializers.BlobCompletedSerializer, 409: INCOMPLETE})
     def post(self, request: Request, blob_id: uuid.UUID) -> Response:
         blob = services.do_complete_upload(request_session(request).user_id, blob_id)
         return Response({"id": str(blob.id), "size": blob.size})
@@ -100,11 +117,22 @@ class CompleteView(APIView):
 
 class BlobView(APIView):
     @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "Range",
+                location=OpenApiParameter.HEADER,
+                required=False,
+                description="One byte range: bytes=first-last, bytes=first- or bytes=-suffix (206).",
+            )
+        ],
         responses={
             (200, "application/octet-stream"): OpenApiTypes.BINARY,
             (206, "application/octet-stream"): OpenApiTypes.BINARY,
-            416: OpenApiResponse(description="Range not satisfiable"),
-        }
+            409: INCOMPLETE,
+            416: error_response("range_not_satisfiable: the Range is outside the file"),
+            502: error_response("peer_refused: the chat's home instance refused the file"),
+            503: error_response("peer_unreachable: the chat's home instance cannot be reached now"),
+        },
     )
     def get(self, request: Request, blob_id: uuid.UUID) -> HttpResponseBase:
         """The encrypted bytes, for the chat's members only; one `Range` supported."""

@@ -4,7 +4,7 @@ from django.conf import settings
 from rest_framework import serializers
 
 from apps.chats.models import TTL_MAX_SECONDS, Chat, Membership
-from apps.core.api_fields import Base64BytesField
+from apps.core.api_fields import BIGINT_MAX, AddressField, Base64BytesField
 
 NAME_MAX_BYTES = 4096
 
@@ -63,7 +63,7 @@ class ChatSerializer(serializers.ModelSerializer[Chat]):
 
 class ChatCreateSerializer(serializers.Serializer[None]):
     kind = serializers.ChoiceField(choices=Chat.Kind.choices)
-    members = serializers.ListField(child=serializers.CharField(max_length=300), max_length=1000)
+    members = serializers.ListField(child=AddressField(), max_length=1000)
     id = serializers.UUIDField(required=False)
     encrypted_name = Base64BytesField(max_length=NAME_MAX_BYTES, required=False, allow_null=True)
     mls_group_id = Base64BytesField(max_length=256, required=False, allow_null=True)
@@ -71,7 +71,7 @@ class ChatCreateSerializer(serializers.Serializer[None]):
 
 
 class AddMembersSerializer(serializers.Serializer[None]):
-    users = serializers.ListField(child=serializers.CharField(max_length=300), min_length=1, max_length=1000)
+    users = serializers.ListField(child=AddressField(), min_length=1, max_length=1000)
     role = serializers.ChoiceField(choices=[Membership.Role.MEMBER, Membership.Role.ADMIN], default="member")
 
 
@@ -81,7 +81,7 @@ class RoleSerializer(serializers.Serializer[None]):
 
 class NameSerializer(serializers.Serializer[None]):
     encrypted_name = Base64BytesField(max_length=NAME_MAX_BYTES)
-    epoch = serializers.IntegerField(min_value=0)
+    epoch = serializers.IntegerField(min_value=0, max_value=BIGINT_MAX)
 
 
 class TimerSerializer(serializers.Serializer[None]):

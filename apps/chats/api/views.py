@@ -14,8 +14,9 @@ from apps.accounts.selectors import full_address, user_by_address
 from apps.chats import selectors, services
 from apps.chats.api import serializers
 from apps.chats.models import Chat
-from apps.core.api_fields import validated
+from apps.core.api_fields import check_address, validated
 from apps.core.errors import NotFound
+from apps.core.schema import error_response
 
 if TYPE_CHECKING:
     from apps.accounts.models import User
@@ -28,8 +29,17 @@ def chat_or_404(request: Request, chat_id: uuid.UUID) -> Chat:
     return chat
 
 
+# What only these views know; the generic errors (400, 401, 404, 413, 415) come from
+# apps.core.schema.ApiAutoSchema.
+NOT_ADMIN = error_response("not_chat_admin / cannot_remove_owner: only the chat's owners and admins may do this")
+NO_USER = error_response("user_not_found: an address names nobody")
+PEER_DOWN = error_response("peer_unreachable: another instance named in the request cannot be reached now")
+PEER_WRONG = error_response("invalid_peer_answer: another instance answered nonsense")
+LAST_OWNER = error_response("last_owner: the chat needs an owner; hand over ownership first")
+
+
 def user_or_404(address: str) -> "User":
-    user = user_by_address(full_address(address))
+    user = user_by_address(full_address(check_address(address)))
     if user is None:
         raise NotFound(f"No such user: {address}.", code="user_not_found")
     return user
@@ -56,7 +66,14 @@ class ChatListView(APIView):
 
     @extend_schema(
         request=serializers.ChatCreateSerializer,
-        responses={201: serializers.ChatSerializer, 200: serializers.ChatSerializer},
+        responses={
+            201: serializers.ChatSerializer,
+            200: serializers.ChatSerializer,
+            404: NO_USER,
+            409: error_response("chat_exists: a chat with this id exists already"),
+            502: PEER_WRONG,
+            503: PEER_DOWN,
+        },
     )
     def post(self, request: Request) -> Response:
         data = validated(serializers.ChatCreateSerializer, request.data)
@@ -79,7 +96,7 @@ class ChatDetailView(APIView):
 
     @extend_schema(
         request=serializers.TimerSerializer,
-        responses={200: serializers.ChatSerializer, 202: serializers.ChatSerializer},
+        responses={200: serializers.ChatSerializer, 202: serializers.ChatSerializer, 403: NOT_ADMIN},
     )
     def patch(self, request: Request, chat_id: uuid.UUID) -> Response:
         """The chat's self-destruct default (`ttl_seconds`) for messages sent from now on."""
@@ -90,7 +107,16 @@ class ChatDetailView(APIView):
 
 
 class ChatMembersView(APIView):
-    @extend_schema(request=serializers.AddMembersSerializer, responses={200: serializers.ChatSerializer})
+    @extend_schema(
+        request=serializers.AddMembersSerializer,
+        responses={
+            200: serializers.ChatSerializer,
+            202: serializers.ChatSerializer,
+            403: NOT_ADMIN,
+            502: PEER_WRONG,
+            503: PEER_DOWN,
+        },
+    )
     def post(self, request: Request, chat_id: uuid.UUID) -> Response:
         chat = chat_or_404(request, chat_id)
         data = validated(serializers.AddMembersSerializer, request.data)
@@ -101,13 +127,25 @@ class ChatMembersView(APIView):
 
 
 class ChatMemberView(APIView):
-    @extend_schema(request=None, responses={204: None})
+    @extend_schema(
+        request=None,
+        responses={
+            204: None,
+            202: None,
+            400: error_response("invalid_input: not a user address / direct_chat: nobody leaves a direct chat"),
+            403: NOT_ADMIN,
+            409: LAST_OWNER,
+        },
+    )
     def delete(self, request: Request, chat_id: uuid.UUID, address: str) -> Response:
         chat = chat_or_404(request, chat_id)
         services.do_remove_member(request_session(request).user, chat, user_or_404(address))
         return Response(status=status.HTTP_202_ACCEPTED if chat.home else status.HTTP_204_NO_CONTENT)
 
-    @extend_schema(request=serializers.RoleSerializer, responses={200: serializers.ChatSerializer})
+    @extend_schema(
+        request=serializers.RoleSerializer,
+        responses={200: serializers.ChatSerializer, 202: serializers.ChatSerializer, 403: NOT_ADMIN, 409: LAST_OWNER},
+    )
     def patch(self, request: Request, chat_id: uuid.UUID, address: str) -> Response:
         chat = chat_or_404(request, chat_id)
         data = validated(serializers.RoleSerializer, request.data)
@@ -116,7 +154,10 @@ class ChatMemberView(APIView):
 
 
 class ChatNameView(APIView):
-    @extend_schema(request=serializers.NameSerializer, responses={200: serializers.ChatSerializer})
+    @extend_schema(
+        request=serializers.NameSerializer,
+        responses={200: serializers.ChatSerializer, 202: serializers.ChatSerializer, 403: NOT_ADMIN},
+    )
     def put(self, request: Request, chat_id: uuid.UUID) -> Response:
         chat = chat_or_404(request, chat_id)
         data = validated(serializers.NameSerializer, request.data)

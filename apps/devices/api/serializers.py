@@ -1,7 +1,7 @@
 from django.conf import settings
 from rest_framework import serializers
 
-from apps.core.api_fields import Base64BytesField, BoundedListField, StrictCharField
+from apps.core.api_fields import BIGINT_MAX, AddressField, Base64BytesField, BoundedListField
 from apps.devices.models import Device
 
 
@@ -40,17 +40,17 @@ class KeyPackageUploadSerializer(serializers.Serializer[None]):
 
 
 class SyncBundleSerializer(serializers.Serializer[None]):
-    to_device_id = serializers.IntegerField(min_value=1)
+    to_device_id = serializers.IntegerField(min_value=1, max_value=BIGINT_MAX)
     chat_id = serializers.UUIDField()
     # The cap is checked in the service so the answer is 413, not 400.
     ciphertext = Base64BytesField(min_length=1)
 
 
 class KeyPackageClaimSerializer(serializers.Serializer[None]):
-    users = BoundedListField(child=StrictCharField(max_length=300), min_length=1, max_length=100)
+    users = BoundedListField(child=AddressField(), min_length=1, max_length=100)
     # Only these devices of those users (adding one new device must not use up its siblings' pools).
     device_ids = BoundedListField(
-        child=serializers.IntegerField(min_value=1), min_length=1, max_length=100, required=False
+        child=serializers.IntegerField(min_value=1, max_value=BIGINT_MAX), min_length=1, max_length=100, required=False
     )
 
 

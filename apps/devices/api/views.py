@@ -10,12 +10,19 @@ from rest_framework.views import APIView
 
 from apps.accounts.authentication import request_session
 from apps.accounts.selectors import full_address
-from apps.core.api_fields import validated
+from apps.core.api_fields import check_address, validated
 from apps.core.b64 import b64_or_none
 from apps.core.errors import NotFound
+from apps.core.schema import error_response
 from apps.devices import certificates, selectors, services, sync
 from apps.devices.api import serializers
 from apps.devices.models import Device
+
+# What only these views know; the generic errors (400, 401, 404, 413, 415, 429) come from
+# apps.core.schema.ApiAutoSchema.
+NO_USER = error_response("user_not_found: an address names nobody")
+PEER_DOWN = error_response("peer_unreachable: the user's instance cannot be reached now")
+PEER_WRONG = error_response("invalid_peer_answer: the user's instance answered nonsense")
 
 
 class ClaimThrottle(UserRateThrottle):
@@ -32,7 +39,7 @@ class DeviceListView(APIView):
 
 
 class DeviceDetailView(APIView):
-    @extend_schema(responses={204: None, 404: OpenApiResponse(description="not one of your devices")})
+    @extend_schema(responses={204: None, 404: error_response("device_not_found: not one of your devices")})
     def delete(self, request: Request, device_id: int) -> Response:
         device = Device.objects.filter(pk=device_id, user_id=request_session(request).user_id).first()
         if device is None:
@@ -46,9 +53,9 @@ class DeviceCertificateView(APIView):
         request=serializers.CertificateSerializer,
         responses={
             200: serializers.DeviceSerializer,
-            400: OpenApiResponse(description="invalid_certificate / invalid_key"),
-            404: OpenApiResponse(description="not one of your devices"),
-            409: OpenApiResponse(description="identity_key_conflict: the account has another identity key"),
+            400: error_response("invalid_certificate / invalid_key"),
+            404: error_response("device_not_found: not one of your devices"),
+            409: error_response("identity_key_conflict: the account has another identity key"),
         },
     )
     def put(self, request: Request, device_id: int) -> Response:
@@ -80,20 +87,26 @@ class UserCertificatesView(APIView):
             200: OpenApiResponse(
                 description='{"user", "identity_key": base64|null, "devices": [{client_device_id, certificate}]}'
             ),
-            404: OpenApiResponse(description="user_not_found"),
+            400: error_response("invalid_input: not a user address"),
+            404: NO_USER,
+            502: PEER_WRONG,
+            503: PEER_DOWN,
         }
     )
     def get(self, request: Request, address: str) -> Response:
         """A user's identity key and device certificates, as their clients made them (clients check them)."""
         request_session(request)
-        answer = certificates.certificates_of(full_address(address))
+        answer = certificates.certificates_of(full_address(check_address(address)))
         return Response(answer)
 
 
 class KeyPackageUploadView(APIView):
     @extend_schema(
         request=serializers.KeyPackageUploadSerializer,
-        responses={201: inline_serializer("KeyPackagesStored", {"stored": drf_serializers.IntegerField()})},
+        responses={
+            201: inline_serializer("KeyPackagesStored", {"stored": drf_serializers.IntegerField()}),
+            409: error_response("keypackage_pool_full: this device holds as many KeyPackages as it may"),
+        },
     )
     def post(self, request: Request) -> Response:
         data = validated(serializers.KeyPackageUploadSerializer, request.data)
@@ -104,7 +117,11 @@ class KeyPackageUploadView(APIView):
 class SyncBundleView(APIView):
     @extend_schema(
         request=serializers.SyncBundleSerializer,
-        responses={201: inline_serializer("SyncBundleStored", {"id": drf_serializers.IntegerField()})},
+        responses={
+            201: inline_serializer("SyncBundleStored", {"id": drf_serializers.IntegerField()}),
+            403: error_response("not_your_device: history bundles go to your own devices only"),
+            404: error_response("chat_not_found"),
+        },
     )
     def post(self, request: Request) -> Response:
         data = validated(serializers.SyncBundleSerializer, request.data)
@@ -123,7 +140,10 @@ class KeyPackageClaimView(APIView):
             200: OpenApiResponse(
                 description='{"bob@domain": [{device_id, client_device_id, keypackage}]}; '
                 "keypackage is null when that device's pool is empty; with device_ids, only those devices"
-            )
+            ),
+            404: NO_USER,
+            502: PEER_WRONG,
+            503: PEER_DOWN,
         },
     )
     def post(self, request: Request) -> Response:

@@ -1,12 +1,14 @@
 from django.conf import settings
 from rest_framework import serializers
 
-from apps.core.api_fields import Base64BytesField, StrictUUIDField
+from apps.core.api_fields import BIGINT_MAX, Base64BytesField, StrictUUIDField
 from apps.messages.models import Message
 
 
 class WelcomeSerializer(serializers.Serializer[None]):
-    device_ids = serializers.ListField(child=serializers.IntegerField(min_value=1), min_length=1, max_length=10_000)
+    device_ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=BIGINT_MAX), min_length=1, max_length=10_000
+    )
     payload = Base64BytesField(max_length=settings.TALKEE_HANDSHAKE_MAX_BYTES)
 
 
@@ -15,7 +17,7 @@ class SendSerializer(serializers.Serializer[None]):
 
     client_message_id = serializers.CharField(min_length=8, max_length=64)
     kind = serializers.ChoiceField(choices=Message.Kind.choices)
-    epoch = serializers.IntegerField(min_value=0)
+    epoch = serializers.IntegerField(min_value=0, max_value=BIGINT_MAX)
     ciphertext = Base64BytesField(max_length=settings.TALKEE_HANDSHAKE_MAX_BYTES)
     edit_hash = Base64BytesField(length=32, required=False, allow_null=True)
     ttl_seconds = serializers.IntegerField(min_value=1, max_value=365 * 86400, required=False, allow_null=True)
@@ -50,10 +52,12 @@ class RemoveReactionSerializer(serializers.Serializer[None]):
 
 
 class AckSerializer(serializers.Serializer[None]):
-    cursor = serializers.IntegerField(min_value=0)
+    cursor = serializers.IntegerField(min_value=0, max_value=BIGINT_MAX)
 
 
 class HistoryQuerySerializer(serializers.Serializer[None]):
-    after_seq = serializers.IntegerField(min_value=0, required=False, default=0)
-    before_seq = serializers.IntegerField(min_value=1, required=False, allow_null=True, default=None)
+    after_seq = serializers.IntegerField(min_value=0, max_value=BIGINT_MAX, required=False, default=0)
+    before_seq = serializers.IntegerField(
+        min_value=1, max_value=BIGINT_MAX, required=False, allow_null=True, default=None
+    )
     limit = serializers.IntegerField(min_value=1, max_value=200, required=False, default=50)

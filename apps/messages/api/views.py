@@ -15,6 +15,7 @@ from apps.chats.selectors import membership_of
 from apps.core import metrics
 from apps.core.api_fields import validated
 from apps.core.errors import NotFound
+from apps.core.schema import error_response
 from apps.messages import selectors, services
 from apps.messages.api import serializers
 from apps.messages.frames import message_object
@@ -31,10 +32,23 @@ REACTION_ADDED = inline_serializer(
 )
 
 
+# What only these views know; the generic errors (400, 401, 404, 413, 415) come from
+# apps.core.schema.ApiAutoSchema.
+NOT_ALLOWED = error_response("channel_read_only / wrong_edit_secret / not allowed for this member")
+GONE = error_response("message_deleted / not_editable: the message cannot change any more")
+
+
 class ChatMessagesView(APIView):
     @extend_schema(
         request=serializers.SendSerializer,
-        responses={201: serializers.SentSerializer, 200: serializers.SentSerializer, 202: serializers.SentSerializer},
+        responses={
+            201: serializers.SentSerializer,
+            200: serializers.SentSerializer,
+            202: serializers.SentSerializer,
+            403: NOT_ALLOWED,
+            409: error_response("stale_epoch: a commit for an epoch the chat has left"),
+            413: error_response("message_too_large / payload_too_large"),
+        },
     )
     def post(self, request: Request, chat_id: uuid.UUID) -> Response:
         data = validated(serializers.SendSerializer, request.data)
@@ -71,7 +85,10 @@ def _changed(message: Message) -> Response:
 
 
 class MessageView(APIView):
-    @extend_schema(request=serializers.EditSerializer, responses={200: OpenApiTypes.OBJECT, 202: OpenApiTypes.OBJECT})
+    @extend_schema(
+        request=serializers.EditSerializer,
+        responses={200: OpenApiTypes.OBJECT, 202: OpenApiTypes.OBJECT, 403: NOT_ALLOWED, 409: GONE},
+    )
     def patch(self, request: Request, message_id: int) -> Response:
         data = validated(serializers.EditSerializer, request.data)
         message = services.do_edit_message(
@@ -79,7 +96,10 @@ class MessageView(APIView):
         )
         return _changed(message)
 
-    @extend_schema(request=serializers.DeleteSerializer, responses={200: OpenApiTypes.OBJECT, 202: OpenApiTypes.OBJECT})
+    @extend_schema(
+        request=serializers.DeleteSerializer,
+        responses={200: OpenApiTypes.OBJECT, 202: OpenApiTypes.OBJECT, 403: NOT_ALLOWED, 409: GONE},
+    )
     def delete(self, request: Request, message_id: int) -> Response:
         data = validated(serializers.DeleteSerializer, request.data or {})
         message = services.do_delete_message(request_session(request).user_id, message_id, data.get("edit_secret"))
@@ -87,7 +107,15 @@ class MessageView(APIView):
 
 
 class BurnView(APIView):
-    @extend_schema(request=None, responses={200: OpenApiTypes.OBJECT, 202: OpenApiTypes.OBJECT})
+    @extend_schema(
+        request=None,
+        responses={
+            200: OpenApiTypes.OBJECT,
+            202: OpenApiTypes.OBJECT,
+            400: error_response("not_burn_on_read: this message is not burn-on-read"),
+            409: GONE,
+        },
+    )
     def post(self, request: Request, message_id: int) -> Response:
         message = services.do_burn_message(request_session(request).user_id, message_id)
         return _changed(message)
@@ -99,6 +127,7 @@ class ReactionsView(APIView):
         responses={
             (201, "application/json"): REACTION_ADDED,
             (202, "application/json"): REACTION_ADDED,
+            409: GONE,
         },
     )
     def post(self, request: Request, message_id: int) -> Response:
@@ -112,7 +141,7 @@ class ReactionsView(APIView):
 
 
 class ReactionView(APIView):
-    @extend_schema(request=serializers.RemoveReactionSerializer, responses={204: None, 202: None})
+    @extend_schema(request=serializers.RemoveReactionSerializer, responses={204: None, 202: None, 403: NOT_ALLOWED})
     def delete(self, request: Request, reaction_id: int) -> Response:
         data = validated(serializers.RemoveReactionSerializer, request.data or {})
         reaction = services.do_remove_reaction(request_session(request).user_id, reaction_id, data.get("remove_secret"))

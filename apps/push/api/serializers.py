@@ -70,12 +70,3 @@ class PreferencesSerializer(serializers.Serializer[Any]):
 
 class VapidSerializer(serializers.Serializer[Any]):
     public_key = serializers.CharField(help_text="The VAPID application server key: a P-256 point, base64url.")
-
-
-class ErrorDetailSerializer(serializers.Serializer[Any]):
-    code = serializers.CharField()
-    message = serializers.CharField()
-
-
-class ErrorSerializer(serializers.Serializer[Any]):
-    error = ErrorDetailSerializer()

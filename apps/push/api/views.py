@@ -3,7 +3,7 @@
 import uuid
 from typing import Any
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -11,18 +11,14 @@ from rest_framework.views import APIView
 
 from apps.accounts.authentication import request_session
 from apps.core.api_fields import validated
+from apps.core.schema import error_response
 from apps.push import selectors, services
 from apps.push.api import serializers as s
 from apps.push.vapid import vapid_public_key
 
-
-def _error(description: str) -> OpenApiResponse:
-    return OpenApiResponse(response=s.ErrorSerializer, description=description)
-
-
-DISABLED = _error("push_disabled: the instance has no VAPID subject")
-INVALID = _error("invalid_input / invalid_endpoint")
-UNAUTHENTICATED = _error("no valid token")
+DISABLED = error_response("push_disabled: the instance has no VAPID subject")
+INVALID = error_response("invalid_input / invalid_endpoint")
+UNAUTHENTICATED = error_response("no valid token")
 
 
 class VapidView(APIView):
@@ -65,7 +61,7 @@ def _mute(chat_id: Any, until: Any) -> dict[str, Any]:
 class MuteView(APIView):
     @extend_schema(
         request=s.MuteSerializer,
-        responses={200: s.MuteOutSerializer, 400: INVALID, 401: UNAUTHENTICATED, 404: _error("chat_not_found")},
+        responses={200: s.MuteOutSerializer, 400: INVALID, 401: UNAUTHENTICATED, 404: error_response("chat_not_found")},
         description="Mute a chat on this device (no pushes for its messages; calls still ring unless the "
         "device chose otherwise in /v1/push/preferences).",
     )
