@@ -78,6 +78,8 @@ export async function verifySafetyNumber(ctx: TrustContext & { readonly mls: Pic
   if (match) {
     chat.verified = ours;
     delete chat.unsafe;
+    // Verified again after a key change: sending goes on.
+    delete chat.held;
   } else {
     chat.unsafe = ours;
     delete chat.verified;
