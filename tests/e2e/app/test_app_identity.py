@@ -24,7 +24,7 @@ from apps.chats.models import Chat
 from apps.devices.models import Device, IdentityKey, KeyPackage
 from apps.devices.services import notify_device_change
 from apps.messages.models import DeviceInbox, Message
-from tests.e2e.app.conftest import PASSWORD, ROOT, SLOW, assert_private, pair
+from tests.e2e.app.conftest import PASSWORD, ROOT, SLOW, assert_controls_named, assert_private, pair, shot
 from tests.e2e.crypto.conftest import Harness, HarnessError, harness_url  # noqa: F401  (fixture)
 from tests.support.database import dump_database
 
@@ -181,3 +181,54 @@ def test_an_identity_key_swapped_before_first_contact_shows_in_the_safety_number
     alice.page.get_by_role("button", name="Compare").click()
     expect(alice.page.get_by_role("status", name="Verification")).to_have_text(re.compile("^Unsafe"))
     expect(alice.page.get_by_label("Safety number did not match")).to_have_text("⚠ Unsafe")
+
+
+def swap_identity_key(person: Any) -> SigningKey:
+    """The operator replaces `person`'s identity key and re-signs their device's certificate with its own."""
+    device = Device.objects.select_related("user").get(user__username__startswith=person.name + "@")
+    operator_key = SigningKey.generate()
+    IdentityKey.objects.filter(user=device.user).update(public_key=bytes(operator_key.verify_key))
+    Device.objects.filter(pk=device.pk).update(certificate=certificate_for(operator_key, device))
+    return operator_key
+
+
+def test_a_changed_identity_key_shows_in_the_timeline_and_holds_sends_in_a_verified_chat(people: Any) -> None:
+    """Alice verified Bob; then the operator swaps Bob's identity key. Alice's chat says so in the
+    timeline, the verified badge goes, and her next message waits for "Send anyway"."""
+    alice, bob = pair(people)
+    alice.open_chat(bob.name)
+    ours, theirs = safety_number(alice), safety_number(bob)
+    assert ours == theirs
+    alice.page.get_by_label(re.compile("safety number$")).fill(theirs)
+    alice.page.get_by_role("button", name="Compare").click()
+    expect(alice.page.get_by_label("Safety number verified")).to_have_text("✓ Verified")
+    # The member list shows each person's certified devices and their age.
+    expect(alice.page.get_by_label(f"Devices of {bob.name}")).to_have_text("1 device · added just now")
+    alice.page.get_by_role("button", name="Close members").click()
+
+    swap_identity_key(bob)
+    # Alice's client looks at Bob's keys when the chat is opened (at most every 10 s per person).
+    alice.page.wait_for_timeout(10_500)
+    alice.open_chat(bob.name)
+    notice = alice.log.locator("li.notice", has_text=f"{bob.name}'s safety number changed")
+    expect(notice).to_have_count(1, timeout=SLOW)
+    expect(alice.page.get_by_label("Safety number verified")).to_be_hidden()
+    shot(alice.page, "20a-safety-number-changed-desktop")
+
+    alice.say("Are you still you?")
+    prompt = alice.page.get_by_role("alertdialog", name="Safety number changed")
+    expect(prompt).to_contain_text(f"{bob.name}'s safety number changed — send anyway?")
+    expect(alice.message("Are you still you?")).to_have_count(0)
+    assert_controls_named(alice.page)
+    shot(alice.page, "20b-send-anyway-prompt-desktop")
+    alice.page.set_viewport_size({"width": 390, "height": 844})
+    shot(alice.page, "20c-send-anyway-prompt-phone")
+    alice.page.set_viewport_size({"width": 1280, "height": 800})
+    prompt.get_by_role("button", name="Send anyway").click()
+    alice.expect_message("Are you still you?")
+    expect(prompt).to_be_hidden()
+    bob.expect_message("Are you still you?")
+    # Acknowledged: the next message goes without asking.
+    alice.say("Carry on")
+    alice.expect_message("Carry on")
+    expect(prompt).to_be_hidden()
