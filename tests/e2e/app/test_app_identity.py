@@ -11,21 +11,35 @@ import re
 import struct
 import threading
 import uuid
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from blake3 import blake3
 from django.db import connection, transaction
 from nacl.signing import SigningKey
-from playwright.sync_api import expect
+from playwright.sync_api import Browser, Playwright, expect
 
 from apps.accounts.models import User
 from apps.chats.models import Chat
 from apps.devices.models import Device, IdentityKey, KeyPackage
 from apps.devices.services import notify_device_change
 from apps.messages.models import DeviceInbox, Message
-from tests.e2e.app.conftest import PASSWORD, ROOT, SLOW, assert_controls_named, assert_private, pair, shot
+from tests.e2e.app.conftest import (
+    PASSWORD,
+    ROOT,
+    SLOW,
+    Person,
+    assert_controls_named,
+    assert_private,
+    pair,
+    shot,
+    watch_csp,
+)
+from tests.e2e.conftest import CHROMIUM_ARGS
 from tests.e2e.crypto.conftest import Harness, HarnessError, harness_url  # noqa: F401  (fixture)
+from tests.support.calls import MEDIA_ARGS
 from tests.support.database import dump_database
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -232,3 +246,95 @@ def test_a_changed_identity_key_shows_in_the_timeline_and_holds_sends_in_a_verif
     alice.say("Carry on")
     alice.expect_message("Carry on")
     expect(prompt).to_be_hidden()
+
+
+CAMERA = (640, 480)
+
+# Bob's QR code drawn into a camera-sized grey frame, as luma bytes (base64): the Y plane of a Y4M frame.
+LUMA_OF_QR = """(img) => {
+  const [w, h] = [WIDTH, HEIGHT];
+  const canvas = document.createElement('canvas');
+  canvas.width = w; canvas.height = h;
+  const g = canvas.getContext('2d');
+  g.fillStyle = '#fff'; g.fillRect(0, 0, w, h);
+  g.drawImage(img, (w - img.naturalWidth) / 2, (h - img.naturalHeight) / 2);
+  const px = g.getImageData(0, 0, w, h).data;
+  let out = '';
+  for (let i = 0; i < px.length; i += 4) {
+    out += String.fromCharCode(Math.round(0.299 * px[i] + 0.587 * px[i + 1] + 0.114 * px[i + 2]));
+  }
+  return btoa(out);
+}""".replace("WIDTH", str(CAMERA[0])).replace("HEIGHT", str(CAMERA[1]))
+
+
+def write_y4m(path: Path, luma: bytes) -> None:
+    """One 4:2:0 frame (grey: chroma at 128); Chromium's fake camera plays it in a loop."""
+    width, height = CAMERA
+    assert len(luma) == width * height
+    header = f"YUV4MPEG2 W{width} H{height} F30:1 Ip A1:1 C420jpeg\n".encode()
+    path.write_bytes(header + b"FRAME\n" + luma + bytes([128]) * (width * height // 2))
+
+
+@pytest.fixture
+def camera_file(tmp_path: Path) -> Path:
+    """The fake camera's file: blank until the test draws Bob's QR code into it."""
+    path = tmp_path / "camera.y4m"
+    write_y4m(path, bytes([255]) * (CAMERA[0] * CAMERA[1]))
+    return path
+
+
+@pytest.fixture
+def camera_browser(playwright: Playwright, camera_file: Path) -> Iterator[Browser]:
+    """Alice's browser: its camera plays `camera_file`."""
+    launched = playwright.chromium.launch(
+        executable_path="/usr/bin/chromium",
+        args=[*CHROMIUM_ARGS, *MEDIA_ARGS, f"--use-file-for-fake-video-capture={camera_file}"],
+    )
+    yield launched
+    launched.close()
+
+
+def test_alice_verifies_bob_by_scanning_his_qr_code_with_the_camera(
+    people: Any, camera_browser: Browser, camera_file: Path
+) -> None:
+    """Bob's members panel draws the safety number's QR code; Alice's camera (Chromium's fake
+    camera playing a frame made from Bob's screen) reads it and the chat is marked verified."""
+    bob = people("bob")
+    context = camera_browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    page.set_default_timeout(SLOW)
+    violations: list[str] = []
+    watch_csp(page, violations, "alice")
+    alice = Person(f"alice{uuid.uuid4().hex[:5]}", context, page, bob.server, bob.typed)
+    try:
+        alice.sign_up()
+        bob.sign_up()
+        alice.start_direct(bob.name)
+        alice.say("Scan me")
+        bob.open_chat(alice.name)
+        bob.expect_message("Scan me")
+
+        number = safety_number(bob)
+        qr = bob.page.get_by_role("img", name=re.compile(f"^QR code of your safety number with {alice.name}"))
+        expect(qr).to_be_visible()
+        assert number in str(qr.get_attribute("alt")), "the QR code's text alternative is the number"
+        assert str(qr.get_attribute("src")).startswith("data:image/png;base64,")
+        assert_controls_named(bob.page)
+        shot(bob.page, "20d-safety-qr-desktop")
+        bob.page.set_viewport_size({"width": 390, "height": 844})
+        shot(bob.page, "20e-safety-qr-phone")
+        bob.page.set_viewport_size({"width": 1280, "height": 800})
+        write_y4m(camera_file, base64.b64decode(qr.evaluate(LUMA_OF_QR)))
+
+        alice.open_chat(bob.name)
+        alice.page.get_by_role("button", name="Members").click()
+        expect(alice.page.get_by_label(re.compile("^Your safety number with"))).to_have_text(number, timeout=SLOW)
+        expect(alice.page.get_by_role("status", name="Verification")).to_have_text("Not verified")
+        alice.page.get_by_role("button", name=f"Scan {bob.name}'s code").click()
+        # The match marks the chat verified (the panel is drawn again with it).
+        expect(alice.page.get_by_role("status", name="Verification")).to_have_text("Verified", timeout=SLOW)
+        expect(alice.page.get_by_label("Safety number verified")).to_have_text("✓ Verified")
+        expect(alice.page.get_by_label("Camera", exact=True)).to_have_count(0)  # the scanner is gone, its camera off
+        assert not violations, violations
+    finally:
+        context.close()
