@@ -338,3 +338,28 @@ def test_alice_verifies_bob_by_scanning_his_qr_code_with_the_camera(
         assert not violations, violations
     finally:
         context.close()
+
+
+def test_bobs_device_changes_show_in_alices_timeline_and_member_list(people: Any) -> None:
+    """Bob signs in on a second browser with his recovery phrase (a certified device), later
+    revokes it: Alice's chat with him says "Bob added a device", then "Bob removed a device",
+    and her member list counts his devices."""
+    alice, bob = pair(people)
+    alice.open_chat(bob.name)
+    bob2 = people("bob", label="bob-2")
+    bob2.sign_in(phrase=bob.words)
+    added = alice.log.locator("li.notice", has_text=f"{bob.name} added a device")
+    expect(added).to_have_count(1, timeout=45_000)
+    alice.page.get_by_role("button", name="Members").click()
+    expect(alice.page.get_by_label(f"Devices of {bob.name}")).to_have_text("2 devices · newest added just now")
+    shot(alice.page, "20f-device-added-desktop")
+    alice.page.get_by_role("button", name="Close members").click()
+
+    second = Device.objects.filter(user__username__startswith=bob.name + "@").order_by("pk").last()
+    assert second is not None
+    bob.page.get_by_role("button", name="Settings").click()
+    bob.page.once("dialog", lambda dialog: dialog.accept())
+    bob.page.get_by_role("button", name=re.compile(rf"^Revoke .*#{second.pk}$")).click()
+    removed = alice.log.locator("li.notice", has_text=f"{bob.name} removed a device")
+    expect(removed).to_have_count(1, timeout=45_000)
+    expect(added).to_have_count(1)  # each change said once
