@@ -243,6 +243,19 @@ def test_a_changed_identity_key_shows_in_the_timeline_and_holds_sends_in_a_verif
     alice.page.set_viewport_size({"width": 390, "height": 844})
     shot(alice.page, "20c-send-anyway-prompt-phone")
     alice.page.set_viewport_size({"width": 1280, "height": 800})
+
+    # "Verify again": the panel shows the number with the key the server now lists — the
+    # operator's — so it no longer matches Bob's, and the chat is marked unsafe. The message
+    # is back in the composer, still unsent.
+    prompt.get_by_role("button", name="Verify again").click()
+    number = alice.page.get_by_label(re.compile("^Your safety number with"))
+    expect(number).not_to_have_text(theirs, timeout=SLOW)
+    expect(alice.composer).to_have_value("Are you still you?")
+    alice.page.get_by_label(re.compile("safety number$")).fill(theirs)
+    alice.page.get_by_role("button", name="Compare").click()
+    expect(alice.page.get_by_role("status", name="Verification")).to_have_text(re.compile("^Unsafe"))
+    alice.composer.press("Enter")
+    expect(prompt).to_be_visible()
     prompt.get_by_role("button", name="Send anyway").click()
     alice.expect_message("Are you still you?")
     expect(prompt).to_be_hidden()

@@ -81,6 +81,9 @@ export function conversation(messenger: Messenger, back: () => void): Conversati
   verifyAgain.addEventListener("click", () => {
     const c = chat();
     held.hidden = true;
+    // The message is not sent: it goes back into the composer for after the check.
+    if (waiting !== null) composer.restore(waiting.text);
+    waiting = null;
     if (c === undefined || c.held === undefined) return;
     act(async () => {
       await messenger.acceptIdentityKey(c.held!);
