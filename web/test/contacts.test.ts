@@ -213,19 +213,29 @@ describe("notices in the chats with a contact", () => {
     expect(reloaded.contacts.get("bob@a.test")!.identityKey).toBe(operator.identity.identityKey);
   });
 
-  it("verifying again with the new key's number lets sends go", async () => {
-    const { alice, store, contacts, trustCtx, setListed } = await setUp();
+  it("verifying again compares with the new key's number: a mismatch keeps the old pin and the hold, a match pins and lets sends go", async () => {
+    const { alice, bob, store, contacts, trustCtx, setListed } = await setUp();
     await contacts.check("bob@a.test");
+    const oldPin = await alice.svc.pinnedIdentity("bob@a.test");
     const bobNew = await device("bob@a.test", newRecoveryMnemonic()); // Bob really made a new key
     setListed(listing([bobNew]));
     await contacts.check("bob@a.test");
     const direct = store.chats.get("direct-verified")!;
     expect(direct.held).toBe("bob@a.test");
-    await contacts.acceptKey("bob@a.test"); // "Verify again": the number is shown with the new key
-    expect(direct.held).toBe("bob@a.test");
-    const theirs = await safetyNumber({ address: "bob@a.test", identityKey: b64(bobNew.identity.identityKey) }, { address: "alice@a.test", identityKey: b64(alice.identity.identityKey) });
-    expect(await verifySafetyNumber(trustCtx, "direct-verified", "bob@a.test", safetyQrPayload(theirs))).toBe(true);
+    const candidate = await contacts.candidateKey("bob@a.test");
+    expect(candidate).toBe(bobNew.identity.identityKey);
+    const number = (key: string) => safetyNumber({ address: "bob@a.test", identityKey: b64(key) }, { address: "alice@a.test", identityKey: b64(alice.identity.identityKey) });
+    // Bob's old number (what an attacker's swap would leave him showing): unsafe, nothing pinned, still held.
+    expect(await verifySafetyNumber(trustCtx, "direct-verified", "bob@a.test", await number(bob.identity.identityKey), candidate!)).toBe(false);
+    expect(direct.unsafe).toBeDefined();
+    expect(await alice.svc.pinnedIdentity("bob@a.test")).toBe(oldPin);
+    expect(sendGate(direct, "a.test")).not.toBeNull();
+    // Bob's number with his new key, scanned from his QR code: verified, pinned, sends go.
+    expect(await verifySafetyNumber(trustCtx, "direct-verified", "bob@a.test", safetyQrPayload(await number(bobNew.identity.identityKey)), candidate!)).toBe(true);
+    expect(await alice.svc.pinnedIdentity("bob@a.test")).toBe(bobNew.identity.identityKey);
+    expect(await contacts.candidateKey("bob@a.test")).toBeNull();
     expect(direct.held).toBeUndefined();
+    expect(direct.unsafe).toBeUndefined();
     expect(sendGate(direct, "a.test")).toBeNull();
   });
 });

@@ -4,7 +4,8 @@
 // at first contact (src/mls/trust.ts) and with what it saw last time (`app/contacts`):
 //   - a different identity key → "Bob's safety number changed" in every chat with Bob, the
 //     verified badge goes, and a chat that was verified holds our sends until the user says
-//     "send anyway" (which pins the new key) or compares the numbers again;
+//     "send anyway" (which pins the new key) or compares the numbers again (the number is
+//     then computed with the new key, and only a match pins it: trust.ts verifySafetyNumber);
 //   - a certified device more or fewer → "Bob added a device" / "Bob removed a device".
 // The lines are written by this device (`LocalMessage.local`), never sent.
 import { fromBase64 } from "../crypto/encoding";
@@ -199,7 +200,13 @@ export class Contacts {
 
   /** Pins the identity key last listed for `user` (when it differs from the pinned one). */
   async acceptKey(user: string): Promise<void> {
+    const listed = await this.candidateKey(user);
+    if (listed !== null) await this.deps.repin(user, listed);
+  }
+
+  /** The identity key last listed for `user` when it is not the pinned one (a change not accepted yet). */
+  async candidateKey(user: string): Promise<string | null> {
     const listed = this.deps.ctx.store.contacts.get(user)?.identityKey ?? null;
-    if (listed !== null && listed !== (await this.deps.pinned(user))) await this.deps.repin(user, listed);
+    return listed !== null && listed !== (await this.deps.pinned(user)) ? listed : null;
   }
 }

@@ -153,18 +153,22 @@ export class Messenger extends EventTarget implements AppContext {
     });
   }
 
-  /** Our 60-digit safety number with `user` (null: no identity key here, or none pinned for them). */
+  /**
+   * Our 60-digit safety number with `user` (null: no identity key here, or none pinned for
+   * them). After their key changed (./contacts), the number with the new key: what comparing
+   * again must match.
+   */
   async safetyNumber(user: string, chatId?: string): Promise<string | null> {
     // Joined by a Welcome: nothing pinned for them yet; check their leaves here and pin.
     if (chatId !== undefined && (await this.mls.pinnedIdentity(user)) === null) {
       await checkChatMembers(this, chatId, user).catch((err: unknown) => console.warn("talkee: certificates not checked", err));
     }
-    return safetyNumberWith(this, user);
+    return safetyNumberWith(this, user, (await this.contacts.candidateKey(user)) ?? undefined);
   }
 
   /** True when `theirs` (typed or scanned) equals our number; the chat is marked verified (or not). */
-  verifySafetyNumber(chatId: string, user: string, theirs: string): Promise<boolean> {
-    return verifySafetyNumber(this, chatId, user, theirs);
+  async verifySafetyNumber(chatId: string, user: string, theirs: string): Promise<boolean> {
+    return verifySafetyNumber(this, chatId, user, theirs, (await this.contacts.candidateKey(user)) ?? undefined);
   }
 
   get user(): string {
@@ -309,11 +313,6 @@ export class Messenger extends EventTarget implements AppContext {
   /** "Send anyway": the other person's new identity key is accepted and the chat's sends go. */
   acknowledgeKeyChange(chatId: string): Promise<void> {
     return this.contacts.acknowledge(chatId);
-  }
-
-  /** "Verify again": the safety number is shown with `user`'s new key (sending still waits for a match or "send anyway"). */
-  acceptIdentityKey(user: string): Promise<void> {
-    return this.contacts.acceptKey(user);
   }
 
   /** Looks at the other members' identity keys and devices now (see ./contacts). */

@@ -85,11 +85,9 @@ export function conversation(messenger: Messenger, back: () => void): Conversati
     if (waiting !== null) composer.restore(waiting.text);
     waiting = null;
     if (c === undefined || c.held === undefined) return;
-    act(async () => {
-      await messenger.acceptIdentityKey(c.held!);
-      panelOpen = true;
-      renderPanel();
-    });
+    // The panel shows the number with the new key; only a match accepts it.
+    panelOpen = true;
+    renderPanel();
   });
   const composer = makeComposer(messenger.domain, {
     send: (text, options) => {
