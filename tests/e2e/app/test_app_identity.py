@@ -11,21 +11,35 @@ import re
 import struct
 import threading
 import uuid
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from blake3 import blake3
 from django.db import connection, transaction
 from nacl.signing import SigningKey
-from playwright.sync_api import expect
+from playwright.sync_api import Browser, Playwright, expect
 
 from apps.accounts.models import User
 from apps.chats.models import Chat
 from apps.devices.models import Device, IdentityKey, KeyPackage
 from apps.devices.services import notify_device_change
 from apps.messages.models import DeviceInbox, Message
-from tests.e2e.app.conftest import PASSWORD, ROOT, SLOW, assert_private, pair
+from tests.e2e.app.conftest import (
+    PASSWORD,
+    ROOT,
+    SLOW,
+    Person,
+    assert_controls_named,
+    assert_private,
+    pair,
+    shot,
+    watch_csp,
+)
+from tests.e2e.conftest import CHROMIUM_ARGS
 from tests.e2e.crypto.conftest import Harness, HarnessError, harness_url  # noqa: F401  (fixture)
+from tests.support.calls import MEDIA_ARGS
 from tests.support.database import dump_database
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -78,6 +92,11 @@ def test_the_operator_cannot_slip_a_ghost_device_into_a_chat(people: Any, harnes
     bob.open_chat(alice.name)
     expect(bob.page.get_by_role("alert", name="Security warnings")).to_contain_text(WARNING, timeout=SLOW)
     assert Message.objects.filter(chat=chat, kind="commit").count() == commits_before, "nobody committed the ghost"
+    # Nor is it counted as a device of Bob's: no "added a device" line, one device in the member list.
+    expect(alice.log.locator("li.notice", has_text="added a device")).to_have_count(0)
+    alice.page.get_by_role("button", name="Members").click()
+    expect(alice.page.get_by_label(f"Devices of {bob.name}")).to_have_text(re.compile(r"^1 device · added "))
+    alice.page.get_by_role("button", name="Close members").click()
 
     # The chat goes on between the real devices.
     alice.say("Only for the real Bob")
@@ -181,3 +200,184 @@ def test_an_identity_key_swapped_before_first_contact_shows_in_the_safety_number
     alice.page.get_by_role("button", name="Compare").click()
     expect(alice.page.get_by_role("status", name="Verification")).to_have_text(re.compile("^Unsafe"))
     expect(alice.page.get_by_label("Safety number did not match")).to_have_text("⚠ Unsafe")
+
+
+def swap_identity_key(person: Any) -> SigningKey:
+    """The operator replaces `person`'s identity key and re-signs their device's certificate with its own."""
+    device = Device.objects.select_related("user").get(user__username__startswith=person.name + "@")
+    operator_key = SigningKey.generate()
+    IdentityKey.objects.filter(user=device.user).update(public_key=bytes(operator_key.verify_key))
+    Device.objects.filter(pk=device.pk).update(certificate=certificate_for(operator_key, device))
+    return operator_key
+
+
+def test_a_changed_identity_key_shows_in_the_timeline_and_holds_sends_in_a_verified_chat(people: Any) -> None:
+    """Alice verified Bob; then the operator swaps Bob's identity key. Alice's chat says so in the
+    timeline, the verified badge goes, and her next message waits for "Send anyway"."""
+    alice, bob = pair(people)
+    alice.open_chat(bob.name)
+    ours, theirs = safety_number(alice), safety_number(bob)
+    assert ours == theirs
+    alice.page.get_by_label(re.compile("safety number$")).fill(theirs)
+    alice.page.get_by_role("button", name="Compare").click()
+    expect(alice.page.get_by_label("Safety number verified")).to_have_text("✓ Verified")
+    # The member list shows each person's certified devices and their age.
+    expect(alice.page.get_by_label(f"Devices of {bob.name}")).to_have_text(re.compile(r"^1 device · added "))
+    alice.page.get_by_role("button", name="Close members").click()
+
+    swap_identity_key(bob)
+    # Alice's client looks at Bob's keys when the chat is opened (at most every 10 s per person).
+    alice.page.wait_for_timeout(10_500)
+    alice.open_chat(bob.name)
+    notice = alice.log.locator("li.notice", has_text=f"{bob.name}'s safety number changed")
+    expect(notice).to_have_count(1, timeout=SLOW)
+    expect(alice.page.get_by_label("Safety number verified")).to_be_hidden()
+    shot(alice.page, "20a-safety-number-changed-desktop")
+
+    alice.say("Are you still you?")
+    prompt = alice.page.get_by_role("alertdialog", name="Safety number changed")
+    expect(prompt).to_contain_text(f"{bob.name}'s safety number changed — send anyway?")
+    expect(alice.message("Are you still you?")).to_have_count(0)
+    assert_controls_named(alice.page)
+    shot(alice.page, "20b-send-anyway-prompt-desktop")
+    alice.page.set_viewport_size({"width": 390, "height": 844})
+    shot(alice.page, "20c-send-anyway-prompt-phone")
+    alice.page.set_viewport_size({"width": 1280, "height": 800})
+
+    # "Verify again": the panel shows the number with the key the server now lists — the
+    # operator's — so it no longer matches Bob's, and the chat is marked unsafe. The message
+    # is back in the composer, still unsent.
+    prompt.get_by_role("button", name="Verify again").click()
+    number = alice.page.get_by_label(re.compile("^Your safety number with"))
+    expect(number).not_to_have_text(theirs, timeout=SLOW)
+    expect(alice.composer).to_have_value("Are you still you?")
+    alice.page.get_by_label(re.compile("safety number$")).fill(theirs)
+    alice.page.get_by_role("button", name="Compare").click()
+    expect(alice.page.get_by_role("status", name="Verification")).to_have_text(re.compile("^Unsafe"))
+    alice.composer.press("Enter")
+    expect(prompt).to_be_visible()
+    prompt.get_by_role("button", name="Send anyway").click()
+    alice.expect_message("Are you still you?")
+    expect(prompt).to_be_hidden()
+    bob.expect_message("Are you still you?")
+    # Acknowledged: the next message goes without asking.
+    alice.say("Carry on")
+    alice.expect_message("Carry on")
+    expect(prompt).to_be_hidden()
+
+
+CAMERA = (640, 480)
+
+# Bob's QR code drawn into a camera-sized grey frame, as luma bytes (base64): the Y plane of a Y4M frame.
+LUMA_OF_QR = """(img) => {
+  const [w, h] = [WIDTH, HEIGHT];
+  const canvas = document.createElement('canvas');
+  canvas.width = w; canvas.height = h;
+  const g = canvas.getContext('2d');
+  g.fillStyle = '#fff'; g.fillRect(0, 0, w, h);
+  g.drawImage(img, (w - img.naturalWidth) / 2, (h - img.naturalHeight) / 2);
+  const px = g.getImageData(0, 0, w, h).data;
+  let out = '';
+  for (let i = 0; i < px.length; i += 4) {
+    out += String.fromCharCode(Math.round(0.299 * px[i] + 0.587 * px[i + 1] + 0.114 * px[i + 2]));
+  }
+  return btoa(out);
+}""".replace("WIDTH", str(CAMERA[0])).replace("HEIGHT", str(CAMERA[1]))
+
+
+def write_y4m(path: Path, luma: bytes) -> None:
+    """One 4:2:0 frame (grey: chroma at 128); Chromium's fake camera plays it in a loop."""
+    width, height = CAMERA
+    assert len(luma) == width * height
+    header = f"YUV4MPEG2 W{width} H{height} F30:1 Ip A1:1 C420jpeg\n".encode()
+    path.write_bytes(header + b"FRAME\n" + luma + bytes([128]) * (width * height // 2))
+
+
+@pytest.fixture
+def camera_file(tmp_path: Path) -> Path:
+    """The fake camera's file: blank until the test draws Bob's QR code into it."""
+    path = tmp_path / "camera.y4m"
+    write_y4m(path, bytes([255]) * (CAMERA[0] * CAMERA[1]))
+    return path
+
+
+@pytest.fixture
+def camera_browser(playwright: Playwright, camera_file: Path) -> Iterator[Browser]:
+    """Alice's browser: its camera plays `camera_file`."""
+    launched = playwright.chromium.launch(
+        executable_path="/usr/bin/chromium",
+        args=[*CHROMIUM_ARGS, *MEDIA_ARGS, f"--use-file-for-fake-video-capture={camera_file}"],
+    )
+    yield launched
+    launched.close()
+
+
+def test_alice_verifies_bob_by_scanning_his_qr_code_with_the_camera(
+    people: Any, camera_browser: Browser, camera_file: Path
+) -> None:
+    """Bob's members panel draws the safety number's QR code; Alice's camera (Chromium's fake
+    camera playing a frame made from Bob's screen) reads it and the chat is marked verified."""
+    bob = people("bob")
+    context = camera_browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    page.set_default_timeout(SLOW)
+    violations: list[str] = []
+    watch_csp(page, violations, "alice")
+    alice = Person(f"alice{uuid.uuid4().hex[:5]}", context, page, bob.server, bob.typed)
+    try:
+        alice.sign_up()
+        bob.sign_up()
+        alice.start_direct(bob.name)
+        alice.say("Scan me")
+        bob.open_chat(alice.name)
+        bob.expect_message("Scan me")
+
+        number = safety_number(bob)
+        qr = bob.page.get_by_role("img", name=re.compile(f"^QR code of your safety number with {alice.name}"))
+        expect(qr).to_be_visible()
+        assert number in str(qr.get_attribute("alt")), "the QR code's text alternative is the number"
+        assert str(qr.get_attribute("src")).startswith("data:image/png;base64,")
+        assert_controls_named(bob.page)
+        shot(bob.page, "20d-safety-qr-desktop")
+        bob.page.set_viewport_size({"width": 390, "height": 844})
+        shot(bob.page, "20e-safety-qr-phone")
+        bob.page.set_viewport_size({"width": 1280, "height": 800})
+        write_y4m(camera_file, base64.b64decode(qr.evaluate(LUMA_OF_QR)))
+
+        alice.open_chat(bob.name)
+        alice.page.get_by_role("button", name="Members").click()
+        expect(alice.page.get_by_label(re.compile("^Your safety number with"))).to_have_text(number, timeout=SLOW)
+        expect(alice.page.get_by_role("status", name="Verification")).to_have_text("Not verified")
+        alice.page.get_by_role("button", name=f"Scan {bob.name}'s code").click()
+        # The match marks the chat verified (the panel is drawn again with it).
+        expect(alice.page.get_by_role("status", name="Verification")).to_have_text("Verified", timeout=SLOW)
+        expect(alice.page.get_by_label("Safety number verified")).to_have_text("✓ Verified")
+        expect(alice.page.get_by_label("Camera", exact=True)).to_have_count(0)  # the scanner is gone, its camera off
+        assert not violations, violations
+    finally:
+        context.close()
+
+
+def test_bobs_device_changes_show_in_alices_timeline_and_member_list(people: Any) -> None:
+    """Bob signs in on a second browser with his recovery phrase (a certified device), later
+    revokes it: Alice's chat with him says "Bob added a device", then "Bob removed a device",
+    and her member list counts his devices."""
+    alice, bob = pair(people)
+    alice.open_chat(bob.name)
+    bob2 = people("bob", label="bob-2")
+    bob2.sign_in(phrase=bob.words)
+    added = alice.log.locator("li.notice", has_text=f"{bob.name} added a device")
+    expect(added).to_have_count(1, timeout=45_000)
+    alice.page.get_by_role("button", name="Members").click()
+    expect(alice.page.get_by_label(f"Devices of {bob.name}")).to_have_text("2 devices · newest added just now")
+    shot(alice.page, "20f-device-added-desktop")
+    alice.page.get_by_role("button", name="Close members").click()
+
+    second = Device.objects.filter(user__username__startswith=bob.name + "@").order_by("pk").last()
+    assert second is not None
+    bob.page.get_by_role("button", name="Settings").click()
+    bob.page.once("dialog", lambda dialog: dialog.accept())
+    bob.page.get_by_role("button", name=re.compile(rf"^Revoke .*#{second.pk}$")).click()
+    removed = alice.log.locator("li.notice", has_text=f"{bob.name} removed a device")
+    expect(removed).to_have_count(1, timeout=45_000)
+    expect(added).to_have_count(1)  # each change said once

@@ -5,6 +5,7 @@ import { ApiError, type Api, type ChatInfo } from "../api/client";
 import { openWithKey, sealWithKey } from "../crypto/derivedKeys";
 import { fromBase64, fromUtf8, toBase64, utf8 } from "../crypto/encoding";
 import type { MlsWorkerApi } from "../mls/api";
+import { localNoticeText } from "./contacts";
 import type { AppContext } from "./context";
 import { displayName } from "./format";
 import type { ChatRecord } from "./store";
@@ -42,6 +43,7 @@ export class Chats {
     if (last === undefined) return chat.lastText;
     if (last.deleted) return last.expired ? "Message expired" : "Message deleted";
     if (last.unavailable) return "Encrypted message";
+    if (last.local !== undefined) return localNoticeText(last.local, this.ctx.domain);
     if (last.burn && !last.mine && !last.revealed) return "Burn-after-reading message";
     if (last.text !== "") return last.text;
     return last.file !== undefined ? `File: ${last.file.name}` : chat.lastText;

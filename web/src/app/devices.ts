@@ -68,6 +68,8 @@ export interface DevicesDeps {
   };
   /** Membership's commit (under the lock): true when ours went in. */
   commit(chatId: string, make: () => Promise<MadeCommit>, welcomeDevices: number[] | undefined): Promise<boolean>;
+  /** Another user's device list changed (./contacts says so in the chats with them). */
+  contactChanged?(user: string): void;
   readonly chats: { refresh(chatId: string): Promise<void>; sealName(chatId: string, name: string): Promise<void> };
 }
 
@@ -103,6 +105,7 @@ export class Devices {
     const change = parseDeviceChange(data);
     if (change === null || change.deviceId === this.ctx.store.session?.deviceId) return;
     if (change.user === this.ctx.user) this.ownDeviceList = null;
+    else this.deps.contactChanged?.(change.user);
     this.ctx.store.deviceChanges.push(change);
     await this.ctx.store.saveDeviceChanges();
     this.ctx.emit("devices");

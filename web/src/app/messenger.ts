@@ -12,6 +12,7 @@ import type { MlsWorkerApi } from "../mls/api";
 import { Connection, type LinkState } from "../transport/connection";
 import { accessProblemOf, type AccessProblem } from "./access";
 import type { Chats } from "./chats";
+import { certifiedDevices, sendGate, SendHeldError, type Contacts } from "./contacts";
 import { sleep, type AppContext, type ChangeKind } from "./context";
 import type { Devices } from "./devices";
 import type { Edits } from "./edits";
@@ -55,6 +56,7 @@ export class Messenger extends EventTarget implements AppContext {
   private readonly receipts: Receipts;
   private readonly signals: Signals;
   private readonly inbound: Inbound;
+  private readonly contacts: Contacts;
   private stopped = false;
   private recovery: Promise<void> | null = null;
   private timers: number[] = [];
@@ -76,6 +78,7 @@ export class Messenger extends EventTarget implements AppContext {
       receipts: this.receipts,
       signals: this.signals,
       inbound: this.inbound,
+      contacts: this.contacts,
     } = wireModules(this, {
       online: () => navigator.onLine,
       recoverAuth: () => void this.recoverAuth(),
@@ -150,18 +153,22 @@ export class Messenger extends EventTarget implements AppContext {
     });
   }
 
-  /** Our 60-digit safety number with `user` (null: no identity key here, or none pinned for them). */
+  /**
+   * Our 60-digit safety number with `user` (null: no identity key here, or none pinned for
+   * them). After their key changed (./contacts), the number with the new key: what comparing
+   * again must match.
+   */
   async safetyNumber(user: string, chatId?: string): Promise<string | null> {
     // Joined by a Welcome: nothing pinned for them yet; check their leaves here and pin.
     if (chatId !== undefined && (await this.mls.pinnedIdentity(user)) === null) {
       await checkChatMembers(this, chatId, user).catch((err: unknown) => console.warn("talkee: certificates not checked", err));
     }
-    return safetyNumberWith(this, user);
+    return safetyNumberWith(this, user, (await this.contacts.candidateKey(user)) ?? undefined);
   }
 
   /** True when `theirs` (typed or scanned) equals our number; the chat is marked verified (or not). */
-  verifySafetyNumber(chatId: string, user: string, theirs: string): Promise<boolean> {
-    return verifySafetyNumber(this, chatId, user, theirs);
+  async verifySafetyNumber(chatId: string, user: string, theirs: string): Promise<boolean> {
+    return verifySafetyNumber(this, chatId, user, theirs, (await this.contacts.candidateKey(user)) ?? undefined);
   }
 
   get user(): string {
@@ -289,8 +296,36 @@ export class Messenger extends EventTarget implements AppContext {
 
   // ---- sending and changing messages (./outbox, ./edits) -----------------------------
 
-  send(chatId: string, text: string, options: SendOptions = {}): Promise<void> {
+  /** Refused with `SendHeldError` in a verified chat whose other person's key changed (until `acknowledge`). */
+  async send(chatId: string, text: string, options: SendOptions = {}): Promise<void> {
+    const chat = this.store.chats.get(chatId);
+    const prompt = chat === undefined ? null : sendGate(chat, this.domain);
+    if (prompt !== null) throw new SendHeldError(prompt);
     return this.outbox.queue(chatId, text, options);
+  }
+
+  /** What to ask before sending in this chat (null: nothing). */
+  sendPrompt(chatId: string): string | null {
+    const chat = this.store.chats.get(chatId);
+    return chat === undefined ? null : sendGate(chat, this.domain);
+  }
+
+  /** "Send anyway": the other person's new identity key is accepted and the chat's sends go. */
+  acknowledgeKeyChange(chatId: string): Promise<void> {
+    return this.contacts.acknowledge(chatId);
+  }
+
+  /** Looks at the other members' identity keys and devices now (see ./contacts). */
+  checkContacts(chatId: string): void {
+    const chat = this.store.chats.get(chatId);
+    for (const m of chat?.members ?? []) {
+      if (m.user !== this.user) void this.contacts.check(m.user).catch((err: unknown) => console.warn("talkee: contact not checked", m.user, err));
+    }
+  }
+
+  /** A member's certified devices' created times (Unix seconds), as the server lists them now. */
+  async certifiedDevicesOf(user: string): Promise<number[]> {
+    return Object.values(await certifiedDevices(user, await this.api.certificatesOf(user)));
   }
 
   get queued(): number {
@@ -347,6 +382,7 @@ export class Messenger extends EventTarget implements AppContext {
       this.emit("chats");
     }
     this.receipts.schedule(chatId);
+    this.checkContacts(chatId);
   }
 
   /** Older messages from the server; readable only if this device decrypted them before. */

@@ -2,6 +2,7 @@
 // tests do it over a fake server and a fake MLS worker). Each module sees only the
 // narrow interface it needs of the others; the hooks are what only a browser has.
 import { Chats } from "./chats";
+import { Contacts } from "./contacts";
 import type { AppContext } from "./context";
 import { Devices } from "./devices";
 import { Edits } from "./edits";
@@ -37,6 +38,7 @@ export interface AppModules {
   receipts: Receipts;
   signals: Signals;
   inbound: Inbound;
+  contacts: Contacts;
 }
 
 export function wireModules(ctx: AppContext, hooks: AppHooks): AppModules {
@@ -55,7 +57,21 @@ export function wireModules(ctx: AppContext, hooks: AppHooks): AppModules {
   if (hooks.homeWaitMs !== undefined) membershipDeps.homeWaitMs = hooks.homeWaitMs;
   membership = new Membership(membershipDeps);
   const m = membership;
-  const devices = new Devices({ ctx, chats, commit: (chatId, make, welcome) => m.commit(chatId, make, welcome) });
+  const contacts = new Contacts({
+    ctx,
+    listDevices: (user) => ctx.api.certificatesOf(user),
+    pinned: (user) => ctx.mls.pinnedIdentity(user),
+    repin: (user, key) => ctx.mls.repinIdentity(user, key),
+  });
+  const devices = new Devices({
+    ctx,
+    chats,
+    commit: (chatId, make, welcome) => m.commit(chatId, make, welcome),
+    // The new device uploads its certificate just after it signs in: look now and again later.
+    contactChanged: (user) => {
+      for (const ms of [2000, 20_000]) globalThis.setTimeout(() => void contacts.check(user).catch(() => undefined), ms);
+    },
+  });
   const edits = new Edits({ ctx, checkEpochSettled: (chatId) => m.checkEpochSettled(chatId) });
   const receipts = new Receipts({
     ctx,
@@ -74,5 +90,5 @@ export function wireModules(ctx: AppContext, hooks: AppHooks): AppModules {
     stoppedTyping: (chatId, user) => signals.stoppedTyping(chatId, user),
     activeChat: () => hooks.activeChat(),
   });
-  return { chats, outbox, membership: m, devices, edits, receipts, signals, inbound };
+  return { chats, outbox, membership: m, devices, edits, receipts, signals, inbound, contacts };
 }

@@ -47,6 +47,11 @@ export interface ChatRecord {
   verified?: string;
   /** Our safety number when the other person's did not match it: the chat is marked unsafe. */
   unsafe?: string;
+  /**
+   * Set when the other person's identity key changed while this chat was verified: sending
+   * waits until the user says "send anyway" or verifies again (./contacts `sendGate`).
+   */
+  held?: string;
 }
 
 export interface ReactionRecord {
@@ -97,6 +102,21 @@ export interface LocalMessage {
   changeError?: string;
   /** A line about the chat rather than a message: who set its self-destruct timer. */
   notice?: ChatNotice;
+  /** A line this device wrote itself (never sent): a contact's key or devices changed (./contacts). */
+  local?: LocalNotice;
+}
+
+/** What this device noticed about a contact and says in every chat with them. */
+export interface LocalNotice {
+  kind: "identity-changed" | "device-added" | "device-removed";
+  user: string;
+}
+
+/** What this device last saw of a contact's identity key and certified devices (GET /v1/devices/of/{user}). */
+export interface ContactRecord {
+  identityKey: string | null;
+  /** client_device_id → the certificate's created time (Unix seconds; 0: no certificate). */
+  devices: Record<string, number>;
 }
 
 /** What a member changed in the chat, said end to end (the server's own event names nobody). */
@@ -143,6 +163,7 @@ export class AppStore {
   forwarded: OutboxEntry[] = [];
   deviceChanges: DeviceChange[] = [];
   historyOwed: HistoryOwed[] = [];
+  contacts = new Map<string, ContactRecord>();
 
   constructor(private readonly mls: Remote<MlsWorkerApi>) {}
 
@@ -159,6 +180,7 @@ export class AppStore {
     this.forwarded = (await this.read<OutboxEntry[]>("forwarded")) ?? [];
     this.deviceChanges = (await this.read<DeviceChange[]>("devicechanges")) ?? [];
     this.historyOwed = (await this.read<HistoryOwed[]>("historyowed")) ?? [];
+    this.contacts = new Map(Object.entries((await this.read<Record<string, ContactRecord>>("contacts")) ?? {}));
     for (const key of await this.mls.appKeys("msgs/")) {
       const list = await this.read<LocalMessage[]>(key);
       if (list !== undefined) this.messages.set(key.slice("msgs/".length), list);
@@ -187,6 +209,10 @@ export class AppStore {
 
   async saveHistoryOwed(): Promise<void> {
     await this.mls.appPut("historyowed", json(this.historyOwed));
+  }
+
+  async saveContacts(): Promise<void> {
+    await this.mls.appPut("contacts", json(Object.fromEntries(this.contacts)));
   }
 
   messagesOf(chatId: string): LocalMessage[] {

@@ -62,22 +62,39 @@ export async function admitDevice(
  * them (null when either is missing: this device never had the recovery phrase, or no device
  * of theirs was added yet). Both people see the same 60 digits only if neither key was swapped.
  */
-export async function safetyNumberWith(ctx: Pick<AppContext, "user"> & { readonly mls: Pick<AppContext["mls"], "identityKey" | "pinnedIdentity"> }, user: string): Promise<string | null> {
+export async function safetyNumberWith(
+  ctx: Pick<AppContext, "user"> & { readonly mls: Pick<AppContext["mls"], "identityKey" | "pinnedIdentity"> },
+  user: string,
+  candidate?: string,
+): Promise<string | null> {
   const mine = await ctx.mls.identityKey();
-  const theirs = await ctx.mls.pinnedIdentity(user);
+  const theirs = candidate ?? (await ctx.mls.pinnedIdentity(user));
   if (mine === null || theirs === null) return null;
   return safetyNumber({ address: ctx.user, identityKey: fromBase64(mine) }, { address: user, identityKey: fromBase64(theirs) });
 }
 
-/** Compares the other person's number (typed, or their QR code's text) with ours; remembered on the chat. */
-export async function verifySafetyNumber(ctx: TrustContext & { readonly mls: Pick<AppContext["mls"], "identityKey" | "pinnedIdentity"> }, chatId: string, user: string, theirs: string): Promise<boolean> {
-  const ours = await safetyNumberWith(ctx, user);
+/**
+ * Compares the other person's number (typed, or their QR code's text) with ours; remembered on
+ * the chat. `candidate`: a new identity key the server lists for them (./contacts) — ours is
+ * then computed with it, and only a match pins it in place of the old one.
+ */
+export async function verifySafetyNumber(
+  ctx: TrustContext & { readonly mls: Pick<AppContext["mls"], "identityKey" | "pinnedIdentity" | "repinIdentity"> },
+  chatId: string,
+  user: string,
+  theirs: string,
+  candidate?: string,
+): Promise<boolean> {
+  const ours = await safetyNumberWith(ctx, user, candidate);
   const chat = ctx.store.chats.get(chatId);
   if (ours === null || chat === undefined) return false;
   const match = matchesSafetyNumber(ours, theirs);
   if (match) {
+    if (candidate !== undefined) await ctx.mls.repinIdentity(user, candidate);
     chat.verified = ours;
     delete chat.unsafe;
+    // Verified again after a key change: sending goes on.
+    delete chat.held;
   } else {
     chat.unsafe = ours;
     delete chat.verified;

@@ -71,6 +71,14 @@ export function safetyQrPayload(digits: string): string {
   return SAFETY_QR_PREFIX + digits;
 }
 
+/** The 60 digits a scanned QR code carries; null for any code that is not a Talkee safety number. */
+export function parseSafetyQr(text: string): string | null {
+  const t = text.trim();
+  if (!t.startsWith(SAFETY_QR_PREFIX)) return null;
+  const digits = t.slice(SAFETY_QR_PREFIX.length);
+  return /^\d{60}$/.test(digits) ? digits : null;
+}
+
 /** Whether a scanned QR payload (or typed digits, spaces allowed) matches our number. */
 export function matchesSafetyNumber(ours: string, scannedOrTyped: string): boolean {
   const text = scannedOrTyped.trim();

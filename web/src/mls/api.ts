@@ -86,6 +86,8 @@ export interface MlsWorkerApi {
   identityKey(): Promise<string | null>;
   /** The identity key pinned for a contact (base64), null before first contact. */
   pinnedIdentity(user: string): Promise<string | null>;
+  /** Replaces the identity key pinned for a contact (the user accepted their new key). */
+  repinIdentity(user: string, identityKey: string): Promise<void>;
   /** Whether a claimed device may be added to groups (certificate under the pinned key); pins on first contact. */
   checkDevice(claimed: ClaimedDevice): Promise<DeviceVerdict>;
   /** Checks `user`'s leaves in a group against their certificates; pins their identity key on first contact. */

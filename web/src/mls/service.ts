@@ -51,6 +51,7 @@ import {
   checkMembers,
   ownIdentityKey,
   pinnedKey,
+  repinKey,
   type ClaimedDevice,
   type DeviceVerdict,
   type UserDirectory,
@@ -217,6 +218,9 @@ export class MlsService implements MlsWorkerApi {
   }
   pinnedIdentity(user: string): Promise<string | null> {
     return this.serial(() => pinnedKey(this.unlocked().vault, user));
+  }
+  repinIdentity(user: string, identityKey: string): Promise<void> {
+    return this.serial(() => repinKey(this.unlocked().vault, user, identityKey));
   }
   checkDevice(claimed: ClaimedDevice): Promise<DeviceVerdict> {
     return this.serial(() => checkDevice(this.unlocked().vault, claimed));

@@ -67,6 +67,12 @@ export async function pinnedKey(vault: Vault, user: string): Promise<string | nu
   return bytes === undefined ? null : fromUtf8(bytes);
 }
 
+/** The user accepted `user`'s new identity key (base64): it replaces the pinned one. */
+export async function repinKey(vault: Vault, user: string, identityKey: string): Promise<void> {
+  if (fromBase64(identityKey).length !== 32) throw new RangeError("an identity key is 32 bytes");
+  await vault.put(TRUST_ROW.pin(user), utf8(identityKey));
+}
+
 /**
  * May this device be added? Refuses a leaf that does not match its certificate, an
  * uncertified device of a user who has an identity key, a user whose identity key

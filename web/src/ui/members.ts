@@ -2,7 +2,9 @@
 // remove and change roles (the server enforces the rules; refusals are shown).
 import { humanError } from "../api/client";
 import { displayName } from "../app/format";
-import { formatSafetyNumber } from "../identity/safetyNumber";
+import { devicesSummary } from "../app/contacts";
+import { formatSafetyNumber, safetyQrPayload } from "../identity/safetyNumber";
+import { safetyQrImage, startScanner, type Scanner } from "./safetyQr";
 import type { Messenger } from "../app/messenger";
 import type { ChatRecord } from "../app/store";
 import { h } from "./dom";
@@ -20,7 +22,13 @@ export function membersPanel(messenger: Messenger, chat: ChatRecord, close: () =
   const list = h("ul", { class: "member-list", "aria-label": "Members of this chat" });
   for (const member of chat.members) {
     const name = displayName(member.user, messenger.domain);
-    const row = h("li", {}, h("span", { class: "member-name" }, name + (member.user === messenger.user ? " (you)" : "")), h("span", { class: "role" }, member.role));
+    const devices = h("span", { class: "member-devices muted", "aria-label": `Devices of ${name}` }, "…");
+    const row = h("li", {}, h("span", { class: "member-name" }, name + (member.user === messenger.user ? " (you)" : "")), h("span", { class: "role" }, member.role), devices);
+    // Each person's certified devices and how new the newest is (a device the server added without a certificate is not counted).
+    void messenger
+      .certifiedDevicesOf(member.user)
+      .then((created) => (devices.textContent = devicesSummary(created, Date.now())))
+      .catch(() => (devices.textContent = ""));
     if (manager && member.user !== messenger.user && chat.kind !== "direct") {
       const role = h(
         "select",
@@ -75,15 +83,67 @@ function safetySection(messenger: Messenger, chat: ChatRecord, other: string): H
   const theirs = h("input", { id: "their-safety-number", autocomplete: "off", inputmode: "numeric", spellcheck: "false" });
   const compare = h("button", { type: "submit" }, "Compare");
   const form = h("form", { class: "safety-compare" }, h("label", { for: "their-safety-number" }, `${name}'s safety number`), theirs, compare);
-  const section = h("section", { class: "safety", "aria-label": "Safety number" }, h("h4", {}, "Safety number"), digits, badge, form);
+  const qr = h("div", { class: "safety-qr-box" });
+  const scan = h("button", { type: "button", class: "primary" }, `Scan ${name}'s code`);
+  const stopScan = h("button", { type: "button" }, "Stop scanning");
+  stopScan.hidden = true;
+  const scanArea = h("div", { class: "safety-scan-area" });
+  const scanNote = h("p", { class: "muted", role: "status", "aria-label": "Scanner" });
+  let scanner: Scanner | null = null;
+  const endScan = (): void => {
+    scanner?.stop();
+    scanner = null;
+    scanArea.replaceChildren();
+    stopScan.hidden = true;
+    scan.hidden = false;
+  };
+  const section = h(
+    "section",
+    { class: "safety", "aria-label": "Safety number" },
+    h("h4", {}, "Safety number"),
+    digits,
+    qr,
+    badge,
+    h("div", { class: "safety-scan-actions" }, scan, stopScan),
+    scanArea,
+    scanNote,
+    form,
+  );
+  scan.addEventListener("click", () => {
+    scanNote.textContent = "Point the camera at the code on their screen.";
+    scan.hidden = true;
+    stopScan.hidden = false;
+    startScanner(
+      (code) => {
+        endScan();
+        void messenger.verifySafetyNumber(chat.id, other, safetyQrPayload(code)).then(async (match) => {
+          scanNote.textContent = match ? "The codes match." : "The codes differ.";
+          const number = await messenger.safetyNumber(other);
+          if (number !== null) badge.textContent = verdict(chat, number);
+        });
+      },
+      (text) => (scanNote.textContent = text),
+    )
+      .then((s) => {
+        scanner = s;
+        scanArea.append(s.el);
+      })
+      .catch(() => {
+        endScan();
+        scanNote.textContent = "The camera could not be opened. Compare the numbers instead.";
+      });
+  });
+  stopScan.addEventListener("click", endScan);
   void messenger.safetyNumber(other, chat.id).then((number) => {
     if (number === null) {
       digits.textContent = "No safety number here yet: sign in on this device with your recovery phrase.";
       form.hidden = true;
+      scan.hidden = true;
       return;
     }
     digits.textContent = formatSafetyNumber(number);
     badge.textContent = verdict(chat, number);
+    void safetyQrImage(number, name).then((img) => qr.replaceChildren(img));
   });
   const verdict = (c: ChatRecord, number: string): string =>
     c.verified === number

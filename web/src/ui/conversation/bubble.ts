@@ -2,6 +2,7 @@
 // reactions, time and ticks, errors) and its actions (reply, react, forward, edit,
 // delete). Notices and unreadable or deleted messages are one line. It only renders and
 // reports what was clicked.
+import { localNoticeText } from "../../app/contacts";
 import { displayName, userOf } from "../../app/format";
 import type { ChatRecord, LocalMessage } from "../../app/store";
 import type { FileReference } from "../../crypto/payload";
@@ -47,6 +48,10 @@ export function senderName(m: LocalMessage, domain: string): string {
 export function messageItem(m: LocalMessage, c: ChatRecord, view: BubbleContext, actions: BubbleActions): HTMLElement {
   const who = senderName(m, view.domain);
   if (m.unavailable) return h("li", { class: "msg system" }, "🔒 A message from before this device joined");
+  if (m.local !== undefined) {
+    const warn = m.local.kind === "identity-changed";
+    return h("li", { class: `msg system notice${warn ? " warning" : ""}` }, `${warn ? "⚠ " : ""}${localNoticeText(m.local, view.domain)}`);
+  }
   if (m.notice !== undefined) {
     const what = m.notice.timer === null ? "turned off the self-destruct timer" : `set the self-destruct timer to ${formatDuration(m.notice.timer)}`;
     return h("li", { class: "msg system notice" }, `${m.mine ? "You" : who} ${what}`);

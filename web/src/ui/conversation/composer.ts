@@ -21,6 +21,8 @@ export interface ComposerView {
   reset(): void;
   replyTo(m: LocalMessage): void;
   edit(m: LocalMessage): void;
+  /** Puts a text that was not sent back (the user chose to verify first). */
+  restore(text: string): void;
   /** A file to send (dropped on the conversation) with what is written as its caption. */
   upload(file: File): void;
   renderUploads(list: UploadView[]): void;
@@ -137,6 +139,9 @@ export function composer(domain: string, actions: ComposerActions): ComposerView
       editing = null;
       setContext();
       input.focus();
+    },
+    restore(text) {
+      if (input.value === "") input.value = text;
     },
     edit(m) {
       editing = m;

@@ -3,6 +3,7 @@
 // ./reactions, ./fileCard, ./composer) to the messenger; they render and report clicks.
 import { humanError } from "../../api/client";
 import type { Messenger } from "../../app/messenger";
+import type { SendOptions } from "../../app/outbox";
 import type { ChatRecord } from "../../app/store";
 import { clear, h } from "../dom";
 import { membersPanel } from "../members";
@@ -58,9 +59,47 @@ export function conversation(messenger: Messenger, back: () => void): Conversati
       if (c !== undefined) messenger.setFavourite(c.id, !c.favourite).catch((err: unknown) => say(humanError(err)));
     },
   });
+  // A verified chat whose other person's identity key changed: the message waits here
+  // until the user sends it anyway (accepting the new key) or verifies again.
+  const heldText = h("p", { class: "held-text" });
+  const sendAnyway = h("button", { type: "button", class: "danger" }, "Send anyway");
+  const verifyAgain = h("button", { type: "button", class: "primary" }, "Verify again");
+  const held = h("div", { class: "send-held", role: "alertdialog", "aria-label": "Safety number changed" }, heldText, h("div", { class: "held-actions" }, sendAnyway, verifyAgain));
+  held.hidden = true;
+  let waiting: { text: string; options: SendOptions } | null = null;
+  sendAnyway.addEventListener("click", () => {
+    const id = chatId;
+    const message = waiting;
+    held.hidden = true;
+    waiting = null;
+    if (id === null) return;
+    act(async () => {
+      await messenger.acknowledgeKeyChange(id);
+      if (message !== null) await messenger.send(id, message.text, message.options);
+    });
+  });
+  verifyAgain.addEventListener("click", () => {
+    const c = chat();
+    held.hidden = true;
+    // The message is not sent: it goes back into the composer for after the check.
+    if (waiting !== null) composer.restore(waiting.text);
+    waiting = null;
+    if (c === undefined || c.held === undefined) return;
+    // The panel shows the number with the new key; only a match accepts it.
+    panelOpen = true;
+    renderPanel();
+  });
   const composer = makeComposer(messenger.domain, {
     send: (text, options) => {
       if (chatId === null) return;
+      const prompt = messenger.sendPrompt(chatId);
+      if (prompt !== null) {
+        waiting = { text, options };
+        heldText.textContent = `${prompt} Your message waits until you choose.`;
+        held.hidden = false;
+        sendAnyway.focus();
+        return;
+      }
       act(() => messenger.send(chatId!, text, options));
     },
     edit: (target, text) => {
@@ -111,7 +150,7 @@ export function conversation(messenger: Messenger, back: () => void): Conversati
   const readOnly = h("p", { class: "read-only" }, "Only the channel's owners and admins can post here.");
   const panel = h("aside", { class: "members-panel", "aria-label": "Members" });
   panel.hidden = true;
-  const body = h("div", { class: "conv-body" }, h("div", { class: "conv-main" }, warnings, list.el, notice, composer.el, readOnly), panel);
+  const body = h("div", { class: "conv-body" }, h("div", { class: "conv-main" }, warnings, list.el, notice, held, composer.el, readOnly), panel);
   const empty = h("div", { class: "conv-empty" }, h("p", {}, "Pick a chat, or start one with a username."));
   el.append(header.el, body, empty);
 
@@ -188,6 +227,8 @@ export function conversation(messenger: Messenger, back: () => void): Conversati
     show(id: string | null): void {
       if (id !== chatId) {
         panelOpen = false;
+        held.hidden = true;
+        waiting = null;
         list.reset();
         composer.reset();
         say("");
