@@ -7,9 +7,9 @@
 import type { Remote } from "comlink";
 import { ApiError, type Api, type SentAnswer, type WireMessage } from "../api/client";
 import { fromBase64, toBase64 } from "../crypto/encoding";
-import type { MlsWorkerApi } from "../mls/api";
+import type { MlsWorkerApi, ReceiveResult } from "../mls/api";
 import { newId, sleep, type AppContext } from "./context";
-import { admitDevice } from "./trust";
+import { admitDevice, withCertifiedLeaves } from "./trust";
 import { displayName, userOf } from "./format";
 import type { ChatRecord } from "./store";
 
@@ -22,10 +22,18 @@ export type HomeOutcome = { kind: "ordered" } | { kind: "rejected"; code: string
 /** One of our commits as the worker made it (null: nothing left to do). */
 export type MadeCommit = { epoch: number; commit: Uint8Array; welcome?: Uint8Array } | null;
 
-type MembershipApi = Pick<Api, "send" | "history" | "claimKeyPackages" | "createChat" | "addMembers" | "removeMember">;
+type MembershipApi = Pick<Api, "send" | "history" | "claimKeyPackages" | "createChat" | "addMembers" | "removeMember" | "certificatesOf">;
 type MembershipMls = Pick<
   Remote<MlsWorkerApi>,
-  "group" | "createGroup" | "addMembers" | "removeMembers" | "confirmCommit" | "discardCommit" | "processHandshake" | "checkDevice"
+  | "group"
+  | "createGroup"
+  | "addMembers"
+  | "removeMembers"
+  | "confirmCommit"
+  | "discardCommit"
+  | "processHandshake"
+  | "checkDevice"
+  | "learnCertificates"
 >;
 
 export interface MembershipDeps {
@@ -375,7 +383,8 @@ export class Membership {
     for (const m of page.messages) {
       if (m.kind === "commit" && m.epoch >= group.epoch && m.ciphertext !== null && !this.ctx.ownCiphertexts.has(m.ciphertext)) {
         try {
-          await this.ctx.mls.processHandshake(chatId, fromBase64(m.ciphertext));
+          const bytes = fromBase64(m.ciphertext);
+          await withCertifiedLeaves<ReceiveResult>(this.ctx, chatId, () => this.ctx.mls.processHandshake(chatId, bytes));
         } catch {
           /* not for our epoch */
         }
@@ -394,8 +403,12 @@ export class Membership {
     const floor = chat.pendingCommit !== undefined ? group.epoch - 1 : group.epoch;
     if (m.epoch < floor) return; // before we joined, or already applied
     try {
-      const result = await this.ctx.mls.processHandshake(chat.id, fromBase64(m.ciphertext));
-      if (result.kind === "handshake" && result.removed) {
+      // A commit bringing in (or changing) a leaf without a valid device certificate is
+      // refused here as on every member: nothing applied, the chat says so, the group
+      // stays in its epoch and later commits and messages are processed as usual.
+      const bytes = fromBase64(m.ciphertext);
+      const result = await withCertifiedLeaves<ReceiveResult>(this.ctx, chat.id, () => this.ctx.mls.processHandshake(chat.id, bytes));
+      if (result !== null && result.kind === "handshake" && result.removed) {
         chat.removed = true;
         chat.joined = false;
       }
