@@ -34,6 +34,9 @@ type MembershipMls = Pick<
   | "processHandshake"
   | "checkDevice"
   | "learnCertificates"
+  | "listGroups"
+  | "rotationDue"
+  | "selfUpdate"
 >;
 
 export interface MembershipDeps {
@@ -59,6 +62,9 @@ export class Membership {
   private commitWaiters = new Map<string, (outcome: HomeOutcome) => void>();
   /** Per chat: who waits for its pending commit to be settled (before committing again). */
   private settleWaiters = new Map<string, (() => void)[]>();
+
+  /** A scheduled-rotation pass is running (rotateDue). */
+  private rotating = false;
 
   constructor(private readonly deps: MembershipDeps) {}
 
@@ -373,6 +379,47 @@ export class Membership {
     if (chat?.pendingCommit === undefined || chat.pendingCommit.cmid !== cmid) return false;
     await this.settle(chat, { kind: "rejected", code, message });
     return true;
+  }
+
+  /**
+   * Scheduled key rotation: in each chat whose group this device holds (or only `chatIds`),
+   * a self-update commit (fresh leaf and path secrets) once the worker says it is due
+   * (`rotationDue`: 7 days or 1,000 messages since this device's last commit there,
+   * `crypto/rotation.ts`). Made through `commit` under the lock, so it is ordered and
+   * delivered like any commit; a race lost to another member's commit is caught up and the
+   * check made again (`make` asks the worker once more: a self-update is still owed, since
+   * only our own commit resets our clock). One pass at a time on this device; a pass that
+   * fails (offline, refused) leaves the group as it was and the next pass tries again.
+   * Returns how many self-updates were committed.
+   */
+  async rotateDue(chatIds?: string[]): Promise<number> {
+    if (this.rotating) return 0;
+    this.rotating = true;
+    let done = 0;
+    try {
+      const { store, mls } = this.ctx;
+      const held = new Set(await mls.listGroups());
+      const chats = [...store.chats.values()].filter(
+        (c) => held.has(c.id) && c.joined && c.removed !== true && (chatIds === undefined || chatIds.includes(c.id)),
+      );
+      for (const chat of chats) {
+        try {
+          if (!(await mls.rotationDue(chat.id))) continue;
+          const made = await this.ctx.lock.run(() =>
+            this.commit(chat.id, async () => ((await mls.rotationDue(chat.id)) ? mls.selfUpdate(chat.id) : null), undefined),
+          );
+          if (made) {
+            done++;
+            console.info("talkee: scheduled self-update committed", chat.id);
+          }
+        } catch (err) {
+          console.warn("talkee: scheduled self-update not made", chat.id, err);
+        }
+      }
+    } finally {
+      this.rotating = false;
+    }
+    return done;
   }
 
   /** Processes commits we have not seen yet (after losing a commit race). */

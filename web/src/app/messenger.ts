@@ -28,6 +28,10 @@ import type { AppStore, ChatRecord, LocalMessage } from "./store";
 import { checkChatMembers, safetyNumberWith, verifySafetyNumber } from "./trust";
 import { Uploads } from "./uploads";
 
+/** How often each device asks whether a group owes a scheduled self-update (plus up to the jitter). */
+const ROTATION_CHECK_MS = 10 * 60 * 1000;
+const ROTATION_JITTER_MS = 30 * 1000;
+
 export type { ChangeKind } from "./context";
 export { KEYPACKAGE_POOL } from "./devices";
 
@@ -119,6 +123,8 @@ export class Messenger extends EventTarget implements AppContext {
       },
       onSynced: async () => {
         void this.outbox.flush();
+        // Self-updates that fell due while this device was away, once it has caught up.
+        window.setTimeout(() => void this.membership.rotateDue(), Math.floor(Math.random() * ROTATION_JITTER_MS));
         // Device changes not applied yet (a killed tab, or the link dropped meanwhile), owed history, the KeyPackage pool.
         this.devices.resume();
       },
@@ -138,6 +144,13 @@ export class Messenger extends EventTarget implements AppContext {
       },
     });
     this.timers.push(window.setInterval(() => this.edits.expire(Date.now()), 2000));
+    // Scheduled key rotation (membership.rotateDue): every few minutes, from a moment of its
+    // own on each device, so the members of a group rarely all commit at once.
+    this.timers.push(
+      window.setInterval(() => {
+        if (this.conn.online) void this.membership.rotateDue();
+      }, ROTATION_CHECK_MS + Math.floor(Math.random() * ROTATION_JITTER_MS)),
+    );
     // A send that failed on the way (the link dropped mid-request) is retried; the
     // client_message_id makes the retry land once.
     this.timers.push(
@@ -289,8 +302,10 @@ export class Messenger extends EventTarget implements AppContext {
 
   // ---- sending and changing messages (./outbox, ./edits) -----------------------------
 
-  send(chatId: string, text: string, options: SendOptions = {}): Promise<void> {
-    return this.outbox.queue(chatId, text, options);
+  async send(chatId: string, text: string, options: SendOptions = {}): Promise<void> {
+    await this.outbox.queue(chatId, text, options);
+    // Sending counts towards the rotation policy's message count: a self-update owed now goes after it.
+    void this.membership.rotateDue([chatId]);
   }
 
   get queued(): number {

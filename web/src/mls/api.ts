@@ -168,6 +168,8 @@ export interface MlsWorkerApi {
   chatKeys(groupId: string, epoch?: number): Promise<ChatKeys>;
   group(groupId: string): Promise<GroupSummary>;
   listGroups(): Promise<string[]>;
+  /** Each member's leaf HPKE public key (base64) by identity; a member's own commit (a self-update) replaces theirs. */
+  leafKeys(groupId: string): Promise<Record<string, string>>;
   /** True once this device owes the group a self-update (7 days or 1,000 messages). */
   rotationDue(groupId: string, now?: number): Promise<boolean>;
 

@@ -31,7 +31,7 @@ import {
 import { makeKeyPackageRef } from "ts-mls/keyPackage.js";
 import { decryptSenderData } from "ts-mls/privateMessage.js";
 import type { RatchetTree } from "ts-mls";
-import { bytesEqual, fromUtf8, utf8 } from "../crypto/encoding";
+import { bytesEqual, fromUtf8, toBase64, utf8 } from "../crypto/encoding";
 import { credentialIdentity, ed25519Seed, type DeviceSecrets } from "../crypto/identity";
 import { talkeeCapabilities, talkeeSuite } from "./suite";
 
@@ -160,6 +160,17 @@ export function memberKeys(state: ClientState): Array<{ identity: string; signat
   state.ratchetTree.forEach((node, nodeIndex) => {
     if (nodeIndex % 2 === 0 && node !== undefined && node.nodeType === "leaf" && node.leaf.credential.credentialType === "basic") {
       out.push({ identity: fromUtf8(node.leaf.credential.identity), signatureKey: node.leaf.signaturePublicKey });
+    }
+  });
+  return out;
+}
+
+/** Each member's leaf HPKE public key (base64), by identity: a member's own commit replaces it. */
+export function leafEncryptionKeys(state: ClientState): Record<string, string> {
+  const out: Record<string, string> = {};
+  state.ratchetTree.forEach((node, nodeIndex) => {
+    if (nodeIndex % 2 === 0 && node !== undefined && node.nodeType === "leaf" && node.leaf.credential.credentialType === "basic") {
+      out[fromUtf8(node.leaf.credential.identity)] = toBase64(node.leaf.hpkePublicKey);
     }
   });
   return out;

@@ -515,6 +515,10 @@ export class MlsService implements MlsWorkerApi {
     return this.summary(groupId, record.state);
   }
 
+  async leafKeys(groupId: string): Promise<Record<string, string>> {
+    return engine.leafEncryptionKeys((await this.serial(() => this.load(groupId))).state);
+  }
+
   async listGroups(): Promise<string[]> {
     const keys = await this.unlocked().vault.keys("group/");
     return keys.map((k) => k.slice("group/".length));
