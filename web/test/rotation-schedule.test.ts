@@ -186,4 +186,19 @@ describe("scheduled self-updates (Membership.rotateDue)", () => {
     for (const m of all) expect((await m.svc.group("g")).epoch).toBe(4);
     await readsEverywhere(carol, [alice, bob], "still readable");
   });
+
+  it("the worker keeps the page's clock (setClock): moved forward, its self-update falls due and resets by that clock", async () => {
+    const real = { now: Date.UTC(2026, 11, 4, 9, 0, 0) };
+    const server = new TestServer();
+    const alice = await member("alice@a.test", real, server);
+    await alice.svc.createGroup("g");
+    expect(await alice.svc.rotationDue("g")).toBe(false);
+    await alice.svc.setClock(real.now + 8 * DAY); // the page's clock (a test moved it)
+    expect(await alice.svc.rotationDue("g")).toBe(true);
+    await alice.svc.selfUpdate("g");
+    await alice.svc.confirmCommit("g");
+    expect(await alice.svc.rotationDue("g")).toBe(false); // reset at the page's time, not the worker's own
+    await alice.svc.setClock(real.now + 8 * DAY + DEFAULT_ROTATION_POLICY.selfUpdateAfterMs);
+    expect(await alice.svc.rotationDue("g")).toBe(true);
+  });
 });

@@ -124,7 +124,7 @@ export class Messenger extends EventTarget implements AppContext {
       onSynced: async () => {
         void this.outbox.flush();
         // Self-updates that fell due while this device was away, once it has caught up.
-        window.setTimeout(() => void this.membership.rotateDue(), Math.floor(Math.random() * ROTATION_JITTER_MS));
+        window.setTimeout(() => void this.rotate(), Math.floor(Math.random() * ROTATION_JITTER_MS));
         // Device changes not applied yet (a killed tab, or the link dropped meanwhile), owed history, the KeyPackage pool.
         this.devices.resume();
       },
@@ -148,7 +148,7 @@ export class Messenger extends EventTarget implements AppContext {
     // own on each device, so the members of a group rarely all commit at once.
     this.timers.push(
       window.setInterval(() => {
-        if (this.conn.online) void this.membership.rotateDue();
+        if (this.conn.online) void this.rotate();
       }, ROTATION_CHECK_MS + Math.floor(Math.random() * ROTATION_JITTER_MS)),
     );
     // A send that failed on the way (the link dropped mid-request) is retried; the
@@ -305,7 +305,17 @@ export class Messenger extends EventTarget implements AppContext {
   async send(chatId: string, text: string, options: SendOptions = {}): Promise<void> {
     await this.outbox.queue(chatId, text, options);
     // Sending counts towards the rotation policy's message count: a self-update owed now goes after it.
-    void this.membership.rotateDue([chatId]);
+    void this.rotate([chatId]);
+  }
+
+  /** Scheduled self-updates owed in these chats (all by default), by the page's clock. */
+  private async rotate(chatIds?: string[]): Promise<void> {
+    try {
+      await this.mls.setClock(Date.now());
+      await this.membership.rotateDue(chatIds);
+    } catch (err) {
+      console.warn("talkee: rotation check failed", err);
+    }
   }
 
   get queued(): number {

@@ -170,6 +170,12 @@ export interface MlsWorkerApi {
   listGroups(): Promise<string[]>;
   /** Each member's leaf HPKE public key (base64) by identity; a member's own commit (a self-update) replaces theirs. */
   leafKeys(groupId: string): Promise<Record<string, string>>;
+  /**
+   * The page's time (Date.now()): the worker's rotation and grace-window bookkeeping follow
+   * the page's clock from then on (one clock for the app; in a browser they differ by
+   * milliseconds, under a test's moved clock by what the test moved).
+   */
+  setClock(pageNow: number): Promise<void>;
   /** True once this device owes the group a self-update (7 days or 1,000 messages). */
   rotationDue(groupId: string, now?: number): Promise<boolean>;
 

@@ -104,9 +104,19 @@ export class MlsService implements MlsWorkerApi {
     authService: { validateCredential: (credential, signatureKey) => this.validateLeaf(credential, signatureKey) },
   };
 
+  /** The page's clock minus ours (setClock): the worker keeps the app's one time. */
+  private clockOffset = 0;
+
   constructor(options: ServiceOptions = {}) {
     this.policy = options.policy ?? DEFAULT_ROTATION_POLICY;
-    this.now = options.now ?? (() => Date.now());
+    const base = options.now ?? (() => Date.now());
+    this.now = () => base() + this.clockOffset;
+  }
+
+  async setClock(pageNow: number): Promise<void> {
+    if (!Number.isFinite(pageNow)) throw new RangeError("pageNow must be a number of milliseconds");
+    this.clockOffset = 0;
+    this.clockOffset = pageNow - this.now();
   }
 
   private async validateLeaf(credential: Credential, signatureKey: Uint8Array): Promise<boolean> {
