@@ -19,6 +19,7 @@ import type { Membership } from "./membership";
 import type { Outbox } from "./outbox";
 import type { Receipts } from "./receipts";
 import type { ChatRecord, LocalMessage } from "./store";
+import { withCertifiedLeaves } from "./trust";
 
 /** How long a burnt message we read stays on screen after the server burnt it. */
 const BURNT_LINGER_MS = 15000;
@@ -65,8 +66,9 @@ export function messageFromPayload(m: WireMessage, payload: MessagePayload, user
 }
 
 export interface InboundDeps {
-  readonly ctx: Pick<AppContext, "store" | "user" | "credential" | "ownCiphertexts" | "emit"> & {
-    readonly mls: Pick<Remote<MlsWorkerApi>, "decrypt" | "cachedMessage" | "chatKeys" | "joinFromWelcome">;
+  readonly ctx: Pick<AppContext, "store" | "user" | "domain" | "credential" | "ownCiphertexts" | "emit"> & {
+    readonly mls: Pick<Remote<MlsWorkerApi>, "decrypt" | "cachedMessage" | "chatKeys" | "joinFromWelcome" | "learnCertificates">;
+    readonly api: Pick<AppContext["api"], "certificatesOf">;
   };
   readonly chats: Pick<Chats, "refresh" | "touch">;
   readonly outbox: Pick<Outbox, "ordered" | "rejected" | "holds">;
@@ -201,7 +203,13 @@ export class Inbound {
     if (frame.kind === "sync_bundle") return this.deps.devices.importBundle(frame);
     if (frame.kind === "welcome" && frame.payload !== null) {
       try {
-        const group = await this.ctx.mls.joinFromWelcome(fromBase64(frame.payload));
+        const bytes = fromBase64(frame.payload);
+        // A Welcome whose tree holds a leaf without a valid device certificate is refused.
+        const group = await withCertifiedLeaves(this.ctx, frame.chat_id, () => this.ctx.mls.joinFromWelcome(bytes));
+        if (group === null) {
+          void this.deps.devices.topUpKeyPackages(1);
+          return;
+        }
         const chat = store.chats.get(group.groupId);
         if (chat !== undefined) chat.joined = true;
         await this.deps.chats.refresh(group.groupId).catch(() => undefined);

@@ -7,9 +7,9 @@
 import type { Remote } from "comlink";
 import { ApiError, type Api, type SentAnswer, type WireMessage } from "../api/client";
 import { fromBase64, toBase64 } from "../crypto/encoding";
-import type { MlsWorkerApi } from "../mls/api";
+import type { MlsWorkerApi, ReceiveResult } from "../mls/api";
 import { newId, sleep, type AppContext } from "./context";
-import { admitDevice } from "./trust";
+import { admitDevice, withCertifiedLeaves } from "./trust";
 import { displayName, userOf } from "./format";
 import type { ChatRecord } from "./store";
 
@@ -22,10 +22,21 @@ export type HomeOutcome = { kind: "ordered" } | { kind: "rejected"; code: string
 /** One of our commits as the worker made it (null: nothing left to do). */
 export type MadeCommit = { epoch: number; commit: Uint8Array; welcome?: Uint8Array } | null;
 
-type MembershipApi = Pick<Api, "send" | "history" | "claimKeyPackages" | "createChat" | "addMembers" | "removeMember">;
+type MembershipApi = Pick<Api, "send" | "history" | "claimKeyPackages" | "createChat" | "addMembers" | "removeMember" | "certificatesOf">;
 type MembershipMls = Pick<
   Remote<MlsWorkerApi>,
-  "group" | "createGroup" | "addMembers" | "removeMembers" | "confirmCommit" | "discardCommit" | "processHandshake" | "checkDevice"
+  | "group"
+  | "createGroup"
+  | "addMembers"
+  | "removeMembers"
+  | "confirmCommit"
+  | "discardCommit"
+  | "processHandshake"
+  | "checkDevice"
+  | "learnCertificates"
+  | "listGroups"
+  | "rotationDue"
+  | "selfUpdate"
 >;
 
 export interface MembershipDeps {
@@ -51,6 +62,9 @@ export class Membership {
   private commitWaiters = new Map<string, (outcome: HomeOutcome) => void>();
   /** Per chat: who waits for its pending commit to be settled (before committing again). */
   private settleWaiters = new Map<string, (() => void)[]>();
+
+  /** A scheduled-rotation pass is running (rotateDue). */
+  private rotating = false;
 
   constructor(private readonly deps: MembershipDeps) {}
 
@@ -367,6 +381,47 @@ export class Membership {
     return true;
   }
 
+  /**
+   * Scheduled key rotation: in each chat whose group this device holds (or only `chatIds`),
+   * a self-update commit (fresh leaf and path secrets) once the worker says it is due
+   * (`rotationDue`: 7 days or 1,000 messages since this device's last commit there,
+   * `crypto/rotation.ts`). Made through `commit` under the lock, so it is ordered and
+   * delivered like any commit; a race lost to another member's commit is caught up and the
+   * check made again (`make` asks the worker once more: a self-update is still owed, since
+   * only our own commit resets our clock). One pass at a time on this device; a pass that
+   * fails (offline, refused) leaves the group as it was and the next pass tries again.
+   * Returns how many self-updates were committed.
+   */
+  async rotateDue(chatIds?: string[]): Promise<number> {
+    if (this.rotating) return 0;
+    this.rotating = true;
+    let done = 0;
+    try {
+      const { store, mls } = this.ctx;
+      const held = new Set(await mls.listGroups());
+      const chats = [...store.chats.values()].filter(
+        (c) => held.has(c.id) && c.joined && c.removed !== true && (chatIds === undefined || chatIds.includes(c.id)),
+      );
+      for (const chat of chats) {
+        try {
+          if (!(await mls.rotationDue(chat.id))) continue;
+          const made = await this.ctx.lock.run(() =>
+            this.commit(chat.id, async () => ((await mls.rotationDue(chat.id)) ? mls.selfUpdate(chat.id) : null), undefined),
+          );
+          if (made) {
+            done++;
+            console.info("talkee: scheduled self-update committed", chat.id);
+          }
+        } catch (err) {
+          console.warn("talkee: scheduled self-update not made", chat.id, err);
+        }
+      }
+    } finally {
+      this.rotating = false;
+    }
+    return done;
+  }
+
   /** Processes commits we have not seen yet (after losing a commit race). */
   async catchUp(chatId: string): Promise<void> {
     await sleep(this.deps.catchUpDelayMs ?? 200);
@@ -375,7 +430,8 @@ export class Membership {
     for (const m of page.messages) {
       if (m.kind === "commit" && m.epoch >= group.epoch && m.ciphertext !== null && !this.ctx.ownCiphertexts.has(m.ciphertext)) {
         try {
-          await this.ctx.mls.processHandshake(chatId, fromBase64(m.ciphertext));
+          const bytes = fromBase64(m.ciphertext);
+          await withCertifiedLeaves<ReceiveResult>(this.ctx, chatId, () => this.ctx.mls.processHandshake(chatId, bytes));
         } catch {
           /* not for our epoch */
         }
@@ -394,8 +450,12 @@ export class Membership {
     const floor = chat.pendingCommit !== undefined ? group.epoch - 1 : group.epoch;
     if (m.epoch < floor) return; // before we joined, or already applied
     try {
-      const result = await this.ctx.mls.processHandshake(chat.id, fromBase64(m.ciphertext));
-      if (result.kind === "handshake" && result.removed) {
+      // A commit bringing in (or changing) a leaf without a valid device certificate is
+      // refused here as on every member: nothing applied, the chat says so, the group
+      // stays in its epoch and later commits and messages are processed as usual.
+      const bytes = fromBase64(m.ciphertext);
+      const result = await withCertifiedLeaves<ReceiveResult>(this.ctx, chat.id, () => this.ctx.mls.processHandshake(chat.id, bytes));
+      if (result !== null && result.kind === "handshake" && result.removed) {
         chat.removed = true;
         chat.joined = false;
       }

@@ -29,6 +29,10 @@ import type { AppStore, ChatRecord, LocalMessage } from "./store";
 import { checkChatMembers, safetyNumberWith, verifySafetyNumber } from "./trust";
 import { Uploads } from "./uploads";
 
+/** How often each device asks whether a group owes a scheduled self-update (plus up to the jitter). */
+const ROTATION_CHECK_MS = 10 * 60 * 1000;
+const ROTATION_JITTER_MS = 30 * 1000;
+
 export type { ChangeKind } from "./context";
 export { KEYPACKAGE_POOL } from "./devices";
 
@@ -122,6 +126,8 @@ export class Messenger extends EventTarget implements AppContext {
       },
       onSynced: async () => {
         void this.outbox.flush();
+        // Self-updates that fell due while this device was away, once it has caught up.
+        window.setTimeout(() => void this.rotate(), Math.floor(Math.random() * ROTATION_JITTER_MS));
         // Device changes not applied yet (a killed tab, or the link dropped meanwhile), owed history, the KeyPackage pool.
         this.devices.resume();
       },
@@ -141,6 +147,13 @@ export class Messenger extends EventTarget implements AppContext {
       },
     });
     this.timers.push(window.setInterval(() => this.edits.expire(Date.now()), 2000));
+    // Scheduled key rotation (membership.rotateDue): every few minutes, from a moment of its
+    // own on each device, so the members of a group rarely all commit at once.
+    this.timers.push(
+      window.setInterval(() => {
+        if (this.conn.online) void this.rotate();
+      }, ROTATION_CHECK_MS + Math.floor(Math.random() * ROTATION_JITTER_MS)),
+    );
     // A send that failed on the way (the link dropped mid-request) is retried; the
     // client_message_id makes the retry land once.
     this.timers.push(
@@ -301,7 +314,19 @@ export class Messenger extends EventTarget implements AppContext {
     const chat = this.store.chats.get(chatId);
     const prompt = chat === undefined ? null : sendGate(chat, this.domain);
     if (prompt !== null) throw new SendHeldError(prompt);
-    return this.outbox.queue(chatId, text, options);
+    await this.outbox.queue(chatId, text, options);
+    // Sending counts towards the rotation policy's message count: a self-update owed now goes after it.
+    void this.rotate([chatId]);
+  }
+
+  /** Scheduled self-updates owed in these chats (all by default), by the page's clock. */
+  private async rotate(chatIds?: string[]): Promise<void> {
+    try {
+      await this.mls.setClock(Date.now());
+      await this.membership.rotateDue(chatIds);
+    } catch (err) {
+      console.warn("talkee: rotation check failed", err);
+    }
   }
 
   /** What to ask before sending in this chat (null: nothing). */

@@ -4,6 +4,7 @@
 // refused device gets no Welcome and no commit naming it, and the chat says why.
 import type { ClaimedKeyPackage } from "../api/client";
 import { fromBase64 } from "../crypto/encoding";
+import { leafRefusals, type LeafRefusal } from "../mls/api";
 import type { DeviceVerdict } from "../mls/trust";
 import type { AppContext } from "./context";
 import { displayName } from "./format";
@@ -129,4 +130,71 @@ export async function checkChatMembers(ctx: Pick<AppContext, "api" | "mls" | "st
     ctx.emit("chats", chatId);
   }
   return false;
+}
+
+type LeafContext = Pick<AppContext, "store" | "domain" | "emit"> & {
+  readonly api: Pick<AppContext["api"], "certificatesOf">;
+  readonly mls: Pick<AppContext["mls"], "learnCertificates">;
+};
+
+function userOfLeaf(identity: string): string {
+  const at = identity.lastIndexOf(":");
+  return at <= 0 ? identity : identity.slice(0, at);
+}
+
+/** What the chat says when a Welcome, Commit or Proposal was refused for its leaves. */
+export function leafRefusalText(domain: string, refusals: LeafRefusal[]): string {
+  const users = [...new Set(refusals.map((r) => userOfLeaf(r.identity)))].map((u) => displayName(u, domain));
+  const whose = users.join(", ");
+  return `A change to this chat was refused: it brought in a device of ${whose} that ${users.length === 1 ? `${whose}'s identity key` : "their identity keys"} did not certify.`;
+}
+
+/**
+ * Runs an MLS step that brings in or changes leaves (someone else's commit, a Welcome) under
+ * the worker's credential validator. A leaf of a pinned user whose certificate this device
+ * has not seen yet: that user's certificates are fetched (`GET /v1/devices/of/{user}`; the
+ * worker verifies each against the pinned identity key when used, so the server can only
+ * make the check fail) and the step is tried once more. A step still refused has applied
+ * nothing: the chat (when known) gets a warning, "refused" is emitted, and null is returned.
+ * Any other error is thrown as it was.
+ */
+export async function withCertifiedLeaves<T>(ctx: LeafContext, chatId: string | null, step: () => Promise<T>): Promise<T | null> {
+  let refusals: LeafRefusal[] | null;
+  try {
+    return await step();
+  } catch (err) {
+    refusals = leafRefusals(err);
+    if (refusals === null) throw err;
+  }
+  const unknown = [...new Set(refusals.filter((r) => r.reason === "uncertified").map((r) => userOfLeaf(r.identity)))];
+  let learned = 0;
+  for (const user of unknown) {
+    try {
+      const listed = await ctx.api.certificatesOf(user);
+      learned += await ctx.mls.learnCertificates(user, {
+        identityKey: listed.identity_key,
+        devices: listed.devices.map((d) => ({ clientDeviceId: d.client_device_id, certificate: d.certificate })),
+      });
+    } catch (err) {
+      console.warn("talkee: certificates not fetched", user, err);
+    }
+  }
+  if (learned > 0) {
+    try {
+      return await step();
+    } catch (err) {
+      refusals = leafRefusals(err);
+      if (refusals === null) throw err;
+    }
+  }
+  console.warn("talkee: MLS change refused for its leaves", chatId, refusals);
+  const text = leafRefusalText(ctx.domain, refusals);
+  const chat = chatId === null ? undefined : ctx.store.chats.get(chatId);
+  if (chat !== undefined) {
+    chat.warnings = [...(chat.warnings ?? []).filter((w) => w !== text), text];
+    await ctx.store.saveChats();
+    ctx.emit("chats", chatId ?? undefined);
+  }
+  if (chatId !== null) ctx.emit("refused", chatId, text);
+  return null;
 }

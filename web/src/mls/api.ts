@@ -5,6 +5,37 @@ import type { DevicePublicIdentity } from "../crypto/identity";
 import type { MessagePayload } from "../crypto/payload";
 import type { ClaimedDevice, DeviceVerdict, UserDirectory } from "./trust";
 
+/** A leaf refused by the credential validator (trust.ts checkLeaf), one per identity. */
+export interface LeafRefusal {
+  identity: string;
+  reason: string;
+}
+
+export const LEAF_REFUSED_PREFIX = "leaves refused: ";
+
+/**
+ * A Welcome, Commit or Proposal that brings in or changes a leaf without a valid device
+ * certificate: nothing was applied. The message carries the refusals as JSON after
+ * LEAF_REFUSED_PREFIX (errors cross the worker boundary as name and message only).
+ */
+export class LeafRefusedError extends Error {
+  override name = "LeafRefusedError";
+  constructor(readonly refusals: LeafRefusal[]) {
+    super(LEAF_REFUSED_PREFIX + JSON.stringify(refusals));
+  }
+}
+
+/** The refusals carried by a LeafRefusedError (also one that crossed the worker boundary), else null. */
+export function leafRefusals(err: unknown): LeafRefusal[] | null {
+  if (!(err instanceof Error) || err.name !== "LeafRefusedError" || !err.message.startsWith(LEAF_REFUSED_PREFIX)) return null;
+  try {
+    const parsed = JSON.parse(err.message.slice(LEAF_REFUSED_PREFIX.length)) as unknown;
+    return Array.isArray(parsed) ? (parsed as LeafRefusal[]) : null;
+  } catch {
+    return null;
+  }
+}
+
 export interface GroupSummary {
   groupId: string;
   epoch: number;
@@ -92,6 +123,13 @@ export interface MlsWorkerApi {
   checkDevice(claimed: ClaimedDevice): Promise<DeviceVerdict>;
   /** Checks `user`'s leaves in a group against their certificates; pins their identity key on first contact. */
   checkMembers(groupId: string, user: string, directory: UserDirectory): Promise<DeviceVerdict>;
+  /**
+   * Keeps the certificates the server lists for `user` for the MLS credential validator
+   * (each is verified against the pinned identity key when a leaf is checked). Every
+   * Welcome, Commit and Proposal that brings in or changes a leaf of a pinned user without
+   * a valid certificate fails with LeafRefusedError (`leafRefusals()` reads it).
+   */
+  learnCertificates(user: string, directory: UserDirectory): Promise<number>;
 
   /** Encoded KeyPackages to upload (base64 them for POST /v1/keypackages). */
   makeKeyPackages(count: number): Promise<Uint8Array[]>;
@@ -132,6 +170,14 @@ export interface MlsWorkerApi {
   chatKeys(groupId: string, epoch?: number): Promise<ChatKeys>;
   group(groupId: string): Promise<GroupSummary>;
   listGroups(): Promise<string[]>;
+  /** Each member's leaf HPKE public key (base64) by identity; a member's own commit (a self-update) replaces theirs. */
+  leafKeys(groupId: string): Promise<Record<string, string>>;
+  /**
+   * The page's time (Date.now()): the worker's rotation and grace-window bookkeeping follow
+   * the page's clock from then on (one clock for the app; in a browser they differ by
+   * milliseconds, under a test's moved clock by what the test moved).
+   */
+  setClock(pageNow: number): Promise<void>;
   /** True once this device owes the group a self-update (7 days or 1,000 messages). */
   rotationDue(groupId: string, now?: number): Promise<boolean>;
 

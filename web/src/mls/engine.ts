@@ -31,7 +31,7 @@ import {
 import { makeKeyPackageRef } from "ts-mls/keyPackage.js";
 import { decryptSenderData } from "ts-mls/privateMessage.js";
 import type { RatchetTree } from "ts-mls";
-import { bytesEqual, fromUtf8, utf8 } from "../crypto/encoding";
+import { bytesEqual, fromUtf8, toBase64, utf8 } from "../crypto/encoding";
 import { credentialIdentity, ed25519Seed, type DeviceSecrets } from "../crypto/identity";
 import { talkeeCapabilities, talkeeSuite } from "./suite";
 
@@ -50,18 +50,26 @@ export const talkeeClientConfig: ClientConfig = {
   // no extra MLS padding, so ciphertext size = bucket + a constant.
   paddingConfig: { kind: "alwaysPad", paddingLength: 0 },
   authService: {
-    // Leaf credentials must be basic `user@domain:device_id`; binding that
-    // identity to a real device key is the server's device registry's job.
-    async validateCredential(credential: Credential): Promise<boolean> {
-      if (credential.credentialType !== "basic") return false;
-      try {
-        return CREDENTIAL_PATTERN.test(fromUtf8(credential.identity));
-      } catch {
-        return false;
-      }
-    },
+    // The shape only: leaf credentials must be basic `user@domain:device_id`. The worker
+    // (service.ts) attaches a config whose validator also wants the device certificate
+    // (trust.ts checkLeaf) to every state it loads, creates or joins.
+    validateCredential: async (credential: Credential): Promise<boolean> => credentialShapeValid(credential),
   },
 };
+
+export function credentialShapeValid(credential: Credential): boolean {
+  if (credential.credentialType !== "basic") return false;
+  try {
+    return CREDENTIAL_PATTERN.test(fromUtf8(credential.identity));
+  } catch {
+    return false;
+  }
+}
+
+/** The same state under another client config (e.g. a stricter credential validator). */
+export function withConfig(state: ClientState, config: ClientConfig): ClientState {
+  return { ...state, clientConfig: config };
+}
 
 export interface GeneratedKeyPackage {
   /** The MLSMessage(mls_key_package) bytes uploaded to the server. */
@@ -98,8 +106,8 @@ export function decodeKeyPackage(encoded: Uint8Array): KeyPackage {
   return decoded.keyPackage;
 }
 
-export async function createGroupState(groupId: Uint8Array, own: GeneratedKeyPackage): Promise<ClientState> {
-  return createGroup(groupId, own.publicPackage, own.privatePackage, [], await talkeeSuite(), talkeeClientConfig);
+export async function createGroupState(groupId: Uint8Array, own: GeneratedKeyPackage, config = talkeeClientConfig): Promise<ClientState> {
+  return createGroup(groupId, own.publicPackage, own.privatePackage, [], await talkeeSuite(), config);
 }
 
 export interface CommitOutput {
@@ -157,6 +165,17 @@ export function memberKeys(state: ClientState): Array<{ identity: string; signat
   return out;
 }
 
+/** Each member's leaf HPKE public key (base64), by identity: a member's own commit replaces it. */
+export function leafEncryptionKeys(state: ClientState): Record<string, string> {
+  const out: Record<string, string> = {};
+  state.ratchetTree.forEach((node, nodeIndex) => {
+    if (nodeIndex % 2 === 0 && node !== undefined && node.nodeType === "leaf" && node.leaf.credential.credentialType === "basic") {
+      out[fromUtf8(node.leaf.credential.identity)] = toBase64(node.leaf.hpkePublicKey);
+    }
+  });
+  return out;
+}
+
 export async function removeMembers(state: ClientState, identities: string[]): Promise<CommitOutput> {
   const current = members(state);
   const proposals: Proposal[] = identities.map((identity) => {
@@ -177,6 +196,7 @@ export function selfUpdate(state: ClientState): Promise<CommitOutput> {
 export async function joinFromWelcome(
   welcomeBytes: Uint8Array,
   candidates: Array<Pick<GeneratedKeyPackage, "ref" | "publicPackage" | "privatePackage">>,
+  config = talkeeClientConfig,
 ): Promise<{ state: ClientState; usedRef: Uint8Array }> {
   const decoded = decodeMlsMessage(welcomeBytes, 0)?.[0];
   if (decoded === undefined || decoded.wireformat !== "mls_welcome") throw new MlsUsageError("not a Welcome message");
@@ -191,7 +211,7 @@ export async function joinFromWelcome(
     await talkeeSuite(),
     undefined,
     undefined,
-    talkeeClientConfig,
+    config,
   );
   return { state, usedRef: mine.ref };
 }
@@ -293,11 +313,11 @@ export function encodeState(state: ClientState): Uint8Array {
   return encodeGroupState(state);
 }
 
-export function decodeState(bytes: Uint8Array): ClientState {
+export function decodeState(bytes: Uint8Array, config = talkeeClientConfig): ClientState {
   const decoded = decodeGroupState(bytes, 0)?.[0];
   if (decoded === undefined) throw new MlsUsageError("stored group state does not decode");
   // encodeGroupState omits the client config; re-attach ours.
-  return { ...decoded, clientConfig: talkeeClientConfig };
+  return { ...decoded, clientConfig: config };
 }
 
 export function groupEpoch(state: ClientState): bigint {

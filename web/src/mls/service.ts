@@ -4,7 +4,7 @@
 // the ratchet was. Calls are serialised: ts-mls states are immutable values,
 // and two overlapping operations on one group would otherwise fork it.
 
-import type { ClientState } from "ts-mls";
+import type { ClientConfig, ClientState, Credential } from "ts-mls";
 import { bytesEqual, fromBase64, fromUtf8, toBase64, toHex, utf8 } from "../crypto/encoding";
 import {
   credentialIdentity,
@@ -38,17 +38,21 @@ import type {
   DeviceSetup,
   EncryptedMessage,
   GroupSummary,
+  LeafRefusal,
   MlsWorkerApi,
   OutgoingPayload,
   ReceiveResult,
 } from "./api";
+import { LeafRefusedError } from "./api";
 import * as engine from "./engine";
 import { ROW, decodeChatKeys, decodeKeyPackageRow, deriveChatKeys, encodeChatKeys, encodeKeyPackageRow } from "./rows";
 import type { CommitOutput, GeneratedKeyPackage } from "./engine";
 import {
   adoptIdentity,
   checkDevice,
+  checkLeaf,
   checkMembers,
+  learnCertificates,
   ownIdentityKey,
   pinnedKey,
   repinKey,
@@ -93,10 +97,49 @@ export class MlsService implements MlsWorkerApi {
   private queue: Promise<unknown> = Promise.resolve();
   private readonly policy: RotationPolicy;
   private readonly now: () => number;
+  /** What the validator refused during the current (serialised) operation. */
+  private refusals: LeafRefusal[] = [];
+  /** Every state this worker touches validates leaves against device certificates. */
+  private readonly clientConfig: ClientConfig = {
+    ...engine.talkeeClientConfig,
+    authService: { validateCredential: (credential, signatureKey) => this.validateLeaf(credential, signatureKey) },
+  };
+
+  /** The page's clock minus ours (setClock): the worker keeps the app's one time. */
+  private clockOffset = 0;
 
   constructor(options: ServiceOptions = {}) {
     this.policy = options.policy ?? DEFAULT_ROTATION_POLICY;
-    this.now = options.now ?? (() => Date.now());
+    const base = options.now ?? (() => Date.now());
+    this.now = () => base() + this.clockOffset;
+  }
+
+  async setClock(pageNow: number): Promise<void> {
+    if (!Number.isFinite(pageNow)) throw new RangeError("pageNow must be a number of milliseconds");
+    this.clockOffset = 0;
+    this.clockOffset = pageNow - this.now();
+  }
+
+  private async validateLeaf(credential: Credential, signatureKey: Uint8Array): Promise<boolean> {
+    if (!engine.credentialShapeValid(credential) || credential.credentialType !== "basic") return false;
+    const identity = fromUtf8(credential.identity);
+    const verdict = await checkLeaf(this.unlocked().vault, identity, signatureKey, Math.floor(this.now() / 1000));
+    if (verdict.ok) return true;
+    if (!this.refusals.some((r) => r.identity === identity)) this.refusals.push({ identity, reason: verdict.reason });
+    return false;
+  }
+
+  /** Runs an MLS step that validates leaves; a validator refusal comes out as LeafRefusedError. */
+  private async validating<T>(fn: () => Promise<T>): Promise<T> {
+    this.refusals = [];
+    try {
+      return await fn();
+    } catch (err) {
+      if (this.refusals.length > 0) throw new LeafRefusedError(this.refusals);
+      throw err;
+    } finally {
+      this.refusals = [];
+    }
   }
 
   private serial<T>(fn: () => Promise<T>): Promise<T> {
@@ -225,6 +268,9 @@ export class MlsService implements MlsWorkerApi {
   checkDevice(claimed: ClaimedDevice): Promise<DeviceVerdict> {
     return this.serial(() => checkDevice(this.unlocked().vault, claimed));
   }
+  learnCertificates(user: string, directory: UserDirectory): Promise<number> {
+    return this.serial(() => learnCertificates(this.unlocked().vault, user, directory));
+  }
   checkMembers(groupId: string, user: string, directory: UserDirectory): Promise<DeviceVerdict> {
     return this.serial(async () => {
       const leaves = engine.memberKeys((await this.load(groupId)).state).filter((l) => l.identity.startsWith(`${user}:`));
@@ -242,7 +288,7 @@ export class MlsService implements MlsWorkerApi {
     if (stateBytes === undefined) throw new NotMemberError(`no state for group ${groupId} on this device`);
     const rotationBytes = await vault.get(ROW.rotation(groupId));
     const record: GroupRecord = {
-      state: engine.decodeState(stateBytes),
+      state: engine.decodeState(stateBytes, this.clientConfig),
       rotation: rotationBytes === undefined ? freshRotationState(this.now()) : (JSON.parse(fromUtf8(rotationBytes)) as RotationState),
     };
     this.groups.set(groupId, record);
@@ -302,7 +348,7 @@ export class MlsService implements MlsWorkerApi {
       const { vault, device } = this.unlocked();
       if ((await vault.get(ROW.group(groupId))) !== undefined) throw new Error(`group ${groupId} already exists`);
       const own = await engine.generateKeyPackage(device);
-      const state = await engine.createGroupState(utf8(groupId), own);
+      const state = await engine.createGroupState(utf8(groupId), own, this.clientConfig);
       await this.store(groupId, { state, rotation: freshRotationState(this.now()) });
       return this.summary(groupId, state);
     });
@@ -312,7 +358,7 @@ export class MlsService implements MlsWorkerApi {
     const bytes = await this.unlocked().vault.get(ROW.pending(groupId));
     if (bytes === undefined) return undefined;
     const raw = JSON.parse(fromUtf8(bytes)) as { state: string; rotation: RotationState };
-    return { state: engine.decodeState(fromBase64(raw.state)), rotation: raw.rotation };
+    return { state: engine.decodeState(fromBase64(raw.state), this.clientConfig), rotation: raw.rotation };
   }
 
   /**
@@ -328,7 +374,7 @@ export class MlsService implements MlsWorkerApi {
     // Encoded before committing: ts-mls zeroes consumed secrets in place, and
     // states share byte arrays.
     const previous = utf8(JSON.stringify({ state: toBase64(engine.encodeState(record.state)), rotation: record.rotation }));
-    const out = await make(record.state);
+    const out = await this.validating(() => make(record.state));
     const rotation = recordEpochChange(record.rotation, Number(engine.groupEpoch(record.state)), this.now(), true);
     await this.store(groupId, { state: out.state, rotation }, [[ROW.pending(groupId), previous]]);
     const result: CommitResult = { groupId, epoch: Number(engine.groupEpoch(out.state)), commit: out.commit };
@@ -374,7 +420,7 @@ export class MlsService implements MlsWorkerApi {
         const row = await vault.get(key);
         if (row !== undefined) candidates.push(decodeKeyPackageRow(row));
       }
-      const { state, usedRef } = await engine.joinFromWelcome(welcome, candidates);
+      const { state, usedRef } = await this.validating(() => engine.joinFromWelcome(welcome, candidates, this.clientConfig));
       const groupId = fromUtf8(state.groupContext.groupId);
       // The KeyPackage is single-use: its private keys go in the same transaction.
       await this.store(groupId, { state, rotation: freshRotationState(this.now()) }, [], [ROW.keyPackage(toHex(usedRef))]);
@@ -402,7 +448,7 @@ export class MlsService implements MlsWorkerApi {
     if (sentIn < current && !epochReadable(record.rotation, Number(sentIn), Number(current), this.now(), this.policy)) {
       throw new EpochExpiredError(`message from epoch ${sentIn} arrived after its grace window (group is at ${current})`);
     }
-    const r = await engine.receive(record.state, message);
+    const r = await this.validating(() => engine.receive(record.state, message));
     if (r.kind === "application") {
       const payload = decodePayload(r.plaintext);
       if (payload.sender !== r.senderIdentity) {
@@ -481,6 +527,10 @@ export class MlsService implements MlsWorkerApi {
   async group(groupId: string): Promise<GroupSummary> {
     const record = await this.serial(() => this.load(groupId));
     return this.summary(groupId, record.state);
+  }
+
+  async leafKeys(groupId: string): Promise<Record<string, string>> {
+    return engine.leafEncryptionKeys((await this.serial(() => this.load(groupId))).state);
   }
 
   async listGroups(): Promise<string[]> {

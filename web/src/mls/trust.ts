@@ -15,6 +15,8 @@ import { decodeKeyPackage } from "./engine";
 export const TRUST_ROW = {
   identity: "identity/key",
   pin: (user: string) => `trust/pin/${user}`,
+  /** The last certificate seen for a leaf identity `user@domain:device_id` (checked again at each use). */
+  cert: (identity: string) => `trust/cert/${identity}`,
 };
 
 /** A claimed device as the server describes it (base64 fields, null when missing). */
@@ -44,7 +46,9 @@ export async function adoptIdentity(
   await vault.put(TRUST_ROW.identity, encodeIdentityKey(key));
   // Our own key is pinned for our own user: our other devices must carry certificates by it.
   await vault.put(TRUST_ROW.pin(device.user), utf8(toBase64(key.publicKey)));
-  return { identityKey: toBase64(key.publicKey), certificate: toBase64(await certify(key, device)) };
+  const certificate = await certify(key, device);
+  await vault.put(TRUST_ROW.cert(credentialIdentity(device.user, device.deviceId)), certificate);
+  return { identityKey: toBase64(key.publicKey), certificate: toBase64(certificate) };
 }
 
 function certify(key: UserIdentityKey, device: DeviceSecrets): Promise<Uint8Array> {
@@ -118,6 +122,8 @@ export async function checkDevice(vault: Vault, claimed: ClaimedDevice): Promise
   });
   if (!check.ok) return { ok: false, reason: check.reason };
   if (pinned === null) await vault.put(TRUST_ROW.pin(claimed.user), utf8(claimed.identityKey));
+  // Kept for the MLS validator (checkLeaf): our own commit adding it checks it again.
+  await vault.put(TRUST_ROW.cert(credentialIdentity(claimed.user, claimed.clientDeviceId)), certificate);
   return { ok: true, certified: true, pinnedNow: pinned === null };
 }
 
@@ -164,5 +170,67 @@ export async function checkMembers(
     if (!check.ok) return { ok: false, reason: check.reason };
   }
   if (pinned === null) await vault.put(TRUST_ROW.pin(user), utf8(directory.identityKey));
+  await learnCertificates(vault, user, directory);
   return { ok: true, certified: true, pinnedNow: pinned === null };
+}
+
+/**
+ * Keeps the certificates the server lists for `user` for checkLeaf. Nothing is trusted
+ * here: checkLeaf verifies each one against the pinned identity key when it is used, so a
+ * forged one only ever leads to a refusal. Returns how many were kept.
+ */
+export async function learnCertificates(vault: Vault, user: string, directory: UserDirectory): Promise<number> {
+  let kept = 0;
+  for (const d of directory.devices) {
+    if (d.certificate === null) continue;
+    let bytes: Uint8Array;
+    try {
+      bytes = fromBase64(d.certificate);
+      credentialIdentity(user, d.clientDeviceId);
+    } catch {
+      continue;
+    }
+    await vault.put(TRUST_ROW.cert(credentialIdentity(user, d.clientDeviceId)), bytes);
+    kept++;
+  }
+  return kept;
+}
+
+export type LeafVerdict =
+  | { ok: true; certified: boolean }
+  | { ok: false; reason: CertificateRefusal | "uncertified" | "bad-identity" };
+
+/**
+ * The MLS credential validator's rule (every leaf a Welcome, Commit or Proposal brings in
+ * or changes, on every member): a leaf `user@domain:device_id` of a user whose identity
+ * key this client pinned is accepted only if its signature key is the one in that device's
+ * certificate, signed by the pinned key, for that user and device, not expired. "uncertified"
+ * means no certificate for the device is known here (the caller may fetch the user's list,
+ * learnCertificates, and try once more). A user with nothing pinned (a remote user, an
+ * account from before identity keys, or first contact, checked afterwards by checkMembers)
+ * is let through as `certified: false`.
+ */
+export async function checkLeaf(vault: Vault, identity: string, signatureKey: Uint8Array, now?: number): Promise<LeafVerdict> {
+  const split = identity.lastIndexOf(":");
+  const user = identity.slice(0, split);
+  const deviceId = identity.slice(split + 1);
+  if (split <= 0 || deviceId.length === 0) return { ok: false, reason: "bad-identity" };
+  const pinned = await pinnedKey(vault, user);
+  if (pinned === null) return { ok: true, certified: false };
+  const certificate = await vault.get(TRUST_ROW.cert(identity));
+  if (certificate === undefined) return { ok: false, reason: "uncertified" };
+  let identityKey: Uint8Array;
+  try {
+    identityKey = fromBase64(pinned);
+  } catch {
+    return { ok: false, reason: "malformed" };
+  }
+  const check = await verifyCertificate(certificate, {
+    user,
+    identityKey,
+    deviceId,
+    signatureKey,
+    ...(now === undefined ? {} : { now }),
+  });
+  return check.ok ? { ok: true, certified: true } : { ok: false, reason: check.reason };
 }
