@@ -156,3 +156,8 @@ def instance_a_s2s(django_db_setup: None, federation_pki: Pki, tmp_path_factory:
     listener = S2sListener("127.0.0.2", port, start_s2s("127.0.0.2", port, env, log_path), log_path)
     yield listener
     stop(listener.process)
+
+
+# B beside A for this directory's tests (tests/support/federation.py; it imports this module,
+# so the import comes last). A module that needs B at another scope defines its own.
+from tests.support.federation import instance_b  # noqa: E402, F401

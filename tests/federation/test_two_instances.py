@@ -10,7 +10,6 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -35,35 +34,15 @@ from tests.conftest import (
     ROOT,
     CeleryWorker,
     DeviceKeys,
-    LiveServer,
     b64,
     fake_keypackage,
 )
-from tests.federation.conftest import S2sListener
 from tests.federation.pki import Pki
 from tests.support.federation import InstanceB, RemoteAccount, chat_history, start_direct_chat, wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 B = FEDERATION_B
-
-
-@pytest.fixture
-def instance_b(
-    live_server_daphne: LiveServer,
-    celery_worker_process: Path,
-    instance_a_s2s: S2sListener,
-    federation_pki: Pki,
-    tmp_path: Path,
-) -> Iterator[InstanceB]:
-    b = InstanceB(tmp_path, instance_a_s2s.address, federation_pki)
-    b.start()
-    try:
-        with override_settings(TALKEE_FEDERATION_HOSTS=FEDERATION_HOSTS, **federation_pki.settings("localhost")):
-            yield b
-    finally:
-        b.stop()
-        b.drop()
 
 
 def queue(start: int, count: int) -> None:
