@@ -125,19 +125,8 @@ def dump_to(path: Path) -> None:
     source_path = Path(str(_database()["NAME"]))
     if not source_path.is_file():
         raise DatabaseDumpError(f"the {describe()} does not exist")
-    try:
-        source = sqlite3.connect(f"{source_path.as_uri()}?mode=ro", uri=True, timeout=CONNECT_TIMEOUT_SECONDS)
-        try:
-            target = sqlite3.connect(path)
-            try:
-                # The online backup API copies a consistent state even while the server writes.
-                source.backup(target)
-            finally:
-                target.close()
-        finally:
-            source.close()
-    except sqlite3.Error as error:
-        raise DatabaseDumpError(f"reading the {describe()} failed: {error}") from None
+    # The online backup API copies a consistent state even while the server writes.
+    _sqlite_copy(source_path, Path(path), "reading", source_timeout=CONNECT_TIMEOUT_SECONDS)
 
 
 def data_in_the_way() -> str:
@@ -213,15 +202,22 @@ def load_from(dump: IO[bytes]) -> None:
         while piece := dump.read(1024 * 1024):
             copy.write(piece)
         copy.flush()
+        _sqlite_copy(Path(copy.name), Path(target_path), "writing", target_timeout=CONNECT_TIMEOUT_SECONDS)
+
+
+def _sqlite_copy(
+    source_path: Path, target_path: Path, doing: str, *, source_timeout: float = 5.0, target_timeout: float = 5.0
+) -> None:
+    """SQLite's backup API from `source_path` (read-only) into `target_path`."""
+    try:
+        source = sqlite3.connect(f"{source_path.as_uri()}?mode=ro", uri=True, timeout=source_timeout)
         try:
-            source = sqlite3.connect(f"{Path(copy.name).as_uri()}?mode=ro", uri=True)
+            target = sqlite3.connect(target_path, timeout=target_timeout)
             try:
-                target = sqlite3.connect(target_path, timeout=CONNECT_TIMEOUT_SECONDS)
-                try:
-                    source.backup(target)
-                finally:
-                    target.close()
+                source.backup(target)
             finally:
-                source.close()
-        except sqlite3.Error as error:
-            raise DatabaseDumpError(f"writing the {describe()} failed: {error}") from None
+                target.close()
+        finally:
+            source.close()
+    except sqlite3.Error as error:
+        raise DatabaseDumpError(f"{doing} the {describe()} failed: {error}") from None
