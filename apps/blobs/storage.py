@@ -212,9 +212,9 @@ def connect_file_cleanup() -> None:
 DOWNLOAD_PIECE = 64 * 1024
 
 
-def iter_range(name: str, start: int, length: int) -> Iterator[bytes]:
-    """Bytes [start, start + length) of a stored file, a piece at a time."""
-    with open_blob_file(name) as file:
+def iter_range(file: IO[bytes], start: int, length: int) -> Iterator[bytes]:
+    """Bytes [start, start + length) of an opened stored file, a piece at a time; closes it."""
+    with file:
         file.seek(start)
         remaining = length
         while remaining > 0:
@@ -225,10 +225,9 @@ def iter_range(name: str, start: int, length: int) -> Iterator[bytes]:
             yield data
 
 
-async def aiter_range(name: str, start: int, length: int) -> AsyncIterator[bytes]:
+async def aiter_range(file: IO[bytes], start: int, length: int) -> AsyncIterator[bytes]:
     """The same for an ASGI response: Django would read a synchronous iterator into one
     list before sending it, so each piece is read in a thread and sent before the next."""
-    file = await asyncio.to_thread(open_blob_file, name)
     try:
         await asyncio.to_thread(file.seek, start)
         remaining = length

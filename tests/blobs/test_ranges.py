@@ -66,3 +66,14 @@ def test_an_unknown_range_unit_is_ignored(stored) -> None:
     response = download(alice, blob_id, HTTP_RANGE="items=0-5")
     assert response.status_code == 200
     assert body(response) == data
+
+
+def test_a_stored_file_gone_from_disk_is_a_clear_404_before_any_byte(stored) -> None:
+    from apps.blobs.models import Blob
+    from apps.blobs.storage import blob_storage
+
+    alice, blob_id, _ = stored
+    blob_storage().delete(Blob.objects.get(pk=blob_id).storage_name)
+    response = alice.client.get(f"/v1/blobs/{blob_id}", HTTP_RANGE="bytes=0-99")
+    # An answer in the error shape, not headers of a download whose body never comes.
+    assert (response.status_code, response.json()["error"]["code"]) == (404, "blob_missing")

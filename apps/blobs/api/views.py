@@ -3,6 +3,7 @@ read from the request stream piece by piece (no DRF parser, so never one big byt
 
 import io
 import itertools
+import logging
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -25,7 +26,7 @@ from apps.blobs.api import serializers
 from apps.blobs.api.ranges import RangeNotSatisfiable, byte_range
 from apps.blobs.federation import home_blob_pieces
 from apps.blobs.models import Blob
-from apps.blobs.storage import aiter_range, iter_range
+from apps.blobs.storage import aiter_range, iter_range, open_blob_file
 from apps.core.api_fields import validated
 from apps.core.errors import Conflict, NotFound, error_body
 from apps.core.schema import error_response
@@ -34,6 +35,8 @@ RAW_TYPES = ("", "application/octet-stream")
 # What only these views know; the generic errors (400, 401, 404, 413, 415) come from
 # apps.core.schema.ApiAutoSchema.
 INCOMPLETE = error_response("upload_incomplete / already_complete: the upload is not in that state")
+
+logger = logging.getLogger("talkee.blobs")
 
 
 def _member_blob(request: Request, blob_id: uuid.UUID) -> Blob:
@@ -162,10 +165,17 @@ def blob_response(request: HttpRequest, blob: Blob) -> HttpResponseBase:
         return span
     first, last = span if span is not None else (0, blob.size - 1)
     length = last - first + 1
+    # Opened before answering: a stored file that is gone is a clear error, not a download
+    # whose headers went out and whose body never comes.
+    try:
+        file = open_blob_file(blob.storage_name)
+    except FileNotFoundError:
+        logger.error("a complete blob's stored file is missing", extra={"blob": str(blob.id)})
+        raise NotFound("This file's stored bytes are missing on the server.", code="blob_missing") from None
     if isinstance(request, ASGIRequest):
-        content: Any = aiter_range(blob.storage_name, first, length)
+        content: Any = aiter_range(file, first, length)
     else:
-        content = iter_range(blob.storage_name, first, length)
+        content = iter_range(file, first, length)
     response = FileResponse(
         content,
         status=status.HTTP_206_PARTIAL_CONTENT if span is not None else status.HTTP_200_OK,
