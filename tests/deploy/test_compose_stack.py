@@ -12,6 +12,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import socket
 import ssl
 import subprocess
@@ -338,6 +339,14 @@ def test_down_then_up_keeps_users_messages_blobs_and_the_instance_key(stack: Sta
     )
     assert status == 200 and downloaded == content
     assert json.loads(stack.request("GET", "/.well-known/talkee/server")[2])["ed25519_pub"] == key_before
+
+    # The README's backup command, as an operator runs it in this stack (pg_dump of the
+    # stack's PostgreSQL from the web image, the blob volume, the key volume).
+    made = stack.compose("exec", "-T", "web", "python", "manage.py", "backup", "/var/lib/talkee/backups/", check=False)
+    assert made.returncode == 0, made.stdout + made.stderr
+    written = re.search(r"Backup written: /var/lib/talkee/backups/\S+ \(\d+ bytes; (\d+) blob files", made.stdout)
+    assert written is not None and int(written.group(1)) >= 1, made.stdout
+    assert "Warning" not in made.stderr, made.stderr
 
 
 def test_production_refuses_to_start_without_its_settings(stack: Stack, tmp_path: Path) -> None:
