@@ -27,7 +27,7 @@ from django.conf import settings
 from apps.accounts.selectors import SocketSession, socket_session_for_token
 from apps.chats.selectors import socket_chats_of
 from apps.core import metrics
-from apps.core.errors import ServiceError, describe_validation_error
+from apps.core.errors import DEPENDENCY_ERRORS, ServiceError, describe_validation_error
 from apps.devices.realtime import amark_device_gone, amark_device_live, device_group, mark_device_live
 from apps.devices.services import do_touch_device
 from apps.messages import selectors, services
@@ -41,6 +41,7 @@ logger = logging.getLogger("talkee.ws")
 CLOSE_REVOKED = 4001
 CLOSE_FORBIDDEN = 4003
 CLOSE_BAD_FRAME = 4008
+CLOSE_LAYER_DEAF = 4012  # live frames stopped reaching this socket, or a service is restarting: reconnect
 # Handshake messages reach 16 MiB; base64 and the JSON envelope add about a third.
 MAX_FRAME_CHARS = 23 * 1024 * 1024
 
@@ -66,7 +67,7 @@ def _open_session(token: str) -> SocketSession | None:
 SOCKET_GONE = (Disconnected, OSError)
 
 # Events forwarded straight to the socket, without Channels' ORM connection cleanup.
-FAST_EVENTS = frozenset({"chat.frame", "chat.signal"})
+FAST_EVENTS = frozenset({"chat.frame", "chat.signal", "layer.beat"})
 
 
 class DeviceSocketConsumer(AsyncWebsocketConsumer):
@@ -86,6 +87,8 @@ class DeviceSocketConsumer(AsyncWebsocketConsumer):
         self.last_typing: dict[str, float] = {}
         self.last_presence = 0.0
         self._auth_timer: asyncio.Task[None] | None = None
+        self._layer_watch: asyncio.Task[None] | None = None
+        self._beat = asyncio.Event()
         await super().websocket_connect(message)
 
     async def dispatch(self, message: dict[str, Any]) -> None:
@@ -126,13 +129,18 @@ class DeviceSocketConsumer(AsyncWebsocketConsumer):
             self.counted = False
         if self._auth_timer is not None:
             self._auth_timer.cancel()
+        if self._layer_watch is not None:
+            self._layer_watch.cancel()
         if self.device_id is None:
             return
-        await self.channel_layer.group_discard(device_group(self.device_id), self.channel_name)
-        await amark_device_gone(self.device_id)
-        for chat_id in self.chat_ids:
-            await self.channel_layer.group_discard(chat_group(chat_id), self.channel_name)
-        await self._announce_presence("offline")
+        try:
+            await self.channel_layer.group_discard(device_group(self.device_id), self.channel_name)
+            await amark_device_gone(self.device_id)
+            for chat_id in self.chat_ids:
+                await self.channel_layer.group_discard(chat_group(chat_id), self.channel_name)
+            await self._announce_presence("offline")
+        except DEPENDENCY_ERRORS as exc:  # Redis or PostgreSQL restarting: nothing to keep
+            logger.warning("socket closed during an outage", extra={"error_type": type(exc).__name__})
 
     # --- the way out: every frame and the close go through these two --------------------
     async def send(self, text_data: str | None = None, bytes_data: bytes | None = None, close: bool = False) -> None:
@@ -175,7 +183,13 @@ class DeviceSocketConsumer(AsyncWebsocketConsumer):
                 await self.send_error("unauthenticated", "The first frame must be auth.")
                 await self.close(code=CLOSE_FORBIDDEN)
                 return
-            await self.on_auth(frame)
+            try:
+                await self.on_auth(frame)
+            except DEPENDENCY_ERRORS as exc:
+                # PostgreSQL or Redis restarting: come back in a moment (the client reconnects).
+                logger.warning("a service the socket needs is unavailable", extra={"error_type": type(exc).__name__})
+                await self.send_error("unavailable", "The server is briefly unable to answer; try again.")
+                await self.close(code=CLOSE_LAYER_DEAF)
             return
         handler = getattr(self, f"on_{kind}", None) if kind in self.client_frames else None
         if handler is None:
@@ -187,6 +201,15 @@ class DeviceSocketConsumer(AsyncWebsocketConsumer):
             await self.send_error(exc.code, exc.message, **self._echo(frame))
             if exc.code == "device_revoked":
                 await self.close(code=CLOSE_REVOKED)
+        except DEPENDENCY_ERRORS as exc:
+            # PostgreSQL or Redis restarting: this frame is answered "try again" (a send
+            # stays in the client's outbox; an ack comes again), the socket stays.
+            logger.warning(
+                "a service the socket needs is unavailable", extra={"frame": kind, "error_type": type(exc).__name__}
+            )
+            await self.send_error(
+                "unavailable", "The server is briefly unable to answer; try again.", **self._echo(frame)
+            )
 
     client_frames = frozenset({"ping", "send", "ack", "typing", "presence", "call"})
 
@@ -238,6 +261,7 @@ class DeviceSocketConsumer(AsyncWebsocketConsumer):
         await self.send_frame({"type": "ready", "device_id": self.device_id, "user": self.username, "cursor": cursor})
         await self._replay(page)
         await self._announce_presence("online")
+        self._layer_watch = asyncio.ensure_future(self._watch_the_layer())
 
     async def _replay(self, page: selectors.StreamPage) -> None:
         assert self.user_id is not None and self.device_id is not None
@@ -301,9 +325,11 @@ class DeviceSocketConsumer(AsyncWebsocketConsumer):
             self.acked = await in_db_thread(services.do_ack)(self.device_id, safe)
             self.delivered = {p for p in self.delivered if p > self.acked}
 
-    async def _resend(self, after: int, upto: int) -> None:
+    async def _resend(self, after: int, upto: int | None = None) -> None:
+        """Every relevant row in (after, upto] (upto: the stream's end now) this socket has
+        not sent, from the database."""
         assert self.user_id is not None and self.device_id is not None
-        while after < upto:
+        while upto is None or after < upto:
             page = await in_db_thread(selectors.stream_after)(self.user_id, self.device_id, after, upto=upto)
             for frame in page.frames:
                 if frame["cursor"] not in self.delivered:
@@ -311,7 +337,45 @@ class DeviceSocketConsumer(AsyncWebsocketConsumer):
                     await self.send_frame(frame)
             if not page.more:
                 break
-            after = page.upto
+            after, upto = page.upto, page.end
+
+    async def _watch_the_layer(self) -> None:
+        """Live frames ride pub/sub: while Redis restarts, publishes fail and this socket's
+        subscription may stay broken after it is back. Every few seconds the socket sends
+        itself a beat through the layer. A beat that does not come back means frames may
+        have been lost: they are sent from the database — and again once beats return (the
+        frames published while the subscription was coming back). A layer still deaf after
+        that closes the socket (4012): the device reconnects, which subscribes anew."""
+        interval = settings.TALKEE_WS_LAYER_CHECK_SECONDS
+        deaf_rounds = 0
+        while not self.closing:
+            await asyncio.sleep(interval)
+            self._beat.clear()
+            try:
+                await asyncio.wait_for(self._beat_round_trip(), timeout=min(5.0, interval))
+                heard = True
+            except Exception:  # the layer is down, hung or deaf (publish failed, beat never came)
+                heard = False
+            if heard and deaf_rounds == 0:
+                continue
+            try:
+                await self._resend(max(self.horizon, self.acked))
+            except Exception:  # the database may be restarting too: next round
+                logger.warning("socket catch-up failed; next round", extra={"error_type": "catch_up"})
+            if heard:
+                deaf_rounds = 0
+            else:
+                deaf_rounds += 1
+                if deaf_rounds >= 3:
+                    await self.close(code=CLOSE_LAYER_DEAF)
+                    return
+
+    async def _beat_round_trip(self) -> None:
+        await self.channel_layer.send(self.channel_name, {"type": "layer.beat"})
+        await self._beat.wait()
+
+    async def layer_beat(self, event: dict[str, Any]) -> None:
+        self._beat.set()
 
     def _allowed_signal(self, frame: dict[str, Any]) -> str | None:
         chat_id = frame.get("chat_id")

@@ -305,6 +305,9 @@ TALKEE_KEYPACKAGE_BATCH_MAX = env.int("TALKEE_KEYPACKAGE_BATCH_MAX", default=100
 TALKEE_KEYPACKAGE_POOL_MAX = env.int("TALKEE_KEYPACKAGE_POOL_MAX", default=200)
 TALKEE_CHALLENGE_TTL_SECONDS = env.int("TALKEE_CHALLENGE_TTL_SECONDS", default=120)
 TALKEE_WS_AUTH_TIMEOUT_SECONDS = env.float("TALKEE_WS_AUTH_TIMEOUT_SECONDS", default=10.0)
+# Each socket checks that live frames still reach it (a beat through the channel layer) this
+# often; one lost beat sends it what it missed from the database (README, Operations).
+TALKEE_WS_LAYER_CHECK_SECONDS = env.float("TALKEE_WS_LAYER_CHECK_SECONDS", default=20.0)
 
 # --- resilient transport (apps/transport): the client protocol tunnelled through DNS ---
 # The delegated zone the authoritative gateway answers for (NS records point at it).
