@@ -244,6 +244,8 @@ def readiness(server: LiveServer) -> int:
             return int(answer.status)
     except urllib.error.HTTPError as error:
         return int(error.code)
+    except (TimeoutError, urllib.error.URLError):
+        return 0  # no answer within 10 s (a probe that timed out): not a 503 yet, ask again
 
 
 def wait_for(predicate: Any, what: str, timeout: float = 60) -> None:
