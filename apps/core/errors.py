@@ -24,7 +24,9 @@ from apps.core.logging import API_PREFIXES
 from apps.core.queue import QUEUE_ERRORS
 from apps.core.requestlog import route_of
 
-# PostgreSQL, Redis or the broker gone for a moment (a restart): 503, not a crash.
+# PostgreSQL, Redis or the broker gone for a moment (a restart): 503, not a crash; the code
+# and message also answer a socket frame that met the same (apps/messages/consumers.py).
+UNAVAILABLE = ("unavailable", "The server is briefly unable to answer; try again in a moment.")
 DEPENDENCY_ERRORS = (DatabaseUnavailable, DatabaseInterfaceError, *QUEUE_ERRORS)
 
 logger = logging.getLogger("talkee.errors")
@@ -136,7 +138,7 @@ _STATUS_CODES = {
     405: ("method_not_allowed", "This method is not allowed here."),
     413: ("payload_too_large", "The request body is too large."),
     500: ("server_error", "Something went wrong on the server."),
-    503: ("unavailable", "The server is briefly unable to answer; try again in a moment."),
+    503: UNAVAILABLE,
 }
 
 

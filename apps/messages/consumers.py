@@ -27,7 +27,7 @@ from django.conf import settings
 from apps.accounts.selectors import SocketSession, socket_session_for_token
 from apps.chats.selectors import socket_chats_of
 from apps.core import metrics
-from apps.core.errors import DEPENDENCY_ERRORS, ServiceError, describe_validation_error
+from apps.core.errors import DEPENDENCY_ERRORS, UNAVAILABLE, ServiceError, describe_validation_error
 from apps.devices.realtime import amark_device_gone, amark_device_live, device_group, mark_device_live
 from apps.devices.services import do_touch_device
 from apps.messages import selectors, services
@@ -188,7 +188,7 @@ class DeviceSocketConsumer(AsyncWebsocketConsumer):
             except DEPENDENCY_ERRORS as exc:
                 # PostgreSQL or Redis restarting: come back in a moment (the client reconnects).
                 logger.warning("a service the socket needs is unavailable", extra={"error_type": type(exc).__name__})
-                await self.send_error("unavailable", "The server is briefly unable to answer; try again.")
+                await self.send_error(*UNAVAILABLE)
                 await self.close(code=CLOSE_LAYER_DEAF)
             return
         handler = getattr(self, f"on_{kind}", None) if kind in self.client_frames else None
@@ -207,9 +207,7 @@ class DeviceSocketConsumer(AsyncWebsocketConsumer):
             logger.warning(
                 "a service the socket needs is unavailable", extra={"frame": kind, "error_type": type(exc).__name__}
             )
-            await self.send_error(
-                "unavailable", "The server is briefly unable to answer; try again.", **self._echo(frame)
-            )
+            await self.send_error(*UNAVAILABLE, **self._echo(frame))
 
     client_frames = frozenset({"ping", "send", "ack", "typing", "presence", "call"})
 
