@@ -244,7 +244,7 @@ def test_three_devices_history_sync_and_revoke(people: Any, harness_url: str) ->
     # sent in the epochs after it.
     harness_page = alice2.context.new_page()
     harness_page.goto(harness_url)
-    harness_page.wait_for_function("window.talkeeHarness !== undefined")
+    harness_page.wait_for_function("() => window.talkeeHarness !== undefined")
     harness = Harness(harness_page)
     assert harness.call("importIdb", "stolen-vault", saved_state) == len(saved_state)
     worker = harness.worker()

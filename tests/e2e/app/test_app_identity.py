@@ -58,7 +58,7 @@ def test_the_operator_cannot_slip_a_ghost_device_into_a_chat(people: Any, harnes
     # The operator's ghost: its own device keys and a genuine KeyPackage for `bob@…:<ghost id>`.
     harness_page = alice.context.new_page()
     harness_page.goto(harness_url)
-    harness_page.wait_for_function("window.talkeeHarness !== undefined")
+    harness_page.wait_for_function("() => window.talkeeHarness !== undefined")
     ghost_worker = Harness(harness_page).worker()
     ghost_id = str(uuid.uuid4())
     keys = ghost_worker.setupDevice(

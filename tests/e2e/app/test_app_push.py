@@ -43,7 +43,7 @@ NOTIFICATIONS = """async (tag) => {
 
 def deliver_push(person: Person, data: bytes) -> None:
     page = person.page
-    page.wait_for_function("navigator.serviceWorker.controller !== null", timeout=SLOW)
+    page.wait_for_function("() => navigator.serviceWorker.controller !== null", timeout=SLOW)
     cdp = person.context.new_cdp_session(page)
     registrations: list[dict[str, Any]] = []
     cdp.on("ServiceWorker.workerRegistrationUpdated", lambda event: registrations.extend(event["registrations"]))
@@ -168,7 +168,7 @@ def test_answer_on_a_call_notification_while_locked_takes_the_call_after_unlocki
     [ringing] = notifications(bob, tag)
     assert ringing == {"title": "Talkee", "body": "Incoming call", "tag": tag, "actions": ["Answer", "Decline"]}
     click(bob, tag, "answer")
-    bob.page.wait_for_function(f"location.hash === '#chat={chat_id}&call=answer'", timeout=SLOW)
+    bob.page.wait_for_function(f"() => location.hash === '#chat={chat_id}&call=answer'", timeout=SLOW)
     bob.page.get_by_label("Password").fill(PASSWORD)
     bob.page.get_by_role("button", name="Unlock").click()
     # Alice's app repeats the offer while it rings; Bob's app takes the call when it arrives.

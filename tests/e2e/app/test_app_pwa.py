@@ -53,7 +53,7 @@ def test_app_opens_offline_with_history_from_the_vault(people: Any) -> None:
     bob.say("Cached for the tunnel")
     alice.expect_message("Cached for the tunnel")
     page = alice.page
-    page.wait_for_function("navigator.serviceWorker.controller !== null", timeout=SLOW)
+    page.wait_for_function("() => navigator.serviceWorker.controller !== null", timeout=SLOW)
     scope = page.evaluate("navigator.serviceWorker.getRegistration().then(r => r.scope)")
     assert scope == alice.server.url + "/"
 
