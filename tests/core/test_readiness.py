@@ -123,6 +123,28 @@ def test_database_unreachable_is_a_503_naming_the_database(server: Any, key_dir:
     assert error["checks"] == {"database": "down", "redis": "ok", "migrations": "unknown", "instance_key": "ok"}
 
 
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A loopback port that takes connections and never answers, as a database server mid-restart can."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(16)
+        yield int(sock.getsockname()[1])
+
+
+def test_a_database_that_never_answers_is_a_503_within_the_probe_timeout(
+    server: Any, key_dir: Path, silent_port: int
+) -> None:
+    live = server({"TALKEE_KEY_DIR": str(key_dir), "DATABASE_URL": f"postgres://postgres@127.0.0.1:{silent_port}/x"})
+    # The compose health check gives /readyz 5 s; a probe that hangs longer reads as "no answer",
+    # not as "the database is down".
+    with pytest.raises(urllib.error.HTTPError) as answer:
+        urllib.request.urlopen(f"{live.url}/readyz", timeout=5)
+    body = json.loads(answer.value.read())
+    error = _assert_not_ready(answer.value.code, dict(answer.value.headers), body, ["database"])
+    assert error["checks"]["database"] == "down"
+
+
 def test_missing_instance_key_is_a_503(server: Any, tmp_path: Path) -> None:
     empty = tmp_path / "no-keys"
     empty.mkdir()
