@@ -18,8 +18,8 @@ from nacl.signing import VerifyKey
 
 from apps.core.b64 import b64
 from apps.core.errors import Conflict, NotFound, ServiceError
+from apps.devices import services
 from apps.devices.models import Device, IdentityKey
-from apps.devices.services import check_ed25519_public_key
 
 CERTIFICATE_CONTEXT = b"talkee-device-cert-v1"
 CERTIFICATE_MAX_BYTES = 1024
@@ -68,12 +68,10 @@ def parse_certificate(data: bytes) -> Certificate:
     return Certificate(user, device_id, ed25519_pub, x25519_pub, created, expires, identity_key, body, signature)
 
 
-def do_set_certificate(device: Device, identity_key: bytes, certificate: bytes) -> Device:
-    """Store `certificate` for `device` (of the caller's own user), signed by `identity_key`.
-
-    The first identity key a user sets is kept; another one is refused (changing the identity
-    key is not an API call — it would warn every contact)."""
-    check_ed25519_public_key(identity_key)
+def check_certificate(device: Device, identity_key: bytes, certificate: bytes) -> None:
+    """ServiceError(invalid_certificate) unless `certificate` is `identity_key`'s signature over
+    this device: its user, its client device id and its two public keys."""
+    services.check_ed25519_public_key(identity_key)
     cert = parse_certificate(certificate)
     if cert.identity_key != identity_key:
         raise _invalid("The device certificate is signed by another identity key.")
@@ -85,6 +83,14 @@ def do_set_certificate(device: Device, identity_key: bytes, certificate: bytes) 
         raise _invalid("The device certificate is for another user or device.")
     if cert.ed25519_pub != bytes(device.ed25519_pub) or cert.x25519_pub != bytes(device.x25519_pub):
         raise _invalid("The device certificate names other keys than this device's.")
+
+
+def do_set_certificate(device: Device, identity_key: bytes, certificate: bytes) -> Device:
+    """Store `certificate` for `device` (of the caller's own user), signed by `identity_key`.
+
+    The first identity key a user sets is kept; another one is refused (changing the identity
+    key is not an API call — it would warn every contact)."""
+    check_certificate(device, identity_key, certificate)
     with transaction.atomic():
         held, _ = IdentityKey.objects.select_for_update().get_or_create(
             user_id=device.user_id, defaults={"public_key": identity_key}
@@ -100,8 +106,39 @@ def identity_keys_of(user_ids: list[int]) -> dict[int, bytes]:
     return {row.user_id: bytes(row.public_key) for row in IdentityKey.objects.filter(user_id__in=user_ids)}
 
 
+def mirror_certificates(device: Device, identity_key: bytes | None, certificate: bytes | None) -> None:
+    """A remote user's identity key and one device's certificate as their instance answered them,
+    kept on this instance's mirror (inside the caller's transaction).
+
+    The user's instance speaks for them: a changed identity key replaces the mirrored one (the
+    clients, which pinned the old one, warn). A certificate that does not verify for this device
+    is a wrong answer (502), never stored. The clients check both again: a lying peer can make
+    its own user's devices unusable here, not add one."""
+    if certificate is not None:
+        if identity_key is None:
+            raise ServiceError(
+                "A peer sent a device certificate without an identity key.", code="invalid_peer_answer", status=502
+            )
+        try:
+            check_certificate(device, identity_key, certificate)
+        except ServiceError as exc:
+            raise ServiceError(
+                f"A peer sent a device certificate that does not verify: {exc.message}",
+                code="invalid_peer_answer",
+                status=502,
+            ) from exc
+    if identity_key is not None:
+        IdentityKey.objects.update_or_create(user_id=device.user_id, defaults={"public_key": identity_key})
+    elif certificate is None:
+        IdentityKey.objects.filter(user_id=device.user_id).delete()
+    if (bytes(device.certificate) if device.certificate is not None else None) != certificate:
+        Device.objects.filter(pk=device.pk).update(certificate=certificate)
+        device.certificate = certificate
+
+
 def certificates_of(address: str) -> dict[str, object]:
-    """What any signed-in user may read about `address`'s devices (a KeyPackage claim shows as much)."""
+    """What any signed-in user may read about `address`'s devices (a KeyPackage claim shows as much;
+    for a remote user, what their instance last answered: `federation.refresh_remote_user` first)."""
     from apps.accounts.models import User
 
     user = User.objects.filter(username=address).first()

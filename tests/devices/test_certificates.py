@@ -1,8 +1,6 @@
 """Identity keys and device certificates: stored and served as the client made them; the server
 refuses garbage, other devices' certificates and a swapped identity key, and holds no secret."""
 
-import struct
-
 import pytest
 from django.db import connection
 from nacl.signing import SigningKey
@@ -10,30 +8,23 @@ from rest_framework.test import APIClient
 
 from apps.devices.models import Device, IdentityKey
 from tests.conftest import Account, b64
+from tests.support.certificates import device_certificate
 
 pytestmark = pytest.mark.django_db
-
-CONTEXT = b"talkee-device-cert-v1"
 
 
 def certificate(
     identity: SigningKey, account: Account, *, device_id: str | None = None, user: str | None = None
 ) -> bytes:
-    """The canonical bytes web/src/identity/certificate.ts makes (the test acts as the client)."""
-    user_b = (user or account.address).encode()
-    device_b = (device_id or account.device.client_device_id).encode()
-    body = (
-        b"\x01"
-        + struct.pack(">H", len(user_b))
-        + user_b
-        + struct.pack(">H", len(device_b))
-        + device_b
-        + bytes(account.device.signing.verify_key)
-        + bytes(account.device.box.public_key)
-        + struct.pack(">QQ", 1_700_000_000, 0)
-        + bytes(identity.verify_key)
+    """The certificate Bob's client would make for his device (or a wrong one, with `device_id`/`user`)."""
+    keys = account.device
+    return device_certificate(
+        identity,
+        user or account.address,
+        device_id or keys.client_device_id,
+        bytes(keys.signing.verify_key),
+        bytes(keys.box.public_key),
     )
-    return body + identity.sign(CONTEXT + b"\x00" + body).signature
 
 
 def put(account: Account, identity: SigningKey, cert: bytes, device_id: int | None = None):

@@ -250,6 +250,53 @@ def test_device_list_of_a_remote_member_reaches_local_members_once(partner, make
     assert not Message.objects.filter(chat_id=chat_id).exists(), "only the home stores and orders it"
 
 
+def test_device_list_carries_certificates_that_the_mirror_keeps_and_clients_read(partner, make_account) -> None:
+    """Dave's instance announces his device with its certificate and his identity key: A keeps
+    both on its mirror and lists them to its users; a certificate Dave's key did not make for
+    that device is refused; one made later arrives as `certified`."""
+    from tests.support.certificates import device_certificate
+
+    carol = make_account()
+    deliver(partner, "membership", snapshot(str(uuid.uuid4()), {DAVE: "owner", carol.address: "member"}))
+    identity, signing, box = SigningKey.generate(), SigningKey.generate(), PrivateKey.generate()
+    client_device_id = str(uuid.uuid4())
+    device = {
+        "user": DAVE,
+        "client_device_id": client_device_id,
+        "ed25519_pub": b64(bytes(signing.verify_key)),
+        "x25519_pub": b64(bytes(box.public_key)),
+        "identity_key": b64(bytes(identity.verify_key)),
+    }
+
+    def cert_by(key: SigningKey, **override: Any) -> str:
+        fields = {"user": DAVE, "client_device_id": client_device_id, **override}
+        return b64(
+            device_certificate(
+                key, fields["user"], fields["client_device_id"], bytes(signing.verify_key), bytes(box.public_key)
+            )
+        )
+
+    forged = deliver(
+        partner, "device_list", {**device, "change": "added", "certificate": cert_by(SigningKey.generate())}
+    )
+    assert forged.error is not None and "does not verify" in forged.error
+    other = deliver(
+        partner, "device_list", {**device, "change": "added", "certificate": cert_by(identity, user=f"erin@{PARTNER}")}
+    )
+    assert other.error is not None and "another user or device" in other.error
+    assert not Device.objects.filter(user__username=DAVE).exists(), "nothing of a refused announcement is kept"
+
+    # Announced before his client certified it (signed in without the phrase), then certified.
+    deliver(partner, "device_list", {**device, "change": "added", "certificate": None})
+    (mirror,) = Device.objects.filter(user__username=DAVE)
+    assert mirror.certificate is None
+    deliver(partner, "device_list", {**device, "change": "certified", "certificate": cert_by(identity)})
+    mirror.refresh_from_db()
+    assert bytes(mirror.certificate) == base64.b64decode(cert_by(identity))
+    assert bytes(mirror.user.identity_key.public_key) == bytes(identity.verify_key)
+    assert [e["change"] for e in notices(carol.device_id, "device")] == ["added"], "certifying is not a new device"
+
+
 def test_member_changes_asked_for_elsewhere_are_applied_by_the_home_with_the_actors_rights(
     partner, make_account
 ) -> None:

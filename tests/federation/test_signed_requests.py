@@ -163,11 +163,26 @@ def test_oversized_batch_is_refused(partner) -> None:
 
 
 def test_keybundle_claims_one_keypackage_per_device_for_a_signed_peer(partner, make_account) -> None:
+    from nacl.signing import SigningKey
+
     from tests.conftest import b64, fake_keypackage
+    from tests.support.certificates import device_certificate
 
     bob = make_account()
     package = fake_keypackage()
     bob.client.post("/v1/keypackages", {"keypackages": [b64(package)]}, format="json")
+    # Bob's client certified his device: the peer gets the certificate and identity key to hand on.
+    identity = SigningKey.generate()
+    keys = bob.device
+    cert = device_certificate(
+        identity, bob.address, keys.client_device_id, bytes(keys.signing.verify_key), bytes(keys.box.public_key)
+    )
+    stored = bob.client.put(
+        f"/v1/devices/{bob.device_id}/certificate",
+        {"identity_key": b64(bytes(identity.verify_key)), "certificate": b64(cert)},
+        format="json",
+    )
+    assert stored.status_code == 200
     path = f"/s2s/mls/keybundle?user={bob.username}@localhost"
     unsigned = Client().get(path)
     assert unsigned.status_code == 401
@@ -182,9 +197,15 @@ def test_keybundle_claims_one_keypackage_per_device_for_a_signed_peer(partner, m
                 "ed25519_pub": keys["ed25519_pub"],
                 "x25519_pub": keys["x25519_pub"],
                 "keypackage": b64(package),
+                "identity_key": b64(bytes(identity.verify_key)),
+                "certificate": b64(cert),
             }
         ]
     }
+    lookup = f"/s2s/v1/users?user={bob.username}@localhost"
+    looked_up = Client().get(lookup, **partner.headers("GET", lookup, b"")).json()
+    assert looked_up["identity_key"] == b64(bytes(identity.verify_key))
+    assert [d["certificate"] for d in looked_up["devices"]] == [b64(cert)]
     elsewhere = "/s2s/mls/keybundle?user=carol@acme.test"
     assert Client().get(elsewhere, **partner.headers("GET", elsewhere, b"")).status_code == 404
 

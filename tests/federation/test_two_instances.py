@@ -209,6 +209,70 @@ def test_keypackages_of_a_user_on_b_are_claimed_over_mutual_tls(instance_b: Inst
     assert instance_b.pinned() == ["localhost"], "B verified A's signed claim (and pinned A)"
 
 
+def test_identity_keys_and_certificates_of_a_user_on_b_reach_a_s_clients(instance_b: InstanceB, make_account) -> None:
+    """Bob lives on B and certified one of his two devices: A's KeyPackage claim and its
+    `GET /v1/devices/of/bob@b.test` give Alice's client his identity key and that certificate
+    (the other device stays uncertified, so her client refuses it) — asked of B each time."""
+    from nacl.signing import SigningKey
+
+    from tests.support.certificates import device_certificate
+
+    identity = SigningKey.generate()
+    certified, bare = DeviceKeys(), DeviceKeys()
+    cert = device_certificate(
+        identity,
+        f"bob@{B}",
+        certified.client_device_id,
+        bytes(certified.signing.verify_key),
+        bytes(certified.box.public_key),
+    )
+    seed = [
+        "import base64",
+        "from apps.accounts.models import User",
+        "from apps.devices.models import Device, IdentityKey, KeyPackage",
+        f"bob = User.objects.create_user('bob@{B}', domain='{B}')",
+        f"IdentityKey.objects.create(user=bob, public_key=base64.b64decode('{b64(bytes(identity.verify_key))}'))",
+    ]
+    for keys, certificate in ((certified, cert), (bare, None)):
+        seed += [
+            "device = Device.objects.create(",
+            f"    user=bob, client_device_id='{keys.client_device_id}',",
+            f"    ed25519_pub=base64.b64decode('{keys.as_json()['ed25519_pub']}'),",
+            f"    x25519_pub=base64.b64decode('{keys.as_json()['x25519_pub']}'),",
+            f"    certificate={'None' if certificate is None else repr(certificate)},",
+            ")",
+            f"KeyPackage.objects.create(device=device, data=base64.b64decode('{b64(fake_keypackage())}'))",
+        ]
+    subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", "\n".join(seed)], cwd=ROOT, env=instance_b.env, check=True
+    )
+    alice = make_account()
+    claimed = alice.client.post("/v1/keypackages/claim", {"users": [f"bob@{B}"]}, format="json")
+    assert claimed.status_code == 200, claimed.json()
+    entries = {e["client_device_id"]: e for e in claimed.json()[f"bob@{B}"]}
+    assert entries[certified.client_device_id]["certificate"] == b64(cert)
+    assert entries[bare.client_device_id]["certificate"] is None
+    assert {e["identity_key"] for e in entries.values()} == {b64(bytes(identity.verify_key))}
+
+    listed = alice.client.get(f"/v1/devices/of/bob@{B}")
+    assert listed.status_code == 200, listed.json()
+    assert listed.json() == {
+        "user": f"bob@{B}",
+        "identity_key": b64(bytes(identity.verify_key)),
+        "devices": [
+            {"client_device_id": certified.client_device_id, "certificate": b64(cert)},
+            {"client_device_id": bare.client_device_id, "certificate": None},
+        ],
+    }
+    # B is the authority: when it stops answering, A does not answer from a stale mirror.
+    instance_b.stop()
+    try:
+        gone = alice.client.get(f"/v1/devices/of/bob@{B}")
+        assert gone.status_code == 503 and gone.json()["error"]["code"] == "peer_unreachable", gone.json()
+    finally:
+        instance_b.start()
+
+
 def test_a_refuses_a_key_change_of_b_until_its_admin_repins(instance_b: InstanceB, make_account, admin_client) -> None:
     """B's instance key is replaced (a reinstall that lost var/keys): A refuses B's signed
     envelopes ("invalid signature"), B keeps them queued; once A's admin re-pins B's key

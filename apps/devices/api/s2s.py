@@ -13,7 +13,7 @@ from apps.accounts.selectors import active_user, full_address
 from apps.core.b64 import b64
 from apps.core.errors import ServiceError
 from apps.devices import selectors
-from apps.devices.federation import device_entry
+from apps.devices.federation import device_entry, identity_key_entry
 from apps.devices.models import Device
 from apps.devices.services import claim_keypackages
 from apps.federation.views import refusal, verified_peer
@@ -50,6 +50,7 @@ def keybundle(request: HttpRequest) -> JsonResponse:
             **keys[int(str(entry["device_id"]))],
             "device_id": entry["device_id"],
             "keypackage": b64(entry["keypackage"]) if isinstance(entry["keypackage"], bytes) else None,
+            "identity_key": b64(entry["identity_key"]) if isinstance(entry["identity_key"], bytes) else None,
         }
         for entry in claimed[address]
     ]
@@ -68,7 +69,7 @@ def user_lookup(request: HttpRequest) -> JsonResponse:
     except ServiceError as exc:
         return refusal(exc)
     devices = [device_entry(d) for d in Device.objects.filter(user=user).order_by("pk")]
-    return JsonResponse({"user": address, "devices": devices})
+    return JsonResponse({"user": address, "identity_key": identity_key_entry(user.pk), "devices": devices})
 
 
 urlpatterns = [

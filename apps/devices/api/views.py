@@ -14,9 +14,10 @@ from apps.core.api_fields import check_address, validated
 from apps.core.b64 import b64_or_none
 from apps.core.errors import NotFound
 from apps.core.schema import error_response
-from apps.devices import certificates, selectors, services, sync
+from apps.devices import certificates, federation, selectors, services, sync
 from apps.devices.api import serializers
 from apps.devices.models import Device
+from apps.federation.remote import is_remote
 
 # What only these views know; the generic errors (400, 401, 404, 413, 415, 429) come from
 # apps.core.schema.ApiAutoSchema.
@@ -66,6 +67,8 @@ class DeviceCertificateView(APIView):
         if device is None:
             raise NotFound("You have no device with this id.", code="device_not_found")
         certificates.do_set_certificate(device, data["identity_key"], data["certificate"])
+        # Instances sharing a chat with the user mirror the certificate (their members' clients check it).
+        federation.announce_device(device, "certified")
         context = {"current_device_id": session.device_id}
         return Response(serializers.DeviceSerializer(device, context=context).data)
 
@@ -96,7 +99,10 @@ class UserCertificatesView(APIView):
     def get(self, request: Request, address: str) -> Response:
         """A user's identity key and device certificates, as their clients made them (clients check them)."""
         request_session(request)
-        answer = certificates.certificates_of(full_address(check_address(address)))
+        address = full_address(check_address(address))
+        if is_remote(address):
+            federation.refresh_remote_user(address)
+        answer = certificates.certificates_of(address)
         return Response(answer)
 
 

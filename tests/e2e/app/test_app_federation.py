@@ -12,8 +12,12 @@ they typed."""
 
 from __future__ import annotations
 
+import base64
 import os
 import re
+import subprocess
+import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +26,12 @@ import pytest
 from playwright.sync_api import expect
 
 from apps.chats.models import Membership
+from apps.devices.models import Device
 from apps.federation.models import OutboxEnvelope
-from apps.messages.models import Message, Reaction
-from tests.conftest import FEDERATION_B, CeleryWorker, LiveServer
+from apps.messages.models import DeviceInbox, Message, Reaction
+from tests.conftest import FEDERATION_B, ROOT, CeleryWorker, LiveServer
 from tests.e2e.app.conftest import PASSWORD, SLOW, Person, assert_controls_named, assert_private, on_b, shot
+from tests.e2e.crypto.conftest import Harness, HarnessError, harness_url  # noqa: F401 (fixture)
 from tests.federation.conftest import S2sListener
 from tests.support.federation import InstanceB, all_rows, check_privacy, wait_until
 
@@ -355,3 +361,71 @@ def test_a_commit_the_home_refuses_is_made_again(people: Any, instance_b: Instan
         expect(person.log.get_by_text("A message from before this device joined")).to_have_count(0)
     shot(bob.page, "24-federated-commit-race-bob-on-b")
     assert_private(alice.server, alice.typed)
+
+
+def test_bobs_instance_cannot_slip_a_ghost_device_into_a_chat_homed_on_a(
+    people: Any,
+    instance_b: InstanceB,
+    harness_url: str,  # noqa: F811 (fixture)
+) -> None:
+    """The attacker is Bob's own instance (B): with full access to its database it makes a
+    device of its own for bob@b.test (real keys, a real MLS KeyPackage) and announces it to A.
+    B hands on Bob's identity key and certificates as Bob's client made them, so neither
+    Alice's client on A nor Bob's own client adds the ghost: no certificate by Bob's key."""
+    alice = people("alice")
+    bob = on_b(people("bob"), instance_b)
+    alice.sign_up()
+    bob.sign_up()
+    bob_address = f"{bob.name}@{FEDERATION_B}"
+    alice.start_direct(bob_address)
+    alice.say("Before the ghost")
+    bob.open_chat(f"{alice.name}@localhost")
+    bob.expect_message("Before the ghost")
+    chat_id = alice.page.url.split("#chat=")[1]
+    commits_before = Message.objects.filter(chat_id=chat_id, kind="commit").count()
+
+    harness_page = alice.context.new_page()
+    harness_page.goto(harness_url)
+    harness_page.wait_for_function("() => window.talkeeHarness !== undefined")
+    ghost_worker = Harness(harness_page).worker()
+    ghost_id = str(uuid.uuid4())
+    keys = ghost_worker.setupDevice(
+        {"password": PASSWORD, "user": bob_address, "deviceId": ghost_id, "dbName": "ghost-vault"}
+    )
+    [ghost_package] = ghost_worker.makeKeyPackages(1)
+    package = base64.b64encode(ghost_package).decode()
+    inject = [
+        "import base64",
+        "from django.db import transaction",
+        "from apps.accounts.models import User",
+        "from apps.devices.models import Device, KeyPackage",
+        "from apps.devices.services import notify_device_change",
+        "with transaction.atomic():",
+        "    ghost = Device.objects.create(",
+        f"        user=User.objects.get(username='{bob_address}'), client_device_id='{ghost_id}',",
+        f"        ed25519_pub=base64.b64decode('{keys['ed25519Pub']}'),",
+        f"        x25519_pub=base64.b64decode('{keys['x25519Pub']}'), label='Firefox on Linux',",
+        "    )",
+        f"    KeyPackage.objects.create(device=ghost, data=base64.b64decode('{package}'))",
+        "    notify_device_change(ghost, 'added')",  # to Bob's devices, and as a device_list envelope to A
+    ]
+    subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", "\n".join(inject)], cwd=ROOT, env=instance_b.env, check=True
+    )
+    wait_until(lambda: Device.objects.filter(client_device_id=ghost_id).exists(), "A mirrored the announced ghost", 60)
+
+    warning = re.compile(r"A device the server announced for bob\S* was not added")
+    alice.open_chat(bob_address)
+    expect(alice.page.get_by_role("alert", name="Security warnings")).to_contain_text(warning, timeout=90_000)
+    assert Message.objects.filter(chat_id=chat_id, kind="commit").count() == commits_before, "nobody committed it"
+    alice.say("Only for the real Bob")
+    bob.expect_message("Only for the real Bob")
+    bob.say("Real Bob here")
+    alice.expect_message("Real Bob here")
+    # Nothing A delivered for the ghost's mirror opens with the ghost's keys.
+    mirror = Device.objects.get(client_device_id=ghost_id)
+    assert not DeviceInbox.objects.filter(device=mirror, kind=DeviceInbox.Kind.WELCOME).exists()
+    for row in Message.objects.filter(chat_id=chat_id).exclude(ciphertext=None):
+        with pytest.raises(HarnessError):
+            ghost_worker.receive(chat_id, bytes(row.ciphertext))
+    assert ghost_worker.listGroups() == []

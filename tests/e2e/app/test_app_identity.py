@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import re
-import struct
 import threading
 import uuid
 from collections.abc import Iterator
@@ -40,6 +39,7 @@ from tests.e2e.app.conftest import (
 from tests.e2e.conftest import CHROMIUM_ARGS
 from tests.e2e.crypto.conftest import Harness, HarnessError, harness_url  # noqa: F401  (fixture)
 from tests.support.calls import MEDIA_ARGS
+from tests.support.certificates import device_certificate
 from tests.support.database import dump_database
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -144,20 +144,13 @@ def identity_seed(localpart: str, words: list[str]) -> bytes:
 
 def certificate_for(identity: SigningKey, device: Device) -> bytes:
     """The canonical certificate bytes (web/src/identity/certificate.ts), made with `identity`."""
-    user = device.user.username.encode()
-    device_id = str(device.client_device_id).encode()
-    body = (
-        b"\x01"
-        + struct.pack(">H", len(user))
-        + user
-        + struct.pack(">H", len(device_id))
-        + device_id
-        + bytes(device.ed25519_pub)
-        + bytes(device.x25519_pub)
-        + struct.pack(">QQ", 1_700_000_000, 0)
-        + bytes(identity.verify_key)
+    return device_certificate(
+        identity,
+        device.user.username,
+        str(device.client_device_id),
+        bytes(device.ed25519_pub),
+        bytes(device.x25519_pub),
     )
-    return body + identity.sign(b"talkee-device-cert-v1\x00" + body).signature
 
 
 def safety_number(person: Any) -> str:

@@ -82,8 +82,8 @@ export async function repinKey(vault: Vault, user: string, identityKey: string):
  * uncertified device of a user who has an identity key, a user whose identity key
  * changed or vanished since we pinned it. Pins the key on first contact.
  * A user with no identity key at all and none pinned is let through as `certified:
- * false` (accounts from before identity keys, and remote users: certificates do not
- * travel over federation yet).
+ * false` (accounts from before identity keys, or on an instance that does not send them;
+ * a remote user's home sends both over federation, and this instance hands them on).
  */
 export async function checkDevice(vault: Vault, claimed: ClaimedDevice): Promise<DeviceVerdict> {
   let signatureKey: Uint8Array | undefined;
@@ -206,8 +206,8 @@ export type LeafVerdict =
  * key this client pinned is accepted only if its signature key is the one in that device's
  * certificate, signed by the pinned key, for that user and device, not expired. "uncertified"
  * means no certificate for the device is known here (the caller may fetch the user's list,
- * learnCertificates, and try once more). A user with nothing pinned (a remote user, an
- * account from before identity keys, or first contact, checked afterwards by checkMembers)
+ * learnCertificates, and try once more). A user with nothing pinned (an account from
+ * before identity keys, or first contact, checked afterwards by checkMembers)
  * is let through as `certified: false`.
  */
 export async function checkLeaf(vault: Vault, identity: string, signatureKey: Uint8Array, now?: number): Promise<LeafVerdict> {
