@@ -292,7 +292,7 @@ def test_device_list_carries_certificates_that_the_mirror_keeps_and_clients_read
     assert mirror.certificate is None
     deliver(partner, "device_list", {**device, "change": "certified", "certificate": cert_by(identity)})
     mirror.refresh_from_db()
-    assert bytes(mirror.certificate) == base64.b64decode(cert_by(identity))
+    assert mirror.certificate is not None and bytes(mirror.certificate) == base64.b64decode(cert_by(identity))
     assert bytes(mirror.user.identity_key.public_key) == bytes(identity.verify_key)
     assert [e["change"] for e in notices(carol.device_id, "device")] == ["added"], "certifying is not a new device"
 
