@@ -85,8 +85,12 @@ def check_certificate(device: Device, identity_key: bytes, certificate: bytes) -
         raise _invalid("The device certificate names other keys than this device's.")
 
 
-def do_set_certificate(device: Device, identity_key: bytes, certificate: bytes) -> Device:
-    """Store `certificate` for `device` (of the caller's own user), signed by `identity_key`.
+def do_set_certificate(
+    device: Device, identity_key: bytes, certificate: bytes, sealed_identity: bytes | None = None
+) -> bool:
+    """Store `certificate` for `device` (of the caller's own user), signed by `identity_key`,
+    and `sealed_identity` (the identity key sealed to that device by the one approving it).
+    True when the device had no certificate before: it was just approved.
 
     The first identity key a user sets is kept; another one is refused (changing the identity
     key is not an API call — it would warn every contact)."""
@@ -97,9 +101,15 @@ def do_set_certificate(device: Device, identity_key: bytes, certificate: bytes) 
         )
         if bytes(held.public_key) != identity_key:
             raise Conflict("This account already has another identity key.", code="identity_key_conflict")
-        Device.objects.filter(pk=device.pk).update(certificate=certificate)
+        was_certified = Device.objects.filter(pk=device.pk, certificate__isnull=False).exists()
+        changes: dict[str, bytes] = {"certificate": certificate}
+        if sealed_identity is not None:
+            changes["sealed_identity"] = sealed_identity
+        Device.objects.filter(pk=device.pk).update(**changes)
     device.certificate = certificate
-    return device
+    if sealed_identity is not None:
+        device.sealed_identity = sealed_identity
+    return not was_certified
 
 
 def identity_keys_of(user_ids: list[int]) -> dict[int, bytes]:

@@ -176,8 +176,14 @@ def device_list(origin: str, body: dict[str, Any]) -> None:
         if created:
             services.notify_device_change(device, "added")
     elif change == "certified":
-        # A device certified after it was announced (approved by another of the user's devices).
-        mirror_device(user, body, body.get("identity_key"))
+        # A device certified after it was announced (approved by another of the user's devices):
+        # local members' clients may add it now.
+        was_certified = Device.objects.filter(
+            user=user, client_device_id=uuid.UUID(str(body["client_device_id"])), certificate__isnull=False
+        ).exists()
+        device, created = mirror_device(user, body, body.get("identity_key"))
+        if created or (device.certificate is not None and not was_certified):
+            services.notify_device_change(device, "added" if created else "certified")
     elif change == "revoked":
         mirrored = Device.objects.filter(user=user, client_device_id=uuid.UUID(str(body["client_device_id"]))).first()
         if mirrored is not None:

@@ -25,6 +25,9 @@ class Device(models.Model):
     # The device certificate (web/src/identity/certificate.ts): signed by the user's identity
     # key on a client; null until one of the user's devices (or the recovery phrase) certifies it.
     certificate = models.BinaryField(max_length=1024, null=True, blank=True)
+    # The user's identity key sealed (crypto_box_seal) to this device's X25519 key by the
+    # device that approved it: only this device can open it; served to this device alone.
+    sealed_identity = models.BinaryField(max_length=512, null=True, blank=True)
 
     class Meta:
         constraints = [

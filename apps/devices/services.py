@@ -50,8 +50,9 @@ def check_device_signature(ed25519_pub: bytes, message: bytes, signature: bytes)
 
 def notify_device_change(device: Device, change: str) -> None:
     """Tell the user's other devices and the devices of everyone sharing a chat with them
-    that a device was added or revoked, so their clients add it to (or remove it from)
-    every MLS group with a commit. Inside the caller's transaction."""
+    that a device was added, certified (approved: its clients may add it now) or revoked, so
+    their clients add it to (or remove it from) every MLS group with a commit. Inside the
+    caller's transaction."""
     peers = Membership.objects.filter(chat__memberships__user_id=device.user_id).values("user_id")
     targets = (
         Device.objects.filter(models.Q(user_id=device.user_id) | models.Q(user_id__in=peers))

@@ -1,6 +1,8 @@
 """Identity keys and device certificates: stored and served as the client made them; the server
 refuses garbage, other devices' certificates and a swapped identity key, and holds no secret."""
 
+import base64
+
 import pytest
 from django.db import connection
 from nacl.signing import SigningKey
@@ -153,3 +155,75 @@ def test_revoking_a_device_removes_its_certificate(make_account) -> None:
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM devices_device WHERE certificate = %s", [cert])
         assert cursor.fetchone() == (0,)
+
+
+def test_an_existing_device_approves_a_new_one_and_seals_it_the_identity_key(make_account) -> None:
+    """Bob signed in on a phone without his recovery phrase: his laptop (holding the identity
+    key) certifies the phone and seals the identity key to the phone's X25519 key. Only the
+    phone is shown the sealed key; Bob's devices and Alice (who shares a chat) hear that the
+    phone was approved, once."""
+    from nacl.public import SealedBox
+
+    from tests.conftest import DeviceKeys, login, make_chat
+    from tests.devices.test_multidevice import device_events
+
+    bob, alice = make_account(), make_account()
+    make_chat(alice, "direct", bob)
+    identity = SigningKey.generate()
+    assert put(bob, identity, certificate(identity, bob)).status_code == 200
+    phone_keys, phone = DeviceKeys(label="phone"), APIClient()
+    answer = login(phone, bob.username, bob.password, phone_keys).json()
+    phone.credentials(HTTP_AUTHORIZATION=f"Bearer {answer['token']}")
+    phone_cert = device_certificate(
+        identity,
+        bob.address,
+        phone_keys.client_device_id,
+        bytes(phone_keys.signing.verify_key),
+        bytes(phone_keys.box.public_key),
+    )
+    sealed = SealedBox(phone_keys.box.public_key).encrypt(bytes(identity))
+    approved = bob.client.put(
+        f"/v1/devices/{answer['device_id']}/certificate",
+        {
+            "identity_key": b64(bytes(identity.verify_key)),
+            "certificate": b64(phone_cert),
+            "sealed_identity": b64(sealed),
+        },
+        format="json",
+    )
+    assert approved.status_code == 200, approved.json()
+    assert approved.json()["sealed_identity"] is None, "the approving device is not shown what it sealed"
+
+    seen_by_phone = {d["id"]: d for d in phone.get("/v1/devices").json()}
+    assert seen_by_phone[answer["device_id"]]["certificate"] == b64(phone_cert)
+    opened = SealedBox(phone_keys.box).decrypt(base64.b64decode(seen_by_phone[answer["device_id"]]["sealed_identity"]))
+    assert opened == bytes(identity), "only the phone's key opens it"
+    assert seen_by_phone[bob.device_id]["sealed_identity"] is None
+    assert all(d["sealed_identity"] is None for d in bob.client.get("/v1/devices").json())
+
+    for account in (alice, bob):
+        changes = [
+            e["data"]["change"]
+            for e in device_events(account.client, "device")
+            if e["data"]["device_id"] == answer["device_id"]
+        ]
+        assert changes == ["added", "certified"]
+    # Certified again (a new certificate, say): not a new approval.
+    again = bob.client.put(
+        f"/v1/devices/{answer['device_id']}/certificate",
+        {"identity_key": b64(bytes(identity.verify_key)), "certificate": b64(phone_cert)},
+        format="json",
+    )
+    assert again.status_code == 200
+    phone_events = [e for e in device_events(alice.client, "device") if e["data"]["device_id"] == answer["device_id"]]
+    assert [e["data"]["change"] for e in phone_events] == ["added", "certified"]
+    too_big = bob.client.put(
+        f"/v1/devices/{answer['device_id']}/certificate",
+        {
+            "identity_key": b64(bytes(identity.verify_key)),
+            "certificate": b64(phone_cert),
+            "sealed_identity": b64(bytes(600)),
+        },
+        format="json",
+    )
+    assert too_big.status_code == 400 and "sealed_identity" in too_big.json()["error"]["message"], too_big.json()

@@ -2,6 +2,7 @@ from django.conf import settings
 from rest_framework import serializers
 
 from apps.core.api_fields import BIGINT_MAX, AddressField, Base64BytesField, BoundedListField
+from apps.core.b64 import b64
 from apps.devices.models import Device
 
 
@@ -11,6 +12,7 @@ class DeviceSerializer(serializers.ModelSerializer[Device]):
     keypackage_count = serializers.IntegerField(read_only=True)
     current = serializers.SerializerMethodField()
     certificate = Base64BytesField(allow_null=True, read_only=True)
+    sealed_identity = serializers.SerializerMethodField()
 
     class Meta:
         model = Device
@@ -25,10 +27,17 @@ class DeviceSerializer(serializers.ModelSerializer[Device]):
             "keypackage_count",
             "current",
             "certificate",
+            "sealed_identity",
         ]
 
     def get_current(self, device: Device) -> bool:
         return bool(device.pk == self.context.get("current_device_id"))
+
+    def get_sealed_identity(self, device: Device) -> str | None:
+        """The identity key sealed to this device by the device that approved it: shown to that device only."""
+        if device.pk != self.context.get("current_device_id") or device.sealed_identity is None:
+            return None
+        return b64(device.sealed_identity)
 
 
 class KeyPackageUploadSerializer(serializers.Serializer[None]):
@@ -66,3 +75,5 @@ class ClaimedKeyPackageSerializer(serializers.Serializer[dict[str, object]]):
 class CertificateSerializer(serializers.Serializer[None]):
     identity_key = Base64BytesField(length=32)
     certificate = Base64BytesField(min_length=1, max_length=1024)
+    # Approving another device: the identity key sealed to that device's X25519 key.
+    sealed_identity = Base64BytesField(min_length=1, max_length=512, required=False)

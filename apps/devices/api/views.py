@@ -1,5 +1,6 @@
 from typing import Any
 
+from django.db import transaction
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers as drf_serializers
 from rest_framework import status
@@ -60,15 +61,23 @@ class DeviceCertificateView(APIView):
         },
     )
     def put(self, request: Request, device_id: int) -> Response:
-        """Store a device certificate made by one of the user's clients with the identity key."""
+        """Store a device certificate made by one of the user's clients with the identity key.
+
+        Certifying another of the user's devices approves it: with `sealed_identity` (the
+        identity key sealed to that device's X25519 key) it can approve devices in turn."""
         session = request_session(request)
         data = validated(serializers.CertificateSerializer, request.data)
         device = Device.objects.select_related("user").filter(pk=device_id, user_id=session.user_id).first()
         if device is None:
             raise NotFound("You have no device with this id.", code="device_not_found")
-        certificates.do_set_certificate(device, data["identity_key"], data["certificate"])
-        # Instances sharing a chat with the user mirror the certificate (their members' clients check it).
-        federation.announce_device(device, "certified")
+        approved = certificates.do_set_certificate(
+            device, data["identity_key"], data["certificate"], data.get("sealed_identity")
+        )
+        if approved:
+            # The user's other devices and everyone sharing a chat with them (here and on
+            # peers) may now add the device: their clients check the certificate first.
+            with transaction.atomic():
+                services.notify_device_change(device, "certified")
         context = {"current_device_id": session.device_id}
         return Response(serializers.DeviceSerializer(device, context=context).data)
 
