@@ -134,6 +134,10 @@ export interface DeviceInfo {
   last_seen: string;
   keypackage_count: number;
   current: boolean;
+  /** The device certificate by the account's identity key (base64); null until approved. */
+  certificate: string | null;
+  /** For this device only: the identity key sealed to it by the device that approved it. */
+  sealed_identity: string | null;
 }
 
 /** Another way to send while HTTPS is blocked (the DNS tunnel, set by transport/connection.ts). */
@@ -205,8 +209,10 @@ export class Api {
   }
   /** One KeyPackage per device of these users (only `deviceIds` of them when given). */
   /** Stores a device certificate made here with the identity key (the server cannot make one). */
-  setCertificate(deviceId: number, identityKey: string, certificate: string): Promise<unknown> {
-    return this.call("PUT", `/v1/devices/${deviceId}/certificate`, { identity_key: identityKey, certificate });
+  /** `sealedIdentity`: approving another of our devices, the identity key sealed to it. */
+  setCertificate(deviceId: number, identityKey: string, certificate: string, sealedIdentity?: string): Promise<unknown> {
+    const body = { identity_key: identityKey, certificate, ...(sealedIdentity === undefined ? {} : { sealed_identity: sealedIdentity }) };
+    return this.call("PUT", `/v1/devices/${deviceId}/certificate`, body);
   }
 
   /** A user's identity key and device certificates (made by their clients; checked by ours). */

@@ -49,16 +49,25 @@ export function parseDeviceChange(data: Record<string, unknown> | null): DeviceC
   const user = data?.["user"];
   const deviceId = data?.["device_id"];
   const clientDeviceId = data?.["client_device_id"];
-  if ((change !== "added" && change !== "revoked") || typeof user !== "string" || typeof deviceId !== "number" || typeof clientDeviceId !== "string") {
+  if ((change !== "added" && change !== "certified" && change !== "revoked") || typeof user !== "string" || typeof deviceId !== "number" || typeof clientDeviceId !== "string") {
     return null;
   }
   return { change, user, deviceId, clientDeviceId };
 }
 
-type DevicesApi = Pick<Api, "devices" | "revokeDevice" | "claimKeyPackages" | "uploadSyncBundle" | "uploadKeyPackages">;
+type DevicesApi = Pick<Api, "devices" | "revokeDevice" | "claimKeyPackages" | "uploadSyncBundle" | "uploadKeyPackages" | "certificatesOf" | "setCertificate">;
 type DevicesMls = Pick<
   Remote<MlsWorkerApi>,
-  "group" | "addMembers" | "removeMembers" | "signSyncBundle" | "openSealedBundle" | "makeKeyPackages" | "checkDevice"
+  | "group"
+  | "addMembers"
+  | "removeMembers"
+  | "signSyncBundle"
+  | "openSealedBundle"
+  | "makeKeyPackages"
+  | "checkDevice"
+  | "identityKey"
+  | "adoptSealedIdentity"
+  | "certifyOwnDevice"
 >;
 
 export interface DevicesDeps {
@@ -100,10 +109,33 @@ export class Devices {
     this.ctx.emit("devices");
   }
 
+  /**
+   * Approves another of our devices after the person compared its approval code: its
+   * certificate and the identity key sealed to it go up; the server then tells our devices
+   * and our contacts' that it is certified, and they add it to every chat (we first).
+   */
+  async approve(deviceId: number): Promise<void> {
+    const target = (await this.own(true)).find((d) => d.id === deviceId && !d.current);
+    if (target === undefined) throw new Error("That device is no longer signed in to your account.");
+    const made = await this.ctx.mls.certifyOwnDevice({
+      clientDeviceId: target.client_device_id,
+      ed25519Pub: target.ed25519_pub,
+      x25519Pub: target.x25519_pub,
+    });
+    await this.ctx.api.setCertificate(deviceId, made.identityKey, made.certificate, made.sealedIdentity);
+    this.ownDeviceList = null;
+    this.ctx.emit("devices");
+  }
+
   /** A `device` event: kept in the vault until applied, then applied (in the background). */
   async onDeviceEvent(data: Record<string, unknown> | null): Promise<void> {
     const change = parseDeviceChange(data);
-    if (change === null || change.deviceId === this.ctx.store.session?.deviceId) return;
+    if (change === null) return;
+    if (change.deviceId === this.ctx.store.session?.deviceId) {
+      // Another of our devices approved this one: take the identity key it sealed to us.
+      if (change.change === "certified") await this.adoptApproval();
+      return;
+    }
     if (change.user === this.ctx.user) this.ownDeviceList = null;
     else this.deps.contactChanged?.(change.user);
     this.ctx.store.deviceChanges.push(change);
@@ -112,8 +144,30 @@ export class Devices {
     void this.apply(change);
   }
 
+  /**
+   * This device, approved by another of ours, keeps the identity key sealed to it (checked:
+   * the key the server lists for us, and it signed our certificate). Nothing to do when this
+   * device has the key already or is not approved yet; true when it was adopted now.
+   */
+  async adoptApproval(): Promise<boolean> {
+    try {
+      if ((await this.ctx.mls.identityKey()) !== null) return false;
+      const current = (await this.own(true)).find((d) => d.current);
+      if (current?.certificate == null || current.sealed_identity == null) return false;
+      const listed = await this.ctx.api.certificatesOf(this.ctx.user);
+      if (listed.identity_key === null) return false;
+      await this.ctx.mls.adoptSealedIdentity(current.sealed_identity, listed.identity_key, current.certificate);
+      this.ctx.emit("devices");
+      return true;
+    } catch (err) {
+      console.warn("talkee: approval not taken", err);
+      return false;
+    }
+  }
+
   /** After each sync: changes not applied yet (a killed tab, a dropped link), owed history, the KeyPackage pool. */
   resume(): void {
+    void this.adoptApproval();
     for (const change of [...this.ctx.store.deviceChanges]) void this.apply(change);
     void this.sendOwedHistory();
     void this.refillKeyPackages();
@@ -152,7 +206,7 @@ export class Devices {
   }
 
   private async applyTo(chatId: string, change: DeviceChange, leaf: string): Promise<void> {
-    const adding = change.change === "added";
+    const adding = change.change !== "revoked";
     for (let round = 0; round < KEYPACKAGE_ROUNDS; round++) {
       const group = await this.ctx.mls.group(chatId);
       if (group.members.includes(leaf) === adding) return; // done (by us or another device)
@@ -172,7 +226,7 @@ export class Devices {
 
   private async commitChange(chatId: string, change: DeviceChange, leaf: string): Promise<"done" | "committed" | "no_keypackage"> {
     const { store, api, mls } = this.ctx;
-    const adding = change.change === "added";
+    const adding = change.change !== "revoked";
     let keyPackage: Uint8Array | null = null;
     let committed: boolean;
     try {

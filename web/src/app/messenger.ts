@@ -7,6 +7,7 @@ import { Api, ApiError, NetworkError, type DeviceInfo } from "../api/client";
 import { CallManager } from "../calls/call";
 import { fromBase64 } from "../crypto/encoding";
 import { decryptFileStream } from "../crypto/files";
+import { approvalCode } from "../identity/approvalCode";
 import type { FileReference } from "../crypto/payload";
 import type { MlsWorkerApi } from "../mls/api";
 import { Connection, type LinkState } from "../transport/connection";
@@ -454,5 +455,36 @@ export class Messenger extends EventTarget implements AppContext {
 
   revokeDevice(deviceId: number): Promise<void> {
     return this.devices.revoke(deviceId);
+  }
+
+  /** Approves another of our devices (after the person compared its approval code). */
+  approveDevice(deviceId: number): Promise<void> {
+    return this.devices.approve(deviceId);
+  }
+
+  /** The code a device shows for approval, from its keys as the server lists them (or this device's own). */
+  async approvalCodeOf(device: Pick<DeviceInfo, "ed25519_pub" | "x25519_pub">): Promise<string> {
+    return approvalCode(fromBase64(device.ed25519_pub), fromBase64(device.x25519_pub));
+  }
+
+  /** This device's approval code, from its own keys (never from the server's list). */
+  async ownApprovalCode(): Promise<string> {
+    const identity = await this.mls.deviceIdentity();
+    return approvalCode(fromBase64(identity.ed25519Pub), fromBase64(identity.x25519Pub));
+  }
+
+  /** Whether this device holds the account's identity key (it can approve others). */
+  async canApprove(): Promise<boolean> {
+    return (await this.mls.identityKey()) !== null;
+  }
+
+  /** This device approves itself with the recovery phrase (the identity key comes from it). */
+  async certifyWithPhrase(mnemonic: string): Promise<void> {
+    const deviceId = this.store.session?.deviceId;
+    if (deviceId === null || deviceId === undefined) throw new Error("This device is not signed in.");
+    const { identityKey, certificate } = await this.mls.adoptIdentity(this.user, mnemonic);
+    await this.api.setCertificate(deviceId, identityKey, certificate);
+    await this.devices.own(true);
+    this.emit("devices");
   }
 }

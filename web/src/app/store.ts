@@ -140,7 +140,8 @@ export interface OutboxEntry {
 
 /** A device added to or revoked from a user's account, still to be applied to our groups. */
 export interface DeviceChange {
-  change: "added" | "revoked";
+  /** "certified": approved after it was added (its certificate is new); added like "added". */
+  change: "added" | "certified" | "revoked";
   user: string;
   deviceId: number; // the server's id
   clientDeviceId: string; // the leaf credential is user:clientDeviceId

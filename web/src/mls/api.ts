@@ -113,6 +113,13 @@ export interface MlsWorkerApi {
    * pins it for our own user and returns it with this device's certificate (base64).
    */
   adoptIdentity(username: string, mnemonic: string): Promise<{ identityKey: string; certificate: string }>;
+  /**
+   * Approves another device of our account (its keys as checked by the approval code): its
+   * certificate by our identity key and the identity key sealed to it (base64 each).
+   */
+  certifyOwnDevice(other: { clientDeviceId: string; ed25519Pub: string; x25519Pub: string }): Promise<{ identityKey: string; certificate: string; sealedIdentity: string }>;
+  /** Keeps the identity key another of our devices sealed to this one (checked: the listed key, and it signed our certificate). */
+  adoptSealedIdentity(sealed: string, listedKey: string, ownCertificate: string): Promise<string>;
   /** Our identity public key (base64), null when this device never had the phrase. */
   identityKey(): Promise<string | null>;
   /** The identity key pinned for a contact (base64), null before first contact. */

@@ -49,6 +49,8 @@ import { ROW, decodeChatKeys, decodeKeyPackageRow, deriveChatKeys, encodeChatKey
 import type { CommitOutput, GeneratedKeyPackage } from "./engine";
 import {
   adoptIdentity,
+  adoptSealedIdentity,
+  certifyOwnDevice,
   checkDevice,
   checkLeaf,
   checkMembers,
@@ -254,6 +256,22 @@ export class MlsService implements MlsWorkerApi {
       const { vault, device } = this.unlocked();
       if (username.split("@")[0] !== device.user.split("@")[0]) throw new Error("the phrase is for another account");
       return adoptIdentity(vault, device, mnemonic);
+    });
+  }
+  certifyOwnDevice(other: { clientDeviceId: string; ed25519Pub: string; x25519Pub: string }): Promise<{ identityKey: string; certificate: string; sealedIdentity: string }> {
+    return this.serial(() => {
+      const { vault, device } = this.unlocked();
+      return certifyOwnDevice(vault, device, {
+        clientDeviceId: other.clientDeviceId,
+        ed25519Pub: fromBase64(other.ed25519Pub),
+        x25519Pub: fromBase64(other.x25519Pub),
+      });
+    });
+  }
+  adoptSealedIdentity(sealed: string, listedKey: string, ownCertificate: string): Promise<string> {
+    return this.serial(() => {
+      const { vault, device } = this.unlocked();
+      return adoptSealedIdentity(vault, device, fromBase64(sealed), listedKey, fromBase64(ownCertificate));
     });
   }
   identityKey(): Promise<string | null> {

@@ -9,6 +9,7 @@ import { fromBase64, fromUtf8, toBase64, utf8 } from "../crypto/encoding";
 import { credentialIdentity, type DeviceSecrets } from "../crypto/identity";
 import { issueCertificate, verifyCertificate, type CertificateRefusal } from "../identity/certificate";
 import { decodeIdentityKey, encodeIdentityKey, identityKeyFromPhrase, type UserIdentityKey } from "../identity/userKey";
+import { openSealed, sealForDevice } from "../crypto/sealedBox";
 import type { Vault } from "../vault/vault";
 import { decodeKeyPackage } from "./engine";
 
@@ -58,6 +59,57 @@ function certify(key: UserIdentityKey, device: DeviceSecrets): Promise<Uint8Arra
     signatureKey: device.ed25519Public,
     x25519Key: device.x25519Public,
   });
+}
+
+/**
+ * Approving another device of our own account (its keys as the person checked them by the
+ * approval code): its certificate by our identity key, and the identity key sealed to its
+ * X25519 key so that it can approve devices and show safety numbers in turn.
+ */
+export async function certifyOwnDevice(
+  vault: Vault,
+  device: DeviceSecrets,
+  other: { clientDeviceId: string; ed25519Pub: Uint8Array; x25519Pub: Uint8Array },
+): Promise<{ identityKey: string; certificate: string; sealedIdentity: string }> {
+  const row = await vault.get(TRUST_ROW.identity);
+  if (row === undefined) throw new Error("This device has no identity key: enter your recovery phrase on it first.");
+  const key = decodeIdentityKey(row);
+  const certificate = await issueCertificate(key, {
+    user: device.user,
+    deviceId: other.clientDeviceId,
+    signatureKey: other.ed25519Pub,
+    x25519Key: other.x25519Pub,
+  });
+  await vault.put(TRUST_ROW.cert(credentialIdentity(device.user, other.clientDeviceId)), certificate);
+  const sealed = await sealForDevice(encodeIdentityKey(key), other.x25519Pub);
+  return { identityKey: toBase64(key.publicKey), certificate: toBase64(certificate), sealedIdentity: toBase64(sealed) };
+}
+
+/**
+ * This device was approved by another of ours: opens the identity key it sealed to us and
+ * keeps it, but only if it is the key the server lists for our account and it signed our
+ * own certificate (a server cannot make either).
+ */
+export async function adoptSealedIdentity(
+  vault: Vault,
+  device: DeviceSecrets,
+  sealed: Uint8Array,
+  listedKey: string,
+  ownCertificate: Uint8Array,
+): Promise<string> {
+  const key = decodeIdentityKey(await openSealed(sealed, device.x25519Public, device.x25519Secret));
+  if (toBase64(key.publicKey) !== listedKey) throw new Error("the sealed identity key is not the account's");
+  const check = await verifyCertificate(ownCertificate, {
+    user: device.user,
+    identityKey: key.publicKey,
+    deviceId: device.deviceId,
+    signatureKey: device.ed25519Public,
+  });
+  if (!check.ok) throw new Error(`our certificate does not verify under the sealed key: ${check.reason}`);
+  await vault.put(TRUST_ROW.identity, encodeIdentityKey(key));
+  await vault.put(TRUST_ROW.pin(device.user), utf8(listedKey));
+  await vault.put(TRUST_ROW.cert(credentialIdentity(device.user, device.deviceId)), ownCertificate);
+  return listedKey;
 }
 
 export async function ownIdentityKey(vault: Vault): Promise<string | null> {

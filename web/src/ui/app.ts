@@ -2,6 +2,7 @@
 // with the connection banner always on top.
 import type { Messenger } from "../app/messenger";
 import { Session } from "../app/session";
+import { approvalNotice } from "./approval";
 import { accessNotice, connectionBanner } from "./banner";
 import { callOverlay } from "./call";
 import { chatList } from "./chatList";
@@ -54,7 +55,8 @@ function showMain(root: HTMLElement, session: Session, messenger: Messenger): vo
     else history.replaceState(null, "", location.pathname);
   }
   shell.append(list.el, conv.el);
-  root.append(h("div", { class: "app" }, connectionBanner(messenger), accessNotice(messenger, signOut), shell, settings.el, callOverlay(messenger)));
+  const approvals = approvalNotice(messenger, () => showSettings(true));
+  root.append(h("div", { class: "app" }, connectionBanner(messenger), accessNotice(messenger, signOut), approvals, shell, settings.el, callOverlay(messenger)));
   const fromHash = /^#chat=([0-9a-f-]{36})(&call=answer)?$/.exec(location.hash);
   const hashChat = fromHash?.[1];
   openChat(hashChat !== undefined && messenger.store.chats.has(hashChat) ? hashChat : null);

@@ -2,6 +2,7 @@
 // was added and last seen, which one is this browser), and revoking the others.
 import { humanError, type DeviceInfo } from "../api/client";
 import type { Messenger } from "../app/messenger";
+import { approvalSection } from "./approval";
 import { clear, formatTime, h } from "./dom";
 
 export interface SettingsHandle {
@@ -49,8 +50,10 @@ export function settingsScreen(messenger: Messenger, close: () => void): Setting
     return item;
   };
 
+  const approvals = approvalSection(messenger);
   let loading = 0;
   const refresh = (): void => {
+    approvals.refresh();
     const mine = ++loading;
     messenger
       .ownDevices(true)
@@ -70,6 +73,7 @@ export function settingsScreen(messenger: Messenger, close: () => void): Setting
     "section",
     { class: "settings", "aria-labelledby": "settings-title" },
     h("div", { class: "panel-head" }, h("h2", { id: "settings-title" }, "Settings"), h("button", { type: "button", class: "icon", "aria-label": "Close settings", onclick: close }, "✕")),
+    approvals.el,
     h("h3", {}, "Your devices"),
     h("p", { class: "muted" }, "Each browser where you signed in has its own keys. Revoke one you no longer use or have lost: it is signed out at once, and it cannot read anything sent afterwards."),
     list,

@@ -1,0 +1,148 @@
+// Approving a new device of this account (issue 20): a device that signed in without the
+// recovery phrase has no certificate, so nobody's client adds it to a chat. It shows its
+// approval code (from its own keys); another of the person's devices shows the code of
+// the keys the server lists for it, and approves only if the two match. Or the new device
+// approves itself with the recovery phrase.
+import { humanError, type DeviceInfo } from "../api/client";
+import type { Messenger } from "../app/messenger";
+import { clear, h } from "./dom";
+
+export interface ApprovalHandle {
+  el: HTMLElement;
+  refresh(): void;
+}
+
+function deviceName(d: DeviceInfo): string {
+  return `${d.label || "Device"} #${d.id}`;
+}
+
+function codeBlock(code: string, label: string): HTMLElement {
+  return h("p", { class: "approval-code", "aria-label": label }, code);
+}
+
+/** Settings → the devices waiting for approval (or this device, waiting). */
+export function approvalSection(messenger: Messenger): ApprovalHandle {
+  const el = h("section", { class: "approvals", "aria-label": "Device approval" });
+  let loading = 0;
+
+  const waitingHere = async (): Promise<HTMLElement> => {
+    const code = await messenger.ownApprovalCode();
+    const phrase = h("textarea", { id: "approve-phrase", rows: 2, autocomplete: "off", spellcheck: false });
+    const error = h("p", { class: "error", role: "alert" });
+    const submit = h("button", { type: "button", class: "primary" }, "Approve with phrase");
+    submit.addEventListener("click", () => {
+      error.textContent = "";
+      submit.disabled = true;
+      messenger
+        .certifyWithPhrase(phrase.value)
+        .catch((err: unknown) => (error.textContent = err instanceof Error && !("code" in err) ? "That is not your recovery phrase." : humanError(err)))
+        .finally(() => (submit.disabled = false));
+    });
+    return h(
+      "div",
+      { class: "approval waiting" },
+      h("h3", {}, "This device is waiting for approval"),
+      h("p", {}, "Until it is approved, nobody's app adds it to a chat. On another device where you use Talkee, open Settings and approve this one after checking that it shows this code:"),
+      codeBlock(code, "Approval code of this device"),
+      h("label", { for: "approve-phrase" }, "Or enter your recovery phrase"),
+      phrase,
+      submit,
+      error,
+    );
+  };
+
+  const pendingRow = async (d: DeviceInfo, canApprove: boolean): Promise<HTMLElement> => {
+    const name = deviceName(d);
+    const code = await messenger.approvalCodeOf(d);
+    const error = h("p", { class: "error", role: "alert" });
+    const approve = h("button", { type: "button", class: "primary", "aria-label": `Approve ${name}`, disabled: !canApprove }, "Approve");
+    approve.addEventListener("click", () => {
+      error.textContent = "";
+      approve.disabled = true;
+      messenger
+        .approveDevice(d.id)
+        .then(() => refresh())
+        .catch((err: unknown) => {
+          error.textContent = humanError(err);
+          approve.disabled = false;
+        });
+    });
+    return h(
+      "li",
+      { class: "approval pending" },
+      h("p", {}, h("strong", {}, name), " wants to join your account."),
+      h("p", {}, "Approve it only if that device shows this code. If you did not just sign in there, revoke it below."),
+      codeBlock(code, `Approval code of ${name}`),
+      canApprove ? null : h("p", { class: "muted" }, "This device was set up without your recovery phrase, so it cannot approve others."),
+      approve,
+      error,
+    );
+  };
+
+  const refresh = (): void => {
+    const mine = ++loading;
+    void (async () => {
+      try {
+        const devices = await messenger.ownDevices(true);
+        const current = devices.find((d) => d.current);
+        const parts: HTMLElement[] = [];
+        if (current !== undefined && current.certificate === null) {
+          parts.push(await waitingHere());
+        } else {
+          const pending = devices.filter((d) => !d.current && d.certificate === null);
+          if (pending.length > 0) {
+            const canApprove = await messenger.canApprove();
+            const rows = await Promise.all(pending.map((d) => pendingRow(d, canApprove)));
+            parts.push(h("h3", {}, "Waiting for your approval"), h("ul", { class: "approval-list" }, ...rows));
+          }
+        }
+        if (mine !== loading) return;
+        clear(el);
+        el.append(...parts);
+        el.hidden = parts.length === 0;
+      } catch (err) {
+        console.warn("talkee: device approvals not loaded", err);
+      }
+    })();
+  };
+  return { el, refresh };
+}
+
+/**
+ * Above the chats: "A new device wants to join your account" (or "This device is waiting
+ * for approval") with a way to Settings, whenever it is so.
+ */
+export function approvalNotice(messenger: Messenger, openSettings: () => void): HTMLElement {
+  const text = h("span", {});
+  const el = h(
+    "div",
+    { class: "approval-notice", role: "status", "aria-label": "Device approval" },
+    text,
+    h("button", { type: "button", onclick: openSettings }, "Review"),
+  );
+  el.hidden = true;
+  let loading = 0;
+  const render = (): void => {
+    const mine = ++loading;
+    messenger
+      .ownDevices(true)
+      .then((devices) => {
+        if (mine !== loading) return;
+        const current = devices.find((d) => d.current);
+        const waiting = current !== undefined && current.certificate === null;
+        const others = devices.filter((d) => !d.current && d.certificate === null).length;
+        el.hidden = !waiting && others === 0;
+        text.textContent = waiting
+          ? "This device is waiting for approval from another of your devices."
+          : others === 1
+            ? "A new device wants to join your account."
+            : `${others} new devices want to join your account.`;
+      })
+      .catch(() => undefined);
+  };
+  messenger.addEventListener("change", (ev) => {
+    if ((ev as CustomEvent<{ kind: string }>).detail.kind === "devices") render();
+  });
+  render();
+  return el;
+}
