@@ -54,20 +54,20 @@ def notify_device_change(device: Device, change: str) -> None:
     their clients add it to (or remove it from) every MLS group with a commit. Inside the
     caller's transaction."""
     peers = Membership.objects.filter(chat__memberships__user_id=device.user_id).values("user_id")
-    targets = (
-        Device.objects.filter(models.Q(user_id=device.user_id) | models.Q(user_id__in=peers))
-        .filter(user__domain=settings.TALKEE_DOMAIN)
-        .exclude(pk=device.pk)
-        .values_list("pk", flat=True)
-        .distinct()
+    targets = Device.objects.filter(models.Q(user_id=device.user_id) | models.Q(user_id__in=peers)).filter(
+        user__domain=settings.TALKEE_DOMAIN
     )
+    if change != "certified":
+        # A device hears of its own approval (it takes the identity key sealed to it), not of itself otherwise.
+        targets = targets.exclude(pk=device.pk)
+    target_ids = targets.values_list("pk", flat=True).distinct()
     data = {
         "change": change,
         "user": device.user.username,
         "device_id": device.pk,
         "client_device_id": str(device.client_device_id),
     }
-    add_inbox_rows(DeviceInbox(device_id=target, kind=DeviceInbox.Kind.DEVICE, data=data) for target in targets)
+    add_inbox_rows(DeviceInbox(device_id=target, kind=DeviceInbox.Kind.DEVICE, data=data) for target in target_ids)
     if device.user.domain == settings.TALKEE_DOMAIN:
         # Peers sharing a chat with the user tell their own members (a remote user's
         # change came from their instance and is not passed on).

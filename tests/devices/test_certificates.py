@@ -208,6 +208,8 @@ def test_an_existing_device_approves_a_new_one_and_seals_it_the_identity_key(mak
             if e["data"]["device_id"] == answer["device_id"]
         ]
         assert changes == ["added", "certified"]
+    # The phone itself hears that it was approved (and nothing of its own sign-in).
+    assert [e["data"]["change"] for e in device_events(phone, "device")] == ["certified"]
     # Certified again (a new certificate, say): not a new approval.
     again = bob.client.put(
         f"/v1/devices/{answer['device_id']}/certificate",

@@ -374,3 +374,49 @@ def test_bobs_device_changes_show_in_alices_timeline_and_member_list(people: Any
     removed = alice.log.locator("li.notice", has_text=f"{bob.name} removed a device")
     expect(removed).to_have_count(1, timeout=45_000)
     expect(added).to_have_count(1)  # each change said once
+
+
+def test_a_new_device_joins_only_when_an_existing_device_approves_it(people: Any) -> None:
+    """Bob signs in on a second browser without his recovery phrase: it is not in his chat
+    with Alice and says it waits for approval, with a code. His first device says a new
+    device wants to join, shows the same code (from the keys the server lists) and approves
+    it; then the new device is added to the chat, reads what follows, and holds Bob's
+    identity key (it shows the safety number with Alice)."""
+    alice, bob = pair(people)
+    alice.say("Before the new device")
+    bob.expect_message("Before the new device")
+    bob2 = people("bob", label="bob-2")
+    bob2.sign_in()
+    waiting = bob2.page.get_by_role("status", name="Device approval")
+    expect(waiting).to_contain_text("This device is waiting for approval", timeout=SLOW)
+    waiting.get_by_role("button", name="Review").click()
+    new_code = bob2.page.get_by_label("Approval code of this device").inner_text(timeout=SLOW)
+    assert re.fullmatch(r"\d{4}( \d{4}){4}", new_code), new_code
+    shot(bob2.page, "20g-waiting-for-approval")
+    phone = Device.objects.filter(user__username__startswith=bob.name + "@").order_by("pk").last()
+    assert phone is not None and phone.certificate is None
+
+    notice = bob.page.get_by_role("status", name="Device approval")
+    expect(notice).to_have_text(re.compile("A new device wants to join your account"), timeout=SLOW)
+    # Unapproved, it is in no chat: nobody's client adds a device without a certificate.
+    alice.say("While it waits")
+    bob.expect_message("While it waits")
+    assert "While it waits" not in bob2.page.content()
+    notice.get_by_role("button", name="Review").click()
+    expect(bob.page.get_by_label(re.compile(rf"^Approval code of .*#{phone.pk}$"))).to_have_text(new_code, timeout=SLOW)
+    shot(bob.page, "20g-approve-device")
+    bob.page.get_by_role("button", name=re.compile(rf"^Approve .*#{phone.pk}$")).click()
+    expect(notice).to_be_hidden(timeout=SLOW)
+    bob.page.get_by_role("button", name="Close settings").click()
+
+    expect(bob2.page.get_by_role("status", name="Device approval")).to_be_hidden(timeout=SLOW)
+    bob2.page.get_by_role("button", name="Close settings").click()
+    bob2.open_chat(alice.name)
+    alice.say("After the approval")
+    bob2.expect_message("After the approval")
+    bob2.say("Hello from the new device")
+    alice.expect_message("Hello from the new device")
+    phone.refresh_from_db()
+    assert phone.certificate is not None
+    # The approving device sealed Bob's identity key to it: the safety numbers agree.
+    assert safety_number(bob2) == safety_number(bob)

@@ -7,7 +7,7 @@ import { NetworkError, type Api, type ClaimedKeyPackage, type DeviceInfo, type F
 import { fromBase64, toBase64 } from "../crypto/encoding";
 import type { MlsWorkerApi } from "../mls/api";
 import { sleep, type AppContext } from "./context";
-import { admitDevice } from "./trust";
+import { admitDevice, clearUncertifiedWarning } from "./trust";
 import { userOf } from "./format";
 import { packHistory, readBundle, sealBundle, type HistoryBundle } from "./history";
 import type { MadeCommit } from "./membership";
@@ -133,7 +133,11 @@ export class Devices {
     if (change === null) return;
     if (change.deviceId === this.ctx.store.session?.deviceId) {
       // Another of our devices approved this one: take the identity key it sealed to us.
-      if (change.change === "certified") await this.adoptApproval();
+      if (change.change === "certified") {
+        await this.adoptApproval();
+        this.ownDeviceList = null;
+        this.ctx.emit("devices"); // "waiting for approval" goes
+      }
       return;
     }
     if (change.user === this.ctx.user) this.ownDeviceList = null;
@@ -209,12 +213,17 @@ export class Devices {
     const adding = change.change !== "revoked";
     for (let round = 0; round < KEYPACKAGE_ROUNDS; round++) {
       const group = await this.ctx.mls.group(chatId);
-      if (group.members.includes(leaf) === adding) return; // done (by us or another device)
+      if (group.members.includes(leaf) === adding) {
+        // done (by us or another device); an approved device's earlier refusal is moot
+        if (change.change === "certified") await clearUncertifiedWarning(this.ctx, chatId, change.user);
+        return;
+      }
       const wait = committerWait(group.members, leaf, this.ctx.credential);
       if (wait < 0) return;
       await sleep(round === 0 ? wait : Math.min(1500 * round, 8000));
       const outcome = await this.ctx.lock.run(() => this.commitChange(chatId, change, leaf));
       if (outcome === "no_keypackage") continue;
+      if (outcome === "committed" && change.change === "certified") await clearUncertifiedWarning(this.ctx, chatId, change.user);
       if (outcome === "committed" && adding && change.user === this.ctx.user) await this.sendOwedHistory();
       return;
     }

@@ -17,7 +17,26 @@ function refusalText(user: string, domain: string, verdict: Extract<DeviceVerdic
   if (verdict.reason === "identity-changed" || verdict.reason === "identity-removed") {
     return `${who}'s safety number changed: their new devices are not added until you check it.`;
   }
+  return uncertifiedText(who);
+}
+
+function uncertifiedText(who: string): string {
   return `A device the server announced for ${who} was not added: ${who}'s identity key did not certify it.`;
+}
+
+/**
+ * A device of `user` was certified after all (approved by one of their devices) and is in
+ * the chat now: the "was not added" warning about it no longer holds.
+ */
+export async function clearUncertifiedWarning(ctx: Pick<TrustContext, "store" | "domain" | "emit">, chatId: string, user: string): Promise<void> {
+  const chat = ctx.store.chats.get(chatId);
+  const who = displayName(user, ctx.domain);
+  const text = uncertifiedText(who);
+  if (chat?.warnings === undefined || !chat.warnings.includes(text)) return;
+  chat.warnings = chat.warnings.filter((w) => w !== text);
+  if (chat.warnings.length === 0) delete chat.warnings;
+  await ctx.store.saveChats();
+  ctx.emit("chats", chatId);
 }
 
 /**
