@@ -65,8 +65,7 @@ export class Session {
   /**
    * Signs in on this browser as a new device. With the recovery phrase the device derives
    * the account's identity key and certifies itself: other people's clients add it. Without,
-   * it stays uncertified (only our own devices add it; approval by an existing device is
-   * not built yet).
+   * it waits, uncertified, until another of the user's devices approves it (ui/approval.ts).
    */
   async signIn(username: string, password: string, mnemonic?: string): Promise<Messenger> {
     const user = await this.fullAddress(username);

@@ -60,7 +60,7 @@ export async function admitDevice(
   });
   // The same rule for our own account's devices: one the server announces for us without a
   // certificate (signed in without the recovery phrase, or a ghost) is not added by our
-  // siblings either. Approving a new device from an existing one is not built yet.
+  // siblings either, until one of them approves it (./devices approve: a `certified` event).
   if (verdict.ok) return true;
   // A device that just signed in uploads its certificate before its KeyPackages: with an
   // empty pool and no certificate yet, the caller may wait and ask again before refusing.
