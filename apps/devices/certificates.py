@@ -16,10 +16,11 @@ from django.db import transaction
 from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
 
+from apps.accounts.models import User
 from apps.core.b64 import b64
 from apps.core.errors import Conflict, NotFound, ServiceError
-from apps.devices import services
-from apps.devices.models import Device, IdentityKey
+from apps.devices import keylog, services
+from apps.devices.models import Device, IdentityKey, KeyLogEntry
 
 CERTIFICATE_CONTEXT = b"talkee-device-cert-v1"
 CERTIFICATE_MAX_BYTES = 1024
@@ -96,12 +97,17 @@ def do_set_certificate(
     key is not an API call — it would warn every contact)."""
     check_certificate(device, identity_key, certificate)
     with transaction.atomic():
-        held, _ = IdentityKey.objects.select_for_update().get_or_create(
+        held, created = IdentityKey.objects.select_for_update().get_or_create(
             user_id=device.user_id, defaults={"public_key": identity_key}
         )
         if bytes(held.public_key) != identity_key:
             raise Conflict("This account already has another identity key.", code="identity_key_conflict")
-        was_certified = Device.objects.filter(pk=device.pk, certificate__isnull=False).exists()
+        if created:
+            keylog.append(device.user, KeyLogEntry.Kind.IDENTITY, identity_key)
+        before = Device.objects.filter(pk=device.pk).values_list("certificate", flat=True).first()
+        was_certified = before is not None
+        if before is None or bytes(before) != certificate:
+            keylog.append(device.user, KeyLogEntry.Kind.CERTIFIED, certificate)
         changes: dict[str, bytes] = {"certificate": certificate}
         if sealed_identity is not None:
             changes["sealed_identity"] = sealed_identity
@@ -149,8 +155,6 @@ def mirror_certificates(device: Device, identity_key: bytes | None, certificate:
 def certificates_of(address: str) -> dict[str, object]:
     """What any signed-in user may read about `address`'s devices (a KeyPackage claim shows as much;
     for a remote user, what their instance last answered: `federation.refresh_remote_user` first)."""
-    from apps.accounts.models import User
-
     user = User.objects.filter(username=address).first()
     if user is None:
         raise NotFound(f"No such user: {address}.", code="user_not_found")
@@ -166,4 +170,16 @@ def certificates_of(address: str) -> dict[str, object]:
             }
             for d in devices
         ],
+    }
+
+
+def log_document(address: str, start: int) -> dict[str, object]:
+    """A local user's key log as clients read it (apps/devices/keylog.py)."""
+    user = User.objects.get(username=address)
+    log = keylog.signed_log(user, start)
+    return {
+        "size": log.size,
+        "head": b64(log.head),
+        "signature": b64(log.signature),
+        "entries": [{"index": i, "kind": KeyLogEntry.Kind(k).label, "body": b64(b)} for i, k, b in log.entries],
     }

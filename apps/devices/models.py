@@ -71,3 +71,28 @@ class IdentityKey(models.Model):
 
     def __str__(self) -> str:
         return f"identity key of {self.user_id}"
+
+
+class KeyLogEntry(models.Model):
+    """One change of a user's identity key or device certificates, in an append-only log
+    (apps/devices/keylog.py): each entry's hash chains the one before, and the instance
+    signs the head. Clients remember the head they saw and refuse a log that is not an
+    extension of it, or that does not list the keys the server hands out."""
+
+    class Kind(models.IntegerChoices):
+        IDENTITY = 1, "identity"
+        CERTIFIED = 2, "certified"
+        REVOKED = 3, "revoked"
+
+    user = models.ForeignKey("accounts.User", on_delete=models.CASCADE, related_name="key_log")
+    index = models.PositiveIntegerField()
+    kind = models.PositiveSmallIntegerField(choices=Kind.choices)
+    # identity: the 32-byte key; certified: the certificate; revoked: the client device id (UTF-8).
+    body = models.BinaryField(max_length=1024)
+    entry_hash = models.BinaryField(max_length=32)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "index"], name="keylog_unique_index")]
+
+    def __str__(self) -> str:
+        return f"key log {self.user_id}#{self.index}"

@@ -13,8 +13,8 @@ from nacl.signing import VerifyKey
 from apps.accounts.models import User
 from apps.chats.models import Membership
 from apps.core.errors import Conflict, Forbidden, NotFound, ServiceError
-from apps.devices import federation
-from apps.devices.models import Device, IdentityKey, KeyPackage, RevokedDevice, current_hour
+from apps.devices import federation, keylog
+from apps.devices.models import Device, IdentityKey, KeyLogEntry, KeyPackage, RevokedDevice, current_hour
 from apps.devices.realtime import kick_devices
 from apps.federation.remote import is_remote
 from apps.messages.delivery import add_inbox_rows
@@ -121,6 +121,8 @@ def do_revoke_device(device: Device) -> None:
         RevokedDevice.objects.create(
             user_id=device.user_id, client_device_id=device.client_device_id, ed25519_pub=bytes(device.ed25519_pub)
         )
+        if device.certificate is not None and device.user.domain == settings.TALKEE_DOMAIN:
+            keylog.append(device.user, KeyLogEntry.Kind.REVOKED, str(device.client_device_id).encode())
         notify_device_change(device, "revoked")
         device.delete()
         transaction.on_commit(lambda: kick_devices([device_id]))

@@ -1,7 +1,7 @@
 from typing import Any
 
 from django.db import transaction
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers as drf_serializers
 from rest_framework import status
 from rest_framework.request import Request
@@ -11,9 +11,9 @@ from rest_framework.views import APIView
 
 from apps.accounts.authentication import request_session
 from apps.accounts.selectors import full_address
-from apps.core.api_fields import check_address, validated
+from apps.core.api_fields import BIGINT_MAX, check_address, validated
 from apps.core.b64 import b64_or_none
-from apps.core.errors import NotFound
+from apps.core.errors import NotFound, ServiceError
 from apps.core.schema import error_response
 from apps.devices import certificates, federation, selectors, services, sync
 from apps.devices.api import serializers
@@ -97,21 +97,34 @@ class UserCertificatesView(APIView):
     @extend_schema(
         responses={
             200: OpenApiResponse(
-                description='{"user", "identity_key": base64|null, "devices": [{client_device_id, certificate}]}'
+                description='{"user", "identity_key": base64|null, "devices": [{client_device_id, certificate}], '
+                '"log": {size, head, signature, entries: [{index, kind, body}]} | null (a user of another instance)}'
             ),
-            400: error_response("invalid_input: not a user address"),
+            400: error_response("invalid_input: not a user address, or log_from not a whole number"),
             404: NO_USER,
             502: PEER_WRONG,
             503: PEER_DOWN,
-        }
+        },
+        parameters=[
+            OpenApiParameter(
+                "log_from",
+                int,
+                description="The key log's entries from this index on (the size the client saw last; default 0).",
+            )
+        ],
     )
     def get(self, request: Request, address: str) -> Response:
-        """A user's identity key and device certificates, as their clients made them (clients check them)."""
+        """A user's identity key and device certificates, as their clients made them (clients check them),
+        with the user's key log: its signed head and its entries from `log_from` on."""
         request_session(request)
         address = full_address(check_address(address))
+        start = request.query_params.get("log_from", "0")
+        if not start.isdigit() or int(start) > BIGINT_MAX:
+            raise ServiceError("log_from must be a whole number.", code="invalid_input")
         if is_remote(address):
             federation.refresh_remote_user(address)
         answer = certificates.certificates_of(address)
+        answer["log"] = None if is_remote(address) else certificates.log_document(address, int(start))
         return Response(answer)
 
 
