@@ -124,6 +124,21 @@ export interface ClaimedKeyPackage {
   certificate?: string | null;
 }
 
+/** One entry of a user's key log (apps/devices/keylog.py; checked by app/keylog.ts). */
+export interface LogEntry {
+  index: number;
+  kind: "identity" | "certified" | "revoked";
+  body: string;
+}
+
+/** The key log part of GET /v1/devices/of/{user} (null for a user of another instance). */
+export interface ListedLog {
+  size: number;
+  head: string;
+  signature: string;
+  entries: LogEntry[];
+}
+
 export interface DeviceInfo {
   id: number;
   client_device_id: string;
@@ -216,8 +231,11 @@ export class Api {
   }
 
   /** A user's identity key and device certificates (made by their clients; checked by ours). */
-  certificatesOf(user: string): Promise<{ user: string; identity_key: string | null; devices: Array<{ client_device_id: string; certificate: string | null }> }> {
-    return this.call("GET", `/v1/devices/of/${encodeURIComponent(user)}`);
+  certificatesOf(
+    user: string,
+    logFrom = 0,
+  ): Promise<{ user: string; identity_key: string | null; devices: Array<{ client_device_id: string; certificate: string | null }>; log?: ListedLog | null }> {
+    return this.call("GET", `/v1/devices/of/${encodeURIComponent(user)}${logFrom > 0 ? `?log_from=${logFrom}` : ""}`);
   }
 
   claimKeyPackages(users: string[], deviceIds?: number[]): Promise<Record<string, ClaimedKeyPackage[]>> {

@@ -13,18 +13,23 @@ import { verifyCertificate } from "../identity/certificate";
 import type { AppContext } from "./context";
 import { newId } from "./context";
 import { displayName } from "./format";
+import type { ListedLog } from "../api/client";
+import { extendLog, matchesLog, type LogState } from "./keylog";
 import type { ChatRecord, ContactRecord, LocalMessage, LocalNotice } from "./store";
 
-/** A user's identity key and devices as the server lists them. */
+/** A user's identity key and devices as the server lists them (with their key log from a position on). */
 export interface ListedDevices {
   identity_key: string | null;
   devices: Array<{ client_device_id: string; certificate: string | null }>;
+  log?: ListedLog | null;
 }
 
 export interface ContactsDeps {
   readonly ctx: Pick<AppContext, "store" | "user" | "domain" | "emit">;
-  /** GET /v1/devices/of/{user}. */
-  listDevices(user: string): Promise<ListedDevices>;
+  /** GET /v1/devices/of/{user}, the key log from `logFrom` on. */
+  listDevices(user: string, logFrom?: number): Promise<ListedDevices>;
+  /** Our own identity key (null: this device never had it). */
+  ownIdentityKey?(): Promise<string | null>;
   /** The identity key this device pinned for `user` (null: none yet). */
   pinned(user: string): Promise<string | null>;
   /** Pins `key` for `user` in place of the old one (the user accepted the change). */
@@ -128,9 +133,11 @@ export class Contacts {
 
   constructor(private readonly deps: ContactsDeps) {}
 
-  /** Looks at `user`'s listed key and devices and says what changed in every chat with them. */
+  /**
+   * Looks at `user`'s listed key and devices and says what changed in every chat with them;
+   * checks their key log (for our own user, only the log: every identity key in it must be ours).
+   */
   check(user: string, now = Date.now()): Promise<void> {
-    if (user === this.deps.ctx.user) return Promise.resolve();
     const last = this.lastCheck.get(user);
     if (last !== undefined && now - last < (this.deps.minInterval ?? 10_000)) return this.running.get(user) ?? Promise.resolve();
     this.lastCheck.set(user, now);
@@ -141,12 +148,54 @@ export class Contacts {
 
   private async look(user: string, now: number): Promise<void> {
     const { store } = this.deps.ctx;
-    const listed = await this.deps.listDevices(user);
+    const before = store.contacts.get(user);
+    const listed = await this.deps.listDevices(user, before?.log?.size ?? 0);
     const seen: ContactRecord = { identityKey: listed.identity_key, devices: await certifiedDevices(user, listed) };
-    const kinds = contactChanges(store.contacts.get(user), seen, await this.deps.pinned(user));
+    const log = await this.checkLog(user, before?.log, listed);
+    if (log !== undefined) seen.log = log;
+    const own = user === this.deps.ctx.user;
+    const kinds = own ? [] : contactChanges(before, seen, await this.deps.pinned(user));
     store.contacts.set(user, seen);
     await store.saveContacts();
     if (kinds.length > 0) await this.tell(user, kinds, now);
+  }
+
+  /**
+   * The key log listed with `user`'s keys: it must extend what this device saw and show the
+   * keys the server hands out; our own must hold only our identity key. A failure is a
+   * warning in every chat concerned; the state kept is the last one that checked.
+   */
+  private async checkLog(user: string, seen: LogState | undefined, listed: ListedDevices): Promise<LogState | undefined> {
+    if (listed.log === undefined || listed.log === null) return seen;
+    const who = displayName(user, this.deps.ctx.domain);
+    const own = user === this.deps.ctx.user;
+    const extended = await extendLog(user, seen, listed.log);
+    let problem: string | null = null;
+    if (extended === "fork") {
+      problem = own
+        ? "The server rewrote your account's key log: it may be showing others keys you did not make."
+        : `The server rewrote ${who}'s key log: it may be hiding a change of ${who}'s keys.`;
+    } else if (!matchesLog(extended, listed)) {
+      problem = own
+        ? "The server hands out keys for your account that its key log does not show."
+        : `The server hands out keys for ${who} that its key log does not show.`;
+    } else if (own && extended.identityKey !== null) {
+      const mine = (await this.deps.ownIdentityKey?.()) ?? null;
+      if (mine !== null && extended.identityKey !== mine) problem = "Your account's key log shows an identity key that is not yours: the server may be showing others a key it made.";
+    }
+    if (problem !== null) await this.warn(own ? null : user, problem);
+    return extended === "fork" ? seen : extended;
+  }
+
+  /** A security warning on every chat with `user` (every chat for our own account's problems). */
+  private async warn(user: string | null, text: string): Promise<void> {
+    const { store } = this.deps.ctx;
+    const chats = user === null ? [...store.chats.values()].filter((c) => c.joined && !c.removed) : chatsWith(store.chats.values(), user);
+    const touched = chats.filter((c) => !(c.warnings ?? []).includes(text));
+    for (const chat of touched) chat.warnings = [...(chat.warnings ?? []), text];
+    if (touched.length === 0) return;
+    await store.saveChats();
+    for (const chat of touched) this.deps.ctx.emit("chats", chat.id);
   }
 
   /** Writes the lines into every chat with `user`; a key change also unverifies (and holds a verified chat). */

@@ -347,6 +347,8 @@ export class Messenger extends EventTarget implements AppContext {
     for (const m of chat?.members ?? []) {
       if (m.user !== this.user) void this.contacts.check(m.user).catch((err: unknown) => console.warn("talkee: contact not checked", m.user, err));
     }
+    // Our own key log too: every identity key in it must be ours (./keylog).
+    void this.contacts.check(this.user).catch((err: unknown) => console.warn("talkee: own key log not checked", err));
   }
 
   /** A member's certified devices' created times (Unix seconds), as the server lists them now. */

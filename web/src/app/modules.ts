@@ -59,7 +59,8 @@ export function wireModules(ctx: AppContext, hooks: AppHooks): AppModules {
   const m = membership;
   const contacts = new Contacts({
     ctx,
-    listDevices: (user) => ctx.api.certificatesOf(user),
+    listDevices: (user, logFrom) => ctx.api.certificatesOf(user, logFrom),
+    ownIdentityKey: () => ctx.mls.identityKey(),
     pinned: (user) => ctx.mls.pinnedIdentity(user),
     repin: (user, key) => ctx.mls.repinIdentity(user, key),
   });

@@ -2,6 +2,7 @@
 // (rows `app/...` through the worker): session, chats, decrypted messages, outbox.
 import type { Remote } from "comlink";
 import type { MlsWorkerApi, OutgoingPayload } from "../mls/api";
+import type { LogState } from "./keylog";
 import { fromUtf8, utf8 } from "../crypto/encoding";
 import type { FileReference } from "../crypto/payload";
 
@@ -117,6 +118,8 @@ export interface ContactRecord {
   identityKey: string | null;
   /** client_device_id → the certificate's created time (Unix seconds; 0: no certificate). */
   devices: Record<string, number>;
+  /** The user's key log as this device saw it last (./keylog), for users of this instance. */
+  log?: LogState;
 }
 
 /** What a member changed in the chat, said end to end (the server's own event names nobody). */
