@@ -22,7 +22,8 @@ from playwright.sync_api import Browser, Playwright, expect
 
 from apps.accounts.models import User
 from apps.chats.models import Chat
-from apps.devices.models import Device, IdentityKey, KeyPackage
+from apps.devices import keylog
+from apps.devices.models import Device, IdentityKey, KeyLogEntry, KeyPackage
 from apps.devices.services import notify_device_change
 from apps.messages.models import DeviceInbox, Message
 from tests.e2e.app.conftest import (
@@ -225,6 +226,10 @@ def test_a_changed_identity_key_shows_in_the_timeline_and_holds_sends_in_a_verif
     notice = alice.log.locator("li.notice", has_text=f"{bob.name}'s safety number changed")
     expect(notice).to_have_count(1, timeout=SLOW)
     expect(alice.page.get_by_label("Safety number verified")).to_be_hidden()
+    # The operator swapped the key behind its own key log's back: Alice's client sees that too.
+    warnings = alice.page.get_by_role("alert", name="Security warnings")
+    expect(warnings).to_contain_text(f"The server hands out keys for {bob.name}", timeout=SLOW)
+    expect(warnings).to_contain_text("that its key log does not show")
     shot(alice.page, "20a-safety-number-changed-desktop")
 
     alice.say("Are you still you?")
@@ -420,3 +425,33 @@ def test_a_new_device_joins_only_when_an_existing_device_approves_it(people: Any
     assert phone.certificate is not None
     # The approving device sealed Bob's identity key to it: the safety numbers agree.
     assert safety_number(bob2) == safety_number(bob)
+
+
+def test_an_identity_key_the_operator_logs_for_bob_alarms_bobs_own_client(people: Any) -> None:
+    """The operator swaps Bob's identity key the careful way, appending it to his key log so
+    that Alice's client finds the log consistent. Bob's own client reads his log too: the
+    identity key in it is not his, and every chat of his says so."""
+    alice, bob = pair(people)
+    bob.open_chat(alice.name)
+    bob_user = User.objects.get(username__startswith=bob.name + "@")
+    operator_key = SigningKey.generate()
+
+    def logged_swap() -> None:
+        with transaction.atomic():
+            IdentityKey.objects.filter(user=bob_user).update(public_key=bytes(operator_key.verify_key))
+            keylog.append(bob_user, KeyLogEntry.Kind.IDENTITY, bytes(operator_key.verify_key))
+            device = Device.objects.get(user=bob_user)
+            cert = certificate_for(operator_key, device)
+            Device.objects.filter(pk=device.pk).update(certificate=cert)
+            keylog.append(bob_user, KeyLogEntry.Kind.CERTIFIED, cert)
+        connection.close()
+
+    operator = threading.Thread(target=logged_swap)
+    operator.start()
+    operator.join()
+    bob.page.wait_for_timeout(10_500)  # a user's keys are looked at most every 10 s
+    bob.open_chat(alice.name)
+    expect(bob.page.get_by_role("alert", name="Security warnings")).to_contain_text(
+        "Your account's key log shows an identity key that is not yours", timeout=SLOW
+    )
+    shot(bob.page, "20h-own-key-log-alarm")
