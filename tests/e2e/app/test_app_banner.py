@@ -42,7 +42,9 @@ class RestartableServer:
         return self.runs[-1]
 
     def start(self) -> LiveServer:
-        server = start_daphne(self.tmp_dir, name=f"banner-daphne-{len(self.runs)}", extra_env=SERVER_ENV, port=self.port)
+        server = start_daphne(
+            self.tmp_dir, name=f"banner-daphne-{len(self.runs)}", extra_env=SERVER_ENV, port=self.port
+        )
         server.blob_dir = BLOB_DIR  # type: ignore[attr-defined]
         self.runs.append(server)
         return server

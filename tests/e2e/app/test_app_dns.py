@@ -1,6 +1,7 @@
 """The last rung of the transport ladder in the browser: Bob's network lets neither the
 WebSocket nor HTTPS /v1/ through, only DNS-over-HTTPS to /dns-query. The app says
-"Connected over the DoH tunnel" (only once the tunnel answered) and the conversation goes on both ways through the sealed tunnel."""
+"Connected over the DoH tunnel" (only once the tunnel answered) and the conversation goes on
+both ways through the sealed tunnel."""
 
 from __future__ import annotations
 
