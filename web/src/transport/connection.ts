@@ -269,7 +269,8 @@ export class Connection extends EventTarget {
       if (!current()) return;
       if (await this.startPolling()) return;
       if (!current()) return;
-      await this.tunnelPrepared;
+      // The tunnel's config (the well-known URL, else remembered): not waited for forever.
+      await Promise.race([this.tunnelPrepared, sleep(PROBE_TIMEOUT_MS)]);
       if (!current()) return;
       if (await this.startTunnel()) return;
       if (!current()) return;
