@@ -257,8 +257,11 @@ class LiveServer:
         return self.log_path.read_text(errors="replace")
 
 
-def start_daphne(tmp_dir: Path, name: str = "daphne", extra_env: dict[str, str] | None = None) -> LiveServer:
-    port = free_port()
+def start_daphne(
+    tmp_dir: Path, name: str = "daphne", extra_env: dict[str, str] | None = None, port: int | None = None
+) -> LiveServer:
+    """`port`: a fixed one (a test that stops its server and starts it again at the same address)."""
+    port = free_port() if port is None else port
     log_path = tmp_dir / f"{name}-{port}.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(

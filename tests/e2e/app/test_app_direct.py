@@ -83,7 +83,7 @@ def test_offline_messages_wait_in_the_outbox_and_go_out_once_in_order(people: An
     expect(bob.banner()).to_have_text("Offline — new messages will be queued", timeout=SLOW)
     bob.say("Written on the train, one")
     bob.say("Written on the train, two")
-    expect(bob.banner()).to_have_text("Message queued for delivery")
+    expect(bob.banner()).to_have_text("Offline — 2 messages waiting")
     for text in ("Written on the train, one", "Written on the train, two"):
         expect(bob.message(text).get_by_role("img", name="Queued for delivery")).to_be_visible()
     shot(bob.page, "05-offline-queued")
@@ -163,7 +163,7 @@ def test_blocked_websocket_falls_back_to_long_poll(people: Any) -> None:
     # Bob's network lets no WebSocket through (a filtering proxy): the socket closes at once.
     bob.context.route_web_socket(re.compile(r"/v1/ws"), lambda ws: ws.close())
     alice.sign_up()
-    bob.sign_up(state="Reconnecting via alternative route")
+    bob.sign_up(state="Connected over HTTPS long-poll")
     shot(bob.page, "16-long-poll-banner")
     alice.start_direct(bob.name)
     alice.say("Can you read me over plain HTTPS?")
@@ -173,7 +173,7 @@ def test_blocked_websocket_falls_back_to_long_poll(people: Any) -> None:
     alice.expect_message("Loud and clear")
     alice.say("And the next one, live")
     bob.expect_message("And the next one, live")
-    expect(bob.banner()).to_have_text("Reconnecting via alternative route")
+    expect(bob.banner()).to_have_text("Connected over HTTPS long-poll")
     assert_private(alice.server, alice.typed)
 
 

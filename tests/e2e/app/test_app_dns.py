@@ -1,6 +1,7 @@
 """The last rung of the transport ladder in the browser: Bob's network lets neither the
 WebSocket nor HTTPS /v1/ through, only DNS-over-HTTPS to /dns-query. The app says
-"DNS fallback active" and the conversation goes on both ways through the sealed tunnel."""
+"Connected over the DoH tunnel" (only once the tunnel answered) and the conversation goes on
+both ways through the sealed tunnel."""
 
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ def test_blocked_socket_and_https_fall_back_to_the_dns_tunnel(people: Any) -> No
     bob.context.set_offline(True)
     expect(bob.banner()).to_have_text(re.compile("Offline"), timeout=SLOW)
     bob.context.set_offline(False)
-    expect(bob.banner()).to_have_text("DNS fallback active", timeout=SLOW)
+    expect(bob.banner()).to_have_text("Connected over the DoH tunnel", timeout=SLOW)
     assert any("/v1/sync" in url for url in api_tried), "HTTPS long-poll was tried before the tunnel"
 
     bob.say("Sent through the DNS tunnel")
@@ -48,7 +49,7 @@ def test_blocked_socket_and_https_fall_back_to_the_dns_tunnel(people: Any) -> No
     alice.say("Answer while Bob is on DNS")
     bob.expect_message("Answer while Bob is on DNS")
     expect(bob.message("Sent through the DNS tunnel").get_by_role("img", name="Queued for delivery")).to_have_count(0)
-    expect(bob.banner()).to_have_text("DNS fallback active")
+    expect(bob.banner()).to_have_text("Connected over the DoH tunnel")
     # Bob has the chat open: his read receipt (an encrypted message) goes through the tunnel too.
     expect(alice.message("Answer while Bob is on DNS").get_by_role("img", name="Read")).to_be_visible(timeout=SLOW)
     shot(bob.page, "30-dns-fallback-bob")

@@ -1,44 +1,122 @@
-// The connection banner: always visible, always truthful (role=status).
+// The connection banner: always visible, always truthful. Its status line (role=status)
+// names the carrier the server really answered over, or says the app is offline and how
+// many messages wait; beside it, while nothing is up, when the next attempt is and "Retry now".
 import type { Messenger } from "../app/messenger";
+import type { Carrier, LinkState } from "../transport/connection";
 import { clear, clockIcon, h } from "./dom";
 
-export function connectionBanner(messenger: Messenger): HTMLElement {
-  const el = h("div", { class: "banner", role: "status", "aria-live": "polite", "aria-label": "Connection" });
-  const render = (): void => {
-    const state = messenger.linkState;
-    const queued = messenger.queued > 0;
-    let text: string;
-    let tone: string;
-    if (messenger.accessProblem !== null) {
-      text = messenger.accessProblem.title;
-      tone = "error";
-    } else if (queued && (!messenger.conn.online || messenger.stalled)) {
-      text = "Message queued for delivery";
-      tone = "queued";
-    } else if (state === "connected") {
-      text = "Connected";
-      tone = "ok";
-    } else if (state === "alternative") {
-      text = "Reconnecting via alternative route";
-      tone = "warn";
-    } else if (state === "dns") {
-      text = "DNS fallback active";
-      tone = "warn";
-    } else if (state === "offline") {
-      text = "Offline — new messages will be queued";
-      tone = "queued";
-    } else {
-      text = "Connecting…";
-      tone = "warn";
+export interface LinkView {
+  state: LinkState;
+  /** The carrier up (the server answered over it); null: none. */
+  carrier: Carrier | null;
+  /** The DoH resolver the DNS tunnel goes through (carrier `dns`). */
+  resolverHost: string | null;
+  /** Messages in the outbox. */
+  queued: number;
+  /** The last send got no answer although a carrier is up. */
+  stalled: boolean;
+  /** Why the server will not let this device in (its title), if it will not. */
+  problem: string | null;
+  /** An attempt is under way. */
+  trying: boolean;
+  /** Milliseconds until the next attempt by itself; null: none scheduled. */
+  retryInMs: number | null;
+  /** The browser says there is no network. */
+  networkDown: boolean;
+}
+
+export interface BannerText {
+  /** The status line. */
+  text: string;
+  tone: "ok" | "warn" | "queued" | "error";
+  /** What happens next, beside the status line (not announced). */
+  detail: string;
+  /** "Retry now" is offered. */
+  retry: boolean;
+}
+
+function waiting(n: number): string {
+  return n === 1 ? "1 message waiting" : `${n} messages waiting`;
+}
+
+const CARRIER_TEXT: Record<Exclude<Carrier, "websocket" | "dns">, string> = {
+  longpoll: "Connected over HTTPS long-poll",
+  doh: "Connected over the DoH tunnel",
+};
+
+/** What the banner says for a link: a carrier only when it is up, else offline with the outbox's count. */
+export function describeLink(view: LinkView): BannerText {
+  if (view.problem !== null) return { text: view.problem, tone: "error", detail: "", retry: false };
+  if (view.carrier !== null) {
+    if (view.queued > 0 && view.stalled) {
+      return { text: "Message queued for delivery", tone: "queued", detail: "The server did not answer the last send; it is sent again.", retry: false };
     }
-    el.textContent = text;
-    if ((tone === "queued" || tone === "error") && queued) el.prepend(clockIcon(), " ");
-    el.dataset["tone"] = tone;
+    if (view.carrier === "websocket") return { text: "Connected", tone: "ok", detail: "", retry: false };
+    const text = view.carrier === "dns" ? `Connected over DNS via ${view.resolverHost ?? "a resolver"}` : CARRIER_TEXT[view.carrier];
+    return { text, tone: "warn", detail: "", retry: false };
+  }
+  let detail: string;
+  if (view.trying) detail = "Trying to reconnect…";
+  else if (view.retryInMs !== null) detail = `Retrying in ${Math.max(1, Math.ceil(view.retryInMs / 1000))} s`;
+  else if (view.networkDown) detail = "No network";
+  else detail = "";
+  if (view.state === "connecting") {
+    return { text: view.queued > 0 ? `Connecting… — ${waiting(view.queued)}` : "Connecting…", tone: "warn", detail: "", retry: false };
+  }
+  const text = view.queued > 0 ? `Offline — ${waiting(view.queued)}` : "Offline — new messages will be queued";
+  return { text, tone: "queued", detail, retry: true };
+}
+
+export function connectionBanner(messenger: Messenger): HTMLElement {
+  const conn = messenger.conn;
+  const status = h("span", { class: "banner-status", role: "status", "aria-live": "polite", "aria-label": "Connection" });
+  const detail = h("span", { class: "banner-detail" });
+  const retry = h("button", { type: "button", class: "banner-retry" }, "Retry now");
+  const el = h("div", { class: "banner" }, status, detail, retry);
+  let ticker: number | null = null;
+  let shownText = "";
+  let shownClock = false;
+  const render = (): void => {
+    const shown = describeLink({
+      state: conn.state,
+      carrier: conn.carrier,
+      resolverHost: conn.resolverHost,
+      queued: messenger.queued,
+      stalled: messenger.stalled,
+      problem: messenger.accessProblem?.title ?? null,
+      trying: conn.trying,
+      retryInMs: conn.retryAt === null ? null : conn.retryAt - Date.now(),
+      networkDown: !navigator.onLine,
+    });
+    const clock = (shown.tone === "queued" || shown.tone === "error") && messenger.queued > 0;
+    // Rewritten only when it changes: a live region announces every rewrite.
+    if (shown.text !== shownText || clock !== shownClock) {
+      shownText = shown.text;
+      shownClock = clock;
+      status.textContent = shown.text;
+      if (clock) status.prepend(clockIcon(), " ");
+    }
+    el.dataset["tone"] = shown.tone;
+    detail.textContent = shown.detail;
+    detail.hidden = shown.detail === "";
+    retry.hidden = !shown.retry;
+    retry.disabled = conn.trying;
+    // The countdown moves while an attempt is scheduled.
+    if (conn.retryAt !== null && ticker === null) ticker = window.setInterval(render, 1000);
+    if (conn.retryAt === null && ticker !== null) {
+      window.clearInterval(ticker);
+      ticker = null;
+    }
   };
+  retry.addEventListener("click", () => {
+    conn.retryNow();
+    render();
+  });
   messenger.addEventListener("change", (ev) => {
     const kind = (ev as CustomEvent<{ kind: string }>).detail.kind;
     if (kind === "link" || kind === "messages") render();
   });
+  conn.addEventListener("change", render);
   render();
   return el;
 }
