@@ -46,11 +46,17 @@ export function chatList(messenger: Messenger, open: (chatId: string) => void, s
   const me = h("div", { class: "me" }, h("span", { class: "avatar", "aria-hidden": "true" }, (messenger.user[0] ?? "?").toUpperCase()), h("span", { class: "me-name", title: messenger.user }, messenger.user), h("button", { type: "button", class: "link", onclick: openSettings }, "Settings"), h("button", { type: "button", class: "link", onclick: signOut }, "Sign out"));
   const el = h("nav", { class: "sidebar", "aria-label": "Chats and account" }, me, start, h("div", { class: "row" }, newGroup), groupForm, error, list);
 
+  let drawn = "";
   const render = (): void => {
-    clear(list);
     const chats = [...messenger.store.chats.values()].sort((a, b) => Number(b.favourite) - Number(a.favourite) || b.lastAt - a.lastAt);
-    if (chats.length === 0) list.append(h("li", { class: "empty" }, "No chats yet. Start one with a username above."));
-    for (const chat of chats) list.append(chatItem(messenger, chat, open));
+    const items = chats.length === 0 ? [h("li", { class: "empty" }, "No chats yet. Start one with a username above.")] : chats.map((chat) => chatItem(messenger, chat, open));
+    // Nothing changed (most events): the list stays as it is, so a tap or a click on it is
+    // never lost to a rebuild between its press and its release.
+    const html = items.map((li) => li.outerHTML).join("");
+    if (html === drawn) return;
+    drawn = html;
+    clear(list);
+    list.append(...items);
   };
   messenger.addEventListener("change", (ev) => {
     const kind = (ev as CustomEvent<{ kind: string }>).detail.kind;

@@ -282,7 +282,11 @@ export function conversation(messenger: Messenger, back: () => void): Conversati
       body.hidden = id === null;
       header.el.hidden = id === null;
       empty.hidden = id !== null;
-      if (id === null) return;
+      if (id === null) {
+        // Back to the list (phones): nothing is on screen any more — new messages are unread, receipts say delivered.
+        void messenger.open(null);
+        return;
+      }
       if (switching) restoreDraft(id);
       renderHeader();
       renderPanel();
