@@ -188,6 +188,8 @@ def test_unread_count_divider_jumps_and_chat_order(people: Any) -> None:
     names = bob.page.locator(".chats .chat-name")
     expect(names).to_have_text([carol.name, alice.name], timeout=SLOW)
     expect(chat_button(bob, carol)).to_contain_text("Carol says hi")
+    # Names that do not fit end in an ellipsis (CSS); the whole name is the title.
+    expect(names.first).to_have_attribute("title", carol.name)
 
     lines = [f"Unread line {n:02d}" for n in range(1, 31)]
     for line in lines:
