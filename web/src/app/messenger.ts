@@ -16,6 +16,7 @@ import type { Chats } from "./chats";
 import { certifiedDevices, sendGate, SendHeldError, type Contacts } from "./contacts";
 import { sleep, type AppContext, type ChangeKind } from "./context";
 import type { Devices } from "./devices";
+import { Drafts } from "./drafts";
 import type { Edits } from "./edits";
 import { userOf, type Presence } from "./format";
 import { messageFromPayload, unavailableMessage, type Inbound } from "./inbound";
@@ -43,6 +44,8 @@ export class Messenger extends EventTarget implements AppContext {
   readonly calls: CallManager;
   /** Files on their way out (resumed after a reload). */
   readonly uploads: Uploads;
+  /** Half-written messages per chat, sealed in the vault (./drafts). */
+  readonly drafts: Drafts;
   /** Web Push on this device, mutes, the app badge, the tab's side of a push. */
   readonly notifications: Notifications;
   /** Set by the UI: a click on a notification opens this chat (answering its call). */
@@ -104,6 +107,7 @@ export class Messenger extends EventTarget implements AppContext {
       sendSignal: (chatId, payload) => this.conn.signal({ type: "call", chat_id: chatId, payload }),
       turn: () => this.api.turnCredentials(),
     });
+    this.drafts = new Drafts(this);
     this.uploads = new Uploads(this.api, this.mls, {
       send: (record, ref) => this.send(record.chatId, record.caption, { file: ref, blobIds: [ref.blob_id], cmid: record.id }),
       sent: (record) =>

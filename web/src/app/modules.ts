@@ -89,7 +89,8 @@ export function wireModules(ctx: AppContext, hooks: AppHooks): AppModules {
     edits,
     receipts,
     stoppedTyping: (chatId, user) => signals.stoppedTyping(chatId, user),
-    activeChat: () => hooks.activeChat(),
+    // A message that arrives while the page is hidden is unread, even in the open chat.
+    activeChat: () => (hooks.visible() ? hooks.activeChat() : null),
   });
   return { chats, outbox, membership: m, devices, edits, receipts, signals, inbound, contacts };
 }

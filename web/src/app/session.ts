@@ -31,6 +31,22 @@ export function deviceLabel(userAgent: string): string {
   return system === undefined ? browser : `${browser} on ${system}`;
 }
 
+/**
+ * Which account this browser holds, for the lock screen ("Unlock alice@example.org"): the
+ * session row is sealed in the vault, so the address is also kept beside it in plain
+ * localStorage — only the address (the server knows it anyway), nothing of what is said.
+ */
+export const ACCOUNT_KEY = "talkee.account";
+
+function rememberAccount(user: string | null): void {
+  try {
+    if (user === null) localStorage.removeItem(ACCOUNT_KEY);
+    else localStorage.setItem(ACCOUNT_KEY, user);
+  } catch {
+    /* storage refused (private mode): the lock screen names no account */
+  }
+}
+
 export class Session {
   readonly api = new Api();
   private worker: MlsWorkerHandle = startMlsWorker();
@@ -45,6 +61,15 @@ export class Session {
 
   isSetUp(): Promise<boolean> {
     return this.mls.isSetUp();
+  }
+
+  /** The account the vault on this browser belongs to (null: not known before it is unlocked). */
+  account(): string | null {
+    try {
+      return localStorage.getItem(ACCOUNT_KEY);
+    } catch {
+      return null;
+    }
   }
 
   private async fullAddress(username: string): Promise<string> {
@@ -110,6 +135,7 @@ export class Session {
     this.store = new AppStore(this.mls);
     await this.store.load();
     if (this.store.session === null) throw new Error("This browser holds no account.");
+    rememberAccount(this.store.session.user); // a vault from before the lock screen named it
     this.api.token = this.store.session.token;
     if (this.store.session.token === null) await this.logIn().catch(() => undefined);
     return this.begin();
@@ -140,6 +166,7 @@ export class Session {
     session.user = answer.user;
     this.api.token = answer.token;
     await this.store.saveSession();
+    rememberAccount(session.user);
     if (fresh && mnemonic !== undefined) await this.certifyThisDevice(session.user, mnemonic);
     if (fresh) {
       const kps = await this.mls.makeKeyPackages(KEYPACKAGE_POOL);
@@ -189,6 +216,7 @@ export class Session {
       const req = indexedDB.deleteDatabase(DEFAULT_VAULT_DB);
       req.onsuccess = req.onerror = req.onblocked = () => resolve();
     });
+    rememberAccount(null);
     this.worker = startMlsWorker();
     this.password = null;
     this.api.token = null;

@@ -1,5 +1,5 @@
 // What the app keeps on this device, sealed in the vault next to the MLS state
-// (rows `app/...` through the worker): session, chats, decrypted messages, outbox.
+// (rows `app/...` through the worker): session, chats, decrypted messages, outbox, drafts.
 import type { Remote } from "comlink";
 import type { MlsWorkerApi, OutgoingPayload } from "../mls/api";
 import type { LogState } from "./keylog";
@@ -141,6 +141,13 @@ export interface OutboxEntry {
   retries?: number;
 }
 
+/** A half-written message of one chat (this device only; sealed like every row, never sent). */
+export interface Draft {
+  text: string;
+  /** The id of the message it replies to. */
+  replyTo?: string;
+}
+
 /** A device added to or revoked from a user's account, still to be applied to our groups. */
 export interface DeviceChange {
   /** "certified": approved after it was added (its certificate is new); added like "added". */
@@ -168,6 +175,7 @@ export class AppStore {
   deviceChanges: DeviceChange[] = [];
   historyOwed: HistoryOwed[] = [];
   contacts = new Map<string, ContactRecord>();
+  drafts = new Map<string, Draft>();
 
   constructor(private readonly mls: Remote<MlsWorkerApi>) {}
 
@@ -185,6 +193,7 @@ export class AppStore {
     this.deviceChanges = (await this.read<DeviceChange[]>("devicechanges")) ?? [];
     this.historyOwed = (await this.read<HistoryOwed[]>("historyowed")) ?? [];
     this.contacts = new Map(Object.entries((await this.read<Record<string, ContactRecord>>("contacts")) ?? {}));
+    this.drafts = new Map(Object.entries((await this.read<Record<string, Draft>>("drafts")) ?? {}));
     for (const key of await this.mls.appKeys("msgs/")) {
       const list = await this.read<LocalMessage[]>(key);
       if (list !== undefined) this.messages.set(key.slice("msgs/".length), list);
@@ -217,6 +226,10 @@ export class AppStore {
 
   async saveContacts(): Promise<void> {
     await this.mls.appPut("contacts", json(Object.fromEntries(this.contacts)));
+  }
+
+  async saveDrafts(): Promise<void> {
+    await this.mls.appPut("drafts", json(Object.fromEntries(this.drafts)));
   }
 
   messagesOf(chatId: string): LocalMessage[] {

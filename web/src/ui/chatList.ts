@@ -1,6 +1,7 @@
 // The chats list: favourites pinned, last message preview (decrypted here),
 // unread counters, start a direct chat, create a group or channel.
 import { humanError } from "../api/client";
+import { draftPreview } from "../app/drafts";
 import type { Messenger } from "../app/messenger";
 import type { ChatRecord } from "../app/store";
 import { clear, formatTime, h } from "./dom";
@@ -42,14 +43,20 @@ export function chatList(messenger: Messenger, open: (chatId: string) => void, s
   });
   groupForm.hidden = true;
 
-  const me = h("div", { class: "me" }, h("span", { class: "avatar", "aria-hidden": "true" }, (messenger.user[0] ?? "?").toUpperCase()), h("span", { class: "me-name" }, messenger.user), h("button", { type: "button", class: "link", onclick: openSettings }, "Settings"), h("button", { type: "button", class: "link", onclick: signOut }, "Sign out"));
+  const me = h("div", { class: "me" }, h("span", { class: "avatar", "aria-hidden": "true" }, (messenger.user[0] ?? "?").toUpperCase()), h("span", { class: "me-name", title: messenger.user }, messenger.user), h("button", { type: "button", class: "link", onclick: openSettings }, "Settings"), h("button", { type: "button", class: "link", onclick: signOut }, "Sign out"));
   const el = h("nav", { class: "sidebar", "aria-label": "Chats and account" }, me, start, h("div", { class: "row" }, newGroup), groupForm, error, list);
 
+  let drawn = "";
   const render = (): void => {
-    clear(list);
     const chats = [...messenger.store.chats.values()].sort((a, b) => Number(b.favourite) - Number(a.favourite) || b.lastAt - a.lastAt);
-    if (chats.length === 0) list.append(h("li", { class: "empty" }, "No chats yet. Start one with a username above."));
-    for (const chat of chats) list.append(chatItem(messenger, chat, open));
+    const items = chats.length === 0 ? [h("li", { class: "empty" }, "No chats yet. Start one with a username above.")] : chats.map((chat) => chatItem(messenger, chat, open));
+    // Nothing changed (most events): the list stays as it is, so a tap or a click on it is
+    // never lost to a rebuild between its press and its release.
+    const html = items.map((li) => li.outerHTML).join("");
+    if (html === drawn) return;
+    drawn = html;
+    clear(list);
+    list.append(...items);
   };
   messenger.addEventListener("change", (ev) => {
     const kind = (ev as CustomEvent<{ kind: string }>).detail.kind;
@@ -62,13 +69,25 @@ export function chatList(messenger: Messenger, open: (chatId: string) => void, s
 function chatItem(messenger: Messenger, chat: ChatRecord, open: (id: string) => void): HTMLElement {
   const title = messenger.chatTitle(chat);
   const kindLabel = chat.kind === "direct" ? null : h("span", { class: `kind ${chat.kind}` }, chat.kind === "channel" ? "Channel" : "Group");
-  const preview = chat.removed ? "You are no longer in this chat" : messenger.preview(chat) || (chat.joined ? "No messages yet" : "Waiting for keys…");
   const active = messenger.activeChat === chat.id;
+  // A chat left with something half-written says so (the open one shows it in the composer).
+  const draft = active || chat.removed ? undefined : messenger.drafts.of(chat.id);
+  const preview = chat.removed
+    ? "You are no longer in this chat"
+    : draft !== undefined
+      ? draftPreview(draft)
+      : messenger.preview(chat) || (chat.joined ? "No messages yet" : "Waiting for keys…");
   const button = h(
     "button",
     { type: "button", class: "chat-open", "aria-current": active ? "true" : null, "aria-label": `Open chat ${title}${chat.unread > 0 ? `, ${chat.unread} unread` : ""}`, onclick: () => open(chat.id) },
     h("span", { class: "avatar", "aria-hidden": "true" }, (title[0] ?? "?").toUpperCase()),
-    h("span", { class: "chat-text" }, h("span", { class: "chat-title" }, kindLabel, kindLabel === null ? null : " ", title, chat.favourite ? h("span", { class: "star", "aria-hidden": "true" }, " ★") : null), h("span", { class: "chat-preview" }, preview)),
+    h(
+      "span",
+      { class: "chat-text" },
+      // Long names end in an ellipsis; the whole name is in the title (hover) and the button's label.
+      h("span", { class: "chat-title" }, kindLabel, h("span", { class: "chat-name", title }, title), chat.favourite ? h("span", { class: "star", "aria-hidden": "true" }, "★") : null),
+      h("span", { class: `chat-preview${draft !== undefined ? " draft" : ""}`, title: preview }, preview),
+    ),
     h("span", { class: "chat-meta" }, h("time", {}, chat.lastAt ? formatTime(chat.lastAt) : ""), chat.unread > 0 ? h("span", { class: "badge", "aria-hidden": "true" }, String(chat.unread)) : null),
   );
   return h("li", { class: active ? "active" : null }, button);

@@ -80,8 +80,15 @@ function signUpForm(panel: HTMLElement, session: Session, done: Done): void {
   panel.append(form);
 }
 
+/** The phrase and its confirmation come before the account exists: no tab may leave them half done. */
+function hideTabs(panel: HTMLElement): void {
+  const tabs = panel.closest(".card")?.querySelector<HTMLElement>(".tabs");
+  if (tabs) tabs.hidden = true;
+}
+
 function showPhrase(panel: HTMLElement, session: Session, done: Done, username: string, password: string, mnemonic: string): void {
   clear(panel);
+  hideTabs(panel);
   const words = mnemonic.split(" ");
   const next = h("button", { type: "button", class: "primary" }, "I have written it down");
   next.addEventListener("click", () => confirmPhrase(panel, session, done, username, password, mnemonic));
@@ -164,16 +171,23 @@ export function showUnlock(root: HTMLElement, session: Session, done: Done, onFo
   forget.addEventListener("click", () => {
     if (confirm("Forget this browser? Messages stored here are deleted.")) onForget();
   });
-  const form = h("form", {}, field("Password", password), error, submit);
+  const account = session.account();
+  // The account's address also fills the password form's username field (password managers).
+  const username = h("input", { type: "text", autocomplete: "username", value: account ?? "", hidden: true, "aria-hidden": "true", tabindex: -1 });
+  const form = h("form", {}, username, field("Password", password), error, submit);
   form.addEventListener("submit", (ev) => {
     ev.preventDefault();
     void busy(submit, error, async () => done(await session.unlock(password.value)));
   });
+  const whose =
+    account === null
+      ? h("p", { class: "muted" }, "Your messages on this device are locked. Enter your password to open them.")
+      : h("p", { class: "muted" }, "The messages of ", h("strong", { class: "lock-account" }, account), " on this device are locked. Enter your password to open them.");
   root.append(
     h(
       "main",
       { class: "onboarding" },
-      h("div", { class: "card" }, h("div", { class: "brand" }, h("span", { class: "logo", "aria-hidden": "true" }, "T"), h("h1", {}, "Talkee")), h("h2", {}, "Welcome back"), h("p", { class: "muted" }, "Your messages on this device are locked. Enter your password to open them."), h("div", { class: "card-body" }, form, forget)),
+      h("div", { class: "card" }, h("div", { class: "brand" }, h("span", { class: "logo", "aria-hidden": "true" }, "T"), h("h1", {}, "Talkee")), h("h2", {}, "Welcome back"), whose, h("div", { class: "card-body" }, form, forget)),
     ),
   );
   password.focus();

@@ -38,6 +38,8 @@ export interface BubbleActions {
   remove(m: LocalMessage): void;
   reveal(m: LocalMessage): void;
   forward(m: LocalMessage, to: ChatRecord, origin: string): void;
+  /** The quote of a reply was clicked: show the quoted message (its id). */
+  showQuoted(id: string): void;
 }
 
 /** "You" for ours, else the sender's name. */
@@ -57,13 +59,27 @@ export function messageItem(m: LocalMessage, c: ChatRecord, view: BubbleContext,
     return h("li", { class: "msg system notice" }, `${m.mine ? "You" : who} ${what}`);
   }
   const refused = m.changeError === undefined ? null : h("p", { class: "error change-error" }, m.changeError);
-  if (m.deleted) return h("li", { class: `msg ${m.mine ? "mine" : ""} deleted` }, h("p", { class: "text" }, m.expired ? "Message expired" : "Message deleted"), refused);
+  if (m.deleted) return h("li", { class: `msg ${m.mine ? "mine" : ""} deleted`, "data-id": m.id }, h("p", { class: "text" }, m.expired ? "Message expired" : "Message deleted"), refused);
   const parts: (Node | null)[] = [];
   if (c.kind !== "direct" && !m.mine) parts.push(h("p", { class: "sender" }, who));
   if (m.forwardOf !== undefined) parts.push(h("p", { class: "forwarded" }, `Forwarded from ${displayName(m.forwardOf, view.domain)}`));
   if (m.replyTo !== undefined) {
     const quoted = view.find(m.replyTo);
-    parts.push(h("blockquote", { class: "quote" }, quoted === undefined ? "Earlier message" : `${senderName(quoted, view.domain)}: ${quoted.deleted ? "Message deleted" : quoted.text.slice(0, 120)}`));
+    const replyTo = m.replyTo;
+    // A click on the quote brings the quoted message into view (when this device holds it).
+    parts.push(
+      h(
+        "blockquote",
+        { class: "quote" },
+        quoted === undefined
+          ? "Earlier message"
+          : h(
+              "button",
+              { type: "button", class: "quote-jump", title: "Show the quoted message", onclick: () => actions.showQuoted(replyTo) },
+              `${senderName(quoted, view.domain)}: ${quoted.deleted ? "Message deleted" : quoted.text.slice(0, 120)}`,
+            ),
+      ),
+    );
   }
   if (m.burn && !m.mine && !m.revealed) {
     parts.push(h("button", { type: "button", class: "reveal", onclick: () => actions.reveal(m) }, "Show message (burns after reading)"));
@@ -95,7 +111,7 @@ export function messageItem(m: LocalMessage, c: ChatRecord, view: BubbleContext,
     if (m.mine) bubbleActions.append(h("button", { type: "button", "aria-label": "Edit", onclick: () => actions.edit(m) }, "✎"));
     if (m.mine || view.canManage) bubbleActions.append(h("button", { type: "button", "aria-label": "Delete", onclick: () => actions.remove(m) }, "✕"));
   }
-  return h("li", { class: `msg ${m.mine ? "mine" : "theirs"}`, "data-status": m.status }, h("div", { class: "bubble" }, ...parts), bubbleActions);
+  return h("li", { class: `msg ${m.mine ? "mine" : "theirs"}`, "data-status": m.status, "data-id": m.id }, h("div", { class: "bubble" }, ...parts), bubbleActions);
 }
 
 /** The chats to forward to, under the message's actions (a second click closes it). */

@@ -2,7 +2,7 @@
 // per-message timer and burn-after-reading. Enter sends, Shift+Enter breaks the line,
 // Escape cancels a reply or an edit. What is written goes to `actions`.
 import type { SendOptions } from "../../app/outbox";
-import type { LocalMessage } from "../../app/store";
+import type { Draft, LocalMessage } from "../../app/store";
 import type { UploadView } from "../../app/uploads";
 import { clear, h } from "../dom";
 import { senderName } from "./bubble";
@@ -13,6 +13,8 @@ export interface ComposerActions {
   upload(file: File, caption: string): void;
   typing(): void;
   dismissUpload(id: string): void;
+  /** What is written (or the reply) changed: the draft is kept. */
+  changed(): void;
 }
 
 export interface ComposerView {
@@ -23,6 +25,10 @@ export interface ComposerView {
   edit(m: LocalMessage): void;
   /** Puts a text that was not sent back (the user chose to verify first). */
   restore(text: string): void;
+  /** What is written, as a draft (null while editing a sent message: that is no draft). */
+  draft(): Draft | null;
+  /** Brings a kept draft back (with the message it replies to, if still here). */
+  setDraft(text: string, replyTo: LocalMessage | null): void;
   /** A file to send (dropped on the conversation) with what is written as its caption. */
   upload(file: File): void;
   renderUploads(list: UploadView[]): void;
@@ -74,7 +80,7 @@ export function composer(domain: string, actions: ComposerActions): ComposerView
     if (editing !== null) {
       context.append(h("span", {}, "Editing your message"), h("button", { type: "button", class: "link", onclick: () => { editing = null; input.value = ""; setContext(); } }, "Cancel edit"));
     } else if (replyTo !== null) {
-      context.append(h("span", { class: "quote" }, `Replying to ${senderName(replyTo, domain)}: ${replyTo.text.slice(0, 80)}`), h("button", { type: "button", class: "link", onclick: () => { replyTo = null; setContext(); } }, "Cancel reply"));
+      context.append(h("span", { class: "quote" }, `Replying to ${senderName(replyTo, domain)}: ${replyTo.text.slice(0, 80)}`), h("button", { type: "button", class: "link", onclick: () => { replyTo = null; setContext(); actions.changed(); } }, "Cancel reply"));
     }
   };
 
@@ -117,9 +123,13 @@ export function composer(domain: string, actions: ComposerActions): ComposerView
       editing = null;
       replyTo = null;
       setContext();
+      actions.changed();
     }
   });
-  input.addEventListener("input", () => actions.typing());
+  input.addEventListener("input", () => {
+    actions.typing();
+    actions.changed();
+  });
   fileInput.addEventListener("change", () => {
     const file = fileInput.files?.[0];
     fileInput.value = "";
@@ -139,9 +149,23 @@ export function composer(domain: string, actions: ComposerActions): ComposerView
       editing = null;
       setContext();
       input.focus();
+      actions.changed();
     },
     restore(text) {
       if (input.value === "") input.value = text;
+      actions.changed();
+    },
+    draft() {
+      if (editing !== null) return null;
+      const draft: Draft = { text: input.value };
+      if (replyTo?.id != null) draft.replyTo = String(replyTo.id);
+      return draft;
+    },
+    setDraft(text, to) {
+      editing = null;
+      replyTo = to;
+      input.value = text;
+      setContext();
     },
     edit(m) {
       editing = m;

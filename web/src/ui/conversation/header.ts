@@ -92,6 +92,7 @@ export function conversationHeader(messenger: Messenger, actions: HeaderActions)
         mute.value = messenger.notifications.muteOf(c.id);
       }
       title.textContent = messenger.chatTitle(c);
+      title.title = messenger.chatTitle(c); // the whole name when it ends in an ellipsis
       identityBadge.textContent = c.verified !== undefined ? "✓ Verified" : c.unsafe !== undefined ? "⚠ Unsafe" : "";
       identityBadge.hidden = identityBadge.textContent === "";
       identityBadge.setAttribute("aria-label", c.verified !== undefined ? "Safety number verified" : "Safety number did not match");

@@ -5,6 +5,7 @@ import { humanError } from "../../api/client";
 import type { Messenger } from "../../app/messenger";
 import type { SendOptions } from "../../app/outbox";
 import type { ChatRecord } from "../../app/store";
+import { firstUnreadKey } from "../../app/unread";
 import { clear, h } from "../dom";
 import { membersPanel } from "../members";
 import { messageItem, type BubbleActions, type BubbleContext } from "./bubble";
@@ -13,6 +14,9 @@ import { fileCards } from "./fileCard";
 import { conversationHeader } from "./header";
 import { messageList } from "./messageList";
 import { defaultTimerLabel } from "./timers";
+
+/** How long typing pauses before the draft is sealed into the vault. */
+const DRAFT_DELAY_MS = 400;
 
 export interface ConversationHandle {
   el: HTMLElement;
@@ -100,6 +104,7 @@ export function conversation(messenger: Messenger, back: () => void): Conversati
         sendAnyway.focus();
         return;
       }
+      forgetDraft();
       act(() => messenger.send(chatId!, text, options));
     },
     edit: (target, text) => {
@@ -110,6 +115,7 @@ export function conversation(messenger: Messenger, back: () => void): Conversati
       const id = chatId;
       if (id === null) return;
       say("");
+      forgetDraft(); // what was written went as the caption
       // Progress, waiting for the link and refusals show in the upload rows.
       messenger.sendFile(id, file, caption).catch((err: unknown) => {
         if (messenger.uploads.inChat(id).length === 0) say(humanError(err));
@@ -119,7 +125,39 @@ export function conversation(messenger: Messenger, back: () => void): Conversati
       if (chatId !== null) messenger.typingIn(chatId);
     },
     dismissUpload: (id) => messenger.uploads.dismiss(id),
+    changed: () => {
+      if (draftTimer !== null) globalThis.clearTimeout(draftTimer);
+      draftTimer = globalThis.setTimeout(keepDraft, DRAFT_DELAY_MS);
+    },
   });
+  // The open chat's draft, sealed into the vault a moment after typing stops (and at once
+  // when another chat is opened); sending forgets it.
+  let draftTimer: ReturnType<typeof setTimeout> | null = null;
+  function keepDraft(): void {
+    if (draftTimer !== null) globalThis.clearTimeout(draftTimer);
+    draftTimer = null;
+    const draft = composer.draft();
+    if (chatId === null || draft === null) return;
+    messenger.drafts.set(chatId, draft).catch((err: unknown) => console.warn("talkee: draft not kept", err));
+  }
+  function forgetDraft(): void {
+    if (draftTimer !== null) globalThis.clearTimeout(draftTimer);
+    draftTimer = null;
+    if (chatId !== null) messenger.drafts.set(chatId, null).catch((err: unknown) => console.warn("talkee: draft not cleared", err));
+  }
+  function restoreDraft(id: string): void {
+    const draft = messenger.drafts.of(id);
+    if (draft === undefined) return;
+    const replyTo = draft.replyTo === undefined ? undefined : messenger.store.findById(id, draft.replyTo);
+    composer.setDraft(draft.text, replyTo ?? null);
+  }
+  /** Unread messages of the open chat (the count goes to zero when it is read): "New messages" before the first. */
+  const markUnread = (): void => {
+    const c = chat();
+    if (c === undefined || c.unread === 0 || list.hasDivider()) return;
+    const key = firstUnreadKey(messenger.store.messagesOf(c.id), c.unread);
+    if (key !== null) list.markUnread(key);
+  };
   const fileCard = fileCards({ open: (ref) => messenger.openFile(ref), say });
   const bubbleActions: BubbleActions = {
     reply: (m) => composer.replyTo(m),
@@ -128,6 +166,9 @@ export function conversation(messenger: Messenger, back: () => void): Conversati
     remove: (m) => act(() => messenger.remove(chatId!, m)),
     reveal: (m) => void messenger.burn(chatId!, m),
     forward: (m, to, origin) => act(() => messenger.send(to.id, m.text, { forwardOf: origin })),
+    showQuoted: (id) => {
+      if (!list.reveal(Number(id))) say("The quoted message is not on this device.");
+    },
   };
   const list = messageList({
     messages: () => (chatId === null || chat() === undefined ? null : messenger.store.messagesOf(chatId)),
@@ -150,7 +191,7 @@ export function conversation(messenger: Messenger, back: () => void): Conversati
   const readOnly = h("p", { class: "read-only" }, "Only the channel's owners and admins can post here.");
   const panel = h("aside", { class: "members-panel", "aria-label": "Members" });
   panel.hidden = true;
-  const body = h("div", { class: "conv-body" }, h("div", { class: "conv-main" }, warnings, list.el, notice, held, composer.el, readOnly), panel);
+  const body = h("div", { class: "conv-body" }, h("div", { class: "conv-main" }, warnings, list.frame, notice, held, composer.el, readOnly), panel);
   const empty = h("div", { class: "conv-empty" }, h("p", {}, "Pick a chat, or start one with a username."));
   el.append(header.el, body, empty);
 
@@ -204,6 +245,7 @@ export function conversation(messenger: Messenger, back: () => void): Conversati
     if (detail.kind === "refused" && detail.chatId === chatId && detail.text !== undefined) {
       say(detail.text); // a change the chat's home refused (also on the message)
     } else if (detail.kind === "messages" && detail.chatId === chatId) {
+      markUnread(); // arrived while the page was hidden
       list.render();
       if (document.visibilityState === "visible") void messenger.open(chatId);
     } else if (detail.kind === "chats") {
@@ -225,7 +267,9 @@ export function conversation(messenger: Messenger, back: () => void): Conversati
   return {
     el,
     show(id: string | null): void {
-      if (id !== chatId) {
+      const switching = id !== chatId;
+      if (switching) {
+        keepDraft(); // the chat being left keeps what was written
         panelOpen = false;
         held.hidden = true;
         waiting = null;
@@ -238,12 +282,18 @@ export function conversation(messenger: Messenger, back: () => void): Conversati
       body.hidden = id === null;
       header.el.hidden = id === null;
       empty.hidden = id !== null;
-      if (id === null) return;
+      if (id === null) {
+        // Back to the list (phones): nothing is on screen any more — new messages are unread, receipts say delivered.
+        void messenger.open(null);
+        return;
+      }
+      if (switching) restoreDraft(id);
       renderHeader();
       renderPanel();
+      markUnread();
       list.render();
       renderUploads();
-      list.scrollToEnd();
+      list.scrollToFirstUnread();
       void messenger.open(id);
       composer.focus();
     },

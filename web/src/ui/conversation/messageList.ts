@@ -1,11 +1,15 @@
 // The message list: the newest PAGE messages this device holds, another page of them
 // when scrolled to the top, then older history from the server (readable only if this
-// device decrypted it before). Keeps the reader's place; follows new arrivals at the bottom.
+// device decrypted it before). Keeps the reader's place; follows new arrivals at the
+// bottom while the reader is there. Marks where the unread messages begin ("New
+// messages"), and offers "Jump to first unread" / "Jump to latest" when they are out of view.
 import type { LocalMessage } from "../../app/store";
 import { clear, h } from "../dom";
 
 /** Messages rendered per page of the infinite scroll. */
 const PAGE = 40;
+/** How close to the bottom (px) still counts as "at the latest message". */
+const NEAR_BOTTOM = 80;
 
 export interface MessageListSource {
   /** The open chat's messages (null: none open). */
@@ -17,32 +21,72 @@ export interface MessageListSource {
 
 export interface MessageListView {
   el: HTMLOListElement;
+  /** The list with its jump buttons (what the conversation lays out). */
+  frame: HTMLElement;
   render(): void;
-  /** Another chat: back to its newest page. */
+  /** Another chat: back to its newest page, no divider. */
   reset(): void;
   scrollToEnd(): void;
+  /** "New messages" goes before this message (once per opening of a chat). */
+  markUnread(key: string): void;
+  hasDivider(): boolean;
+  /** To the divider if there is one, else to the end. */
+  scrollToFirstUnread(): void;
+  /** Brings a message into view (rendering older pages it needs) and flashes it; false if this device does not hold it. */
+  reveal(id: number): boolean;
 }
 
 export function messageList(source: MessageListSource): MessageListView {
   const el = h("ol", { class: "messages", role: "log", "aria-label": "Messages", "aria-live": "polite", tabindex: 0 });
+  const toLatest = h("button", { type: "button", class: "jump latest" }, "Jump to latest ↓");
+  const toUnread = h("button", { type: "button", class: "jump unread" }, "Jump to first unread ↑");
+  toLatest.hidden = true;
+  toUnread.hidden = true;
+  const frame = h("div", { class: "messages-frame" }, el, h("div", { class: "jumps" }, toUnread, toLatest));
   let shown = PAGE; // how many of the newest messages are rendered
   let loadingOlder = false;
   let exhausted = false;
+  let dividerKey: string | null = null;
+  // The reader is at the latest message (as of the last scroll): new renders stay there.
+  let follow = true;
+
+  const distanceFromBottom = (): number => el.scrollHeight - el.scrollTop - el.clientHeight;
+  const divider = (): HTMLElement | null => el.querySelector<HTMLElement>(".unread-divider");
+  const scrollTo = (target: HTMLElement, block: "start" | "center"): void => {
+    const offset = target.getBoundingClientRect().top - el.getBoundingClientRect().top;
+    el.scrollTop += block === "start" ? offset - 8 : offset - (el.clientHeight - target.offsetHeight) / 2;
+  };
+  const updateJumps = (): void => {
+    toLatest.hidden = distanceFromBottom() < NEAR_BOTTOM;
+    const line = divider();
+    toUnread.hidden = line === null || line.getBoundingClientRect().bottom > el.getBoundingClientRect().top;
+  };
+  /** Renders enough of the newest messages that `index` (in all) is among them. */
+  const include = (all: LocalMessage[], index: number): void => {
+    if (index >= 0 && all.length - index > shown) shown = all.length - index + 3;
+  };
 
   const render = (): void => {
     const all = source.messages();
     if (all === null) return;
-    const atBottom = el.scrollHeight - el.scrollTop - el.clientHeight < 80;
+    const atBottom = distanceFromBottom() < NEAR_BOTTOM;
     clear(el);
     if (atBottom && all.length > shown && all.length - shown <= 5) shown = all.length; // new arrivals at the bottom
     const list = all.slice(Math.max(0, all.length - shown));
     if (list.length === 0) el.append(h("li", { class: "empty" }, "No messages yet. Say hello — it is end-to-end encrypted."));
     if (list.length < all.length) el.append(h("li", { class: "msg system" }, "Scroll up for older messages"));
-    for (const m of list) if (!(m.notice !== undefined && m.deleted)) el.append(source.item(m));
-    if (atBottom || list.length < 30) el.scrollTop = el.scrollHeight;
+    for (const m of list) {
+      if (m.notice !== undefined && m.deleted) continue;
+      if (m.key === dividerKey) el.append(h("li", { class: "unread-divider", role: "separator", "aria-label": "New messages" }, h("span", {}, "New messages")));
+      el.append(source.item(m));
+    }
+    if (atBottom || follow) el.scrollTop = el.scrollHeight;
+    updateJumps();
   };
 
   el.addEventListener("scroll", () => {
+    follow = distanceFromBottom() < NEAR_BOTTOM;
+    updateJumps();
     const all = source.messages();
     if (el.scrollTop >= 40 || all === null || loadingOlder) return;
     const height = el.scrollHeight;
@@ -72,15 +116,68 @@ export function messageList(source: MessageListSource): MessageListView {
       .finally(() => (loadingOlder = false));
   });
 
+  const scrollToEnd = (): void => {
+    el.scrollTop = el.scrollHeight;
+    follow = true;
+    updateJumps();
+  };
+  toLatest.addEventListener("click", () => {
+    scrollToEnd();
+    el.focus({ preventScroll: true });
+  });
+  toUnread.addEventListener("click", () => {
+    const line = divider();
+    if (line !== null) scrollTo(line, "start");
+  });
+
   return {
     el,
+    frame,
     render,
     reset() {
       exhausted = false;
       shown = PAGE;
+      dividerKey = null;
+      follow = true;
     },
-    scrollToEnd() {
-      el.scrollTop = el.scrollHeight;
+    scrollToEnd,
+    markUnread(key) {
+      if (dividerKey !== null) return;
+      dividerKey = key;
+      const all = source.messages() ?? [];
+      include(all, all.findIndex((m) => m.key === key));
+    },
+    hasDivider() {
+      return dividerKey !== null;
+    },
+    scrollToFirstUnread() {
+      const line = divider();
+      if (line === null) {
+        scrollToEnd();
+        return;
+      }
+      scrollTo(line, "start");
+      follow = distanceFromBottom() < NEAR_BOTTOM;
+      updateJumps();
+    },
+    reveal(id) {
+      const all = source.messages() ?? [];
+      const index = all.findIndex((m) => m.id === id);
+      if (index < 0) return false;
+      if (all.length - index > shown) {
+        include(all, index);
+        render();
+      }
+      const target = el.querySelector<HTMLElement>(`li[data-id="${id}"]`);
+      if (target === null) return false;
+      scrollTo(target, "center");
+      follow = distanceFromBottom() < NEAR_BOTTOM;
+      updateJumps();
+      target.classList.remove("flash");
+      void target.offsetWidth; // restart the animation
+      target.classList.add("flash");
+      globalThis.setTimeout(() => target.classList.remove("flash"), 1600);
+      return true;
     },
   };
 }
