@@ -51,3 +51,13 @@ class RecoverSerializer(serializers.Serializer[None]):
     username = StrictCharField(max_length=300)
     recovery_proof = Base64BytesField(length=32)
     new_password = password_field()
+
+
+class ChangePasswordSerializer(serializers.Serializer[None]):
+    current_password = password_field()
+    new_password = password_field()
+    log_out_other_devices = serializers.BooleanField(required=False, default=False)
+
+
+class SignedOutAnswerSerializer(serializers.Serializer[None]):
+    signed_out = serializers.IntegerField(help_text="How many other devices were signed out.")
