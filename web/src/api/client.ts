@@ -134,6 +134,8 @@ export interface DeviceInfo {
   last_seen: string;
   keypackage_count: number;
   current: boolean;
+  /** False once the device was signed out (from another device, or it logged out); it stays until revoked. */
+  signed_in: boolean;
 }
 
 /** Another way to send while HTTPS is blocked (the DNS tunnel, set by transport/connection.ts). */
@@ -196,6 +198,13 @@ export class Api {
   }
   logout(): Promise<void> {
     return this.call("POST", "/v1/auth/logout");
+  }
+  /** 403 `wrong_password` when `current` is not right; → how many other devices were signed out. */
+  changePassword(current: string, next: string, logOutOthers: boolean): Promise<{ signed_out: number }> {
+    return this.call("POST", "/v1/accounts/me/password", { current_password: current, new_password: next, log_out_other_devices: logOutOthers });
+  }
+  logOutOtherDevices(): Promise<{ signed_out: number }> {
+    return this.call("POST", "/v1/accounts/me/log-out-others");
   }
   recover(username: string, recoveryProof: string, newPassword: string): Promise<void> {
     return this.call("POST", "/v1/accounts/recover", { username, recovery_proof: recoveryProof, new_password: newPassword });

@@ -148,9 +148,41 @@ export class Session {
     }
   }
 
+  /**
+   * Signs this device in again (its token died). With a password the person typed (after a
+   * sign-out or a password change elsewhere) that differs from the one that opened the
+   * vault, the vault's key is re-wrapped under it once the server took it, so the next
+   * unlock here asks for the account's password, not an old one.
+   */
+  private async logInAgain(password?: string): Promise<void> {
+    const held = this.password;
+    if (password === undefined || password === held) return this.logIn();
+    this.password = password;
+    try {
+      await this.logIn();
+    } catch (err) {
+      this.password = held;
+      throw err;
+    }
+    if (held !== null) await this.mls.changePassword(held, password);
+  }
+
+  /**
+   * Settings → Change password: the server checks the current one (403 `wrong_password`)
+   * and stores the new one; then this device's vault key is re-wrapped under it. Other
+   * devices keep their vault and need the new password at their next sign-in.
+   */
+  async changePassword(current: string, next: string, logOutOthers: boolean): Promise<number> {
+    const vaultPassword = this.password ?? current;
+    const { signed_out } = await this.api.changePassword(current, next, logOutOthers);
+    await this.mls.changePassword(vaultPassword, next);
+    this.password = next;
+    return signed_out;
+  }
+
   private async begin(): Promise<Messenger> {
     const identity = await this.mls.deviceIdentity();
-    this.messenger = new Messenger(this.api, this.mls, this.store, identity.credential, () => this.logIn());
+    this.messenger = new Messenger(this.api, this.mls, this.store, identity.credential, (password) => this.logInAgain(password));
     await this.messenger.start();
     return this.messenger;
   }

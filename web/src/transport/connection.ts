@@ -28,6 +28,8 @@ export interface ConnectionHooks {
   onState(state: LinkState): void;
   onSynced(): void;
   onAuthFailed(): void;
+  /** The socket closed 4002: the person signed this device out from another one. */
+  onSignedOut(): void;
 }
 
 const STREAM_TYPES = new Set(["event", "reaction", "device_event"]);
@@ -234,6 +236,11 @@ export class Connection {
       this.ws = null;
       const wasReady = this.wsReady;
       this.wsReady = false;
+      if (ev.code === 4002) {
+        this.setState("offline");
+        this.hooks.onSignedOut();
+        return;
+      }
       if (ev.code === 4001 || ev.code === 4003) {
         this.setState("offline");
         this.hooks.onAuthFailed();
