@@ -104,8 +104,11 @@ def do_login(
     ed25519_pub: bytes,
     x25519_pub: bytes,
     label: str,
+    interactive: bool = True,
 ) -> LoginResult:
-    """Password + proof that the device holds its Ed25519 key → a session token."""
+    """Password + proof that the device holds its Ed25519 key → a session token.
+    `interactive=False`: the client signs itself in again with a password it kept, which
+    a device signed out from another one may not do (401 `signed_out`)."""
     address = full_address(username)
     if not _consume_challenge(address, nonce):
         raise WrongCredentials(
@@ -120,7 +123,12 @@ def do_login(
     token = new_token()
     with transaction.atomic():
         device = device_services.do_register_device(
-            user, client_device_id=client_device_id, ed25519_pub=ed25519_pub, x25519_pub=x25519_pub, label=label
+            user,
+            client_device_id=client_device_id,
+            ed25519_pub=ed25519_pub,
+            x25519_pub=x25519_pub,
+            label=label,
+            interactive=interactive,
         )
         Session.objects.create(token_hash=token_hash(token), user=user, device=device)
         message_services.do_init_cursor(device.pk)
@@ -160,6 +168,7 @@ def do_log_out_other_devices(session: Session) -> int:
         others = Session.objects.filter(user_id=session.user_id).exclude(device_id=session.device_id)
         device_ids = sorted(set(others.values_list("device_id", flat=True)))
         others.delete()
+        Device.objects.filter(pk__in=device_ids).update(signed_out=True)
         transaction.on_commit(lambda: kick_devices(device_ids, code=CLOSE_SIGNED_OUT))
     logger.info("other devices signed out", extra={"count": len(device_ids)})
     return len(device_ids)

@@ -25,6 +25,9 @@ class Device(models.Model):
     # The device certificate (web/src/identity/certificate.ts): signed by the user's identity
     # key on a client; null until one of the user's devices (or the recovery phrase) certifies it.
     certificate = models.BinaryField(max_length=1024, null=True, blank=True)
+    # Signed out from another of the user's devices: it signs in again only when its person
+    # types the password (`interactive` login), not with the one an open tab still holds.
+    signed_out = models.BooleanField(default=False)
 
     class Meta:
         constraints = [

@@ -7,6 +7,7 @@ import logging
 import pytest
 import websockets
 from django.contrib.auth.hashers import identify_hasher
+from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from apps.accounts.models import Session, User
@@ -15,6 +16,20 @@ from tests.conftest import DeviceKeys, login, token_client
 from tests.support.sockets import open_socket
 
 NEW_PASSWORD = "another long passphrase 77"
+
+
+def login_as(username: str, password: str, device: DeviceKeys, *, interactive: bool):
+    client = APIClient()
+    nonce = client.post("/v1/auth/challenge", {"username": username}, format="json").json()["nonce"]
+    body = {
+        "username": username,
+        "password": password,
+        "device": device.as_json(),
+        "nonce": nonce,
+        "signature": device.sign(nonce),
+        "interactive": interactive,
+    }
+    return client.post("/v1/auth/login", body, format="json")
 
 
 def change(client: APIClient, current: str, new: str, **extra: object):
@@ -158,9 +173,17 @@ def test_log_out_other_devices_kills_their_tokens_and_sockets(
     password = NEW_PASSWORD if with_password_change else alice.password
     if with_password_change:
         assert login(APIClient(), alice.username, alice.password, phone_keys).status_code == 401
-    again = login(APIClient(), alice.username, password, phone_keys)
+    # Not with the password the app kept (a tab left open on a lost phone): only typed.
+    kept = login_as(alice.username, password, phone_keys, interactive=False)
+    assert kept.status_code == 401
+    assert kept.json()["error"]["code"] == "signed_out"
+    assert not Session.objects.filter(device_id=phone["device_id"]).exists()
+    again = login_as(alice.username, password, phone_keys, interactive=True)
     assert again.status_code == 200
     assert again.json()["device_id"] == phone["device_id"]
+    # Signed in again: its later silent sign-ins (a dead socket) work as before.
+    cache.clear()  # the per-username login throttle (5/min), not what is tested here
+    assert login_as(alice.username, password, phone_keys, interactive=False).status_code == 200
     # Bob was not touched.
     assert bob.client.get("/v1/devices").status_code == 200
 

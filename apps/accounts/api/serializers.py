@@ -39,6 +39,12 @@ class LoginSerializer(serializers.Serializer[None]):
     device = DeviceKeysSerializer()
     nonce = StrictCharField(max_length=64)
     signature = Base64BytesField(length=64)
+    interactive = serializers.BooleanField(
+        required=False,
+        default=True,
+        help_text="false: the client signs in again with a password it kept (not typed now); "
+        "refused (401 signed_out) for a device signed out from another one.",
+    )
 
 
 class LoginAnswerSerializer(serializers.Serializer[None]):

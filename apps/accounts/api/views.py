@@ -21,7 +21,10 @@ from apps.core.schema import error_response
 
 # What only these views know; the generic errors (400, 401, 413, 415, 429) come from
 # apps.core.schema.ApiAutoSchema.
-WRONG_CREDENTIALS = error_response("invalid_credentials / invalid_signature: wrong password, nonce or device signature")
+WRONG_CREDENTIALS = error_response(
+    "invalid_credentials / invalid_signature: wrong password, nonce or device signature; "
+    "signed_out: a non-interactive login of a device signed out from another one"
+)
 
 
 class RegisterView(APIView):
@@ -79,6 +82,7 @@ class LoginView(APIView):
             ed25519_pub=device["ed25519_pub"],
             x25519_pub=device["x25519_pub"],
             label=device.get("label", ""),
+            interactive=data["interactive"],
         )
         return Response({"token": result.token, "device_id": result.device.pk, "user": result.user.username})
 

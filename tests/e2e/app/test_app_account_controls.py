@@ -172,6 +172,22 @@ def test_log_out_all_other_devices_kicks_their_socket(people: Any) -> None:
     expect(devices.locator("li", has_text=f"#{phone_id}")).to_contain_text("Active today", timeout=SLOW)
     expect(page.get_by_role("button", name="Log out all other devices")).to_be_visible()
 
+    # Offline while it is signed out (no socket to close): back online, the tab's kept
+    # password does not sign it in again either — the server refuses a silent sign-in.
+    phone.context.set_offline(True)
+    expect(phone.banner()).to_have_text(re.compile("^Offline"), timeout=SLOW)
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Log out all other devices").click()
+    expect(page.get_by_role("status").filter(has_text="1 other device was signed out.")).to_be_visible(timeout=SLOW)
+    phone.context.set_offline(False)
+    expect(phone.banner()).to_have_text("You were signed out", timeout=SLOW)
+    phone.page.wait_for_timeout(1500)
+    expect(phone.banner()).to_have_text("You were signed out")
+    assert not Session.objects.filter(device_id=phone_id).exists()
+    phone.page.get_by_label("Password", exact=True).fill(PASSWORD)
+    phone.page.get_by_role("button", name="Sign in again").click()
+    expect(phone.banner()).to_have_text("Connected", timeout=SLOW)
+
 
 def test_leave_a_group_and_hand_over_ownership(people: Any) -> None:
     alice = people("alice")

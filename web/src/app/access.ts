@@ -27,6 +27,8 @@ export function signedOutProblem(): AccessProblem {
 export function accessProblemOf(err: unknown, domain: string): AccessProblem {
   const code = err instanceof ApiError ? err.code : "error";
   switch (code) {
+    case "signed_out":
+      return signedOutProblem();
     case "account_blocked":
       return {
         code,

@@ -116,8 +116,13 @@ export class Session {
     return this.begin();
   }
 
-  /** With `mnemonic` (a new device): its certificate goes up before its KeyPackages, so no claimer sees them uncertified. */
-  private async logIn(mnemonic?: string): Promise<void> {
+  /**
+   * With `mnemonic` (a new device): its certificate goes up before its KeyPackages, so no
+   * claimer sees them uncertified. `interactive`: the person typed the password just now;
+   * false when the app signs itself in again with the one it kept (refused, 401
+   * `signed_out`, for a device signed out from another one).
+   */
+  private async logIn(mnemonic?: string, interactive = true): Promise<void> {
     const session = this.store.session;
     if (session === null || this.password === null) throw new Error("no session");
     const identity = await this.mls.deviceIdentity();
@@ -134,6 +139,7 @@ export class Session {
       },
       nonce,
       signature,
+      interactive,
     });
     const fresh = session.deviceId !== answer.device_id;
     session.token = answer.token;
@@ -156,7 +162,8 @@ export class Session {
    */
   private async logInAgain(password?: string): Promise<void> {
     const held = this.password;
-    if (password === undefined || password === held) return this.logIn();
+    if (password === undefined) return this.logIn(undefined, false);
+    if (password === held) return this.logIn();
     this.password = password;
     try {
       await this.logIn();
