@@ -1,4 +1,5 @@
-"""Account actions: register, challenge, login, logout, recover, block."""
+"""Account actions: register, challenge, login, logout, recover, change password, sign out
+other devices, block."""
 
 import hmac
 import logging
@@ -20,7 +21,7 @@ from apps.accounts.tokens import new_token, token_hash
 from apps.core.errors import Conflict, Forbidden, ServiceError
 from apps.devices import services as device_services
 from apps.devices.models import Device
-from apps.devices.realtime import kick_devices
+from apps.devices.realtime import CLOSE_SIGNED_OUT, kick_devices
 from apps.messages import services as message_services
 
 logger = logging.getLogger("talkee.accounts")
@@ -103,8 +104,11 @@ def do_login(
     ed25519_pub: bytes,
     x25519_pub: bytes,
     label: str,
+    interactive: bool = True,
 ) -> LoginResult:
-    """Password + proof that the device holds its Ed25519 key → a session token."""
+    """Password + proof that the device holds its Ed25519 key → a session token.
+    `interactive=False`: the client signs itself in again with a password it kept, which
+    a device signed out from another one may not do (401 `signed_out`)."""
     address = full_address(username)
     if not _consume_challenge(address, nonce):
         raise WrongCredentials(
@@ -119,7 +123,12 @@ def do_login(
     token = new_token()
     with transaction.atomic():
         device = device_services.do_register_device(
-            user, client_device_id=client_device_id, ed25519_pub=ed25519_pub, x25519_pub=x25519_pub, label=label
+            user,
+            client_device_id=client_device_id,
+            ed25519_pub=ed25519_pub,
+            x25519_pub=x25519_pub,
+            label=label,
+            interactive=interactive,
         )
         Session.objects.create(token_hash=token_hash(token), user=user, device=device)
         message_services.do_init_cursor(device.pk)
@@ -142,6 +151,48 @@ def do_recover(username: str, recovery_proof: bytes, new_password: str) -> None:
         user.save(update_fields=["password"])
         Session.objects.filter(user=user).delete()
     kick_devices(list(user.devices.values_list("pk", flat=True)))
+
+
+class WrongPassword(ServiceError):
+    # 403, not 401: the caller's token is fine, and a client treats 401 as "sign in again".
+    status = 403
+    code = "wrong_password"
+
+
+def do_log_out_other_devices(session: Session) -> int:
+    """End every session of the user but this one; the other devices' sockets close with
+    4002 (signed out). The devices stay: each keeps its keys, its vault and its place in
+    the groups, and signs in again when its person types the password. Returns how many
+    devices were signed out."""
+    with transaction.atomic():
+        others = Session.objects.filter(user_id=session.user_id).exclude(device_id=session.device_id)
+        device_ids = sorted(set(others.values_list("device_id", flat=True)))
+        others.delete()
+        Device.objects.filter(pk__in=device_ids).update(signed_out=True)
+        transaction.on_commit(lambda: kick_devices(device_ids, code=CLOSE_SIGNED_OUT))
+    logger.info("other devices signed out", extra={"count": len(device_ids)})
+    return len(device_ids)
+
+
+def do_change_password(session: Session, current_password: str, new_password: str, *, log_out_others: bool) -> int:
+    """A new password for the signed-in user, given the current one (Argon2id as at
+    registration). A wrong current password answers 403 `wrong_password` and is not a
+    login attempt: no login throttle of any account counts it. With `log_out_others`, the
+    other devices are signed out as by `do_log_out_other_devices`; without, their sessions
+    go on, and they need the new password at their next sign-in. Returns how many devices
+    were signed out."""
+    user = User.objects.get(pk=session.user_id)
+    if not user.check_password(current_password):
+        raise WrongPassword("The current password is not right.")
+    if current_password == new_password:
+        raise ServiceError("The new password is the same as the current one.", code="same_password")
+    check_password(new_password, user)
+    with transaction.atomic():
+        user.set_password(new_password)
+        user.save(update_fields=["password"])
+        signed_out = do_log_out_other_devices(session) if log_out_others else 0
+    logger.info("password changed", extra={"user_id": user.pk})
+    return signed_out
 
 
 def do_set_blocked(user: User, blocked: bool) -> None:

@@ -28,6 +28,9 @@ class Device(models.Model):
     # The user's identity key sealed (crypto_box_seal) to this device's X25519 key by the
     # device that approved it: only this device can open it; served to this device alone.
     sealed_identity = models.BinaryField(max_length=512, null=True, blank=True)
+    # Signed out from another of the user's devices: it signs in again only when its person
+    # types the password (`interactive` login), not with the one an open tab still holds.
+    signed_out = models.BooleanField(default=False)
 
     class Meta:
         constraints = [

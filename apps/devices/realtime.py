@@ -5,6 +5,9 @@ from channels.layers import get_channel_layer
 from django.core.cache import cache
 
 CLOSE_REVOKED = 4001
+# The person ended this device's session from another of their devices: the client must not
+# sign itself in again with the password it holds, only when the person types it.
+CLOSE_SIGNED_OUT = 4002
 
 
 def device_group(device_id: int) -> str:

@@ -1,12 +1,21 @@
 import uuid
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Exists, OuterRef, QuerySet
 
+from apps.accounts.models import Session
 from apps.devices.models import Device
 
 
 def devices_of(user_id: int) -> QuerySet[Device]:
-    return Device.objects.filter(user_id=user_id).annotate(keypackage_count=Count("keypackages")).order_by("created")
+    return (
+        Device.objects.filter(user_id=user_id)
+        .annotate(
+            keypackage_count=Count("keypackages"),
+            # Signed out from another device (or logged out): the device stays until revoked.
+            signed_in=Exists(Session.objects.filter(device_id=OuterRef("pk"))),
+        )
+        .order_by("created")
+    )
 
 
 def device_ids_of(address: str, client_device_ids: list[uuid.UUID]) -> list[int]:

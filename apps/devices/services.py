@@ -74,10 +74,16 @@ def notify_device_change(device: Device, change: str) -> None:
         federation.announce_device(device, change)
 
 
+class SignedOut(ServiceError):
+    status = 401
+    code = "signed_out"
+
+
 def do_register_device(
-    user: User, *, client_device_id: str, ed25519_pub: bytes, x25519_pub: bytes, label: str
+    user: User, *, client_device_id: str, ed25519_pub: bytes, x25519_pub: bytes, label: str, interactive: bool = True
 ) -> Device:
-    """Create the device on first login; later logins must present the same keys."""
+    """Create the device on first login; later logins must present the same keys. A device
+    signed out from another one comes back only with an `interactive` login."""
     check_ed25519_public_key(ed25519_pub)
     check_x25519_public_key(x25519_pub)
     device_uuid = uuid.UUID(str(client_device_id))
@@ -97,9 +103,12 @@ def do_register_device(
         return device
     if bytes(device.ed25519_pub) != ed25519_pub or bytes(device.x25519_pub) != x25519_pub:
         raise Conflict("This device id is registered with other keys.", code="device_key_mismatch")
+    if device.signed_out and not interactive:
+        raise SignedOut("This device was signed out from another of your devices; type your password to sign in again.")
     device.label = label or device.label
     device.last_seen = current_hour()
-    device.save(update_fields=["label", "last_seen"])
+    device.signed_out = False
+    device.save(update_fields=["label", "last_seen", "signed_out"])
     return device
 
 

@@ -224,6 +224,7 @@ REST_FRAMEWORK = {
         "register_ip": env.str("THROTTLE_REGISTER_IP", default="10/min"),
         "claim_user": env.str("THROTTLE_CLAIM_USER", default="120/min"),
         "turn_user": env.str("THROTTLE_TURN_USER", default="60/min"),
+        "password_user": env.str("THROTTLE_PASSWORD_USER", default="5/min"),
     },
 }
 SPECTACULAR_SETTINGS = {

@@ -129,4 +129,37 @@ describe("membership and commits", () => {
     await expect(removing).rejects.toThrow("Only admins can remove members.");
     expect(await worker.group("c1")).toMatchObject({ epoch: 0, members: [ALICE, BOB] });
   });
+
+  it("an owner takes the leaves of someone who left out of the group; a member does not, nor on an empty list", async () => {
+    const server = new FakeServer("a.test");
+    const worker = new FakeWorker(ALICE);
+    const app = await testApp(server, worker);
+    await joinedChat(app, server, worker, "g1", ["alice@a.test", "bob@a.test", "carol@a.test"]);
+    worker.groups.get("g1")!.members.push(BOB, CAROL);
+    const chatEvent = (cursor: number): Frame =>
+      ({ type: "device_event", cursor, kind: "chat", chat_id: "g1", payload: null, data: { change: "members", removed: ["carol@a.test"] } }) as Frame;
+    // A snapshot that does not name us (stale or empty): nobody is taken out.
+    server.chat("g1", ["bob@a.test"]).role = "owner";
+    await deliver(app, chatEvent(1));
+    await settleDown(50);
+    expect(server.received.filter((r) => r.body.kind === "commit")).toHaveLength(0);
+    // As a plain member: the owner's device does it, not ours.
+    const asMember = server.chat("g1", ["alice@a.test", "bob@a.test"]);
+    asMember.kind = "group";
+    asMember.role = "member";
+    await deliver(app, chatEvent(2));
+    await settleDown(50);
+    expect(server.received.filter((r) => r.body.kind === "commit")).toHaveLength(0);
+    // As the owner: one commit removes Carol's leaf; Bob's stays.
+    const asOwner = server.chat("g1", ["alice@a.test", "bob@a.test"]);
+    asOwner.kind = "group";
+    await deliver(app, chatEvent(3));
+    await settleDown(50);
+    expect(server.received.filter((r) => r.body.kind === "commit")).toHaveLength(1);
+    expect((await worker.group("g1")).members).toEqual([ALICE, BOB]);
+    // Nothing more to do on the next event.
+    await deliver(app, chatEvent(4));
+    await settleDown(50);
+    expect(server.received.filter((r) => r.body.kind === "commit")).toHaveLength(1);
+  });
 });

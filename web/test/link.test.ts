@@ -160,6 +160,7 @@ async function until(condition: () => boolean, what: string): Promise<void> {
 describe("the ladder", () => {
   let states: LinkState[];
   let authFailed: number;
+  let signedOut: number;
   let conn: Connection;
   let win: EventTarget;
   let doc: EventTarget & { visibilityState: string };
@@ -184,6 +185,7 @@ describe("the ladder", () => {
     vi.stubGlobal("fetch", fakeFetch);
     states = [];
     authFailed = 0;
+    signedOut = 0;
     conn = new Connection(new Api(""), {
       token: () => "token",
       cursor: () => 0,
@@ -193,6 +195,7 @@ describe("the ladder", () => {
       onState: (state) => states.push(state),
       onSynced: () => undefined,
       onAuthFailed: () => (authFailed += 1),
+      onSignedOut: () => (signedOut += 1),
     });
   });
 
@@ -294,5 +297,18 @@ describe("the ladder", () => {
     expect(conn.retryAt).toBeNull();
     await elapse(60_000);
     expect(world.sockets.length).toBe(3);
+  });
+
+  it("a device signed out from another one (4002) stops trying and says so once", async () => {
+    world.socket = "up";
+    conn.start();
+    await until(() => conn.state === "connected", "connected");
+    world.sockets.at(-1)?.serverClose(4002);
+    await until(() => signedOut === 1, "signed out");
+    expect(authFailed).toBe(0);
+    expect(conn.state).toBe("offline");
+    expect(conn.retryAt).toBeNull();
+    await elapse(60_000);
+    expect(world.sockets.length).toBe(1);
   });
 });

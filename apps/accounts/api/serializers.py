@@ -39,6 +39,12 @@ class LoginSerializer(serializers.Serializer[None]):
     device = DeviceKeysSerializer()
     nonce = StrictCharField(max_length=64)
     signature = Base64BytesField(length=64)
+    interactive = serializers.BooleanField(
+        required=False,
+        default=True,
+        help_text="false: the client signs in again with a password it kept (not typed now); "
+        "refused (401 signed_out) for a device signed out from another one.",
+    )
 
 
 class LoginAnswerSerializer(serializers.Serializer[None]):
@@ -51,3 +57,13 @@ class RecoverSerializer(serializers.Serializer[None]):
     username = StrictCharField(max_length=300)
     recovery_proof = Base64BytesField(length=32)
     new_password = password_field()
+
+
+class ChangePasswordSerializer(serializers.Serializer[None]):
+    current_password = password_field()
+    new_password = password_field()
+    log_out_other_devices = serializers.BooleanField(required=False, default=False)
+
+
+class SignedOutAnswerSerializer(serializers.Serializer[None]):
+    signed_out = serializers.IntegerField(help_text="How many other devices were signed out.")

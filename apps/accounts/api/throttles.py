@@ -4,7 +4,7 @@ from typing import Any
 
 from blake3 import blake3
 from rest_framework.request import Request
-from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.throttling import SimpleRateThrottle, UserRateThrottle
 
 from apps.accounts.selectors import full_address
 
@@ -33,3 +33,10 @@ class LoginUsernameThrottle(SimpleRateThrottle):
 
 class RegisterIPThrottle(LoginIPThrottle):
     scope = "register_ip"
+
+
+class PasswordChangeThrottle(UserRateThrottle):
+    """Slows guessing the current password with a stolen token; per account, apart from
+    the login throttles (a wrong current password is no failed login of anyone)."""
+
+    scope = "password_user"

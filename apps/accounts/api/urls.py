@@ -5,6 +5,8 @@ from apps.accounts.api import views
 urlpatterns = [
     path("accounts/register", views.RegisterView.as_view(), name="register"),
     path("accounts/recover", views.RecoverView.as_view(), name="recover"),
+    path("accounts/me/password", views.ChangePasswordView.as_view(), name="change-password"),
+    path("accounts/me/log-out-others", views.LogOutOtherDevicesView.as_view(), name="log-out-others"),
     path("auth/challenge", views.ChallengeView.as_view(), name="auth-challenge"),
     path("auth/login", views.LoginView.as_view(), name="auth-login"),
     path("auth/logout", views.LogoutView.as_view(), name="auth-logout"),

@@ -9,14 +9,22 @@ from rest_framework.views import APIView
 
 from apps.accounts import services
 from apps.accounts.api import serializers
-from apps.accounts.api.throttles import LoginIPThrottle, LoginUsernameThrottle, RegisterIPThrottle
+from apps.accounts.api.throttles import (
+    LoginIPThrottle,
+    LoginUsernameThrottle,
+    PasswordChangeThrottle,
+    RegisterIPThrottle,
+)
 from apps.accounts.authentication import request_session
 from apps.core.api_fields import validated
 from apps.core.schema import error_response
 
 # What only these views know; the generic errors (400, 401, 413, 415, 429) come from
 # apps.core.schema.ApiAutoSchema.
-WRONG_CREDENTIALS = error_response("invalid_credentials / invalid_signature: wrong password, nonce or device signature")
+WRONG_CREDENTIALS = error_response(
+    "invalid_credentials / invalid_signature: wrong password, nonce or device signature; "
+    "signed_out: a non-interactive login of a device signed out from another one"
+)
 
 
 class RegisterView(APIView):
@@ -74,6 +82,7 @@ class LoginView(APIView):
             ed25519_pub=device["ed25519_pub"],
             x25519_pub=device["x25519_pub"],
             label=device.get("label", ""),
+            interactive=data["interactive"],
         )
         return Response({"token": result.token, "device_id": result.device.pk, "user": result.user.username})
 
@@ -101,3 +110,33 @@ class RecoverView(APIView):
         data = validated(serializers.RecoverSerializer, request.data)
         services.do_recover(data["username"], data["recovery_proof"], data["new_password"])
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ChangePasswordView(APIView):
+    throttle_classes = [PasswordChangeThrottle]
+
+    @extend_schema(
+        request=serializers.ChangePasswordSerializer,
+        responses={
+            200: serializers.SignedOutAnswerSerializer,
+            400: error_response("weak_password / same_password / invalid input"),
+            403: error_response("wrong_password: the current password is not right"),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        """Change the password (the current one required); optionally sign out every other device."""
+        data = validated(serializers.ChangePasswordSerializer, request.data)
+        signed_out = services.do_change_password(
+            request_session(request),
+            data["current_password"],
+            data["new_password"],
+            log_out_others=data["log_out_other_devices"],
+        )
+        return Response({"signed_out": signed_out})
+
+
+class LogOutOtherDevicesView(APIView):
+    @extend_schema(request=None, responses={200: serializers.SignedOutAnswerSerializer})
+    def post(self, request: Request) -> Response:
+        """End the sessions of all the account's other devices; their sockets close with 4002."""
+        return Response({"signed_out": services.do_log_out_other_devices(request_session(request))})

@@ -11,6 +11,7 @@ class DeviceSerializer(serializers.ModelSerializer[Device]):
     x25519_pub = Base64BytesField(length=32)
     keypackage_count = serializers.IntegerField(read_only=True)
     current = serializers.SerializerMethodField()
+    signed_in = serializers.BooleanField(read_only=True, default=True)
     certificate = Base64BytesField(allow_null=True, read_only=True)
     sealed_identity = serializers.SerializerMethodField()
 
@@ -26,6 +27,7 @@ class DeviceSerializer(serializers.ModelSerializer[Device]):
             "last_seen",
             "keypackage_count",
             "current",
+            "signed_in",
             "certificate",
             "sealed_identity",
         ]

@@ -153,6 +153,8 @@ export interface DeviceInfo {
   certificate: string | null;
   /** For this device only: the identity key sealed to it by the device that approved it. */
   sealed_identity: string | null;
+  /** False once the device was signed out (from another device, or it logged out); it stays until revoked. */
+  signed_in: boolean;
 }
 
 /** Another way to send while HTTPS is blocked (the DNS tunnel, set by transport/connection.ts). */
@@ -215,6 +217,13 @@ export class Api {
   }
   logout(): Promise<void> {
     return this.call("POST", "/v1/auth/logout");
+  }
+  /** 403 `wrong_password` when `current` is not right; → how many other devices were signed out. */
+  changePassword(current: string, next: string, logOutOthers: boolean): Promise<{ signed_out: number }> {
+    return this.call("POST", "/v1/accounts/me/password", { current_password: current, new_password: next, log_out_other_devices: logOutOthers });
+  }
+  logOutOtherDevices(): Promise<{ signed_out: number }> {
+    return this.call("POST", "/v1/accounts/me/log-out-others");
   }
   recover(username: string, recoveryProof: string, newPassword: string): Promise<void> {
     return this.call("POST", "/v1/accounts/recover", { username, recovery_proof: recoveryProof, new_password: newPassword });

@@ -8,12 +8,27 @@ export interface AccessProblem {
   detail: string;
   /** Trying again can help (a block can be lifted; a changed password does not come back). */
   retry: boolean;
+  /** Only the password, typed by the person, signs this device in again. */
+  password?: boolean;
+}
+
+/** The person signed this device out from another of theirs (socket closed 4002). */
+export function signedOutProblem(): AccessProblem {
+  return {
+    code: "signed_out",
+    title: "You were signed out",
+    detail: "This device was signed out from another of your devices. Enter your password to sign in again; this browser keeps your messages.",
+    retry: false,
+    password: true,
+  };
 }
 
 /** Why signing in again was refused, in words for people. */
 export function accessProblemOf(err: unknown, domain: string): AccessProblem {
   const code = err instanceof ApiError ? err.code : "error";
   switch (code) {
+    case "signed_out":
+      return signedOutProblem();
     case "account_blocked":
       return {
         code,
@@ -25,8 +40,9 @@ export function accessProblemOf(err: unknown, domain: string): AccessProblem {
       return {
         code,
         title: "Your password was changed",
-        detail: "It was changed on another device or with the recovery phrase. Sign out here and sign in again with the new password.",
+        detail: "It was changed on another device or with the recovery phrase. Enter the new password to sign in again; this browser keeps your messages.",
         retry: false,
+        password: true,
       };
     default:
       return { code, title: "You are signed out", detail: `The server did not let this device sign in again: ${humanError(err)}`, retry: true };

@@ -70,3 +70,36 @@ export function lastSeenText(p: Presence, now: number): string {
   if (now - at < 3600_000) return "last seen recently";
   return `last seen ${day(new Date(at))}around ${time(new Date(at), { hour: "numeric" })}`;
 }
+
+/** Calendar days from `at` to `now`, in this browser's time zone (0: the same day). */
+function daysBetween(at: number, now: number): number {
+  const start = (ms: number): number => {
+    const d = new Date(ms);
+    return new Date(d.getFullYear(), d.getMonth(), d.getDate()).getTime();
+  };
+  return Math.round((start(now) - start(at)) / 86400_000);
+}
+
+/**
+ * When one of our devices was last active, for Settings → Your devices. The server keeps
+ * only the hour (`last_seen`), so this says the day, never a clock time: "active now"
+ * (this device), "active today", "active yesterday", "active 3 days ago", then the date.
+ */
+export function deviceActivity(lastSeen: string, now: number, current: boolean): string {
+  if (current) return "active now";
+  const at = Date.parse(lastSeen);
+  if (Number.isNaN(at)) return "activity unknown";
+  const days = Math.max(0, daysBetween(at, now));
+  if (days === 0) return "active today";
+  if (days === 1) return "active yesterday";
+  if (days < 30) return `active ${days} days ago`;
+  return `active on ${new Date(at).toLocaleDateString([], { day: "numeric", month: "short", year: "numeric" })}`;
+}
+
+/** When a device was added: "added today", else the date (no clock time, as for activity). */
+export function deviceAdded(created: string, now: number): string {
+  const at = Date.parse(created);
+  if (Number.isNaN(at)) return "";
+  if (daysBetween(at, now) === 0) return "added today";
+  return `added ${new Date(at).toLocaleDateString([], { day: "numeric", month: "short", year: "numeric" })}`;
+}

@@ -164,9 +164,13 @@ export class Membership {
       return;
     }
     if (user === this.ctx.user) {
-      // Leaving: the remaining members' next commit takes our leaf out of the group.
+      // Leaving: an owner's or admin's device takes our leaves out of the group with a
+      // commit (applyPending → departed); our group state is of no more use here.
       const chat = store.chats.get(chatId);
-      if (chat !== undefined) chat.removed = true;
+      if (chat !== undefined) {
+        chat.removed = true;
+        chat.joined = false;
+      }
       await store.saveChats();
       this.ctx.emit("chats");
       return;
@@ -184,9 +188,23 @@ export class Membership {
   }
 
   /**
+   * People who left (or were removed by someone else) but whose leaves are still in our
+   * group: the server's member list no longer names them. Owners and admins take them out
+   * with a commit, so the leaver's devices cannot read what is sent afterwards. Nobody is
+   * counted as gone while our own list does not name us (a stale or empty snapshot).
+   */
+  private departed(chat: ChatRecord, groupMembers: string[]): string[] {
+    const me = this.ctx.user;
+    const manager = chat.role === "owner" || chat.role === "admin";
+    if (chat.kind === "direct" || !manager || chat.removed === true || !chat.members.some((m) => m.user === me)) return [];
+    return groupMembers.filter((m) => !chat.members.some((c) => c.user === userOf(m)));
+  }
+
+  /**
    * Member changes the home applied at our request (its snapshot arrived, or this is a
    * new start): the added people's devices join the MLS group, the removed people's
-   * leaves leave it. The request is forgotten only once that commit is in.
+   * leaves leave it. The request is forgotten only once that commit is in. Leaves of
+   * people who left on their own go too (`departed`).
    */
   async applyPending(chatId: string): Promise<void> {
     const { store, mls } = this.ctx;
@@ -195,14 +213,29 @@ export class Membership {
     const isMember = (u: string): boolean => chat.members.some((m) => m.user === u);
     const added = (chat.pendingAdds ?? []).filter(isMember);
     const removed = (chat.pendingRemoves ?? []).filter((u) => !isMember(u));
-    if (added.length === 0 && removed.length === 0) return;
+    const gone = this.departed(chat, (await mls.group(chatId)).members);
+    if (added.length === 0 && removed.length === 0 && gone.length === 0) return;
     await this.ctx.lock.run(async () => {
       const group = await mls.group(chatId);
       const inGroup = new Set(group.members.map(userOf));
       const toAdd = added.filter((u) => !inGroup.has(u));
       if (toAdd.length > 0) await this.addDevices(chatId, toAdd, false);
-      const leaves = group.members.filter((m) => removed.includes(userOf(m)));
-      if (leaves.length > 0) await this.commit(chatId, () => mls.removeMembers(chatId, leaves), undefined);
+      const stillThere = async (): Promise<string[]> => {
+        const now = (await mls.group(chatId)).members;
+        const departed = new Set(this.departed(chat, now));
+        return now.filter((m) => removed.includes(userOf(m)) || departed.has(m));
+      };
+      const leaves = await stillThere();
+      // Asked again on each try: another manager's commit may have taken them out first.
+      if (leaves.length > 0)
+        await this.commit(
+          chatId,
+          async () => {
+            const left = await stillThere();
+            return left.length > 0 ? mls.removeMembers(chatId, left) : null;
+          },
+          undefined,
+        );
       // The name is re-sealed for the new epoch, as after any of our commits.
       if (chat.name && (toAdd.length > 0 || leaves.length > 0)) await this.deps.chats.sealName(chatId, chat.name);
     });
@@ -216,7 +249,8 @@ export class Membership {
   /** Member changes of ours whose commit never went in (the tab closed, the link dropped). */
   resumePending(): void {
     for (const chat of this.ctx.store.chats.values()) {
-      if ((chat.pendingAdds ?? []).length === 0 && (chat.pendingRemoves ?? []).length === 0) continue;
+      const manager = chat.kind !== "direct" && (chat.role === "owner" || chat.role === "admin");
+      if (!manager && (chat.pendingAdds ?? []).length === 0 && (chat.pendingRemoves ?? []).length === 0) continue;
       void this.applyPending(chat.id).catch((err: unknown) => console.warn("talkee: member change not applied to the group", err));
     }
   }

@@ -11,7 +11,7 @@ import { approvalCode } from "../identity/approvalCode";
 import type { FileReference } from "../crypto/payload";
 import type { MlsWorkerApi } from "../mls/api";
 import { Connection, type LinkState } from "../transport/connection";
-import { accessProblemOf, type AccessProblem } from "./access";
+import { accessProblemOf, signedOutProblem, type AccessProblem } from "./access";
 import type { Chats } from "./chats";
 import { certifiedDevices, sendGate, SendHeldError, type Contacts } from "./contacts";
 import { sleep, type AppContext, type ChangeKind } from "./context";
@@ -74,7 +74,8 @@ export class Messenger extends EventTarget implements AppContext {
     readonly mls: Remote<MlsWorkerApi>,
     readonly store: AppStore,
     readonly credential: string,
-    private readonly relogin: () => Promise<void>,
+    /** Signs this device in again: with the password it holds, or with one the person typed. */
+    private readonly relogin: (password?: string) => Promise<void>,
   ) {
     super();
     ({
@@ -137,6 +138,7 @@ export class Messenger extends EventTarget implements AppContext {
         this.devices.resume();
       },
       onAuthFailed: () => void this.recoverAuth(),
+      onSignedOut: () => this.signedOutHere(),
     });
     this.notifications = new Notifications({
       api,
@@ -233,8 +235,28 @@ export class Messenger extends EventTarget implements AppContext {
    * UI to say so; a network problem or a busy server is retried.
    */
   recoverAuth(): Promise<void> {
+    // Signed out by the person: only the password they type brings this device back (signInAgain).
+    if (this.accessProblem?.password === true) return Promise.resolve();
     if (this.recovery === null) this.recovery = this.recoverLoop().finally(() => (this.recovery = null));
     return this.recovery;
+  }
+
+  /** The socket closed 4002: the person signed this device out from another of their devices. */
+  private signedOutHere(): void {
+    this.accessProblem = signedOutProblem();
+    this.emit("link");
+  }
+
+  /**
+   * The person typed their password after a sign-out or a password change elsewhere. A
+   * wrong one throws (ApiError `invalid_credentials`) and the notice stays.
+   */
+  async signInAgain(password: string): Promise<void> {
+    if (this.recovery !== null) await this.recovery;
+    await this.relogin(password);
+    this.accessProblem = null;
+    this.emit("link");
+    this.conn.start();
   }
 
   /** The person's "Try again": after any attempt already on its way, one of our own. */

@@ -141,8 +141,13 @@ export class Session {
     return this.begin();
   }
 
-  /** With `mnemonic` (a new device): its certificate goes up before its KeyPackages, so no claimer sees them uncertified. */
-  private async logIn(mnemonic?: string): Promise<void> {
+  /**
+   * With `mnemonic` (a new device): its certificate goes up before its KeyPackages, so no
+   * claimer sees them uncertified. `interactive`: the person typed the password just now;
+   * false when the app signs itself in again with the one it kept (refused, 401
+   * `signed_out`, for a device signed out from another one).
+   */
+  private async logIn(mnemonic?: string, interactive = true): Promise<void> {
     const session = this.store.session;
     if (session === null || this.password === null) throw new Error("no session");
     const identity = await this.mls.deviceIdentity();
@@ -159,6 +164,7 @@ export class Session {
       },
       nonce,
       signature,
+      interactive,
     });
     const fresh = session.deviceId !== answer.device_id;
     session.token = answer.token;
@@ -174,9 +180,42 @@ export class Session {
     }
   }
 
+  /**
+   * Signs this device in again (its token died). With a password the person typed (after a
+   * sign-out or a password change elsewhere) that differs from the one that opened the
+   * vault, the vault's key is re-wrapped under it once the server took it, so the next
+   * unlock here asks for the account's password, not an old one.
+   */
+  private async logInAgain(password?: string): Promise<void> {
+    const held = this.password;
+    if (password === undefined) return this.logIn(undefined, false);
+    if (password === held) return this.logIn();
+    this.password = password;
+    try {
+      await this.logIn();
+    } catch (err) {
+      this.password = held;
+      throw err;
+    }
+    if (held !== null) await this.mls.changePassword(held, password);
+  }
+
+  /**
+   * Settings → Change password: the server checks the current one (403 `wrong_password`)
+   * and stores the new one; then this device's vault key is re-wrapped under it. Other
+   * devices keep their vault and need the new password at their next sign-in.
+   */
+  async changePassword(current: string, next: string, logOutOthers: boolean): Promise<number> {
+    const vaultPassword = this.password ?? current;
+    const { signed_out } = await this.api.changePassword(current, next, logOutOthers);
+    await this.mls.changePassword(vaultPassword, next);
+    this.password = next;
+    return signed_out;
+  }
+
   private async begin(): Promise<Messenger> {
     const identity = await this.mls.deviceIdentity();
-    this.messenger = new Messenger(this.api, this.mls, this.store, identity.credential, () => this.logIn());
+    this.messenger = new Messenger(this.api, this.mls, this.store, identity.credential, (password) => this.logInAgain(password));
     await this.messenger.start();
     return this.messenger;
   }

@@ -40,6 +40,8 @@ export interface ConnectionHooks {
   onState(state: LinkState): void;
   onSynced(): void;
   onAuthFailed(): void;
+  /** The socket closed 4002: the person signed this device out from another one. */
+  onSignedOut(): void;
 }
 
 const STREAM_TYPES = new Set(["event", "reaction", "device_event"]);
@@ -321,13 +323,13 @@ export class Connection extends EventTarget {
   }
 
   /** The token was refused: nothing more is tried until `start()` after signing in again. */
-  private authFailed(): void {
+  private authFailed(tell: () => void = () => this.hooks.onAuthFailed()): void {
     this.climbing += 1;
     this.teardown();
     this.clearRetry();
     this.setTrying(false);
     this.setState("offline");
-    this.hooks.onAuthFailed();
+    tell();
   }
 
   // ---- WebSocket -----------------------------------------------------------
@@ -435,6 +437,12 @@ export class Connection extends EventTarget {
         this.ws = null;
         this.wsReady = false;
         this.wsSettle = null;
+        if (ev.code === 4002) {
+          // Signed out from another of the person's devices: only a typed password brings it back.
+          settle(false);
+          this.authFailed(() => this.hooks.onSignedOut());
+          return;
+        }
         if (ev.code === 4001 || ev.code === 4003) {
           settle(false);
           this.authFailed();

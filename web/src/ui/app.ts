@@ -39,7 +39,7 @@ function showMain(root: HTMLElement, session: Session, messenger: Messenger): vo
   });
   const shell = h("div", { class: "shell" });
   const conv = conversation(messenger, () => openChat(null));
-  const settings = settingsScreen(messenger, () => showSettings(false));
+  const settings = settingsScreen(messenger, session, () => showSettings(false));
   settings.el.hidden = true;
   function showSettings(shown: boolean): void {
     settings.el.hidden = !shown;

@@ -1,6 +1,7 @@
 // The connection banner: always visible, always truthful. Its status line (role=status)
 // names the carrier the server really answered over, or says the app is offline and how
 // many messages wait; beside it, while nothing is up, when the next attempt is and "Retry now".
+import { ApiError, humanError } from "../api/client";
 import type { Messenger } from "../app/messenger";
 import type { Carrier, LinkState } from "../transport/connection";
 import { clear, clockIcon, h } from "./dom";
@@ -137,7 +138,8 @@ export function accessNotice(messenger: Messenger, signOut: () => void): HTMLEle
     el.append(
       h("h2", {}, problem.title),
       h("p", {}, problem.detail),
-      h("div", { class: "access-actions" }, problem.retry ? retry : null, h("button", { type: "button", class: problem.retry ? "" : "primary", onclick: signOut }, "Sign out of this browser")),
+      ...(problem.password === true ? [signInAgainForm(messenger)] : []),
+      h("div", { class: "access-actions" }, problem.retry ? retry : null, h("button", { type: "button", class: problem.retry || problem.password === true ? "" : "primary", onclick: signOut }, "Sign out of this browser")),
     );
   };
   messenger.addEventListener("change", (ev) => {
@@ -145,4 +147,25 @@ export function accessNotice(messenger: Messenger, signOut: () => void): HTMLEle
   });
   render();
   return el;
+}
+
+/** After a sign-out or a password change elsewhere: the person's password signs this device in again. */
+function signInAgainForm(messenger: Messenger): HTMLElement {
+  const password = h("input", { id: "sign-in-again-password", type: "password", autocomplete: "current-password", required: true }) as HTMLInputElement;
+  const submit = h("button", { type: "submit", class: "primary" }, "Sign in again");
+  const error = h("p", { class: "error" });
+  const form = h("form", { class: "sign-in-again" }, h("label", { for: "sign-in-again-password" }, "Password"), password, submit, error);
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    error.textContent = "";
+    submit.disabled = true;
+    messenger
+      .signInAgain(password.value)
+      .catch((err: unknown) => {
+        error.textContent = err instanceof ApiError && err.code === "invalid_credentials" ? "That is not your account's password." : humanError(err);
+        password.select();
+      })
+      .finally(() => (submit.disabled = false));
+  });
+  return form;
 }

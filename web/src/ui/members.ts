@@ -65,10 +65,58 @@ export function membersPanel(messenger: Messenger, chat: ChatRecord, close: () =
     const other = chat.members.find((m) => m.user !== messenger.user)?.user;
     if (other !== undefined) panel.append(safetySection(messenger, chat, other));
   }
-  const leave = chat.kind !== "direct" && !chat.removed ? h("button", { type: "button", class: "link danger" }, "Leave this chat") : null;
-  leave?.addEventListener("click", () => act(leave, () => messenger.removeMember(chat.id, messenger.user)));
-  if (leave !== null) panel.append(leave);
+  if (chat.kind !== "direct" && !chat.removed) panel.append(leaveSection(messenger, chat, act));
   return panel;
+}
+
+/**
+ * Leaving a group or channel. The last owner hands ownership to another member first
+ * (the server refuses otherwise): the section offers whom, then does both. The owners'
+ * and admins' devices then take this device's leaves out of the group (membership.ts).
+ */
+function leaveSection(messenger: Messenger, chat: ChatRecord, act: (button: HTMLButtonElement, work: () => Promise<void>) => void): HTMLElement {
+  const me = messenger.user;
+  const others = chat.members.filter((m) => m.user !== me);
+  const soleOwner = chat.role === "owner" && !others.some((m) => m.role === "owner");
+  const leave = h("button", { type: "button", class: "link danger" }, "Leave this chat");
+  const section = h("div", { class: "leave" }, leave);
+  const leaveNow = (button: HTMLButtonElement, handOverTo: string | null): void => {
+    if (!confirm("Leave this chat? You will no longer receive its messages.")) return;
+    act(button, async () => {
+      if (handOverTo !== null) await messenger.setRole(chat.id, handOverTo, "owner");
+      await messenger.removeMember(chat.id, me);
+    });
+  };
+  if (!soleOwner || others.length === 0) {
+    leave.addEventListener("click", () => leaveNow(leave, null));
+    return section;
+  }
+  // The last owner: choose who owns the chat next.
+  const heir = h(
+    "select",
+    { id: "new-owner" },
+    ...[...others]
+      .sort((a, b) => (a.role === "admin" ? 0 : 1) - (b.role === "admin" ? 0 : 1))
+      .map((m) => h("option", { value: m.user }, displayName(m.user, messenger.domain))),
+  ) as HTMLSelectElement;
+  const handOver = h("button", { type: "button", class: "danger" }, "Make owner and leave");
+  const form = h(
+    "div",
+    { class: "hand-over", role: "group", "aria-label": "Hand over ownership" },
+    h("p", { class: "muted" }, "You are this chat's only owner. Choose who owns it after you leave."),
+    h("label", { for: "new-owner" }, "New owner"),
+    heir,
+    handOver,
+  );
+  form.hidden = true;
+  leave.addEventListener("click", () => {
+    form.hidden = false;
+    leave.hidden = true;
+    heir.focus();
+  });
+  handOver.addEventListener("click", () => leaveNow(handOver, heir.value));
+  section.append(form);
+  return section;
 }
 
 /**

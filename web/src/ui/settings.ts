@@ -1,9 +1,16 @@
-// Settings → Your devices: every device signed in to this account (label, when it
-// was added and last seen, which one is this browser), and revoking the others.
-import { humanError, type DeviceInfo } from "../api/client";
+// Settings: change the password; Your devices — every device of this account (label,
+// when it was added and last active, which one is this browser, whether it is signed
+// in), signing out all the others, revoking one; notifications.
+import { ApiError, humanError, type DeviceInfo } from "../api/client";
+import { deviceActivity, deviceAdded } from "../app/format";
 import type { Messenger } from "../app/messenger";
 import { approvalSection } from "./approval";
-import { clear, formatTime, h } from "./dom";
+import { clear, h } from "./dom";
+
+/** What Settings needs from the device's session (app/session.ts). */
+export interface AccountControls {
+  changePassword(current: string, next: string, logOutOthers: boolean): Promise<number>;
+}
 
 export interface SettingsHandle {
   el: HTMLElement;
@@ -14,7 +21,7 @@ function deviceName(d: DeviceInfo): string {
   return `${d.label || "Device"} #${d.id}`;
 }
 
-export function settingsScreen(messenger: Messenger, close: () => void): SettingsHandle {
+export function settingsScreen(messenger: Messenger, account: AccountControls, close: () => void): SettingsHandle {
   const list = h("ul", { class: "device-list", "aria-label": "Your devices" });
   const error = h("p", { class: "error", role: "alert" });
   const status = h("p", { class: "muted", role: "status" });
@@ -25,7 +32,14 @@ export function settingsScreen(messenger: Messenger, close: () => void): Setting
       "span",
       { class: "device-text" },
       h("span", { class: "device-name" }, name, d.current ? h("span", { class: "this-device" }, "This device") : null),
-      h("span", { class: "device-meta" }, `Added ${formatTime(Date.parse(d.created))} · last seen ${formatTime(Date.parse(d.last_seen))}`),
+      h(
+        "span",
+        { class: "device-meta" },
+        [d.signed_in ? deviceActivity(d.last_seen, Date.now(), d.current) : `signed out · last ${deviceActivity(d.last_seen, Date.now(), false)}`, deviceAdded(d.created, Date.now())]
+          .filter((part) => part !== "")
+          .map((part, i) => (i === 0 ? part.charAt(0).toUpperCase() + part.slice(1) : part))
+          .join(" · "),
+      ),
     );
     const item = h("li", { class: d.current ? "current" : null, "aria-current": d.current ? "true" : null }, details);
     if (!d.current) {
@@ -61,6 +75,7 @@ export function settingsScreen(messenger: Messenger, close: () => void): Setting
         if (mine !== loading) return;
         clear(list);
         for (const d of devices) list.append(row(d));
+        logOutOthers.hidden = !devices.some((d) => !d.current && d.signed_in);
       })
       .catch((err: unknown) => (error.textContent = humanError(err)));
   };
@@ -68,15 +83,33 @@ export function settingsScreen(messenger: Messenger, close: () => void): Setting
     if ((ev as CustomEvent<{ kind: string }>).detail.kind === "devices" && !el.hidden) refresh();
   });
 
+  const logOutOthers = h("button", { type: "button", class: "danger" }, "Log out all other devices");
+  logOutOthers.hidden = true;
+  logOutOthers.addEventListener("click", () => {
+    if (!confirm("Log out all your other devices? Each keeps its messages, and signs in again only with your password.")) return;
+    error.textContent = "";
+    logOutOthers.disabled = true;
+    messenger.api
+      .logOutOtherDevices()
+      .then(({ signed_out }) => {
+        status.textContent = signedOutText(signed_out);
+        refresh();
+      })
+      .catch((err: unknown) => (error.textContent = humanError(err)))
+      .finally(() => (logOutOthers.disabled = false));
+  });
+
   const notifications = notificationSettings(messenger);
   const el = h(
     "section",
     { class: "settings", "aria-labelledby": "settings-title" },
     h("div", { class: "panel-head" }, h("h2", { id: "settings-title" }, "Settings"), h("button", { type: "button", class: "icon", "aria-label": "Close settings", onclick: close }, "✕")),
+    passwordSettings(account, () => refresh()),
     approvals.el,
     h("h3", {}, "Your devices"),
     h("p", { class: "muted" }, "Each browser where you signed in has its own keys. Revoke one you no longer use or have lost: it is signed out at once, and it cannot read anything sent afterwards."),
     list,
+    logOutOthers,
     status,
     error,
     notifications,
@@ -152,4 +185,67 @@ function notificationSettings(messenger: Messenger): HTMLElement {
     state,
     error,
   );
+}
+
+function signedOutText(n: number): string {
+  return n === 0 ? "No other device was signed in." : n === 1 ? "1 other device was signed out." : `${n} other devices were signed out.`;
+}
+
+/**
+ * Settings → Change password: the current one is required (the server checks it); this
+ * device's vault is re-wrapped under the new one. Other devices keep their messages and
+ * need the new password at their next sign-in; optionally they are all signed out now.
+ */
+function passwordSettings(account: AccountControls, changed: () => void): HTMLElement {
+  const field = (id: string, label: string, autocomplete: string): [HTMLElement, HTMLInputElement] => {
+    const input = h("input", { id, type: "password", autocomplete, required: true }) as HTMLInputElement;
+    return [h("label", { for: id }, label), input];
+  };
+  const [currentLabel, current] = field("current-password", "Current password", "current-password");
+  const [nextLabel, next] = field("new-password", "New password", "new-password");
+  const [repeatLabel, repeat] = field("repeat-password", "New password again", "new-password");
+  next.minLength = 10;
+  const others = h("input", { type: "checkbox", id: "password-log-out-others" }) as HTMLInputElement;
+  const submit = h("button", { type: "submit", class: "primary" }, "Change password");
+  const error = h("p", { class: "error", role: "alert" });
+  const status = h("p", { class: "muted", role: "status" });
+  const form = h(
+    "form",
+    { class: "password-form", "aria-labelledby": "password-title" },
+    h("h3", { id: "password-title" }, "Change password"),
+    currentLabel,
+    current,
+    nextLabel,
+    next,
+    repeatLabel,
+    repeat,
+    h("label", { for: "password-log-out-others", class: "check" }, others, " Log out all other devices"),
+    submit,
+    status,
+    error,
+  );
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    error.textContent = "";
+    status.textContent = "";
+    if (next.value !== repeat.value) {
+      error.textContent = "The two new passwords differ.";
+      repeat.focus();
+      return;
+    }
+    submit.disabled = true;
+    account
+      .changePassword(current.value, next.value, others.checked)
+      .then((signedOut) => {
+        form.reset();
+        status.textContent = `Your password was changed.${signedOut > 0 ? " " + signedOutText(signedOut) : ""}`;
+        changed();
+      })
+      .catch((err: unknown) => {
+        error.textContent = err instanceof ApiError && err.code === "wrong_password" ? "The current password is not right." : humanError(err);
+        if (err instanceof ApiError && err.code === "wrong_password") current.focus();
+      })
+      .finally(() => (submit.disabled = false));
+  });
+  return form;
 }
