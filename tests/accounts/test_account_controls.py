@@ -5,7 +5,6 @@ import asyncio
 import logging
 
 import pytest
-import websockets
 from django.contrib.auth.hashers import identify_hasher
 from django.core.cache import cache
 from rest_framework.test import APIClient
@@ -13,7 +12,7 @@ from rest_framework.test import APIClient
 from apps.accounts.models import Session, User
 from apps.devices.models import Device
 from tests.conftest import DeviceKeys, login, token_client
-from tests.support.sockets import open_socket
+from tests.support.sockets import close_code, open_socket
 
 NEW_PASSWORD = "another long passphrase 77"
 
@@ -117,15 +116,6 @@ def test_without_a_token_nothing_changes(make_account) -> None:
     answer = change(APIClient(), alice.password, NEW_PASSWORD)
     assert answer.status_code == 401
     assert login(APIClient(), alice.username, alice.password, DeviceKeys()).status_code == 200
-
-
-async def close_code(socket) -> int:
-    try:
-        while True:
-            await asyncio.wait_for(socket.recv(), 5)
-    except websockets.ConnectionClosed as closed:
-        assert closed.rcvd is not None
-        return closed.rcvd.code
 
 
 @pytest.mark.django_db(transaction=True)

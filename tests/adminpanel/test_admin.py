@@ -20,6 +20,7 @@ from apps.accounts.models import Session, User
 from apps.core.logging import JsonFormatter
 from apps.devices.models import Device, KeyPackage, RevokedDevice
 from tests.conftest import DeviceKeys, b64, fake_keypackage, login
+from tests.support.sockets import close_code
 
 CHANGELIST_USERS = "/admin/accounts/user/"
 CHANGELIST_DEVICES = "/admin/devices/device/"
@@ -65,15 +66,6 @@ async def open_socket(ws_url: str, token: str) -> Any:
     await socket.send(json.dumps({"type": "auth", "token": token, "cursor": 0}))
     await next_of_type(socket, "ready")
     return socket
-
-
-async def close_code(socket: Any) -> int:
-    try:
-        while True:
-            await asyncio.wait_for(socket.recv(), 5)
-    except websockets.ConnectionClosed as closed:
-        assert closed.rcvd is not None, "the server did not close the socket"
-        return int(closed.rcvd.code)
 
 
 def admin_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:

@@ -2,7 +2,6 @@ import asyncio
 import json
 
 import pytest
-import websockets
 from rest_framework.test import APIClient
 
 from apps.core.errors import ServiceError
@@ -10,7 +9,7 @@ from apps.devices.models import Device, KeyPackage, RevokedDevice
 from apps.messages import services as message_services
 from apps.messages.models import DeviceCursor
 from tests.conftest import DeviceKeys, b64, fake_keypackage, login
-from tests.support.sockets import open_socket
+from tests.support.sockets import close_code, open_socket
 
 
 async def next_of_type(socket, kind: str) -> dict:
@@ -18,15 +17,6 @@ async def next_of_type(socket, kind: str) -> dict:
         frame = json.loads(await asyncio.wait_for(socket.recv(), 5))
         if frame["type"] == kind:
             return frame
-
-
-async def wait_closed(socket) -> int:
-    try:
-        while True:
-            await asyncio.wait_for(socket.recv(), 5)
-    except websockets.ConnectionClosed as closed:
-        assert closed.rcvd is not None
-        return closed.rcvd.code
 
 
 @pytest.mark.django_db(transaction=True)
@@ -47,7 +37,7 @@ def test_revoke_cascades_and_kicks_the_open_socket(make_account, live_server_dap
         laptop_socket = await open_socket(live_server_daphne.ws_url, laptop.token)
         revoke = await asyncio.to_thread(laptop.client.delete, f"/v1/devices/{phone_id}")
         assert revoke.status_code == 204
-        code = await wait_closed(phone_socket)
+        code = await close_code(phone_socket)
         await laptop_socket.send(json.dumps({"type": "ping"}))
         still_there = (await next_of_type(laptop_socket, "pong"))["type"]
         await laptop_socket.close()

@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+from typing import Any
 
 import websockets
 
@@ -14,3 +15,13 @@ async def open_socket(ws_url: str, token: str):
     while json.loads(await asyncio.wait_for(socket.recv(), 5))["type"] != "synced":
         pass
     return socket
+
+
+async def close_code(socket: Any) -> int:
+    """Reads until the server closes the socket; the close code it sent (5 s per frame at most)."""
+    try:
+        while True:
+            await asyncio.wait_for(socket.recv(), 5)
+    except websockets.ConnectionClosed as closed:
+        assert closed.rcvd is not None, "the server did not close the socket"
+        return int(closed.rcvd.code)
