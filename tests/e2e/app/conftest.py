@@ -20,6 +20,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Error, Page, Response, expect
 
 from tests.conftest import BLOB_DIR, ROOT, LiveServer, federation_hosts_env, start_daphne, stop
+from tests.e2e.crypto.conftest import Harness
 from tests.federation.conftest import S2sListener, instance_a_s2s  # noqa: F401 (fixture)
 from tests.federation.pki import Pki
 from tests.support.federation import InstanceB
@@ -304,3 +305,25 @@ def on_b(person: Person, b: InstanceB) -> Person:
     assert b.process is not None
     person.server = LiveServer(b.url, b.url.replace("http://", "ws://"), b.process, b.log_path)
     return person
+
+
+@dataclass
+class Ghost:
+    """A device the operator makes for someone: its own keys and a genuine MLS KeyPackage."""
+
+    worker: Any
+    device_id: str
+    keys: dict[str, str]
+    keypackage: bytes
+
+
+def make_ghost(context: BrowserContext, harness_url: str, user: str) -> Ghost:
+    """The operator's ghost for `user`, made in the crypto harness (a page of `context`)."""
+    page = context.new_page()
+    page.goto(harness_url)
+    page.wait_for_function("() => window.talkeeHarness !== undefined")
+    worker = Harness(page).worker()
+    device_id = str(uuid.uuid4())
+    keys = worker.setupDevice({"password": PASSWORD, "user": user, "deviceId": device_id, "dbName": "ghost-vault"})
+    [keypackage] = worker.makeKeyPackages(1)
+    return Ghost(worker, device_id, keys, keypackage)

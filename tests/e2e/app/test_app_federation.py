@@ -17,7 +17,6 @@ import os
 import re
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +29,8 @@ from apps.devices.models import Device
 from apps.federation.models import OutboxEnvelope
 from apps.messages.models import DeviceInbox, Message, Reaction
 from tests.conftest import FEDERATION_B, ROOT, CeleryWorker, LiveServer
-from tests.e2e.app.conftest import PASSWORD, SLOW, Person, assert_controls_named, assert_private, on_b, shot
-from tests.e2e.crypto.conftest import Harness, HarnessError, harness_url  # noqa: F401 (fixture)
+from tests.e2e.app.conftest import PASSWORD, SLOW, Person, assert_controls_named, assert_private, make_ghost, on_b, shot
+from tests.e2e.crypto.conftest import HarnessError, harness_url  # noqa: F401 (fixture)
 from tests.federation.conftest import S2sListener
 from tests.support.federation import InstanceB, all_rows, check_privacy, wait_until
 
@@ -384,16 +383,9 @@ def test_bobs_instance_cannot_slip_a_ghost_device_into_a_chat_homed_on_a(
     chat_id = alice.page.url.split("#chat=")[1]
     commits_before = Message.objects.filter(chat_id=chat_id, kind="commit").count()
 
-    harness_page = alice.context.new_page()
-    harness_page.goto(harness_url)
-    harness_page.wait_for_function("() => window.talkeeHarness !== undefined")
-    ghost_worker = Harness(harness_page).worker()
-    ghost_id = str(uuid.uuid4())
-    keys = ghost_worker.setupDevice(
-        {"password": PASSWORD, "user": bob_address, "deviceId": ghost_id, "dbName": "ghost-vault"}
-    )
-    [ghost_package] = ghost_worker.makeKeyPackages(1)
-    package = base64.b64encode(ghost_package).decode()
+    ghost = make_ghost(alice.context, harness_url, bob_address)
+    ghost_worker, ghost_id, keys = ghost.worker, ghost.device_id, ghost.keys
+    package = base64.b64encode(ghost.keypackage).decode()
     inject = [
         "import base64",
         "from django.db import transaction",

@@ -27,12 +27,12 @@ from apps.devices.models import Device, IdentityKey, KeyLogEntry, KeyPackage
 from apps.devices.services import notify_device_change
 from apps.messages.models import DeviceInbox, Message
 from tests.e2e.app.conftest import (
-    PASSWORD,
     ROOT,
     SLOW,
     Person,
     assert_controls_named,
     assert_private,
+    make_ghost,
     pair,
     shot,
     watch_csp,
@@ -57,15 +57,13 @@ def test_the_operator_cannot_slip_a_ghost_device_into_a_chat(people: Any, harnes
     assert Device.objects.get(user=bob_user).certificate is not None
 
     # The operator's ghost: its own device keys and a genuine KeyPackage for `bob@…:<ghost id>`.
-    harness_page = alice.context.new_page()
-    harness_page.goto(harness_url)
-    harness_page.wait_for_function("() => window.talkeeHarness !== undefined")
-    ghost_worker = Harness(harness_page).worker()
-    ghost_id = str(uuid.uuid4())
-    keys = ghost_worker.setupDevice(
-        {"password": PASSWORD, "user": bob_user.username, "deviceId": ghost_id, "dbName": "ghost-vault"}
+    ghost_made = make_ghost(alice.context, harness_url, bob_user.username)
+    ghost_worker, ghost_id, keys, ghost_package = (
+        ghost_made.worker,
+        ghost_made.device_id,
+        ghost_made.keys,
+        ghost_made.keypackage,
     )
-    [ghost_package] = ghost_worker.makeKeyPackages(1)
     commits_before = Message.objects.filter(chat=chat, kind="commit").count()
 
     def inject() -> None:
