@@ -32,7 +32,11 @@ REQUEST_FIELDS = {
     ("/v1/keypackages/claim", "post"): {"users"},
 }
 # Optional additions to the contract, each documented in the README's API table.
-OPTIONAL_FIELDS = {("/v1/keypackages/claim", "post"): {"device_ids"}}
+OPTIONAL_FIELDS = {
+    ("/v1/keypackages/claim", "post"): {"device_ids"},
+    # false: a re-login with a kept password, refused for a device signed out from another one
+    ("/v1/auth/login", "post"): {"interactive"},
+}
 HTTP_METHODS = {"get", "post", "put", "patch", "delete"}
 
 
@@ -155,6 +159,7 @@ THROTTLED = {
     ("/v1/auth/login", "post"),
     ("/v1/keypackages/claim", "post"),
     ("/v1/calls/turn", "get"),
+    ("/v1/accounts/me/password", "post"),  # its own per-user limit, not the login's
 }
 
 
