@@ -4,7 +4,7 @@ import "fake-indexeddb/auto";
 import { describe, expect, it } from "vitest";
 import { fromBase64 } from "../src/crypto/encoding";
 import { newRecoveryMnemonic } from "../src/crypto/recovery";
-import { approvalCode } from "../src/identity/approvalCode";
+import { approvalCode, approvalQrPayload, parseApprovalQr } from "../src/identity/approvalCode";
 import { MlsService } from "../src/mls/service";
 
 let n = 0;
@@ -31,6 +31,18 @@ describe("the approval code", () => {
     // A server keeping the signing key but swapping the X25519 key (to read what is sealed) changes it too.
     expect(await approvalCode(fromBase64(a.keys.ed25519Pub), fromBase64(b.keys.x25519Pub))).not.toBe(code);
     await expect(approvalCode(new Uint8Array(31), new Uint8Array(32))).rejects.toThrow(RangeError);
+  });
+});
+
+describe("the approval QR code", () => {
+  it("carries the device id and both keys, and nothing else parses as one", async () => {
+    const a = await device("bob@a.test");
+    const qr = { clientDeviceId: a.deviceId, ed25519Pub: a.keys.ed25519Pub, x25519Pub: a.keys.x25519Pub };
+    expect(parseApprovalQr(approvalQrPayload(qr))).toEqual(qr);
+    expect(parseApprovalQr("talkee-sn:1:123")).toBeNull();
+    expect(parseApprovalQr(approvalQrPayload(qr) + ":extra")).toBeNull();
+    expect(parseApprovalQr(approvalQrPayload({ ...qr, ed25519Pub: "short" }))).toBeNull();
+    expect(parseApprovalQr(approvalQrPayload({ ...qr, clientDeviceId: "not-a-uuid" }))).toBeNull();
   });
 });
 

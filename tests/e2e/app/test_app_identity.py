@@ -453,3 +453,47 @@ def test_an_identity_key_the_operator_logs_for_bob_alarms_bobs_own_client(people
         "Your account's key log shows an identity key that is not yours", timeout=SLOW
     )
     shot(bob.page, "20h-own-key-log-alarm")
+
+
+def test_bob_approves_his_new_device_by_scanning_its_qr_code(
+    people: Any, camera_browser: Browser, camera_file: Path
+) -> None:
+    """The waiting device draws a QR code of its id and keys; Bob's first device (its camera
+    plays a frame made from the new device's screen) scans it, finds the keys the server lists
+    and approves the device."""
+    bob2 = people("bob", label="bob-2")
+    context = camera_browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    page.set_default_timeout(SLOW)
+    violations: list[str] = []
+    watch_csp(page, violations, "bob")
+    bob = Person(bob2.name, context, page, bob2.server, bob2.typed)
+    try:
+        bob.sign_up()
+        bob2.sign_in()
+        waiting = bob2.page.get_by_role("status", name="Device approval")
+        expect(waiting).to_contain_text("This device is waiting for approval", timeout=SLOW)
+        waiting.get_by_role("button", name="Review").click()
+        qr = bob2.page.get_by_role("img", name=re.compile("^QR code of this device for approval"))
+        expect(qr).to_be_visible()
+        assert str(qr.get_attribute("src")).startswith("data:image/png;base64,")
+        code = bob2.page.get_by_label("Approval code of this device").inner_text()
+        assert code in str(qr.get_attribute("alt")), "the QR code's text alternative is the code"
+        bob2.page.set_viewport_size({"width": 390, "height": 844})
+        shot(bob2.page, "20i-approval-qr-phone")
+        write_y4m(camera_file, base64.b64decode(qr.evaluate(LUMA_OF_QR)))
+        phone = Device.objects.filter(user__username__startswith=bob.name + "@").order_by("pk").last()
+        assert phone is not None and phone.certificate is None
+
+        notice = bob.page.get_by_role("status", name="Device approval")
+        expect(notice).to_have_text(re.compile("A new device wants to join your account"), timeout=SLOW)
+        notice.get_by_role("button", name="Review").click()
+        bob.page.get_by_role("button", name=re.compile(rf"^Scan the QR code of .*#{phone.pk}$")).click()
+        expect(notice).to_be_hidden(timeout=SLOW)
+        expect(waiting).to_be_hidden(timeout=SLOW)
+        phone.refresh_from_db()
+        assert phone.certificate is not None
+        expect(bob.page.get_by_label("Camera", exact=True)).to_have_count(0)  # the scanner is gone, its camera off
+        assert not violations, violations
+    finally:
+        context.close()

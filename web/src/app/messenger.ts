@@ -7,7 +7,7 @@ import { Api, ApiError, NetworkError, type DeviceInfo } from "../api/client";
 import { CallManager } from "../calls/call";
 import { fromBase64 } from "../crypto/encoding";
 import { decryptFileStream } from "../crypto/files";
-import { approvalCode } from "../identity/approvalCode";
+import { approvalCode, approvalQrPayload } from "../identity/approvalCode";
 import type { FileReference } from "../crypto/payload";
 import type { MlsWorkerApi } from "../mls/api";
 import { Connection, type LinkState } from "../transport/connection";
@@ -495,10 +495,11 @@ export class Messenger extends EventTarget implements AppContext {
     return approvalCode(fromBase64(device.ed25519_pub), fromBase64(device.x25519_pub));
   }
 
-  /** This device's approval code, from its own keys (never from the server's list). */
-  async ownApprovalCode(): Promise<string> {
+  /** This device's approval code and QR payload, from its own keys (never from the server's list). */
+  async ownApprovalCode(): Promise<{ code: string; qr: string }> {
     const identity = await this.mls.deviceIdentity();
-    return approvalCode(fromBase64(identity.ed25519Pub), fromBase64(identity.x25519Pub));
+    const code = await approvalCode(fromBase64(identity.ed25519Pub), fromBase64(identity.x25519Pub));
+    return { code, qr: approvalQrPayload({ clientDeviceId: identity.deviceId, ed25519Pub: identity.ed25519Pub, x25519Pub: identity.x25519Pub }) };
   }
 
   /** Whether this device holds the account's identity key (it can approve others). */

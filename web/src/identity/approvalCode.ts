@@ -21,3 +21,25 @@ export async function approvalCode(ed25519Pub: Uint8Array, x25519Pub: Uint8Array
   }
   return groups.join(" ");
 }
+
+/** What a waiting device's QR code holds: its id and both public keys (base64), so the
+ * approving device compares every bit, not only the code. */
+export const APPROVAL_QR_PREFIX = "talkee-device:1:";
+
+export interface ApprovalQr {
+  clientDeviceId: string;
+  ed25519Pub: string;
+  x25519Pub: string;
+}
+
+export function approvalQrPayload(device: ApprovalQr): string {
+  return `${APPROVAL_QR_PREFIX}${device.clientDeviceId}:${device.ed25519Pub}:${device.x25519Pub}`;
+}
+
+export function parseApprovalQr(text: string): ApprovalQr | null {
+  if (!text.startsWith(APPROVAL_QR_PREFIX)) return null;
+  const [clientDeviceId, ed25519Pub, x25519Pub, ...rest] = text.slice(APPROVAL_QR_PREFIX.length).split(":");
+  if (clientDeviceId === undefined || ed25519Pub === undefined || x25519Pub === undefined || rest.length > 0) return null;
+  if (!/^[0-9a-f-]{36}$/.test(clientDeviceId) || !/^[A-Za-z0-9+/]{43}=$/.test(ed25519Pub) || !/^[A-Za-z0-9+/]{43}=$/.test(x25519Pub)) return null;
+  return { clientDeviceId, ed25519Pub, x25519Pub };
+}

@@ -2,10 +2,14 @@
 // recovery phrase has no certificate, so nobody's client adds it to a chat. It shows its
 // approval code (from its own keys); another of the person's devices shows the code of
 // the keys the server lists for it, and approves only if the two match. Or the new device
-// approves itself with the recovery phrase.
+// approves itself with the recovery phrase. The new device's QR code carries its id and
+// keys: scanned, the approving device compares every bit with the server's list.
+import QRCode from "qrcode";
 import { humanError, type DeviceInfo } from "../api/client";
 import type { Messenger } from "../app/messenger";
+import { parseApprovalQr, type ApprovalQr } from "../identity/approvalCode";
 import { clear, h } from "./dom";
+import { startQrScanner, type Scanner } from "./safetyQr";
 
 export interface ApprovalHandle {
   el: HTMLElement;
@@ -25,8 +29,15 @@ export function approvalSection(messenger: Messenger): ApprovalHandle {
   const el = h("section", { class: "approvals", "aria-label": "Device approval" });
   let loading = 0;
 
+  let scanner: Scanner | null = null;
+  const stopScanner = (): void => {
+    scanner?.stop();
+    scanner = null;
+  };
+
   const waitingHere = async (): Promise<HTMLElement> => {
-    const code = await messenger.ownApprovalCode();
+    const { code, qr } = await messenger.ownApprovalCode();
+    const qrUrl = await QRCode.toDataURL(qr, { errorCorrectionLevel: "M", margin: 2, scale: 4 });
     const phrase = h("textarea", { id: "approve-phrase", rows: 2, autocomplete: "off", spellcheck: false });
     const error = h("p", { class: "error", role: "alert" });
     const submit = h("button", { type: "button", class: "primary" }, "Approve with phrase");
@@ -42,7 +53,8 @@ export function approvalSection(messenger: Messenger): ApprovalHandle {
       "div",
       { class: "approval waiting" },
       h("h3", {}, "This device is waiting for approval"),
-      h("p", {}, "Until it is approved, nobody's app adds it to a chat. On another device where you use Talkee, open Settings and approve this one after checking that it shows this code:"),
+      h("p", {}, "Until it is approved, nobody's app adds it to a chat. On another device where you use Talkee, open Settings and scan this QR code, or approve this one after checking that it shows this code:"),
+      h("img", { class: "approval-qr", src: qrUrl, width: "200", height: "200", alt: `QR code of this device for approval: ${code}` }),
       codeBlock(code, "Approval code of this device"),
       h("label", { for: "approve-phrase" }, "Or enter your recovery phrase"),
       phrase,
@@ -55,8 +67,10 @@ export function approvalSection(messenger: Messenger): ApprovalHandle {
     const name = deviceName(d);
     const code = await messenger.approvalCodeOf(d);
     const error = h("p", { class: "error", role: "alert" });
+    const status = h("p", { class: "muted", role: "status", "aria-label": `Scanning ${name}` });
+    const camera = h("div", { class: "approval-camera" });
     const approve = h("button", { type: "button", class: "primary", "aria-label": `Approve ${name}`, disabled: !canApprove }, "Approve");
-    approve.addEventListener("click", () => {
+    const doApprove = (): void => {
       error.textContent = "";
       approve.disabled = true;
       messenger
@@ -66,6 +80,34 @@ export function approvalSection(messenger: Messenger): ApprovalHandle {
           error.textContent = humanError(err);
           approve.disabled = false;
         });
+    };
+    approve.addEventListener("click", doApprove);
+    const scan = h("button", { type: "button", "aria-label": `Scan the QR code of ${name}`, disabled: !canApprove }, "Scan its QR code");
+    scan.addEventListener("click", () => {
+      stopScanner();
+      error.textContent = "";
+      status.textContent = "Hold the new device's QR code up to the camera.";
+      const matches = (seen: ApprovalQr): boolean =>
+        seen.clientDeviceId === d.client_device_id && seen.ed25519Pub === d.ed25519_pub && seen.x25519Pub === d.x25519_pub;
+      startQrScanner(parseApprovalQr, (seen) => {
+        camera.replaceChildren();
+        scanner = null;
+        if (matches(seen)) {
+          status.textContent = "The QR code matches this device: approving it.";
+          doApprove();
+        } else {
+          status.textContent = "";
+          error.textContent = "That QR code is not this device's: its keys are not the ones the server lists. Do not approve it.";
+        }
+      }, (text) => (status.textContent = text), "That QR code is not a Talkee device.")
+        .then((started) => {
+          scanner = started;
+          camera.replaceChildren(started.el);
+        })
+        .catch((err: unknown) => {
+          status.textContent = "";
+          error.textContent = `The camera could not be started: ${err instanceof Error ? err.message : String(err)}. Compare the codes instead.`;
+        });
     });
     return h(
       "li",
@@ -74,13 +116,16 @@ export function approvalSection(messenger: Messenger): ApprovalHandle {
       h("p", {}, "Approve it only if that device shows this code. If you did not just sign in there, revoke it below."),
       codeBlock(code, `Approval code of ${name}`),
       canApprove ? null : h("p", { class: "muted" }, "This device was set up without your recovery phrase, so it cannot approve others."),
-      approve,
+      h("div", { class: "approval-actions" }, approve, scan),
+      camera,
+      status,
       error,
     );
   };
 
   const refresh = (): void => {
     const mine = ++loading;
+    stopScanner();
     void (async () => {
       try {
         const devices = await messenger.ownDevices(true);

@@ -1,4 +1,5 @@
-// The safety number as a QR code, and a camera scanner for the other person's. The code
+// The safety number as a QR code, and a camera scanner for the other person's (and for a
+// new device's approval code, ./approval). The code
 // is drawn into a data: URL (the CSP allows data: images; no inline script or style), and
 // read frame by frame from a <video> of getUserMedia with jsQR.
 import jsQR from "jsqr";
@@ -32,7 +33,20 @@ export interface Scanner {
  * Starts the camera and looks for a Talkee safety code in each frame; `found` gets its 60
  * digits once (the camera then stops). Other codes are ignored with a word.
  */
-export async function startScanner(found: (digits: string) => void, say: (text: string) => void): Promise<Scanner> {
+export function startScanner(found: (digits: string) => void, say: (text: string) => void): Promise<Scanner> {
+  return startQrScanner(parseSafetyQr, found, say, "That QR code is not a Talkee safety number.");
+}
+
+/**
+ * Starts the camera and reads each frame's QR code with `parse`; `found` gets the first
+ * code it accepts (the camera then stops); others are ignored with `wrong` said.
+ */
+export async function startQrScanner<T>(
+  parse: (text: string) => T | null,
+  found: (value: T) => void,
+  say: (text: string) => void,
+  wrong: string,
+): Promise<Scanner> {
   const stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" }, audio: false });
   const video = h("video", { class: "safety-scan", "aria-label": "Camera" }) as HTMLVideoElement;
   video.muted = true;
@@ -60,13 +74,13 @@ export async function startScanner(found: (digits: string) => void, say: (text: 
     draw.drawImage(video, 0, 0);
     const text = readQr(draw.getImageData(0, 0, canvas.width, canvas.height).data, canvas.width, canvas.height);
     if (text === null) return;
-    const digits = parseSafetyQr(text);
-    if (digits === null) {
-      say("That QR code is not a Talkee safety number.");
+    const value = parse(text);
+    if (value === null) {
+      say(wrong);
       return;
     }
     stop();
-    found(digits);
+    found(value);
   }, 200);
   return { el: video, stop };
 }
