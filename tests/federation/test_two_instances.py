@@ -263,6 +263,7 @@ def test_identity_keys_and_certificates_of_a_user_on_b_reach_a_s_clients(instanc
             {"client_device_id": certified.client_device_id, "certificate": b64(cert)},
             {"client_device_id": bare.client_device_id, "certificate": None},
         ],
+        "log": None,  # B keeps Bob's key log; it is not carried over federation
     }
     # B is the authority: when it stops answering, A does not answer from a stale mirror.
     instance_b.stop()
