@@ -54,13 +54,15 @@ class SignedLog:
 
 def signed_log(user: User, start: int = 0) -> SignedLog:
     """The log's head (signed) and its entries from `start` on."""
+    last = KeyLogEntry.objects.filter(user=user).order_by("-index").values("index", "entry_hash").first()
+    size = 0 if last is None else int(last["index"]) + 1
+    # Only up to the head read above: an entry appended meanwhile waits for the next read
+    # (served with it, a client would see more entries than the head covers: a false fork).
     rows = list(
-        KeyLogEntry.objects.filter(user=user, index__gte=max(0, start))
+        KeyLogEntry.objects.filter(user=user, index__gte=max(0, start), index__lt=size)
         .order_by("index")
         .values_list("index", "kind", "body")
     )
-    last = KeyLogEntry.objects.filter(user=user).order_by("-index").values("index", "entry_hash").first()
-    size = 0 if last is None else int(last["index"]) + 1
     head = seed_hash(user.username) if last is None else bytes(last["entry_hash"])
     message = HEAD_LABEL + b"\x00" + user.username.encode() + b"\x00" + struct.pack(">Q", size) + head
     signature = instance_signing_key().sign(message).signature
