@@ -18,6 +18,12 @@ export const FORWARD_RETRIES = 3;
 
 export const STATUS_RANK: Record<LocalMessage["status"], number> = { failed: -1, queued: 0, sent: 1, delivered: 2, read: 3 };
 
+/** A refusal that says "not now" rather than "no": the server is busy (429) or one of the
+ * services behind it is restarting (500–504, a proxy's 502/504 included). The message waits. */
+export function isPassing(err: unknown): boolean {
+  return err instanceof ApiError && (err.status === 429 || err.status >= 500);
+}
+
 export interface SendOptions {
   replyTo?: string;
   forwardOf?: string;
@@ -161,7 +167,8 @@ export class Outbox {
         if (STATUS_RANK[local.status] < STATUS_RANK.sent) local.status = "sent";
       }
     } catch (err) {
-      if (err instanceof NetworkError) {
+      if (err instanceof NetworkError || isPassing(err)) {
+        // Kept queued and sent again (same id and ciphertext) by the next flush.
         this.stalled = true;
         this.ctx.emit("link");
         return false;
