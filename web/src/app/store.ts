@@ -55,6 +55,22 @@ export interface ChatRecord {
   held?: string;
 }
 
+/** Shows `text` among the chat's security warnings (once, as the newest); false if it was already the newest. */
+export function addWarning(chat: ChatRecord, text: string): boolean {
+  const warnings = chat.warnings ?? [];
+  if (warnings[warnings.length - 1] === text) return false;
+  chat.warnings = [...warnings.filter((w) => w !== text), text];
+  return true;
+}
+
+/** Takes `text` off the chat's security warnings; false if it was not there. */
+export function removeWarning(chat: ChatRecord, text: string): boolean {
+  if (chat.warnings === undefined || !chat.warnings.includes(text)) return false;
+  chat.warnings = chat.warnings.filter((w) => w !== text);
+  if (chat.warnings.length === 0) delete chat.warnings;
+  return true;
+}
+
 export interface ReactionRecord {
   id: number;
   emoji: string;
