@@ -430,8 +430,9 @@ export class Messenger extends EventTarget implements AppContext {
     this.activeChat = chatId;
     if (chatId === null) return;
     const chat = this.store.chats.get(chatId);
-    if (chat !== undefined && chat.unread > 0) {
+    if (chat !== undefined && (chat.unread > 0 || (chat.unreadMentions ?? 0) > 0)) {
       chat.unread = 0;
+      chat.unreadMentions = 0;
       await this.store.saveChats();
       this.emit("chats");
     }
