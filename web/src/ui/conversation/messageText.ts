@@ -56,7 +56,7 @@ export function textPieces(text: string, mentions: readonly string[] | undefined
 
 function pieceNode(piece: TextPiece): Node {
   if (piece.kind === "link") return h("a", { href: piece.href, target: "_blank", rel: "noopener noreferrer", class: "msg-link" }, piece.text);
-  if (piece.kind === "mention") return h("span", { class: piece.me ? "mention me" : "mention", "data-user": piece.user, title: piece.me ? "Mentions you" : piece.user }, piece.text);
+  if (piece.kind === "mention") return h("span", { class: piece.me ? "mention mention-me" : "mention", "data-user": piece.user, title: piece.me ? "Mentions you" : piece.user }, piece.text);
   return document.createTextNode(piece.text);
 }
 
