@@ -146,7 +146,19 @@ def test_a_mention_picked_with_the_keyboard_highlights_and_marks_the_badge(peopl
     alice.say("Plain message, no names")
     expect(bob.page.get_by_role("button", name=f"Open chat {group}, 1 unread")).to_be_visible(timeout=SLOW)
     assert bob.page.locator(".badge.mentioned").count() == 0
-    assert_private(alice.server, [text, f"@{bob.name} and", "bring the map", "Plain message, no names"])
+
+    # An edit's mentions replace the first version's: the plain message now names Bob.
+    alice.message("Plain message, no names").get_by_role("button", name="Edit").click()
+    edited = f"Plain message, now for @{bob.name} too"
+    alice.typed.append(edited)
+    alice.composer.fill(edited)
+    alice.composer.press("Enter")
+    bob.open_chat(group)
+    bob.expect_message(edited)
+    expect(bob.message(edited).locator(".mention.mention-me")).to_have_text(f"@{bob.name}")
+    carol.expect_message(edited)
+    expect(carol.message(edited).locator(".mention:not(.mention-me)")).to_have_text(f"@{bob.name}")
+    assert_private(alice.server, [text, edited, f"@{bob.name} and", "bring the map", "Plain message, no names"])
 
 
 def test_a_muted_chat_notifies_only_for_a_mention_and_only_when_allowed(people: Any) -> None:

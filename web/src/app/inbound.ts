@@ -184,6 +184,9 @@ export class Inbound {
     if (existing !== undefined) {
       existing.text = payload.text;
       existing.edited = true;
+      const mentions = mentionList(payload["mentions"]);
+      if (mentions !== undefined) existing.mentions = mentions;
+      else delete existing.mentions;
       await store.saveMessages(m.chat_id);
       this.ctx.emit("messages", m.chat_id);
       return;
