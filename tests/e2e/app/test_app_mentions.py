@@ -138,6 +138,11 @@ def test_a_mention_picked_with_the_keyboard_highlights_and_marks_the_badge(peopl
     expect(bubble.locator(".mention.mention-me")).to_have_text(f"@{bob.name}")
     expect(bubble.locator(".mention:not(.mention-me)")).to_have_text(f"@{carol.name}")
     shot(bob.page, "23d-mention-highlight")
+    bob.composer.press_sequentially("@")  # the picker on a phone
+    expect(bob.page.get_by_role("listbox", name="Mention a member").get_by_role("option")).to_have_count(2)
+    shot(bob.page, "23f-mention-picker-phone")
+    bob.composer.press("Escape")
+    bob.composer.fill("")
     # Opened: the badge and its "@" are gone.
     bob.page.get_by_role("button", name="Back to chats").click()
     expect(bob.page.get_by_role("button", name=re.compile(rf"^Open chat {group}$"))).to_be_visible()
