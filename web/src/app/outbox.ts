@@ -33,6 +33,8 @@ export interface SendOptions {
   blobIds?: string[];
   cmid?: string;
   notice?: ChatNotice;
+  /** Users mentioned in the text (sealed in the payload as `mentions`). */
+  mentions?: string[];
 }
 
 export interface OutboxDeps {
@@ -69,6 +71,7 @@ export class Outbox {
     if (options.replyTo !== undefined) payload.reply_to = options.replyTo;
     if (options.forwardOf !== undefined) payload.forward_of = options.forwardOf;
     if (options.file !== undefined) payload.file = options.file;
+    if (options.mentions !== undefined && options.mentions.length > 0) payload.mentions = options.mentions;
     const cmid = options.cmid ?? newId();
     const entry: OutboxEntry = { cmid, chatId, payload, editHash: hash };
     // The chat's timer as this person saw it when writing (the server applies it too).
@@ -94,6 +97,7 @@ export class Outbox {
     if (options.forwardOf !== undefined) local.forwardOf = options.forwardOf;
     if (options.file !== undefined) local.file = options.file;
     if (options.notice !== undefined) local.notice = options.notice;
+    if (payload.mentions !== undefined) local.mentions = options.mentions;
     // Persist first: the message survives a killed tab and goes out once (client_message_id).
     store.insert(chatId, local);
     store.outbox.push(entry);

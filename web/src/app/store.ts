@@ -23,6 +23,8 @@ export interface ChatRecord {
   role: string | null;
   favourite: boolean;
   unread: number;
+  /** Unread messages that mention me (the list's badge shows "@"); reset with `unread`. */
+  unreadMentions?: number;
   lastText: string;
   lastAt: number;
   ttlSeconds: number | null;
@@ -105,6 +107,8 @@ export interface LocalMessage {
   deleted?: boolean;
   replyTo?: string; // message id (string) of the quoted message
   forwardOf?: string; // original author (user@domain)
+  /** Users the message mentions (`user@domain`, from the sealed payload; ./mentions). */
+  mentions?: string[];
   editSecret?: string; // base64, ours only
   reactions?: ReactionRecord[];
   expiresAt?: number | null;
