@@ -41,7 +41,15 @@ def gateway(log_dir: Path, extra_env: dict[str, str] | None = None) -> Iterator[
     log_path = log_dir / f"gateway-{port}.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "manage.py", "dns_gateway", "--host", "127.0.0.1", "--port", str(port)],
+            [
+                sys.executable,
+                "manage.py",
+                "dns_gateway",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
             cwd=ROOT,
             env=server_env(extra_env),
             stdout=log,
@@ -151,13 +159,14 @@ def _wait_for_udp_dns(port: int, process: subprocess.Popen[bytes], timeout: floa
 class FaultyRelay:
     """A UDP and TCP relay in front of the gateway, as a lossy path would be: over UDP it
     drops `drop` of the answers and truncates `truncate` of them (TC bit, answer removed,
-    so the resolver asks again over TCP); TCP passes untouched. It counts what it did."""
+    so the resolver asks again over TCP); TCP passes untouched. It counts what it did
+    (`tcp`: the connections the gateway answered)."""
 
     def __init__(self, upstream_port: int, *, drop: float = 0.0, truncate: float = 0.0, seed: int = 26) -> None:
         self.upstream = ("127.0.0.1", upstream_port)
         self.drop, self.truncate = drop, truncate
         self.random = random.Random(seed)
-        self.counts = {"udp": 0, "dropped": 0, "truncated": 0, "tcp": 0}
+        self.counts = {"udp": 0, "mixed_case": 0, "dropped": 0, "truncated": 0, "tcp": 0}
         self.lock = threading.Lock()
         self.port = free_port()
         relay = self
@@ -188,6 +197,8 @@ class FaultyRelay:
                 return None
         with self.lock:
             self.counts["udp"] += 1
+            name = str(DNSRecord.parse(data).q.qname)
+            self.counts["mixed_case"] += name != name.lower()
             roll = self.random.random()
             if roll < self.drop:
                 self.counts["dropped"] += 1
@@ -201,15 +212,19 @@ class FaultyRelay:
         return answer
 
     def pipe_tcp(self, client: socket.socket) -> None:
-        with self.lock:
-            self.counts["tcp"] += 1
+        """Pass a TCP connection through; counts the connections the gateway answered."""
         with socket.create_connection(self.upstream, timeout=15) as upstream:
             client.settimeout(15)
 
             def forward(src: socket.socket, dst: socket.socket) -> None:
+                answered = False
                 try:
                     while data := src.recv(65535):
                         dst.sendall(data)
+                        if src is upstream and not answered:
+                            answered = True
+                            with self.lock:
+                                self.counts["tcp"] += 1
                 except OSError:
                     pass
                 finally:
