@@ -332,8 +332,9 @@ TALKEE_TUNNEL_MAX_SKEW_SECONDS = env.int("TALKEE_TUNNEL_MAX_SKEW_SECONDS", defau
 TALKEE_TUNNEL_DOH_RATE = env.str("TALKEE_TUNNEL_DOH_RATE", default="1800/min")
 TALKEE_TUNNEL_GATEWAY_RATE = env.str("TALKEE_TUNNEL_GATEWAY_RATE", default="120000/min")
 # Queries per tunnel session (a client's authenticated ephemeral key), through either door:
-# what one person behind a shared resolver may use. Over it: REFUSED for that session only.
-TALKEE_TUNNEL_SESSION_RATE = env.str("TALKEE_TUNNEL_SESSION_RATE", default="6000/min")
+# what one person behind a shared resolver may use (a 20-frame sync page is 81 queries; 200/s
+# leaves room for a faster codec's bulk sync). Over it: REFUSED for that session only.
+TALKEE_TUNNEL_SESSION_RATE = env.str("TALKEE_TUNNEL_SESSION_RATE", default="12000/min")
 
 # --- encrypted file blobs (apps/blobs) --------------------------------------------------
 # Opaque ciphertext under random names; any Django storage can replace the file system.
