@@ -1,7 +1,8 @@
 """The tunnel through a real recursive resolver: Debian's `unbound`, started on loopback
 with a stub zone that delegates the tunnel zone to the gateway (directly, or through a
 relay that drops and truncates answers). The clients are given only unbound's address.
-Two people write to each other both ways; every message arrives once, in order."""
+Two people write to each other both ways; every message arrives once, in order. A greedy
+session held back by its own rate does not hold back the others behind the same unbound."""
 
 import base64
 import uuid
@@ -9,10 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from dnslib import RCODE
 
 from tests.conftest import make_chat
 from tests.support.dns import FaultyRelay, gateway, unbound
-from tests.transport.tunnelclient import ZONE, Resolver, TunnelClient, send_op, tunnel
+from tests.transport.tunnelclient import ZONE, DnsError, Resolver, TunnelClient, send_op, tunnel
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -88,3 +90,32 @@ def test_through_unbound_with_lost_and_truncated_answers_and_0x20_names(
         assert relay.counts["tcp"] >= 1, relay.counts
         assert relay.counts["mixed_case"] > relay.counts["udp"] // 2, "unbound randomised the names' case"
         assert running.process.poll() is None and resolver.process.poll() is None, resolver.log()
+
+
+def test_a_greedy_session_held_back_does_not_hold_back_the_others_behind_unbound(
+    make_account, live_server_daphne, tmp_path: Path
+) -> None:
+    env = {"TALKEE_TUNNEL_SESSION_RATE": "30/hour", "CACHE_KEY_PREFIX": f"rs-{uuid.uuid4().hex[:8]}"}
+    owner, greedy_person, *people = (make_account() for _ in range(4))
+    chat = make_chat(owner, "group", greedy_person, *people)
+    with gateway(tmp_path, env) as running, unbound(tmp_path, ZONE, running.port) as resolver:
+
+        def client(token: str) -> TunnelClient:
+            return tunnel(Resolver("udp", resolver.address, attempts=1, timeout=5.0), live_server_daphne, token)
+
+        greedy = client(greedy_person.token)
+        answered: list[int] = []
+        with pytest.raises(DnsError) as held_back:
+            for _ in range(30):
+                answered.append(greedy.call({"op": "sync", "cursor": 0})[0])
+        assert len(answered) > 3 and set(answered) == {200}
+        # The gateway said REFUSED; unbound tells its client SERVFAIL (it found no server that
+        # would answer) — and goes on asking the gateway for everyone else.
+        assert held_back.value.rcode == RCODE.SERVFAIL
+        for person in people:
+            me = client(person.token)
+            assert me.call(send_op(chat["id"], b"still here"))[0] == 201
+            assert me.call({"op": "sync", "cursor": 0})[0] == 200
+        with pytest.raises(DnsError):
+            greedy.call({"op": "sync", "cursor": 0})
+        assert resolver.process.poll() is None
