@@ -93,9 +93,12 @@ class Unbound:
 
 
 @contextmanager
-def unbound(workdir: Path, zone: str, upstream_port: int, *, caps_for_id: bool = False) -> Iterator[Unbound]:
+def unbound(
+    workdir: Path, zone: str, upstream_port: int, *, caps_for_id: bool = False, cache_min_ttl: int = 0
+) -> Iterator[Unbound]:
     """A recursive resolver that knows one thing: `zone` is served at 127.0.0.1@upstream_port
-    (a stub zone, as the NS delegation would make it find the gateway)."""
+    (a stub zone, as the NS delegation would make it find the gateway). `cache_min_ttl`
+    makes it keep answers that long whatever their TTL (some resolvers do)."""
     binary = ensure_unbound()
     port = free_port()
     config = workdir / f"unbound-{port}.conf"
@@ -120,6 +123,7 @@ def unbound(workdir: Path, zone: str, upstream_port: int, *, caps_for_id: bool =
     qname-minimisation: no
     use-caps-for-id: {"yes" if caps_for_id else "no"}
     infra-keep-probing: yes
+    cache-min-ttl: {cache_min_ttl}
     local-zone: "localhost." nodefault
     domain-insecure: "{zone}"
 

@@ -168,3 +168,22 @@ def test_ten_sessions_behind_one_resolver_each_get_their_share_and_a_greedy_one_
         cursor = page["cursor"]
     for index in range(len(people)):
         assert [t for t in texts if t.split(":")[0] == str(index)] == [f"{index}:{n}" for n in range(3)]
+
+
+def test_the_doh_door_limits_each_session_too() -> None:
+    from apps.transport.sealing import tunnel_public_key
+
+    with override_settings(TALKEE_TUNNEL_SESSION_RATE="12/hour"):
+
+        def client() -> TunnelClient:
+            # No bearer token: the operation answers 401, but the tunnel frame authenticates.
+            return TunnelClient(Resolver("doh-in-process"), tunnel_public_key(), ZONE, "")
+
+        greedy = client()
+        answered: list[int] = []
+        with pytest.raises(DnsError) as throttled:
+            for _ in range(12):
+                answered.append(greedy.call({"op": "sync", "cursor": 0})[0])
+        assert throttled.value.rcode == RCODE.REFUSED
+        assert len(answered) >= 2 and set(answered) == {401}
+        assert client().call({"op": "sync", "cursor": 0})[0] == 401, "another session from the same address goes on"

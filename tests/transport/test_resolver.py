@@ -75,13 +75,13 @@ def test_two_people_chat_through_unbound_only(make_account, live_server_daphne, 
         assert running.process.poll() is None and resolver.process.poll() is None, resolver.log()
 
 
-def test_through_unbound_with_lost_and_truncated_answers_and_0x20_names(
+def test_through_unbound_with_lost_and_truncated_answers_0x20_names_and_a_sticky_cache(
     make_account, live_server_daphne, tmp_path: Path
 ) -> None:
     with (
         gateway(tmp_path) as running,
         FaultyRelay(running.port, drop=0.10, truncate=0.10) as relay,
-        unbound(tmp_path, ZONE, relay.port, caps_for_id=True) as resolver,
+        unbound(tmp_path, ZONE, relay.port, caps_for_id=True, cache_min_ttl=300) as resolver,
     ):
         _conversation(make_account, live_server_daphne, resolver.address)
         # The faults really happened: answers lost, answers truncated and fetched again over TCP.

@@ -35,7 +35,7 @@ def new_rid() -> str:
 class Resolver:
     """Sends one DNS query message and returns the answer message."""
 
-    kind: str  # "udp", "tcp", "doh-post", "doh-get"
+    kind: str  # "udp", "tcp", "doh-post", "doh-get"; "doh-in-process" (Django's test client)
     address: tuple[str, int] | None = None
     url: str = ""
     sent: list[bytes] = field(default_factory=list)  # every query message, for replay tests
@@ -59,6 +59,12 @@ class Resolver:
                 sock.sendall(len(wire).to_bytes(2, "big") + wire)
                 size = int.from_bytes(_read(sock, 2), "big")
                 return _read(sock, size)
+        if self.kind == "doh-in-process":
+            from django.test import Client
+
+            answer = Client().post("/dns-query", wire, content_type="application/dns-message")
+            assert answer.status_code == 200, answer.content
+            return bytes(answer.content)
         if self.kind == "doh-get":
             encoded = base64.urlsafe_b64encode(wire).decode().rstrip("=")
             request = urllib.request.Request(f"{self.url}/dns-query?dns={encoded}")
