@@ -6,7 +6,8 @@ Everything kept is ciphertext in the cache (Redis in production) with a short ex
 half-received requests cannot pile up. Nothing here logs a name, a frame or a token.
 
 Abuse limit per tunnel session (TALKEE_TUNNEL_SESSION_RATE): a session is the client's
-ephemeral X25519 key, known only once a request is whole and authenticates. Then the
+ephemeral X25519 key, known only once a request is whole, authenticates and is fresh
+(not replayed, not stale: whoever saw a frame cannot spend its session's share). Then the
 request is charged every query name it took (`total` fragments) to that key, and each
 answer chunk fetched later is charged to the key whose answer it is. A session over its
 rate gets REFUSED; a request that never completes or does not authenticate is charged to
@@ -146,16 +147,12 @@ async def check_fresh(request: sealing.OpenedRequest, ts: Any) -> None:
 
 
 async def answer_frame(frame: bytes, cost: int = 1) -> tuple[bytes, str]:
-    """Open a request frame, charge its session `cost` queries, check it is fresh, run it
+    """Open a request frame, check it is fresh, charge its session `cost` queries, run it
     and seal the reply; returns the reply and the session's tag."""
     try:
         request = sealing.open_request(frame)
     except sealing.SealError:
         raise Refused() from None
-    tag = session_tag(request.client_pk)
-    # Before the freshness check: a request refused for its rate has not used its counter,
-    # so the client may send the same frame again later.
-    await charge_session(tag, cost)
     try:
         op = json.loads(request.plaintext)
     except (ValueError, RecursionError):
@@ -163,6 +160,10 @@ async def answer_frame(frame: bytes, cost: int = 1) -> tuple[bytes, str]:
     if not isinstance(op, dict):
         raise Refused()
     await check_fresh(request, op.get("ts"))
+    # Charged only once fresh: a replayed frame (anyone on the path saw it) cannot spend its
+    # session's share. A request refused for its rate has used its counter: seal it anew.
+    tag = session_tag(request.client_pk)
+    await charge_session(tag, cost)
     reply = await run_operation(op)
     body = json.dumps({"status": reply.status, "body": reply.body}, separators=(",", ":"))
     return sealing.seal_reply(request, body.encode()), tag

@@ -179,6 +179,17 @@ def test_the_doh_door_limits_each_session_too() -> None:
             # No bearer token: the operation answers 401, but the tunnel frame authenticates.
             return TunnelClient(Resolver("doh-in-process"), tunnel_public_key(), ZONE, "")
 
+        # Replays of a frame (anyone on the path saw it) are refused before they are charged:
+        # they do not spend the session's share.
+        victim = client()
+        frame, _ = victim.seal({"op": "sync", "cursor": 0})
+        victim.upload(frame)
+        for _ in range(12):
+            with pytest.raises(DnsError) as replayed:
+                victim.upload(frame)
+            assert replayed.value.rcode == RCODE.REFUSED
+        assert victim.call({"op": "sync", "cursor": 0})[0] == 401
+
         greedy = client()
         answered: list[int] = []
         with pytest.raises(DnsError) as throttled:
