@@ -96,7 +96,10 @@ async def answer_upload(fragment: codec.Upload) -> list[str]:
     keys = [_key("frag", fragment.rid, seq) for seq in range(fragment.total)]
     parts = await cache.aget_many(keys)
     if len(parts) != fragment.total:
-        return ["missing"]
+        # A resolver's retry of the last name can land just as the first copy finishes the
+        # request (its answer kept, then its fragments dropped): answer it, not "missing".
+        stored = await cache.aget(_key("ans", fragment.rid))
+        return _txt(stored[1], 0) if stored is not None else ["missing"]
     text = "".join(parts[k] for k in keys)
     if len(text) * 5 // 8 > settings.TALKEE_TUNNEL_MAX_REQUEST_BYTES:
         raise Refused()

@@ -7,6 +7,8 @@ import base64
 import json
 import os
 import random
+import socket
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -298,3 +300,29 @@ def test_names_logs_and_database_hold_no_plaintext_or_token(make_account, live_s
     assert marker not in logs
     assert b64(marker).encode() not in logs
     assert ZONE.encode() not in logs.replace(b'"zone": "t.localhost"', b"")
+
+
+def test_a_resolver_repeating_the_last_name_while_it_runs_always_gets_the_answer(
+    make_account, live_server_daphne, dns_gateway
+) -> None:
+    """Resolvers retry a query that is slow to answer; a copy that lands while the request
+    is being finished must get its answer too, never "missing" (seen through unbound)."""
+    client = tunnel(udp(dns_gateway), live_server_daphne, make_account().token)
+    for _ in range(4):
+        frame, _ = client.seal({"op": "sync", "cursor": 0, "timeout": 0})
+        rid = new_rid()
+        names = codec.upload_names(frame, rid, ZONE)
+        for name in names[:-1]:
+            assert client.resolver.txt(name) == ["ok"]
+        answers: list[list[str]] = []
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.settimeout(10)
+            copies = 30
+            for _ in range(copies):  # ~0.1 s of retries, as a resolver on a busy path sends
+                sock.sendto(bytes(DNSRecord.question(names[-1], "TXT").pack()), ("127.0.0.1", dns_gateway.port))
+                time.sleep(0.003)
+            for _ in range(copies):
+                reply = DNSRecord.parse(sock.recv(65535))
+                answers.append([s.decode() for s in reply.rr[0].rdata.data] if reply.rr else [])
+        assert all(a and a[0].startswith("0/") for a in answers), [a[:1] for a in answers]
+        assert len({tuple(a) for a in answers}) == 1, "one run, one answer"
