@@ -32,13 +32,14 @@ def over_rate(scope: str, who: str, rate: str) -> bool:
         return False
 
 
-async def aover_rate(scope: str, who: str, rate: str) -> bool:
-    """over_rate for async code."""
+async def aover_rate(scope: str, who: str, rate: str, cost: int = 1) -> bool:
+    """over_rate for async code; `cost` counts several requests at once (a tunnelled
+    request is charged all its query names when it is whole)."""
     limit, window = parse_rate(rate)
     key = _key(scope, who)
     await cache.aadd(key, 0, timeout=window)
     try:
-        return await cache.aincr(key) > limit
+        return await cache.aincr(key, cost) > limit
     except ValueError:
         return False
 

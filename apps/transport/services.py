@@ -4,6 +4,14 @@ sealed answer until the client has fetched it.
 
 Everything kept is ciphertext in the cache (Redis in production) with a short expiry, so
 half-received requests cannot pile up. Nothing here logs a name, a frame or a token.
+
+Abuse limit per tunnel session (TALKEE_TUNNEL_SESSION_RATE): a session is the client's
+ephemeral X25519 key, known only once a request is whole, authenticates and is fresh
+(not replayed, not stale: whoever saw a frame cannot spend its session's share). Then the
+request is charged every query name it took (`total` fragments) to that key, and each
+answer chunk fetched later is charged to the key whose answer it is. A session over its
+rate gets REFUSED; a request that never completes or does not authenticate is charged to
+no session (the gateway's per-address flood guard still counted each of its queries).
 """
 
 import asyncio
@@ -23,6 +31,7 @@ from apps.accounts.models import Session
 from apps.accounts.selectors import session_for_token
 from apps.core import metrics
 from apps.core.errors import ServiceError, describe_validation_error, error_body
+from apps.core.ratelimit import aover_rate
 from apps.messages import services as message_services
 from apps.messages.requests import validated_ack, validated_send
 from apps.messages.sync import sync_page
@@ -57,12 +66,28 @@ def _ttl() -> int:
     return int(settings.TALKEE_TUNNEL_FRAGMENT_TTL_SECONDS)
 
 
+# A finished answer in the cache: (the session it belongs to, its chunks).
+Stored = tuple[str, list[bytes]]
+
+
+def session_tag(client_pk: bytes) -> str:
+    """What names a tunnel session in the cache: a hash of its key, never the key."""
+    return blake3(b"tunnel-session:" + client_pk).hexdigest()[:32]
+
+
+async def charge_session(tag: str, cost: int) -> None:
+    """Count `cost` queries of one session; Refused once it is over its rate."""
+    if await aover_rate("tunnel-session", tag, settings.TALKEE_TUNNEL_SESSION_RATE, cost):
+        raise Refused()
+
+
 async def answer_upload(fragment: codec.Upload) -> list[str]:
     """Keep one fragment; once the last one arrives, run the request and answer its first chunk."""
     last = fragment.seq == fragment.total - 1
-    answer = await cache.aget(_key("ans", fragment.rid))
-    if answer is not None:
-        return _txt(answer, 0) if last else ["ok"]
+    stored: Stored | None = await cache.aget(_key("ans", fragment.rid))
+    if stored is not None:
+        # A resolver retrying a name it already had answered: not charged again.
+        return _txt(stored[1], 0) if last else ["ok"]
     # A request holds at most MAX_FRAGMENTS names of at most 253 characters, for at most
     # the fragment TTL: what a half-received request can cost is bounded.
     await cache.aset(_key("frag", fragment.rid, fragment.seq), fragment.data, _ttl())
@@ -71,28 +96,32 @@ async def answer_upload(fragment: codec.Upload) -> list[str]:
     keys = [_key("frag", fragment.rid, seq) for seq in range(fragment.total)]
     parts = await cache.aget_many(keys)
     if len(parts) != fragment.total:
-        return ["missing"]
+        # A resolver's retry of the last name can land just as the first copy finishes the
+        # request (its answer kept, then its fragments dropped): answer it, not "missing".
+        stored = await cache.aget(_key("ans", fragment.rid))
+        return _txt(stored[1], 0) if stored is not None else ["missing"]
     text = "".join(parts[k] for k in keys)
     if len(text) * 5 // 8 > settings.TALKEE_TUNNEL_MAX_REQUEST_BYTES:
         raise Refused()
     if not await cache.aadd(_key("busy", fragment.rid), 1, _ttl()):
         return _txt(await _wait_for_answer(fragment.rid), 0)
     try:
-        reply = await answer_frame(codec.b32decode(text))
+        reply, tag = await answer_frame(codec.b32decode(text), cost=fragment.total)
     except (Refused, codec.CodecError):
         await cache.adelete(_key("busy", fragment.rid))
         raise Refused() from None
     chunks = codec.reply_chunks(reply)
-    await cache.aset(_key("ans", fragment.rid), chunks, _ttl())
+    await cache.aset(_key("ans", fragment.rid), (tag, chunks), _ttl())
     await cache.adelete_many(keys)
     return _txt(chunks, 0)
 
 
 async def answer_download(download: codec.Download) -> list[str]:
-    chunks = await cache.aget(_key("ans", download.rid))
-    if chunks is None or download.seq >= len(chunks):
+    stored: Stored | None = await cache.aget(_key("ans", download.rid))
+    if stored is None or download.seq >= len(stored[1]):
         raise Unknown()
-    return _txt(chunks, download.seq)
+    await charge_session(stored[0], 1)
+    return _txt(stored[1], download.seq)
 
 
 def _txt(chunks: list[bytes], seq: int) -> list[str]:
@@ -103,9 +132,9 @@ async def _wait_for_answer(rid: str) -> list[bytes]:
     deadline = time.monotonic() + settings.TALKEE_TUNNEL_MAX_WAIT_SECONDS + 3
     while time.monotonic() < deadline:
         await asyncio.sleep(_BUSY_POLL_SECONDS)
-        chunks: list[bytes] | None = await cache.aget(_key("ans", rid))
-        if chunks is not None:
-            return chunks
+        stored: Stored | None = await cache.aget(_key("ans", rid))
+        if stored is not None:
+            return stored[1]
     raise Busy()
 
 
@@ -120,8 +149,9 @@ async def check_fresh(request: sealing.OpenedRequest, ts: Any) -> None:
         raise Refused()
 
 
-async def answer_frame(frame: bytes) -> bytes:
-    """Open a request frame, check it is fresh, run it and seal the reply."""
+async def answer_frame(frame: bytes, cost: int = 1) -> tuple[bytes, str]:
+    """Open a request frame, check it is fresh, charge its session `cost` queries, run it
+    and seal the reply; returns the reply and the session's tag."""
     try:
         request = sealing.open_request(frame)
     except sealing.SealError:
@@ -133,9 +163,13 @@ async def answer_frame(frame: bytes) -> bytes:
     if not isinstance(op, dict):
         raise Refused()
     await check_fresh(request, op.get("ts"))
+    # Charged only once fresh: a replayed frame (anyone on the path saw it) cannot spend its
+    # session's share. A request refused for its rate has used its counter: seal it anew.
+    tag = session_tag(request.client_pk)
+    await charge_session(tag, cost)
     reply = await run_operation(op)
     body = json.dumps({"status": reply.status, "body": reply.body}, separators=(",", ":"))
-    return sealing.seal_reply(request, body.encode())
+    return sealing.seal_reply(request, body.encode()), tag
 
 
 async def run_operation(op: dict[str, Any]) -> Reply:

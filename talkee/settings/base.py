@@ -326,10 +326,15 @@ TALKEE_TUNNEL_SYNC_FRAMES = env.int("TALKEE_TUNNEL_SYNC_FRAMES", default=20)
 # Frames older (or newer) than this by the client's clock are refused as replays.
 TALKEE_TUNNEL_MAX_SKEW_SECONDS = env.int("TALKEE_TUNNEL_MAX_SKEW_SECONDS", default=300)
 # Queries per client address: the DoH endpoint (a browser on the DNS rung polls about once
-# a second and sends a message as a few dozen queries) and the gateway (whose clients are
-# recursive resolvers, each speaking for many people). Over it: 429 / REFUSED.
+# a second and sends a message as a few dozen queries) and the gateway, whose clients are
+# recursive resolvers each speaking for many people: there it is only a flood guard, far
+# above one person's use. Over it: 429 / REFUSED.
 TALKEE_TUNNEL_DOH_RATE = env.str("TALKEE_TUNNEL_DOH_RATE", default="1800/min")
-TALKEE_TUNNEL_GATEWAY_RATE = env.str("TALKEE_TUNNEL_GATEWAY_RATE", default="12000/min")
+TALKEE_TUNNEL_GATEWAY_RATE = env.str("TALKEE_TUNNEL_GATEWAY_RATE", default="120000/min")
+# Queries per tunnel session (a client's authenticated ephemeral key), through either door:
+# what one person behind a shared resolver may use (a 20-frame sync page is 81 queries; 200/s
+# leaves room for a faster codec's bulk sync). Over it: REFUSED for that session only.
+TALKEE_TUNNEL_SESSION_RATE = env.str("TALKEE_TUNNEL_SESSION_RATE", default="12000/min")
 
 # --- encrypted file blobs (apps/blobs) --------------------------------------------------
 # Opaque ciphertext under random names; any Django storage can replace the file system.

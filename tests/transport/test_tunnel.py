@@ -7,13 +7,12 @@ import base64
 import json
 import os
 import random
-import subprocess
-import sys
+import socket
+import time
 import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,62 +23,20 @@ from redis import Redis
 
 from apps.messages.models import Message
 from apps.transport import codec
-from tests.conftest import ROOT, LiveServer, _wait_for_port, b64, free_port, make_chat, server_env, stop
+from tests.conftest import b64, free_port, make_chat
 from tests.messages.wsclient import SocketDevice
 from tests.support.database import dump_database
-from tests.transport.tunnelclient import DnsError, Resolver, TunnelClient, new_rid
+from tests.support.dns import Gateway, gateway
+from tests.transport.tunnelclient import ZONE, DnsError, Resolver, TunnelClient, new_rid, send_op, tunnel
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-ZONE = "t.localhost"
-
-
-class Gateway:
-    def __init__(self, port: int, process: subprocess.Popen[bytes], log_path: Path) -> None:
-        self.port, self.process, self.log_path = port, process, log_path
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
 
 
 @pytest.fixture(scope="module")
 def dns_gateway(django_db_setup: None, tmp_path_factory: Any) -> Iterator[Gateway]:
-    port = free_port()
-    log_path = tmp_path_factory.mktemp("dns") / "gateway.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "manage.py", "dns_gateway", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=ROOT,
-            env=server_env(),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    _wait_for_port(port, process)
-    yield Gateway(port, process, log_path)
-    stop(process)
-    assert process.returncode in (0, -15), log_path.read_text(errors="replace")
-
-
-def server_info(server: LiveServer) -> dict[str, Any]:
-    with urllib.request.urlopen(f"{server.url}/.well-known/talkee/server", timeout=10) as response:
-        return dict(json.loads(response.read()))
-
-
-def tunnel(resolver: Resolver, server: LiveServer, token: str) -> TunnelClient:
-    info = server_info(server)
-    assert info["tunnel_zone"] == ZONE
-    return TunnelClient(resolver, base64.b64decode(info["tunnel_x25519_pub"]), ZONE, token)
-
-
-def send_op(chat_id: str, ciphertext: bytes, cmid: str | None = None) -> dict[str, Any]:
-    return {
-        "op": "send",
-        "chat_id": chat_id,
-        "client_message_id": cmid or uuid.uuid4().hex,
-        "kind": "application",
-        "epoch": 0,
-        "ciphertext": b64(ciphertext),
-    }
+    with gateway(tmp_path_factory.mktemp("dns")) as running:
+        yield running
+    assert running.process.returncode in (0, -15), running.log()
 
 
 def test_the_well_known_document_names_the_tunnel(settings) -> None:
@@ -343,3 +300,29 @@ def test_names_logs_and_database_hold_no_plaintext_or_token(make_account, live_s
     assert marker not in logs
     assert b64(marker).encode() not in logs
     assert ZONE.encode() not in logs.replace(b'"zone": "t.localhost"', b"")
+
+
+def test_a_resolver_repeating_the_last_name_while_it_runs_always_gets_the_answer(
+    make_account, live_server_daphne, dns_gateway
+) -> None:
+    """Resolvers retry a query that is slow to answer; a copy that lands while the request
+    is being finished must get its answer too, never "missing" (seen through unbound)."""
+    client = tunnel(udp(dns_gateway), live_server_daphne, make_account().token)
+    for _ in range(4):
+        frame, _ = client.seal({"op": "sync", "cursor": 0, "timeout": 0})
+        rid = new_rid()
+        names = codec.upload_names(frame, rid, ZONE)
+        for name in names[:-1]:
+            assert client.resolver.txt(name) == ["ok"]
+        answers: list[list[str]] = []
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.settimeout(10)
+            copies = 30
+            for _ in range(copies):  # ~0.1 s of retries, as a resolver on a busy path sends
+                sock.sendto(bytes(DNSRecord.question(names[-1], "TXT").pack()), ("127.0.0.1", dns_gateway.port))
+                time.sleep(0.003)
+            for _ in range(copies):
+                reply = DNSRecord.parse(sock.recv(65535))
+                answers.append([s.decode() for s in reply.rr[0].rdata.data] if reply.rr else [])
+        assert all(a and a[0].startswith("0/") for a in answers), [a[:1] for a in answers]
+        assert len({tuple(a) for a in answers}) == 1, "one run, one answer"

@@ -7,13 +7,18 @@ import os
 import socket
 import time
 import urllib.request
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 from dnslib import QTYPE, RCODE, DNSRecord
 
+from apps.core.b64 import b64
 from apps.transport import codec
 from apps.transport.sealing import ClientSession
+from tests.conftest import LiveServer
+
+ZONE = "t.localhost"  # the test settings' TALKEE_TUNNEL_ZONE
 
 
 class DnsError(Exception):
@@ -30,16 +35,20 @@ def new_rid() -> str:
 class Resolver:
     """Sends one DNS query message and returns the answer message."""
 
-    kind: str  # "udp", "tcp", "doh-post", "doh-get"
+    kind: str  # "udp", "tcp", "doh-post", "doh-get"; "doh-in-process" (Django's test client)
     address: tuple[str, int] | None = None
     url: str = ""
     sent: list[bytes] = field(default_factory=list)  # every query message, for replay tests
+    # A client behind a recursive resolver asks again when an answer is lost (no answer
+    # within `timeout`) or the resolver gave up (SERVFAIL): every tunnel name is safe to repeat.
+    attempts: int = 1
+    timeout: float = 10.0
 
     def exchange(self, wire: bytes) -> bytes | None:
         self.sent.append(wire)
         if self.kind == "udp":
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-                sock.settimeout(10)
+                sock.settimeout(self.timeout)
                 sock.sendto(wire, self.address)
                 try:
                     return sock.recv(65535)
@@ -50,6 +59,12 @@ class Resolver:
                 sock.sendall(len(wire).to_bytes(2, "big") + wire)
                 size = int.from_bytes(_read(sock, 2), "big")
                 return _read(sock, size)
+        if self.kind == "doh-in-process":
+            from django.test import Client
+
+            answer = Client().post("/dns-query", wire, content_type="application/dns-message")
+            assert answer.status_code == 200, answer.content
+            return bytes(answer.content)
         if self.kind == "doh-get":
             encoded = base64.urlsafe_b64encode(wire).decode().rstrip("=")
             request = urllib.request.Request(f"{self.url}/dns-query?dns={encoded}")
@@ -62,12 +77,17 @@ class Resolver:
             return bytes(response.read())
 
     def query(self, name: str, qtype: str = "TXT") -> DNSRecord:
-        query = DNSRecord.question(name, qtype)
-        raw = self.exchange(bytes(query.pack()))
-        assert raw is not None, "no answer"
-        reply = DNSRecord.parse(raw)
-        assert reply.header.id == query.header.id
-        return reply
+        for attempt in range(self.attempts):
+            query = DNSRecord.question(name, qtype)
+            raw = self.exchange(bytes(query.pack()))
+            if raw is None:
+                continue
+            reply = DNSRecord.parse(raw)
+            assert reply.header.id == query.header.id
+            if reply.header.rcode == RCODE.SERVFAIL and attempt + 1 < self.attempts:
+                continue
+            return reply
+        raise AssertionError(f"no answer after {self.attempts} attempts")
 
     def txt(self, name: str) -> list[str]:
         reply = self.query(name)
@@ -124,4 +144,27 @@ class TunnelClient:
         return int(answer["status"]), answer["body"]
 
 
-__all__ = ["QTYPE", "DnsError", "Resolver", "TunnelClient", "new_rid"]
+def server_info(server: LiveServer) -> dict[str, Any]:
+    with urllib.request.urlopen(f"{server.url}/.well-known/talkee/server", timeout=10) as response:
+        return dict(json.loads(response.read()))
+
+
+def tunnel(resolver: Resolver, server: LiveServer, token: str) -> TunnelClient:
+    """A tunnel client of `server` (its key and zone from the well-known document)."""
+    info = server_info(server)
+    assert info["tunnel_zone"] == ZONE
+    return TunnelClient(resolver, base64.b64decode(info["tunnel_x25519_pub"]), ZONE, token)
+
+
+def send_op(chat_id: str, ciphertext: bytes, cmid: str | None = None) -> dict[str, Any]:
+    return {
+        "op": "send",
+        "chat_id": chat_id,
+        "client_message_id": cmid or uuid.uuid4().hex,
+        "kind": "application",
+        "epoch": 0,
+        "ciphertext": b64(ciphertext),
+    }
+
+
+__all__ = ["QTYPE", "ZONE", "DnsError", "Resolver", "TunnelClient", "new_rid", "send_op", "server_info", "tunnel"]

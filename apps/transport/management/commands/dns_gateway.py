@@ -42,7 +42,8 @@ class _UdpGateway(asyncio.DatagramProtocol):
 
 
 async def _answer_from(address: str, data: bytes, *, udp: bool) -> bytes | None:
-    """The answer, or REFUSED once the sender (a resolver, usually) is over its rate."""
+    """The answer, or REFUSED once the sender (a resolver, usually) is over its flood-guard
+    rate; each tunnel session behind it has its own rate (`services.charge_session`)."""
     if await aover_rate("dns", address, settings.TALKEE_TUNNEL_GATEWAY_RATE):
         return refused(data)
     return await answer(data, udp=udp)
