@@ -3,13 +3,24 @@
 // and open full size in the viewer (./imageView); MP4/WebM videos play inline from the
 // decrypted blob. Decrypted files are kept as object URLs for the conversation's life.
 import { humanError } from "../../api/client";
-import { isInlineImage, isInlineVideo, sizeOf, thumbnailOf } from "../../app/images";
+import { fitWithin, isInlineImage, isInlineVideo, sizeOf, thumbnailOf } from "../../app/images";
 import type { FileReference } from "../../crypto/payload";
 import { h } from "../dom";
 import { openImageViewer } from "./imageView";
 
 /** Larger pictures and videos load only when asked for (the viewer, Play). */
 const AUTOLOAD_BYTES = 8 * 1024 * 1024;
+/** Longest side of a picture or video in the conversation (CSS px). */
+const INLINE_EDGE = 320;
+
+/** Gives `el` the size it will show at (from the sender's numbers), so the list does not jump when it loads. */
+function reserve(el: HTMLImageElement | HTMLVideoElement, ref: FileReference): void {
+  const size = sizeOf(ref);
+  if (size === null) return;
+  const shown = fitWithin(size.width, size.height, INLINE_EDGE);
+  el.width = shown.width;
+  el.height = shown.height;
+}
 
 export interface FileActions {
   /** Downloads and decrypts; `progress` 0…1. */
@@ -83,22 +94,23 @@ export function fileCards(actions: FileActions): (ref: FileReference) => HTMLEle
         bar.hidden = true;
         show(url);
       })
-      .catch(failed);
+      .catch(() => {
+        bar.hidden = true;
+        failed();
+      });
   };
 
   const picture = (ref: FileReference, card: HTMLElement, download: HTMLButtonElement): void => {
     const img = h("img", { alt: ref.name, class: "preview" });
-    const size = sizeOf(ref);
-    if (size !== null) {
-      img.width = size.width;
-      img.height = size.height; // the bubble keeps its place while the picture loads
-    }
+    reserve(img, ref);
     const thumb = thumbUrl(ref);
     if (thumb !== null) img.src = thumb;
     const bar = progressBar(ref);
     const open = h("button", { type: "button", class: "media-open", "aria-label": `View ${ref.name} full size` }, img);
     open.addEventListener("click", () => {
-      openImageViewer({ name: ref.name, alt: ref.name, load: (progress) => load(ref, progress), download: () => saveAs(ref, download, null) });
+      // What the viewer loads replaces the thumbnail here too.
+      const full = (progress: (f: number) => void): Promise<string> => load(ref, progress).then((url) => ((img.src = url), url));
+      openImageViewer({ name: ref.name, alt: ref.name, load: full, download: () => saveAs(ref, download, null) });
     });
     card.append(open, bar);
     if (ref.size <= AUTOLOAD_BYTES)
@@ -114,24 +126,25 @@ export function fileCards(actions: FileActions): (ref: FileReference) => HTMLEle
 
   const video = (ref: FileReference, card: HTMLElement): void => {
     const player = h("video", { class: "preview", controls: true, playsinline: true, preload: "metadata", "aria-label": `Video ${ref.name}` });
-    const size = sizeOf(ref);
-    if (size !== null) {
-      player.width = size.width;
-      player.height = size.height;
-    }
+    reserve(player, ref);
     const thumb = thumbUrl(ref);
     if (thumb !== null) player.poster = thumb;
     const bar = progressBar(ref);
     const failed = (): void => actions.say(`${ref.name} could not be loaded.`);
     card.append(player, bar);
+    // The bytes are in memory once decrypted: the player may read them all at once.
+    const show = (url: string): void => {
+      player.preload = "auto";
+      player.src = url;
+    };
     if (ref.size <= AUTOLOAD_BYTES) {
-      fill(ref, bar, (url) => (player.src = url), failed);
+      fill(ref, bar, show, failed);
       return;
     }
     const play = h("button", { type: "button", class: "media-play" }, `Play video (${sizeText(ref.size)})`);
     play.addEventListener("click", () => {
       play.remove();
-      fill(ref, bar, (url) => ((player.src = url), void player.play().catch(() => undefined)), failed);
+      fill(ref, bar, (url) => (show(url), void player.play().catch(() => undefined)), failed);
     });
     card.append(play);
   };
