@@ -272,5 +272,16 @@ def test_pasted_and_dropped_pictures_and_a_video(people: Any, tmp_path: Path) ->
     video.scroll_into_view_if_needed()
     shot(bob.page, "23e-video-inline")
 
+    # A "JPEG" the browser cannot decode cannot be cleaned: refused with a sentence, not sent as it is.
+    broken_name = "not-really-a-photo.jpg"
+    (tmp_path / broken_name).write_bytes(b"\xff\xd8\xff\xe1\x00\x10Exif\x00\x00GPS-here" + bytes(64))
+    alice.typed.append(broken_name)
+    alice.page.get_by_label("Attach file").set_input_files(str(tmp_path / broken_name))
+    expect(alice.page.get_by_role("alert").filter(has_text="could not be read as a picture")).to_have_text(
+        f"{broken_name} could not be read as a picture, so its hidden details (such as where it was taken)"
+        " cannot be removed. It was not sent."
+    )
+    expect(alice.log.get_by_text(broken_name)).to_have_count(0)
+
     assert_private(alice.server, alice.typed, [pasted[-1024:], dropped[-1024:], webm[-1024:]])
     assert_sizes_private(alice.server, [len(pasted), len(dropped), len(webm)])

@@ -49,6 +49,8 @@ export function humanError(err: unknown): string {
         return "That recovery phrase is not valid. Check the 12 words.";
       case "FileTooLargeError":
         return HUMAN["file_too_large"] ?? "File too large.";
+      case "PictureUnreadableError":
+        return err.message;
       case "PayloadTooLargeError":
         return "This message is too long; send it as a file instead.";
       default:

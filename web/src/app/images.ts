@@ -10,7 +10,8 @@
 // goes as an encrypted, padded blob like every file.
 //
 // Not re-encoded (sent as they are): GIFs (drawing them would drop the animation; GIF has
-// no EXIF), SVGs and pictures the browser cannot decode (shown as plain files). Videos are
+// no EXIF), SVGs and other types the browser cannot decode (HEIC in Chromium: plain files);
+// a JPEG, PNG or WebP that does not decode is refused rather than sent uncleaned. Videos are
 // sent as they are too (no metadata stripping: a canvas cannot re-encode them); MP4/WebM
 // get a thumbnail from their first frame when the browser can play them.
 import type { FileReference } from "../crypto/payload";
@@ -176,13 +177,23 @@ async function thumbnail(source: CanvasImageSource, width: number, height: numbe
   return {};
 }
 
+/** A JPEG, PNG or WebP this browser cannot decode: its metadata cannot be removed, so it is not sent. */
+export class PictureUnreadableError extends Error {
+  override name = "PictureUnreadableError";
+  constructor(name: string) {
+    super(`${name} could not be read as a picture, so its hidden details (such as where it was taken) cannot be removed. It was not sent.`);
+  }
+}
+
 /** A picture re-encoded without its metadata (scaled to MAX_EDGE), with its thumbnail. */
 async function preparePicture(file: File, type: string): Promise<PreparedFile | null> {
   let bitmap: ImageBitmap;
   try {
     bitmap = await createImageBitmap(file, { imageOrientation: "from-image" });
   } catch {
-    return null; // not decodable here: sent as a plain file
+    // A type we promise to clean must be cleaned; others (HEIC here) go as plain files.
+    if (KEEP_TYPE.has(file.type)) throw new PictureUnreadableError(file.name);
+    return null;
   }
   try {
     const size = fitWithin(bitmap.width, bitmap.height, MAX_EDGE);

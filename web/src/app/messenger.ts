@@ -409,14 +409,12 @@ export class Messenger extends EventTarget implements AppContext {
   }
 
   /**
-   * Encrypts (padded to its bucket, in the core) and uploads a file in chunks, then
-   * sends the message that carries its key, name and type (see ./uploads: it survives
-   * a reload or a dropped link). Progress comes as "uploads" changes.
+   * Cleans a picture (./images: no EXIF/GPS, scaled, a thumbnail), encrypts and uploads it
+   * in chunks, then sends the message with its key, name and type (./uploads: survives a
+   * reload or a dropped link). Progress comes as "uploads" changes.
    */
-  async sendFile(chatId: string, file: File, caption: string): Promise<void> {
-    // Pictures lose their metadata (EXIF, GPS) and get a thumbnail before anything is encrypted.
-    const prepared = await prepareMedia(file);
-    return this.uploads.start(chatId, prepared.file, caption, prepared.media);
+  sendFile(chatId: string, file: File, caption: string): Promise<void> {
+    return this.uploads.start(chatId, file, caption, prepareMedia);
   }
 
   /** Downloads and decrypts a file; the result has the original bytes and type. `progress`: 0…1 of the download. */

@@ -108,11 +108,25 @@ export class Uploads {
   }
 
   /** Encrypts `file` into the vault, then uploads it and sends its message; resolves once sent. */
-  async start(chatId: string, file: File, caption: string, media: MediaInfo = {}): Promise<void> {
+  async start(chatId: string, chosen: File, caption: string, prepare?: (file: File) => Promise<{ file: File; media: MediaInfo }>): Promise<void> {
+    const id = crypto.randomUUID();
+    let file = chosen;
+    let media: MediaInfo = {};
+    if (prepare !== undefined) {
+      // A picture being cleaned and scaled (./images) shows as an upload at 0 meanwhile.
+      this.views.set(id, { id, chatId, name: chosen.name, phase: "encrypting", progress: 0 });
+      this.hooks.changed(chatId);
+      try {
+        ({ file, media } = await prepare(chosen));
+      } finally {
+        this.views.delete(id);
+        this.hooks.changed(chatId);
+      }
+    }
     if (file.size > MAX_FILE_SIZE) throw new FileTooLargeError(file.size);
     const encrypted = await encryptFileStream(file.stream() as ReadableStream<Uint8Array>, file.size);
     const record: UploadRecord = {
-      id: crypto.randomUUID(),
+      id,
       chatId,
       name: file.name,
       mime: file.type || "application/octet-stream",
