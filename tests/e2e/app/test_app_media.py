@@ -64,6 +64,21 @@ EDGES = """(img) => {
 }"""
 
 
+# A pinch on the viewer: two touch pointers 100 px apart, the second moves 100 px further out.
+PINCH = """(stage) => {
+  const r = stage.getBoundingClientRect();
+  const x = r.left + r.width / 2;
+  const y = r.top + r.height / 2;
+  const send = (type, id, at) => stage.dispatchEvent(new PointerEvent(type, {
+    pointerId: id, clientX: at, clientY: y, bubbles: true, pointerType: "touch", isPrimary: id === 11 }));
+  send("pointerdown", 11, x - 50);
+  send("pointerdown", 12, x + 50);
+  send("pointermove", 12, x + 150);
+  send("pointerup", 11, x - 50);
+  send("pointerup", 12, x + 150);
+}"""
+
+
 def draw(page: Page, width: int, height: int, kind: str = "image/jpeg") -> bytes:
     return base64.b64decode(page.evaluate(DRAW, [width, height, kind]))
 
@@ -148,6 +163,14 @@ def test_a_picture_loses_its_gps_and_opens_full_size(people: Any, tmp_path: Path
     assert zoomed > 1.5
     viewer.get_by_role("button", name="Fit to screen").click()
     expect(viewer.get_by_text("100%")).to_be_visible()
+    # Two fingers moving apart (100 px to 200 px) zoom 2x; the keys + and 0 zoom and fit.
+    viewer.locator(".viewer-stage").evaluate(PINCH)
+    expect(viewer.get_by_text("200%")).to_be_visible()
+    bob.page.keyboard.press("0")
+    expect(viewer.get_by_text("100%")).to_be_visible()
+    bob.page.keyboard.press("+")
+    expect(viewer.get_by_text("150%")).to_be_visible()
+    bob.page.keyboard.press("0")
 
     # What Bob's browser decrypted: a JPEG with no EXIF, no GPS, no camera, no comment.
     with bob.page.expect_download() as download_info:

@@ -1,6 +1,6 @@
-// A picture full size, in a modal <dialog>: zoom with the wheel, a pinch, a double click or
-// the buttons (+, −, Fit), drag to move a zoomed picture, Escape or Close to leave (focus
-// goes back to the picture in the conversation). The full picture is loaded (and
+// A picture full size, in a modal <dialog>: zoom with the wheel, a pinch, a double click,
+// the buttons (+, −, Fit) or the keys + − 0, drag or the arrow keys to move a zoomed
+// picture, Escape or Close to leave (focus goes back to the picture in the conversation). The full picture is loaded (and
 // decrypted) on demand with a progress bar when the conversation has not loaded it yet.
 import { humanError } from "../../api/client";
 import { h } from "../dom";
@@ -88,7 +88,11 @@ export function openImageViewer(options: ImageViewOptions): HTMLDialogElement {
     return a === undefined || b === undefined ? 0 : Math.hypot(a.x - b.x, a.y - b.y);
   };
   stage.addEventListener("pointerdown", (ev) => {
-    stage.setPointerCapture(ev.pointerId);
+    try {
+      stage.setPointerCapture(ev.pointerId);
+    } catch {
+      // a pointer the browser no longer tracks: moves still arrive while it is over the stage
+    }
     pointers.set(ev.pointerId, { x: ev.clientX, y: ev.clientY });
   });
   stage.addEventListener("pointermove", (ev) => {
@@ -106,6 +110,24 @@ export function openImageViewer(options: ImageViewOptions): HTMLDialogElement {
   const lift = (ev: PointerEvent): void => void pointers.delete(ev.pointerId);
   stage.addEventListener("pointerup", lift);
   stage.addEventListener("pointercancel", lift);
+  // Keys: + and − zoom, 0 fits, the arrows move a zoomed picture (Escape is the dialog's own).
+  dialog.addEventListener("keydown", (ev) => {
+    const step = 40;
+    const moves: Record<string, () => Zoom> = {
+      "+": () => zoomAt(zoom, 1.5, 0, 0),
+      "=": () => zoomAt(zoom, 1.5, 0, 0),
+      "-": () => zoomAt(zoom, 1 / 1.5, 0, 0),
+      "0": () => ({ scale: 1, x: 0, y: 0 }),
+      ArrowLeft: () => ({ ...zoom, x: zoom.x + step }),
+      ArrowRight: () => ({ ...zoom, x: zoom.x - step }),
+      ArrowUp: () => ({ ...zoom, y: zoom.y + step }),
+      ArrowDown: () => ({ ...zoom, y: zoom.y - step }),
+    };
+    const move = moves[ev.key];
+    if (move === undefined || (ev.key.startsWith("Arrow") && zoom.scale === 1)) return;
+    ev.preventDefault();
+    apply(move());
+  });
   // A click on the dark backdrop (outside the picture and the bar) closes too.
   dialog.addEventListener("click", (ev) => {
     if (ev.target === dialog) dialog.close();
