@@ -37,20 +37,21 @@ export function fileCards(actions: FileActions): (ref: FileReference) => HTMLEle
   const thumbs = new Map<string, string | null>();
   const progressOf = new Map<string, Set<(fraction: number) => void>>();
 
-  /** The decrypted file's object URL (one download per blob, whoever asks; `progress` follows it). */
+  /** The decrypted file's object URL (one download per blob, whoever asks; `progress` follows it while it runs). */
   const load = (ref: FileReference, progress?: (fraction: number) => void): Promise<string> => {
-    const listeners = progressOf.get(ref.blob_id) ?? new Set();
-    progressOf.set(ref.blob_id, listeners);
-    if (progress !== undefined) listeners.add(progress);
-    let url = decrypted.get(ref.blob_id);
-    if (url === undefined) {
-      url = actions
-        .open(ref, (f) => listeners.forEach((l) => l(f)))
-        .then((blob) => URL.createObjectURL(blob))
-        .finally(() => progressOf.delete(ref.blob_id));
-      url.catch(() => decrypted.delete(ref.blob_id));
-      decrypted.set(ref.blob_id, url);
+    const known = decrypted.get(ref.blob_id);
+    if (known !== undefined) {
+      if (progress !== undefined) progressOf.get(ref.blob_id)?.add(progress);
+      return known;
     }
+    const listeners = new Set(progress === undefined ? [] : [progress]);
+    progressOf.set(ref.blob_id, listeners);
+    const url = actions
+      .open(ref, (f) => listeners.forEach((l) => l(f)))
+      .then((blob) => URL.createObjectURL(blob))
+      .finally(() => progressOf.delete(ref.blob_id));
+    url.catch(() => decrypted.delete(ref.blob_id));
+    decrypted.set(ref.blob_id, url);
     return url;
   };
   const thumbUrl = (ref: FileReference): string | null => {
