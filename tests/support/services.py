@@ -62,6 +62,15 @@ class OwnPostgres:
     def url(self) -> str:
         return f"postgres://postgres@127.0.0.1:{self.port}/talkee"
 
+    def dump(self) -> bytes:
+        """Every row of the instance's database, as an attacker with a copy reads it."""
+        done = subprocess.run(
+            [_pg_bin("pg_dump"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "--data-only", "talkee"],
+            capture_output=True,
+            check=True,
+        )
+        return done.stdout
+
 
 class OwnRedis:
     """A Redis of the test's own that keeps an append-only file, as docker/compose.yaml's does."""
@@ -93,6 +102,16 @@ class OwnInstance:
     redis: OwnRedis
     server: LiveServer
     worker: CeleryWorker
+
+    def assert_private(self, texts: list[str]) -> None:
+        """None of `texts` in the database (as text, or hex inside bytea) or the logs."""
+        assert texts, "the scan needs the typed texts"
+        dump = self.postgres.dump()
+        logs = self.server.log().encode() + self.worker.log_path.read_bytes()
+        for text in texts:
+            needle = text.encode()
+            assert needle not in dump and needle.hex().encode() not in dump, f"plaintext {text!r} in the database"
+            assert needle not in logs, f"plaintext {text!r} in the server's or the worker's log"
 
 
 @contextmanager
