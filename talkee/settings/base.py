@@ -464,6 +464,7 @@ CONTENT_SECURITY_POLICY = {
         "worker-src": [SELF],
         "connect-src": [SELF, _SOCKET_ORIGIN],
         "img-src": [SELF, "blob:", "data:"],
+        "media-src": [SELF, "blob:"],
         "frame-ancestors": [NONE],
         "object-src": [NONE],
         "base-uri": [NONE],

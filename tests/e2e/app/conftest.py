@@ -254,6 +254,33 @@ def assert_private(server: LiveServer, texts: list[str], contents: list[bytes] =
             assert content not in store, f"file contents found in the {where}"
 
 
+def assert_sizes_private(server: LiveServer, sizes: list[int]) -> None:
+    """Privacy scan for file sizes: every blob is one of the padded sizes, and no number
+    column of any table (nor the server log) holds a file's true size."""
+    from django.db import connection
+
+    from apps.blobs.models import Blob
+    from apps.blobs.sizes import ACCEPTED_SIZES
+
+    blobs = list(Blob.objects.all())
+    assert blobs, "the scan needs blobs"
+    for blob in blobs:
+        assert blob.size in ACCEPTED_SIZES, f"blob {blob.id} has a size ({blob.size}) that is no bucket"
+        if blob.storage_name:
+            assert (Path(server.blob_dir) / blob.storage_name).stat().st_size == blob.size  # type: ignore[attr-defined]
+    log = server.log()
+    with connection.cursor() as cursor:
+        for table in connection.introspection.table_names():
+            cursor.execute(f'SELECT * FROM "{table}"')
+            for row in cursor.fetchall():
+                for size in sizes:
+                    assert size not in [v for v in row if isinstance(v, int) and not isinstance(v, bool)], (
+                        f"a file's true size {size} is in table {table}"
+                    )
+    for size in sizes:
+        assert not re.search(rf"\b{size}\b", log), f"a file's true size {size} is in the server log"
+
+
 @pytest.fixture
 def instance_b(
     app_server: LiveServer,

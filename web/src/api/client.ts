@@ -49,6 +49,8 @@ export function humanError(err: unknown): string {
         return "That recovery phrase is not valid. Check the 12 words.";
       case "FileTooLargeError":
         return HUMAN["file_too_large"] ?? "File too large.";
+      case "PictureUnreadableError":
+        return err.message;
       case "PayloadTooLargeError":
         return "This message is too long; send it as a file instead.";
       default:
@@ -357,21 +359,29 @@ export class Api {
   createBlob(chatId: string, size: number): Promise<{ id: string; size: number; chunk_size: number; chunk_count: number }> {
     return this.call("POST", "/v1/blobs", { chat_id: chatId, size });
   }
-  async putChunk(blobId: string, index: number, bytes: Uint8Array): Promise<void> {
-    let response: Response;
-    try {
-      response = await fetch(`/v1/blobs/${blobId}/chunks/${index}`, {
-        method: "PUT",
-        headers: { "Content-Type": "application/octet-stream", Authorization: `Bearer ${this.token ?? ""}` },
-        body: bytes as BodyInit,
+  /** One chunk, over XMLHttpRequest: fetch cannot report upload progress (`onProgress`: bytes sent so far). */
+  putChunk(blobId: string, index: number, bytes: Uint8Array, onProgress?: (sent: number) => void): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const xhr = new XMLHttpRequest();
+      xhr.open("PUT", `/v1/blobs/${blobId}/chunks/${index}`);
+      xhr.setRequestHeader("Content-Type", "application/octet-stream");
+      xhr.setRequestHeader("Authorization", `Bearer ${this.token ?? ""}`);
+      if (onProgress !== undefined) xhr.upload.addEventListener("progress", (ev) => onProgress(ev.loaded));
+      xhr.addEventListener("error", () => reject(new NetworkError()));
+      xhr.addEventListener("abort", () => reject(new NetworkError()));
+      xhr.addEventListener("load", () => {
+        if (xhr.status >= 200 && xhr.status < 300) return resolve();
+        const data = ((): { error?: { code?: string; message?: string } } | null => {
+          try {
+            return JSON.parse(xhr.responseText) as { error?: { code?: string; message?: string } };
+          } catch {
+            return null;
+          }
+        })();
+        reject(new ApiError(xhr.status, data?.error?.code ?? `http_${xhr.status}`, data?.error?.message ?? "Upload failed."));
       });
-    } catch {
-      throw new NetworkError();
-    }
-    if (!response.ok) {
-      const data = (await response.json().catch(() => null)) as { error?: { code?: string; message?: string } } | null;
-      throw new ApiError(response.status, data?.error?.code ?? `http_${response.status}`, data?.error?.message ?? "Upload failed.");
-    }
+      xhr.send(bytes as unknown as XMLHttpRequestBodyInit);
+    });
   }
   /** Which chunks the server holds (to resume an interrupted upload). */
   uploadStatus(blobId: string): Promise<{ id: string; size: number; chunk_size: number; chunk_count: number; received: number[]; complete: boolean }> {

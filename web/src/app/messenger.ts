@@ -6,7 +6,7 @@ import type { Remote } from "comlink";
 import { Api, ApiError, NetworkError, type DeviceInfo } from "../api/client";
 import { CallManager } from "../calls/call";
 import { fromBase64 } from "../crypto/encoding";
-import { decryptFileStream } from "../crypto/files";
+import { decryptFileStream, encryptedSizeForBucket, fileBucketFor } from "../crypto/files";
 import { approvalCode, approvalQrPayload } from "../identity/approvalCode";
 import type { FileReference } from "../crypto/payload";
 import type { MlsWorkerApi } from "../mls/api";
@@ -17,6 +17,7 @@ import { certifiedDevices, sendGate, SendHeldError, type Contacts } from "./cont
 import { sleep, type AppContext, type ChangeKind } from "./context";
 import type { Devices } from "./devices";
 import { Drafts } from "./drafts";
+import { countingBytes, prepareMedia } from "./images";
 import type { Edits } from "./edits";
 import { userOf, type Presence } from "./format";
 import { messageFromPayload, unavailableMessage, type Inbound } from "./inbound";
@@ -408,17 +409,18 @@ export class Messenger extends EventTarget implements AppContext {
   }
 
   /**
-   * Encrypts (padded to its bucket, in the core) and uploads a file in chunks, then
-   * sends the message that carries its key, name and type (see ./uploads: it survives
-   * a reload or a dropped link). Progress comes as "uploads" changes.
+   * Cleans a picture (./images: no EXIF/GPS, scaled, a thumbnail), encrypts and uploads it
+   * in chunks, then sends the message with its key, name and type (./uploads: survives a
+   * reload or a dropped link). Progress comes as "uploads" changes.
    */
   sendFile(chatId: string, file: File, caption: string): Promise<void> {
-    return this.uploads.start(chatId, file, caption);
+    return this.uploads.start(chatId, file, caption, prepareMedia);
   }
 
-  /** Downloads and decrypts a file; the result has the original bytes and type. */
-  async openFile(ref: FileReference): Promise<Blob> {
-    const source = await this.api.fetchBlob(ref.blob_id);
+  /** Downloads and decrypts a file; the result has the original bytes and type. `progress`: 0…1 of the download. */
+  async openFile(ref: FileReference, progress?: (fraction: number) => void): Promise<Blob> {
+    let source = await this.api.fetchBlob(ref.blob_id);
+    if (progress !== undefined) source = source.pipeThrough(countingBytes(encryptedSizeForBucket(fileBucketFor(ref.size)), progress));
     const plain = await decryptFileStream(source, fromBase64(ref.key), ref.size);
     return new Response(plain).blob().then((b) => new Blob([b], { type: ref.mime }));
   }

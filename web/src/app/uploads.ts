@@ -17,6 +17,7 @@ import { type Api, ApiError, NetworkError, humanError } from "../api/client";
 import { fromUtf8, toBase64, utf8 } from "../crypto/encoding";
 import { encryptFileStream, FileTooLargeError, MAX_FILE_SIZE } from "../crypto/files";
 import type { FileReference } from "../crypto/payload";
+import type { MediaInfo } from "./images";
 import type { MlsWorkerApi } from "../mls/api";
 
 const ROW_BYTES = 1024 * 1024;
@@ -37,6 +38,8 @@ export interface UploadRecord {
   prepared: boolean;
   blobId?: string;
   chunkSize?: number;
+  /** A picture's or video's size and thumbnail (./images), sent in the message with the key. */
+  media?: MediaInfo;
 }
 
 export interface UploadView {
@@ -105,11 +108,25 @@ export class Uploads {
   }
 
   /** Encrypts `file` into the vault, then uploads it and sends its message; resolves once sent. */
-  async start(chatId: string, file: File, caption: string): Promise<void> {
+  async start(chatId: string, chosen: File, caption: string, prepare?: (file: File) => Promise<{ file: File; media: MediaInfo }>): Promise<void> {
+    const id = crypto.randomUUID();
+    let file = chosen;
+    let media: MediaInfo = {};
+    if (prepare !== undefined) {
+      // A picture being cleaned and scaled (./images) shows as an upload at 0 meanwhile.
+      this.views.set(id, { id, chatId, name: chosen.name, phase: "encrypting", progress: 0 });
+      this.hooks.changed(chatId);
+      try {
+        ({ file, media } = await prepare(chosen));
+      } finally {
+        this.views.delete(id);
+        this.hooks.changed(chatId);
+      }
+    }
     if (file.size > MAX_FILE_SIZE) throw new FileTooLargeError(file.size);
     const encrypted = await encryptFileStream(file.stream() as ReadableStream<Uint8Array>, file.size);
     const record: UploadRecord = {
-      id: crypto.randomUUID(),
+      id,
       chatId,
       name: file.name,
       mime: file.type || "application/octet-stream",
@@ -119,6 +136,7 @@ export class Uploads {
       encryptedSize: encrypted.encryptedSize,
       prepared: false,
     };
+    if (Object.keys(media).length > 0) record.media = media;
     this.records.push(record);
     await this.save();
     this.show(record, "encrypting", 0);
@@ -252,14 +270,15 @@ export class Uploads {
         if (held.has(index)) continue;
         const start = index * chunkSize;
         const bytes = await this.readRange(record, start, Math.min(start + chunkSize, record.encryptedSize));
-        await this.api.putChunk(blobId, index, bytes);
+        // The bar moves while a chunk goes out too (a picture is often one chunk).
+        await this.api.putChunk(blobId, index, bytes, (sent) => this.show(record, "uploading", 0.5 + (done + sent / bytes.length) / status.chunk_count / 2));
         done += 1;
         this.show(record, "uploading", 0.5 + done / status.chunk_count / 2);
       }
       await this.api.completeBlob(blobId);
     }
     this.show(record, "sending", 1);
-    const ref: FileReference = { blob_id: blobId, key: record.key, name: record.name, mime: record.mime, size: record.size };
+    const ref: FileReference = { blob_id: blobId, key: record.key, name: record.name, mime: record.mime, size: record.size, ...record.media };
     await this.hooks.send(record, ref);
   }
 

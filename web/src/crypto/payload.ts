@@ -17,6 +17,11 @@ export interface FileReference {
   mime: string;
   /** True plaintext size in bytes (the blob itself is padded to a bucket). */
   size: number;
+  /** Pictures and videos (app/images.ts): pixel size and a small thumbnail (base64, JPEG or WebP). */
+  width?: number;
+  height?: number;
+  thumb?: string;
+  thumb_mime?: string;
 }
 
 export interface MessagePayload {

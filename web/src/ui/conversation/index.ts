@@ -162,7 +162,7 @@ export function conversation(messenger: Messenger, back: () => void): Conversati
     const key = firstUnreadKey(messenger.store.messagesOf(c.id), c.unread);
     if (key !== null) list.markUnread(key);
   };
-  const fileCard = fileCards({ open: (ref) => messenger.openFile(ref), say });
+  const fileCard = fileCards({ open: (ref, progress) => messenger.openFile(ref, progress), say });
   const bubbleActions: BubbleActions = {
     reply: (m) => composer.replyTo(m),
     edit: (m) => composer.edit(m),
@@ -213,6 +213,13 @@ export function conversation(messenger: Messenger, back: () => void): Conversati
     if (chatId === null || composer.el.hidden) return;
     ev.preventDefault();
     for (const file of ev.dataTransfer?.files ?? []) composer.upload(file);
+  });
+  // A picture (or any file) pasted anywhere in the conversation is sent like a dropped one.
+  el.addEventListener("paste", (ev) => {
+    const files = [...(ev.clipboardData?.files ?? [])];
+    if (chatId === null || composer.el.hidden || files.length === 0) return;
+    ev.preventDefault();
+    for (const file of files) composer.upload(file);
   });
 
   const renderHeader = (): void => {
