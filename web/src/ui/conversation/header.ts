@@ -2,7 +2,7 @@
 // buttons, the chat's self-destruct timer, favourite and the members toggle. It renders
 // what it is given and reports clicks; the conversation decides.
 import { humanError } from "../../api/client";
-import { displayName, lastSeenText } from "../../app/format";
+import { lastSeenText } from "../../app/format";
 import type { Messenger } from "../../app/messenger";
 import type { MuteChoice } from "../../app/notifications";
 import type { ChatRecord } from "../../app/store";
@@ -92,7 +92,9 @@ export function conversationHeader(messenger: Messenger, actions: HeaderActions)
         mute.value = messenger.notifications.muteOf(c.id);
       }
       title.textContent = messenger.chatTitle(c);
-      title.title = messenger.chatTitle(c); // the whole name when it ends in an ellipsis
+      // The whole name when it ends in an ellipsis; in a direct chat also the address behind a display name.
+      const peer = c.kind === "direct" ? c.members.find((m) => m.user !== messenger.user)?.user : undefined;
+      title.title = peer !== undefined && messenger.profiles.nameOf(peer) !== null ? `${messenger.chatTitle(c)} (${peer})` : messenger.chatTitle(c);
       identityBadge.textContent = c.verified !== undefined ? "✓ Verified" : c.unsafe !== undefined ? "⚠ Unsafe" : "";
       identityBadge.hidden = identityBadge.textContent === "";
       identityBadge.setAttribute("aria-label", c.verified !== undefined ? "Safety number verified" : "Safety number did not match");
@@ -100,7 +102,7 @@ export function conversationHeader(messenger: Messenger, actions: HeaderActions)
       favButton.textContent = c.favourite ? "★" : "☆";
       favButton.setAttribute("aria-label", c.favourite ? "Remove from favourites" : "Add to favourites");
       favButton.setAttribute("aria-pressed", String(c.favourite));
-      const typing = messenger.typingUsers(c.id).map((u) => displayName(u, messenger.domain));
+      const typing = messenger.typingUsers(c.id).map((u) => messenger.nameOf(u));
       if (typing.length > 0) {
         status.textContent = `${typing.join(", ")} ${typing.length === 1 ? "is" : "are"} typing…`;
       } else if (c.kind === "direct") {
