@@ -19,7 +19,7 @@ export function displayName(user: string, domain: string): string {
 const MAX_TIMER_SECONDS = 365 * 86400;
 
 /** Longest group name kept (characters). */
-export const MAX_GROUP_NAME = 100;
+export const MAX_GROUP_NAME = 120;
 
 /** A group name as it is set and shown: one line, no control or direction-override characters, bounded. */
 export function cleanGroupName(name: string): string {

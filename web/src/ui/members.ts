@@ -138,10 +138,10 @@ function withAddress(messenger: Messenger, user: string): string {
 /** Owners and admins rename a group or channel; every member sees who renamed it to what. */
 function renameForm(messenger: Messenger, chat: ChatRecord): HTMLElement {
   const what = chat.kind === "channel" ? "channel" : "group";
-  const input = h("input", { id: "group-name", maxlength: String(MAX_GROUP_NAME), value: chat.name ?? "", autocomplete: "off" }) as HTMLInputElement;
+  const input = h("input", { id: "rename-group", maxlength: String(MAX_GROUP_NAME), value: chat.name ?? "", autocomplete: "off" }) as HTMLInputElement;
   const submit = h("button", { type: "submit" }, `Rename ${what}`);
   const error = h("p", { class: "error", role: "alert" });
-  const form = h("form", { class: "rename-group" }, h("label", { for: "group-name" }, `Name of the ${what}`), input, submit, error);
+  const form = h("form", { class: "rename-group" }, h("label", { for: "rename-group" }, `Name of the ${what}`), input, submit, error);
   form.addEventListener("submit", (ev) => {
     ev.preventDefault();
     error.textContent = "";
