@@ -3,7 +3,9 @@ import { fromBase64, toBase64, utf8 } from "../src/crypto/encoding";
 import { MESSAGE_BUCKETS } from "../src/crypto/padding";
 import {
   InvalidProfileError,
+  MAX_AVATAR_CHARS,
   MAX_DISPLAY_NAME,
+  checkedAvatar,
   cleanDisplayName,
   newProfileKey,
   openProfile,
@@ -60,6 +62,28 @@ describe("profiles sealed under the profile key", () => {
     expect((await openProfile(key, ALICE, 1, sealed)).name).toBe("x");
     const hostile = await sealProfile(key, ALICE, 2, { name: "bob\u202E@a.test" });
     expect((await openProfile(key, ALICE, 2, hostile)).name).toBe("bob@a.test");
+  });
+});
+
+describe("profile pictures", () => {
+  const jpeg = `data:image/jpeg;base64,${toBase64(new Uint8Array([0xff, 0xd8, 0xff, 0xe0, 1, 2, 3]))}`;
+
+  it("travel inside the sealed profile and fit one bucket at the largest", async () => {
+    const key = await newProfileKey();
+    const big = `data:image/jpeg;base64,${"A".repeat(MAX_AVATAR_CHARS - 23)}`;
+    expect(checkedAvatar(big)).toBe(big);
+    const sealed = await sealProfile(key, ALICE, 1, { name: "Alice", avatar: big });
+    expect(sealed.length).toBe(24 + 65536 + 16); // the server's limit (TALKEE_PROFILE_MAX_BYTES) is 65 KiB
+    expect(await openProfile(key, ALICE, 1, sealed)).toEqual({ name: "Alice", avatar: big });
+    expect(await openProfile(key, ALICE, 2, await sealProfile(key, ALICE, 2, { name: "Alice", avatar: jpeg }))).toEqual({ name: "Alice", avatar: jpeg });
+  });
+
+  it("are only small JPEG data: URLs; anything else is refused going out and dropped coming in", async () => {
+    for (const bad of [`${jpeg}"`, "data:image/svg+xml;base64,PHN2Zz4=", "javascript:alert(1)", "https://example.com/a.jpg", `data:image/jpeg;base64,${"A".repeat(MAX_AVATAR_CHARS)}`, 5]) {
+      expect(checkedAvatar(bad)).toBeUndefined();
+    }
+    const key = await newProfileKey();
+    await expect(sealProfile(key, ALICE, 1, { name: "Alice", avatar: "javascript:alert(1)" })).rejects.toBeInstanceOf(InvalidProfileError);
   });
 });
 

@@ -1,11 +1,16 @@
 """Profiles (issue 23): a display name Alice sets reaches Bob through a key shared inside
 MLS and shows in his chat list, conversation header and member list (with her address
-beside it); a new name replaces it; the server holds the profile only as ciphertext. A group
+beside it); her picture arrives re-encoded without its metadata; a new name replaces the
+old; the server holds the profile only as ciphertext. A group
 renamed by Alice shows its new name and a notice on Bob's side."""
 
 from __future__ import annotations
 
+import base64
 import re
+import struct
+import zlib
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +22,28 @@ from tests.e2e.app.conftest import SLOW, Person, assert_controls_named, assert_p
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 PHONE = {"width": 390, "height": 844}
+# Metadata the picture carries (a text chunk, as a camera's location would be): never passed on.
+PICTURE_MARKER = "GPSLatitude 52.5200 N talkee-marker"
+
+
+def png_with_metadata(width: int, height: int) -> bytes:
+    """A PNG (a colour gradient) with a tEXt chunk holding PICTURE_MARKER."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = b"".join(
+        b"\x00" + bytes(v for x in range(width) for v in (x * 255 // width, y * 255 // height, 160))
+        for y in range(height)
+    )
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"tEXt", b"Comment\x00" + PICTURE_MARKER.encode())
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
 
 
 def set_display_name(person: Person, name: str, screenshot: str | None = None) -> None:
@@ -42,7 +69,7 @@ def open_members(page: Page) -> None:
         button.click()
 
 
-def test_display_name_reaches_the_other_side_and_a_group_rename_is_told(people: Any) -> None:
+def test_display_name_reaches_the_other_side_and_a_group_rename_is_told(people: Any, tmp_path: Path) -> None:
     alice = people("alice")
     bob = people("bob", viewport=PHONE)
     alice.sign_up()
@@ -69,6 +96,24 @@ def test_display_name_reaches_the_other_side_and_a_group_rename_is_told(people: 
     expect(bob.page.get_by_role("button", name=re.compile(rf"^Open chat {re.escape(first)}"))).to_be_visible()
     shot(bob.page, "23c-display-name-chat-list-phone")
 
+    # A picture: re-encoded on Alice's device (256 px at most, JPEG, no metadata), sealed in
+    # her profile, shown in Bob's chat list.
+    source = tmp_path / "holiday.png"
+    source.write_bytes(png_with_metadata(600, 300))
+    alice.page.get_by_role("button", name="Settings").click()
+    alice.page.get_by_label(re.compile("^Picture")).set_input_files(str(source))
+    expect(alice.page.get_by_role("status", name="Profile")).to_have_text("Your picture was saved.", timeout=SLOW)
+    expect(alice.page.get_by_role("img", name="Your picture")).to_be_visible()
+    alice.page.get_by_role("button", name="Close settings").click()
+    picture = bob.page.get_by_role("button", name=re.compile(rf"^Open chat {re.escape(first)}")).locator(".avatar img")
+    expect(picture).to_have_attribute("src", re.compile(r"^data:image/jpeg;base64,"), timeout=SLOW)
+    shot(bob.page, "23g-picture-chat-list-phone")
+    size = picture.evaluate("img => [img.naturalWidth, img.naturalHeight]")
+    assert size == [256, 128]
+    shown = base64.b64decode(picture.get_attribute("src").split(",", 1)[1])
+    assert shown.startswith(b"\xff\xd8") and PICTURE_MARKER.encode() not in shown
+    assert b"Exif" not in shown and b"tEXt" not in shown
+
     second = "Alice Pleasance Z3"
     set_display_name(alice, second)
     expect(bob.page.get_by_role("button", name=re.compile(rf"^Open chat {re.escape(second)}"))).to_be_visible(
@@ -78,9 +123,9 @@ def test_display_name_reaches_the_other_side_and_a_group_rename_is_told(people: 
     bob.open_chat(second)
     expect(title(bob.page)).to_have_text(second)
 
-    # The server has a profile for Alice, at version 2, and nothing of either name.
+    # The server has a profile for Alice, at version 3 (name, picture, name), and nothing of either name.
     profile = Profile.objects.get(account__username__startswith=f"{alice.name}@")
-    assert profile.version == 2
+    assert profile.version == 3
     assert first.encode() not in bytes(profile.ciphertext) and second.encode() not in bytes(profile.ciphertext)
 
     # A group: Alice renames it; Bob sees the new name and who renamed it to what.
@@ -112,5 +157,5 @@ def test_display_name_reaches_the_other_side_and_a_group_rename_is_told(people: 
     expect(bob.page.get_by_role("button", name=re.compile(rf"^Open chat .*{re.escape(renamed)}"))).to_be_visible()
     assert_controls_named(bob.page)
 
-    # Every table, the blobs and the server log: no name in the clear.
-    assert_private(alice.server, alice.typed)
+    # Every table, the blobs and the server log: no name, no picture in the clear.
+    assert_private(alice.server, [*alice.typed, PICTURE_MARKER], [shown, source.read_bytes()])

@@ -1,4 +1,4 @@
-// Profiles: our display name, sealed under our profile key (../crypto/profile) and kept by
+// Profiles: our display name and picture, sealed under our profile key (../crypto/profile) and kept by
 // the server as ciphertext with a version; the key goes to our chats' members inside MLS
 // (an encrypted control message `{profile_key: {key, version}}`) when the profile changes
 // and whenever a chat's group holds a leaf that has not had it yet (a new member or device).
@@ -8,7 +8,7 @@ import type { Remote } from "comlink";
 import { ApiError, type Api } from "../api/client";
 import { fromBase64, toBase64 } from "../crypto/encoding";
 import type { MessagePayload } from "../crypto/payload";
-import { cleanDisplayName, newProfileKey, openProfile, profileKeyShare, sealProfile, shareOf } from "../crypto/profile";
+import { cleanDisplayName, newProfileKey, openProfile, profileKeyShare, sealProfile, shareOf, type Profile } from "../crypto/profile";
 import type { MlsWorkerApi, OutgoingPayload } from "../mls/api";
 import type { AppContext } from "./context";
 import { userOf } from "./format";
@@ -45,6 +45,16 @@ export class Profiles {
     return this.record.own?.name ?? "";
   }
 
+  /** Our picture (a JPEG `data:` URL), if we set one. */
+  get ownAvatar(): string | undefined {
+    return this.record.own?.avatar;
+  }
+
+  /** A user's picture as far as this device could open their profile. */
+  avatarOf(user: string): string | undefined {
+    return user === this.ctx.user ? this.record.own?.avatar : this.record.others[user]?.avatar;
+  }
+
   /** The display name a user set, as far as this device could open it (null: none known). */
   nameOf(user: string): string | null {
     const name = user === this.ctx.user ? this.record.own?.name : this.record.others[user]?.name;
@@ -57,11 +67,17 @@ export class Profiles {
    * chat's members.
    */
   async setName(name: string): Promise<void> {
-    const clean = cleanDisplayName(name);
+    return this.save({ name, ...(this.record.own?.avatar !== undefined ? { avatar: this.record.own.avatar } : {}) });
+  }
+
+  /** Sets our profile (name and picture; no `avatar`: none), as `setName` does. */
+  async save(profile: Profile): Promise<void> {
+    const clean = cleanDisplayName(profile.name);
+    const avatar = profile.avatar;
     const key = this.record.own !== null ? fromBase64(this.record.own.key) : await newProfileKey();
     for (let attempt = 0; ; attempt++) {
       const version = Math.max(this.record.own?.version ?? 0, await this.serverVersion()) + 1;
-      const sealed = await sealProfile(key, this.ctx.user, version, { name: clean });
+      const sealed = await sealProfile(key, this.ctx.user, version, avatar === undefined ? { name: clean } : { name: clean, avatar });
       try {
         await this.ctx.api.setProfile(version, toBase64(sealed));
       } catch (err) {
@@ -69,7 +85,7 @@ export class Profiles {
         if (err instanceof ApiError && err.code === "stale_profile_version" && attempt < 2) continue;
         throw err;
       }
-      this.record.own = { key: toBase64(key), version, name: clean };
+      this.record.own = { key: toBase64(key), version, name: clean, ...(avatar === undefined ? {} : { avatar }) };
       break;
     }
     await this.ctx.store.saveProfiles();
@@ -142,11 +158,11 @@ export class Profiles {
       // One of our other devices: its key and version are ours from now on.
       const own = this.record.own;
       if (own !== null && own.version >= share.version) return;
-      this.record.own = { key: share.key, version: share.version, name: own?.name ?? "" };
+      this.record.own = { key: share.key, version: share.version, name: own?.name ?? "", ...(own?.avatar === undefined ? {} : { avatar: own.avatar }) };
     } else {
       const known = this.record.others[user];
       if (known !== undefined && known.version >= share.version) return;
-      this.record.others[user] = { key: share.key, version: share.version, opened: known?.key === share.key ? known.opened : 0, ...(known?.name !== undefined ? { name: known.name } : {}) };
+      this.record.others[user] = { ...known, key: share.key, version: share.version, opened: known?.key === share.key ? known.opened : 0 };
     }
     await this.ctx.store.saveProfiles();
     void this.fetch(user);
@@ -173,10 +189,11 @@ export class Profiles {
     // The server may already hold a newer version under the same key; an older one is never taken.
     if (answer.version < current.version && !mine) return;
     const profile = await openProfile(fromBase64(holder.key), user, answer.version, fromBase64(answer.ciphertext));
+    const picture = profile.avatar === undefined ? {} : { avatar: profile.avatar };
     if (mine) {
-      this.record.own = { key: holder.key, version: Math.max(answer.version, current.version), name: profile.name };
+      this.record.own = { key: holder.key, version: Math.max(answer.version, current.version), name: profile.name, ...picture };
     } else {
-      this.record.others[user] = { key: holder.key, version: Math.max(answer.version, current.version), name: profile.name, opened: answer.version };
+      this.record.others[user] = { key: holder.key, version: Math.max(answer.version, current.version), name: profile.name, opened: answer.version, ...picture };
     }
     await this.ctx.store.saveProfiles();
     this.ctx.emit("chats");

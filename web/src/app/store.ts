@@ -146,6 +146,8 @@ export interface OwnProfileRecord {
   key: string;
   version: number;
   name: string;
+  /** Our picture (a small JPEG `data:` URL). */
+  avatar?: string;
 }
 
 /** Another user's profile key as one of their messages handed it to us, and what it opened. */
@@ -153,6 +155,7 @@ export interface KnownProfileRecord {
   key: string;
   version: number;
   name?: string;
+  avatar?: string;
   /** The version `name` was opened from (0: none yet). */
   opened: number;
 }

@@ -1,4 +1,4 @@
-// A user's profile (display name) sealed under their profile key: 32 random bytes that the
+// A user's profile (display name, small picture) sealed under their profile key: 32 random bytes that the
 // user's clients hand to their chats' members inside MLS, never to the server. The server
 // keeps the sealed profile and a version number; the user and the version are bound into
 // the seal, so it cannot pass one user's profile off as another's, nor an old one as new.
@@ -12,8 +12,20 @@ export const PROFILE_KEY_BYTES = 32;
 /** Longest display name kept (in characters, after trimming). */
 export const MAX_DISPLAY_NAME = 64;
 
+/** Longest picture kept: a `data:` URL of a JPEG the client re-encoded (≤ 256 px); the sealed profile stays in one 64 KiB bucket. */
+export const MAX_AVATAR_CHARS = 60_000;
+const AVATAR_PREFIX = "data:image/jpeg;base64,";
+
 export interface Profile {
   name: string;
+  /** A small picture as a `data:image/jpeg;base64,` URL (re-encoded through a canvas: no metadata). */
+  avatar?: string;
+}
+
+/** A picture as a profile may carry it (a hostile sender's anything else is dropped). */
+export function checkedAvatar(value: unknown): string | undefined {
+  if (typeof value !== "string" || value.length > MAX_AVATAR_CHARS || !value.startsWith(AVATAR_PREFIX)) return undefined;
+  return /^[A-Za-z0-9+/]+={0,2}$/.test(value.slice(AVATAR_PREFIX.length)) ? value : undefined;
 }
 
 /** What a member hands to the chat (inside an MLS application message) so others can open the profile. */
@@ -46,7 +58,9 @@ export function cleanDisplayName(name: string): string {
 
 export async function sealProfile(key: Uint8Array, user: string, version: number, profile: Profile): Promise<Uint8Array> {
   const name = cleanDisplayName(profile.name);
-  return sealWithKey(key, padMessage(utf8(JSON.stringify({ name }))), context(user, version));
+  const avatar = profile.avatar === undefined ? undefined : checkedAvatar(profile.avatar);
+  if (profile.avatar !== undefined && avatar === undefined) throw new InvalidProfileError("the picture must be a small JPEG data: URL");
+  return sealWithKey(key, padMessage(utf8(JSON.stringify(avatar === undefined ? { name } : { name, avatar }))), context(user, version));
 }
 
 /** Opens and checks a sealed profile; InvalidProfileError for anything but a profile of `user` at `version`. */
@@ -59,7 +73,8 @@ export async function openProfile(key: Uint8Array, user: string, version: number
   }
   const name = (value as Record<string, unknown> | null)?.["name"];
   if (typeof name !== "string") throw new InvalidProfileError("the profile has no name");
-  return { name: cleanDisplayName(name) };
+  const avatar = checkedAvatar((value as Record<string, unknown>)["avatar"]);
+  return avatar === undefined ? { name: cleanDisplayName(name) } : { name: cleanDisplayName(name), avatar };
 }
 
 /** A share as it came in a member's message, checked (undefined: not a share). */

@@ -26,9 +26,11 @@ export function membersPanel(messenger: Messenger, chat: ChatRecord, close: () =
     // takes another's name is still told apart.
     const chosen = messenger.profiles.nameOf(member.user);
     const devices = h("span", { class: "member-devices muted", "aria-label": `Devices of ${name}` }, "…");
+    const picture = messenger.profiles.avatarOf(member.user);
     const row = h(
       "li",
       {},
+      picture === undefined ? null : h("img", { class: "member-picture", src: picture, alt: "" }),
       h("span", { class: "member-name" }, (chosen ?? name) + (member.user === messenger.user ? " (you)" : ""), chosen === null ? null : h("span", { class: "member-address muted" }, member.user)),
       h("span", { class: "role" }, member.role),
       devices,
