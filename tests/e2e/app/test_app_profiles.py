@@ -159,3 +159,22 @@ def test_display_name_reaches_the_other_side_and_a_group_rename_is_told(people: 
 
     # Every table, the blobs and the server log: no name, no picture in the clear.
     assert_private(alice.server, [*alice.typed, PICTURE_MARKER], [shown, source.read_bytes()])
+
+
+def test_a_name_set_before_the_chat_reaches_whoever_it_is_started_with(people: Any) -> None:
+    """The key goes to a chat made after the profile: with the commit that brings Bob in."""
+    alice = people("alice")
+    bob = people("bob")
+    alice.sign_up()
+    bob.sign_up()
+    name = "Alice Early K5"
+    set_display_name(alice, name)
+    alice.start_direct(bob.name)
+    alice.say("Hi, it is me")
+    expect(bob.page.get_by_role("button", name=re.compile(rf"^Open chat {re.escape(name)}"))).to_be_visible(
+        timeout=SLOW
+    )
+    bob.open_chat(name)
+    bob.expect_message("Hi, it is me")
+    expect(title(bob.page)).to_have_text(name)
+    assert_private(alice.server, alice.typed)

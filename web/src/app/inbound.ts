@@ -102,6 +102,8 @@ export class Inbound {
     if (chat === undefined || !chat.joined) {
       // A chat we learn about now (or whose Welcome has not come yet): nothing to decrypt.
       if (chat === undefined) await this.deps.chats.refresh(m.chat_id).catch(() => undefined);
+      // The echo of our own first commit may come before the chat is recorded as joined.
+      if (m.kind === "commit") this.deps.profiles.membersChanged();
       return;
     }
     if (m.kind === "commit") {
