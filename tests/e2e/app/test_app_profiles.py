@@ -110,9 +110,14 @@ def test_display_name_reaches_the_other_side_and_a_group_rename_is_told(people: 
     shot(bob.page, "23g-picture-chat-list-phone")
     size = picture.evaluate("img => [img.naturalWidth, img.naturalHeight]")
     assert size == [256, 128]
-    shown = base64.b64decode(picture.get_attribute("src").split(",", 1)[1])
+    src = picture.get_attribute("src") or ""
+    shown = base64.b64decode(src.split(",", 1)[1])
     assert shown.startswith(b"\xff\xd8") and PICTURE_MARKER.encode() not in shown
     assert b"Exif" not in shown and b"tEXt" not in shown
+    bob.open_chat(first)
+    expect(bob.page.locator("img.conv-picture")).to_have_attribute("src", src)
+    shot(bob.page, "23h-picture-header-phone")
+    bob.page.get_by_role("button", name="Back to chats").click()
 
     second = "Alice Pleasance Z3"
     set_display_name(alice, second)

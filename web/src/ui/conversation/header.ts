@@ -26,6 +26,9 @@ export interface HeaderView {
 
 export function conversationHeader(messenger: Messenger, actions: HeaderActions): HeaderView {
   const title = h("h2", { class: "conv-title" });
+  // The other person's profile picture in a direct chat (app/profiles.ts).
+  const picture = h("img", { class: "conv-picture", alt: "" }) as HTMLImageElement;
+  picture.hidden = true;
   const status = h("p", { class: "conv-status", "aria-live": "polite" });
   // A direct chat whose safety number was compared (src/app/trust.ts): verified, or unsafe.
   const identityBadge = h("span", { class: "badge identity" });
@@ -58,6 +61,7 @@ export function conversationHeader(messenger: Messenger, actions: HeaderActions)
     "header",
     { class: "conv-header" },
     h("button", { type: "button", class: "icon back", "aria-label": "Back to chats", onclick: actions.back }, "‹"),
+    picture,
     h("div", { class: "conv-heading" }, title, identityBadge, status),
     call.el,
     chatTimer,
@@ -95,6 +99,9 @@ export function conversationHeader(messenger: Messenger, actions: HeaderActions)
       // The whole name when it ends in an ellipsis; in a direct chat also the address behind a display name.
       const peer = c.kind === "direct" ? c.members.find((m) => m.user !== messenger.user)?.user : undefined;
       title.title = peer !== undefined && messenger.profiles.nameOf(peer) !== null ? `${messenger.chatTitle(c)} (${peer})` : messenger.chatTitle(c);
+      const avatar = peer === undefined ? undefined : messenger.profiles.avatarOf(peer);
+      picture.hidden = avatar === undefined;
+      if (avatar !== undefined && picture.src !== avatar) picture.src = avatar;
       identityBadge.textContent = c.verified !== undefined ? "✓ Verified" : c.unsafe !== undefined ? "⚠ Unsafe" : "";
       identityBadge.hidden = identityBadge.textContent === "";
       identityBadge.setAttribute("aria-label", c.verified !== undefined ? "Safety number verified" : "Safety number did not match");
