@@ -41,6 +41,12 @@ TASK_SECONDS = Histogram(
     buckets=(0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0),
 )
 DNS_QUERIES = Counter("talkee_dns_tunnel_queries", "DNS tunnel queries answered, by transport.", ["transport"])
+PUSH_SENDS = Counter(
+    "talkee_push_sends",
+    "Web Push posts to push services, by outcome (sent, gone, retry, failed, dropped).",
+    ["outcome"],
+)
+PUSH_OUTCOMES = ("sent", "gone", "retry", "failed", "dropped")
 
 # Known label values, shown as 0 before the first event so alert rules and dashboards see them.
 for _via in ("socket", "http", "dns", "federation"):
@@ -49,6 +55,8 @@ for _kind in ("sync", "long_poll"):
     SYNC_REQUESTS.labels(kind=_kind)
 for _transport in ("udp", "tcp_or_doh"):
     DNS_QUERIES.labels(transport=_transport)
+for _outcome in PUSH_OUTCOMES:
+    PUSH_SENDS.labels(outcome=_outcome)
 
 
 def multiprocess_dir() -> str | None:

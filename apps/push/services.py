@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from apps.chats.selectors import membership_of
 from apps.core.errors import NotFound, ServiceError
+from apps.core.metrics import PUSH_SENDS
 from apps.core.queue import QUEUE_ERRORS, enqueue
 from apps.core.ratelimit import over_rate
 from apps.devices.realtime import live_device_ids
@@ -225,12 +226,14 @@ def do_push(device_id: int, kind: str, chat_ref: str | None, attempt: int) -> fl
     endpoint = row["endpoint"]
     if over_rate("push-device", str(device_id), settings.TALKEE_PUSH_DEVICE_RATE):
         logger.info("push dropped", extra={"outcome": "rate_limited"})
+        PUSH_SENDS.labels(outcome="dropped").inc()
         return None
     try:
         webpush.check_endpoint(endpoint)  # names can change what they resolve to
     except ServiceError:
         PushSubscription.objects.filter(device_id=device_id, endpoint=endpoint).delete()
         logger.warning("push subscription dropped", extra={"outcome": "endpoint_refused"})
+        PUSH_SENDS.labels(outcome="dropped").inc()
         return None
     call = kind == CALL
     answer = webpush.post_push(
@@ -245,15 +248,18 @@ def do_push(device_id: int, kind: str, chat_ref: str | None, attempt: int) -> fl
     status = answer.status
     if status is not None and 200 <= status < 300:
         logger.info("push sent", extra={"outcome": "sent", "status": status})
+        PUSH_SENDS.labels(outcome="sent").inc()
         return None
     if status in (404, 410):
         # The subscription expired or was withdrawn: forget it (unless it was replaced meanwhile).
         PushSubscription.objects.filter(device_id=device_id, endpoint=endpoint).delete()
         logger.info("push subscription gone", extra={"outcome": "gone", "status": status})
+        PUSH_SENDS.labels(outcome="gone").inc()
         return None
     retryable = status is None or status == 429 or status >= 500
     if not retryable or attempt >= settings.TALKEE_PUSH_MAX_ATTEMPTS:
         logger.warning("push given up", extra={"outcome": "failed", "status": status, "attempt": attempt})
+        PUSH_SENDS.labels(outcome="failed").inc()
         return None
     if status == 429 and answer.retry_after is not None:
         delay = min(answer.retry_after, 3600.0)
@@ -261,4 +267,5 @@ def do_push(device_id: int, kind: str, chat_ref: str | None, attempt: int) -> fl
         base = settings.TALKEE_PUSH_RETRY_BASE_SECONDS * 2 ** (attempt - 1)
         delay = min(base, 600.0) * random.uniform(0.8, 1.2)
     logger.info("push retried", extra={"outcome": "retry", "status": status, "attempt": attempt})
+    PUSH_SENDS.labels(outcome="retry").inc()
     return delay

@@ -20,7 +20,10 @@ from django.test import Client, override_settings
 from dnslib import DNSRecord
 from prometheus_client.parser import text_string_to_metric_families
 
+from apps.push.vapid import vapid_public_key
 from tests.conftest import ROOT, CeleryWorker, LiveServer, json_call, make_chat, server_env, start_daphne, stop
+from tests.push.conftest import subscribe
+from tests.push.standin import PushServiceStandIn
 from tests.support.api import assert_error_shape
 from tests.support.sockets import open_socket
 
@@ -180,9 +183,10 @@ def test_post_is_refused_in_the_error_shape() -> None:
     assert_error_shape(Client().post("/metrics"), 405)
 
 
-@pytest.mark.django_db(transaction=True)
-def test_a_celery_workers_task_runs_failures_and_latency_reach_the_web_scrape(tmp_path: Path) -> None:
-    """A real worker (its own broker keys) and a web process share the directory."""
+@pytest.fixture
+def worker_and_web(tmp_path: Path) -> Iterator[tuple[dict[str, str], LiveServer]]:
+    """A real Celery worker (its own broker keys) and a web process sharing one multiprocess
+    directory; the environment to queue tasks for that worker with `celery call`."""
     directory = tmp_path / "prometheus"
     directory.mkdir()
     env = server_env(
@@ -192,30 +196,73 @@ def test_a_celery_workers_task_runs_failures_and_latency_reach_the_web_scrape(tm
     worker.start()
     web = start_daphne(tmp_path, name="web", extra_env={"PROMETHEUS_MULTIPROC_DIR": str(directory)})
     try:
-        for task, args in (
-            ("apps.accounts.tasks.purge_expired_challenges", "[]"),
-            ("apps.accounts.tasks.purge_expired_challenges", "[]"),
-            ("apps.federation.tasks.handle_inbox", '[["not-an-id"]]'),
-        ):
-            call = [sys.executable, "-m", "celery", "-A", "talkee", "call", task, "--args", args]
-            subprocess.run(call, cwd=ROOT, env=env, check=True, capture_output=True, timeout=60)
-        deadline = time.monotonic() + 60
-        while True:
-            _, samples = scrape(web.url)
-            purge = "apps.accounts.tasks.purge_expired_challenges"
-            inbox = "apps.federation.tasks.handle_inbox"
-            done = (
-                value(samples, "talkee_celery_task_runs_total", task=purge, outcome="success") == 2
-                and value(samples, "talkee_celery_task_runs_total", task=inbox, outcome="failure") == 1
-            )
-            if done or time.monotonic() > deadline:
-                break
-            time.sleep(0.5)
-        assert done, worker.log_path.read_text(errors="replace")[-3000:]
-        assert value(samples, "talkee_celery_task_seconds_count", task=purge) == 2
+        yield env, web
     finally:
         stop(web.process)
         worker.stop()
+
+
+def celery_call(env: dict[str, str], task: str, args: str) -> None:
+    call = [sys.executable, "-m", "celery", "-A", "talkee", "call", task, "--args", args]
+    subprocess.run(call, cwd=ROOT, env=env, check=True, capture_output=True, timeout=60)
+
+
+def scrape_until(web: LiveServer, done: Any, timeout: float = 60) -> Samples:
+    deadline = time.monotonic() + timeout
+    while True:
+        _, samples = scrape(web.url)
+        if done(samples) or time.monotonic() > deadline:
+            return samples
+        time.sleep(0.5)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_celery_workers_task_runs_failures_and_latency_reach_the_web_scrape(
+    worker_and_web: tuple[dict[str, str], LiveServer],
+) -> None:
+    env, web = worker_and_web
+    purge = "apps.accounts.tasks.purge_expired_challenges"
+    inbox = "apps.federation.tasks.handle_inbox"
+    for task, args in ((purge, "[]"), (purge, "[]"), (inbox, '[["not-an-id"]]')):
+        celery_call(env, task, args)
+
+    def done(samples: Samples) -> bool:
+        return (
+            value(samples, "talkee_celery_task_runs_total", task=purge, outcome="success") == 2
+            and value(samples, "talkee_celery_task_runs_total", task=inbox, outcome="failure") == 1
+        )
+
+    samples = scrape_until(web, done)
+    assert done(samples), samples
+    assert value(samples, "talkee_celery_task_seconds_count", task=purge) == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_push_sends_reach_the_web_scrape_by_outcome(
+    worker_and_web: tuple[dict[str, str], LiveServer], make_account: Any
+) -> None:
+    """The worker posts to a push service (an RFC 8291 receiver on loopback): one push is
+    taken (sent), one subscription is gone (410); the scrape counts each, with no label
+    naming the device."""
+    env, web = worker_and_web
+    service = PushServiceStandIn(vapid_public_key())
+    try:
+        bob, carol = make_account(), make_account()
+        bob_phone, carol_phone = service.subscribe(), service.subscribe(410)
+        subscribe(bob, bob_phone)
+        subscribe(carol, carol_phone)
+        for account in (bob, carol):
+            celery_call(env, "apps.push.tasks.push_to_device", f'[{account.device_id}, "message", null, 1]')
+
+        def done(samples: Samples) -> bool:
+            return all(value(samples, "talkee_push_sends_total", outcome=o) == 1 for o in ("sent", "gone"))
+
+        samples = scrape_until(web, done)
+        assert done(samples), samples
+        assert value(samples, "talkee_push_sends_total", outcome="failed") == 0
+        assert len(service.pushes_for(bob_phone)) == 1
+    finally:
+        service.stop()
 
 
 @pytest.mark.django_db

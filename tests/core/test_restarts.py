@@ -2,18 +2,13 @@
 instance, and every message arrives on the other person's socket exactly once, in order.
 
 The production shape on loopback, with services of the test's own (the shared ones are not
-restarted under other tests): a PostgreSQL cluster (initdb, pg_ctl) and a Redis with an
-append-only file like the compose stack's, a real daphne and a real Celery worker against
-them. The sender retries a refused send with the same client_message_id, as the PWA's outbox
+restarted under other tests, tests/support/services.py): a PostgreSQL cluster (initdb,
+pg_ctl) and a Redis with an append-only file like the compose stack's, a real daphne and a
+real Celery worker against them. The sender retries a refused send with the same client_message_id, as the PWA's outbox
 does; the receiver reconnects with its cursor, as the PWA does."""
 
 import asyncio
-import glob
 import os
-import shutil
-import subprocess
-import sys
-import tempfile
 import threading
 import time
 import urllib.error
@@ -27,21 +22,11 @@ from typing import Any
 import pytest
 from blake3 import blake3
 
-from tests.conftest import (
-    PASSWORD,
-    ROOT,
-    CeleryWorker,
-    DeviceKeys,
-    LiveServer,
-    _wait_for_port,
-    b64,
-    free_port,
-    json_call,
-    recovery_proof,
-    start_daphne,
-    stop,
-)
+from apps.push.vapid import vapid_public_key
+from tests.conftest import PASSWORD, DeviceKeys, LiveServer, b64, json_call, recovery_proof
 from tests.messages.wsclient import SocketDevice
+from tests.push.standin import PushServiceStandIn
+from tests.support.services import OwnInstance, own_instance
 
 pytestmark = [pytest.mark.slow]
 
@@ -49,119 +34,10 @@ MESSAGES = 60
 OUTAGE_SECONDS = 3.0
 
 
-def _pg_bin(name: str) -> str:
-    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
-    if not found:
-        pytest.fail(f"PostgreSQL's {name} is not installed (package postgresql)")
-    return found[-1]
-
-
-class OwnPostgres:
-    """A PostgreSQL cluster of this test's own, on a free loopback port, trust auth."""
-
-    def __init__(self) -> None:
-        # Outside pytest's tmp tree: PostgreSQL runs as `postgres`, who may not enter root's.
-        self.home = Path(tempfile.mkdtemp(prefix="talkee-restarts-pg-"))
-        self.dir = self.home / "data"
-        self.socket_dir = self.home / "sock"
-        self.port = free_port()
-        for path in (self.home, self.dir, self.socket_dir):
-            path.mkdir(exist_ok=True)
-            shutil.chown(path, "postgres", "postgres")
-        self._as_postgres(_pg_bin("initdb"), "-D", str(self.dir), "-A", "trust", "-U", "postgres", "--no-sync")
-
-    def _as_postgres(self, *args: str) -> None:
-        done = subprocess.run(["runuser", "-u", "postgres", "--", *args], capture_output=True, text=True)
-        assert done.returncode == 0, f"{args[0]}: {done.stdout}{done.stderr}"
-
-    def remove(self) -> None:
-        shutil.rmtree(self.home, ignore_errors=True)
-
-    def start(self) -> None:
-        options = f"-p {self.port} -k {self.socket_dir} -c listen_addresses=127.0.0.1 -c fsync=off"
-        self._as_postgres(
-            _pg_bin("pg_ctl"), "-D", str(self.dir), "-o", options, "-l", str(self.dir / "log"), "-w", "start"
-        )
-
-    def stop(self) -> None:
-        pg_ctl = [_pg_bin("pg_ctl"), "-D", str(self.dir), "status"]
-        status = subprocess.run(["runuser", "-u", "postgres", "--", *pg_ctl], capture_output=True)
-        if status.returncode == 0:  # 3: not running (a failed test may have left it so)
-            self._as_postgres(_pg_bin("pg_ctl"), "-D", str(self.dir), "-m", "fast", "-w", "stop")
-
-    @property
-    def url(self) -> str:
-        return f"postgres://postgres@127.0.0.1:{self.port}/talkee"
-
-
-class OwnRedis:
-    """A Redis of this test's own that keeps an append-only file, as docker/compose.yaml's does."""
-
-    def __init__(self, tmp: Path) -> None:
-        self.dir = tmp / "redis"
-        self.dir.mkdir()
-        self.port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir)]
-        args += ["--appendonly", "yes", "--save", ""]
-        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        _wait_for_port(self.port, self.process)
-
-    def stop(self) -> None:
-        if self.process is not None:
-            stop(self.process)
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-
-@dataclass
-class Instance:
-    postgres: OwnPostgres
-    redis: OwnRedis
-    server: LiveServer
-    worker: CeleryWorker
-
-
 @pytest.fixture(scope="module")
-def instance(tmp_path_factory: Any) -> Iterator[Instance]:
-    tmp = Path(tmp_path_factory.mktemp("restarts"))
-    postgres, redis = OwnPostgres(), OwnRedis(tmp)
-    postgres.start()
-    redis.start()
-    subprocess.run(
-        ["psql", "-h", "127.0.0.1", "-p", str(postgres.port), "-U", "postgres", "-c", "CREATE DATABASE talkee"],
-        check=True,
-        capture_output=True,
-    )
-    env = {
-        "DJANGO_SETTINGS_MODULE": "talkee.settings.test",
-        "DATABASE_URL": postgres.url,
-        "REDIS_URL": redis.url,
-        "CELERY_BROKER_URL": redis.url,
-        "CACHE_KEY_PREFIX": "restarts",
-        # Sockets check their live layer every second (20 s in production) so the test is short.
-        "TALKEE_WS_LAYER_CHECK_SECONDS": "1",
-        "PYTHONUNBUFFERED": "1",
-    }
-    full_env = {**os.environ, **env}
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput"], cwd=ROOT, env=full_env, check=True, capture_output=True
-    )
-    server = start_daphne(tmp, "restarts", env)
-    worker = CeleryWorker(tmp / "worker.log", full_env)
-    worker.start()
-    try:
-        yield Instance(postgres, redis, server, worker)
-    finally:
-        worker.stop()
-        stop(server.process)
-        redis.stop()
-        postgres.stop()
-        postgres.remove()
+def instance(tmp_path_factory: Any) -> Iterator[OwnInstance]:
+    with own_instance(Path(tmp_path_factory.mktemp("restarts")), "restarts") as running:
+        yield running
 
 
 @dataclass
@@ -281,7 +157,7 @@ async def receive_everything(bob: Person, connected: threading.Event, done: Any)
     return device
 
 
-def test_messages_survive_a_redis_restart_and_a_postgres_restart_exactly_once_in_order(instance: Instance) -> None:
+def test_messages_survive_a_redis_restart_and_a_postgres_restart_exactly_once_in_order(instance: OwnInstance) -> None:
     alice, bob = register(instance.server, "alice"), register(instance.server, "bob")
     status, chat = alice.call("POST", "/v1/chats", {"kind": "direct", "members": [f"{bob.username}@localhost"]})
     assert status == 201, chat
@@ -345,3 +221,31 @@ def test_messages_survive_a_redis_restart_and_a_postgres_restart_exactly_once_in
     assert "Traceback" not in "\n".join(
         line for line in instance.server.log().splitlines() if "channels_redis" not in line
     ), "the server logged a crash during the restarts"
+
+
+def test_a_task_queued_before_a_redis_restart_runs_when_a_worker_comes(instance: OwnInstance) -> None:
+    """Work the web process handed to Celery (here: the push to an offline phone) is in
+    Redis, not in a process: it survives Redis restarting while no worker is there to take
+    it, and the next worker runs it."""
+    service = PushServiceStandIn(vapid_public_key())
+    try:
+        alice, bob = register(instance.server, "alice"), register(instance.server, "bob")
+        bob_phone = service.subscribe()
+        assert bob.call("PUT", "/v1/push/subscription", bob_phone.as_json())[0] == 204
+        status, chat = alice.call("POST", "/v1/chats", {"kind": "direct", "members": [f"{bob.username}@localhost"]})
+        assert status == 201, chat
+        instance.worker.stop()
+        try:
+            body = {"client_message_id": uuid.uuid4().hex, "kind": "application", "epoch": 0, "ciphertext": b64(b"x")}
+            assert alice.call("POST", f"/v1/chats/{chat['id']}/messages", body)[0] == 201
+            time.sleep(1)  # the push is queued (after the send's commit), nobody takes it
+            assert service.pushes_for(bob_phone) == []
+            instance.redis.stop()
+            instance.redis.start()
+            wait_for(lambda: readiness(instance.server) == 200, "/readyz back at 200 with Redis", 60)
+        finally:
+            instance.worker.start()
+        pushes = service.wait_for(bob_phone, timeout=60)
+        assert len(pushes) == 1 and service.refused == []
+    finally:
+        service.stop()

@@ -12,6 +12,7 @@ import base64
 import hashlib
 import hmac
 import json
+import os
 import re
 import socket
 import ssl
@@ -308,7 +309,7 @@ def test_coturn_takes_talkees_turn_credentials_refuses_others_and_private_peers(
 
 
 # --- what survives --------------------------------------------------------------------------------
-def test_down_then_up_keeps_users_messages_blobs_and_the_instance_key(stack: Stack) -> None:
+def test_down_then_up_and_a_restore_onto_new_volumes_keep_users_messages_blobs_and_the_key(stack: Stack) -> None:
     alice, bob = register(stack, "alice"), register(stack, "bob")
     chat = direct_chat(stack, alice, bob)
     blob = stack.call("POST", "/v1/blobs", {"chat_id": chat, "size": 32809}, alice.token)
@@ -344,9 +345,35 @@ def test_down_then_up_keeps_users_messages_blobs_and_the_instance_key(stack: Sta
     # stack's PostgreSQL from the web image, the blob volume, the key volume).
     made = stack.compose("exec", "-T", "web", "python", "manage.py", "backup", "/var/lib/talkee/backups/", check=False)
     assert made.returncode == 0, made.stdout + made.stderr
-    written = re.search(r"Backup written: /var/lib/talkee/backups/\S+ \(\d+ bytes; (\d+) blob files", made.stdout)
-    assert written is not None and int(written.group(1)) >= 1, made.stdout
+    written = re.search(r"Backup written: (/var/lib/talkee/backups/\S+) \(\d+ bytes; (\d+) blob files", made.stdout)
+    assert written is not None and int(written.group(2)) >= 1, made.stdout
     assert "Warning" not in made.stderr, made.stderr
+
+    # The disaster: every volume gone (database, blobs, keys: a new host). The operator keeps
+    # the archive, brings up PostgreSQL and Redis and runs the README's restore, then `up`.
+    archive = stack.tmp / "restore.tar"
+    run(["docker", "cp", f"{stack.containers('web')[0]}:{written.group(1)}", str(archive)])
+    os.chown(archive, TALKEE_UID, TALKEE_UID)
+    stack.down("-v", "-t", "5")
+    assert (
+        run(
+            ["docker", "volume", "ls", "-q", "--filter", f"label=com.docker.compose.project={stack.project}"]
+        ).stdout.strip()
+        == ""
+    )
+    stack.compose("up", "-d", "postgres", "redis")
+    restore = ["run", "--rm", "-v", f"{archive}:/tmp/restore.tar:ro", "migrate", "python", "manage.py", "restore"]
+    restored = stack.compose(*restore, "/tmp/restore.tar", check=False)
+    assert restored.returncode == 0, restored.stdout + restored.stderr
+    stack.up()
+    again = login(stack, bob.username)
+    history = stack.call("GET", f"/v1/chats/{chat}/messages", token=again.token)["messages"]
+    assert [m["ciphertext"] for m in history] == [sent]
+    status, _, downloaded = stack.request(
+        "GET", f"/v1/blobs/{blob['id']}", headers={"Authorization": f"Bearer {again.token}"}
+    )
+    assert status == 200 and downloaded == content
+    assert json.loads(stack.request("GET", "/.well-known/talkee/server")[2])["ed25519_pub"] == key_before
 
 
 def test_production_refuses_to_start_without_its_settings(stack: Stack, tmp_path: Path) -> None:

@@ -88,6 +88,25 @@ describe("the outbox", () => {
     expect(fine?.status).toBe("sent");
   });
 
+  it.each([
+    [503, "unavailable", "The database is restarting."],
+    [502, "http_502", "The server answered 502."],
+    [429, "throttled", "Too many attempts."],
+  ])("keeps a message the server refused with %i (not now) queued and sends it again", async (status, code, text) => {
+    const { server, app } = await setUp();
+    server.script.push(new ApiError(status, code, text));
+    await app.outbox.queue("c1", "while it restarts");
+    await settleDown();
+    expect(app.outbox.size).toBe(1);
+    expect(app.outbox.stalled).toBe(true);
+    expect(app.store.messagesOf("c1")[0]?.status).toBe("queued");
+    await app.outbox.flush();
+    expect(server.received).toHaveLength(2);
+    expect(server.received[1]!.body.client_message_id).toBe(server.received[0]!.body.client_message_id);
+    expect(server.stored.get("c1")).toHaveLength(1);
+    expect(app.store.messagesOf("c1")[0]?.status).toBe("sent");
+  });
+
   it("holds back a chat whose commit awaits its home while other chats go on", async () => {
     const { server, worker, app } = await setUp();
     await joinedChat(app, server, worker, "c2", ["alice@a.test", "carol@a.test"]);

@@ -33,12 +33,28 @@ describe("what a push shows", () => {
 
   it("shows the real text only from an unlocked tab, and only when chosen", () => {
     const deps = { describe: () => ({ title: "Bob", preview: "see you at 8" }), showing: () => false };
-    const withText = answerFor({ kind: "message", chat: CHAT }, deps, true);
+    const on = { showText: true, mentionsWhenMuted: true, muted: () => false };
+    const off = { ...on, showText: false };
+    const withText = answerFor({ kind: "message", chat: CHAT }, deps, on);
     expect(noticeView({ kind: "message", chat: CHAT }, withText)).toMatchObject({ title: "Bob", options: { body: "see you at 8" } });
-    expect(answerFor({ kind: "message", chat: CHAT }, deps, false)).toEqual({ title: "Bob", body: "New message" });
-    expect(answerFor({ kind: "call", chat: CHAT }, deps, true)).toEqual({ title: "Bob", body: "Incoming call" });
-    expect(answerFor({ kind: "message", chat: CHAT }, { ...deps, showing: () => true }, true)).toEqual({ shown: true });
-    expect(answerFor({ kind: "message", chat: CHAT }, { ...deps, describe: () => null }, true)).toEqual({});
+    expect(answerFor({ kind: "message", chat: CHAT }, deps, off)).toEqual({ title: "Bob", body: "New message" });
+    expect(answerFor({ kind: "call", chat: CHAT }, deps, on)).toEqual({ title: "Bob", body: "Incoming call" });
+    expect(answerFor({ kind: "message", chat: CHAT }, { ...deps, showing: () => true }, on)).toEqual({ shown: true });
+    expect(answerFor({ kind: "message", chat: CHAT }, { ...deps, describe: () => null }, on)).toEqual({});
+  });
+
+  it("a muted chat stays quiet unless a message mentions me and mentions may notify", () => {
+    const plain = { describe: () => ({ title: "Team", preview: "lunch?" }), showing: () => false };
+    const mentioned = { describe: () => ({ title: "Team", preview: "@bob lunch?", mentioned: true }), showing: () => false };
+    const muted = { showText: false, mentionsWhenMuted: true, muted: (id: string) => id === CHAT };
+    expect(answerFor({ kind: "message", chat: CHAT }, plain, muted)).toEqual({ quiet: true });
+    expect(answerFor({ kind: "message", chat: CHAT }, mentioned, muted)).toEqual({ title: "Team", body: "You were mentioned" });
+    expect(answerFor({ kind: "message", chat: CHAT }, mentioned, { ...muted, showText: true })).toEqual({ title: "Team", body: "@bob lunch?" });
+    expect(answerFor({ kind: "message", chat: CHAT }, mentioned, { ...muted, mentionsWhenMuted: false })).toEqual({ quiet: true });
+    // Not muted: a mention notifies like any message, saying so.
+    expect(answerFor({ kind: "message", chat: CHAT }, mentioned, { ...muted, muted: () => false })).toEqual({ title: "Team", body: "You were mentioned" });
+    // Calls are not messages: a muted chat's call is the server's decision (calls_when_muted).
+    expect(answerFor({ kind: "call", chat: CHAT }, plain, muted)).toEqual({ title: "Team", body: "Incoming call" });
   });
 
   it("a click opens the chat, Answer joins the call, Decline goes nowhere", () => {

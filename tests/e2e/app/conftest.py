@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -327,3 +328,41 @@ def make_ghost(context: BrowserContext, harness_url: str, user: str) -> Ghost:
     keys = worker.setupDevice({"password": PASSWORD, "user": user, "deviceId": device_id, "dbName": "ghost-vault"})
     [keypackage] = worker.makeKeyPackages(1)
     return Ghost(worker, device_id, keys, keypackage)
+
+
+# ---- Web Push in the browser (test_app_push, test_app_mentions) ---------------------------
+
+NOTIFICATIONS = """async (tag) => {
+  const registration = await navigator.serviceWorker.ready;
+  const shown = await registration.getNotifications(tag ? {tag} : {});
+  return shown.map(n => ({title: n.title, body: n.body, tag: n.tag, actions: n.actions.map(a => a.title)}));
+}"""
+
+
+def deliver_push(person: Person, data: bytes) -> None:
+    page = person.page
+    page.wait_for_function("() => navigator.serviceWorker.controller !== null", timeout=SLOW)
+    cdp = person.context.new_cdp_session(page)
+    registrations: list[dict[str, Any]] = []
+    cdp.on("ServiceWorker.workerRegistrationUpdated", lambda event: registrations.extend(event["registrations"]))
+    cdp.send("ServiceWorker.enable")
+    deadline = time.monotonic() + 10
+    scope = person.server.url + "/"
+    while not any(r["scopeURL"] == scope and not r["isDeleted"] for r in registrations):
+        assert time.monotonic() < deadline, registrations
+        page.wait_for_timeout(100)
+    registration = next(r for r in registrations if r["scopeURL"] == scope and not r["isDeleted"])
+    cdp.send(
+        "ServiceWorker.deliverPushMessage",
+        {"origin": person.server.url, "registrationId": registration["registrationId"], "data": data.decode()},
+    )
+    cdp.detach()
+
+
+def notifications(person: Person, tag: str, count: int = 1) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + 15
+    while True:
+        shown = person.page.evaluate(NOTIFICATIONS, tag)
+        if len(shown) >= count or time.monotonic() > deadline:
+            return list(shown)
+        person.page.wait_for_timeout(200)

@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import Browser, Playwright, expect
 
 from apps.push.webpush import encode_payload
-from tests.e2e.app.conftest import PASSWORD, SLOW, Person, pair
+from tests.e2e.app.conftest import PASSWORD, SLOW, Person, deliver_push, notifications, pair
 from tests.e2e.conftest import CHROMIUM_ARGS
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -34,47 +34,12 @@ CLICK = """async ([tag, action]) => {
   self.dispatchEvent(new NotificationEvent('notificationclick', {notification: n, action}));
 }"""
 
-NOTIFICATIONS = """async (tag) => {
-  const registration = await navigator.serviceWorker.ready;
-  const shown = await registration.getNotifications(tag ? {tag} : {});
-  return shown.map(n => ({title: n.title, body: n.body, tag: n.tag, actions: n.actions.map(a => a.title)}));
-}"""
-
-
-def deliver_push(person: Person, data: bytes) -> None:
-    page = person.page
-    page.wait_for_function("() => navigator.serviceWorker.controller !== null", timeout=SLOW)
-    cdp = person.context.new_cdp_session(page)
-    registrations: list[dict[str, Any]] = []
-    cdp.on("ServiceWorker.workerRegistrationUpdated", lambda event: registrations.extend(event["registrations"]))
-    cdp.send("ServiceWorker.enable")
-    deadline = time.monotonic() + 10
-    scope = person.server.url + "/"
-    while not any(r["scopeURL"] == scope and not r["isDeleted"] for r in registrations):
-        assert time.monotonic() < deadline, registrations
-        page.wait_for_timeout(100)
-    registration = next(r for r in registrations if r["scopeURL"] == scope and not r["isDeleted"])
-    cdp.send(
-        "ServiceWorker.deliverPushMessage",
-        {"origin": person.server.url, "registrationId": registration["registrationId"], "data": data.decode()},
-    )
-    cdp.detach()
-
 
 def click(person: Person, tag: str, action: str) -> None:
     """What the browser does when the person clicks the notification (or one of its
     buttons): no automation can click a system notification, so the worker gets the event."""
     [worker] = [w for w in person.context.service_workers if w.url.endswith("/sw.js")]
     worker.evaluate(CLICK, [tag, action])
-
-
-def notifications(person: Person, tag: str, count: int = 1) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + 15
-    while True:
-        shown = person.page.evaluate(NOTIFICATIONS, tag)
-        if len(shown) >= count or time.monotonic() > deadline:
-            return list(shown)
-        person.page.wait_for_timeout(200)
 
 
 def test_a_push_shows_a_generic_notification_when_locked_and_the_text_when_unlocked(people: Any) -> None:

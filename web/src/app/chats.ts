@@ -186,11 +186,12 @@ export class Chats {
   }
 
   /** A new latest message: the list's preview line and order (and unread count). */
-  touch(chatId: string, text: string, at: number, unread: boolean): void {
+  touch(chatId: string, text: string, at: number, unread: boolean, mention = false): void {
     const chat = this.ctx.store.chats.get(chatId);
     if (chat === undefined) return;
     chat.lastText = text;
     chat.lastAt = at;
     if (unread) chat.unread += 1;
+    if (unread && mention) chat.unreadMentions = (chat.unreadMentions ?? 0) + 1;
   }
 }

@@ -15,7 +15,7 @@ import { newId } from "./context";
 import { displayName } from "./format";
 import type { ListedLog } from "../api/client";
 import { extendLog, matchesLog, type LogState } from "./keylog";
-import type { ChatRecord, ContactRecord, LocalMessage, LocalNotice } from "./store";
+import { addWarning, type ChatRecord, type ContactRecord, type LocalMessage, type LocalNotice } from "./store";
 
 /** A user's identity key and devices as the server lists them (with their key log from a position on). */
 export interface ListedDevices {
@@ -191,8 +191,7 @@ export class Contacts {
   private async warn(user: string | null, text: string): Promise<void> {
     const { store } = this.deps.ctx;
     const chats = user === null ? [...store.chats.values()].filter((c) => c.joined && !c.removed) : chatsWith(store.chats.values(), user);
-    const touched = chats.filter((c) => !(c.warnings ?? []).includes(text));
-    for (const chat of touched) chat.warnings = [...(chat.warnings ?? []), text];
+    const touched = chats.filter((c) => !(c.warnings ?? []).includes(text) && addWarning(c, text));
     if (touched.length === 0) return;
     await store.saveChats();
     for (const chat of touched) this.deps.ctx.emit("chats", chat.id);

@@ -11,12 +11,13 @@ import { toBase64, utf8 } from "../crypto/encoding";
 import type { MlsWorkerApi, OutgoingPayload } from "../mls/api";
 import { PENDING_REACTION, markPending } from "./changes";
 import type { AppContext } from "./context";
+import { mentionsIn } from "./mentions";
 import type { LocalMessage } from "./store";
 
 export const REACTION_CONTEXT = "talkee-reaction-v1";
 
 export interface EditsDeps {
-  readonly ctx: Pick<AppContext, "store" | "user" | "lock" | "ownCiphertexts" | "emit"> & {
+  readonly ctx: Pick<AppContext, "store" | "user" | "domain" | "lock" | "ownCiphertexts" | "emit"> & {
     readonly api: Pick<Api, "editMessage" | "deleteMessage" | "burn" | "react" | "unreact">;
     readonly mls: Pick<Remote<MlsWorkerApi>, "encrypt" | "chatKeys" | "forgetMessage">;
   };
@@ -40,6 +41,11 @@ export class Edits {
     this.deps.checkEpochSettled(chatId);
     const payload: OutgoingPayload = { text, edit_of: String(message.id) };
     if (message.replyTo !== undefined) payload.reply_to = message.replyTo;
+    // The edited text's mentions replace the old ones (groups only, as when writing).
+    const chat = this.ctx.store.chats.get(chatId);
+    const others = chat === undefined || chat.kind === "direct" ? [] : chat.members.map((m) => m.user).filter((u) => u !== this.ctx.user);
+    const mentions = mentionsIn(text, others, this.ctx.domain);
+    if (mentions.length > 0) payload.mentions = mentions;
     const enc = await this.ctx.mls.encrypt(chatId, payload);
     const ciphertext = toBase64(enc.ciphertext);
     this.ctx.ownCiphertexts.add(ciphertext);
@@ -49,6 +55,8 @@ export class Edits {
     if (answer.forwarded === true) markPending(message, { action: "edit", text: message.text, edited: message.edited ?? false, ciphertext });
     message.text = text;
     message.edited = true;
+    if (mentions.length > 0) message.mentions = mentions;
+    else delete message.mentions;
     delete message.changeError;
     await this.ctx.store.saveMessages(chatId);
     this.ctx.emit("messages", chatId);

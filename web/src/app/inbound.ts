@@ -15,6 +15,7 @@ import type { Chats } from "./chats";
 import type { Devices, DeviceEventFrame } from "./devices";
 import { REACTION_CONTEXT, type Edits } from "./edits";
 import { chatNotice, previewOf, userOf } from "./format";
+import { mentionList, mentionsMe } from "./mentions";
 import type { Membership } from "./membership";
 import type { Outbox } from "./outbox";
 import type { Profiles } from "./profiles";
@@ -61,6 +62,8 @@ export function messageFromPayload(m: WireMessage, payload: MessagePayload, user
   if (typeof payload.reply_to === "string") local.replyTo = payload.reply_to;
   if (typeof payload.forward_of === "string") local.forwardOf = payload.forward_of;
   if (payload.file !== undefined) local.file = payload.file;
+  const mentions = mentionList(payload["mentions"]);
+  if (mentions !== undefined) local.mentions = mentions;
   const notice = chatNotice(payload["notice"]);
   if (notice !== undefined) local.notice = notice;
   return local;
@@ -191,6 +194,9 @@ export class Inbound {
     if (existing !== undefined) {
       existing.text = payload.text;
       existing.edited = true;
+      const mentions = mentionList(payload["mentions"]);
+      if (mentions !== undefined) existing.mentions = mentions;
+      else delete existing.mentions;
       await store.saveMessages(m.chat_id);
       this.ctx.emit("messages", m.chat_id);
       return;
@@ -200,7 +206,7 @@ export class Inbound {
     store.insert(m.chat_id, local);
     await store.saveMessages(m.chat_id);
     const counts = !local.mine && local.notice === undefined;
-    this.deps.chats.touch(m.chat_id, previewOf(local), local.at, counts && this.deps.activeChat() !== m.chat_id);
+    this.deps.chats.touch(m.chat_id, previewOf(local), local.at, counts && this.deps.activeChat() !== m.chat_id, mentionsMe(local, this.ctx.user));
     await store.saveChats();
     this.ctx.emit("messages", m.chat_id);
     this.ctx.emit("chats");

@@ -150,7 +150,7 @@ export class Messenger extends EventTarget implements AppContext {
       api,
       describe: (chatId) => {
         const chat = this.store.chats.get(chatId);
-        return chat === undefined ? null : { title: this.chatTitle(chat), preview: this.preview(chat) };
+        return chat === undefined ? null : { title: this.chatTitle(chat), preview: this.preview(chat), mentioned: (chat.unreadMentions ?? 0) > 0 };
       },
       showing: (chatId) => this.activeChat === chatId && document.visibilityState === "visible" && document.hasFocus(),
       unreadTotal: () => [...this.store.chats.values()].reduce((n, c) => n + c.unread, 0),
@@ -446,8 +446,9 @@ export class Messenger extends EventTarget implements AppContext {
     this.activeChat = chatId;
     if (chatId === null) return;
     const chat = this.store.chats.get(chatId);
-    if (chat !== undefined && chat.unread > 0) {
+    if (chat !== undefined && (chat.unread > 0 || (chat.unreadMentions ?? 0) > 0)) {
       chat.unread = 0;
+      chat.unreadMentions = 0;
       await this.store.saveChats();
       this.emit("chats");
     }

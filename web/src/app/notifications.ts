@@ -10,14 +10,16 @@ const PUSH_MESSAGE: PushMessageType = "talkee-push";
 const OPEN_MESSAGE: OpenMessageType = "talkee-open";
 
 export const SHOW_TEXT_KEY = "talkee.notify.showText";
+/** "Notify me of mentions in muted chats": on unless turned off ("0"). */
+export const MENTIONS_WHEN_MUTED_KEY = "talkee.notify.mentionsWhenMuted";
 
 export type MuteChoice = "1h" | "8h" | "always" | "off";
 export type ClickAction = "open" | "answer" | "decline";
 
 export interface NotificationDeps {
   api: Api;
-  /** The chat's title and latest preview as this tab shows them (null: unknown chat). */
-  describe(chatId: string): { title: string; preview: string } | null;
+  /** The chat's title and latest preview as this tab shows them, and whether an unread message mentions me (null: unknown chat). */
+  describe(chatId: string): { title: string; preview: string; mentioned?: boolean } | null;
   /** The chat is open and the tab visible: the person sees it already. */
   showing(chatId: string): boolean;
   unreadTotal(): number;
@@ -25,13 +27,27 @@ export interface NotificationDeps {
   open(chatId: string | null, action: ClickAction): void;
 }
 
-/** What an unlocked tab tells the service worker about a push. */
-export function answerFor(notice: PushNotice, deps: Pick<NotificationDeps, "describe" | "showing">, showText: boolean): TabAnswer {
+/** What this device chose for pushes: message text when unlocked; mentions in muted chats. */
+export interface NoticeChoices {
+  showText: boolean;
+  mentionsWhenMuted: boolean;
+  /** This device muted the chat (for now). */
+  muted(chatId: string): boolean;
+}
+
+/**
+ * What an unlocked tab tells the service worker about a push. In a chat this device
+ * muted, a message stays quiet unless an unread one mentions me and the person lets
+ * mentions through (the tab decides: only it has read the message).
+ */
+export function answerFor(notice: PushNotice, deps: Pick<NotificationDeps, "describe" | "showing">, choices: NoticeChoices): TabAnswer {
   if (notice.chat !== null && notice.kind === "message" && deps.showing(notice.chat)) return { shown: true };
   const known = notice.chat === null ? null : deps.describe(notice.chat);
   if (known === null) return {};
-  const generic = notice.kind === "call" ? "Incoming call" : "New message";
-  return { title: known.title, body: showText && notice.kind === "message" && known.preview ? known.preview : generic };
+  const mention = notice.kind === "message" && known.mentioned === true;
+  if (notice.kind === "message" && choices.muted(notice.chat!) && !(mention && choices.mentionsWhenMuted)) return { quiet: true };
+  const generic = notice.kind === "call" ? "Incoming call" : mention ? "You were mentioned" : "New message";
+  return { title: known.title, body: choices.showText && notice.kind === "message" && known.preview ? known.preview : generic };
 }
 
 export function muteUntil(choice: Exclude<MuteChoice, "off">, now: number): Date | null {
@@ -51,6 +67,8 @@ export class Notifications {
   private listening = false;
   /** This device's mutes as last set or loaded (the select in the header shows them). */
   private readonly mutes = new Map<string, MuteChoice>();
+  /** When each mute ends (ms; Infinity: always). */
+  private readonly muteEnds = new Map<string, number>();
 
   constructor(private readonly deps: NotificationDeps) {}
 
@@ -70,6 +88,20 @@ export class Notifications {
     localStorage.setItem(SHOW_TEXT_KEY, on ? "1" : "0");
   }
 
+  /** "Notify me of mentions in muted chats" (a per-browser choice, on by default). */
+  get mentionsWhenMuted(): boolean {
+    return localStorage.getItem(MENTIONS_WHEN_MUTED_KEY) !== "0";
+  }
+
+  set mentionsWhenMuted(on: boolean) {
+    localStorage.setItem(MENTIONS_WHEN_MUTED_KEY, on ? "1" : "0");
+  }
+
+  /** This device muted the chat, and the mute has not ended. */
+  muted(chatId: string): boolean {
+    return (this.muteEnds.get(chatId) ?? 0) > Date.now();
+  }
+
   /** Answer the service worker's questions while this tab is unlocked. */
   listen(): () => void {
     if (!this.supported || this.listening) return () => undefined;
@@ -77,7 +109,8 @@ export class Notifications {
     const onMessage = (ev: MessageEvent<{ type?: string; notice?: PushNotice; action?: string }>): void => {
       const data = ev.data;
       if (data?.type === PUSH_MESSAGE && data.notice !== undefined) {
-        ev.ports[0]?.postMessage(answerFor(data.notice, this.deps, this.showText));
+        const choices: NoticeChoices = { showText: this.showText, mentionsWhenMuted: this.mentionsWhenMuted, muted: (id) => this.muted(id) };
+        ev.ports[0]?.postMessage(answerFor(data.notice, this.deps, choices));
       } else if (data?.type === OPEN_MESSAGE && data.notice !== undefined) {
         const action: ClickAction = data.action === "answer" || data.action === "decline" ? data.action : "open";
         this.deps.open(data.notice.chat, action);
@@ -117,6 +150,8 @@ export class Notifications {
     if (choice === "off") await this.deps.api.pushUnmute(chatId);
     else await this.deps.api.pushMute(chatId, muteUntil(choice, Date.now()));
     this.mutes.set(chatId, choice);
+    if (choice === "off") this.muteEnds.delete(chatId);
+    else this.muteEnds.set(chatId, muteUntil(choice, Date.now())?.getTime() ?? Infinity);
   }
 
   /** Whether calls ring on this device in chats it muted (stored on the server, per device). */
@@ -137,6 +172,7 @@ export class Notifications {
     for (const m of await this.deps.api.pushMutes()) {
       const left = m.until === null ? Infinity : Date.parse(m.until) - Date.now();
       if (!this.mutes.has(m.chat_id)) this.mutes.set(m.chat_id, left === Infinity ? "always" : left <= 3600_000 ? "1h" : "8h");
+      if (!this.muteEnds.has(m.chat_id)) this.muteEnds.set(m.chat_id, Date.now() + left);
     }
   }
 

@@ -18,6 +18,12 @@ export const FORWARD_RETRIES = 3;
 
 export const STATUS_RANK: Record<LocalMessage["status"], number> = { failed: -1, queued: 0, sent: 1, delivered: 2, read: 3 };
 
+/** A refusal that says "not now" rather than "no": the server is busy (429) or one of the
+ * services behind it is restarting (500–504, a proxy's 502/504 included). The message waits. */
+export function isPassing(err: unknown): boolean {
+  return err instanceof ApiError && (err.status === 429 || err.status >= 500);
+}
+
 export interface SendOptions {
   replyTo?: string;
   forwardOf?: string;
@@ -27,6 +33,8 @@ export interface SendOptions {
   blobIds?: string[];
   cmid?: string;
   notice?: ChatNotice;
+  /** Users mentioned in the text (sealed in the payload as `mentions`). */
+  mentions?: string[];
 }
 
 export interface OutboxDeps {
@@ -63,6 +71,7 @@ export class Outbox {
     if (options.replyTo !== undefined) payload.reply_to = options.replyTo;
     if (options.forwardOf !== undefined) payload.forward_of = options.forwardOf;
     if (options.file !== undefined) payload.file = options.file;
+    if (options.mentions !== undefined && options.mentions.length > 0) payload.mentions = options.mentions;
     const cmid = options.cmid ?? newId();
     const entry: OutboxEntry = { cmid, chatId, payload, editHash: hash };
     // The chat's timer as this person saw it when writing (the server applies it too).
@@ -88,6 +97,7 @@ export class Outbox {
     if (options.forwardOf !== undefined) local.forwardOf = options.forwardOf;
     if (options.file !== undefined) local.file = options.file;
     if (options.notice !== undefined) local.notice = options.notice;
+    if (payload.mentions !== undefined) local.mentions = options.mentions;
     // Persist first: the message survives a killed tab and goes out once (client_message_id).
     store.insert(chatId, local);
     store.outbox.push(entry);
@@ -161,7 +171,8 @@ export class Outbox {
         if (STATUS_RANK[local.status] < STATUS_RANK.sent) local.status = "sent";
       }
     } catch (err) {
-      if (err instanceof NetworkError) {
+      if (err instanceof NetworkError || isPassing(err)) {
+        // Kept queued and sent again (same id and ciphertext) by the next flush.
         this.stalled = true;
         this.ctx.emit("link");
         return false;

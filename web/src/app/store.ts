@@ -25,6 +25,8 @@ export interface ChatRecord {
   role: string | null;
   favourite: boolean;
   unread: number;
+  /** Unread messages that mention me (the list's badge shows "@"); reset with `unread`. */
+  unreadMentions?: number;
   lastText: string;
   lastAt: number;
   ttlSeconds: number | null;
@@ -55,6 +57,22 @@ export interface ChatRecord {
    * waits until the user says "send anyway" or verifies again (./contacts `sendGate`).
    */
   held?: string;
+}
+
+/** Shows `text` among the chat's security warnings (once, as the newest); false if it was already the newest. */
+export function addWarning(chat: ChatRecord, text: string): boolean {
+  const warnings = chat.warnings ?? [];
+  if (warnings[warnings.length - 1] === text) return false;
+  chat.warnings = [...warnings.filter((w) => w !== text), text];
+  return true;
+}
+
+/** Takes `text` off the chat's security warnings; false if it was not there. */
+export function removeWarning(chat: ChatRecord, text: string): boolean {
+  if (chat.warnings === undefined || !chat.warnings.includes(text)) return false;
+  chat.warnings = chat.warnings.filter((w) => w !== text);
+  if (chat.warnings.length === 0) delete chat.warnings;
+  return true;
 }
 
 export interface ReactionRecord {
@@ -91,6 +109,8 @@ export interface LocalMessage {
   deleted?: boolean;
   replyTo?: string; // message id (string) of the quoted message
   forwardOf?: string; // original author (user@domain)
+  /** Users the message mentions (`user@domain`, from the sealed payload; ./mentions). */
+  mentions?: string[];
   editSecret?: string; // base64, ours only
   reactions?: ReactionRecord[];
   expiresAt?: number | null;

@@ -9,6 +9,7 @@ import type { DeviceVerdict } from "../mls/trust";
 import type { AppContext } from "./context";
 import { displayName } from "./format";
 import { matchesSafetyNumber, safetyNumber } from "../identity/safetyNumber";
+import { addWarning, removeWarning } from "./store";
 
 type TrustContext = Pick<AppContext, "store" | "user" | "domain" | "emit"> & { readonly mls: Pick<AppContext["mls"], "checkDevice"> };
 
@@ -32,9 +33,7 @@ export async function clearUncertifiedWarning(ctx: Pick<TrustContext, "store" | 
   const chat = ctx.store.chats.get(chatId);
   const who = displayName(user, ctx.domain);
   const text = uncertifiedText(who);
-  if (chat?.warnings === undefined || !chat.warnings.includes(text)) return;
-  chat.warnings = chat.warnings.filter((w) => w !== text);
-  if (chat.warnings.length === 0) delete chat.warnings;
+  if (chat === undefined || !removeWarning(chat, text)) return;
   await ctx.store.saveChats();
   ctx.emit("chats", chatId);
 }
@@ -69,7 +68,7 @@ export async function admitDevice(
   const chat = ctx.store.chats.get(chatId);
   if (chat !== undefined) {
     const text = refusalText(user, ctx.domain, verdict);
-    chat.warnings = [...(chat.warnings ?? []).filter((w) => w !== text), text];
+    addWarning(chat, text);
     await ctx.store.saveChats();
     ctx.emit("chats", chatId);
     ctx.emit("refused", chatId, text);
@@ -144,7 +143,7 @@ export async function checkChatMembers(ctx: Pick<AppContext, "api" | "mls" | "st
       verdict.reason === "identity-changed" || verdict.reason === "identity-removed"
         ? `${who}'s safety number changed.`
         : `A device of ${who} in this chat is not certified by ${who}'s identity key.`;
-    chat.warnings = [...(chat.warnings ?? []).filter((w) => w !== text), text];
+    addWarning(chat, text);
     await ctx.store.saveChats();
     ctx.emit("chats", chatId);
   }
@@ -210,7 +209,7 @@ export async function withCertifiedLeaves<T>(ctx: LeafContext, chatId: string | 
   const text = leafRefusalText(ctx.domain, refusals);
   const chat = chatId === null ? undefined : ctx.store.chats.get(chatId);
   if (chat !== undefined) {
-    chat.warnings = [...(chat.warnings ?? []).filter((w) => w !== text), text];
+    addWarning(chat, text);
     await ctx.store.saveChats();
     ctx.emit("chats", chatId ?? undefined);
   }

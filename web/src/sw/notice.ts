@@ -17,6 +17,8 @@ export interface PushNotice {
 export interface TabAnswer {
   /** The tab shows the chat to the person right now: no notification needed. */
   shown?: boolean;
+  /** The chat is muted on this device and nothing in it calls for a notification (no mention of me). */
+  quiet?: boolean;
   title?: string;
   body?: string;
 }

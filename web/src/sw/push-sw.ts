@@ -26,6 +26,7 @@ async function onPush(text: string | null): Promise<void> {
   const answers = await Promise.all(tabs.map((tab) => ask(tab, notice)));
   const answer = answers.find((a) => a !== null) ?? null;
   if (answer?.shown === true) return; // a visible tab shows it already
+  if (answer?.quiet === true) return; // muted here, and it does not mention this person
   if (answer === null && "setAppBadge" in self.navigator) {
     // Locked: the count is unknown here; the flag says "something new".
     await (self.navigator as unknown as { setAppBadge(n?: number): Promise<void> }).setAppBadge().catch(() => undefined);

@@ -50,7 +50,7 @@ export function describeLink(view: LinkView): BannerText {
   if (view.problem !== null) return { text: view.problem, tone: "error", detail: "", retry: false };
   if (view.carrier !== null) {
     if (view.queued > 0 && view.stalled) {
-      return { text: "Message queued for delivery", tone: "queued", detail: "The server did not answer the last send; it is sent again.", retry: false };
+      return { text: "Message queued for delivery", tone: "queued", detail: "The server could not take the last send yet; it is sent again.", retry: false };
     }
     if (view.carrier === "websocket") return { text: "Connected", tone: "ok", detail: "", retry: false };
     const text = view.carrier === "dns" ? `Connected over DNS via ${view.resolverHost ?? "a resolver"}` : CARRIER_TEXT[view.carrier];

@@ -80,9 +80,11 @@ function chatItem(messenger: Messenger, chat: ChatRecord, open: (id: string) => 
     : draft !== undefined
       ? draftPreview(draft)
       : messenger.preview(chat) || (chat.joined ? "No messages yet" : "Waiting for keys…");
+  // An unread message that mentions me puts an "@" on the badge.
+  const mentioned = chat.unread > 0 && (chat.unreadMentions ?? 0) > 0;
   const button = h(
     "button",
-    { type: "button", class: "chat-open", "aria-current": active ? "true" : null, "aria-label": `Open chat ${title}${chat.unread > 0 ? `, ${chat.unread} unread` : ""}`, onclick: () => open(chat.id) },
+    { type: "button", class: "chat-open", "aria-current": active ? "true" : null, "aria-label": `Open chat ${title}${chat.unread > 0 ? `, ${chat.unread} unread` : ""}${mentioned ? ", you were mentioned" : ""}`, onclick: () => open(chat.id) },
     h("span", { class: "avatar", "aria-hidden": "true" }, picture !== undefined ? h("img", { src: picture, alt: "" }) : (title[0] ?? "?").toUpperCase()),
     h(
       "span",
@@ -91,7 +93,7 @@ function chatItem(messenger: Messenger, chat: ChatRecord, open: (id: string) => 
       h("span", { class: "chat-title" }, kindLabel, h("span", { class: "chat-name", title }, title), chat.favourite ? h("span", { class: "star", "aria-hidden": "true" }, "★") : null),
       h("span", { class: `chat-preview${draft !== undefined ? " draft" : ""}`, title: preview }, preview),
     ),
-    h("span", { class: "chat-meta" }, h("time", {}, chat.lastAt ? formatTime(chat.lastAt) : ""), chat.unread > 0 ? h("span", { class: "badge", "aria-hidden": "true" }, String(chat.unread)) : null),
+    h("span", { class: "chat-meta" }, h("time", {}, chat.lastAt ? formatTime(chat.lastAt) : ""), chat.unread > 0 ? h("span", { class: `badge${mentioned ? " mentioned" : ""}`, "aria-hidden": "true" }, mentioned ? h("span", { class: "at" }, "@") : null, String(chat.unread)) : null),
   );
   return h("li", { class: active ? "active" : null }, button);
 }

@@ -147,6 +147,9 @@ function notificationSettings(messenger: Messenger): HTMLElement {
   const showText = h("input", { type: "checkbox", id: "notify-show-text" }) as HTMLInputElement;
   showText.checked = n.showText;
   showText.addEventListener("change", () => (n.showText = showText.checked));
+  const mentionsMuted = h("input", { type: "checkbox", id: "notify-mentions-muted" }) as HTMLInputElement;
+  mentionsMuted.checked = n.mentionsWhenMuted;
+  mentionsMuted.addEventListener("change", () => (n.mentionsWhenMuted = mentionsMuted.checked));
   // Stored on the server (it decides whether to push): usable once this device's choice is known.
   const callsMuted = h("input", { type: "checkbox", id: "notify-calls-muted", disabled: true }) as HTMLInputElement;
   callsMuted.checked = true;
@@ -184,6 +187,7 @@ function notificationSettings(messenger: Messenger): HTMLElement {
     enable,
     h("label", { for: "notify-show-text" }, showText, " Show message text when unlocked"),
     h("label", { for: "notify-calls-muted" }, callsMuted, " Calls ring in muted chats"),
+    h("label", { for: "notify-mentions-muted" }, mentionsMuted, " Notify me of mentions in muted chats"),
     state,
     error,
   );

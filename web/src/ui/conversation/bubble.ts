@@ -8,6 +8,7 @@ import type { ChatRecord, LocalMessage } from "../../app/store";
 import type { FileReference } from "../../crypto/payload";
 import { clockIcon, formatTime, h } from "../dom";
 import { reactionBar } from "./reactions";
+import { messageText } from "./messageText";
 import { formatDuration } from "./timers";
 
 const REACTIONS = ["👍", "❤️", "😂"];
@@ -92,7 +93,7 @@ export function messageItem(m: LocalMessage, c: ChatRecord, view: BubbleContext,
     parts.push(h("button", { type: "button", class: "reveal", onclick: () => actions.reveal(m) }, "Show message (burns after reading)"));
   } else {
     if (m.file !== undefined) parts.push(view.fileCard(m.file));
-    if (m.text !== "" || m.file === undefined) parts.push(h("p", { class: "text" }, m.text));
+    if (m.text !== "" || m.file === undefined) parts.push(messageText(m.text, m.mentions, view.user, view.domain));
   }
   const bar = reactionBar(m.reactions ?? [], view.user, (emoji) => actions.react(m, emoji));
   if (bar !== null) parts.push(bar);

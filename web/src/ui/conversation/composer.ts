@@ -5,7 +5,9 @@ import type { SendOptions } from "../../app/outbox";
 import type { Draft, LocalMessage } from "../../app/store";
 import type { UploadView } from "../../app/uploads";
 import { clear, h } from "../dom";
+import { mentionsIn } from "../../app/mentions";
 import { senderName } from "./bubble";
+import { mentionPicker } from "./mentionPicker";
 
 export interface ComposerActions {
   send(text: string, options: SendOptions): void;
@@ -15,6 +17,8 @@ export interface ComposerActions {
   dismissUpload(id: string): void;
   /** What is written (or the reply) changed: the draft is kept. */
   changed(): void;
+  /** Me and the chat's members, for "@" mentions (null: a direct chat, no picker). */
+  mentionables?(): { me: string; members: readonly string[] } | null;
 }
 
 export interface ComposerView {
@@ -49,6 +53,9 @@ export function composer(domain: string, actions: ComposerActions): ComposerView
   let editing: LocalMessage | null = null;
   const context = h("div", { class: "composer-context" });
   const input = h("textarea", { id: "composer", rows: 1, placeholder: "Write a message", "aria-label": "Message" });
+  const people = (): { me: string; members: readonly string[] } | null => actions.mentionables?.() ?? null;
+  // Its keys come first: Enter picks a member while the list is open.
+  const picker = mentionPicker(input, domain, people, () => actions.changed());
   const ttl = h(
     "select",
     { "aria-label": "Self-destruct timer" },
@@ -71,6 +78,7 @@ export function composer(domain: string, actions: ComposerActions): ComposerView
     { class: "composer", "aria-label": "Write a message" },
     context,
     uploadRow,
+    picker.el,
     h("div", { class: "composer-row" }, attach, fileInput, input, sendButton),
     h("div", { class: "composer-options" }, ttl, burnLabel),
   );
@@ -99,6 +107,12 @@ export function composer(domain: string, actions: ComposerActions): ComposerView
     if (replyTo?.id != null) options.replyTo = String(replyTo.id);
     if (ttl.value !== "") options.ttlSeconds = Number(ttl.value);
     if (burnBox.checked) options.burn = true;
+    // Every member whose "@name" is in the text, picked or typed (sealed in the payload).
+    const who = people();
+    if (who !== null) {
+      const mentions = mentionsIn(text, who.members.filter((u) => u !== who.me), domain);
+      if (mentions.length > 0) options.mentions = mentions;
+    }
     replyTo = null;
     input.value = "";
     burnBox.checked = false;
@@ -139,6 +153,7 @@ export function composer(domain: string, actions: ComposerActions): ComposerView
   return {
     el,
     reset() {
+      picker.close();
       replyTo = null;
       editing = null;
       input.value = "";

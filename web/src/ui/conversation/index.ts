@@ -125,6 +125,10 @@ export function conversation(messenger: Messenger, back: () => void): Conversati
       if (chatId !== null) messenger.typingIn(chatId);
     },
     dismissUpload: (id) => messenger.uploads.dismiss(id),
+    mentionables: () => {
+      const c = chat();
+      return c === undefined || c.kind === "direct" ? null : { me: messenger.user, members: c.members.map((m) => m.user) };
+    },
     changed: () => {
       if (draftTimer !== null) globalThis.clearTimeout(draftTimer);
       draftTimer = globalThis.setTimeout(keepDraft, DRAFT_DELAY_MS);
