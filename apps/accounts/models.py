@@ -1,4 +1,5 @@
-"""Users (`localpart@domain`, local or remote), session tokens and login challenges."""
+"""Users (`localpart@domain`, local or remote), session tokens, login challenges and
+encrypted profiles."""
 
 from typing import Any, ClassVar
 
@@ -73,3 +74,16 @@ class LoginChallenge(models.Model):
 
     def __str__(self) -> str:
         return f"challenge for {self.username}"
+
+
+class Profile(models.Model):
+    """A user's display name (and picture), sealed by their client under a profile key the
+    server never sees; it reaches their chats' members through MLS. Only the ciphertext and
+    a version number that each change must raise are kept here — no time of change."""
+
+    account = models.OneToOneField(User, on_delete=models.CASCADE, related_name="profile", primary_key=True)
+    version = models.PositiveBigIntegerField()
+    ciphertext = models.BinaryField()
+
+    def __str__(self) -> str:
+        return f"profile of user {self.account_id} (version {self.version})"

@@ -6,7 +6,7 @@ from datetime import datetime
 from django.conf import settings
 from django.db.models import QuerySet
 
-from apps.accounts.models import Session, User
+from apps.accounts.models import Profile, Session, User
 from apps.accounts.tokens import token_hash
 
 
@@ -61,3 +61,12 @@ def active_user(address: str) -> User | None:
 
 def user_by_address(address: str) -> User | None:
     return User.objects.filter(username=address).first()
+
+
+def profile_of(address: str) -> Profile | None:
+    """A local user's encrypted profile (None: no such user here, or no profile yet)."""
+    return (
+        Profile.objects.filter(account__username=full_address(address), account__domain=settings.TALKEE_DOMAIN)
+        .select_related("account")
+        .first()
+    )

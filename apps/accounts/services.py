@@ -1,5 +1,5 @@
 """Account actions: register, challenge, login, logout, recover, change password, sign out
-other devices, block."""
+other devices, block, the encrypted profile."""
 
 import hmac
 import logging
@@ -15,7 +15,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from apps.accounts.models import LoginChallenge, Session, User
+from apps.accounts.models import LoginChallenge, Profile, Session, User
 from apps.accounts.selectors import full_address
 from apps.accounts.tokens import new_token, token_hash
 from apps.core.errors import Conflict, Forbidden, ServiceError
@@ -204,3 +204,47 @@ def do_set_blocked(user: User, blocked: bool) -> None:
     user.is_blocked = blocked
     if blocked:
         kick_devices(list(user.devices.values_list("pk", flat=True)), code=4003)
+
+
+class ProfileTooLarge(ServiceError):
+    status = 413
+    code = "profile_too_large"
+
+
+class StaleProfileVersion(Conflict):
+    code = "stale_profile_version"
+
+
+def check_profile_ciphertext(ciphertext: bytes) -> bytes:
+    limit = settings.TALKEE_PROFILE_MAX_BYTES
+    if len(ciphertext) > limit:
+        raise ProfileTooLarge(
+            f"An encrypted profile is at most {limit} bytes; this one is {len(ciphertext)}. Use a smaller picture."
+        )
+    return ciphertext
+
+
+def do_set_profile(user: User, version: int, ciphertext: bytes) -> Profile:
+    """Replace the user's encrypted profile. `version` must be higher than the stored one
+    (409 `stale_profile_version` names the current one), so a replayed or out-of-order
+    upload never takes an older profile back."""
+    check_profile_ciphertext(ciphertext)
+
+    def stale(current: int) -> StaleProfileVersion:
+        return StaleProfileVersion(f"The profile is already at version {current}; send a higher version.")
+
+    with transaction.atomic():
+        # Conditional update: two devices racing each get a clear answer, never a lost write.
+        updated = Profile.objects.filter(account=user, version__lt=version).update(
+            version=version, ciphertext=ciphertext
+        )
+        if updated == 0:
+            current = Profile.objects.filter(account=user).values_list("version", flat=True).first()
+            if current is not None:
+                raise stale(current)
+            try:
+                with transaction.atomic():
+                    Profile.objects.create(account=user, version=version, ciphertext=ciphertext)
+            except IntegrityError as exc:
+                raise stale(Profile.objects.get(account=user).version) from exc
+    return Profile(account=user, version=version, ciphertext=ciphertext)

@@ -259,6 +259,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = TALKEE_MAX_REQUEST_BYTES
 TALKEE_APPLICATION_MAX_BYTES = env.int("TALKEE_APPLICATION_MAX_BYTES", default=66 * 1024)
 TALKEE_HANDSHAKE_MAX_BYTES = env.int("TALKEE_HANDSHAKE_MAX_BYTES", default=16 * 1024 * 1024)
 TALKEE_REACTION_MAX_BYTES = 1024
+# An encrypted profile (display name and a small picture, padded to at most 64 KiB by the
+# client, then sealed): PUT /v1/accounts/me/profile refuses more with 413 profile_too_large.
+TALKEE_PROFILE_MAX_BYTES = env.int("TALKEE_PROFILE_MAX_BYTES", default=65 * 1024)
 TALKEE_CALL_PAYLOAD_MAX_BYTES = 64 * 1024
 # Calls: the instance's own coturn (`use-auth-secret` + `static-auth-secret`); no URLs = no TURN.
 TALKEE_TURN_URLS: list[str] = env.list("TALKEE_TURN_URLS", default=[])

@@ -234,3 +234,26 @@ def test_the_long_poll_is_in_the_schema(schema: dict[str, Any]) -> None:
         "cursor",
         "more",
     ]
+
+
+def test_the_encrypted_profile_is_in_the_schema(schema: dict[str, Any]) -> None:
+    """PUT /v1/accounts/me/profile and GET /v1/accounts/{user}/profile, every answer documented."""
+    own = schema["paths"]["/v1/accounts/me/profile"]
+    put = own["put"]
+    assert put["security"] == [{"bearerToken": []}]
+    assert set(put["responses"]) == {"200", "400", "401", "409", "413", "415"}
+    body = put["requestBody"]["content"]["application/json"]["schema"]
+    fields = schema["components"]["schemas"][body["$ref"].rsplit("/", 1)[1]]
+    assert set(fields["properties"]) == {"version", "ciphertext"}
+    assert set(fields["required"]) == {"version", "ciphertext"}
+    assert fields["properties"]["ciphertext"]["format"] == "byte"
+    assert set(own["get"]["responses"]) == {"200", "401", "404"}
+    other = schema["paths"]["/v1/accounts/{user}/profile"]["get"]
+    assert other["security"] == [{"bearerToken": []}]
+    assert set(other["responses"]) == {"200", "401", "404"}
+    answer = other["responses"]["200"]["content"]["application/json"]["schema"]
+    assert set(schema["components"]["schemas"][answer["$ref"].rsplit("/", 1)[1]]["properties"]) == {
+        "user",
+        "version",
+        "ciphertext",
+    }

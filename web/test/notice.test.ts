@@ -13,6 +13,14 @@ describe("chat notices (who set the self-destruct timer)", () => {
     }
   });
 
+  it("carry a group's new name, cleaned (one line, no direction overrides), never an empty one", () => {
+    expect(chatNotice({ renamed: "Book club" })).toEqual({ renamed: "Book club" });
+    expect(chatNotice({ renamed: "  Book\n club\u202E " })).toEqual({ renamed: "Book club" });
+    expect(chatNotice({ renamed: "x".repeat(300) })).toEqual({ renamed: "x".repeat(120) });
+    for (const bad of [{ renamed: "   " }, { renamed: 5 }, { renamed: null }]) expect(chatNotice(bad)).toBeUndefined();
+    expect(previewOf({ text: "", notice: { renamed: "Book club" } })).toBe("Group renamed to “Book club”");
+  });
+
   it("show in the chat list as what changed", () => {
     expect(previewOf({ text: "", notice: { timer: 86400 } })).toBe("Self-destruct timer: 1 day");
     expect(previewOf({ text: "", notice: { timer: null } })).toBe("Self-destruct timer off");

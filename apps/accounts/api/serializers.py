@@ -67,3 +67,22 @@ class ChangePasswordSerializer(serializers.Serializer[None]):
 
 class SignedOutAnswerSerializer(serializers.Serializer[None]):
     signed_out = serializers.IntegerField(help_text="How many other devices were signed out.")
+
+
+class ProfileSerializer(serializers.Serializer[None]):
+    version = serializers.IntegerField(
+        min_value=1,
+        max_value=2**53 - 1,
+        help_text="Higher than the stored profile's version (409 stale_profile_version otherwise).",
+    )
+    ciphertext = Base64BytesField(
+        min_length=1,
+        help_text="The profile sealed by the client under its profile key (the server cannot open it); "
+        "at most TALKEE_PROFILE_MAX_BYTES (413 profile_too_large).",
+    )
+
+
+class ProfileAnswerSerializer(serializers.Serializer[None]):
+    user = serializers.CharField(help_text="localpart@domain")
+    version = serializers.IntegerField()
+    ciphertext = Base64BytesField()

@@ -7,7 +7,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.accounts import services
+from apps.accounts import selectors, services
 from apps.accounts.api import serializers
 from apps.accounts.api.throttles import (
     LoginIPThrottle,
@@ -16,7 +16,10 @@ from apps.accounts.api.throttles import (
     RegisterIPThrottle,
 )
 from apps.accounts.authentication import request_session
+from apps.accounts.models import Profile
 from apps.core.api_fields import validated
+from apps.core.b64 import b64
+from apps.core.errors import NotFound
 from apps.core.schema import error_response
 
 # What only these views know; the generic errors (400, 401, 413, 415, 429) come from
@@ -140,3 +143,51 @@ class LogOutOtherDevicesView(APIView):
     def post(self, request: Request) -> Response:
         """End the sessions of all the account's other devices; their sockets close with 4002."""
         return Response({"signed_out": services.do_log_out_other_devices(request_session(request))})
+
+
+def _profile_answer(profile: Profile) -> dict[str, object]:
+    return {"user": profile.account.username, "version": profile.version, "ciphertext": b64(bytes(profile.ciphertext))}
+
+
+class OwnProfileView(APIView):
+    @extend_schema(
+        responses={200: serializers.ProfileAnswerSerializer, 404: error_response("not_found: no profile yet")}
+    )
+    def get(self, request: Request) -> Response:
+        """The caller's own encrypted profile (a new device learns the version to go past)."""
+        profile = selectors.profile_of(request_session(request).user.username)
+        if profile is None:
+            raise NotFound("No profile has been set yet.")
+        return Response(_profile_answer(profile))
+
+    @extend_schema(
+        request=serializers.ProfileSerializer,
+        responses={
+            200: serializers.ProfileAnswerSerializer,
+            409: error_response("stale_profile_version: the stored profile has this version or a higher one"),
+            413: error_response("profile_too_large: the encrypted profile is over the instance's limit"),
+        },
+    )
+    def put(self, request: Request) -> Response:
+        """Replace the caller's encrypted profile (display name, picture), sealed by the client
+        under a profile key it shares with its chats' members through MLS."""
+        data = validated(serializers.ProfileSerializer, request.data)
+        user = request_session(request).user
+        profile = services.do_set_profile(user, data["version"], data["ciphertext"])
+        return Response(_profile_answer(profile))
+
+
+class ProfileView(APIView):
+    @extend_schema(
+        responses={
+            200: serializers.ProfileAnswerSerializer,
+            404: error_response("not_found: no such user on this instance, or no profile yet"),
+        }
+    )
+    def get(self, request: Request, user: str) -> Response:
+        """A user's encrypted profile; only those the user gave the profile key (their chats'
+        members, through MLS) can open it. Profiles of users on other instances are not relayed."""
+        profile = selectors.profile_of(user)
+        if profile is None:
+            raise NotFound("This user has no profile here.")
+        return Response(_profile_answer(profile))

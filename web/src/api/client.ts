@@ -165,6 +165,13 @@ export interface PushPreferences {
   calls_when_muted: boolean;
 }
 
+/** A user's profile as the server keeps it: sealed under the user's profile key. */
+export interface ProfileAnswer {
+  user: string;
+  version: number;
+  ciphertext: string;
+}
+
 export interface SendRoute {
   send(chatId: string, body: SendBody): Promise<SentAnswer>;
 }
@@ -226,6 +233,14 @@ export class Api {
   }
   logOutOtherDevices(): Promise<{ signed_out: number }> {
     return this.call("POST", "/v1/accounts/me/log-out-others");
+  }
+  /** The caller's encrypted profile; 409 `stale_profile_version` unless `version` is higher than the stored one. */
+  setProfile(version: number, ciphertext: string): Promise<ProfileAnswer> {
+    return this.call("PUT", "/v1/accounts/me/profile", { version, ciphertext });
+  }
+  /** A user's encrypted profile (`me`: the caller's); 404 when there is none. */
+  profile(user: string): Promise<ProfileAnswer> {
+    return this.call("GET", `/v1/accounts/${user === "me" ? "me" : encodeURIComponent(user)}/profile`);
   }
   recover(username: string, recoveryProof: string, newPassword: string): Promise<void> {
     return this.call("POST", "/v1/accounts/recover", { username, recovery_proof: recoveryProof, new_password: newPassword });

@@ -7,7 +7,7 @@ import { fromBase64, fromUtf8, toBase64, utf8 } from "../crypto/encoding";
 import type { MlsWorkerApi } from "../mls/api";
 import { localNoticeText } from "./contacts";
 import type { AppContext } from "./context";
-import { displayName } from "./format";
+import { cleanGroupName, displayName } from "./format";
 import type { ChatRecord } from "./store";
 
 const NAME_CONTEXT = "talkee-group-name-v1";
@@ -19,6 +19,8 @@ export interface ChatsDeps {
   };
   /** Someone new to show our presence to (presence goes only to our chats). */
   newChat(): void;
+  /** The display name a user set in their profile (./profiles), null when none is known. */
+  nameOf(user: string): string | null;
 }
 
 export class Chats {
@@ -31,9 +33,14 @@ export class Chats {
   title(chat: ChatRecord): string {
     if (chat.kind === "direct") {
       const other = chat.members.find((m) => m.user !== this.ctx.user);
-      return other !== undefined ? displayName(other.user, this.ctx.domain) : "Direct chat";
+      return other !== undefined ? this.personName(other.user) : "Direct chat";
     }
     return chat.name ?? (chat.kind === "channel" ? "Channel" : "Group");
+  }
+
+  /** A person as the app names them: their profile's display name, else their address (`bob`, `bob@elsewhere`). */
+  personName(user: string): string {
+    return this.deps.nameOf(user) ?? displayName(user, this.ctx.domain);
   }
 
   /** The chat list's preview line, from what this device holds (never a burn-on-read text). */
@@ -114,12 +121,14 @@ export class Chats {
     chat.ttlSeconds = info.ttl_seconds;
     if (info.home !== undefined) chat.home = info.home;
     chat.removed = false;
-    if (info.encrypted_name !== null && chat.joined && info.name_epoch !== chat.nameEpoch) {
+    // Opened again when sealed anew: after a commit (another epoch) or a rename (same epoch).
+    if (info.encrypted_name !== null && chat.joined && (info.name_epoch !== chat.nameEpoch || info.encrypted_name !== chat.nameSealed)) {
       try {
         const keys = await mls.chatKeys(info.id);
         if (keys.epoch === info.name_epoch) {
           chat.name = fromUtf8(await openWithKey(keys.groupNameKey, fromBase64(info.encrypted_name), NAME_CONTEXT));
           chat.nameEpoch = info.name_epoch;
+          chat.nameSealed = info.encrypted_name;
         }
       } catch {
         /* sealed under an epoch this device never had: keep what we know */
@@ -131,13 +140,28 @@ export class Chats {
   /** Seals the group's name under the current epoch's key (again after each of our commits). */
   async sealName(chatId: string, name: string): Promise<void> {
     const keys = await this.ctx.mls.chatKeys(chatId);
-    const sealed = await sealWithKey(keys.groupNameKey, utf8(name), NAME_CONTEXT);
-    await this.ctx.api.setName(chatId, toBase64(sealed), keys.epoch);
+    const sealed = toBase64(await sealWithKey(keys.groupNameKey, utf8(name), NAME_CONTEXT));
+    await this.ctx.api.setName(chatId, sealed, keys.epoch);
     const chat = this.ctx.store.chats.get(chatId);
     if (chat !== undefined) {
       chat.name = name;
       chat.nameEpoch = keys.epoch;
+      chat.nameSealed = sealed;
     }
+  }
+
+  /**
+   * Renames a group or channel (owners and admins: the server checks): the new name sealed
+   * under the epoch's key, then — through `notify`, queued like a message — a notice to
+   * every member ("Alice renamed the group to …"). Members' titles follow the sealed name.
+   */
+  async rename(chatId: string, name: string, notify: (chatId: string, notice: { renamed: string }) => Promise<void>): Promise<void> {
+    const clean = cleanGroupName(name);
+    if (clean === "") throw new Error("A group needs a name.");
+    await this.sealName(chatId, clean);
+    await this.ctx.store.saveChats();
+    this.ctx.emit("chats");
+    await notify(chatId, { renamed: clean });
   }
 
   async setRole(chatId: string, user: string, role: string): Promise<void> {

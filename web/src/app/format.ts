@@ -18,9 +18,23 @@ export function displayName(user: string, domain: string): string {
 /** The server's upper bound for a chat's self-destruct timer (apps/chats TTL_MAX_SECONDS). */
 const MAX_TIMER_SECONDS = 365 * 86400;
 
+/** Longest group name kept (characters). */
+export const MAX_GROUP_NAME = 120;
+
+/** A group name as it is set and shown: one line, no control or direction-override characters, bounded. */
+export function cleanGroupName(name: string): string {
+  const cleaned = name.normalize("NFC").replace(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu, "").replace(/\s+/gu, " ").trim();
+  return [...cleaned].slice(0, MAX_GROUP_NAME).join("");
+}
+
 /** A notice as a member's client sent it, checked (anything else is not a notice). */
 export function chatNotice(value: unknown): ChatNotice | undefined {
   if (typeof value !== "object" || value === null) return undefined;
+  const renamed = (value as Record<string, unknown>)["renamed"];
+  if (typeof renamed === "string") {
+    const name = cleanGroupName(renamed);
+    return name === "" ? undefined : { renamed: name };
+  }
   const timer = (value as Record<string, unknown>)["timer"];
   if (timer === null) return { timer: null };
   return typeof timer === "number" && Number.isInteger(timer) && timer > 0 && timer <= MAX_TIMER_SECONDS ? { timer } : undefined;
@@ -28,8 +42,14 @@ export function chatNotice(value: unknown): ChatNotice | undefined {
 
 /** What the chat list shows for a chat's latest message. */
 export function previewOf(m: Pick<LocalMessage, "text" | "file" | "notice">): string {
-  if (m.notice !== undefined) return m.notice.timer === null ? "Self-destruct timer off" : `Self-destruct timer: ${formatSeconds(m.notice.timer)}`;
+  if (m.notice !== undefined) return noticeText(m.notice);
   return m.text || (m.file ? `File: ${m.file.name}` : "");
+}
+
+/** What a notice says happened, without who: the chat list's line, and the timeline's after the name. */
+export function noticeText(notice: ChatNotice): string {
+  if ("renamed" in notice) return `Group renamed to “${notice.renamed}”`;
+  return notice.timer === null ? "Self-destruct timer off" : `Self-destruct timer: ${formatSeconds(notice.timer)}`;
 }
 
 /** 3600 → "1 hour", 90 → "90 s": the largest whole unit. */

@@ -18,6 +18,7 @@ import { chatNotice, previewOf, userOf } from "./format";
 import { mentionList, mentionsMe } from "./mentions";
 import type { Membership } from "./membership";
 import type { Outbox } from "./outbox";
+import type { Profiles } from "./profiles";
 import type { Receipts } from "./receipts";
 import type { ChatRecord, LocalMessage } from "./store";
 import { withCertifiedLeaves } from "./trust";
@@ -79,6 +80,8 @@ export interface InboundDeps {
   readonly devices: Pick<Devices, "onDeviceEvent" | "importBundle" | "topUpKeyPackages">;
   readonly edits: Pick<Edits, "tombstone">;
   readonly receipts: Pick<Receipts, "schedule" | "onReceipt">;
+  /** Members' profile keys in, ours out to whoever a commit or a Welcome brought. */
+  readonly profiles: Pick<Profiles, "onShare" | "membersChanged">;
   /** They sent a message: no longer typing. */
   stoppedTyping(chatId: string, user: string): void;
   /** The chat the person has open (its new messages are not unread). */
@@ -102,9 +105,15 @@ export class Inbound {
     if (chat === undefined || !chat.joined) {
       // A chat we learn about now (or whose Welcome has not come yet): nothing to decrypt.
       if (chat === undefined) await this.deps.chats.refresh(m.chat_id).catch(() => undefined);
+      // The echo of our own first commit may come before the chat is recorded as joined.
+      if (m.kind === "commit") this.deps.profiles.membersChanged();
       return;
     }
-    if (m.kind === "commit") return this.deps.membership.onCommit(chat, m);
+    if (m.kind === "commit") {
+      await this.deps.membership.onCommit(chat, m);
+      this.deps.profiles.membersChanged();
+      return;
+    }
     if (m.kind !== "application") return;
     const existing = store.findById(m.chat_id, m.id);
     if (m.deleted) return this.onDeleted(m, existing);
@@ -181,6 +190,7 @@ export class Inbound {
   private async accept(chat: ChatRecord, m: WireMessage, payload: MessagePayload, existing: LocalMessage | undefined): Promise<void> {
     const { store } = this.ctx;
     if (typeof payload["receipt"] === "string") return this.deps.receipts.onReceipt(chat.id, payload);
+    if (payload["profile_key"] !== undefined) return this.deps.profiles.onShare(payload);
     if (existing !== undefined) {
       existing.text = payload.text;
       existing.edited = true;
@@ -223,6 +233,7 @@ export class Inbound {
         if (chatAfter !== undefined) chatAfter.joined = true;
         await store.saveChats();
         this.ctx.emit("chats");
+        this.deps.profiles.membersChanged();
       } catch (err) {
         console.warn("talkee: welcome not for this device", err);
       }

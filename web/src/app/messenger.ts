@@ -26,6 +26,7 @@ import { Notifications } from "./notifications";
 import type { Membership } from "./membership";
 import { wireModules } from "./modules";
 import type { Outbox, SendOptions } from "./outbox";
+import type { Profiles } from "./profiles";
 import type { Receipts } from "./receipts";
 import type { Signals } from "./signals";
 import type { AppStore, ChatRecord, LocalMessage } from "./store";
@@ -47,6 +48,8 @@ export class Messenger extends EventTarget implements AppContext {
   readonly uploads: Uploads;
   /** Half-written messages per chat, sealed in the vault (./drafts). */
   readonly drafts: Drafts;
+  /** Our display name and the names others set (./profiles). */
+  readonly profiles: Profiles;
   /** Web Push on this device, mutes, the app badge, the tab's side of a push. */
   readonly notifications: Notifications;
   /** Set by the UI: a click on a notification opens this chat (answering its call). */
@@ -89,6 +92,7 @@ export class Messenger extends EventTarget implements AppContext {
       signals: this.signals,
       inbound: this.inbound,
       contacts: this.contacts,
+      profiles: this.profiles,
     } = wireModules(this, {
       online: () => navigator.onLine,
       recoverAuth: () => void this.recoverAuth(),
@@ -137,6 +141,8 @@ export class Messenger extends EventTarget implements AppContext {
         window.setTimeout(() => void this.rotate(), Math.floor(Math.random() * ROTATION_JITTER_MS));
         // Device changes not applied yet (a killed tab, or the link dropped meanwhile), owed history, the KeyPackage pool.
         this.devices.resume();
+        // Our profile key to chats (or new members) that have not had it; names we hold a newer key for.
+        void this.profiles.shareAll().catch((err: unknown) => console.warn("talkee: profiles not shared", err));
       },
       onAuthFailed: () => void this.recoverAuth(),
       onSignedOut: () => this.signedOutHere(),
@@ -301,6 +307,16 @@ export class Messenger extends EventTarget implements AppContext {
     return this.chats.preview(chat);
   }
 
+  /** A person's display name from their profile, else their address (`bob`, `bob@elsewhere`). */
+  nameOf(user: string): string {
+    return this.chats.personName(user);
+  }
+
+  /** Renames a group or channel (owners, admins); every member sees "… renamed the group to …". */
+  renameGroup(chatId: string, name: string): Promise<void> {
+    return this.chats.rename(chatId, name, (id, notice) => this.send(id, "", { notice }));
+  }
+
   startDirect(username: string): Promise<string> {
     return this.membership.startDirect(username);
   }
@@ -453,7 +469,7 @@ export class Messenger extends EventTarget implements AppContext {
     for (const m of page.messages) {
       if (m.kind !== "application" || this.store.findById(chatId, m.id) !== undefined) continue;
       const cached = await this.mls.cachedMessage(chatId, String(m.id));
-      if (cached !== undefined && cached["receipt"] !== undefined) continue;
+      if (cached !== undefined && (cached["receipt"] !== undefined || cached["profile_key"] !== undefined)) continue;
       this.store.insert(chatId, cached !== undefined ? messageFromPayload(m, cached, this.user) : unavailableMessage(m));
       added++;
     }

@@ -9,6 +9,7 @@ import { Edits } from "./edits";
 import { Inbound } from "./inbound";
 import { Membership } from "./membership";
 import { Outbox } from "./outbox";
+import { Profiles } from "./profiles";
 import { Receipts } from "./receipts";
 import { Signals } from "./signals";
 
@@ -39,10 +40,13 @@ export interface AppModules {
   signals: Signals;
   inbound: Inbound;
   contacts: Contacts;
+  profiles: Profiles;
 }
 
 export function wireModules(ctx: AppContext, hooks: AppHooks): AppModules {
-  const chats = new Chats({ ctx, newChat: () => hooks.newChat() });
+  // Chats name people by their profiles; profiles send through the outbox, made after.
+  let profiles: Profiles | undefined;
+  const chats = new Chats({ ctx, newChat: () => hooks.newChat(), nameOf: (user) => profiles?.nameOf(user) ?? null });
   // The outbox and membership need each other (a refused send catches up on commits; a
   // settled commit lets held-back messages go): each gets a function, not the other.
   let membership: Membership | undefined;
@@ -57,6 +61,7 @@ export function wireModules(ctx: AppContext, hooks: AppHooks): AppModules {
   if (hooks.homeWaitMs !== undefined) membershipDeps.homeWaitMs = hooks.homeWaitMs;
   membership = new Membership(membershipDeps);
   const m = membership;
+  profiles = new Profiles({ ctx, sendControl: (chatId, payload) => outbox.sendControl(chatId, payload) });
   const contacts = new Contacts({
     ctx,
     listDevices: (user, logFrom) => ctx.api.certificatesOf(user, logFrom),
@@ -88,9 +93,10 @@ export function wireModules(ctx: AppContext, hooks: AppHooks): AppModules {
     devices,
     edits,
     receipts,
+    profiles,
     stoppedTyping: (chatId, user) => signals.stoppedTyping(chatId, user),
     // A message that arrives while the page is hidden is unread, even in the open chat.
     activeChat: () => (hooks.visible() ? hooks.activeChat() : null),
   });
-  return { chats, outbox, membership: m, devices, edits, receipts, signals, inbound, contacts };
+  return { chats, outbox, membership: m, devices, edits, receipts, signals, inbound, contacts, profiles };
 }

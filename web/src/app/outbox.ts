@@ -197,17 +197,21 @@ export class Outbox {
     return true;
   }
 
-  /** An encrypted control message (receipts); never queued: a lost receipt is harmless. */
-  sendControl(chatId: string, payload: OutgoingPayload): Promise<void> {
+  /**
+   * An encrypted control message (receipts, profile keys); never queued: a lost receipt is
+   * harmless, and profile keys are handed out again until one went (./profiles). False
+   * when it could not go now.
+   */
+  sendControl(chatId: string, payload: OutgoingPayload): Promise<boolean> {
     return this.ctx.lock.run(() => this.sendControlLocked(chatId, payload));
   }
 
-  private async sendControlLocked(chatId: string, payload: OutgoingPayload): Promise<void> {
+  private async sendControlLocked(chatId: string, payload: OutgoingPayload): Promise<boolean> {
     const { store, mls, api } = this.ctx;
     const chat = store.chats.get(chatId);
-    if (chat === undefined || !chat.joined || chat.removed) return;
-    if (chat.kind === "channel" && chat.role !== "owner" && chat.role !== "admin") return;
-    if (chat.pendingCommit !== undefined) return; // the epoch may still change back: a receipt is not worth it
+    if (chat === undefined || !chat.joined || chat.removed) return false;
+    if (chat.kind === "channel" && chat.role !== "owner" && chat.role !== "admin") return false;
+    if (chat.pendingCommit !== undefined) return false; // the epoch may still change back: a receipt is not worth it
     const enc = await mls.encrypt(chatId, payload);
     const ciphertext = toBase64(enc.ciphertext);
     this.ctx.ownCiphertexts.add(ciphertext);
@@ -216,6 +220,7 @@ export class Outbox {
     chat.ownControl = [...(chat.ownControl ?? []), ownMark(ciphertext)].slice(-300);
     await store.saveChats();
     await api.send(chatId, { client_message_id: newId(), kind: "application", epoch: enc.epoch, ciphertext });
+    return true;
   }
 
   /** One of our queued sends (encrypted, its answer not in yet) has this ciphertext. */

@@ -11,7 +11,7 @@ export const RECEIPT_DELAY_MS = 400;
 
 export interface ReceiptsDeps {
   readonly ctx: Pick<AppContext, "store" | "user" | "emit">;
-  sendControl(chatId: string, payload: OutgoingPayload): Promise<void>;
+  sendControl(chatId: string, payload: OutgoingPayload): Promise<unknown>;
   /** The person is looking at this chat now (a receipt says "read", else "delivered"). */
   reading(chatId: string): boolean;
 }

@@ -19,6 +19,8 @@ export interface ChatRecord {
   kind: "direct" | "group" | "channel";
   name: string | null; // opened locally (groups/channels) — never stored in the clear
   nameEpoch: number;
+  /** The sealed name `name` was opened from (a rename in the same epoch seals it anew). */
+  nameSealed?: string;
   members: { user: string; role: string }[];
   role: string | null;
   favourite: boolean;
@@ -143,9 +145,7 @@ export interface ContactRecord {
 }
 
 /** What a member changed in the chat, said end to end (the server's own event names nobody). */
-export interface ChatNotice {
-  timer: number | null;
-}
+export type ChatNotice = { timer: number | null } | { renamed: string };
 
 export interface OutboxEntry {
   cmid: string;
@@ -159,6 +159,33 @@ export interface OutboxEntry {
   blobIds?: string[];
   /** Times the home instance refused it (stale epoch) and it was encrypted again. */
   retries?: number;
+}
+
+/** Our own profile: its key (base64, shared with our chats' members through MLS), version and name. */
+export interface OwnProfileRecord {
+  key: string;
+  version: number;
+  name: string;
+  /** Our picture (a small JPEG `data:` URL). */
+  avatar?: string;
+}
+
+/** Another user's profile key as one of their messages handed it to us, and what it opened. */
+export interface KnownProfileRecord {
+  key: string;
+  version: number;
+  name?: string;
+  avatar?: string;
+  /** The version `name` was opened from (0: none yet). */
+  opened: number;
+}
+
+/** Profiles on this device (./profiles), sealed in the vault's `profiles` row. */
+export interface ProfilesRecord {
+  own: OwnProfileRecord | null;
+  others: Record<string, KnownProfileRecord>;
+  /** Per chat: the version of our key last handed to it, and the leaves it reached. */
+  shared: Record<string, { version: number; leaves: string[] }>;
 }
 
 /** A half-written message of one chat (this device only; sealed like every row, never sent). */
@@ -196,6 +223,7 @@ export class AppStore {
   historyOwed: HistoryOwed[] = [];
   contacts = new Map<string, ContactRecord>();
   drafts = new Map<string, Draft>();
+  profiles: ProfilesRecord = { own: null, others: {}, shared: {} };
 
   constructor(private readonly mls: Remote<MlsWorkerApi>) {}
 
@@ -214,6 +242,7 @@ export class AppStore {
     this.historyOwed = (await this.read<HistoryOwed[]>("historyowed")) ?? [];
     this.contacts = new Map(Object.entries((await this.read<Record<string, ContactRecord>>("contacts")) ?? {}));
     this.drafts = new Map(Object.entries((await this.read<Record<string, Draft>>("drafts")) ?? {}));
+    this.profiles = (await this.read<ProfilesRecord>("profiles")) ?? this.profiles;
     for (const key of await this.mls.appKeys("msgs/")) {
       const list = await this.read<LocalMessage[]>(key);
       if (list !== undefined) this.messages.set(key.slice("msgs/".length), list);
@@ -250,6 +279,10 @@ export class AppStore {
 
   async saveDrafts(): Promise<void> {
     await this.mls.appPut("drafts", json(Object.fromEntries(this.drafts)));
+  }
+
+  async saveProfiles(): Promise<void> {
+    await this.mls.appPut("profiles", json(this.profiles));
   }
 
   messagesOf(chatId: string): LocalMessage[] {

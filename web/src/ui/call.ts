@@ -1,7 +1,6 @@
 // Calls on screen: the header's Call / Video call buttons, the incoming-call prompt
 // (Accept / Decline) and the in-call panel (remote video, mute, hang up, a state line).
 import type { CallView } from "../calls/call";
-import { displayName } from "../app/format";
 import type { Messenger } from "../app/messenger";
 import type { ChatRecord } from "../app/store";
 import { h } from "./dom";
@@ -73,7 +72,7 @@ export function callOverlay(messenger: Messenger): HTMLElement {
     const call = calls.current;
     panel.hidden = call === null;
     if (call === null) return;
-    const name = displayName(call.peer, messenger.domain);
+    const name = messenger.nameOf(call.peer);
     who.textContent =
       call.phase === "incoming" ? `${name} is calling you${call.video ? " (video)" : ""}` : `${call.video ? "Video call" : "Call"} with ${name}`;
     state.textContent = stateLine(call);

@@ -68,6 +68,9 @@ export function chatList(messenger: Messenger, open: (chatId: string) => void, s
 
 function chatItem(messenger: Messenger, chat: ChatRecord, open: (id: string) => void): HTMLElement {
   const title = messenger.chatTitle(chat);
+  // A direct chat shows the other person's picture, when their profile has one.
+  const peer = chat.kind === "direct" ? chat.members.find((m) => m.user !== messenger.user)?.user : undefined;
+  const picture = peer === undefined ? undefined : messenger.profiles.avatarOf(peer);
   const kindLabel = chat.kind === "direct" ? null : h("span", { class: `kind ${chat.kind}` }, chat.kind === "channel" ? "Channel" : "Group");
   const active = messenger.activeChat === chat.id;
   // A chat left with something half-written says so (the open one shows it in the composer).
@@ -82,7 +85,7 @@ function chatItem(messenger: Messenger, chat: ChatRecord, open: (id: string) => 
   const button = h(
     "button",
     { type: "button", class: "chat-open", "aria-current": active ? "true" : null, "aria-label": `Open chat ${title}${chat.unread > 0 ? `, ${chat.unread} unread` : ""}${mentioned ? ", you were mentioned" : ""}`, onclick: () => open(chat.id) },
-    h("span", { class: "avatar", "aria-hidden": "true" }, (title[0] ?? "?").toUpperCase()),
+    h("span", { class: "avatar", "aria-hidden": "true" }, picture !== undefined ? h("img", { src: picture, alt: "" }) : (title[0] ?? "?").toUpperCase()),
     h(
       "span",
       { class: "chat-text" },

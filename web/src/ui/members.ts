@@ -1,7 +1,7 @@
 // The members panel: who is in the chat and their roles; owners and admins add,
 // remove and change roles (the server enforces the rules; refusals are shown).
 import { humanError } from "../api/client";
-import { displayName } from "../app/format";
+import { MAX_GROUP_NAME, cleanGroupName, displayName } from "../app/format";
 import { devicesSummary } from "../app/contacts";
 import { formatSafetyNumber, safetyQrPayload } from "../identity/safetyNumber";
 import { safetyQrImage, startScanner, type Scanner } from "./safetyQr";
@@ -22,8 +22,19 @@ export function membersPanel(messenger: Messenger, chat: ChatRecord, close: () =
   const list = h("ul", { class: "member-list", "aria-label": "Members of this chat" });
   for (const member of chat.members) {
     const name = displayName(member.user, messenger.domain);
+    // A display name is what the person chose: the address stays beside it, so one who
+    // takes another's name is still told apart.
+    const chosen = messenger.profiles.nameOf(member.user);
     const devices = h("span", { class: "member-devices muted", "aria-label": `Devices of ${name}` }, "…");
-    const row = h("li", {}, h("span", { class: "member-name" }, name + (member.user === messenger.user ? " (you)" : "")), h("span", { class: "role" }, member.role), devices);
+    const picture = messenger.profiles.avatarOf(member.user);
+    const row = h(
+      "li",
+      {},
+      picture === undefined ? null : h("img", { class: "member-picture", src: picture, alt: "" }),
+      h("span", { class: "member-name" }, (chosen ?? name) + (member.user === messenger.user ? " (you)" : ""), chosen === null ? null : h("span", { class: "member-address muted" }, member.user)),
+      h("span", { class: "role" }, member.role),
+      devices,
+    );
     // Each person's certified devices and how new the newest is (a device the server added without a certificate is not counted).
     void messenger
       .certifiedDevicesOf(member.user)
@@ -57,7 +68,7 @@ export function membersPanel(messenger: Messenger, chat: ChatRecord, close: () =
         who.value = "";
       });
     });
-    panel.append(form);
+    panel.append(renameForm(messenger, chat), form);
   } else if (chat.kind !== "direct") {
     panel.append(h("p", { class: "muted" }, "Only owners and admins can change who is here."));
   }
@@ -97,7 +108,7 @@ function leaveSection(messenger: Messenger, chat: ChatRecord, act: (button: HTML
     { id: "new-owner" },
     ...[...others]
       .sort((a, b) => (a.role === "admin" ? 0 : 1) - (b.role === "admin" ? 0 : 1))
-      .map((m) => h("option", { value: m.user }, displayName(m.user, messenger.domain))),
+      .map((m) => h("option", { value: m.user }, withAddress(messenger, m.user))),
   ) as HTMLSelectElement;
   const handOver = h("button", { type: "button", class: "danger" }, "Make owner and leave");
   const form = h(
@@ -117,6 +128,33 @@ function leaveSection(messenger: Messenger, chat: ChatRecord, act: (button: HTML
   handOver.addEventListener("click", () => leaveNow(handOver, heir.value));
   section.append(form);
   return section;
+}
+
+/** "Alice Liddell (alice)" for someone with a display name, else the address. */
+function withAddress(messenger: Messenger, user: string): string {
+  const address = displayName(user, messenger.domain);
+  const chosen = messenger.profiles.nameOf(user);
+  return chosen === null ? address : `${chosen} (${address})`;
+}
+
+/** Owners and admins rename a group or channel; every member sees who renamed it to what. */
+function renameForm(messenger: Messenger, chat: ChatRecord): HTMLElement {
+  const what = chat.kind === "channel" ? "channel" : "group";
+  const input = h("input", { id: "rename-group", maxlength: String(MAX_GROUP_NAME), value: chat.name ?? "", autocomplete: "off" }) as HTMLInputElement;
+  const submit = h("button", { type: "submit" }, `Rename ${what}`);
+  const error = h("p", { class: "error", role: "alert" });
+  const form = h("form", { class: "rename-group" }, h("label", { for: "rename-group" }, `Name of the ${what}`), input, submit, error);
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    error.textContent = "";
+    if (cleanGroupName(input.value) === "" || cleanGroupName(input.value) === chat.name) return;
+    submit.disabled = true;
+    messenger
+      .renameGroup(chat.id, input.value)
+      .catch((err: unknown) => (error.textContent = humanError(err)))
+      .finally(() => (submit.disabled = false));
+  });
+  return form;
 }
 
 /**

@@ -1,4 +1,4 @@
-// Settings: change the password; Your devices — every device of this account (label,
+// Settings: your profile (ui/profile.ts); change the password; Your devices — every device of this account (label,
 // when it was added and last active, which one is this browser, whether it is signed
 // in), signing out all the others, revoking one; notifications.
 import { ApiError, humanError, type DeviceInfo } from "../api/client";
@@ -6,6 +6,7 @@ import { deviceActivity, deviceAdded } from "../app/format";
 import type { Messenger } from "../app/messenger";
 import { approvalSection } from "./approval";
 import { clear, h } from "./dom";
+import { profileSection } from "./profile";
 
 /** What Settings needs from the device's session (app/session.ts). */
 export interface AccountControls {
@@ -105,6 +106,7 @@ export function settingsScreen(messenger: Messenger, account: AccountControls, c
     { class: "settings", "aria-labelledby": "settings-title" },
     h("div", { class: "panel-head" }, h("h2", { id: "settings-title" }, "Settings"), h("button", { type: "button", class: "icon", "aria-label": "Close settings", onclick: close }, "✕")),
     approvals.el,
+    profileSection(messenger),
     passwordSettings(account, () => refresh()),
     h("h3", {}, "Your devices"),
     h("p", { class: "muted" }, "Each browser where you signed in has its own keys. Revoke one you no longer use or have lost: it is signed out at once, and it cannot read anything sent afterwards."),

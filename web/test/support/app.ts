@@ -4,7 +4,7 @@
 // the worker (its vault rows, groups with pending commits, and a stand-in "encryption"
 // that, like MLS, refuses to decrypt this device's own messages).
 import type { Remote } from "comlink";
-import { ApiError, NetworkError, type Api, type ChatInfo, type SendBody, type SentAnswer, type WireMessage } from "../../src/api/client";
+import { ApiError, NetworkError, type Api, type ChatInfo, type ProfileAnswer, type SendBody, type SentAnswer, type WireMessage } from "../../src/api/client";
 import { fromBase64, fromUtf8, toBase64, utf8 } from "../../src/crypto/encoding";
 import type { MessagePayload } from "../../src/crypto/payload";
 import type { CommitResult, MlsWorkerApi, OutgoingPayload, ReceiveResult } from "../../src/mls/api";
@@ -248,7 +248,25 @@ export class FakeServer {
     },
     devices: async () => [],
     uploadKeyPackages: async (): Promise<void> => {},
+    // Profiles as apps/accounts keeps them: ciphertext and a version that must rise. The
+    // fake knows who calls only through `profileCaller` (one user's app at a time).
+    setProfile: async (version: number, ciphertext: string): Promise<ProfileAnswer> => {
+      const user = this.profileCaller;
+      const before = this.profiles.get(user);
+      if (before !== undefined && before.version >= version) throw new ApiError(409, "stale_profile_version", `The profile is already at version ${before.version}.`);
+      const answer = { user, version, ciphertext };
+      this.profiles.set(user, answer);
+      return structuredClone(answer);
+    },
+    profile: async (user: string): Promise<ProfileAnswer> => {
+      const answer = this.profiles.get(user === "me" ? this.profileCaller : user);
+      if (answer === undefined) throw new ApiError(404, "not_found", "This user has no profile here.");
+      return structuredClone(answer);
+    },
   };
+  /** Encrypted profiles by user (see `api.setProfile`), and whose app is calling. */
+  profiles = new Map<string, ProfileAnswer>();
+  profileCaller = "";
 }
 
 export const networkDown = (): NetworkError => new NetworkError();

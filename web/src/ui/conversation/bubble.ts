@@ -24,6 +24,8 @@ export interface BubbleContext {
   /** Our user (`alice@domain`) and domain, for names and our own reactions. */
   user: string;
   domain: string;
+  /** The display name a person set in their profile (null: none known; their address is shown). */
+  nameOf?(user: string): string | null;
   canManage: boolean;
   /** A quoted message, by id. */
   find(id: string): LocalMessage | undefined;
@@ -49,14 +51,19 @@ export function senderName(m: LocalMessage, domain: string): string {
 }
 
 export function messageItem(m: LocalMessage, c: ChatRecord, view: BubbleContext, actions: BubbleActions): HTMLElement {
-  const who = senderName(m, view.domain);
+  const who = (m.mine ? null : view.nameOf?.(userOf(m.sender))) ?? senderName(m, view.domain);
   if (m.unavailable) return h("li", { class: "msg system" }, "🔒 A message from before this device joined");
   if (m.local !== undefined) {
     const warn = m.local.kind === "identity-changed";
     return h("li", { class: `msg system notice${warn ? " warning" : ""}` }, `${warn ? "⚠ " : ""}${localNoticeText(m.local, view.domain)}`);
   }
   if (m.notice !== undefined) {
-    const what = m.notice.timer === null ? "turned off the self-destruct timer" : `set the self-destruct timer to ${formatDuration(m.notice.timer)}`;
+    const what =
+      "renamed" in m.notice
+        ? `renamed the ${c.kind === "channel" ? "channel" : "group"} to “${m.notice.renamed}”`
+        : m.notice.timer === null
+          ? "turned off the self-destruct timer"
+          : `set the self-destruct timer to ${formatDuration(m.notice.timer)}`;
     return h("li", { class: "msg system notice" }, `${m.mine ? "You" : who} ${what}`);
   }
   const refused = m.changeError === undefined ? null : h("p", { class: "error change-error" }, m.changeError);

@@ -2,7 +2,7 @@
 // buttons, the chat's self-destruct timer, favourite and the members toggle. It renders
 // what it is given and reports clicks; the conversation decides.
 import { humanError } from "../../api/client";
-import { displayName, lastSeenText } from "../../app/format";
+import { lastSeenText } from "../../app/format";
 import type { Messenger } from "../../app/messenger";
 import type { MuteChoice } from "../../app/notifications";
 import type { ChatRecord } from "../../app/store";
@@ -26,6 +26,9 @@ export interface HeaderView {
 
 export function conversationHeader(messenger: Messenger, actions: HeaderActions): HeaderView {
   const title = h("h2", { class: "conv-title" });
+  // The other person's profile picture in a direct chat (app/profiles.ts).
+  const picture = h("img", { class: "conv-picture", alt: "" }) as HTMLImageElement;
+  picture.hidden = true;
   const status = h("p", { class: "conv-status", "aria-live": "polite" });
   // A direct chat whose safety number was compared (src/app/trust.ts): verified, or unsafe.
   const identityBadge = h("span", { class: "badge identity" });
@@ -58,6 +61,7 @@ export function conversationHeader(messenger: Messenger, actions: HeaderActions)
     "header",
     { class: "conv-header" },
     h("button", { type: "button", class: "icon back", "aria-label": "Back to chats", onclick: actions.back }, "‹"),
+    picture,
     h("div", { class: "conv-heading" }, title, identityBadge, status),
     call.el,
     chatTimer,
@@ -92,7 +96,12 @@ export function conversationHeader(messenger: Messenger, actions: HeaderActions)
         mute.value = messenger.notifications.muteOf(c.id);
       }
       title.textContent = messenger.chatTitle(c);
-      title.title = messenger.chatTitle(c); // the whole name when it ends in an ellipsis
+      // The whole name when it ends in an ellipsis; in a direct chat also the address behind a display name.
+      const peer = c.kind === "direct" ? c.members.find((m) => m.user !== messenger.user)?.user : undefined;
+      title.title = peer !== undefined && messenger.profiles.nameOf(peer) !== null ? `${messenger.chatTitle(c)} (${peer})` : messenger.chatTitle(c);
+      const avatar = peer === undefined ? undefined : messenger.profiles.avatarOf(peer);
+      picture.hidden = avatar === undefined;
+      if (avatar !== undefined && picture.src !== avatar) picture.src = avatar;
       identityBadge.textContent = c.verified !== undefined ? "✓ Verified" : c.unsafe !== undefined ? "⚠ Unsafe" : "";
       identityBadge.hidden = identityBadge.textContent === "";
       identityBadge.setAttribute("aria-label", c.verified !== undefined ? "Safety number verified" : "Safety number did not match");
@@ -100,7 +109,7 @@ export function conversationHeader(messenger: Messenger, actions: HeaderActions)
       favButton.textContent = c.favourite ? "★" : "☆";
       favButton.setAttribute("aria-label", c.favourite ? "Remove from favourites" : "Add to favourites");
       favButton.setAttribute("aria-pressed", String(c.favourite));
-      const typing = messenger.typingUsers(c.id).map((u) => displayName(u, messenger.domain));
+      const typing = messenger.typingUsers(c.id).map((u) => messenger.nameOf(u));
       if (typing.length > 0) {
         status.textContent = `${typing.join(", ")} ${typing.length === 1 ? "is" : "are"} typing…`;
       } else if (c.kind === "direct") {

@@ -182,6 +182,7 @@ export function conversation(messenger: Messenger, back: () => void): Conversati
       const view: BubbleContext = {
         user: messenger.user,
         domain: messenger.domain,
+        nameOf: (user) => messenger.nameOf(user),
         canManage: isManager(),
         find: (id) => messenger.store.findById(c.id, id),
         forwardTargets: () =>
