@@ -192,6 +192,8 @@ export class AppStore {
   historyOwed: HistoryOwed[] = [];
   contacts = new Map<string, ContactRecord>();
   drafts = new Map<string, Draft>();
+  /** Told after a chat's messages were saved (the search index follows them: ./search). */
+  onMessagesSaved: ((chatId: string) => void) | null = null;
 
   constructor(private readonly mls: Remote<MlsWorkerApi>) {}
 
@@ -259,6 +261,7 @@ export class AppStore {
 
   async saveMessages(chatId: string): Promise<void> {
     await this.mls.appPut(`msgs/${chatId}`, json(this.messagesOf(chatId)));
+    this.onMessagesSaved?.(chatId);
   }
 
   findById(chatId: string, id: number | string): LocalMessage | undefined {
