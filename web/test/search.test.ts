@@ -77,6 +77,18 @@ describe("the index", () => {
     expect(i.size).toBe(4);
   });
 
+  it("reads the newest segments first and stops once it has enough", () => {
+    const i = new SearchIndex(3);
+    i.upsert(Array.from({ length: 10 }, (_, n) => doc("c1", `m${n + 1}`, n === 0 ? "hello rare" : `hello number ${n + 1}`)));
+    expect(i.search("hello", { limit: 2 }).map((h) => h.key)).toEqual(["m10", "m9"]); // the newest segment (m10) and the one before
+    expect(keys(i, "rare")).toEqual(["m1"]); // a rare word: every segment is read
+    i.upsert([doc("c1", "m1", "hello edited")]); // an edit stays in its segment
+    const back = new SearchIndex(3);
+    expect(back.load(i.serialize())).toBe(true);
+    expect(keys(back, "edited")).toEqual(["m1"]);
+    expect(back.size).toBe(10);
+  });
+
   it("drops what a full pass did not see", () => {
     const i = index();
     i.beginSync();

@@ -147,6 +147,7 @@ export class Search extends EventTarget {
     const chats = [...store.chats.keys()];
     const all: { chatId: string; m: LocalMessage }[] = [];
     for (const chatId of chats) for (const m of store.messagesOf(chatId)) all.push({ chatId, m });
+    all.sort((a, b) => a.m.at - b.m.at); // oldest first: the index's newest segments hold the newest messages
     this.progress = { done: 0, total: all.length };
     this.dispatchEvent(new Event("progress"));
     await this.deps.engine.beginSync();

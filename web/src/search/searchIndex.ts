@@ -27,9 +27,16 @@ export interface SearchHit {
   terms: string[];
 }
 
-/** Bumped when the options below change: an index of another version is rebuilt. */
-export const INDEX_VERSION = 1;
+/** Bumped when the options or the layout below change: an index of another version is rebuilt. */
+export const INDEX_VERSION = 2;
 
+/**
+ * Messages per segment. The index is a list of MiniSearch segments, oldest first (filled
+ * in time order at a rebuild, new messages into the newest): a query reads the newest
+ * segments first and stops once it has enough, so a very common word costs one segment's
+ * postings, not the whole history's (bench/search/README.md).
+ */
+export const SEGMENT = 5000;
 /** Case and accent folding: NFD, combining marks (accents, niqqud, harakat) dropped, lower case. */
 export function fold(text: string): string {
   return text.normalize("NFD").replace(/\p{M}/gu, "").toLowerCase();
@@ -69,20 +76,26 @@ const OPTIONS: Options<SearchDoc> = {
   searchOptions: { prefix: (_term, i, all) => i === all.length - 1, combineWith: "AND", boost: { text: 1, name: 1.5 } },
 };
 
+const segment = (): MiniSearch<SearchDoc> => new MiniSearch<SearchDoc>(OPTIONS);
+
 interface Serialized {
   v: number;
-  digests: [string, string][];
-  index: unknown;
+  /** id, digest, segment */
+  docs: [string, string, number][];
+  segments: unknown[];
 }
 
 export class SearchIndex {
-  private index = new MiniSearch<SearchDoc>(OPTIONS);
-  private digests = new Map<string, string>();
+  private segments: MiniSearch<SearchDoc>[] = [segment()];
+  /** id → [digest, segment] */
+  private docs = new Map<string, [string, number]>();
   /** Ids not seen since `beginSync` (removed by `endSync`). */
   private unseen: Set<string> | null = null;
 
+  constructor(private readonly segmentSize = SEGMENT) {}
+
   get size(): number {
-    return this.digests.size;
+    return this.docs.size;
   }
 
   /**
@@ -94,12 +107,13 @@ export class SearchIndex {
     if (bytes === null) return false;
     try {
       const data = JSON.parse(new TextDecoder().decode(bytes)) as Serialized;
-      if (data.v !== INDEX_VERSION || !Array.isArray(data.digests)) return false;
-      const index = MiniSearch.loadJS<SearchDoc>(data.index as Parameters<typeof MiniSearch.loadJS>[0], OPTIONS);
-      const digests = new Map(data.digests);
-      if (index.documentCount !== digests.size) return false;
-      this.index = index;
-      this.digests = digests;
+      if (data.v !== INDEX_VERSION || !Array.isArray(data.docs) || !Array.isArray(data.segments) || data.segments.length === 0) return false;
+      const segments = data.segments.map((js) => MiniSearch.loadJS<SearchDoc>(js as Parameters<typeof MiniSearch.loadJS>[0], OPTIONS));
+      const docs = new Map(data.docs.map(([id, d, s]) => [id, [d, s] as [string, number]]));
+      const count = segments.reduce((n, seg) => n + seg.documentCount, 0);
+      if (count !== docs.size || [...docs.values()].some(([, s]) => segments[s] === undefined)) return false;
+      this.segments = segments;
+      this.docs = docs;
       return true;
     } catch {
       this.reset();
@@ -108,7 +122,11 @@ export class SearchIndex {
   }
 
   serialize(): Uint8Array {
-    const data: Serialized = { v: INDEX_VERSION, digests: [...this.digests], index: this.index.toJSON() };
+    const data: Serialized = {
+      v: INDEX_VERSION,
+      docs: [...this.docs].map(([id, [d, s]]) => [id, d, s]),
+      segments: this.segments.map((seg) => seg.toJSON()),
+    };
     return new TextEncoder().encode(JSON.stringify(data));
   }
 
@@ -118,11 +136,18 @@ export class SearchIndex {
     for (const doc of docs) {
       this.unseen?.delete(doc.id);
       const d = digest(doc);
-      const before = this.digests.get(doc.id);
-      if (before === d) continue;
-      if (before !== undefined) this.index.discard(doc.id);
-      this.index.add(doc);
-      this.digests.set(doc.id, d);
+      const before = this.docs.get(doc.id);
+      if (before?.[0] === d) continue;
+      let at = this.segments.length - 1;
+      if (before !== undefined) {
+        at = before[1]; // an edit stays where the message is
+        this.segments[at]!.discard(doc.id);
+      } else if (this.segments[at]!.documentCount >= this.segmentSize) {
+        this.segments.push(segment());
+        at++;
+      }
+      this.segments[at]!.add(doc);
+      this.docs.set(doc.id, [d, at]);
       changed++;
     }
     return changed;
@@ -130,14 +155,16 @@ export class SearchIndex {
 
   remove(ids: string[]): void {
     for (const id of ids) {
-      if (!this.digests.delete(id)) continue;
-      this.index.discard(id);
+      const entry = this.docs.get(id);
+      if (entry === undefined) continue;
+      this.docs.delete(id);
+      this.segments[entry[1]]!.discard(id);
     }
   }
 
   /** A full pass starts: every message not upserted before `endSync` leaves the index. */
   beginSync(): void {
-    this.unseen = new Set(this.digests.keys());
+    this.unseen = new Set(this.docs.keys());
   }
 
   /** How many were removed. */
@@ -148,13 +175,20 @@ export class SearchIndex {
     return gone.length;
   }
 
-  /** Best first (newer first among equals); `chat` limits it to one chat. */
+  /**
+   * Best first (newer first among equals) among the newest segments that hold `limit`
+   * matches; `chat` limits it to one chat.
+   */
   search(query: string, options: { chat?: string; limit?: number } = {}): SearchHit[] {
     if (tokens(query).length === 0) return [];
     const chat = options.chat;
-    const results: SearchResult[] = this.index.search(query, chat === undefined ? {} : { filter: (r) => r["chat"] === chat });
-    results.sort((a, b) => b.score - a.score || (b["at"] as number) - (a["at"] as number));
-    return results.slice(0, options.limit ?? 50).map((r) => ({
+    const limit = options.limit ?? 50;
+    const found: SearchResult[] = [];
+    for (let s = this.segments.length - 1; s >= 0 && found.length < limit; s--) {
+      found.push(...this.segments[s]!.search(query, chat === undefined ? {} : { filter: (r) => r["chat"] === chat }));
+    }
+    found.sort((a, b) => b.score - a.score || (b["at"] as number) - (a["at"] as number));
+    return found.slice(0, limit).map((r) => ({
       id: String(r.id),
       chat: r["chat"] as string,
       key: r["key"] as string,
@@ -165,8 +199,8 @@ export class SearchIndex {
   }
 
   private reset(): void {
-    this.index = new MiniSearch<SearchDoc>(OPTIONS);
-    this.digests = new Map();
+    this.segments = [segment()];
+    this.docs = new Map();
     this.unseen = null;
   }
 }
