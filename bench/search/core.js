@@ -3,7 +3,7 @@
 // (Zipf-distributed words, some accented, Cyrillic, Hebrew and emoji), N of them indexed,
 // then timed queries (p50/p95), the serialized size and the time to load it back.
 /* global performance */
-function benchSearch({ MiniSearch, FlexSearch, n, queries = 400, log = () => {} }) {
+function benchSearch({ MiniSearch, FlexSearch, SearchIndex, n, queries = 400, log = () => {} }) {
   let seed = 42;
   const rand = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
   const syllables = ["ka", "lo", "mi", "ter", "sa", "ne", "ro", "vi", "da", "pul", "en", "tor", "gri", "fé", "ço", "ün", "ma", "li", "qua", "zo"];
@@ -22,7 +22,7 @@ function benchSearch({ MiniSearch, FlexSearch, n, queries = 400, log = () => {} 
     const words = [];
     const len = 3 + Math.floor(rand() * 25);
     for (let j = 0; j < len; j++) words.push(word());
-    const doc = { id: `c${i % 50}\u0000m${i}`, chat: `c${i % 50}`, at: i, text: words.join(" ") };
+    const doc = { id: `c${i % 50}/m${i}`, chat: `c${i % 50}`, key: `m${i}`, at: i, text: words.join(" ") };
     if (i % 40 === 0) doc.name = `${word()}-${word()}.pdf`;
     docs.push(doc);
   }
@@ -62,7 +62,32 @@ function benchSearch({ MiniSearch, FlexSearch, n, queries = 400, log = () => {} 
   };
   const results = {};
 
-  // MiniSearch: the configuration the app uses (./web/src/search/searchIndex.ts).
+  // The app's own index (web/src/search/searchIndex.ts: MiniSearch in segments of 5,000,
+  // read newest first), as the app feeds it: 500 messages at a time, oldest first.
+  if (SearchIndex !== undefined) {
+    let t = performance.now();
+    const index = new SearchIndex();
+    const chunkTimes = [];
+    for (let i = 0; i < docs.length; i += 500) {
+      const c = performance.now();
+      index.upsert(docs.slice(i, i + 500));
+      chunkTimes.push(performance.now() - c);
+    }
+    const indexMs = performance.now() - t;
+    const q = timeQueries((query) => index.search(query, { limit: 50 }).length);
+    const qChat = timeQueries((query) => index.search(query, { chat: "c7", limit: 50 }).length);
+    t = performance.now();
+    const bytes = index.serialize();
+    const serializeMs = performance.now() - t;
+    t = performance.now();
+    const back = new SearchIndex();
+    if (!back.load(bytes)) throw new Error("the serialized index did not load");
+    const loadMs = performance.now() - t;
+    results.talkee = { indexMs, chunkP95Ms: pct(chunkTimes, 95), chunkMaxMs: Math.max(...chunkTimes), q, qOneChat: qChat, bytes: bytes.length, serializeMs, loadMs };
+    log("talkee", results.talkee);
+  }
+
+  // MiniSearch as one index over everything (the same options, no segments).
   {
     const options = {
       idField: "id",
