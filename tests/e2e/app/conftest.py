@@ -233,6 +233,72 @@ def people(browser: Browser, app_server: LiveServer, request: pytest.FixtureRequ
         pytest.fail("Content-Security-Policy violations:\n" + "\n".join(violations))
 
 
+# Every value of every object store of every IndexedDB database of the page, and its
+# localStorage and sessionStorage, searched for the UTF-8 bytes of each needle (binary
+# values byte for byte, strings as text). Returns the places a needle was found.
+FIND_IN_BROWSER_STORAGE = """async (needles) => {
+  const enc = new TextEncoder();
+  const wanted = needles.map((n) => ({ text: n, bytes: enc.encode(n) }));
+  const hits = [];
+  const has = (hay, needle) => {
+    outer: for (let i = 0; i + needle.length <= hay.length; i++) {
+      for (let j = 0; j < needle.length; j++) if (hay[i + j] !== needle[j]) continue outer;
+      return true;
+    }
+    return false;
+  };
+  const scan = (value, where, depth = 0) => {
+    if (value === null || value === undefined || depth > 8) return;
+    if (typeof value === "string") {
+      for (const w of wanted) if (value.includes(w.text)) hits.push(`${where}: ${w.text}`);
+    } else if (value instanceof ArrayBuffer || ArrayBuffer.isView(value)) {
+      const bytes = value instanceof ArrayBuffer
+        ? new Uint8Array(value)
+        : new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+      for (const w of wanted) if (has(bytes, w.bytes)) hits.push(`${where}: ${w.text}`);
+    } else if (typeof value === "object") {
+      for (const [k, v] of Object.entries(value)) scan(v, `${where}.${k}`, depth + 1);
+    }
+  };
+  let stores = 0;
+  const keysSeen = [];
+  for (const info of await indexedDB.databases()) {
+    const db = await new Promise((resolve, reject) => {
+      const open = indexedDB.open(info.name);
+      open.onsuccess = () => resolve(open.result);
+      open.onerror = () => reject(open.error);
+    });
+    for (const name of db.objectStoreNames) {
+      stores++;
+      const read = (call) => new Promise((resolve, reject) => {
+        const req = db.transaction(name).objectStore(name)[call]();
+        req.onsuccess = () => resolve(req.result);
+        req.onerror = () => reject(req.error);
+      });
+      const [keys, values] = [await read("getAllKeys"), await read("getAll")];
+      values.forEach((v, i) => scan(v, `${info.name}/${name}/${String(keys[i])}`));
+      keysSeen.push(...keys.map((k) => `${info.name}/${name}/${String(k)}`));
+    }
+    db.close();
+  }
+  for (const [label, storage] of [["localStorage", localStorage], ["sessionStorage", sessionStorage]]) {
+    for (let i = 0; i < storage.length; i++) scan(storage.getItem(storage.key(i)), `${label}/${storage.key(i)}`);
+  }
+  return { stores, hits, keys: keysSeen };
+}"""
+
+
+def unlock(person: Person, screenshot: str | None = None) -> None:
+    """The lock screen after a reload (no chat in the address: none is opened) names the account."""
+    person.page.goto(person.server.url + "/")
+    expect(person.page.locator(".lock-account")).to_have_text(re.compile(rf"^{re.escape(person.name)}@"))
+    if screenshot is not None:
+        shot(person.page, screenshot)
+    person.page.get_by_label("Password").fill(PASSWORD)
+    person.page.get_by_role("button", name="Unlock").click()
+    expect(person.banner()).to_have_text("Connected", timeout=SLOW)
+
+
 def assert_private(server: LiveServer, texts: list[str], contents: list[bytes] = ()) -> None:  # type: ignore[assignment]
     """Privacy scan: no plaintext the test typed (or file it sent) is in any table,
     in the blob storage or in the server's log."""

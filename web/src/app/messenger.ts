@@ -23,6 +23,8 @@ import { userOf, type Presence } from "./format";
 import { messageFromPayload, unavailableMessage, type Inbound } from "./inbound";
 import { TurnLock } from "./lock";
 import { Notifications } from "./notifications";
+import { Search } from "./search";
+import { startSearchWorker } from "../search/client";
 import type { Membership } from "./membership";
 import { wireModules } from "./modules";
 import type { Outbox, SendOptions } from "./outbox";
@@ -50,6 +52,8 @@ export class Messenger extends EventTarget implements AppContext {
   readonly drafts: Drafts;
   /** Our display name and the names others set (./profiles). */
   readonly profiles: Profiles;
+  /** Search over this device's decrypted messages (./search). */
+  readonly search: Search;
   /** Web Push on this device, mutes, the app badge, the tab's side of a push. */
   readonly notifications: Notifications;
   /** Set by the UI: a click on a notification opens this chat (answering its call). */
@@ -114,6 +118,11 @@ export class Messenger extends EventTarget implements AppContext {
       turn: () => this.api.turnCredentials(),
     });
     this.drafts = new Drafts(this);
+    this.search = new Search({ ctx: this, engine: startSearchWorker(), title: (id) => {
+        const chat = this.store.chats.get(id);
+        return chat === undefined ? "" : this.chatTitle(chat);
+      },
+    });
     this.uploads = new Uploads(this.api, this.mls, {
       send: (record, ref) => this.send(record.chatId, record.caption, { file: ref, blobIds: [ref.blob_id], cmid: record.id }),
       sent: (record) =>
@@ -216,6 +225,7 @@ export class Messenger extends EventTarget implements AppContext {
 
   async start(): Promise<void> {
     this.conn.start();
+    void this.search.start();
     void this.uploads.resume().catch((err: unknown) => console.warn("talkee: uploads not resumed", err));
     try {
       await this.chats.refreshAll();
@@ -230,6 +240,7 @@ export class Messenger extends EventTarget implements AppContext {
     this.calls.stop();
     this.conn.stop();
     this.uploads.stop();
+    this.search.stop();
     for (const t of this.timers) window.clearInterval(t);
     this.timers = [];
   }

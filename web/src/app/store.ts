@@ -224,6 +224,8 @@ export class AppStore {
   contacts = new Map<string, ContactRecord>();
   drafts = new Map<string, Draft>();
   profiles: ProfilesRecord = { own: null, others: {}, shared: {} };
+  /** Told after a chat's messages were saved (the search index follows them: ./search). */
+  onMessagesSaved: ((chatId: string) => void) | null = null;
 
   constructor(private readonly mls: Remote<MlsWorkerApi>) {}
 
@@ -296,6 +298,7 @@ export class AppStore {
 
   async saveMessages(chatId: string): Promise<void> {
     await this.mls.appPut(`msgs/${chatId}`, json(this.messagesOf(chatId)));
+    this.onMessagesSaved?.(chatId);
   }
 
   findById(chatId: string, id: number | string): LocalMessage | undefined {

@@ -9,6 +9,7 @@ import { chatList } from "./chatList";
 import { conversation } from "./conversation/index";
 import { clear, h } from "./dom";
 import { showUnlock, showWelcome } from "./onboarding";
+import { searchPanel } from "./search";
 import { settingsScreen } from "./settings";
 
 export async function startApp(root: HTMLElement): Promise<void> {
@@ -38,7 +39,14 @@ function showMain(root: HTMLElement, session: Session, messenger: Messenger): vo
     void session.wipe().then(() => showWelcome(root, session, enter, "signin", REVOKED_NOTE));
   });
   const shell = h("div", { class: "shell" });
-  const conv = conversation(messenger, () => openChat(null));
+  const conv = conversation(
+    messenger,
+    () => openChat(null),
+    (chatId) => {
+      shell.classList.add("searching"); // phones: the search takes the screen
+      search.focus(chatId);
+    },
+  );
   const settings = settingsScreen(messenger, session, () => showSettings(false));
   settings.el.hidden = true;
   function showSettings(shown: boolean): void {
@@ -54,6 +62,20 @@ function showMain(root: HTMLElement, session: Session, messenger: Messenger): vo
     if (id !== null) history.replaceState(null, "", `#chat=${id}`);
     else history.replaceState(null, "", location.pathname);
   }
+  // Search above the chat list; a result opens its chat at the message.
+  const search = searchPanel(
+    messenger,
+    (chatId, messageId) => {
+      shell.classList.remove("searching");
+      openChat(chatId);
+      if (messageId !== null) conv.reveal(messageId);
+    },
+    (open) => {
+      list.el.classList.toggle("searching", open);
+      if (!open) shell.classList.remove("searching");
+    },
+  );
+  list.el.querySelector(".me")?.after(search.el);
   shell.append(list.el, conv.el);
   const approvals = approvalNotice(messenger, () => showSettings(true));
   root.append(h("div", { class: "app" }, connectionBanner(messenger), accessNotice(messenger, signOut), approvals, shell, settings.el, callOverlay(messenger)));

@@ -16,6 +16,8 @@ export interface HeaderActions {
   setTimer(value: number | null): void;
   toggleMembers(): void;
   toggleFavourite(): void;
+  /** "Search in this chat" (ui/search.ts). */
+  search?(): void;
 }
 
 export interface HeaderView {
@@ -57,12 +59,16 @@ export function conversationHeader(messenger: Messenger, actions: HeaderActions)
     );
   });
   const call = callButtons(messenger, actions.say);
+  const searchButton = h("button", { type: "button", class: "icon search-in", "aria-label": "Search in this chat", title: "Search in this chat" }, "🔍");
+  searchButton.hidden = actions.search === undefined;
+  searchButton.addEventListener("click", () => actions.search?.());
   const el = h(
     "header",
     { class: "conv-header" },
     h("button", { type: "button", class: "icon back", "aria-label": "Back to chats", onclick: actions.back }, "‹"),
     picture,
     h("div", { class: "conv-heading" }, title, identityBadge, status),
+    searchButton,
     call.el,
     chatTimer,
     mute,

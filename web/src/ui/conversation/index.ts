@@ -21,9 +21,11 @@ const DRAFT_DELAY_MS = 400;
 export interface ConversationHandle {
   el: HTMLElement;
   show(chatId: string | null): void;
+  /** Brings a message of the open chat into view (a search result); false if this device does not hold it. */
+  reveal(messageId: number): boolean;
 }
 
-export function conversation(messenger: Messenger, back: () => void): ConversationHandle {
+export function conversation(messenger: Messenger, back: () => void, searchIn?: (chatId: string) => void): ConversationHandle {
   const el = h("section", { class: "conversation", "aria-label": "Conversation" });
   let chatId: string | null = null;
   let panelOpen = false;
@@ -62,6 +64,7 @@ export function conversation(messenger: Messenger, back: () => void): Conversati
       const c = chat();
       if (c !== undefined) messenger.setFavourite(c.id, !c.favourite).catch((err: unknown) => say(humanError(err)));
     },
+    ...(searchIn === undefined ? {} : { search: () => chatId !== null && searchIn(chatId) }),
   });
   // A verified chat whose other person's identity key changed: the message waits here
   // until the user sends it anyway (accepting the new key) or verifies again.
@@ -278,6 +281,11 @@ export function conversation(messenger: Messenger, back: () => void): Conversati
 
   return {
     el,
+    reveal(messageId) {
+      const shown = list.reveal(messageId);
+      if (!shown) say("That message is no longer on this device.");
+      return shown;
+    },
     show(id: string | null): void {
       const switching = id !== chatId;
       if (switching) {
