@@ -67,3 +67,7 @@ class ChangePasswordSerializer(serializers.Serializer[None]):
 
 class SignedOutAnswerSerializer(serializers.Serializer[None]):
     signed_out = serializers.IntegerField(help_text="How many other devices were signed out.")
+
+
+class DeleteAccountSerializer(serializers.Serializer[None]):
+    password = password_field()

@@ -6,6 +6,7 @@ urlpatterns = [
     path("accounts/register", views.RegisterView.as_view(), name="register"),
     path("accounts/recover", views.RecoverView.as_view(), name="recover"),
     path("accounts/me/password", views.ChangePasswordView.as_view(), name="change-password"),
+    path("accounts/me/delete", views.DeleteAccountView.as_view(), name="delete-account"),
     path("accounts/me/log-out-others", views.LogOutOtherDevicesView.as_view(), name="log-out-others"),
     path("auth/challenge", views.ChallengeView.as_view(), name="auth-challenge"),
     path("auth/login", views.LoginView.as_view(), name="auth-login"),

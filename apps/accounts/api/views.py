@@ -36,7 +36,7 @@ class RegisterView(APIView):
         request=serializers.RegisterSerializer,
         responses={
             201: serializers.RegisterAnswerSerializer,
-            409: error_response("username_taken"),
+            409: error_response("username_taken / username_retired: it belonged to a deleted account"),
         },
     )
     def post(self, request: Request) -> Response:
@@ -140,3 +140,23 @@ class LogOutOtherDevicesView(APIView):
     def post(self, request: Request) -> Response:
         """End the sessions of all the account's other devices; their sockets close with 4002."""
         return Response({"signed_out": services.do_log_out_other_devices(request_session(request))})
+
+
+class DeleteAccountView(APIView):
+    # Shares the password throttle: a stolen token must not guess the password here either.
+    throttle_classes = [PasswordChangeThrottle]
+
+    @extend_schema(
+        request=serializers.DeleteAccountSerializer,
+        responses={
+            204: None,
+            403: error_response("wrong_password: the password is not right"),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        """Delete the account (the password required): it leaves every chat, its devices,
+        sessions, KeyPackages, push subscriptions and queued device-stream rows go, its
+        sockets close with 4004, and its username is never registered again."""
+        data = validated(serializers.DeleteAccountSerializer, request.data)
+        services.do_delete_account(request_session(request), data["password"])
+        return Response(status=status.HTTP_204_NO_CONTENT)

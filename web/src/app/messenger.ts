@@ -139,6 +139,7 @@ export class Messenger extends EventTarget implements AppContext {
       },
       onAuthFailed: () => void this.recoverAuth(),
       onSignedOut: () => this.signedOutHere(),
+      onAccountDeleted: () => this.emit("deleted"),
     });
     this.notifications = new Notifications({
       api,

@@ -24,6 +24,8 @@ export async function startApp(root: HTMLElement): Promise<void> {
 const REVOKED_NOTE =
   "This device was revoked (from another of your devices or by the administrator). Its keys and messages have been deleted from this browser. Sign in again to use it as a new device.";
 
+const DELETED_NOTE = "The account was deleted. Its keys and messages have been deleted from this browser.";
+
 function showMain(root: HTMLElement, session: Session, messenger: Messenger): void {
   clear(root);
   const enter = (m: Messenger): void => showMain(root, session, m);
@@ -37,9 +39,20 @@ function showMain(root: HTMLElement, session: Session, messenger: Messenger): vo
     messenger.stop();
     void session.wipe().then(() => showWelcome(root, session, enter, "signin", REVOKED_NOTE));
   });
+  messenger.addEventListener("change", (ev) => {
+    if ((ev as CustomEvent<{ kind: string }>).detail.kind !== "deleted") return;
+    // Deleted from another of its devices (socket closed 4004).
+    messenger.stop();
+    void session.wipe().then(() => showWelcome(root, session, enter, "signin", DELETED_NOTE));
+  });
   const shell = h("div", { class: "shell" });
   const conv = conversation(messenger, () => openChat(null));
-  const settings = settingsScreen(messenger, session, () => showSettings(false));
+  const settings = settingsScreen(
+    messenger,
+    session,
+    () => showSettings(false),
+    () => showWelcome(root, session, enter, "signup", DELETED_NOTE),
+  );
   settings.el.hidden = true;
   function showSettings(shown: boolean): void {
     settings.el.hidden = !shown;

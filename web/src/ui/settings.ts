@@ -1,14 +1,15 @@
 // Settings: change the password; Your devices — every device of this account (label,
 // when it was added and last active, which one is this browser, whether it is signed
-// in), signing out all the others, revoking one; notifications.
+// in), signing out all the others, revoking one; notifications; deleting the account.
 import { ApiError, humanError, type DeviceInfo } from "../api/client";
 import { deviceActivity, deviceAdded } from "../app/format";
 import type { Messenger } from "../app/messenger";
 import { approvalSection } from "./approval";
+import { deleteAccountSection, type AccountDeletion } from "./deleteAccount";
 import { clear, h } from "./dom";
 
 /** What Settings needs from the device's session (app/session.ts). */
-export interface AccountControls {
+export interface AccountControls extends AccountDeletion {
   changePassword(current: string, next: string, logOutOthers: boolean): Promise<number>;
 }
 
@@ -21,7 +22,7 @@ function deviceName(d: DeviceInfo): string {
   return `${d.label || "Device"} #${d.id}`;
 }
 
-export function settingsScreen(messenger: Messenger, account: AccountControls, close: () => void): SettingsHandle {
+export function settingsScreen(messenger: Messenger, account: AccountControls, close: () => void, deleted: () => void): SettingsHandle {
   const list = h("ul", { class: "device-list", "aria-label": "Your devices" });
   const error = h("p", { class: "error", role: "alert" });
   const status = h("p", { class: "muted", role: "status" });
@@ -113,6 +114,7 @@ export function settingsScreen(messenger: Messenger, account: AccountControls, c
     status,
     error,
     notifications,
+    deleteAccountSection(account, deleted),
   );
   return { el, refresh };
 }
