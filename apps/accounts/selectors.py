@@ -6,7 +6,7 @@ from datetime import datetime
 from django.conf import settings
 from django.db.models import QuerySet
 
-from apps.accounts.models import Session, User
+from apps.accounts.models import Block, Session, User
 from apps.accounts.tokens import token_hash
 
 
@@ -61,3 +61,18 @@ def active_user(address: str) -> User | None:
 
 def user_by_address(address: str) -> User | None:
     return User.objects.filter(username=address).first()
+
+
+def blocked_users_of(user_id: int) -> QuerySet[Block]:
+    """The people this user blocked (only this user may read it), oldest first."""
+    return Block.objects.filter(blocker_id=user_id).select_related("blocked").order_by("created", "pk")
+
+
+def blockers_among(user_id: int, others: list[int]) -> list[int]:
+    """Which of `others` blocked this user."""
+    return list(Block.objects.filter(blocked_id=user_id, blocker_id__in=others).values_list("blocker_id", flat=True))
+
+
+def blocked_in_chat(chat_id: object, user_id: int) -> bool:
+    """Someone in this chat blocked this user (asked for direct chats: the other person)."""
+    return Block.objects.filter(blocked_id=user_id, blocker__memberships__chat_id=chat_id).exists()

@@ -16,10 +16,10 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from apps.accounts.models import LoginChallenge, RetiredUsername, Session, User
-from apps.accounts.selectors import full_address
+from apps.accounts.models import Block, LoginChallenge, RetiredUsername, Session, User
+from apps.accounts.selectors import full_address, user_by_address
 from apps.accounts.tokens import new_token, token_hash
-from apps.core.errors import Conflict, Forbidden, ServiceError
+from apps.core.errors import Conflict, Forbidden, NotFound, ServiceError
 from apps.devices import services as device_services
 from apps.devices.models import Device
 from apps.devices.realtime import CLOSE_ACCOUNT_DELETED, CLOSE_SIGNED_OUT, kick_devices
@@ -245,3 +245,29 @@ def do_delete_account(session: Session, password: str) -> None:
         user.delete()
         transaction.on_commit(lambda: kick_devices(device_ids, code=CLOSE_ACCOUNT_DELETED))
     logger.info("account deleted", extra={"devices": len(device_ids)})
+
+
+def _blockable(user: User, address: str) -> User:
+    target = user_by_address(full_address(address))
+    if target is None:
+        raise NotFound(f"No such user: {address[:100]}.", code="user_not_found")
+    if target.pk == user.pk:
+        raise ServiceError("You cannot block yourself.", code="cannot_block_self")
+    return target
+
+
+def do_block_user(user: User, address: str) -> Block:
+    """`user` blocks someone: from now on the server refuses their new direct chat with
+    `user`, their invitations of `user` to a group and their messages in a direct chat
+    with `user` (403 `not_accepted`); `user`'s clients hide what they write in shared
+    groups (the server cannot tell who wrote a group message). Blocking twice is one block.
+    Nobody else is told."""
+    target = _blockable(user, address)
+    block, _ = Block.objects.get_or_create(blocker=user, blocked=target)
+    return block
+
+
+def do_unblock_user(user: User, address: str) -> None:
+    """Lift a block (none: nothing happens)."""
+    target = _blockable(user, address)
+    Block.objects.filter(blocker=user, blocked=target).delete()

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
+from apps.accounts.selectors import blockers_among
 from apps.chats import federation
 from apps.chats.models import Chat, Membership
 from apps.chats.selectors import membership_of
@@ -94,6 +95,8 @@ def do_create_chat(
             raise ServiceError("A direct chat has exactly two people.", code="invalid_members")
         if encrypted_name is not None:
             raise ServiceError("Direct chats have no name.", code="invalid_request")
+        if blockers_among(creator.pk, [others[0].pk]):
+            raise Forbidden("This person does not accept messages from you.", code="not_accepted")
         low, high = sorted((creator.pk, others[0].pk))
         pair = f"{low}:{high}"
         existing = Chat.objects.filter(direct_pair=pair).first()
@@ -135,6 +138,10 @@ def do_add_members(actor: "User", chat: Chat, addresses: list[str], role: str = 
             "Add people as members or admins; hand over ownership with a role change.", code="invalid_role"
         )
     users = _users_by_address(list(dict.fromkeys(addresses)))
+    blockers = set(blockers_among(actor.pk, [u.pk for u in users]))
+    if blockers:
+        names = ", ".join(u.username for u in users if u.pk in blockers)
+        raise Forbidden(f"{names} does not accept invitations from you.", code="not_accepted")
     if _forwarded(chat, actor, "add", users=[u.username for u in users], role=role):
         return []
     with transaction.atomic():

@@ -1,10 +1,11 @@
 // Settings: change the password; Your devices — every device of this account (label,
 // when it was added and last active, which one is this browser, whether it is signed
-// in), signing out all the others, revoking one; notifications; deleting the account.
+// in), signing out all the others, revoking one; notifications; blocked people; deleting the account.
 import { ApiError, humanError, type DeviceInfo } from "../api/client";
 import { deviceActivity, deviceAdded } from "../app/format";
 import type { Messenger } from "../app/messenger";
 import { approvalSection } from "./approval";
+import { blockListSection } from "./blockList";
 import { deleteAccountSection, type AccountDeletion } from "./deleteAccount";
 import { clear, h } from "./dom";
 
@@ -66,9 +67,11 @@ export function settingsScreen(messenger: Messenger, account: AccountControls, c
   };
 
   const approvals = approvalSection(messenger);
+  const blocked = blockListSection(messenger);
   let loading = 0;
   const refresh = (): void => {
     approvals.refresh();
+    blocked.refresh();
     const mine = ++loading;
     messenger
       .ownDevices(true)
@@ -114,6 +117,7 @@ export function settingsScreen(messenger: Messenger, account: AccountControls, c
     status,
     error,
     notifications,
+    blocked.el,
     deleteAccountSection(account, deleted),
   );
   return { el, refresh };

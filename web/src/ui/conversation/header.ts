@@ -1,11 +1,12 @@
 // The conversation's header: back, title and kind, typing/presence/member count, call
-// buttons, the chat's self-destruct timer, favourite and the members toggle. It renders
+// buttons, the chat's self-destruct timer, favourite, block (direct chats) and the members toggle. It renders
 // what it is given and reports clicks; the conversation decides.
 import { humanError } from "../../api/client";
 import { displayName, lastSeenText } from "../../app/format";
 import type { Messenger } from "../../app/messenger";
 import type { MuteChoice } from "../../app/notifications";
 import type { ChatRecord } from "../../app/store";
+import { blockToggle } from "../blockButton";
 import { callButtons } from "../call";
 import { h } from "../dom";
 import { CHAT_TIMERS, formatDuration } from "./timers";
@@ -54,6 +55,8 @@ export function conversationHeader(messenger: Messenger, actions: HeaderActions)
     );
   });
   const call = callButtons(messenger, actions.say);
+  // Direct chats: block (or unblock) the other person.
+  const block = blockToggle(messenger, actions.say);
   const el = h(
     "header",
     { class: "conv-header" },
@@ -63,6 +66,7 @@ export function conversationHeader(messenger: Messenger, actions: HeaderActions)
     chatTimer,
     mute,
     favButton,
+    block.el,
     membersButton,
   );
   chatTimer.addEventListener("change", () => actions.setTimer(chatTimer.value === "" ? null : Number(chatTimer.value)));
@@ -112,6 +116,7 @@ export function conversationHeader(messenger: Messenger, actions: HeaderActions)
       }
       renderTimer(c, canManage);
       call.update(c);
+      block.setUser(c.kind === "direct" ? (c.members.find((m) => m.user !== messenger.user)?.user ?? null) : null);
     },
     setMembersOpen(open) {
       membersButton.setAttribute("aria-expanded", String(open));
