@@ -54,7 +54,7 @@ def test_block_then_unblock(people: Any) -> None:
     expect(folded).to_have_count(2, timeout=SLOW)
     expect(bob.log).not_to_contain_text("Group hello while blocked")
     # Not in the chat list's preview either.
-    expect(bob.page.locator(".chat-open", has_text=name)).not_to_contain_text("while blocked")
+    expect(bob.page.locator("li.chat-row", has_text=name)).not_to_contain_text("while blocked")
     shot(bob.page, "50-group-message-folded")
     bob.page.get_by_role("button", name="Show the message from a blocked person").last.click()
     bob.expect_message("Group hello while blocked")

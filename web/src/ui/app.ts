@@ -69,7 +69,8 @@ function showMain(root: HTMLElement, session: Session, messenger: Messenger): vo
   }
   shell.append(list.el, conv.el);
   const approvals = approvalNotice(messenger, () => showSettings(true));
-  root.append(h("div", { class: "app" }, connectionBanner(messenger), accessNotice(messenger, signOut), approvals, shell, settings.el, callOverlay(messenger)));
+  // One main landmark and one h1 (for screen readers; the app's name is not shown again).
+  root.append(h("main", { class: "app" }, h("h1", { class: "sr-only" }, "Talkee"), connectionBanner(messenger), accessNotice(messenger, signOut), approvals, shell, settings.el, callOverlay(messenger)));
   const fromHash = /^#chat=([0-9a-f-]{36})(&call=answer)?$/.exec(location.hash);
   const hashChat = fromHash?.[1];
   openChat(hashChat !== undefined && messenger.store.chats.has(hashChat) ? hashChat : null);

@@ -68,7 +68,8 @@ export function chatList(messenger: Messenger, open: (chatId: string) => void, s
 
 function chatItem(messenger: Messenger, chat: ChatRecord, open: (id: string) => void): HTMLElement {
   const title = messenger.chatTitle(chat);
-  const kindLabel = chat.kind === "direct" ? null : h("span", { class: `kind ${chat.kind}` }, chat.kind === "channel" ? "Channel" : "Group");
+  const kind = chat.kind === "direct" ? null : chat.kind === "channel" ? "Channel" : "Group";
+  const kindLabel = kind === null ? null : h("span", { class: `kind ${chat.kind}` }, kind);
   const active = messenger.activeChat === chat.id;
   // A chat left with something half-written says so (the open one shows it in the composer).
   const draft = active || chat.removed ? undefined : messenger.drafts.of(chat.id);
@@ -77,20 +78,23 @@ function chatItem(messenger: Messenger, chat: ChatRecord, open: (id: string) => 
     : draft !== undefined
       ? draftPreview(draft)
       : messenger.preview(chat) || (chat.joined ? "No messages yet" : "Waiting for keys…");
+  // The button holds only what its name says ("Open chat [Group] <title>[, N unread]": a
+  // name that contains the visible label, WCAG 2.5.3); it covers the whole row (CSS), and
+  // the preview and time beside it are read as the row's text.
   const button = h(
     "button",
-    { type: "button", class: "chat-open", "aria-current": active ? "true" : null, "aria-label": `Open chat ${title}${chat.unread > 0 ? `, ${chat.unread} unread` : ""}`, onclick: () => open(chat.id) },
+    { type: "button", class: "chat-open", "aria-current": active ? "true" : null, "aria-label": `Open chat ${kind === null ? "" : `${kind} `}${title}${chat.unread > 0 ? `, ${chat.unread} unread` : ""}`, onclick: () => open(chat.id) },
+    // Long names end in an ellipsis; the whole name is in the title (hover) and the button's label.
+    h("span", { class: "chat-title" }, kindLabel, h("span", { class: "chat-name", title }, title), chat.favourite ? h("span", { class: "star", "aria-hidden": "true" }, "★") : null),
+  );
+  const row = h(
+    "li",
+    { class: `chat-row${active ? " active" : ""}` },
     h("span", { class: "avatar", "aria-hidden": "true" }, (title[0] ?? "?").toUpperCase()),
-    h(
-      "span",
-      { class: "chat-text" },
-      // Long names end in an ellipsis; the whole name is in the title (hover) and the button's label.
-      h("span", { class: "chat-title" }, kindLabel, h("span", { class: "chat-name", title }, title), chat.favourite ? h("span", { class: "star", "aria-hidden": "true" }, "★") : null),
-      h("span", { class: `chat-preview${draft !== undefined ? " draft" : ""}`, title: preview }, preview),
-    ),
+    h("span", { class: "chat-text" }, button, h("span", { class: `chat-preview${draft !== undefined ? " draft" : ""}`, title: preview }, preview)),
     h("span", { class: "chat-meta" }, h("time", {}, chat.lastAt ? formatTime(chat.lastAt) : ""), chat.unread > 0 ? h("span", { class: "badge", "aria-hidden": "true" }, String(chat.unread)) : null),
   );
-  return h("li", { class: active ? "active" : null }, button);
+  return row;
 }
 
 function newGroupForm(messenger: Messenger, open: (id: string) => void, error: HTMLElement): HTMLFormElement {
