@@ -1,5 +1,6 @@
 """Reads for accounts."""
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -73,6 +74,6 @@ def blockers_among(user_id: int, others: list[int]) -> list[int]:
     return list(Block.objects.filter(blocked_id=user_id, blocker_id__in=others).values_list("blocker_id", flat=True))
 
 
-def blocked_in_chat(chat_id: object, user_id: int) -> bool:
+def blocked_in_chat(chat_id: "uuid.UUID | str", user_id: int) -> bool:
     """Someone in this chat blocked this user (asked for direct chats: the other person)."""
     return Block.objects.filter(blocked_id=user_id, blocker__memberships__chat_id=chat_id).exists()

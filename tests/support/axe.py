@@ -15,7 +15,7 @@ AXE_SOURCE = Path(__file__).resolve().parents[2] / "web" / "node_modules" / "axe
 FAILING = ("serious", "critical")
 
 RUN_AXE = """async () => {
-  // axe's default rule set: WCAG 2.0–2.2 A and AA and its best practices (not its experimental rules).
+  // axe's default rule set: WCAG 2.0 to 2.2 A and AA and its best practices (not its experimental rules).
   const result = await window.axe.run(document, { resultTypes: ["violations"] });
   return result.violations.map((v) => ({
     id: v.id,

@@ -1,6 +1,7 @@
 from django.conf import settings
 from rest_framework import serializers
 
+from apps.accounts.models import Block
 from apps.core.api_fields import AddressField, Base64BytesField, StrictCharField, StrictUUIDField
 
 
@@ -77,6 +78,6 @@ class BlockRequestSerializer(serializers.Serializer[None]):
     user = AddressField(help_text="The address to block: `bob` (this instance) or `bob@their.server`.")
 
 
-class BlockSerializer(serializers.Serializer[None]):
+class BlockSerializer(serializers.Serializer[Block]):
     user = serializers.CharField(source="blocked.username", help_text="The blocked person's full address.")
     created = serializers.DateTimeField()

@@ -172,7 +172,7 @@ class BlocksView(APIView):
     def get(self, request: Request) -> Response:
         """The people I blocked; nobody else can read this list."""
         user = request_session(request).user
-        return Response(serializers.BlockSerializer(blocked_users_of(user.pk), many=True).data)
+        return Response([serializers.BlockSerializer(block).data for block in blocked_users_of(user.pk)])
 
     @extend_schema(
         request=serializers.BlockRequestSerializer,

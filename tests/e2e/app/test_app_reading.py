@@ -198,9 +198,7 @@ def test_unread_count_divider_jumps_and_chat_order(people: Any) -> None:
         alice.say(line)
     # Counted on Bob's device, previewed from the decrypted text, and Alice's chat on top again.
     unread = bob.page.get_by_role("button", name=f"Open chat {alice.name}, 30 unread")
-    expect(bob.page.locator("li.chat-row", has=unread)).to_contain_text(
-        "Unread line 30", timeout=SLOW
-    )
+    expect(bob.page.locator("li.chat-row", has=unread)).to_contain_text("Unread line 30", timeout=SLOW)
     expect(names).to_have_text([alice.name, carol.name])
     expect(alice.message("Unread line 30").get_by_role("img", name="Delivered")).to_be_visible(timeout=SLOW)
     shot(bob.page, "22c-unread-phone")
