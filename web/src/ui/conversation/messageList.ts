@@ -80,7 +80,7 @@ export function messageList(source: MessageListSource): MessageListView {
     if (list.length < all.length) items.append(h("li", { class: "msg system" }, "Scroll up for older messages"));
     for (const m of list) {
       if (m.notice !== undefined && m.deleted) continue;
-      if (m.key === dividerKey) items.append(h("li", { class: "unread-divider", role: "separator", "aria-label": "New messages" }, h("span", {}, "New messages")));
+      if (m.key === dividerKey) items.append(h("li", { class: "unread-divider" }, h("span", { role: "separator", "aria-label": "New messages" }, "New messages")));
       items.append(source.item(m));
     }
     if (atBottom || follow) el.scrollTop = el.scrollHeight;
