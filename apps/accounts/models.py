@@ -87,3 +87,31 @@ class Profile(models.Model):
 
     def __str__(self) -> str:
         return f"profile of user {self.account_id} (version {self.version})"
+
+
+class RetiredUsername(models.Model):
+    """The address of a deleted account, never given out again: whoever took it would
+    inherit the trust others placed in it (their contact names, pinned identity keys and
+    chats that still show it). Only BLAKE3 of the address is kept."""
+
+    address_hash = models.BinaryField(max_length=32, unique=True)
+    retired_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"retired username {bytes(self.address_hash).hex()[:12]}"
+
+
+class Block(models.Model):
+    """`blocker` blocked `blocked`: the server refuses the blocked user's direct chats and
+    invitations to the blocker, and drops their messages in a direct chat between them.
+    Read only by the blocker."""
+
+    blocker = models.ForeignKey(User, on_delete=models.CASCADE, related_name="blocks")
+    blocked = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["blocker", "blocked"], name="block_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.blocker_id} blocks {self.blocked_id}"

@@ -1,12 +1,13 @@
 """Reads for accounts."""
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
 from django.db.models import QuerySet
 
-from apps.accounts.models import Profile, Session, User
+from apps.accounts.models import Block, Profile, Session, User
 from apps.accounts.tokens import token_hash
 
 
@@ -70,3 +71,18 @@ def profile_of(address: str) -> Profile | None:
         .select_related("account")
         .first()
     )
+
+
+def blocked_users_of(user_id: int) -> QuerySet[Block]:
+    """The people this user blocked (only this user may read it), oldest first."""
+    return Block.objects.filter(blocker_id=user_id).select_related("blocked").order_by("created", "pk")
+
+
+def blockers_among(user_id: int, others: list[int]) -> list[int]:
+    """Which of `others` blocked this user."""
+    return list(Block.objects.filter(blocked_id=user_id, blocker_id__in=others).values_list("blocker_id", flat=True))
+
+
+def blocked_in_chat(chat_id: "uuid.UUID | str", user_id: int) -> bool:
+    """Someone in this chat blocked this user (asked for direct chats: the other person)."""
+    return Block.objects.filter(blocked_id=user_id, blocker__memberships__chat_id=chat_id).exists()

@@ -1,10 +1,11 @@
 """Account actions: register, challenge, login, logout, recover, change password, sign out
-other devices, block, the encrypted profile."""
+other devices, delete the account, block, the encrypted profile."""
 
 import hmac
 import logging
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -15,13 +16,13 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from apps.accounts.models import LoginChallenge, Profile, Session, User
-from apps.accounts.selectors import full_address
+from apps.accounts.models import Block, LoginChallenge, Profile, RetiredUsername, Session, User
+from apps.accounts.selectors import full_address, user_by_address
 from apps.accounts.tokens import new_token, token_hash
-from apps.core.errors import Conflict, Forbidden, ServiceError
+from apps.core.errors import Conflict, Forbidden, NotFound, ServiceError
 from apps.devices import services as device_services
 from apps.devices.models import Device
-from apps.devices.realtime import CLOSE_SIGNED_OUT, kick_devices
+from apps.devices.realtime import CLOSE_ACCOUNT_DELETED, CLOSE_SIGNED_OUT, kick_devices
 from apps.messages import services as message_services
 
 logger = logging.getLogger("talkee.accounts")
@@ -54,6 +55,10 @@ def do_register(localpart: str, password: str, recovery_hash: bytes) -> User:
     """Create a local account; the recovery hash is stored, the mnemonic never seen."""
     check_username(localpart)
     check_password(password)
+    if RetiredUsername.objects.filter(address_hash=_address_hash(f"{localpart}@{settings.TALKEE_DOMAIN}")).exists():
+        raise Conflict(
+            "This username belonged to a deleted account; it is not given out again.", code="username_retired"
+        )
     try:
         with transaction.atomic():
             user = User.objects.create_user(
@@ -248,3 +253,65 @@ def do_set_profile(user: User, version: int, ciphertext: bytes) -> Profile:
             except IntegrityError as exc:
                 raise stale(Profile.objects.get(account=user).version) from exc
     return Profile(account=user, version=version, ciphertext=ciphertext)
+
+
+def _address_hash(address: str) -> bytes:
+    return blake3(address.encode()).digest()
+
+
+# What other apps do before an account's rows go (registered in their AppConfig.ready,
+# run inside `do_delete_account`'s transaction): apps.chats takes the user out of every chat.
+_deletion_steps: list[Callable[[User], None]] = []
+
+
+def register_deletion_step(step: Callable[[User], None]) -> None:
+    if step not in _deletion_steps:
+        _deletion_steps.append(step)
+
+
+def do_delete_account(session: Session, password: str) -> None:
+    """Delete the signed-in user's account, given the password (403 `wrong_password`, no
+    login attempt of anyone). The registered steps run first (the user leaves every chat);
+    then the user row goes and with it (ON DELETE CASCADE) the sessions, devices, KeyPackages,
+    push subscriptions, device-stream rows and cursors, identity key, key log, blocks and
+    upload allowance. Messages the user sent stay: they were never linked to a sender on the
+    server. The address is retired (`RetiredUsername`) so nobody registers it again, and
+    every socket of the account closes with 4004 after commit."""
+    user = User.objects.get(pk=session.user_id)
+    if not user.check_password(password):
+        raise WrongPassword("The password is not right.")
+    with transaction.atomic():
+        user = User.objects.select_for_update().get(pk=user.pk)
+        device_ids = list(user.devices.values_list("pk", flat=True))
+        for step in _deletion_steps:
+            step(user)
+        RetiredUsername.objects.get_or_create(address_hash=_address_hash(user.username))
+        user.delete()
+        transaction.on_commit(lambda: kick_devices(device_ids, code=CLOSE_ACCOUNT_DELETED))
+    logger.info("account deleted", extra={"devices": len(device_ids)})
+
+
+def _blockable(user: User, address: str) -> User:
+    target = user_by_address(full_address(address))
+    if target is None:
+        raise NotFound(f"No such user: {address[:100]}.", code="user_not_found")
+    if target.pk == user.pk:
+        raise ServiceError("You cannot block yourself.", code="cannot_block_self")
+    return target
+
+
+def do_block_user(user: User, address: str) -> Block:
+    """`user` blocks someone: from now on the server refuses their new direct chat with
+    `user`, their invitations of `user` to a group and their messages in a direct chat
+    with `user` (403 `not_accepted`); `user`'s clients hide what they write in shared
+    groups (the server cannot tell who wrote a group message). Blocking twice is one block.
+    Nobody else is told."""
+    target = _blockable(user, address)
+    block, _ = Block.objects.get_or_create(blocker=user, blocked=target)
+    return block
+
+
+def do_unblock_user(user: User, address: str) -> None:
+    """Lift a block (none: nothing happens)."""
+    target = _blockable(user, address)
+    Block.objects.filter(blocker=user, blocked=target).delete()

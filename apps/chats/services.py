@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
+from apps.accounts.selectors import blockers_among
 from apps.chats import federation
 from apps.chats.models import Chat, Membership
 from apps.chats.selectors import membership_of
@@ -94,6 +95,8 @@ def do_create_chat(
             raise ServiceError("A direct chat has exactly two people.", code="invalid_members")
         if encrypted_name is not None:
             raise ServiceError("Direct chats have no name.", code="invalid_request")
+        if blockers_among(creator.pk, [others[0].pk]):
+            raise Forbidden("This person does not accept messages from you.", code="not_accepted")
         low, high = sorted((creator.pk, others[0].pk))
         pair = f"{low}:{high}"
         existing = Chat.objects.filter(direct_pair=pair).first()
@@ -135,6 +138,10 @@ def do_add_members(actor: "User", chat: Chat, addresses: list[str], role: str = 
             "Add people as members or admins; hand over ownership with a role change.", code="invalid_role"
         )
     users = _users_by_address(list(dict.fromkeys(addresses)))
+    blockers = set(blockers_among(actor.pk, [u.pk for u in users]))
+    if blockers:
+        names = ", ".join(u.username for u in users if u.pk in blockers)
+        raise Forbidden(f"{names} does not accept invitations from you.", code="not_accepted")
     if _forwarded(chat, actor, "add", users=[u.username for u in users], role=role):
         return []
     with transaction.atomic():
@@ -253,3 +260,31 @@ def do_set_favourite(user: "User", chat: Chat, favourite: bool) -> None:
     updated = Membership.objects.filter(chat=chat, user=user).update(is_favourite=favourite)
     if not updated:
         raise NotFound("No such chat.", code="chat_not_found")
+
+
+def do_leave_all_chats(user: "User") -> None:
+    """The account is being deleted (a step of accounts' `do_delete_account`, inside its
+    transaction): the user leaves every chat as a member leaves. The others hear "members
+    removed", and their owners' and admins' clients take the user's leaves out of the MLS
+    group with one commit, as after a leave. A last owner's place goes to the longest-standing
+    admin, else member (so someone is left who may commit the removal); a chat nobody is left
+    in goes with its messages and files. A chat homed elsewhere is asked to remove the user."""
+    for chat in Chat.objects.filter(memberships__user=user).order_by("pk"):
+        if chat.home:
+            federation.request_change(chat.home, chat.id, user.username, "remove", {"user": user.username})
+            continue
+        memberships = {m.user_id: m for m in Membership.objects.select_for_update().filter(chat=chat)}
+        leaver = memberships.pop(user.pk)
+        leaver.delete()
+        if not memberships:
+            chat.delete()
+            continue
+        change: dict[str, object] = {"removed": [user.username]}
+        if leaver.role == Role.OWNER and not any(m.role == Role.OWNER for m in memberships.values()):
+            heir = min(memberships.values(), key=lambda m: (m.role != Role.ADMIN, m.joined, m.pk))
+            heir.role = Role.OWNER
+            heir.save(update_fields=["role"])
+            change["role"] = {heir.user.username: Role.OWNER}
+        notify_members(chat, list(memberships), "members", **change)
+        if chat.federated:
+            federation.share_chat(chat.id, also=[])

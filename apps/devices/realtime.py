@@ -8,6 +8,8 @@ CLOSE_REVOKED = 4001
 # The person ended this device's session from another of their devices: the client must not
 # sign itself in again with the password it holds, only when the person types it.
 CLOSE_SIGNED_OUT = 4002
+# The account was deleted (from one of its devices): the client wipes this device's vault.
+CLOSE_ACCOUNT_DELETED = 4004
 
 
 def device_group(device_id: int) -> str:

@@ -17,7 +17,8 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from apps.accounts.models import User
+from apps.accounts.models import Block, User
+from apps.accounts.selectors import blocked_in_chat
 from apps.blobs.services import do_attach_blobs, do_attach_home_blobs, hold_for_home, release_blobs
 from apps.chats.models import Chat, Membership
 from apps.chats.selectors import remote_domains
@@ -57,17 +58,24 @@ def check_send_allowed(chat_id: uuid.UUID | str, user_id: int, kind: str) -> Sen
         .values_list("role", "chat__kind", "chat__home", "chat__federated", "chat__epoch")
         .first()
     )
-    return _send_context(row, kind)
+    return _send_context(row, kind, chat_id, user_id)
 
 
-def _send_context(row: tuple[str, str, str, bool, int] | None, kind: str) -> SendContext:
-    """The precise answer for a sender's membership row (role, chat kind, home, federated, epoch)."""
+def _send_context(
+    row: tuple[str, str, str, bool, int] | None, kind: str, chat_id: uuid.UUID | str, user_id: int
+) -> SendContext:
+    """The precise answer for a sender's membership row (role, chat kind, home, federated,
+    epoch). In a direct chat whose other person blocked the sender, application messages
+    are refused (403 `not_accepted`); commits still go, so the MLS group stays whole for
+    when the block is lifted."""
     if row is None:
         raise NotFound("No such chat.", code="chat_not_found")
     role, chat_kind, home, federated, epoch = row
     managers = (Membership.Role.OWNER, Membership.Role.ADMIN)
     if chat_kind == Chat.Kind.CHANNEL and kind == Kind.APPLICATION and role not in managers:
         raise Forbidden("Only the channel's owners and admins can post here.", code="channel_read_only")
+    if chat_kind == Chat.Kind.DIRECT and kind == Kind.APPLICATION and blocked_in_chat(chat_id, user_id):
+        raise Forbidden("This person does not accept messages from you.", code="not_accepted")
     return SendContext(home, federated, epoch)
 
 
@@ -163,7 +171,7 @@ def do_send_message(
             if answer.created:
                 send_message_stored_on_commit(chat_id, user_id, kind)
             return answer
-        context = _send_context(answer, kind)
+        context = _send_context(answer, kind, chat_id, user_id)
     if context is None:
         context = check_send_allowed(chat_id, user_id, kind)
     check_ciphertext_size(kind, ciphertext)
@@ -292,6 +300,10 @@ WITH member AS MATERIALIZED (
     UPDATE {chat} SET {seq_set}
     WHERE {seq_where} AND home = '' AND NOT federated
       AND EXISTS (SELECT 1 FROM member WHERE member.kind <> %(channel)s OR member.role IN (%(owner)s, %(admin)s))
+      AND NOT EXISTS (
+          SELECT 1 FROM member, {block} b JOIN {membership} o ON o.user_id = b.blocker_id
+          WHERE member.kind = %(direct)s AND o.chat_id = %(chat)s AND b.blocked_id = %(user)s
+      )
     RETURNING {seq_returning}
 ), {draw_inflight} AS MATERIALIZED (
     SELECT pg_advisory_xact_lock_shared({draw_key}) FROM {sequence} WHERE EXISTS (SELECT 1 FROM s)
@@ -318,6 +330,7 @@ def _plain_send_sql() -> str:
         chat=Chat._meta.db_table,
         membership=Membership._meta.db_table,
         message=Message._meta.db_table,
+        block=Block._meta.db_table,
         seq_set=_SEQ_SET,
         seq_where=_SEQ_WHERE,
         seq_returning=_SEQ_RETURNING.replace("next_seq - 1", "next_seq - 1 AS seq"),
@@ -350,6 +363,7 @@ def _send_plain(
         "chat": _chat_key(chat_id),
         "user": user_id,
         "channel": Chat.Kind.CHANNEL.value,
+        "direct": Chat.Kind.DIRECT.value,
         "owner": Membership.Role.OWNER.value,
         "admin": Membership.Role.ADMIN.value,
         "cmid": client_message_id,

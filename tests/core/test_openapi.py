@@ -160,6 +160,7 @@ THROTTLED = {
     ("/v1/keypackages/claim", "post"),
     ("/v1/calls/turn", "get"),
     ("/v1/accounts/me/password", "post"),  # its own per-user limit, not the login's
+    ("/v1/accounts/me/delete", "post"),  # shares the password change's per-user limit
 }
 
 

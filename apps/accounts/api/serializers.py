@@ -1,7 +1,8 @@
 from django.conf import settings
 from rest_framework import serializers
 
-from apps.core.api_fields import Base64BytesField, StrictCharField, StrictUUIDField
+from apps.accounts.models import Block
+from apps.core.api_fields import AddressField, Base64BytesField, StrictCharField, StrictUUIDField
 
 
 def password_field() -> serializers.CharField:
@@ -86,3 +87,16 @@ class ProfileAnswerSerializer(serializers.Serializer[None]):
     user = serializers.CharField(help_text="localpart@domain")
     version = serializers.IntegerField()
     ciphertext = Base64BytesField()
+
+
+class DeleteAccountSerializer(serializers.Serializer[None]):
+    password = password_field()
+
+
+class BlockRequestSerializer(serializers.Serializer[None]):
+    user = AddressField(help_text="The address to block: `bob` (this instance) or `bob@their.server`.")
+
+
+class BlockSerializer(serializers.Serializer[Block]):
+    user = serializers.CharField(source="blocked.username", help_text="The blocked person's full address.")
+    created = serializers.DateTimeField()

@@ -17,7 +17,8 @@ from apps.accounts.api.throttles import (
 )
 from apps.accounts.authentication import request_session
 from apps.accounts.models import Profile
-from apps.core.api_fields import validated
+from apps.accounts.selectors import blocked_users_of
+from apps.core.api_fields import check_address, validated
 from apps.core.b64 import b64
 from apps.core.errors import NotFound
 from apps.core.schema import error_response
@@ -39,7 +40,7 @@ class RegisterView(APIView):
         request=serializers.RegisterSerializer,
         responses={
             201: serializers.RegisterAnswerSerializer,
-            409: error_response("username_taken"),
+            409: error_response("username_taken / username_retired: it belonged to a deleted account"),
         },
     )
     def post(self, request: Request) -> Response:
@@ -191,3 +192,54 @@ class ProfileView(APIView):
         if profile is None:
             raise NotFound("This user has no profile here.")
         return Response(_profile_answer(profile))
+
+
+class DeleteAccountView(APIView):
+    # Shares the password throttle: a stolen token must not guess the password here either.
+    throttle_classes = [PasswordChangeThrottle]
+
+    @extend_schema(
+        request=serializers.DeleteAccountSerializer,
+        responses={
+            204: None,
+            403: error_response("wrong_password: the password is not right"),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        """Delete the account (the password required): it leaves every chat, its devices,
+        sessions, KeyPackages, push subscriptions and queued device-stream rows go, its
+        sockets close with 4004, and its username is never registered again."""
+        data = validated(serializers.DeleteAccountSerializer, request.data)
+        services.do_delete_account(request_session(request), data["password"])
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+BLOCK_REFUSED = error_response("cannot_block_self")
+NO_SUCH_USER = error_response("user_not_found")
+
+
+class BlocksView(APIView):
+    @extend_schema(responses={200: serializers.BlockSerializer(many=True)})
+    def get(self, request: Request) -> Response:
+        """The people I blocked; nobody else can read this list."""
+        user = request_session(request).user
+        return Response([serializers.BlockSerializer(block).data for block in blocked_users_of(user.pk)])
+
+    @extend_schema(
+        request=serializers.BlockRequestSerializer,
+        responses={201: serializers.BlockSerializer, 400: BLOCK_REFUSED, 404: NO_SUCH_USER},
+    )
+    def post(self, request: Request) -> Response:
+        """Block someone: their new direct chats with me, invitations of me and messages in
+        our direct chat are refused (403 `not_accepted`); my apps hide them in groups."""
+        data = validated(serializers.BlockRequestSerializer, request.data)
+        block = services.do_block_user(request_session(request).user, data["user"])
+        return Response(serializers.BlockSerializer(block).data, status=status.HTTP_201_CREATED)
+
+
+class BlockView(APIView):
+    @extend_schema(request=None, responses={204: None, 400: BLOCK_REFUSED, 404: NO_SUCH_USER})
+    def delete(self, request: Request, address: str) -> Response:
+        """Unblock someone."""
+        services.do_unblock_user(request_session(request).user, check_address(address))
+        return Response(status=status.HTTP_204_NO_CONTENT)

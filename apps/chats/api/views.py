@@ -69,6 +69,7 @@ class ChatListView(APIView):
         responses={
             201: serializers.ChatSerializer,
             200: serializers.ChatSerializer,
+            403: error_response("not_accepted: the other person blocked the creator (direct chats)"),
             404: NO_USER,
             409: error_response("chat_exists: a chat with this id exists already"),
             502: PEER_WRONG,
@@ -112,7 +113,7 @@ class ChatMembersView(APIView):
         responses={
             200: serializers.ChatSerializer,
             202: serializers.ChatSerializer,
-            403: NOT_ADMIN,
+            403: error_response("not_chat_admin / not_accepted: someone to add blocked the one adding"),
             502: PEER_WRONG,
             503: PEER_DOWN,
         },

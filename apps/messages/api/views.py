@@ -45,7 +45,9 @@ class ChatMessagesView(APIView):
             201: serializers.SentSerializer,
             200: serializers.SentSerializer,
             202: serializers.SentSerializer,
-            403: NOT_ALLOWED,
+            403: error_response(
+                "channel_read_only / not_accepted: the other person in this direct chat blocked the sender"
+            ),
             409: error_response("stale_epoch: a commit for an epoch the chat has left"),
             413: error_response("message_too_large / payload_too_large"),
         },

@@ -29,7 +29,7 @@ def test_direct_chat_round_trip_and_reload(people: Any) -> None:
     # Unread counter (client-side) before Bob opens the chat; the preview is decrypted locally.
     unread = bob.page.get_by_role("button", name=f"Open chat {alice.name}, 1 unread")
     expect(unread).to_be_visible(timeout=SLOW)
-    expect(unread).to_contain_text("Hi Bob, lunch at noon?")
+    expect(bob.page.locator("li.chat-row", has=unread)).to_contain_text("Hi Bob, lunch at noon?")
     bob.open_chat(alice.name)
     bob.expect_message("Hi Bob, lunch at noon?")
     expect(bob.page.get_by_role("button", name=f"Open chat {alice.name}", exact=True)).to_be_visible()

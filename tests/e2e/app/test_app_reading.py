@@ -21,7 +21,9 @@ PHONE = {"width": 390, "height": 844}
 
 
 def chat_button(person: Person, other: Person) -> Any:
-    return person.page.get_by_role("button", name=re.compile(rf"^Open chat {re.escape(other.name)}(,|$)"))
+    """The chat's row in the list: its button (name "Open chat …") with the preview and time beside it."""
+    button = person.page.get_by_role("button", name=re.compile(rf"^Open chat {re.escape(other.name)}(,|$)"))
+    return person.page.locator("li.chat-row", has=button)
 
 
 def switch(person: Person, other: Person) -> None:
@@ -130,9 +132,8 @@ def test_unread_count_divider_jumps_and_chat_order(people: Any) -> None:
     for line in lines:
         alice.say(line)
     # Counted on Bob's device, previewed from the decrypted text, and Alice's chat on top again.
-    expect(bob.page.get_by_role("button", name=f"Open chat {alice.name}, 30 unread")).to_contain_text(
-        "Unread line 30", timeout=SLOW
-    )
+    unread = bob.page.get_by_role("button", name=f"Open chat {alice.name}, 30 unread")
+    expect(bob.page.locator("li.chat-row", has=unread)).to_contain_text("Unread line 30", timeout=SLOW)
     expect(names).to_have_text([alice.name, carol.name])
     expect(alice.message("Unread line 30").get_by_role("img", name="Delivered")).to_be_visible(timeout=SLOW)
     shot(bob.page, "22c-unread-phone")

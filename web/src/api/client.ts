@@ -25,6 +25,9 @@ const HUMAN: Record<string, string> = {
   user_not_found: "There is no user with that name (someone on another server is written name@their.server).",
   peer_unreachable: "That person's server cannot be reached right now. Try again later.",
   username_taken: "That username is taken. Pick another one.",
+  not_accepted: "This person does not accept messages or invitations from you.",
+  cannot_block_self: "You cannot block yourself.",
+  username_retired: "That username belonged to an account that was deleted; it is not given out again. Pick another one.",
   channel_read_only: "Only the channel's owners and admins can post here.",
   not_chat_admin: "Only the chat's owners and admins can do this.",
   cannot_remove_owner: "An admin cannot remove the owner.",
@@ -230,6 +233,20 @@ export class Api {
   /** 403 `wrong_password` when `current` is not right; → how many other devices were signed out. */
   changePassword(current: string, next: string, logOutOthers: boolean): Promise<{ signed_out: number }> {
     return this.call("POST", "/v1/accounts/me/password", { current_password: current, new_password: next, log_out_other_devices: logOutOthers });
+  }
+  /** The people this user blocked (only this user can read the list). */
+  blocks(): Promise<{ user: string; created: string }[]> {
+    return this.call("GET", "/v1/blocks");
+  }
+  block(user: string): Promise<{ user: string; created: string }> {
+    return this.call("POST", "/v1/blocks", { user });
+  }
+  unblock(user: string): Promise<void> {
+    return this.call("DELETE", `/v1/blocks/${encodeURIComponent(user)}`);
+  }
+  /** 403 `wrong_password` when `password` is not right; the account and every device's session end. */
+  deleteAccount(password: string): Promise<void> {
+    return this.call("POST", "/v1/accounts/me/delete", { password });
   }
   logOutOtherDevices(): Promise<{ signed_out: number }> {
     return this.call("POST", "/v1/accounts/me/log-out-others");

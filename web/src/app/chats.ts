@@ -7,7 +7,7 @@ import { fromBase64, fromUtf8, toBase64, utf8 } from "../crypto/encoding";
 import type { MlsWorkerApi } from "../mls/api";
 import { localNoticeText } from "./contacts";
 import type { AppContext } from "./context";
-import { cleanGroupName, displayName } from "./format";
+import { cleanGroupName, displayName, userOf } from "./format";
 import type { ChatRecord } from "./store";
 
 const NAME_CONTEXT = "talkee-group-name-v1";
@@ -21,6 +21,8 @@ export interface ChatsDeps {
   newChat(): void;
   /** The display name a user set in their profile (./profiles), null when none is known. */
   nameOf(user: string): string | null;
+  /** A user this one blocked (./blocks): their messages are not previewed. */
+  blocked?(user: string): boolean;
 }
 
 export class Chats {
@@ -46,7 +48,8 @@ export class Chats {
   /** The chat list's preview line, from what this device holds (never a burn-on-read text). */
   preview(chat: ChatRecord): string {
     const list = this.ctx.store.messagesOf(chat.id);
-    const last = list[list.length - 1];
+    // Messages of people this user blocked are not previewed (./blocks).
+    const last = list.findLast((m) => m.mine || !(this.deps.blocked?.(userOf(m.sender)) ?? false));
     if (last === undefined) return chat.lastText;
     if (last.deleted) return last.expired ? "Message expired" : "Message deleted";
     if (last.unavailable) return "Encrypted message";

@@ -7,7 +7,7 @@ import type { MlsWorkerApi } from "../mls/api";
 import type { TurnLock } from "./lock";
 import type { AppStore } from "./store";
 
-export type ChangeKind = "chats" | "messages" | "link" | "typing" | "presence" | "uploads" | "devices" | "revoked" | "refused";
+export type ChangeKind = "chats" | "messages" | "link" | "typing" | "presence" | "uploads" | "devices" | "revoked" | "deleted" | "refused" | "blocks";
 
 export interface AppContext {
   readonly api: Api;

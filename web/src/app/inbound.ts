@@ -86,6 +86,8 @@ export interface InboundDeps {
   stoppedTyping(chatId: string, user: string): void;
   /** The chat the person has open (its new messages are not unread). */
   activeChat(): string | null;
+  /** A user this one blocked (./blocks): their messages are kept, not counted or previewed. */
+  blocked?(user: string): boolean;
 }
 
 export class Inbound {
@@ -205,8 +207,9 @@ export class Inbound {
     this.deps.stoppedTyping(m.chat_id, userOf(payload.sender));
     store.insert(m.chat_id, local);
     await store.saveMessages(m.chat_id);
-    const counts = !local.mine && local.notice === undefined;
-    this.deps.chats.touch(m.chat_id, previewOf(local), local.at, counts && this.deps.activeChat() !== m.chat_id, mentionsMe(local, this.ctx.user));
+    const blocked = !local.mine && (this.deps.blocked?.(userOf(local.sender)) ?? false);
+    const counts = !local.mine && local.notice === undefined && !blocked;
+    if (!blocked) this.deps.chats.touch(m.chat_id, previewOf(local), local.at, counts && this.deps.activeChat() !== m.chat_id, mentionsMe(local, this.ctx.user));
     await store.saveChats();
     this.ctx.emit("messages", m.chat_id);
     this.ctx.emit("chats");

@@ -12,6 +12,7 @@ import type { FileReference } from "../crypto/payload";
 import type { MlsWorkerApi } from "../mls/api";
 import { Connection, type LinkState } from "../transport/connection";
 import { accessProblemOf, signedOutProblem, type AccessProblem } from "./access";
+import { Blocks } from "./blocks";
 import type { Chats } from "./chats";
 import { certifiedDevices, sendGate, SendHeldError, type Contacts } from "./contacts";
 import { sleep, type AppContext, type ChangeKind } from "./context";
@@ -56,6 +57,8 @@ export class Messenger extends EventTarget implements AppContext {
   readonly search: Search;
   /** Web Push on this device, mutes, the app badge, the tab's side of a push. */
   readonly notifications: Notifications;
+  /** The people this user blocked (./blocks). */
+  readonly blocks: Blocks;
   /** Set by the UI: a click on a notification opens this chat (answering its call). */
   onOpenRequest: ((chatId: string | null, answerCall: boolean) => void) | null = null;
   readonly lock = new TurnLock();
@@ -105,14 +108,18 @@ export class Messenger extends EventTarget implements AppContext {
       // Someone new to show our presence to (presence goes only to our chats).
       newChat: () => window.setTimeout(() => this.conn.signal({ type: "presence", state: "online" }), 1500),
       onCall: (chatId, payload) => void this.calls.onSignal(chatId, payload),
+      blocked: (user) => this.blocks.has(user),
     }));
+    this.blocks = new Blocks({ api, changed: () => (this.emit("blocks"), this.emit("chats")) });
     this.calls = new CallManager({
       credential,
       chatKeys: (chatId, epoch) => this.mls.chatKeys(chatId, epoch),
       directPeer: (chatId) => {
         const chat = this.store.chats.get(chatId);
         if (chat === undefined || chat.kind !== "direct" || !chat.joined || chat.removed) return null;
-        return chat.members.find((m) => m.user !== this.user)?.user ?? null;
+        const peer = chat.members.find((m) => m.user !== this.user)?.user ?? null;
+        // No calls with someone blocked: theirs do not ring, ours are not offered.
+        return peer === null || this.blocks.has(peer) ? null : peer;
       },
       sendSignal: (chatId, payload) => this.conn.signal({ type: "call", chat_id: chatId, payload }),
       turn: () => this.api.turnCredentials(),
@@ -155,6 +162,7 @@ export class Messenger extends EventTarget implements AppContext {
       },
       onAuthFailed: () => void this.recoverAuth(),
       onSignedOut: () => this.signedOutHere(),
+      onAccountDeleted: () => this.emit("deleted"),
     });
     this.notifications = new Notifications({
       api,
@@ -227,6 +235,7 @@ export class Messenger extends EventTarget implements AppContext {
     this.conn.start();
     void this.search.start();
     void this.uploads.resume().catch((err: unknown) => console.warn("talkee: uploads not resumed", err));
+    void this.blocks.load().catch((err: unknown) => console.warn("talkee: block list not loaded", err));
     try {
       await this.chats.refreshAll();
       this.membership.resumePending();

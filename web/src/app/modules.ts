@@ -25,6 +25,8 @@ export interface AppHooks {
   newChat(): void;
   /** A call signal for a chat (the call manager). */
   onCall(chatId: string, payload: string): void;
+  /** A user this one blocked (./blocks). */
+  blocked?(user: string): boolean;
   /** Delays the tests shorten. */
   catchUpDelayMs?: number;
   homeWaitMs?: number;
@@ -46,7 +48,12 @@ export interface AppModules {
 export function wireModules(ctx: AppContext, hooks: AppHooks): AppModules {
   // Chats name people by their profiles; profiles send through the outbox, made after.
   let profiles: Profiles | undefined;
-  const chats = new Chats({ ctx, newChat: () => hooks.newChat(), nameOf: (user) => profiles?.nameOf(user) ?? null });
+  const chats = new Chats({
+    ctx,
+    newChat: () => hooks.newChat(),
+    nameOf: (user) => profiles?.nameOf(user) ?? null,
+    blocked: (user) => hooks.blocked?.(user) ?? false,
+  });
   // The outbox and membership need each other (a refused send catches up on commits; a
   // settled commit lets held-back messages go): each gets a function, not the other.
   let membership: Membership | undefined;
@@ -97,6 +104,7 @@ export function wireModules(ctx: AppContext, hooks: AppHooks): AppModules {
     stoppedTyping: (chatId, user) => signals.stoppedTyping(chatId, user),
     // A message that arrives while the page is hidden is unread, even in the open chat.
     activeChat: () => (hooks.visible() ? hooks.activeChat() : null),
+    blocked: (user) => hooks.blocked?.(user) ?? false,
   });
   return { chats, outbox, membership: m, devices, edits, receipts, signals, inbound, contacts, profiles };
 }

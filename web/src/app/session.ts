@@ -213,6 +213,17 @@ export class Session {
     return signed_out;
   }
 
+  /**
+   * Settings → Delete account: the server checks the password (403 `wrong_password`) and
+   * deletes the account; then this browser forgets it (vault, keys, messages). The other
+   * devices' sockets close with 4004 and they wipe themselves too.
+   */
+  async deleteAccount(password: string): Promise<void> {
+    await this.api.deleteAccount(password);
+    this.messenger?.stop();
+    await this.wipe();
+  }
+
   private async begin(): Promise<Messenger> {
     const identity = await this.mls.deviceIdentity();
     this.messenger = new Messenger(this.api, this.mls, this.store, identity.credential, (password) => this.logInAgain(password));

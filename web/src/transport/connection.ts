@@ -42,6 +42,8 @@ export interface ConnectionHooks {
   onAuthFailed(): void;
   /** The socket closed 4002: the person signed this device out from another one. */
   onSignedOut(): void;
+  /** The socket closed 4004: the account was deleted (from one of its devices). */
+  onAccountDeleted?(): void;
 }
 
 const STREAM_TYPES = new Set(["event", "reaction", "device_event"]);
@@ -441,6 +443,12 @@ export class Connection extends EventTarget {
           // Signed out from another of the person's devices: only a typed password brings it back.
           settle(false);
           this.authFailed(() => this.hooks.onSignedOut());
+          return;
+        }
+        if (ev.code === 4004) {
+          // The account is gone: nothing signs it in again.
+          settle(false);
+          this.authFailed(() => this.hooks.onAccountDeleted?.());
           return;
         }
         if (ev.code === 4001 || ev.code === 4003) {

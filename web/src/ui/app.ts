@@ -25,6 +25,8 @@ export async function startApp(root: HTMLElement): Promise<void> {
 const REVOKED_NOTE =
   "This device was revoked (from another of your devices or by the administrator). Its keys and messages have been deleted from this browser. Sign in again to use it as a new device.";
 
+const DELETED_NOTE = "The account was deleted. Its keys and messages have been deleted from this browser.";
+
 function showMain(root: HTMLElement, session: Session, messenger: Messenger): void {
   clear(root);
   const enter = (m: Messenger): void => showMain(root, session, m);
@@ -38,6 +40,12 @@ function showMain(root: HTMLElement, session: Session, messenger: Messenger): vo
     messenger.stop();
     void session.wipe().then(() => showWelcome(root, session, enter, "signin", REVOKED_NOTE));
   });
+  messenger.addEventListener("change", (ev) => {
+    if ((ev as CustomEvent<{ kind: string }>).detail.kind !== "deleted") return;
+    // Deleted from another of its devices (socket closed 4004).
+    messenger.stop();
+    void session.wipe().then(() => showWelcome(root, session, enter, "signin", DELETED_NOTE));
+  });
   const shell = h("div", { class: "shell" });
   const conv = conversation(
     messenger,
@@ -47,7 +55,12 @@ function showMain(root: HTMLElement, session: Session, messenger: Messenger): vo
       search.focus(chatId);
     },
   );
-  const settings = settingsScreen(messenger, session, () => showSettings(false));
+  const settings = settingsScreen(
+    messenger,
+    session,
+    () => showSettings(false),
+    () => showWelcome(root, session, enter, "signup", DELETED_NOTE),
+  );
   settings.el.hidden = true;
   function showSettings(shown: boolean): void {
     settings.el.hidden = !shown;
@@ -78,7 +91,8 @@ function showMain(root: HTMLElement, session: Session, messenger: Messenger): vo
   list.el.querySelector(".me")?.after(search.el);
   shell.append(list.el, conv.el);
   const approvals = approvalNotice(messenger, () => showSettings(true));
-  root.append(h("div", { class: "app" }, connectionBanner(messenger), accessNotice(messenger, signOut), approvals, shell, settings.el, callOverlay(messenger)));
+  // One main landmark and one h1 (for screen readers; the app's name is not shown again).
+  root.append(h("main", { class: "app" }, h("h1", { class: "sr-only" }, "Talkee"), connectionBanner(messenger), accessNotice(messenger, signOut), approvals, shell, settings.el, callOverlay(messenger)));
   const fromHash = /^#chat=([0-9a-f-]{36})(&call=answer)?$/.exec(location.hash);
   const hashChat = fromHash?.[1];
   openChat(hashChat !== undefined && messenger.store.chats.has(hashChat) ? hashChat : null);

@@ -71,7 +71,8 @@ function chatItem(messenger: Messenger, chat: ChatRecord, open: (id: string) => 
   // A direct chat shows the other person's picture, when their profile has one.
   const peer = chat.kind === "direct" ? chat.members.find((m) => m.user !== messenger.user)?.user : undefined;
   const picture = peer === undefined ? undefined : messenger.profiles.avatarOf(peer);
-  const kindLabel = chat.kind === "direct" ? null : h("span", { class: `kind ${chat.kind}` }, chat.kind === "channel" ? "Channel" : "Group");
+  const kind = chat.kind === "direct" ? null : chat.kind === "channel" ? "Channel" : "Group";
+  const kindLabel = kind === null ? null : h("span", { class: `kind ${chat.kind}` }, kind);
   const active = messenger.activeChat === chat.id;
   // A chat left with something half-written says so (the open one shows it in the composer).
   const draft = active || chat.removed ? undefined : messenger.drafts.of(chat.id);
@@ -82,20 +83,23 @@ function chatItem(messenger: Messenger, chat: ChatRecord, open: (id: string) => 
       : messenger.preview(chat) || (chat.joined ? "No messages yet" : "Waiting for keys…");
   // An unread message that mentions me puts an "@" on the badge.
   const mentioned = chat.unread > 0 && (chat.unreadMentions ?? 0) > 0;
+  // The button holds only what its name says ("Open chat [Group] <title>[, N unread]": a
+  // name that contains the visible label, WCAG 2.5.3); it covers the whole row (CSS), and
+  // the preview and time beside it are read as the row's text.
   const button = h(
     "button",
-    { type: "button", class: "chat-open", "aria-current": active ? "true" : null, "aria-label": `Open chat ${title}${chat.unread > 0 ? `, ${chat.unread} unread` : ""}${mentioned ? ", you were mentioned" : ""}`, onclick: () => open(chat.id) },
+    { type: "button", class: "chat-open", "aria-current": active ? "true" : null, "aria-label": `Open chat ${kind === null ? "" : `${kind} `}${title}${chat.unread > 0 ? `, ${chat.unread} unread` : ""}${mentioned ? ", you were mentioned" : ""}`, onclick: () => open(chat.id) },
+    // Long names end in an ellipsis; the whole name is in the title (hover) and the button's label.
+    h("span", { class: "chat-title" }, kindLabel, h("span", { class: "chat-name", title }, title), chat.favourite ? h("span", { class: "star", "aria-hidden": "true" }, "★") : null),
+  );
+  const row = h(
+    "li",
+    { class: `chat-row${active ? " active" : ""}` },
     h("span", { class: "avatar", "aria-hidden": "true" }, picture !== undefined ? h("img", { src: picture, alt: "" }) : (title[0] ?? "?").toUpperCase()),
-    h(
-      "span",
-      { class: "chat-text" },
-      // Long names end in an ellipsis; the whole name is in the title (hover) and the button's label.
-      h("span", { class: "chat-title" }, kindLabel, h("span", { class: "chat-name", title }, title), chat.favourite ? h("span", { class: "star", "aria-hidden": "true" }, "★") : null),
-      h("span", { class: `chat-preview${draft !== undefined ? " draft" : ""}`, title: preview }, preview),
-    ),
+    h("span", { class: "chat-text" }, button, h("span", { class: `chat-preview${draft !== undefined ? " draft" : ""}`, title: preview }, preview)),
     h("span", { class: "chat-meta" }, h("time", {}, chat.lastAt ? formatTime(chat.lastAt) : ""), chat.unread > 0 ? h("span", { class: `badge${mentioned ? " mentioned" : ""}`, "aria-hidden": "true" }, mentioned ? h("span", { class: "at" }, "@") : null, String(chat.unread)) : null),
   );
-  return h("li", { class: active ? "active" : null }, button);
+  return row;
 }
 
 function newGroupForm(messenger: Messenger, open: (id: string) => void, error: HTMLElement): HTMLFormElement {

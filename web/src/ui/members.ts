@@ -7,6 +7,7 @@ import { formatSafetyNumber, safetyQrPayload } from "../identity/safetyNumber";
 import { safetyQrImage, startScanner, type Scanner } from "./safetyQr";
 import type { Messenger } from "../app/messenger";
 import type { ChatRecord } from "../app/store";
+import { blockToggle } from "./blockButton";
 import { h } from "./dom";
 
 export function membersPanel(messenger: Messenger, chat: ChatRecord, close: () => void): HTMLElement {
@@ -40,6 +41,11 @@ export function membersPanel(messenger: Messenger, chat: ChatRecord, close: () =
       .certifiedDevicesOf(member.user)
       .then((created) => (devices.textContent = devicesSummary(created, Date.now())))
       .catch(() => (devices.textContent = ""));
+    if (member.user !== messenger.user) {
+      const block = blockToggle(messenger, (text) => (error.textContent = text));
+      block.setUser(member.user);
+      row.append(block.el);
+    }
     if (manager && member.user !== messenger.user && chat.kind !== "direct") {
       const role = h(
         "select",

@@ -1,15 +1,17 @@
 // Settings: your profile (ui/profile.ts); change the password; Your devices — every device of this account (label,
 // when it was added and last active, which one is this browser, whether it is signed
-// in), signing out all the others, revoking one; notifications.
+// in), signing out all the others, revoking one; notifications; blocked people; deleting the account.
 import { ApiError, humanError, type DeviceInfo } from "../api/client";
 import { deviceActivity, deviceAdded } from "../app/format";
 import type { Messenger } from "../app/messenger";
 import { approvalSection } from "./approval";
+import { blockListSection } from "./blockList";
+import { deleteAccountSection, type AccountDeletion } from "./deleteAccount";
 import { clear, h } from "./dom";
 import { profileSection } from "./profile";
 
 /** What Settings needs from the device's session (app/session.ts). */
-export interface AccountControls {
+export interface AccountControls extends AccountDeletion {
   changePassword(current: string, next: string, logOutOthers: boolean): Promise<number>;
 }
 
@@ -22,7 +24,7 @@ function deviceName(d: DeviceInfo): string {
   return `${d.label || "Device"} #${d.id}`;
 }
 
-export function settingsScreen(messenger: Messenger, account: AccountControls, close: () => void): SettingsHandle {
+export function settingsScreen(messenger: Messenger, account: AccountControls, close: () => void, deleted: () => void): SettingsHandle {
   const list = h("ul", { class: "device-list", "aria-label": "Your devices" });
   const error = h("p", { class: "error", role: "alert" });
   const status = h("p", { class: "muted", role: "status" });
@@ -66,9 +68,11 @@ export function settingsScreen(messenger: Messenger, account: AccountControls, c
   };
 
   const approvals = approvalSection(messenger);
+  const blocked = blockListSection(messenger);
   let loading = 0;
   const refresh = (): void => {
     approvals.refresh();
+    blocked.refresh();
     const mine = ++loading;
     messenger
       .ownDevices(true)
@@ -115,6 +119,8 @@ export function settingsScreen(messenger: Messenger, account: AccountControls, c
     status,
     error,
     notifications,
+    blocked.el,
+    deleteAccountSection(account, deleted),
   );
   return { el, refresh };
 }

@@ -32,6 +32,8 @@ export interface BubbleContext {
   /** Chats a message can be forwarded to, with their titles. */
   forwardTargets(): { chat: ChatRecord; title: string }[];
   fileCard(ref: FileReference): HTMLElement;
+  /** From someone this user blocked and not shown anyway: folded into one line. */
+  hidden?(m: LocalMessage): boolean;
 }
 
 export interface BubbleActions {
@@ -43,6 +45,8 @@ export interface BubbleActions {
   forward(m: LocalMessage, to: ChatRecord, origin: string): void;
   /** The quote of a reply was clicked: show the quoted message (its id). */
   showQuoted(id: string): void;
+  /** Show a folded message from a blocked person (on this screen only). */
+  unfold?(m: LocalMessage): void;
 }
 
 /** "You" for ours, else the sender's name. */
@@ -65,6 +69,14 @@ export function messageItem(m: LocalMessage, c: ChatRecord, view: BubbleContext,
           ? "turned off the self-destruct timer"
           : `set the self-destruct timer to ${formatDuration(m.notice.timer)}`;
     return h("li", { class: "msg system notice" }, `${m.mine ? "You" : who} ${what}`);
+  }
+  if (!m.mine && view.hidden?.(m) === true) {
+    return h(
+      "li",
+      { class: "msg system blocked-message", "data-id": m.id },
+      "Message from a blocked person ",
+      h("button", { type: "button", class: "link", "aria-label": "Show the message from a blocked person", onclick: () => actions.unfold?.(m) }, "Show"),
+    );
   }
   const refused = m.changeError === undefined ? null : h("p", { class: "error change-error" }, m.changeError);
   if (m.deleted) return h("li", { class: `msg ${m.mine ? "mine" : ""} deleted`, "data-id": m.id }, h("p", { class: "text" }, m.expired ? "Message expired" : "Message deleted"), refused);

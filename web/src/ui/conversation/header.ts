@@ -1,11 +1,12 @@
 // The conversation's header: back, title and kind, typing/presence/member count, call
-// buttons, the chat's self-destruct timer, favourite and the members toggle. It renders
+// buttons, the chat's self-destruct timer, favourite, block (direct chats) and the members toggle. It renders
 // what it is given and reports clicks; the conversation decides.
 import { humanError } from "../../api/client";
 import { lastSeenText } from "../../app/format";
 import type { Messenger } from "../../app/messenger";
 import type { MuteChoice } from "../../app/notifications";
 import type { ChatRecord } from "../../app/store";
+import { blockToggle } from "../blockButton";
 import { callButtons } from "../call";
 import { h } from "../dom";
 import { CHAT_TIMERS, formatDuration } from "./timers";
@@ -62,6 +63,8 @@ export function conversationHeader(messenger: Messenger, actions: HeaderActions)
   const searchButton = h("button", { type: "button", class: "icon search-in", "aria-label": "Search in this chat", title: "Search in this chat" }, "🔍");
   searchButton.hidden = actions.search === undefined;
   searchButton.addEventListener("click", () => actions.search?.());
+  // Direct chats: block (or unblock) the other person.
+  const block = blockToggle(messenger, actions.say);
   const el = h(
     "header",
     { class: "conv-header" },
@@ -73,6 +76,7 @@ export function conversationHeader(messenger: Messenger, actions: HeaderActions)
     chatTimer,
     mute,
     favButton,
+    block.el,
     membersButton,
   );
   chatTimer.addEventListener("change", () => actions.setTimer(chatTimer.value === "" ? null : Number(chatTimer.value)));
@@ -127,6 +131,7 @@ export function conversationHeader(messenger: Messenger, actions: HeaderActions)
       }
       renderTimer(c, canManage);
       call.update(c);
+      block.setUser(c.kind === "direct" ? (c.members.find((m) => m.user !== messenger.user)?.user ?? null) : null);
     },
     setMembersOpen(open) {
       membersButton.setAttribute("aria-expanded", String(open));

@@ -4,6 +4,7 @@
 import { humanError } from "../../api/client";
 import type { Messenger } from "../../app/messenger";
 import type { SendOptions } from "../../app/outbox";
+import { userOf } from "../../app/format";
 import type { ChatRecord } from "../../app/store";
 import { firstUnreadKey } from "../../app/unread";
 import { clear, h } from "../dom";
@@ -166,6 +167,8 @@ export function conversation(messenger: Messenger, back: () => void, searchIn?: 
     if (key !== null) list.markUnread(key);
   };
   const fileCard = fileCards({ open: (ref, progress) => messenger.openFile(ref, progress), say });
+  // Messages of blocked people the person chose to see anyway (this screen only).
+  const unfolded = new Set<string>();
   const bubbleActions: BubbleActions = {
     reply: (m) => composer.replyTo(m),
     edit: (m) => composer.edit(m),
@@ -175,6 +178,10 @@ export function conversation(messenger: Messenger, back: () => void, searchIn?: 
     forward: (m, to, origin) => act(() => messenger.send(to.id, m.text, { forwardOf: origin })),
     showQuoted: (id) => {
       if (!list.reveal(Number(id))) say("The quoted message is not on this device.");
+    },
+    unfold: (m) => {
+      unfolded.add(m.key);
+      list.render();
     },
   };
   const list = messageList({
@@ -191,6 +198,7 @@ export function conversation(messenger: Messenger, back: () => void, searchIn?: 
         forwardTargets: () =>
           [...messenger.store.chats.values()].filter((t) => t.joined && !t.removed).map((t) => ({ chat: t, title: messenger.chatTitle(t) })),
         fileCard,
+        hidden: (msg) => messenger.blocks.has(userOf(msg.sender)) && !unfolded.has(msg.key),
       };
       return messageItem(m, c, view, bubbleActions);
     },
@@ -276,6 +284,8 @@ export function conversation(messenger: Messenger, back: () => void, searchIn?: 
       renderUploads();
     } else if (detail.kind === "typing" || detail.kind === "presence") {
       renderHeader();
+    } else if (detail.kind === "blocks") {
+      list.render();
     }
   });
 

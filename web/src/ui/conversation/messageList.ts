@@ -20,7 +20,7 @@ export interface MessageListSource {
 }
 
 export interface MessageListView {
-  el: HTMLOListElement;
+  el: HTMLElement;
   /** The list with its jump buttons (what the conversation lays out). */
   frame: HTMLElement;
   render(): void;
@@ -37,7 +37,10 @@ export interface MessageListView {
 }
 
 export function messageList(source: MessageListSource): MessageListView {
-  const el = h("ol", { class: "messages", role: "log", "aria-label": "Messages", "aria-live": "polite", tabindex: 0 });
+  // The log (a live region, the scrolling box) holds the list of messages: a list whose own
+  // role stays "list" (a role on the <ol> itself would leave its items outside any list).
+  const items = h("ol", { class: "message-items" });
+  const el = h("div", { class: "messages", role: "log", "aria-label": "Messages", "aria-live": "polite", tabindex: 0 }, items);
   const toLatest = h("button", { type: "button", class: "jump latest" }, "Jump to latest ↓");
   const toUnread = h("button", { type: "button", class: "jump unread" }, "Jump to first unread ↑");
   toLatest.hidden = true;
@@ -70,15 +73,15 @@ export function messageList(source: MessageListSource): MessageListView {
     const all = source.messages();
     if (all === null) return;
     const atBottom = distanceFromBottom() < NEAR_BOTTOM;
-    clear(el);
+    clear(items);
     if (atBottom && all.length > shown && all.length - shown <= 5) shown = all.length; // new arrivals at the bottom
     const list = all.slice(Math.max(0, all.length - shown));
-    if (list.length === 0) el.append(h("li", { class: "empty" }, "No messages yet. Say hello — it is end-to-end encrypted."));
-    if (list.length < all.length) el.append(h("li", { class: "msg system" }, "Scroll up for older messages"));
+    if (list.length === 0) items.append(h("li", { class: "empty" }, "No messages yet. Say hello — it is end-to-end encrypted."));
+    if (list.length < all.length) items.append(h("li", { class: "msg system" }, "Scroll up for older messages"));
     for (const m of list) {
       if (m.notice !== undefined && m.deleted) continue;
-      if (m.key === dividerKey) el.append(h("li", { class: "unread-divider", role: "separator", "aria-label": "New messages" }, h("span", {}, "New messages")));
-      el.append(source.item(m));
+      if (m.key === dividerKey) items.append(h("li", { class: "unread-divider" }, h("span", { role: "separator", "aria-label": "New messages" }, "New messages")));
+      items.append(source.item(m));
     }
     if (atBottom || follow) el.scrollTop = el.scrollHeight;
     updateJumps();
