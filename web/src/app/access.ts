@@ -1,6 +1,7 @@
 // What to tell people when the server ended this device's session and will not let it
 // sign in again (the messenger keeps the answer in `accessProblem`; ui/banner shows it).
-import { ApiError, humanError } from "../api/client";
+import { ApiError, NetworkError, humanError } from "../api/client";
+import { sleep } from "./context";
 
 export interface AccessProblem {
   code: string;
@@ -46,5 +47,86 @@ export function accessProblemOf(err: unknown, domain: string): AccessProblem {
       };
     default:
       return { code, title: "You are signed out", detail: `The server did not let this device sign in again: ${humanError(err)}`, retry: true };
+  }
+}
+
+export interface ReauthDeps {
+  domain(): string;
+  /** Signs this device in again: with the password it holds, or with one the person typed. */
+  relogin(password?: string): Promise<void>;
+  /** Signed in again: the link starts over. */
+  reconnect(): void;
+  emit(kind: "link" | "revoked"): void;
+  stopped(): boolean;
+}
+
+/**
+ * Signing this device in again when its token died (socket closed 4001/4003, or a 401). A
+ * refusal (blocked account, revoked device, changed password) is kept in `problem` for the
+ * UI to say so; a network problem or a busy server is retried with a growing pause.
+ */
+export class Reauth {
+  /** Set when the server ended this device's session and signing in again was refused. */
+  problem: AccessProblem | null = null;
+  private recovery: Promise<void> | null = null;
+
+  constructor(private readonly deps: ReauthDeps) {}
+
+  recover(): Promise<void> {
+    // Signed out by the person: only the password they type brings this device back (signInAgain).
+    if (this.problem?.password === true) return Promise.resolve();
+    if (this.recovery === null) this.recovery = this.loop().finally(() => (this.recovery = null));
+    return this.recovery;
+  }
+
+  /** The socket closed 4002: the person signed this device out from another of their devices. */
+  signedOut(): void {
+    this.problem = signedOutProblem();
+    this.deps.emit("link");
+  }
+
+  /**
+   * The person typed their password after a sign-out or a password change elsewhere. A
+   * wrong one throws (ApiError `invalid_credentials`) and the notice stays.
+   */
+  async signInAgain(password: string): Promise<void> {
+    if (this.recovery !== null) await this.recovery;
+    await this.deps.relogin(password);
+    this.signedIn();
+  }
+
+  /** The person's "Try again": after any attempt already on its way, one of our own. */
+  async retry(): Promise<void> {
+    if (this.recovery !== null) await this.recovery;
+    if (this.problem !== null) await this.recover();
+  }
+
+  private signedIn(): void {
+    this.problem = null;
+    this.deps.emit("link");
+    this.deps.reconnect();
+  }
+
+  private async loop(): Promise<void> {
+    for (let attempt = 0; !this.deps.stopped(); attempt++) {
+      try {
+        await this.deps.relogin();
+        this.signedIn();
+        return;
+      } catch (err) {
+        if (err instanceof NetworkError || (err instanceof ApiError && (err.status === 429 || err.status >= 500))) {
+          await sleep(Math.min(30_000, 2000 * 2 ** attempt));
+          continue;
+        }
+        if (err instanceof ApiError && err.code === "device_revoked") {
+          // Revoked (from another device or by the administrator): nothing here may outlive it.
+          this.deps.emit("revoked");
+          return;
+        }
+        this.problem = accessProblemOf(err, this.deps.domain());
+        this.deps.emit("link");
+        return;
+      }
+    }
   }
 }

@@ -3,19 +3,19 @@
 // again when the token dies, and which chat is open. All crypto is the core's (the MLS
 // worker and web/src/crypto); the modules decide what to encrypt and where to send it.
 import type { Remote } from "comlink";
-import { Api, ApiError, NetworkError, type DeviceInfo } from "../api/client";
+import { Api, NetworkError, type DeviceInfo } from "../api/client";
 import { CallManager } from "../calls/call";
 import { fromBase64 } from "../crypto/encoding";
 import { decryptFileStream, encryptedSizeForBucket, fileBucketFor } from "../crypto/files";
-import { approvalCode, approvalQrPayload } from "../identity/approvalCode";
 import type { FileReference } from "../crypto/payload";
 import type { MlsWorkerApi } from "../mls/api";
 import { Connection, type LinkState } from "../transport/connection";
-import { accessProblemOf, signedOutProblem, type AccessProblem } from "./access";
+import { Reauth, type AccessProblem } from "./access";
+import { Approvals } from "./approvals";
 import { Blocks } from "./blocks";
 import type { Chats } from "./chats";
 import { certifiedDevices, sendGate, SendHeldError, type Contacts } from "./contacts";
-import { sleep, type AppContext, type ChangeKind } from "./context";
+import type { AppContext, ChangeKind } from "./context";
 import type { Devices } from "./devices";
 import { Drafts } from "./drafts";
 import { countingBytes, prepareMedia } from "./images";
@@ -64,8 +64,6 @@ export class Messenger extends EventTarget implements AppContext {
   readonly lock = new TurnLock();
   readonly ownCiphertexts = new Set<string>();
   activeChat: string | null = null;
-  /** Set when the server ended this device's session and signing in again was refused. */
-  accessProblem: AccessProblem | null = null;
 
   private readonly chats: Chats;
   private readonly outbox: Outbox;
@@ -77,7 +75,9 @@ export class Messenger extends EventTarget implements AppContext {
   private readonly inbound: Inbound;
   private readonly contacts: Contacts;
   private stopped = false;
-  private recovery: Promise<void> | null = null;
+  private readonly reauth: Reauth;
+  /** Approving our other devices, or this one with the recovery phrase (./approvals). */
+  readonly approvals: Approvals;
   private timers: number[] = [];
 
   constructor(
@@ -86,9 +86,24 @@ export class Messenger extends EventTarget implements AppContext {
     readonly store: AppStore,
     readonly credential: string,
     /** Signs this device in again: with the password it holds, or with one the person typed. */
-    private readonly relogin: (password?: string) => Promise<void>,
+    relogin: (password?: string) => Promise<void>,
   ) {
     super();
+    this.reauth = new Reauth({
+      domain: () => this.domain,
+      relogin,
+      reconnect: () => this.conn.start(),
+      emit: (kind) => this.emit(kind),
+      stopped: () => this.stopped,
+    });
+    this.approvals = new Approvals({
+      api,
+      mls,
+      store,
+      user: () => this.user,
+      refreshDevices: () => this.devices.own(true),
+      emit: (kind) => this.emit(kind),
+    });
     ({
       chats: this.chats,
       outbox: this.outbox,
@@ -161,7 +176,7 @@ export class Messenger extends EventTarget implements AppContext {
         void this.profiles.shareAll().catch((err: unknown) => console.warn("talkee: profiles not shared", err));
       },
       onAuthFailed: () => void this.recoverAuth(),
-      onSignedOut: () => this.signedOutHere(),
+      onSignedOut: () => this.reauth.signedOut(),
       onAccountDeleted: () => this.emit("deleted"),
     });
     this.notifications = new Notifications({
@@ -177,21 +192,14 @@ export class Messenger extends EventTarget implements AppContext {
         else this.onOpenRequest?.(chatId, action === "answer");
       },
     });
-    this.timers.push(window.setInterval(() => this.edits.expire(Date.now()), 2000));
+    const every = (ms: number, tick: () => void): void => void this.timers.push(window.setInterval(tick, ms));
+    every(2000, () => this.edits.expire(Date.now()));
     // Scheduled key rotation (membership.rotateDue): every few minutes, from a moment of its
     // own on each device, so the members of a group rarely all commit at once.
-    this.timers.push(
-      window.setInterval(() => {
-        if (this.conn.online) void this.rotate();
-      }, ROTATION_CHECK_MS + Math.floor(Math.random() * ROTATION_JITTER_MS)),
-    );
-    // A send that failed on the way (the link dropped mid-request) is retried; the
-    // client_message_id makes the retry land once.
-    this.timers.push(
-      window.setInterval(() => {
-        if (this.store.outbox.length > 0 && this.conn.online) void this.outbox.flush();
-      }, 4000),
-    );
+    every(ROTATION_CHECK_MS + Math.floor(Math.random() * ROTATION_JITTER_MS), () => this.conn.online && void this.rotate());
+    // A send that failed on the way (the link dropped, or the server said "not now") is
+    // retried; the client_message_id makes the retry land once.
+    every(4000, () => this.store.outbox.length > 0 && this.conn.online && void this.outbox.flush());
     document.addEventListener("visibilitychange", () => {
       this.conn.signal({ type: "presence", state: document.visibilityState === "visible" ? "online" : "away" });
     });
@@ -254,67 +262,26 @@ export class Messenger extends EventTarget implements AppContext {
     this.timers = [];
   }
 
-  // ---- the session -----------------------------------------------------------------
+  // ---- the session (./access) -------------------------------------------------------
 
-  /**
-   * The token died (socket closed 4001/4003, or 401): sign this device in again. A refusal
-   * (blocked account, revoked device, changed password) is kept in `accessProblem` for the
-   * UI to say so; a network problem or a busy server is retried.
-   */
+  /** Set when the server ended this device's session and signing in again was refused. */
+  get accessProblem(): AccessProblem | null {
+    return this.reauth.problem;
+  }
+
+  /** The token died (socket closed 4001/4003, or 401): sign this device in again. */
   recoverAuth(): Promise<void> {
-    // Signed out by the person: only the password they type brings this device back (signInAgain).
-    if (this.accessProblem?.password === true) return Promise.resolve();
-    if (this.recovery === null) this.recovery = this.recoverLoop().finally(() => (this.recovery = null));
-    return this.recovery;
+    return this.reauth.recover();
   }
 
-  /** The socket closed 4002: the person signed this device out from another of their devices. */
-  private signedOutHere(): void {
-    this.accessProblem = signedOutProblem();
-    this.emit("link");
+  /** The person typed their password after a sign-out or a password change elsewhere. */
+  signInAgain(password: string): Promise<void> {
+    return this.reauth.signInAgain(password);
   }
 
-  /**
-   * The person typed their password after a sign-out or a password change elsewhere. A
-   * wrong one throws (ApiError `invalid_credentials`) and the notice stays.
-   */
-  async signInAgain(password: string): Promise<void> {
-    if (this.recovery !== null) await this.recovery;
-    await this.relogin(password);
-    this.accessProblem = null;
-    this.emit("link");
-    this.conn.start();
-  }
-
-  /** The person's "Try again": after any attempt already on its way, one of our own. */
-  async retryAuth(): Promise<void> {
-    if (this.recovery !== null) await this.recovery;
-    if (this.accessProblem !== null) await this.recoverAuth();
-  }
-
-  private async recoverLoop(): Promise<void> {
-    for (let attempt = 0; !this.stopped; attempt++) {
-      try {
-        await this.relogin();
-        this.accessProblem = null;
-        this.emit("link");
-        this.conn.start();
-        return;
-      } catch (err) {
-        if (err instanceof NetworkError || (err instanceof ApiError && (err.status === 429 || err.status >= 500))) {
-          await sleep(Math.min(30_000, 2000 * 2 ** attempt));
-          continue;
-        }
-        if (err instanceof ApiError && err.code === "device_revoked") {
-          // Revoked (from another device or by the administrator): nothing here may outlive it.
-          this.emit("revoked");
-          return;
-        }
-        this.accessProblem = accessProblemOf(err, this.domain);
-        this.emit("link");
-        return;
-      }
-    }
+  /** The person's "Try again". */
+  retryAuth(): Promise<void> {
+    return this.reauth.retry();
   }
 
   // ---- chats and members (./chats, ./membership) -------------------------------------
@@ -527,32 +494,5 @@ export class Messenger extends EventTarget implements AppContext {
   /** Approves another of our devices (after the person compared its approval code). */
   approveDevice(deviceId: number): Promise<void> {
     return this.devices.approve(deviceId);
-  }
-
-  /** The code a device shows for approval, from its keys as the server lists them (or this device's own). */
-  async approvalCodeOf(device: Pick<DeviceInfo, "ed25519_pub" | "x25519_pub">): Promise<string> {
-    return approvalCode(fromBase64(device.ed25519_pub), fromBase64(device.x25519_pub));
-  }
-
-  /** This device's approval code and QR payload, from its own keys (never from the server's list). */
-  async ownApprovalCode(): Promise<{ code: string; qr: string }> {
-    const identity = await this.mls.deviceIdentity();
-    const code = await approvalCode(fromBase64(identity.ed25519Pub), fromBase64(identity.x25519Pub));
-    return { code, qr: approvalQrPayload({ clientDeviceId: identity.deviceId, ed25519Pub: identity.ed25519Pub, x25519Pub: identity.x25519Pub }) };
-  }
-
-  /** Whether this device holds the account's identity key (it can approve others). */
-  async canApprove(): Promise<boolean> {
-    return (await this.mls.identityKey()) !== null;
-  }
-
-  /** This device approves itself with the recovery phrase (the identity key comes from it). */
-  async certifyWithPhrase(mnemonic: string): Promise<void> {
-    const deviceId = this.store.session?.deviceId;
-    if (deviceId === null || deviceId === undefined) throw new Error("This device is not signed in.");
-    const { identityKey, certificate } = await this.mls.adoptIdentity(this.user, mnemonic);
-    await this.api.setCertificate(deviceId, identityKey, certificate);
-    await this.devices.own(true);
-    this.emit("devices");
   }
 }

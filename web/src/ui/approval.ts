@@ -36,7 +36,7 @@ export function approvalSection(messenger: Messenger): ApprovalHandle {
   };
 
   const waitingHere = async (): Promise<HTMLElement> => {
-    const { code, qr } = await messenger.ownApprovalCode();
+    const { code, qr } = await messenger.approvals.ownCode();
     const qrUrl = await QRCode.toDataURL(qr, { errorCorrectionLevel: "M", margin: 2, scale: 4 });
     const phrase = h("textarea", { id: "approve-phrase", rows: 2, autocomplete: "off", spellcheck: false });
     const error = h("p", { class: "error", role: "alert" });
@@ -45,7 +45,7 @@ export function approvalSection(messenger: Messenger): ApprovalHandle {
       error.textContent = "";
       submit.disabled = true;
       messenger
-        .certifyWithPhrase(phrase.value)
+        .approvals.certifyWithPhrase(phrase.value)
         .catch((err: unknown) => (error.textContent = err instanceof Error && !("code" in err) ? "That is not your recovery phrase." : humanError(err)))
         .finally(() => (submit.disabled = false));
     });
@@ -65,7 +65,7 @@ export function approvalSection(messenger: Messenger): ApprovalHandle {
 
   const pendingRow = async (d: DeviceInfo, canApprove: boolean): Promise<HTMLElement> => {
     const name = deviceName(d);
-    const code = await messenger.approvalCodeOf(d);
+    const code = await messenger.approvals.codeOf(d);
     const error = h("p", { class: "error", role: "alert" });
     const status = h("p", { class: "muted", role: "status", "aria-label": `Scanning ${name}` });
     const camera = h("div", { class: "approval-camera" });
@@ -136,7 +136,7 @@ export function approvalSection(messenger: Messenger): ApprovalHandle {
         } else {
           const pending = devices.filter((d) => !d.current && d.certificate === null);
           if (pending.length > 0) {
-            const canApprove = await messenger.canApprove();
+            const canApprove = await messenger.approvals.canApprove();
             const rows = await Promise.all(pending.map((d) => pendingRow(d, canApprove)));
             parts.push(h("h3", {}, "Waiting for your approval"), h("ul", { class: "approval-list" }, ...rows));
           }
