@@ -121,12 +121,12 @@ def test_a_mention_picked_with_the_keyboard_highlights_and_marks_the_badge(peopl
     alice.expect_message(text)
 
     # Bob's list: the chat's badge carries the "@" of a mention.
-    mentioned = bob.page.get_by_role("button", name=f"Open chat {group}, 1 unread, you were mentioned")
+    mentioned = bob.page.get_by_role("button", name=f"Open chat Group {group}, 1 unread, you were mentioned")
     expect(mentioned).to_be_visible(timeout=SLOW)
-    expect(mentioned.locator(".badge.mentioned")).to_have_text("@1")
+    expect(bob.page.locator("li.chat-row", has=mentioned).locator(".badge.mentioned")).to_have_text("@1")
     shot(bob.page, "23c-mention-badge-phone")
     # Carol never opened the chat: two unread, one of them mentions her.
-    carol_list = carol.page.get_by_role("button", name=f"Open chat {group}, 2 unread, you were mentioned")
+    carol_list = carol.page.get_by_role("button", name=f"Open chat Group {group}, 2 unread, you were mentioned")
     expect(carol_list).to_be_visible(timeout=SLOW)
     carol_list.click()
     carol.expect_message(text)
@@ -145,11 +145,11 @@ def test_a_mention_picked_with_the_keyboard_highlights_and_marks_the_badge(peopl
     bob.composer.fill("")
     # Opened: the badge and its "@" are gone.
     bob.page.get_by_role("button", name="Back to chats").click()
-    expect(bob.page.get_by_role("button", name=re.compile(rf"^Open chat {group}$"))).to_be_visible()
+    expect(bob.page.get_by_role("button", name=re.compile(rf"^Open chat Group {group}$"))).to_be_visible()
 
     # A message without a mention leaves no "@".
     alice.say("Plain message, no names")
-    expect(bob.page.get_by_role("button", name=f"Open chat {group}, 1 unread")).to_be_visible(timeout=SLOW)
+    expect(bob.page.get_by_role("button", name=f"Open chat Group {group}, 1 unread")).to_be_visible(timeout=SLOW)
     assert bob.page.locator(".badge.mentioned").count() == 0
 
     # An edit's mentions replace the first version's: the plain message now names Bob.
@@ -186,9 +186,9 @@ def test_a_muted_chat_notifies_only_for_a_mention_and_only_when_allowed(people: 
 
     def push_after(text: str, unread: int) -> None:
         alice.say(text)
-        expect(bob.page.get_by_role("button", name=re.compile(rf"^Open chat {group}, {unread} unread"))).to_be_visible(
-            timeout=SLOW
-        )
+        expect(
+            bob.page.get_by_role("button", name=re.compile(rf"^Open chat Group {group}, {unread} unread"))
+        ).to_be_visible(timeout=SLOW)
         deliver_push(bob, encode_payload("message", chat_id))
 
     def mention_bob(tail: str, click: bool = False) -> str:
@@ -215,7 +215,7 @@ def test_a_muted_chat_notifies_only_for_a_mention_and_only_when_allowed(people: 
     # Muted, a mention of Bob, the setting on (the default): it notifies.
     mention_bob("your turn to bring tea")
     expect(
-        bob.page.get_by_role("button", name=re.compile(rf"^Open chat {group}, 2 unread, you were mentioned"))
+        bob.page.get_by_role("button", name=re.compile(rf"^Open chat Group {group}, 2 unread, you were mentioned"))
     ).to_be_visible(timeout=SLOW)
     deliver_push(bob, encode_payload("message", chat_id))
     [shown] = notifications(bob, tag)
@@ -234,7 +234,7 @@ def test_a_muted_chat_notifies_only_for_a_mention_and_only_when_allowed(people: 
     bob.page.get_by_role("button", name="Close settings").click()
     mention_bob("second reminder", click=True)
     expect(
-        bob.page.get_by_role("button", name=re.compile(rf"^Open chat {group}, 3 unread, you were mentioned"))
+        bob.page.get_by_role("button", name=re.compile(rf"^Open chat Group {group}, 3 unread, you were mentioned"))
     ).to_be_visible(timeout=SLOW)
     deliver_push(bob, encode_payload("message", chat_id))
     bob.page.wait_for_timeout(2500)

@@ -105,7 +105,10 @@ def test_display_name_reaches_the_other_side_and_a_group_rename_is_told(people: 
     expect(alice.page.get_by_role("status", name="Profile")).to_have_text("Your picture was saved.", timeout=SLOW)
     expect(alice.page.get_by_role("img", name="Your picture")).to_be_visible()
     alice.page.get_by_role("button", name="Close settings").click()
-    picture = bob.page.get_by_role("button", name=re.compile(rf"^Open chat {re.escape(first)}")).locator(".avatar img")
+    row = bob.page.locator(
+        "li.chat-row", has=bob.page.get_by_role("button", name=re.compile(rf"^Open chat {re.escape(first)}"))
+    )
+    picture = row.locator(".avatar img")
     expect(picture).to_have_attribute("src", re.compile(r"^data:image/jpeg;base64,"), timeout=SLOW)
     shot(bob.page, "23g-picture-chat-list-phone")
     size = picture.evaluate("img => [img.naturalWidth, img.naturalHeight]")

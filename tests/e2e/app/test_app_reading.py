@@ -142,8 +142,8 @@ def test_unread_count_divider_jumps_and_chat_order(people: Any) -> None:
     divider = bob.log.get_by_role("separator", name="New messages")
     expect(divider).to_have_count(1)
     # Right before the first unread message, and in view: the reader starts there.
-    after = divider.evaluate("el => el.nextElementSibling.querySelector('.text').textContent")
-    before = divider.evaluate("el => el.previousElementSibling.querySelector('.text').textContent")
+    after = divider.evaluate("el => el.closest('li').nextElementSibling.querySelector('.text').textContent")
+    before = divider.evaluate("el => el.closest('li').previousElementSibling.querySelector('.text').textContent")
     assert (before, after) == ("Hello from Alice", "Unread line 01")
     expect(divider).to_be_in_viewport()
     expect(bob.message("Unread line 30")).not_to_be_in_viewport()

@@ -26,7 +26,6 @@ export function mentionPicker(input: HTMLTextAreaElement, domain: string, people
     list.hidden = true;
     clear(list);
     input.removeAttribute("aria-activedescendant");
-    input.setAttribute("aria-expanded", "false");
   };
 
   const draw = (): void => {
@@ -44,7 +43,6 @@ export function mentionPicker(input: HTMLTextAreaElement, domain: string, people
       list.append(item);
     });
     list.hidden = options.length === 0;
-    input.setAttribute("aria-expanded", options.length > 0 ? "true" : "false");
     if (options.length > 0) input.setAttribute("aria-activedescendant", `mention-option-${active}`);
     else input.removeAttribute("aria-activedescendant");
   };
@@ -72,7 +70,6 @@ export function mentionPicker(input: HTMLTextAreaElement, domain: string, people
 
   input.setAttribute("aria-controls", "mention-picker");
   input.setAttribute("aria-autocomplete", "list");
-  input.setAttribute("aria-expanded", "false");
   input.addEventListener("input", () => {
     active = 0;
     update();
