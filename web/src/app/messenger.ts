@@ -30,6 +30,7 @@ import type { Signals } from "./signals";
 import type { AppStore, ChatRecord, LocalMessage } from "./store";
 import { checkChatMembers, safetyNumberWith, verifySafetyNumber } from "./trust";
 import { Uploads } from "./uploads";
+import { voiceFileName, type VoiceNote } from "./voice";
 
 /** How often each device asks whether a group owes a scheduled self-update (plus up to the jitter). */
 const ROTATION_CHECK_MS = 10 * 60 * 1000;
@@ -414,6 +415,12 @@ export class Messenger extends EventTarget implements AppContext {
    */
   sendFile(chatId: string, file: File, caption: string): Promise<void> {
     return this.uploads.start(chatId, file, caption);
+  }
+
+  /** A recorded voice message: an encrypted file like any other, its duration and waveform inside the payload. */
+  sendVoice(chatId: string, recording: Blob, note: VoiceNote): Promise<void> {
+    const file = new File([recording], voiceFileName(recording.type), { type: recording.type || "audio/webm" });
+    return this.uploads.start(chatId, file, "", note);
   }
 
   /** Downloads and decrypts a file; the result has the original bytes and type. */

@@ -31,6 +31,8 @@ export interface UploadRecord {
   mime: string;
   size: number;
   caption: string;
+  /** A voice message's duration and waveform: they go inside the file's reference. */
+  voice?: FileReference["voice"];
   key: string; // base64 secretstream key (this row is sealed in the vault like every app row)
   encryptedSize: number;
   /** The whole encrypted blob is in the vault (until then a reload cannot resume it). */
@@ -105,7 +107,7 @@ export class Uploads {
   }
 
   /** Encrypts `file` into the vault, then uploads it and sends its message; resolves once sent. */
-  async start(chatId: string, file: File, caption: string): Promise<void> {
+  async start(chatId: string, file: File, caption: string, voice?: FileReference["voice"]): Promise<void> {
     if (file.size > MAX_FILE_SIZE) throw new FileTooLargeError(file.size);
     const encrypted = await encryptFileStream(file.stream() as ReadableStream<Uint8Array>, file.size);
     const record: UploadRecord = {
@@ -119,6 +121,7 @@ export class Uploads {
       encryptedSize: encrypted.encryptedSize,
       prepared: false,
     };
+    if (voice !== undefined) record.voice = voice;
     this.records.push(record);
     await this.save();
     this.show(record, "encrypting", 0);
@@ -260,6 +263,7 @@ export class Uploads {
     }
     this.show(record, "sending", 1);
     const ref: FileReference = { blob_id: blobId, key: record.key, name: record.name, mime: record.mime, size: record.size };
+    if (record.voice !== undefined) ref.voice = record.voice;
     await this.hooks.send(record, ref);
   }
 

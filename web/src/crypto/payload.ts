@@ -17,6 +17,8 @@ export interface FileReference {
   mime: string;
   /** True plaintext size in bytes (the blob itself is padded to a bucket). */
   size: number;
+  /** A voice message: its duration and waveform (app/voice.ts), sealed with the rest. */
+  voice?: { duration_ms: number; waveform: number[] };
 }
 
 export interface MessagePayload {

@@ -14,6 +14,7 @@ import { fileCards } from "./fileCard";
 import { conversationHeader } from "./header";
 import { messageList } from "./messageList";
 import { defaultTimerLabel } from "./timers";
+import { voicePlayers, voiceRecorder } from "./voice";
 
 /** How long typing pauses before the draft is sealed into the vault. */
 const DRAFT_DELAY_MS = 400;
@@ -130,6 +131,20 @@ export function conversation(messenger: Messenger, back: () => void): Conversati
       draftTimer = globalThis.setTimeout(keepDraft, DRAFT_DELAY_MS);
     },
   });
+  // Voice messages: the microphone sits in the composer's row, the recording bar above it.
+  const recorder = voiceRecorder({
+    send: (recording, note) => {
+      const id = chatId;
+      if (id === null) return;
+      say("");
+      messenger.sendVoice(id, recording, note).catch((err: unknown) => {
+        if (messenger.uploads.inChat(id).length === 0) say(humanError(err));
+      });
+    },
+  });
+  const row = composer.el.querySelector(".composer-row");
+  row?.insertBefore(recorder.button, row.querySelector("button[type=submit]"));
+  composer.el.prepend(recorder.bar);
   // The open chat's draft, sealed into the vault a moment after typing stops (and at once
   // when another chat is opened); sending forgets it.
   let draftTimer: ReturnType<typeof setTimeout> | null = null;
@@ -159,6 +174,7 @@ export function conversation(messenger: Messenger, back: () => void): Conversati
     if (key !== null) list.markUnread(key);
   };
   const fileCard = fileCards({ open: (ref) => messenger.openFile(ref), say });
+  const voicePlayer = voicePlayers({ open: (ref) => messenger.openFile(ref), say });
   const bubbleActions: BubbleActions = {
     reply: (m) => composer.replyTo(m),
     edit: (m) => composer.edit(m),
@@ -182,7 +198,7 @@ export function conversation(messenger: Messenger, back: () => void): Conversati
         find: (id) => messenger.store.findById(c.id, id),
         forwardTargets: () =>
           [...messenger.store.chats.values()].filter((t) => t.joined && !t.removed).map((t) => ({ chat: t, title: messenger.chatTitle(t) })),
-        fileCard,
+        fileCard: (ref) => voicePlayer(ref) ?? fileCard(ref),
       };
       return messageItem(m, c, view, bubbleActions);
     },
@@ -275,6 +291,7 @@ export function conversation(messenger: Messenger, back: () => void): Conversati
         waiting = null;
         list.reset();
         composer.reset();
+        recorder.cancel();
         say("");
       }
       chatId = id;
