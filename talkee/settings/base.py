@@ -447,15 +447,17 @@ TALKEE_METRICS_TOKEN = env.str("TALKEE_METRICS_TOKEN", default="")
 # Sent on every response (SecurityMiddleware, apps/core/headers.py; README, Operations).
 SECURE_REFERRER_POLICY = "no-referrer"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
-# Calls need camera and microphone, from this origin only; nothing else is granted.
+# Calls and voice messages need camera and microphone, and screen sharing in a call the
+# screen (display-capture), from this origin only; nothing else is granted.
 TALKEE_PERMISSIONS_POLICY = (
-    "camera=(self), microphone=(self), display-capture=(), geolocation=(), payment=(), usb=(), serial=(), midi=()"
+    "camera=(self), microphone=(self), display-capture=(self), geolocation=(), payment=(), usb=(), serial=(), midi=()"
 )
 
 # Content-Security-Policy (django-csp): only this origin's scripts (and WebAssembly: the MLS
 # and crypto cores), workers, connections (the socket: `'self'` covers ws/wss to this origin,
 # the public URL's own ws(s) named for older engines), images also from blob: and data:
-# (decrypted files, generated avatars); no frames around it, no plugins, no <base>.
+# (decrypted files, generated avatars), audio and video also from blob: (decrypted voice
+# messages); no frames around it, no plugins, no <base>.
 # README, Operations; the browser suite fails on any violation (tests/e2e/app/conftest.py).
 from csp.constants import NONE, SELF  # noqa: E402
 

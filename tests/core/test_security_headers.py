@@ -23,9 +23,11 @@ def assert_secure_headers(headers: Any) -> None:
     policy = {p.strip().split("=")[0]: p.strip().split("=")[1] for p in headers["Permissions-Policy"].split(",")}
     assert policy["camera"] == "(self)"
     assert policy["microphone"] == "(self)"
+    assert policy["display-capture"] == "(self)"  # screen sharing in a call
     assert policy["geolocation"] == "()"
     csp = headers["Content-Security-Policy"]
     assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp and "object-src 'none'" in csp
+    assert "media-src 'self' blob:" in csp  # decrypted voice messages play from object URLs
 
 
 @pytest.mark.django_db

@@ -7,7 +7,7 @@ import { fromBase64, fromUtf8, toBase64, utf8 } from "../crypto/encoding";
 import type { MlsWorkerApi } from "../mls/api";
 import { localNoticeText } from "./contacts";
 import type { AppContext } from "./context";
-import { cleanGroupName, displayName, userOf } from "./format";
+import { cleanGroupName, displayName, fileLabel, userOf } from "./format";
 import type { ChatRecord } from "./store";
 
 const NAME_CONTEXT = "talkee-group-name-v1";
@@ -56,7 +56,7 @@ export class Chats {
     if (last.local !== undefined) return localNoticeText(last.local, this.ctx.domain);
     if (last.burn && !last.mine && !last.revealed) return "Burn-after-reading message";
     if (last.text !== "") return last.text;
-    return last.file !== undefined ? `File: ${last.file.name}` : chat.lastText;
+    return last.file !== undefined ? fileLabel(last.file) : chat.lastText;
   }
 
   /** The chat is ordered by another instance (member changes and sends are forwarded there). */

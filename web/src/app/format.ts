@@ -1,6 +1,8 @@
 // Pure helpers the app layer and the UI share: names, previews, notices, presence text.
 // No state, no I/O.
+import type { FileReference } from "../crypto/payload";
 import type { ChatNotice, LocalMessage } from "./store";
+import { formatVoiceDuration, readVoiceNote } from "./voice";
 
 export function userOf(credential: string): string {
   return credential.split(":")[0] ?? credential;
@@ -43,7 +45,13 @@ export function chatNotice(value: unknown): ChatNotice | undefined {
 /** What the chat list shows for a chat's latest message. */
 export function previewOf(m: Pick<LocalMessage, "text" | "file" | "notice">): string {
   if (m.notice !== undefined) return noticeText(m.notice);
-  return m.text || (m.file ? `File: ${m.file.name}` : "");
+  return m.text || (m.file ? fileLabel(m.file) : "");
+}
+
+/** How a file reads in a preview: "Voice message (0:02)" or "File: name.pdf". */
+export function fileLabel(file: FileReference): string {
+  const voice = readVoiceNote(file.voice);
+  return voice !== null ? `Voice message (${formatVoiceDuration(voice.duration_ms)})` : `File: ${file.name}`;
 }
 
 /** What a notice says happened, without who: the chat list's line, and the timeline's after the name. */

@@ -6,7 +6,6 @@ import type { Remote } from "comlink";
 import { Api, NetworkError, type DeviceInfo } from "../api/client";
 import { CallManager } from "../calls/call";
 import { fromBase64 } from "../crypto/encoding";
-import { decryptFileStream, encryptedSizeForBucket, fileBucketFor } from "../crypto/files";
 import type { FileReference } from "../crypto/payload";
 import type { MlsWorkerApi } from "../mls/api";
 import { Connection, type LinkState } from "../transport/connection";
@@ -18,7 +17,7 @@ import { certifiedDevices, sendGate, SendHeldError, type Contacts } from "./cont
 import type { AppContext, ChangeKind } from "./context";
 import type { Devices } from "./devices";
 import { Drafts } from "./drafts";
-import { countingBytes, prepareMedia } from "./images";
+import { prepareMedia } from "./images";
 import type { Edits } from "./edits";
 import { userOf, type Presence } from "./format";
 import { messageFromPayload, unavailableMessage, type Inbound } from "./inbound";
@@ -35,6 +34,7 @@ import type { Signals } from "./signals";
 import type { AppStore, ChatRecord, LocalMessage } from "./store";
 import { checkChatMembers, safetyNumberWith, verifySafetyNumber } from "./trust";
 import { Uploads } from "./uploads";
+import { voiceFile, type VoiceNote } from "./voice";
 
 /** How often each device asks whether a group owes a scheduled self-update (plus up to the jitter). */
 const ROTATION_CHECK_MS = 10 * 60 * 1000;
@@ -420,12 +420,14 @@ export class Messenger extends EventTarget implements AppContext {
     return this.uploads.start(chatId, file, caption, prepareMedia);
   }
 
-  /** Downloads and decrypts a file; the result has the original bytes and type. `progress`: 0…1 of the download. */
-  async openFile(ref: FileReference, progress?: (fraction: number) => void): Promise<Blob> {
-    let source = await this.api.fetchBlob(ref.blob_id);
-    if (progress !== undefined) source = source.pipeThrough(countingBytes(encryptedSizeForBucket(fileBucketFor(ref.size)), progress));
-    const plain = await decryptFileStream(source, fromBase64(ref.key), ref.size);
-    return new Response(plain).blob().then((b) => new Blob([b], { type: ref.mime }));
+  /** A recorded voice message: an encrypted file like any other, its duration and waveform inside the payload. */
+  sendVoice(chatId: string, recording: Blob, note: VoiceNote): Promise<void> {
+    return this.uploads.start(chatId, voiceFile(recording), "", undefined, note);
+  }
+
+  /** Downloads and decrypts a file (./uploads); `progress`: 0…1 of the download. */
+  openFile(ref: FileReference, progress?: (fraction: number) => void): Promise<Blob> {
+    return this.uploads.open(ref, progress);
   }
 
   // ---- reading ----------------------------------------------------------------------

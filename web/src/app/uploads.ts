@@ -14,10 +14,10 @@
 // ciphertext is what the server will hold anyway; the vault seals it again, with the key.
 import type { Remote } from "comlink";
 import { type Api, ApiError, NetworkError, humanError } from "../api/client";
-import { fromUtf8, toBase64, utf8 } from "../crypto/encoding";
-import { encryptFileStream, FileTooLargeError, MAX_FILE_SIZE } from "../crypto/files";
+import { fromBase64, fromUtf8, toBase64, utf8 } from "../crypto/encoding";
+import { decryptFileStream, encryptedSizeForBucket, encryptFileStream, fileBucketFor, FileTooLargeError, MAX_FILE_SIZE } from "../crypto/files";
 import type { FileReference } from "../crypto/payload";
-import type { MediaInfo } from "./images";
+import { countingBytes, type MediaInfo } from "./images";
 import type { MlsWorkerApi } from "../mls/api";
 
 const ROW_BYTES = 1024 * 1024;
@@ -32,6 +32,8 @@ export interface UploadRecord {
   mime: string;
   size: number;
   caption: string;
+  /** A voice message's duration and waveform: they go inside the file's reference. */
+  voice?: FileReference["voice"];
   key: string; // base64 secretstream key (this row is sealed in the vault like every app row)
   encryptedSize: number;
   /** The whole encrypted blob is in the vault (until then a reload cannot resume it). */
@@ -76,6 +78,14 @@ export class Uploads {
     private readonly hooks: UploadHooks,
   ) {}
 
+  /** Downloads and decrypts a file; the result has the original bytes and type. `progress`: 0…1 of the download. */
+  async open(ref: FileReference, progress?: (fraction: number) => void): Promise<Blob> {
+    let source = await this.api.fetchBlob(ref.blob_id);
+    if (progress !== undefined) source = source.pipeThrough(countingBytes(encryptedSizeForBucket(fileBucketFor(ref.size)), progress));
+    const plain = await decryptFileStream(source, fromBase64(ref.key), ref.size);
+    return new Response(plain).blob().then((b) => new Blob([b], { type: ref.mime }));
+  }
+
   /** Uploads in this chat (running, waiting for the link, or failed), oldest first. */
   inChat(chatId: string): UploadView[] {
     return [...this.views.values()].filter((v) => v.chatId === chatId);
@@ -108,7 +118,7 @@ export class Uploads {
   }
 
   /** Encrypts `file` into the vault, then uploads it and sends its message; resolves once sent. */
-  async start(chatId: string, chosen: File, caption: string, prepare?: (file: File) => Promise<{ file: File; media: MediaInfo }>): Promise<void> {
+  async start(chatId: string, chosen: File, caption: string, prepare?: (file: File) => Promise<{ file: File; media: MediaInfo }>, voice?: FileReference["voice"]): Promise<void> {
     const id = crypto.randomUUID();
     let file = chosen;
     let media: MediaInfo = {};
@@ -137,6 +147,7 @@ export class Uploads {
       prepared: false,
     };
     if (Object.keys(media).length > 0) record.media = media;
+    if (voice !== undefined) record.voice = voice;
     this.records.push(record);
     await this.save();
     this.show(record, "encrypting", 0);
@@ -279,6 +290,7 @@ export class Uploads {
     }
     this.show(record, "sending", 1);
     const ref: FileReference = { blob_id: blobId, key: record.key, name: record.name, mime: record.mime, size: record.size, ...record.media };
+    if (record.voice !== undefined) ref.voice = record.voice;
     await this.hooks.send(record, ref);
   }
 

@@ -22,6 +22,8 @@ export interface FileReference {
   height?: number;
   thumb?: string;
   thumb_mime?: string;
+  /** A voice message: its duration and waveform (app/voice.ts), sealed with the rest. */
+  voice?: { duration_ms: number; waveform: number[] };
 }
 
 export interface MessagePayload {

@@ -15,6 +15,7 @@ import { fileCards } from "./fileCard";
 import { conversationHeader } from "./header";
 import { messageList } from "./messageList";
 import { defaultTimerLabel } from "./timers";
+import { voicePlayers, voiceRecorder } from "./voice";
 
 /** How long typing pauses before the draft is sealed into the vault. */
 const DRAFT_DELAY_MS = 400;
@@ -138,6 +139,20 @@ export function conversation(messenger: Messenger, back: () => void, searchIn?: 
       draftTimer = globalThis.setTimeout(keepDraft, DRAFT_DELAY_MS);
     },
   });
+  // Voice messages: the microphone sits in the composer's row, the recording bar above it.
+  const recorder = voiceRecorder({
+    send: (recording, note) => {
+      const id = chatId;
+      if (id === null) return;
+      say("");
+      messenger.sendVoice(id, recording, note).catch((err: unknown) => {
+        if (messenger.uploads.inChat(id).length === 0) say(humanError(err));
+      });
+    },
+  });
+  const row = composer.el.querySelector(".composer-row");
+  row?.insertBefore(recorder.button, row.querySelector("button[type=submit]"));
+  composer.el.prepend(recorder.bar);
   // The open chat's draft, sealed into the vault a moment after typing stops (and at once
   // when another chat is opened); sending forgets it.
   let draftTimer: ReturnType<typeof setTimeout> | null = null;
@@ -169,6 +184,7 @@ export function conversation(messenger: Messenger, back: () => void, searchIn?: 
   const fileCard = fileCards({ open: (ref, progress) => messenger.openFile(ref, progress), say });
   // Messages of blocked people the person chose to see anyway (this screen only).
   const unfolded = new Set<string>();
+  const voicePlayer = voicePlayers({ open: (ref) => messenger.openFile(ref), say });
   const bubbleActions: BubbleActions = {
     reply: (m) => composer.replyTo(m),
     edit: (m) => composer.edit(m),
@@ -197,7 +213,7 @@ export function conversation(messenger: Messenger, back: () => void, searchIn?: 
         find: (id) => messenger.store.findById(c.id, id),
         forwardTargets: () =>
           [...messenger.store.chats.values()].filter((t) => t.joined && !t.removed).map((t) => ({ chat: t, title: messenger.chatTitle(t) })),
-        fileCard,
+        fileCard: (ref) => voicePlayer(ref) ?? fileCard(ref),
         hidden: (msg) => messenger.blocks.has(userOf(msg.sender)) && !unfolded.has(msg.key),
       };
       return messageItem(m, c, view, bubbleActions);
@@ -305,6 +321,7 @@ export function conversation(messenger: Messenger, back: () => void, searchIn?: 
         waiting = null;
         list.reset();
         composer.reset();
+        recorder.cancel();
         say("");
       }
       chatId = id;
