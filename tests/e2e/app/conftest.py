@@ -145,6 +145,17 @@ class Person:
         self.page.get_by_role("button", name="Start chat").click()
         expect(self.composer).to_be_visible(timeout=SLOW)
 
+    def create_group(self, name: str, members: list[Person], kind: str = "group") -> None:
+        """A group (or channel) with `members`, made from the chat list; it opens."""
+        page = self.page
+        page.get_by_role("button", name="New group or channel").click()
+        page.get_by_label("Name", exact=True).fill(name)
+        page.get_by_label("Members (usernames, comma-separated)").fill(", ".join(m.name for m in members))
+        if kind != "group":
+            page.get_by_label("Kind").select_option(kind)
+        page.get_by_role("button", name="Create", exact=True).click()
+        expect(self.composer).to_be_visible(timeout=SLOW)
+
     def open_chat(self, title: str) -> None:
         self.page.get_by_role("button", name=re.compile(rf"^Open chat .*{re.escape(title)}")).click()
 

@@ -197,11 +197,7 @@ def test_leave_a_group_and_hand_over_ownership(people: Any) -> None:
         person.sign_up()
     name = "Leavers Club"
     alice.typed.append(name)
-    alice.page.get_by_role("button", name="New group or channel").click()
-    alice.page.get_by_label("Name", exact=True).fill(name)
-    alice.page.get_by_label("Members (usernames, comma-separated)").fill(f"{bob.name}, {carol.name}")
-    alice.page.get_by_role("button", name="Create", exact=True).click()
-    expect(alice.composer).to_be_visible(timeout=SLOW)
+    alice.create_group(name, [bob, carol])
     alice.say("Hello leavers")
     for member in (bob, carol):
         member.open_chat(name)

@@ -21,10 +21,7 @@ def test_block_then_unblock(people: Any) -> None:
     # A group they share (made before the block: afterwards Alice could not add Bob).
     name = "Shared Room"
     alice.typed.append(name)
-    alice.page.get_by_role("button", name="New group or channel").click()
-    alice.page.get_by_label("Name", exact=True).fill(name)
-    alice.page.get_by_label("Members (usernames, comma-separated)").fill(bob.name)
-    alice.page.get_by_role("button", name="Create", exact=True).click()
+    alice.create_group(name, [bob])
     expect(alice.page.locator(".conv-title")).to_contain_text(name, timeout=SLOW)
     alice.say("Group hello before")
     bob.open_chat(name)

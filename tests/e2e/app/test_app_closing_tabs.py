@@ -99,11 +99,7 @@ def test_sockets_that_go_mid_signal_leave_no_error_in_the_server_log(
         person.sign_up()
     name = "Open Windows"
     alice.typed.append(name)
-    alice.page.get_by_role("button", name="New group or channel").click()
-    alice.page.get_by_label("Name", exact=True).fill(name)
-    alice.page.get_by_label("Members (usernames, comma-separated)").fill(f"{bob.name}, {carol.name}, {dave.name}")
-    alice.page.get_by_role("button", name="Create", exact=True).click()
-    expect(alice.composer).to_be_visible(timeout=SLOW)
+    alice.create_group(name, [bob, carol, dave])
     alice.say("Everyone here?")
     leavers = (carol, dave)
     for person in (bob, *leavers):

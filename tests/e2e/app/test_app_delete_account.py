@@ -42,11 +42,7 @@ def test_delete_account_leaves_the_group_and_wipes_every_device(people: Any) -> 
     phone.sign_in(phrase=alice.words)
     name = "Farewell Club"
     alice.typed.append(name)
-    alice.page.get_by_role("button", name="New group or channel").click()
-    alice.page.get_by_label("Name", exact=True).fill(name)
-    alice.page.get_by_label("Members (usernames, comma-separated)").fill(f"{bob.name}, {carol.name}")
-    alice.page.get_by_role("button", name="Create", exact=True).click()
-    expect(alice.composer).to_be_visible(timeout=SLOW)
+    alice.create_group(name, [bob, carol])
     alice.say("Hello before I go")
     for member in (bob, carol):
         member.open_chat(name)

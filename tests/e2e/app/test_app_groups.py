@@ -42,12 +42,7 @@ def test_channel_roles_and_removal(people: Any) -> None:
 
     name = "Secret Garden Club"
     alice.typed.append(name)
-    alice.page.get_by_role("button", name="New group or channel").click()
-    alice.page.get_by_label("Name", exact=True).fill(name)
-    alice.page.get_by_label("Members (usernames, comma-separated)").fill(f"{bob.name}, {carol.name}")
-    alice.page.get_by_label("Kind").select_option("channel")
-    alice.page.get_by_role("button", name="Create", exact=True).click()
-    expect(alice.composer).to_be_visible(timeout=SLOW)
+    alice.create_group(name, [bob, carol], kind="channel")
     alice.say("Welcome to the garden")
 
     for member in (bob, carol):
@@ -145,11 +140,7 @@ def test_a_member_added_while_the_link_dropped_is_brought_in_on_the_next_start(p
         person.sign_up()
     name = "Owed commits"
     alice.typed.append(name)
-    alice.page.get_by_role("button", name="New group or channel").click()
-    alice.page.get_by_label("Name", exact=True).fill(name)
-    alice.page.get_by_label("Members (usernames, comma-separated)").fill(bob.name)
-    alice.page.get_by_role("button", name="Create", exact=True).click()
-    expect(alice.composer).to_be_visible(timeout=SLOW)
+    alice.create_group(name, [bob])
     alice.say("Before Carol")
     bob.open_chat(name)
     bob.expect_message("Before Carol")

@@ -69,11 +69,7 @@ def test_links_are_safe_anchors_and_javascript_is_text(people: Any) -> None:
 
 def make_group(alice: Person, name: str, members: list[Person]) -> None:
     alice.typed.append(name)
-    alice.page.get_by_role("button", name="New group or channel").click()
-    alice.page.get_by_label("Name", exact=True).fill(name)
-    alice.page.get_by_label("Members (usernames, comma-separated)").fill(", ".join(m.name for m in members))
-    alice.page.get_by_role("button", name="Create", exact=True).click()
-    expect(alice.composer).to_be_visible(timeout=SLOW)
+    alice.create_group(name, members)
 
 
 def test_a_mention_picked_with_the_keyboard_highlights_and_marks_the_badge(people: Any) -> None:

@@ -139,10 +139,7 @@ def test_display_name_reaches_the_other_side_and_a_group_rename_is_told(people: 
     # A group: Alice renames it; Bob sees the new name and who renamed it to what.
     group, renamed = "Tea Party Room", "Mad Hatters Table"
     alice.typed.extend([group, renamed])
-    alice.page.get_by_role("button", name="New group or channel").click()
-    alice.page.get_by_label("Name", exact=True).fill(group)
-    alice.page.get_by_label("Members (usernames, comma-separated)").fill(bob.name)
-    alice.page.get_by_role("button", name="Create", exact=True).click()
+    alice.create_group(group, [bob])
     expect(title(alice.page)).to_contain_text(group, timeout=SLOW)
     alice.say("Welcome to the party")
     bob.page.get_by_role("button", name="Back to chats").click()
