@@ -29,6 +29,7 @@ from nacl.signing import SigningKey
 from rest_framework.test import APIClient
 
 from tests.federation.pki import Pki, make_pki
+from tests.push.standin import PushServiceStandIn
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "correct horse battery staple"
@@ -383,3 +384,14 @@ def token_client(token: str) -> APIClient:
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
     return client
+
+
+@pytest.fixture
+def push_service() -> Iterator[PushServiceStandIn]:
+    """A push service on loopback that knows this instance's VAPID key (shared with the
+    worker and the app's server): it verifies VAPID and decrypts what it receives."""
+    from apps.push.vapid import vapid_public_key
+
+    service = PushServiceStandIn(vapid_public_key())
+    yield service
+    service.stop()

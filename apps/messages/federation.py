@@ -63,9 +63,15 @@ def register() -> None:
 # --- outgoing -------------------------------------------------------------------------
 
 
-def deliver_message(message: Message, domains: Iterable[str], files: list[dict[str, Any]] | None = None) -> None:
+def deliver_message(
+    message: Message,
+    domains: Iterable[str],
+    files: list[dict[str, Any]] | None = None,
+    wake: list[str] | None = None,
+) -> None:
     """A message the home stored, to every instance with a member (no sender), with its
-    files' ids and padded sizes (the bytes stay here; peers fetch ranges)."""
+    files' ids and padded sizes (the bytes stay here; peers fetch ranges), and to each
+    instance the addresses of its own users the message mentions (`wake`, for its pushes)."""
     body = {
         "op": "deliver",
         "chat_id": str(message.chat_id),
@@ -80,7 +86,8 @@ def deliver_message(message: Message, domains: Iterable[str], files: list[dict[s
         "blobs": files or [],
     }
     for domain in sorted(set(domains)):
-        send("message", domain, body)
+        theirs = [a for a in wake or () if domain_of(a) == domain]
+        send("message", domain, {**body, "wake": theirs} if theirs else body)
 
 
 def message_changed(messages: Iterable[Message]) -> None:
@@ -320,10 +327,18 @@ def _send_at_home(origin: str, body: dict[str, Any], prepared: list[uuid.UUID] |
                 burn_on_read=bool(body.get("burn_on_read")),
                 welcome=translated,
                 blob_ids=prepared or [],
+                wake=_wake(body.get("wake")),
             )
             metrics.MESSAGES_ACCEPTED.labels(via="federation").inc(int(sent.created))
     except ServiceError as exc:
         reject_send(origin, str(chat_id), client_message_id, exc.code, exc.message)
+
+
+def _wake(value: Any) -> list[str] | None:
+    """A forwarded send's mentioned addresses, as the API would take them (else none)."""
+    if not isinstance(value, list):
+        return None
+    return [a for a in value if isinstance(a, str) and "@" in a and len(a) <= 404][:50] or None
 
 
 def _device_ids(targets: list[dict[str, Any]]) -> list[int]:

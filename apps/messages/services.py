@@ -147,6 +147,7 @@ def do_send_message(
     burn_on_read: bool = False,
     welcome: dict[str, Any] | None = None,
     blob_ids: list[uuid.UUID] | None = None,
+    wake: list[str] | None = None,
 ) -> Sent:
     """Store one message exactly once and fan it out after commit.
 
@@ -160,7 +161,9 @@ def do_send_message(
     membership row when it stored nothing, so every other case goes on from there without
     a second look. A resend with the same `client_message_id` returns the original
     `{id, seq}` and stores nothing. A commit must name the chat's current epoch (first
-    committer wins; the others get 409 stale_epoch)."""
+    committer wins; the others get 409 stale_epoch). `wake` (the addresses the message
+    mentions) only travels to the push fan-out, here and on the members' instances."""
+    wake = list(dict.fromkeys(wake))[:50] if wake and kind == Kind.APPLICATION else None
     plain = kind == Kind.APPLICATION and welcome is None and not blob_ids
     context: SendContext | None = None
     if plain and uses_sequence() and 0 < len(ciphertext) <= settings.TALKEE_APPLICATION_MAX_BYTES:
@@ -169,7 +172,7 @@ def do_send_message(
         )
         if isinstance(answer, Sent):
             if answer.created:
-                send_message_stored_on_commit(chat_id, user_id, kind)
+                send_message_stored_on_commit(chat_id, user_id, kind, wake)
             return answer
         context = _send_context(answer, kind, chat_id, user_id)
     if context is None:
@@ -205,6 +208,7 @@ def do_send_message(
             ttl_seconds=ttl_seconds,
             burn_on_read=burn_on_read,
             blob_ids=blob_ids or [],
+            **({"wake": wake} if wake else {}),
         )
     sent = _order_here(
         context,
@@ -219,9 +223,10 @@ def do_send_message(
         edit_hash=edit_hash,
         ttl_seconds=ttl_seconds,
         burn_on_read=burn_on_read,
+        wake=wake,
     )
     if sent.created:
-        send_message_stored_on_commit(chat_id, user_id, kind)
+        send_message_stored_on_commit(chat_id, user_id, kind, wake)
     return sent
 
 
@@ -239,6 +244,7 @@ def _order_here(
     edit_hash: bytes | None,
     ttl_seconds: int | None,
     burn_on_read: bool,
+    wake: list[str] | None,
 ) -> Sent:
     """A message in a chat this instance orders, in one transaction: seq, position, row,
     files, Welcomes, and the copies for the chat's other instances."""
@@ -270,7 +276,7 @@ def _order_here(
                     for d in local_welcome
                 )
             if context.federated:
-                federation.deliver_message(message, remote_domains(chat_id), files)
+                federation.deliver_message(message, remote_domains(chat_id), files, wake)
                 if remote_welcome:
                     federation.send_welcomes(chat_id, remote_welcome, welcome_payload)
     except (IntegrityError, _StaleEpoch) as exc:
@@ -485,7 +491,9 @@ def do_store_delivered(chat_id: uuid.UUID, fields: dict[str, Any]) -> bool:
     Chat.objects.filter(pk=chat_id, next_seq__lte=seq).update(next_seq=seq + 1)
     if kind == Kind.COMMIT:
         Chat.objects.filter(pk=chat_id, epoch__lte=int(fields["epoch"])).update(epoch=int(fields["epoch"]) + 1)
-    send_message_stored_on_commit(chat_id, None, kind)
+    wake = fields.get("wake")
+    mentioned = [a for a in wake if isinstance(a, str)][:50] if isinstance(wake, list) else None
+    send_message_stored_on_commit(chat_id, None, kind, mentioned)
     return True
 
 

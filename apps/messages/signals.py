@@ -8,7 +8,8 @@ from django.db import transaction
 from django.dispatch import Signal
 
 # A new message is stored in a chat: kwargs chat_id (str), user_id (the local sender, or
-# None for a message ordered by the chat's home instance), kind (the message kind).
+# None for a message ordered by the chat's home instance), kind (the message kind), wake
+# (addresses the sender's client says the message mentions, or None; never stored).
 message_stored = Signal()
 
 # Rows addressed to devices were stored that concern them (an MLS Welcome, or someone else
@@ -21,10 +22,14 @@ device_events_stored = Signal()
 call_signalled = Signal()
 
 
-def send_message_stored_on_commit(chat_id: object, user_id: int | None, kind: str) -> None:
+def send_message_stored_on_commit(
+    chat_id: object, user_id: int | None, kind: str, wake: list[str] | None = None
+) -> None:
     """Announce a stored message once the surrounding transaction commits (at once without one)."""
     transaction.on_commit(
-        lambda: message_stored.send(sender=message_stored, chat_id=str(chat_id), user_id=user_id, kind=kind)
+        lambda: message_stored.send(
+            sender=message_stored, chat_id=str(chat_id), user_id=user_id, kind=kind, wake=wake or None
+        )
     )
 
 

@@ -16,11 +16,13 @@ class PushConfig(AppConfig):
         device_events_stored.connect(_on_device_events, dispatch_uid="push.device_events_stored")
 
 
-def _on_message_stored(sender: object, *, chat_id: str, user_id: int | None, kind: str, **_: Any) -> None:
+def _on_message_stored(
+    sender: object, *, chat_id: str, user_id: int | None, kind: str, wake: list[str] | None = None, **_: Any
+) -> None:
     from apps.push import services
 
     if kind == "application":
-        services.queue_chat_notice(chat_id, user_id, services.MESSAGE)
+        services.queue_chat_notice(chat_id, user_id, services.MESSAGE, wake)
 
 
 def _on_call_signalled(sender: object, *, chat_id: str, user_id: int | None, **_: Any) -> None:

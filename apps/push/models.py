@@ -3,7 +3,8 @@
 A subscription is what the browser's push service handed the device: an endpoint URL and
 the keys the payload is encrypted to (RFC 8291). A mute says only "device D muted chat C"
 (until a time, or for good); it lets the server skip a push nobody wants. A preference
-says whether calls still ring on the device in chats it muted (they do unless it says no).
+says whether calls still ring on the device in chats it muted (they do unless it says no),
+and whether a mention of its user still wakes it there (it does unless it says no).
 """
 
 from django.db import models
@@ -39,6 +40,7 @@ class PushPreference(models.Model):
         "devices.Device", on_delete=models.CASCADE, primary_key=True, related_name="push_preference"
     )
     calls_when_muted = models.BooleanField(default=True)  # calls ring in muted chats
+    mentions_when_muted = models.BooleanField(default=True)  # a mention of me wakes me in muted chats
 
     def __str__(self) -> str:
         return f"push preference of device {self.device_id}"

@@ -31,6 +31,7 @@ from apps.push.models import ChatMute, PushPreference, PushSubscription
 logger = logging.getLogger("talkee.push")
 
 MESSAGE = "message"
+MENTION = "mention"  # a message push to a device whose user the message mentions
 CALL = "call"
 MIXED = "-"  # a window that saw several chats: the push names none
 
@@ -84,23 +85,25 @@ def do_unmute_chat(device_id: int, chat_id: uuid.UUID) -> None:
     ChatMute.objects.filter(device_id=device_id, chat_id=chat_id).delete()
 
 
-def do_set_calls_when_muted(device_id: int, ring: bool) -> bool:
-    """This device's choice: do calls ring in chats it muted (the default) or not."""
-    PushPreference.objects.update_or_create(device_id=device_id, defaults={"calls_when_muted": ring})
-    return ring
+def do_set_preferences(device_id: int, changes: dict[str, bool]) -> dict[str, bool]:
+    """This device's choices for chats it muted: do calls ring, do mentions of its user
+    wake it (both yes by default). Returns both after the change."""
+    row, _ = PushPreference.objects.update_or_create(device_id=device_id, defaults=changes)
+    return {name: bool(getattr(row, name)) for name in selectors.PREFERENCE_DEFAULTS}
 
 
 # --- notify ---------------------------------------------------------------------------
 
 
-def queue_chat_notice(chat_id: str, user_id: int | None, kind: str) -> None:
+def queue_chat_notice(chat_id: str, user_id: int | None, kind: str, wake: list[str] | None = None) -> None:
     """After commit: hand the fan-out to the worker (one small enqueue, no I/O to push services).
 
     A call is a burst of signals (the offer, ICE candidates, the caller's repeated offer
     while it rings), all opaque here: the first one of a chat queues the fan-out and the
     rest within TALKEE_PUSH_CALL_REPEAT_SECONDS queue nothing (`cache.add` is atomic in
     Redis, so this holds across server processes). A call in another chat, or once that
-    time passed, queues at once."""
+    time passed, queues at once. `wake`: the addresses a message mentions (the sender's
+    client names them so that a mention reaches people who muted the chat)."""
     if not push_enabled():
         return
     from apps.push import tasks
@@ -112,7 +115,7 @@ def queue_chat_notice(chat_id: str, user_id: int | None, kind: str) -> None:
             return
     except QUEUE_ERRORS:
         return  # Redis is restarting: no push for this one (the message itself is stored)
-    schedule(tasks.notify_chat, (chat_id, user_id, kind))
+    schedule(tasks.notify_chat, (chat_id, user_id, kind, wake or None))
 
 
 def queue_device_notices(pairs: list[tuple[int, str]]) -> None:
@@ -153,17 +156,31 @@ def _call_key(device_id: int) -> str:
     return f"push:call:{device_id}"
 
 
+def _mention_key(device_id: int) -> str:
+    return f"push:mention:{device_id}"
+
+
 def _call_queued_key(chat_id: str) -> str:
     return f"push:call-queued:{chat_id}"
 
 
-def do_fan_out(chat_id: str, user_id: int | None, kind: str) -> int:
+def do_fan_out(chat_id: str, user_id: int | None, kind: str, wake: list[str] | None = None) -> int:
     """Schedule a push for every subscribed device of the chat that has no live socket:
     calls at once (one per device per few seconds), messages coalesced per device — the
-    first message of a window schedules one push at its end, later ones join it."""
+    first message of a window schedules one push at its end, later ones join it. The
+    devices of users the message mentions (`wake`, this instance's addresses) are pushed
+    even where they muted the chat, unless they chose otherwise, and their push says
+    "mention"."""
     from apps.push import tasks
 
     devices = selectors.subscribed_devices_of_chat(chat_id, except_user=user_id, call=kind == CALL)
+    if kind == MESSAGE and wake:
+        mine = [a for a in wake if isinstance(a, str) and a.endswith(f"@{settings.TALKEE_DOMAIN}")]
+        woken = selectors.woken_devices_of_chat(chat_id, mine[:50], except_user=user_id) if mine else []
+        window = int(settings.TALKEE_PUSH_COALESCE_SECONDS * 4) + 5
+        for device_id in woken:
+            cache.set(_mention_key(device_id), 1, timeout=window)
+        devices = sorted(set(devices) | set(woken))
     live = live_device_ids(devices)
     scheduled = 0
     for device_id in devices:
@@ -207,12 +224,14 @@ def do_flush_window(device_id: int) -> None:
     from apps.push import tasks
 
     chat_ref = cache.get(_window_key(device_id))
-    cache.delete(_window_key(device_id))
+    mentioned = cache.get(_mention_key(device_id)) is not None
+    cache.delete_many([_window_key(device_id), _mention_key(device_id)])
     if chat_ref is None:
         return
     if device_id in live_device_ids([device_id]):
         return  # it came online meanwhile and fetched everything itself
-    schedule(tasks.push_to_device, (device_id, MESSAGE, None if chat_ref == MIXED else chat_ref, 1))
+    kind = MENTION if mentioned else MESSAGE
+    schedule(tasks.push_to_device, (device_id, kind, None if chat_ref == MIXED else chat_ref, 1))
 
 
 def do_push(device_id: int, kind: str, chat_ref: str | None, attempt: int) -> float | None:

@@ -8,8 +8,8 @@ from apps.push import services
 
 
 @shared_task(acks_late=True, ignore_result=True)
-def notify_chat(chat_id: str, user_id: int | None, kind: str) -> int:
-    return services.do_fan_out(chat_id, user_id, kind)
+def notify_chat(chat_id: str, user_id: int | None, kind: str, wake: list[str] | None = None) -> int:
+    return services.do_fan_out(chat_id, user_id, kind, wake)
 
 
 @shared_task(acks_late=True, ignore_result=True)

@@ -195,14 +195,19 @@ def test_whether_calls_ring_in_muted_chats_is_a_choice_per_device(make_account: 
     second = login(type(alice.client)(), alice.username, alice.password, DeviceKeys()).json()
     tablet = type(alice.client)()
     tablet.credentials(HTTP_AUTHORIZATION=f"Bearer {second['token']}")
-    assert alice.client.get("/v1/push/preferences").json() == {"calls_when_muted": True}  # the default
+    both = {"calls_when_muted": True, "mentions_when_muted": True}
+    assert alice.client.get("/v1/push/preferences").json() == both  # the defaults
     answer = alice.client.put("/v1/push/preferences", {"calls_when_muted": False}, format="json")
-    assert answer.status_code == 200 and answer.json() == {"calls_when_muted": False}
-    assert alice.client.get("/v1/push/preferences").json() == {"calls_when_muted": False}
-    assert tablet.get("/v1/push/preferences").json() == {"calls_when_muted": True}
-    # the server learns only "device D lets calls ring in muted chats, or not"
-    assert list(PushPreference.objects.values_list("device_id", "calls_when_muted")) == [(alice.device_id, False)]
-    for bad in ({}, {"calls_when_muted": "maybe"}, {"calls_when_muted": None}):
+    assert answer.status_code == 200 and answer.json() == {**both, "calls_when_muted": False}
+    answer = alice.client.put("/v1/push/preferences", {"mentions_when_muted": False}, format="json")
+    assert answer.status_code == 200 and answer.json() == {"calls_when_muted": False, "mentions_when_muted": False}
+    assert alice.client.get("/v1/push/preferences").json() == {"calls_when_muted": False, "mentions_when_muted": False}
+    assert tablet.get("/v1/push/preferences").json() == both
+    # the server learns only "device D lets calls ring / mentions wake it in muted chats, or not"
+    assert list(PushPreference.objects.values_list("device_id", "calls_when_muted", "mentions_when_muted")) == [
+        (alice.device_id, False, False)
+    ]
+    for bad in ({}, {"calls_when_muted": "maybe"}, {"calls_when_muted": None}, {"mentions_when_muted": [1]}):
         answer = alice.client.put("/v1/push/preferences", bad, format="json")
         assert answer.status_code == 400 and answer.json()["error"]["code"] == "invalid_input", bad
     assert tablet.delete(f"/v1/devices/{alice.device_id}").status_code == 204

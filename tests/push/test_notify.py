@@ -20,7 +20,7 @@ from django.test import Client
 
 from apps.accounts.federation import remote_user
 from apps.chats.models import Membership
-from apps.federation.models import InboxEnvelope
+from apps.federation.models import InboxEnvelope, OutboxEnvelope
 from apps.federation.services import handle_inbox_rows
 from apps.push.models import PushSubscription
 from apps.push.webpush import PAYLOAD_BYTES
@@ -362,6 +362,56 @@ def test_a_call_from_another_instance_rings_the_offline_callee_like_a_local_one(
         assert secret not in log
 
 
+def test_a_mention_crosses_instances_only_to_the_mentioned_users_instance(
+    make_account: Any, push_service: PushServiceStandIn, celery_worker: Any, partner: Any
+) -> None:
+    """Out: a message ordered here names, to the partner, only the partner's users it
+    mentions. In: a message the partner ordered wakes the local user it mentions where he
+    muted the chat."""
+    alice, bob = make_account(), make_account()
+    dave = f"dave@{PARTNER}"
+    remote_user(dave)
+    here = make_chat(alice, "group", bob)
+    assert alice.client.post(f"/v1/chats/{here['id']}/members", {"users": [dave]}, format="json").status_code < 300
+    assert send(alice, here["id"], wake=[dave, bob.address]).status_code == 201
+    sent = [e.body for e in OutboxEnvelope.objects.filter(destination=PARTNER, kind="message")]
+    assert [b.get("wake") for b in sent if b.get("op") == "deliver"] == [[dave]]
+
+    chat_id = str(uuid.uuid4())
+    members = [{"user": u, "role": r, "joined_seq": 0} for u, r in ((dave, "owner"), (bob.address, "member"))]
+    deliver_envelope(
+        partner,
+        "membership",
+        {
+            "op": "snapshot",
+            "chat": {"id": chat_id, "kind": "group", "epoch": 0, "next_seq": 1, "name_epoch": 0},
+            "members": members,
+        },
+    )
+    phone = push_service.subscribe()
+    subscribe(bob, phone)
+    assert bob.client.put(f"/v1/push/mutes/{chat_id}", {"always": True}, format="json").status_code == 200
+    for seq, wake in ((1, None), (2, [bob.address])):
+        body = {
+            "op": "deliver",
+            "chat_id": chat_id,
+            "seq": seq,
+            "epoch": 0,
+            "kind": "application",
+            "client_message_id": uuid.uuid4().hex,
+            "ciphertext": b64(os.urandom(64)),
+        }
+        deliver_envelope(partner, "message", {**body, "wake": wake} if wake else body)
+        if wake is None:
+            time.sleep(QUIET)
+            assert push_service.pushes_for(phone) == []  # muted, and nobody mentioned him
+    assert payload(push_service.wait_for(phone, timeout=WINDOW + 15)[0]) == {
+        "v": 1,
+        "kind": "mention",
+        "chat": chat_id,
+    }
+
+
 def test_being_added_or_removed_by_someone_else_is_pushed_and_nothing_else_about_members(
     make_account: Any, push_service: PushServiceStandIn, celery_worker: Any
 ) -> None:
@@ -400,6 +450,65 @@ def test_being_added_or_removed_by_someone_else_is_pushed_and_nothing_else_about
     log = celery_worker.log_path.read_text(errors="replace")
     for secret in (alice.username, bob.username, carol.username, chat["id"]):
         assert secret not in log
+
+
+def test_a_mention_wakes_a_device_that_muted_the_chat_unless_it_chose_otherwise(
+    make_account: Any, push_service: PushServiceStandIn, celery_worker: Any
+) -> None:
+    alice, bob, carol, dave = make_account(), make_account(), make_account(), make_account()
+    outsider = make_account()
+    chat = make_chat(alice, "group", bob, carol, dave)
+    phones = {who: push_service.subscribe() for who in ("bob", "carol", "dave", "outsider")}
+    for who, account in (("bob", bob), ("carol", carol), ("dave", dave), ("outsider", outsider)):
+        subscribe(account, phones[who])
+    for account in (bob, carol, dave):
+        assert account.client.put(f"/v1/push/mutes/{chat['id']}", {"always": True}, format="json").status_code == 200
+    # dave chose that mentions do not wake him in chats he muted
+    answer = dave.client.put("/v1/push/preferences", {"mentions_when_muted": False}, format="json")
+    assert answer.status_code == 200
+
+    plaintext = b"@bob @dave the keys are under the mat"
+    wake = [bob.address, dave.address, outsider.address, "nobody@elsewhere.test"]
+    assert send(alice, chat["id"], plaintext, wake=wake).status_code == 201
+    push = push_service.wait_for(phones["bob"], timeout=WINDOW + 15)[0]
+    time.sleep(QUIET)
+    assert payload(push) == {"v": 1, "kind": "mention", "chat": chat["id"]}
+    assert push.headers["urgency"] == "normal"
+    for quiet in ("carol", "dave", "outsider"):  # muted and not mentioned; chose so; not a member
+        assert push_service.pushes_for(phones[quiet]) == [], quiet
+    # a message without a wake list stays as quiet as a muted chat should be
+    assert send(alice, chat["id"]).status_code == 201
+    time.sleep(QUIET)
+    assert len(push_service.pushes_for(phones["bob"])) == 1
+    # the mention was used for the push and forgotten: nothing stored or logged names it
+    from apps.messages.models import Message
+
+    stored = b"".join(bytes(m.ciphertext) for m in Message.objects.filter(chat_id=chat["id"]))
+    assert plaintext in stored  # the test's "ciphertext" is the text itself: the scan below is not vacuous
+    log = celery_worker.log_path.read_text(errors="replace")
+    for secret in (bob.address, dave.address, bob.username):
+        assert secret not in log
+        assert secret.encode() not in push.body + push.plaintext
+
+
+def test_a_mention_in_a_chat_that_is_not_muted_says_mention_and_bad_wake_lists_are_refused(
+    make_account: Any, push_service: PushServiceStandIn, celery_worker: Any
+) -> None:
+    alice, bob = make_account(), make_account()
+    chat = make_chat(alice, "group", bob)
+    phone = push_service.subscribe()
+    subscribe(bob, phone)
+    for bad in ("bob", [1], ["no-domain"], ["a b@c"], [bob.address] * 51):
+        answer = send(alice, chat["id"], wake=bad)
+        assert answer.status_code == 400 and answer.json()["error"]["code"] == "invalid_input", bad
+    time.sleep(QUIET)
+    assert push_service.pushes_for(phone) == []  # nothing refused was stored or pushed
+    assert send(alice, chat["id"], wake=[bob.address]).status_code == 201
+    assert payload(push_service.wait_for(phone, timeout=WINDOW + 15)[0])["kind"] == "mention"
+    # the next window's message mentions nobody: a plain message push again
+    assert send(alice, chat["id"]).status_code == 201
+    time.sleep(QUIET)
+    assert [payload(p)["kind"] for p in push_service.pushes_for(phone)] == ["mention", "message"]
 
 
 def test_a_member_change_in_a_muted_chat_is_not_pushed(

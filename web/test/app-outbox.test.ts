@@ -32,6 +32,16 @@ describe("the outbox", () => {
     ]);
   });
 
+  it("tells the server whom a message mentions (for their pushes), and nothing when it mentions nobody", async () => {
+    const { server, app } = await setUp();
+    await app.outbox.queue("c1", "@bob lunch?", { mentions: ["bob@a.test"] });
+    await app.outbox.queue("c1", "lunch?");
+    await app.outbox.flush();
+    await settleDown();
+    expect(server.received.map((r) => r.body.wake)).toEqual([["bob@a.test"], undefined]);
+    expect(payloadOf(server.received[0]!.body.ciphertext).payload.mentions).toEqual(["bob@a.test"]);
+  });
+
   it("keeps a message through a dropped link and retries it with the same id and ciphertext", async () => {
     const { server, worker, app } = await setUp();
     server.script.push(networkDown());

@@ -11,6 +11,9 @@ describe("push payloads", () => {
     expect(parsePush(`{"kind":"call","chat":"../../admin"}`)).toEqual({ kind: "call", chat: null });
     expect(parsePush("not json")).toEqual({ kind: "message", chat: null });
     expect(parsePush(null)).toEqual({ kind: "message", chat: null });
+    // a message that mentions this person (the server was told by the sender's client)
+    expect(parsePush(`{"v":1,"kind":"mention","chat":"${CHAT}"}`)).toEqual({ kind: "message", chat: CHAT, mention: true });
+    expect(noticeView({ kind: "message", chat: CHAT, mention: true }, null).options.body).toBe("You were mentioned");
   });
 });
 
@@ -53,6 +56,9 @@ describe("what a push shows", () => {
     expect(answerFor({ kind: "message", chat: CHAT }, mentioned, { ...muted, mentionsWhenMuted: false })).toEqual({ quiet: true });
     // Not muted: a mention notifies like any message, saying so.
     expect(answerFor({ kind: "message", chat: CHAT }, mentioned, { ...muted, muted: () => false })).toEqual({ title: "Team", body: "You were mentioned" });
+    // The server's "mention" push counts before this tab has fetched the message.
+    expect(answerFor({ kind: "message", chat: CHAT, mention: true }, plain, muted)).toEqual({ title: "Team", body: "You were mentioned" });
+    expect(answerFor({ kind: "message", chat: CHAT, mention: true }, plain, { ...muted, mentionsWhenMuted: false })).toEqual({ quiet: true });
     // Calls are not messages: a muted chat's call is the server's decision (calls_when_muted).
     expect(answerFor({ kind: "call", chat: CHAT }, plain, muted)).toEqual({ title: "Team", body: "Incoming call" });
   });

@@ -25,6 +25,14 @@ class SendSerializer(serializers.Serializer[None]):
     welcome = WelcomeSerializer(required=False, allow_null=True)
     # Completed uploads of this chat (apps/blobs) that the message's encrypted payload refers to.
     blob_ids = serializers.ListField(child=StrictUUIDField(), max_length=10, required=False)
+    wake = serializers.ListField(
+        child=serializers.RegexField(r"^[^\s@:]{1,150}@[^\s@:]{1,253}$", max_length=404),
+        max_length=50,
+        required=False,
+        help_text="The members (user@domain) this message mentions: their devices are pushed even where they muted "
+        "the chat, unless they chose otherwise. Used for the push and forgotten; names that are not members are "
+        "ignored. The server learns who was mentioned (README, Push notifications).",
+    )
 
 
 class SentSerializer(serializers.Serializer[None]):

@@ -66,6 +66,20 @@ class PreferencesSerializer(serializers.Serializer[Any]):
     calls_when_muted = serializers.BooleanField(
         help_text="Calls ring on this device in chats it muted (true unless it chose otherwise)."
     )
+    mentions_when_muted = serializers.BooleanField(
+        help_text="A message that mentions this device's user wakes it in chats it muted "
+        "(true unless it chose otherwise)."
+    )
+
+
+class PreferencesChangeSerializer(serializers.Serializer[Any]):
+    calls_when_muted = serializers.BooleanField(required=False)
+    mentions_when_muted = serializers.BooleanField(required=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if not attrs:
+            raise serializers.ValidationError("Give calls_when_muted, mentions_when_muted or both.")
+        return attrs
 
 
 class VapidSerializer(serializers.Serializer[Any]):

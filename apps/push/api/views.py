@@ -80,15 +80,15 @@ class MuteView(APIView):
 class PreferencesView(APIView):
     @extend_schema(responses={200: s.PreferencesSerializer, 401: UNAUTHENTICATED})
     def get(self, request: Request) -> Response:
-        ring = selectors.calls_when_muted(request_session(request).device_id)
-        return Response(s.PreferencesSerializer({"calls_when_muted": ring}).data)
+        return Response(s.PreferencesSerializer(selectors.preferences(request_session(request).device_id)).data)
 
     @extend_schema(
-        request=s.PreferencesSerializer,
+        request=s.PreferencesChangeSerializer,
         responses={200: s.PreferencesSerializer, 400: INVALID, 401: UNAUTHENTICATED},
-        description="This device's push choices: whether calls ring in chats it muted.",
+        description="This device's push choices: whether calls ring, and whether a mention of its user "
+        "wakes it, in chats it muted. Give one or both; the answer is both.",
     )
     def put(self, request: Request) -> Response:
-        data = validated(s.PreferencesSerializer, request.data)
-        ring = services.do_set_calls_when_muted(request_session(request).device_id, data["calls_when_muted"])
-        return Response(s.PreferencesSerializer({"calls_when_muted": ring}).data)
+        data = validated(s.PreferencesChangeSerializer, request.data)
+        chosen = services.do_set_preferences(request_session(request).device_id, data)
+        return Response(s.PreferencesSerializer(chosen).data)

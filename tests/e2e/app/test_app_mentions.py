@@ -9,14 +9,20 @@ mention nor the link text reaches the database or the server log."""
 
 from __future__ import annotations
 
+import json
 import re
+import time
 from typing import Any
 
 import pytest
+from django.conf import settings
 from playwright.sync_api import expect
 
+from apps.devices.models import Device
+from apps.push.models import PushSubscription
 from apps.push.webpush import encode_payload
-from tests.e2e.app.conftest import SLOW, Person, assert_private, deliver_push, notifications, pair, shot
+from tests.e2e.app.conftest import SLOW, Person, assert_private, deliver_push, notifications, pair, shot, unlock
+from tests.push.standin import PushServiceStandIn
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -236,3 +242,63 @@ def test_a_muted_chat_notifies_only_for_a_mention_and_only_when_allowed(people: 
     bob.page.wait_for_timeout(2500)
     assert notifications(bob, tag, count=0) == []
     assert_private(alice.server, ["your turn to bring tea", "second reminder", "Nothing for Bob here"])
+
+
+def test_a_mention_wakes_a_closed_app_in_a_muted_chat_through_a_real_push(
+    people: Any, celery_worker: Any, push_service: PushServiceStandIn
+) -> None:
+    """The whole way: Alice's PWA tells the server whom her message mentions; Bob's app is
+    closed and muted the chat; the worker pushes his device a "mention" (the push service
+    stand-in verifies VAPID and decrypts); a message that mentions nobody stays quiet, and so
+    does a mention once Bob turned "Notify me of mentions in muted chats" off (the setting
+    reaches the server)."""
+    alice, bob = people("alice"), people("bob")
+    for person in (alice, bob):
+        person.sign_up()
+    group = "Night Shift"
+    make_group(alice, group, [bob])
+    alice.say("Shift starts at ten")
+    bob.open_chat(group)
+    bob.expect_message("Shift starts at ten")
+    chat_id = bob.page.url.split("#chat=")[1]
+    bob.page.get_by_label("Notifications for this chat on this device").select_option("always")
+    expect(bob.page.get_by_text("Chat muted on this device (calls still ring).")).to_be_visible()
+    device = Device.objects.get(user__username__startswith=f"{bob.name}@")
+    phone = push_service.subscribe()  # what Bob's browser would have handed the server
+    PushSubscription.objects.create(device=device, endpoint=phone.endpoint, p256dh=phone.p256dh, auth=phone.auth)
+    bob.page.close()  # the app is closed: no socket, only pushes reach him
+    quiet = settings.TALKEE_PUSH_COALESCE_SECONDS + 3
+
+    def mention_bob(tail: str) -> str:
+        alice.composer.press_sequentially(f"@{bob.name[:3]}")
+        expect(alice.page.get_by_role("listbox", name="Mention a member").get_by_role("option")).to_have_count(1)
+        alice.composer.press("Enter")
+        alice.composer.press_sequentially(tail)
+        text = f"@{bob.name} {tail}"
+        alice.typed.append(text)
+        alice.composer.press("Enter")
+        alice.expect_message(text)
+        return text
+
+    alice.say("Nobody is named in this one")
+    time.sleep(quiet)
+    assert push_service.pushes_for(phone) == []
+    mention_bob("can you cover for me")
+    [push] = push_service.wait_for(phone, timeout=quiet + 15)
+    assert json.loads(push.plaintext) == {"v": 1, "kind": "mention", "chat": chat_id}
+    assert bob.name.encode() not in push.body + push.plaintext
+
+    # Bob turns mentions in muted chats off: his next mention stays quiet.
+    bob.page = bob.context.new_page()
+    unlock(bob)
+    bob.page.get_by_role("button", name="Settings").click()
+    setting = bob.page.get_by_label("Notify me of mentions in muted chats")
+    expect(setting).to_be_enabled()
+    expect(setting).to_be_checked()
+    setting.uncheck()
+    expect(setting).to_be_enabled()  # the server took it
+    bob.page.close()
+    mention_bob("never mind, found someone")
+    time.sleep(quiet)
+    assert len(push_service.pushes_for(phone)) == 1
+    assert_private(alice.server, ["can you cover for me", "never mind, found someone", "Nobody is named"])

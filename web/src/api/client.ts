@@ -118,6 +118,8 @@ export interface SendBody {
   burn_on_read?: boolean;
   welcome?: { device_ids: number[]; payload: string };
   blob_ids?: string[];
+  /** The members the message mentions: pushed even where they muted the chat (the server learns who). */
+  wake?: string[];
 }
 
 export interface ClaimedKeyPackage {
@@ -166,6 +168,8 @@ export interface DeviceInfo {
 export interface PushPreferences {
   /** Calls ring on this device in chats it muted. */
   calls_when_muted: boolean;
+  /** A message that mentions this device's user wakes it in chats it muted. */
+  mentions_when_muted: boolean;
 }
 
 /** A user's profile as the server keeps it: sealed under the user's profile key. */
@@ -322,11 +326,11 @@ export class Api {
   pushUnmute(chatId: string): Promise<void> {
     return this.call("DELETE", `/v1/push/mutes/${chatId}`);
   }
-  /** This device's push choices: do calls ring in chats it muted (the server's default: yes). */
+  /** This device's push choices in chats it muted: do calls ring, do mentions wake it (the server's default: yes). */
   pushPreferences(): Promise<PushPreferences> {
     return this.call("GET", "/v1/push/preferences");
   }
-  pushSetPreferences(preferences: PushPreferences): Promise<PushPreferences> {
+  pushSetPreferences(preferences: Partial<PushPreferences>): Promise<PushPreferences> {
     return this.call("PUT", "/v1/push/preferences", preferences);
   }
 

@@ -3,7 +3,7 @@
 // the app badge, and the tab's side of a push — when this tab is open and unlocked, the
 // service worker asks it what to show (src/sw/push-sw.ts): nothing if the chat is on
 // screen, else the chat's title and, when the person chose so, the message text.
-import type { Api } from "../api/client";
+import type { Api, PushPreferences } from "../api/client";
 import type { OpenMessageType, PushMessageType, PushNotice, TabAnswer } from "../sw/notice";
 
 const PUSH_MESSAGE: PushMessageType = "talkee-push";
@@ -44,7 +44,8 @@ export function answerFor(notice: PushNotice, deps: Pick<NotificationDeps, "desc
   if (notice.chat !== null && notice.kind === "message" && deps.showing(notice.chat)) return { shown: true };
   const known = notice.chat === null ? null : deps.describe(notice.chat);
   if (known === null) return {};
-  const mention = notice.kind === "message" && known.mentioned === true;
+  // The server's word (a "mention" push) counts too: this tab may not have fetched the message yet.
+  const mention = notice.kind === "message" && (known.mentioned === true || notice.mention === true);
   if (notice.kind === "message" && choices.muted(notice.chat!) && !(mention && choices.mentionsWhenMuted)) return { quiet: true };
   const generic = notice.kind === "call" ? "Incoming call" : mention ? "You were mentioned" : "New message";
   return { title: known.title, body: choices.showText && notice.kind === "message" && known.preview ? known.preview : generic };
@@ -88,7 +89,8 @@ export class Notifications {
     localStorage.setItem(SHOW_TEXT_KEY, on ? "1" : "0");
   }
 
-  /** "Notify me of mentions in muted chats" (a per-browser choice, on by default). */
+  /** "Notify me of mentions in muted chats" (on by default): the server's copy decides
+   * whether a mention is pushed; this one, whether an unlocked tab shows it. */
   get mentionsWhenMuted(): boolean {
     return localStorage.getItem(MENTIONS_WHEN_MUTED_KEY) !== "0";
   }
@@ -155,12 +157,17 @@ export class Notifications {
   }
 
   /** Whether calls ring on this device in chats it muted (stored on the server, per device). */
-  async callsWhenMuted(): Promise<boolean> {
-    return (await this.deps.api.pushPreferences()).calls_when_muted;
+  /** This device's choices for muted chats, as the server keeps them (it decides whether to push). */
+  async preferences(): Promise<PushPreferences> {
+    const chosen = await this.deps.api.pushPreferences();
+    this.mentionsWhenMuted = chosen.mentions_when_muted;
+    return chosen;
   }
 
-  async setCallsWhenMuted(ring: boolean): Promise<boolean> {
-    return (await this.deps.api.pushSetPreferences({ calls_when_muted: ring })).calls_when_muted;
+  async setPreference(name: keyof PushPreferences, on: boolean): Promise<boolean> {
+    const chosen = await this.deps.api.pushSetPreferences({ [name]: on });
+    this.mentionsWhenMuted = chosen.mentions_when_muted;
+    return chosen[name];
   }
 
   muteOf(chatId: string): MuteChoice {

@@ -11,6 +11,7 @@ import type { FileReference } from "../crypto/payload";
 import type { OutgoingPayload } from "../mls/api";
 import { newId, ownMark, sortBySeq, type AppContext } from "./context";
 import { previewOf } from "./format";
+import { mentionList } from "./mentions";
 import type { ChatNotice, LocalMessage, OutboxEntry } from "./store";
 
 /** How many times a send the home refused (its epoch was stale) is encrypted again. */
@@ -156,6 +157,9 @@ export class Outbox {
       if (entry.ttlSeconds) body.ttl_seconds = entry.ttlSeconds;
       if (entry.burn) body.burn_on_read = true;
       if (entry.blobIds !== undefined) body.blob_ids = entry.blobIds;
+      // Whom it mentions, for their pushes in chats they muted (README: the server learns this).
+      const wake = mentionList(entry.payload.mentions);
+      if (wake !== undefined && wake.length > 0) body.wake = wake;
       const sent = await api.send(entry.chatId, body);
       if (sent.forwarded === true || sent.id === null) {
         // Homed on another instance: accepted here, ordered there. Kept (sealed in the

@@ -11,6 +11,8 @@ export type PushKind = "message" | "call";
 export interface PushNotice {
   kind: PushKind;
   chat: string | null;
+  /** The server was told the message mentions this person (sent as kind "mention"). */
+  mention?: boolean;
 }
 
 /** The SW asks open tabs; an unlocked tab answers with one of these. */
@@ -52,7 +54,7 @@ export function parsePush(text: string | null): PushNotice {
     const data = JSON.parse(text ?? "") as { kind?: unknown; chat?: unknown };
     const kind: PushKind = data.kind === "call" ? "call" : "message";
     const chat = typeof data.chat === "string" && CHAT_ID.test(data.chat) ? data.chat : null;
-    return { kind, chat };
+    return data.kind === "mention" ? { kind, chat, mention: true } : { kind, chat };
   } catch {
     return { kind: "message", chat: null };
   }
@@ -61,7 +63,7 @@ export function parsePush(text: string | null): PushNotice {
 /** The notification for a push: generic unless an unlocked tab said more. */
 export function noticeView(notice: PushNotice, answer: TabAnswer | null): NoticeView {
   const call = notice.kind === "call";
-  const generic = call ? "Incoming call" : "New message";
+  const generic = call ? "Incoming call" : notice.mention === true ? "You were mentioned" : "New message";
   const title = answer?.title?.trim() || "Talkee";
   const body = answer?.body?.trim() || generic;
   return {

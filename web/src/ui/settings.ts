@@ -1,7 +1,7 @@
 // Settings: your profile (ui/profile.ts); change the password; Your devices — every device of this account (label,
 // when it was added and last active, which one is this browser, whether it is signed
 // in), signing out all the others, revoking one; notifications; blocked people; deleting the account.
-import { ApiError, humanError, type DeviceInfo } from "../api/client";
+import { ApiError, humanError, type DeviceInfo, type PushPreferences } from "../api/client";
 import { deviceActivity, deviceAdded } from "../app/format";
 import type { Messenger } from "../app/messenger";
 import { approvalSection } from "./approval";
@@ -153,33 +153,18 @@ function notificationSettings(messenger: Messenger): HTMLElement {
   const showText = h("input", { type: "checkbox", id: "notify-show-text" }) as HTMLInputElement;
   showText.checked = n.showText;
   showText.addEventListener("change", () => (n.showText = showText.checked));
-  const mentionsMuted = h("input", { type: "checkbox", id: "notify-mentions-muted" }) as HTMLInputElement;
-  mentionsMuted.checked = n.mentionsWhenMuted;
-  mentionsMuted.addEventListener("change", () => (n.mentionsWhenMuted = mentionsMuted.checked));
-  // Stored on the server (it decides whether to push): usable once this device's choice is known.
-  const callsMuted = h("input", { type: "checkbox", id: "notify-calls-muted", disabled: true }) as HTMLInputElement;
-  callsMuted.checked = true;
-  n.callsWhenMuted().then(
-    (ring) => {
-      callsMuted.checked = ring;
-      callsMuted.disabled = false;
+  // Stored on the server (it decides whether to push): usable once this device's choices are known.
+  const callsMuted = preferenceBox("notify-calls-muted", "calls_when_muted", n, error);
+  const mentionsMuted = preferenceBox("notify-mentions-muted", "mentions_when_muted", n, error);
+  n.preferences().then(
+    (chosen) => {
+      for (const [box, name] of [[callsMuted, "calls_when_muted"], [mentionsMuted, "mentions_when_muted"]] as const) {
+        box.checked = chosen[name];
+        box.disabled = false;
+      }
     },
-    () => undefined, // offline: it stays disabled
+    () => undefined, // offline: they stay disabled
   );
-  callsMuted.addEventListener("change", () => {
-    const wanted = callsMuted.checked;
-    error.textContent = "";
-    callsMuted.disabled = true;
-    n.setCallsWhenMuted(wanted)
-      .then(
-        (ring) => (callsMuted.checked = ring),
-        (err: unknown) => {
-          callsMuted.checked = !wanted;
-          error.textContent = humanError(err);
-        },
-      )
-      .finally(() => (callsMuted.disabled = false));
-  });
   describe();
   return h(
     "div",
@@ -197,6 +182,27 @@ function notificationSettings(messenger: Messenger): HTMLElement {
     state,
     error,
   );
+}
+
+/** A checkbox for one of this device's push choices kept by the server; disabled until they are known. */
+function preferenceBox(id: string, name: keyof PushPreferences, n: Messenger["notifications"], error: HTMLElement): HTMLInputElement {
+  const box = h("input", { type: "checkbox", id, disabled: true }) as HTMLInputElement;
+  box.checked = true;
+  box.addEventListener("change", () => {
+    const wanted = box.checked;
+    error.textContent = "";
+    box.disabled = true;
+    n.setPreference(name, wanted)
+      .then(
+        (on) => (box.checked = on),
+        (err: unknown) => {
+          box.checked = !wanted;
+          error.textContent = humanError(err);
+        },
+      )
+      .finally(() => (box.disabled = false));
+  });
+  return box;
 }
 
 function signedOutText(n: number): string {
