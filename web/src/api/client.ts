@@ -20,6 +20,12 @@ export class NetworkError extends Error {
   }
 }
 
+/** A refusal that says "not now" rather than "no": the server is busy (429) or one of the
+ * services behind it is restarting (500–504, a proxy's 502/504 included): try again later. */
+export function isPassing(err: unknown): boolean {
+  return err instanceof ApiError && (err.status === 429 || err.status >= 500);
+}
+
 const HUMAN: Record<string, string> = {
   invalid_credentials: "Wrong username or password.",
   user_not_found: "There is no user with that name (someone on another server is written name@their.server).",

@@ -1,6 +1,6 @@
 // What to tell people when the server ended this device's session and will not let it
 // sign in again (the messenger keeps the answer in `accessProblem`; ui/banner shows it).
-import { ApiError, NetworkError, humanError } from "../api/client";
+import { ApiError, NetworkError, humanError, isPassing } from "../api/client";
 import { sleep } from "./context";
 
 export interface AccessProblem {
@@ -114,7 +114,7 @@ export class Reauth {
         this.signedIn();
         return;
       } catch (err) {
-        if (err instanceof NetworkError || (err instanceof ApiError && (err.status === 429 || err.status >= 500))) {
+        if (err instanceof NetworkError || isPassing(err)) {
           await sleep(Math.min(30_000, 2000 * 2 ** attempt));
           continue;
         }

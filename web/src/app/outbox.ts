@@ -4,7 +4,7 @@
 // client_message_id — and the same ciphertext — until the server answers, so it lands
 // once. Sends to a chat homed on another instance wait in `store.forwarded` until the
 // home's ordered copy comes back (or its refusal puts them back here).
-import { ApiError, NetworkError, humanError, type Api, type WireMessage } from "../api/client";
+import { ApiError, NetworkError, humanError, isPassing, type Api, type WireMessage } from "../api/client";
 import { newEditSecret } from "../crypto/blake3";
 import { toBase64 } from "../crypto/encoding";
 import type { FileReference } from "../crypto/payload";
@@ -18,12 +18,6 @@ import type { ChatNotice, LocalMessage, OutboxEntry } from "./store";
 export const FORWARD_RETRIES = 3;
 
 export const STATUS_RANK: Record<LocalMessage["status"], number> = { failed: -1, queued: 0, sent: 1, delivered: 2, read: 3 };
-
-/** A refusal that says "not now" rather than "no": the server is busy (429) or one of the
- * services behind it is restarting (500–504, a proxy's 502/504 included). The message waits. */
-export function isPassing(err: unknown): boolean {
-  return err instanceof ApiError && (err.status === 429 || err.status >= 500);
-}
 
 export interface SendOptions {
   replyTo?: string;

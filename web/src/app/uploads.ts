@@ -13,7 +13,7 @@
 // each chunk's MAC, so later chunks cannot be produced without the plaintext. The
 // ciphertext is what the server will hold anyway; the vault seals it again, with the key.
 import type { Remote } from "comlink";
-import { type Api, ApiError, NetworkError, humanError } from "../api/client";
+import { type Api, ApiError, NetworkError, humanError, isPassing } from "../api/client";
 import { fromBase64, fromUtf8, toBase64, utf8 } from "../crypto/encoding";
 import { decryptFileStream, encryptedSizeForBucket, encryptFileStream, fileBucketFor, FileTooLargeError, MAX_FILE_SIZE } from "../crypto/files";
 import type { FileReference } from "../crypto/payload";
@@ -247,7 +247,7 @@ export class Uploads {
         return;
       } catch (err) {
         // No link, a dead token (the messenger signs in again) or a busy server: wait and retry.
-        if (err instanceof NetworkError || (err instanceof ApiError && (err.status === 401 || err.status === 429 || err.status >= 500))) {
+        if (err instanceof NetworkError || isPassing(err) || (err instanceof ApiError && err.status === 401)) {
           const view = this.views.get(record.id);
           this.show(record, "waiting", view?.progress ?? 0.5);
           await sleep(RETRY_MS);
