@@ -27,6 +27,7 @@ urlpatterns = [
     path("v1/", include("apps.calls.api.urls")),
     path("v1/", include("apps.push.api.urls")),
     path("", include("apps.federation.urls")),
+    path("", include("apps.accounts.api.s2s")),
     path("", include("apps.devices.api.s2s")),
     path("", include("apps.blobs.api.s2s")),
     path("", include("apps.transport.urls")),

@@ -1,12 +1,21 @@
 """Remote users as this instance knows them: a remote user (`bob@partner`) is a `User` row
 with the peer's domain and no password. Only the user's own instance speaks for them (see
-apps/devices/federation.py for the signed lookup that fills in their devices)."""
+apps/devices/federation.py for the signed lookup that fills in their devices, and
+`remote_profile` below for their sealed profiles)."""
 
+import binascii
 from typing import Any
 
-from apps.accounts.models import User
+from django.conf import settings
+from django.core.cache import cache
+
+from apps.accounts.models import Profile, User
+from apps.core.b64 import unb64
+from apps.core.errors import NotFound, ServiceError
 from apps.federation.registry import Refused
-from apps.federation.remote import domain_of
+from apps.federation.remote import PeerUnavailable, domain_of, signed_get
+
+PROFILES_PATH = "/s2s/v1/profiles"
 
 
 def remote_user(address: str) -> User:
@@ -27,3 +36,47 @@ def own_user(origin: str, address: Any) -> User:
     if user is None:
         raise Refused("unknown user")
     return user
+
+
+def remote_profile(user: User) -> Profile:
+    """A remote user's sealed profile, asked of their instance (a signed GET, no transaction
+    open) at most once per TALKEE_REMOTE_PROFILE_REFRESH_SECONDS, mirrored here so that it
+    is served while their instance is away. The mirror only moves forward (a higher
+    version); clients check the version too and open it with the key the user shared.
+    NotFound: no profile there (and none mirrored); PeerUnavailable: their instance cannot
+    be reached and nothing is mirrored."""
+    mirrored = Profile.objects.filter(account=user).first()
+    fresh_key = f"profile-asked:{user.pk}"
+    if mirrored is not None and cache.get(fresh_key) is not None:
+        return mirrored
+    try:
+        document = signed_get(user.domain, PROFILES_PATH, [("user", user.username)])
+    except NotFound:
+        if mirrored is None:
+            raise NotFound("This user has no profile yet.") from None
+        return mirrored
+    except PeerUnavailable:
+        if mirrored is None:
+            raise
+        return mirrored
+    version, ciphertext = _profile_document(user, document)
+    cache.set(fresh_key, 1, timeout=settings.TALKEE_REMOTE_PROFILE_REFRESH_SECONDS)
+    if mirrored is not None and mirrored.version >= version:
+        return mirrored
+    Profile.objects.filter(account=user, version__lt=version).update(version=version, ciphertext=ciphertext)
+    Profile.objects.get_or_create(account=user, defaults={"version": version, "ciphertext": ciphertext})
+    return Profile.objects.get(account=user)
+
+
+def _profile_document(user: User, document: dict[str, Any]) -> tuple[int, bytes]:
+    version, ciphertext = document.get("version"), document.get("ciphertext")
+    bad = ServiceError(f"{user.domain} sent a malformed profile.", code="invalid_peer_answer", status=502)
+    if document.get("user") != user.username or not isinstance(version, int) or isinstance(version, bool):
+        raise bad
+    try:
+        sealed = unb64(ciphertext)
+    except (binascii.Error, ValueError, TypeError):
+        raise bad from None
+    if not 0 <= version < 2**63 or not 0 < len(sealed) <= settings.TALKEE_PROFILE_MAX_BYTES:
+        raise bad
+    return version, sealed

@@ -262,6 +262,8 @@ TALKEE_REACTION_MAX_BYTES = 1024
 # An encrypted profile (display name and a small picture, padded to at most 64 KiB by the
 # client, then sealed): PUT /v1/accounts/me/profile refuses more with 413 profile_too_large.
 TALKEE_PROFILE_MAX_BYTES = env.int("TALKEE_PROFILE_MAX_BYTES", default=65 * 1024)
+# A remote user's profile is asked of their instance at most this often (mirrored between).
+TALKEE_REMOTE_PROFILE_REFRESH_SECONDS = env.int("TALKEE_REMOTE_PROFILE_REFRESH_SECONDS", default=60)
 TALKEE_CALL_PAYLOAD_MAX_BYTES = 64 * 1024
 # Calls: the instance's own coturn (`use-auth-secret` + `static-auth-secret`); no URLs = no TURN.
 TALKEE_TURN_URLS: list[str] = env.list("TALKEE_TURN_URLS", default=[])

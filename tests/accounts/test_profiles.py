@@ -120,11 +120,13 @@ def test_nobody_writes_another_users_profile(make_account) -> None:
 
 def test_no_profile_and_unknown_users_are_404(make_account) -> None:
     alice = make_account()
-    for path in (
-        "/v1/accounts/me/profile",
-        f"/v1/accounts/{alice.address}/profile",
-        "/v1/accounts/nobody@x.test/profile",
+    for path, code in (
+        ("/v1/accounts/me/profile", "not_found"),
+        (f"/v1/accounts/{alice.address}/profile", "not_found"),
+        (f"/v1/accounts/nobody{alice.address[alice.address.index('@') :]}/profile", "not_found"),
+        # someone of another instance that nobody here chats with: not asked of that instance
+        ("/v1/accounts/nobody@x.test/profile", "user_not_found"),
     ):
         answer = alice.client.get(path)
         assert answer.status_code == 404
-        assert answer.json()["error"]["code"] == "not_found"
+        assert answer.json()["error"]["code"] == code

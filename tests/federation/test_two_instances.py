@@ -6,6 +6,7 @@ from A's s2s listener) on first contact; B is stopped while A keeps queueing, re
 everything arrives once, in order."""
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -342,3 +343,48 @@ def test_a_finds_b_through_the_federation_url_b_publishes(instance_b: InstanceB)
             assert deliver_to(B) == 1
     cache.delete(f"federation-delegation:{B}")
     assert instance_b.inbox() == [("localhost", "ping", 3)]
+
+
+def test_a_remote_members_sealed_profile_is_asked_of_their_instance_and_mirrored(
+    instance_b: InstanceB, make_account, settings
+) -> None:
+    """Bob lives on B and set his profile there (sealed: A cannot open it). Alice on A, in a
+    chat with him, gets it through A, which asks B (signed, mutual TLS) and mirrors it: a
+    newer version replaces it once the refresh time has passed, and while B is away A
+    answers the mirror. Someone A knows of from no chat is not asked for at all."""
+    settings.TALKEE_REMOTE_PROFILE_REFRESH_SECONDS = 2
+    alice = make_account()
+    bob = RemoteAccount.register(instance_b, "bob")
+    sealed_1, sealed_2 = os.urandom(300), os.urandom(420)
+    status, answer = bob.call("PUT", "/v1/accounts/me/profile", {"version": 1, "ciphertext": b64(sealed_1)})
+    assert status == 200, answer
+    unknown = alice.client.get(f"/v1/accounts/{bob.address}/profile")
+    assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "user_not_found"
+
+    start_direct_chat(alice, bob)
+    got = alice.client.get(f"/v1/accounts/{bob.address}/profile")
+    assert got.status_code == 200, got.json()
+    assert got.json() == {"user": bob.address, "version": 1, "ciphertext": b64(sealed_1)}
+
+    status, answer = bob.call("PUT", "/v1/accounts/me/profile", {"version": 2, "ciphertext": b64(sealed_2)})
+    assert status == 200, answer
+    assert alice.client.get(f"/v1/accounts/{bob.address}/profile").json()["version"] == 1  # asked a moment ago
+    time.sleep(2.5)
+    assert alice.client.get(f"/v1/accounts/{bob.address}/profile").json() == {
+        "user": bob.address,
+        "version": 2,
+        "ciphertext": b64(sealed_2),
+    }
+
+    carol = RemoteAccount.register(instance_b, "carol")  # in a chat with Alice, no profile yet
+    start_direct_chat(alice, carol)
+    missing = alice.client.get(f"/v1/accounts/{carol.address}/profile")
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found", missing.json()
+    instance_b.stop()
+    try:
+        away = alice.client.get(f"/v1/accounts/{bob.address}/profile")
+        assert away.status_code == 200 and away.json()["version"] == 2  # the mirror
+        gone = alice.client.get(f"/v1/accounts/{carol.address}/profile")
+        assert gone.status_code == 503 and gone.json()["error"]["code"] == "peer_unreachable", gone.json()
+    finally:
+        instance_b.start()

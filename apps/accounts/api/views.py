@@ -1,5 +1,6 @@
 """Thin views: parse, call one service, answer."""
 
+from django.conf import settings
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.permissions import AllowAny
@@ -16,6 +17,7 @@ from apps.accounts.api.throttles import (
     RegisterIPThrottle,
 )
 from apps.accounts.authentication import request_session
+from apps.accounts.federation import remote_profile
 from apps.accounts.models import Profile
 from apps.accounts.selectors import blocked_users_of
 from apps.core.api_fields import check_address, validated
@@ -182,16 +184,27 @@ class ProfileView(APIView):
     @extend_schema(
         responses={
             200: serializers.ProfileAnswerSerializer,
-            404: error_response("not_found: no such user on this instance, or no profile yet"),
+            404: error_response(
+                "not_found: no profile yet / user_not_found: a user of another instance that is in no chat here"
+            ),
+            502: error_response("invalid_peer_answer: the user's instance sent a malformed profile"),
+            503: error_response("peer_unreachable: the user's instance cannot be reached and nothing is mirrored"),
         }
     )
     def get(self, request: Request, user: str) -> Response:
         """A user's encrypted profile; only those the user gave the profile key (their chats'
-        members, through MLS) can open it. Profiles of users on other instances are not relayed."""
-        profile = selectors.profile_of(user)
-        if profile is None:
-            raise NotFound("This user has no profile here.")
-        return Response(_profile_answer(profile))
+        members, through MLS) can open it. A user of another instance that this instance
+        knows (someone in one of its chats) is asked of their instance and mirrored here."""
+        address = selectors.full_address(user)
+        if address.endswith("@" + settings.TALKEE_DOMAIN):
+            profile = selectors.profile_of(address)
+            if profile is None:
+                raise NotFound("This user has no profile here.")
+            return Response(_profile_answer(profile))
+        remote = selectors.user_by_address(address)
+        if remote is None:
+            raise NotFound("No one by that name is in a chat here.", code="user_not_found")
+        return Response(_profile_answer(remote_profile(remote)))
 
 
 class DeleteAccountView(APIView):

@@ -182,6 +182,19 @@ class Person:
     def banner(self) -> Any:
         return self.page.get_by_role("status", name="Connection")
 
+    def set_display_name(self, name: str, screenshot: str | None = None) -> None:
+        """Settings → Profile: the display name, sealed under this person's profile key."""
+        page = self.page
+        self.typed.append(name)
+        page.get_by_role("button", name="Settings").click()
+        page.get_by_label("Display name").fill(name)
+        page.get_by_role("button", name="Save name").click()
+        expect(page.get_by_role("status", name="Profile")).to_have_text("Your display name was saved.", timeout=SLOW)
+        if screenshot is not None:
+            assert_controls_named(page)
+            shot(page, screenshot)
+        page.get_by_role("button", name="Close settings").click()
+
 
 def watch_csp(page: Page, violations: list[str], tag: str = "") -> None:
     """Collect every Content-Security-Policy violation the page meets: Chromium's own console

@@ -421,3 +421,37 @@ def test_bobs_instance_cannot_slip_a_ghost_device_into_a_chat_homed_on_a(
         with pytest.raises(HarnessError):
             ghost_worker.receive(chat_id, bytes(row.ciphertext))
     assert ghost_worker.listGroups() == []
+
+
+def test_display_names_cross_instances(
+    people: Any,
+    instance_b: InstanceB,
+    app_server: LiveServer,
+    instance_a_s2s: S2sListener,
+    celery_worker_process: Path,
+) -> None:
+    """Alice on A and Bob on B each set a display name; in their direct chat each sees the
+    other's, fetched by their own instance from the other's (sealed: neither instance can
+    read it) and opened with the key shared through MLS."""
+    alice = people("alice")
+    bob = on_b(people("bob"), instance_b)
+    alice.sign_up()
+    bob.sign_up()
+    alice_name, bob_name = "Alice of Avalon Q4", "Bob from Brisbane Q4"
+    alice.set_display_name(alice_name)
+    bob.set_display_name(bob_name)
+    alice.start_direct(f"{bob.name}@{FEDERATION_B}")
+    alice.say("Hello across the servers")
+    expect(bob.page.get_by_role("button", name=re.compile(rf"^Open chat {re.escape(alice_name)}"))).to_be_visible(
+        timeout=SLOW
+    )
+    bob.open_chat(alice_name)
+    bob.expect_message("Hello across the servers")
+    bob.say("Hello back from B")
+    expect(alice.page.locator(".conv-title")).to_have_text(bob_name, timeout=SLOW)
+    alice.expect_message("Hello back from B")
+    shot(alice.page, "23g-remote-display-name")
+    for secret in (alice_name, bob_name):
+        for dsn in (instance_b.dsn,):
+            assert secret not in "\n".join(r for rows in all_rows(dsn).values() for r in rows)
+    assert_private(alice.server, [alice_name, bob_name, "Hello across the servers", "Hello back from B"])

@@ -17,7 +17,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from apps.accounts.models import Profile
-from tests.e2e.app.conftest import SLOW, Person, assert_controls_named, assert_private, shot
+from tests.e2e.app.conftest import SLOW, assert_controls_named, assert_private, shot
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -46,19 +46,6 @@ def png_with_metadata(width: int, height: int) -> bytes:
     )
 
 
-def set_display_name(person: Person, name: str, screenshot: str | None = None) -> None:
-    page = person.page
-    person.typed.append(name)
-    page.get_by_role("button", name="Settings").click()
-    page.get_by_label("Display name").fill(name)
-    page.get_by_role("button", name="Save name").click()
-    expect(page.get_by_role("status", name="Profile")).to_have_text("Your display name was saved.", timeout=SLOW)
-    if screenshot is not None:
-        assert_controls_named(page)
-        shot(page, screenshot)
-    page.get_by_role("button", name="Close settings").click()
-
-
 def title(page: Page) -> Any:
     return page.locator("h2.conv-title")
 
@@ -81,7 +68,7 @@ def test_display_name_reaches_the_other_side_and_a_group_rename_is_told(people: 
     expect(title(bob.page)).to_have_text(alice.name)
 
     first = "Alice Wonderland Q7"
-    set_display_name(alice, first, "23f-settings-profile-desktop")
+    alice.set_display_name(first, "23f-settings-profile-desktop")
     # Bob's header (the chat is open on his phone), then his chat list.
     expect(title(bob.page)).to_have_text(first, timeout=SLOW)
     shot(bob.page, "23a-display-name-header-phone")
@@ -123,7 +110,7 @@ def test_display_name_reaches_the_other_side_and_a_group_rename_is_told(people: 
     bob.page.get_by_role("button", name="Back to chats").click()
 
     second = "Alice Pleasance Z3"
-    set_display_name(alice, second)
+    alice.set_display_name(second)
     expect(bob.page.get_by_role("button", name=re.compile(rf"^Open chat {re.escape(second)}"))).to_be_visible(
         timeout=SLOW
     )
@@ -173,7 +160,7 @@ def test_a_name_set_before_the_chat_reaches_whoever_it_is_started_with(people: A
     alice.sign_up()
     bob.sign_up()
     name = "Alice Early K5"
-    set_display_name(alice, name)
+    alice.set_display_name(name)
     alice.start_direct(bob.name)
     alice.say("Hi, it is me")
     expect(bob.page.get_by_role("button", name=re.compile(rf"^Open chat {re.escape(name)}"))).to_be_visible(
