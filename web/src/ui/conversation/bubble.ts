@@ -1,13 +1,15 @@
 // One message in the list: a bubble (sender, forwarded-from, quote, text or file,
-// reactions, time and ticks, errors) and its actions (reply, react, forward, edit,
-// delete). Notices and unreadable or deleted messages are one line. It only renders and
-// reports what was clicked.
+// reactions, time and ticks, errors) and its actions (reply, react, forward, edit, copy,
+// delete — on a phone behind a long press or "More actions", ./messageMenu). Notices and
+// unreadable, deleted or being-deleted messages are one line. It only renders and reports
+// what was clicked.
 import { localNoticeText } from "../../app/contacts";
 import { displayName, userOf } from "../../app/format";
 import type { ChatRecord, LocalMessage } from "../../app/store";
 import type { FileReference } from "../../crypto/payload";
 import { clockIcon, formatTime, h } from "../dom";
 import { reactionBar } from "./reactions";
+import { withMessageMenu } from "./messageMenu";
 import { messageText } from "./messageText";
 import { formatDuration } from "./timers";
 
@@ -34,6 +36,8 @@ export interface BubbleContext {
   fileCard(ref: FileReference): HTMLElement;
   /** From someone this user blocked and not shown anyway: folded into one line. */
   hidden?(m: LocalMessage): boolean;
+  /** Deleted a moment ago, still undoable (./pendingDeletes): folded into one line with "Undo". */
+  deleting?(m: LocalMessage): boolean;
 }
 
 export interface BubbleActions {
@@ -47,6 +51,10 @@ export interface BubbleActions {
   showQuoted(id: string): void;
   /** Show a folded message from a blocked person (on this screen only). */
   unfold?(m: LocalMessage): void;
+  /** Take back a deletion within its undo time. */
+  undoDelete?(m: LocalMessage): void;
+  /** Copy the message's text. */
+  copy?(m: LocalMessage): void;
 }
 
 /** "You" for ours, else the sender's name. */
@@ -76,6 +84,14 @@ export function messageItem(m: LocalMessage, c: ChatRecord, view: BubbleContext,
       { class: "msg system blocked-message", "data-id": m.id },
       "Message from a blocked person ",
       h("button", { type: "button", class: "link", "aria-label": "Show the message from a blocked person", onclick: () => actions.unfold?.(m) }, "Show"),
+    );
+  }
+  if (view.deleting?.(m) === true) {
+    return h(
+      "li",
+      { class: "msg system deleting", "data-id": m.id },
+      "You deleted a message ",
+      h("button", { type: "button", class: "link", "aria-label": "Undo deleting the message", onclick: () => actions.undoDelete?.(m) }, "Undo"),
     );
   }
   const refused = m.changeError === undefined ? null : h("p", { class: "error change-error" }, m.changeError);
@@ -129,9 +145,13 @@ export function messageItem(m: LocalMessage, c: ChatRecord, view: BubbleContext,
     for (const emoji of REACTIONS) bubbleActions.append(h("button", { type: "button", "aria-label": `React ${emoji}`, onclick: () => actions.react(m, emoji) }, emoji));
     bubbleActions.append(h("button", { type: "button", "aria-label": "Forward", onclick: () => forwardPicker(m, bubbleActions, view, actions) }, "↪"));
     if (m.mine) bubbleActions.append(h("button", { type: "button", "aria-label": "Edit", onclick: () => actions.edit(m) }, "✎"));
+    if (m.text !== "" && actions.copy !== undefined) bubbleActions.append(h("button", { type: "button", "aria-label": "Copy", onclick: () => actions.copy?.(m) }, "📋"));
     if (m.mine || view.canManage) bubbleActions.append(h("button", { type: "button", "aria-label": "Delete", onclick: () => actions.remove(m) }, "✕"));
   }
-  return h("li", { class: `msg ${m.mine ? "mine" : "theirs"}`, "data-status": m.status, "data-id": m.id }, h("div", { class: "bubble" }, ...parts), bubbleActions);
+  const bubble = h("div", { class: "bubble" }, ...parts);
+  const item = h("li", { class: `msg ${m.mine ? "mine" : "theirs"}`, "data-status": m.status, "data-id": m.id }, bubble, bubbleActions);
+  if (bubbleActions.childElementCount > 0) withMessageMenu(item, m.key, bubble, bubbleActions);
+  return item;
 }
 
 /** The chats to forward to, under the message's actions (a second click closes it). */

@@ -14,6 +14,7 @@ import { composer as makeComposer } from "./composer";
 import { fileCards } from "./fileCard";
 import { conversationHeader } from "./header";
 import { messageList } from "./messageList";
+import { pendingDeletes } from "./pendingDeletes";
 import { defaultTimerLabel } from "./timers";
 import { voicePlayers, voiceRecorder } from "./voice";
 
@@ -38,6 +39,11 @@ export function conversation(messenger: Messenger, back: () => void, searchIn?: 
   const warnings = h("div", { class: "security-warnings", role: "alert", "aria-label": "Security warnings" });
   const say = (text: string): void => {
     notice.textContent = text;
+  };
+  // What happened, for screen readers (not an error): copied, deleted, kept.
+  const polite = h("p", { class: "sr-only", role: "status" });
+  const tell = (text: string): void => {
+    polite.textContent = text;
   };
   const act = (work: () => Promise<void>): void => {
     say("");
@@ -185,11 +191,26 @@ export function conversation(messenger: Messenger, back: () => void, searchIn?: 
   // Messages of blocked people the person chose to see anyway (this screen only).
   const unfolded = new Set<string>();
   const voicePlayer = voicePlayers({ open: (ref) => messenger.openFile(ref), say });
+  const deletes = pendingDeletes(() => list.render());
   const bubbleActions: BubbleActions = {
     reply: (m) => composer.replyTo(m),
     edit: (m) => composer.edit(m),
     react: (m, emoji) => act(() => messenger.react(chatId!, m, emoji)),
-    remove: (m) => act(() => messenger.remove(chatId!, m)),
+    remove: (m) => {
+      const id = chatId!;
+      deletes.start(m.key, () => act(() => messenger.remove(id, m)));
+      tell("Message deleted. Undo is next to it for a few seconds.");
+    },
+    undoDelete: (m) => {
+      deletes.undo(m.key);
+      tell("The message was kept.");
+    },
+    copy: (m) => {
+      navigator.clipboard.writeText(m.text).then(
+        () => tell("Copied."),
+        () => say("This browser did not let Talkee copy."),
+      );
+    },
     reveal: (m) => void messenger.burn(chatId!, m),
     forward: (m, to, origin) => act(() => messenger.send(to.id, m.text, { forwardOf: origin })),
     showQuoted: (id) => {
@@ -215,6 +236,7 @@ export function conversation(messenger: Messenger, back: () => void, searchIn?: 
           [...messenger.store.chats.values()].filter((t) => t.joined && !t.removed).map((t) => ({ chat: t, title: messenger.chatTitle(t) })),
         fileCard: (ref) => voicePlayer(ref) ?? fileCard(ref),
         hidden: (msg) => messenger.blocks.has(userOf(msg.sender)) && !unfolded.has(msg.key),
+        deleting: (msg) => deletes.has(msg.key),
       };
       return messageItem(m, c, view, bubbleActions);
     },
@@ -223,7 +245,7 @@ export function conversation(messenger: Messenger, back: () => void, searchIn?: 
   const readOnly = h("p", { class: "read-only" }, "Only the channel's owners and admins can post here.");
   const panel = h("aside", { class: "members-panel", "aria-label": "Members" });
   panel.hidden = true;
-  const body = h("div", { class: "conv-body" }, h("div", { class: "conv-main" }, warnings, list.frame, notice, held, composer.el, readOnly), panel);
+  const body = h("div", { class: "conv-body" }, h("div", { class: "conv-main" }, warnings, list.frame, notice, polite, held, composer.el, readOnly), panel);
   const empty = h("div", { class: "conv-empty" }, h("p", {}, "Pick a chat, or start one with a username."));
   el.append(header.el, body, empty);
 
