@@ -182,6 +182,15 @@ class Person:
     def banner(self) -> Any:
         return self.page.get_by_role("status", name="Connection")
 
+    def attach(self, *paths: str) -> None:
+        """Pick files with the composer's attach button; they wait with a preview until Send."""
+        self.page.get_by_label("Attach file").set_input_files(list(paths))
+        self.send_staged(len(paths))
+
+    def send_staged(self, count: int = 1) -> None:
+        """Send the files waiting above the text box (what is written is the caption)."""
+        self.page.get_by_role("button", name="Send file" if count == 1 else f"Send {count} files").click()
+
     def set_display_name(self, name: str, screenshot: str | None = None) -> None:
         """Settings → Profile: the display name, sealed under this person's profile key."""
         page = self.page

@@ -212,7 +212,7 @@ def test_alice_on_a_and_bob_on_b_chat_in_the_pwa(
         (tmp_path / name).write_bytes(data)
         sender.typed.append(name)
         contents += [head * 50, data[-4096:]]
-        sender.page.get_by_label("Attach file").set_input_files(str(tmp_path / name))
+        sender.attach(str(tmp_path / name))
         button = receiver.log.get_by_role("button", name=f"Download {name}")
         expect(button).to_be_visible(timeout=SLOW)
         with receiver.page.expect_download() as download_info:

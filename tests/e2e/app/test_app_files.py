@@ -36,8 +36,25 @@ def test_file_round_trip(people: Any, tmp_path: Path) -> None:
     source.write_bytes(contents)
     alice.typed.append(name)
 
+    # Picked, it waits above the text box (name and size) until sent; Cancel sends nothing.
     alice.page.get_by_label("Attach file").set_input_files(str(source))
+    staged = alice.page.get_by_role("group", name="Files to send")
+    expect(staged).to_contain_text(name)
+    expect(staged).to_contain_text("1.4 MB")
+    alice.page.get_by_role("button", name="Cancel: do not send these files").click()
+    expect(staged).to_be_hidden()
+    expect(alice.page.get_by_role("button", name="Send", exact=True)).to_be_visible()
+    # Picked again, with a caption written below it.
+    alice.page.get_by_label("Attach file").set_input_files(str(source))
+    expect(alice.composer).to_have_attribute("placeholder", "Add a caption")
+    alice.composer.fill("Figures for Thursday")
+    alice.typed.append("Figures for Thursday")
+    shot(alice.page, "12a-file-staged-with-caption")
+    alice.composer.press("Enter")
+    expect(staged).to_be_hidden()
     expect(alice.log.get_by_role("button", name=f"Download {name}")).to_be_visible(timeout=SLOW)
+    expect(bob.log.get_by_text("Figures for Thursday")).to_be_visible(timeout=SLOW)
+    assert len(alice.log.get_by_role("button", name=f"Download {name}").all()) == 1  # the cancelled one never went
     expect(bob.log.get_by_role("button", name=f"Download {name}")).to_be_visible(timeout=SLOW)
     shot(bob.page, "12-file-received")
 
@@ -53,7 +70,7 @@ def test_file_round_trip(people: Any, tmp_path: Path) -> None:
     image = tmp_path / "holiday-snapshot.png"
     image.write_bytes((Path(__file__).resolve().parents[3] / "web/public/icons/icon-192.png").read_bytes())
     alice.typed.append("holiday-snapshot.png")
-    alice.page.get_by_label("Attach file").set_input_files(str(image))
+    alice.attach(str(image))
     preview = bob.log.get_by_role("img", name="holiday-snapshot.png")
     expect(preview).to_be_visible(timeout=SLOW)
     bob.page.wait_for_function("img => img.complete && img.naturalWidth === 192", arg=preview.element_handle())
@@ -90,6 +107,7 @@ def test_file_round_trip(people: Any, tmp_path: Path) -> None:
     expect(alice.page.locator(".conversation.dropping")).to_have_count(1)
     target.dispatch_event("drop", {"dataTransfer": transfer})
     expect(alice.page.locator(".conversation.dropping")).to_have_count(0)
+    alice.send_staged()
     expect(alice.page.get_by_role("status", name="Uploads")).to_contain_text("waiting for the connection")
     received = bob.log.get_by_role("button", name=f"Download {dropped_name}")
     expect(received).to_have_count(1, timeout=SLOW)
@@ -105,7 +123,7 @@ def test_file_round_trip(people: Any, tmp_path: Path) -> None:
     big = tmp_path / "too-big.bin"
     with big.open("wb") as f:
         f.truncate(64 * 1024 * 1024 + 1)
-    alice.page.get_by_label("Attach file").set_input_files(str(big))
+    alice.attach(str(big))
     expect(alice.page.get_by_role("alert").filter(has_text="too large")).to_have_text(
         "This file is too large (at most 64 MiB).", timeout=SLOW
     )
@@ -133,7 +151,7 @@ def test_upload_resumes_after_a_reload(people: Any, tmp_path: Path) -> None:
             route.continue_()
 
     alice.page.route("**/v1/blobs/*/chunks/*", cut_after_four)
-    alice.page.get_by_label("Attach file").set_input_files(str(source))
+    alice.attach(str(source))
     uploads = alice.page.get_by_role("status", name="Uploads")
     expect(uploads).to_contain_text(f"{name}: ", timeout=SLOW)
     expect(uploads).to_contain_text("waiting for the connection", timeout=SLOW)
@@ -187,7 +205,7 @@ def test_upload_resumes_after_a_reload(people: Any, tmp_path: Path) -> None:
     early = tmp_path / early_name
     early.write_bytes(os.urandom(40 * 1024 * 1024))
     alice.typed.append(early_name)
-    alice.page.get_by_label("Attach file").set_input_files(str(early))
+    alice.attach(str(early))
     expect(alice.page.get_by_role("status", name="Uploads")).to_contain_text(f"{early_name}: ", timeout=SLOW)
     expect(alice.page.get_by_role("status", name="Uploads")).to_contain_text("encrypting")
     alice.page.reload()

@@ -8,6 +8,7 @@ The server never learns a file's name or its true size."""
 from __future__ import annotations
 
 import base64
+import re
 from pathlib import Path
 from typing import Any
 
@@ -130,7 +131,7 @@ def test_a_picture_loses_its_gps_and_opens_full_size(people: Any, tmp_path: Path
             route.continue_()
 
     bob.page.route("**/v1/blobs/*", hold)
-    alice.page.get_by_label("Attach file").set_input_files(str(tmp_path / name))
+    alice.attach(str(tmp_path / name))
     thumb = bob.log.get_by_role("img", name=name)
     expect(thumb).to_be_visible(timeout=SLOW)
     loaded(bob.page, thumb, 240, 320)  # ≤ 320 px, the right way up (portrait)
@@ -193,7 +194,7 @@ def test_a_picture_loses_its_gps_and_opens_full_size(people: Any, tmp_path: Path
     big = draw(alice.page, 4000, 3000)
     (tmp_path / big_name).write_bytes(big)
     alice.typed.append(big_name)
-    alice.page.get_by_label("Attach file").set_input_files(str(tmp_path / big_name))
+    alice.attach(str(tmp_path / big_name))
     big_inline = bob.log.get_by_role("img", name=big_name)
     loaded(bob.page, big_inline, 2560, 1920)
     with bob.page.expect_download() as download_info:
@@ -264,6 +265,12 @@ def test_pasted_and_dropped_pictures_and_a_video(people: Any, tmp_path: Path) ->
     transfer = alice.page.evaluate_handle(TRANSFER, [base64.b64encode(pasted).decode(), pasted_name, "image/png"])
     paste = "(box, data) => box.dispatchEvent(new ClipboardEvent('paste', { clipboardData: data, bubbles: true }))"
     alice.composer.evaluate(paste, transfer)
+    # It waits above the text box with its preview (a local object URL) until sent.
+    expect(alice.page.get_by_role("group", name="Files to send").get_by_role("img")).to_have_attribute(
+        "src", re.compile("^blob:")
+    )
+    shot(alice.page, "23h-pasted-picture-staged")
+    alice.send_staged()
     image = bob.log.get_by_role("img", name=pasted_name)
     loaded(bob.page, image, 300, 200)
     expect(alice.composer).to_have_value("")  # nothing pasted as text
@@ -276,6 +283,7 @@ def test_pasted_and_dropped_pictures_and_a_video(people: Any, tmp_path: Path) ->
     target = alice.page.get_by_role("log", name="Messages")
     target.dispatch_event("dragover", {"dataTransfer": transfer})
     target.dispatch_event("drop", {"dataTransfer": transfer})
+    alice.send_staged()
     loaded(bob.page, bob.log.get_by_role("img", name=dropped_name), 500, 400)
 
     # A short WebM plays inline on Bob's side, decrypted into an object URL.
@@ -283,7 +291,7 @@ def test_pasted_and_dropped_pictures_and_a_video(people: Any, tmp_path: Path) ->
     clip_name = "birthday-clip-private.webm"
     (tmp_path / clip_name).write_bytes(webm)
     alice.typed.append(clip_name)
-    alice.page.get_by_label("Attach file").set_input_files(str(tmp_path / clip_name))
+    alice.attach(str(tmp_path / clip_name))
     video = bob.log.get_by_label(f"Video {clip_name}")
     expect(video).to_be_visible(timeout=SLOW)
     bob.page.wait_for_function("(v) => v.readyState >= 2 && v.src.startsWith('blob:')", arg=video.element_handle())
@@ -299,7 +307,7 @@ def test_pasted_and_dropped_pictures_and_a_video(people: Any, tmp_path: Path) ->
     broken_name = "not-really-a-photo.jpg"
     (tmp_path / broken_name).write_bytes(b"\xff\xd8\xff\xe1\x00\x10Exif\x00\x00GPS-here" + bytes(64))
     alice.typed.append(broken_name)
-    alice.page.get_by_label("Attach file").set_input_files(str(tmp_path / broken_name))
+    alice.attach(str(tmp_path / broken_name))
     expect(alice.page.get_by_role("alert").filter(has_text="could not be read as a picture")).to_have_text(
         f"{broken_name} could not be read as a picture, so its hidden details (such as where it was taken)"
         " cannot be removed. It was not sent."

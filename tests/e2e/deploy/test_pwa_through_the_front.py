@@ -131,6 +131,7 @@ def test_two_people_talk_send_a_file_and_reload_over_https(
         contents = b"agenda\n" * 1000 + os.urandom(50_000)
         (tmp_path / name).write_bytes(contents)
         alice.page.get_by_label("Attach file").set_input_files(str(tmp_path / name))
+        alice.page.get_by_role("button", name="Send file").click()  # it waited with its preview
         button = bob.log.get_by_role("button", name=f"Download {name}")
         expect(button).to_be_visible(timeout=SLOW)
         with bob.page.expect_download() as download_info:

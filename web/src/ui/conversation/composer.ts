@@ -8,6 +8,7 @@ import { clear, h } from "../dom";
 import { mentionsIn } from "../../app/mentions";
 import { senderName } from "./bubble";
 import { mentionPicker } from "./mentionPicker";
+import { stagedFiles } from "./stagedFiles";
 
 export interface ComposerActions {
   send(text: string, options: SendOptions): void;
@@ -33,7 +34,7 @@ export interface ComposerView {
   draft(): Draft | null;
   /** Brings a kept draft back (with the message it replies to, if still here). */
   setDraft(text: string, replyTo: LocalMessage | null): void;
-  /** A file to send (dropped on the conversation) with what is written as its caption. */
+  /** A file to send (dropped or pasted on the conversation): staged with a preview until Send; what is written is its caption. */
   upload(file: File): void;
   renderUploads(list: UploadView[]): void;
   setTimerLabel(label: string): void;
@@ -70,6 +71,10 @@ export function composer(domain: string, actions: ComposerActions): ComposerView
   const sendButton = h("button", { type: "submit", class: "primary" }, "Send");
   const fileInput = h("input", { type: "file", id: "attach", class: "sr-only" });
   const attach = h("label", { for: "attach", class: "attach", title: "Attach a file" }, h("span", { "aria-hidden": "true" }, "+"), h("span", { class: "sr-only" }, "Attach file"));
+  const staged = stagedFiles((count) => {
+    sendButton.textContent = count === 0 ? "Send" : count === 1 ? "Send file" : `Send ${count} files`;
+    input.placeholder = count === 0 ? "Write a message" : "Add a caption";
+  });
   const uploadRow = h("div", { class: "upload-rows", role: "status", "aria-label": "Uploads" });
   uploadRow.hidden = true;
   const burnLabel = h("label", { for: "burn", class: "check", title: "The message is deleted for everyone once it has been read" }, burnBox, " Burn after reading");
@@ -78,6 +83,7 @@ export function composer(domain: string, actions: ComposerActions): ComposerView
     { class: "composer", "aria-label": "Write a message" },
     context,
     uploadRow,
+    staged.el,
     picker.el,
     h("div", { class: "composer-row" }, attach, fileInput, input, sendButton),
     h("div", { class: "composer-options" }, ttl, burnLabel),
@@ -93,6 +99,15 @@ export function composer(domain: string, actions: ComposerActions): ComposerView
   };
 
   const submit = (): void => {
+    if (staged.files.length > 0 && editing === null) {
+      // The text is the caption, on the first file.
+      const [first, ...rest] = staged.take();
+      const caption = input.value.trim();
+      input.value = "";
+      actions.upload(first!, caption);
+      for (const file of rest) actions.upload(file, "");
+      return;
+    }
     const text = input.value.trim();
     if (text === "") return;
     if (editing !== null) {
@@ -120,9 +135,8 @@ export function composer(domain: string, actions: ComposerActions): ComposerView
     actions.send(text, options);
   };
   const upload = (file: File): void => {
-    const caption = input.value.trim();
-    input.value = "";
-    actions.upload(file, caption);
+    staged.add(file);
+    input.focus();
   };
 
   el.addEventListener("submit", (ev) => {
@@ -154,6 +168,7 @@ export function composer(domain: string, actions: ComposerActions): ComposerView
     el,
     reset() {
       picker.close();
+      staged.clear();
       replyTo = null;
       editing = null;
       input.value = "";
