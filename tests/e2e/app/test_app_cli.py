@@ -1,0 +1,156 @@
+"""talkee-cli, the command-line client built from the PWA's own core (web/cli), against a
+live daphne: Alice in Chromium and Bob in the terminal talk both ways; the CLI signs in as
+a new device of a PWA user with the recovery phrase, or approved from the PWA; its vault
+file holds nothing readable."""
+
+from __future__ import annotations
+
+import json
+import re
+import stat
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.conftest import LiveServer
+from tests.e2e.app.conftest import SLOW, assert_private, pair
+from tests.support.cli import Cli, build_cli
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _built_cli() -> None:
+    build_cli()
+
+
+def wait_for_history(cli: Cli, chat: str, text: str, timeout: float = 60.0) -> list[tuple[str, str]]:
+    """`history CHAT` until `text` is in it (a new device is added to the chat by a commit
+    of another device, a moment after it signed in)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = cli.history(chat) if cli.run("chats").stdout.count(chat) else []
+        if any(t == text for _, t in rows) or time.monotonic() > deadline:
+            return rows
+        time.sleep(1)
+
+
+def test_cli_and_pwa_talk_both_ways(people: Any, app_server: LiveServer, tmp_path: Path) -> None:
+    alice = people("alice")
+    alice.sign_up()
+    bob = Cli(tmp_path / "bob" / "vault.json", app_server.url)
+    bob_name = alice.name.replace("alice", "bob")
+    out = bob.run("register", bob_name).stdout
+    phrase = re.search(r"Recovery phrase \(write it down\): (.+)", out)
+    assert phrase is not None and len(phrase.group(1).split()) == 12
+    assert f"Signed up as {bob_name}@localhost." in out
+
+    alice.start_direct(bob_name)
+    alice.say("Hi Bob, from the browser")
+    rows = wait_for_history(bob, alice.name, "Hi Bob, from the browser")
+    assert rows == [(f"{alice.name}@localhost", "Hi Bob, from the browser")]
+    chats = bob.run("chats").stdout.splitlines()
+    assert len(chats) == 1 and chats[0].endswith(f"\tdirect\t{alice.name}")
+
+    bob.run("send", alice.name, "Hi Alice, from the terminal")
+    alice.expect_message("Hi Alice, from the terminal")
+
+    listener = bob.listen()
+    alice.say("Are you listening?")
+    alice.say("And in order?")
+    first = listener.expect("Are you listening?")
+    assert first.startswith(f"{alice.name}\t") and f"\t{alice.name}@localhost\t" in first
+    listener.expect("And in order?")
+    assert listener.seen == [first, listener.seen[-1]], "a message printed twice or out of order"
+    assert listener.stop() == 0
+    # Sent by its chat's id as well as by the person's name.
+    chat_id = chats[0].split("\t")[0]
+    bob.run("send", chat_id, "Yes, both")
+    alice.expect_message("Yes, both")
+
+    assert bob.history(alice.name) == [
+        (f"{alice.name}@localhost", "Hi Bob, from the browser"),
+        (f"{bob_name}@localhost", "Hi Alice, from the terminal"),
+        (f"{alice.name}@localhost", "Are you listening?"),
+        (f"{alice.name}@localhost", "And in order?"),
+        (f"{bob_name}@localhost", "Yes, both"),
+    ]
+    typed = [*alice.typed, "Hi Alice, from the terminal", "Yes, both"]
+    assert_private(app_server, typed)
+
+    # The vault file: the browser's sealed rows, owner-only, nothing of what was said.
+    assert stat.S_IMODE(bob.vault.stat().st_mode) == 0o600
+    raw = bob.vault.read_bytes()
+    for text in [*typed, alice.name, phrase.group(1).split()[0] + " " + phrase.group(1).split()[1]]:
+        assert text.encode() not in raw, f"{text!r} readable in the vault file"
+    vault = json.loads(raw)
+    assert vault["format"] == "talkee-vault-file-v1" and set(vault["meta"]["header"]) >= {"salt", "wrappedKey", "nonce"}
+    assert all(set(row) == {"nonce", "ciphertext"} for row in vault["rows"].values())
+
+    # A wrong password opens nothing and says so.
+    wrong = Cli(bob.vault, app_server.url, extra_env={"TALKEE_PASSWORD": "not the password"})
+    result = wrong.run("chats", check=False)
+    assert result.returncode == 1 and "Wrong password" in result.stderr and result.stdout == ""
+    # Bad input gets a sentence and a usage exit code, not a stack.
+    result = bob.run("history", "nobody-such", check=False)
+    assert result.returncode == 2 and 'no chat "nobody-such"' in result.stderr
+
+
+def test_cli_signs_in_as_a_new_device_with_the_recovery_phrase(
+    people: Any, app_server: LiveServer, tmp_path: Path
+) -> None:
+    """Bob made his account in the browser; the CLI becomes his second device, certified
+    with the phrase: his first device adds it to the chat with Alice, and it talks there."""
+    alice, bob = pair(people)
+    cli = Cli(tmp_path / "vault.json", app_server.url)
+    out = cli.run("login", bob.name, "--phrase", phrase=" ".join(bob.words)).stdout
+    assert f"Signed in as {bob.name}@localhost; this device is certified." in out
+    alice.say("Now also to the terminal")
+    bob.expect_message("Now also to the terminal")
+    rows = wait_for_history(cli, alice.name, "Now also to the terminal")
+    assert (f"{alice.name}@localhost", "Now also to the terminal") in rows
+    cli.run("send", alice.name, "Typed on Bob's terminal")
+    alice.expect_message("Typed on Bob's terminal")
+    # His browser shows it as his own (another device of his).
+    bob.expect_message("Typed on Bob's terminal")
+    assert_private(app_server, [*alice.typed, *bob.typed, "Typed on Bob's terminal"])
+
+
+def test_cli_device_waits_until_the_pwa_approves_it(people: Any, app_server: LiveServer, tmp_path: Path) -> None:
+    """Without the phrase the CLI shows its approval code and waits; Bob's browser shows
+    the same code and approves; then the CLI is in the chat."""
+    from apps.devices.models import Device
+
+    alice, bob = pair(people)
+    cli = Cli(tmp_path / "vault.json", app_server.url)
+    login = subprocess.Popen(
+        cli.argv(["login", bob.name]), env=cli.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert login.stderr is not None
+        line = login.stderr.readline()
+        code = re.search(r"its code is (\d{4}( \d{4}){4})$", line.strip())
+        assert code is not None, line
+        device = Device.objects.filter(user__username__startswith=bob.name + "@").order_by("pk").last()
+        assert device is not None and device.certificate is None
+        notice = bob.page.get_by_role("status", name="Device approval")
+        expect(notice).to_have_text(re.compile("A new device wants to join your account"), timeout=SLOW)
+        notice.get_by_role("button", name="Review").click()
+        shown = bob.page.get_by_label(re.compile(rf"^Approval code of .*#{device.pk}$"))
+        expect(shown).to_have_text(code.group(1), timeout=SLOW)
+        bob.page.get_by_role("button", name=re.compile(rf"^Approve .*#{device.pk}$")).click()
+        out, err = login.communicate(timeout=120)
+        assert login.returncode == 0, err
+        assert "this device is certified" in out
+    finally:
+        if login.poll() is None:
+            login.kill()
+    device.refresh_from_db()
+    assert device.certificate is not None
+    alice.say("After the CLI was approved")
+    rows = wait_for_history(cli, alice.name, "After the CLI was approved")
+    assert (f"{alice.name}@localhost", "After the CLI was approved") in rows
