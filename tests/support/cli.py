@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import queue
+import socket
 import subprocess
 import threading
 from collections.abc import Sequence
@@ -122,3 +123,32 @@ class Cli:
         """(sender, text) of each message `history CHAT` prints."""
         rows = [line.split("\t", 2) for line in self.run("history", chat).stdout.splitlines()]
         return [(r[1], r[2]) for r in rows if len(r) == 3]
+
+
+class Trap:
+    """A TCP port that counts every connection made to it (and closes it at once): given to
+    the CLI as its server URL, it proves the CLI tried no HTTP and no WebSocket."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = int(self.sock.getsockname()[1])
+        self.connections = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            conn.close()
+
+    def close(self) -> None:
+        self.sock.close()

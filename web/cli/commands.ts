@@ -7,6 +7,9 @@ import { userOf } from "../src/app/format";
 import type { Messenger } from "../src/app/messenger";
 import { Session } from "../src/app/session";
 import type { ChatRecord, LocalMessage } from "../src/app/store";
+import { carryOverPlainDns } from "../src/transport/tunnel";
+import { parseResolver, plainDnsWire } from "./dnsWire";
+import { dnsOnly } from "./env";
 import { VaultFile } from "./vaultFile";
 
 export const USAGE = `usage: talkee-cli [--server URL] [--vault FILE] [--dns RESOLVER] COMMAND …
@@ -114,6 +117,14 @@ function shown(msg: LocalMessage): boolean {
 
 export async function run(args: string[], options: Options): Promise<number> {
   const [command, ...rest] = args;
+  if (options.dns !== null) {
+    if (command === "register" || command === "login") {
+      process.stderr.write(`talkee-cli: ${command} needs the server over HTTPS (no --dns)\n`);
+      return 2;
+    }
+    dnsOnly();
+    carryOverPlainDns(plainDnsWire(parseResolver(options.dns)));
+  }
   const vault = new VaultFile(options.vault);
   await vault.load();
   const session = new Session();

@@ -28,12 +28,15 @@ Object.defineProperty(globalThis, "navigator", {
   value: { userAgent: `talkee-cli (Node ${process.version}; Linux)`, onLine: true },
   configurable: true,
 });
+let onLocalChange: () => void = noop;
 g["localStorage"] = {
   getItem: (k: string) => store.get(k) ?? null,
-  setItem: (k: string, v: string) => void store.set(k, String(v)),
-  removeItem: (k: string) => void store.delete(k),
+  setItem: (k: string, v: string) => (store.set(k, String(v)), onLocalChange()),
+  removeItem: (k: string) => (store.delete(k), onLocalChange()),
 };
 setOrigin("http://127.0.0.1:8000");
+// The core's own diagnostics ("talkee: … not loaded") are for developers: shown with TALKEE_CLI_DEBUG=1.
+if (!process.env["TALKEE_CLI_DEBUG"]) console.log = console.info = console.debug = console.warn = noop;
 
 const nodeFetch = globalThis.fetch;
 globalThis.fetch = (input: RequestInfo | URL, init?: RequestInit) =>
@@ -44,6 +47,21 @@ export function localStorageSnapshot(): Record<string, string> {
   return Object.fromEntries(store);
 }
 
-export function restoreLocalStorage(items: Record<string, string>): void {
+export function restoreLocalStorage(items: Record<string, string>, changed: () => void): void {
   for (const [k, v] of Object.entries(items)) store.set(k, v);
+  onLocalChange = changed;
+}
+
+/**
+ * --dns: nothing but DNS queries to the resolver leaves this process. Every HTTP request
+ * fails at once, as if the server could not be reached, and no WebSocket opens, so the
+ * connection climbs straight down to the tunnel (which ./dnsWire.ts carries).
+ */
+export function dnsOnly(): void {
+  globalThis.fetch = () => Promise.reject(new TypeError("fetch failed: only DNS is used (--dns)"));
+  g["WebSocket"] = class {
+    constructor() {
+      throw new TypeError("no WebSocket: only DNS is used (--dns)");
+    }
+  };
 }

@@ -62,7 +62,9 @@ export class VaultFile {
       for (const [k, v] of Object.entries(file.rows)) void tx.objectStore("rows").put(decode(v), k);
       await tx.done;
       db.close();
-      restoreLocalStorage(file.local ?? {});
+      restoreLocalStorage(file.local ?? {}, () => this.changed());
+    } else {
+      restoreLocalStorage({}, () => this.changed());
     }
     this.follow();
   }

@@ -18,7 +18,9 @@ from playwright.sync_api import expect
 
 from tests.conftest import LiveServer
 from tests.e2e.app.conftest import SLOW, assert_private, pair
-from tests.support.cli import Cli, build_cli
+from tests.support.cli import Cli, Trap, build_cli
+from tests.support.dns import FaultyRelay, gateway, unbound
+from tests.transport.tunnelclient import ZONE
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -154,3 +156,63 @@ def test_cli_device_waits_until_the_pwa_approves_it(people: Any, app_server: Liv
     alice.say("After the CLI was approved")
     rows = wait_for_history(cli, alice.name, "After the CLI was approved")
     assert (f"{alice.name}@localhost", "After the CLI was approved") in rows
+
+
+def test_cli_talks_to_the_pwa_through_a_recursive_resolver_only(
+    people: Any, app_server: LiveServer, tmp_path: Path
+) -> None:
+    """Bob's CLI is given Debian's unbound (a stub zone delegating the tunnel zone to the
+    gateway) and, as its server, a port that only counts connections: the chat with Alice
+    in Chromium goes both ways and is listened to, all in plain DNS queries (UDP, TCP when
+    truncated) — and nothing ever connects to the server port. (Joining a chat takes HTTPS
+    once: the chat's record comes from /v1/chats, which the tunnel does not carry.)"""
+    alice = people("alice")
+    alice.sign_up()
+    bob_name = alice.name.replace("alice", "bob")
+    https = Cli(tmp_path / "bob.json", app_server.url)
+    https.run("register", bob_name)  # signing in takes HTTPS; the tunnel's zone and key are remembered
+    trap = Trap()
+    try:
+        with gateway(tmp_path) as running, unbound(tmp_path, ZONE, running.port, caps_for_id=True) as resolver:
+            bob = Cli(https.vault, trap.url, dns=f"127.0.0.1:{resolver.port}")
+            alice.start_direct(bob_name)
+            alice.say("Hello over HTTPS")
+            assert wait_for_history(https, alice.name, "Hello over HTTPS")
+            alice.say("Bob, can you hear me through DNS?")
+            rows = wait_for_history(bob, alice.name, "Bob, can you hear me through DNS?")
+            assert rows[-1] == (f"{alice.name}@localhost", "Bob, can you hear me through DNS?")
+            bob.run("send", alice.name, "Loud and clear, over the resolver")
+            alice.expect_message("Loud and clear, over the resolver")
+            listener = bob.listen()
+            alice.say("One")
+            alice.say("Two")
+            listener.expect("One")
+            listener.expect("Two")
+            assert [line.rsplit("\t", 1)[1] for line in listener.seen] == ["One", "Two"]
+            assert listener.stop() == 0
+            # A lossy path to the resolver: a tenth of its UDP answers lost (sent again), a
+            # fifth truncated (asked again over TCP); still once each, in order.
+            with FaultyRelay(resolver.port, drop=0.1, truncate=0.2) as relay:
+                lossy = Cli(https.vault, trap.url, dns=f"127.0.0.1:{relay.port}")
+                alice.say("Through a lossy path")
+                wait_for_history(lossy, alice.name, "Through a lossy path")
+                lossy.run("send", alice.name, "Back through the lossy path")
+                alice.expect_message("Back through the lossy path")
+                assert relay.counts["truncated"] > 0 and relay.counts["tcp"] > 0, relay.counts
+            assert [text for _, text in bob.history(alice.name)] == [
+                "Hello over HTTPS",
+                "Bob, can you hear me through DNS?",
+                "Loud and clear, over the resolver",
+                "One",
+                "Two",
+                "Through a lossy path",
+                "Back through the lossy path",
+            ]
+            assert running.process.poll() is None and resolver.process.poll() is None, resolver.log()
+        assert trap.connections == 0, "the CLI connected to the server port with --dns"
+    finally:
+        trap.close()
+    # Given nothing else, it cannot sign in (that takes HTTPS) and says so.
+    result = Cli(tmp_path / "other.json", trap.url, dns="127.0.0.1:9").run("login", "carol", check=False)
+    assert result.returncode == 2 and "needs the server over HTTPS" in result.stderr
+    assert_private(app_server, [*alice.typed, "Loud and clear, over the resolver", "Back through the lossy path"])
