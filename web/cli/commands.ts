@@ -1,5 +1,5 @@
 // The commands of talkee-cli, each a few calls on the PWA's own Session and Messenger.
-import { readFileSync, statSync } from "node:fs";
+import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { basename } from "node:path";
 import { createInterface } from "node:readline";
 import { newRecoveryMnemonic } from "../src/crypto/recovery";
@@ -20,6 +20,8 @@ export const USAGE = `usage: talkee-cli [--server URL] [--vault FILE] [--dns RES
   chats                    the chats: id, kind, title
   send CHAT TEXT           CHAT: a chat id, a chat's title, or a person (a direct chat)
   send-file CHAT PATH      a file, encrypted like the app's
+  save-file CHAT NAME [TO] the chat's latest file called NAME, decrypted into TO
+                           (default ./NAME; an existing file is not overwritten)
   history CHAT             the chat's messages on this device
   listen                   prints messages as they arrive (Ctrl-C ends)
 
@@ -118,7 +120,7 @@ function shown(msg: LocalMessage): boolean {
 export async function run(args: string[], options: Options): Promise<number> {
   const [command, ...rest] = args;
   if (options.dns !== null) {
-    if (command === "register" || command === "login") {
+    if (command === "register" || command === "login" || command === "send-file" || command === "save-file") {
       process.stderr.write(`talkee-cli: ${command} needs the server over HTTPS (no --dns)\n`);
       return 2;
     }
@@ -177,6 +179,18 @@ export async function run(args: string[], options: Options): Promise<number> {
           return m.uploads.inChat(chatId).length === 0;
         }, 600_000);
         await sent(m);
+        return 0;
+      }
+      case "save-file": {
+        const [name, fileName, to] = rest;
+        if (name === undefined || fileName === undefined) throw new UsageError("save-file CHAT NAME [TO]");
+        const chatId = await chatFor(m, name, false);
+        const ref = m.store.messagesOf(chatId).filter((msg) => msg.file?.name === fileName).pop()?.file;
+        if (ref === undefined) throw new UsageError(`no file "${fileName}" in that chat`);
+        const dest = to ?? basename(fileName);
+        if (existsSync(dest)) throw new UsageError(`${dest} exists; not overwritten`);
+        const bytes = new Uint8Array(await (await m.openFile(ref)).arrayBuffer());
+        writeFileSync(dest, bytes, { flag: "wx", mode: 0o600 });
         return 0;
       }
       case "history": {

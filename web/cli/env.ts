@@ -4,6 +4,7 @@
 // `localStorage` kept in memory, and a page that is always visible and online.
 // Imported first by ./main.ts, before any module of web/src.
 import "fake-indexeddb/auto";
+import { FetchXhr } from "./xhr";
 
 const noop = (): void => undefined;
 const store = new Map<string, string>();
@@ -23,6 +24,7 @@ g["window"] = {
   removeEventListener: noop,
   crypto: globalThis.crypto,
 };
+g["XMLHttpRequest"] = FetchXhr;
 g["document"] = { visibilityState: "visible", hasFocus: () => false, addEventListener: noop, removeEventListener: noop };
 Object.defineProperty(globalThis, "navigator", {
   value: { userAgent: `talkee-cli (Node ${process.version}; Linux)`, onLine: true },

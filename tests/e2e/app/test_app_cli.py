@@ -6,6 +6,7 @@ file holds nothing readable."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import stat
 import subprocess
@@ -17,7 +18,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.conftest import LiveServer
-from tests.e2e.app.conftest import SLOW, assert_private, pair
+from tests.e2e.app.conftest import SLOW, assert_private, assert_sizes_private, pair
 from tests.support.cli import Cli, Trap, build_cli
 from tests.support.dns import FaultyRelay, gateway, unbound
 from tests.transport.tunnelclient import ZONE
@@ -216,3 +217,48 @@ def test_cli_talks_to_the_pwa_through_a_recursive_resolver_only(
     result = Cli(tmp_path / "other.json", trap.url, dns="127.0.0.1:9").run("login", "carol", check=False)
     assert result.returncode == 2 and "needs the server over HTTPS" in result.stderr
     assert_private(app_server, [*alice.typed, "Loud and clear, over the resolver", "Back through the lossy path"])
+
+
+def test_files_between_the_cli_and_the_pwa(people: Any, app_server: LiveServer, tmp_path: Path) -> None:
+    """Bob's CLI sends a file Alice downloads in Chromium, and saves the one she attaches:
+    the same bytes at each end; the server holds neither content, name nor true size."""
+    alice = people("alice")
+    alice.sign_up()
+    bob_name = alice.name.replace("alice", "bob")
+    bob = Cli(tmp_path / "bob.json", app_server.url)
+    bob.run("register", bob_name)
+    alice.start_direct(bob_name)
+    alice.say("Send me the figures")
+    wait_for_history(bob, alice.name, "Send me the figures")
+
+    name = "figures-from-the-terminal.csv"
+    contents = b"region,revenue\nnorth,1234567\n" * 100 + os.urandom(1_500_000)
+    (tmp_path / name).write_bytes(contents)
+    bob.run("send-file", alice.name, str(tmp_path / name))
+    download = alice.log.get_by_role("button", name=f"Download {name}")
+    expect(download).to_be_visible(timeout=SLOW)
+    with alice.page.expect_download() as download_info:
+        download.click()
+    assert download_info.value.suggested_filename == name
+    download_info.value.save_as(tmp_path / "alice-got")
+    assert (tmp_path / "alice-got").read_bytes() == contents
+
+    back = tmp_path / "notes-from-the-browser.txt"
+    back_contents = b"the browser's notes\n" * 2000 + os.urandom(70_000)
+    back.write_bytes(back_contents)
+    alice.page.get_by_label("Attach file").set_input_files(str(back))
+    expect(alice.log.get_by_role("button", name=f"Download {back.name}")).to_be_visible(timeout=SLOW)
+    rows = wait_for_history(bob, alice.name, f"[file {back.name}, {len(back_contents)} bytes]")
+    assert (f"{bob_name}@localhost", f"[file {name}, {len(contents)} bytes]") in rows
+    saved = tmp_path / "bob-got"
+    bob.run("save-file", alice.name, back.name, str(saved))
+    assert saved.read_bytes() == back_contents
+    assert stat.S_IMODE(saved.stat().st_mode) == 0o600
+    # It never overwrites a file; with --dns it says files take HTTPS.
+    again = bob.run("save-file", alice.name, back.name, str(saved), check=False)
+    assert again.returncode == 2 and "exists" in again.stderr
+    over_dns = Cli(bob.vault, app_server.url, dns="127.0.0.1:9").run("send-file", alice.name, str(back), check=False)
+    assert over_dns.returncode == 2 and "needs the server over HTTPS" in over_dns.stderr
+
+    assert_private(app_server, [*alice.typed, name, back.name], [contents[-4096:], back_contents[-4096:]])
+    assert_sizes_private(app_server, [len(contents), len(back_contents)])
