@@ -10,7 +10,7 @@ import type { ChatRecord, LocalMessage } from "../src/app/store";
 import { carryOverPlainDns } from "../src/transport/tunnel";
 import { parseResolver, plainDnsWire } from "./dnsWire";
 import { dnsOnly } from "./env";
-import { VaultFile } from "./vaultFile";
+import { VaultBusyError, VaultFile } from "./vaultFile";
 
 export const USAGE = `usage: talkee-cli [--server URL] [--vault FILE] [--dns RESOLVER] COMMAND …
 
@@ -29,6 +29,7 @@ The password (account and vault) comes from TALKEE_PASSWORD or is asked for; the
 from TALKEE_RECOVERY_PHRASE or is asked for. --server (TALKEE_SERVER) is the instance's
 URL; --vault (TALKEE_VAULT, default ~/.talkee/vault.json) the encrypted vault file;
 --dns HOST[:PORT] (TALKEE_DNS) carries messages in plain DNS queries to that resolver.
+One talkee-cli at a time uses a vault (exit code 3 while another holds it).
 `;
 
 export interface Options {
@@ -128,7 +129,13 @@ export async function run(args: string[], options: Options): Promise<number> {
     carryOverPlainDns(plainDnsWire(parseResolver(options.dns)));
   }
   const vault = new VaultFile(options.vault);
-  await vault.load();
+  try {
+    await vault.load();
+  } catch (err) {
+    if (!(err instanceof VaultBusyError)) throw err;
+    process.stderr.write(`talkee-cli: ${err.message}\n`);
+    return 3;
+  }
   const session = new Session();
   let messenger: Messenger | null = null;
   try {

@@ -5,7 +5,7 @@
 // browser stores them — plus the tunnel settings the core remembers in localStorage.
 // Nothing in it is readable without the passphrase. Written after every change
 // (atomically: a temporary file, then rename; mode 0600).
-import { existsSync, readFileSync, renameSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { openDB } from "idb";
 import { DEFAULT_VAULT_DB } from "../src/vault/vault";
@@ -44,6 +44,20 @@ function openVault() {
   });
 }
 
+/** Another talkee-cli has this vault open (two writers would fork the MLS state). */
+export class VaultBusyError extends Error {
+  override name = "VaultBusyError";
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
 export class VaultFile {
   private dirty = false;
   private writing: Promise<void> = Promise.resolve();
@@ -51,8 +65,33 @@ export class VaultFile {
 
   constructor(readonly path: string) {}
 
-  /** Loads the file (if any) into IndexedDB and starts following changes. */
+  private get lockPath(): string {
+    return `${this.path}.lock`;
+  }
+
+  /** One process at a time per vault: `<vault>.lock` holds its pid (a dead one's is taken over). */
+  private lock(): void {
+    mkdirSync(dirname(this.path), { recursive: true, mode: 0o700 });
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        writeFileSync(this.lockPath, String(process.pid), { flag: "wx", mode: 0o600 });
+        process.once("exit", () => rmSync(this.lockPath, { force: true }));
+        return;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+      }
+      const holder = Number(readFileSync(this.lockPath, "utf8"));
+      if (Number.isInteger(holder) && holder > 0 && alive(holder)) {
+        throw new VaultBusyError(`${this.path} is in use by another talkee-cli (pid ${holder})`);
+      }
+      rmSync(this.lockPath, { force: true });
+    }
+    throw new VaultBusyError(`${this.path} is in use by another talkee-cli`);
+  }
+
+  /** Locks the file, loads it (if any) into IndexedDB and starts following changes. */
   async load(): Promise<void> {
+    this.lock();
     if (existsSync(this.path)) {
       const file = JSON.parse(readFileSync(this.path, "utf8")) as { format?: string; meta: Record<string, Json>; rows: Record<string, Json>; local?: Record<string, string> };
       if (file.format !== FORMAT) throw new Error(`${this.path} is not a Talkee vault file`);

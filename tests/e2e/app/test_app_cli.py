@@ -68,6 +68,9 @@ def test_cli_and_pwa_talk_both_ways(people: Any, app_server: LiveServer, tmp_pat
     first = listener.expect("Are you listening?")
     assert first.startswith(f"{alice.name}\t") and f"\t{alice.name}@localhost\t" in first
     listener.expect("And in order?")
+    # One process per vault: a second one while `listen` holds it would fork the MLS state.
+    busy = bob.run("chats", check=False)
+    assert busy.returncode == 3 and "is in use by another talkee-cli" in busy.stderr
     assert listener.seen == [first, listener.seen[-1]], "a message printed twice or out of order"
     assert listener.stop() == 0
     # Sent by its chat's id as well as by the person's name.
