@@ -89,9 +89,11 @@ class Cli:
     server: str
     dns: str | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
+    # Where the tunnel goes when the socket and HTTPS fail (never the machine's own resolver here).
+    fallback: str = "off"
 
     def argv(self, args: Sequence[str]) -> list[str]:
-        transport = [] if self.dns is None else ["--dns", self.dns]
+        transport = ["--dns-fallback", self.fallback] if self.dns is None else ["--dns", self.dns]
         return [str(CLI), "--server", self.server, "--vault", str(self.vault), *transport, *args]
 
     def env(self, phrase: str | None = None) -> dict[str, str]:

@@ -8,7 +8,7 @@ import type { Messenger } from "../src/app/messenger";
 import { Session } from "../src/app/session";
 import type { ChatRecord, LocalMessage } from "../src/app/store";
 import { carryOverPlainDns } from "../src/transport/tunnel";
-import { parseResolver, plainDnsWire } from "./dnsWire";
+import { parseResolver, plainDnsWire, systemResolver } from "./dnsWire";
 import { dnsOnly } from "./env";
 import { VaultBusyError, VaultFile } from "./vaultFile";
 
@@ -28,7 +28,9 @@ export const USAGE = `usage: talkee-cli [--server URL] [--vault FILE] [--dns RES
 The password (account and vault) comes from TALKEE_PASSWORD or is asked for; the phrase
 from TALKEE_RECOVERY_PHRASE or is asked for. --server (TALKEE_SERVER) is the instance's
 URL; --vault (TALKEE_VAULT, default ~/.talkee/vault.json) the encrypted vault file;
---dns HOST[:PORT] (TALKEE_DNS) carries messages in plain DNS queries to that resolver.
+--dns HOST[:PORT] (TALKEE_DNS) carries messages in plain DNS queries to that resolver
+only; without it, when neither the WebSocket nor HTTPS gets through, they go that way to
+--dns-fallback HOST[:PORT] (TALKEE_DNS_FALLBACK; default "system": /etc/resolv.conf; "off").
 One talkee-cli at a time uses a vault (exit code 3 while another holds it).
 `;
 
@@ -36,6 +38,8 @@ export interface Options {
   server: string;
   vault: string;
   dns: string | null;
+  /** The resolver the tunnel falls back to when the socket and HTTPS fail: "system", "off" or HOST[:PORT]. */
+  fallback: string;
   phrase: boolean;
 }
 
@@ -71,6 +75,7 @@ async function until(what: string, ok: () => boolean | Promise<boolean>, timeout
 
 /** Online and every frame the server replayed processed. */
 async function synced(m: Messenger): Promise<void> {
+  if (process.env["TALKEE_CLI_DEBUG"]) m.conn.addEventListener("change", () => console.error(`link: ${m.conn.state}${m.conn.trying ? " (trying)" : ""}`));
   await until("the server", () => m.conn.online, 120_000);
   await m.conn.idle();
   await m.lock.run(async () => undefined);
@@ -127,6 +132,10 @@ export async function run(args: string[], options: Options): Promise<number> {
     }
     dnsOnly();
     carryOverPlainDns(plainDnsWire(parseResolver(options.dns)));
+  } else if (options.fallback !== "off") {
+    // The ladder's last rung, as in the app, but in plain DNS: when neither the socket nor HTTPS answers.
+    const resolver = options.fallback === "system" ? systemResolver() : parseResolver(options.fallback);
+    if (resolver !== null) carryOverPlainDns(plainDnsWire(resolver));
   }
   const vault = new VaultFile(options.vault);
   try {

@@ -4,6 +4,7 @@
 // answer comes back truncated (TC). The answer must come from the resolver asked and carry
 // the query's id (a stray or spoofed datagram is ignored).
 import { createSocket } from "node:dgram";
+import { readFileSync } from "node:fs";
 import { connect } from "node:net";
 
 const RESEND_MS = 2500;
@@ -21,6 +22,20 @@ export function parseResolver(text: string): Resolver {
   const port = Number(match?.[2] ?? 53);
   if (match === null || match[1] === undefined || !(port > 0 && port < 65536)) throw new Error(`not a resolver address: ${text}`);
   return { host: match[1], port };
+}
+
+/** The first nameserver of /etc/resolv.conf (null: none). */
+export function systemResolver(path = "/etc/resolv.conf"): Resolver | null {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch {
+    return null;
+  }
+  const line = /^\s*nameserver\s+(\S+)/m.exec(text);
+  const address = line?.[1]?.split("%")[0];
+  if (address === undefined) return null;
+  return { host: address, port: 53 };
 }
 
 function aborted(signal: AbortSignal): Error {

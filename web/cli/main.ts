@@ -16,6 +16,7 @@ async function main(): Promise<number> {
       server: { type: "string" },
       vault: { type: "string" },
       dns: { type: "string" },
+      "dns-fallback": { type: "string" },
       phrase: { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
     },
@@ -27,7 +28,9 @@ async function main(): Promise<number> {
   const server = values.server ?? process.env["TALKEE_SERVER"] ?? "http://127.0.0.1:8000";
   setOrigin(server);
   const vault = values.vault ?? process.env["TALKEE_VAULT"] ?? join(homedir(), ".talkee", "vault.json");
-  return run(positionals, { server, vault, dns: values.dns ?? process.env["TALKEE_DNS"] ?? null, phrase: values.phrase });
+  const dns = values.dns ?? process.env["TALKEE_DNS"] ?? null;
+  const fallback = values["dns-fallback"] ?? process.env["TALKEE_DNS_FALLBACK"] ?? "system";
+  return run(positionals, { server, vault, dns, fallback, phrase: values.phrase });
 }
 
 main().then(

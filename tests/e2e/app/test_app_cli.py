@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, free_port
 from tests.e2e.app.conftest import SLOW, assert_private, assert_sizes_private, pair
 from tests.support.cli import Cli, Trap, build_cli
 from tests.support.dns import FaultyRelay, gateway, unbound
@@ -212,14 +212,20 @@ def test_cli_talks_to_the_pwa_through_a_recursive_resolver_only(
                 "Through a lossy path",
                 "Back through the lossy path",
             ]
+            assert trap.connections == 0, "the CLI connected to the server port with --dns"
+            # Without --dns it tries the socket and HTTPS first (a closed port: refused),
+            # then goes to the resolver by itself.
+            auto = Cli(https.vault, f"http://127.0.0.1:{free_port()}", fallback=f"127.0.0.1:{resolver.port}")
+            auto.run("send", alice.name, "HTTPS failed, DNS took over")
+            alice.expect_message("HTTPS failed, DNS took over")
             assert running.process.poll() is None and resolver.process.poll() is None, resolver.log()
-        assert trap.connections == 0, "the CLI connected to the server port with --dns"
     finally:
         trap.close()
     # Given nothing else, it cannot sign in (that takes HTTPS) and says so.
     result = Cli(tmp_path / "other.json", trap.url, dns="127.0.0.1:9").run("login", "carol", check=False)
     assert result.returncode == 2 and "needs the server over HTTPS" in result.stderr
-    assert_private(app_server, [*alice.typed, "Loud and clear, over the resolver", "Back through the lossy path"])
+    sent = ["Loud and clear, over the resolver", "Back through the lossy path", "HTTPS failed, DNS took over"]
+    assert_private(app_server, [*alice.typed, *sent])
 
 
 def test_files_between_the_cli_and_the_pwa(people: Any, app_server: LiveServer, tmp_path: Path) -> None:
