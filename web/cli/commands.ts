@@ -51,14 +51,41 @@ function ask(question: string): Promise<string> {
   const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: false });
   process.stderr.write(question);
   return new Promise((resolve) => {
-    rl.once("line", (line) => (rl.close(), resolve(line.trim())));
+    rl.once("line", (line) => (resolve(line.trim()), rl.close()));
     rl.once("close", () => resolve(""));
+  });
+}
+
+/** A line typed at a terminal without echoing it (Ctrl-C ends the program). */
+function askHidden(question: string): Promise<string> {
+  const stdin = process.stdin;
+  process.stderr.write(question);
+  stdin.setRawMode(true);
+  stdin.resume();
+  let typed = "";
+  return new Promise((resolve) => {
+    const onData = (chunk: Buffer): void => {
+      for (const ch of chunk.toString("utf8")) {
+        if (ch === "\u0003") process.exit(130);
+        if (ch === "\r" || ch === "\n" || ch === "\u0004") {
+          stdin.off("data", onData);
+          stdin.setRawMode(false);
+          stdin.pause();
+          process.stderr.write("\n");
+          resolve(typed.trim());
+          return;
+        }
+        typed = ch === "\u007f" ? typed.slice(0, -1) : typed + ch;
+      }
+    };
+    stdin.on("data", onData);
   });
 }
 
 async function secret(env: string, question: string): Promise<string> {
   const value = process.env[env];
-  return value !== undefined && value !== "" ? value : ask(question);
+  if (value !== undefined && value !== "") return value;
+  return process.stdin.isTTY ? askHidden(question) : ask(question);
 }
 
 function sleep(ms: number): Promise<void> {

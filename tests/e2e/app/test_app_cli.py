@@ -19,7 +19,7 @@ from playwright.sync_api import expect
 
 from tests.conftest import LiveServer, free_port
 from tests.e2e.app.conftest import SLOW, assert_private, assert_sizes_private, pair
-from tests.support.cli import Cli, Trap, build_cli
+from tests.support.cli import PASSWORD, Cli, Trap, build_cli
 from tests.support.dns import FaultyRelay, gateway, unbound
 from tests.transport.tunnelclient import ZONE
 
@@ -101,6 +101,12 @@ def test_cli_and_pwa_talk_both_ways(people: Any, app_server: LiveServer, tmp_pat
     wrong = Cli(bob.vault, app_server.url, extra_env={"TALKEE_PASSWORD": "not the password"})
     result = wrong.run("chats", check=False)
     assert result.returncode == 1 and "Wrong password" in result.stderr and result.stdout == ""
+    # Without TALKEE_PASSWORD it reads the password from its input.
+    env = {k: v for k, v in bob.env().items() if k != "TALKEE_PASSWORD"}
+    piped = subprocess.run(
+        bob.argv(["chats"]), env=env, input=PASSWORD + "\n", capture_output=True, text=True, timeout=120
+    )
+    assert piped.returncode == 0 and piped.stdout.splitlines() == chats, piped.stderr
     # Bad input gets a sentence and a usage exit code, not a stack.
     result = bob.run("history", "nobody-such", check=False)
     assert result.returncode == 2 and 'no chat "nobody-such"' in result.stderr
