@@ -55,7 +55,7 @@ typecheck: venv
 	$(BIN)/mypy .
 
 web-test: web/node_modules/.installed
-	cd web && npm run typecheck && npm test && npm run build && npm run build:harness
+	cd web && npm run typecheck && npm test && npm run build && npm run build:harness && npm run build:cli
 
 # Two runs: Playwright's sync API keeps an event loop in the test thread, which the
 # server-side tests (asyncio.run, sync ORM) must never share.
@@ -64,4 +64,4 @@ pytest: venv web
 	DJANGO_SETTINGS_MODULE=talkee.settings.test $(BIN)/pytest tests/e2e $(PYTEST_ARGS)
 
 clean:
-	rm -rf $(VENV) web/node_modules static/app web/dist-harness
+	rm -rf $(VENV) web/node_modules static/app web/dist-harness web/dist-cli

@@ -13,6 +13,7 @@ import { AppStore } from "./store";
 /** What Settings → Your devices calls this browser ("Chrome on Linux"); no version numbers. */
 export function deviceLabel(userAgent: string): string {
   const browsers: Array<[RegExp, string]> = [
+    [/talkee-cli/, "Talkee CLI"],
     [/Edg\//, "Edge"],
     [/Firefox\//, "Firefox"],
     [/Chrom(e|ium)\//, "Chrome"],

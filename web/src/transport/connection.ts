@@ -618,6 +618,11 @@ export class Connection extends EventTarget {
 
   // ---- processing and acks ---------------------------------------------------
 
+  /** Resolves once every frame received so far has been processed (the CLI waits on it). */
+  idle(): Promise<void> {
+    return this.chain;
+  }
+
   private enqueue(step: () => Promise<void>): void {
     this.chain = this.chain.then(step).catch((err: unknown) => {
       console.warn("talkee: processing failed", err);

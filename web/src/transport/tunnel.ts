@@ -249,6 +249,15 @@ async function inParallel<T>(items: T[], work: (item: T) => Promise<void>): Prom
   await Promise.all(Array.from({ length: Math.min(PARALLEL, items.length) }, worker));
 }
 
+/** A DNS message to a resolver and its answer back over another wire than DoH (the CLI's plain DNS, web/cli/dnsWire.ts). */
+export type DnsWire = (query: Uint8Array, signal: AbortSignal) => Promise<Uint8Array>;
+let plainDns: DnsWire | null = null;
+
+/** Queries go over `wire` instead of being posted as DoH to the config's resolverUrl (null: DoH again). */
+export function carryOverPlainDns(wire: DnsWire | null): void {
+  plainDns = wire;
+}
+
 function randomRid(): string {
   return b32encode(crypto.getRandomValues(new Uint8Array(8)));
 }
@@ -275,9 +284,13 @@ export class DnsTunnel {
       };
       const timeout = AbortSignal.timeout(QUERY_TIMEOUT_MS);
       init.signal = signal === undefined ? timeout : AbortSignal.any([signal, timeout]);
-      response = await fetch(this.config.resolverUrl, init);
-      if (!response.ok) throw new NetworkError();
-      wire = new Uint8Array(await response.arrayBuffer());
+      if (plainDns !== null) {
+        wire = await plainDns(init.body as Uint8Array, init.signal);
+      } else {
+        response = await fetch(this.config.resolverUrl, init);
+        if (!response.ok) throw new NetworkError();
+        wire = new Uint8Array(await response.arrayBuffer());
+      }
     } catch (err) {
       if (err instanceof DOMException && err.name === "AbortError" && signal?.aborted === true) throw err;
       throw new NetworkError();
