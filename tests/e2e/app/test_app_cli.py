@@ -261,7 +261,7 @@ def test_files_between_the_cli_and_the_pwa(people: Any, app_server: LiveServer, 
     back = tmp_path / "notes-from-the-browser.txt"
     back_contents = b"the browser's notes\n" * 2000 + os.urandom(70_000)
     back.write_bytes(back_contents)
-    alice.page.get_by_label("Attach file").set_input_files(str(back))
+    alice.attach(str(back))
     expect(alice.log.get_by_role("button", name=f"Download {back.name}")).to_be_visible(timeout=SLOW)
     rows = wait_for_history(bob, alice.name, f"[file {back.name}, {len(back_contents)} bytes]")
     assert (f"{bob_name}@localhost", f"[file {name}, {len(contents)} bytes]") in rows
