@@ -21,7 +21,7 @@ import type { Outbox } from "./outbox";
 import type { Profiles } from "./profiles";
 import type { Receipts } from "./receipts";
 import type { ChatRecord, LocalMessage } from "./store";
-import { withCertifiedLeaves } from "./trust";
+import { pinWelcomeMembers, withCertifiedLeaves } from "./trust";
 
 /** How long a burnt message we read stays on screen after the server burnt it. */
 const BURNT_LINGER_MS = 15000;
@@ -71,7 +71,7 @@ export function messageFromPayload(m: WireMessage, payload: MessagePayload, user
 
 export interface InboundDeps {
   readonly ctx: Pick<AppContext, "store" | "user" | "domain" | "credential" | "ownCiphertexts" | "emit"> & {
-    readonly mls: Pick<Remote<MlsWorkerApi>, "decrypt" | "cachedMessage" | "chatKeys" | "joinFromWelcome" | "learnCertificates">;
+    readonly mls: Pick<Remote<MlsWorkerApi>, "decrypt" | "cachedMessage" | "chatKeys" | "joinFromWelcome" | "learnCertificates" | "checkMembers" | "pinnedIdentity">;
     readonly api: Pick<AppContext["api"], "certificatesOf">;
   };
   readonly chats: Pick<Chats, "refresh" | "touch">;
@@ -229,6 +229,7 @@ export class Inbound {
           void this.deps.devices.topUpKeyPackages(1);
           return;
         }
+        await pinWelcomeMembers(this.ctx, group.groupId, group.members);
         const chat = store.chats.get(group.groupId);
         if (chat !== undefined) chat.joined = true;
         await this.deps.chats.refresh(group.groupId).catch(() => undefined);

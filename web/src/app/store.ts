@@ -46,6 +46,11 @@ export interface ChatRecord {
    * refuses it (`send_rejected`: discarded). Nothing is encrypted in the chat meanwhile.
    */
   pendingCommit?: { cmid: string; ciphertext: string };
+  /**
+   * Server epochs whose commit this client refused (it brought in an uncertified leaf):
+   * the group stays in its MLS epoch, so the server's epoch is ours plus this (./refusedCommits).
+   */
+  voidedEpochs?: number;
   /** Devices this client refused to add (no valid certificate by the user's identity key): shown in the chat. */
   warnings?: string[];
   /** The safety number the user compared with the other person's and found equal (direct chats). */
