@@ -22,6 +22,7 @@ import type { Profiles } from "./profiles";
 import type { Receipts } from "./receipts";
 import type { ChatRecord, LocalMessage } from "./store";
 import { pinWelcomeMembers, withCertifiedLeaves } from "./trust";
+import type { LogGossip } from "./logGossip";
 
 /** How long a burnt message we read stays on screen after the server burnt it. */
 const BURNT_LINGER_MS = 15000;
@@ -82,6 +83,8 @@ export interface InboundDeps {
   readonly receipts: Pick<Receipts, "schedule" | "onReceipt">;
   /** Members' profile keys in, ours out to whoever a commit or a Welcome brought. */
   readonly profiles: Pick<Profiles, "onShare" | "membersChanged">;
+  /** Key-log heads other members' devices tell the chat (./logGossip). */
+  readonly gossip?: Pick<LogGossip, "onHeads">;
   /** They sent a message: no longer typing. */
   stoppedTyping(chatId: string, user: string): void;
   /** The chat the person has open (its new messages are not unread). */
@@ -193,6 +196,7 @@ export class Inbound {
     const { store } = this.ctx;
     if (typeof payload["receipt"] === "string") return this.deps.receipts.onReceipt(chat.id, payload);
     if (payload["profile_key"] !== undefined) return this.deps.profiles.onShare(payload);
+    if (payload["keylog_heads"] !== undefined) return this.deps.gossip?.onHeads(chat.id, payload);
     if (existing !== undefined) {
       existing.text = payload.text;
       existing.edited = true;

@@ -147,6 +147,8 @@ export interface ContactRecord {
   devices: Record<string, number>;
   /** The user's key log as this device saw it last (./keylog), for users of this instance. */
   log?: LogState;
+  /** Heads of that log at the sizes this device saw it (size → head; the newest few), for ./logGossip. */
+  heads?: Record<string, string>;
 }
 
 /** What a member changed in the chat, said end to end (the server's own event names nobody). */
