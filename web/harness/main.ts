@@ -15,7 +15,10 @@ import { recoveryHash, recoveryProof } from "../src/crypto/recovery";
 import { editHash } from "../src/crypto/blake3";
 import { sealForDevice } from "../src/crypto/sealedBox";
 import { encodePayload } from "../src/crypto/payload";
-import { generateKeyPackage } from "../src/mls/engine";
+import * as engine from "../src/mls/engine";
+import { decodePayload } from "../src/crypto/payload";
+
+const generateKeyPackage = engine.generateKeyPackage;
 
 type Wire = null | boolean | number | string | Wire[] | { [k: string]: Wire };
 type Outcome = { ok: Wire } | { error: { name: string; message: string } };
@@ -293,7 +296,73 @@ async function runBench(options: { keyPackages: number; messages: number; member
   }
 }
 
+// ---- a malicious member's client (tests/e2e/app/test_app_refused_commit.py) ----------
+// Plain MLS states kept in this page, under the engine's shape-only validator: what a
+// modified client would do, which the app's worker (certificate validator) never does.
+const rawStates = new Map<string, ReturnType<typeof engine.decodeState>>();
+const ghostPackages = new Map<string, engine.GeneratedKeyPackage>();
+
+const offender = {
+  /** A device of `user` with no certificate: its keys and one KeyPackage, kept in this page. */
+  async ghost(user: string, deviceId: string): Promise<{ ed25519Pub: Uint8Array; x25519Pub: Uint8Array; keyPackage: Uint8Array }> {
+    const device = await generateDeviceSecrets(user, deviceId);
+    const kp = await generateKeyPackage(device);
+    ghostPackages.set(deviceId, kp);
+    return { ed25519Pub: device.ed25519Public, x25519Pub: device.x25519Public, keyPackage: kp.encoded };
+  },
+  /** From the group state in an (unlocked, copied) app vault: a commit adding `keyPackage`, unchecked. */
+  async craftAdd(vaultId: number, groupId: string, keyPackage: Uint8Array): Promise<{ commit: Uint8Array; welcome: Uint8Array | null; epoch: number }> {
+    const bytes = await vault(vaultId).get(`group/${groupId}`);
+    if (bytes === undefined) throw new Error(`no state for ${groupId} in the copied vault`);
+    const state = engine.decodeState(bytes);
+    const epoch = Number(engine.groupEpoch(state));
+    const out = await engine.addMembers(state, [keyPackage]);
+    rawStates.set(`offender/${groupId}`, out.state);
+    // A modified client may keep the state from before its commit too.
+    rawStates.set(`before/${groupId}`, engine.decodeState(bytes));
+    return { commit: out.commit, welcome: out.welcome ?? null, epoch };
+  },
+  /** The ghost joins from the Welcome the offender made for it. */
+  async join(deviceId: string, welcome: Uint8Array): Promise<{ groupId: string; epoch: number; members: string[] }> {
+    const kp = ghostPackages.get(deviceId);
+    if (kp === undefined) throw new Error(`no ghost ${deviceId}`);
+    const { state } = await engine.joinFromWelcome(welcome, [kp]);
+    const groupId = new TextDecoder().decode(state.groupContext.groupId);
+    rawStates.set(`ghost/${groupId}`, state);
+    return { groupId, epoch: Number(engine.groupEpoch(state)), members: engine.members(state).map((m) => m.identity) };
+  },
+  /** `who` ("ghost" / "offender") tries to read one ciphertext of the chat; its text, or an error. */
+  async read(who: string, groupId: string, message: Uint8Array): Promise<string> {
+    const state = rawStates.get(`${who}/${groupId}`);
+    if (state === undefined) throw new Error(`${who} holds no state for ${groupId}`);
+    const r = await engine.receive(state, message);
+    rawStates.set(`${who}/${groupId}`, r.state);
+    return r.kind === "application" ? String(decodePayload(r.plaintext).text) : `handshake to epoch ${Number(r.epoch)}`;
+  },
+};
+
 const harness = {
+  /** What an (unlocked, copied) app vault still holds of a group's epochs: MLS state and derived-key rows. */
+  epochsHeld(vaultId: number, groupId: string): Promise<Outcome> {
+    return outcome(async () => {
+      const bytes = await vault(vaultId).get(`group/${groupId}`);
+      if (bytes === undefined) throw new Error(`no state for ${groupId} in the copied vault`);
+      const state = engine.decodeState(bytes);
+      const rows = await vault(vaultId).keys(`epochkeys/${groupId}/`);
+      return {
+        current: Number(engine.groupEpoch(state)),
+        historical: [...state.historicalReceiverData.keys()].map(Number).sort((a, b) => a - b),
+        keyRows: rows.map((k) => Number(k.slice(k.lastIndexOf("/") + 1))).sort((a, b) => a - b),
+      };
+    });
+  },
+  offender(method: keyof typeof offender, args: unknown[]): Promise<Outcome> {
+    return outcome(async () => {
+      const fn = offender[method] as (...a: unknown[]) => Promise<unknown>;
+      return fn(...(fromWire(args) as unknown[]));
+    });
+  },
+
   bench(options: { keyPackages: number; messages: number; members: number; unlocks: number }): Promise<Outcome> {
     return outcome(() => runBench(options));
   },

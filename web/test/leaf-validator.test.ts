@@ -163,7 +163,9 @@ describe("every member refuses commits and Welcomes that bring in an uncertified
     const crafted = await engine.addMembers(carolState, [ghost.encoded]);
     carolState = crafted.state;
     for (const member of [alice, bob]) {
-      expect(await refusalOf(member.svc.processHandshake("g1", crafted.commit))).toEqual([{ identity: "bob@a.test:ghost-device", reason: "uncertified" }]);
+      // The refusal names the member whose device committed it.
+      const by = `carol@a.test:${carol.secrets.deviceId}`;
+      expect(await refusalOf(member.svc.processHandshake("g1", crafted.commit))).toEqual([{ identity: "bob@a.test:ghost-device", reason: "uncertified", by }]);
       const group = await member.svc.group("g1");
       expect(group.epoch).toBe(epoch);
       expect(group.members).not.toContain("bob@a.test:ghost-device");

@@ -15,6 +15,7 @@ import { newId } from "./context";
 import { displayName } from "./format";
 import type { ListedLog } from "../api/client";
 import { extendLog, matchesLog, type LogState } from "./keylog";
+import { rememberHead } from "./logGossip";
 import { addWarning, type ChatRecord, type ContactRecord, type LocalMessage, type LocalNotice } from "./store";
 
 /** A user's identity key and devices as the server lists them (with their key log from a position on). */
@@ -34,6 +35,8 @@ export interface ContactsDeps {
   pinned(user: string): Promise<string | null>;
   /** Pins `key` for `user` in place of the old one (the user accepted the change). */
   repin(user: string, key: string): Promise<void>;
+  /** After a look at `user`'s key log was saved (./logGossip tells the chats the heads). */
+  logSeen?(user: string): void;
   /** Checks of one user closer together than this are skipped (ms). */
   minInterval?: number;
 }
@@ -137,9 +140,9 @@ export class Contacts {
    * Looks at `user`'s listed key and devices and says what changed in every chat with them;
    * checks their key log (for our own user, only the log: every identity key in it must be ours).
    */
-  check(user: string, now = Date.now()): Promise<void> {
+  check(user: string, now = Date.now(), force = false): Promise<void> {
     const last = this.lastCheck.get(user);
-    if (last !== undefined && now - last < (this.deps.minInterval ?? 10_000)) return this.running.get(user) ?? Promise.resolve();
+    if (!force && last !== undefined && now - last < (this.deps.minInterval ?? 10_000)) return this.running.get(user) ?? Promise.resolve();
     this.lastCheck.set(user, now);
     const work = this.look(user, now).finally(() => this.running.delete(user));
     this.running.set(user, work);
@@ -155,8 +158,10 @@ export class Contacts {
     if (log !== undefined) seen.log = log;
     const own = user === this.deps.ctx.user;
     const kinds = own ? [] : contactChanges(before, seen, await this.deps.pinned(user));
+    rememberHead(seen, before);
     store.contacts.set(user, seen);
     await store.saveContacts();
+    this.deps.logSeen?.(user);
     if (kinds.length > 0) await this.tell(user, kinds, now);
   }
 

@@ -21,7 +21,8 @@ import type { Outbox } from "./outbox";
 import type { Profiles } from "./profiles";
 import type { Receipts } from "./receipts";
 import type { ChatRecord, LocalMessage } from "./store";
-import { withCertifiedLeaves } from "./trust";
+import { pinWelcomeMembers, withCertifiedLeaves } from "./trust";
+import type { LogGossip } from "./logGossip";
 
 /** How long a burnt message we read stays on screen after the server burnt it. */
 const BURNT_LINGER_MS = 15000;
@@ -71,7 +72,7 @@ export function messageFromPayload(m: WireMessage, payload: MessagePayload, user
 
 export interface InboundDeps {
   readonly ctx: Pick<AppContext, "store" | "user" | "domain" | "credential" | "ownCiphertexts" | "emit"> & {
-    readonly mls: Pick<Remote<MlsWorkerApi>, "decrypt" | "cachedMessage" | "chatKeys" | "joinFromWelcome" | "learnCertificates">;
+    readonly mls: Pick<Remote<MlsWorkerApi>, "decrypt" | "cachedMessage" | "chatKeys" | "joinFromWelcome" | "learnCertificates" | "checkMembers" | "pinnedIdentity">;
     readonly api: Pick<AppContext["api"], "certificatesOf">;
   };
   readonly chats: Pick<Chats, "refresh" | "touch">;
@@ -82,6 +83,8 @@ export interface InboundDeps {
   readonly receipts: Pick<Receipts, "schedule" | "onReceipt">;
   /** Members' profile keys in, ours out to whoever a commit or a Welcome brought. */
   readonly profiles: Pick<Profiles, "onShare" | "membersChanged">;
+  /** Key-log heads other members' devices tell the chat (./logGossip). */
+  readonly gossip?: Pick<LogGossip, "onHeads">;
   /** They sent a message: no longer typing. */
   stoppedTyping(chatId: string, user: string): void;
   /** The chat the person has open (its new messages are not unread). */
@@ -193,6 +196,7 @@ export class Inbound {
     const { store } = this.ctx;
     if (typeof payload["receipt"] === "string") return this.deps.receipts.onReceipt(chat.id, payload);
     if (payload["profile_key"] !== undefined) return this.deps.profiles.onShare(payload);
+    if (payload["keylog_heads"] !== undefined) return this.deps.gossip?.onHeads(chat.id, payload);
     if (existing !== undefined) {
       existing.text = payload.text;
       existing.edited = true;
@@ -229,6 +233,7 @@ export class Inbound {
           void this.deps.devices.topUpKeyPackages(1);
           return;
         }
+        await pinWelcomeMembers(this.ctx, group.groupId, group.members);
         const chat = store.chats.get(group.groupId);
         if (chat !== undefined) chat.joined = true;
         await this.deps.chats.refresh(group.groupId).catch(() => undefined);

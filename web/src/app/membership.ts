@@ -7,9 +7,10 @@
 import type { Remote } from "comlink";
 import { ApiError, type Api, type SentAnswer, type WireMessage } from "../api/client";
 import { fromBase64, toBase64 } from "../crypto/encoding";
-import type { MlsWorkerApi, ReceiveResult } from "../mls/api";
+import type { LeafRefusal, MlsWorkerApi, ReceiveResult } from "../mls/api";
 import { newId, sleep, type AppContext } from "./context";
 import { admitDevice, withCertifiedLeaves } from "./trust";
+import { mlsEpochOf, serverEpoch, voidRefusedCommit } from "./refusedCommits";
 import { displayName, userOf } from "./format";
 import type { ChatRecord } from "./store";
 
@@ -307,7 +308,8 @@ export class Membership {
       const ciphertext = toBase64(result.commit);
       this.ctx.ownCiphertexts.add(ciphertext);
       const cmid = newId();
-      const body: Parameters<Api["send"]>[1] = { client_message_id: cmid, kind: "commit", epoch: result.epoch - 1, ciphertext };
+      const epoch = serverEpoch(store.chats.get(chatId), result.epoch - 1);
+      const body: Parameters<Api["send"]>[1] = { client_message_id: cmid, kind: "commit", epoch, ciphertext };
       if (welcomeDevices !== undefined && result.welcome !== undefined) {
         body.welcome = { device_ids: welcomeDevices, payload: toBase64(result.welcome) };
       }
@@ -459,17 +461,10 @@ export class Membership {
   /** Processes commits we have not seen yet (after losing a commit race). */
   async catchUp(chatId: string): Promise<void> {
     await sleep(this.deps.catchUpDelayMs ?? 200);
-    const group = await this.ctx.mls.group(chatId);
     const page = await this.ctx.api.history(chatId, null, 200);
     for (const m of page.messages) {
-      if (m.kind === "commit" && m.epoch >= group.epoch && m.ciphertext !== null && !this.ctx.ownCiphertexts.has(m.ciphertext)) {
-        try {
-          const bytes = fromBase64(m.ciphertext);
-          await withCertifiedLeaves<ReceiveResult>(this.ctx, chatId, () => this.ctx.mls.processHandshake(chatId, bytes));
-        } catch {
-          /* not for our epoch */
-        }
-      }
+      const chat = this.ctx.store.chats.get(chatId); // (onCommit skips what is not for our epoch)
+      if (m.kind === "commit" && chat !== undefined && !this.ctx.ownCiphertexts.has(m.ciphertext ?? "")) await this.onCommit(chat, m);
     }
   }
 
@@ -482,13 +477,15 @@ export class Membership {
     // With a commit of ours pending, the group is one epoch ahead: a commit of the epoch
     // before won it at the home (the worker drops ours and applies that one).
     const floor = chat.pendingCommit !== undefined ? group.epoch - 1 : group.epoch;
-    if (m.epoch < floor) return; // before we joined, or already applied
+    if (mlsEpochOf(chat, m.epoch) < floor) return; // before we joined, or already applied
+    let refused: LeafRefusal[] | null = null;
     try {
       // A commit bringing in (or changing) a leaf without a valid device certificate is
       // refused here as on every member: nothing applied, the chat says so, the group
       // stays in its epoch and later commits and messages are processed as usual.
       const bytes = fromBase64(m.ciphertext);
-      const result = await withCertifiedLeaves<ReceiveResult>(this.ctx, chat.id, () => this.ctx.mls.processHandshake(chat.id, bytes));
+      const step = () => this.ctx.mls.processHandshake(chat.id, bytes);
+      const result = await withCertifiedLeaves<ReceiveResult>(this.ctx, chat.id, step, (r) => (refused = r));
       if (result !== null && result.kind === "handshake" && result.removed) {
         chat.removed = true;
         chat.joined = false;
@@ -496,6 +493,7 @@ export class Membership {
     } catch (err) {
       console.warn("talkee: commit not applied", err);
     }
+    if (refused !== null) await voidRefusedCommit(this.ctx, chat, m.epoch, refused, (make) => this.commit(chat.id, make, undefined));
     await this.deps.chats.refresh(chat.id).catch(() => undefined);
   }
 }

@@ -458,7 +458,7 @@ export class Messenger extends EventTarget implements AppContext {
     for (const m of page.messages) {
       if (m.kind !== "application" || this.store.findById(chatId, m.id) !== undefined) continue;
       const cached = await this.mls.cachedMessage(chatId, String(m.id));
-      if (cached !== undefined && (cached["receipt"] !== undefined || cached["profile_key"] !== undefined)) continue;
+      if (cached !== undefined && (cached["receipt"] ?? cached["profile_key"] ?? cached["keylog_heads"]) !== undefined) continue;
       this.store.insert(chatId, cached !== undefined ? messageFromPayload(m, cached, this.user) : unavailableMessage(m));
       added++;
     }

@@ -12,6 +12,7 @@ import { Outbox } from "./outbox";
 import { Profiles } from "./profiles";
 import { Receipts } from "./receipts";
 import { Signals } from "./signals";
+import { LogGossip } from "./logGossip";
 
 export interface AppHooks {
   /** The browser thinks it is online. */
@@ -75,6 +76,12 @@ export function wireModules(ctx: AppContext, hooks: AppHooks): AppModules {
     ownIdentityKey: () => ctx.mls.identityKey(),
     pinned: (user) => ctx.mls.pinnedIdentity(user),
     repin: (user, key) => ctx.mls.repinIdentity(user, key),
+    logSeen: (user) => void gossip.seen(user).catch((err: unknown) => console.warn("talkee: key-log heads not told", err)),
+  });
+  const gossip = new LogGossip({
+    ctx,
+    sendControl: (chatId, payload) => outbox.sendControl(chatId, payload),
+    recheck: (user) => contacts.check(user, Date.now(), true),
   });
   const devices = new Devices({
     ctx,
@@ -101,6 +108,7 @@ export function wireModules(ctx: AppContext, hooks: AppHooks): AppModules {
     edits,
     receipts,
     profiles,
+    gossip,
     stoppedTyping: (chatId, user) => signals.stoppedTyping(chatId, user),
     // A message that arrives while the page is hidden is unread, even in the open chat.
     activeChat: () => (hooks.visible() ? hooks.activeChat() : null),

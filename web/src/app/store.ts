@@ -46,6 +46,11 @@ export interface ChatRecord {
    * refuses it (`send_rejected`: discarded). Nothing is encrypted in the chat meanwhile.
    */
   pendingCommit?: { cmid: string; ciphertext: string };
+  /**
+   * Server epochs whose commit this client refused (it brought in an uncertified leaf):
+   * the group stays in its MLS epoch, so the server's epoch is ours plus this (./refusedCommits).
+   */
+  voidedEpochs?: number;
   /** Devices this client refused to add (no valid certificate by the user's identity key): shown in the chat. */
   warnings?: string[];
   /** The safety number the user compared with the other person's and found equal (direct chats). */
@@ -142,6 +147,8 @@ export interface ContactRecord {
   devices: Record<string, number>;
   /** The user's key log as this device saw it last (./keylog), for users of this instance. */
   log?: LogState;
+  /** Heads of that log at the sizes this device saw it (size → head; the newest few), for ./logGossip. */
+  heads?: Record<string, string>;
 }
 
 /** What a member changed in the chat, said end to end (the server's own event names nobody). */

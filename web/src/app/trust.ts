@@ -128,7 +128,12 @@ export async function verifySafetyNumber(
  * are checked against the certificates the server lists for them, and their identity key
  * pinned when all are certified by it. A refusal is recorded on the chat.
  */
-export async function checkChatMembers(ctx: Pick<AppContext, "api" | "mls" | "store" | "user" | "domain" | "emit">, chatId: string, user: string): Promise<boolean> {
+type MembersContext = Pick<AppContext, "store" | "user" | "domain" | "emit"> & {
+  readonly api: Pick<AppContext["api"], "certificatesOf">;
+  readonly mls: Pick<AppContext["mls"], "checkMembers">;
+};
+
+export async function checkChatMembers(ctx: MembersContext, chatId: string, user: string): Promise<boolean> {
   const listed = await ctx.api.certificatesOf(user);
   const verdict = await ctx.mls.checkMembers(chatId, user, {
     identityKey: listed.identity_key,
@@ -176,7 +181,12 @@ export function leafRefusalText(domain: string, refusals: LeafRefusal[]): string
  * nothing: the chat (when known) gets a warning, "refused" is emitted, and null is returned.
  * Any other error is thrown as it was.
  */
-export async function withCertifiedLeaves<T>(ctx: LeafContext, chatId: string | null, step: () => Promise<T>): Promise<T | null> {
+export async function withCertifiedLeaves<T>(
+  ctx: LeafContext,
+  chatId: string | null,
+  step: () => Promise<T>,
+  onRefused?: (refusals: LeafRefusal[]) => void,
+): Promise<T | null> {
   let refusals: LeafRefusal[] | null;
   try {
     return await step();
@@ -214,5 +224,24 @@ export async function withCertifiedLeaves<T>(ctx: LeafContext, chatId: string | 
     ctx.emit("chats", chatId ?? undefined);
   }
   if (chatId !== null) ctx.emit("refused", chatId, text);
+  onRefused?.(refusals);
   return null;
+}
+
+/**
+ * Joined by a Welcome: every other member met through it is checked against the
+ * certificates the server lists and pinned now (trust on first use), so that a later commit
+ * of theirs bringing in a device is judged against their identity key — the validator waves
+ * leaves of a user with nothing pinned through as first contact.
+ */
+export async function pinWelcomeMembers(
+  ctx: MembersContext & { readonly mls: Pick<AppContext["mls"], "pinnedIdentity"> },
+  chatId: string,
+  members: string[],
+): Promise<void> {
+  const users = [...new Set(members.map(userOfLeaf))].filter((u) => u !== ctx.user);
+  for (const user of users) {
+    if ((await ctx.mls.pinnedIdentity(user)) !== null) continue;
+    await checkChatMembers(ctx, chatId, user).catch((err: unknown) => console.warn("talkee: certificates not checked", user, err));
+  }
 }

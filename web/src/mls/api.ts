@@ -9,6 +9,8 @@ import type { ClaimedDevice, DeviceVerdict, UserDirectory } from "./trust";
 export interface LeafRefusal {
   identity: string;
   reason: string;
+  /** The member whose commit (or proposal) brought the leaf in, when the message named it. */
+  by?: string;
 }
 
 export const LEAF_REFUSED_PREFIX = "leaves refused: ";
@@ -20,8 +22,8 @@ export const LEAF_REFUSED_PREFIX = "leaves refused: ";
  */
 export class LeafRefusedError extends Error {
   override name = "LeafRefusedError";
-  constructor(readonly refusals: LeafRefusal[]) {
-    super(LEAF_REFUSED_PREFIX + JSON.stringify(refusals));
+  constructor(readonly refusals: LeafRefusal[], by?: string) {
+    super(LEAF_REFUSED_PREFIX + JSON.stringify(by === undefined ? refusals : refusals.map((r) => ({ ...r, by }))));
   }
 }
 

@@ -275,7 +275,14 @@ export async function receive(state: ClientState, bytes: Uint8Array): Promise<Re
       if (senderData !== undefined) senderIdentity = leafIdentity(epochData.ratchetTree, senderData.leafIndex);
     }
   }
-  const result = await processMessage(decoded, state, emptyPskIndex, acceptAll, cs);
+  let result: Awaited<ReturnType<typeof processMessage>>;
+  try {
+    result = await processMessage(decoded, state, emptyPskIndex, acceptAll, cs);
+  } catch (err) {
+    // Who sent a refused commit (the validator's refusal names only the leaves it brought in).
+    if (senderIdentity !== undefined && err instanceof Error) Object.assign(err, { mlsSender: senderIdentity });
+    throw err;
+  }
   result.consumed.forEach(zeroOutUint8Array);
   if (result.kind === "applicationMessage") {
     if (senderIdentity === undefined) throw new MlsUsageError("application message without a known sender");

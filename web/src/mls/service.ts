@@ -137,7 +137,7 @@ export class MlsService implements MlsWorkerApi {
     try {
       return await fn();
     } catch (err) {
-      if (this.refusals.length > 0) throw new LeafRefusedError(this.refusals);
+      if (this.refusals.length > 0) throw new LeafRefusedError(this.refusals, (err as { mlsSender?: string } | null)?.mlsSender);
       throw err;
     } finally {
       this.refusals = [];
