@@ -135,9 +135,9 @@ def test_three_people_decode_each_other_through_janus_and_a_removed_one_decrypts
     ab_before = {p.name: by_leaf(tiles(p)) for p in (alice, bob)}
     alice.page.wait_for_timeout(3000)
     carol_after = by_leaf(tiles(carol))
-    for leaf, seen in carol_after.items():
-        assert seen["decrypted"] == carol_before[leaf]["decrypted"], ("carol decrypted new frames", leaf, seen)
-        assert seen["failed"] > carol_before[leaf]["failed"], ("carol received nothing to fail on", leaf, seen)
+    for leaf, tile in carol_after.items():
+        assert tile["decrypted"] == carol_before[leaf]["decrypted"], ("carol decrypted new frames", leaf, tile)
+        assert tile["failed"] > carol_before[leaf]["failed"], ("carol received nothing to fail on", leaf, tile)
     for person in (alice, bob):
         now = by_leaf(tiles(person))
         (removed,) = carol_leaf[person.name]
