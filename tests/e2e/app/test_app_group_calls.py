@@ -139,11 +139,11 @@ def test_three_people_decode_each_other_through_janus_and_a_removed_one_decrypts
         assert tile["decrypted"] == carol_before[leaf]["decrypted"], ("carol decrypted new frames", leaf, tile)
         assert tile["failed"] > carol_before[leaf]["failed"], ("carol received nothing to fail on", leaf, tile)
     for person in (alice, bob):
-        now = by_leaf(tiles(person))
+        current = by_leaf(tiles(person))
         (removed,) = carol_leaf[person.name]
-        (other,) = [leaf for leaf in now if leaf != removed]
-        assert now[other]["decrypted"] > ab_before[person.name][other]["decrypted"], (person.name, now)
-        assert now[other]["decoded"] > ab_before[person.name][other]["decoded"], (person.name, now)
+        (other,) = [leaf for leaf in current if leaf != removed]
+        assert current[other]["decrypted"] > ab_before[person.name][other]["decrypted"], (person.name, current)
+        assert current[other]["decoded"] > ab_before[person.name][other]["decoded"], (person.name, current)
         # Carol's frames (her old key) no longer open for them either, once the overlap is over.
-        assert now[removed]["decrypted"] == ab_before[person.name][removed]["decrypted"], (person.name, now)
+        assert current[removed]["decrypted"] == ab_before[person.name][removed]["decrypted"], (person.name, current)
     shot(carol.page, "group-call-02-carol-removed")
