@@ -91,7 +91,8 @@ def by_leaf(seen: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
 def test_three_people_decode_each_other_through_janus_and_a_removed_one_decrypts_nothing_new(
     people: Any, app_server: LiveServer, janus: Janus
 ) -> None:
-    alice, bob, carol = people("alice"), people("bob"), people("carol")
+    alice, bob = people("alice"), people("bob")
+    carol = people("carol", viewport={"width": 390, "height": 844})  # the phone layout
     for person in (alice, bob, carol):
         person.context.grant_permissions(["camera", "microphone"], origin=app_server.url)
         person.sign_up()
@@ -113,6 +114,7 @@ def test_three_people_decode_each_other_through_janus_and_a_removed_one_decrypts
         assert names == others, (person.name, names)
         assert int(person.page.locator(".group-call").get_attribute("data-frames-encrypted") or 0) > 20
     shot(alice.page, "group-call-01-alice")
+    shot(carol.page, "group-call-01-carol-phone")
     # Each keeps decoding: the counts grow.
     before = {p.name: by_leaf(tiles(p)) for p in (alice, bob, carol)}
     alice.page.wait_for_timeout(2000)
