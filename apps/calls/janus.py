@@ -80,6 +80,7 @@ def create_room(max_publishers: int) -> int:
             "description": "talkee",  # nothing about the chat
             "is_private": True,
             "require_e2ee": True,
+            "lock_record": True,  # only this server (the room's secret) may start a recording
             "publishers": max_publishers,
             "audiocodec": "opus",
             "videocodec": "vp8",

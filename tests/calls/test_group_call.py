@@ -111,6 +111,7 @@ def test_members_get_one_e2ee_private_room_per_chat_and_tickets_that_differ(make
     (room,) = [r for r in rooms if r["room"] == first["room"]]
     assert room["require_e2ee"] is True
     assert room["is_private"] is True
+    assert room["lock_record"] is True
     # Janus learns nothing about the chat or its members.
     assert chat["id"] not in json.dumps(rooms)
     assert alice.username not in json.dumps(rooms)

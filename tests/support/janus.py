@@ -135,6 +135,7 @@ admin: {{
             ["janus", "-F", str(self.dir / "conf"), "-C", str(self.dir / "conf" / "janus.jcfg")],
             stdout=log,
             stderr=subprocess.STDOUT,
+            cwd=self.dir / "recordings",  # where the VideoRoom's recorder writes (rooms have no rec_dir)
         )
         _wait_for_port(self.ws_port, self.process)
         _wait_for_port(self.admin_port, self.process)
@@ -178,3 +179,57 @@ def started_janus(tmp: Path) -> Janus:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.1)
+
+
+def mjr_packets(path: Path) -> list[bytes]:
+    """The RTP packets of a Janus recording (.mjr, version 2: "MJR00002", a JSON header,
+    then "MEET" + 4-byte time + 2-byte length + packet for each)."""
+    data = path.read_bytes()
+    assert data[:8] == b"MJR00002", data[:8]
+    at = 8
+    header_length = int.from_bytes(data[at : at + 2], "big")
+    at += 2 + header_length
+    packets = []
+    while at + 10 <= len(data):
+        assert data[at : at + 4] == b"MEET", (path, at)
+        length = int.from_bytes(data[at + 8 : at + 10], "big")
+        packets.append(data[at + 10 : at + 10 + length])
+        at += 10 + length
+    return packets
+
+
+def rtp_payload(packet: bytes) -> tuple[bool, bytes]:
+    """(marker bit, payload) of an RTP packet."""
+    csrc = packet[0] & 0x0F
+    at = 12 + 4 * csrc
+    if packet[0] & 0x10:  # header extension
+        at += 4 + 4 * int.from_bytes(packet[at + 2 : at + 4], "big")
+    end = len(packet) - (packet[-1] if packet[0] & 0x20 else 0)  # padding
+    return bool(packet[1] & 0x80), packet[at:end]
+
+
+def vp8_frames(packets: list[bytes]) -> list[bytes]:
+    """Whole VP8 frames, as the sender's encoder (and our frame transform) made them:
+    RTP payloads without their VP8 payload descriptors (RFC 7741 §4.2), joined up to the marker."""
+    frames, current = [], b""
+    for packet in packets:
+        if len(packet) < 12 or (packet[1] & 0x7F) < 96:
+            continue
+        marker, payload = rtp_payload(packet)
+        if not payload:
+            continue
+        at = 1
+        if payload[0] & 0x80:
+            ext = payload[1]
+            at = 2
+            if ext & 0x80:
+                at += 2 if payload[at] & 0x80 else 1
+            if ext & 0x40:
+                at += 1
+            if ext & 0x30:
+                at += 1
+        current += payload[at:]
+        if marker:
+            frames.append(current)
+            current = b""
+    return frames

@@ -19,7 +19,7 @@ from tests.conftest import LiveServer, federation_hosts_env, start_daphne, stop
 from tests.e2e.app.conftest import SLOW, Person, shot
 from tests.e2e.conftest import CHROMIUM_ARGS
 from tests.support.calls import MEDIA_ARGS
-from tests.support.janus import Janus, started_janus
+from tests.support.janus import Janus, mjr_packets, started_janus, vp8_frames
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -88,6 +88,90 @@ def by_leaf(seen: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
     return {t["leaf"]: t for t in seen}
 
 
+# WebCodecs in the page: decode VP8 frames as a receiver without our transform would.
+# First a control: a green frame this page encodes itself decodes back to green.
+DECODE = """async (frames) => {
+  const bytes = (b64) => Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+  const decodeAll = async (chunks) => {
+    const out = { frames: 0, errors: 0, green: 0 };
+    const canvas = new OffscreenCanvas(64, 48);
+    const ctx = canvas.getContext('2d');
+    const decoder = new VideoDecoder({
+      output: (f) => {
+        ctx.drawImage(f, 0, 0, 64, 48);
+        const px = ctx.getImageData(0, 0, 64, 48).data;
+        let g = 0;
+        for (let i = 0; i < px.length; i += 4) if (px[i + 1] > 100 && px[i] < 80 && px[i + 2] < 80) g++;
+        if (g > 0.5 * 64 * 48) out.green++;
+        out.frames++;
+        f.close();
+      },
+      error: () => { out.errors++; },
+    });
+    decoder.configure({ codec: 'vp8' });
+    try {
+      for (const c of chunks) decoder.decode(new EncodedVideoChunk(c));
+      await decoder.flush();
+    } catch (e) { out.errors++; }
+    return out;
+  };
+  // control: our own green frame, encoded here
+  const control = [];
+  const enc = new VideoEncoder({ output: (c) => { const d = new Uint8Array(c.byteLength); c.copyTo(d);
+    control.push({ type: c.type, timestamp: c.timestamp, data: d }); }, error: () => {} });
+  enc.configure({ codec: 'vp8', width: 320, height: 240 });
+  const canvas = new OffscreenCanvas(320, 240);
+  const c2 = canvas.getContext('2d');
+  c2.fillStyle = '#00a000';
+  c2.fillRect(0, 0, 320, 240);
+  const vf = new VideoFrame(canvas, { timestamp: 0 });
+  enc.encode(vf, { keyFrame: true });
+  vf.close();
+  await enc.flush();
+  const recorded = frames.map((f, i) => ({ type: f.key ? 'key' : 'delta', timestamp: i * 66666, data: bytes(f.data) }));
+  return { control: await decodeAll(control), recorded: await decodeAll(recorded) };
+}"""
+
+
+def assert_janus_records_only_ciphertext(janus: Janus, page_owner: Person) -> None:
+    """Janus's own recorder, switched on by the operator (the room's secret), writes what
+    the SFU forwards: every video frame is in our end-to-end format, and none decodes as
+    the fake camera's green picture (a control frame encoded in the same page does)."""
+    import base64
+
+    from django.test import override_settings
+
+    from apps.calls.janus import room_secret
+
+    rooms = janus.admin(
+        "message_plugin", plugin="janus.plugin.videoroom", request={"request": "list", "admin_key": janus.admin_secret}
+    )["response"]["list"]
+    (room,) = [r["room"] for r in rooms]
+    with override_settings(TALKEE_JANUS_ADMIN_SECRET=janus.admin_secret):
+        secret = room_secret(room)
+    toggle = {"request": "enable_recording", "room": room, "secret": secret}
+    answer = janus.admin("message_plugin", plugin="janus.plugin.videoroom", request={**toggle, "record": True})
+    assert answer["response"].get("videoroom") == "success", answer
+    page_owner.page.wait_for_timeout(4000)
+    janus.admin("message_plugin", plugin="janus.plugin.videoroom", request={**toggle, "record": False})
+    videos = sorted((janus.dir / "recordings").glob("*-video-*.mjr"))
+    assert len(videos) == 3, videos  # one per publisher
+    frames = [f for path in videos for f in vp8_frames(mjr_packets(path))]
+    assert len(frames) > 20, len(frames)
+    keys = [f for f in frames if f[0] & 1 == 0]
+    assert keys, "no key frame recorded"
+    for frame in frames:
+        clear = frame[-1]  # our trailer: the clear header's length, then 12 bytes of IV before it
+        assert clear == (10 if frame[0] & 1 == 0 else 3), (clear, len(frame))
+        assert len(frame) >= clear + 16 + 13
+    per_file = vp8_frames(mjr_packets(videos[0]))
+    first_key = next(i for i, f in enumerate(per_file) if f[0] & 1 == 0)
+    chunk = [{"key": f[0] & 1 == 0, "data": base64.b64encode(f).decode()} for f in per_file[first_key:]]
+    result = page_owner.page.evaluate(DECODE, chunk)
+    assert result["control"]["frames"] == 1 and result["control"]["green"] == 1, result
+    assert result["recorded"]["green"] == 0, result  # the fake camera's picture never comes out
+
+
 def test_three_people_decode_each_other_through_janus_and_a_removed_one_decrypts_nothing_new(
     people: Any, app_server: LiveServer, janus: Janus
 ) -> None:
@@ -122,6 +206,8 @@ def test_three_people_decode_each_other_through_janus_and_a_removed_one_decrypts
         for leaf, now in by_leaf(tiles(person)).items():
             assert now["decrypted"] > before[person.name][leaf]["decrypted"], (person.name, leaf)
             assert now["decoded"] > before[person.name][leaf]["decoded"], (person.name, leaf)
+
+    assert_janus_records_only_ciphertext(janus, alice)
 
     # Alice removes Carol. Carol stays subscribed in Janus with her old keys.
     epoch = alice.page.locator(".group-call").get_attribute("data-epoch")
