@@ -104,6 +104,10 @@ def do_issue_ticket(chat_id: uuid.UUID, user_id: int, device_id: int) -> Ticket:
     return Ticket(ticket=ticket, room=room, expires_in=ttl)
 
 
+def still_member(grant: TicketGrant) -> bool:
+    return chat_selectors.membership_of(grant.chat_id, grant.user_id) is not None
+
+
 def consume_ticket(ticket: Any) -> TicketGrant | None:
     """The ticket's grant, once: a replayed, expired or unknown ticket gives None. The user
     must still be a member of the chat (someone removed after the ticket was issued is refused)."""

@@ -275,6 +275,9 @@ TALKEE_JANUS_ADMIN_URL = env.str("TALKEE_JANUS_ADMIN_URL", default="")  # e.g. h
 TALKEE_JANUS_ADMIN_SECRET = env.str("TALKEE_JANUS_ADMIN_SECRET", default="")
 # A group-call ticket opens one proxied connection to Janus, within this many seconds.
 TALKEE_GROUP_CALL_TICKET_SECONDS = env.int("TALKEE_GROUP_CALL_TICKET_SECONDS", default=30)
+# The proxy checks this often that its user is still in the chat, and closes the Janus
+# connection of one who is not (0: never; their keys stop working at the next epoch anyway).
+TALKEE_GROUP_CALL_MEMBER_CHECK_SECONDS = env.float("TALKEE_GROUP_CALL_MEMBER_CHECK_SECONDS", default=10)
 TALKEE_SYNC_PAGE = env.int("TALKEE_SYNC_PAGE", default=500)
 TALKEE_TYPING_INTERVAL_SECONDS = env.float("TALKEE_TYPING_INTERVAL_SECONDS", default=2.0)
 TALKEE_PRESENCE_MAX_MEMBERS = env.int("TALKEE_PRESENCE_MAX_MEMBERS", default=50)

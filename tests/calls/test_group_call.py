@@ -28,7 +28,8 @@ def janus(tmp_path_factory: Any) -> Iterator[Janus]:
 
 @pytest.fixture(scope="module")
 def proxy_server(django_db_setup: None, janus: Janus, tmp_path_factory: Any) -> Iterator[LiveServer]:
-    server = start_daphne(tmp_path_factory.mktemp("daphne-groupcall"), "daphne-groupcall", janus.settings)
+    env = {**janus.settings, "TALKEE_GROUP_CALL_MEMBER_CHECK_SECONDS": "0.5"}
+    server = start_daphne(tmp_path_factory.mktemp("daphne-groupcall"), "daphne-groupcall", env)
     yield server
     stop(server.process)
 
@@ -185,6 +186,38 @@ def test_expired_unknown_and_revoked_tickets_are_refused(
     assert json.loads(ws.recv(timeout=10)) == {"talkee": "refused", "code": "ticket_required"}
     ws.close()
     _ = bob
+
+
+def test_a_member_removed_during_the_call_loses_the_janus_connection(
+    make_account: Any, sfu: Janus, proxy_server: LiveServer
+) -> None:
+    alice, _bob, carol, chat = group_of_three(make_account)
+    grant = ticket_for(carol, chat["id"])
+    before = sfu.tokens()
+    ws, ready = open_proxy(proxy_server, grant["ticket"])
+    assert ready["talkee"] == "ready"
+    joined = join_as_publisher(ws, grant["room"])
+    assert joined["answer"]["plugindata"]["data"]["videoroom"] == "joined", joined
+    live = sfu.tokens() - before
+    assert len(live) == 1
+    assert alice.client.delete(f"/v1/chats/{chat['id']}/members/{carol.address}").status_code == 204
+    deadline = time.monotonic() + 10
+    frames: list[dict[str, Any]] = []
+    with pytest.raises(ConnectionClosed) as closed:
+        while time.monotonic() < deadline:
+            frames.append(json.loads(ws.recv(timeout=10)))
+    assert {"talkee": "refused", "code": "not_a_member"} in frames
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4403
+    deadline = time.monotonic() + 10
+    while sfu.tokens() & live and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not sfu.tokens() & live
+    participants = sfu.admin(
+        "message_plugin",
+        plugin="janus.plugin.videoroom",
+        request={"request": "listparticipants", "room": grant["room"]},
+    )["response"]["participants"]
+    assert participants == []  # Janus dropped her session with the connection
 
 
 def test_janus_refuses_requests_without_a_token_and_with_a_ticket_as_token(make_account: Any, sfu: Janus) -> None:

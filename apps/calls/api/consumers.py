@@ -73,6 +73,7 @@ class JanusProxyConsumer(AsyncWebsocketConsumer):
     token: str | None = None
     upstream: ClientConnection | None = None
     pump: asyncio.Task[None] | None = None
+    watch: asyncio.Task[None] | None = None
 
     async def connect(self) -> None:
         if not janus.enabled():
@@ -134,6 +135,8 @@ class JanusProxyConsumer(AsyncWebsocketConsumer):
             return
         self.room = grant.room
         self.pump = asyncio.create_task(self.relay(self.upstream))
+        if settings.TALKEE_GROUP_CALL_MEMBER_CHECK_SECONDS > 0:
+            self.watch = asyncio.create_task(self.watch_membership(grant))
         await self.send(text_data=json.dumps({"talkee": "ready", "room": grant.room}))
 
     async def relay(self, upstream: ClientConnection) -> None:
@@ -145,9 +148,19 @@ class JanusProxyConsumer(AsyncWebsocketConsumer):
         with contextlib.suppress(Exception):
             await self.close(code=UNAVAILABLE)
 
+    async def watch_membership(self, grant: group.TicketGrant) -> None:
+        """Someone removed from the chat during the call loses the connection to Janus."""
+        while True:
+            await asyncio.sleep(settings.TALKEE_GROUP_CALL_MEMBER_CHECK_SECONDS)
+            if not await database_sync_to_async(group.still_member)(grant):
+                await self.send(text_data=json.dumps({"talkee": "refused", "code": "not_a_member"}))
+                await self.close(code=REFUSED)
+                return
+
     async def disconnect(self, code: int) -> None:
-        if self.pump is not None:
-            self.pump.cancel()
+        for task in (self.pump, self.watch):
+            if task is not None:
+                task.cancel()
         if self.upstream is not None:
             with contextlib.suppress(Exception):
                 await self.upstream.close()
