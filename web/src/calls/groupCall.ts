@@ -39,6 +39,8 @@ export interface GroupTile {
 export interface GroupCallView {
   chatId: string;
   phase: "joining" | "live" | "ended";
+  /** The call got as far as media (false: it ended while joining). */
+  joined: boolean;
   reason: string;
   muted: boolean;
   cameraOff: boolean;
@@ -84,7 +86,7 @@ export class GroupCallManager extends EventTarget {
 
   async join(chatId: string): Promise<void> {
     if (this.call !== null && this.call.phase !== "ended") throw new Error("A group call is already going on.");
-    const call: GroupCallView & { room: number; leaf: number } = { chatId, phase: "joining", reason: "", muted: false, cameraOff: false, localStream: null, tiles: [], encrypted: 0, epoch: -1, room: 0, leaf: -1 };
+    const call: GroupCallView & { room: number; leaf: number } = { chatId, phase: "joining", joined: false, reason: "", muted: false, cameraOff: false, localStream: null, tiles: [], encrypted: 0, epoch: -1, room: 0, leaf: -1 };
     this.call = call;
     this.changed();
     try {
@@ -101,6 +103,7 @@ export class GroupCallManager extends EventTarget {
       call.localStream = local;
       await this.publish(handle, local);
       call.phase = "live";
+      call.joined = true;
       this.changed();
       for (const p of this.publishersIn(joined)) void this.subscribe(p.id, p.display);
       this.timers.push(setInterval(() => void this.rekey(chatId).catch(() => undefined), EPOCH_CHECK_MS));

@@ -54,7 +54,7 @@ export function groupCallButton(messenger: Messenger, onError: (text: string) =>
 
 function stateLine(call: GroupCallView): string {
   if (call.phase === "joining") return "Joining…";
-  if (call.phase === "ended") return `Call ended · ${call.reason}`;
+  if (call.phase === "ended") return call.joined ? `Call ended · ${call.reason}` : `Could not join · ${call.reason}`;
   const n = call.tiles.length;
   return n === 0 ? "Waiting for others" : `In call · ${n} other${n === 1 ? "" : "s"}`;
 }
@@ -121,6 +121,7 @@ export function groupCallOverlay(messenger: Messenger): HTMLElement {
       el.dataset["framesDecrypted"] = String(t.decrypted);
       el.dataset["framesFailed"] = String(t.failed);
     }
+    secure.hidden = !call.joined;
     secure.textContent = `End-to-end encrypted · ${call.encrypted} frames sent`;
   };
   calls.addEventListener("change", render);
