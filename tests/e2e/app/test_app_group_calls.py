@@ -8,6 +8,7 @@ decrypts nothing new."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -65,6 +66,7 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
     launched.close()
 
 
+PANEL = ".group-call:not(.group-invite)"
 TILES = """() => [...document.querySelectorAll('.group-call .group-tile[data-leaf]')].map((t) => ({
   leaf: Number(t.dataset.leaf), decoded: Number(t.dataset.framesDecoded || 0),
   decrypted: Number(t.dataset.framesDecrypted || 0), failed: Number(t.dataset.framesFailed || 0),
@@ -191,15 +193,25 @@ def test_three_people_decode_each_other_through_janus_and_a_removed_one_decrypts
         member.open_chat(name)
         member.expect_message("call?")
 
-    for person in (alice, bob, carol):
-        person.page.locator(".conv-header").get_by_role("button", name="Group call").click()
-        expect(person.page.locator(".group-call .group-state")).not_to_have_text("Joining…", timeout=SLOW)
+    # Alice starts the call; the others hear of it through a sealed call signal and join.
+    alice.page.locator(".conv-header").get_by_role("button", name="Group call").click()
+    expect(alice.page.locator(".group-call .group-state")).to_have_text("Waiting for others", timeout=SLOW)
+    for person in (bob, carol):
+        invitation = person.page.get_by_role("dialog", name="Group call invitation")
+        # Carol may hear of Bob, who joined while her invitation showed: the latest joiner is named.
+        callers = alice.name if person is bob else f"({alice.name}|{bob.name})"
+        expect(invitation).to_contain_text(re.compile(f"^{callers} is in a group call in {name}"), timeout=SLOW)
+        if person is carol:
+            shot(carol.page, "group-call-00-carol-invited-phone")
+        invitation.get_by_role("button", name="Join").click()
+        expect(person.page.locator(".group-call[data-phase]")).to_have_attribute("data-phase", "live", timeout=SLOW)
+    expect(alice.page.locator(".group-notice")).to_have_text(f"{carol.name} joined", timeout=SLOW)
     for person in (alice, bob, carol):
         seen = wait_tiles(person, 2, 10)
         names = sorted(t["name"] for t in seen)
         others = sorted(p.name for p in (alice, bob, carol) if p is not person)
         assert names == others, (person.name, names)
-        assert int(person.page.locator(".group-call").get_attribute("data-frames-encrypted") or 0) > 20
+        assert int(person.page.locator(PANEL).get_attribute("data-frames-encrypted") or 0) > 20
     shot(alice.page, "group-call-01-alice")
     shot(carol.page, "group-call-01-carol-phone")
     # Each keeps decoding: the counts grow.
@@ -213,13 +225,13 @@ def test_three_people_decode_each_other_through_janus_and_a_removed_one_decrypts
     assert_janus_records_only_ciphertext(janus, alice)
 
     # Alice removes Carol. Carol stays subscribed in Janus with her old keys.
-    epoch = alice.page.locator(".group-call").get_attribute("data-epoch")
+    epoch = alice.page.locator(PANEL).get_attribute("data-epoch")
     carol_leaf = {p.name: [t["leaf"] for t in tiles(p) if t["name"] == carol.name] for p in (alice, bob)}
     assert all(len(leaves) == 1 for leaves in carol_leaf.values()), carol_leaf
     alice.page.get_by_role("button", name="Members").dispatch_event("click")
     alice.page.get_by_role("button", name=f"Remove {carol.name}").dispatch_event("click")
     for person in (alice, bob):
-        expect(person.page.locator(".group-call")).not_to_have_attribute("data-epoch", epoch or "", timeout=SLOW)
+        expect(person.page.locator(PANEL)).not_to_have_attribute("data-epoch", epoch or "", timeout=SLOW)
     # Past the keyring's overlap (3 s), then measure.
     alice.page.wait_for_timeout(4000)
     carol_before = by_leaf(tiles(carol))
@@ -238,3 +250,9 @@ def test_three_people_decode_each_other_through_janus_and_a_removed_one_decrypts
         # Carol's frames (her old key) no longer open for them either, once the overlap is over.
         assert current[removed]["decrypted"] == ab_before[person.name][removed]["decrypted"], (person.name, current)
     shot(carol.page, "group-call-02-carol-removed")
+
+    # Bob hangs up: Alice is told, and his tile goes (Janus reports the publisher leaving).
+    bob.page.get_by_role("dialog", name="Group call", exact=True).get_by_role("button", name="Hang up").click()
+    expect(alice.page.locator(".group-notice")).to_have_text(f"{bob.name} left", timeout=SLOW)
+    expect(alice.page.locator(".group-tile figcaption", has_text=bob.name)).to_have_count(0, timeout=SLOW)
+    expect(bob.page.locator(".group-call[data-phase]")).to_have_attribute("data-phase", "ended")

@@ -28,7 +28,7 @@ def test_group_call_button_says_the_operator_has_not_enabled_group_calls(people:
     expect(alice.page.locator(".conversation").get_by_role("alert").first).to_contain_text(
         "operator has not enabled group calls", timeout=SLOW
     )
-    panel = alice.page.get_by_role("dialog", name="Group call")
+    panel = alice.page.get_by_role("dialog", name="Group call", exact=True)
     expect(panel).to_have_attribute("data-phase", "ended")
     shot(alice.page, "group-call-00-not-enabled")
     panel.get_by_role("button", name="Close").click()

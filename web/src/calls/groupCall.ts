@@ -11,6 +11,7 @@
 // change (the worker keeps the previous ones for a short overlap).
 import { GROUP_CALL_EXPORTER_LABEL, epochKeys } from "./groupKeys";
 import { JanusConnection, type Jsep, type JanusMessage } from "./janus";
+import { openSignal, sealSignal, signalEpoch, type CallSignal, type SignalKeys } from "./signaling";
 
 export interface GroupSummaryLite {
   epoch: number;
@@ -23,7 +24,19 @@ export interface GroupCallDeps {
   ticket(chatId: string): Promise<{ room: number; ticket: string; path: string }>;
   group(chatId: string): Promise<GroupSummaryLite>;
   exportSecret(chatId: string, label: string): Promise<Uint8Array>;
+  chatKeys(chatId: string, epoch?: number): Promise<SignalKeys>;
+  /** A sealed signal to the chat's members (the socket's `call` frame, as 1:1 calls use). */
+  sendSignal(chatId: string, payload: string): void;
 }
+
+/** Someone else's group call in one of our chats, that we may join. */
+export interface GroupInvite {
+  chatId: string;
+  /** user@domain of who joined it */
+  from: string;
+}
+
+const INVITE_SHOWN_MS = 45_000;
 
 export interface GroupTile {
   feed: number;
@@ -59,6 +72,11 @@ interface Subscription {
 const EPOCH_CHECK_MS = 1000;
 const VIDEO: MediaTrackConstraints = { width: { ideal: 320 }, height: { ideal: 240 }, frameRate: { ideal: 15 } };
 
+function userOfCredential(credential: string): string {
+  const i = credential.lastIndexOf(":");
+  return i < 0 ? credential : credential.slice(0, i);
+}
+
 function wsUrl(path: string): string {
   return `${location.protocol === "https:" ? "wss:" : "ws:"}//${location.host}${path}`;
 }
@@ -71,6 +89,11 @@ export class GroupCallManager extends EventTarget {
   private subs = new Map<number, Subscription>();
   private timers: ReturnType<typeof setInterval>[] = [];
   private members: GroupSummaryLite = { epoch: -1, members: [], leaves: [] };
+  /** A call going on in one of our chats (from a sealed "group-join" signal), while we are not in it. */
+  invite: GroupInvite | null = null;
+  /** The last join / leave in our call: who (user@domain) and which. */
+  notice: { user: string; joined: boolean } | null = null;
+  private inviteTimer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(private readonly deps: GroupCallDeps) {
     super();
@@ -104,7 +127,9 @@ export class GroupCallManager extends EventTarget {
       await this.publish(handle, local);
       call.phase = "live";
       call.joined = true;
+      if (this.invite?.chatId === chatId) this.invite = null;
       this.changed();
+      void this.announce(chatId, "group-join");
       for (const p of this.publishersIn(joined)) void this.subscribe(p.id, p.display);
       this.timers.push(setInterval(() => void this.rekey(chatId).catch(() => undefined), EPOCH_CHECK_MS));
       this.timers.push(setInterval(() => void this.pollStats(), 1000));
@@ -245,7 +270,46 @@ export class GroupCallManager extends EventTarget {
   }
 
   hangUp(): void {
+    const call = this.call;
+    if (call !== null && call.phase !== "ended") void this.announce(call.chatId, "group-leave");
     this.end("You left the call");
+  }
+
+  /** Tells the chat's members (sealed, like 1:1 call signals) that we joined or left. */
+  private async announce(chatId: string, kind: "group-join" | "group-leave"): Promise<void> {
+    const signal: CallSignal = { v: 1, kind, callId: String(this.call?.room ?? 0), from: this.deps.credential, ts: Date.now() };
+    const keys = await this.deps.chatKeys(chatId);
+    this.deps.sendSignal(chatId, await sealSignal(keys, chatId, signal));
+  }
+
+  /** A sealed signal of a group chat (from the socket, through CallManager). */
+  async onSignal(chatId: string, payload: string): Promise<void> {
+    let signal: CallSignal;
+    try {
+      signal = await openSignal(await this.deps.chatKeys(chatId, signalEpoch(payload)), chatId, payload);
+    } catch {
+      return; // another epoch we no longer hold, altered, stale: dropped
+    }
+    if (signal.from === this.deps.credential || (signal.kind !== "group-join" && signal.kind !== "group-leave")) return;
+    const who = userOfCredential(signal.from);
+    const call = this.call;
+    if (call !== null && call.phase !== "ended" && call.chatId === chatId) {
+      this.notice = { user: who, joined: signal.kind === "group-join" };
+      this.changed();
+      return;
+    }
+    if (signal.kind === "group-join") {
+      this.invite = { chatId, from: who };
+      if (this.inviteTimer !== null) clearTimeout(this.inviteTimer);
+      this.inviteTimer = setTimeout(() => this.dismissInvite(), INVITE_SHOWN_MS);
+      this.changed();
+    }
+  }
+
+  dismissInvite(): void {
+    if (this.invite === null) return;
+    this.invite = null;
+    this.changed();
   }
 
   dismiss(): void {

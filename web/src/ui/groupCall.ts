@@ -18,7 +18,11 @@ export function groupCallsOf(messenger: Messenger): GroupCallManager {
       ticket: (chatId) => messenger.api.groupCallTicket(chatId),
       group: (chatId) => messenger.mls.group(chatId),
       exportSecret: (chatId, label) => messenger.mls.exportSecret(chatId, label),
+      chatKeys: (chatId, epoch) => messenger.mls.chatKeys(chatId, epoch),
+      sendSignal: (chatId, payload) => messenger.conn.signal({ type: "call", chat_id: chatId, payload }),
     });
+    const group = manager;
+    messenger.calls.onGroupSignal = (chatId, payload) => group.onSignal(chatId, payload);
     managers.set(messenger, manager);
   }
   return manager;
@@ -70,8 +74,19 @@ export function groupCallOverlay(messenger: Messenger): HTMLElement {
   const camera = h("button", { type: "button", "aria-pressed": "false", onclick: () => calls.setCameraOff(!(calls.current?.cameraOff ?? false)) }, "Camera off");
   const hangUp = h("button", { type: "button", class: "danger", onclick: () => calls.hangUp() }, "Hang up");
   const close = h("button", { type: "button", onclick: () => calls.dismiss() }, "Close");
-  const panel = h("section", { class: "group-call", role: "dialog", "aria-label": "Group call" }, title, state, grid, secure, h("div", { class: "group-actions" }, mute, camera, hangUp, close));
+  const notice = h("p", { class: "group-notice", role: "status", "aria-live": "polite" });
+  const panel = h("section", { class: "group-call", role: "dialog", "aria-label": "Group call" }, title, state, notice, grid, secure, h("div", { class: "group-actions" }, mute, camera, hangUp, close));
   panel.hidden = true;
+  // Someone started (or is in) a call in one of our chats: join it from here.
+  const inviteText = h("p", { class: "group-invite-text" });
+  const join = h("button", { type: "button", class: "primary" }, "Join");
+  const later = h("button", { type: "button", onclick: () => calls.dismissInvite() }, "Not now");
+  const invite = h("section", { class: "group-call group-invite", role: "dialog", "aria-label": "Group call invitation" }, inviteText, h("div", { class: "group-actions" }, join, later));
+  invite.hidden = true;
+  join.addEventListener("click", () => {
+    const chatId = calls.invite?.chatId;
+    if (chatId !== undefined) void calls.join(chatId).catch(() => undefined);
+  });
   const tiles = new Map<string, HTMLElement>();
 
   const tile = (key: string, label: string, stream: MediaStream | null, muted: boolean): HTMLElement => {
@@ -92,6 +107,14 @@ export function groupCallOverlay(messenger: Messenger): HTMLElement {
 
   const render = (): void => {
     const call = calls.current;
+    const asked = calls.invite;
+    invite.hidden = asked === null || (call !== null && call.phase !== "ended");
+    if (asked !== null) {
+      const chat = messenger.store.chats.get(asked.chatId);
+      inviteText.textContent = `${messenger.nameOf(asked.from)} is in a group call${chat === undefined ? "" : ` in ${messenger.chatTitle(chat)}`}`;
+    }
+    const news = calls.notice;
+    notice.textContent = call !== null && call.phase === "live" && news !== null ? `${messenger.nameOf(news.user)} ${news.joined ? "joined" : "left"}` : "";
     panel.hidden = call === null;
     if (call === null) return;
     panel.dataset["phase"] = call.phase;
@@ -126,5 +149,5 @@ export function groupCallOverlay(messenger: Messenger): HTMLElement {
   };
   calls.addEventListener("change", render);
   calls.addEventListener("stats", renderStats);
-  return panel;
+  return h("div", { class: "group-call-layer" }, invite, panel);
 }
