@@ -1,6 +1,6 @@
-"""A group call of three through a real Janus SFU on loopback (Debian's janus, started by
+"""A group call of four through a real Janus SFU on loopback (Debian's janus, started by
 this module with a config dir it writes): each browser publishes its fake camera and
-microphone, subscribes to the other two, and decrypts their frames with the sender's own
+microphone, subscribes to the other three, and decrypts their frames with the sender's own
 key from the chat's MLS exporter (the room has require_e2ee: Janus forwards frames it
 cannot read). When a member is removed from the chat the group's epoch changes, everyone
 else's keys change, and the removed member — still subscribed, keeping its old keys —
@@ -160,7 +160,7 @@ def assert_janus_records_only_ciphertext(janus: Janus, page_owner: Person) -> No
     page_owner.page.wait_for_timeout(4000)
     janus.admin("message_plugin", plugin="janus.plugin.videoroom", request={**toggle, "record": False})
     videos = sorted((janus.dir / "recordings").glob("*-video-*.mjr"))
-    assert len(videos) == 3, videos  # one per publisher
+    assert len(videos) == 4, videos  # one per publisher
     frames = [f for path in videos for f in vp8_frames(mjr_packets(path))]
     assert len(frames) > 20, len(frames)
     keys = [f for f in frames if f[0] & 1 == 0]
@@ -177,47 +177,48 @@ def assert_janus_records_only_ciphertext(janus: Janus, page_owner: Person) -> No
     assert result["recorded"]["green"] == 0, result  # the fake camera's picture never comes out
 
 
-def test_three_people_decode_each_other_through_janus_and_a_removed_one_decrypts_nothing_new(
+def test_four_people_decode_each_other_through_janus_and_a_removed_one_decrypts_nothing_new(
     people: Any, app_server: LiveServer, janus: Janus
 ) -> None:
-    alice, bob = people("alice"), people("bob")
+    alice, bob, dave = people("alice"), people("bob"), people("dave")
     carol = people("carol", viewport={"width": 390, "height": 844})  # the phone layout
-    for person in (alice, bob, carol):
+    everyone = (alice, bob, carol, dave)
+    for person in everyone:
         person.context.grant_permissions(["camera", "microphone"], origin=app_server.url)
         person.sign_up()
     name = "Call club"
     alice.typed.append(name)
-    alice.create_group(name, [bob, carol])
+    alice.create_group(name, [bob, carol, dave])
     alice.say("call?")
-    for member in (bob, carol):
+    for member in (bob, carol, dave):
         member.open_chat(name)
         member.expect_message("call?")
 
     # Alice starts the call; the others hear of it through a sealed call signal and join.
     alice.page.locator(".conv-header").get_by_role("button", name="Group call").click()
     expect(alice.page.locator(".group-call .group-state")).to_have_text("Waiting for others", timeout=SLOW)
-    for person in (bob, carol):
+    for i, person in enumerate((bob, carol, dave)):
         invitation = person.page.get_by_role("dialog", name="Group call invitation")
-        # Carol may hear of Bob, who joined while her invitation showed: the latest joiner is named.
-        callers = alice.name if person is bob else f"({alice.name}|{bob.name})"
+        # Later ones may hear of someone who joined while their invitation showed: the latest joiner is named.
+        callers = "(" + "|".join(p.name for p in everyone[: i + 1]) + ")"
         expect(invitation).to_contain_text(re.compile(f"^{callers} is in a group call in {name}"), timeout=SLOW)
         if person is carol:
             shot(carol.page, "group-call-00-carol-invited-phone")
         invitation.get_by_role("button", name="Join").click()
         expect(person.page.locator(".group-call[data-phase]")).to_have_attribute("data-phase", "live", timeout=SLOW)
-    expect(alice.page.locator(".group-notice")).to_have_text(f"{carol.name} joined", timeout=SLOW)
-    for person in (alice, bob, carol):
-        seen = wait_tiles(person, 2, 10)
+    expect(alice.page.locator(".group-notice")).to_have_text(f"{dave.name} joined", timeout=SLOW)
+    for person in everyone:
+        seen = wait_tiles(person, 3, 10, timeout=90)
         names = sorted(t["name"] for t in seen)
-        others = sorted(p.name for p in (alice, bob, carol) if p is not person)
+        others = sorted(p.name for p in everyone if p is not person)
         assert names == others, (person.name, names)
         assert int(person.page.locator(PANEL).get_attribute("data-frames-encrypted") or 0) > 20
     shot(alice.page, "group-call-01-alice")
     shot(carol.page, "group-call-01-carol-phone")
     # Each keeps decoding: the counts grow.
-    before = {p.name: by_leaf(tiles(p)) for p in (alice, bob, carol)}
+    before = {p.name: by_leaf(tiles(p)) for p in everyone}
     alice.page.wait_for_timeout(2000)
-    for person in (alice, bob, carol):
+    for person in everyone:
         for leaf, now in by_leaf(tiles(person)).items():
             assert now["decrypted"] > before[person.name][leaf]["decrypted"], (person.name, leaf)
             assert now["decoded"] > before[person.name][leaf]["decoded"], (person.name, leaf)
@@ -226,27 +227,30 @@ def test_three_people_decode_each_other_through_janus_and_a_removed_one_decrypts
 
     # Alice removes Carol. Carol stays subscribed in Janus with her old keys.
     epoch = alice.page.locator(PANEL).get_attribute("data-epoch")
-    carol_leaf = {p.name: [t["leaf"] for t in tiles(p) if t["name"] == carol.name] for p in (alice, bob)}
+    stay = (alice, bob, dave)
+    carol_leaf = {p.name: [t["leaf"] for t in tiles(p) if t["name"] == carol.name] for p in stay}
     assert all(len(leaves) == 1 for leaves in carol_leaf.values()), carol_leaf
     alice.page.get_by_role("button", name="Members").dispatch_event("click")
     alice.page.get_by_role("button", name=f"Remove {carol.name}").dispatch_event("click")
-    for person in (alice, bob):
+    for person in stay:
         expect(person.page.locator(PANEL)).not_to_have_attribute("data-epoch", epoch or "", timeout=SLOW)
     # Past the keyring's overlap (3 s), then measure.
     alice.page.wait_for_timeout(4000)
     carol_before = by_leaf(tiles(carol))
-    ab_before = {p.name: by_leaf(tiles(p)) for p in (alice, bob)}
+    ab_before = {p.name: by_leaf(tiles(p)) for p in stay}
     alice.page.wait_for_timeout(3000)
     carol_after = by_leaf(tiles(carol))
     for leaf, tile in carol_after.items():
         assert tile["decrypted"] == carol_before[leaf]["decrypted"], ("carol decrypted new frames", leaf, tile)
         assert tile["failed"] > carol_before[leaf]["failed"], ("carol received nothing to fail on", leaf, tile)
-    for person in (alice, bob):
+    for person in stay:
         current = by_leaf(tiles(person))
         (removed,) = carol_leaf[person.name]
-        (other,) = [leaf for leaf in current if leaf != removed]
-        assert current[other]["decrypted"] > ab_before[person.name][other]["decrypted"], (person.name, current)
-        assert current[other]["decoded"] > ab_before[person.name][other]["decoded"], (person.name, current)
+        others = [leaf for leaf in current if leaf != removed]
+        assert len(others) == 2, current
+        for other in others:
+            assert current[other]["decrypted"] > ab_before[person.name][other]["decrypted"], (person.name, current)
+            assert current[other]["decoded"] > ab_before[person.name][other]["decoded"], (person.name, current)
         # Carol's frames (her old key) no longer open for them either, once the overlap is over.
         assert current[removed]["decrypted"] == ab_before[person.name][removed]["decrypted"], (person.name, current)
     shot(carol.page, "group-call-02-carol-removed")
