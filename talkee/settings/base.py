@@ -224,6 +224,7 @@ REST_FRAMEWORK = {
         "register_ip": env.str("THROTTLE_REGISTER_IP", default="10/min"),
         "claim_user": env.str("THROTTLE_CLAIM_USER", default="120/min"),
         "turn_user": env.str("THROTTLE_TURN_USER", default="60/min"),
+        "group_call_user": env.str("THROTTLE_GROUP_CALL_USER", default="30/min"),
         "password_user": env.str("THROTTLE_PASSWORD_USER", default="5/min"),
     },
 }
@@ -269,6 +270,16 @@ TALKEE_CALL_PAYLOAD_MAX_BYTES = 64 * 1024
 TALKEE_TURN_URLS: list[str] = env.list("TALKEE_TURN_URLS", default=[])
 TALKEE_TURN_SECRET = env.str("TALKEE_TURN_SECRET", default="")
 TALKEE_TURN_TTL_SECONDS = env.int("TALKEE_TURN_TTL_SECONDS", default=3600)
+# Group calls: the instance's own Janus SFU (VideoRoom, token_auth, admin API over HTTP).
+# No URL or no admin secret = group calls are off (the app says the operator has not enabled them).
+TALKEE_JANUS_URL = env.str("TALKEE_JANUS_URL", default="")  # its WebSockets transport, e.g. ws://janus:8188
+TALKEE_JANUS_ADMIN_URL = env.str("TALKEE_JANUS_ADMIN_URL", default="")  # e.g. http://janus:7088/admin
+TALKEE_JANUS_ADMIN_SECRET = env.str("TALKEE_JANUS_ADMIN_SECRET", default="")
+# A group-call ticket opens one proxied connection to Janus, within this many seconds.
+TALKEE_GROUP_CALL_TICKET_SECONDS = env.int("TALKEE_GROUP_CALL_TICKET_SECONDS", default=30)
+# The proxy checks this often that its user is still in the chat, and closes the Janus
+# connection of one who is not (0: never; their keys stop working at the next epoch anyway).
+TALKEE_GROUP_CALL_MEMBER_CHECK_SECONDS = env.float("TALKEE_GROUP_CALL_MEMBER_CHECK_SECONDS", default=10)
 TALKEE_SYNC_PAGE = env.int("TALKEE_SYNC_PAGE", default=500)
 TALKEE_TYPING_INTERVAL_SECONDS = env.float("TALKEE_TYPING_INTERVAL_SECONDS", default=2.0)
 TALKEE_PRESENCE_MAX_MEMBERS = env.int("TALKEE_PRESENCE_MAX_MEMBERS", default=50)

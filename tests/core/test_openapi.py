@@ -159,6 +159,7 @@ THROTTLED = {
     ("/v1/auth/login", "post"),
     ("/v1/keypackages/claim", "post"),
     ("/v1/calls/turn", "get"),
+    ("/v1/chats/{id}/group-call", "post"),
     ("/v1/accounts/me/password", "post"),  # its own per-user limit, not the login's
     ("/v1/accounts/me/delete", "post"),  # shares the password change's per-user limit
 }
@@ -222,6 +223,7 @@ def test_errors_only_a_view_knows_are_documented(schema: dict[str, Any]) -> None
     assert "416" in operations["/v1/blobs/{id}"]["get"]["responses"]
     assert "409" in operations["/v1/accounts/register"]["post"]["responses"]  # username taken
     assert "401" in operations["/v1/auth/login"]["post"]["responses"]  # wrong password, anyone may call
+    assert {"400", "503"} <= set(operations["/v1/chats/{id}/group-call"]["post"]["responses"])  # no Janus
 
 
 def test_the_long_poll_is_in_the_schema(schema: dict[str, Any]) -> None:

@@ -1,3 +1,5 @@
+import uuid
+
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -5,7 +7,9 @@ from rest_framework.response import Response
 from rest_framework.throttling import UserRateThrottle
 from rest_framework.views import APIView
 
-from apps.calls import services
+from apps.accounts.authentication import request_session
+from apps.calls import group, services
+from apps.core.schema import error_response
 
 
 class TurnThrottle(UserRateThrottle):
@@ -36,4 +40,39 @@ class TurnCredentialsView(APIView):
             return Response({"urls": []})
         return Response(
             {"urls": issued.urls, "username": issued.username, "credential": issued.credential, "ttl": issued.ttl}
+        )
+
+
+class GroupCallThrottle(UserRateThrottle):
+    scope = "group_call_user"
+
+
+class GroupCallView(APIView):
+    throttle_classes = [GroupCallThrottle]
+
+    @extend_schema(
+        request=None,
+        responses={
+            200: inline_serializer(
+                "GroupCallTicket",
+                {
+                    "room": serializers.IntegerField(),
+                    "ticket": serializers.CharField(),
+                    "expires_in": serializers.IntegerField(),
+                    "path": serializers.CharField(),
+                },
+            ),
+            400: error_response("not_a_group (direct chats call peer to peer) / not_home (homed on another instance)"),
+            503: error_response("group_calls_disabled: the operator runs no Janus / sfu_unavailable"),
+        },
+        description="Join the group chat's call on the instance's Janus SFU: makes sure the chat has a room "
+        "(end-to-end encrypted media only) and returns a single-use ticket, valid for `expires_in` seconds, "
+        "for one proxied Janus WebSocket at `path` (send the ticket first). Members only (404 otherwise); "
+        "503 `group_calls_disabled` when the operator runs no Janus.",
+    )
+    def post(self, request: Request, chat_id: uuid.UUID) -> Response:
+        session = request_session(request)
+        issued = group.do_issue_ticket(chat_id, session.user_id, session.device_id)
+        return Response(
+            {"room": issued.room, "ticket": issued.ticket, "expires_in": issued.expires_in, "path": group.PROXY_PATH}
         )

@@ -95,6 +95,8 @@ export class CallManager extends EventTarget {
   private outgoing: Promise<void> = Promise.resolve();
   private incoming: Promise<void> = Promise.resolve();
   private protectedReceivers = new WeakSet<RTCRtpReceiver>();
+  /** Signals of chats that are not direct chats (group calls), for ui/groupCall.ts. */
+  onGroupSignal?: (chatId: string, payload: string) => Promise<void> | void;
 
   constructor(private readonly deps: CallDeps) {
     super();
@@ -407,7 +409,7 @@ export class CallManager extends EventTarget {
 
   private async handle(chatId: string, payload: string): Promise<void> {
     const peerUser = this.deps.directPeer(chatId);
-    if (peerUser === null) return; // calls only in direct chats we are in
+    if (peerUser === null) return this.onGroupSignal?.(chatId, payload); // group calls: calls/groupCall.ts
     let signal: CallSignal;
     try {
       const keys = await this.deps.chatKeys(chatId, signalEpoch(payload));

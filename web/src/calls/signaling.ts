@@ -15,7 +15,7 @@ export const SIGNAL_CONTEXT = "talkee-call-signal-v1";
 /** Signals older than this (or this far in the future) are dropped: a replayed offer must not ring. */
 export const SIGNAL_MAX_AGE_MS = 120_000;
 
-export type SignalKind = "offer" | "answer" | "ice" | "hangup" | "decline" | "ringing";
+export type SignalKind = "offer" | "answer" | "ice" | "hangup" | "decline" | "ringing" | "group-join" | "group-leave";
 
 export interface CallSignal {
   v: 1;
@@ -47,7 +47,7 @@ export class SignalRejected extends Error {
   override name = "SignalRejected";
 }
 
-const KINDS = new Set<string>(["offer", "answer", "ice", "hangup", "decline", "ringing"]);
+const KINDS = new Set<string>(["offer", "answer", "ice", "hangup", "decline", "ringing", "group-join", "group-leave"]);
 
 function context(chatId: string): string {
   return `${SIGNAL_CONTEXT}:${chatId}`;

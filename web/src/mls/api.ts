@@ -43,6 +43,8 @@ export interface GroupSummary {
   epoch: number;
   /** `user@domain:device_id` of each member, in leaf order. */
   members: string[];
+  /** Each member's MLS leaf index, in the same order. */
+  leaves: number[];
 }
 
 export interface CommitResult {

@@ -347,7 +347,8 @@ export class MlsService implements MlsWorkerApi {
   }
 
   private summary(groupId: string, state: ClientState): GroupSummary {
-    return { groupId, epoch: Number(engine.groupEpoch(state)), members: engine.members(state).map((m) => m.identity) };
+    const members = engine.members(state);
+    return { groupId, epoch: Number(engine.groupEpoch(state)), members: members.map((m) => m.identity), leaves: members.map((m) => m.leafIndex) };
   }
 
   makeKeyPackages(count: number): Promise<Uint8Array[]> {

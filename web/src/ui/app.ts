@@ -5,6 +5,7 @@ import { Session } from "../app/session";
 import { approvalNotice } from "./approval";
 import { accessNotice, connectionBanner } from "./banner";
 import { callOverlay } from "./call";
+import { groupCallOverlay } from "./groupCall";
 import { chatList } from "./chatList";
 import { conversation } from "./conversation/index";
 import { clear, h } from "./dom";
@@ -92,7 +93,7 @@ function showMain(root: HTMLElement, session: Session, messenger: Messenger): vo
   shell.append(list.el, conv.el);
   const approvals = approvalNotice(messenger, () => showSettings(true));
   // One main landmark and one h1 (for screen readers; the app's name is not shown again).
-  root.append(h("main", { class: "app" }, h("h1", { class: "sr-only" }, "Talkee"), connectionBanner(messenger), accessNotice(messenger, signOut), approvals, shell, settings.el, callOverlay(messenger)));
+  root.append(h("main", { class: "app" }, h("h1", { class: "sr-only" }, "Talkee"), connectionBanner(messenger), accessNotice(messenger, signOut), approvals, shell, settings.el, callOverlay(messenger), groupCallOverlay(messenger)));
   const fromHash = /^#chat=([0-9a-f-]{36})(&call=answer)?$/.exec(location.hash);
   const hashChat = fromHash?.[1];
   openChat(hashChat !== undefined && messenger.store.chats.has(hashChat) ? hashChat : null);

@@ -8,6 +8,7 @@ import type { MuteChoice } from "../../app/notifications";
 import type { ChatRecord } from "../../app/store";
 import { blockToggle } from "../blockButton";
 import { callButtons } from "../call";
+import { groupCallButton } from "../groupCall";
 import { h } from "../dom";
 import { CHAT_TIMERS, formatDuration } from "./timers";
 
@@ -60,6 +61,7 @@ export function conversationHeader(messenger: Messenger, actions: HeaderActions)
     );
   });
   const call = callButtons(messenger, actions.say);
+  const groupCall = groupCallButton(messenger, actions.say);
   const searchButton = h("button", { type: "button", class: "icon search-in", "aria-label": "Search in this chat", title: "Search in this chat" }, "🔍");
   searchButton.hidden = actions.search === undefined;
   searchButton.addEventListener("click", () => actions.search?.());
@@ -73,6 +75,7 @@ export function conversationHeader(messenger: Messenger, actions: HeaderActions)
     h("div", { class: "conv-heading" }, title, identityBadge, status),
     searchButton,
     call.el,
+    groupCall.el,
     chatTimer,
     mute,
     favButton,
@@ -131,6 +134,7 @@ export function conversationHeader(messenger: Messenger, actions: HeaderActions)
       }
       renderTimer(c, canManage);
       call.update(c);
+      groupCall.update(c);
       block.setUser(c.kind === "direct" ? (c.members.find((m) => m.user !== messenger.user)?.user ?? null) : null);
     },
     setMembersOpen(open) {
