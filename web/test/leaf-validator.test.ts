@@ -12,7 +12,7 @@ import { identityKeyFromPhrase, type UserIdentityKey } from "../src/identity/use
 import { leafRefusals } from "../src/mls/api";
 import * as engine from "../src/mls/engine";
 import { MlsService } from "../src/mls/service";
-import { checkLeaf, TRUST_ROW } from "../src/mls/trust";
+import { checkLeaf, readTrust, writeTrust } from "../src/mls/trust";
 import { utf8 } from "../src/crypto/encoding";
 import { Vault } from "../src/vault/vault";
 import type { Remote } from "comlink";
@@ -41,12 +41,12 @@ describe("the leaf validator's refusals (checkLeaf)", () => {
 
     // Nothing pinned for bob yet (remote user, account from before identity keys, first contact): let through, unpinned.
     expect(await checkLeaf(vault, identity(bob1), bob1.ed25519Public, NOW)).toEqual({ ok: true, certified: false });
-    await vault.put(TRUST_ROW.pin("bob@a.test"), utf8(toBase64(bobKey.publicKey)));
+    await writeTrust(vault, "pin", "bob@a.test", utf8(toBase64(bobKey.publicKey)));
 
     // Pinned, no certificate known for the device.
     expect(await checkLeaf(vault, identity(bob1), bob1.ed25519Public, NOW)).toEqual({ ok: false, reason: "uncertified" });
 
-    const put = (d: DeviceSecrets, cert: Uint8Array) => vault.put(TRUST_ROW.cert(identity(d)), cert);
+    const put = (d: DeviceSecrets, cert: Uint8Array) => writeTrust(vault, "cert", identity(d), cert);
     await put(bob1, await certify(bobKey, bob1));
     expect(await checkLeaf(vault, identity(bob1), bob1.ed25519Public, NOW)).toEqual({ ok: true, certified: true });
     // The certified device, but the leaf carries another signature key (the server's).
@@ -279,5 +279,20 @@ describe("the app's commit path (withCertifiedLeaves) over the real worker", () 
     const upd = await alice1.svc.selfUpdate("g");
     await alice1.svc.confirmCommit("g");
     expect(await withCertifiedLeaves(ctx, "g", () => bob.svc.processHandshake("g", upd.commit))).toMatchObject({ epoch: 3 });
+  });
+});
+
+describe("trust rows on disk", () => {
+  it("do not name the contact, and rows kept under the plain name by an older version move on first use", async () => {
+    const vault = await Vault.create("correct horse battery", { dbName: `blind-${Math.random()}` });
+    const key = utf8(toBase64(new Uint8Array(32).fill(7)));
+    await writeTrust(vault, "pin", "carol@a.test", key);
+    expect((await vault.keys("trust/")).join(" ")).not.toContain("carol");
+    // an older vault: the pin under the address itself
+    await vault.put("trust/pin/dave@a.test", key);
+    expect(await readTrust(vault, "pin", "dave@a.test")).toEqual(key);
+    expect((await vault.keys("trust/")).join(" ")).not.toContain("dave");
+    expect(await readTrust(vault, "pin", "dave@a.test")).toEqual(key);
+    expect(await readTrust(vault, "pin", "erin@a.test")).toBeUndefined();
   });
 });

@@ -15,10 +15,33 @@ import { decodeKeyPackage } from "./engine";
 
 export const TRUST_ROW = {
   identity: "identity/key",
-  pin: (user: string) => `trust/pin/${user}`,
-  /** The last certificate seen for a leaf identity `user@domain:device_id` (checked again at each use). */
-  cert: (identity: string) => `trust/cert/${identity}`,
 };
+
+/**
+ * A contact's pinned identity key (`pin`, by `user@domain`) or the last certificate seen
+ * for a leaf identity (`cert`, by `user@domain:device_id`, checked again at each use). The
+ * row's key is blinded (`Vault.blindKey`): the vault on disk does not list whom this
+ * device talks to. Rows an older version kept under the plain name move on first use.
+ */
+type TrustKind = "pin" | "cert";
+
+function trustRows(vault: Vault, kind: TrustKind, name: string): { row: string; legacy: string } {
+  return { row: vault.blindKey(`trust/${kind}/`, name), legacy: `trust/${kind}/${name}` };
+}
+
+export async function readTrust(vault: Vault, kind: TrustKind, name: string): Promise<Uint8Array | undefined> {
+  const { row, legacy } = trustRows(vault, kind, name);
+  const value = await vault.get(row);
+  if (value !== undefined) return value;
+  const old = await vault.get(legacy);
+  if (old !== undefined) await vault.commit([[row, old]], [legacy]);
+  return old;
+}
+
+export async function writeTrust(vault: Vault, kind: TrustKind, name: string, value: Uint8Array): Promise<void> {
+  const { row, legacy } = trustRows(vault, kind, name);
+  await vault.commit([[row, value]], [legacy]);
+}
 
 /** A claimed device as the server describes it (base64 fields, null when missing). */
 export interface ClaimedDevice {
@@ -46,9 +69,9 @@ export async function adoptIdentity(
   const key = await identityKeyFromPhrase(device.user, mnemonic);
   await vault.put(TRUST_ROW.identity, encodeIdentityKey(key));
   // Our own key is pinned for our own user: our other devices must carry certificates by it.
-  await vault.put(TRUST_ROW.pin(device.user), utf8(toBase64(key.publicKey)));
+  await writeTrust(vault, "pin", device.user, utf8(toBase64(key.publicKey)));
   const certificate = await certify(key, device);
-  await vault.put(TRUST_ROW.cert(credentialIdentity(device.user, device.deviceId)), certificate);
+  await writeTrust(vault, "cert", credentialIdentity(device.user, device.deviceId), certificate);
   return { identityKey: toBase64(key.publicKey), certificate: toBase64(certificate) };
 }
 
@@ -80,7 +103,7 @@ export async function certifyOwnDevice(
     signatureKey: other.ed25519Pub,
     x25519Key: other.x25519Pub,
   });
-  await vault.put(TRUST_ROW.cert(credentialIdentity(device.user, other.clientDeviceId)), certificate);
+  await writeTrust(vault, "cert", credentialIdentity(device.user, other.clientDeviceId), certificate);
   const sealed = await sealForDevice(encodeIdentityKey(key), other.x25519Pub);
   return { identityKey: toBase64(key.publicKey), certificate: toBase64(certificate), sealedIdentity: toBase64(sealed) };
 }
@@ -107,8 +130,8 @@ export async function adoptSealedIdentity(
   });
   if (!check.ok) throw new Error(`our certificate does not verify under the sealed key: ${check.reason}`);
   await vault.put(TRUST_ROW.identity, encodeIdentityKey(key));
-  await vault.put(TRUST_ROW.pin(device.user), utf8(listedKey));
-  await vault.put(TRUST_ROW.cert(credentialIdentity(device.user, device.deviceId)), ownCertificate);
+  await writeTrust(vault, "pin", device.user, utf8(listedKey));
+  await writeTrust(vault, "cert", credentialIdentity(device.user, device.deviceId), ownCertificate);
   return listedKey;
 }
 
@@ -119,14 +142,14 @@ export async function ownIdentityKey(vault: Vault): Promise<string | null> {
 
 /** The identity key pinned for `user` (base64), if any. */
 export async function pinnedKey(vault: Vault, user: string): Promise<string | null> {
-  const bytes = await vault.get(TRUST_ROW.pin(user));
+  const bytes = await readTrust(vault, "pin", user);
   return bytes === undefined ? null : fromUtf8(bytes);
 }
 
 /** The user accepted `user`'s new identity key (base64): it replaces the pinned one. */
 export async function repinKey(vault: Vault, user: string, identityKey: string): Promise<void> {
   if (fromBase64(identityKey).length !== 32) throw new RangeError("an identity key is 32 bytes");
-  await vault.put(TRUST_ROW.pin(user), utf8(identityKey));
+  await writeTrust(vault, "pin", user, utf8(identityKey));
 }
 
 /**
@@ -173,9 +196,9 @@ export async function checkDevice(vault: Vault, claimed: ClaimedDevice): Promise
     ...(signatureKey === undefined ? {} : { signatureKey }),
   });
   if (!check.ok) return { ok: false, reason: check.reason };
-  if (pinned === null) await vault.put(TRUST_ROW.pin(claimed.user), utf8(claimed.identityKey));
+  if (pinned === null) await writeTrust(vault, "pin", claimed.user, utf8(claimed.identityKey));
   // Kept for the MLS validator (checkLeaf): our own commit adding it checks it again.
-  await vault.put(TRUST_ROW.cert(credentialIdentity(claimed.user, claimed.clientDeviceId)), certificate);
+  await writeTrust(vault, "cert", credentialIdentity(claimed.user, claimed.clientDeviceId), certificate);
   return { ok: true, certified: true, pinnedNow: pinned === null };
 }
 
@@ -221,7 +244,7 @@ export async function checkMembers(
     const check = await verifyCertificate(certificate, { user, identityKey, deviceId, signatureKey: leaf.signatureKey });
     if (!check.ok) return { ok: false, reason: check.reason };
   }
-  if (pinned === null) await vault.put(TRUST_ROW.pin(user), utf8(directory.identityKey));
+  if (pinned === null) await writeTrust(vault, "pin", user, utf8(directory.identityKey));
   await learnCertificates(vault, user, directory);
   return { ok: true, certified: true, pinnedNow: pinned === null };
 }
@@ -242,7 +265,7 @@ export async function learnCertificates(vault: Vault, user: string, directory: U
     } catch {
       continue;
     }
-    await vault.put(TRUST_ROW.cert(credentialIdentity(user, d.clientDeviceId)), bytes);
+    await writeTrust(vault, "cert", credentialIdentity(user, d.clientDeviceId), bytes);
     kept++;
   }
   return kept;
@@ -269,7 +292,7 @@ export async function checkLeaf(vault: Vault, identity: string, signatureKey: Ui
   if (split <= 0 || deviceId.length === 0) return { ok: false, reason: "bad-identity" };
   const pinned = await pinnedKey(vault, user);
   if (pinned === null) return { ok: true, certified: false };
-  const certificate = await vault.get(TRUST_ROW.cert(identity));
+  const certificate = await readTrust(vault, "cert", identity);
   if (certificate === undefined) return { ok: false, reason: "uncertified" };
   let identityKey: Uint8Array;
   try {

@@ -243,7 +243,19 @@ export class Vault {
     await this.db.delete("rows", rowKey);
   }
 
-  /** Row keys starting with `prefix` (keys are not secret; values are). */
+  /**
+   * A row key for something whose name must not show (a contact's address): `prefix` and a
+   * keyed hash of `name` under a key derived from the vault's own, so the same name gives
+   * the same row in this vault and nothing that can be guessed from outside it.
+   */
+  blindKey(prefix: string, name: string): string {
+    const s = this.sodium;
+    const nameKey = s.crypto_generichash(32, utf8("talkee-vault-row-names-v1"), this.key());
+    const digest = s.crypto_generichash(16, utf8(name), nameKey);
+    return prefix + s.to_base64(digest, s.base64_variants.URLSAFE_NO_PADDING);
+  }
+
+  /** Row keys starting with `prefix` (keys are not secret — rows naming people use `blindKey` —; values are). */
   async keys(prefix: string): Promise<string[]> {
     const range = IDBKeyRange.bound(prefix, prefix + "\uffff");
     return this.db.getAllKeys("rows", range);
