@@ -424,6 +424,9 @@ class DeviceSocketConsumer(AsyncWebsocketConsumer):
         if not isinstance(payload, str) or len(payload) > settings.TALKEE_CALL_PAYLOAD_MAX_BYTES * 4 // 3 + 4:
             await self.send_error("invalid_input", "call payload must be base64 of at most 64 KiB.")
             return
+        if await in_db_thread(services.signals_refused)(chat_id, self.user_id):
+            await self.send_error("not_accepted", "This person does not accept calls from you.")
+            return
         signal = {"type": "call", "chat_id": chat_id, "payload": payload}
         await self.channel_layer.group_send(chat_group(chat_id), {"type": "chat.signal", "text": encode(signal)})
         # members on other instances: through their instance (a `call` envelope each)

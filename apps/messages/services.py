@@ -507,6 +507,18 @@ def _membership_for_change(chat_id: uuid.UUID | str, user_id: int) -> Membership
     return Membership.objects.filter(chat_id=chat_id, user_id=user_id).select_related("chat").first()
 
 
+def is_blocked_in_direct(chat: Chat, user_id: int) -> bool:
+    """A direct chat whose other person blocked this user."""
+    return chat.kind == Chat.Kind.DIRECT and blocked_in_chat(chat.pk, user_id)
+
+
+def check_not_blocked_in_direct(chat: Chat, user_id: int) -> None:
+    """In a direct chat whose other person blocked this user, what would reach them is
+    refused (messages, edits, reactions, call signals; 403 `not_accepted`)."""
+    if is_blocked_in_direct(chat, user_id):
+        raise Forbidden("This person does not accept messages from you.", code="not_accepted")
+
+
 def _message_for_member(message_id: int, user_id: int) -> tuple[Message, Membership]:
     message = Message.objects.filter(pk=message_id).first()
     membership = None if message is None else _membership_for_change(message.chat_id, user_id)
@@ -560,6 +572,7 @@ def do_edit_message(user_id: int, message_id: int, edit_secret: bytes, ciphertex
         raise Conflict("This message can no longer be edited.", code="not_editable")
     if not secret_matches(edit_secret, message.edit_hash):
         raise Forbidden("Only the author can edit this message.", code="wrong_edit_secret")
+    check_not_blocked_in_direct(membership.chat, user_id)
     check_ciphertext_size(Kind.APPLICATION, ciphertext)
     if membership.chat.home:
         _forward_change(
@@ -637,6 +650,7 @@ def do_add_reaction(user_id: int, message_id: int, ciphertext: bytes, remove_has
     message, membership = _message_for_member(message_id, user_id)
     if message.deleted_at is not None:
         raise Conflict("This message was deleted.", code="message_deleted")
+    check_not_blocked_in_direct(membership.chat, user_id)
     if membership.chat.home:
         _forward_change(
             membership, user_id, "react", seq=message.seq, ciphertext=b64(ciphertext), remove_hash=b64(remove_hash)
@@ -761,3 +775,10 @@ def do_ack(device_id: int, position: int) -> int:
         DeviceCursor.objects.filter(device_id=device_id, pos__lt=position).update(pos=position)
         return position
     return cursor.pos
+
+
+def signals_refused(chat_id: str, user_id: int) -> bool:
+    """A call signal from this user in this chat goes nowhere: a direct chat whose other
+    person blocked them."""
+    chat = Chat.objects.filter(pk=chat_id).only("pk", "kind").first()
+    return chat is not None and is_blocked_in_direct(chat, user_id)

@@ -110,3 +110,56 @@ def test_a_deleted_account_takes_its_blocks_with_it(make_account) -> None:
     assert bob.client.post("/v1/accounts/me/delete", {"password": bob.password}, format="json").status_code == 204
     assert not Block.objects.exists()
     assert User.objects.filter(username=alice.address).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_blocked_user_can_neither_react_edit_nor_call_in_our_direct_chat(make_account, live_server_daphne) -> None:
+    """Besides messages: reactions, edits of their old messages and call signals of a
+    blocked person in a direct chat are refused by the server; nothing reaches Bob."""
+    import asyncio
+    import os
+
+    from blake3 import blake3
+
+    from apps.messages.models import Reaction
+    from tests.conftest import b64
+    from tests.messages.wsclient import SocketDevice
+
+    alice, bob = make_account(), make_account()
+    chat = make_chat(alice, "direct", bob)
+    secret = os.urandom(32)
+    old = send(alice, chat["id"], b"before", edit_hash=b64(blake3(secret).digest())).json()
+    bobs = send(bob, chat["id"], b"from bob").json()
+    assert block(bob, alice.address).status_code == 201
+
+    reaction = {"ciphertext": b64(b"sealed reaction"), "remove_hash": b64(os.urandom(32))}
+    answer = alice.client.post(f"/v1/messages/{bobs['id']}/reactions", reaction, format="json")
+    assert answer.status_code == 403 and answer.json()["error"]["code"] == "not_accepted"
+    edit = {"edit_secret": b64(secret), "ciphertext": b64(b"edited while blocked")}
+    answer = alice.client.patch(f"/v1/messages/{old['id']}", edit, format="json")
+    assert answer.status_code == 403 and answer.json()["error"]["code"] == "not_accepted"
+    assert not Reaction.objects.exists()
+    assert bytes(Message.objects.get(pk=old["id"]).ciphertext) == b"before"
+
+    async def ring() -> tuple[dict, bool]:
+        caller = SocketDevice(live_server_daphne.ws_url, alice.token)
+        callee = SocketDevice(live_server_daphne.ws_url, bob.token)
+        await caller.connect()
+        await callee.connect()
+        await caller.send({"type": "call", "chat_id": chat["id"], "payload": b64(os.urandom(100))})
+        error = await caller.until(lambda f: f["type"] == "error")
+        try:
+            await callee.until(lambda f: f["type"] == "call", timeout=1.5)
+            rang = True
+        except TimeoutError:
+            rang = False
+        await caller.close()
+        await callee.close()
+        return error, rang
+
+    error, rang = asyncio.run(ring())
+    assert error["code"] == "not_accepted", error
+    assert not rang
+    # Bob still reacts to Alice's message and may lift the block.
+    answer = bob.client.post(f"/v1/messages/{old['id']}/reactions", reaction, format="json")
+    assert answer.status_code == 201, answer.content

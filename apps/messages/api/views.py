@@ -34,7 +34,10 @@ REACTION_ADDED = inline_serializer(
 
 # What only these views know; the generic errors (400, 401, 404, 413, 415) come from
 # apps.core.schema.ApiAutoSchema.
-NOT_ALLOWED = error_response("channel_read_only / wrong_edit_secret / not allowed for this member")
+NOT_ALLOWED = error_response(
+    "channel_read_only / wrong_edit_secret / not allowed for this member / "
+    "not_accepted: the other person in this direct chat blocked the caller"
+)
 GONE = error_response("message_deleted / not_editable: the message cannot change any more")
 
 
@@ -129,6 +132,7 @@ class ReactionsView(APIView):
         responses={
             (201, "application/json"): REACTION_ADDED,
             (202, "application/json"): REACTION_ADDED,
+            403: error_response("not_accepted: the other person in this direct chat blocked the caller"),
             409: GONE,
         },
     )
