@@ -73,6 +73,25 @@ def test_links_are_safe_anchors_and_javascript_is_text(people: Any) -> None:
     assert_private(alice.server, [text, "talkee-guide", "help-desk@example.net", hostile])
 
 
+def mention(writer: Person, other: Person, tail: str, click: bool = False) -> str:
+    """`writer` types "@" and the start of `other`'s name, picks them (Enter, or the mouse),
+    writes `tail` and sends; the text as sent."""
+    writer.composer.press_sequentially(f"@{other.name[:3]}")
+    options = writer.page.get_by_role("listbox", name="Mention a member").get_by_role("option")
+    expect(options).to_have_count(1)
+    if click:
+        options.first.click()  # the mouse picks too
+    else:
+        writer.composer.press("Enter")
+    expect(writer.composer).to_have_value(f"@{other.name} ")
+    writer.composer.press_sequentially(tail)
+    text = f"@{other.name} {tail}"
+    writer.typed.append(text)
+    writer.composer.press("Enter")
+    writer.expect_message(text)
+    return text
+
+
 def make_group(alice: Person, name: str, members: list[Person]) -> None:
     alice.typed.append(name)
     alice.create_group(name, members)
@@ -194,20 +213,7 @@ def test_a_muted_chat_notifies_only_for_a_mention_and_only_when_allowed(people: 
         deliver_push(bob, encode_payload("message", chat_id))
 
     def mention_bob(tail: str, click: bool = False) -> str:
-        alice.composer.press_sequentially(f"@{bob.name[:3]}")
-        options = alice.page.get_by_role("listbox", name="Mention a member").get_by_role("option")
-        expect(options).to_have_count(1)
-        if click:
-            options.first.click()  # the mouse picks too
-        else:
-            alice.composer.press("Enter")
-        expect(alice.composer).to_have_value(f"@{bob.name} ")
-        alice.composer.press_sequentially(tail)
-        text = f"@{bob.name} {tail}"
-        alice.typed.append(text)
-        alice.composer.press("Enter")
-        alice.expect_message(text)
-        return text
+        return mention(alice, bob, tail, click)
 
     # Muted, no mention: the push stays quiet.
     push_after("Nothing for Bob here", 1)
@@ -270,15 +276,7 @@ def test_a_mention_wakes_a_closed_app_in_a_muted_chat_through_a_real_push(
     quiet = settings.TALKEE_PUSH_COALESCE_SECONDS + 3
 
     def mention_bob(tail: str) -> str:
-        alice.composer.press_sequentially(f"@{bob.name[:3]}")
-        expect(alice.page.get_by_role("listbox", name="Mention a member").get_by_role("option")).to_have_count(1)
-        alice.composer.press("Enter")
-        alice.composer.press_sequentially(tail)
-        text = f"@{bob.name} {tail}"
-        alice.typed.append(text)
-        alice.composer.press("Enter")
-        alice.expect_message(text)
-        return text
+        return mention(alice, bob, tail)
 
     alice.say("Nobody is named in this one")
     time.sleep(quiet)
