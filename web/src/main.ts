@@ -2,8 +2,10 @@
 // Entry point of the Talkee PWA.
 import { registerSW } from "virtual:pwa-register";
 import { startApp } from "./ui/app";
+import { applyTheme } from "./ui/theme";
 import "./ui/styles.css";
 
+applyTheme(); // before the first screen: no flash of the other theme
 const root = document.getElementById("root");
 if (root !== null) {
   startApp(root).catch((err: unknown) => {

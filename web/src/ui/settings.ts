@@ -9,6 +9,7 @@ import { blockListSection } from "./blockList";
 import { deleteAccountSection, type AccountDeletion } from "./deleteAccount";
 import { clear, h } from "./dom";
 import { profileSection } from "./profile";
+import { chooseTheme, themeChoice, type ThemeChoice } from "./theme";
 
 /** What Settings needs from the device's session (app/session.ts). */
 export interface AccountControls extends AccountDeletion {
@@ -119,10 +120,25 @@ export function settingsScreen(messenger: Messenger, account: AccountControls, c
     status,
     error,
     notifications,
+    appearanceSettings(),
     blocked.el,
     deleteAccountSection(account, deleted),
   );
   return { el, refresh };
+}
+
+/** Settings → Appearance: light, dark, or as the system says (this device only). */
+function appearanceSettings(): HTMLElement {
+  const select = h(
+    "select",
+    { id: "theme-choice" },
+    h("option", { value: "system" }, "As the system"),
+    h("option", { value: "light" }, "Light"),
+    h("option", { value: "dark" }, "Dark"),
+  ) as HTMLSelectElement;
+  select.value = themeChoice();
+  select.addEventListener("change", () => chooseTheme(select.value as ThemeChoice));
+  return h("div", { class: "appearance-settings" }, h("h3", {}, "Appearance"), h("label", { for: "theme-choice" }, "Theme "), select);
 }
 
 /** Settings → Notifications: permission only after a tap, and whether an unlocked tab shows the text. */
