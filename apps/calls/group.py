@@ -37,7 +37,10 @@ ROOM_REMEMBERED_SECONDS = 7 * 86400
 
 
 class GroupCallsDisabled(ServiceError):
-    status = 503
+    """The operator runs no Janus: a feature this instance does not offer (404, like
+    `push_disabled`), not a passing outage (that is 503 `sfu_unavailable`)."""
+
+    status = 404
     code = "group_calls_disabled"
 
 

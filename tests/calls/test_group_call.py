@@ -95,7 +95,7 @@ def test_without_janus_group_calls_say_the_operator_has_not_enabled_them(make_ac
     settings.TALKEE_JANUS_ADMIN_URL = ""
     settings.TALKEE_JANUS_ADMIN_SECRET = ""
     alice, _bob, _carol, chat = group_of_three(make_account)
-    error = assert_error_shape(alice.client.post(f"/v1/chats/{chat['id']}/group-call"), 503)
+    error = assert_error_shape(alice.client.post(f"/v1/chats/{chat['id']}/group-call"), 404)
     assert error["code"] == "group_calls_disabled"
     assert "operator has not enabled group calls" in error["message"]
 

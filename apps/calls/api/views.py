@@ -63,12 +63,13 @@ class GroupCallView(APIView):
                 },
             ),
             400: error_response("not_a_group (direct chats call peer to peer) / not_home (homed on another instance)"),
-            503: error_response("group_calls_disabled: the operator runs no Janus / sfu_unavailable"),
+            404: error_response("chat_not_found / group_calls_disabled: the operator runs no Janus"),
+            503: error_response("sfu_unavailable: the operator's Janus does not answer"),
         },
         description="Join the group chat's call on the instance's Janus SFU: makes sure the chat has a room "
         "(end-to-end encrypted media only) and returns a single-use ticket, valid for `expires_in` seconds, "
         "for one proxied Janus WebSocket at `path` (send the ticket first). Members only (404 otherwise); "
-        "503 `group_calls_disabled` when the operator runs no Janus.",
+        "404 `group_calls_disabled` when the operator runs no Janus.",
     )
     def post(self, request: Request, chat_id: uuid.UUID) -> Response:
         session = request_session(request)

@@ -300,7 +300,7 @@ export class Api {
   turnCredentials(): Promise<{ urls: string[]; username?: string; credential?: string; ttl?: number }> {
     return this.call("GET", "/v1/calls/turn");
   }
-  /** A single-use ticket for the group chat's call on the instance's SFU (503 group_calls_disabled: none). */
+  /** A single-use ticket for the group chat's call on the instance's SFU (404 group_calls_disabled: none). */
   groupCallTicket(chatId: string): Promise<{ room: number; ticket: string; expires_in: number; path: string }> {
     return this.call("POST", `/v1/chats/${chatId}/group-call`);
   }
