@@ -327,18 +327,11 @@ def _send_at_home(origin: str, body: dict[str, Any], prepared: list[uuid.UUID] |
                 burn_on_read=bool(body.get("burn_on_read")),
                 welcome=translated,
                 blob_ids=prepared or [],
-                wake=_wake(body.get("wake")),
+                wake=services.peer_wake_list(body.get("wake")),
             )
             metrics.MESSAGES_ACCEPTED.labels(via="federation").inc(int(sent.created))
     except ServiceError as exc:
         reject_send(origin, str(chat_id), client_message_id, exc.code, exc.message)
-
-
-def _wake(value: Any) -> list[str] | None:
-    """A forwarded send's mentioned addresses, as the API would take them (else none)."""
-    if not isinstance(value, list):
-        return None
-    return [a for a in value if isinstance(a, str) and "@" in a and len(a) <= 404][:50] or None
 
 
 def _device_ids(targets: list[dict[str, Any]]) -> list[int]:

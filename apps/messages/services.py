@@ -491,10 +491,16 @@ def do_store_delivered(chat_id: uuid.UUID, fields: dict[str, Any]) -> bool:
     Chat.objects.filter(pk=chat_id, next_seq__lte=seq).update(next_seq=seq + 1)
     if kind == Kind.COMMIT:
         Chat.objects.filter(pk=chat_id, epoch__lte=int(fields["epoch"])).update(epoch=int(fields["epoch"]) + 1)
-    wake = fields.get("wake")
-    mentioned = [a for a in wake if isinstance(a, str)][:50] if isinstance(wake, list) else None
-    send_message_stored_on_commit(chat_id, None, kind, mentioned)
+    send_message_stored_on_commit(chat_id, None, kind, peer_wake_list(fields.get("wake")))
     return True
+
+
+def peer_wake_list(value: Any) -> list[str] | None:
+    """The mentioned addresses a peer sent (a forwarded send, a delivered message), taken as
+    the API would take them; anything else is none."""
+    if not isinstance(value, list):
+        return None
+    return [a for a in value if isinstance(a, str) and "@" in a and len(a) <= 404][:50] or None
 
 
 class _StaleEpoch(Exception):
