@@ -6,4 +6,6 @@ class AccountsConfig(AppConfig):
     label = "accounts"
 
     def ready(self) -> None:
-        from apps.accounts import schema  # noqa: F401  (registers the OpenAPI extension)
+        from apps.accounts import federation, schema  # noqa: F401  (schema registers the OpenAPI extension)
+
+        federation.register()  # its envelope kinds' handlers (apps/federation/registry.py)

@@ -83,6 +83,11 @@ def blockers_among(user_id: int, others: list[int]) -> list[int]:
     return list(Block.objects.filter(blocked_id=user_id, blocker_id__in=others).values_list("blocker_id", flat=True))
 
 
+def blocks_between(blockers: list[str], others: list[str]) -> bool:
+    """Someone among `blockers` (addresses) blocked someone among `others` (addresses)."""
+    return Block.objects.filter(blocker__username__in=blockers, blocked__username__in=others).exists()
+
+
 def blocked_in_chat(chat_id: "uuid.UUID | str", user_id: int) -> bool:
     """Someone in this chat blocked this user (asked for direct chats: the other person)."""
     return Block.objects.filter(blocked_id=user_id, blocker__memberships__chat_id=chat_id).exists()

@@ -16,6 +16,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from apps.accounts import federation
 from apps.accounts.models import Block, LoginChallenge, Profile, RetiredUsername, Session, User
 from apps.accounts.selectors import full_address, user_by_address
 from apps.accounts.tokens import new_token, token_hash
@@ -285,6 +286,8 @@ def do_delete_account(session: Session, password: str) -> None:
         device_ids = list(user.devices.values_list("pk", flat=True))
         for step in _deletion_steps:
             step(user)
+        for blocked in User.objects.filter(pk__in=Block.objects.filter(blocker=user).values("blocked_id")):
+            federation.share_block(user, blocked, on=False)  # their instances drop the mirrored blocks
         RetiredUsername.objects.get_or_create(address_hash=_address_hash(user.username))
         user.delete()
         transaction.on_commit(lambda: kick_devices(device_ids, code=CLOSE_ACCOUNT_DELETED))
@@ -305,13 +308,20 @@ def do_block_user(user: User, address: str) -> Block:
     `user`, their invitations of `user` to a group and their messages in a direct chat
     with `user` (403 `not_accepted`); `user`'s clients hide what they write in shared
     groups (the server cannot tell who wrote a group message). Blocking twice is one block.
-    Nobody else is told."""
+    Nobody else is told — but for a user of another instance, that instance (which must refuse
+    the same things there; apps/accounts/federation.py)."""
     target = _blockable(user, address)
-    block, _ = Block.objects.get_or_create(blocker=user, blocked=target)
+    with transaction.atomic():
+        block, created = Block.objects.get_or_create(blocker=user, blocked=target)
+        if created:
+            federation.share_block(user, target, on=True)
     return block
 
 
 def do_unblock_user(user: User, address: str) -> None:
     """Lift a block (none: nothing happens)."""
     target = _blockable(user, address)
-    Block.objects.filter(blocker=user, blocked=target).delete()
+    with transaction.atomic():
+        deleted, _ = Block.objects.filter(blocker=user, blocked=target).delete()
+        if deleted:
+            federation.share_block(user, target, on=False)

@@ -19,6 +19,7 @@ from django.db import IntegrityError, transaction
 
 from apps.accounts.federation import own_user, remote_user
 from apps.accounts.models import User
+from apps.accounts.selectors import blocks_between
 from apps.chats import services
 from apps.chats.models import TTL_MAX_SECONDS, Chat, Membership
 from apps.chats.selectors import remote_domains
@@ -148,6 +149,9 @@ def _membership_snapshot(origin: str, body: dict[str, Any]) -> None:
     if chat is None:
         if not local:
             return
+        if doc["kind"] == Chat.Kind.DIRECT and blocks_between(list(local), [m["user"] for m in members]):
+            # Our user blocked the other person; their instance should have refused it already.
+            raise Refused("not_accepted: a direct chat with someone our user blocked")
         chat = Chat.objects.create(id=uuid.UUID(str(doc["id"])), kind=doc["kind"], home=origin, federated=True)
     name_changed = doc.get("name_epoch", 0) >= chat.name_epoch and unb64_or_none(doc.get("encrypted_name")) != (
         None if chat.encrypted_name is None else bytes(chat.encrypted_name)

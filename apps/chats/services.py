@@ -76,6 +76,14 @@ def check_manager(chat: Chat, actor: "User") -> Membership:
     return membership
 
 
+def _refuse_blocked_invitations(actor: "User", users: list["User"]) -> None:
+    """403 `not_accepted` (nobody is added) if any of `users` blocked the inviting `actor`."""
+    blockers = set(blockers_among(actor.pk, [u.pk for u in users]))
+    if blockers:
+        names = ", ".join(u.username for u in users if u.pk in blockers)
+        raise Forbidden(f"{names} does not accept invitations from you.", code="not_accepted")
+
+
 def do_create_chat(
     creator: "User",
     kind: str,
@@ -102,6 +110,8 @@ def do_create_chat(
         existing = Chat.objects.filter(direct_pair=pair).first()
         if existing is not None:
             return existing, False
+    else:
+        _refuse_blocked_invitations(creator, others)
     try:
         with transaction.atomic():
             chat = Chat.objects.create(
@@ -138,10 +148,7 @@ def do_add_members(actor: "User", chat: Chat, addresses: list[str], role: str = 
             "Add people as members or admins; hand over ownership with a role change.", code="invalid_role"
         )
     users = _users_by_address(list(dict.fromkeys(addresses)))
-    blockers = set(blockers_among(actor.pk, [u.pk for u in users]))
-    if blockers:
-        names = ", ".join(u.username for u in users if u.pk in blockers)
-        raise Forbidden(f"{names} does not accept invitations from you.", code="not_accepted")
+    _refuse_blocked_invitations(actor, users)
     if _forwarded(chat, actor, "add", users=[u.username for u in users], role=role):
         return []
     with transaction.atomic():

@@ -42,7 +42,10 @@ def test_a_blocked_user_cannot_start_a_direct_chat_or_invite_me(make_account) ->
     answer = alice.client.post("/v1/chats", {"kind": "direct", "members": [bob.address]}, format="json")
     assert answer.status_code == 403
     assert answer.json()["error"]["code"] == "not_accepted"
-    # A group with Bob in it: refused as a whole, nobody is added.
+    # A group with Bob in it: refused as a whole, nobody is added — when made, or later.
+    answer = alice.client.post("/v1/chats", {"kind": "group", "members": [carol.address, bob.address]}, format="json")
+    assert answer.status_code == 403 and answer.json()["error"]["code"] == "not_accepted", answer.content
+    assert not Membership.objects.filter(user__username=carol.address).exists()
     answer = alice.client.post("/v1/chats", {"kind": "group", "members": [carol.address]}, format="json")
     group = answer.json()["id"]
     invite = alice.client.post(f"/v1/chats/{group}/members", {"users": [bob.address, carol.address]}, format="json")

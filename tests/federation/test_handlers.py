@@ -608,3 +608,57 @@ def test_a_call_signal_is_taken_only_from_an_instance_with_a_member_in_the_chat(
     assert deliver(partner, "call", {"chat_id": with_dave["id"], "payload": too_big}).error.startswith("a call payload")
     # handled and gone: no copy of a signal stays in the inbox
     assert not [r for r in InboxEnvelope.objects.filter(kind="call") if r.body]
+
+
+def test_blocks_cross_instances_both_ways(partner, make_account) -> None:
+    """Carol (here) blocks Dave (on the partner): the partner is told, so that it refuses
+    Dave's direct chats and invitations to her; and a direct chat the partner sends anyway
+    is refused here. Dave blocking Erin, told by the partner, makes this instance refuse
+    Erin's direct chat with him and her invitation of him. Only the blocker's own instance may say so."""
+    from apps.accounts.models import Block
+
+    carol = make_account()
+    remote_user(DAVE)  # known here (met in some chat)
+    assert carol.client.post("/v1/blocks", {"user": DAVE}, format="json").status_code in (200, 201)
+    (told,) = OutboxEnvelope.objects.filter(destination=PARTNER, kind="block")
+    assert told.body == {"op": "block", "blocker": carol.address, "blocked": DAVE}
+    assert carol.client.post("/v1/blocks", {"user": DAVE}, format="json").status_code in (200, 201)
+    assert OutboxEnvelope.objects.filter(destination=PARTNER, kind="block").count() == 1, "a block is told once"
+
+    # A partner that ignores it cannot open a direct chat between them here.
+    direct = str(uuid.uuid4())
+    pair = snapshot(direct, {DAVE: "owner", carol.address: "member"}, kind="direct")
+    refused = deliver(partner, "membership", pair)
+    assert refused.error.startswith("not_accepted"), refused.error
+    assert not Chat.objects.filter(pk=direct).exists()
+    assert carol.client.delete(f"/v1/blocks/{DAVE}").status_code == 204
+    lifted = OutboxEnvelope.objects.filter(destination=PARTNER, kind="block").order_by("-pk").first()
+    assert lifted is not None and lifted.body == {"op": "unblock", "blocker": carol.address, "blocked": DAVE}
+    assert deliver(partner, "membership", pair).error == ""
+    assert Membership.objects.filter(chat_id=direct, user__username=carol.address).exists()
+
+    # Dave blocks Carol on the partner: mirrored here, Carol's new direct chat with him is refused.
+    erin = make_account()
+    assert deliver(partner, "block", {"op": "block", "blocker": DAVE, "blocked": erin.address}).error == ""
+    assert Block.objects.filter(blocker__username=DAVE, blocked__username=erin.address).exists()
+    made = erin.client.post("/v1/chats", {"kind": "direct", "members": [DAVE]}, format="json")
+    assert made.status_code == 403 and made.json()["error"]["code"] == "not_accepted", made.content
+    group = make_chat(erin, "group")
+    added = erin.client.post(f"/v1/chats/{group['id']}/members", {"users": [DAVE]}, format="json")
+    assert added.status_code == 403 and added.json()["error"]["code"] == "not_accepted", added.content
+
+    # Only the blocker's instance speaks for them, only for users of ours, only these ops.
+    for body in (
+        {"op": "block", "blocker": "eve@elsewhere.test", "blocked": erin.address},
+        {"op": "block", "blocker": carol.address, "blocked": erin.address},
+        {"op": "block", "blocker": DAVE, "blocked": "someone@elsewhere.test"},
+        {"op": "block", "blocker": DAVE, "blocked": f"nobody@{erin.address.split('@')[1]}"},
+        {"op": "mute", "blocker": DAVE, "blocked": erin.address},
+        {"op": "block", "blocker": 5, "blocked": erin.address},
+    ):
+        assert deliver(partner, "block", body).error, body
+    assert Block.objects.filter(blocked__username=erin.address).count() == 1
+
+    assert deliver(partner, "block", {"op": "unblock", "blocker": DAVE, "blocked": erin.address}).error == ""
+    made = erin.client.post("/v1/chats", {"kind": "direct", "members": [DAVE]}, format="json")
+    assert made.status_code == 201, made.content
