@@ -388,3 +388,39 @@ def test_a_remote_members_sealed_profile_is_asked_of_their_instance_and_mirrored
         assert gone.status_code == 503 and gone.json()["error"]["code"] == "peer_unreachable", gone.json()
     finally:
         instance_b.start()
+
+
+def blocks_on(instance: InstanceB) -> int:
+    with psycopg.connect(instance.dsn) as conn:
+        row = conn.execute("SELECT count(*) FROM accounts_block").fetchone()
+    return int(row[0]) if row else 0
+
+
+def test_a_block_reaches_the_blocked_persons_instance_which_refuses_them_there(
+    instance_b: InstanceB, make_account
+) -> None:
+    """Alice (A) blocks Bob (B), whom she met in a group: B is told, and refuses Bob — at
+    once, with the API's 403 — a direct chat with her and a group with her in it; after
+    she unblocks him, B lets him start the direct chat and it reaches her on A."""
+    alice = make_account()
+    bob = RemoteAccount.register(instance_b, "bob")
+    made = alice.client.post("/v1/chats", {"kind": "group", "members": [bob.address]}, format="json")
+    assert made.status_code == 201, made.content
+    wait_until(lambda: bob.chat(str(made.json()["id"])) is not None, "the group on B")
+
+    assert alice.client.post("/v1/blocks", {"user": bob.address}, format="json").status_code == 201
+    wait_until(lambda: blocks_on(instance_b) == 1, "the block on B")
+    for kind in ("direct", "group"):
+        status, answer = bob.call("POST", "/v1/chats", {"kind": kind, "members": [alice.address]})
+        assert (status, answer["error"]["code"]) == (403, "not_accepted"), (kind, status, answer)
+    status, group = bob.call("POST", "/v1/chats", {"kind": "group", "members": []})
+    assert status == 201, group
+    status, answer = bob.call("POST", f"/v1/chats/{group['id']}/members", {"users": [alice.address]})
+    assert (status, answer["error"]["code"]) == (403, "not_accepted"), answer
+    assert len(alice.client.get("/v1/chats").json()) == 1, "nothing of Bob's reached Alice"
+
+    assert alice.client.delete(f"/v1/blocks/{bob.address}").status_code == 204
+    wait_until(lambda: blocks_on(instance_b) == 0, "the unblock on B")
+    status, direct = bob.call("POST", "/v1/chats", {"kind": "direct", "members": [alice.address]})
+    assert status == 201, direct
+    wait_until(lambda: any(c["id"] == direct["id"] for c in alice.client.get("/v1/chats").json()), "the chat on A")

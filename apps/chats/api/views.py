@@ -69,7 +69,7 @@ class ChatListView(APIView):
         responses={
             201: serializers.ChatSerializer,
             200: serializers.ChatSerializer,
-            403: error_response("not_accepted: the other person blocked the creator (direct chats)"),
+            403: error_response("not_accepted: the other person (a group: someone in it) blocked the creator"),
             404: NO_USER,
             409: error_response("chat_exists: a chat with this id exists already"),
             502: PEER_WRONG,
