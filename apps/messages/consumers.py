@@ -425,7 +425,7 @@ class DeviceSocketConsumer(AsyncWebsocketConsumer):
             await self.send_error("invalid_input", "call payload must be base64 of at most 64 KiB.")
             return
         if await in_db_thread(services.signals_refused)(chat_id, self.user_id):
-            await self.send_error("not_accepted", "This person does not accept calls from you.")
+            await self.send_error("not_accepted", "This person does not accept calls from you.", chat_id=chat_id)
             return
         signal = {"type": "call", "chat_id": chat_id, "payload": payload}
         await self.channel_layer.group_send(chat_group(chat_id), {"type": "chat.signal", "text": encode(signal)})

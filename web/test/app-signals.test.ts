@@ -5,13 +5,15 @@ function setUp() {
   let now = 1_000_000;
   const calls: [string, string][] = [];
   const changes: [string, string | undefined][] = [];
+  const refused: string[] = [];
   const signals = new Signals({
     user: "alice@a.test",
     onCall: (chatId, payload) => calls.push([chatId, payload]),
+    onCallRefused: (chatId) => refused.push(chatId),
     changed: (kind, chatId) => changes.push([kind, chatId]),
     now: () => now,
   });
-  return { signals, calls, changes, advance: (ms: number) => (now += ms) };
+  return { signals, calls, changes, refused, advance: (ms: number) => (now += ms) };
 }
 
 describe("signals", () => {
@@ -22,6 +24,15 @@ describe("signals", () => {
     signals.route({ type: "call", payload: "sealed" }); // no chat
     signals.route({ type: "typing", chat_id: "c1", user: "bob@a.test" });
     expect(calls).toEqual([["c1", "sealed"]]);
+  });
+
+  it("tells the call manager which chat's call the server refused (blocked), only for that error", () => {
+    const { signals, refused, calls } = setUp();
+    signals.route({ type: "error", code: "not_accepted", message: "no", chat_id: "c1" });
+    signals.route({ type: "error", code: "chat_not_found", message: "no", chat_id: "c2" });
+    signals.route({ type: "error", code: "not_accepted", message: "no" }); // no chat named
+    expect(refused).toEqual(["c1"]);
+    expect(calls).toEqual([]);
   });
 
   it("shows who is typing until it lapses, never ourselves", () => {

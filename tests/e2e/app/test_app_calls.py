@@ -267,3 +267,28 @@ def test_a_video_call_between_instances(people: Any, app_server: Any, instance_b
     alice.page.get_by_role("button", name="Hang up").click()
     for person in (alice, bob):
         expect(person.page.locator(".call-state")).to_have_text("Call ended", timeout=SLOW)
+
+
+def test_a_blocked_caller_is_told_the_call_is_not_accepted(people: Any, app_server: Any) -> None:
+    """Bob blocked Alice: her call is refused by the server, her call screen says so at once
+    (not a ring that times out), and Bob's app never rings."""
+
+    def make(name: str) -> Person:
+        person: Person = people(name)
+        person.context.grant_permissions(["camera", "microphone"], origin=app_server.url)
+        return person
+
+    alice, bob = pair(make)
+    bob.open_chat(alice.name)
+    bob.page.once("dialog", lambda dialog: dialog.accept())
+    bob.page.get_by_role("button", name=f"Block {alice.name}").click()
+    expect(bob.page.get_by_role("button", name=f"Unblock {alice.name}")).to_be_visible(timeout=SLOW)
+
+    alice.open_chat(bob.name)
+    alice.page.locator(".conv-header").get_by_role("button", name="Call", exact=True).click()
+    expect(alice.page.locator(".call-state")).to_have_text(
+        "Call ended · Not accepted: this person does not take calls from you", timeout=SLOW
+    )
+    shot(alice.page, "52-call-not-accepted")
+    bob.page.wait_for_timeout(1500)
+    expect(bob.page.get_by_role("dialog", name="Call")).to_have_count(0)

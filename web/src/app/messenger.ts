@@ -123,6 +123,7 @@ export class Messenger extends EventTarget implements AppContext {
       // Someone new to show our presence to (presence goes only to our chats).
       newChat: () => window.setTimeout(() => this.conn.signal({ type: "presence", state: "online" }), 1500),
       onCall: (chatId, payload) => void this.calls.onSignal(chatId, payload),
+      onCallRefused: (chatId) => this.calls.refused(chatId),
       blocked: (user) => this.blocks.has(user),
     }));
     this.blocks = new Blocks({ api, changed: () => (this.emit("blocks"), this.emit("chats")) });
@@ -205,11 +206,8 @@ export class Messenger extends EventTarget implements AppContext {
     });
   }
 
-  /**
-   * Our 60-digit safety number with `user` (null: no identity key here, or none pinned for
-   * them). After their key changed (./contacts), the number with the new key: what comparing
-   * again must match.
-   */
+  /** Our 60-digit safety number with `user` (null: no identity key here, or none pinned for them).
+   * After their key changed (./contacts), the number with the new key: what comparing again must match. */
   async safetyNumber(user: string, chatId?: string): Promise<string | null> {
     // Joined by a Welcome: nothing pinned for them yet; check their leaves here and pin.
     if (chatId !== undefined && (await this.mls.pinnedIdentity(user)) === null) {

@@ -26,6 +26,7 @@ export interface AppHooks {
   newChat(): void;
   /** A call signal for a chat (the call manager). */
   onCall(chatId: string, payload: string): void;
+  onCallRefused?(chatId: string): void;
   /** A user this one blocked (./blocks). */
   blocked?(user: string): boolean;
   /** Delays the tests shorten. */
@@ -98,7 +99,7 @@ export function wireModules(ctx: AppContext, hooks: AppHooks): AppModules {
     sendControl: (chatId, payload) => outbox.sendControl(chatId, payload),
     reading: (chatId) => hooks.activeChat() === chatId && hooks.visible(),
   });
-  const signals = new Signals({ user: ctx.user, onCall: (chatId, payload) => hooks.onCall(chatId, payload), changed: (kind, chatId) => ctx.emit(kind, chatId) });
+  const signals = new Signals({ user: ctx.user, onCall: (chatId, payload) => hooks.onCall(chatId, payload), onCallRefused: (chatId) => hooks.onCallRefused?.(chatId), changed: (kind, chatId) => ctx.emit(kind, chatId) });
   const inbound = new Inbound({
     ctx,
     chats,

@@ -11,6 +11,8 @@ export interface SignalsDeps {
   readonly user: string;
   /** The call manager's entry point (sealed signalling for one chat). */
   onCall(chatId: string, payload: string): void;
+  /** The server refused our call signal in this chat (the other person blocked us). */
+  onCallRefused?(chatId: string): void;
   changed(kind: "typing" | "presence", chatId?: string): void;
   now?: () => number;
 }
@@ -44,6 +46,10 @@ export class Signals {
     }
     if (signal.type === "call" && typeof signal["chat_id"] === "string" && typeof signal["payload"] === "string") {
       this.deps.onCall(signal["chat_id"], signal["payload"]);
+      return;
+    }
+    if (signal.type === "error" && signal["code"] === "not_accepted" && typeof signal["chat_id"] === "string") {
+      this.deps.onCallRefused?.(signal["chat_id"]);
       return;
     }
     if (signal.type === "error") console.warn("talkee: server said", signal["code"], signal["message"]);

@@ -6,35 +6,9 @@
 import type { ChatKeys } from "../mls/api";
 import { openSignal, sealSignal, signalEpoch, type CallSignal } from "./signaling";
 import { FrameSealer, frameTransform, importFrameKey, type FrameCounts, type MediaKind } from "./frameCrypto";
+import type { CallPhase, CallStats, CallView } from "./callView";
 
-export type CallPhase = "outgoing" | "ringing" | "incoming" | "connecting" | "connected" | "ended";
-
-export interface CallStats {
-  bytesReceivedAudio: number;
-  bytesReceivedVideo: number;
-  framesDecoded: number;
-  encrypted: number;
-  decrypted: number;
-  failed: number;
-  /** How the frames are transformed: RTCRtpScriptTransform or createEncodedStreams. */
-  transform: "script" | "encoded-streams";
-}
-
-export interface CallView {
-  chatId: string;
-  callId: string;
-  /** The other person (user@domain). */
-  peer: string;
-  video: boolean;
-  outgoing: boolean;
-  phase: CallPhase;
-  /** Why it ended, in words. */
-  reason: string;
-  muted: boolean;
-  remoteStream: MediaStream | null;
-  localStream: MediaStream | null;
-  stats: CallStats;
-}
+export type { CallPhase, CallStats, CallView } from "./callView";
 
 export interface CallDeps {
   /** Our MLS credential, user@domain:client_device_id. */
@@ -204,6 +178,11 @@ export class CallManager extends EventTarget {
     if (call.phase === "incoming") return this.decline();
     this.finish(call, reason);
     await this.send(call, { kind: "hangup", to: call.peerDevice ?? undefined });
+  }
+
+  /** The server refused our signal: the other person blocked us. An outgoing call ends, saying so. */
+  refused(chatId: string): void {
+    if (this.call?.chatId === chatId && this.call.outgoing) this.finish(this.call, "Not accepted: this person does not take calls from you");
   }
 
   setMuted(muted: boolean): void {
