@@ -18,38 +18,13 @@ from apps.devices.models import Device
 from apps.messages.models import DeviceInbox, Message
 from tests.e2e.app.conftest import PASSWORD, SLOW, Person, assert_controls_named, assert_private, pair, shot
 from tests.e2e.crypto.conftest import Harness, HarnessError, harness_url  # noqa: F401  (fixture)
+from tests.support.vault import DUMP_VAULT
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
+
 # A copy of the vault as it lies in the browser profile (raw IndexedDB records), the way
 # someone who kept the revoked device's disk would hold it.
-DUMP_VAULT = """async (name) => {
-  const db = await new Promise((resolve, reject) => {
-    const req = indexedDB.open(name);
-    req.onsuccess = () => resolve(req.result);
-    req.onerror = () => reject(req.error);
-  });
-  const b64 = (u) => { let s = ""; for (const x of u) s += String.fromCharCode(x); return btoa(s); };
-  const wire = (v) => v instanceof Uint8Array ? { b64: b64(v) }
-    : Array.isArray(v) ? v.map(wire)
-    : v !== null && typeof v === "object" ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, wire(x)]))
-    : v;
-  const out = [];
-  for (const store of ["meta", "rows"]) {
-    const [keys, values] = await new Promise((resolve, reject) => {
-      const tx = db.transaction(store);
-      const k = tx.objectStore(store).getAllKeys();
-      const v = tx.objectStore(store).getAll();
-      tx.oncomplete = () => resolve([k.result, v.result]);
-      tx.onerror = () => reject(tx.error);
-    });
-    keys.forEach((key, i) => out.push({ store, key: String(key), value: wire(values[i]) }));
-  }
-  db.close();
-  return out;
-}"""
-
-
 def mine(person: Person, text: str) -> None:
     """The message is shown, as one of the user's own (sent from this or a sibling device)."""
     person.expect_message(text)

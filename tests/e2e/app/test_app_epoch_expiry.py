@@ -20,10 +20,10 @@ from playwright.sync_api import ConsoleMessage, expect
 
 from apps.chats.models import Chat
 from apps.messages.models import Message
+from tests.conftest import json_call
 from tests.e2e.app.conftest import PASSWORD, SLOW, Person
-from tests.e2e.app.test_app_devices import DUMP_VAULT
-from tests.e2e.app.test_app_refused_commit import post_as
 from tests.e2e.crypto.conftest import Harness, harness_url  # noqa: F401  (fixture)
+from tests.support.vault import DUMP_VAULT
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -100,7 +100,7 @@ def test_old_epochs_keys_are_gone_after_the_grace_window(people: Any, harness_ur
             "epoch": old,
             "ciphertext": base64.b64encode(encrypted["ciphertext"]).decode(),
         }
-        assert post_as(bob.server.url, token, chat_id, body)[0] == 201
+        assert json_call(bob.server.url, "POST", f"/v1/chats/{chat_id}/messages", body, token)[0] == 201
 
     # Eight days on, each device self-updates: the chat is two epochs further.
     for person in (alice, bob):

@@ -13,7 +13,6 @@ import base64
 import json
 import re
 import threading
-import urllib.request
 import uuid
 from typing import Any
 
@@ -25,9 +24,10 @@ from apps.accounts.models import User
 from apps.chats.models import Chat
 from apps.devices.models import Device
 from apps.messages.models import DeviceInbox, Message
+from tests.conftest import json_call
 from tests.e2e.app.conftest import PASSWORD, SLOW, Person, shot
-from tests.e2e.app.test_app_devices import DUMP_VAULT
 from tests.e2e.crypto.conftest import Harness, HarnessError, b64, harness_url  # noqa: F401  (fixture)
+from tests.support.vault import DUMP_VAULT
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -42,17 +42,6 @@ def offender_page(carol: Person, url: str) -> Harness:
     assert harness.call("ready") is True
     assert harness.call("importIdb", "offender-vault", saved) == len(saved)
     return harness
-
-
-def post_as(server_url: str, token: str, chat_id: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-    request = urllib.request.Request(
-        f"{server_url}/v1/chats/{chat_id}/messages",
-        data=json.dumps(body).encode(),
-        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=30) as answer:
-        return answer.status, json.loads(answer.read())
 
 
 def test_a_members_commit_adding_an_uncertified_device_is_refused_and_the_chat_goes_on(
@@ -104,10 +93,10 @@ def test_a_members_commit_adding_an_uncertified_device_is_refused_and_the_chat_g
     epoch = chat.epoch
     crafted = harness.call("offender", "craftAdd", [vault_id, chat_id, b64(ghost_keys["keyPackage"])])
     assert crafted["epoch"] == epoch and crafted["welcome"] is not None
-    status, _ = post_as(
+    status, _ = json_call(
         alice.server.url,
-        token,
-        chat_id,
+        "POST",
+        f"/v1/chats/{chat_id}/messages",
         {
             "client_message_id": uuid.uuid4().hex,
             "kind": "commit",
@@ -115,6 +104,7 @@ def test_a_members_commit_adding_an_uncertified_device_is_refused_and_the_chat_g
             "ciphertext": base64.b64encode(crafted["commit"]).decode(),
             "welcome": {"device_ids": [ghost.pk], "payload": base64.b64encode(crafted["welcome"]).decode()},
         },
+        token,
     )
     assert status == 201
     poisoned = Message.objects.filter(chat=chat, kind="commit").order_by("-seq").first()
