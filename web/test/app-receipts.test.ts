@@ -54,4 +54,21 @@ describe("receipts", () => {
     await app.receipts.onReceipt("c1", receipt("read", 4, "alice@a.test:other")); // our sibling read it: not a tick
     expect(app.store.messagesOf("c1").map((m) => m.status)).toEqual(["read", "failed", "read", "delivered"]);
   });
+
+  it("takes what another of our devices read off this device's unread count, and says read no more for it", async () => {
+    const { app, receipts } = await setUp(false);
+    for (const seq of [1, 2, 3, 4]) app.store.insert("c1", message(seq, false));
+    const chat = app.store.chats.get("c1")!;
+    chat.unread = 4;
+    chat.unreadMentions = 1;
+    await app.receipts.onReceipt("c1", receipt("delivered", 4, "alice@a.test:phone")); // delivered is not read
+    expect(chat.unread).toBe(4);
+    await app.receipts.onReceipt("c1", receipt("read", 2, "alice@a.test:phone"));
+    expect([chat.unread, chat.unreadMentions]).toEqual([2, 1]);
+    await app.receipts.onReceipt("c1", receipt("read", 4, "alice@a.test:phone"));
+    expect([chat.unread, chat.unreadMentions]).toEqual([0, 0]);
+    await app.receipts.onReceipt("c1", receipt("read", 4, "bob@a.test:b")); // theirs: not about our count
+    await app.receipts.sendNow("c1");
+    expect(receipts()).toEqual([]); // read on the phone already: this device says nothing more
+  });
 });

@@ -209,3 +209,41 @@ def test_delivered_then_read_and_a_quote_scrolls_to_its_message(people: Any) -> 
     expect(quoted).to_have_class(re.compile(r"\bflash\b"))
     shot(alice.page, "22f-quote-scrolled")
     assert_private(alice.server, alice.typed)
+
+
+def test_what_one_of_my_devices_read_is_no_longer_unread_on_the_other(people: Any) -> None:
+    """Bob on two devices: Alice's new messages are unread on both; he reads them on his
+    second device, and his first device's count goes away by itself (his read receipt, sealed
+    like any message, reaches his own devices too — the server never knows what is unread)."""
+    alice, bob = pair(people)
+    bob2 = people("bob", label="bob-2")
+    bob2.sign_in(phrase=bob.words)
+    alice.say("Before the phone's first look")
+    bob2.open_chat(alice.name)
+    bob2.expect_message("Before the phone's first look")
+    # Both of Bob's devices look at another chat while Alice writes.
+    alice.create_group("Elsewhere", [bob])
+    expect(alice.page.locator(".conv-title")).to_contain_text("Elsewhere", timeout=SLOW)
+    alice.say("In the group")
+    for device in (bob, bob2):
+        device.open_chat("Elsewhere")
+        device.expect_message("In the group")
+    alice.open_chat(bob.name)
+    for n in (1, 2, 3):
+        alice.say(f"Unread on both {n}")
+    for device in (bob, bob2):
+        expect(device.page.get_by_role("button", name=f"Open chat {alice.name}, 3 unread")).to_be_visible(timeout=SLOW)
+
+    # Read on the phone: the laptop's count goes, and only that chat's.
+    bob2.open_chat(alice.name)
+    bob2.expect_message("Unread on both 3")
+    expect(bob.page.get_by_role("button", name=re.compile(rf"^Open chat {re.escape(alice.name)}$"))).to_be_visible(
+        timeout=SLOW
+    )
+    expect(chat_button(bob, alice).locator(".badge")).to_have_count(0)
+    shot(bob.page, "22v-read-on-another-device")
+    # Counting goes on from there: a new message is one unread on each (neither has the chat open).
+    bob2.open_chat("Elsewhere")
+    alice.say("After the phone read")
+    for device in (bob, bob2):
+        expect(device.page.get_by_role("button", name=f"Open chat {alice.name}, 1 unread")).to_be_visible(timeout=SLOW)
