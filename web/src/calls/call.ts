@@ -7,6 +7,7 @@ import type { ChatKeys } from "../mls/api";
 import { openSignal, sealSignal, signalEpoch, type CallSignal } from "./signaling";
 import { FrameSealer, frameTransform, importFrameKey, type FrameCounts, type MediaKind } from "./frameCrypto";
 import type { CallPhase, CallStats, CallView } from "./callView";
+import { cameraTrack, currentCamera, replaceVideo, screenTrack } from "./videoSource";
 
 export type { CallPhase, CallStats, CallView } from "./callView";
 
@@ -185,6 +186,25 @@ export class CallManager extends EventTarget {
     if (this.call?.chatId === chatId && this.call.outgoing) this.finish(this.call, "Not accepted: this person does not take calls from you");
   }
 
+  /** A video call sends the screen instead of the camera (back to the camera when it ends), or the camera again. */
+  async shareScreen(on: boolean): Promise<void> {
+    const call = this.call;
+    if (call?.phase !== "connected" || call.sharing === on) return;
+    const track = on ? await screenTrack() : await cameraTrack();
+    await replaceVideo(call, track);
+    call.sharing = on;
+    if (on) track.addEventListener("ended", () => void (this.call === call && call.sharing && this.shareScreen(false)));
+    this.changed();
+  }
+
+  /** A video call sends the device's next camera. */
+  async switchCamera(): Promise<void> {
+    const call = this.call;
+    if (call?.phase !== "connected" || call.sharing) return;
+    await replaceVideo(call, await cameraTrack(currentCamera(call)));
+    this.changed();
+  }
+
   setMuted(muted: boolean): void {
     const call = this.call;
     if (call === null) return;
@@ -215,6 +235,7 @@ export class CallManager extends EventTarget {
       phase: "outgoing",
       reason: "",
       muted: false,
+      sharing: false,
       remoteStream: null,
       localStream: null,
       stats: emptyStats(),
