@@ -20,6 +20,7 @@ export function groupCallsOf(messenger: Messenger): GroupCallManager {
       exportSecret: (chatId, label) => messenger.mls.exportSecret(chatId, label),
       chatKeys: (chatId, epoch) => messenger.mls.chatKeys(chatId, epoch),
       sendSignal: (chatId, payload) => messenger.conn.signal({ type: "call", chat_id: chatId, payload }),
+      turn: () => messenger.api.turnCredentials(),
     });
     const group = manager;
     messenger.calls.onGroupSignal = (chatId, payload) => group.onSignal(chatId, payload);
