@@ -152,8 +152,8 @@ def test_video_call_connects_encrypts_frames_and_hangs_up(people: Any, app_serve
     for label in ("fake_device_1", "fake_device_2"):
         alice.page.get_by_role("button", name="Switch camera").click()
         alice.page.wait_for_function(LOCAL_CAMERA, arg=label)
-    decoded = panel_number(bob, "frames-decoded")
-    wait_growing(bob, "frames-decoded", decoded + 20)
+    shown = panel_number(bob, "frames-decoded")
+    wait_growing(bob, "frames-decoded", shown + 20)
     assert panel_number(bob, "frames-failed") == 0
 
     bob.page.get_by_role("button", name="Hang up").click()
