@@ -3,6 +3,7 @@
 // The manager (calls/groupCall.ts) is made here, one per Messenger, so app/messenger.ts
 // needs no change.
 import { GroupCallManager, type GroupCallView, type GroupTile } from "../calls/groupCall";
+import { SpeakingMeter } from "../calls/speaking";
 import type { Messenger } from "../app/messenger";
 import type { ChatRecord } from "../app/store";
 import { h } from "./dom";
@@ -104,6 +105,16 @@ export function groupCallOverlay(messenger: Messenger): HTMLElement {
     return el;
   };
 
+  // Who speaks: a ring around their tile (and "speaking" in its name for screen readers).
+  const meter = new SpeakingMeter((speaking) => {
+    for (const [key, el] of tiles) {
+      const on = speaking.has(key);
+      el.classList.toggle("speaking", on);
+      el.dataset["speaking"] = String(on);
+      el.setAttribute("aria-label", `${el.querySelector("figcaption")?.textContent ?? ""}${on ? ", speaking" : ""}`);
+    }
+  });
+
   const nameOf = (t: GroupTile): string => (t.credential === "" ? "Someone" : messenger.nameOf(userOf(t.credential)));
 
   const render = (): void => {
@@ -130,6 +141,8 @@ export function groupCallOverlay(messenger: Messenger): HTMLElement {
     const wanted = live ? [tile("self", "You", call.localStream, true), ...call.tiles.map((t) => tile(`feed-${t.feed}`, nameOf(t), t.stream, false))] : [];
     grid.replaceChildren(...wanted);
     for (const key of [...tiles.keys()]) if (!wanted.includes(tiles.get(key)!)) tiles.delete(key);
+    if (live) meter.watch(new Map([["self", call.muted ? null : call.localStream], ...call.tiles.map((t) => [`feed-${t.feed}`, t.stream] as const)]));
+    else meter.stop();
     renderStats();
   };
   const renderStats = (): void => {
