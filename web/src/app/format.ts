@@ -37,6 +37,8 @@ export function chatNotice(value: unknown): ChatNotice | undefined {
     const name = cleanGroupName(renamed);
     return name === "" ? undefined : { renamed: name };
   }
+  const picture = (value as Record<string, unknown>)["picture"];
+  if (picture === "set" || picture === "removed") return { picture };
   const timer = (value as Record<string, unknown>)["timer"];
   if (timer === null) return { timer: null };
   return typeof timer === "number" && Number.isInteger(timer) && timer > 0 && timer <= MAX_TIMER_SECONDS ? { timer } : undefined;
@@ -57,6 +59,7 @@ export function fileLabel(file: FileReference): string {
 /** What a notice says happened, without who: the chat list's line, and the timeline's after the name. */
 export function noticeText(notice: ChatNotice): string {
   if ("renamed" in notice) return `Group renamed to “${notice.renamed}”`;
+  if ("picture" in notice) return notice.picture === "set" ? "Group picture changed" : "Group picture removed";
   return notice.timer === null ? "Self-destruct timer off" : `Self-destruct timer: ${formatSeconds(notice.timer)}`;
 }
 

@@ -8,6 +8,7 @@ import { safetyQrImage, startScanner, type Scanner } from "./safetyQr";
 import type { Messenger } from "../app/messenger";
 import type { ChatRecord } from "../app/store";
 import { blockToggle } from "./blockButton";
+import { groupPictureForm } from "./groupPicture";
 import { h } from "./dom";
 
 export function membersPanel(messenger: Messenger, chat: ChatRecord, close: () => void): HTMLElement {
@@ -74,7 +75,7 @@ export function membersPanel(messenger: Messenger, chat: ChatRecord, close: () =
         who.value = "";
       });
     });
-    panel.append(renameForm(messenger, chat), form);
+    panel.append(renameForm(messenger, chat), groupPictureForm(messenger, chat.id), form);
   } else if (chat.kind !== "direct") {
     panel.append(h("p", { class: "muted" }, "Only owners and admins can change who is here."));
   }

@@ -70,10 +70,13 @@ export function messageItem(m: LocalMessage, c: ChatRecord, view: BubbleContext,
     return h("li", { class: `msg system notice${warn ? " warning" : ""}` }, `${warn ? "⚠ " : ""}${localNoticeText(m.local, view.domain)}`);
   }
   if (m.notice !== undefined) {
+    const group = c.kind === "channel" ? "channel" : "group";
     const what =
       "renamed" in m.notice
-        ? `renamed the ${c.kind === "channel" ? "channel" : "group"} to “${m.notice.renamed}”`
-        : m.notice.timer === null
+        ? `renamed the ${group} to “${m.notice.renamed}”`
+        : "picture" in m.notice
+          ? `${m.notice.picture === "set" ? "changed" : "removed"} the ${group}'s picture`
+          : m.notice.timer === null
           ? "turned off the self-destruct timer"
           : `set the self-destruct timer to ${formatDuration(m.notice.timer)}`;
     return h("li", { class: "msg system notice" }, `${m.mine ? "You" : who} ${what}`);
