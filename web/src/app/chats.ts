@@ -22,6 +22,8 @@ export interface ChatsDeps {
   newChat(): void;
   /** The display name a user set in their profile (./profiles), null when none is known. */
   nameOf(user: string): string | null;
+  /** The picture a user set in their profile (./profiles). */
+  pictureOf?(user: string): string | undefined;
   /** A user this one blocked (./blocks): their messages are not previewed. */
   blocked?(user: string): boolean;
 }
@@ -39,6 +41,13 @@ export class Chats {
       return other !== undefined ? this.personName(other.user) : "Direct chat";
     }
     return chat.name ?? (chat.kind === "channel" ? "Channel" : "Group");
+  }
+
+  /** A chat's picture: a direct chat's other person's, a group's own (undefined: none). */
+  picture(chat: ChatRecord): string | undefined {
+    if (chat.kind !== "direct") return chat.picture;
+    const other = chat.members.find((m) => m.user !== this.ctx.user);
+    return other === undefined ? undefined : this.deps.pictureOf?.(other.user);
   }
 
   /** A person as the app names them: their profile's display name, else their address (`bob`, `bob@elsewhere`). */
