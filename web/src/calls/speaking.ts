@@ -40,7 +40,11 @@ export class SpeakingMeter {
     for (const [key, stream] of streams) {
       const track = stream?.getAudioTracks()[0];
       if (stream === null || track === undefined || this.meters.has(key)) continue;
-      this.context ??= new AudioContext();
+      if (this.context === null) {
+        this.context = new AudioContext();
+        // Started after the Join click (sticky activation); resume in case the browser held it.
+        if (this.context.state === "suspended") void this.context.resume().catch(() => undefined);
+      }
       const source = this.context.createMediaStreamSource(new MediaStream([track]));
       const analyser = this.context.createAnalyser();
       analyser.fftSize = 512;
