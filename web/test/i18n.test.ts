@@ -5,6 +5,7 @@ import { en } from "../src/i18n/en";
 import { chooseLanguage, formatTime, language, languageChoice, resetLanguage, systemLanguage, t } from "../src/i18n/index";
 import { ru } from "../src/i18n/ru";
 import { deviceActivity, formatSeconds } from "../src/app/format";
+import { ApiError, humanError } from "../src/api/client";
 
 /** A minimal localStorage for Node (the browser's is per origin; this one per test). */
 function fakeStorage(): Storage {
@@ -104,6 +105,14 @@ describe("which language", () => {
     resetLanguage();
     expect(languageChoice()).toBe("system");
     expect(language()).toBe("ru");
+  });
+
+  it("the client's error sentences are in the language; a server message without a known code stays as sent", () => {
+    const wrong = new ApiError(401, "invalid_credentials", "Invalid credentials.");
+    expect(humanError(wrong)).toBe("Wrong username or password.");
+    as(["ru-RU"]);
+    expect(humanError(wrong)).toBe("Неверное имя пользователя или пароль.");
+    expect(humanError(new ApiError(400, "something_new", "The server's words."))).toBe("The server's words.");
   });
 
   it("fills placeholders and leaves unknown ones", () => {

@@ -104,3 +104,10 @@ export function formatTime(ms: number, now: number = Date.now()): string {
   const time = formatClock(ms);
   return new Date(ms).toDateString() === new Date(now).toDateString() ? time : `${formatDate(ms)} ${time}`;
 }
+
+/** A member's role as the server names it (owner, admin, member), in the interface's language. */
+export function roleName(role: string | null | undefined): string {
+  if (role === "owner") return t("conv.roleOwner");
+  if (role === "admin") return t("conv.roleAdmin");
+  return role === "member" || role === null || role === undefined ? t("conv.member") : role;
+}

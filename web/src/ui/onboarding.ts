@@ -43,7 +43,7 @@ export function showWelcome(root: HTMLElement, session: Session, done: Done, tab
   const tabs = h(
     "nav",
     { class: "tabs", "aria-label": t("onboarding.tabs") },
-    h("button", { type: "button", "aria-pressed": String(tab === "signup"), onclick: () => showWelcome(root, session, done, "signup") }, t("onboarding.createAccount")),
+    h("button", { type: "button", "aria-pressed": String(tab === "signup"), onclick: () => showWelcome(root, session, done, "signup") }, t("onboarding.tabSignUp")),
     h("button", { type: "button", "aria-pressed": String(tab === "signin"), onclick: () => showWelcome(root, session, done, "signin") }, t("onboarding.signIn")),
     h("button", { type: "button", "aria-pressed": String(tab === "recover"), onclick: () => showWelcome(root, session, done, "recover") }, t("onboarding.recover")),
   );

@@ -5,7 +5,7 @@ import type { SendOptions } from "../../app/outbox";
 import type { Draft, LocalMessage } from "../../app/store";
 import type { UploadView } from "../../app/uploads";
 import { formatSeconds } from "../../app/format";
-import { t } from "../../i18n/index";
+import { t, type Key } from "../../i18n/index";
 import { clear, h } from "../dom";
 import { mentionsIn } from "../../app/mentions";
 import { senderName } from "./bubble";
@@ -43,12 +43,12 @@ export interface ComposerView {
   focus(): void;
 }
 
-const PHASES: Record<UploadView["phase"], string> = {
-  encrypting: "encrypting",
-  uploading: "uploading",
-  waiting: "waiting for the connection",
-  sending: "sending",
-  failed: "not sent",
+const PHASES: Record<UploadView["phase"], Key> = {
+  encrypting: "upload.encrypting",
+  uploading: "upload.uploading",
+  waiting: "upload.waiting",
+  sending: "upload.sending",
+  failed: "upload.failed",
 };
 
 export function composer(domain: string, actions: ComposerActions): ComposerView {
@@ -219,7 +219,7 @@ export function composer(domain: string, actions: ComposerActions): ComposerView
             "div",
             { class: "upload-row" },
             h("progress", { class: "upload", max: 100, value: percent, "aria-label": t("conv.uploadProgress", { name: u.name }) }),
-            h("span", { class: "upload-text" }, `${u.name}: ${percent}% · ${PHASES[u.phase]}`),
+            h("span", { class: "upload-text" }, `${u.name}: ${percent}% · ${t(PHASES[u.phase])}`),
           ),
         );
       }

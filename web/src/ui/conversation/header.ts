@@ -10,7 +10,7 @@ import { blockToggle } from "../blockButton";
 import { callButtons } from "../call";
 import { groupCallButton } from "../groupCall";
 import { h } from "../dom";
-import { t } from "../../i18n/index";
+import { roleName, t } from "../../i18n/index";
 import { CHAT_TIMERS, formatDuration, timerLabel } from "./timers";
 
 export interface HeaderActions {
@@ -131,8 +131,7 @@ export function conversationHeader(messenger: Messenger, actions: HeaderActions)
         const p = other === undefined ? undefined : messenger.presence.get(other.user);
         status.textContent = p === undefined ? "" : p.state === "online" ? t("format.online") : lastSeenText(p, Date.now());
       } else {
-        const role = c.role === "owner" ? t("conv.roleOwner") : c.role === "admin" ? t("conv.roleAdmin") : c.role === undefined || c.role === null || c.role === "member" ? t("conv.member") : c.role;
-        status.textContent = t("conv.memberCount", { count: c.members.length, role });
+        status.textContent = t("conv.memberCount", { count: c.members.length, role: roleName(c.role) });
       }
       renderTimer(c, canManage);
       call.update(c);
