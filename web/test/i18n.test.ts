@@ -6,6 +6,8 @@ import { chooseLanguage, formatTime, language, languageChoice, resetLanguage, sy
 import { ru } from "../src/i18n/ru";
 import { deviceActivity, formatSeconds } from "../src/app/format";
 import { ApiError, humanError } from "../src/api/client";
+import type { CallView } from "../src/calls/callView";
+import { stateLine } from "../src/ui/call";
 
 /** A minimal localStorage for Node (the browser's is per origin; this one per test). */
 function fakeStorage(): Storage {
@@ -113,6 +115,15 @@ describe("which language", () => {
     as(["ru-RU"]);
     expect(humanError(wrong)).toBe("Неверное имя пользователя или пароль.");
     expect(humanError(new ApiError(400, "something_new", "The server's words."))).toBe("The server's words.");
+  });
+
+  it("a call's end reason from the calls layer is shown in the language", () => {
+    const ended = (reason: string): string => stateLine({ phase: "ended", reason } as CallView);
+    expect(ended("Missed call")).toBe("Call ended · Missed call");
+    expect(ended("Call ended")).toBe("Call ended");
+    as(["ru"]);
+    expect(ended("Missed call")).toBe("Звонок завершён · Пропущенный звонок");
+    expect(ended("Could not use the microphone or camera (NotAllowedError).")).toBe("Звонок завершён · Could not use the microphone or camera (NotAllowedError).");
   });
 
   it("fills placeholders and leaves unknown ones", () => {

@@ -3,8 +3,26 @@
 import type { CallView } from "../calls/call";
 import type { Messenger } from "../app/messenger";
 import type { ChatRecord } from "../app/store";
-import { t } from "../i18n/index";
+import { t, type Key } from "../i18n/index";
 import { h } from "./dom";
+
+/** The calls layer (calls/call.ts) ends a call with one of these English reasons; shown in the interface's language. */
+const REASONS: Record<string, Key> = {
+  "No answer": "reason.noAnswer",
+  Declined: "reason.declined",
+  "Not accepted: this person does not take calls from you": "reason.notAccepted",
+  "Could not connect": "reason.couldNotConnect",
+  "The connection failed": "reason.failed",
+  "The connection was lost": "reason.lost",
+  "Answered on another device": "reason.answeredElsewhere",
+  "Declined on another device": "reason.declinedElsewhere",
+  "Missed call": "reason.missed",
+};
+
+function reasonText(reason: string): string {
+  const key = REASONS[reason];
+  return key === undefined ? reason : t(key);
+}
 
 export function stateLine(call: CallView): string {
   switch (call.phase) {
@@ -20,7 +38,7 @@ export function stateLine(call: CallView): string {
       return t("call.connected");
     case "ended":
       // The reason comes from the calls layer in English ("Call ended" is its plain end).
-      return call.reason === "" || call.reason === "Call ended" ? t("call.ended") : t("call.endedBecause", { reason: call.reason });
+      return call.reason === "" || call.reason === "Call ended" ? t("call.ended") : t("call.endedBecause", { reason: reasonText(call.reason) });
   }
 }
 
