@@ -141,5 +141,14 @@ describe("dates and times", () => {
     as(["en-US"]);
     expect(formatTime(at, at)).toBe("02:05 PM");
     expect(formatTime(at, at + 2 * 86400_000)).toBe("3/5/2026 02:05 PM");
+    // A German browser reads English (Talkee has no German) with its own dates.
+    as(["de-DE"]);
+    expect(t("conv.send")).toBe("Send");
+    expect(formatTime(at, at + 2 * 86400_000)).toBe("5.3.2026 14:05");
+    // English picked by hand on a Russian browser: English dates.
+    as(["ru-RU"]);
+    chooseLanguage("en");
+    resetLanguage();
+    expect(formatTime(at, at)).toBe("02:05 PM");
   });
 });

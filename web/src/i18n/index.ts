@@ -67,10 +67,18 @@ export function resetLanguage(): void {
   pluralRules = null;
 }
 
-/** The locale dates, times and numbers are written in: the browser's own variant of the language when it has one (en-GB, ru-RU). */
+/**
+ * The locale dates, times and numbers are written in: the browser's own variant of the
+ * language when it has one (en-GB, ru-RU); a browser in another language that Talkee
+ * does not speak (English shown) keeps its own way of writing dates (de-DE); a language
+ * picked by hand that the browser does not list, its plain form.
+ */
 export function locale(): string {
   const lang = language();
-  return browserLanguages().find((tag) => tag.toLowerCase().split("-")[0] === lang) ?? lang;
+  const tags = browserLanguages();
+  const own = tags.find((tag) => tag.toLowerCase().split("-")[0] === lang);
+  if (own !== undefined) return own;
+  return languageChoice() === "system" ? (tags[0] ?? lang) : lang;
 }
 
 let pluralRules: Intl.PluralRules | null = null;
