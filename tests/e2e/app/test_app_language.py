@@ -105,7 +105,7 @@ def test_a_russian_browser_gets_the_russian_interface_until_english_is_picked(pe
     expect(page.get_by_role("heading", name="Ваши устройства")).to_be_visible()
     expect(page.get_by_role("list", name="Ваши устройства")).to_contain_text("Это устройство")
     expect(page.get_by_role("list", name="Ваши устройства")).to_contain_text("Активно сейчас")
-    choice = page.get_by_label("Язык")
+    choice = page.get_by_label("Язык приложения")
     expect(choice).to_have_value("system")
     expect(choice.locator("option")).to_have_text(["Как в браузере", "English", "Русский"])
     assert_accessible(page, "settings in Russian")
@@ -122,12 +122,12 @@ def test_a_russian_browser_gets_the_russian_interface_until_english_is_picked(pe
     expect(olga.message("Hello Olga")).to_have_count(1, timeout=SLOW)
     expect(olga.message("Hello Olga").locator("time")).to_have_text(EN_TIME)
     page.get_by_role("button", name="Settings").click()
-    expect(page.get_by_label("Language")).to_have_value("en")
-    page.get_by_label("Language").scroll_into_view_if_needed()
+    expect(page.get_by_label("App language")).to_have_value("en")
+    page.get_by_label("App language").scroll_into_view_if_needed()
     shot(page, "24f-en-settings-on-a-russian-browser")
 
     # Back to the browser's language: Russian again, from the lock screen on.
-    page.get_by_label("Language").select_option("system")
+    page.get_by_label("App language").select_option("system")
     expect(page.get_by_role("heading", name="С возвращением")).to_be_visible()
     assert lang(page) == "ru"
     page.get_by_label("Пароль").fill(PASSWORD)

@@ -102,7 +102,7 @@ const english = {
   "settings.themeLight": "Light",
   "settings.themeDark": "Dark",
   "settings.language": "Language",
-  "settings.languageLabel": "Language ",
+  "settings.languageLabel": "App language ",
   "settings.languageSystem": "As the browser",
   "settings.languageNote": "This device only. Talkee reloads in the chosen language and asks for your password again.",
   "settings.notifications": "Notifications",

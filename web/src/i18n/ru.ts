@@ -99,7 +99,7 @@ const russian: MainCatalog = {
   "settings.themeLight": "Светлая",
   "settings.themeDark": "Тёмная",
   "settings.language": "Язык",
-  "settings.languageLabel": "Язык ",
+  "settings.languageLabel": "Язык приложения ",
   "settings.languageSystem": "Как в браузере",
   "settings.languageNote": "Только на этом устройстве. Talkee перезагрузится на выбранном языке и снова спросит пароль.",
   "settings.notifications": "Уведомления",
