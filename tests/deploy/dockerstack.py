@@ -4,9 +4,11 @@
   (CI is root on a fresh machine) and starts dockerd when none answers.
 - `ensure_images()`: the local base image (debootstrap bookworm minbase + `docker import`),
   the stand-ins for the official images (tests/deploy/images/: Python, Node, PostgreSQL,
-  Redis, coturn, Caddy) and Talkee's image from docker/Dockerfile with those as build args.
-  Each is built only when its tag is missing; Talkee's image is rebuilt on every run, which
-  costs seconds when nothing changed (the layers are cached).
+  Redis, coturn, Caddy), Janus's image from docker/janus/Dockerfile on the local base (it has
+  no official image: the production Dockerfile itself, Debian's janus package) and Talkee's
+  image from docker/Dockerfile with those as build args. Each third-party image is built only
+  when its tag is missing; Talkee's and Janus's are rebuilt on every run, which costs seconds
+  when nothing changed (the layers are cached).
 - `Stack`: one compose project (`docker-compose -p <unique> -f docker/compose.yaml
   -f tests/deploy/compose.test.yaml`), its settings in an env file of its own (docker/.env is
   never read), published on loopback ports only; `down()` removes containers, networks and
@@ -34,6 +36,7 @@ DEPLOY = Path(__file__).resolve().parent
 IMAGES = DEPLOY / "images"
 BASE_IMAGE = "talkee-test/debian:bookworm"
 TALKEE_IMAGE = "talkee-test/talkee:local"
+JANUS_IMAGE = "talkee-test/janus:local"
 STAND_INS = ("python", "postgres", "redis", "coturn", "caddy")
 ROOTFS_CACHE = Path(os.environ.get("TALKEE_TEST_ROOTFS", "/var/cache/talkee-test/rootfs-bookworm"))
 TALKEE_UID = 10001  # the talkee user in docker/Dockerfile
@@ -169,8 +172,10 @@ def ensure_images(tmp: Path) -> dict[str, str]:
         "REDIS_IMAGE": "talkee-test/redis:local",
         "COTURN_IMAGE": "talkee-test/coturn:local",
         "CADDY_IMAGE": "talkee-test/caddy:local",
+        "JANUS_IMAGE": JANUS_IMAGE,
         "TALKEE_IMAGE": TALKEE_IMAGE,
     }
+    docker_build(JANUS_IMAGE, ROOT / "docker" / "janus", args={"DEBIAN_IMAGE": BASE_IMAGE})
     docker_build(
         TALKEE_IMAGE,
         ROOT,
@@ -219,6 +224,7 @@ class Stack:
         for name in ("http", "https", "s2s", "dns", "turn", "turns"):
             self.ports[name] = free_port()
         self.relay = _free_udp_range(32)
+        self.janus_rtp = _free_udp_range(8)
         self._write_tls()
         settings = {
             **self.images,
@@ -231,6 +237,10 @@ class Stack:
             "TURN_MIN_PORT": str(self.relay[0]),
             "TURN_MAX_PORT": str(self.relay[1]),
             "TURN_RELAY_ADDRESS": "127.0.0.1",
+            "TALKEE_JANUS_ADMIN_SECRET": os.urandom(16).hex(),
+            "JANUS_RTP_MIN_PORT": str(self.janus_rtp[0]),
+            "JANUS_RTP_MAX_PORT": str(self.janus_rtp[1]),
+            "JANUS_RTP_ADDRESS": "127.0.0.1",
             "TALKEE_TLS_DIR": str(self.tmp / "tls" / "s2s"),
             "TALKEE_FEDERATION_TLS_CA": "/etc/talkee/tls/ca.pem",
             "TALKEE_TEST_TLS_DIR": str(self.tmp / "tls"),

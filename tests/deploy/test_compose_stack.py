@@ -24,9 +24,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import websockets
 
-from tests.deploy.client import Socket, direct_chat, login, register, send_frame, tls13_only_refuses
-from tests.deploy.dockerstack import TALKEE_UID, Stack, ensure_engine, ensure_images, run
+from tests.deploy.client import Device, Socket, direct_chat, login, register, send_frame, tls13_only_refuses
+from tests.deploy.dockerstack import BASE_IMAGE, TALKEE_UID, Stack, ensure_engine, ensure_images, run
 from tests.deploy.turn import TurnClient, relayed_address
 
 # A cold machine builds the images first (several minutes); later runs reuse every layer.
@@ -306,6 +307,134 @@ def test_coturn_takes_talkees_turn_credentials_refuses_others_and_private_peers(
     assert int(expiry) > time.time()
     # coturn says why it refused the private peers (it logs no allocation or address otherwise).
     assert "denied in the range: 172.16.0.0-172.31.255.255" in stack.logs("coturn")
+
+
+# --- Janus ---------------------------------------------------------------------------------------
+def wait_healthy_service(stack: Stack, service: str, timeout: float = 60) -> str:
+    (container,) = stack.containers(service)
+    deadline = time.monotonic() + timeout
+    while (health := inspect(container, ".State.Health.Status")) != "healthy":
+        assert time.monotonic() < deadline, f"{service}: {health}\n{stack.logs(service)}"
+        time.sleep(1)
+    return container
+
+
+class GroupCallSocket:
+    """One device in a group call, as the app joins it: a ticket by POST, then Janus's protocol
+    through the front's proxy socket (/v1/group-call/ws)."""
+
+    def __init__(self, stack: Stack, device: Device) -> None:
+        self.stack, self.device = stack, device
+        self.ws: Any = None
+
+    async def join(self, chat: str) -> int:
+        """Joins the chat's room as a publisher; returns the room."""
+        status, _, raw = self.stack.request(
+            "POST", f"/v1/chats/{chat}/group-call", headers={"Authorization": f"Bearer {self.device.token}"}
+        )
+        assert status == 200, (status, raw[:300], self.stack.logs("janus")[-2000:])
+        grant = json.loads(raw)
+        assert grant["path"] == "/v1/group-call/ws" and grant["expires_in"] > 0
+        self.ws = await websockets.connect(
+            f"wss://{self.stack.domain}:{self.stack.ports['https']}{grant['path']}",
+            host="127.0.0.1",
+            port=self.stack.ports["https"],
+            ssl=self.stack.tls_context(),
+            server_hostname=self.stack.domain,
+            subprotocols=["janus-protocol"],  # type: ignore[list-item]
+            open_timeout=20,
+        )
+        await self.ws.send(json.dumps({"talkee": "ticket", "ticket": grant["ticket"]}))
+        assert await self.recv() == {"talkee": "ready", "room": grant["room"]}
+        session = await self.request({"janus": "create"})
+        assert session["janus"] == "success", session
+        sid = session["data"]["id"]
+        handle = await self.request({"janus": "attach", "plugin": "janus.plugin.videoroom", "session_id": sid})
+        assert handle["janus"] == "success", handle
+        body = {"request": "join", "ptype": "publisher", "room": grant["room"], "display": self.device.username}
+        joined = await self.request(
+            {"janus": "message", "session_id": sid, "handle_id": handle["data"]["id"], "body": body}
+        )
+        data = joined["plugindata"]["data"]
+        assert data["videoroom"] == "joined" and data["room"] == grant["room"], joined
+        return int(grant["room"])
+
+    async def recv(self) -> dict[str, Any]:
+        frame: dict[str, Any] = json.loads(await asyncio.wait_for(self.ws.recv(), 20))
+        return frame
+
+    async def request(self, body: dict[str, Any]) -> dict[str, Any]:
+        """A Janus request; its answer (acks and others' events skipped)."""
+        tx = uuid.uuid4().hex
+        await self.ws.send(json.dumps({**body, "transaction": tx}))
+        while (answer := await self.recv()).get("transaction") != tx or answer.get("janus") == "ack":
+            pass
+        return answer
+
+    async def close(self) -> None:
+        if self.ws is not None:
+            await self.ws.close()
+
+
+def reaches_janus_ports(network: str, janus_ip: str) -> list[str]:
+    """Which of Janus's API ports a fresh container on `network` can connect to (both tried at
+    once; a connection on the same network takes milliseconds, a dropped one waits the 2 s)."""
+    connect = f'timeout 2 bash -c "exec 3<>/dev/tcp/{janus_ip}/$p" 2>/dev/null'
+    script = f"for p in 7088 8188; do ({connect} && echo $p) & done; wait"
+    return sorted(run(["docker", "run", "--rm", "--network", network, BASE_IMAGE, "bash", "-c", script]).stdout.split())
+
+
+def test_group_calls_go_through_the_stacks_janus_whose_apis_stay_on_the_private_network(stack: Stack) -> None:
+    janus = wait_healthy_service(stack, "janus")
+    alice, bob = register(stack, "alice"), register(stack, "bob")
+    group = {"kind": "group", "members": [bob.username], "ttl_seconds": None}
+    chat = str(stack.call("POST", "/v1/chats", group, alice.token)["id"])
+
+    async def call() -> tuple[int, int, dict[str, Any]]:
+        a, b = GroupCallSocket(stack, alice), GroupCallSocket(stack, bob)
+        try:
+            alice_room = await a.join(chat)
+            bob_room = await b.join(chat)
+            # Janus tells Alice, in the room, that Bob joined (notify_joining).
+            while "joining" not in (event := await a.recv()).get("plugindata", {}).get("data", {}):
+                pass
+            return alice_room, bob_room, event["plugindata"]["data"]["joining"]
+        finally:
+            await a.close()
+            await b.close()
+
+    alice_room, bob_room, joining = asyncio.run(call())
+    assert alice_room == bob_room
+    assert joining["display"] == bob.username
+
+    # Only the RTP range is published (UDP, on the configured address); Janus runs as a user
+    # of its own, on a read-only root, without new privileges.
+    first, last = (int(stack.env_value(n)) for n in ("JANUS_RTP_MIN_PORT", "JANUS_RTP_MAX_PORT"))
+    published = inspect(janus, ".HostConfig.PortBindings")
+    assert set(published) == {f"{port}/udp" for port in range(first, last + 1)}, published
+    assert {b["HostIp"] for bindings in published.values() for b in bindings} == {"127.0.0.1"}
+    assert run(["docker", "exec", janus, "id", "-u"]).stdout.strip() != "0"
+    assert inspect(janus, ".HostConfig.ReadonlyRootfs") is True
+    assert "no-new-privileges:true" in inspect(janus, ".HostConfig.SecurityOpt")
+
+    # The admin API answers web on the stack's network, with the admin secret only...
+    probe = (
+        "import json, sys, urllib.request as u; r = u.Request('http://janus:7088/admin', "
+        "data=json.dumps({'janus': 'list_sessions', 'transaction': 't', **json.loads(sys.argv[1])}).encode()); "
+        "print(json.loads(u.urlopen(r, timeout=5).read())['janus'])"
+    )
+    web = stack.containers("web")[0]
+    secret = stack.env_value("TALKEE_JANUS_ADMIN_SECRET")
+    answers = [
+        run(["docker", "exec", web, "python", "-c", probe, json.dumps(extra)]).stdout.strip()
+        for extra in ({"admin_secret": secret}, {"admin_secret": "wrong"}, {})
+    ]
+    assert answers == ["success", "error", "error"]
+    # ...and a container on another network reaches neither API, where one on the stack's does.
+    janus_ip = stack.container_ip(janus)
+    (own_network,) = inspect(janus, ".NetworkSettings.Networks")
+    assert reaches_janus_ports(own_network, janus_ip) == ["7088", "8188"]
+    assert reaches_janus_ports("bridge", janus_ip) == []
 
 
 # --- what survives --------------------------------------------------------------------------------

@@ -172,7 +172,7 @@ def caddy_adapted() -> dict[str, Any]:
 def compose_config(tmp: Path, *files: str) -> dict[str, Any]:
     """`docker-compose config` with docker/.env.example, its empty secrets filled in."""
     env_file = tmp / "example.env"
-    secrets = ("SECRET_KEY", "POSTGRES_PASSWORD", "TALKEE_TURN_SECRET")
+    secrets = ("SECRET_KEY", "POSTGRES_PASSWORD", "TALKEE_TURN_SECRET", "TALKEE_JANUS_ADMIN_SECRET")
     lines = [f"{line}0123456789abcdef" if line.split("=")[0] in secrets else line
              for line in (DOCKER / ".env.example").read_text().splitlines()]  # fmt: skip
     env_file.write_text("\n".join(lines))

@@ -5,7 +5,9 @@ import time
 from tests.e2e.app.conftest import Person
 
 MEDIA_ARGS = [
-    "--use-fake-device-for-media-stream",  # a test pattern and a beep instead of a camera and microphone
+    # a test pattern and a beep instead of a camera and microphone; three cameras (switching;
+    # the second's Y16 frames reach no encoder); getDisplayMedia gives a fake 1280x720 screen
+    "--use-fake-device-for-media-stream=device-count=3",
     "--use-fake-ui-for-media-stream",  # no permission prompt
     "--autoplay-policy=no-user-gesture-required",
 ]

@@ -6,7 +6,6 @@ and a relay between unbound and the gateway that drops and truncates answers.
 Every socket here is on loopback and on a free port; nothing binds port 53."""
 
 import random
-import shutil
 import socket
 import socketserver
 import subprocess
@@ -22,6 +21,7 @@ from typing import Any
 from dnslib import DNSRecord
 
 from tests.conftest import ROOT, _wait_for_port, free_port, server_env, stop
+from tests.support.packages import debian_program
 
 
 @dataclass
@@ -64,18 +64,7 @@ def gateway(log_dir: Path, extra_env: dict[str, str] | None = None) -> Iterator[
 
 def ensure_unbound() -> str:
     """The path of Debian's unbound, installed with apt-get if it is missing."""
-    found = shutil.which("unbound") or shutil.which("unbound", path="/usr/sbin")
-    if found is None:
-        subprocess.run(
-            ["apt-get", "install", "-y", "--no-install-recommends", "unbound"],
-            check=True,
-            capture_output=True,
-            timeout=600,
-            env={"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
-        )
-        found = shutil.which("unbound", path="/usr/sbin:/usr/bin")
-    assert found, "apt-get did not install unbound"
-    return found
+    return debian_program("unbound", "unbound")
 
 
 @dataclass

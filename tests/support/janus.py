@@ -5,7 +5,6 @@ clients, the HTTP transport for the admin API only, token auth and an admin secr
 import glob
 import json
 import secrets
-import shutil
 import subprocess
 import time
 import urllib.request
@@ -13,9 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.conftest import _wait_for_port, free_port, stop
+from tests.support.packages import debian_program
 
 LIB = "/usr/lib/x86_64-linux-gnu/janus"
 
@@ -127,12 +125,11 @@ admin: {{
         )
 
     def start(self) -> None:
-        if shutil.which("janus") is None:
-            pytest.fail("Janus is not installed (apt-get install -y janus)")
+        program = debian_program("janus", "janus")
         self.write_config()
         log = (self.dir / "janus.log").open("wb")
         self.process = subprocess.Popen(
-            ["janus", "-F", str(self.dir / "conf"), "-C", str(self.dir / "conf" / "janus.jcfg")],
+            [program, "-F", str(self.dir / "conf"), "-C", str(self.dir / "conf" / "janus.jcfg")],
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=self.dir / "recordings",  # where the VideoRoom's recorder writes (rooms have no rec_dir)

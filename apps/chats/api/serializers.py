@@ -6,7 +6,8 @@ from rest_framework import serializers
 from apps.chats.models import TTL_MAX_SECONDS, Chat, Membership
 from apps.core.api_fields import BIGINT_MAX, AddressField, Base64BytesField
 
-NAME_MAX_BYTES = 4096
+# A sealed name carries the group's name and, when it has one, its small picture (web/src/app/groupMeta.ts).
+NAME_MAX_BYTES = 24 * 1024
 
 
 class MemberSerializer(serializers.ModelSerializer[Membership]):

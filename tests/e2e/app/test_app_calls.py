@@ -19,6 +19,12 @@ from tests.support.calls import MEDIA_ARGS, panel_number, wait_growing
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
+# The remote picture's width / height lies in [low, high] (decoded frames, not the element's box).
+ASPECT = """([low, high]) => {
+  const v = document.querySelector('.call-remote');
+  return v.videoHeight > 0 && v.videoWidth / v.videoHeight >= low && v.videoWidth / v.videoHeight <= high;
+}"""
+LOCAL_CAMERA = "(label) => document.querySelector('.call-local').srcObject.getVideoTracks()[0].label === label"
 SDP_MARKS = ("v=0", "a=candidate", "candidate:", "a=fingerprint", "a=ice-ufrag", "m=audio", "m=video", "typ host")
 
 
@@ -126,6 +132,29 @@ def test_video_call_connects_encrypts_frames_and_hangs_up(people: Any, app_serve
     expect(alice.page.get_by_role("button", name="Unmute")).to_have_attribute("aria-pressed", "true")
     assert alice.page.eval_on_selector(".call-local", "v => v.srcObject.getAudioTracks()[0].enabled") is False
     alice.page.get_by_role("button", name="Unmute").click()
+
+    # Alice sends her screen instead of her camera (16:9 instead of the camera's 4:3): Bob's
+    # picture changes shape, still decrypted frame by frame; Stop sharing brings the camera back.
+    alice.page.get_by_role("button", name="Share screen").click()
+    stop = alice.page.get_by_role("button", name="Stop sharing")
+    expect(stop).to_have_attribute("aria-pressed", "true", timeout=SLOW)
+    assert "screen" in alice.page.eval_on_selector(".call-local", "v => v.srcObject.getVideoTracks()[0].label")
+    bob.page.wait_for_function(ASPECT, arg=[1.7, 1.8], timeout=SLOW)
+    decrypted = panel_number(bob, "frames-decrypted")
+    wait_growing(bob, "frames-decrypted", decrypted + 20)
+    assert panel_number(bob, "frames-failed") == 0
+    expect(alice.page.get_by_role("button", name="Switch camera")).to_be_hidden()  # the screen is sent
+    shot(bob.page, f"calls-04b-bob-sees-alices-screen-{transform}")
+    alice.page.get_by_role("button", name="Stop sharing").click()
+    bob.page.wait_for_function(ASPECT, arg=[1.3, 1.4], timeout=SLOW)
+    # Three cameras here: Alice switches twice, through to the third (Chromium's fake second
+    # camera gives Y16 frames no encoder takes; the third gives MJPEG, as real cameras do).
+    for label in ("fake_device_1", "fake_device_2"):
+        alice.page.get_by_role("button", name="Switch camera").click()
+        alice.page.wait_for_function(LOCAL_CAMERA, arg=label)
+    shown = panel_number(bob, "frames-decoded")
+    wait_growing(bob, "frames-decoded", shown + 20)
+    assert panel_number(bob, "frames-failed") == 0
 
     bob.page.get_by_role("button", name="Hang up").click()
     for person in (alice, bob):

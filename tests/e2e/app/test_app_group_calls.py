@@ -89,6 +89,20 @@ def wait_tiles(person: Person, count: int, minimum: int, timeout: float = 60) ->
     raise AssertionError(f"{person.name}: tiles {seen}")
 
 
+SPEAKING = """() => [...document.querySelectorAll('.group-call .group-tile[data-leaf][data-speaking="true"]')]
+  .map((t) => t.querySelector('figcaption').textContent)"""
+
+
+def heard_speaking(person: Person, seconds: float = 4) -> set[str]:
+    """Whose tiles `person` saw marked as speaking within `seconds`."""
+    names: set[str] = set()
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        names.update(person.page.evaluate(SPEAKING))
+        person.page.wait_for_timeout(100)
+    return names
+
+
 def by_leaf(seen: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
     return {t["leaf"]: t for t in seen}
 
@@ -222,6 +236,15 @@ def test_four_people_decode_each_other_through_janus_and_a_removed_one_decrypts_
         for leaf, now in by_leaf(tiles(person)).items():
             assert now["decrypted"] > before[person.name][leaf]["decrypted"], (person.name, leaf)
             assert now["decoded"] > before[person.name][leaf]["decoded"], (person.name, leaf)
+
+    # Who speaks shows on the tiles (the fake microphones beep): in Alice's view each of the
+    # others lights up; once Bob mutes, his tile stays dark while the others still light up.
+    assert heard_speaking(alice) == {bob.name, carol.name, dave.name}
+    bob.page.locator(PANEL).get_by_role("button", name="Mute").click()
+    alice.page.wait_for_timeout(1000)
+    assert heard_speaking(alice) == {carol.name, dave.name}
+    shot(alice.page, "group-call-02-alice-speaking")
+    bob.page.locator(PANEL).get_by_role("button", name="Unmute").click()
 
     assert_janus_records_only_ciphertext(janus, alice)
 

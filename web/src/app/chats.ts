@@ -8,6 +8,7 @@ import type { MlsWorkerApi } from "../mls/api";
 import { localNoticeText } from "./contacts";
 import type { AppContext } from "./context";
 import { cleanGroupName, displayName, fileLabel, userOf } from "./format";
+import { decodeGroupMeta, encodeGroupMeta, MAX_GROUP_PICTURE_CHARS } from "./groupMeta";
 import type { ChatRecord } from "./store";
 import { t } from "../i18n/index";
 
@@ -130,7 +131,10 @@ export class Chats {
       try {
         const keys = await mls.chatKeys(info.id);
         if (keys.epoch === info.name_epoch) {
-          chat.name = fromUtf8(await openWithKey(keys.groupNameKey, fromBase64(info.encrypted_name), NAME_CONTEXT));
+          const meta = decodeGroupMeta(await openWithKey(keys.groupNameKey, fromBase64(info.encrypted_name), NAME_CONTEXT));
+          chat.name = meta.name;
+          if (meta.picture !== undefined) chat.picture = meta.picture;
+          else delete chat.picture;
           chat.nameEpoch = info.name_epoch;
           chat.nameSealed = info.encrypted_name;
         }
@@ -141,17 +145,32 @@ export class Chats {
     return chat;
   }
 
-  /** Seals the group's name under the current epoch's key (again after each of our commits). */
-  async sealName(chatId: string, name: string): Promise<void> {
+  /** Seals the group's name — and its picture, kept unless given — under the current epoch's key (again after each of our commits). */
+  async sealName(chatId: string, name: string, picture: string | null | undefined = undefined): Promise<void> {
     const keys = await this.ctx.mls.chatKeys(chatId);
-    const sealed = toBase64(await sealWithKey(keys.groupNameKey, utf8(name), NAME_CONTEXT));
-    await this.ctx.api.setName(chatId, sealed, keys.epoch);
     const chat = this.ctx.store.chats.get(chatId);
+    const kept = picture === undefined ? chat?.picture : (picture ?? undefined);
+    const meta = encodeGroupMeta(kept === undefined ? { name } : { name, picture: kept });
+    const sealed = toBase64(await sealWithKey(keys.groupNameKey, meta, NAME_CONTEXT));
+    await this.ctx.api.setName(chatId, sealed, keys.epoch);
     if (chat !== undefined) {
       chat.name = name;
       chat.nameEpoch = keys.epoch;
       chat.nameSealed = sealed;
+      if (kept === undefined) delete chat.picture;
+      else chat.picture = kept;
     }
+  }
+
+  /** Sets (a JPEG data URL) or removes (null) a group's picture — owners and admins — and tells its members, as a rename does. */
+  async setPicture(chatId: string, picture: string | null, notify: (chatId: string, notice: { picture: "set" | "removed" }) => Promise<void>): Promise<void> {
+    const chat = this.ctx.store.chats.get(chatId);
+    if (chat === undefined || chat.kind === "direct") throw new Error("Only groups and channels have a picture.");
+    if (picture !== null && picture.length > MAX_GROUP_PICTURE_CHARS) throw new Error("This picture is too large.");
+    await this.sealName(chatId, chat.name ?? "", picture);
+    await this.ctx.store.saveChats();
+    this.ctx.emit("chats");
+    await notify(chatId, { picture: picture === null ? "removed" : "set" });
   }
 
   /**

@@ -38,6 +38,8 @@ export function chatNotice(value: unknown): ChatNotice | undefined {
     const name = cleanGroupName(renamed);
     return name === "" ? undefined : { renamed: name };
   }
+  const picture = (value as Record<string, unknown>)["picture"];
+  if (picture === "set" || picture === "removed") return { picture };
   const timer = (value as Record<string, unknown>)["timer"];
   if (timer === null) return { timer: null };
   return typeof timer === "number" && Number.isInteger(timer) && timer > 0 && timer <= MAX_TIMER_SECONDS ? { timer } : undefined;
@@ -58,6 +60,7 @@ export function fileLabel(file: FileReference): string {
 /** What a notice says happened, without who: the chat list's line, and the timeline's after the name. */
 export function noticeText(notice: ChatNotice): string {
   if ("renamed" in notice) return t("format.renamed", { name: notice.renamed });
+  if ("picture" in notice) return notice.picture === "set" ? t("format.pictureSet") : t("format.pictureRemoved");
   return notice.timer === null ? t("format.timerOff") : t("format.timer", { duration: formatSeconds(notice.timer) });
 }
 

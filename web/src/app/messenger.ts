@@ -301,6 +301,8 @@ export class Messenger extends EventTarget implements AppContext {
   renameGroup(chatId: string, name: string): Promise<void> {
     return this.chats.rename(chatId, name, (id, notice) => this.send(id, "", { notice }));
   }
+  /** A group's picture (null: none), sealed with its name; every member sees who changed it. */
+  setGroupPicture = (chatId: string, picture: string | null): Promise<void> => this.chats.setPicture(chatId, picture, (id, notice) => this.send(id, "", { notice }));
 
   startDirect(username: string): Promise<string> {
     return this.membership.startDirect(username);

@@ -21,6 +21,8 @@ export interface ChatRecord {
   nameEpoch: number;
   /** The sealed name `name` was opened from (a rename in the same epoch seals it anew). */
   nameSealed?: string;
+  /** A group's picture (a small JPEG data URL), sealed with its name (./groupMeta). */
+  picture?: string;
   members: { user: string; role: string }[];
   role: string | null;
   favourite: boolean;
@@ -152,7 +154,7 @@ export interface ContactRecord {
 }
 
 /** What a member changed in the chat, said end to end (the server's own event names nobody). */
-export type ChatNotice = { timer: number | null } | { renamed: string };
+export type ChatNotice = { timer: number | null } | { renamed: string } | { picture: "set" | "removed" };
 
 export interface OutboxEntry {
   cmid: string;

@@ -7,6 +7,8 @@ import type { ChatKeys } from "../mls/api";
 import { openSignal, sealSignal, signalEpoch, type CallSignal } from "./signaling";
 import { FrameSealer, frameTransform, importFrameKey, type FrameCounts, type MediaKind } from "./frameCrypto";
 import type { CallPhase, CallStats, CallView } from "./callView";
+import { iceServers, type TurnGrant } from "./iceServers";
+import { cameraTrack, currentCamera, replaceVideo, screenTrack } from "./videoSource";
 
 export type { CallPhase, CallStats, CallView } from "./callView";
 
@@ -17,7 +19,7 @@ export interface CallDeps {
   /** Members of a direct chat, or null when the chat is not a direct chat we are in. */
   directPeer(chatId: string): string | null;
   sendSignal(chatId: string, payload: string): void;
-  turn(): Promise<{ urls: string[]; username?: string; credential?: string }>;
+  turn(): Promise<TurnGrant>;
 }
 
 const RING_TIMEOUT_MS = 45_000;
@@ -185,6 +187,25 @@ export class CallManager extends EventTarget {
     if (this.call?.chatId === chatId && this.call.outgoing) this.finish(this.call, "Not accepted: this person does not take calls from you");
   }
 
+  /** A video call sends the screen instead of the camera (back to the camera when it ends), or the camera again. */
+  async shareScreen(on: boolean): Promise<void> {
+    const call = this.call;
+    if (call?.phase !== "connected" || call.sharing === on) return;
+    const track = on ? await screenTrack() : await cameraTrack();
+    await replaceVideo(call, track);
+    call.sharing = on;
+    if (on) track.addEventListener("ended", () => void (this.call === call && call.sharing && this.shareScreen(false)));
+    this.changed();
+  }
+
+  /** A video call sends the device's next camera. */
+  async switchCamera(): Promise<void> {
+    const call = this.call;
+    if (call?.phase !== "connected" || call.sharing) return;
+    await replaceVideo(call, await cameraTrack(currentCamera(call)));
+    this.changed();
+  }
+
   setMuted(muted: boolean): void {
     const call = this.call;
     if (call === null) return;
@@ -215,6 +236,7 @@ export class CallManager extends EventTarget {
       phase: "outgoing",
       reason: "",
       muted: false,
+      sharing: false,
       remoteStream: null,
       localStream: null,
       stats: emptyStats(),
@@ -260,21 +282,8 @@ export class CallManager extends EventTarget {
   // ---- the peer connection ----------------------------------------------------------
 
   private async makePeer(call: ActiveCall, role: 0 | 1): Promise<RTCPeerConnection> {
-    const iceServers: RTCIceServer[] = [];
-    try {
-      const turn = await this.deps.turn();
-      if (turn.urls.length > 0) {
-        const server: RTCIceServer = { urls: turn.urls };
-        if (turn.username !== undefined) server.username = turn.username;
-        if (turn.credential !== undefined) server.credential = turn.credential;
-        iceServers.push(server);
-      }
-    } catch (err) {
-      // No TURN credentials (offline API): direct candidates only.
-      console.warn("talkee: no TURN credentials for this call", err);
-    }
     const useScript = hasScriptTransform();
-    const config: RTCConfiguration & { encodedInsertableStreams?: boolean } = { iceServers };
+    const config: RTCConfiguration & { encodedInsertableStreams?: boolean } = { iceServers: await iceServers(() => this.deps.turn()) };
     if (!useScript) config.encodedInsertableStreams = true;
     const pc = new RTCPeerConnection(config);
     call.pc = pc;

@@ -24,6 +24,8 @@ export interface CallView {
   /** Why it ended, in words. */
   reason: string;
   muted: boolean;
+  /** The screen is sent instead of the camera (./videoSource.ts). */
+  sharing: boolean;
   remoteStream: MediaStream | null;
   localStream: MediaStream | null;
   stats: CallStats;

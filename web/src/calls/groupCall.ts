@@ -11,6 +11,7 @@
 // change (the worker keeps the previous ones for a short overlap).
 import { GROUP_CALL_EXPORTER_LABEL, epochKeys } from "./groupKeys";
 import { JanusConnection, type Jsep, type JanusMessage } from "./janus";
+import { iceServers, type TurnGrant } from "./iceServers";
 import { openSignal, sealSignal, signalEpoch, type CallSignal, type SignalKeys } from "./signaling";
 
 export interface GroupSummaryLite {
@@ -27,6 +28,8 @@ export interface GroupCallDeps {
   chatKeys(chatId: string, epoch?: number): Promise<SignalKeys>;
   /** A sealed signal to the chat's members (the socket's `call` frame, as 1:1 calls use). */
   sendSignal(chatId: string, payload: string): void;
+  /** The instance's TURN server (./iceServers.ts): the way to Janus for people whose network blocks direct UDP. */
+  turn(): Promise<TurnGrant>;
 }
 
 /** Someone else's group call in one of our chats, that we may join. */
@@ -86,6 +89,7 @@ export class GroupCallManager extends EventTarget {
   private conn: JanusConnection | null = null;
   private worker: Worker | null = null;
   private publisher: { handle: number; pc: RTCPeerConnection } | null = null;
+  private iceServers: RTCIceServer[] = [];
   private subs = new Map<number, Subscription>();
   private timers: ReturnType<typeof setInterval>[] = [];
   private members: GroupSummaryLite = { epoch: -1, members: [], leaves: [] };
@@ -115,6 +119,7 @@ export class GroupCallManager extends EventTarget {
     try {
       const grant = await this.deps.ticket(chatId);
       call.room = grant.room;
+      this.iceServers = await iceServers(() => this.deps.turn());
       await this.rekey(chatId);
       if (call.leaf < 0) throw new Error("This device is not in the chat's group.");
       this.conn = await JanusConnection.open(wsUrl(grant.path), grant.ticket);
@@ -174,7 +179,7 @@ export class GroupCallManager extends EventTarget {
   }
 
   private newPeer(handle: number): RTCPeerConnection {
-    const pc = new RTCPeerConnection({ iceServers: [] });
+    const pc = new RTCPeerConnection({ iceServers: this.iceServers });
     pc.onicecandidate = (ev) => this.conn?.trickle(handle, ev.candidate === null ? null : ev.candidate.toJSON());
     return pc;
   }

@@ -1,6 +1,8 @@
 // Calls on screen: the header's Call / Video call buttons, the incoming-call prompt
-// (Accept / Decline) and the in-call panel (remote video, mute, hang up, a state line).
+// (Accept / Decline) and the in-call panel (remote video, mute, share the screen, switch
+// camera, hang up, a state line).
 import type { CallView } from "../calls/call";
+import { canShareScreen, videoInputs } from "../calls/videoSource";
 import type { Messenger } from "../app/messenger";
 import type { ChatRecord } from "../app/store";
 import { t, type Key } from "../i18n/index";
@@ -83,8 +85,24 @@ export function callOverlay(messenger: Messenger): HTMLElement {
   const mute = h("button", { type: "button", "aria-pressed": "false", onclick: () => calls.setMuted(!(calls.current?.muted ?? false)) }, t("call.mute"));
   const hangUp = h("button", { type: "button", class: "danger call-hangup", onclick: () => void calls.hangUp() }, t("call.hangUp"));
   const close = h("button", { type: "button", onclick: () => calls.dismiss() }, t("call.close"));
+  const failed = (what: string) => (err: unknown) => {
+    if (!(err instanceof DOMException && err.name === "NotAllowedError")) state.textContent = `${what}: ${err instanceof Error ? err.message : String(err)}`;
+  };
+  const share = h("button", { type: "button", "aria-pressed": "false", onclick: () => void calls.shareScreen(!(calls.current?.sharing ?? false)).catch(failed(t("call.screenNotShared"))) }, t("call.shareScreen"));
+  const camera = h("button", { type: "button", onclick: () => void calls.switchCamera().catch(failed(t("call.cameraNotSwitched"))) }, t("call.switchCamera"));
+  // Switching needs a second camera: counted once per call (the browser lists them after the first was allowed).
+  const cameras = { callId: "", count: 0 };
+  const countCameras = (callId: string): void => {
+    if (cameras.callId === callId) return;
+    Object.assign(cameras, { callId, count: 0 });
+    void videoInputs().then((inputs) => {
+      if (cameras.callId !== callId) return;
+      cameras.count = inputs.length;
+      render();
+    });
+  };
   const media = h("div", { class: "call-media" }, remote, local);
-  const actions = h("div", { class: "call-actions" }, accept, decline, mute, hangUp, close);
+  const actions = h("div", { class: "call-actions" }, accept, decline, mute, share, camera, hangUp, close);
   const panel = h("section", { class: "call-panel", role: "dialog", "aria-label": t("call.dialog") }, who, state, media, secure, actions);
   panel.hidden = true;
 
@@ -103,6 +121,12 @@ export function callOverlay(messenger: Messenger): HTMLElement {
     accept.hidden = call.phase !== "incoming";
     decline.hidden = call.phase !== "incoming";
     mute.hidden = !live;
+    const sending = call.phase === "connected" && call.video;
+    share.hidden = !sending || !canShareScreen();
+    share.textContent = call.sharing ? t("call.stopSharing") : t("call.shareScreen");
+    share.setAttribute("aria-pressed", String(call.sharing));
+    if (sending) countCameras(call.callId);
+    camera.hidden = !sending || call.sharing || cameras.count < 2;
     hangUp.hidden = !live;
     close.hidden = call.phase !== "ended";
     mute.textContent = call.muted ? t("call.unmute") : t("call.mute");

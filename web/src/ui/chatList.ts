@@ -82,9 +82,9 @@ export function chatList(messenger: Messenger, open: (chatId: string) => void, s
 
 function chatItem(messenger: Messenger, chat: ChatRecord, open: (id: string) => void): HTMLElement {
   const title = messenger.chatTitle(chat);
-  // A direct chat shows the other person's picture, when their profile has one.
+  // A direct chat shows the other person's picture, when their profile has one; a group its own.
   const peer = chat.kind === "direct" ? chat.members.find((m) => m.user !== messenger.user)?.user : undefined;
-  const picture = peer === undefined ? undefined : messenger.profiles.avatarOf(peer);
+  const picture = peer === undefined ? chat.picture : messenger.profiles.avatarOf(peer);
   const kind = chat.kind === "direct" ? null : chat.kind === "channel" ? t("chats.channel") : t("chats.group");
   const kindLabel = kind === null ? null : h("span", { class: `kind ${chat.kind}` }, kind);
   const active = messenger.activeChat === chat.id;

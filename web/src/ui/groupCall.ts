@@ -3,6 +3,7 @@
 // The manager (calls/groupCall.ts) is made here, one per Messenger, so app/messenger.ts
 // needs no change.
 import { GroupCallManager, type GroupCallView, type GroupTile } from "../calls/groupCall";
+import { SpeakingMeter } from "../calls/speaking";
 import type { Messenger } from "../app/messenger";
 import type { ChatRecord } from "../app/store";
 import { t } from "../i18n/index";
@@ -21,6 +22,7 @@ export function groupCallsOf(messenger: Messenger): GroupCallManager {
       exportSecret: (chatId, label) => messenger.mls.exportSecret(chatId, label),
       chatKeys: (chatId, epoch) => messenger.mls.chatKeys(chatId, epoch),
       sendSignal: (chatId, payload) => messenger.conn.signal({ type: "call", chat_id: chatId, payload }),
+      turn: () => messenger.api.turnCredentials(),
     });
     const group = manager;
     messenger.calls.onGroupSignal = (chatId, payload) => group.onSignal(chatId, payload);
@@ -104,6 +106,17 @@ export function groupCallOverlay(messenger: Messenger): HTMLElement {
     return el;
   };
 
+  // Who speaks: a ring around their tile (and "speaking" in its name for screen readers).
+  const meter = new SpeakingMeter((speaking) => {
+    for (const [key, el] of tiles) {
+      const on = speaking.has(key);
+      el.classList.toggle("speaking", on);
+      el.dataset["speaking"] = String(on);
+      const name = el.querySelector("figcaption")?.textContent ?? "";
+      el.setAttribute("aria-label", on ? t("group.speaking", { name }) : name);
+    }
+  });
+
   const nameOf = (tile: GroupTile): string => (tile.credential === "" ? t("group.someone") : messenger.nameOf(userOf(tile.credential)));
 
   const render = (): void => {
@@ -131,6 +144,8 @@ export function groupCallOverlay(messenger: Messenger): HTMLElement {
     const wanted = live ? [tile("self", t("msg.you"), call.localStream, true), ...call.tiles.map((other) => tile(`feed-${other.feed}`, nameOf(other), other.stream, false))] : [];
     grid.replaceChildren(...wanted);
     for (const key of [...tiles.keys()]) if (!wanted.includes(tiles.get(key)!)) tiles.delete(key);
+    if (live) meter.watch(new Map([["self", call.muted ? null : call.localStream], ...call.tiles.map((other) => [`feed-${other.feed}`, other.stream] as const)]));
+    else meter.stop();
     renderStats();
   };
   const renderStats = (): void => {

@@ -8,6 +8,7 @@ import { safetyQrImage, startScanner, type Scanner } from "./safetyQr";
 import type { Messenger } from "../app/messenger";
 import type { ChatRecord } from "../app/store";
 import { blockToggle } from "./blockButton";
+import { groupPictureForm } from "./groupPicture";
 import { roleName, t } from "../i18n/index";
 import { h } from "./dom";
 
@@ -75,7 +76,7 @@ export function membersPanel(messenger: Messenger, chat: ChatRecord, close: () =
         who.value = "";
       });
     });
-    panel.append(renameForm(messenger, chat), form);
+    panel.append(renameForm(messenger, chat), groupPictureForm(messenger, chat.id), form);
   } else if (chat.kind !== "direct") {
     panel.append(h("p", { class: "muted" }, t("members.onlyManagers")));
   }

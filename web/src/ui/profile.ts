@@ -15,14 +15,14 @@ const PICTURE_SIDE = 256;
  * JPEG, so nothing of the file but its pixels goes on (no EXIF, no GPS, no name); the
  * quality goes down until it fits the profile.
  */
-export async function pictureFrom(file: Blob): Promise<string> {
+export async function pictureFrom(file: Blob, side = PICTURE_SIDE, maxChars = MAX_AVATAR_CHARS): Promise<string> {
   let bitmap: ImageBitmap;
   try {
     bitmap = await createImageBitmap(file);
   } catch {
     throw new Error(t("profile.badPicture"));
   }
-  const scale = Math.min(1, PICTURE_SIDE / Math.max(bitmap.width, bitmap.height));
+  const scale = Math.min(1, side / Math.max(bitmap.width, bitmap.height));
   const canvas = document.createElement("canvas");
   canvas.width = Math.max(1, Math.round(bitmap.width * scale));
   canvas.height = Math.max(1, Math.round(bitmap.height * scale));
@@ -34,7 +34,7 @@ export async function pictureFrom(file: Blob): Promise<string> {
   bitmap.close();
   for (const quality of [0.85, 0.7, 0.55, 0.4, 0.25]) {
     const url = canvas.toDataURL("image/jpeg", quality);
-    if (url.length <= MAX_AVATAR_CHARS) return url;
+    if (url.length <= maxChars) return url;
   }
   throw new Error(t("profile.tooDetailed"));
 }

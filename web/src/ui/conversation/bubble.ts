@@ -73,12 +73,18 @@ export function messageItem(m: LocalMessage, c: ChatRecord, view: BubbleContext,
   if (m.notice !== undefined) {
     // Whole sentences: a language puts the person and the verb together its own way.
     const you = m.mine;
+    const channel = c.kind === "channel";
     const text =
       "renamed" in m.notice
-        ? t(c.kind === "channel" ? (you ? "notice.youRenamedChannel" : "notice.renamedChannel") : you ? "notice.youRenamedGroup" : "notice.renamedGroup", { who, name: m.notice.renamed })
-        : m.notice.timer === null
-          ? t(you ? "notice.youTimerOff" : "notice.timerOff", { who })
-          : t(you ? "notice.youTimerSet" : "notice.timerSet", { who, duration: formatDuration(m.notice.timer) });
+        ? t(channel ? (you ? "notice.youRenamedChannel" : "notice.renamedChannel") : you ? "notice.youRenamedGroup" : "notice.renamedGroup", { who, name: m.notice.renamed })
+        : "picture" in m.notice
+          ? t(m.notice.picture === "set" ? (you ? "notice.youChangedPicture" : "notice.changedPicture") : you ? "notice.youRemovedPicture" : "notice.removedPicture", {
+              who,
+              group: t(channel ? "notice.channelOf" : "notice.groupOf"),
+            })
+          : m.notice.timer === null
+            ? t(you ? "notice.youTimerOff" : "notice.timerOff", { who })
+            : t(you ? "notice.youTimerSet" : "notice.timerSet", { who, duration: formatDuration(m.notice.timer) });
     return h("li", { class: "msg system notice" }, text);
   }
   if (!m.mine && view.hidden?.(m) === true) {

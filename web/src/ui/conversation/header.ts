@@ -113,7 +113,7 @@ export function conversationHeader(messenger: Messenger, actions: HeaderActions)
       // The whole name when it ends in an ellipsis; in a direct chat also the address behind a display name.
       const peer = c.kind === "direct" ? c.members.find((m) => m.user !== messenger.user)?.user : undefined;
       title.title = peer !== undefined && messenger.profiles.nameOf(peer) !== null ? `${messenger.chatTitle(c)} (${peer})` : messenger.chatTitle(c);
-      const avatar = peer === undefined ? undefined : messenger.profiles.avatarOf(peer);
+      const avatar = peer === undefined ? c.picture : messenger.profiles.avatarOf(peer);
       picture.hidden = avatar === undefined;
       if (avatar !== undefined && picture.src !== avatar) picture.src = avatar;
       identityBadge.textContent = c.verified !== undefined ? t("conv.verified") : c.unsafe !== undefined ? t("conv.unsafe") : "";
