@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { answerFor, muteUntil } from "../src/app/notifications";
+import { answerFor, muteUntil, withPicture } from "../src/app/notifications";
 import { clickTarget, noticeView, parsePush } from "../src/sw/notice";
 
 const CHAT = "0b9f3c2e-5d6a-4e7f-8a9b-0c1d2e3f4a5b";
@@ -44,6 +44,19 @@ describe("what a push shows", () => {
     expect(answerFor({ kind: "call", chat: CHAT }, deps, on)).toEqual({ title: "Bob", body: "Incoming call" });
     expect(answerFor({ kind: "message", chat: CHAT }, { ...deps, showing: () => true }, on)).toEqual({ shown: true });
     expect(answerFor({ kind: "message", chat: CHAT }, { ...deps, describe: () => null }, on)).toEqual({});
+  });
+
+  it("shows the chat's picture from the unlocked tab's vault, else the app's icon", () => {
+    const picture = "data:image/jpeg;base64,/9j/4AAQ";
+    const deps = { describe: () => ({ title: "Bob", preview: "hi", picture }), showing: () => false };
+    const on = { showText: true, mentionsWhenMuted: true, muted: () => false };
+    const answer = withPicture(answerFor({ kind: "message", chat: CHAT }, deps, on), CHAT, deps);
+    expect(answer).toEqual({ title: "Bob", body: "hi", icon: picture });
+    expect(noticeView({ kind: "message", chat: CHAT }, answer).options.icon).toBe(picture);
+    expect(withPicture({ quiet: true }, CHAT, deps)).toEqual({ quiet: true }); // nothing shown: no picture
+    expect(withPicture({ title: "Bob" }, CHAT, { describe: () => ({ title: "Bob", preview: "" }) })).toEqual({ title: "Bob" });
+    expect(noticeView({ kind: "message", chat: CHAT }, null).options.icon).toBe("/app/icons/icon-192.png");
+    expect(noticeView({ kind: "message", chat: CHAT }, { title: "Bob", icon: "https://tracker.example/p.png" }).options.icon).toBe("/app/icons/icon-192.png");
   });
 
   it("a muted chat stays quiet unless a message mentions me and mentions may notify", () => {

@@ -2,10 +2,12 @@
 delivered to the service worker with the DevTools protocol
 (`ServiceWorker.deliverPushMessage`), its payload made by the server's own encoder
 (apps/push/webpush.py). Locked: a generic notification; unlocked with "show message
-text": the real text, from the tab; a click opens the chat."""
+text": the real text and the chat's picture, from the tab; a click opens the chat."""
 
 from __future__ import annotations
 
+import base64
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -28,6 +30,17 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
     yield launched
     launched.close()
 
+
+ICON = """async (tag) => {
+  const [n] = await (await navigator.serviceWorker.ready).getNotifications({tag});
+  return n ? n.icon : null;
+}"""
+# A 64x64 JPEG drawn by the page's canvas.
+CANVAS_JPEG = """() => {
+  const c = document.createElement('canvas'); c.width = 64; c.height = 64;
+  const g = c.getContext('2d'); g.fillStyle = '#8e44ad'; g.fillRect(0, 0, 64, 64);
+  return c.toDataURL('image/jpeg', 0.9).split(',')[1];
+}"""
 
 CLICK = """async ([tag, action]) => {
   const [n] = await self.registration.getNotifications({tag});
@@ -58,6 +71,14 @@ def test_a_push_shows_a_generic_notification_when_locked_and_the_text_when_unloc
     [ringing] = notifications(bob, f"call-{chat_id}")
     assert ringing["body"] == "Incoming call" and ringing["actions"] == ["Answer", "Decline"]
 
+    # Alice gives herself a picture (Bob's device gets her profile key end to end).
+    alice.page.get_by_role("button", name="Settings").click()
+    alice.page.get_by_label(re.compile("^Picture")).set_input_files(
+        {"name": "me.jpg", "mimeType": "image/jpeg", "buffer": base64.b64decode(alice.page.evaluate(CANVAS_JPEG))}
+    )
+    expect(alice.page.get_by_role("img", name="Your picture")).to_be_visible(timeout=SLOW)
+    alice.page.get_by_role("button", name="Close settings").click()
+
     # Unlocked, "show message text when unlocked" on: the tab gives the real text.
     bob.page.get_by_label("Password").fill(PASSWORD)
     bob.page.get_by_role("button", name="Unlock").click()
@@ -74,6 +95,14 @@ def test_a_push_shows_a_generic_notification_when_locked_and_the_text_when_unloc
         assert time.monotonic() < deadline, shown
         bob.page.wait_for_timeout(200)
     assert alice.name in shown["title"]  # one notification per chat: the newer replaced the generic one
+    # With her picture, drawn from Bob's vault by his tab (the push carried none).
+    avatar = bob.page.locator("li.chat-row .avatar img").first
+    expect(avatar).to_have_attribute("src", re.compile(r"^data:image/jpeg;base64,"), timeout=SLOW)
+    deliver_push(bob, encode_payload("message", chat_id))
+    deadline = time.monotonic() + 15
+    while (icon := bob.page.evaluate(ICON, f"chat-{chat_id}")) != avatar.get_attribute("src"):
+        assert time.monotonic() < deadline, (icon or "")[:60]
+        bob.page.wait_for_timeout(200)
     assert len(notifications(bob, f"chat-{chat_id}")) == 1
 
     # A click (no automation can click a system notification: the worker gets the event

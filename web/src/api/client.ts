@@ -193,11 +193,18 @@ export interface SendRoute {
   send(chatId: string, body: SendBody): Promise<SentAnswer>;
 }
 
+/** How long a request may go unanswered (one without its own signal): a server that took the
+ * connection and says nothing must not hold a send, a sign-in or the CLI forever. */
+export const REQUEST_TIMEOUT_MS = 60_000;
+
 export class Api {
   token: string | null = null;
   sendRoute: SendRoute | null = null;
 
-  constructor(private readonly base = "") {}
+  constructor(
+    private readonly base = "",
+    private readonly timeoutMs = REQUEST_TIMEOUT_MS,
+  ) {}
 
   async call<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
     const headers: Record<string, string> = { Accept: "application/json" };
@@ -207,7 +214,7 @@ export class Api {
     try {
       const init: RequestInit = { method, headers, cache: "no-store" };
       if (body !== undefined) init.body = JSON.stringify(body);
-      if (signal !== undefined) init.signal = signal;
+      init.signal = signal ?? AbortSignal.timeout(this.timeoutMs);
       response = await fetch(this.base + path, init);
     } catch (err) {
       if (err instanceof DOMException && err.name === "AbortError") throw err;

@@ -23,6 +23,8 @@ export interface ChatsDeps {
   newChat(): void;
   /** The display name a user set in their profile (./profiles), null when none is known. */
   nameOf(user: string): string | null;
+  /** The picture a user set in their profile (./profiles). */
+  pictureOf?(user: string): string | undefined;
   /** A user this one blocked (./blocks): their messages are not previewed. */
   blocked?(user: string): boolean;
 }
@@ -40,6 +42,13 @@ export class Chats {
       return other !== undefined ? this.personName(other.user) : t("chat.direct");
     }
     return chat.name ?? (chat.kind === "channel" ? t("chats.channel") : t("chats.group"));
+  }
+
+  /** A chat's picture: a direct chat's other person's, a group's own (undefined: none). */
+  picture(chat: ChatRecord): string | undefined {
+    if (chat.kind !== "direct") return chat.picture;
+    const other = chat.members.find((m) => m.user !== this.ctx.user);
+    return other === undefined ? undefined : this.deps.pictureOf?.(other.user);
   }
 
   /** A person as the app names them: their profile's display name, else their address (`bob`, `bob@elsewhere`). */

@@ -184,7 +184,7 @@ export class Messenger extends EventTarget implements AppContext {
       api,
       describe: (chatId) => {
         const chat = this.store.chats.get(chatId);
-        return chat === undefined ? null : { title: this.chatTitle(chat), preview: this.preview(chat), mentioned: (chat.unreadMentions ?? 0) > 0 };
+        return chat === undefined ? null : { title: this.chatTitle(chat), preview: this.preview(chat), mentioned: (chat.unreadMentions ?? 0) > 0, picture: this.chats.picture(chat) };
       },
       showing: (chatId) => this.activeChat === chatId && document.visibilityState === "visible" && document.hasFocus(),
       unreadTotal: () => [...this.store.chats.values()].reduce((n, c) => n + c.unread, 0),

@@ -54,6 +54,7 @@ export function wireModules(ctx: AppContext, hooks: AppHooks): AppModules {
     ctx,
     newChat: () => hooks.newChat(),
     nameOf: (user) => profiles?.nameOf(user) ?? null,
+    pictureOf: (user) => profiles?.avatarOf(user),
     blocked: (user) => hooks.blocked?.(user) ?? false,
   });
   // The outbox and membership need each other (a refused send catches up on commits; a

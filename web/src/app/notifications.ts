@@ -20,7 +20,7 @@ export type ClickAction = "open" | "answer" | "decline";
 export interface NotificationDeps {
   api: Api;
   /** The chat's title and latest preview as this tab shows them, and whether an unread message mentions me (null: unknown chat). */
-  describe(chatId: string): { title: string; preview: string; mentioned?: boolean } | null;
+  describe(chatId: string): { title: string; preview: string; mentioned?: boolean; picture?: string | undefined } | null;
   /** The chat is open and the tab visible: the person sees it already. */
   showing(chatId: string): boolean;
   unreadTotal(): number;
@@ -50,6 +50,13 @@ export function answerFor(notice: PushNotice, deps: Pick<NotificationDeps, "desc
   if (notice.kind === "message" && choices.muted(notice.chat!) && !(mention && choices.mentionsWhenMuted)) return { quiet: true };
   const generic = notice.kind === "call" ? t("notify.call") : mention ? t("notify.mention") : t("notify.message");
   return { title: known.title, body: choices.showText && notice.kind === "message" && known.preview ? known.preview : generic };
+}
+
+/** A notification that names the chat shows its picture (a direct chat's other person's, a
+ * group's own) — drawn from this device's vault, never from the push or the server. */
+export function withPicture(answer: TabAnswer, chatId: string | null, deps: Pick<NotificationDeps, "describe">): TabAnswer {
+  const picture = answer.title === undefined || chatId === null ? undefined : deps.describe(chatId)?.picture;
+  return picture === undefined ? answer : { ...answer, icon: picture };
 }
 
 export function muteUntil(choice: Exclude<MuteChoice, "off">, now: number): Date | null {
@@ -113,7 +120,7 @@ export class Notifications {
       const data = ev.data;
       if (data?.type === PUSH_MESSAGE && data.notice !== undefined) {
         const choices: NoticeChoices = { showText: this.showText, mentionsWhenMuted: this.mentionsWhenMuted, muted: (id) => this.muted(id) };
-        ev.ports[0]?.postMessage(answerFor(data.notice, this.deps, choices));
+        ev.ports[0]?.postMessage(withPicture(answerFor(data.notice, this.deps, choices), data.notice.chat, this.deps));
       } else if (data?.type === OPEN_MESSAGE && data.notice !== undefined) {
         const action: ClickAction = data.action === "answer" || data.action === "decline" ? data.action : "open";
         this.deps.open(data.notice.chat, action);

@@ -23,6 +23,8 @@ export interface TabAnswer {
   quiet?: boolean;
   title?: string;
   body?: string;
+  /** The chat's picture (a data: URL the tab drew from its vault). */
+  icon?: string;
 }
 
 export interface NoticeView {
@@ -74,7 +76,7 @@ export function noticeView(notice: PushNotice, answer: TabAnswer | null): Notice
       tag: `${call ? "call" : "chat"}-${notice.chat ?? "any"}`,
       renotify: true,
       requireInteraction: call,
-      icon: "/app/icons/icon-192.png",
+      icon: answer?.icon?.startsWith("data:image/") === true ? answer.icon : "/app/icons/icon-192.png",
       badge: "/app/icons/icon-192.png",
       data: notice,
       actions: call
