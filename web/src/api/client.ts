@@ -229,7 +229,7 @@ export class Api {
     }
     if (!response.ok) {
       const error = (data as { error?: { code?: string; message?: string } } | null)?.error;
-      if (response.status === 429) throw new ApiError(429, "throttled", HUMAN["throttled"] ?? "Too many attempts.");
+      if (response.status === 429) throw new ApiError(429, "throttled", t("error.throttled"));
       throw new ApiError(response.status, error?.code ?? `http_${response.status}`, error?.message ?? `The server answered ${response.status}.`);
     }
     return data as T;
