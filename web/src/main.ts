@@ -1,16 +1,18 @@
 /// <reference types="vite-plugin-pwa/client" />
 // Entry point of the Talkee PWA.
 import { registerSW } from "virtual:pwa-register";
+import { applyLanguage, t } from "./i18n/index";
 import { startApp } from "./ui/app";
 import { applyTheme } from "./ui/theme";
 import "./ui/styles.css";
 
 applyTheme(); // before the first screen: no flash of the other theme
+applyLanguage();
 const root = document.getElementById("root");
 if (root !== null) {
   startApp(root).catch((err: unknown) => {
     console.error(err);
-    root.textContent = "Talkee could not start in this browser.";
+    root.textContent = t("app.cannotStart");
   });
 }
 

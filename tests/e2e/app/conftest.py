@@ -230,9 +230,15 @@ def people(browser: Browser, app_server: LiveServer, request: pytest.FixtureRequ
     violations: list[str] = []
     suffix = uuid.uuid4().hex[:5]
 
-    def make(name: str, viewport: dict[str, int] | None = None, label: str | None = None) -> Person:
-        """`label` names this browser in the console log (several devices of one user)."""
-        context = browser.new_context(viewport=viewport or {"width": 1280, "height": 800})
+    def make(
+        name: str, viewport: dict[str, int] | None = None, label: str | None = None, locale: str | None = None
+    ) -> Person:
+        """`label` names this browser in the console log (several devices of one user);
+        `locale` is the browser's language (navigator.languages), e.g. "ru-RU"."""
+        options: dict[str, Any] = {"viewport": viewport or {"width": 1280, "height": 800}}
+        if locale is not None:
+            options["locale"] = locale
+        context = browser.new_context(**options)
         contexts.append(context)
         page = context.new_page()
         page.set_default_timeout(SLOW)

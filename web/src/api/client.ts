@@ -1,5 +1,6 @@
 // The homeserver's HTTP API (/v1/, JSON, binary as standard base64). Errors come
 // back as ApiError with the server's code and a message fit to show a person.
+import { t, type Key } from "../i18n/index";
 
 export class ApiError extends Error {
   override name = "ApiError";
@@ -16,7 +17,7 @@ export class ApiError extends Error {
 export class NetworkError extends Error {
   override name = "NetworkError";
   constructor() {
-    super("No connection to the server.");
+    super(t("error.network"));
   }
 }
 
@@ -26,47 +27,50 @@ export function isPassing(err: unknown): boolean {
   return err instanceof ApiError && (err.status === 429 || err.status >= 500);
 }
 
-const HUMAN: Record<string, string> = {
-  invalid_credentials: "Wrong username or password.",
-  user_not_found: "There is no user with that name (someone on another server is written name@their.server).",
-  peer_unreachable: "That person's server cannot be reached right now. Try again later.",
-  username_taken: "That username is taken. Pick another one.",
-  not_accepted: "This person does not accept messages or invitations from you.",
-  cannot_block_self: "You cannot block yourself.",
-  username_retired: "That username belonged to an account that was deleted; it is not given out again. Pick another one.",
-  channel_read_only: "Only the channel's owners and admins can post here.",
-  not_chat_admin: "Only the chat's owners and admins can do this.",
-  cannot_remove_owner: "An admin cannot remove the owner.",
-  wrong_edit_secret: "Only the author (or an admin) can change this message.",
-  throttled: "Too many attempts. Wait a minute and try again.",
-  rate_limited: "Too many attempts. Wait a minute and try again.",
-  message_too_large: "This message is too large to send.",
-  file_too_large: "This file is too large (at most 64 MiB).",
-  device_revoked: "This device was signed out from another of your devices.",
-  device_not_found: "That device is no longer registered.",
+const HUMAN: Record<string, Key> = {
+  invalid_credentials: "error.invalid_credentials",
+  user_not_found: "error.user_not_found",
+  peer_unreachable: "error.peer_unreachable",
+  username_taken: "error.username_taken",
+  not_accepted: "error.not_accepted",
+  cannot_block_self: "error.cannot_block_self",
+  username_retired: "error.username_retired",
+  channel_read_only: "error.channel_read_only",
+  not_chat_admin: "error.not_chat_admin",
+  cannot_remove_owner: "error.cannot_remove_owner",
+  wrong_edit_secret: "error.wrong_edit_secret",
+  throttled: "error.throttled",
+  rate_limited: "error.rate_limited",
+  message_too_large: "error.message_too_large",
+  file_too_large: "error.file_too_large",
+  device_revoked: "error.device_revoked",
+  device_not_found: "error.device_not_found",
 };
 
 /** A sentence for people: the server's own message when it has one, never a stack. */
 export function humanError(err: unknown): string {
-  if (err instanceof ApiError) return HUMAN[err.code] ?? err.message;
+  if (err instanceof ApiError) {
+    const key = HUMAN[err.code];
+    return key === undefined ? err.message : t(key);
+  }
   if (err instanceof NetworkError) return err.message;
   if (err instanceof Error) {
     switch (err.name) {
       case "WrongPasswordError":
-        return "Wrong password. Try again.";
+        return t("error.wrongPassword");
       case "InvalidMnemonicError":
-        return "That recovery phrase is not valid. Check the 12 words.";
+        return t("error.badPhrase");
       case "FileTooLargeError":
-        return HUMAN["file_too_large"] ?? "File too large.";
+        return t("error.file_too_large");
       case "PictureUnreadableError":
         return err.message;
       case "PayloadTooLargeError":
-        return "This message is too long; send it as a file instead.";
+        return t("error.tooLong");
       default:
-        return "Something went wrong: " + err.message.split("\n")[0];
+        return t("error.wentWrongBecause", { reason: err.message.split("\n")[0] ?? "" });
     }
   }
-  return "Something went wrong.";
+  return t("error.wentWrong");
 }
 
 export interface ChatMember {
@@ -225,7 +229,7 @@ export class Api {
     }
     if (!response.ok) {
       const error = (data as { error?: { code?: string; message?: string } } | null)?.error;
-      if (response.status === 429) throw new ApiError(429, "throttled", HUMAN["throttled"] ?? "Too many attempts.");
+      if (response.status === 429) throw new ApiError(429, "throttled", t("error.throttled"));
       throw new ApiError(response.status, error?.code ?? `http_${response.status}`, error?.message ?? `The server answered ${response.status}.`);
     }
     return data as T;

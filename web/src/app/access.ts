@@ -2,6 +2,7 @@
 // sign in again (the messenger keeps the answer in `accessProblem`; ui/banner shows it).
 import { ApiError, NetworkError, humanError, isPassing } from "../api/client";
 import { sleep } from "./context";
+import { t } from "../i18n/index";
 
 export interface AccessProblem {
   code: string;
@@ -17,8 +18,8 @@ export interface AccessProblem {
 export function signedOutProblem(): AccessProblem {
   return {
     code: "signed_out",
-    title: "You were signed out",
-    detail: "This device was signed out from another of your devices. Enter your password to sign in again; this browser keeps your messages.",
+    title: t("access.signedOut"),
+    detail: t("access.signedOutText"),
     retry: false,
     password: true,
   };
@@ -33,20 +34,20 @@ export function accessProblemOf(err: unknown, domain: string): AccessProblem {
     case "account_blocked":
       return {
         code,
-        title: "Your account is blocked",
-        detail: `The administrator of ${domain} blocked this account, so it cannot send or receive messages. Ask them to unblock it, then try again.`,
+        title: t("access.blocked"),
+        detail: t("access.blockedText", { domain }),
         retry: true,
       };
     case "invalid_credentials":
       return {
         code,
-        title: "Your password was changed",
-        detail: "It was changed on another device or with the recovery phrase. Enter the new password to sign in again; this browser keeps your messages.",
+        title: t("access.passwordChanged"),
+        detail: t("access.passwordChangedText"),
         retry: false,
         password: true,
       };
     default:
-      return { code, title: "You are signed out", detail: `The server did not let this device sign in again: ${humanError(err)}`, retry: true };
+      return { code, title: t("access.refused"), detail: t("access.refusedText", { error: humanError(err) }), retry: true };
   }
 }
 

@@ -10,6 +10,7 @@ import type { AppContext } from "./context";
 import { cleanGroupName, displayName, fileLabel, userOf } from "./format";
 import { decodeGroupMeta, encodeGroupMeta, MAX_GROUP_PICTURE_CHARS } from "./groupMeta";
 import type { ChatRecord } from "./store";
+import { t } from "../i18n/index";
 
 const NAME_CONTEXT = "talkee-group-name-v1";
 
@@ -38,9 +39,9 @@ export class Chats {
   title(chat: ChatRecord): string {
     if (chat.kind === "direct") {
       const other = chat.members.find((m) => m.user !== this.ctx.user);
-      return other !== undefined ? this.personName(other.user) : "Direct chat";
+      return other !== undefined ? this.personName(other.user) : t("chat.direct");
     }
-    return chat.name ?? (chat.kind === "channel" ? "Channel" : "Group");
+    return chat.name ?? (chat.kind === "channel" ? t("chats.channel") : t("chats.group"));
   }
 
   /** A chat's picture: a direct chat's other person's, a group's own (undefined: none). */
@@ -61,10 +62,10 @@ export class Chats {
     // Messages of people this user blocked are not previewed (./blocks).
     const last = list.findLast((m) => m.mine || !(this.deps.blocked?.(userOf(m.sender)) ?? false));
     if (last === undefined) return chat.lastText;
-    if (last.deleted) return last.expired ? "Message expired" : "Message deleted";
-    if (last.unavailable) return "Encrypted message";
+    if (last.deleted) return last.expired ? t("msg.expired") : t("msg.deleted");
+    if (last.unavailable) return t("chat.encrypted");
     if (last.local !== undefined) return localNoticeText(last.local, this.ctx.domain);
-    if (last.burn && !last.mine && !last.revealed) return "Burn-after-reading message";
+    if (last.burn && !last.mine && !last.revealed) return t("chat.burnMessage");
     if (last.text !== "") return last.text;
     return last.file !== undefined ? fileLabel(last.file) : chat.lastText;
   }

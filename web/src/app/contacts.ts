@@ -17,6 +17,7 @@ import type { ListedLog } from "../api/client";
 import { extendLog, matchesLog, type LogState } from "./keylog";
 import { rememberHead } from "./logGossip";
 import { addWarning, type ChatRecord, type ContactRecord, type LocalMessage, type LocalNotice } from "./store";
+import { t } from "../i18n/index";
 
 /** A user's identity key and devices as the server lists them (with their key log from a position on). */
 export interface ListedDevices {
@@ -67,18 +68,18 @@ export function localNoticeText(notice: LocalNotice, domain: string): string {
   const who = displayName(notice.user, domain);
   switch (notice.kind) {
     case "identity-changed":
-      return `${who}'s safety number changed`;
+      return t("contacts.keyChanged", { name: who });
     case "device-added":
-      return `${who} added a device`;
+      return t("contacts.deviceAdded", { name: who });
     case "device-removed":
-      return `${who} removed a device`;
+      return t("contacts.deviceRemoved", { name: who });
   }
 }
 
 /** Null when sending may go ahead; else what to ask the user first. */
 export function sendGate(chat: ChatRecord, domain: string): string | null {
   if (chat.held === undefined) return null;
-  return `${displayName(chat.held, domain)}'s safety number changed — send anyway?`;
+  return t("contacts.sendAnyway", { name: displayName(chat.held, domain) });
 }
 
 /** Thrown by a send in a held chat: the UI asks (sendGate) and calls `acknowledge` first. */
@@ -90,19 +91,18 @@ export class SendHeldError extends Error {
 
 /** "2 devices · newest added 3 days ago" (certificate times in Unix seconds). */
 export function devicesSummary(created: number[], now: number): string {
-  if (created.length === 0) return "no certified devices";
-  const count = created.length === 1 ? "1 device" : `${created.length} devices`;
+  if (created.length === 0) return t("contacts.noDevices");
   const newest = Math.max(...created);
-  return `${count} · ${created.length === 1 ? "added" : "newest added"} ${ageText(now / 1000 - newest)}`;
+  return t("contacts.devices", { count: created.length, age: ageText(now / 1000 - newest) });
 }
 
 function ageText(seconds: number): string {
-  const units: [number, string][] = [[86400 * 365, "year"], [86400 * 30, "month"], [86400, "day"], [3600, "hour"], [60, "minute"]];
-  for (const [size, name] of units) {
+  const units = [[86400 * 365, "contacts.years"], [86400 * 30, "contacts.months"], [86400, "contacts.days"], [3600, "contacts.hours"], [60, "contacts.minutes"]] as const;
+  for (const [size, key] of units) {
     const n = Math.floor(seconds / size);
-    if (n >= 1) return `${n} ${name}${n === 1 ? "" : "s"} ago`;
+    if (n >= 1) return t(key, { count: n });
   }
-  return "just now";
+  return t("contacts.justNow");
 }
 
 /**

@@ -3,12 +3,13 @@
 // never the server). Switching chats or reloading brings the text (and the reply) back;
 // sending clears it.
 import type { AppContext } from "./context";
+import { t } from "../i18n/index";
 import type { Draft } from "./store";
 
 /** The chat list's line for a chat with a draft: its first line, shortened. */
 export function draftPreview(draft: Draft): string {
   const line = draft.text.trim().split("\n")[0] ?? "";
-  return `Draft: ${line.length > 80 ? `${line.slice(0, 80)}…` : line}`;
+  return t("drafts.preview", { text: line.length > 80 ? `${line.slice(0, 80)}…` : line });
 }
 
 /** True when there is nothing worth keeping (no text, the reply alone is not a draft). */

@@ -1,6 +1,7 @@
 // Pure helpers the app layer and the UI share: names, previews, notices, presence text.
 // No state, no I/O.
 import type { FileReference } from "../crypto/payload";
+import { formatClock, formatDate, t } from "../i18n/index";
 import type { ChatNotice, LocalMessage } from "./store";
 import { formatVoiceDuration, readVoiceNote } from "./voice";
 
@@ -53,22 +54,21 @@ export function previewOf(m: Pick<LocalMessage, "text" | "file" | "notice">): st
 /** How a file reads in a preview: "Voice message (0:02)" or "File: name.pdf". */
 export function fileLabel(file: FileReference): string {
   const voice = readVoiceNote(file.voice);
-  return voice !== null ? `Voice message (${formatVoiceDuration(voice.duration_ms)})` : `File: ${file.name}`;
+  return voice !== null ? t("format.voice", { duration: formatVoiceDuration(voice.duration_ms) }) : t("format.file", { name: file.name });
 }
 
 /** What a notice says happened, without who: the chat list's line, and the timeline's after the name. */
 export function noticeText(notice: ChatNotice): string {
-  if ("renamed" in notice) return `Group renamed to “${notice.renamed}”`;
-  if ("picture" in notice) return notice.picture === "set" ? "Group picture changed" : "Group picture removed";
-  return notice.timer === null ? "Self-destruct timer off" : `Self-destruct timer: ${formatSeconds(notice.timer)}`;
+  if ("renamed" in notice) return t("format.renamed", { name: notice.renamed });
+  if ("picture" in notice) return notice.picture === "set" ? t("format.pictureSet") : t("format.pictureRemoved");
+  return notice.timer === null ? t("format.timerOff") : t("format.timer", { duration: formatSeconds(notice.timer) });
 }
 
 /** 3600 → "1 hour", 90 → "90 s": the largest whole unit. */
 export function formatSeconds(seconds: number): string {
-  const units: [number, string, string][] = [[604800, " week", " weeks"], [86400, " day", " days"], [3600, " hour", " hours"], [60, " min", " min"], [1, " s", " s"]];
-  const [size, one, many] = units.find(([n]) => seconds % n === 0 && seconds >= n) ?? [1, " s", " s"];
-  const n = seconds / size;
-  return `${n}${n === 1 ? one : many}`;
+  const units = [[604800, "format.weeks"], [86400, "format.days"], [3600, "format.hours"], [60, "format.minutes"], [1, "format.seconds"]] as const;
+  const [size, key] = units.find(([n]) => seconds % n === 0 && seconds >= n) ?? [1, "format.seconds"];
+  return t(key, { count: seconds / size });
 }
 
 /**
@@ -91,15 +91,14 @@ export function nextPresence(before: Presence | undefined, state: string, server
 
 /** "last seen …" for a presence that is not online. */
 export function lastSeenText(p: Presence, now: number): string {
-  if (p.lastSeen === null) return p.state === "away" ? "away" : "offline";
+  if (p.lastSeen === null) return p.state === "away" ? t("format.away") : t("format.offline");
   const at = Date.parse(p.lastSeen);
-  if (Number.isNaN(at)) return "offline";
-  const time = (d: Date, options: Intl.DateTimeFormatOptions): string => d.toLocaleTimeString([], options);
-  const day = (d: Date): string => (d.toDateString() === new Date(now).toDateString() ? "" : `${d.toLocaleDateString()} `);
-  if (p.exact === true) return `last seen ${day(new Date(at))}${time(new Date(at), { hour: "2-digit", minute: "2-digit" })}`;
+  if (Number.isNaN(at)) return t("format.offline");
+  const day = new Date(at).toDateString() === new Date(now).toDateString() ? "" : `${formatDate(at)} `;
+  if (p.exact === true) return t("format.lastSeen", { day, time: formatClock(at) });
   // The hour only: within the current hour is "recently", else the hour it began.
-  if (now - at < 3600_000) return "last seen recently";
-  return `last seen ${day(new Date(at))}around ${time(new Date(at), { hour: "numeric" })}`;
+  if (now - at < 3600_000) return t("format.lastSeenRecently");
+  return t("format.lastSeenAround", { day, time: formatClock(at, { hour: "numeric" }) });
 }
 
 /** Calendar days from `at` to `now`, in this browser's time zone (0: the same day). */
@@ -117,20 +116,20 @@ function daysBetween(at: number, now: number): number {
  * (this device), "active today", "active yesterday", "active 3 days ago", then the date.
  */
 export function deviceActivity(lastSeen: string, now: number, current: boolean): string {
-  if (current) return "active now";
+  if (current) return t("format.activeNow");
   const at = Date.parse(lastSeen);
-  if (Number.isNaN(at)) return "activity unknown";
+  if (Number.isNaN(at)) return t("format.activityUnknown");
   const days = Math.max(0, daysBetween(at, now));
-  if (days === 0) return "active today";
-  if (days === 1) return "active yesterday";
-  if (days < 30) return `active ${days} days ago`;
-  return `active on ${new Date(at).toLocaleDateString([], { day: "numeric", month: "short", year: "numeric" })}`;
+  if (days === 0) return t("format.activeToday");
+  if (days === 1) return t("format.activeYesterday");
+  if (days < 30) return t("format.activeDaysAgo", { count: days });
+  return t("format.activeOn", { date: formatDate(at, { day: "numeric", month: "short", year: "numeric" }) });
 }
 
 /** When a device was added: "added today", else the date (no clock time, as for activity). */
 export function deviceAdded(created: string, now: number): string {
   const at = Date.parse(created);
   if (Number.isNaN(at)) return "";
-  if (daysBetween(at, now) === 0) return "added today";
-  return `added ${new Date(at).toLocaleDateString([], { day: "numeric", month: "short", year: "numeric" })}`;
+  if (daysBetween(at, now) === 0) return t("format.addedToday");
+  return t("format.added", { date: formatDate(at, { day: "numeric", month: "short", year: "numeric" }) });
 }

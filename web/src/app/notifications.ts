@@ -5,6 +5,7 @@
 // screen, else the chat's title and, when the person chose so, the message text.
 import type { Api, PushPreferences } from "../api/client";
 import type { OpenMessageType, PushMessageType, PushNotice, TabAnswer } from "../sw/notice";
+import { t } from "../i18n/index";
 
 const PUSH_MESSAGE: PushMessageType = "talkee-push";
 const OPEN_MESSAGE: OpenMessageType = "talkee-open";
@@ -47,7 +48,7 @@ export function answerFor(notice: PushNotice, deps: Pick<NotificationDeps, "desc
   // The server's word (a "mention" push) counts too: this tab may not have fetched the message yet.
   const mention = notice.kind === "message" && (known.mentioned === true || notice.mention === true);
   if (notice.kind === "message" && choices.muted(notice.chat!) && !(mention && choices.mentionsWhenMuted)) return { quiet: true };
-  const generic = notice.kind === "call" ? "Incoming call" : mention ? "You were mentioned" : "New message";
+  const generic = notice.kind === "call" ? t("notify.call") : mention ? t("notify.mention") : t("notify.message");
   return { title: known.title, body: choices.showText && notice.kind === "message" && known.preview ? known.preview : generic };
 }
 
@@ -134,7 +135,7 @@ export class Notifications {
 
   /** Turn pushes on for this device. Call only from a tap: it asks for the browser's permission. */
   async enable(): Promise<NotificationPermission> {
-    if (!this.supported) throw new Error("This browser cannot show notifications.");
+    if (!this.supported) throw new Error(t("notify.unsupported"));
     const permission = await Notification.requestPermission();
     if (permission !== "granted") return permission;
     const { public_key } = await this.deps.api.pushKey();

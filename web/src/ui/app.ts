@@ -8,6 +8,7 @@ import { callOverlay } from "./call";
 import { groupCallOverlay } from "./groupCall";
 import { chatList } from "./chatList";
 import { conversation } from "./conversation/index";
+import { t } from "../i18n/index";
 import { clear, h } from "./dom";
 import { showUnlock, showWelcome } from "./onboarding";
 import { searchPanel } from "./search";
@@ -23,29 +24,28 @@ export async function startApp(root: HTMLElement): Promise<void> {
   else showWelcome(root, session, enter);
 }
 
-const REVOKED_NOTE =
-  "This device was revoked (from another of your devices or by the administrator). Its keys and messages have been deleted from this browser. Sign in again to use it as a new device.";
+const REVOKED_NOTE = (): string => t("app.revoked");
 
-const DELETED_NOTE = "The account was deleted. Its keys and messages have been deleted from this browser.";
+const DELETED_NOTE = (): string => t("app.deleted");
 
 function showMain(root: HTMLElement, session: Session, messenger: Messenger): void {
   clear(root);
   const enter = (m: Messenger): void => showMain(root, session, m);
   const signOut = (): void => {
-    if (!confirm("Sign out? This browser forgets your keys and messages.")) return;
+    if (!confirm(t("app.confirmSignOut"))) return;
     void session.signOut().then(() => showWelcome(root, session, enter, "signin"));
   };
   messenger.addEventListener("change", (ev) => {
     if ((ev as CustomEvent<{ kind: string }>).detail.kind !== "revoked") return;
     // Kicked and refused by the server: nothing here may outlive the device.
     messenger.stop();
-    void session.wipe().then(() => showWelcome(root, session, enter, "signin", REVOKED_NOTE));
+    void session.wipe().then(() => showWelcome(root, session, enter, "signin", REVOKED_NOTE()));
   });
   messenger.addEventListener("change", (ev) => {
     if ((ev as CustomEvent<{ kind: string }>).detail.kind !== "deleted") return;
     // Deleted from another of its devices (socket closed 4004).
     messenger.stop();
-    void session.wipe().then(() => showWelcome(root, session, enter, "signin", DELETED_NOTE));
+    void session.wipe().then(() => showWelcome(root, session, enter, "signin", DELETED_NOTE()));
   });
   const shell = h("div", { class: "shell" });
   const conv = conversation(
@@ -60,7 +60,7 @@ function showMain(root: HTMLElement, session: Session, messenger: Messenger): vo
     messenger,
     session,
     () => showSettings(false),
-    () => showWelcome(root, session, enter, "signup", DELETED_NOTE),
+    () => showWelcome(root, session, enter, "signup", DELETED_NOTE()),
   );
   settings.el.hidden = true;
   function showSettings(shown: boolean): void {

@@ -8,6 +8,7 @@ import QRCode from "qrcode";
 import { humanError, type DeviceInfo } from "../api/client";
 import type { Messenger } from "../app/messenger";
 import { parseApprovalQr, type ApprovalQr } from "../identity/approvalCode";
+import { t } from "../i18n/index";
 import { clear, h } from "./dom";
 import { startQrScanner, type Scanner } from "./safetyQr";
 
@@ -17,7 +18,7 @@ export interface ApprovalHandle {
 }
 
 function deviceName(d: DeviceInfo): string {
-  return `${d.label || "Device"} #${d.id}`;
+  return `${d.label || t("settings.device")} #${d.id}`;
 }
 
 function codeBlock(code: string, label: string): HTMLElement {
@@ -26,7 +27,7 @@ function codeBlock(code: string, label: string): HTMLElement {
 
 /** Settings → the devices waiting for approval (or this device, waiting). */
 export function approvalSection(messenger: Messenger): ApprovalHandle {
-  const el = h("section", { class: "approvals", "aria-label": "Device approval" });
+  const el = h("section", { class: "approvals", "aria-label": t("approval.label") });
   let loading = 0;
 
   let scanner: Scanner | null = null;
@@ -40,23 +41,23 @@ export function approvalSection(messenger: Messenger): ApprovalHandle {
     const qrUrl = await QRCode.toDataURL(qr, { errorCorrectionLevel: "M", margin: 2, scale: 4 });
     const phrase = h("textarea", { id: "approve-phrase", rows: 2, autocomplete: "off", spellcheck: false });
     const error = h("p", { class: "error", role: "alert" });
-    const submit = h("button", { type: "button", class: "primary" }, "Approve with phrase");
+    const submit = h("button", { type: "button", class: "primary" }, t("approval.withPhrase"));
     submit.addEventListener("click", () => {
       error.textContent = "";
       submit.disabled = true;
       messenger
         .approvals.certifyWithPhrase(phrase.value)
-        .catch((err: unknown) => (error.textContent = err instanceof Error && !("code" in err) ? "That is not your recovery phrase." : humanError(err)))
+        .catch((err: unknown) => (error.textContent = err instanceof Error && !("code" in err) ? t("approval.notPhrase") : humanError(err)))
         .finally(() => (submit.disabled = false));
     });
     return h(
       "div",
       { class: "approval waiting" },
-      h("h3", {}, "This device is waiting for approval"),
-      h("p", {}, "Until it is approved, nobody's app adds it to a chat. On another device where you use Talkee, open Settings and scan this QR code, or approve this one after checking that it shows this code:"),
-      h("img", { class: "approval-qr", src: qrUrl, width: "200", height: "200", alt: `QR code of this device for approval: ${code}` }),
-      codeBlock(code, "Approval code of this device"),
-      h("label", { for: "approve-phrase" }, "Or enter your recovery phrase"),
+      h("h3", {}, t("approval.waitingTitle")),
+      h("p", {}, t("approval.waitingText")),
+      h("img", { class: "approval-qr", src: qrUrl, width: "200", height: "200", alt: t("approval.qrAlt", { code }) }),
+      codeBlock(code, t("approval.ownCode")),
+      h("label", { for: "approve-phrase" }, t("approval.orPhrase")),
       phrase,
       submit,
       error,
@@ -67,9 +68,9 @@ export function approvalSection(messenger: Messenger): ApprovalHandle {
     const name = deviceName(d);
     const code = await messenger.approvals.codeOf(d);
     const error = h("p", { class: "error", role: "alert" });
-    const status = h("p", { class: "muted", role: "status", "aria-label": `Scanning ${name}` });
+    const status = h("p", { class: "muted", role: "status", "aria-label": t("approval.scanning", { name }) });
     const camera = h("div", { class: "approval-camera" });
-    const approve = h("button", { type: "button", class: "primary", "aria-label": `Approve ${name}`, disabled: !canApprove }, "Approve");
+    const approve = h("button", { type: "button", class: "primary", "aria-label": t("approval.approveName", { name }), disabled: !canApprove }, t("approval.approve"));
     const doApprove = (): void => {
       error.textContent = "";
       approve.disabled = true;
@@ -82,40 +83,40 @@ export function approvalSection(messenger: Messenger): ApprovalHandle {
         });
     };
     approve.addEventListener("click", doApprove);
-    const scan = h("button", { type: "button", "aria-label": `Scan the QR code of ${name}`, disabled: !canApprove }, "Scan its QR code");
+    const scan = h("button", { type: "button", "aria-label": t("approval.scanName", { name }), disabled: !canApprove }, t("approval.scan"));
     scan.addEventListener("click", () => {
       stopScanner();
       error.textContent = "";
-      status.textContent = "Hold the new device's QR code up to the camera.";
+      status.textContent = t("approval.hold");
       const matches = (seen: ApprovalQr): boolean =>
         seen.clientDeviceId === d.client_device_id && seen.ed25519Pub === d.ed25519_pub && seen.x25519Pub === d.x25519_pub;
       startQrScanner(parseApprovalQr, (seen) => {
         camera.replaceChildren();
         scanner = null;
         if (matches(seen)) {
-          status.textContent = "The QR code matches this device: approving it.";
+          status.textContent = t("approval.matches");
           doApprove();
         } else {
           status.textContent = "";
-          error.textContent = "That QR code is not this device's: its keys are not the ones the server lists. Do not approve it.";
+          error.textContent = t("approval.mismatch");
         }
-      }, (text) => (status.textContent = text), "That QR code is not a Talkee device.")
+      }, (text) => (status.textContent = text), t("approval.notDevice"))
         .then((started) => {
           scanner = started;
           camera.replaceChildren(started.el);
         })
         .catch((err: unknown) => {
           status.textContent = "";
-          error.textContent = `The camera could not be started: ${err instanceof Error ? err.message : String(err)}. Compare the codes instead.`;
+          error.textContent = t("approval.noCamera", { error: err instanceof Error ? err.message : String(err) });
         });
     });
     return h(
       "li",
       { class: "approval pending" },
-      h("p", {}, h("strong", {}, name), " wants to join your account."),
-      h("p", {}, "Approve it only if that device shows this code. If you did not just sign in there, revoke it below."),
-      codeBlock(code, `Approval code of ${name}`),
-      canApprove ? null : h("p", { class: "muted" }, "This device was set up without your recovery phrase, so it cannot approve others."),
+      h("p", {}, h("strong", {}, name), t("approval.wantsToJoin")),
+      h("p", {}, t("approval.onlyIf")),
+      codeBlock(code, t("approval.codeOf", { name })),
+      canApprove ? null : h("p", { class: "muted" }, t("approval.cannot")),
       h("div", { class: "approval-actions" }, approve, scan),
       camera,
       status,
@@ -138,7 +139,7 @@ export function approvalSection(messenger: Messenger): ApprovalHandle {
           if (pending.length > 0) {
             const canApprove = await messenger.approvals.canApprove();
             const rows = await Promise.all(pending.map((d) => pendingRow(d, canApprove)));
-            parts.push(h("h3", {}, "Waiting for your approval"), h("ul", { class: "approval-list" }, ...rows));
+            parts.push(h("h3", {}, t("approval.yours")), h("ul", { class: "approval-list" }, ...rows));
           }
         }
         if (mine !== loading) return;
@@ -161,9 +162,9 @@ export function approvalNotice(messenger: Messenger, openSettings: () => void): 
   const text = h("span", {});
   const el = h(
     "div",
-    { class: "approval-notice", role: "status", "aria-label": "Device approval" },
+    { class: "approval-notice", role: "status", "aria-label": t("approval.label") },
     text,
-    h("button", { type: "button", onclick: openSettings }, "Review"),
+    h("button", { type: "button", onclick: openSettings }, t("approval.review")),
   );
   el.hidden = true;
   let loading = 0;
@@ -178,10 +179,8 @@ export function approvalNotice(messenger: Messenger, openSettings: () => void): 
         const others = devices.filter((d) => !d.current && d.certificate === null).length;
         el.hidden = !waiting && others === 0;
         text.textContent = waiting
-          ? "This device is waiting for approval from another of your devices."
-          : others === 1
-            ? "A new device wants to join your account."
-            : `${others} new devices want to join your account.`;
+          ? t("approval.thisWaits")
+          : t("approval.newDevices", { count: others });
       })
       .catch(() => undefined);
   };

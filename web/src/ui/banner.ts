@@ -4,6 +4,7 @@
 import { ApiError, humanError } from "../api/client";
 import type { Messenger } from "../app/messenger";
 import type { Carrier, LinkState } from "../transport/connection";
+import { t } from "../i18n/index";
 import { clear, clockIcon, h } from "./dom";
 
 export interface LinkView {
@@ -37,12 +38,12 @@ export interface BannerText {
 }
 
 function waiting(n: number): string {
-  return n === 1 ? "1 message waiting" : `${n} messages waiting`;
+  return t("banner.waiting", { count: n });
 }
 
-const CARRIER_TEXT: Record<Exclude<Carrier, "websocket" | "dns">, string> = {
-  longpoll: "Connected over HTTPS long-poll",
-  doh: "Connected over the DoH tunnel",
+const CARRIER_TEXT: Record<Exclude<Carrier, "websocket" | "dns">, () => string> = {
+  longpoll: () => t("banner.longpoll"),
+  doh: () => t("banner.doh"),
 };
 
 /** What the banner says for a link: a carrier only when it is up, else offline with the outbox's count. */
@@ -50,29 +51,29 @@ export function describeLink(view: LinkView): BannerText {
   if (view.problem !== null) return { text: view.problem, tone: "error", detail: "", retry: false };
   if (view.carrier !== null) {
     if (view.queued > 0 && view.stalled) {
-      return { text: "Message queued for delivery", tone: "queued", detail: "The server could not take the last send yet; it is sent again.", retry: false };
+      return { text: t("banner.queued"), tone: "queued", detail: t("banner.queuedDetail"), retry: false };
     }
-    if (view.carrier === "websocket") return { text: "Connected", tone: "ok", detail: "", retry: false };
-    const text = view.carrier === "dns" ? `Connected over DNS via ${view.resolverHost ?? "a resolver"}` : CARRIER_TEXT[view.carrier];
+    if (view.carrier === "websocket") return { text: t("banner.connected"), tone: "ok", detail: "", retry: false };
+    const text = view.carrier === "dns" ? t("banner.dns", { resolver: view.resolverHost ?? t("banner.aResolver") }) : CARRIER_TEXT[view.carrier]();
     return { text, tone: "warn", detail: "", retry: false };
   }
   let detail: string;
-  if (view.trying) detail = "Trying to reconnect…";
-  else if (view.retryInMs !== null) detail = `Retrying in ${Math.max(1, Math.ceil(view.retryInMs / 1000))} s`;
-  else if (view.networkDown) detail = "No network";
+  if (view.trying) detail = t("banner.trying");
+  else if (view.retryInMs !== null) detail = t("banner.retryIn", { count: Math.max(1, Math.ceil(view.retryInMs / 1000)) });
+  else if (view.networkDown) detail = t("banner.noNetwork");
   else detail = "";
   if (view.state === "connecting") {
-    return { text: view.queued > 0 ? `Connecting… — ${waiting(view.queued)}` : "Connecting…", tone: "warn", detail: "", retry: false };
+    return { text: view.queued > 0 ? t("banner.connectingWaiting", { waiting: waiting(view.queued) }) : t("banner.connecting"), tone: "warn", detail: "", retry: false };
   }
-  const text = view.queued > 0 ? `Offline — ${waiting(view.queued)}` : "Offline — new messages will be queued";
+  const text = view.queued > 0 ? t("banner.offlineWaiting", { waiting: waiting(view.queued) }) : t("banner.offline");
   return { text, tone: "queued", detail, retry: true };
 }
 
 export function connectionBanner(messenger: Messenger): HTMLElement {
   const conn = messenger.conn;
-  const status = h("span", { class: "banner-status", role: "status", "aria-live": "polite", "aria-label": "Connection" });
+  const status = h("span", { class: "banner-status", role: "status", "aria-live": "polite", "aria-label": t("banner.label") });
   const detail = h("span", { class: "banner-detail" });
-  const retry = h("button", { type: "button", class: "banner-retry" }, "Retry now");
+  const retry = h("button", { type: "button", class: "banner-retry" }, t("banner.retry"));
   const el = h("div", { class: "banner" }, status, detail, retry);
   let ticker: number | null = null;
   let shownText = "";
@@ -130,7 +131,7 @@ export function accessNotice(messenger: Messenger, signOut: () => void): HTMLEle
     el.hidden = problem === null;
     clear(el);
     if (problem === null) return;
-    const retry = h("button", { type: "button", class: "primary" }, "Try again");
+    const retry = h("button", { type: "button", class: "primary" }, t("banner.tryAgain"));
     retry.addEventListener("click", () => {
       retry.disabled = true;
       void messenger.retryAuth().finally(() => (retry.disabled = false));
@@ -139,7 +140,7 @@ export function accessNotice(messenger: Messenger, signOut: () => void): HTMLEle
       h("h2", {}, problem.title),
       h("p", {}, problem.detail),
       ...(problem.password === true ? [signInAgainForm(messenger)] : []),
-      h("div", { class: "access-actions" }, problem.retry ? retry : null, h("button", { type: "button", class: problem.retry || problem.password === true ? "" : "primary", onclick: signOut }, "Sign out of this browser")),
+      h("div", { class: "access-actions" }, problem.retry ? retry : null, h("button", { type: "button", class: problem.retry || problem.password === true ? "" : "primary", onclick: signOut }, t("banner.signOut"))),
     );
   };
   messenger.addEventListener("change", (ev) => {
@@ -152,9 +153,9 @@ export function accessNotice(messenger: Messenger, signOut: () => void): HTMLEle
 /** After a sign-out or a password change elsewhere: the person's password signs this device in again. */
 function signInAgainForm(messenger: Messenger): HTMLElement {
   const password = h("input", { id: "sign-in-again-password", type: "password", autocomplete: "current-password", required: true }) as HTMLInputElement;
-  const submit = h("button", { type: "submit", class: "primary" }, "Sign in again");
+  const submit = h("button", { type: "submit", class: "primary" }, t("banner.signInAgain"));
   const error = h("p", { class: "error" });
-  const form = h("form", { class: "sign-in-again" }, h("label", { for: "sign-in-again-password" }, "Password"), password, submit, error);
+  const form = h("form", { class: "sign-in-again" }, h("label", { for: "sign-in-again-password" }, t("banner.password")), password, submit, error);
   form.addEventListener("submit", (ev) => {
     ev.preventDefault();
     error.textContent = "";
@@ -162,7 +163,7 @@ function signInAgainForm(messenger: Messenger): HTMLElement {
     messenger
       .signInAgain(password.value)
       .catch((err: unknown) => {
-        error.textContent = err instanceof ApiError && err.code === "invalid_credentials" ? "That is not your account's password." : humanError(err);
+        error.textContent = err instanceof ApiError && err.code === "invalid_credentials" ? t("banner.notYourPassword") : humanError(err);
         password.select();
       })
       .finally(() => (submit.disabled = false));

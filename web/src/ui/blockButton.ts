@@ -3,6 +3,7 @@
 import { humanError } from "../api/client";
 import { displayName } from "../app/format";
 import type { Messenger } from "../app/messenger";
+import { t } from "../i18n/index";
 import { h } from "./dom";
 
 export interface BlockToggle {
@@ -19,8 +20,8 @@ export function blockToggle(messenger: Messenger, say: (text: string) => void): 
     if (user === null) return;
     const name = displayName(user, messenger.domain);
     const blocked = messenger.blocks.has(user);
-    el.textContent = blocked ? "Unblock" : "Block";
-    el.setAttribute("aria-label", `${blocked ? "Unblock" : "Block"} ${name}`);
+    el.textContent = blocked ? t("blocked.unblock") : t("block.block");
+    el.setAttribute("aria-label", blocked ? t("blocked.unblockName", { name }) : t("block.blockName", { name }));
     el.setAttribute("aria-pressed", String(blocked));
   };
   el.addEventListener("click", () => {
@@ -28,11 +29,11 @@ export function blockToggle(messenger: Messenger, say: (text: string) => void): 
     const target = user;
     const name = displayName(target, messenger.domain);
     const blocked = messenger.blocks.has(target);
-    if (!blocked && !confirm(`Block ${name}? They cannot start a chat with you, add you to groups or write to you here, and their messages in groups are hidden. They are not told.`)) return;
+    if (!blocked && !confirm(t("block.confirm", { name }))) return;
     el.disabled = true;
     say("");
     (blocked ? messenger.blocks.unblock(target) : messenger.blocks.block(target))
-      .then(() => say(blocked ? `${name} is unblocked.` : `${name} is blocked.`))
+      .then(() => say(blocked ? t("block.unblocked", { name }) : t("block.blocked", { name })))
       .catch((err: unknown) => say(humanError(err)))
       .finally(() => (el.disabled = false));
   });

@@ -3,6 +3,7 @@
 import { humanError } from "../api/client";
 import { displayName } from "../app/format";
 import type { Messenger } from "../app/messenger";
+import { t } from "../i18n/index";
 import { clear, h } from "./dom";
 
 export interface BlockListHandle {
@@ -11,8 +12,8 @@ export interface BlockListHandle {
 }
 
 export function blockListSection(messenger: Messenger): BlockListHandle {
-  const list = h("ul", { class: "block-list", "aria-label": "Blocked people" });
-  const none = h("p", { class: "muted" }, "You have not blocked anyone.");
+  const list = h("ul", { class: "block-list", "aria-label": t("blocked.list") });
+  const none = h("p", { class: "muted" }, t("blocked.none"));
   const error = h("p", { class: "error", role: "alert" });
   const render = (): void => {
     clear(list);
@@ -21,7 +22,7 @@ export function blockListSection(messenger: Messenger): BlockListHandle {
     list.hidden = users.length === 0;
     for (const user of users) {
       const name = displayName(user, messenger.domain);
-      const unblock = h("button", { type: "button", "aria-label": `Unblock ${name}` }, "Unblock");
+      const unblock = h("button", { type: "button", "aria-label": t("blocked.unblockName", { name }) }, t("blocked.unblock"));
       unblock.addEventListener("click", () => {
         unblock.disabled = true;
         error.textContent = "";
@@ -40,8 +41,8 @@ export function blockListSection(messenger: Messenger): BlockListHandle {
   const el = h(
     "section",
     { class: "block-settings", "aria-labelledby": "blocked-title" },
-    h("h3", { id: "blocked-title" }, "Blocked people"),
-    h("p", { class: "muted" }, "They cannot start a chat with you, add you to groups or write to you in a direct chat; their messages in groups are hidden. Block someone from their chat or a member list."),
+    h("h3", { id: "blocked-title" }, t("blocked.list")),
+    h("p", { class: "muted" }, t("blocked.text")),
     none,
     list,
     error,

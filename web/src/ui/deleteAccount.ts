@@ -2,6 +2,7 @@
 // The server deletes the account (it leaves every chat; the others' apps take it out of
 // the groups); this browser forgets it, and the account's other devices wipe themselves.
 import { ApiError, humanError } from "../api/client";
+import { t } from "../i18n/index";
 import { h } from "./dom";
 
 export interface AccountDeletion {
@@ -11,20 +12,20 @@ export interface AccountDeletion {
 export function deleteAccountSection(account: AccountDeletion, deleted: () => void): HTMLElement {
   const password = h("input", { id: "delete-password", type: "password", autocomplete: "current-password", required: true }) as HTMLInputElement;
   const understood = h("input", { id: "delete-understood", type: "checkbox" }) as HTMLInputElement;
-  const submit = h("button", { type: "submit", class: "danger" }, "Delete my account");
+  const submit = h("button", { type: "submit", class: "danger" }, t("delete.submit"));
   const error = h("p", { class: "error", role: "alert" });
   const form = h(
     "form",
     { class: "delete-account-form", "aria-labelledby": "delete-account-title" },
-    h("h3", { id: "delete-account-title" }, "Delete account"),
+    h("h3", { id: "delete-account-title" }, t("delete.title")),
     h(
       "p",
       { class: "muted", id: "delete-account-what" },
-      "You leave every chat, and all your devices are signed out and forget your keys and messages. What you sent stays readable for the others. Your username is never given to anyone else. This cannot be undone.",
+      t("delete.text"),
     ),
-    h("label", { for: "delete-password" }, "Your password"),
+    h("label", { for: "delete-password" }, t("delete.password")),
     password,
-    h("label", { for: "delete-understood", class: "check" }, understood, " I understand that my account and my messages on my devices are gone for good"),
+    h("label", { for: "delete-understood", class: "check" }, understood, t("delete.understood")),
     submit,
     error,
   );
@@ -33,7 +34,7 @@ export function deleteAccountSection(account: AccountDeletion, deleted: () => vo
     ev.preventDefault();
     error.textContent = "";
     if (!understood.checked) {
-      error.textContent = "Tick the box to confirm.";
+      error.textContent = t("delete.tick");
       understood.focus();
       return;
     }
@@ -43,7 +44,7 @@ export function deleteAccountSection(account: AccountDeletion, deleted: () => vo
       .then(deleted)
       .catch((err: unknown) => {
         const wrong = err instanceof ApiError && err.code === "wrong_password";
-        error.textContent = wrong ? "The password is not right." : humanError(err);
+        error.textContent = wrong ? t("delete.wrongPassword") : humanError(err);
         if (wrong) password.focus();
         submit.disabled = false;
       });

@@ -23,12 +23,8 @@ export function clear(el: Element): void {
   while (el.firstChild !== null) el.firstChild.remove();
 }
 
-export function formatTime(ms: number): string {
-  const d = new Date(ms);
-  const today = new Date();
-  const time = d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-  return d.toDateString() === today.toDateString() ? time : `${d.toLocaleDateString()} ${time}`;
-}
+/** A message's time in the interface's locale (today: the clock time; else the date too). */
+export { formatTime } from "../i18n/index";
 
 /** A small clock icon (queued messages); drawn, so it does not depend on an emoji font. */
 export function clockIcon(): SVGSVGElement {

@@ -6,6 +6,7 @@ import { GroupCallManager, type GroupCallView, type GroupTile } from "../calls/g
 import { SpeakingMeter } from "../calls/speaking";
 import type { Messenger } from "../app/messenger";
 import type { ChatRecord } from "../app/store";
+import { t } from "../i18n/index";
 import { h } from "./dom";
 import "./groupCall.css";
 
@@ -39,7 +40,7 @@ function userOf(credential: string): string {
 export function groupCallButton(messenger: Messenger, onError: (text: string) => void): { el: HTMLElement; update(chat: ChatRecord): void } {
   const calls = groupCallsOf(messenger);
   let chatId: string | null = null;
-  const el = h("button", { type: "button", class: "call-start group-call-start" }, "Group call");
+  const el = h("button", { type: "button", class: "call-start group-call-start" }, t("group.call"));
   el.addEventListener("click", () => {
     if (chatId === null) return;
     void calls.join(chatId).catch((err: unknown) => onError(err instanceof Error ? err.message : String(err)));
@@ -59,31 +60,31 @@ export function groupCallButton(messenger: Messenger, onError: (text: string) =>
 }
 
 function stateLine(call: GroupCallView): string {
-  if (call.phase === "joining") return "Joining…";
-  if (call.phase === "ended") return call.joined ? `Call ended · ${call.reason}` : `Could not join · ${call.reason}`;
+  if (call.phase === "joining") return t("group.joining");
+  if (call.phase === "ended") return call.joined ? t("call.endedBecause", { reason: call.reason }) : t("group.couldNotJoin", { reason: call.reason });
   const n = call.tiles.length;
-  return n === 0 ? "Waiting for others" : `In call · ${n} other${n === 1 ? "" : "s"}`;
+  return n === 0 ? t("group.waiting") : t("group.inCall", { count: n });
 }
 
 /** The group-call panel, over the app. */
 export function groupCallOverlay(messenger: Messenger): HTMLElement {
   const calls = groupCallsOf(messenger);
-  const title = h("h2", {}, "Group call");
+  const title = h("h2", {}, t("group.call"));
   const state = h("p", { class: "group-state", role: "status", "aria-live": "polite" });
   const grid = h("div", { class: "group-grid" });
   const secure = h("p", { class: "group-secure" });
-  const mute = h("button", { type: "button", "aria-pressed": "false", onclick: () => calls.setMuted(!(calls.current?.muted ?? false)) }, "Mute");
-  const camera = h("button", { type: "button", "aria-pressed": "false", onclick: () => calls.setCameraOff(!(calls.current?.cameraOff ?? false)) }, "Camera off");
-  const hangUp = h("button", { type: "button", class: "danger", onclick: () => calls.hangUp() }, "Hang up");
-  const close = h("button", { type: "button", onclick: () => calls.dismiss() }, "Close");
+  const mute = h("button", { type: "button", "aria-pressed": "false", onclick: () => calls.setMuted(!(calls.current?.muted ?? false)) }, t("call.mute"));
+  const camera = h("button", { type: "button", "aria-pressed": "false", onclick: () => calls.setCameraOff(!(calls.current?.cameraOff ?? false)) }, t("group.cameraOff"));
+  const hangUp = h("button", { type: "button", class: "danger", onclick: () => calls.hangUp() }, t("call.hangUp"));
+  const close = h("button", { type: "button", onclick: () => calls.dismiss() }, t("call.close"));
   const notice = h("p", { class: "group-notice", role: "status", "aria-live": "polite" });
-  const panel = h("section", { class: "group-call", role: "dialog", "aria-label": "Group call" }, title, state, notice, grid, secure, h("div", { class: "group-actions" }, mute, camera, hangUp, close));
+  const panel = h("section", { class: "group-call", role: "dialog", "aria-label": t("group.call") }, title, state, notice, grid, secure, h("div", { class: "group-actions" }, mute, camera, hangUp, close));
   panel.hidden = true;
   // Someone started (or is in) a call in one of our chats: join it from here.
   const inviteText = h("p", { class: "group-invite-text" });
-  const join = h("button", { type: "button", class: "primary" }, "Join");
-  const later = h("button", { type: "button", onclick: () => calls.dismissInvite() }, "Not now");
-  const invite = h("section", { class: "group-call group-invite", role: "dialog", "aria-label": "Group call invitation" }, inviteText, h("div", { class: "group-actions" }, join, later));
+  const join = h("button", { type: "button", class: "primary" }, t("group.join"));
+  const later = h("button", { type: "button", onclick: () => calls.dismissInvite() }, t("group.notNow"));
+  const invite = h("section", { class: "group-call group-invite", role: "dialog", "aria-label": t("group.invitation") }, inviteText, h("div", { class: "group-actions" }, join, later));
   invite.hidden = true;
   join.addEventListener("click", () => {
     const chatId = calls.invite?.chatId;
@@ -94,7 +95,7 @@ export function groupCallOverlay(messenger: Messenger): HTMLElement {
   const tile = (key: string, label: string, stream: MediaStream | null, muted: boolean): HTMLElement => {
     let el = tiles.get(key);
     if (el === undefined) {
-      const video = h("video", { autoplay: true, playsinline: true, "aria-label": `Video of ${label}` }) as HTMLVideoElement;
+      const video = h("video", { autoplay: true, playsinline: true, "aria-label": t("group.videoOf", { name: label }) }) as HTMLVideoElement;
       video.muted = muted;
       el = h("figure", { class: "group-tile" }, video, h("figcaption", {}, label));
       tiles.set(key, el);
@@ -111,11 +112,12 @@ export function groupCallOverlay(messenger: Messenger): HTMLElement {
       const on = speaking.has(key);
       el.classList.toggle("speaking", on);
       el.dataset["speaking"] = String(on);
-      el.setAttribute("aria-label", `${el.querySelector("figcaption")?.textContent ?? ""}${on ? ", speaking" : ""}`);
+      const name = el.querySelector("figcaption")?.textContent ?? "";
+      el.setAttribute("aria-label", on ? t("group.speaking", { name }) : name);
     }
   });
 
-  const nameOf = (t: GroupTile): string => (t.credential === "" ? "Someone" : messenger.nameOf(userOf(t.credential)));
+  const nameOf = (tile: GroupTile): string => (tile.credential === "" ? t("group.someone") : messenger.nameOf(userOf(tile.credential)));
 
   const render = (): void => {
     const call = calls.current;
@@ -123,10 +125,11 @@ export function groupCallOverlay(messenger: Messenger): HTMLElement {
     invite.hidden = asked === null || (call !== null && call.phase !== "ended");
     if (asked !== null) {
       const chat = messenger.store.chats.get(asked.chatId);
-      inviteText.textContent = `${messenger.nameOf(asked.from)} is in a group call${chat === undefined ? "" : ` in ${messenger.chatTitle(chat)}`}`;
+      const name = messenger.nameOf(asked.from);
+      inviteText.textContent = chat === undefined ? t("group.invite", { name }) : t("group.inviteIn", { name, title: messenger.chatTitle(chat) });
     }
     const news = calls.notice;
-    notice.textContent = call !== null && call.phase === "live" && news !== null ? `${messenger.nameOf(news.user)} ${news.joined ? "joined" : "left"}` : "";
+    notice.textContent = call !== null && call.phase === "live" && news !== null ? t(news.joined ? "group.joined" : "group.left", { name: messenger.nameOf(news.user) }) : "";
     panel.hidden = call === null;
     if (call === null) return;
     panel.dataset["phase"] = call.phase;
@@ -134,14 +137,14 @@ export function groupCallOverlay(messenger: Messenger): HTMLElement {
     const live = call.phase !== "ended";
     mute.hidden = camera.hidden = hangUp.hidden = !live;
     close.hidden = live;
-    mute.textContent = call.muted ? "Unmute" : "Mute";
+    mute.textContent = call.muted ? t("call.unmute") : t("call.mute");
     mute.setAttribute("aria-pressed", String(call.muted));
-    camera.textContent = call.cameraOff ? "Camera on" : "Camera off";
+    camera.textContent = call.cameraOff ? t("group.cameraOn") : t("group.cameraOff");
     camera.setAttribute("aria-pressed", String(call.cameraOff));
-    const wanted = live ? [tile("self", "You", call.localStream, true), ...call.tiles.map((t) => tile(`feed-${t.feed}`, nameOf(t), t.stream, false))] : [];
+    const wanted = live ? [tile("self", t("msg.you"), call.localStream, true), ...call.tiles.map((other) => tile(`feed-${other.feed}`, nameOf(other), other.stream, false))] : [];
     grid.replaceChildren(...wanted);
     for (const key of [...tiles.keys()]) if (!wanted.includes(tiles.get(key)!)) tiles.delete(key);
-    if (live) meter.watch(new Map([["self", call.muted ? null : call.localStream], ...call.tiles.map((t) => [`feed-${t.feed}`, t.stream] as const)]));
+    if (live) meter.watch(new Map([["self", call.muted ? null : call.localStream], ...call.tiles.map((other) => [`feed-${other.feed}`, other.stream] as const)]));
     else meter.stop();
     renderStats();
   };
@@ -150,16 +153,16 @@ export function groupCallOverlay(messenger: Messenger): HTMLElement {
     if (call === null) return;
     panel.dataset["framesEncrypted"] = String(call.encrypted);
     panel.dataset["epoch"] = String(call.epoch);
-    for (const t of call.tiles) {
-      const el = tiles.get(`feed-${t.feed}`);
+    for (const other of call.tiles) {
+      const el = tiles.get(`feed-${other.feed}`);
       if (el === undefined) continue;
-      el.dataset["leaf"] = String(t.leaf);
-      el.dataset["framesDecoded"] = String(t.framesDecoded);
-      el.dataset["framesDecrypted"] = String(t.decrypted);
-      el.dataset["framesFailed"] = String(t.failed);
+      el.dataset["leaf"] = String(other.leaf);
+      el.dataset["framesDecoded"] = String(other.framesDecoded);
+      el.dataset["framesDecrypted"] = String(other.decrypted);
+      el.dataset["framesFailed"] = String(other.failed);
     }
     secure.hidden = !call.joined;
-    secure.textContent = `End-to-end encrypted · ${call.encrypted} frames sent`;
+    secure.textContent = t("group.e2e", { count: call.encrypted });
   };
   calls.addEventListener("change", render);
   calls.addEventListener("stats", renderStats);

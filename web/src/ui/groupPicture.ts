@@ -5,15 +5,16 @@
 import { humanError } from "../api/client";
 import { GROUP_PICTURE_SIDE, MAX_GROUP_PICTURE_CHARS } from "../app/groupMeta";
 import type { Messenger } from "../app/messenger";
+import { t } from "../i18n/index";
 import { h } from "./dom";
 import { pictureFrom } from "./profile";
 
 export function groupPictureForm(messenger: Messenger, chatId: string): HTMLElement {
   const chat = (): ReturnType<typeof messenger.store.chats.get> => messenger.store.chats.get(chatId);
-  const what = chat()?.kind === "channel" ? "channel" : "group";
-  const preview = h("img", { class: "group-picture", alt: `Picture of the ${what}` }) as HTMLImageElement;
+  const what = t(chat()?.kind === "channel" ? "members.channelPicture" : "members.groupPicture");
+  const preview = h("img", { class: "group-picture", alt: what }) as HTMLImageElement;
   const pick = h("input", { id: "group-picture", type: "file", accept: "image/*" }) as HTMLInputElement;
-  const remove = h("button", { type: "button" }, "Remove picture");
+  const remove = h("button", { type: "button" }, t("profile.removePicture"));
   const error = h("p", { class: "error", role: "alert" });
   const show = (): void => {
     const picture = chat()?.picture;
@@ -38,5 +39,5 @@ export function groupPictureForm(messenger: Messenger, chatId: string): HTMLElem
   });
   remove.addEventListener("click", () => save(null));
   show();
-  return h("div", { class: "group-picture-form" }, h("label", { for: "group-picture" }, `Picture of the ${what}`), preview, pick, remove, error);
+  return h("div", { class: "group-picture-form" }, h("label", { for: "group-picture" }, what), preview, pick, remove, error);
 }

@@ -9,6 +9,7 @@ import type { Messenger } from "../app/messenger";
 import type { ChatRecord } from "../app/store";
 import { blockToggle } from "./blockButton";
 import { groupPictureForm } from "./groupPicture";
+import { roleName, t } from "../i18n/index";
 import { h } from "./dom";
 
 export function membersPanel(messenger: Messenger, chat: ChatRecord, close: () => void): HTMLElement {
@@ -21,20 +22,20 @@ export function membersPanel(messenger: Messenger, chat: ChatRecord, close: () =
       .catch((err: unknown) => (error.textContent = humanError(err)))
       .finally(() => (button.disabled = false));
   };
-  const list = h("ul", { class: "member-list", "aria-label": "Members of this chat" });
+  const list = h("ul", { class: "member-list", "aria-label": t("members.list") });
   for (const member of chat.members) {
     const name = displayName(member.user, messenger.domain);
     // A display name is what the person chose: the address stays beside it, so one who
     // takes another's name is still told apart.
     const chosen = messenger.profiles.nameOf(member.user);
-    const devices = h("span", { class: "member-devices muted", "aria-label": `Devices of ${name}` }, "…");
+    const devices = h("span", { class: "member-devices muted", "aria-label": t("members.devicesOf", { name }) }, "…");
     const picture = messenger.profiles.avatarOf(member.user);
     const row = h(
       "li",
       {},
       picture === undefined ? null : h("img", { class: "member-picture", src: picture, alt: "" }),
-      h("span", { class: "member-name" }, (chosen ?? name) + (member.user === messenger.user ? " (you)" : ""), chosen === null ? null : h("span", { class: "member-address muted" }, member.user)),
-      h("span", { class: "role" }, member.role),
+      h("span", { class: "member-name" }, (chosen ?? name) + (member.user === messenger.user ? t("members.you") : ""), chosen === null ? null : h("span", { class: "member-address muted" }, member.user)),
+      h("span", { class: "role" }, roleName(member.role)),
       devices,
     );
     // Each person's certified devices and how new the newest is (a device the server added without a certificate is not counted).
@@ -50,23 +51,23 @@ export function membersPanel(messenger: Messenger, chat: ChatRecord, close: () =
     if (manager && member.user !== messenger.user && chat.kind !== "direct") {
       const role = h(
         "select",
-        { "aria-label": `Role of ${name}` },
-        ...["member", "admin", "owner"].map((r) => h("option", { value: r, selected: r === member.role }, r)),
+        { "aria-label": t("members.roleOf", { name }) },
+        ...["member", "admin", "owner"].map((r) => h("option", { value: r, selected: r === member.role }, roleName(r))),
       );
-      const apply = h("button", { type: "button", "aria-label": `Change role of ${name}` }, "Set role");
+      const apply = h("button", { type: "button", "aria-label": t("members.changeRoleOf", { name }) }, t("members.setRole"));
       apply.addEventListener("click", () => act(apply, () => messenger.setRole(chat.id, member.user, role.value)));
-      const remove = h("button", { type: "button", class: "danger", "aria-label": `Remove ${name}` }, "Remove");
+      const remove = h("button", { type: "button", class: "danger", "aria-label": t("members.removeName", { name }) }, t("members.remove"));
       remove.addEventListener("click", () => act(remove, () => messenger.removeMember(chat.id, member.user)));
       row.append(role, apply, remove);
     }
     list.append(row);
   }
-  const panel = h("div", { class: "members" }, h("div", { class: "panel-head" }, h("h3", {}, "Members"), h("button", { type: "button", class: "icon", "aria-label": "Close members", onclick: close }, "✕")), list, error);
+  const panel = h("div", { class: "members" }, h("div", { class: "panel-head" }, h("h3", {}, t("conv.members")), h("button", { type: "button", class: "icon", "aria-label": t("members.close"), onclick: close }, "✕")), list, error);
   if (manager && chat.kind !== "direct") {
-    const who = h("input", { id: "add-member", autocapitalize: "none", spellcheck: "false", placeholder: "username or name@server" });
-    const role = h("select", { "aria-label": "Role for the new member" }, h("option", { value: "member" }, "member"), h("option", { value: "admin" }, "admin"));
-    const add = h("button", { type: "submit", class: "primary" }, "Add member");
-    const form = h("form", { class: "add-member" }, h("label", { for: "add-member" }, "Add someone"), who, role, add);
+    const who = h("input", { id: "add-member", autocapitalize: "none", spellcheck: "false", placeholder: t("chats.who") });
+    const role = h("select", { "aria-label": t("members.newRole") }, h("option", { value: "member" }, roleName("member")), h("option", { value: "admin" }, roleName("admin")));
+    const add = h("button", { type: "submit", class: "primary" }, t("members.add"));
+    const form = h("form", { class: "add-member" }, h("label", { for: "add-member" }, t("members.addSomeone")), who, role, add);
     form.addEventListener("submit", (ev) => {
       ev.preventDefault();
       if (who.value.trim() === "") return;
@@ -77,7 +78,7 @@ export function membersPanel(messenger: Messenger, chat: ChatRecord, close: () =
     });
     panel.append(renameForm(messenger, chat), groupPictureForm(messenger, chat.id), form);
   } else if (chat.kind !== "direct") {
-    panel.append(h("p", { class: "muted" }, "Only owners and admins can change who is here."));
+    panel.append(h("p", { class: "muted" }, t("members.onlyManagers")));
   }
   if (chat.kind === "direct") {
     const other = chat.members.find((m) => m.user !== messenger.user)?.user;
@@ -96,10 +97,10 @@ function leaveSection(messenger: Messenger, chat: ChatRecord, act: (button: HTML
   const me = messenger.user;
   const others = chat.members.filter((m) => m.user !== me);
   const soleOwner = chat.role === "owner" && !others.some((m) => m.role === "owner");
-  const leave = h("button", { type: "button", class: "link danger" }, "Leave this chat");
+  const leave = h("button", { type: "button", class: "link danger" }, t("members.leave"));
   const section = h("div", { class: "leave" }, leave);
   const leaveNow = (button: HTMLButtonElement, handOverTo: string | null): void => {
-    if (!confirm("Leave this chat? You will no longer receive its messages.")) return;
+    if (!confirm(t("members.confirmLeave"))) return;
     act(button, async () => {
       if (handOverTo !== null) await messenger.setRole(chat.id, handOverTo, "owner");
       await messenger.removeMember(chat.id, me);
@@ -117,12 +118,12 @@ function leaveSection(messenger: Messenger, chat: ChatRecord, act: (button: HTML
       .sort((a, b) => (a.role === "admin" ? 0 : 1) - (b.role === "admin" ? 0 : 1))
       .map((m) => h("option", { value: m.user }, withAddress(messenger, m.user))),
   ) as HTMLSelectElement;
-  const handOver = h("button", { type: "button", class: "danger" }, "Make owner and leave");
+  const handOver = h("button", { type: "button", class: "danger" }, t("members.handOver"));
   const form = h(
     "div",
-    { class: "hand-over", role: "group", "aria-label": "Hand over ownership" },
-    h("p", { class: "muted" }, "You are this chat's only owner. Choose who owns it after you leave."),
-    h("label", { for: "new-owner" }, "New owner"),
+    { class: "hand-over", role: "group", "aria-label": t("members.handOverLabel") },
+    h("p", { class: "muted" }, t("members.soleOwner")),
+    h("label", { for: "new-owner" }, t("members.newOwner")),
     heir,
     handOver,
   );
@@ -146,11 +147,11 @@ function withAddress(messenger: Messenger, user: string): string {
 
 /** Owners and admins rename a group or channel; every member sees who renamed it to what. */
 function renameForm(messenger: Messenger, chat: ChatRecord): HTMLElement {
-  const what = chat.kind === "channel" ? "channel" : "group";
+  const channel = chat.kind === "channel";
   const input = h("input", { id: "rename-group", maxlength: String(MAX_GROUP_NAME), value: chat.name ?? "", autocomplete: "off" }) as HTMLInputElement;
-  const submit = h("button", { type: "submit" }, `Rename ${what}`);
+  const submit = h("button", { type: "submit" }, t(channel ? "members.renameChannel" : "members.renameGroup"));
   const error = h("p", { class: "error", role: "alert" });
-  const form = h("form", { class: "rename-group" }, h("label", { for: "rename-group" }, `Name of the ${what}`), input, submit, error);
+  const form = h("form", { class: "rename-group" }, h("label", { for: "rename-group" }, t(channel ? "members.channelName" : "members.groupName")), input, submit, error);
   form.addEventListener("submit", (ev) => {
     ev.preventDefault();
     error.textContent = "";
@@ -171,17 +172,17 @@ function renameForm(messenger: Messenger, chat: ChatRecord): HTMLElement {
  */
 function safetySection(messenger: Messenger, chat: ChatRecord, other: string): HTMLElement {
   const name = displayName(other, messenger.domain);
-  const digits = h("p", { class: "safety-number", "aria-label": `Your safety number with ${name}` }, "…");
-  const badge = h("p", { class: "badge", role: "status", "aria-label": "Verification" });
+  const digits = h("p", { class: "safety-number", "aria-label": t("safety.yours", { name }) }, "…");
+  const badge = h("p", { class: "badge", role: "status", "aria-label": t("safety.verification") });
   const theirs = h("input", { id: "their-safety-number", autocomplete: "off", inputmode: "numeric", spellcheck: "false" });
-  const compare = h("button", { type: "submit" }, "Compare");
-  const form = h("form", { class: "safety-compare" }, h("label", { for: "their-safety-number" }, `${name}'s safety number`), theirs, compare);
+  const compare = h("button", { type: "submit" }, t("safety.compare"));
+  const form = h("form", { class: "safety-compare" }, h("label", { for: "their-safety-number" }, t("safety.theirs", { name })), theirs, compare);
   const qr = h("div", { class: "safety-qr-box" });
-  const scan = h("button", { type: "button", class: "primary" }, `Scan ${name}'s code`);
-  const stopScan = h("button", { type: "button" }, "Stop scanning");
+  const scan = h("button", { type: "button", class: "primary" }, t("safety.scan", { name }));
+  const stopScan = h("button", { type: "button" }, t("safety.stopScan"));
   stopScan.hidden = true;
   const scanArea = h("div", { class: "safety-scan-area" });
-  const scanNote = h("p", { class: "muted", role: "status", "aria-label": "Scanner" });
+  const scanNote = h("p", { class: "muted", role: "status", "aria-label": t("safety.scanner") });
   let scanner: Scanner | null = null;
   const endScan = (): void => {
     scanner?.stop();
@@ -192,8 +193,8 @@ function safetySection(messenger: Messenger, chat: ChatRecord, other: string): H
   };
   const section = h(
     "section",
-    { class: "safety", "aria-label": "Safety number" },
-    h("h4", {}, "Safety number"),
+    { class: "safety", "aria-label": t("safety.title") },
+    h("h4", {}, t("safety.title")),
     digits,
     qr,
     badge,
@@ -203,14 +204,14 @@ function safetySection(messenger: Messenger, chat: ChatRecord, other: string): H
     form,
   );
   scan.addEventListener("click", () => {
-    scanNote.textContent = "Point the camera at the code on their screen.";
+    scanNote.textContent = t("safety.point");
     scan.hidden = true;
     stopScan.hidden = false;
     startScanner(
       (code) => {
         endScan();
         void messenger.verifySafetyNumber(chat.id, other, safetyQrPayload(code)).then(async (match) => {
-          scanNote.textContent = match ? "The codes match." : "The codes differ.";
+          scanNote.textContent = match ? t("safety.match") : t("safety.differ");
           const number = await messenger.safetyNumber(other);
           if (number !== null) badge.textContent = verdict(chat, number);
         });
@@ -223,13 +224,13 @@ function safetySection(messenger: Messenger, chat: ChatRecord, other: string): H
       })
       .catch(() => {
         endScan();
-        scanNote.textContent = "The camera could not be opened. Compare the numbers instead.";
+        scanNote.textContent = t("safety.noCamera");
       });
   });
   stopScan.addEventListener("click", endScan);
   void messenger.safetyNumber(other, chat.id).then((number) => {
     if (number === null) {
-      digits.textContent = "No safety number here yet: sign in on this device with your recovery phrase.";
+      digits.textContent = t("safety.none");
       form.hidden = true;
       scan.hidden = true;
       return;
@@ -240,10 +241,10 @@ function safetySection(messenger: Messenger, chat: ChatRecord, other: string): H
   });
   const verdict = (c: ChatRecord, number: string): string =>
     c.verified === number
-      ? "Verified"
+      ? t("safety.verified")
       : c.unsafe === number
-        ? `Unsafe: the numbers differ, someone may be reading this chat. Do not trust it until you and ${name} find out why.`
-        : "Not verified";
+        ? t("safety.unsafe", { name })
+        : t("safety.notVerified");
   form.addEventListener("submit", (ev) => {
     ev.preventDefault();
     void messenger.verifySafetyNumber(chat.id, other, theirs.value).then(async () => {

@@ -4,6 +4,7 @@
 import { humanError } from "../api/client";
 import type { Messenger } from "../app/messenger";
 import { MAX_AVATAR_CHARS, MAX_DISPLAY_NAME } from "../crypto/profile";
+import { t } from "../i18n/index";
 import { h } from "./dom";
 
 /** Longest side of a profile picture. */
@@ -19,14 +20,14 @@ export async function pictureFrom(file: Blob, side = PICTURE_SIDE, maxChars = MA
   try {
     bitmap = await createImageBitmap(file);
   } catch {
-    throw new Error("This file is not a picture this browser can read.");
+    throw new Error(t("profile.badPicture"));
   }
   const scale = Math.min(1, side / Math.max(bitmap.width, bitmap.height));
   const canvas = document.createElement("canvas");
   canvas.width = Math.max(1, Math.round(bitmap.width * scale));
   canvas.height = Math.max(1, Math.round(bitmap.height * scale));
   const g = canvas.getContext("2d");
-  if (g === null) throw new Error("This browser cannot draw the picture.");
+  if (g === null) throw new Error(t("profile.cannotDraw"));
   g.fillStyle = "#fff"; // JPEG has no transparency
   g.fillRect(0, 0, canvas.width, canvas.height);
   g.drawImage(bitmap, 0, 0, canvas.width, canvas.height);
@@ -35,15 +36,15 @@ export async function pictureFrom(file: Blob, side = PICTURE_SIDE, maxChars = MA
     const url = canvas.toDataURL("image/jpeg", quality);
     if (url.length <= maxChars) return url;
   }
-  throw new Error("This picture is too detailed to fit; try another one.");
+  throw new Error(t("profile.tooDetailed"));
 }
 
 export function profileSection(messenger: Messenger): HTMLElement {
   const input = h("input", { id: "display-name", maxlength: String(MAX_DISPLAY_NAME), autocomplete: "nickname", value: messenger.profiles.ownName }) as HTMLInputElement;
-  const save = h("button", { type: "submit", class: "primary" }, "Save name");
-  const preview = h("img", { class: "profile-picture", alt: "Your picture" }) as HTMLImageElement;
+  const save = h("button", { type: "submit", class: "primary" }, t("profile.saveName"));
+  const preview = h("img", { class: "profile-picture", alt: t("profile.yourPicture") }) as HTMLImageElement;
   const pick = h("input", { id: "profile-picture", type: "file", accept: "image/*" }) as HTMLInputElement;
-  const removePicture = h("button", { type: "button" }, "Remove picture");
+  const removePicture = h("button", { type: "button" }, t("profile.removePicture"));
   const showPicture = (): void => {
     const url = messenger.profiles.ownAvatar;
     preview.hidden = url === undefined;
@@ -71,23 +72,23 @@ export function profileSection(messenger: Messenger): HTMLElement {
     const file = pick.files?.[0];
     if (file === undefined) return;
     pictureFrom(file).then(
-      (url) => savePicture(url, "Your picture was saved."),
+      (url) => savePicture(url, t("profile.pictureSaved")),
       (err: unknown) => (error.textContent = err instanceof Error ? err.message : humanError(err)),
     );
   });
-  removePicture.addEventListener("click", () => savePicture(undefined, "Your picture was removed."));
-  const status = h("p", { class: "muted", role: "status", "aria-label": "Profile" });
+  removePicture.addEventListener("click", () => savePicture(undefined, t("profile.pictureRemoved")));
+  const status = h("p", { class: "muted", role: "status", "aria-label": t("profile.status") });
   const error = h("p", { class: "error", role: "alert" });
   const form = h(
     "form",
     { class: "profile-form", "aria-labelledby": "profile-title" },
-    h("h3", { id: "profile-title" }, "Your profile"),
-    h("p", { class: "muted" }, `People in your chats see this name beside your address (${messenger.user}). It is encrypted on this device; only they receive the key, the server cannot read it.`),
-    h("label", { for: "display-name" }, "Display name"),
+    h("h3", { id: "profile-title" }, t("profile.title")),
+    h("p", { class: "muted" }, t("profile.text", { user: messenger.user })),
+    h("label", { for: "display-name" }, t("profile.displayName")),
     input,
     save,
     preview,
-    h("label", { for: "profile-picture" }, "Picture (made smaller and stripped of its metadata on this device)"),
+    h("label", { for: "profile-picture" }, t("profile.picture")),
     pick,
     removePicture,
     status,
@@ -102,7 +103,7 @@ export function profileSection(messenger: Messenger): HTMLElement {
       .setName(input.value)
       .then(() => {
         input.value = messenger.profiles.ownName;
-        status.textContent = input.value === "" ? "Your display name was removed." : "Your display name was saved.";
+        status.textContent = input.value === "" ? t("profile.nameRemoved") : t("profile.nameSaved");
       })
       .catch((err: unknown) => (error.textContent = humanError(err)))
       .finally(() => (save.disabled = false));

@@ -5,6 +5,7 @@
 import jsQR from "jsqr";
 import QRCode from "qrcode";
 import { formatSafetyNumber, parseSafetyQr, safetyQrPayload } from "../identity/safetyNumber";
+import { t } from "../i18n/index";
 import { h } from "./dom";
 
 /** An <img> of the QR code for our safety number, its text alternative the number itself. */
@@ -15,7 +16,7 @@ export async function safetyQrImage(digits: string, name: string): Promise<HTMLI
     src: url,
     width: "222",
     height: "222",
-    alt: `QR code of your safety number with ${name}: ${formatSafetyNumber(digits)}`,
+    alt: t("safety.qrAlt", { name, digits: formatSafetyNumber(digits) }),
   }) as HTMLImageElement;
 }
 
@@ -34,7 +35,7 @@ export interface Scanner {
  * digits once (the camera then stops). Other codes are ignored with a word.
  */
 export function startScanner(found: (digits: string) => void, say: (text: string) => void): Promise<Scanner> {
-  return startQrScanner(parseSafetyQr, found, say, "That QR code is not a Talkee safety number.");
+  return startQrScanner(parseSafetyQr, found, say, t("safety.notQr"));
 }
 
 /**
@@ -48,7 +49,7 @@ export async function startQrScanner<T>(
   wrong: string,
 ): Promise<Scanner> {
   const stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" }, audio: false });
-  const video = h("video", { class: "safety-scan", "aria-label": "Camera" }) as HTMLVideoElement;
+  const video = h("video", { class: "safety-scan", "aria-label": t("safety.camera") }) as HTMLVideoElement;
   video.muted = true;
   video.playsInline = true;
   video.srcObject = stream;

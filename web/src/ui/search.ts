@@ -6,6 +6,7 @@
 import type { Messenger } from "../app/messenger";
 import type { SearchResultView } from "../app/search";
 import { displayName } from "../app/format";
+import { locale, t } from "../i18n/index";
 import { clear, formatTime, h } from "./dom";
 import "./search.css";
 
@@ -20,11 +21,11 @@ export interface SearchPanel {
 }
 
 export function searchPanel(messenger: Messenger, openAt: (chatId: string, messageId: number | null) => void, shown: (open: boolean) => void): SearchPanel {
-  const input = h("input", { id: "search-q", type: "search", placeholder: "Search messages", autocomplete: "off", spellcheck: "false", "aria-controls": "search-results" });
-  const scope = h("button", { type: "button", class: "search-scope", "aria-label": "Search all chats instead" });
+  const input = h("input", { id: "search-q", type: "search", placeholder: t("search.placeholder"), autocomplete: "off", spellcheck: "false", "aria-controls": "search-results" });
+  const scope = h("button", { type: "button", class: "search-scope", "aria-label": t("search.allChats") });
   const status = h("p", { class: "search-status", role: "status", "aria-live": "polite" });
-  const results = h("ul", { id: "search-results", class: "search-results", "aria-label": "Search results" });
-  const form = h("form", { class: "search", role: "search", "aria-label": "Search messages" }, h("label", { for: "search-q", class: "sr-only" }, "Search messages"), input, scope);
+  const results = h("ul", { id: "search-results", class: "search-results", "aria-label": t("search.results") });
+  const form = h("form", { class: "search", role: "search", "aria-label": t("search.placeholder") }, h("label", { for: "search-q", class: "sr-only" }, t("search.placeholder")), input, scope);
   const el = h("div", { class: "search-panel" }, form, status, results);
   scope.hidden = true;
   results.hidden = true;
@@ -39,10 +40,10 @@ export function searchPanel(messenger: Messenger, openAt: (chatId: string, messa
     const chat = id === null ? undefined : messenger.store.chats.get(id);
     scope.hidden = chat === undefined;
     if (chat !== undefined) {
-      scope.textContent = `In: ${messenger.chatTitle(chat)} ✕`;
-      scope.title = "Search all chats instead";
+      scope.textContent = t("search.in", { title: messenger.chatTitle(chat) });
+      scope.title = t("search.allChats");
     }
-    input.placeholder = chat === undefined ? "Search messages" : `Search in ${messenger.chatTitle(chat)}`;
+    input.placeholder = chat === undefined ? t("search.placeholder") : t("search.inChat", { title: messenger.chatTitle(chat) });
   };
 
   const hitItem = (r: SearchResultView): HTMLElement => {
@@ -50,7 +51,7 @@ export function searchPanel(messenger: Messenger, openAt: (chatId: string, messa
     for (const part of r.parts) text.append(part.match ? h("mark", {}, part.text) : document.createTextNode(part.text));
     // Who wrote it, where the chat's name does not say it already (groups, channels, ours).
     const direct = messenger.store.chats.get(r.chatId)?.kind === "direct";
-    const who = r.mine ? "You" : direct ? null : displayName(r.sender.split(":")[0] ?? "", messenger.domain);
+    const who = r.mine ? t("msg.you") : direct ? null : displayName(r.sender.split(":")[0] ?? "", messenger.domain);
     const button = h(
       "button",
       { type: "button", class: "search-hit", "data-chat": r.chatId, "data-key": r.key },
@@ -69,7 +70,7 @@ export function searchPanel(messenger: Messenger, openAt: (chatId: string, messa
       clear(results);
       results.hidden = true;
       status.hidden = chatId === null;
-      status.textContent = chatId === null ? "" : "Type to search this chat.";
+      status.textContent = chatId === null ? "" : t("search.typeHere");
       return;
     }
     const found = await messenger.search.query(q, chatId ?? undefined);
@@ -80,8 +81,8 @@ export function searchPanel(messenger: Messenger, openAt: (chatId: string, messa
     results.hidden = found.length === 0;
     status.hidden = false;
     const progress = messenger.search.progress;
-    const building = progress === null ? "" : ` · indexing ${progress.done.toLocaleString()} of ${progress.total.toLocaleString()} messages…`;
-    status.textContent = (found.length === 0 ? "No messages found" : found.length === 1 ? "1 message" : `${found.length} messages`) + building;
+    const building = progress === null ? "" : t("search.indexing", { done: progress.done.toLocaleString(locale()), total: progress.total.toLocaleString(locale()) });
+    status.textContent = (found.length === 0 ? t("search.none") : t("search.found", { count: found.length })) + building;
   };
   const soon = (): void => {
     if (timer !== null) clearTimeout(timer);

@@ -9,6 +9,7 @@ import { blockListSection } from "./blockList";
 import { deleteAccountSection, type AccountDeletion } from "./deleteAccount";
 import { clear, h } from "./dom";
 import { profileSection } from "./profile";
+import { chooseLanguage, languageChoice, t, type LanguageChoice } from "../i18n/index";
 import { chooseTheme, themeChoice, type ThemeChoice } from "./theme";
 
 /** What Settings needs from the device's session (app/session.ts). */
@@ -22,11 +23,11 @@ export interface SettingsHandle {
 }
 
 function deviceName(d: DeviceInfo): string {
-  return `${d.label || "Device"} #${d.id}`;
+  return `${d.label || t("settings.device")} #${d.id}`;
 }
 
 export function settingsScreen(messenger: Messenger, account: AccountControls, close: () => void, deleted: () => void): SettingsHandle {
-  const list = h("ul", { class: "device-list", "aria-label": "Your devices" });
+  const list = h("ul", { class: "device-list", "aria-label": t("settings.devices") });
   const error = h("p", { class: "error", role: "alert" });
   const status = h("p", { class: "muted", role: "status" });
 
@@ -35,11 +36,11 @@ export function settingsScreen(messenger: Messenger, account: AccountControls, c
     const details = h(
       "span",
       { class: "device-text" },
-      h("span", { class: "device-name" }, name, d.current ? h("span", { class: "this-device" }, "This device") : null),
+      h("span", { class: "device-name" }, name, d.current ? h("span", { class: "this-device" }, t("settings.thisDevice")) : null),
       h(
         "span",
         { class: "device-meta" },
-        [d.signed_in ? deviceActivity(d.last_seen, Date.now(), d.current) : `signed out · last ${deviceActivity(d.last_seen, Date.now(), false)}`, deviceAdded(d.created, Date.now())]
+        [d.signed_in ? deviceActivity(d.last_seen, Date.now(), d.current) : t("settings.signedOutLast", { activity: deviceActivity(d.last_seen, Date.now(), false) }), deviceAdded(d.created, Date.now())]
           .filter((part) => part !== "")
           .map((part, i) => (i === 0 ? part.charAt(0).toUpperCase() + part.slice(1) : part))
           .join(" · "),
@@ -47,15 +48,15 @@ export function settingsScreen(messenger: Messenger, account: AccountControls, c
     );
     const item = h("li", { class: d.current ? "current" : null, "aria-current": d.current ? "true" : null }, details);
     if (!d.current) {
-      const revoke = h("button", { type: "button", class: "danger", "aria-label": `Revoke ${name}` }, "Revoke");
+      const revoke = h("button", { type: "button", class: "danger", "aria-label": t("settings.revokeName", { name }) }, t("settings.revoke"));
       revoke.addEventListener("click", () => {
-        if (!confirm(`Revoke ${name}? It is signed out at once and can no longer read new messages.`)) return;
+        if (!confirm(t("settings.confirmRevoke", { name }))) return;
         error.textContent = "";
         revoke.disabled = true;
         messenger
           .revokeDevice(d.id)
           .then(() => {
-            status.textContent = `${name} was revoked.`;
+            status.textContent = t("settings.revoked", { name });
             refresh();
           })
           .catch((err: unknown) => {
@@ -89,10 +90,10 @@ export function settingsScreen(messenger: Messenger, account: AccountControls, c
     if ((ev as CustomEvent<{ kind: string }>).detail.kind === "devices" && !el.hidden) refresh();
   });
 
-  const logOutOthers = h("button", { type: "button", class: "danger" }, "Log out all other devices");
+  const logOutOthers = h("button", { type: "button", class: "danger" }, t("settings.logOutOthers"));
   logOutOthers.hidden = true;
   logOutOthers.addEventListener("click", () => {
-    if (!confirm("Log out all your other devices? Each keeps its messages, and signs in again only with your password.")) return;
+    if (!confirm(t("settings.confirmLogOutOthers"))) return;
     error.textContent = "";
     logOutOthers.disabled = true;
     messenger.api
@@ -109,18 +110,19 @@ export function settingsScreen(messenger: Messenger, account: AccountControls, c
   const el = h(
     "section",
     { class: "settings", "aria-labelledby": "settings-title" },
-    h("div", { class: "panel-head" }, h("h2", { id: "settings-title" }, "Settings"), h("button", { type: "button", class: "icon", "aria-label": "Close settings", onclick: close }, "✕")),
+    h("div", { class: "panel-head" }, h("h2", { id: "settings-title" }, t("settings.title")), h("button", { type: "button", class: "icon", "aria-label": t("settings.close"), onclick: close }, "✕")),
     approvals.el,
     profileSection(messenger),
     passwordSettings(account, () => refresh()),
-    h("h3", {}, "Your devices"),
-    h("p", { class: "muted" }, "Each browser where you signed in has its own keys. Revoke one you no longer use or have lost: it is signed out at once, and it cannot read anything sent afterwards."),
+    h("h3", {}, t("settings.devices")),
+    h("p", { class: "muted" }, t("settings.devicesText")),
     list,
     logOutOthers,
     status,
     error,
     notifications,
     appearanceSettings(),
+    languageSettings(),
     blocked.el,
     deleteAccountSection(account, deleted),
   );
@@ -132,13 +134,42 @@ function appearanceSettings(): HTMLElement {
   const select = h(
     "select",
     { id: "theme-choice" },
-    h("option", { value: "system" }, "As the system"),
-    h("option", { value: "light" }, "Light"),
-    h("option", { value: "dark" }, "Dark"),
+    h("option", { value: "system" }, t("settings.themeSystem")),
+    h("option", { value: "light" }, t("settings.themeLight")),
+    h("option", { value: "dark" }, t("settings.themeDark")),
   ) as HTMLSelectElement;
   select.value = themeChoice();
   select.addEventListener("change", () => chooseTheme(select.value as ThemeChoice));
-  return h("div", { class: "appearance-settings" }, h("h3", {}, "Appearance"), h("label", { for: "theme-choice" }, "Theme "), select);
+  return h("div", { class: "appearance-settings" }, h("h3", {}, t("settings.appearance")), h("label", { for: "theme-choice" }, t("settings.theme")), select);
+}
+
+/**
+ * Settings → Language: as the browser's languages say, English or Russian (this device
+ * only). The screens are drawn in one language, so the page reloads in the new one (the
+ * vault locks on a reload: the password opens it again).
+ */
+function languageSettings(): HTMLElement {
+  const select = h(
+    "select",
+    { id: "language-choice", "aria-describedby": "language-note" },
+    h("option", { value: "system" }, t("settings.languageSystem")),
+    // Each language named in itself, as people look for their own.
+    h("option", { value: "en", lang: "en" }, "English"),
+    h("option", { value: "ru", lang: "ru" }, "Русский"),
+  ) as HTMLSelectElement;
+  select.value = languageChoice();
+  select.addEventListener("change", () => {
+    chooseLanguage(select.value as LanguageChoice);
+    location.reload();
+  });
+  return h(
+    "div",
+    { class: "language-settings" },
+    h("h3", {}, t("settings.language")),
+    h("label", { for: "language-choice" }, t("settings.languageLabel")),
+    select,
+    h("p", { class: "muted", id: "language-note" }, t("settings.languageNote")),
+  );
 }
 
 /** Settings → Notifications: permission only after a tap, and whether an unlocked tab shows the text. */
@@ -150,15 +181,15 @@ function notificationSettings(messenger: Messenger): HTMLElement {
     const p = n.permission;
     state.textContent =
       p === "unsupported"
-        ? "This browser cannot show notifications (on iPhone and iPad: add Talkee to the home screen first)."
+        ? t("settings.notifyUnsupported")
         : p === "granted"
-          ? "Notifications are on for this device."
+          ? t("settings.notifyOn")
           : p === "denied"
-            ? "Notifications are blocked in this browser's site settings."
-            : "Notifications are off.";
+            ? t("settings.notifyBlocked")
+            : t("settings.notifyOff");
     enable.hidden = p === "unsupported" || p === "denied";
   };
-  const enable = h("button", { type: "button" }, "Turn on notifications");
+  const enable = h("button", { type: "button" }, t("settings.notifyEnable"));
   enable.addEventListener("click", () => {
     error.textContent = "";
     enable.disabled = true;
@@ -185,16 +216,12 @@ function notificationSettings(messenger: Messenger): HTMLElement {
   return h(
     "div",
     { class: "notification-settings" },
-    h("h3", {}, "Notifications"),
-    h(
-      "p",
-      { class: "muted" },
-      "The push service only learns that something arrived: no text, sender or chat name. While Talkee is locked, a notification just says “New message” or “Incoming call”.",
-    ),
+    h("h3", {}, t("settings.notifications")),
+    h("p", { class: "muted" }, t("settings.notifyText")),
     enable,
-    h("label", { for: "notify-show-text" }, showText, " Show message text when unlocked"),
-    h("label", { for: "notify-calls-muted" }, callsMuted, " Calls ring in muted chats"),
-    h("label", { for: "notify-mentions-muted" }, mentionsMuted, " Notify me of mentions in muted chats"),
+    h("label", { for: "notify-show-text" }, showText, t("settings.notifyShowText")),
+    h("label", { for: "notify-calls-muted" }, callsMuted, t("settings.notifyCalls")),
+    h("label", { for: "notify-mentions-muted" }, mentionsMuted, t("settings.notifyMentions")),
     state,
     error,
   );
@@ -222,7 +249,7 @@ function preferenceBox(id: string, name: keyof PushPreferences, n: Messenger["no
 }
 
 function signedOutText(n: number): string {
-  return n === 0 ? "No other device was signed in." : n === 1 ? "1 other device was signed out." : `${n} other devices were signed out.`;
+  return n === 0 ? t("settings.noOtherSignedIn") : t("settings.othersSignedOut", { count: n });
 }
 
 /**
@@ -235,25 +262,25 @@ function passwordSettings(account: AccountControls, changed: () => void): HTMLEl
     const input = h("input", { id, type: "password", autocomplete, required: true }) as HTMLInputElement;
     return [h("label", { for: id }, label), input];
   };
-  const [currentLabel, current] = field("current-password", "Current password", "current-password");
-  const [nextLabel, next] = field("new-password", "New password", "new-password");
-  const [repeatLabel, repeat] = field("repeat-password", "New password again", "new-password");
+  const [currentLabel, current] = field("current-password", t("settings.currentPassword"), "current-password");
+  const [nextLabel, next] = field("new-password", t("settings.newPassword"), "new-password");
+  const [repeatLabel, repeat] = field("repeat-password", t("settings.newPasswordAgain"), "new-password");
   next.minLength = 10;
   const others = h("input", { type: "checkbox", id: "password-log-out-others" }) as HTMLInputElement;
-  const submit = h("button", { type: "submit", class: "primary" }, "Change password");
+  const submit = h("button", { type: "submit", class: "primary" }, t("settings.changePassword"));
   const error = h("p", { class: "error", role: "alert" });
   const status = h("p", { class: "muted", role: "status" });
   const form = h(
     "form",
     { class: "password-form", "aria-labelledby": "password-title" },
-    h("h3", { id: "password-title" }, "Change password"),
+    h("h3", { id: "password-title" }, t("settings.changePassword")),
     currentLabel,
     current,
     nextLabel,
     next,
     repeatLabel,
     repeat,
-    h("label", { for: "password-log-out-others", class: "check" }, others, " Log out all other devices"),
+    h("label", { for: "password-log-out-others", class: "check" }, others, t("settings.logOutOthersBox")),
     submit,
     status,
     error,
@@ -263,7 +290,7 @@ function passwordSettings(account: AccountControls, changed: () => void): HTMLEl
     error.textContent = "";
     status.textContent = "";
     if (next.value !== repeat.value) {
-      error.textContent = "The two new passwords differ.";
+      error.textContent = t("settings.newPasswordsDiffer");
       repeat.focus();
       return;
     }
@@ -272,11 +299,11 @@ function passwordSettings(account: AccountControls, changed: () => void): HTMLEl
       .changePassword(current.value, next.value, others.checked)
       .then((signedOut) => {
         form.reset();
-        status.textContent = `Your password was changed.${signedOut > 0 ? " " + signedOutText(signedOut) : ""}`;
+        status.textContent = `${t("settings.passwordChanged")}${signedOut > 0 ? " " + signedOutText(signedOut) : ""}`;
         changed();
       })
       .catch((err: unknown) => {
-        error.textContent = err instanceof ApiError && err.code === "wrong_password" ? "The current password is not right." : humanError(err);
+        error.textContent = err instanceof ApiError && err.code === "wrong_password" ? t("settings.wrongCurrent") : humanError(err);
         if (err instanceof ApiError && err.code === "wrong_password") current.focus();
       })
       .finally(() => (submit.disabled = false));

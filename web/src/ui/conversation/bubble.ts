@@ -7,6 +7,7 @@ import { localNoticeText } from "../../app/contacts";
 import { displayName, userOf } from "../../app/format";
 import type { ChatRecord, LocalMessage } from "../../app/store";
 import type { FileReference } from "../../crypto/payload";
+import { t, type Key } from "../../i18n/index";
 import { clockIcon, formatTime, h } from "../dom";
 import { reactionBar } from "./reactions";
 import { withMessageMenu } from "./messageMenu";
@@ -14,12 +15,12 @@ import { messageText } from "./messageText";
 import { formatDuration } from "./timers";
 
 const REACTIONS = ["👍", "❤️", "😂"];
-const TICKS: Record<LocalMessage["status"], [string, string]> = {
-  queued: ["", "Queued for delivery"],
-  sent: ["✓", "Sent"],
-  delivered: ["✓✓", "Delivered"],
-  read: ["✓✓", "Read"],
-  failed: ["⚠", "Not sent"],
+const TICKS: Record<LocalMessage["status"], [string, Key]> = {
+  queued: ["", "msg.queued"],
+  sent: ["✓", "msg.sent"],
+  delivered: ["✓✓", "msg.delivered"],
+  read: ["✓✓", "msg.read"],
+  failed: ["⚠", "msg.failed"],
 };
 
 export interface BubbleContext {
@@ -59,49 +60,54 @@ export interface BubbleActions {
 
 /** "You" for ours, else the sender's name. */
 export function senderName(m: LocalMessage, domain: string): string {
-  return m.mine ? "You" : displayName(userOf(m.sender), domain);
+  return m.mine ? t("msg.you") : displayName(userOf(m.sender), domain);
 }
 
 export function messageItem(m: LocalMessage, c: ChatRecord, view: BubbleContext, actions: BubbleActions): HTMLElement {
   const who = (m.mine ? null : view.nameOf?.(userOf(m.sender))) ?? senderName(m, view.domain);
-  if (m.unavailable) return h("li", { class: "msg system" }, "🔒 A message from before this device joined");
+  if (m.unavailable) return h("li", { class: "msg system" }, t("msg.beforeJoined"));
   if (m.local !== undefined) {
     const warn = m.local.kind === "identity-changed";
     return h("li", { class: `msg system notice${warn ? " warning" : ""}` }, `${warn ? "⚠ " : ""}${localNoticeText(m.local, view.domain)}`);
   }
   if (m.notice !== undefined) {
-    const group = c.kind === "channel" ? "channel" : "group";
-    const what =
+    // Whole sentences: a language puts the person and the verb together its own way.
+    const you = m.mine;
+    const channel = c.kind === "channel";
+    const text =
       "renamed" in m.notice
-        ? `renamed the ${group} to “${m.notice.renamed}”`
+        ? t(channel ? (you ? "notice.youRenamedChannel" : "notice.renamedChannel") : you ? "notice.youRenamedGroup" : "notice.renamedGroup", { who, name: m.notice.renamed })
         : "picture" in m.notice
-          ? `${m.notice.picture === "set" ? "changed" : "removed"} the ${group}'s picture`
+          ? t(m.notice.picture === "set" ? (you ? "notice.youChangedPicture" : "notice.changedPicture") : you ? "notice.youRemovedPicture" : "notice.removedPicture", {
+              who,
+              group: t(channel ? "notice.channelOf" : "notice.groupOf"),
+            })
           : m.notice.timer === null
-          ? "turned off the self-destruct timer"
-          : `set the self-destruct timer to ${formatDuration(m.notice.timer)}`;
-    return h("li", { class: "msg system notice" }, `${m.mine ? "You" : who} ${what}`);
+            ? t(you ? "notice.youTimerOff" : "notice.timerOff", { who })
+            : t(you ? "notice.youTimerSet" : "notice.timerSet", { who, duration: formatDuration(m.notice.timer) });
+    return h("li", { class: "msg system notice" }, text);
   }
   if (!m.mine && view.hidden?.(m) === true) {
     return h(
       "li",
       { class: "msg system blocked-message", "data-id": m.id },
-      "Message from a blocked person ",
-      h("button", { type: "button", class: "link", "aria-label": "Show the message from a blocked person", onclick: () => actions.unfold?.(m) }, "Show"),
+      t("msg.blocked"),
+      h("button", { type: "button", class: "link", "aria-label": t("msg.showBlocked"), onclick: () => actions.unfold?.(m) }, t("msg.show")),
     );
   }
   if (view.deleting?.(m) === true) {
     return h(
       "li",
       { class: "msg system deleting", "data-id": m.id },
-      "You deleted a message ",
-      h("button", { type: "button", class: "link", "aria-label": "Undo deleting the message", onclick: () => actions.undoDelete?.(m) }, "Undo"),
+      t("msg.youDeleted"),
+      h("button", { type: "button", class: "link", "aria-label": t("msg.undoLabel"), onclick: () => actions.undoDelete?.(m) }, t("msg.undo")),
     );
   }
   const refused = m.changeError === undefined ? null : h("p", { class: "error change-error" }, m.changeError);
-  if (m.deleted) return h("li", { class: `msg ${m.mine ? "mine" : ""} deleted`, "data-id": m.id }, h("p", { class: "text" }, m.expired ? "Message expired" : "Message deleted"), refused);
+  if (m.deleted) return h("li", { class: `msg ${m.mine ? "mine" : ""} deleted`, "data-id": m.id }, h("p", { class: "text" }, m.expired ? t("msg.expired") : t("msg.deleted")), refused);
   const parts: (Node | null)[] = [];
   if (c.kind !== "direct" && !m.mine) parts.push(h("p", { class: "sender" }, who));
-  if (m.forwardOf !== undefined) parts.push(h("p", { class: "forwarded" }, `Forwarded from ${displayName(m.forwardOf, view.domain)}`));
+  if (m.forwardOf !== undefined) parts.push(h("p", { class: "forwarded" }, t("msg.forwardedFrom", { name: displayName(m.forwardOf, view.domain) })));
   if (m.replyTo !== undefined) {
     const quoted = view.find(m.replyTo);
     const replyTo = m.replyTo;
@@ -111,17 +117,17 @@ export function messageItem(m: LocalMessage, c: ChatRecord, view: BubbleContext,
         "blockquote",
         { class: "quote" },
         quoted === undefined
-          ? "Earlier message"
+          ? t("msg.earlier")
           : h(
               "button",
-              { type: "button", class: "quote-jump", title: "Show the quoted message", onclick: () => actions.showQuoted(replyTo) },
-              `${senderName(quoted, view.domain)}: ${quoted.deleted ? "Message deleted" : quoted.text.slice(0, 120)}`,
+              { type: "button", class: "quote-jump", title: t("msg.showQuoted"), onclick: () => actions.showQuoted(replyTo) },
+              `${senderName(quoted, view.domain)}: ${quoted.deleted ? t("msg.deleted") : quoted.text.slice(0, 120)}`,
             ),
       ),
     );
   }
   if (m.burn && !m.mine && !m.revealed) {
-    parts.push(h("button", { type: "button", class: "reveal", onclick: () => actions.reveal(m) }, "Show message (burns after reading)"));
+    parts.push(h("button", { type: "button", class: "reveal", onclick: () => actions.reveal(m) }, t("msg.reveal")));
   } else {
     if (m.file !== undefined) parts.push(view.fileCard(m.file));
     if (m.text !== "" || m.file === undefined) parts.push(messageText(m.text, m.mentions, view.user, view.domain));
@@ -133,23 +139,23 @@ export function messageItem(m: LocalMessage, c: ChatRecord, view: BubbleContext,
     h(
       "p",
       { class: "meta" },
-      m.expiresAt ? h("span", { class: "flag", title: "Self-destructs", "aria-label": "Self-destructs" }, "timer · ") : null,
-      m.burn ? h("span", { class: "flag", title: "Burns after reading", "aria-label": "Burns after reading" }, "burns · ") : null,
-      m.edited ? h("span", { class: "edited" }, "edited · ") : null,
+      m.expiresAt ? h("span", { class: "flag", title: t("msg.selfDestructs"), "aria-label": t("msg.selfDestructs") }, t("msg.timerFlag")) : null,
+      m.burn ? h("span", { class: "flag", title: t("msg.burns"), "aria-label": t("msg.burns") }, t("msg.burnsFlag")) : null,
+      m.edited ? h("span", { class: "edited" }, t("msg.editedFlag")) : null,
       h("time", {}, formatTime(m.at)),
-      m.mine ? h("span", { class: `tick ${m.status}`, role: "img", "aria-label": tickLabel, title: m.error ?? tickLabel }, " ", m.status === "queued" ? clockIcon() : tick) : null,
+      m.mine ? h("span", { class: `tick ${m.status}`, role: "img", "aria-label": t(tickLabel), title: m.error ?? t(tickLabel) }, " ", m.status === "queued" ? clockIcon() : tick) : null,
     ),
   );
   if (m.status === "failed" && m.error) parts.push(h("p", { class: "error" }, m.error));
   if (refused !== null) parts.push(refused);
-  const bubbleActions = h("div", { class: "actions", role: "group", "aria-label": `Actions for message from ${who}` });
+  const bubbleActions = h("div", { class: "actions", role: "group", "aria-label": t("msg.actionsFor", { name: who }) });
   if (m.id !== null && c.joined && !c.removed) {
-    bubbleActions.append(h("button", { type: "button", "aria-label": "Reply", onclick: () => actions.reply(m) }, "↩"));
-    for (const emoji of REACTIONS) bubbleActions.append(h("button", { type: "button", "aria-label": `React ${emoji}`, onclick: () => actions.react(m, emoji) }, emoji));
-    bubbleActions.append(h("button", { type: "button", "aria-label": "Forward", onclick: () => forwardPicker(m, bubbleActions, view, actions) }, "↪"));
-    if (m.mine) bubbleActions.append(h("button", { type: "button", "aria-label": "Edit", onclick: () => actions.edit(m) }, "✎"));
-    if (m.text !== "" && actions.copy !== undefined) bubbleActions.append(h("button", { type: "button", "aria-label": "Copy", onclick: () => actions.copy?.(m) }, "📋"));
-    if (m.mine || view.canManage) bubbleActions.append(h("button", { type: "button", "aria-label": "Delete", onclick: () => actions.remove(m) }, "✕"));
+    bubbleActions.append(h("button", { type: "button", "aria-label": t("msg.reply"), onclick: () => actions.reply(m) }, "↩"));
+    for (const emoji of REACTIONS) bubbleActions.append(h("button", { type: "button", "aria-label": t("msg.react", { emoji }), onclick: () => actions.react(m, emoji) }, emoji));
+    bubbleActions.append(h("button", { type: "button", "aria-label": t("msg.forward"), onclick: () => forwardPicker(m, bubbleActions, view, actions) }, "↪"));
+    if (m.mine) bubbleActions.append(h("button", { type: "button", "aria-label": t("msg.edit"), onclick: () => actions.edit(m) }, "✎"));
+    if (m.text !== "" && actions.copy !== undefined) bubbleActions.append(h("button", { type: "button", "aria-label": t("msg.copy"), onclick: () => actions.copy?.(m) }, "📋"));
+    if (m.mine || view.canManage) bubbleActions.append(h("button", { type: "button", "aria-label": t("msg.delete"), onclick: () => actions.remove(m) }, "✕"));
   }
   const bubble = h("div", { class: "bubble" }, ...parts);
   const item = h("li", { class: `msg ${m.mine ? "mine" : "theirs"}`, "data-status": m.status, "data-id": m.id }, bubble, bubbleActions);
@@ -164,8 +170,8 @@ function forwardPicker(m: LocalMessage, host: HTMLElement, view: BubbleContext, 
     existing.remove();
     return;
   }
-  const box = h("div", { class: "forward", role: "group", "aria-label": "Forward to" });
-  for (const t of view.forwardTargets()) {
+  const box = h("div", { class: "forward", role: "group", "aria-label": t("msg.forwardTo") });
+  for (const target of view.forwardTargets()) {
     box.append(
       h(
         "button",
@@ -173,10 +179,10 @@ function forwardPicker(m: LocalMessage, host: HTMLElement, view: BubbleContext, 
           type: "button",
           onclick: () => {
             box.remove();
-            actions.forward(m, t.chat, m.forwardOf ?? (m.mine ? view.user : userOf(m.sender)));
+            actions.forward(m, target.chat, m.forwardOf ?? (m.mine ? view.user : userOf(m.sender)));
           },
         },
-        `Forward to ${t.title}`,
+        t("msg.forwardToChat", { title: target.title }),
       ),
     );
   }

@@ -4,6 +4,8 @@
 import type { SendOptions } from "../../app/outbox";
 import type { Draft, LocalMessage } from "../../app/store";
 import type { UploadView } from "../../app/uploads";
+import { formatSeconds } from "../../app/format";
+import { t, type Key } from "../../i18n/index";
 import { clear, h } from "../dom";
 import { mentionsIn } from "../../app/mentions";
 import { senderName } from "./bubble";
@@ -41,46 +43,42 @@ export interface ComposerView {
   focus(): void;
 }
 
-const PHASES: Record<UploadView["phase"], string> = {
-  encrypting: "encrypting",
-  uploading: "uploading",
-  waiting: "waiting for the connection",
-  sending: "sending",
-  failed: "not sent",
+const PHASES: Record<UploadView["phase"], Key> = {
+  encrypting: "upload.encrypting",
+  uploading: "upload.uploading",
+  waiting: "upload.waiting",
+  sending: "upload.sending",
+  failed: "upload.failed",
 };
 
 export function composer(domain: string, actions: ComposerActions): ComposerView {
   let replyTo: LocalMessage | null = null;
   let editing: LocalMessage | null = null;
   const context = h("div", { class: "composer-context" });
-  const input = h("textarea", { id: "composer", rows: 1, placeholder: "Write a message", "aria-label": "Message" });
+  const input = h("textarea", { id: "composer", rows: 1, placeholder: t("conv.placeholder"), "aria-label": t("conv.message") });
   const people = (): { me: string; members: readonly string[] } | null => actions.mentionables?.() ?? null;
   // Its keys come first: Enter picks a member while the list is open.
   const picker = mentionPicker(input, domain, people, () => actions.changed());
   const ttl = h(
     "select",
-    { "aria-label": "Self-destruct timer" },
-    h("option", { value: "" }, "No timer"),
-    h("option", { value: "10" }, "10 s"),
-    h("option", { value: "30" }, "30 s"),
-    h("option", { value: "300" }, "5 min"),
-    h("option", { value: "3600" }, "1 hour"),
-    h("option", { value: "86400" }, "1 day"),
+    { "aria-label": t("conv.timer") },
+    h("option", { value: "" }, t("timers.none")),
+    ...[10, 30, 300, 3600, 86400].map((s) => h("option", { value: String(s) }, formatSeconds(s))),
   );
   const burnBox = h("input", { type: "checkbox", id: "burn" });
-  const sendButton = h("button", { type: "submit", class: "primary" }, "Send");
+  const sendButton = h("button", { type: "submit", class: "primary" }, t("conv.send"));
   const fileInput = h("input", { type: "file", id: "attach", class: "sr-only" });
-  const attach = h("label", { for: "attach", class: "attach", title: "Attach a file" }, h("span", { "aria-hidden": "true" }, "+"), h("span", { class: "sr-only" }, "Attach file"));
+  const attach = h("label", { for: "attach", class: "attach", title: t("conv.attachTitle") }, h("span", { "aria-hidden": "true" }, "+"), h("span", { class: "sr-only" }, t("conv.attach")));
   const staged = stagedFiles((count) => {
-    sendButton.textContent = count === 0 ? "Send" : count === 1 ? "Send file" : `Send ${count} files`;
-    input.placeholder = count === 0 ? "Write a message" : "Add a caption";
+    sendButton.textContent = count === 0 ? t("conv.send") : t("conv.sendFiles", { count });
+    input.placeholder = count === 0 ? t("conv.placeholder") : t("conv.caption");
   });
-  const uploadRow = h("div", { class: "upload-rows", role: "status", "aria-label": "Uploads" });
+  const uploadRow = h("div", { class: "upload-rows", role: "status", "aria-label": t("conv.uploads") });
   uploadRow.hidden = true;
-  const burnLabel = h("label", { for: "burn", class: "check", title: "The message is deleted for everyone once it has been read" }, burnBox, " Burn after reading");
+  const burnLabel = h("label", { for: "burn", class: "check", title: t("conv.burnTitle") }, burnBox, t("conv.burn"));
   const el = h(
     "form",
-    { class: "composer", "aria-label": "Write a message" },
+    { class: "composer", "aria-label": t("conv.write") },
     context,
     uploadRow,
     staged.el,
@@ -92,9 +90,9 @@ export function composer(domain: string, actions: ComposerActions): ComposerView
   const setContext = (): void => {
     clear(context);
     if (editing !== null) {
-      context.append(h("span", {}, "Editing your message"), h("button", { type: "button", class: "link", onclick: () => { editing = null; input.value = ""; setContext(); } }, "Cancel edit"));
+      context.append(h("span", {}, t("conv.editing")), h("button", { type: "button", class: "link", onclick: () => { editing = null; input.value = ""; setContext(); } }, t("conv.cancelEdit")));
     } else if (replyTo !== null) {
-      context.append(h("span", { class: "quote" }, `Replying to ${senderName(replyTo, domain)}: ${replyTo.text.slice(0, 80)}`), h("button", { type: "button", class: "link", onclick: () => { replyTo = null; setContext(); actions.changed(); } }, "Cancel reply"));
+      context.append(h("span", { class: "quote" }, t("conv.replyingTo", { name: senderName(replyTo, domain), text: replyTo.text.slice(0, 80) })), h("button", { type: "button", class: "link", onclick: () => { replyTo = null; setContext(); actions.changed(); } }, t("conv.cancelReply")));
     }
   };
 
@@ -211,7 +209,7 @@ export function composer(domain: string, actions: ComposerActions): ComposerView
       for (const u of list) {
         if (u.phase === "failed") {
           uploadRow.append(
-            h("div", { class: "upload-row failed" }, h("span", { class: "error" }, u.error ?? `${u.name} was not sent.`), h("button", { type: "button", class: "link", onclick: () => actions.dismissUpload(u.id) }, "Dismiss")),
+            h("div", { class: "upload-row failed" }, h("span", { class: "error" }, u.error ?? t("conv.notSent", { name: u.name })), h("button", { type: "button", class: "link", onclick: () => actions.dismissUpload(u.id) }, t("conv.dismiss"))),
           );
           continue;
         }
@@ -220,8 +218,8 @@ export function composer(domain: string, actions: ComposerActions): ComposerView
           h(
             "div",
             { class: "upload-row" },
-            h("progress", { class: "upload", max: 100, value: percent, "aria-label": `Upload progress of ${u.name}` }),
-            h("span", { class: "upload-text" }, `${u.name}: ${percent}% · ${PHASES[u.phase]}`),
+            h("progress", { class: "upload", max: 100, value: percent, "aria-label": t("conv.uploadProgress", { name: u.name }) }),
+            h("span", { class: "upload-text" }, `${u.name}: ${percent}% · ${t(PHASES[u.phase])}`),
           ),
         );
       }

@@ -5,6 +5,7 @@
 import { humanError } from "../../api/client";
 import { fitWithin, isInlineImage, isInlineVideo, sizeOf, thumbnailOf } from "../../app/images";
 import type { FileReference } from "../../crypto/payload";
+import { locale, t } from "../../i18n/index";
 import { h } from "../dom";
 import { openImageViewer } from "./imageView";
 
@@ -29,7 +30,7 @@ export interface FileActions {
 }
 
 export function sizeText(size: number): string {
-  return size < 1024 * 1024 ? `${Math.max(1, Math.round(size / 1024))} KB` : `${(size / 1024 / 1024).toFixed(1)} MB`;
+  return size < 1024 * 1024 ? t("size.kb", { n: Math.max(1, Math.round(size / 1024)) }) : t("size.mb", { n: (size / 1024 / 1024).toLocaleString(locale(), { minimumFractionDigits: 1, maximumFractionDigits: 1 }) });
 }
 
 export function fileCards(actions: FileActions): (ref: FileReference) => HTMLElement {
@@ -83,7 +84,7 @@ export function fileCards(actions: FileActions): (ref: FileReference) => HTMLEle
       });
   };
   const progressBar = (ref: FileReference): HTMLProgressElement => {
-    const bar = h("progress", { class: "download", max: 100, value: 0, "aria-label": `Download progress of ${ref.name}` });
+    const bar = h("progress", { class: "download", max: 100, value: 0, "aria-label": t("file.downloadProgress", { name: ref.name }) });
     bar.hidden = true;
     return bar;
   };
@@ -107,7 +108,7 @@ export function fileCards(actions: FileActions): (ref: FileReference) => HTMLEle
     const thumb = thumbUrl(ref);
     if (thumb !== null) img.src = thumb;
     const bar = progressBar(ref);
-    const open = h("button", { type: "button", class: "media-open", "aria-label": `View ${ref.name} full size` }, img);
+    const open = h("button", { type: "button", class: "media-open", "aria-label": t("file.viewFull", { name: ref.name }) }, img);
     open.addEventListener("click", () => {
       // What the viewer loads replaces the thumbnail here too.
       const full = (progress: (f: number) => void): Promise<string> => load(ref, progress).then((url) => ((img.src = url), url));
@@ -120,13 +121,13 @@ export function fileCards(actions: FileActions): (ref: FileReference) => HTMLEle
         bar,
         (url) => (img.src = url),
         () => {
-          if (thumb === null) open.replaceWith(h("span", { class: "muted" }, "Preview unavailable"));
+          if (thumb === null) open.replaceWith(h("span", { class: "muted" }, t("file.noPreview")));
         },
       );
   };
 
   const video = (ref: FileReference, card: HTMLElement): void => {
-    const player = h("video", { class: "preview", controls: true, playsinline: true, preload: "metadata", "aria-label": `Video ${ref.name}` });
+    const player = h("video", { class: "preview", controls: true, playsinline: true, preload: "metadata", "aria-label": t("file.video", { name: ref.name }) });
     reserve(player, ref);
     const thumb = thumbUrl(ref);
     if (thumb !== null) player.poster = thumb;
@@ -142,7 +143,7 @@ export function fileCards(actions: FileActions): (ref: FileReference) => HTMLEle
       fill(ref, bar, show, failed);
       return;
     }
-    const play = h("button", { type: "button", class: "media-play" }, `Play video (${sizeText(ref.size)})`);
+    const play = h("button", { type: "button", class: "media-play" }, t("file.playVideo", { size: sizeText(ref.size) }));
     play.addEventListener("click", () => {
       play.remove();
       fill(ref, bar, (url) => (show(url), void player.play().catch(() => undefined)), failed);
@@ -153,7 +154,7 @@ export function fileCards(actions: FileActions): (ref: FileReference) => HTMLEle
   return (ref) => {
     const media = isInlineImage(ref) ? "image" : isInlineVideo(ref) ? "video" : null;
     const card = h("div", { class: media === null ? "file" : `file media ${media}` });
-    const download = h("button", { type: "button", "aria-label": `Download ${ref.name}` }, "Download");
+    const download = h("button", { type: "button", "aria-label": t("file.downloadName", { name: ref.name }) }, t("file.download"));
     const bar = media === null ? progressBar(ref) : null;
     download.addEventListener("click", () => saveAs(ref, download, bar));
     if (media === "image") picture(ref, card, download);

@@ -10,7 +10,8 @@ import { blockToggle } from "../blockButton";
 import { callButtons } from "../call";
 import { groupCallButton } from "../groupCall";
 import { h } from "../dom";
-import { CHAT_TIMERS, formatDuration } from "./timers";
+import { roleName, t } from "../../i18n/index";
+import { CHAT_TIMERS, formatDuration, timerLabel } from "./timers";
 
 export interface HeaderActions {
   back(): void;
@@ -36,33 +37,33 @@ export function conversationHeader(messenger: Messenger, actions: HeaderActions)
   const status = h("p", { class: "conv-status", "aria-live": "polite" });
   // A direct chat whose safety number was compared (src/app/trust.ts): verified, or unsafe.
   const identityBadge = h("span", { class: "badge identity" });
-  const membersButton = h("button", { type: "button", "aria-expanded": "false" }, "Members");
+  const membersButton = h("button", { type: "button", "aria-expanded": "false" }, t("conv.members"));
   const favButton = h("button", { type: "button", class: "icon" });
   const chatTimer = h(
     "select",
-    { class: "chat-timer", "aria-label": "Timer for this chat" },
-    ...CHAT_TIMERS.map(([v, label]) => h("option", { value: v === null ? "" : String(v) }, `Self-destruct: ${label}`)),
+    { class: "chat-timer", "aria-label": t("conv.chatTimer") },
+    ...CHAT_TIMERS.map((v) => h("option", { value: v === null ? "" : String(v) }, t("conv.selfDestruct", { duration: timerLabel(v) }))),
   );
   const mute = h(
     "select",
-    { class: "chat-mute", "aria-label": "Notifications for this chat on this device" },
-    h("option", { value: "off" }, "Notifications: on"),
-    h("option", { value: "1h" }, "Mute for 1 hour"),
-    h("option", { value: "8h" }, "Mute for 8 hours"),
-    h("option", { value: "always" }, "Mute always"),
+    { class: "chat-mute", "aria-label": t("conv.chatMute") },
+    h("option", { value: "off" }, t("conv.notifyOn")),
+    h("option", { value: "1h" }, t("conv.mute1h")),
+    h("option", { value: "8h" }, t("conv.mute8h")),
+    h("option", { value: "always" }, t("conv.muteAlways")),
   );
   let chatId: string | null = null;
   mute.addEventListener("change", () => {
     if (chatId === null) return;
     const choice = mute.value as MuteChoice;
     messenger.notifications.mute(chatId, choice).then(
-      () => actions.say(choice === "off" ? "Notifications on for this chat." : "Chat muted on this device (calls still ring)."),
+      () => actions.say(choice === "off" ? t("conv.unmuted") : t("conv.muted")),
       (err: unknown) => actions.say(humanError(err)),
     );
   });
   const call = callButtons(messenger, actions.say);
   const groupCall = groupCallButton(messenger, actions.say);
-  const searchButton = h("button", { type: "button", class: "icon search-in", "aria-label": "Search in this chat", title: "Search in this chat" }, "🔍");
+  const searchButton = h("button", { type: "button", class: "icon search-in", "aria-label": t("conv.search"), title: t("conv.search") }, "🔍");
   searchButton.hidden = actions.search === undefined;
   searchButton.addEventListener("click", () => actions.search?.());
   // Direct chats: block (or unblock) the other person.
@@ -70,7 +71,7 @@ export function conversationHeader(messenger: Messenger, actions: HeaderActions)
   const el = h(
     "header",
     { class: "conv-header" },
-    h("button", { type: "button", class: "icon back", "aria-label": "Back to chats", onclick: actions.back }, "‹"),
+    h("button", { type: "button", class: "icon back", "aria-label": t("conv.back"), onclick: actions.back }, "‹"),
     picture,
     h("div", { class: "conv-heading" }, title, identityBadge, status),
     searchButton,
@@ -90,14 +91,14 @@ export function conversationHeader(messenger: Messenger, actions: HeaderActions)
   const renderTimer = (c: ChatRecord, canManage: boolean): void => {
     const value = c.ttlSeconds === null ? "" : String(c.ttlSeconds);
     if (![...chatTimer.options].some((o) => o.value === value)) {
-      chatTimer.append(h("option", { value }, `Self-destruct: ${formatDuration(c.ttlSeconds ?? 0)}`));
+      chatTimer.append(h("option", { value }, t("conv.selfDestruct", { duration: formatDuration(c.ttlSeconds ?? 0) })));
     }
     chatTimer.value = value;
     const allowed = !c.removed && (c.kind === "direct" || canManage);
     chatTimer.disabled = !allowed;
     chatTimer.title = allowed
-      ? "Messages sent from now on disappear for everyone after this time"
-      : "Only the chat's owners and admins can change the timer";
+      ? t("conv.timerCan")
+      : t("conv.timerCannot");
     chatTimer.dataset["on"] = String(c.ttlSeconds !== null);
   };
 
@@ -115,22 +116,22 @@ export function conversationHeader(messenger: Messenger, actions: HeaderActions)
       const avatar = peer === undefined ? c.picture : messenger.profiles.avatarOf(peer);
       picture.hidden = avatar === undefined;
       if (avatar !== undefined && picture.src !== avatar) picture.src = avatar;
-      identityBadge.textContent = c.verified !== undefined ? "✓ Verified" : c.unsafe !== undefined ? "⚠ Unsafe" : "";
+      identityBadge.textContent = c.verified !== undefined ? t("conv.verified") : c.unsafe !== undefined ? t("conv.unsafe") : "";
       identityBadge.hidden = identityBadge.textContent === "";
-      identityBadge.setAttribute("aria-label", c.verified !== undefined ? "Safety number verified" : "Safety number did not match");
-      if (c.kind !== "direct") title.prepend(h("span", { class: `kind ${c.kind}` }, c.kind === "channel" ? "Channel" : "Group"), " ");
+      identityBadge.setAttribute("aria-label", c.verified !== undefined ? t("conv.verifiedLabel") : t("conv.unsafeLabel"));
+      if (c.kind !== "direct") title.prepend(h("span", { class: `kind ${c.kind}` }, c.kind === "channel" ? t("chats.channel") : t("chats.group")), " ");
       favButton.textContent = c.favourite ? "★" : "☆";
-      favButton.setAttribute("aria-label", c.favourite ? "Remove from favourites" : "Add to favourites");
+      favButton.setAttribute("aria-label", c.favourite ? t("conv.unfavourite") : t("conv.favourite"));
       favButton.setAttribute("aria-pressed", String(c.favourite));
       const typing = messenger.typingUsers(c.id).map((u) => messenger.nameOf(u));
       if (typing.length > 0) {
-        status.textContent = `${typing.join(", ")} ${typing.length === 1 ? "is" : "are"} typing…`;
+        status.textContent = t("conv.typing", { names: typing.join(", "), count: typing.length });
       } else if (c.kind === "direct") {
         const other = c.members.find((m) => m.user !== messenger.user);
         const p = other === undefined ? undefined : messenger.presence.get(other.user);
-        status.textContent = p === undefined ? "" : p.state === "online" ? "online" : lastSeenText(p, Date.now());
+        status.textContent = p === undefined ? "" : p.state === "online" ? t("format.online") : lastSeenText(p, Date.now());
       } else {
-        status.textContent = `${c.members.length} members · ${c.role ?? "member"}`;
+        status.textContent = t("conv.memberCount", { count: c.members.length, role: roleName(c.role) });
       }
       renderTimer(c, canManage);
       call.update(c);

@@ -3,6 +3,7 @@
 // picture, Escape or Close to leave (focus goes back to the picture in the conversation). The full picture is loaded (and
 // decrypted) on demand with a progress bar when the conversation has not loaded it yet.
 import { humanError } from "../../api/client";
+import { t } from "../../i18n/index";
 import { h } from "../dom";
 
 export const MIN_ZOOM = 1;
@@ -39,7 +40,7 @@ export function openImageViewer(options: ImageViewOptions): HTMLDialogElement {
   let zoom: Zoom = { scale: 1, x: 0, y: 0 };
   const img = h("img", { class: "viewer-image", alt: options.alt, draggable: "false" });
   const stage = h("div", { class: "viewer-stage" }, img);
-  const bar = h("progress", { class: "download", max: 100, value: 0, "aria-label": `Download progress of ${options.name}` });
+  const bar = h("progress", { class: "download", max: 100, value: 0, "aria-label": t("file.downloadProgress", { name: options.name }) });
   const status = h("p", { class: "viewer-status", role: "status" });
   const level = h("span", { class: "viewer-level", "aria-live": "polite" }, "100%");
   const apply = (next: Zoom): void => {
@@ -55,17 +56,17 @@ export function openImageViewer(options: ImageViewOptions): HTMLDialogElement {
   const button = (label: string, text: string, onclick: () => void): HTMLButtonElement => h("button", { type: "button", "aria-label": label, title: label, onclick }, text);
   const dialog = h(
     "dialog",
-    { class: "image-viewer", "aria-label": `Picture ${options.name}` },
+    { class: "image-viewer", "aria-label": t("image.picture", { name: options.name }) },
     h(
       "div",
-      { class: "viewer-bar", role: "toolbar", "aria-label": "Picture" },
+      { class: "viewer-bar", role: "toolbar", "aria-label": t("image.toolbar") },
       h("span", { class: "viewer-name" }, options.name),
-      button("Zoom out", "−", () => apply(zoomAt(zoom, 1 / 1.5, 0, 0))),
+      button(t("image.zoomOut"), "−", () => apply(zoomAt(zoom, 1 / 1.5, 0, 0))),
       level,
-      button("Zoom in", "+", () => apply(zoomAt(zoom, 1.5, 0, 0))),
-      button("Fit to screen", "Fit", () => apply({ scale: 1, x: 0, y: 0 })),
-      button(`Download ${options.name}`, "Download", options.download),
-      button("Close", "✕", () => dialog.close()),
+      button(t("image.zoomIn"), "+", () => apply(zoomAt(zoom, 1.5, 0, 0))),
+      button(t("image.fitLabel"), t("image.fit"), () => apply({ scale: 1, x: 0, y: 0 })),
+      button(t("file.downloadName", { name: options.name }), t("file.download"), options.download),
+      button(t("image.close"), "✕", () => dialog.close()),
     ),
     bar,
     status,
@@ -147,7 +148,7 @@ export function openImageViewer(options: ImageViewOptions): HTMLDialogElement {
     })
     .catch((err: unknown) => {
       bar.hidden = true;
-      status.textContent = `The picture could not be loaded: ${humanError(err)}`;
+      status.textContent = t("image.failed", { error: humanError(err) });
     });
   return dialog;
 }

@@ -15,6 +15,7 @@ import { fileCards } from "./fileCard";
 import { conversationHeader } from "./header";
 import { messageList } from "./messageList";
 import { pendingDeletes } from "./pendingDeletes";
+import { t } from "../../i18n/index";
 import { defaultTimerLabel } from "./timers";
 import { voicePlayers, voiceRecorder } from "./voice";
 
@@ -29,14 +30,14 @@ export interface ConversationHandle {
 }
 
 export function conversation(messenger: Messenger, back: () => void, searchIn?: (chatId: string) => void): ConversationHandle {
-  const el = h("section", { class: "conversation", "aria-label": "Conversation" });
+  const el = h("section", { class: "conversation", "aria-label": t("conv.conversation") });
   let chatId: string | null = null;
   let panelOpen = false;
   let lastPostable = true;
 
   const notice = h("p", { class: "error", role: "alert" });
   // Devices this client refused to add (no certificate by the user's identity key): they stay.
-  const warnings = h("div", { class: "security-warnings", role: "alert", "aria-label": "Security warnings" });
+  const warnings = h("div", { class: "security-warnings", role: "alert", "aria-label": t("conv.warnings") });
   const say = (text: string): void => {
     notice.textContent = text;
   };
@@ -77,9 +78,9 @@ export function conversation(messenger: Messenger, back: () => void, searchIn?: 
   // A verified chat whose other person's identity key changed: the message waits here
   // until the user sends it anyway (accepting the new key) or verifies again.
   const heldText = h("p", { class: "held-text" });
-  const sendAnyway = h("button", { type: "button", class: "danger" }, "Send anyway");
-  const verifyAgain = h("button", { type: "button", class: "primary" }, "Verify again");
-  const held = h("div", { class: "send-held", role: "alertdialog", "aria-label": "Safety number changed" }, heldText, h("div", { class: "held-actions" }, sendAnyway, verifyAgain));
+  const sendAnyway = h("button", { type: "button", class: "danger" }, t("conv.sendAnyway"));
+  const verifyAgain = h("button", { type: "button", class: "primary" }, t("conv.verifyAgain"));
+  const held = h("div", { class: "send-held", role: "alertdialog", "aria-label": t("conv.keyChanged") }, heldText, h("div", { class: "held-actions" }, sendAnyway, verifyAgain));
   held.hidden = true;
   let waiting: { text: string; options: SendOptions } | null = null;
   sendAnyway.addEventListener("click", () => {
@@ -199,22 +200,22 @@ export function conversation(messenger: Messenger, back: () => void, searchIn?: 
     remove: (m) => {
       const id = chatId!;
       deletes.start(m.key, () => act(() => messenger.remove(id, m)));
-      tell("Message deleted. Undo is next to it for a few seconds.");
+      tell(t("conv.deletedUndo"));
     },
     undoDelete: (m) => {
       deletes.undo(m.key);
-      tell("The message was kept.");
+      tell(t("conv.kept"));
     },
     copy: (m) => {
       navigator.clipboard.writeText(m.text).then(
-        () => tell("Copied."),
-        () => say("This browser did not let Talkee copy."),
+        () => tell(t("conv.copied")),
+        () => say(t("conv.noCopy")),
       );
     },
     reveal: (m) => void messenger.burn(chatId!, m),
     forward: (m, to, origin) => act(() => messenger.send(to.id, m.text, { forwardOf: origin })),
     showQuoted: (id) => {
-      if (!list.reveal(Number(id))) say("The quoted message is not on this device.");
+      if (!list.reveal(Number(id))) say(t("conv.quotedGone"));
     },
     unfold: (m) => {
       unfolded.add(m.key);
@@ -233,7 +234,7 @@ export function conversation(messenger: Messenger, back: () => void, searchIn?: 
         canManage: isManager(),
         find: (id) => messenger.store.findById(c.id, id),
         forwardTargets: () =>
-          [...messenger.store.chats.values()].filter((t) => t.joined && !t.removed).map((t) => ({ chat: t, title: messenger.chatTitle(t) })),
+          [...messenger.store.chats.values()].filter((other) => other.joined && !other.removed).map((other) => ({ chat: other, title: messenger.chatTitle(other) })),
         fileCard: (ref) => voicePlayer(ref) ?? fileCard(ref),
         hidden: (msg) => messenger.blocks.has(userOf(msg.sender)) && !unfolded.has(msg.key),
         deleting: (msg) => deletes.has(msg.key),
@@ -242,11 +243,11 @@ export function conversation(messenger: Messenger, back: () => void, searchIn?: 
     },
   });
 
-  const readOnly = h("p", { class: "read-only" }, "Only the channel's owners and admins can post here.");
-  const panel = h("aside", { class: "members-panel", "aria-label": "Members" });
+  const readOnly = h("p", { class: "read-only" }, t("conv.readOnly"));
+  const panel = h("aside", { class: "members-panel", "aria-label": t("conv.members") });
   panel.hidden = true;
   const body = h("div", { class: "conv-body" }, h("div", { class: "conv-main" }, warnings, list.frame, notice, polite, held, composer.el, readOnly), panel);
-  const empty = h("div", { class: "conv-empty" }, h("p", {}, "Pick a chat, or start one with a username."));
+  const empty = h("div", { class: "conv-empty" }, h("p", {}, t("conv.empty")));
   el.append(header.el, body, empty);
 
   const carriesFiles = (ev: DragEvent): boolean => ev.dataTransfer?.types.includes("Files") ?? false;
@@ -284,10 +285,10 @@ export function conversation(messenger: Messenger, back: () => void, searchIn?: 
     composer.el.hidden = !canPost;
     readOnly.hidden = canPost;
     readOnly.textContent = c.removed
-      ? "You are no longer a member of this chat."
+      ? t("conv.removed")
       : !c.joined
-        ? "Waiting for the encryption keys of this chat…"
-        : "Only the channel's owners and admins can post here.";
+        ? t("conv.waitingKeys")
+        : t("conv.readOnly");
   };
 
   const renderPanel = (): void => {
@@ -331,7 +332,7 @@ export function conversation(messenger: Messenger, back: () => void, searchIn?: 
     el,
     reveal(messageId) {
       const shown = list.reveal(messageId);
-      if (!shown) say("That message is no longer on this device.");
+      if (!shown) say(t("conv.messageGone"));
       return shown;
     },
     show(id: string | null): void {

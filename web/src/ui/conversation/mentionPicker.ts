@@ -4,6 +4,7 @@
 // mentioned users inside the sealed payload (../../app/mentions).
 import { displayName } from "../../app/format";
 import { insertMention, mentionCandidates, mentionQuery, type MentionQuery } from "../../app/mentions";
+import { t } from "../../i18n/index";
 import { clear, h } from "../dom";
 
 export interface MentionPicker {
@@ -14,7 +15,7 @@ export interface MentionPicker {
 
 /** `people()`: me and the chat's members, or null where there is nobody to mention (direct chats). */
 export function mentionPicker(input: HTMLTextAreaElement, domain: string, people: () => { me: string; members: readonly string[] } | null, changed: () => void): MentionPicker {
-  const list = h("ul", { class: "mention-picker", role: "listbox", id: "mention-picker", "aria-label": "Mention a member" });
+  const list = h("ul", { class: "mention-picker", role: "listbox", id: "mention-picker", "aria-label": t("mention.pick") });
   list.hidden = true;
   let query: MentionQuery | null = null;
   let options: string[] = [];

@@ -4,6 +4,7 @@
 // bottom while the reader is there. Marks where the unread messages begin ("New
 // messages"), and offers "Jump to first unread" / "Jump to latest" when they are out of view.
 import type { LocalMessage } from "../../app/store";
+import { t } from "../../i18n/index";
 import { clear, h } from "../dom";
 
 /** Messages rendered per page of the infinite scroll. */
@@ -40,9 +41,9 @@ export function messageList(source: MessageListSource): MessageListView {
   // The log (a live region, the scrolling box) holds the list of messages: a list whose own
   // role stays "list" (a role on the <ol> itself would leave its items outside any list).
   const items = h("ol", { class: "message-items" });
-  const el = h("div", { class: "messages", role: "log", "aria-label": "Messages", "aria-live": "polite", tabindex: 0 }, items);
-  const toLatest = h("button", { type: "button", class: "jump latest" }, "Jump to latest ↓");
-  const toUnread = h("button", { type: "button", class: "jump unread" }, "Jump to first unread ↑");
+  const el = h("div", { class: "messages", role: "log", "aria-label": t("list.messages"), "aria-live": "polite", tabindex: 0 }, items);
+  const toLatest = h("button", { type: "button", class: "jump latest" }, t("list.latest"));
+  const toUnread = h("button", { type: "button", class: "jump unread" }, t("list.unread"));
   toLatest.hidden = true;
   toUnread.hidden = true;
   const frame = h("div", { class: "messages-frame" }, el, h("div", { class: "jumps" }, toUnread, toLatest));
@@ -76,11 +77,11 @@ export function messageList(source: MessageListSource): MessageListView {
     clear(items);
     if (atBottom && all.length > shown && all.length - shown <= 5) shown = all.length; // new arrivals at the bottom
     const list = all.slice(Math.max(0, all.length - shown));
-    if (list.length === 0) items.append(h("li", { class: "empty" }, "No messages yet. Say hello — it is end-to-end encrypted."));
-    if (list.length < all.length) items.append(h("li", { class: "msg system" }, "Scroll up for older messages"));
+    if (list.length === 0) items.append(h("li", { class: "empty" }, t("list.empty")));
+    if (list.length < all.length) items.append(h("li", { class: "msg system" }, t("list.older")));
     for (const m of list) {
       if (m.notice !== undefined && m.deleted) continue;
-      if (m.key === dividerKey) items.append(h("li", { class: "unread-divider" }, h("span", { role: "separator", "aria-label": "New messages" }, "New messages")));
+      if (m.key === dividerKey) items.append(h("li", { class: "unread-divider" }, h("span", { role: "separator", "aria-label": t("list.new") }, t("list.new"))));
       items.append(source.item(m));
     }
     if (atBottom || follow) el.scrollTop = el.scrollHeight;

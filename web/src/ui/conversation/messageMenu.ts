@@ -4,6 +4,7 @@
 // them under the message; Escape, a second press or opening another message's closes them.
 // On a wide screen the same actions show on hover and focus (styles.css), and this button
 // is not shown.
+import { t } from "../../i18n/index";
 import { h } from "../dom";
 
 export const LONG_PRESS_MS = 450;
@@ -29,7 +30,7 @@ function setOpen(item: HTMLElement, key: string, toggle: HTMLButtonElement, open
 
 /** Wires the menu onto a message's list item (`item` holds the bubble and `actions`); `key` names the message. */
 export function withMessageMenu(item: HTMLElement, key: string, bubble: HTMLElement, actions: HTMLElement): void {
-  const toggle = h("button", { type: "button", class: "more-actions", "aria-label": "More actions", "aria-expanded": "false" }, "⋯") as HTMLButtonElement;
+  const toggle = h("button", { type: "button", class: "more-actions", "aria-label": t("msg.more"), "aria-expanded": "false" }, "⋯") as HTMLButtonElement;
   const open = (value: boolean): void => setOpen(item, key, toggle, value);
   if (openKey === key) open(true);
   toggle.addEventListener("click", () => {
@@ -48,7 +49,7 @@ export function withMessageMenu(item: HTMLElement, key: string, bubble: HTMLElem
   // A chosen action closes the menu (the forward picker stays open: it is a second step).
   actions.addEventListener("click", (ev) => {
     const button = (ev.target as HTMLElement).closest("button");
-    if (button !== null && button.getAttribute("aria-label") !== "Forward" && !button.closest(".forward")) open(false);
+    if (button !== null && button.getAttribute("aria-label") !== t("msg.forward") && !button.closest(".forward")) open(false);
   });
   bubble.addEventListener("contextmenu", (ev) => {
     if ((ev.target as HTMLElement).closest("a, button, input, audio, video") !== null) return; // their own menus

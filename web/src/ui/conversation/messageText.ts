@@ -4,6 +4,7 @@
 // never from HTML, so nothing in a message can add markup. Nothing is fetched: no previews.
 import { find } from "linkifyjs";
 import { labelSpans } from "../../app/mentions";
+import { t } from "../../i18n/index";
 import { h } from "../dom";
 
 const SAFE_PROTOCOLS = new Set(["http:", "https:", "mailto:"]);
@@ -56,7 +57,7 @@ export function textPieces(text: string, mentions: readonly string[] | undefined
 
 function pieceNode(piece: TextPiece): Node {
   if (piece.kind === "link") return h("a", { href: piece.href, target: "_blank", rel: "noopener noreferrer", class: "msg-link" }, piece.text);
-  if (piece.kind === "mention") return h("span", { class: piece.me ? "mention mention-me" : "mention", "data-user": piece.user, title: piece.me ? "Mentions you" : piece.user }, piece.text);
+  if (piece.kind === "mention") return h("span", { class: piece.me ? "mention mention-me" : "mention", "data-user": piece.user, title: piece.me ? t("mention.you") : piece.user }, piece.text);
   return document.createTextNode(piece.text);
 }
 

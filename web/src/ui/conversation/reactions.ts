@@ -1,6 +1,7 @@
 // A message's reactions, one button per emoji with its count (ours marked); clicking
 // one adds or takes back our reaction.
 import type { ReactionRecord } from "../../app/store";
+import { t } from "../../i18n/index";
 import { h } from "../dom";
 
 export function reactionBar(reactions: ReactionRecord[], me: string, react: (emoji: string) => void): HTMLElement | null {
@@ -16,7 +17,7 @@ export function reactionBar(reactions: ReactionRecord[], me: string, react: (emo
     "div",
     { class: "reactions" },
     ...[...counts.entries()].map(([emoji, r]) =>
-      h("button", { type: "button", class: r.mine ? "reaction mine" : "reaction", "aria-label": `${emoji} ${r.count}${r.mine ? ", yours" : ""}`, onclick: () => react(emoji) }, `${emoji} ${r.count}`),
+      h("button", { type: "button", class: r.mine ? "reaction mine" : "reaction", "aria-label": t(r.mine ? "reaction.yours" : "reaction.label", { emoji, count: r.count }), onclick: () => react(emoji) }, `${emoji} ${r.count}`),
     ),
   );
 }

@@ -2,6 +2,7 @@
 // preview, any file its name and size; what is written below becomes the caption; Send (or
 // Enter) sends them, "Cancel" drops them and nothing left the device. The preview is a local
 // object URL of the file itself, revoked when it goes or is dropped.
+import { locale, t } from "../../i18n/index";
 import { clear, h } from "../dom";
 
 export interface StagedFiles {
@@ -14,21 +15,22 @@ export interface StagedFiles {
 }
 
 function sizeText(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
-  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KB`;
-  return `${(bytes / (1024 * 1024)).toFixed(1)} MB`;
+  const one = (n: number): string => n.toLocaleString(locale(), { minimumFractionDigits: 1, maximumFractionDigits: 1 });
+  if (bytes < 1024) return t("size.b", { n: bytes });
+  if (bytes < 1024 * 1024) return t("size.kb", { n: one(bytes / 1024) });
+  return t("size.mb", { n: one(bytes / (1024 * 1024)) });
 }
 
 export function stagedFiles(changed: (count: number) => void): StagedFiles {
   let files: File[] = [];
   let urls: string[] = [];
   const list = h("ul", { class: "staged-list" });
-  const cancel = h("button", { type: "button", class: "link", "aria-label": "Cancel: do not send these files", onclick: () => drop() }, "Cancel");
+  const cancel = h("button", { type: "button", class: "link", "aria-label": t("staged.cancelLabel"), onclick: () => drop() }, t("staged.cancel"));
   const el = h(
     "div",
-    { class: "staged", role: "group", "aria-label": "Files to send" },
+    { class: "staged", role: "group", "aria-label": t("staged.files") },
     list,
-    h("p", { class: "staged-hint muted" }, "Add a caption below, then send. ", cancel),
+    h("p", { class: "staged-hint muted" }, t("staged.hint"), cancel),
   );
   el.hidden = true;
 
@@ -41,7 +43,7 @@ export function stagedFiles(changed: (count: number) => void): StagedFiles {
       if (file.type.startsWith("image/")) {
         const url = URL.createObjectURL(file);
         urls.push(url);
-        preview = h("img", { class: "staged-preview", src: url, alt: `Preview of ${file.name}` });
+        preview = h("img", { class: "staged-preview", src: url, alt: t("staged.preview", { name: file.name }) });
       }
       list.append(h("li", { class: "staged-file" }, preview, h("span", { class: "staged-name" }, file.name), h("span", { class: "staged-size muted" }, sizeText(file.size))));
     }

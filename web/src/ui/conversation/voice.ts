@@ -16,6 +16,7 @@ import {
   type VoiceNote,
 } from "../../app/voice";
 import type { FileReference } from "../../crypto/payload";
+import { t } from "../../i18n/index";
 import { clear, h } from "../dom";
 import "./voice.css";
 
@@ -56,14 +57,14 @@ interface Recording {
 }
 
 export function voiceRecorder(actions: RecorderActions): VoiceRecorder {
-  const button = h("button", { type: "button", class: "mic", "aria-label": "Record a voice message", title: "Record a voice message (hold to talk on a touch screen)" }, "🎤");
-  const clock = h("span", { class: "voice-clock", role: "timer", "aria-label": "Recording time" }, "0:00");
+  const button = h("button", { type: "button", class: "mic", "aria-label": t("voice.record"), title: t("voice.recordTitle") }, "🎤");
+  const clock = h("span", { class: "voice-clock", role: "timer", "aria-label": t("voice.time") }, "0:00");
   const meter = h("span", { class: "voice-meter", "aria-hidden": "true" });
-  const cancelButton = h("button", { type: "button", class: "link voice-cancel" }, "Cancel");
-  const sendButton = h("button", { type: "button", class: "primary voice-send", "aria-label": "Send voice message" }, "Send");
-  const live = h("div", { class: "voice-recording" }, h("span", { class: "voice-dot", "aria-hidden": "true" }), h("span", { class: "sr-only" }, "Recording"), clock, meter, cancelButton, sendButton);
+  const cancelButton = h("button", { type: "button", class: "link voice-cancel" }, t("voice.cancel"));
+  const sendButton = h("button", { type: "button", class: "primary voice-send", "aria-label": t("voice.sendLabel") }, t("voice.send"));
+  const live = h("div", { class: "voice-recording" }, h("span", { class: "voice-dot", "aria-hidden": "true" }), h("span", { class: "sr-only" }, t("voice.recording")), clock, meter, cancelButton, sendButton);
   const problem = h("p", { class: "error voice-problem", role: "alert" });
-  const bar = h("div", { class: "voice-bar", "aria-label": "Voice message" }, live, problem);
+  const bar = h("div", { class: "voice-bar", "aria-label": t("voice.bar") }, live, problem);
   live.hidden = true;
   problem.hidden = true;
   bar.hidden = true;
@@ -100,9 +101,9 @@ export function voiceRecorder(actions: RecorderActions): VoiceRecorder {
   const start = async (): Promise<void> => {
     if (current !== null || starting) return;
     say("");
-    const type = typeof MediaRecorder === "function" ? pickVoiceType((t) => MediaRecorder.isTypeSupported(t)) : null;
+    const type = typeof MediaRecorder === "function" ? pickVoiceType((mime) => MediaRecorder.isTypeSupported(mime)) : null;
     if (type === null || navigator.mediaDevices?.getUserMedia === undefined) {
-      say("Recording is not possible in this browser.");
+      say(t("voice.impossible"));
       return;
     }
     starting = true;
@@ -158,7 +159,7 @@ export function voiceRecorder(actions: RecorderActions): VoiceRecorder {
         release(r);
         if (!send) return;
         if (duration < MIN_VOICE_MS) {
-          say("Too short to send: record for at least half a second.");
+          say(t("voice.tooShort"));
           return;
         }
         const blob = new Blob(r.chunks, { type: r.recorder.mimeType.split(";")[0] ?? "audio/webm" });
@@ -233,13 +234,13 @@ export function voicePlayers(actions: PlayerActions): (ref: FileReference) => HT
 function voicePlayer(ref: FileReference, note: VoiceNote, actions: PlayerActions): HTMLElement {
   const total = note.duration_ms / 1000;
   const audio = h("audio", { preload: "none" });
-  const play = h("button", { type: "button", class: "voice-play", "aria-label": "Play voice message" }, "▶");
+  const play = h("button", { type: "button", class: "voice-play", "aria-label": t("voice.play") }, "▶");
   const bars = h("div", { class: "voice-wave", "aria-hidden": "true" });
   for (const peak of note.waveform.length > 0 ? note.waveform : [0.3]) bars.append(levelBar(peak, 14));
-  const seek = h("input", { type: "range", class: "voice-seek", min: 0, max: Math.round(note.duration_ms), step: 10, value: 0, "aria-label": "Position in voice message" });
+  const seek = h("input", { type: "range", class: "voice-seek", min: 0, max: Math.round(note.duration_ms), step: 10, value: 0, "aria-label": t("voice.position") });
   const wave = h("div", { class: "voice-track" }, bars, seek);
   const time = h("span", { class: "voice-time" }, formatVoiceDuration(note.duration_ms));
-  const speed = h("button", { type: "button", class: "voice-speed", "aria-label": "Playback speed 1×" }, "1×");
+  const speed = h("button", { type: "button", class: "voice-speed", "aria-label": t("voice.speed", { rate: 1 }) }, "1×");
   const el = h("div", { class: "voice", "data-duration-ms": String(note.duration_ms) }, play, wave, time, speed, audio);
   let loading: Promise<boolean> | null = null;
 
@@ -254,7 +255,7 @@ function voicePlayer(ref: FileReference, note: VoiceNote, actions: PlayerActions
   };
   const showPaused = (paused: boolean): void => {
     play.textContent = paused ? "▶" : "⏸";
-    play.setAttribute("aria-label", paused ? "Play voice message" : "Pause voice message");
+    play.setAttribute("aria-label", paused ? t("voice.play") : t("voice.pause"));
     el.classList.toggle("playing", !paused);
   };
 
@@ -266,7 +267,7 @@ function voicePlayer(ref: FileReference, note: VoiceNote, actions: PlayerActions
         audio.src = URL.createObjectURL(blob);
         await new Promise<void>((resolve, reject) => {
           audio.addEventListener("loadedmetadata", () => resolve(), { once: true });
-          audio.addEventListener("error", () => reject(new Error("This voice message cannot be played in this browser.")), { once: true });
+          audio.addEventListener("error", () => reject(new Error(t("voice.cannotPlay"))), { once: true });
           audio.load();
         });
         return true;
@@ -304,7 +305,7 @@ function voicePlayer(ref: FileReference, note: VoiceNote, actions: PlayerActions
     audio.playbackRate = rate;
     audio.defaultPlaybackRate = rate;
     speed.textContent = `${rate}×`;
-    speed.setAttribute("aria-label", `Playback speed ${rate}×`);
+    speed.setAttribute("aria-label", t("voice.speed", { rate }));
   });
   audio.addEventListener("timeupdate", show);
   audio.addEventListener("play", () => showPaused(false));
