@@ -214,7 +214,7 @@ def test_a_push_service_that_never_answers_delays_no_message(
         return delays
 
     delays = asyncio.run(scenario())
-    assert max(delays) < 1.5, delays
+    assert max(delays) < settings.TALKEE_PUSH_TIMEOUT_SECONDS, delays  # none waited for the hanging push
     assert len(push_service.pushes_for(bob_phone, 0)) >= 1  # the hanging request did happen
     # after the timeouts, the retry gets through
     push_service.wait_for(bob_phone, timeout=settings.TALKEE_PUSH_TIMEOUT_SECONDS * 2 + 20)
@@ -260,7 +260,9 @@ def test_without_a_broker_pushes_run_on_a_background_thread(
     started = time.monotonic()
     for _ in range(5):
         assert send(alice, chat["id"]).status_code == 201
-    assert time.monotonic() - started < 2.0  # carol's hanging push service holds up no send
+    # Carol's hanging push service holds up no send: one that waited on it would take the
+    # push timeout at least (a bound tied to the behaviour, not to this machine's speed).
+    assert time.monotonic() - started < settings.TALKEE_PUSH_TIMEOUT_SECONDS
     [push] = push_service.wait_for(bob_phone)
     assert payload(push) == {"v": 1, "kind": "message", "chat": chat["id"]}
     time.sleep(QUIET)
