@@ -16,7 +16,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import ec
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connections
+from django.db import connection, connections
 from django.utils import timezone
 
 from apps.chats.selectors import membership_of
@@ -234,6 +234,13 @@ def do_flush_window(device_id: int) -> None:
     schedule(tasks.push_to_device, (device_id, kind, None if chat_ref == MIXED else chat_ref, 1))
 
 
+def release_connection() -> None:
+    """Give this thread's database connection back (to the pool, under the ASGI server) before
+    network I/O, unless a transaction is open (then the caller's, never ours to end)."""
+    if not connection.in_atomic_block:
+        connection.close()
+
+
 def do_push(device_id: int, kind: str, chat_ref: str | None, attempt: int) -> float | None:
     """Post one push for the device. Returns the delay after which to try again, or None
     when done (sent, refused for good, gone, or out of attempts)."""
@@ -247,6 +254,7 @@ def do_push(device_id: int, kind: str, chat_ref: str | None, attempt: int) -> fl
         logger.info("push dropped", extra={"outcome": "rate_limited"})
         PUSH_SENDS.labels(outcome="dropped").inc()
         return None
+    release_connection()  # none is held while the push service is asked (it may take the whole timeout)
     try:
         webpush.check_endpoint(endpoint)  # names can change what they resolve to
     except ServiceError:

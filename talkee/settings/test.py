@@ -1,6 +1,7 @@
 """`make test`: the real PostgreSQL and Redis on loopback unless told otherwise."""
 
 import os
+import sys
 
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/talkee")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/14")
@@ -18,3 +19,11 @@ DATABASES["default"]["TEST"] = {"NAME": env.str("TALKEE_TEST_DB", default="test_
 DEBUG = False
 SECRET_KEY = "test-only-key"  # noqa: S105
 CACHES["default"]["KEY_PREFIX"] = env.str("CACHE_KEY_PREFIX", default="talkee-test")  # noqa: F405
+
+# The pytest process itself: threads of its own (asyncio.to_thread around the test client,
+# which keeps its connection open on purpose; Channels' executors) end without closing their
+# connections, and a pool keeps each such connection checked out for good — over the whole
+# suite it ran dry (PoolTimeout in a late test). Plain connections go with their thread. The
+# servers and workers the tests start (other processes) keep the production pool.
+if "pytest" in sys.modules:
+    DATABASES["default"].get("OPTIONS", {}).pop("pool", None)  # noqa: F405
