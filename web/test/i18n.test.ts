@@ -1,6 +1,6 @@
 // The interface's two languages: the same keys, the right plural forms, the browser's
 // languages deciding unless this device chose, dates in the chosen locale.
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { en } from "../src/i18n/en";
 import { chooseLanguage, formatTime, language, languageChoice, resetLanguage, systemLanguage, t } from "../src/i18n/index";
 import { ru } from "../src/i18n/ru";
@@ -150,5 +150,16 @@ describe("dates and times", () => {
     chooseLanguage("en");
     resetLanguage();
     expect(formatTime(at, at)).toBe("02:05 PM");
+  });
+});
+
+describe("a navigator without languages (the CLI's stand-in)", () => {
+  it("falls back to English instead of failing", () => {
+    vi.stubGlobal("navigator", { languages: [], language: undefined });
+    try {
+      expect(systemLanguage()).toBe("en");
+    } finally {
+      vi.unstubAllGlobals();
+    }
   });
 });

@@ -28,7 +28,9 @@ export function languageChoice(): LanguageChoice {
 
 function browserLanguages(): readonly string[] {
   if (typeof navigator === "undefined") return [];
-  return navigator.languages?.length ? navigator.languages : [navigator.language];
+  // A stand-in navigator (the CLI's, web/cli/env.ts) may have neither.
+  const tags: readonly unknown[] = navigator.languages?.length ? navigator.languages : [navigator.language];
+  return tags.filter((tag): tag is string => typeof tag === "string");
 }
 
 /** The first of the browser's languages that Talkee speaks; English when none is. */
